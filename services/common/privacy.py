@@ -8,7 +8,7 @@ _PHONE = re.compile(r"(?<![\w])(\+?\d[\d\s-]{5,}\d)(?![\w])")
 
 
 def mask_phone(phone: str) -> str:
-    digits = re.sub(r"\D", "", phone)
+    digits = re.sub(r"\D", "", phone)[-11:]  # a country code (+86) is not shown
     if len(digits) < 7:
         return "*" * len(digits)
     return f"{digits[:3]}****{digits[-4:]}"

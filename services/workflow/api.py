@@ -24,7 +24,7 @@ from services.common.web import ApiError, install_common_routes
 from services.workflow.activities import ComplaintActivities
 from services.workflow.domain import ComplaintView, Resolution, ResolveAction, StaffAction, StaffNote
 from services.workflow.eventstore import EventStore
-from services.workflow.worker import build_worker
+from services.workflow.worker import activities_of, build_worker
 from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -40,7 +40,7 @@ async def lifespan(app: FastAPI):
     app.state.temporal = await connect(settings)
     async with httpx.AsyncClient(timeout=10) as http:
         activities = ComplaintActivities(app.state.events, http, settings.url_of("notify"))
-        worker = build_worker(app.state.temporal, settings.temporal_task_queue, activities)
+        worker = build_worker(app.state.temporal, settings.temporal_task_queue, activities_of(activities))
         worker_task = asyncio.create_task(worker.run())
         try:
             yield

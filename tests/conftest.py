@@ -1,0 +1,48 @@
+"""Shared fixtures: one real PostgreSQL for the whole run (embedded, or DATABASE_URL), and a
+fresh database per test that asks for one, so tests never see each other's rows."""
+
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+import asyncpg
+import pytest
+import pytest_asyncio
+
+from services.common.db import create_pool, database_url_for, ensure_database, migrate, start_embedded_postgres
+
+SERVICES_DIR = Path(__file__).resolve().parents[1] / "services"
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url():
+    """URL of a maintenance database on a real PostgreSQL server."""
+    if os.environ.get("DATABASE_URL"):
+        yield os.environ["DATABASE_URL"]
+        return
+    with tempfile.TemporaryDirectory(prefix="complaints-test-pg-") as tmp:
+        server = start_embedded_postgres(Path(tmp))
+        try:
+            yield server.get_uri("postgres")
+        finally:
+            server.cleanup()
+
+
+@pytest_asyncio.fixture
+async def fresh_database_url(postgres_admin_url):
+    name = f"test_{secrets.token_hex(6)}"
+    await ensure_database(postgres_admin_url, name)
+    yield database_url_for(postgres_admin_url, name)
+    conn = await asyncpg.connect(postgres_admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def migrated_pool(database_url: str, *services: str) -> asyncpg.Pool:
+    pool = await create_pool(database_url)
+    for service in services:
+        await migrate(pool, service, SERVICES_DIR / service / "migrations")
+    return pool

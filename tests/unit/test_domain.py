@@ -1,0 +1,82 @@
+"""The pure parts: tier rules, the stage machine, the record's validation, masking."""
+
+import pytest
+from pydantic import ValidationError
+
+from services.common.privacy import mask_email, mask_phone, scrub_text
+from services.workflow.domain import (
+    ALLOWED_IN,
+    Action,
+    ActionNotAllowed,
+    Customer,
+    Stage,
+    assign_tier,
+    ensure_allowed,
+)
+
+
+@pytest.mark.parametrize(
+    ("description", "hint", "tier", "rule"),
+    [
+        ("The heater caught fire and my son was injured", None, 1, "safety-or-injury"),
+        ("店里地板太滑，我摔倒受伤了", None, 1, "safety-or-injury"),
+        ("Your payment system down since this morning, we cannot pay at all", None, 1, "payment-system-down"),
+        ("I was charged twice for one ticket", None, 2, "money-lost"),
+        ("订单显示已付款但被多扣了50元", None, 2, "money-lost"),
+        ("My order has not arrived after ten days", None, 2, "order-anomaly"),
+        ("The agent on the phone was rude to me", None, 3, "routine-default"),
+        ("How do I change my password?", None, 3, "routine-default"),
+        ("How do I change my password?", "high", 1, "urgency-hint"),
+    ],
+)
+def test_tier_rules_pick_the_first_matching_rule(description, hint, tier, rule):
+    decision = assign_tier(description, hint)
+    assert (decision.tier, decision.rule) == (tier, rule)
+    assert decision.reason
+
+
+def test_keywords_match_case_insensitively():
+    assert assign_tier("REFUND NOW").tier == 2
+
+
+@pytest.mark.parametrize("action", list(Action))
+def test_each_action_is_allowed_in_exactly_one_stage(action):
+    allowed = [stage for stage in Stage if _allowed(stage, action)]
+    assert allowed == [ALLOWED_IN[action]]
+
+
+def _allowed(stage: Stage, action: Action) -> bool:
+    try:
+        ensure_allowed(stage, action)
+    except ActionNotAllowed:
+        return False
+    return True
+
+
+def test_refusal_names_the_current_and_the_needed_stage():
+    with pytest.raises(ActionNotAllowed, match="cannot resolve a complaint that is assigned; only when it is acknowledged"):
+        ensure_allowed(Stage.assigned, Action.resolve)
+
+
+def test_customer_needs_a_way_to_be_reached():
+    with pytest.raises(ValidationError, match="phone or an email"):
+        Customer(name="Li Lei")
+    with pytest.raises(ValidationError, match="preferred_channel is email"):
+        Customer(name="Li Lei", phone="13812341234", preferred_channel="email")
+    with pytest.raises(ValidationError):
+        Customer(name="Li Lei", phone="call me maybe")
+
+
+def test_reply_channel_prefers_the_customers_choice_then_email():
+    both = dict(name="Li", phone="13812341234", email="li@example.com")
+    assert Customer(**both).reply_channel() == ("email", "li@example.com")
+    assert Customer(**both, preferred_channel="sms").reply_channel() == ("sms", "13812341234")
+    assert Customer(name="Li", phone="13812341234").reply_channel() == ("sms", "13812341234")
+
+
+def test_masking_of_contact_data():
+    assert mask_phone("13812341234") == "138****1234"
+    assert mask_phone("+86 138-1234-1234") == "138****1234"
+    assert mask_email("zhang.san@example.com") == "z***@example.com"
+    text = "call 13812341234 or write to zhang.san@example.com, order 42"
+    assert scrub_text(text) == "call 138****1234 or write to z***@example.com, order 42"

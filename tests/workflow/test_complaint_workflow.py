@@ -1,0 +1,123 @@
+"""ComplaintWorkflow on the time-skipping test server, with the real event store (PostgreSQL)."""
+
+import time
+from datetime import timedelta
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowUpdateFailedError
+
+from services.workflow.domain import SURVEY_ANSWER_WINDOW, ResolveAction, StaffAction, Stage, SurveyAnswer
+from services.workflow.eventstore import EventStore
+from services.workflow.workflows import ComplaintWorkflow
+from tests.conftest import migrated_pool
+from tests.workflow import scenarios
+
+LIFECYCLE = ["ComplaintReceived", "TierAssigned", "Assigned", "Acknowledged", "Resolved",
+             "FeedbackSent", "SurveyRequested"]
+
+
+@pytest.fixture(scope="module")
+async def env():
+    async with await scenarios.start_time_skipping_env() as env:
+        yield env
+
+
+@pytest.fixture
+async def store(fresh_database_url):
+    pool = await migrated_pool(fresh_database_url, "workflow")
+    yield EventStore(pool)
+    await pool.close()
+
+
+@pytest.fixture
+async def notifications(env, store):
+    async with scenarios.complaint_worker(env.client, store) as recorded:
+        yield recorded
+
+
+async def test_happy_path_records_every_stage_once_and_in_order(env, store, notifications):
+    handle = await scenarios.happy_path(env.client)
+
+    outcome = await handle.result()
+    assert outcome.survey_answered
+    stream = await store.read_stream(outcome.complaint_id)
+    assert [e.type for e in stream] == [*LIFECYCLE, "SurveyAnswered", "Closed"]
+    assert [e.version for e in stream] == list(range(1, len(stream) + 1))
+    tier = next(e for e in stream if e.type == "TierAssigned").data
+    assert (tier["tier"], tier["rule"]) == (2, "money-lost")
+    assert next(e for e in stream if e.type == "Acknowledged").data["staff_id"] == "agent-7"
+    assert next(e for e in stream if e.type == "Resolved").data["cause"] == scenarios.RESOLUTION.cause
+    assert next(e for e in stream if e.type == "SurveyAnswered").data["satisfaction_speed"] == 5
+
+    assert [(n.template, n.channel, n.recipient_address) for n in notifications.sent] == [
+        ("feedback", "email", "wang.fang@example.com"),
+        ("survey_request", "email", "wang.fang@example.com"),
+    ]
+    assert notifications.sent[0].variables["resolution"]["compensation"] == "a 20 yuan coupon"
+    keys = [n.idempotency_key for n in notifications.sent]
+    assert keys == [f"{handle.id}/feedback", f"{handle.id}/survey_request"]
+
+    view = await handle.query(ComplaintWorkflow.status)
+    assert (view.stage, view.owner, view.group) == (Stage.closed, "agent-7", "senior-agents")
+
+
+async def test_an_action_that_does_not_fit_the_stage_is_rejected_without_touching_history(env, store, notifications):
+    handle = await scenarios.start(env.client, scenarios.a_complaint())
+    await scenarios.wait_for_stage(handle, Stage.assigned)
+    history_before = await _history_without_task_bookkeeping(handle)
+    stream_before = await store.read_stream(handle.id.removeprefix("complaint-"))
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(
+            ComplaintWorkflow.resolve, ResolveAction(staff_id="agent-7", resolution=scenarios.RESOLUTION)
+        )
+    assert "only when it is acknowledged" in refused.value.cause.message
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(
+            ComplaintWorkflow.answer_survey, SurveyAnswer(satisfaction_result=1, satisfaction_speed=1)
+        )
+
+    # The test server records a workflow task per rejected update (the dev server does not;
+    # the e2e test checks the whole history there); nothing else may be added.
+    assert await _history_without_task_bookkeeping(handle) == history_before
+    assert await store.read_stream(handle.id.removeprefix("complaint-")) == stream_before
+
+    # Acknowledging twice: the second one is refused, the first owner stays.
+    await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-1"))
+    with pytest.raises(WorkflowUpdateFailedError):
+        await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-2"))
+    assert (await handle.query(ComplaintWorkflow.status)).owner == "agent-1"
+    await handle.terminate("test over")
+
+
+WORKFLOW_TASK_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+}
+
+
+async def _history_without_task_bookkeeping(handle) -> list[int]:
+    history = await handle.fetch_history()
+    return [e.event_type for e in history.events if e.event_type not in WORKFLOW_TASK_EVENTS]
+
+
+async def test_survey_is_given_up_after_48_hours_in_seconds_of_wall_time(env, store, notifications):
+    started = time.monotonic()
+    handle = await scenarios.survey_given_up(env.client)
+    wall = time.monotonic() - started
+
+    outcome = await handle.result()
+    assert not outcome.survey_answered
+    stream = await store.read_stream(outcome.complaint_id)
+    assert [e.type for e in stream] == [*LIFECYCLE, "SurveyExpired", "Closed"]
+    requested = next(e for e in stream if e.type == "SurveyRequested").occurred_at
+    closed = stream[-1].occurred_at
+    assert SURVEY_ANSWER_WINDOW <= closed - requested < SURVEY_ANSWER_WINDOW + timedelta(minutes=1)
+    print(f"\n48 h survey window passed in {wall:.1f} s of wall time")
+
+    with pytest.raises(Exception):  # closed: a late answer has nowhere to go
+        await handle.execute_update(
+            ComplaintWorkflow.answer_survey, SurveyAnswer(satisfaction_result=5, satisfaction_speed=5)
+        )

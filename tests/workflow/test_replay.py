@@ -1,0 +1,28 @@
+"""Replays saved histories against today's workflow code: a change that would break
+complaints already running in production (non-determinism) fails here."""
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from services.workflow.worker import SANDBOX
+from services.workflow.workflows import ComplaintWorkflow
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_histories_are_saved():
+    assert {p.stem for p in HISTORIES} >= {"happy_path", "survey_given_up"}
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
+async def test_saved_history_replays_with_current_code(path):
+    history = WorkflowHistory.from_json(f"complaint-{path.stem}", path.read_text())
+    replayer = Replayer(
+        workflows=[ComplaintWorkflow], data_converter=pydantic_data_converter, workflow_runner=SANDBOX
+    )
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
