@@ -49,6 +49,7 @@ class LocalSystem:
     def service_env(self) -> dict[str, str]:
         s = self.settings
         env = {**os.environ, "DATABASE_URL": s.database_url or "", "COMPLAINTS_DATA_DIR": str(s.data_dir),
+               "COMPLAINTS_TRACES_DIR": str(s.traces_dir or s.data_dir / "traces"),
                "COMPLAINTS_HOST": s.host, "COMPLAINTS_TEMPORAL_ADDRESS": s.temporal_address,
                "COMPLAINTS_TEMPORAL_NAMESPACE": s.temporal_namespace,
                "COMPLAINTS_TEMPORAL_TASK_QUEUE": s.temporal_task_queue}

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     notify_url: str | None = None
 
     log_level: str = "INFO"
+    # Spans also go to <dir>/<service>.jsonl (local runs, tests); OTLP export is switched on
+    # by the standard OTEL_EXPORTER_OTLP_ENDPOINT variable.
+    traces_dir: Path | None = None
     reporting_poll_seconds: float = 0.5
     notify_poll_seconds: float = 1.0
 

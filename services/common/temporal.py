@@ -1,6 +1,7 @@
 """One way to reach Temporal for every service: pydantic payloads, same namespace and queue."""
 
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from services.common.settings import Settings
@@ -11,4 +12,6 @@ async def connect(settings: Settings) -> Client:
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        # Also applies to workers built on this client: workflow and activity spans.
+        interceptors=[TracingInterceptor()],
     )

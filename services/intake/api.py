@@ -15,6 +15,7 @@ from temporalio.service import RPCError
 from services.common.db import create_pool, migrate
 from services.common.logs import configure_logging
 from services.common.settings import get_settings
+from services.common.telemetry import configure_tracing, instrument_app
 from services.common.temporal import connect
 from services.common.web import ApiError, install_common_routes
 from services.intake.submissions import ComplaintSubmission, IdempotencyConflict, Submissions
@@ -28,6 +29,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 async def lifespan(app: FastAPI):
     settings = get_settings()
     configure_logging("intake", settings.log_level)
+    configure_tracing("intake", settings)
     pool = await create_pool(settings.require_database_url())
     await migrate(pool, "intake", MIGRATIONS)
     app.state.temporal = await connect(settings)
@@ -50,6 +52,7 @@ app = FastAPI(
     lifespan=lifespan,
 )
 install_common_routes(app, "intake")
+instrument_app(app)
 
 IdempotencyKey = Annotated[
     str,

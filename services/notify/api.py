@@ -13,6 +13,7 @@ from services.common.db import create_pool, migrate
 from services.common.logs import configure_logging
 from services.common.privacy import mask_contact
 from services.common.settings import get_settings
+from services.common.telemetry import configure_tracing, instrument_app
 from services.common.web import ApiError, install_common_routes
 from services.notify.outbox import IdempotencyConflict, Notification, NotificationIn, Outbox, TemplateProblem
 from services.notify.providers import LocalMailboxProvider
@@ -24,6 +25,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 async def lifespan(app: FastAPI):
     settings = get_settings()
     configure_logging("notify", settings.log_level)
+    configure_tracing("notify", settings)
     pool = await create_pool(settings.require_database_url())
     await migrate(pool, "notify", MIGRATIONS)
     app.state.outbox = Outbox(pool)
@@ -44,6 +46,7 @@ app = FastAPI(
     lifespan=lifespan,
 )
 install_common_routes(app, "notify")
+instrument_app(app)
 
 IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel
 from services.common.db import create_pool, migrate
 from services.common.logs import configure_logging
 from services.common.settings import get_settings
+from services.common.telemetry import configure_tracing, instrument_app
 from services.common.web import install_common_routes
 from services.reporting.projector import Projector
 
@@ -21,6 +22,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 async def lifespan(app: FastAPI):
     settings = get_settings()
     configure_logging("reporting", settings.log_level)
+    configure_tracing("reporting", settings)
     pool = await create_pool(settings.require_database_url())
     await migrate(pool, "reporting", MIGRATIONS)
     app.state.pool = pool
@@ -43,6 +45,7 @@ app = FastAPI(
     lifespan=lifespan,
 )
 install_common_routes(app, "reporting")
+instrument_app(app)
 
 
 class Summary(BaseModel):

@@ -19,6 +19,7 @@ from services.common.events import EventPage
 from services.common.logs import configure_logging
 from services.common.privacy import mask_contact
 from services.common.settings import get_settings
+from services.common.telemetry import configure_tracing, instrument_app, instrument_http_client
 from services.common.temporal import connect
 from services.common.web import ApiError, install_common_routes
 from services.workflow.activities import ComplaintActivities
@@ -34,11 +35,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 async def lifespan(app: FastAPI):
     settings = get_settings()
     configure_logging("workflow", settings.log_level)
+    configure_tracing("workflow", settings)
     pool = await create_pool(settings.require_database_url())
     await migrate(pool, "workflow", MIGRATIONS)
     app.state.events = EventStore(pool)
     app.state.temporal = await connect(settings)
     async with httpx.AsyncClient(timeout=10) as http:
+        instrument_http_client(http)
         activities = ComplaintActivities(app.state.events, http, settings.url_of("notify"))
         worker = build_worker(app.state.temporal, settings.temporal_task_queue, activities_of(activities))
         worker_task = asyncio.create_task(worker.run())
@@ -57,6 +60,7 @@ app = FastAPI(
     lifespan=lifespan,
 )
 install_common_routes(app, "workflow")
+instrument_app(app)
 
 StaffId = Annotated[str, Header(alias="X-Staff-Id", min_length=1, max_length=100,
                                 description="who acts; the console's login sets it")]

@@ -3,6 +3,7 @@
 launcher as `make run`, on free ports and a temporary data folder."""
 
 import asyncio
+import json
 import socket
 import uuid
 from pathlib import Path
@@ -155,6 +156,23 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     ]
     assert [e["version"] for e in mine] == list(range(1, 10))
     assert mine[0]["data"]["customer"]["phone"] == "138****5678"  # masked in the feed
+
+    # One trace from the intake request through the workflow's activity to notify.
+    traces = s.data_dir / "traces"
+    submit = next(sp for sp in _spans(traces / "intake.jsonl") if sp["name"] == "POST /v1/complaints")
+    trace_id = submit["context"]["trace_id"]
+    in_workflow = {sp["name"] for sp in _spans(traces / "workflow.jsonl") if sp["context"]["trace_id"] == trace_id}
+    assert {"RunWorkflow:ComplaintWorkflow", "RunActivity:send_notification"} <= in_workflow
+    in_notify = [sp for sp in _spans(traces / "notify.jsonl") if sp["context"]["trace_id"] == trace_id]
+    assert [sp["name"] for sp in in_notify if sp["kind"] == "SpanKind.SERVER"].count("POST /v1/notifications") == 2
+    # Personal data never reaches a trace or a log line.
+    for path in [*traces.glob("*.jsonl"), *(s.data_dir / "logs").glob("*.log")]:
+        text = path.read_text(encoding="utf-8")
+        assert "138-1234-5678" not in text and "wang.fang@example.com" not in text
+
+
+def _spans(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 async def _stage_is(http, status_url, stage):
