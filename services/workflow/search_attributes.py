@@ -26,3 +26,16 @@ async def register(client) -> None:
             search_attributes={key.name: key.indexed_value_type for key in ALL},
         )
     )
+
+
+if __name__ == "__main__":
+    import asyncio
+
+    from services.common.settings import Settings
+    from services.common.temporal import connect
+
+    async def _main() -> None:
+        await register(await connect(Settings()))
+        print("registered:", ", ".join(key.name for key in ALL))
+
+    asyncio.run(_main())
