@@ -36,7 +36,11 @@ async def _on_validation_error(_request: Request, exc: RequestValidationError) -
     fields = []
     for err in exc.errors():
         field, location = _field_of(tuple(err.get("loc", ())))
-        fields.append({"field": field, "location": location, "message": err.get("msg", "invalid")})
+        message = err.get("msg", "invalid")
+        if err.get("type") == "json_invalid":  # loc holds a character offset, not a field
+            field = "body"
+            message = f"malformed JSON at character {err['loc'][-1]}: {err.get('ctx', {}).get('error', message)}"
+        fields.append({"field": field, "location": location, "message": message})
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
     return JSONResponse(status_code=422, content=error_body("invalid_request", summary, fields))
 

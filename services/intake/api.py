@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import FastAPI, Header, Response
 from pydantic import BaseModel
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.db import create_pool, migrate
 from services.common.logs import configure_logging
@@ -117,13 +117,15 @@ async def _complaint_for(token: str):
 async def track(token: str) -> CustomerStatus:
     row = await _complaint_for(token)
     handle = app.state.temporal.get_workflow_handle(workflow_id_for(row["complaint_id"]))
-    try:
-        view = await handle.query(ComplaintWorkflow.status)
-    except RPCError:
+    if row["workflow_started_at"] is None:
         # Not started yet (Temporal was unreachable): it is safe with us and will start.
         return CustomerStatus(complaint_id=row["complaint_id"], stage=Stage.received,
                               next_step=NEXT_STEP[Stage.received], received_at=row["received_at"],
                               survey_open=False)
+    try:
+        view = await handle.query(ComplaintWorkflow.status)
+    except RPCError as exc:
+        raise ApiError(503, "temporarily_unavailable", "status is not available right now; try again") from exc
     return CustomerStatus(
         complaint_id=view.complaint_id,
         stage=view.stage,
@@ -145,5 +147,7 @@ async def answer_survey(token: str, answer: SurveyAnswer) -> CustomerStatus:
         reason = getattr(exc.cause, "message", None) or str(exc.cause)
         raise ApiError(409, "survey_not_open", reason) from exc
     except RPCError as exc:
-        raise ApiError(409, "survey_not_open", "this complaint is closed; the survey can no longer be answered") from exc
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise ApiError(409, "survey_not_open", "this complaint is closed; the survey can no longer be answered") from exc
+        raise ApiError(503, "temporarily_unavailable", "the survey cannot be saved right now; try again") from exc
     return await track(token)

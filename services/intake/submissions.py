@@ -9,6 +9,7 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Literal
 
 import asyncpg
 from pydantic import AwareDatetime, BaseModel, Field
@@ -31,7 +32,9 @@ class ComplaintSubmission(BaseModel):
     description: str = Field(min_length=1, max_length=10_000, description="the problem in the customer's words")
     occurred_at: AwareDatetime | None = Field(default=None, description="when it happened, with time zone")
     demand: str | None = Field(default=None, max_length=2000, description="what the customer expects")
-    urgency_hint: str | None = Field(default=None, pattern=r"^(high|medium|low)$")
+    urgency_hint: Literal["high", "medium", "low"] | None = Field(
+        default=None, description="the channel's own urgency signal (IVR key, form box)"
+    )
     external_ref: str | None = Field(default=None, max_length=200, description="the channel's own id")
 
 

@@ -72,7 +72,7 @@ def _handle(complaint_id: str) -> WorkflowHandle:
 
 async def _not_found_or_closed(handle: WorkflowHandle, complaint_id: str, exc: RPCError) -> ApiError:
     if exc.status != RPCStatusCode.NOT_FOUND:
-        raise exc
+        return ApiError(503, "temporal_unavailable", f"the workflow engine did not answer: {exc.message}")
     try:
         await handle.describe()
     except RPCError:

@@ -106,6 +106,7 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     # The customer can follow it.
     status = await eventually(lambda: _stage_is(http, status_url, "assigned"))
     assert status["survey_open"] is False
+    await eventually(lambda: _has_event(http, status_url, "Assigned"))  # durable, not only in memory
 
     # Staff: resolving before acknowledging is refused, and leaves history as it was.
     history_length = len((await handle.fetch_history()).events)
@@ -180,6 +181,10 @@ async def _stage_is(http, status_url, stage):
     return body if body.get("stage") == stage else None
 
 
+async def _has_event(http, status_url, event_type):
+    return any(h["type"] == event_type for h in (await http.get(status_url)).json()["history"])
+
+
 async def _delivered(http, notify, complaint_id, count):
     items = (await http.get(f"{notify}/v1/notifications", params={"complaint_id": complaint_id})).json()
     return items if len(items) == count and all(n["status"] == "delivered" for n in items) else None
@@ -210,13 +215,19 @@ async def test_bad_input_gets_a_4xx_json_error_naming_the_field(system, http):
 
     broken = await http.post(f"{intake}/v1/complaints", content=b'{"channel": "hotl', headers={
         **headers, "content-type": "application/json"})
-    assert broken.status_code == 422 and broken.json()["error"] == "invalid_request"
+    assert broken.status_code == 422 and broken.json()["fields"][0]["field"] == "body"
+    assert "malformed JSON" in broken.json()["message"]
 
     no_key = await http.post(f"{intake}/v1/complaints", json=COMPLAINT)
     assert no_key.status_code == 422 and no_key.json()["fields"][0]["field"] == "Idempotency-Key"
 
     unknown = await http.get(f"{system.settings.url_of('workflow')}/v1/complaints/20990101-00000000")
     assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
+    unknown_update = await http.post(f"{system.settings.url_of('workflow')}/v1/complaints/nope/acknowledge",
+                                     headers={"X-Staff-Id": "agent-1"})
+    assert unknown_update.status_code == 404
+    no_staff = await http.post(f"{system.settings.url_of('workflow')}/v1/complaints/nope/acknowledge")
+    assert no_staff.status_code == 422 and no_staff.json()["fields"][0]["field"] == "X-Staff-Id"
     no_track = await http.get(f"{intake}/v1/track/not-a-token")
     assert no_track.status_code == 404
 

@@ -103,6 +103,16 @@ async def wait_for_stage(handle: WorkflowHandle, stage: Stage, timeout: float = 
     raise AssertionError(f"complaint never reached {stage}; last seen {view.stage}")
 
 
+async def wait_for_event(handle: WorkflowHandle, event_type: str, timeout: float = 20.0) -> ComplaintView:
+    """Until the event is durably recorded (the stage changes just before its append)."""
+    for _ in range(int(timeout / 0.05)):
+        view = await handle.query(ComplaintWorkflow.status)
+        if any(h.type == event_type for h in view.history):
+            return view
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{event_type} never recorded; history {[h.type for h in view.history]}")
+
+
 async def acknowledge_and_resolve(handle: WorkflowHandle) -> None:
     await wait_for_stage(handle, Stage.assigned)
     await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-7", note="calling back"))

@@ -64,7 +64,7 @@ async def test_happy_path_records_every_stage_once_and_in_order(env, store, noti
 
 async def test_an_action_that_does_not_fit_the_stage_is_rejected_without_touching_history(env, store, notifications):
     handle = await scenarios.start(env.client, scenarios.a_complaint())
-    await scenarios.wait_for_stage(handle, Stage.assigned)
+    await scenarios.wait_for_event(handle, "Assigned")
     history_before = await _history_without_task_bookkeeping(handle)
     stream_before = await store.read_stream(handle.id.removeprefix("complaint-"))
 
