@@ -1,0 +1,271 @@
+"""The SLA state of one complaint, as pure code the workflow drives.
+
+Each running target (first response, assignment, resolution, progress, second follow-up …)
+is a budget of clock time that started at some moment, minus the time the clock was paused.
+`due(now)` says what must happen now (pre-breach warnings, reminders, breaches, climbing the
+escalation chain); `next_wakeup(now)` says when the workflow's durable timer must fire next.
+Everything that has fired is remembered, so nothing fires twice, on replay either.
+"""
+
+from datetime import datetime, time, timedelta
+from typing import Literal
+
+from pydantic import BaseModel
+
+from services.workflow.clock import ZERO, BusinessCalendar, Clock, clock_for
+from services.workflow.policy import Policy, TierPolicy
+
+Kind = Literal["warn", "remind", "breach", "climb"]
+
+
+class Pause(BaseModel):
+    start: datetime
+    end: datetime | None = None
+
+
+class TargetState(BaseModel):
+    name: str
+    started_at: datetime
+    budget: timedelta | None = None  # None: a fixed deadline (daily progress by 17:00)
+    fixed_deadline: datetime | None = None
+    clock: Literal["business", "24x7"]
+    pauses: list[Pause] = []
+    met_at: datetime | None = None
+    warn_at: list[float] = []
+    warned: list[float] = []
+    # A missed progress update first reminds the owner; the breach comes this long after.
+    reminder_grace: timedelta | None = None
+    reminded_at: datetime | None = None
+    breached_at: datetime | None = None
+    level: int = 0  # how far up the escalation chain this target has gone
+    next_climb_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.met_at is None
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.pauses) and self.pauses[-1].end is None
+
+
+class Due(BaseModel):
+    kind: Kind
+    target: str
+    at: datetime  # when it became due (deadline, warning moment, climb moment)
+    deadline: datetime | None = None
+    fraction: float | None = None
+    level: int = 0
+    to: str = "owner"  # the escalation-chain role to alert
+
+
+class SlaState(BaseModel):
+    policy: Policy
+    tier: int
+    targets: dict[str, TargetState] = {}
+    paused_since: datetime | None = None
+
+    # ------------------------------------------------------------ clock arithmetic
+
+    def _calendar(self) -> BusinessCalendar:
+        # Rebuilt from the policy on use; cheap, and keeps the state plain data.
+        return BusinessCalendar(self.policy.calendar)
+
+    def _clock(self, target: TargetState) -> Clock:
+        return clock_for(target.clock, self._calendar())
+
+    def _tier(self) -> TierPolicy:
+        return self.policy.tier(self.tier)
+
+    def _running_spans(self, target: TargetState) -> list[tuple[datetime, datetime | None]]:
+        """The stretches during which the target's clock ran; the last may be open."""
+        spans, start = [], target.started_at
+        for pause in target.pauses:
+            spans.append((start, pause.start))
+            if pause.end is None:
+                return spans
+            start = pause.end
+        return [*spans, (start, None)]
+
+    def consumed(self, target: TargetState, now: datetime) -> timedelta:
+        clock = self._clock(target)
+        return sum((clock.between(a, min(b or now, now)) for a, b in self._running_spans(target)), ZERO)
+
+    def _reaches(self, target: TargetState, amount: timedelta) -> datetime | None:
+        """The moment the target's running time reaches `amount`: past or future, exact;
+        None while the clock is paused short of it."""
+        clock, remaining = self._clock(target), amount
+        for start, end in self._running_spans(target):
+            if end is None:
+                return clock.add(start, remaining)
+            ran = clock.between(start, end)
+            if remaining <= ran:
+                return clock.add(start, remaining)
+            remaining -= ran
+        return None
+
+    def deadline(self, target: TargetState, now: datetime) -> datetime | None:
+        if target.fixed_deadline is not None:
+            return target.fixed_deadline
+        return self._reaches(target, target.budget)
+
+    # ------------------------------------------------------------ starting and stopping
+
+    def start(self, name: str, at: datetime) -> TargetState:
+        tier = self._tier()
+        if name == "progress":
+            return self._start_progress(at)
+        target_policy = getattr(tier, name)
+        state = TargetState(name=name, started_at=at, budget=target_policy.within,
+                            clock=tier.clock_of(target_policy), warn_at=tier.warn_at)
+        if self.paused_since is not None:
+            state.pauses.append(Pause(start=at))
+        self.targets[name] = state
+        return state
+
+    def _start_progress(self, at: datetime) -> TargetState | None:
+        cadence = self._tier().progress
+        if cadence.once_before_resolution:
+            self.targets.pop("progress", None)
+            return None
+        common = dict(name="progress", started_at=at, reminder_grace=cadence.escalate_after_reminder)
+        if cadence.every is not None:
+            state = TargetState(budget=cadence.every, clock=self._tier().clock, **common)
+        else:
+            state = TargetState(fixed_deadline=self._next_daily(at, cadence.daily_by), clock="24x7", **common)
+        self.targets["progress"] = state
+        return state
+
+    def _next_daily(self, after: datetime, by: time) -> datetime:
+        """`by` (local) on the next working day after the day of `after`."""
+        calendar = self._calendar()
+        day = calendar.local(after).date()
+        for _ in range(3 * 366):
+            day += timedelta(days=1)
+            if calendar.spans_on(day):
+                return datetime.combine(day, by, tzinfo=calendar.zone)
+        raise ValueError("the calendar has no working day")
+
+    def meet(self, name: str, at: datetime) -> TargetState | None:
+        target = self.targets.get(name)
+        if target is not None and target.active:
+            if target.paused:
+                target.pauses[-1].end = at
+            target.met_at = at
+        return target
+
+    def pause(self, at: datetime) -> None:
+        if self.paused_since is not None:
+            return
+        self.paused_since = at
+        for target in self.targets.values():
+            if target.active and target.name != "progress":
+                target.pauses.append(Pause(start=at))
+        # No progress is owed to a customer we are waiting on; the cadence restarts on resume.
+        self.targets.pop("progress", None)
+
+    def resume(self, at: datetime, progress_running: bool) -> timedelta:
+        """Resume every paused clock; returns the wall time the complaint was paused."""
+        if self.paused_since is None:
+            return ZERO
+        for target in self.targets.values():
+            if target.paused:
+                target.pauses[-1].end = at
+        paused_for, self.paused_since = at - self.paused_since, None
+        if progress_running:
+            self._start_progress(at)
+        return paused_for
+
+    def move_to(self, policy: Policy, tier: int, at: datetime) -> None:
+        """Re-tier or apply another policy version: running targets keep their start and
+        pauses, and take the new budgets; what has fired stays fired."""
+        self.policy, self.tier = policy, tier
+        tier_policy = self._tier()
+        for name, target in list(self.targets.items()):
+            if not target.active:
+                continue
+            if name == "progress":
+                self._start_progress(at)
+                continue
+            target_policy = getattr(tier_policy, name)
+            target.budget = target_policy.within
+            target.clock = tier_policy.clock_of(target_policy)
+            target.warn_at = tier_policy.warn_at
+
+    # ------------------------------------------------------------ what is due
+
+    def _chain(self) -> list[str]:
+        return self._tier().escalation_chain
+
+    def due(self, now: datetime) -> list[Due]:
+        """Everything due at `now`, in time order; each is marked fired as it is returned."""
+        fired: list[Due] = []
+        for target in self.targets.values():
+            if not target.active:
+                continue
+            deadline = self.deadline(target, now)
+            for fraction in target.warn_at:
+                if fraction in target.warned or target.budget is None:
+                    continue
+                moment = self._reaches(target, target.budget * fraction)
+                if moment is None or moment > now:
+                    continue
+                target.warned.append(fraction)
+                if deadline is None or now < deadline:  # a warning after the breach is only noise
+                    fired.append(Due(kind="warn", target=target.name, at=moment, deadline=deadline,
+                                     fraction=fraction))
+            if deadline is None:
+                continue
+            breach_at = deadline
+            if target.reminder_grace is not None:
+                if target.reminded_at is None and deadline <= now:
+                    target.reminded_at = now
+                    fired.append(Due(kind="remind", target=target.name, at=deadline, deadline=deadline))
+                breach_at = deadline + target.reminder_grace
+            if target.breached_at is None and breach_at <= now:
+                target.breached_at = now
+                target.level = 1
+                target.next_climb_at = breach_at + self._tier().climb_after
+                fired.append(Due(kind="breach", target=target.name, at=breach_at, deadline=deadline,
+                                 level=1, to=self._chain()[1]))
+            while (target.next_climb_at is not None and target.next_climb_at <= now
+                   and target.level + 1 < len(self._chain())):
+                target.level += 1
+                fired.append(Due(kind="climb", target=target.name, at=target.next_climb_at,
+                                 deadline=deadline, level=target.level, to=self._chain()[target.level]))
+                target.next_climb_at += self._tier().climb_after
+        return sorted(fired, key=lambda d: d.at)
+
+    def next_wakeup(self, now: datetime) -> datetime | None:
+        moments = []
+        for target in self.targets.values():
+            if not target.active:
+                continue
+            deadline = self.deadline(target, now)
+            if target.budget is not None:
+                for fraction in target.warn_at:
+                    if fraction not in target.warned:
+                        moments.append(self._reaches(target, target.budget * fraction))
+            if deadline is not None:
+                if target.reminder_grace is not None and target.reminded_at is None:
+                    moments.append(deadline)
+                if target.breached_at is None:
+                    moments.append(deadline + (target.reminder_grace or ZERO))
+            if target.next_climb_at is not None and target.level + 1 < len(self._chain()):
+                moments.append(target.next_climb_at)
+        upcoming = [m for m in moments if m is not None]
+        return min(upcoming) if upcoming else None
+
+    def next_deadline(self, now: datetime) -> datetime | None:
+        """The nearest deadline not yet passed (for the Temporal UI and the staff inbox)."""
+        deadlines = [self.deadline(t, now) for t in self.targets.values() if t.active and t.breached_at is None]
+        upcoming = [d for d in deadlines if d is not None]
+        return min(upcoming) if upcoming else None
+
+    @property
+    def escalation_level(self) -> int:
+        return max((t.level for t in self.targets.values()), default=0)
+
+    @property
+    def breached(self) -> bool:
+        return any(t.breached_at is not None for t in self.targets.values())
