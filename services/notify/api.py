@@ -52,6 +52,8 @@ IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, ma
 
 
 def _for_view(n: Notification) -> Notification:
+    if n.channel == "internal":  # staff and role addresses are not personal data of customers
+        return n
     return n.model_copy(update={"recipient_address": mask_contact(n.recipient_address)})
 
 

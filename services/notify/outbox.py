@@ -30,7 +30,7 @@ CLAIM_LEASE = timedelta(minutes=2)  # a claimed message is retried if its worker
 class NotificationIn(BaseModel):
     complaint_id: str | None = Field(default=None, max_length=100)
     template: str = Field(pattern=r"^[a-z_]{1,50}$")
-    channel: str = Field(pattern=r"^(email|sms)$")
+    channel: str = Field(pattern=r"^(email|sms|internal)$", description="internal: staff roles and people")
     recipient_name: str = Field(min_length=1, max_length=200)
     recipient_address: str = Field(min_length=3, max_length=320)
     variables: dict = {}

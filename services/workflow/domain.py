@@ -5,15 +5,11 @@ the unit tests can check it on its own. Rules follow ../shared/domain.md.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field, model_validator
-
-# How long the customer has to answer the satisfaction survey before it is given up (§1, §6).
-SURVEY_ANSWER_WINDOW = timedelta(hours=48)
-
 
 class Channel(StrEnum):
     hotline = "hotline"
@@ -29,22 +25,40 @@ class Stage(StrEnum):
     received = "received"
     assigned = "assigned"
     acknowledged = "acknowledged"
+    waiting_on_customer = "waiting_on_customer"  # the SLA clock is paused
     resolved = "resolved"
     awaiting_survey = "awaiting_survey"
+    second_follow_up = "second_follow_up"  # the customer was dissatisfied
     closed = "closed"
 
 
 class Action(StrEnum):
     acknowledge = "acknowledge"
+    assign = "assign"
+    post_progress = "post_progress"
+    request_info = "request_info"
+    customer_reply = "customer_reply"
     resolve = "resolve"
+    retier = "retier"
+    apply_policy = "apply_policy"
     answer_survey = "answer_survey"
+    record_follow_up = "record_follow_up"
 
 
-# In which stage each action is allowed; anything else is rejected before it touches history.
-ALLOWED_IN: dict[Action, Stage] = {
-    Action.acknowledge: Stage.assigned,
-    Action.resolve: Stage.acknowledged,
-    Action.answer_survey: Stage.awaiting_survey,
+_HANDLING = {Stage.assigned, Stage.acknowledged, Stage.waiting_on_customer}
+
+# In which stages each action is allowed; anything else is rejected before it touches history.
+ALLOWED_IN: dict[Action, set[Stage]] = {
+    Action.acknowledge: {Stage.assigned},
+    Action.assign: _HANDLING,
+    Action.post_progress: {Stage.acknowledged},
+    Action.request_info: {Stage.acknowledged},
+    Action.customer_reply: {Stage.waiting_on_customer},
+    Action.resolve: {Stage.acknowledged, Stage.waiting_on_customer},
+    Action.retier: _HANDLING,
+    Action.apply_policy: set(Stage) - {Stage.closed},
+    Action.answer_survey: {Stage.awaiting_survey},
+    Action.record_follow_up: {Stage.second_follow_up},
 }
 
 
@@ -52,12 +66,16 @@ class ActionNotAllowed(Exception):
     pass
 
 
+def _words(value: str) -> str:
+    return value.replace("_", " ")
+
+
 def ensure_allowed(stage: Stage, action: Action) -> None:
-    needed = ALLOWED_IN[action]
-    if stage != needed:
+    allowed = ALLOWED_IN[action]
+    if stage not in allowed:
+        options = " or ".join(sorted(_words(s.value) for s in allowed))
         raise ActionNotAllowed(
-            f"cannot {action.value.replace('_', ' ')} a complaint that is {stage.value.replace('_', ' ')};"
-            f" only when it is {needed.value.replace('_', ' ')}"
+            f"cannot {_words(action.value)} a complaint that is {_words(stage.value)}; only when it is {options}"
         )
 
 
@@ -100,6 +118,7 @@ class ComplaintInput(BaseModel):
     urgency_hint: Literal["high", "medium", "low"] | None = None
     external_ref: str | None = None
     status_url: str | None = None
+    policy: str = "default"  # the SLA policy it starts under (services/workflow/policies/)
 
 
 class Resolution(BaseModel):
@@ -127,6 +146,36 @@ class StaffAction(StaffNote):
 
 class ResolveAction(StaffAction):
     resolution: Resolution
+
+
+class AssignAction(StaffAction):
+    assignee: str = Field(min_length=1, max_length=100)
+
+
+class ProgressAction(StaffAction):
+    message: str = Field(min_length=1, max_length=4000, description="what the customer is told")
+
+
+class InfoRequest(StaffAction):
+    question: str = Field(min_length=1, max_length=4000, description="what we need from the customer")
+
+
+class CustomerReply(BaseModel):
+    message: str = Field(min_length=1, max_length=10_000)
+
+
+class RetierAction(StaffAction):
+    tier: int = Field(ge=1, le=3)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class PolicyMove(StaffAction):
+    policy: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class FollowUpAction(StaffAction):
+    outcome: str = Field(min_length=1, max_length=4000, description="what was done for the dissatisfied customer")
+    extra_compensation: str | None = Field(default=None, max_length=1000)
 
 
 # ---------------------------------------------------------------- tiering
@@ -203,9 +252,16 @@ class ComplaintView(BaseModel):
     complaint_type: str | None = None
     group: str | None = None
     owner: str | None = None  # first responder: owns the complaint until it is closed
+    assignee: str | None = None
+    policy: str | None = None  # name@vN
+    deadlines: dict[str, datetime] = {}  # running targets and when they are due
+    next_deadline: datetime | None = None
+    breached: bool = False
+    escalation_level: int = 0
     resolution: Resolution | None = None
     survey: SurveyAnswer | None = None
     survey_due_at: datetime | None = None
+    follow_up: FollowUpAction | None = None
     history: list[HistoryEntry] = []
 
 
@@ -213,3 +269,5 @@ class ComplaintOutcome(BaseModel):
     complaint_id: str
     closed_at: datetime
     survey_answered: bool
+    breached: bool = False
+    escalation_level: int = 0

@@ -17,14 +17,15 @@ SANDBOX = SandboxedWorkflowRunner(
 
 
 def activities_of(activities: ComplaintActivities) -> list[Callable]:
-    return [activities.append_event, activities.send_notification]
+    return [activities.append_events, activities.load_policy, activities.send_notification]
 
 
-def build_worker(client: Client, task_queue: str, activities: Sequence[Callable]) -> Worker:
+def build_worker(client: Client, task_queue: str, activities: Sequence[Callable], **options) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[ComplaintWorkflow],
         activities=list(activities),
         workflow_runner=SANDBOX,
+        **options,
     )

@@ -1,42 +1,55 @@
 """ComplaintWorkflow: one durable workflow per complaint, from receipt to close (domain §1).
 
 Deterministic code only: time from workflow.now(), ids from workflow.uuid4(), every side
-effect in an activity. Staff actions and the customer's survey answer are Updates whose
-validators reject what does not fit the current stage before it reaches history.
+effect in an activity. Staff actions and customer input are Updates whose validators reject
+what does not fit the current stage before it reaches history.
+
+Every deadline is a durable timer: while the complaint waits for people, the workflow sleeps
+until the SLA state's next wake-up (a warning, a deadline, the next escalation level), fires
+what is due, and sleeps again; an action that changes the deadlines wakes it to recompute.
 """
 
 import asyncio
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from services.common.events import NewEvent
     from services.common.privacy import scrub_text
     from services.workflow import search_attributes as sa
     from services.workflow.activities import ComplaintActivities, NotificationRequest
+    from services.workflow.clock import BusinessCalendar
     from services.workflow.domain import (
         DEFAULT_GROUP_BY_TIER,
-        SURVEY_ANSWER_WINDOW,
         Action,
+        AssignAction,
         ComplaintInput,
         ComplaintOutcome,
         ComplaintView,
+        CustomerReply,
+        FollowUpAction,
         HistoryEntry,
+        InfoRequest,
+        PolicyMove,
+        ProgressAction,
         ResolveAction,
+        RetierAction,
         StaffAction,
         Stage,
         SurveyAnswer,
         assign_tier,
         ensure_allowed,
     )
+    from services.workflow.policy import Policy
+    from services.workflow.sla import Due, SlaState
 
-ACTIVITY_OPTIONS = dict(
-    start_to_close_timeout=timedelta(seconds=30),
-    # Keep trying: an event or a customer message must never be dropped for a passing outage.
-    retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1)),
-)
+RETRY_FOREVER = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+# Keep trying: an event or a customer message must never be dropped for a passing outage.
+ACTIVITY_OPTIONS = dict(start_to_close_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER)
 
 
 def workflow_id_for(complaint_id: str) -> str:
@@ -54,64 +67,135 @@ class ComplaintWorkflow:
             channel=complaint.channel,
             received_at=complaint.received_at,
         )
+        self.sla: SlaState | None = None
         self._version = 0
-        # Appends run one at a time so that stream versions are written in order.
-        self._append_lock = asyncio.Lock()
+        self._append_lock = asyncio.Lock()  # appends run one at a time: versions in order
+        self._deadlines_changed = False
+        self._published: dict[str, object] = {}
 
     @workflow.run
     async def run(self, complaint: ComplaintInput) -> ComplaintOutcome:
-        await self._record(
-            "ComplaintReceived",
-            complaint.model_dump(mode="json", exclude={"complaint_id", "status_url"}),
+        policy = await workflow.execute_activity_method(
+            ComplaintActivities.load_policy, complaint.policy, summary=f"policy {complaint.policy}",
+            **ACTIVITY_OPTIONS,
         )
-
         decision = assign_tier(complaint.description, complaint.urgency_hint)
+        self.sla = SlaState(policy=policy, tier=decision.tier)
+        for target in ("first_response", "assignment", "resolution"):
+            self.sla.start(target, complaint.received_at)  # the clocks run from receipt, not from now
         self.view.tier, self.view.complaint_type = decision.tier, decision.complaint_type
-        await self._record(
-            "TierAssigned",
-            {"tier": decision.tier, "complaint_type": decision.complaint_type,
-             "rule": decision.rule, "reason": decision.reason},
-        )
-
         self.view.group = DEFAULT_GROUP_BY_TIER[decision.tier]
         self.view.stage = Stage.assigned
-        await self._record("Assigned", {"group": self.view.group})
+        self.view.policy = policy.ref
+        await self._record(
+            ("ComplaintReceived", complaint.model_dump(mode="json", exclude={"complaint_id", "status_url"})),
+            ("TierAssigned", {"tier": decision.tier, "complaint_type": decision.complaint_type,
+                              "rule": decision.rule, "reason": decision.reason, "policy": policy.ref,
+                              "deadlines": self._deadlines_json()}),
+            ("Assigned", {"group": self.view.group}),
+        )
+        await self._reply_if_after_hours()
 
-        await workflow.wait_condition(lambda: self.view.stage == Stage.resolved)
+        await self._handle_until(lambda: self.view.stage == Stage.resolved)
 
-        await self._notify("feedback", {"resolution": self.view.resolution.model_dump(mode="json")})
-        await self._record("FeedbackSent", {"channel": self.complaint.customer.reply_channel()[0]})
+        await self._notify_customer("feedback", {"resolution": self.view.resolution.model_dump(mode="json")})
+        self.sla.meet("feedback", workflow.now())
+        await self._record(("FeedbackSent", {"channel": self.complaint.customer.reply_channel()[0]}))
 
-        self.view.survey_due_at = workflow.now() + SURVEY_ANSWER_WINDOW
-        await self._notify("survey_request", {"answer_by": self.view.survey_due_at.isoformat()})
+        answer_window = self.sla.policy.tier(self.sla.tier).survey_follow_up.within
+        self.view.survey_due_at = workflow.now() + answer_window
+        await self._notify_customer("survey_request", {"answer_by": self.view.survey_due_at.isoformat()})
         self.view.stage = Stage.awaiting_survey
-        await self._record("SurveyRequested", {"answer_by": self.view.survey_due_at.isoformat()})
-
+        await self._record(("SurveyRequested", {"answer_by": self.view.survey_due_at.isoformat()}))
         try:
-            await workflow.wait_condition(lambda: self.view.survey is not None, timeout=SURVEY_ANSWER_WINDOW)
+            await workflow.wait_condition(lambda: self.view.survey is not None, timeout=answer_window)
         except asyncio.TimeoutError:
             pass
-        self.view.stage = Stage.closed  # from here on the validator refuses a late answer
-        # An answer accepted just before may still be appending SurveyAnswered: Closed comes after it.
-        await workflow.wait_condition(workflow.all_handlers_finished)
         if self.view.survey is None:
-            await self._record("SurveyExpired", {"waited_hours": SURVEY_ANSWER_WINDOW / timedelta(hours=1)})
+            self.view.stage = Stage.closed  # from here on the validator refuses a late answer
+            # An answer accepted just before may still be appending: SurveyExpired comes after it.
+            await workflow.wait_condition(workflow.all_handlers_finished)
+        if self.view.survey is None:
+            await self._record(("SurveyExpired", {"waited_hours": answer_window / timedelta(hours=1)}))
+        elif min(self.view.survey.satisfaction_result, self.view.survey.satisfaction_speed) \
+                < self.sla.policy.dissatisfied_below:
+            await self._second_follow_up()
 
-        await self._record("Closed", {"survey_answered": self.view.survey is not None})
+        self.view.stage = Stage.closed
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._record(("Closed", {"survey_answered": self.view.survey is not None,
+                                       "breached": self.sla.breached,
+                                       "escalation_level": self.sla.escalation_level}))
         return ComplaintOutcome(
             complaint_id=complaint.complaint_id,
             closed_at=workflow.now(),
             survey_answered=self.view.survey is not None,
+            breached=self.sla.breached,
+            escalation_level=self.sla.escalation_level,
         )
+
+    async def _second_follow_up(self) -> None:
+        self.view.stage = Stage.second_follow_up
+        self.sla.start("second_follow_up", workflow.now())
+        await self._record(("FollowUpRequested", {"deadlines": self._deadlines_json()}))
+        await self._alert_staff("follow_up_needed", "owner", {"survey": self.view.survey.model_dump(mode="json")},
+                                key="follow-up")
+        await self._handle_until(lambda: self.view.follow_up is not None)
+
+    # ------------------------------------------------------------ the SLA timer loop
+
+    async def _handle_until(self, done: Callable[[], bool]) -> None:
+        """Wait for people until `done`, firing warnings, breaches and escalations on time."""
+        while True:
+            await self._fire(self.sla.due(workflow.now()))
+            if done():
+                return
+            wake_at = self.sla.next_wakeup(workflow.now())
+            self._deadlines_changed = False
+            try:
+                await workflow.wait_condition(
+                    lambda: done() or self._deadlines_changed,
+                    timeout=max(wake_at - workflow.now(), timedelta(0)) if wake_at else None,
+                    timeout_summary="next SLA deadline or warning",
+                )
+            except asyncio.TimeoutError:
+                pass
+
+    async def _fire(self, dues: list[Due]) -> None:
+        for due in dues:
+            target = self.sla.targets[due.target]
+            facts = {"target": due.target, "deadline": due.deadline.isoformat() if due.deadline else None,
+                     "due_at": due.at.isoformat()}
+            if due.kind == "warn":
+                await self._record(("SlaWarning", {**facts, "fraction": due.fraction}))
+                await self._alert_staff("sla_warning", "owner", {**facts, "fraction": due.fraction},
+                                        key=f"{due.target}/{target.started_at.isoformat()}/warn/{due.fraction}")
+            elif due.kind == "remind":
+                await self._record(("ProgressReminder", facts))
+                await self._alert_staff("progress_reminder", "owner", facts,
+                                        key=f"progress/{target.started_at.isoformat()}/remind")
+            else:
+                escalated = ("Escalated", {**facts, "level": due.level, "to": due.to})
+                events = [("SlaBreached", facts), escalated] if due.kind == "breach" else [escalated]
+                await self._record(*events)
+                await self._alert_staff("sla_escalation", due.to, {**facts, "level": due.level,
+                                                                   "breach": due.kind == "breach"},
+                                        key=f"{due.target}/{target.started_at.isoformat()}/level/{due.level}")
 
     # ------------------------------------------------------------ staff and customer input
 
     @workflow.update
     async def acknowledge(self, action: StaffAction) -> ComplaintView:
+        now = workflow.now()
         self.view.stage = Stage.acknowledged
         # First-responder ownership: whoever acknowledges owns the complaint until close.
         self.view.owner = action.staff_id
-        await self._record("Acknowledged", {"staff_id": action.staff_id, "note": action.note})
+        self.view.assignee = self.view.assignee or action.staff_id
+        self.sla.meet("first_response", now)
+        self.sla.meet("assignment", now)
+        self.sla.start("progress", now)
+        await self._record(("Acknowledged", {"staff_id": action.staff_id, "note": action.note,
+                                             "deadlines": self._deadlines_json()}))
         return self.view
 
     @acknowledge.validator
@@ -119,13 +203,75 @@ class ComplaintWorkflow:
         ensure_allowed(self.view.stage, Action.acknowledge)
 
     @workflow.update
+    async def assign(self, action: AssignAction) -> ComplaintView:
+        self.view.assignee = action.assignee
+        self.sla.meet("assignment", workflow.now())
+        await self._record(("AssignedToPerson", {"staff_id": action.staff_id, "assignee": action.assignee,
+                                                 "note": action.note}))
+        return self.view
+
+    @assign.validator
+    def _validate_assign(self, action: AssignAction) -> None:
+        ensure_allowed(self.view.stage, Action.assign)
+
+    @workflow.update
+    async def post_progress(self, action: ProgressAction) -> ComplaintView:
+        now = workflow.now()
+        self.sla.meet("progress", now)
+        self.sla.start("progress", now)
+        await self._notify_customer("progress_update", {"message": action.message},
+                                    key=f"progress/{now.isoformat()}")
+        await self._record(("ProgressPosted", {"staff_id": action.staff_id, "message": action.message,
+                                               "deadlines": self._deadlines_json()}))
+        return self.view
+
+    @post_progress.validator
+    def _validate_post_progress(self, action: ProgressAction) -> None:
+        ensure_allowed(self.view.stage, Action.post_progress)
+
+    @workflow.update
+    async def request_info(self, action: InfoRequest) -> ComplaintView:
+        now = workflow.now()
+        self.view.stage = Stage.waiting_on_customer
+        self.sla.pause(now)
+        await self._notify_customer("info_request", {"question": action.question}, key=f"info/{now.isoformat()}")
+        await self._record(("InfoRequested", {"staff_id": action.staff_id, "question": action.question}),
+                           ("ClockPaused", {"at": now.isoformat()}))
+        return self.view
+
+    @request_info.validator
+    def _validate_request_info(self, action: InfoRequest) -> None:
+        ensure_allowed(self.view.stage, Action.request_info)
+
+    @workflow.update
+    async def customer_reply(self, reply: CustomerReply) -> ComplaintView:
+        self.view.stage = Stage.acknowledged
+        paused_for = self._resume_clock()
+        await self._record(("CustomerReplied", {"message": reply.message}),
+                           ("ClockResumed", {"paused_seconds": paused_for.total_seconds(),
+                                             "deadlines": self._deadlines_json()}))
+        return self.view
+
+    @customer_reply.validator
+    def _validate_customer_reply(self, reply: CustomerReply) -> None:
+        ensure_allowed(self.view.stage, Action.customer_reply)
+
+    @workflow.update
     async def resolve(self, action: ResolveAction) -> ComplaintView:
+        now = workflow.now()
+        events = []
+        if self.view.stage == Stage.waiting_on_customer:
+            paused_for = self._resume_clock()
+            events.append(("ClockResumed", {"paused_seconds": paused_for.total_seconds()}))
         self.view.stage = Stage.resolved
         self.view.resolution = action.resolution
-        await self._record(
+        for target in ("resolution", "progress", "assignment", "first_response"):
+            self.sla.meet(target, now)
+        self.sla.start("feedback", now)
+        await self._record(*events, (
             "Resolved",
             {"staff_id": action.staff_id, "note": action.note, **action.resolution.model_dump(mode="json")},
-        )
+        ))
         return self.view
 
     @resolve.validator
@@ -133,16 +279,66 @@ class ComplaintWorkflow:
         ensure_allowed(self.view.stage, Action.resolve)
 
     @workflow.update
+    async def retier(self, action: RetierAction) -> ComplaintView:
+        previous = self.view.tier
+        self.view.tier = action.tier
+        self.sla.move_to(self.sla.policy, action.tier, workflow.now())
+        await self._record(("Retiered", {"staff_id": action.staff_id, "from_tier": previous,
+                                         "to_tier": action.tier, "reason": action.reason,
+                                         "deadlines": self._deadlines_json()}))
+        return self.view
+
+    @retier.validator
+    def _validate_retier(self, action: RetierAction) -> None:
+        ensure_allowed(self.view.stage, Action.retier)
+        if action.tier == self.view.tier:
+            raise ActionNotAllowedError(f"the complaint is tier {action.tier} already")
+
+    @workflow.update
+    async def apply_policy(self, move: PolicyMove) -> ComplaintView:
+        """An operator moves this complaint to a (new version of a) policy."""
+        try:
+            policy: Policy = await workflow.execute_activity_method(
+                ComplaintActivities.load_policy, move.policy, summary=f"policy {move.policy}",
+                start_to_close_timeout=timedelta(seconds=30), retry_policy=RetryPolicy(maximum_attempts=1),
+            )
+        except ActivityError as exc:
+            # The state is untouched: a bad policy file never reaches a running complaint.
+            raise ApplicationError(f"policy '{move.policy}' cannot be applied: {exc.cause}",
+                                   type="PolicyError") from exc
+        previous = self.sla.policy.ref
+        self.sla.move_to(policy, self.sla.tier, workflow.now())
+        self.view.policy = policy.ref
+        await self._record(("PolicyApplied", {"staff_id": move.staff_id, "from": previous, "to": policy.ref,
+                                              "deadlines": self._deadlines_json()}))
+        return self.view
+
+    @apply_policy.validator
+    def _validate_apply_policy(self, move: PolicyMove) -> None:
+        ensure_allowed(self.view.stage, Action.apply_policy)
+
+    @workflow.update
     async def answer_survey(self, answer: SurveyAnswer) -> ComplaintView:
         self.view.survey = answer
-        await self._record("SurveyAnswered", answer.model_dump(mode="json"))
+        await self._record(("SurveyAnswered", answer.model_dump(mode="json")))
         return self.view
 
     @answer_survey.validator
     def _validate_answer_survey(self, answer: SurveyAnswer) -> None:
         ensure_allowed(self.view.stage, Action.answer_survey)
         if self.view.survey is not None:
-            raise ValueError("the survey has already been answered")
+            raise ActionNotAllowedError("the survey has already been answered")
+
+    @workflow.update
+    async def record_follow_up(self, action: FollowUpAction) -> ComplaintView:
+        self.view.follow_up = action
+        self.sla.meet("second_follow_up", workflow.now())
+        await self._record(("FollowedUp", action.model_dump(mode="json")))
+        return self.view
+
+    @record_follow_up.validator
+    def _validate_record_follow_up(self, action: FollowUpAction) -> None:
+        ensure_allowed(self.view.stage, Action.record_follow_up)
 
     @workflow.query
     def status(self) -> ComplaintView:
@@ -150,54 +346,116 @@ class ComplaintWorkflow:
 
     # ------------------------------------------------------------ helpers
 
-    async def _record(self, event_type: str, data: dict) -> None:
-        """Append one domain event, then show the new state to SREs in the Temporal UI."""
-        async with self._append_lock:
-            self._version += 1
-            event = NewEvent(
-                event_id=workflow.uuid4(),
-                stream_id=self.complaint.complaint_id,
-                version=self._version,
-                type=event_type,
-                occurred_at=workflow.now(),
-                data=data,
-            )
-            await workflow.execute_activity_method(
-                ComplaintActivities.append_event, event, summary=event_type, **ACTIVITY_OPTIONS
-            )
-            self.view.history.append(HistoryEntry(type=event_type, at=event.occurred_at))
-            self._publish_state()
+    def _resume_clock(self) -> timedelta:
+        return self.sla.resume(workflow.now(), progress_running=self.view.owner is not None)
 
-    async def _notify(self, template: str, variables: dict) -> None:
+    def _deadlines_json(self) -> dict[str, str]:
+        return {name: at.isoformat() for name, at in self._deadlines().items()}
+
+    def _deadlines(self) -> dict[str, datetime]:
+        now = workflow.now()
+        found = {name: self.sla.deadline(t, now) for name, t in self.sla.targets.items() if t.active}
+        return {name: at for name, at in found.items() if at is not None}
+
+    async def _record(self, *events: tuple[str, dict]) -> None:
+        """Append domain events (one activity for the batch), then show the new state."""
+        async with self._append_lock:
+            batch = []
+            for event_type, data in events:
+                self._version += 1
+                batch.append(NewEvent(event_id=workflow.uuid4(), stream_id=self.complaint.complaint_id,
+                                      version=self._version, type=event_type, occurred_at=workflow.now(),
+                                      data=data))
+            await workflow.execute_activity_method(
+                ComplaintActivities.append_events, batch, summary=", ".join(e.type for e in batch),
+                **ACTIVITY_OPTIONS,
+            )
+            self.view.history += [HistoryEntry(type=e.type, at=e.occurred_at) for e in batch]
+            self._publish_state()
+            self._deadlines_changed = True  # whatever was recorded may have moved a deadline
+
+    async def _reply_if_after_hours(self) -> None:
+        """Outside business hours the customer hears when handling starts (domain §2)."""
+        tier = self.sla.policy.tier(self.sla.tier)
+        if tier.clock_of(tier.first_response) != "business":
+            return  # handled around the clock
+        calendar = BusinessCalendar(self.sla.policy.calendar)
+        received = self.complaint.received_at
+        if calendar.is_working_time(received):
+            return
+        starts = calendar.local(calendar.next_working_moment(received))
+        await self._notify_customer("after_hours", {"handling_starts": starts.strftime("%Y-%m-%d %H:%M"),
+                                                    "timezone": self.sla.policy.calendar.timezone})
+        await self._record(("AutoReplySent", {"handling_starts_at": starts.isoformat()}))
+
+    async def _notify_customer(self, template: str, variables: dict, key: str | None = None) -> None:
         channel, address = self.complaint.customer.reply_channel()
+        await self._send(template, channel, self.complaint.customer.name, address, variables, key or template)
+
+    async def _alert_staff(self, template: str, role: str, variables: dict, key: str) -> None:
+        """Internal alert to a role of the complaint's group (the owner once someone owns it)."""
+        if role == "owner" and self.view.owner:
+            name, address = self.view.owner, f"staff:{self.view.owner}"
+        elif role == "owner":  # nobody owns it yet: the group's queue is told
+            name, address = f"{self.view.group} queue", f"role:queue@{self.view.group}"
+        else:
+            name, address = f"{role} of {self.view.group}", f"role:{role}@{self.view.group}"
+        variables = {**variables, "tier": self.sla.tier, "role": role, "owner": self.view.owner}
+        await self._send(template, "internal", name, address, variables, key)
+
+    async def _send(self, template: str, channel: str, name: str, address: str, variables: dict,
+                    key: str) -> None:
         request = NotificationRequest(
-            idempotency_key=f"{workflow.info().workflow_id}/{template}",
+            idempotency_key=f"{workflow.info().workflow_id}/{key}",
             complaint_id=self.complaint.complaint_id,
             template=template,
             channel=channel,
-            recipient_name=self.complaint.customer.name,
+            recipient_name=name,
             recipient_address=address,
-            variables={"complaint_id": self.complaint.complaint_id,
-                       "status_url": self.complaint.status_url, **variables},
+            variables={"complaint_id": self.complaint.complaint_id, "status_url": self.complaint.status_url,
+                       **variables},
         )
         await workflow.execute_activity_method(
-            ComplaintActivities.send_notification, request, summary=template, **ACTIVITY_OPTIONS
+            ComplaintActivities.send_notification, request, summary=f"{template} → {channel}", **ACTIVITY_OPTIONS
         )
 
     def _publish_state(self) -> None:
-        v = self.view
-        updates = [sa.STATUS.value_set(v.stage.value), sa.CHANNEL.value_set(v.channel.value)]
-        if v.tier is not None:
-            updates.append(sa.TIER.value_set(v.tier))
-        if v.group:
-            updates.append(sa.DEPARTMENT.value_set(v.group))
-        if v.owner:
-            updates.append(sa.ASSIGNEE.value_set(v.owner))
-        workflow.upsert_search_attributes(updates)
+        """Search attributes (only those that changed: each upsert is a history event) and the
+        words the Temporal UI shows for this complaint."""
+        v, now = self.view, workflow.now()
+        deadlines = self._deadlines()
+        v.deadlines = deadlines
+        v.next_deadline = self.sla.next_deadline(now) if self.sla else None
+        v.breached = self.sla.breached if self.sla else False
+        v.escalation_level = self.sla.escalation_level if self.sla else 0
+        wanted = {
+            sa.STATUS: v.stage.value, sa.CHANNEL: v.channel.value, sa.TIER: v.tier, sa.DEPARTMENT: v.group,
+            sa.ASSIGNEE: v.assignee, sa.NEXT_DEADLINE: v.next_deadline, sa.BREACHED: v.breached,
+            sa.ESCALATION_LEVEL: v.escalation_level,
+        }
+        changes = []
+        for key, value in wanted.items():
+            if self._published.get(key.name) == value:
+                continue
+            if value is None:
+                changes.append(key.value_unset())
+            else:
+                changes.append(key.value_set(value))
+            self._published[key.name] = value
+        if changes:
+            workflow.upsert_search_attributes(changes)
+        due = f"next deadline {v.next_deadline:%Y-%m-%d %H:%M} UTC" if v.next_deadline else "no deadline running"
         workflow.set_current_details(
             f"**{v.stage.value.replace('_', ' ')}** · tier {v.tier or '?'} · group {v.group or '-'}"
-            f" · owner {v.owner or '-'}\n\nlast event: {v.history[-1].type if v.history else '-'}"
+            f" · owner {v.owner or '-'} · {due}"
+            f"{' · BREACHED, escalation level ' + str(v.escalation_level) if v.breached else ''}"
+            f"\n\npolicy {v.policy} · last event: {v.history[-1].type if v.history else '-'}"
         )
+
+
+class ActionNotAllowedError(ApplicationError):
+    def __init__(self, message: str):
+        super().__init__(message, type="ActionNotAllowed", non_retryable=True)
 
 
 def static_summary(complaint: ComplaintInput) -> str:

@@ -125,7 +125,9 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
 
     # Feedback and survey reach the customer through notify's outbox.
     await eventually(lambda: _stage_is(http, status_url, "awaiting_survey"))
-    sent = await eventually(lambda: _delivered(http, notify, complaint_id, 2))
+    sent = await eventually(lambda: _delivered(http, notify, complaint_id, {"feedback", "survey_request"}))
+    # (an after-hours auto-reply comes first when the test runs outside business hours)
+    sent = [n for n in sent if n["template"] in ("feedback", "survey_request")]
     assert [n["template"] for n in sent] == ["feedback", "survey_request"]
     assert sent[0]["recipient_address"] == "w***@example.com"  # masked in the API's view
     mailbox = Path(s.deliveries_dir) / "email"
@@ -151,11 +153,12 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     assert positions == sorted(set(positions))
     assert len({e["event_id"] for e in feed}) == len(feed)
     mine = [e for e in feed if e["stream_id"] == complaint_id]
-    assert [e["type"] for e in mine] == [
+    # The after-hours auto-reply depends on when the test runs (Shanghai business hours).
+    assert [e["type"] for e in mine if e["type"] != "AutoReplySent"] == [
         "ComplaintReceived", "TierAssigned", "Assigned", "Acknowledged", "Resolved",
         "FeedbackSent", "SurveyRequested", "SurveyAnswered", "Closed",
     ]
-    assert [e["version"] for e in mine] == list(range(1, 10))
+    assert [e["version"] for e in mine] == list(range(1, len(mine) + 1))
     assert mine[0]["data"]["customer"]["phone"] == "138****5678"  # masked in the feed
 
     # One trace from the intake request through the workflow's activity to notify.
@@ -165,7 +168,8 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     in_workflow = {sp["name"] for sp in _spans(traces / "workflow.jsonl") if sp["context"]["trace_id"] == trace_id}
     assert {"RunWorkflow:ComplaintWorkflow", "RunActivity:send_notification"} <= in_workflow
     in_notify = [sp for sp in _spans(traces / "notify.jsonl") if sp["context"]["trace_id"] == trace_id]
-    assert [sp["name"] for sp in in_notify if sp["kind"] == "SpanKind.SERVER"].count("POST /v1/notifications") == 2
+    notify_calls = [sp for sp in in_notify if sp["kind"] == "SpanKind.SERVER" and sp["name"] == "POST /v1/notifications"]
+    assert len(notify_calls) == len([n for n in await _delivered(http, notify, complaint_id, set())])
     # Personal data never reaches a trace or a log line.
     for path in [*traces.glob("*.jsonl"), *(s.data_dir / "logs").glob("*.log")]:
         text = path.read_text(encoding="utf-8")
@@ -185,9 +189,11 @@ async def _has_event(http, status_url, event_type):
     return any(h["type"] == event_type for h in (await http.get(status_url)).json()["history"])
 
 
-async def _delivered(http, notify, complaint_id, count):
+async def _delivered(http, notify, complaint_id, templates: set[str]):
+    """All notifications of the complaint, once those templates are among them, all delivered."""
     items = (await http.get(f"{notify}/v1/notifications", params={"complaint_id": complaint_id})).json()
-    return items if len(items) == count and all(n["status"] == "delivered" for n in items) else None
+    complete = templates <= {n["template"] for n in items} and all(n["status"] == "delivered" for n in items)
+    return items if complete else None
 
 
 async def _summary_with_closed(http, reporting):
@@ -243,7 +249,7 @@ async def test_notify_delivers_once_per_idempotency_key(system, http):
     assert first.status_code == 202 and second.status_code == 200
     assert first.json()["notification_id"] == second.json()["notification_id"]
 
-    delivered = await eventually(lambda: _delivered(http, notify, body["complaint_id"], 1))
+    delivered = await eventually(lambda: _delivered(http, notify, body["complaint_id"], {"survey_request"}))
     assert len(delivered) == 1
     files = list((Path(system.settings.deliveries_dir) / "sms").glob(f"{first.json()['notification_id']}*"))
     assert len(files) == 1

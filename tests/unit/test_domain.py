@@ -40,9 +40,15 @@ def test_keywords_match_case_insensitively():
 
 
 @pytest.mark.parametrize("action", list(Action))
-def test_each_action_is_allowed_in_exactly_one_stage(action):
-    allowed = [stage for stage in Stage if _allowed(stage, action)]
-    assert allowed == [ALLOWED_IN[action]]
+def test_each_action_is_allowed_exactly_in_its_stages(action):
+    assert {stage for stage in Stage if _allowed(stage, action)} == ALLOWED_IN[action]
+
+
+def test_nothing_is_allowed_on_a_closed_complaint_and_staff_cannot_skip_acknowledging():
+    assert not [a for a in Action if _allowed(Stage.closed, a)]
+    assert not _allowed(Stage.assigned, Action.resolve)
+    assert not _allowed(Stage.assigned, Action.post_progress)
+    assert _allowed(Stage.waiting_on_customer, Action.resolve)  # the customer may never answer
 
 
 def _allowed(stage: Stage, action: Action) -> bool:
@@ -54,7 +60,8 @@ def _allowed(stage: Stage, action: Action) -> bool:
 
 
 def test_refusal_names_the_current_and_the_needed_stage():
-    with pytest.raises(ActionNotAllowed, match="cannot resolve a complaint that is assigned; only when it is acknowledged"):
+    with pytest.raises(ActionNotAllowed,
+                       match="cannot resolve a complaint that is assigned; only when it is acknowledged or waiting on customer"):
         ensure_allowed(Stage.assigned, Action.resolve)
 
 

@@ -24,7 +24,7 @@ async def main() -> None:
         try:
             async with scenarios.complaint_worker(env.client, EventStore(pool)):
                 for name, drive in scenarios.SCENARIOS.items():
-                    handle = await drive(env.client)
+                    handle = await drive(env)
                     history = await handle.fetch_history()
                     (HISTORIES / f"{name}.json").write_text(history.to_json())
                     print(f"recorded {name}: {len(history.events)} events")

@@ -5,8 +5,10 @@ import asyncio
 import sys
 import uuid
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 from temporalio import activity
@@ -14,6 +16,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from services.workflow import search_attributes
 from services.workflow.activities import ComplaintActivities, NotificationRequest
 from services.workflow.domain import (
     Channel,
@@ -26,8 +29,8 @@ from services.workflow.domain import (
     Stage,
     SurveyAnswer,
 )
-from services.workflow import search_attributes
 from services.workflow.eventstore import EventStore
+from services.workflow.policy import POLICY_DIR, load_policy
 from services.workflow.worker import build_worker
 from services.workflow.workflows import ComplaintWorkflow, static_summary, workflow_id_for
 
@@ -38,6 +41,9 @@ RESOLUTION = Resolution(
     improvement_plan="The job now checks for an earlier run",
     compensation="a 20 yuan coupon",
 )
+URGENT = "The heater caught fire and my son was injured"
+MONEY = "I was charged twice for my order"
+ROUTINE = "The staff member was rude"
 
 
 def test_server_path() -> str:
@@ -52,35 +58,41 @@ async def start_time_skipping_env() -> WorkflowEnvironment:
     return env
 
 
+@dataclass
 class RecordedNotifications:
     """Stands in for the notify service's HTTP API (the e2e test uses the real one)."""
 
-    def __init__(self):
-        self.sent: list[NotificationRequest] = []
+    sent: list[NotificationRequest] = field(default_factory=list)
 
     @activity.defn(name="send_notification")
     async def send_notification(self, request: NotificationRequest) -> str:
         self.sent.append(request)
         return str(uuid.uuid4())
 
+    def of(self, complaint_id: str) -> list[NotificationRequest]:
+        return [n for n in self.sent if n.complaint_id == complaint_id]
+
 
 @asynccontextmanager
-async def complaint_worker(client: Client, event_store: EventStore):
-    notifications = RecordedNotifications()
+async def complaint_worker(client: Client, event_store: EventStore, policy_dir: Path = POLICY_DIR,
+                           notifications: RecordedNotifications | None = None, **worker_options):
+    notifications = notifications if notifications is not None else RecordedNotifications()
     async with httpx.AsyncClient() as http:
-        real = ComplaintActivities(event_store, http, notify_url="http://unused.invalid")
-        async with build_worker(client, TASK_QUEUE, [real.append_event, notifications.send_notification]):
+        real = ComplaintActivities(event_store, http, notify_url="http://unused.invalid", policy_dir=policy_dir)
+        activities = [real.append_events, real.load_policy, notifications.send_notification]
+        async with build_worker(client, TASK_QUEUE, activities, **worker_options):
             yield notifications
 
 
-def a_complaint(description: str = "I was charged twice for my order") -> ComplaintInput:
+def a_complaint(received_at: datetime, description: str = MONEY, policy: str = "default") -> ComplaintInput:
     return ComplaintInput(
         complaint_id=f"T-{uuid.uuid4().hex[:10]}",
         channel=Channel.hotline,
-        received_at=datetime(2026, 11, 23, 9, 30, tzinfo=timezone.utc),
+        received_at=received_at,
         customer=Customer(name="王芳", phone="13812341234", email="wang.fang@example.com"),
         description=description,
         status_url="http://intake.test/v1/track/token",
+        policy=policy,
     )
 
 
@@ -94,49 +106,98 @@ async def start(client: Client, complaint: ComplaintInput) -> WorkflowHandle:
     )
 
 
-async def wait_for_stage(handle: WorkflowHandle, stage: Stage, timeout: float = 20.0) -> ComplaintView:
+async def wait_for(handle: WorkflowHandle, check, what: str, timeout: float = 20.0) -> ComplaintView:
+    view = None
     for _ in range(int(timeout / 0.05)):
         view = await handle.query(ComplaintWorkflow.status)
-        if view.stage == stage:
+        if check(view):
             return view
         await asyncio.sleep(0.05)
-    raise AssertionError(f"complaint never reached {stage}; last seen {view.stage}")
+    raise AssertionError(f"never {what}; last seen {view.stage if view else '-'}, "
+                         f"history {[h.type for h in view.history] if view else []}")
 
 
-async def wait_for_event(handle: WorkflowHandle, event_type: str, timeout: float = 20.0) -> ComplaintView:
+async def wait_for_stage(handle: WorkflowHandle, stage: Stage) -> ComplaintView:
+    return await wait_for(handle, lambda v: v.stage == stage, f"reached {stage}")
+
+
+async def wait_for_event(handle: WorkflowHandle, event_type: str) -> ComplaintView:
     """Until the event is durably recorded (the stage changes just before its append)."""
-    for _ in range(int(timeout / 0.05)):
-        view = await handle.query(ComplaintWorkflow.status)
-        if any(h.type == event_type for h in view.history):
-            return view
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{event_type} never recorded; history {[h.type for h in view.history]}")
+    return await wait_for(handle, lambda v: any(h.type == event_type for h in v.history), f"recorded {event_type}")
 
 
 async def acknowledge_and_resolve(handle: WorkflowHandle) -> None:
-    await wait_for_stage(handle, Stage.assigned)
+    await wait_for_event(handle, "Assigned")
     await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-7", note="calling back"))
     await handle.execute_update(
         ComplaintWorkflow.resolve, ResolveAction(staff_id="agent-7", resolution=RESOLUTION)
     )
 
 
-async def happy_path(client: Client) -> WorkflowHandle:
-    handle = await start(client, a_complaint())
+async def answer(handle: WorkflowHandle, result: int, speed: int) -> None:
+    await wait_for_event(handle, "SurveyRequested")
+    await handle.execute_update(ComplaintWorkflow.answer_survey,
+                                SurveyAnswer(satisfaction_result=result, satisfaction_speed=speed, suggestion="快"))
+
+
+async def happy_path(env: WorkflowEnvironment) -> WorkflowHandle:
+    """Tier 2, handled within every target, a satisfied customer."""
+    handle = await start(env.client, a_complaint(await skip_to(env, 0, time(10, 0))))
     await acknowledge_and_resolve(handle)
-    await wait_for_stage(handle, Stage.awaiting_survey)
-    await handle.execute_update(
-        ComplaintWorkflow.answer_survey, SurveyAnswer(satisfaction_result=4, satisfaction_speed=5, suggestion="快")
-    )
+    await answer(handle, 4, 5)
     await handle.result()
     return handle
 
 
-async def survey_given_up(client: Client) -> WorkflowHandle:
-    handle = await start(client, a_complaint("The staff member was rude"))
+async def survey_given_up(env: WorkflowEnvironment) -> WorkflowHandle:
+    handle = await start(env.client, a_complaint(await skip_to(env, 1, time(10, 0)), ROUTINE))
     await acknowledge_and_resolve(handle)
     await handle.result()  # the test server skips the 48 h wait
     return handle
 
 
-SCENARIOS = {"happy_path": happy_path, "survey_given_up": survey_given_up}
+async def tier_1_escalated_twice(env: WorkflowEnvironment) -> WorkflowHandle:
+    """Nobody answers an urgent complaint for 50 minutes: breach, then one more level."""
+    handle = await start(env.client, a_complaint(await skip_to(env, 2, time(10, 0)), URGENT))
+    await wait_for_event(handle, "Assigned")
+    await env.sleep(timedelta(minutes=50))
+    await wait_for(handle, lambda v: v.escalation_level == 2, "escalated twice")
+    await acknowledge_and_resolve(handle)
+    await answer(handle, 5, 5)
+    await handle.result()
+    return handle
+
+
+SCENARIOS = {"happy_path": happy_path, "survey_given_up": survey_given_up,
+             "tier_1_escalated_twice": tier_1_escalated_twice}
+
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+async def skip_to(env: WorkflowEnvironment, weekday: int, at: time) -> datetime:
+    """Skip the test server's clock to the next `weekday` (0 = Monday) at local Shanghai time
+    `at` that is not a holiday in the default policy, so timelines do not depend on when the
+    tests run."""
+    now = (await env.get_current_time()).astimezone(SHANGHAI)
+    day = now.date() + timedelta(days=1)
+    holidays = set(load_policy("default").calendar.holidays)
+    while day.weekday() != weekday or day in holidays or day + timedelta(days=1) in holidays:
+        day += timedelta(days=1)
+    target = datetime.combine(day, at, tzinfo=SHANGHAI)
+    await env.sleep(target - now)
+    return target.astimezone(timezone.utc)
+
+
+def timeline(events, start: datetime) -> list[tuple[str, str, str]]:
+    """(time after start as H:MM:SS, event type, detail) for comparing whole timelines."""
+    rows = []
+    for e in events:
+        seconds = round((e.occurred_at - start).total_seconds())
+        detail = e.data.get("target", "")
+        if e.type == "SlaWarning":
+            detail += f" {e.data['fraction']}"
+        if e.type == "Escalated":
+            detail += f" L{e.data['level']} {e.data['to']}"
+        rows.append((f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}", e.type, detail.strip()))
+    return rows

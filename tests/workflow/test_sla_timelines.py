@@ -1,0 +1,360 @@
+"""Whole SLA timelines on the time-skipping test server: each tier, on and off business hours,
+with pauses, re-tiering and a policy change mid-flight; the exact events and alerts with
+their times (H:MM:SS after receipt). Real event store, real policy files."""
+
+import asyncio
+import shutil
+from datetime import time, timedelta
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.converter import PayloadConverter
+from temporalio.service import RPCError
+
+from services.workflow import search_attributes as sa
+from services.workflow.domain import (
+    CustomerReply,
+    FollowUpAction,
+    InfoRequest,
+    PolicyMove,
+    ResolveAction,
+    RetierAction,
+    StaffAction,
+)
+from services.workflow.eventstore import EventStore
+from services.workflow.policy import POLICY_DIR
+from services.workflow.workflows import ComplaintWorkflow
+from tests.conftest import migrated_pool
+from tests.workflow import scenarios
+from tests.workflow.scenarios import MONEY, ROUTINE, URGENT, a_complaint, skip_to, timeline, wait_for_event
+
+MONDAY, WEDNESDAY, FRIDAY = 0, 2, 4
+RECEIVED = [("0:00:00", "ComplaintReceived", ""), ("0:00:00", "TierAssigned", ""), ("0:00:00", "Assigned", "")]
+
+
+@pytest.fixture(scope="module")
+async def env():
+    async with await scenarios.start_time_skipping_env() as env:
+        yield env
+
+
+@pytest.fixture
+async def store(fresh_database_url):
+    pool = await migrated_pool(fresh_database_url, "workflow")
+    yield EventStore(pool)
+    await pool.close()
+
+
+@pytest.fixture
+def policy_dir(tmp_path):
+    for name in ("default", "preset-001"):
+        shutil.copy(POLICY_DIR / f"{name}.toml", tmp_path / f"{name}.toml")
+    return tmp_path
+
+
+@pytest.fixture
+async def alerts(env, store, policy_dir):
+    async with scenarios.complaint_worker(env.client, store, policy_dir) as recorded:
+        yield recorded
+        for workflow_id in {f"complaint-{n.complaint_id}" for n in recorded.sent} | STARTED:
+            await finish(env.client.get_workflow_handle(workflow_id))
+        STARTED.clear()
+
+
+STARTED: set[str] = set()
+
+
+async def start(client, complaint):
+    handle = await scenarios.start(client, complaint)
+    STARTED.add(handle.id)
+    return handle
+
+
+async def events_of(store, handle):
+    return await store.read_stream(handle.id.removeprefix("complaint-"))
+
+
+async def advance(env, handle, duration: timedelta, last_event: str | None = None):
+    await env.sleep(duration)
+    if last_event:
+        await wait_for_event(handle, last_event)
+
+
+async def test_tier_1_untouched_warns_breaches_and_climbs_around_the_clock(env, store, alerts):
+    received = await skip_to(env, WEDNESDAY, time(23, 0))  # at night: tier 1 does not wait for 09:00
+    handle = await start(env.client, a_complaint(received, URGENT))
+    await wait_for_event(handle, "Assigned")
+    await advance(env, handle, timedelta(hours=3, minutes=15))
+    await scenarios.wait_for(handle, lambda v: v.history[-1].type == "Escalated" and v.escalation_level == 3
+                             and sum(h.type == "Escalated" for h in v.history) == 9, "all climbs recorded")
+
+    assert timeline(await events_of(store, handle), received) == RECEIVED + [
+        ("0:07:30", "SlaWarning", "first_response 0.5"),
+        ("0:12:00", "SlaWarning", "first_response 0.8"),
+        ("0:15:00", "SlaBreached", "first_response"),
+        ("0:15:00", "Escalated", "first_response L1 group_lead"),
+        ("0:45:00", "Escalated", "first_response L2 department_head"),
+        ("1:00:00", "SlaWarning", "assignment 0.5"),
+        ("1:00:00", "SlaWarning", "resolution 0.5"),
+        ("1:15:00", "Escalated", "first_response L3 manager"),
+        ("1:36:00", "SlaWarning", "assignment 0.8"),
+        ("1:36:00", "SlaWarning", "resolution 0.8"),
+        ("2:00:00", "SlaBreached", "assignment"),
+        ("2:00:00", "Escalated", "assignment L1 group_lead"),
+        ("2:00:00", "SlaBreached", "resolution"),
+        ("2:00:00", "Escalated", "resolution L1 group_lead"),
+        ("2:30:00", "Escalated", "assignment L2 department_head"),
+        ("2:30:00", "Escalated", "resolution L2 department_head"),
+        ("3:00:00", "Escalated", "assignment L3 manager"),
+        ("3:00:00", "Escalated", "resolution L3 manager"),
+    ]
+    sent = [(n.template, n.recipient_address, n.variables.get("level") or n.variables.get("fraction"))
+            for n in alerts.of(handle.id.removeprefix("complaint-"))]
+    assert sent[:5] == [
+        ("sla_warning", "role:queue@special-team", 0.5),
+        ("sla_warning", "role:queue@special-team", 0.8),
+        ("sla_escalation", "role:group_lead@special-team", 1),
+        ("sla_escalation", "role:department_head@special-team", 2),
+        ("sla_warning", "role:queue@special-team", 0.5),
+    ]
+    assert len(sent) == 15 and len({n.idempotency_key for n in alerts.sent}) == len(alerts.sent)
+
+    described = await _search_attributes(handle, sa.BREACHED, sa.ESCALATION_LEVEL, sa.TIER, sa.STATUS)
+    assert described == {"ComplaintBreached": True, "ComplaintEscalationLevel": 3, "ComplaintTier": 1,
+                         "ComplaintStatus": "assigned"}
+
+    # Acknowledged late: the owner now owes a progress update every 2 h; a missed one reminds
+    # the owner, then (30 min later) escalates.
+    await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-1"))
+    await advance(env, handle, timedelta(hours=2, minutes=31), "SlaBreached")
+    tail = timeline(await events_of(store, handle), received)[len(RECEIVED) + 18:]
+    assert [row[1:] for row in tail] == [
+        ("Acknowledged", ""), ("ProgressReminder", "progress"), ("SlaBreached", "progress"),
+        ("Escalated", "progress L1 group_lead"),
+    ]
+    ack_at = tail[0][0]
+    assert _minutes(tail[1][0]) - _minutes(ack_at) == 120 and _minutes(tail[2][0]) - _minutes(ack_at) == 150
+    assert alerts.sent[-2].recipient_address == "staff:agent-1" and alerts.sent[-2].template == "progress_reminder"
+    await finish(handle)
+
+
+async def _describe(handle):
+    return await handle._client.workflow_service.describe_workflow_execution(
+        DescribeWorkflowExecutionRequest(namespace=handle._client.namespace,
+                                         execution=WorkflowExecution(workflow_id=handle.id))
+    )
+
+
+async def settle(handle) -> None:
+    """Until no activity is in flight. The test server holds its clock for a running activity;
+    one that a stopped worker never completes would hang every later time skip."""
+    for _ in range(200):
+        if not (await _describe(handle)).pending_activities:
+            return
+        await asyncio.sleep(0.05)
+
+
+async def finish(handle) -> None:
+    await settle(handle)
+    try:
+        await handle.terminate("test over")
+    except RPCError:
+        pass  # closed already
+
+
+async def _search_attributes(handle, *keys) -> dict:
+    # Decoded one by one: the Java test server stores Datetime attributes in a shape the
+    # SDK's describe() cannot parse, and the dev server is not needed for this check.
+    fields = (await _describe(handle)).workflow_execution_info.search_attributes.indexed_fields
+    return {k.name: PayloadConverter.default.from_payload(fields[k.name]) for k in keys}
+
+
+def _close(a, b, within: timedelta = timedelta(seconds=1)) -> bool:
+    """Test-server time moves on by milliseconds between a skip and the next call."""
+    return abs(a - b) < within
+
+
+def _minutes(hms: str) -> int:
+    h, m, s = (int(x) for x in hms.split(":"))
+    return h * 60 + m + round(s / 60)
+
+
+async def test_tier_3_after_hours_gets_an_auto_reply_and_the_business_clock_waits_for_monday(env, store, alerts):
+    received = await skip_to(env, FRIDAY, time(20, 0))
+    handle = await start(env.client, a_complaint(received, ROUTINE))
+    await wait_for_event(handle, "AutoReplySent")
+    auto_reply = alerts.of(handle.id.removeprefix("complaint-"))[0]
+    assert auto_reply.template == "after_hours" and auto_reply.channel == "email"
+    assert auto_reply.variables["handling_starts"].endswith("09:00")  # Monday morning, local time
+
+    # Saturday and Sunday pass: only the around-the-clock resolution target moves.
+    await advance(env, handle, timedelta(hours=61, minutes=10), "Escalated")
+    await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-3"))  # Mon 09:10
+    await handle.execute_update(ComplaintWorkflow.resolve,
+                                ResolveAction(staff_id="agent-3", resolution=scenarios.RESOLUTION))
+    rows = timeline(await events_of(store, handle), received)
+    assert rows[: len(RECEIVED) + 6] == RECEIVED + [
+        ("0:00:00", "AutoReplySent", ""),
+        ("38:24:00", "SlaWarning", "resolution 0.8"),
+        ("48:00:00", "SlaBreached", "resolution"),
+        ("48:00:00", "Escalated", "resolution L1 group_lead"),
+        ("52:00:00", "Escalated", "resolution L2 department_head"),
+        ("61:10:00", "Acknowledged", ""),
+    ]
+    # Acknowledged at Monday 09:10: within the first hour of business time, so no first-response warning.
+    assert not [r for r in rows if r[2].startswith("first_response")]
+    await finish(handle)
+
+
+async def test_waiting_on_the_customer_pauses_the_clock_and_shifts_the_deadline(env, store, alerts):
+    received = await skip_to(env, WEDNESDAY, time(10, 0))
+    handle = await start(env.client, a_complaint(received, URGENT))
+    await wait_for_event(handle, "Assigned")
+    await advance(env, handle, timedelta(minutes=5))
+    await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-1"))
+    await advance(env, handle, timedelta(minutes=25))
+    paused = await handle.execute_update(ComplaintWorkflow.request_info,
+                                         InfoRequest(staff_id="agent-1", question="Which store was it?"))
+    assert paused.stage == "waiting_on_customer" and "resolution" not in paused.deadlines
+    await advance(env, handle, timedelta(hours=2))
+    resumed = await handle.execute_update(ComplaintWorkflow.customer_reply, CustomerReply(message="南京西路店"))
+    assert _close(resumed.deadlines["resolution"], received + timedelta(hours=4))  # 2 h + the 2 h paused
+    await advance(env, handle, timedelta(minutes=80), "SlaWarning")
+    await handle.execute_update(ComplaintWorkflow.resolve,
+                                ResolveAction(staff_id="agent-1", resolution=scenarios.RESOLUTION))
+    await wait_for_event(handle, "FeedbackSent")
+
+    rows = timeline(await events_of(store, handle), received)
+    assert rows[: len(RECEIVED) + 9] == RECEIVED + [
+        ("0:05:00", "Acknowledged", ""),
+        ("0:30:00", "InfoRequested", ""),
+        ("0:30:00", "ClockPaused", ""),
+        ("2:30:00", "CustomerReplied", ""),
+        ("2:30:00", "ClockResumed", ""),
+        ("3:00:00", "SlaWarning", "resolution 0.5"),
+        ("3:36:00", "SlaWarning", "resolution 0.8"),
+        ("3:50:00", "Resolved", ""),
+        ("3:50:00", "FeedbackSent", ""),
+    ]
+    resumed_event = next(e for e in await events_of(store, handle) if e.type == "ClockResumed")
+    assert round(resumed_event.data["paused_seconds"]) == 7200
+    assert [n.template for n in alerts.of(handle.id.removeprefix("complaint-"))][:1] == ["info_request"]
+    await finish(handle)
+
+
+async def test_retiering_recomputes_the_running_deadlines(env, store, alerts):
+    received = await skip_to(env, WEDNESDAY, time(10, 0))
+    handle = await start(env.client, a_complaint(received, ROUTINE))
+    await wait_for_event(handle, "Assigned")
+    assert (await handle.query(ComplaintWorkflow.status)).deadlines["first_response"] == received + timedelta(hours=1)
+    # (exact: deadlines count from the receipt time, not from when the workflow ran)
+    await advance(env, handle, timedelta(minutes=5))
+    view = await handle.execute_update(ComplaintWorkflow.retier,
+                                       RetierAction(staff_id="lead-1", tier=1, reason="customer reports smoke"))
+    assert view.deadlines["first_response"] == received + timedelta(minutes=15)  # from receipt, exact
+    await advance(env, handle, timedelta(minutes=15), "Escalated")
+    await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-1"))
+
+    assert timeline(await events_of(store, handle), received) == RECEIVED + [
+        ("0:05:00", "Retiered", ""),
+        ("0:07:30", "SlaWarning", "first_response 0.5"),
+        ("0:12:00", "SlaWarning", "first_response 0.8"),
+        ("0:15:00", "SlaBreached", "first_response"),
+        ("0:15:00", "Escalated", "first_response L1 group_lead"),
+        ("0:20:00", "Acknowledged", ""),
+    ]
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(ComplaintWorkflow.retier,
+                                    RetierAction(staff_id="lead-1", tier=1, reason="again"))
+    assert "tier 1 already" in refused.value.cause.message
+    await finish(handle)
+
+
+async def test_running_complaints_keep_their_policy_unless_an_operator_moves_them(env, store, alerts, policy_dir):
+    received = await skip_to(env, WEDNESDAY, time(10, 0))
+    moved = await start(env.client, a_complaint(received, URGENT))
+    kept = await start(env.client, a_complaint(received, URGENT))
+    for handle in (moved, kept):
+        await wait_for_event(handle, "Assigned")
+        await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-1"))
+
+    # The operator publishes version 2 of the default policy: tier 1 gets 4 h to resolve.
+    v1 = (policy_dir / "default.toml").read_text(encoding="utf-8")
+    v2 = v1.replace("version = 1", "version = 2").replace('resolution = "2h"', 'resolution = "4h"')
+    (policy_dir / "default.toml").write_text(v2, encoding="utf-8")
+    view = await moved.execute_update(ComplaintWorkflow.apply_policy, PolicyMove(staff_id="ops-1", policy="default"))
+    assert view.policy == "default@v2" and view.deadlines["resolution"] == received + timedelta(hours=4)
+
+    # A broken policy file is refused and changes nothing.
+    (policy_dir / "broken.toml").write_text(v1.replace('name = "default"', 'name = "broken"')
+                                            .replace('timezone = "Asia/Shanghai"', 'timezone = "Atlantis"'))
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await moved.execute_update(ComplaintWorkflow.apply_policy, PolicyMove(staff_id="ops-1", policy="broken"))
+    assert "unknown time zone" in str(refused.value.cause)
+    assert (await moved.query(ComplaintWorkflow.status)).policy == "default@v2"
+
+    await advance(env, kept, timedelta(hours=2, minutes=1), "SlaBreached")
+    kept_rows = [r[1:] for r in timeline(await events_of(store, kept), received)]
+    moved_rows = [r[1:] for r in timeline(await events_of(store, moved), received)]
+    assert ("SlaBreached", "resolution") in kept_rows
+    assert ("SlaBreached", "resolution") not in moved_rows and ("PolicyApplied", "") in moved_rows
+    assert (await kept.query(ComplaintWorkflow.status)).policy == "default@v1"
+    applied = next(e for e in await events_of(store, moved) if e.type == "PolicyApplied")
+    assert (applied.data["from"], applied.data["to"]) == ("default@v1", "default@v2")
+    for handle in (moved, kept):
+        await finish(handle)
+
+
+async def test_a_dissatisfied_customer_gets_a_second_follow_up_that_escalates_when_late(env, store, alerts):
+    received = await skip_to(env, MONDAY, time(10, 0))
+    handle = await start(env.client, a_complaint(received, MONEY))
+    await scenarios.acknowledge_and_resolve(handle)
+    await scenarios.answer(handle, 2, 4)
+    await wait_for_event(handle, "FollowUpRequested")
+    assert alerts.sent[-1].template == "follow_up_needed" and alerts.sent[-1].recipient_address == "staff:agent-7"
+
+    await advance(env, handle, timedelta(hours=48, minutes=1), "Escalated")
+    await handle.execute_update(ComplaintWorkflow.record_follow_up,
+                                FollowUpAction(staff_id="agent-7", outcome="called, refunded twice the fee",
+                                               extra_compensation="50 yuan"))
+    outcome = await handle.result()
+    assert outcome.breached and outcome.escalation_level == 1
+    rows = timeline(await events_of(store, handle), received)
+    answered = next(i for i, r in enumerate(rows) if r[1] == "SurveyAnswered")
+    start_hms = rows[answered][0]
+    assert [(_minutes(r[0]) - _minutes(start_hms), *r[1:]) for r in rows[answered:]] == [
+        (0, "SurveyAnswered", ""), (0, "FollowUpRequested", ""),
+        (24 * 60, "SlaWarning", "second_follow_up 0.5"), (round(38.4 * 60), "SlaWarning", "second_follow_up 0.8"),
+        (48 * 60, "SlaBreached", "second_follow_up"), (48 * 60, "Escalated", "second_follow_up L1 group_lead"),
+        (48 * 60 + 1, "FollowedUp", ""), (48 * 60 + 1, "Closed", ""),
+    ]
+
+
+async def test_no_alert_twice_across_a_worker_restart(env, store, policy_dir):
+    """The first worker sees the first breach; a fresh one carries on. Neither keeps workflows
+    cached, so every step replays the whole history. Every event and every alert exists once."""
+    received = await skip_to(env, WEDNESDAY, time(10, 0))
+    handle = None
+    shared = scenarios.RecordedNotifications()
+    no_cache = dict(max_cached_workflows=0)
+    async with scenarios.complaint_worker(env.client, store, policy_dir, shared, **no_cache):
+        handle = await start(env.client, a_complaint(received, URGENT))
+        await wait_for_event(handle, "Assigned")
+        await advance(env, handle, timedelta(minutes=16), "Escalated")
+        await settle(handle)
+    # The test server cannot move its clock while a task waits for a worker: the second
+    # worker starts at once.
+    async with scenarios.complaint_worker(env.client, store, policy_dir, shared, **no_cache):
+        await advance(env, handle, timedelta(minutes=45), "SlaWarning")
+        await scenarios.wait_for(handle, lambda v: sum(h.type == "SlaWarning" for h in v.history) == 4,
+                                 "all warnings recorded")
+        events = await events_of(store, handle)
+        assert [e.version for e in events] == list(range(1, len(events) + 1))
+        rows = timeline(events, received)
+        assert len(rows) == len(set(rows))
+        assert [r[1:] for r in rows].count(("Escalated", "first_response L2 department_head")) == 1
+        keys = [n.idempotency_key for n in shared.sent]
+        assert len(keys) == len(set(keys)) == 6  # 2 warnings, 2 escalations, 2 warnings at 1:00
+        await finish(handle)
