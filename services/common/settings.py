@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     workflow_url: str | None = None
     notify_url: str | None = None
 
+    # SLA policies: one TOML file each; complaints start under `default_policy`.
+    policy_dir: Path = PROJECT_ROOT / "services" / "workflow" / "policies"
+    default_policy: str = "default"
+
     log_level: str = "INFO"
     # Spans also go to <dir>/<service>.jsonl (local runs, tests); OTLP export is switched on
     # by the standard OTEL_EXPORTER_OTLP_ENDPOINT variable.

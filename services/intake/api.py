@@ -19,7 +19,7 @@ from services.common.telemetry import configure_tracing, instrument_app
 from services.common.temporal import connect
 from services.common.web import ApiError, install_common_routes
 from services.intake.submissions import ComplaintSubmission, IdempotencyConflict, Submissions
-from services.workflow.domain import Stage, SurveyAnswer
+from services.workflow.domain import CustomerReply, Stage, SurveyAnswer
 from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -34,7 +34,7 @@ async def lifespan(app: FastAPI):
     await migrate(pool, "intake", MIGRATIONS)
     app.state.temporal = await connect(settings)
     app.state.submissions = Submissions(
-        pool, app.state.temporal, settings.temporal_task_queue, settings.url_of("intake")
+        pool, app.state.temporal, settings.temporal_task_queue, settings.url_of("intake"), settings.default_policy
     )
     starter = asyncio.create_task(app.state.submissions.run_starter())
     try:
@@ -90,8 +90,10 @@ NEXT_STEP = {
     Stage.received: "We have your complaint and are assigning it to the right team.",
     Stage.assigned: "A team has your complaint; a handler will contact you shortly.",
     Stage.acknowledged: "A handler is working on your complaint.",
+    Stage.waiting_on_customer: "We need a detail from you: please answer the question we sent you.",
     Stage.resolved: "Your complaint is resolved; the written result is on its way to you.",
     Stage.awaiting_survey: "Please tell us how satisfied you are with the result.",
+    Stage.second_follow_up: "We are sorry it did not satisfy you; a handler will contact you again.",
     Stage.closed: "Your complaint is closed. Thank you.",
 }
 
@@ -139,15 +141,26 @@ async def track(token: str) -> CustomerStatus:
 
 @app.post("/v1/track/{token}/survey", response_model=CustomerStatus, tags=["customers"])
 async def answer_survey(token: str, answer: SurveyAnswer) -> CustomerStatus:
+    await _customer_update(token, ComplaintWorkflow.answer_survey, answer, "survey_not_open")
+    return await track(token)
+
+
+@app.post("/v1/track/{token}/reply", response_model=CustomerStatus, tags=["customers"])
+async def reply(token: str, message: CustomerReply) -> CustomerStatus:
+    """The customer answers our question; the complaint's SLA clock runs again."""
+    await _customer_update(token, ComplaintWorkflow.customer_reply, message, "no_question_open")
+    return await track(token)
+
+
+async def _customer_update(token: str, update, arg, refusal_code: str) -> None:
     row = await _complaint_for(token)
     handle = app.state.temporal.get_workflow_handle(workflow_id_for(row["complaint_id"]))
     try:
-        await handle.execute_update(ComplaintWorkflow.answer_survey, answer)
+        await handle.execute_update(update, arg)
     except WorkflowUpdateFailedError as exc:
         reason = getattr(exc.cause, "message", None) or str(exc.cause)
-        raise ApiError(409, "survey_not_open", reason) from exc
+        raise ApiError(409, refusal_code, reason) from exc
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            raise ApiError(409, "survey_not_open", "this complaint is closed; the survey can no longer be answered") from exc
-        raise ApiError(503, "temporarily_unavailable", "the survey cannot be saved right now; try again") from exc
-    return await track(token)
+            raise ApiError(409, refusal_code, "this complaint is closed") from exc
+        raise ApiError(503, "temporarily_unavailable", "this cannot be saved right now; try again") from exc

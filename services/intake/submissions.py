@@ -60,8 +60,10 @@ def new_complaint_id(received_at: datetime) -> str:
 
 
 class Submissions:
-    def __init__(self, pool: asyncpg.Pool, temporal: Client, task_queue: str, intake_url: str):
+    def __init__(self, pool: asyncpg.Pool, temporal: Client, task_queue: str, intake_url: str,
+                 policy: str = "default"):
         self.pool, self.temporal, self.task_queue, self.intake_url = pool, temporal, task_queue, intake_url
+        self.policy = policy
 
     def status_url(self, token: str) -> str:
         return f"{self.intake_url}/v1/track/{token}"
@@ -73,6 +75,7 @@ class Submissions:
             complaint_id=complaint_id,
             received_at=received_at,
             status_url=self.status_url(token),
+            policy=self.policy,
             **submission.model_dump(),
         )
         row = await self.pool.fetchrow(

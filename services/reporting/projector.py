@@ -18,8 +18,11 @@ STATUS_AFTER = {
     "ComplaintReceived": "received",
     "Assigned": "assigned",
     "Acknowledged": "acknowledged",
+    "InfoRequested": "waiting_on_customer",
+    "CustomerReplied": "acknowledged",
     "Resolved": "resolved",
     "SurveyRequested": "awaiting_survey",
+    "FollowUpRequested": "second_follow_up",
     "Closed": "closed",
 }
 
@@ -31,10 +34,10 @@ async def _apply(conn: asyncpg.Connection, event: StoredEvent) -> None:
                VALUES ($1, $2, 'received', $3, $4) ON CONFLICT (complaint_id) DO NOTHING""",
             event.stream_id, event.data.get("channel"), event.occurred_at, event.position,
         )
-    elif event.type == "TierAssigned":
+    elif event.type in ("TierAssigned", "Retiered"):
         await conn.execute(
             "UPDATE reporting.complaints SET tier = $2, last_position = $3 WHERE complaint_id = $1",
-            event.stream_id, event.data["tier"], event.position,
+            event.stream_id, event.data.get("tier", event.data.get("to_tier")), event.position,
         )
     if event.type in STATUS_AFTER and event.type != "ComplaintReceived":
         await conn.execute(

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import httpx
 from fastapi import FastAPI, Header, Query
+from pydantic import BaseModel, Field
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -23,7 +24,26 @@ from services.common.telemetry import configure_tracing, instrument_app, instrum
 from services.common.temporal import connect
 from services.common.web import ApiError, install_common_routes
 from services.workflow.activities import ComplaintActivities
-from services.workflow.domain import ComplaintView, Resolution, ResolveAction, StaffAction, StaffNote
+from services.workflow.domain import (
+    AssignAction,
+    Assignment,
+    ComplaintView,
+    FollowUp,
+    FollowUpAction,
+    InfoQuestion,
+    InfoRequest,
+    PolicyChoice,
+    PolicyMove,
+    ProgressAction,
+    ProgressNote,
+    Resolution,
+    ResolveAction,
+    Retiering,
+    RetierAction,
+    StaffAction,
+    StaffNote,
+)
+from services.workflow.policy import Policy, PolicyError, available_policies, load_policy
 from services.workflow.eventstore import EventStore
 from services.workflow.worker import activities_of, build_worker
 from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
@@ -42,7 +62,7 @@ async def lifespan(app: FastAPI):
     app.state.temporal = await connect(settings)
     async with httpx.AsyncClient(timeout=10) as http:
         instrument_http_client(http)
-        activities = ComplaintActivities(app.state.events, http, settings.url_of("notify"))
+        activities = ComplaintActivities(app.state.events, http, settings.url_of("notify"), settings.policy_dir)
         worker = build_worker(app.state.temporal, settings.temporal_task_queue, activities_of(activities))
         worker_task = asyncio.create_task(worker.run())
         try:
@@ -110,6 +130,109 @@ async def acknowledge(complaint_id: str, staff_id: StaffId, body: StaffNote | No
 async def resolve(complaint_id: str, staff_id: StaffId, resolution: Resolution) -> ComplaintView:
     action = ResolveAction(staff_id=staff_id, resolution=resolution)
     return await _update(complaint_id, ComplaintWorkflow.resolve, action)
+
+
+@app.post("/v1/complaints/{complaint_id}/assign", response_model=ComplaintView, tags=["staff"])
+async def assign(complaint_id: str, staff_id: StaffId, body: Assignment) -> ComplaintView:
+    """Assign a responsible person (meets the assignment deadline)."""
+    return await _update(complaint_id, ComplaintWorkflow.assign, AssignAction(staff_id=staff_id, **body.model_dump()))
+
+
+@app.post("/v1/complaints/{complaint_id}/progress", response_model=ComplaintView, tags=["staff"])
+async def post_progress(complaint_id: str, staff_id: StaffId, body: ProgressNote) -> ComplaintView:
+    """Tell the customer how it is going (restarts the progress-update cadence)."""
+    action = ProgressAction(staff_id=staff_id, **body.model_dump())
+    return await _update(complaint_id, ComplaintWorkflow.post_progress, action)
+
+
+@app.post("/v1/complaints/{complaint_id}/request-info", response_model=ComplaintView, tags=["staff"])
+async def request_info(complaint_id: str, staff_id: StaffId, body: InfoQuestion) -> ComplaintView:
+    """Ask the customer for information; the SLA clock pauses until they reply."""
+    action = InfoRequest(staff_id=staff_id, **body.model_dump())
+    return await _update(complaint_id, ComplaintWorkflow.request_info, action)
+
+
+@app.post("/v1/complaints/{complaint_id}/retier", response_model=ComplaintView, tags=["staff"])
+async def retier(complaint_id: str, staff_id: StaffId, body: Retiering) -> ComplaintView:
+    """Change the tier; the running deadlines are recomputed from the time of receipt."""
+    return await _update(complaint_id, ComplaintWorkflow.retier, RetierAction(staff_id=staff_id, **body.model_dump()))
+
+
+@app.post("/v1/complaints/{complaint_id}/follow-up", response_model=ComplaintView, tags=["staff"])
+async def record_follow_up(complaint_id: str, staff_id: StaffId, body: FollowUp) -> ComplaintView:
+    """Record the second follow-up with a dissatisfied customer."""
+    action = FollowUpAction(staff_id=staff_id, **body.model_dump())
+    return await _update(complaint_id, ComplaintWorkflow.record_follow_up, action)
+
+
+@app.post("/v1/complaints/{complaint_id}/policy", response_model=ComplaintView, tags=["operators"])
+async def move_to_policy(complaint_id: str, staff_id: StaffId, body: PolicyChoice) -> ComplaintView:
+    """Move one running complaint to the current version of a policy."""
+    return await _update(complaint_id, ComplaintWorkflow.apply_policy, PolicyMove(staff_id=staff_id, **body.model_dump()))
+
+
+# ---------------------------------------------------------------- SLA policies (operators)
+
+
+class PolicySummary(BaseModel):
+    name: str
+    version: int | None = None
+    source: str | None = None
+    description: str | None = None
+    error: str | None = None  # a file that does not validate is listed with its problem
+
+
+@app.get("/v1/policies", response_model=list[PolicySummary], tags=["operators"])
+async def list_policies() -> list[PolicySummary]:
+    directory = get_settings().policy_dir
+    summaries = []
+    for name in available_policies(directory):
+        try:
+            p = load_policy(name, directory)
+            summaries.append(PolicySummary(name=name, version=p.version, source=p.source, description=p.description))
+        except PolicyError as exc:
+            summaries.append(PolicySummary(name=name, error=str(exc)))
+    return summaries
+
+
+@app.get("/v1/policies/{name}", response_model=Policy, tags=["operators"])
+async def get_policy(name: str) -> Policy:
+    try:
+        return load_policy(name, get_settings().policy_dir)
+    except PolicyError as exc:
+        status = 404 if "no such policy" in str(exc) or "not a policy name" in str(exc) else 422
+        raise ApiError(status, "invalid_policy" if status == 422 else "not_found", str(exc)) from exc
+
+
+class ApplyRequest(BaseModel):
+    complaint_ids: list[str] | None = Field(default=None, description="default: every running complaint")
+
+
+class ApplyResult(BaseModel):
+    policy: str
+    moved: list[str]
+    refused: dict[str, str]
+
+
+@app.post("/v1/policies/{name}/apply", response_model=ApplyResult, tags=["operators"])
+async def apply_policy(name: str, staff_id: StaffId, body: ApplyRequest | None = None) -> ApplyResult:
+    """Move running complaints to the current version of this policy. Complaints not named
+    keep the policy they started under."""
+    policy = await get_policy(name)  # validate once before touching any complaint
+    ids = body.complaint_ids if body and body.complaint_ids is not None else await _running_complaint_ids()
+    moved, refused = [], {}
+    for complaint_id in ids:
+        try:
+            await _update(complaint_id, ComplaintWorkflow.apply_policy, PolicyMove(staff_id=staff_id, policy=name))
+            moved.append(complaint_id)
+        except ApiError as exc:
+            refused[complaint_id] = exc.message
+    return ApplyResult(policy=policy.ref, moved=moved, refused=refused)
+
+
+async def _running_complaint_ids() -> list[str]:
+    query = "WorkflowType = 'ComplaintWorkflow' AND ExecutionStatus = 'Running'"
+    return [wf.id.removeprefix("complaint-") async for wf in app.state.temporal.list_workflows(query)]
 
 
 def _masked(data: dict) -> dict:

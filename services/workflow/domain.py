@@ -148,34 +148,62 @@ class ResolveAction(StaffAction):
     resolution: Resolution
 
 
-class AssignAction(StaffAction):
+# What staff send (the API's request bodies); the Update's argument adds who acted.
+
+
+class Assignment(BaseModel):
     assignee: str = Field(min_length=1, max_length=100)
+    note: str | None = Field(default=None, max_length=4000)
 
 
-class ProgressAction(StaffAction):
+class ProgressNote(BaseModel):
     message: str = Field(min_length=1, max_length=4000, description="what the customer is told")
 
 
-class InfoRequest(StaffAction):
+class InfoQuestion(BaseModel):
     question: str = Field(min_length=1, max_length=4000, description="what we need from the customer")
 
 
-class CustomerReply(BaseModel):
-    message: str = Field(min_length=1, max_length=10_000)
-
-
-class RetierAction(StaffAction):
+class Retiering(BaseModel):
     tier: int = Field(ge=1, le=3)
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class PolicyMove(StaffAction):
-    policy: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+class PolicyChoice(BaseModel):
+    policy: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="a policy name; its current version")
 
 
-class FollowUpAction(StaffAction):
+class FollowUp(BaseModel):
     outcome: str = Field(min_length=1, max_length=4000, description="what was done for the dissatisfied customer")
     extra_compensation: str | None = Field(default=None, max_length=1000)
+
+
+class AssignAction(Assignment):
+    staff_id: str
+
+
+class ProgressAction(ProgressNote):
+    staff_id: str
+
+
+class InfoRequest(InfoQuestion):
+    staff_id: str
+
+
+class RetierAction(Retiering):
+    staff_id: str
+
+
+class PolicyMove(PolicyChoice):
+    staff_id: str
+
+
+class FollowUpAction(FollowUp):
+    staff_id: str
+
+
+class CustomerReply(BaseModel):
+    message: str = Field(min_length=1, max_length=10_000)
 
 
 # ---------------------------------------------------------------- tiering

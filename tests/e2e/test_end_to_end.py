@@ -257,3 +257,53 @@ async def test_notify_delivers_once_per_idempotency_key(system, http):
     unknown_template = await http.post(f"{notify}/v1/notifications", json={**body, "template": "nope"},
                                        headers={"Idempotency-Key": str(uuid.uuid4())})
     assert unknown_template.status_code == 422 and unknown_template.json()["fields"][0]["field"] == "template"
+
+
+async def test_sla_actions_and_policies_over_http(system, http):
+    s = system.settings
+    intake, staff = s.url_of("intake"), s.url_of("workflow")
+    accepted = await http.post(f"{intake}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
+                               json={**COMPLAINT, "description": "the agent was rude"})
+    complaint_id, status_url = accepted.json()["complaint_id"], accepted.json()["status_url"]
+    as_agent = {"X-Staff-Id": "agent-3"}
+    complaint = f"{staff}/v1/complaints/{complaint_id}"
+    await eventually(lambda: _has_event(http, status_url, "Assigned"))
+
+    view = (await http.get(complaint)).json()
+    assert view["tier"] == 3 and view["policy"] == "default@v1" and set(view["deadlines"]) >= {
+        "first_response", "assignment", "resolution"}
+
+    retiered = await http.post(f"{complaint}/retier", json={"tier": 2, "reason": "money involved"}, headers=as_agent)
+    assert retiered.status_code == 200 and retiered.json()["tier"] == 2
+    bad_tier = await http.post(f"{complaint}/retier", json={"tier": 7, "reason": "x"}, headers=as_agent)
+    assert bad_tier.status_code == 422 and bad_tier.json()["fields"][0]["field"] == "tier"
+
+    assert (await http.post(f"{complaint}/assign", json={"assignee": "agent-3"}, headers=as_agent)).status_code == 200
+    assert (await http.post(f"{complaint}/acknowledge", headers=as_agent)).status_code == 200
+    progress = await http.post(f"{complaint}/progress", json={"message": "An engineer is on it, result within 1 h"},
+                               headers=as_agent)
+    assert progress.status_code == 200
+
+    asked = await http.post(f"{complaint}/request-info", json={"question": "Which store?"}, headers=as_agent)
+    assert asked.status_code == 200 and "resolution" not in asked.json()["deadlines"]  # clock paused
+    assert (await http.get(status_url)).json()["stage"] == "waiting_on_customer"
+    replied = await http.post(f"{status_url}/reply", json={"message": "南京西路店"})
+    assert replied.status_code == 200 and replied.json()["stage"] == "acknowledged"
+    again = await http.post(f"{status_url}/reply", json={"message": "again"})
+    assert again.status_code == 409 and again.json()["error"] == "no_question_open"
+
+    policies = (await http.get(f"{staff}/v1/policies")).json()
+    assert {p["name"] for p in policies} >= {"default", "preset-001"}
+    preset = (await http.get(f"{staff}/v1/policies/preset-001")).json()
+    assert preset["tiers"]["1"]["first_response"]["within"] == "PT1H"
+    assert (await http.get(f"{staff}/v1/policies/nope")).status_code == 404
+    applied = await http.post(f"{staff}/v1/policies/preset-001/apply", json={"complaint_ids": [complaint_id]},
+                              headers={"X-Staff-Id": "ops-1"})
+    assert applied.status_code == 200 and applied.json() == {"policy": "preset-001@v1", "moved": [complaint_id],
+                                                             "refused": {}}
+    assert (await http.get(complaint)).json()["policy"] == "preset-001@v1"
+
+    types = [e["type"] for e in (await http.get(f"{complaint}/events")).json()["events"]]
+    for expected in ("Retiered", "AssignedToPerson", "Acknowledged", "ProgressPosted", "InfoRequested",
+                     "ClockPaused", "CustomerReplied", "ClockResumed", "PolicyApplied"):
+        assert expected in types
