@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast histories clean
+.PHONY: install run test test-fast bench histories clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -23,6 +23,9 @@ test: $(STAMP)  ## every test: unit, workflow (time-skipping), replay, end-to-en
 
 test-fast: $(STAMP)  ## everything but the end-to-end test
 	$(BIN)/python -m pytest -m "not e2e"
+
+bench: $(STAMP)  ## SLA timer storm (1,000 complaints, one deadline second) and history sizes
+	$(BIN)/python -m tests.bench.sla_bench
 
 histories: $(STAMP)  ## record workflow histories for the replay test (after a deliberate change)
 	$(BIN)/python -m tests.workflow.record_histories

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from services.common.db import database_url_for, ensure_database, start_embedded_postgres
@@ -79,6 +80,7 @@ class LocalSystem:
             dev_server_existing_path=temporal_cli(),
             dev_server_database_filename=str(s.data_dir / "temporal.db"),
             dev_server_log_level="warn",
+            data_converter=pydantic_data_converter,
         )
 
         env = self.service_env()

@@ -10,7 +10,7 @@ Everything that has fired is remembered, so nothing fires twice, on replay eithe
 from datetime import datetime, time, timedelta
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 from services.workflow.clock import ZERO, BusinessCalendar, Clock, clock_for
 from services.workflow.policy import Policy, TierPolicy
@@ -64,12 +64,15 @@ class SlaState(BaseModel):
     tier: int
     targets: dict[str, TargetState] = {}
     paused_since: datetime | None = None
+    _calendar_cache: BusinessCalendar | None = PrivateAttr(default=None)
 
     # ------------------------------------------------------------ clock arithmetic
 
     def _calendar(self) -> BusinessCalendar:
-        # Rebuilt from the policy on use; cheap, and keeps the state plain data.
-        return BusinessCalendar(self.policy.calendar)
+        # Derived from the policy, kept out of the serialised state; rebuilt after a policy move.
+        if self._calendar_cache is None or self._calendar_cache.spec is not self.policy.calendar:
+            self._calendar_cache = BusinessCalendar(self.policy.calendar)
+        return self._calendar_cache
 
     def _clock(self, target: TargetState) -> Clock:
         return clock_for(target.clock, self._calendar())

@@ -34,8 +34,10 @@ MONDAY, WEDNESDAY, FRIDAY = 0, 2, 4
 RECEIVED = [("0:00:00", "ComplaintReceived", ""), ("0:00:00", "TierAssigned", ""), ("0:00:00", "Assigned", "")]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def env():
+    # A test server per test: its clock is shared by every workflow on it, and one test's
+    # leftovers must not hold the next test's time skips.
     async with await scenarios.start_time_skipping_env() as env:
         yield env
 
@@ -148,10 +150,11 @@ async def _describe(handle):
 
 
 async def settle(handle) -> None:
-    """Until no activity is in flight. The test server holds its clock for a running activity;
-    one that a stopped worker never completes would hang every later time skip."""
+    """Until no activity or workflow task is in flight. The test server holds its clock for
+    them; one that a stopped worker never completes would hang every later time skip."""
     for _ in range(200):
-        if not (await _describe(handle)).pending_activities:
+        described = await _describe(handle)
+        if not described.pending_activities and not described.HasField("pending_workflow_task"):
             return
         await asyncio.sleep(0.05)
 

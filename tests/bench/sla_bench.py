@@ -1,0 +1,192 @@
+"""`make bench`: SLA timer measures on the real system (dev server, PostgreSQL, the services).
+
+1. Timer storm: N tier-1 complaints (default 1,000) whose first-response deadline passes in
+   the same second. Every one must escalate exactly once; prints the p50/p99 lag between the
+   deadline and the recorded Escalated event, and the ratio to a baseline of a few complaints
+   measured alone in the same run (the machines are noisy: ratios, not absolute limits).
+2. History events per complaint for the tier-3 happy path and a tier-1 path with two
+   escalations (every event is load on the Temporal cluster).
+"""
+
+import argparse
+import asyncio
+import socket
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import asyncpg
+
+from services.common.settings import Settings
+from services.run import LocalSystem
+from services.workflow.domain import (
+    Channel,
+    ComplaintInput,
+    Customer,
+    Resolution,
+    ResolveAction,
+    StaffAction,
+    SurveyAnswer,
+)
+from services.workflow.workflows import ComplaintWorkflow, static_summary, workflow_id_for
+
+URGENT = "Fire in the store, a customer was injured"
+ROUTINE = "How do I change my password?"
+FIRST_RESPONSE = timedelta(minutes=15)  # default policy, tier 1
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def complaint(received_at: datetime, description: str) -> ComplaintInput:
+    return ComplaintInput(
+        complaint_id=f"B-{uuid.uuid4().hex[:12]}", channel=Channel.app, received_at=received_at,
+        customer=Customer(name="Bench", email="bench@example.com"), description=description,
+    )
+
+
+async def start_all(client, task_queue: str, complaints: list[ComplaintInput], concurrency: int = 50):
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(c: ComplaintInput):
+        async with gate:
+            return await client.start_workflow(ComplaintWorkflow.run, c, id=workflow_id_for(c.complaint_id),
+                                               task_queue=task_queue, static_summary=static_summary(c))
+
+    return await asyncio.gather(*(one(c) for c in complaints))
+
+
+async def escalation_lags(pool: asyncpg.Pool, ids: list[str], deadline: datetime, timeout: float) -> list[float]:
+    """Wait until every complaint has its first-response escalation; return the lags (s)."""
+    query = """SELECT stream_id, count(*) FILTER (WHERE type = 'SlaBreached') AS breached,
+                      count(*) FILTER (WHERE type = 'Escalated') AS escalated,
+                      min(recorded_at) FILTER (WHERE type = 'Escalated') AS escalated_at
+               FROM workflow.events
+               WHERE stream_id = ANY($1::text[]) AND data->>'target' = 'first_response'
+                 AND type IN ('SlaBreached', 'Escalated')
+               GROUP BY stream_id"""
+    started = time.monotonic()
+    while True:
+        rows = await pool.fetch(query, ids)
+        if len(rows) == len(ids) or time.monotonic() - started > timeout:
+            break
+        await asyncio.sleep(1)
+    if len(rows) != len(ids):
+        raise SystemExit(f"FAIL: only {len(rows)} of {len(ids)} complaints escalated within {timeout:.0f}s")
+    twice = [r["stream_id"] for r in rows if r["breached"] != 1 or r["escalated"] != 1]
+    if twice:
+        raise SystemExit(f"FAIL: {len(twice)} complaints escalated more or less than once, e.g. {twice[:3]}")
+    return [(r["escalated_at"] - deadline).total_seconds() for r in rows]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float) -> list[float]:
+    client, queue = system.temporal.client, system.settings.temporal_task_queue
+    deadline = (datetime.now(timezone.utc) + timedelta(seconds=lead)).replace(microsecond=0)
+    batch = [complaint(deadline - FIRST_RESPONSE, URGENT) for _ in range(count)]
+    t0 = time.monotonic()
+    await start_all(client, queue, batch)
+    print(f"  started {count} complaints in {time.monotonic() - t0:.1f}s; deadline at {deadline:%H:%M:%S}")
+    lags = await escalation_lags(pool, [c.complaint_id for c in batch], deadline, timeout=lead + 600)
+    for handle in await asyncio.gather(*(client.get_workflow_handle(workflow_id_for(c.complaint_id)).terminate()
+                                         for c in batch), return_exceptions=True):
+        pass
+    return lags
+
+
+async def history_length(handle) -> int:
+    return len((await handle.fetch_history()).events)
+
+
+async def history_sizes(system: LocalSystem) -> dict[str, int]:
+    client, queue = system.temporal.client, system.settings.temporal_task_queue
+    resolution = Resolution(cause="c", measures_taken="m", improvement_plan="p")
+    now = datetime.now(timezone.utc)
+
+    # Tier 3, handled in time, satisfied customer. (Off hours it also gets the auto-reply.)
+    [routine] = await start_all(client, queue, [complaint(now, ROUTINE)])
+    await _until(routine, "Assigned")
+    await routine.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="a"))
+    await routine.execute_update(ComplaintWorkflow.resolve, ResolveAction(staff_id="a", resolution=resolution))
+    await _until(routine, "SurveyRequested")
+    await routine.execute_update(ComplaintWorkflow.answer_survey, SurveyAnswer(satisfaction_result=5,
+                                                                               satisfaction_speed=5))
+    await routine.result()
+
+    # Tier 1, first response missed by 45 min: breach (level 1), then level 2, then handled.
+    [urgent] = await start_all(client, queue, [complaint(now - FIRST_RESPONSE - timedelta(minutes=30, seconds=5),
+                                                         URGENT)])
+    await _until(urgent, "Escalated", count=2)
+    await urgent.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="a"))
+    await urgent.execute_update(ComplaintWorkflow.resolve, ResolveAction(staff_id="a", resolution=resolution))
+    await _until(urgent, "SurveyRequested")
+    await urgent.execute_update(ComplaintWorkflow.answer_survey, SurveyAnswer(satisfaction_result=5,
+                                                                              satisfaction_speed=5))
+    await urgent.result()
+    return {"tier-3 happy path": await history_length(routine),
+            "tier-1 with two escalations": await history_length(urgent),
+            "tier-3 domain events": len((await routine.query(ComplaintWorkflow.status)).history),
+            "tier-1 domain events": len((await urgent.query(ComplaintWorkflow.status)).history)}
+
+
+async def _until(handle, event_type: str, count: int = 1, timeout: float = 60) -> None:
+    for _ in range(int(timeout / 0.1)):
+        view = await handle.query(ComplaintWorkflow.status)
+        if sum(h.type == event_type for h in view.history) >= count:
+            return
+        await asyncio.sleep(0.1)
+    raise SystemExit(f"FAIL: {event_type} x{count} not recorded")
+
+
+async def main(count: int, baseline_count: int, lead: float) -> None:
+    with tempfile.TemporaryDirectory(prefix="complaints-bench-") as tmp:
+        settings = Settings(
+            data_dir=Path(tmp), temporal_address=f"127.0.0.1:{free_port()}", temporal_ui_port=free_port(),
+            intake_port=free_port(), workflow_port=free_port(), notify_port=free_port(),
+            reporting_port=free_port(), log_level="WARNING",
+        )
+        system = LocalSystem(settings)
+        await system.start()
+        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+        try:
+            print(f"timer storm: baseline of {baseline_count} complaints alone")
+            base = await storm(system, pool, baseline_count, lead=15)
+            print(f"timer storm: {count} complaints, first-response deadline in the same second")
+            lags = await storm(system, pool, count, lead=lead)
+            b50, b99 = percentile(base, 50), percentile(base, 99)
+            s50, s99 = percentile(lags, 50), percentile(lags, 99)
+            print(f"  every one of {count} escalated exactly once")
+            print(f"  baseline lag  p50 {b50:.3f}s  p99 {b99:.3f}s")
+            print(f"  storm lag     p50 {s50:.3f}s  p99 {s99:.3f}s  (mean {statistics.mean(lags):.3f}s)")
+            print(f"  ratio storm/baseline  p50 {s50 / max(b50, 1e-3):.1f}x  p99 {s99 / max(b99, 1e-3):.1f}x")
+
+            sizes = await history_sizes(system)
+            print("history events per complaint:")
+            for name in ("tier-3 happy path", "tier-1 with two escalations"):
+                domain = sizes[name.split(" ")[0] + " domain events"]
+                print(f"  {name:<30} {sizes[name]:>4} history events for {domain} domain events "
+                      f"({sizes[name] / domain:.1f} per domain event)")
+        finally:
+            await pool.close()
+            await system.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--complaints", type=int, default=1000)
+    parser.add_argument("--baseline", type=int, default=10)
+    parser.add_argument("--lead", type=float, default=120, help="seconds from the start to the common deadline")
+    args = parser.parse_args()
+    asyncio.run(main(args.complaints, args.baseline, args.lead))
+    sys.exit(0)
