@@ -53,7 +53,9 @@ class LocalSystem:
                "COMPLAINTS_TRACES_DIR": str(s.traces_dir or s.data_dir / "traces"),
                "COMPLAINTS_HOST": s.host, "COMPLAINTS_TEMPORAL_ADDRESS": s.temporal_address,
                "COMPLAINTS_TEMPORAL_NAMESPACE": s.temporal_namespace,
-               "COMPLAINTS_TEMPORAL_TASK_QUEUE": s.temporal_task_queue}
+               "COMPLAINTS_TEMPORAL_TASK_QUEUE": s.temporal_task_queue,
+               "COMPLAINTS_POLICY_DIR": str(s.policy_dir), "COMPLAINTS_DEFAULT_POLICY": s.default_policy,
+               "COMPLAINTS_LOG_LEVEL": s.log_level}
         for name in SERVICES:
             env[f"COMPLAINTS_{name.upper()}_PORT"] = str(getattr(s, f"{name}_port"))
             env[f"COMPLAINTS_{name.upper()}_URL"] = s.url_of(name)

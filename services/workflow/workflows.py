@@ -417,8 +417,11 @@ class ComplaintWorkflow:
             variables={"complaint_id": self.complaint.complaint_id, "status_url": self.complaint.status_url,
                        **variables},
         )
-        await workflow.execute_activity_method(
-            ComplaintActivities.send_notification, request, summary=f"{template} → {channel}", **ACTIVITY_OPTIONS
+        # Local too: notify only stores the message in its outbox (its own retries deliver it),
+        # so the call is short; a timer storm then costs one workflow task per escalation.
+        await workflow.execute_local_activity_method(
+            ComplaintActivities.send_notification, request, summary=f"{template} → {channel}",
+            start_to_close_timeout=timedelta(seconds=10), retry_policy=RETRY_FOREVER,
         )
 
     def _publish_state(self) -> None:

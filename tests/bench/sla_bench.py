@@ -23,6 +23,7 @@ import asyncpg
 
 from services.common.settings import Settings
 from services.run import LocalSystem
+from services.workflow.policy import POLICY_DIR
 from services.workflow.domain import (
     Channel,
     ComplaintInput,
@@ -149,12 +150,24 @@ async def _until(handle, event_type: str, count: int = 1, timeout: float = 60) -
     raise SystemExit(f"FAIL: {event_type} x{count} not recorded")
 
 
+def bench_policies(directory: Path) -> Path:
+    """The default policy without tier-1 pre-breach warnings: every complaint is started 15
+    minutes after its receipt, so its warnings would all fire at start-up and the storm would
+    measure that backlog instead of the deadline second."""
+    directory.mkdir()
+    text = (POLICY_DIR / "default.toml").read_text(encoding="utf-8")
+    tier1 = text.index("[tiers.1]")
+    text = text[:tier1] + text[tier1:].replace("warn_at = [0.5, 0.8]", "warn_at = []", 1)
+    (directory / "default.toml").write_text(text, encoding="utf-8")
+    return directory
+
+
 async def main(count: int, baseline_count: int, lead: float) -> None:
     with tempfile.TemporaryDirectory(prefix="complaints-bench-") as tmp:
         settings = Settings(
             data_dir=Path(tmp), temporal_address=f"127.0.0.1:{free_port()}", temporal_ui_port=free_port(),
             intake_port=free_port(), workflow_port=free_port(), notify_port=free_port(),
-            reporting_port=free_port(), log_level="WARNING",
+            reporting_port=free_port(), log_level="WARNING", policy_dir=bench_policies(Path(tmp) / "policies"),
         )
         system = LocalSystem(settings)
         await system.start()

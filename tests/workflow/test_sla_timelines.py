@@ -19,6 +19,7 @@ from services.workflow.domain import (
     FollowUpAction,
     InfoRequest,
     PolicyMove,
+    ProgressAction,
     ResolveAction,
     RetierAction,
     StaffAction,
@@ -182,6 +183,38 @@ def _close(a, b, within: timedelta = timedelta(seconds=1)) -> bool:
 def _minutes(hms: str) -> int:
     h, m, s = (int(x) for x in hms.split(":"))
     return h * 60 + m + round(s / 60)
+
+
+async def test_tier_2_resolution_runs_around_the_clock_and_progress_is_due_by_17_00_next_day(env, store, alerts):
+    received = await skip_to(env, MONDAY, time(10, 0))
+    handle = await start(env.client, a_complaint(received, MONEY))
+    await wait_for_event(handle, "Assigned")
+    await advance(env, handle, timedelta(minutes=10))
+    await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-2"))
+    await advance(env, handle, timedelta(hours=36, minutes=20))
+    await scenarios.wait_for(handle, lambda v: sum(h.type == "Escalated" for h in v.history) == 6, "six escalations")
+    await handle.execute_update(ComplaintWorkflow.post_progress,
+                                ProgressAction(staff_id="agent-2", message="Refund approved, money back tomorrow"))
+
+    assert timeline(await events_of(store, handle), received) == RECEIVED + [
+        ("0:10:00", "Acknowledged", ""),
+        ("12:00:00", "SlaWarning", "resolution 0.5"),
+        ("19:12:00", "SlaWarning", "resolution 0.8"),
+        ("24:00:00", "SlaBreached", "resolution"),
+        ("24:00:00", "Escalated", "resolution L1 group_lead"),
+        ("26:00:00", "Escalated", "resolution L2 department_head"),
+        ("28:00:00", "Escalated", "resolution L3 manager"),
+        ("31:00:00", "ProgressReminder", "progress"),  # Tuesday 17:00 local
+        ("32:00:00", "SlaBreached", "progress"),
+        ("32:00:00", "Escalated", "progress L1 group_lead"),
+        ("34:00:00", "Escalated", "progress L2 department_head"),
+        ("36:00:00", "Escalated", "progress L3 manager"),
+        ("36:30:00", "ProgressPosted", ""),
+    ]
+    view = await handle.query(ComplaintWorkflow.status)
+    wednesday_17 = received + timedelta(days=2, hours=7)
+    assert view.deadlines["progress"] == wednesday_17  # the cadence restarts from the update
+    assert [n.template for n in alerts.of(handle.id.removeprefix("complaint-"))][-1] == "progress_update"
 
 
 async def test_tier_3_after_hours_gets_an_auto_reply_and_the_business_clock_waits_for_monday(env, store, alerts):
