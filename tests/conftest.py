@@ -41,6 +41,16 @@ async def fresh_database_url(postgres_admin_url):
         await conn.close()
 
 
+@pytest_asyncio.fixture
+async def store(fresh_database_url):
+    """A real event store in a fresh database."""
+    from services.workflow.eventstore import EventStore
+
+    pool = await migrated_pool(fresh_database_url, "workflow")
+    yield EventStore(pool)
+    await pool.close()
+
+
 async def migrated_pool(database_url: str, *services: str) -> asyncpg.Pool:
     pool = await create_pool(database_url)
     for service in services:

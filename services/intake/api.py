@@ -1,7 +1,6 @@
 """The intake service (port 8000): channel adapters submit complaints; customers follow them
 and answer the satisfaction survey by an unguessable tracking token."""
 
-import asyncio
 from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
@@ -12,12 +11,9 @@ from pydantic import BaseModel
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from services.common.db import create_pool, migrate
-from services.common.logs import configure_logging
-from services.common.settings import get_settings
-from services.common.telemetry import configure_tracing, instrument_app
+from services.common.service import running, service_app, service_database
 from services.common.temporal import connect
-from services.common.web import ApiError, install_common_routes
+from services.common.web import ApiError
 from services.intake.submissions import ComplaintSubmission, IdempotencyConflict, Submissions
 from services.workflow.domain import CustomerReply, Stage, SurveyAnswer
 from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
@@ -27,32 +23,17 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    settings = get_settings()
-    configure_logging("intake", settings.log_level)
-    configure_tracing("intake", settings)
-    pool = await create_pool(settings.require_database_url())
-    await migrate(pool, "intake", MIGRATIONS)
-    app.state.temporal = await connect(settings)
-    app.state.submissions = Submissions(
-        pool, app.state.temporal, settings.temporal_task_queue, settings.url_of("intake"), settings.default_policy
-    )
-    starter = asyncio.create_task(app.state.submissions.run_starter())
-    try:
-        yield
-    finally:
-        starter.cancel()
-        await asyncio.gather(starter, return_exceptions=True)
-        await pool.close()
+    async with service_database("intake", MIGRATIONS) as (settings, pool):
+        app.state.temporal = await connect(settings)
+        app.state.submissions = Submissions(
+            pool, app.state.temporal, settings.temporal_task_queue, settings.url_of("intake"), settings.default_policy
+        )
+        async with running(app.state.submissions.run_starter()):
+            yield
 
 
-app = FastAPI(
-    title="Intake service",
-    description="Where every channel hands over a complaint, and where customers follow it.",
-    version="0.1.0",
-    lifespan=lifespan,
-)
-install_common_routes(app, "intake")
-instrument_app(app)
+app = service_app("intake", "Intake service",
+                  "Where every channel hands over a complaint, and where customers follow it.", lifespan)
 
 IdempotencyKey = Annotated[
     str,

@@ -1,6 +1,5 @@
 """The notify service (port 8002): accepts notifications into its outbox and delivers them."""
 
-import asyncio
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -9,12 +8,9 @@ from typing import Annotated
 from fastapi import FastAPI, Header, Query
 from fastapi.responses import JSONResponse
 
-from services.common.db import create_pool, migrate
-from services.common.logs import configure_logging
 from services.common.privacy import mask_contact
-from services.common.settings import get_settings
-from services.common.telemetry import configure_tracing, instrument_app
-from services.common.web import ApiError, install_common_routes
+from services.common.service import running, service_app, service_database
+from services.common.web import ApiError
 from services.notify.outbox import IdempotencyConflict, Notification, NotificationIn, Outbox, TemplateProblem
 from services.notify.providers import LocalMailboxProvider
 
@@ -23,30 +19,15 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    settings = get_settings()
-    configure_logging("notify", settings.log_level)
-    configure_tracing("notify", settings)
-    pool = await create_pool(settings.require_database_url())
-    await migrate(pool, "notify", MIGRATIONS)
-    app.state.outbox = Outbox(pool)
-    provider = LocalMailboxProvider(settings.deliveries_dir)
-    dispatcher = asyncio.create_task(app.state.outbox.run_dispatcher(provider, settings.notify_poll_seconds))
-    try:
-        yield
-    finally:
-        dispatcher.cancel()
-        await asyncio.gather(dispatcher, return_exceptions=True)
-        await pool.close()
+    async with service_database("notify", MIGRATIONS) as (settings, pool):
+        app.state.outbox = Outbox(pool)
+        provider = LocalMailboxProvider(settings.deliveries_dir)
+        async with running(app.state.outbox.run_dispatcher(provider, settings.notify_poll_seconds)):
+            yield
 
 
-app = FastAPI(
-    title="Notify service",
-    description="Outbox and delivery of every message to customers and staff.",
-    version="0.1.0",
-    lifespan=lifespan,
-)
-install_common_routes(app, "notify")
-instrument_app(app)
+app = service_app("notify", "Notify service", "Outbox and delivery of every message to customers and staff.",
+                  lifespan)
 
 IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
 

@@ -3,7 +3,6 @@ background with retries and backoff. Several replicas can deliver at once (SKIP 
 
 import asyncio
 import hashlib
-import json
 import logging
 import uuid
 from datetime import datetime, timedelta

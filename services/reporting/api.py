@@ -1,6 +1,5 @@
 """The reporting service (port 8003): projections from the event feed and the reports on them."""
 
-import asyncio
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -8,11 +7,7 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from services.common.db import create_pool, migrate
-from services.common.logs import configure_logging
-from services.common.settings import get_settings
-from services.common.telemetry import configure_tracing, instrument_app
-from services.common.web import install_common_routes
+from services.common.service import running, service_app, service_database
 from services.reporting.projector import Projector
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -20,32 +15,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    settings = get_settings()
-    configure_logging("reporting", settings.log_level)
-    configure_tracing("reporting", settings)
-    pool = await create_pool(settings.require_database_url())
-    await migrate(pool, "reporting", MIGRATIONS)
-    app.state.pool = pool
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with service_database("reporting", MIGRATIONS) as (settings, pool), \
+            httpx.AsyncClient(timeout=10) as http:
+        app.state.pool = pool
         projector = Projector(pool, http, f"{settings.url_of('workflow')}/v1/events")
-        app.state.projector = projector
-        task = asyncio.create_task(projector.run(settings.reporting_poll_seconds))
-        try:
+        async with running(projector.run(settings.reporting_poll_seconds)):
             yield
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-            await pool.close()
 
 
-app = FastAPI(
-    title="Reporting service",
-    description="Timeliness reports built from the complaint event feed.",
-    version="0.1.0",
-    lifespan=lifespan,
-)
-install_common_routes(app, "reporting")
-instrument_app(app)
+app = service_app("reporting", "Reporting service", "Timeliness reports built from the complaint event feed.",
+                  lifespan)
 
 
 class Summary(BaseModel):

@@ -4,7 +4,6 @@ Staff actions are workflow Updates: the workflow's validator decides whether the
 the complaint's stage, and a refusal comes back as 409 with its reason.
 """
 
-import asyncio
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
@@ -15,14 +14,13 @@ from pydantic import BaseModel, Field
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from services.common.db import create_pool, migrate
 from services.common.events import EventPage
-from services.common.logs import configure_logging
 from services.common.privacy import mask_contact
 from services.common.settings import get_settings
-from services.common.telemetry import configure_tracing, instrument_app, instrument_http_client
+from services.common.service import service_app, service_database
+from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
-from services.common.web import ApiError, install_common_routes
+from services.common.web import ApiError
 from services.workflow.activities import ComplaintActivities
 from services.workflow.domain import (
     AssignAction,
@@ -53,34 +51,18 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    settings = get_settings()
-    configure_logging("workflow", settings.log_level)
-    configure_tracing("workflow", settings)
-    pool = await create_pool(settings.require_database_url())
-    await migrate(pool, "workflow", MIGRATIONS)
-    app.state.events = EventStore(pool)
-    app.state.temporal = await connect(settings)
-    async with httpx.AsyncClient(timeout=10) as http:
+    async with service_database("workflow", MIGRATIONS) as (settings, pool), \
+            httpx.AsyncClient(timeout=10) as http:
+        app.state.events = EventStore(pool)
+        app.state.temporal = await connect(settings)
         instrument_http_client(http)
         activities = ComplaintActivities(app.state.events, http, settings.url_of("notify"), settings.policy_dir)
-        worker = build_worker(app.state.temporal, settings.temporal_task_queue, activities_of(activities))
-        worker_task = asyncio.create_task(worker.run())
-        try:
-            yield
-        finally:
-            await worker.shutdown()
-            await asyncio.gather(worker_task, return_exceptions=True)
-            await pool.close()
+        async with build_worker(app.state.temporal, settings.temporal_task_queue, activities_of(activities)):
+            yield  # leaving the block shuts the worker down gracefully
 
 
-app = FastAPI(
-    title="Complaint workflow service",
-    description="Staff actions on complaints, and the event feed every read model follows.",
-    version="0.1.0",
-    lifespan=lifespan,
-)
-install_common_routes(app, "workflow")
-instrument_app(app)
+app = service_app("workflow", "Complaint workflow service",
+                  "Staff actions on complaints, and the event feed every read model follows.", lifespan)
 
 StaffId = Annotated[str, Header(alias="X-Staff-Id", min_length=1, max_length=100,
                                 description="who acts; the console's login sets it")]

@@ -8,20 +8,12 @@ from datetime import datetime, timezone
 import pytest
 
 from services.common.events import NewEvent
-from services.workflow.eventstore import EventStore, VersionConflict
-from tests.conftest import migrated_pool
+from services.workflow.eventstore import VersionConflict
 
 
 def event(stream: str, version: int, event_type: str = "Something", **data) -> NewEvent:
     return NewEvent(event_id=uuid.uuid4(), stream_id=stream, version=version, type=event_type,
                     occurred_at=datetime.now(timezone.utc), data=data)
-
-
-@pytest.fixture
-async def store(fresh_database_url):
-    pool = await migrated_pool(fresh_database_url, "workflow")
-    yield EventStore(pool)
-    await pool.close()
 
 
 async def test_appends_are_read_back_in_order(store):

@@ -8,9 +8,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 
 from services.workflow.domain import ResolveAction, StaffAction, Stage, SurveyAnswer
-from services.workflow.eventstore import EventStore
 from services.workflow.workflows import ComplaintWorkflow
-from tests.conftest import migrated_pool
 from tests.workflow import scenarios
 
 SURVEY_ANSWER_WINDOW = timedelta(hours=48)  # default policy, tiers 2 and 3
@@ -22,13 +20,6 @@ LIFECYCLE = ["ComplaintReceived", "TierAssigned", "Assigned", "Acknowledged", "R
 async def env():
     async with await scenarios.start_time_skipping_env() as env:
         yield env
-
-
-@pytest.fixture
-async def store(fresh_database_url):
-    pool = await migrated_pool(fresh_database_url, "workflow")
-    yield EventStore(pool)
-    await pool.close()
 
 
 @pytest.fixture

@@ -24,10 +24,8 @@ from services.workflow.domain import (
     RetierAction,
     StaffAction,
 )
-from services.workflow.eventstore import EventStore
 from services.workflow.policy import POLICY_DIR
 from services.workflow.workflows import ComplaintWorkflow
-from tests.conftest import migrated_pool
 from tests.workflow import scenarios
 from tests.workflow.scenarios import MONEY, ROUTINE, URGENT, a_complaint, skip_to, timeline, wait_for_event
 
@@ -41,13 +39,6 @@ async def env():
     # leftovers must not hold the next test's time skips.
     async with await scenarios.start_time_skipping_env() as env:
         yield env
-
-
-@pytest.fixture
-async def store(fresh_database_url):
-    pool = await migrated_pool(fresh_database_url, "workflow")
-    yield EventStore(pool)
-    await pool.close()
 
 
 @pytest.fixture

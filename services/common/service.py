@@ -1,0 +1,50 @@
+"""What every service does at start and stop: logs, traces, its database schema, the
+background loops it runs, and the FastAPI app with the shared error shape and /healthz."""
+
+import asyncio
+from collections.abc import Coroutine
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+from fastapi import FastAPI
+
+from services.common.db import create_pool, migrate
+from services.common.logs import configure_logging
+from services.common.settings import Settings, get_settings
+from services.common.telemetry import configure_tracing, instrument_app
+from services.common.web import install_common_routes
+
+VERSION = "0.1.0"
+
+
+@asynccontextmanager
+async def service_database(service: str, migrations: Path):
+    """Configure logs and traces, open the pool, apply the service's migrations."""
+    settings: Settings = get_settings()
+    configure_logging(service, settings.log_level)
+    configure_tracing(service, settings)
+    pool: asyncpg.Pool = await create_pool(settings.require_database_url())
+    try:
+        await migrate(pool, service, migrations)
+        yield settings, pool
+    finally:
+        await pool.close()
+
+
+@asynccontextmanager
+async def running(loop: Coroutine):
+    """Run a background loop (outbox dispatcher, projector, starter) for the app's lifetime."""
+    task = asyncio.create_task(loop)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def service_app(service: str, title: str, description: str, lifespan) -> FastAPI:
+    app = FastAPI(title=title, description=description, version=VERSION, lifespan=lifespan)
+    install_common_routes(app, service)
+    instrument_app(app)
+    return app
