@@ -71,6 +71,23 @@ class LocalSystem:
             await ensure_database(admin_url, s.database_name)
             s.database_url = database_url_for(admin_url, s.database_name)
 
+        await self.start_temporal()
+
+        env = self.service_env()
+        for name, app in SERVICES.items():
+            log_file = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", app, "--host", s.host,
+                 "--port", str(getattr(s, f"{name}_port")), "--no-access-log"],
+                env=env, stdout=log_file, stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches the launcher, which stops them in order
+            )
+            log_file.close()
+        await self.wait_healthy()
+
+    async def start_temporal(self) -> None:
+        """The dev server, its state in `<data_dir>/temporal.db`: a restart keeps complaints."""
+        s = self.settings
         host, _, port = s.temporal_address.rpartition(":")
         self.temporal = await WorkflowEnvironment.start_local(
             namespace=s.temporal_namespace,
@@ -85,17 +102,10 @@ class LocalSystem:
             data_converter=pydantic_data_converter,
         )
 
-        env = self.service_env()
-        for name, app in SERVICES.items():
-            log_file = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", app, "--host", s.host,
-                 "--port", str(getattr(s, f"{name}_port")), "--no-access-log"],
-                env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches the launcher, which stops them in order
-            )
-            log_file.close()
-        await self.wait_healthy()
+    async def stop_temporal(self) -> None:
+        if self.temporal is not None:
+            await self.temporal.shutdown()
+            self.temporal = None
 
     async def wait_healthy(self, timeout: float = 60.0) -> None:
         async with httpx.AsyncClient(timeout=2) as http:
@@ -127,9 +137,7 @@ class LocalSystem:
                 process.kill()
                 await asyncio.to_thread(process.wait)
         self.processes.clear()
-        if self.temporal is not None:
-            await self.temporal.shutdown()
-            self.temporal = None
+        await self.stop_temporal()
         if self.postgres is not None:
             await asyncio.to_thread(self.postgres.cleanup)
             self.postgres = None

@@ -24,7 +24,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     async with service_database("intake", MIGRATIONS) as (settings, pool):
-        app.state.temporal = await connect(settings)
+        # Lazy: intake keeps accepting complaints while Temporal is down; the starter starts them.
+        app.state.temporal = await connect(settings, lazy=True)
         app.state.submissions = Submissions(
             pool, app.state.temporal, settings.temporal_task_queue, settings.url_of("intake"), settings.default_policy
         )

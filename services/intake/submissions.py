@@ -115,7 +115,7 @@ class Submissions:
             )
         except WorkflowAlreadyStartedError:
             pass  # started before, and already closed
-        except RPCError as exc:
+        except (RPCError, RuntimeError) as exc:  # RuntimeError: a lazy client that cannot connect
             log.warning("workflow start failed; will retry", extra={"complaint_id": complaint.complaint_id,
                                                                     "error": str(exc)})
             return False

@@ -1,0 +1,46 @@
+"""A complaint answered with 202 is durable before the answer: with Temporal down, intake
+keeps it in its own table and starts the workflow once Temporal is back."""
+
+import uuid
+
+import httpx
+import pytest
+
+from services.common.settings import Settings
+from services.run import LocalSystem
+from tests.e2e.test_end_to_end import COMPLAINT, eventually, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_a_complaint_accepted_while_temporal_is_down_runs_when_it_is_back(tmp_path):
+    settings = Settings(
+        data_dir=tmp_path, temporal_address=f"127.0.0.1:{free_port()}", temporal_ui_port=free_port(),
+        intake_port=free_port(), workflow_port=free_port(), notify_port=free_port(), reporting_port=free_port(),
+    )
+    system = LocalSystem(settings)
+    intake = settings.url_of("intake")
+    try:
+        await system.start()
+        await system.stop_temporal()
+        async with httpx.AsyncClient(timeout=30) as http:
+            key = str(uuid.uuid4())
+            accepted = await http.post(f"{intake}/v1/complaints", json=COMPLAINT, headers={"Idempotency-Key": key})
+            assert accepted.status_code == 202, accepted.text
+            status_url = accepted.json()["status_url"]
+            waiting = (await http.get(status_url)).json()
+            assert waiting["stage"] == "received"  # safe with intake, not started yet
+            retried = await http.post(f"{intake}/v1/complaints", json=COMPLAINT, headers={"Idempotency-Key": key})
+            assert retried.json()["complaint_id"] == accepted.json()["complaint_id"]
+
+            await system.start_temporal()  # same state file; the starter picks the complaint up
+
+            async def assigned():
+                body = (await http.get(status_url)).json()
+                return body if body.get("stage") == "assigned" else None
+
+            running = await eventually(assigned, timeout=60)
+            assert running["complaint_id"] == accepted.json()["complaint_id"]
+            assert [h["type"] for h in running["history"]][:3] == ["ComplaintReceived", "TierAssigned", "Assigned"]
+    finally:
+        await system.stop()
