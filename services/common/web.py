@@ -62,7 +62,48 @@ async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=500, content=error_body("internal_error", "internal error"))
 
 
+MAX_BODY_BYTES = 1024 * 1024  # a complaint with its text is a few kB; attachments are listed, not uploaded
+
+
+class BodySizeLimit:
+    """413 before a too-large body is read into memory (by its Content-Length, or while it streams)."""
+
+    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or {}).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._too_large(send)
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._too_large(send)
+
+    async def _too_large(self, send):
+        response = JSONResponse(status_code=413, content=error_body(
+            "payload_too_large", f"the request body is larger than {self.max_bytes} bytes"))
+        await response({"type": "http"}, None, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def install_common_routes(app: FastAPI, service: str) -> None:
+    app.add_middleware(BodySizeLimit)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)

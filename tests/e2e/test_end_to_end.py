@@ -4,6 +4,9 @@ launcher as `make run`, on free ports and a temporary data folder."""
 
 import asyncio
 import json
+import re
+import subprocess
+import sys
 import socket
 import uuid
 from pathlib import Path
@@ -307,3 +310,23 @@ async def test_sla_actions_and_policies_over_http(system, http):
     for expected in ("Retiered", "AssignedToPerson", "Acknowledged", "ProgressPosted", "InfoRequested",
                      "ClockPaused", "CustomerReplied", "ClockResumed", "PolicyApplied"):
         assert expected in types
+
+
+async def test_an_oversize_body_gets_413(system, http):
+    intake = system.settings.url_of("intake")
+    huge = {**COMPLAINT, "description": "x" * (2 * 1024 * 1024)}
+    response = await http.post(f"{intake}/v1/complaints", json=huge, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert response.status_code == 413 and response.json()["error"] == "payload_too_large"
+
+
+def test_schemathesis_finds_no_server_error_in_intake(system):
+    """Property-based requests generated from intake's OpenAPI: none may get a 5xx."""
+    schemathesis = Path(sys.executable).parent / "schemathesis"
+    run = subprocess.run(
+        [str(schemathesis), "run", f"{system.settings.url_of('intake')}/openapi.json",
+         "--checks", "not_a_server_error", "--max-examples", "20", "--workers", "1", "--seed", "7", "--no-color"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stdout[-4000:]
+    summary = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
+    assert summary and summary.group(1) == summary.group(2) and int(summary.group(1)) > 100, run.stdout[-2000:]
