@@ -1,19 +1,30 @@
 """The intake service (port 8000): channel adapters submit complaints; customers follow them
 and answer the satisfaction survey by an unguessable tracking token."""
 
+import hashlib
 from contextlib import asynccontextmanager
 from datetime import datetime
+from email.errors import MessageError
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, Header, Response
-from pydantic import BaseModel
+from fastapi import FastAPI, Header, Request, Response
+from pydantic import BaseModel, ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.service import running, service_app, service_database
 from services.common.temporal import connect
 from services.common.web import ApiError
+from services.intake.adapters import (
+    AdapterError,
+    CallCentreEvent,
+    WebhookEvent,
+    WebhookSource,
+    from_call_centre,
+    from_email,
+    from_webhook,
+)
 from services.intake.submissions import ComplaintSubmission, IdempotencyConflict, Submissions
 from services.workflow.domain import CustomerReply, Stage, SurveyAnswer
 from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
@@ -53,9 +64,14 @@ class SubmissionAccepted(BaseModel):
 async def submit_complaint(
     submission: ComplaintSubmission, idempotency_key: IdempotencyKey, response: Response
 ) -> SubmissionAccepted:
+    """The generic JSON API: any adapter that builds the complaint record itself."""
+    return await _accept(idempotency_key, submission, response)
+
+
+async def _accept(key: str, submission: ComplaintSubmission, response: Response) -> SubmissionAccepted:
     submissions: Submissions = app.state.submissions
     try:
-        accepted = await submissions.accept(idempotency_key, submission)
+        accepted = await submissions.accept(key, submission)
     except IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_key_reused", str(exc), field="Idempotency-Key") from exc
     if accepted.replayed:
@@ -65,6 +81,49 @@ async def submit_complaint(
         status_url=submissions.status_url(accepted.tracking_token),
         received_at=accepted.received_at,
     )
+
+
+def _adapted(convert, *args) -> ComplaintSubmission:
+    """Run a channel adapter; what it cannot turn into a complaint is a 422 naming the field."""
+    try:
+        return convert(*args)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ApiError(422, "invalid_request", f"{field}: {first['msg']}", field=field) from exc
+    except AdapterError as exc:
+        raise ApiError(422, "invalid_request", str(exc), field=exc.field) from exc
+    except (ValueError, LookupError, MessageError) as exc:
+        raise ApiError(422, "invalid_request", f"the message cannot be read: {exc}", field="body") from exc
+
+
+RAW_EMAIL = {"requestBody": {"required": True, "content": {"message/rfc822": {"schema": {"type": "string"}},
+                                                           "text/plain": {"schema": {"type": "string"}}}}}
+
+
+@app.post("/v1/channels/email", status_code=202, response_model=SubmissionAccepted, tags=["channels"],
+          openapi_extra=RAW_EMAIL)
+async def submit_email(request: Request, response: Response) -> SubmissionAccepted:
+    """A raw e-mail (RFC 822 / MIME) as the mail gateway received it. Subject and body in any
+    common charset (UTF-8, GBK, GB2312, Big5 …); attachments are listed in the record. The
+    Message-ID identifies it: a redelivered message is the same complaint."""
+    raw = await request.body()
+    submission = _adapted(from_email, raw)
+    key = f"email:{submission.external_ref}" if submission.external_ref else \
+        f"email-sha256:{hashlib.sha256(raw).hexdigest()}"
+    return await _accept(key, submission, response)
+
+
+@app.post("/v1/channels/call-centre", status_code=202, response_model=SubmissionAccepted, tags=["channels"])
+async def submit_call(event: CallCentreEvent, response: Response) -> SubmissionAccepted:
+    """A call-centre event with its IVR tags ('urgent' pressed makes it tier 1)."""
+    return await _accept(f"hotline:{event.call_id}", _adapted(from_call_centre, event), response)
+
+
+@app.post("/v1/channels/{source}/webhook", status_code=202, response_model=SubmissionAccepted, tags=["channels"])
+async def submit_webhook(source: WebhookSource, event: WebhookEvent, response: Response) -> SubmissionAccepted:
+    """A post or message from the app, a chat group or social media."""
+    return await _accept(f"{source}:{event.event_id}", _adapted(from_webhook, source, event), response)
 
 
 # What each stage means to the customer, and what comes next.

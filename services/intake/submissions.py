@@ -18,13 +18,13 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from services.workflow.domain import Channel, ComplaintInput, Customer
+from services.workflow.domain import Attachment, Channel, ComplaintInput, Customer, Text
 from services.workflow.workflows import ComplaintWorkflow, static_summary, workflow_id_for
 
 log = logging.getLogger(__name__)
 
 
-class ComplaintSubmission(BaseModel):
+class ComplaintSubmission(Text):
     """What a channel adapter sends: the complaint as the customer gave it."""
 
     channel: Channel
@@ -35,7 +35,12 @@ class ComplaintSubmission(BaseModel):
     urgency_hint: Literal["high", "medium", "low"] | None = Field(
         default=None, description="the channel's own urgency signal (IVR key, form box)"
     )
-    external_ref: str | None = Field(default=None, max_length=200, description="the channel's own id")
+    external_ref: str | None = Field(default=None, max_length=200,
+                                     description="the channel's own id; the same id twice is the same complaint")
+    subject: str | None = Field(default=None, max_length=500)
+    attachments: list[Attachment] = Field(default=[], max_length=100)
+    recorded_by: str | None = Field(default=None, max_length=100, description="the agent who took it down")
+    channel_tags: list[str] = Field(default=[], max_length=20, description="IVR keys, handles, source hints")
 
 
 class IdempotencyConflict(Exception):
@@ -80,19 +85,15 @@ class Submissions:
         )
         row = await self.pool.fetchrow(
             """INSERT INTO intake.submissions (complaint_id, idempotency_key, request_hash, tracking_token,
-                   channel, workflow_input, received_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)
-               ON CONFLICT (idempotency_key) DO NOTHING RETURNING complaint_id""",
+                   channel, workflow_input, received_at, external_ref)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               ON CONFLICT DO NOTHING RETURNING complaint_id""",
             complaint_id, key, _hash(submission), token, submission.channel.value,
-            workflow_input.model_dump_json(), received_at,
+            workflow_input.model_dump_json(), received_at, submission.external_ref,
         )
         if row is None:
-            existing = await self.pool.fetchrow(
-                "SELECT complaint_id, request_hash, tracking_token, received_at, workflow_started_at, workflow_input"
-                " FROM intake.submissions WHERE idempotency_key = $1",
-                key,
-            )
-            if existing["request_hash"] != _hash(submission):
+            existing = await self._existing(key, submission)
+            if existing["idempotency_key"] == key and existing["request_hash"] != _hash(submission):
                 raise IdempotencyConflict("this Idempotency-Key was used before for a different complaint")
             if existing["workflow_started_at"] is None:
                 await self._start(ComplaintInput.model_validate_json(existing["workflow_input"]))
@@ -100,6 +101,18 @@ class Submissions:
 
         await self._start(workflow_input)
         return Accepted(complaint_id, token, received_at, False)
+
+    async def _existing(self, key: str, submission: ComplaintSubmission) -> asyncpg.Record:
+        """The submission this one repeats: same Idempotency-Key, or same channel and external id
+        (a redelivered e-mail, a call event sent twice)."""
+        return await self.pool.fetchrow(
+            """SELECT complaint_id, idempotency_key, request_hash, tracking_token, received_at,
+                      workflow_started_at, workflow_input
+               FROM intake.submissions
+               WHERE idempotency_key = $1 OR (channel = $2 AND external_ref = $3)
+               ORDER BY (idempotency_key = $1) DESC LIMIT 1""",
+            key, submission.channel.value, submission.external_ref,
+        )
 
     async def _start(self, complaint: ComplaintInput) -> bool:
         """Start the workflow once; on failure leave the row for `start_pending`."""

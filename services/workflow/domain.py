@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, EmailStr, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, EmailStr, Field, field_validator, model_validator
 
 class Channel(StrEnum):
     hotline = "hotline"
@@ -82,7 +82,35 @@ def ensure_allowed(stage: Stage, action: Action) -> None:
 # ---------------------------------------------------------------- the record
 
 
-class Customer(BaseModel):
+class Text(BaseModel):
+    """Base of every model that carries people's text: refuses what PostgreSQL and UTF-8 cannot
+    store (NUL, lone surrogates), so bad input is a 422 naming the field, never a stuck append."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable(cls, value):
+        _check_storable(value)
+        return value
+
+
+def _check_storable(value) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("must be valid Unicode text") from exc
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_storable(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key)
+            _check_storable(item)
+
+
+class Customer(Text):
     name: str = Field(min_length=1, max_length=200)
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{5,19}[0-9]$")
     email: EmailStr | None = None
@@ -105,6 +133,14 @@ class Customer(BaseModel):
         return "email", str(self.email)
 
 
+class Attachment(Text):
+    """An attachment as the channel delivered it: listed in the record, never dropped silently."""
+
+    filename: str = Field(max_length=500)
+    content_type: str = Field(max_length=200)
+    size_bytes: int = Field(ge=0)
+
+
 class ComplaintInput(BaseModel):
     """What the workflow starts with: the accepted submission, as intake stored it."""
 
@@ -117,11 +153,15 @@ class ComplaintInput(BaseModel):
     demand: str | None = None
     urgency_hint: Literal["high", "medium", "low"] | None = None
     external_ref: str | None = None
+    subject: str | None = None
+    attachments: list[Attachment] = []
+    recorded_by: str | None = None
+    channel_tags: list[str] = []
     status_url: str | None = None
     policy: str = "default"  # the SLA policy it starts under (services/workflow/policies/)
 
 
-class Resolution(BaseModel):
+class Resolution(Text):
     """The written result the customer receives (§6)."""
 
     cause: str = Field(min_length=1, max_length=4000)
@@ -130,13 +170,13 @@ class Resolution(BaseModel):
     compensation: str | None = Field(default=None, max_length=1000)
 
 
-class SurveyAnswer(BaseModel):
+class SurveyAnswer(Text):
     satisfaction_result: int = Field(ge=1, le=5, description="satisfaction with the result, 1–5")
     satisfaction_speed: int = Field(ge=1, le=5, description="satisfaction with the speed, 1–5")
     suggestion: str | None = Field(default=None, max_length=2000)
 
 
-class StaffNote(BaseModel):
+class StaffNote(Text):
     note: str | None = Field(default=None, max_length=4000)
 
 
@@ -151,20 +191,20 @@ class ResolveAction(StaffAction):
 # What staff send (the API's request bodies); the Update's argument adds who acted.
 
 
-class Assignment(BaseModel):
+class Assignment(Text):
     assignee: str = Field(min_length=1, max_length=100)
     note: str | None = Field(default=None, max_length=4000)
 
 
-class ProgressNote(BaseModel):
+class ProgressNote(Text):
     message: str = Field(min_length=1, max_length=4000, description="what the customer is told")
 
 
-class InfoQuestion(BaseModel):
+class InfoQuestion(Text):
     question: str = Field(min_length=1, max_length=4000, description="what we need from the customer")
 
 
-class Retiering(BaseModel):
+class Retiering(Text):
     tier: int = Field(ge=1, le=3)
     reason: str = Field(min_length=1, max_length=1000)
 
@@ -173,7 +213,7 @@ class PolicyChoice(BaseModel):
     policy: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="a policy name; its current version")
 
 
-class FollowUp(BaseModel):
+class FollowUp(Text):
     outcome: str = Field(min_length=1, max_length=4000, description="what was done for the dissatisfied customer")
     extra_compensation: str | None = Field(default=None, max_length=1000)
 
@@ -202,7 +242,7 @@ class FollowUpAction(FollowUp):
     staff_id: str
 
 
-class CustomerReply(BaseModel):
+class CustomerReply(Text):
     message: str = Field(min_length=1, max_length=10_000)
 
 

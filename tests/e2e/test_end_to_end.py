@@ -330,3 +330,51 @@ def test_schemathesis_finds_no_server_error_in_intake(system):
     assert run.returncode == 0, run.stdout[-4000:]
     summary = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
     assert summary and summary.group(1) == summary.group(2) and int(summary.group(1)) > 100, run.stdout[-2000:]
+
+
+async def test_channel_adapters_over_http_and_redelivery_is_the_same_complaint(system, http):
+    from tests.unit.test_adapters import chinese_email
+
+    intake, staff = system.settings.url_of("intake"), system.settings.url_of("workflow")
+    raw = chinese_email("gbk").replace(b"20261122.1234", uuid.uuid4().hex.encode())
+    first = await http.post(f"{intake}/v1/channels/email", content=raw, headers={"content-type": "message/rfc822"})
+    again = await http.post(f"{intake}/v1/channels/email", content=raw, headers={"content-type": "message/rfc822"})
+    assert first.status_code == again.status_code == 202, first.text
+    assert again.json()["complaint_id"] == first.json()["complaint_id"] and again.headers["Idempotent-Replayed"]
+    mail_id = first.json()["complaint_id"]
+    events = await eventually(lambda: _events_of(http, staff, mail_id))
+    received = events[0]["data"]
+    assert received["subject"] == "订单被重复扣款" and received["attachments"][0]["filename"] == "收据.pdf"
+    assert received["customer"]["email"] == "w***@example.com"
+
+    not_mail = await http.post(f"{intake}/v1/channels/email", content=b"hello", headers={"content-type": "text/plain"})
+    assert not_mail.status_code == 422 and not_mail.json()["fields"][0]["field"] in ("From", "body")
+
+    call = {"call_id": f"call-{uuid.uuid4().hex[:8]}", "caller_number": "13812345678", "ivr_tags": ["urgent"],
+            "agent_id": "agent-12", "notes": "the heater in the store is smoking", "started_at": "2026-11-22T08:00:00+08:00"}
+    call_accepted = await http.post(f"{intake}/v1/channels/call-centre", json=call)
+    assert call_accepted.status_code == 202
+    call_view = await eventually(lambda: _view_with_tier(http, staff, call_accepted.json()["complaint_id"]))
+    assert call_view["tier"] == 1 and call_view["group"] == "special-team"
+
+    post = {"event_id": f"post-{uuid.uuid4().hex[:8]}", "text": "门店服务太差",
+            "author": {"name": "小李", "handle": "@xiaoli", "email": "xiaoli@example.com"}}
+    assert (await http.post(f"{intake}/v1/channels/social-media/webhook", json=post)).status_code == 202
+    unknown_source = await http.post(f"{intake}/v1/channels/fax/webhook", json=post)
+    assert unknown_source.status_code == 422 and unknown_source.json()["fields"][0]["field"] == "source"
+
+    # The generic API: the same channel and external id is the same complaint, whatever the key.
+    ref = {**COMPLAINT, "external_ref": f"crm-{uuid.uuid4().hex[:8]}"}
+    one = await http.post(f"{intake}/v1/complaints", json=ref, headers={"Idempotency-Key": str(uuid.uuid4())})
+    two = await http.post(f"{intake}/v1/complaints", json=ref, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert one.json()["complaint_id"] == two.json()["complaint_id"] and two.headers["Idempotent-Replayed"] == "true"
+
+
+async def _events_of(http, staff, complaint_id):
+    response = await http.get(f"{staff}/v1/complaints/{complaint_id}/events")
+    return response.json()["events"] if response.status_code == 200 else None
+
+
+async def _view_with_tier(http, staff, complaint_id):
+    response = await http.get(f"{staff}/v1/complaints/{complaint_id}")
+    return response.json() if response.status_code == 200 and response.json().get("tier") else None

@@ -87,3 +87,20 @@ def test_masking_of_contact_data():
     assert mask_email("zhang.san@example.com") == "z***@example.com"
     text = "call 13812341234 or write to zhang.san@example.com, order 42"
     assert scrub_text(text) == "call 138****1234 or write to z***@example.com, order 42"
+
+
+def test_text_that_postgresql_cannot_store_is_refused_with_its_field():
+    from services.intake.submissions import ComplaintSubmission
+
+    with pytest.raises(ValidationError) as nul:
+        ComplaintSubmission(channel="app", customer={"name": "Li", "phone": "13812341234"}, description="a\x00b")
+    assert nul.value.errors()[0]["loc"] == ("description",)
+    with pytest.raises(ValidationError) as surrogate:
+        Customer(name="\ud800", phone="13812341234")
+    assert surrogate.value.errors()[0]["loc"] == ("name",)
+    from services.intake.adapters import CallCentreEvent
+
+    with pytest.raises(ValidationError) as in_list:
+        CallCentreEvent(call_id="1", caller_number="13812341234", ivr_tags=["ok", "u\x00"], notes="n",
+                        started_at="2026-11-22T08:00:00+08:00")
+    assert in_list.value.errors()[0]["loc"] == ("ivr_tags",)

@@ -1,0 +1,132 @@
+"""Channel adapters: each turns a channel's own format into the complaint record
+(`ComplaintSubmission`), keeping the channel's own id as the external reference so that a
+redelivery is recognised. Pure functions; the API wires them to endpoints."""
+
+import email
+import email.policy
+import email.utils
+import html
+import re
+from typing import Literal
+
+from pydantic import AwareDatetime, EmailStr, Field
+
+from services.intake.submissions import Attachment, ComplaintSubmission
+from services.workflow.domain import Channel, Customer, Text
+
+
+class AdapterError(ValueError):
+    """The channel's message cannot become a complaint; `field` names what is wrong."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
+# ---------------------------------------------------------------- e-mail (RFC 822 / MIME)
+
+
+def _text_of(message: email.message.EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    try:
+        text = part.get_content()  # decodes the transfer encoding and the charset (gbk, big5, utf-8 …)
+    except (LookupError, UnicodeDecodeError) as exc:
+        raise AdapterError("body", f"the message body cannot be decoded: {exc}") from exc
+    if part.get_content_type() == "text/html":
+        text = html.unescape(re.sub(r"<[^>]+>", " ", text))
+    return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def from_email(raw: bytes) -> ComplaintSubmission:
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    if not message.keys():
+        raise AdapterError("body", "this is not an e-mail message (no headers)")
+    sender_name, sender_address = email.utils.parseaddr(str(message.get("From", "")))
+    if "@" not in sender_address:
+        raise AdapterError("From", "the message has no sender address to answer")
+    subject = str(message.get("Subject", "")).strip()
+    body = _text_of(message)
+    attachments = [
+        Attachment(filename=part.get_filename() or "(unnamed)", content_type=part.get_content_type(),
+                   size_bytes=len(part.get_payload(decode=True) or b""))
+        for part in message.iter_attachments()
+    ]
+    description = "\n\n".join(x for x in (subject, body) if x) or "(empty message)"
+    return ComplaintSubmission(
+        channel=Channel.email,
+        customer=Customer(name=sender_name or sender_address.split("@")[0], email=sender_address,
+                          preferred_channel="email"),
+        description=description[:10_000],
+        subject=subject[:500] or None,
+        attachments=attachments,
+        external_ref=str(message.get("Message-ID", "")).strip()[:200] or None,
+    )
+
+
+# ---------------------------------------------------------------- call centre (IVR)
+
+
+class CallCentreEvent(Text):
+    """What the call-centre system posts when an agent closes the complaint form of a call."""
+
+    call_id: str = Field(min_length=1, max_length=200)
+    caller_number: str = Field(pattern=r"^\+?[0-9][0-9 -]{5,19}[0-9]$")
+    caller_name: str | None = Field(default=None, max_length=200)
+    ivr_tags: list[str] = Field(default=[], description="keys pressed, e.g. ['complaint', 'urgent']")
+    agent_id: str | None = Field(default=None, max_length=100)
+    notes: str = Field(min_length=1, max_length=10_000, description="what the customer said")
+    demand: str | None = Field(default=None, max_length=2000)
+    started_at: AwareDatetime
+
+
+def from_call_centre(event: CallCentreEvent) -> ComplaintSubmission:
+    tags = {t.lower() for t in event.ivr_tags}
+    return ComplaintSubmission(
+        channel=Channel.hotline,
+        customer=Customer(name=event.caller_name or "caller", phone=event.caller_number, preferred_channel="sms"),
+        description=event.notes,
+        demand=event.demand,
+        urgency_hint="high" if tags & {"urgent", "emergency", "safety"} else None,
+        external_ref=event.call_id,
+        recorded_by=event.agent_id,
+        channel_tags=sorted(tags),
+    )
+
+
+# ---------------------------------------------------------------- app, chat groups, social media
+
+
+class WebhookAuthor(Text):
+    name: str = Field(min_length=1, max_length=200)
+    handle: str | None = Field(default=None, max_length=200)
+    phone: str | None = None
+    email: EmailStr | None = None
+
+
+class WebhookEvent(Text):
+    event_id: str = Field(min_length=1, max_length=200, description="the source's id of this post or message")
+    author: WebhookAuthor
+    text: str = Field(min_length=1, max_length=10_000)
+    created_at: AwareDatetime | None = None
+    url: str | None = Field(default=None, max_length=2000)
+
+
+WEBHOOK_SOURCES: dict[str, Channel] = {"app": Channel.app, "chat-group": Channel.chat_group,
+                                       "social-media": Channel.social_media}
+WebhookSource = Literal["app", "chat-group", "social-media"]
+
+
+def from_webhook(source: WebhookSource, event: WebhookEvent) -> ComplaintSubmission:
+    if not event.author.phone and not event.author.email:
+        raise AdapterError("author", "give the author's phone or email so that we can answer them")
+    text = event.text + (f"\n\n{event.url}" if event.url else "")
+    return ComplaintSubmission(
+        channel=WEBHOOK_SOURCES[source],
+        customer=Customer(name=event.author.name, phone=event.author.phone, email=event.author.email),
+        description=text[:10_000],
+        occurred_at=event.created_at,
+        external_ref=event.event_id,
+        channel_tags=[f"handle:{event.author.handle}"] if event.author.handle else [],
+    )
