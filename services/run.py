@@ -14,12 +14,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from services.common.db import database_url_for, ensure_database, start_embedded_postgres
 from services.common.settings import Settings
+from services.intake.keys import ANY_CHANNEL, create_key
 from services.workflow import search_attributes
 
 SERVICES = {  # name -> ASGI app; each runs as its own process
@@ -40,6 +42,7 @@ def temporal_cli() -> str:
 class LocalSystem:
     settings: Settings
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    dev_key: str | None = None  # a channel API key for all channels, for local use
     temporal: WorkflowEnvironment | None = None
     postgres: object | None = None
 
@@ -48,16 +51,15 @@ class LocalSystem:
         return self.settings.data_dir / "logs"
 
     def service_env(self) -> dict[str, str]:
+        """Every setting of the launcher, passed on to the services as COMPLAINTS_* variables."""
         s = self.settings
-        env = {**os.environ, "DATABASE_URL": s.database_url or "", "COMPLAINTS_DATA_DIR": str(s.data_dir),
-               "COMPLAINTS_TRACES_DIR": str(s.traces_dir or s.data_dir / "traces"),
-               "COMPLAINTS_HOST": s.host, "COMPLAINTS_TEMPORAL_ADDRESS": s.temporal_address,
-               "COMPLAINTS_TEMPORAL_NAMESPACE": s.temporal_namespace,
-               "COMPLAINTS_TEMPORAL_TASK_QUEUE": s.temporal_task_queue,
-               "COMPLAINTS_POLICY_DIR": str(s.policy_dir), "COMPLAINTS_DEFAULT_POLICY": s.default_policy,
-               "COMPLAINTS_LOG_LEVEL": s.log_level}
+        env = dict(os.environ)
+        for name, value in s.model_dump().items():
+            if value is not None:
+                env[f"COMPLAINTS_{name.upper()}"] = str(value)
+        env["DATABASE_URL"] = s.database_url or ""
+        env["COMPLAINTS_TRACES_DIR"] = str(s.traces_dir or s.data_dir / "traces")
         for name in SERVICES:
-            env[f"COMPLAINTS_{name.upper()}_PORT"] = str(getattr(s, f"{name}_port"))
             env[f"COMPLAINTS_{name.upper()}_URL"] = s.url_of(name)
         return env
 
@@ -84,6 +86,22 @@ class LocalSystem:
             )
             log_file.close()
         await self.wait_healthy()
+        self.dev_key = await self.ensure_dev_key()
+
+    async def ensure_dev_key(self) -> str:
+        """One API key for every channel, created on the first run and kept in the data folder
+        (intake stores only its hash)."""
+        path = self.settings.data_dir / "channel-key.txt"
+        if path.exists():
+            return path.read_text().strip()
+        pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=1)
+        try:
+            key = await create_key(pool, ANY_CHANNEL, "local development (make run)")
+        finally:
+            await pool.close()
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+        return key
 
     async def start_temporal(self) -> None:
         """The dev server, its state in `<data_dir>/temporal.db`: a restart keeps complaints."""
@@ -153,6 +171,8 @@ class LocalSystem:
             f"  Temporal    {s.temporal_address}  (namespace {s.temporal_namespace})",
             f"  PostgreSQL  {'embedded, data in ' + str(s.data_dir / 'postgres') if self.postgres else 'DATABASE_URL'}",
             f"  deliveries  {s.deliveries_dir}   logs {self.logs_dir}",
+            f"  channel API key (all channels, for local use): {self.dev_key}",
+            "    curl -H 'Authorization: Bearer <key>' … ; saved in " + str(s.data_dir / "channel-key.txt"),
             "",
             "Press Ctrl-C to stop everything.",
         ]

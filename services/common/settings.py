@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     workflow_url: str | None = None
     notify_url: str | None = None
 
+    # Each channel API key may submit this many complaints a minute, in bursts up to `burst`.
+    intake_rate_per_minute: float = 600
+    intake_rate_burst: int = 100
+
     # SLA policies: one TOML file each; complaints start under `default_policy`.
     policy_dir: Path = PROJECT_ROOT / "services" / "workflow" / "policies"
     default_policy: str = "default"

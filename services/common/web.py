@@ -15,9 +15,10 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 headers: dict[str, str] | None = None):
         super().__init__(message)
-        self.status, self.code, self.message, self.field = status, code, message, field
+        self.status, self.code, self.message, self.field, self.headers = status, code, message, field, headers
 
 
 def error_body(code: str, message: str, fields: list[dict] | None = None) -> dict:
@@ -47,7 +48,8 @@ async def _on_validation_error(_request: Request, exc: RequestValidationError) -
 
 async def _on_api_error(_request: Request, exc: ApiError) -> JSONResponse:
     fields = [{"field": exc.field, "message": exc.message}] if exc.field else None
-    return JSONResponse(status_code=exc.status, content=error_body(exc.code, exc.message, fields))
+    return JSONResponse(status_code=exc.status, content=error_body(exc.code, exc.message, fields),
+                        headers=exc.headers)
 
 
 async def _on_http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

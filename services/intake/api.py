@@ -2,13 +2,14 @@
 and answer the satisfaction survey by an unguessable tracking token."""
 
 import hashlib
+import math
 from contextlib import asynccontextmanager
 from datetime import datetime
 from email.errors import MessageError
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, Header, Request, Response
+from fastapi import Depends, FastAPI, Header, Request, Response
 from pydantic import BaseModel, ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -25,6 +26,7 @@ from services.intake.adapters import (
     from_email,
     from_webhook,
 )
+from services.intake.keys import ChannelKey, KeyStore, RateLimiter
 from services.intake.submissions import ComplaintSubmission, IdempotencyConflict, Submissions
 from services.workflow.domain import CustomerReply, Stage, SurveyAnswer
 from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
@@ -40,6 +42,8 @@ async def lifespan(app: FastAPI):
         app.state.submissions = Submissions(
             pool, app.state.temporal, settings.temporal_task_queue, settings.url_of("intake"), settings.default_policy
         )
+        app.state.keys = KeyStore(pool)
+        app.state.limiter = RateLimiter(settings.intake_rate_per_minute, settings.intake_rate_burst)
         async with running(app.state.submissions.run_starter()):
             yield
 
@@ -54,6 +58,27 @@ IdempotencyKey = Annotated[
 ]
 
 
+async def channel_key(
+    authorization: Annotated[str | None, Header(description="Bearer <the channel's API key>")] = None,
+) -> ChannelKey:
+    """Every channel adapter authenticates with its own key and is rate limited per key."""
+    if not authorization or not authorization.startswith("Bearer "):
+        raise ApiError(401, "unauthorized", "send the channel's API key as 'Authorization: Bearer <key>'",
+                       field="Authorization", headers={"WWW-Authenticate": "Bearer"})
+    key = await app.state.keys.authenticate(authorization.removeprefix("Bearer ").strip())
+    if key is None:
+        raise ApiError(401, "unauthorized", "unknown or revoked API key", field="Authorization",
+                       headers={"WWW-Authenticate": "Bearer"})
+    wait = app.state.limiter.take(key.key_id)
+    if wait:
+        raise ApiError(429, "rate_limited", f"too many complaints from this key; retry in {wait:.1f} s",
+                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    return key
+
+
+ChannelKeyDep = Annotated[ChannelKey, Depends(channel_key)]
+
+
 class SubmissionAccepted(BaseModel):
     complaint_id: str
     status_url: str
@@ -62,13 +87,19 @@ class SubmissionAccepted(BaseModel):
 
 @app.post("/v1/complaints", status_code=202, response_model=SubmissionAccepted, tags=["channels"])
 async def submit_complaint(
-    submission: ComplaintSubmission, idempotency_key: IdempotencyKey, response: Response
+    submission: ComplaintSubmission, idempotency_key: IdempotencyKey, response: Response, key: ChannelKeyDep
 ) -> SubmissionAccepted:
     """The generic JSON API: any adapter that builds the complaint record itself."""
-    return await _accept(idempotency_key, submission, response)
+    return await _accept(idempotency_key, submission, response, key)
 
 
-async def _accept(key: str, submission: ComplaintSubmission, response: Response) -> SubmissionAccepted:
+
+async def _accept(key: str, submission: ComplaintSubmission, response: Response,
+                  channel_key: ChannelKey) -> SubmissionAccepted:
+    if not channel_key.allows(submission.channel.value):
+        raise ApiError(403, "channel_not_allowed",
+                       f"this API key is for channel '{channel_key.channel}', not '{submission.channel.value}'",
+                       field="channel")
     submissions: Submissions = app.state.submissions
     try:
         accepted = await submissions.accept(key, submission)
@@ -103,27 +134,28 @@ RAW_EMAIL = {"requestBody": {"required": True, "content": {"message/rfc822": {"s
 
 @app.post("/v1/channels/email", status_code=202, response_model=SubmissionAccepted, tags=["channels"],
           openapi_extra=RAW_EMAIL)
-async def submit_email(request: Request, response: Response) -> SubmissionAccepted:
+async def submit_email(request: Request, response: Response, key: ChannelKeyDep) -> SubmissionAccepted:
     """A raw e-mail (RFC 822 / MIME) as the mail gateway received it. Subject and body in any
     common charset (UTF-8, GBK, GB2312, Big5 …); attachments are listed in the record. The
     Message-ID identifies it: a redelivered message is the same complaint."""
     raw = await request.body()
     submission = _adapted(from_email, raw)
-    key = f"email:{submission.external_ref}" if submission.external_ref else \
+    idempotency = f"email:{submission.external_ref}" if submission.external_ref else \
         f"email-sha256:{hashlib.sha256(raw).hexdigest()}"
-    return await _accept(key, submission, response)
+    return await _accept(idempotency, submission, response, key)
 
 
 @app.post("/v1/channels/call-centre", status_code=202, response_model=SubmissionAccepted, tags=["channels"])
-async def submit_call(event: CallCentreEvent, response: Response) -> SubmissionAccepted:
+async def submit_call(event: CallCentreEvent, response: Response, key: ChannelKeyDep) -> SubmissionAccepted:
     """A call-centre event with its IVR tags ('urgent' pressed makes it tier 1)."""
-    return await _accept(f"hotline:{event.call_id}", _adapted(from_call_centre, event), response)
+    return await _accept(f"hotline:{event.call_id}", _adapted(from_call_centre, event), response, key)
 
 
 @app.post("/v1/channels/{source}/webhook", status_code=202, response_model=SubmissionAccepted, tags=["channels"])
-async def submit_webhook(source: WebhookSource, event: WebhookEvent, response: Response) -> SubmissionAccepted:
+async def submit_webhook(source: WebhookSource, event: WebhookEvent, response: Response,
+                         key: ChannelKeyDep) -> SubmissionAccepted:
     """A post or message from the app, a chat group or social media."""
-    return await _accept(f"{source}:{event.event_id}", _adapted(from_webhook, source, event), response)
+    return await _accept(f"{source}:{event.event_id}", _adapted(from_webhook, source, event), response, key)
 
 
 # What each stage means to the customer, and what comes next.

@@ -11,6 +11,7 @@ import socket
 import uuid
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -60,8 +61,9 @@ async def system(tmp_path_factory):
 
 
 @pytest.fixture
-async def http():
-    async with httpx.AsyncClient(timeout=30) as client:
+async def http(system):
+    """An HTTP client that authenticates as a channel adapter (the key allows every channel)."""
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as client:
         yield client
 
 
@@ -324,7 +326,8 @@ def test_schemathesis_finds_no_server_error_in_intake(system):
     schemathesis = Path(sys.executable).parent / "schemathesis"
     run = subprocess.run(
         [str(schemathesis), "run", f"{system.settings.url_of('intake')}/openapi.json",
-         "--checks", "not_a_server_error", "--max-examples", "20", "--workers", "1", "--seed", "7", "--no-color"],
+         "--checks", "not_a_server_error", "--max-examples", "20", "--workers", "1", "--seed", "7", "--no-color",
+         "--header", f"Authorization: Bearer {system.dev_key}"],
         capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stdout[-4000:]
@@ -378,3 +381,54 @@ async def _events_of(http, staff, complaint_id):
 async def _view_with_tier(http, staff, complaint_id):
     response = await http.get(f"{staff}/v1/complaints/{complaint_id}")
     return response.json() if response.status_code == 200 and response.json().get("tier") else None
+
+
+async def test_channel_keys_are_scoped_hashed_and_rate_limited(system):
+    from services.intake.keys import RateLimiter, create_key
+
+    intake = system.settings.url_of("intake")
+    pool = await asyncpg.create_pool(system.settings.database_url, min_size=1, max_size=1)
+    try:
+        hotline_key = await create_key(pool, "hotline", "call centre")
+        stored = await pool.fetch("SELECT key_hash FROM intake.channel_keys")
+        assert hotline_key not in {r["key_hash"] for r in stored}  # only the hash is kept
+    finally:
+        await pool.close()
+    body, key_header = {**COMPLAINT, "channel": "hotline"}, {"Idempotency-Key": str(uuid.uuid4())}
+    async with httpx.AsyncClient(timeout=30) as anonymous:
+        missing = await anonymous.post(f"{intake}/v1/complaints", json=body, headers=key_header)
+        assert missing.status_code == 401 and missing.json()["fields"][0]["field"] == "Authorization"
+        wrong = await anonymous.post(f"{intake}/v1/complaints", json=body,
+                                     headers={**key_header, "Authorization": "Bearer ck_nope_nope"})
+        assert wrong.status_code == 401
+        as_hotline = {"Authorization": f"Bearer {hotline_key}"}
+        other_channel = await anonymous.post(f"{intake}/v1/complaints", json={**body, "channel": "email"},
+                                             headers={**key_header, **as_hotline})
+        assert other_channel.status_code == 403 and other_channel.json()["fields"][0]["field"] == "channel"
+        ok = await anonymous.post(f"{intake}/v1/complaints", json=body, headers={**key_header, **as_hotline})
+        assert ok.status_code == 202
+
+    limiter = RateLimiter(per_minute=60, burst=2)  # the same limiter intake runs per key
+    assert [limiter.take("k") for _ in range(2)] == [0.0, 0.0]
+    assert 0.9 < limiter.take("k") <= 1.0 and limiter.take("other") == 0.0
+
+
+async def test_a_busy_key_gets_429_with_retry_after(tmp_path):
+    settings = Settings(
+        data_dir=tmp_path, temporal_address=f"127.0.0.1:{free_port()}", temporal_ui_port=free_port(),
+        intake_port=free_port(), workflow_port=free_port(), notify_port=free_port(), reporting_port=free_port(),
+        intake_rate_per_minute=6, intake_rate_burst=2,
+    )
+    local = LocalSystem(settings)
+    try:
+        await local.start()
+        async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {local.dev_key}"}) as http:
+            codes = []
+            for _ in range(3):
+                response = await http.post(f"{settings.url_of('intake')}/v1/complaints", json=COMPLAINT,
+                                           headers={"Idempotency-Key": str(uuid.uuid4())})
+                codes.append(response.status_code)
+            assert codes == [202, 202, 429]
+            assert response.json()["error"] == "rate_limited" and 1 <= int(response.headers["Retry-After"]) <= 10
+    finally:
+        await local.stop()

@@ -64,8 +64,11 @@ def test_run_prints_urls_keeps_complaints_across_restart_and_stops_cleanly(tmp_p
     assert len([p for p in started if "uvicorn" in " ".join(p.cmdline())]) == 4
     assert httpx.get(f"http://127.0.0.1:{ports['ui']}/", timeout=10).status_code == 200
 
+    key = (tmp_path / "channel-key.txt").read_text().strip()
+    assert key in banner  # the banner shows the local channel key
     accepted = httpx.post(f"http://127.0.0.1:{ports['intake']}/v1/complaints", json=COMPLAINT,
-                          headers={"Idempotency-Key": str(uuid.uuid4())}, timeout=30)
+                          headers={"Idempotency-Key": str(uuid.uuid4()), "Authorization": f"Bearer {key}"},
+                          timeout=30)
     assert accepted.status_code == 202
     complaint_id = accepted.json()["complaint_id"]
     staff = f"http://127.0.0.1:{ports['workflow']}/v1/complaints/{complaint_id}"

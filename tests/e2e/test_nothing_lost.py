@@ -23,7 +23,7 @@ async def test_a_complaint_accepted_while_temporal_is_down_runs_when_it_is_back(
     try:
         await system.start()
         await system.stop_temporal()
-        async with httpx.AsyncClient(timeout=30) as http:
+        async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
             key = str(uuid.uuid4())
             accepted = await http.post(f"{intake}/v1/complaints", json=COMPLAINT, headers={"Idempotency-Key": key})
             assert accepted.status_code == 202, accepted.text
