@@ -2,14 +2,21 @@
 and answer the satisfaction survey by an unguessable tracking token."""
 
 import hashlib
+import logging
 import math
+import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime
 from email.errors import MessageError
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
-from fastapi import Depends, FastAPI, Header, Request, Response
+import httpx
+
+from fastapi import Depends, FastAPI, Form, Header, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -28,10 +35,12 @@ from services.intake.adapters import (
 )
 from services.intake.keys import ChannelKey, KeyStore, RateLimiter
 from services.intake.submissions import ComplaintSubmission, IdempotencyConflict, Submissions
-from services.workflow.domain import CustomerReply, Stage, SurveyAnswer
+from services.workflow.domain import Channel, CustomerReply, Stage, SurveyAnswer
+from services.workflow.policy import load_policy
 from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -42,6 +51,8 @@ async def lifespan(app: FastAPI):
         app.state.submissions = Submissions(
             pool, app.state.temporal, settings.temporal_task_queue, settings.url_of("intake"), settings.default_policy
         )
+        app.state.notify_url = settings.url_of("notify")
+        app.state.zone = ZoneInfo(load_policy(settings.default_policy, settings.policy_dir).calendar.timezone)
         app.state.keys = KeyStore(pool)
         app.state.limiter = RateLimiter(settings.intake_rate_per_minute, settings.intake_rate_burst)
         async with running(app.state.submissions.run_starter()):
@@ -81,7 +92,8 @@ ChannelKeyDep = Annotated[ChannelKey, Depends(channel_key)]
 
 class SubmissionAccepted(BaseModel):
     complaint_id: str
-    status_url: str
+    status_url: str  # JSON, for the adapter
+    page_url: str  # HTML, for the customer
     received_at: datetime
 
 
@@ -110,12 +122,14 @@ async def _accept(key: str, submission: ComplaintSubmission, response: Response,
     return SubmissionAccepted(
         complaint_id=accepted.complaint_id,
         status_url=submissions.status_url(accepted.tracking_token),
+        page_url=submissions.page_url(accepted.tracking_token),
         received_at=accepted.received_at,
     )
 
 
-def _adapted(convert, *args) -> ComplaintSubmission:
-    """Run a channel adapter; what it cannot turn into a complaint is a 422 naming the field."""
+def _adapted(convert, *args):
+    """Run a channel adapter (or build a model from form input); what cannot become a valid
+    record is a 422 naming the field."""
     try:
         return convert(*args)
     except ValidationError as exc:
@@ -171,14 +185,34 @@ NEXT_STEP = {
 }
 
 
+STAGE_LABEL = {
+    Stage.received: "已收到 / Received", Stage.assigned: "已分派 / Assigned",
+    Stage.acknowledged: "处理中 / Being handled", Stage.waiting_on_customer: "等待您的回复 / Waiting for you",
+    Stage.resolved: "已解决 / Resolved", Stage.awaiting_survey: "请评价 / Please rate us",
+    Stage.second_follow_up: "回访中 / Following up", Stage.closed: "已结案 / Closed",
+}
+# Which deadline tells the customer "by when" in each stage.
+EXPECTED_BY = {Stage.assigned: "first_response", Stage.acknowledged: "resolution",
+               Stage.second_follow_up: "second_follow_up"}
+
+
+class CustomerMessage(BaseModel):
+    subject: str
+    body: str
+    sent_at: datetime
+
+
 class CustomerStatus(BaseModel):
     complaint_id: str
     stage: Stage
+    stage_label: str
     next_step: str
+    expected_by: datetime | None = None
     received_at: datetime
     survey_open: bool
     survey_due_at: datetime | None = None
     history: list[dict] = []
+    messages: list[CustomerMessage] = []  # what we sent the customer; never internal alerts
 
 
 async def _complaint_for(token: str):
@@ -195,21 +229,39 @@ async def track(token: str) -> CustomerStatus:
     if row["workflow_started_at"] is None:
         # Not started yet (Temporal was unreachable): it is safe with us and will start.
         return CustomerStatus(complaint_id=row["complaint_id"], stage=Stage.received,
-                              next_step=NEXT_STEP[Stage.received], received_at=row["received_at"],
-                              survey_open=False)
+                              stage_label=STAGE_LABEL[Stage.received], next_step=NEXT_STEP[Stage.received],
+                              received_at=row["received_at"], survey_open=False)
     try:
         view = await handle.query(ComplaintWorkflow.status)
     except RPCError as exc:
         raise ApiError(503, "temporarily_unavailable", "status is not available right now; try again") from exc
+    survey_open = view.stage == Stage.awaiting_survey and view.survey is None
     return CustomerStatus(
         complaint_id=view.complaint_id,
         stage=view.stage,
+        stage_label=STAGE_LABEL[view.stage],
         next_step=NEXT_STEP[view.stage],
+        expected_by=view.survey_due_at if survey_open else view.deadlines.get(EXPECTED_BY.get(view.stage, "")),
         received_at=view.received_at,
-        survey_open=view.stage == Stage.awaiting_survey and view.survey is None,
+        survey_open=survey_open,
         survey_due_at=view.survey_due_at,
         history=[{"type": h.type, "at": h.at} for h in view.history],
+        messages=await _messages_to_customer(view.complaint_id),
     )
+
+
+async def _messages_to_customer(complaint_id: str) -> list[CustomerMessage]:
+    """From notify's outbox: what was sent to the customer (internal alerts left out)."""
+    try:
+        async with httpx.AsyncClient(timeout=5) as http:
+            response = await http.get(f"{app.state.notify_url}/v1/notifications",
+                                      params={"complaint_id": complaint_id})
+            response.raise_for_status()
+    except httpx.HTTPError as exc:
+        log.warning("messages unavailable", extra={"complaint_id": complaint_id, "error": str(exc)})
+        return []
+    return [CustomerMessage(subject=n["subject"], body=n["body"], sent_at=n["delivered_at"] or n["created_at"])
+            for n in response.json() if n["channel"] != "internal"]
 
 
 @app.post("/v1/track/{token}/survey", response_model=CustomerStatus, tags=["customers"])
@@ -237,3 +289,79 @@ async def _customer_update(token: str, update, arg, refusal_code: str) -> None:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise ApiError(409, refusal_code, "this complaint is closed") from exc
         raise ApiError(503, "temporarily_unavailable", "this cannot be saved right now; try again") from exc
+
+
+# ---------------------------------------------------------------- pages for customers (no JavaScript)
+
+PAGES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+WEB_FORM_KEY = ChannelKey(key_id="web-form", channel=Channel.web_form.value)  # intake's own form
+
+
+@app.get("/complaint-form", response_class=HTMLResponse, tags=["customers"])
+async def complaint_form(request: Request) -> HTMLResponse:
+    return PAGES.TemplateResponse(request, "form.html", {"form_token": str(uuid.uuid4()), "values": {}})
+
+
+@app.post("/complaint-form", response_class=HTMLResponse, tags=["customers"])
+async def submit_complaint_form(
+    request: Request,
+    form_token: Annotated[str, Form(min_length=1, max_length=100)],
+    name: Annotated[str, Form(max_length=200)] = "",
+    description: Annotated[str, Form(max_length=10_000)] = "",
+    phone: Annotated[str, Form(max_length=30)] = "",
+    email: Annotated[str, Form(max_length=320)] = "",
+    demand: Annotated[str, Form(max_length=2000)] = "",
+):
+    values = {"name": name, "phone": phone, "email": email, "description": description, "demand": demand}
+    wait = app.state.limiter.take(f"form:{request.client.host if request.client else '-'}")
+    if wait:
+        raise ApiError(429, "rate_limited", "too many submissions; try again shortly",
+                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    try:
+        submission = ComplaintSubmission(
+            channel=Channel.web_form, description=description, demand=demand or None,
+            customer={"name": name, "phone": phone or None, "email": email or None},
+        )
+    except ValidationError as exc:
+        errors = [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors()]
+        return PAGES.TemplateResponse(request, "form.html", {"form_token": form_token, "values": values,
+                                                             "errors": errors}, status_code=422)
+    accepted = await _accept(f"web-form:{form_token}", submission, Response(), WEB_FORM_KEY)
+    return RedirectResponse(accepted.page_url.removeprefix(app.state.submissions.intake_url), status_code=303)
+
+
+@app.get("/track/{token}", response_class=HTMLResponse, tags=["customers"])
+async def status_page(request: Request, token: str, error: str | None = None) -> HTMLResponse:
+    status = await track(token)
+    return PAGES.TemplateResponse(request, "status.html", {"status": status, "token": token,
+                                                           "zone": app.state.zone, "error": error})
+
+
+@app.post("/track/{token}/survey", response_class=HTMLResponse, tags=["customers"])
+async def survey_form(
+    request: Request, token: str,
+    satisfaction_result: Annotated[int, Form(ge=1, le=5)], satisfaction_speed: Annotated[int, Form(ge=1, le=5)],
+    suggestion: Annotated[str, Form(max_length=2000)] = "",
+):
+    answer = _adapted(
+        lambda: SurveyAnswer(satisfaction_result=satisfaction_result, satisfaction_speed=satisfaction_speed,
+                             suggestion=suggestion or None))
+    return await _page_after(request, token, ComplaintWorkflow.answer_survey, answer, "survey_not_open")
+
+
+@app.post("/track/{token}/reply", response_class=HTMLResponse, tags=["customers"])
+async def reply_form(request: Request, token: str, message: Annotated[str, Form(min_length=1, max_length=10_000)]):
+    reply = _adapted(lambda: CustomerReply(message=message))
+    return await _page_after(request, token, ComplaintWorkflow.customer_reply, reply, "no_question_open")
+
+
+async def _page_after(request: Request, token: str, update, arg, refusal: str):
+    try:
+        await _customer_update(token, update, arg, refusal)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        page = await status_page(request, token, error=exc.message)
+        page.status_code = 409
+        return page
+    return RedirectResponse(f"/track/{token}", status_code=303)

@@ -73,13 +73,17 @@ class Submissions:
     def status_url(self, token: str) -> str:
         return f"{self.intake_url}/v1/track/{token}"
 
+    def page_url(self, token: str) -> str:
+        """The customer's page (HTML, no JavaScript): the link in every message we send them."""
+        return f"{self.intake_url}/track/{token}"
+
     async def accept(self, key: str, submission: ComplaintSubmission) -> Accepted:
         received_at = datetime.now(timezone.utc)
         complaint_id, token = new_complaint_id(received_at), secrets.token_urlsafe(24)
         workflow_input = ComplaintInput(
             complaint_id=complaint_id,
             received_at=received_at,
-            status_url=self.status_url(token),
+            status_url=self.page_url(token),
             policy=self.policy,
             **submission.model_dump(),
         )

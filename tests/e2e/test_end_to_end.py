@@ -432,3 +432,58 @@ async def test_a_busy_key_gets_429_with_retry_after(tmp_path):
             assert response.json()["error"] == "rate_limited" and 1 <= int(response.headers["Retry-After"]) <= 10
     finally:
         await local.stop()
+
+
+async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(system):
+    intake, staff = system.settings.url_of("intake"), system.settings.url_of("workflow")
+    async with httpx.AsyncClient(timeout=30, base_url=intake) as browser:  # no API key: a person
+        form = await browser.get("/complaint-form")
+        assert form.status_code == 200 and "<form method=\"post\"" in form.text and "<script" not in form.text
+        token = re.search(r'name="form_token" value="([^"]+)"', form.text).group(1)
+
+        bad = await browser.post("/complaint-form", data={"form_token": token, "name": "李雷", "description": "x",
+                                                          "phone": "not a phone"})
+        assert bad.status_code == 422 and "customer.phone" in bad.text and "李雷" in bad.text  # kept what was typed
+
+        fields = {"form_token": token, "name": "李雷", "phone": "13812345678",
+                  "description": "店员态度很差 the clerk was rude", "demand": "an apology"}
+        sent = await browser.post("/complaint-form", data=fields)
+        assert sent.status_code == 303 and sent.headers["location"].startswith("/track/")
+        again = await browser.post("/complaint-form", data=fields)  # double click: same complaint
+        assert again.headers["location"] == sent.headers["location"]
+        page_url = sent.headers["location"]
+        json_status = await eventually(lambda: _json_stage(browser, page_url.replace("/track/", "/v1/track/"),
+                                                           "assigned"))
+        complaint_id = json_status["complaint_id"]
+        page = await browser.get(page_url)
+        assert page.status_code == 200 and complaint_id in page.text and "已分派" in page.text
+        assert "<script" not in page.text
+
+        as_staff = {"X-Staff-Id": "agent-5"}
+        await browser.post(f"{staff}/v1/complaints/{complaint_id}/acknowledge", headers=as_staff)
+        await browser.post(f"{staff}/v1/complaints/{complaint_id}/request-info", headers=as_staff,
+                           json={"question": "Which store and what time?"})
+        replied = await browser.post(f"{page_url}/reply", data={"message": "南京西路店, 10:30"})
+        assert replied.status_code == 303
+        await browser.post(f"{staff}/v1/complaints/{complaint_id}/resolve", headers=as_staff,
+                           json={"cause": "new clerk", "measures_taken": "coached", "improvement_plan": "training"})
+        await eventually(lambda: _json_stage(browser, page_url.replace("/track/", "/v1/track/"), "awaiting_survey"))
+        status = (await browser.get(page_url.replace("/track/", "/v1/track/"))).json()
+        subjects = [m["subject"] for m in status["messages"]]
+        assert any("we need a detail" in s for s in subjects) and any("written result" in s for s in subjects)
+        assert status["expected_by"] is not None and status["survey_open"]
+        page = await browser.get(page_url)
+        assert 'action="' + page_url + '/survey"' in page.text and "Which store and what time?" in page.text
+        assert f"{intake}{page_url}" in page.text  # our messages link the customer's page
+
+        rated = await browser.post(f"{page_url}/survey", data={"satisfaction_result": "5", "satisfaction_speed": "4"})
+        assert rated.status_code == 303
+        twice = await browser.post(f"{page_url}/survey", data={"satisfaction_result": "1", "satisfaction_speed": "1"})
+        assert twice.status_code == 409 and 'class="error"' in twice.text  # the page says why
+        nul = await browser.post(f"{page_url}/reply", data={"message": "a\x00b"})
+        assert nul.status_code == 422
+
+
+async def _json_stage(client, url, stage):
+    body = (await client.get(url)).json()
+    return body if body.get("stage") == stage else None
