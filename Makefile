@@ -24,8 +24,9 @@ test: $(STAMP)  ## every test: unit, workflow (time-skipping), replay, end-to-en
 test-fast: $(STAMP)  ## everything but the end-to-end test
 	$(BIN)/python -m pytest -m "not e2e"
 
-bench: $(STAMP)  ## SLA timer storm (1,000 complaints, one deadline second) and history sizes
+bench: $(STAMP)  ## SLA timer storm and history sizes; intake throughput against raw start_workflow
 	$(BIN)/python -m tests.bench.sla_bench
+	$(BIN)/python -m tests.bench.intake_bench
 
 histories: $(STAMP)  ## record workflow histories for the replay test (after a deliberate change)
 	$(BIN)/python -m tests.workflow.record_histories
