@@ -200,63 +200,55 @@ class SlaState(BaseModel):
     def _chain(self) -> list[str]:
         return self._tier().escalation_chain
 
+    def _next_event(self, target: TargetState, now: datetime) -> Due | None:
+        """The earliest thing this target has not fired yet, and when it falls due: the one
+        place that knows the order warn → remind → breach → climb."""
+        if not target.active:
+            return None
+        deadline = self.deadline(target, now)
+        candidates = []
+        if target.budget is not None:
+            for fraction in target.warn_at:
+                moment = None if fraction in target.warned else self._reaches(target, target.budget * fraction)
+                if moment is not None:
+                    candidates.append(Due(kind="warn", target=target.name, at=moment, deadline=deadline,
+                                          fraction=fraction))
+        if deadline is not None:
+            if target.reminder_grace is not None and target.reminded_at is None:
+                candidates.append(Due(kind="remind", target=target.name, at=deadline, deadline=deadline))
+            if target.breached_at is None:
+                candidates.append(Due(kind="breach", target=target.name, at=deadline + (target.reminder_grace or ZERO),
+                                      deadline=deadline, level=1, to=self._chain()[1]))
+        if target.next_climb_at is not None and target.level + 1 < len(self._chain()):
+            candidates.append(Due(kind="climb", target=target.name, at=target.next_climb_at, deadline=deadline,
+                                  level=target.level + 1, to=self._chain()[target.level + 1]))
+        return min(candidates, key=lambda d: d.at) if candidates else None
+
+    def _mark_fired(self, target: TargetState, due: Due, now: datetime) -> None:
+        if due.kind == "warn":
+            target.warned.append(due.fraction)
+        elif due.kind == "remind":
+            target.reminded_at = now
+        elif due.kind == "breach":
+            target.breached_at, target.level = now, 1
+            target.next_climb_at = due.at + self._tier().climb_after
+        else:
+            target.level = due.level
+            target.next_climb_at = due.at + self._tier().climb_after
+
     def due(self, now: datetime) -> list[Due]:
         """Everything due at `now`, in time order; each is marked fired as it is returned."""
         fired: list[Due] = []
         for target in self.targets.values():
-            if not target.active:
-                continue
-            deadline = self.deadline(target, now)
-            for fraction in target.warn_at:
-                if fraction in target.warned or target.budget is None:
-                    continue
-                moment = self._reaches(target, target.budget * fraction)
-                if moment is None or moment > now:
-                    continue
-                target.warned.append(fraction)
-                if deadline is None or now < deadline:  # a warning after the breach is only noise
-                    fired.append(Due(kind="warn", target=target.name, at=moment, deadline=deadline,
-                                     fraction=fraction))
-            if deadline is None:
-                continue
-            breach_at = deadline
-            if target.reminder_grace is not None:
-                if target.reminded_at is None and deadline <= now:
-                    target.reminded_at = now
-                    fired.append(Due(kind="remind", target=target.name, at=deadline, deadline=deadline))
-                breach_at = deadline + target.reminder_grace
-            if target.breached_at is None and breach_at <= now:
-                target.breached_at = now
-                target.level = 1
-                target.next_climb_at = breach_at + self._tier().climb_after
-                fired.append(Due(kind="breach", target=target.name, at=breach_at, deadline=deadline,
-                                 level=1, to=self._chain()[1]))
-            while (target.next_climb_at is not None and target.next_climb_at <= now
-                   and target.level + 1 < len(self._chain())):
-                target.level += 1
-                fired.append(Due(kind="climb", target=target.name, at=target.next_climb_at,
-                                 deadline=deadline, level=target.level, to=self._chain()[target.level]))
-                target.next_climb_at += self._tier().climb_after
+            while (event := self._next_event(target, now)) is not None and event.at <= now:
+                self._mark_fired(target, event, now)
+                stale_warning = event.kind == "warn" and event.deadline is not None and now >= event.deadline
+                if not stale_warning:  # a warning after the breach is only noise
+                    fired.append(event)
         return sorted(fired, key=lambda d: d.at)
 
     def next_wakeup(self, now: datetime) -> datetime | None:
-        moments = []
-        for target in self.targets.values():
-            if not target.active:
-                continue
-            deadline = self.deadline(target, now)
-            if target.budget is not None:
-                for fraction in target.warn_at:
-                    if fraction not in target.warned:
-                        moments.append(self._reaches(target, target.budget * fraction))
-            if deadline is not None:
-                if target.reminder_grace is not None and target.reminded_at is None:
-                    moments.append(deadline)
-                if target.breached_at is None:
-                    moments.append(deadline + (target.reminder_grace or ZERO))
-            if target.next_climb_at is not None and target.level + 1 < len(self._chain()):
-                moments.append(target.next_climb_at)
-        upcoming = [m for m in moments if m is not None]
+        upcoming = [e.at for t in self.targets.values() if (e := self._next_event(t, now)) is not None]
         return min(upcoming) if upcoming else None
 
     def next_deadline(self, now: datetime) -> datetime | None:
