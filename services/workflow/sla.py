@@ -68,14 +68,14 @@ class SlaState(BaseModel):
 
     # ------------------------------------------------------------ clock arithmetic
 
-    def _calendar(self) -> BusinessCalendar:
+    def calendar(self) -> BusinessCalendar:
         # Derived from the policy, kept out of the serialised state; rebuilt after a policy move.
         if self._calendar_cache is None or self._calendar_cache.spec is not self.policy.calendar:
             self._calendar_cache = BusinessCalendar(self.policy.calendar)
         return self._calendar_cache
 
     def _clock(self, target: TargetState) -> Clock:
-        return clock_for(target.clock, self._calendar())
+        return clock_for(target.clock, self.calendar())
 
     def _tier(self) -> TierPolicy:
         return self.policy.tier(self.tier)
@@ -141,7 +141,7 @@ class SlaState(BaseModel):
 
     def _next_daily(self, after: datetime, by: time) -> datetime:
         """`by` (local) on the next working day after the day of `after`."""
-        calendar = self._calendar()
+        calendar = self.calendar()
         day = calendar.local(after).date()
         for _ in range(3 * 366):
             day += timedelta(days=1)

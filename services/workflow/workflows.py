@@ -22,7 +22,6 @@ with workflow.unsafe.imports_passed_through():
     from services.common.privacy import scrub_text
     from services.workflow import search_attributes as sa
     from services.workflow.activities import ComplaintActivities, NotificationRequest
-    from services.workflow.clock import BusinessCalendar
     from services.workflow.domain import (
         DEFAULT_GROUP_BY_TIER,
         Action,
@@ -381,7 +380,7 @@ class ComplaintWorkflow:
         tier = self.sla.policy.tier(self.sla.tier)
         if tier.clock_of(tier.first_response) != "business":
             return  # handled around the clock
-        calendar = BusinessCalendar(self.sla.policy.calendar)
+        calendar = self.sla.calendar()
         received = self.complaint.received_at
         if calendar.is_working_time(received):
             return
@@ -428,11 +427,10 @@ class ComplaintWorkflow:
         """Search attributes (only those that changed: each upsert is a history event) and the
         words the Temporal UI shows for this complaint."""
         v, now = self.view, workflow.now()
-        deadlines = self._deadlines()
-        v.deadlines = deadlines
-        v.next_deadline = self.sla.next_deadline(now) if self.sla else None
-        v.breached = self.sla.breached if self.sla else False
-        v.escalation_level = self.sla.escalation_level if self.sla else 0
+        v.deadlines = self._deadlines()
+        v.next_deadline = self.sla.next_deadline(now)  # the SLA state exists before the first event
+        v.breached = self.sla.breached
+        v.escalation_level = self.sla.escalation_level
         wanted = {
             sa.STATUS: v.stage.value, sa.CHANNEL: v.channel.value, sa.TIER: v.tier, sa.DEPARTMENT: v.group,
             sa.ASSIGNEE: v.assignee, sa.NEXT_DEADLINE: v.next_deadline, sa.BREACHED: v.breached,
