@@ -9,6 +9,7 @@ stops every process it started. The end-to-end tests start the same `LocalSystem
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -30,6 +31,21 @@ SERVICES = {  # name -> ASGI app; each runs as its own process
     "notify": "services.notify.api:app",
     "reporting": "services.reporting.api:app",
 }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def settings_on_free_ports(data_dir: Path, **overrides) -> Settings:
+    """A whole system beside any other on this machine (tests, benches): free ports, own data."""
+    return Settings(
+        data_dir=data_dir, temporal_address=f"127.0.0.1:{free_port()}", temporal_ui_port=free_port(),
+        intake_port=free_port(), workflow_port=free_port(), notify_port=free_port(), reporting_port=free_port(),
+        **overrides,
+    )
 
 
 def temporal_cli() -> str:

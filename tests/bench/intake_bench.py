@@ -13,11 +13,10 @@ from pathlib import Path
 
 import httpx
 
-from services.common.settings import Settings
-from services.run import LocalSystem
+from services.run import LocalSystem, settings_on_free_ports
 from services.workflow.domain import Channel, ComplaintInput, Customer
 from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
-from tests.bench.sla_bench import free_port, percentile
+from tests.bench.sla_bench import percentile
 
 BODY = {"channel": "app", "customer": {"name": "Bench", "email": "bench@example.com"},
         "description": "How do I change my password?"}
@@ -40,11 +39,8 @@ async def timed(count: int, concurrency: int, one) -> tuple[float, list[float]]:
 
 async def main(count: int, concurrency: int) -> None:
     with tempfile.TemporaryDirectory(prefix="complaints-intake-bench-") as tmp:
-        settings = Settings(
-            data_dir=Path(tmp), temporal_address=f"127.0.0.1:{free_port()}", temporal_ui_port=free_port(),
-            intake_port=free_port(), workflow_port=free_port(), notify_port=free_port(),
-            reporting_port=free_port(), log_level="WARNING", intake_rate_per_minute=10**7, intake_rate_burst=10**6,
-        )
+        settings = settings_on_free_ports(Path(tmp), log_level="WARNING",
+                                          intake_rate_per_minute=10**7, intake_rate_burst=10**6)
         system = LocalSystem(settings)
         await system.start()
         try:

@@ -10,7 +10,6 @@
 
 import argparse
 import asyncio
-import socket
 import statistics
 import sys
 import tempfile
@@ -21,8 +20,7 @@ from pathlib import Path
 
 import asyncpg
 
-from services.common.settings import Settings
-from services.run import LocalSystem
+from services.run import LocalSystem, settings_on_free_ports
 from services.workflow.policy import POLICY_DIR
 from services.workflow.domain import (
     Channel,
@@ -38,12 +36,6 @@ from services.workflow.workflows import ComplaintWorkflow, static_summary, workf
 URGENT = "Fire in the store, a customer was injured"
 ROUTINE = "How do I change my password?"
 FIRST_RESPONSE = timedelta(minutes=15)  # default policy, tier 1
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def complaint(received_at: datetime, description: str) -> ComplaintInput:
@@ -110,31 +102,31 @@ async def history_length(handle) -> int:
     return len((await handle.fetch_history()).events)
 
 
+async def handle_to_close(handle) -> None:
+    """Staff acknowledge and resolve, the customer answers the survey: the complaint closes."""
+    await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="a"))
+    resolution = Resolution(cause="c", measures_taken="m", improvement_plan="p")
+    await handle.execute_update(ComplaintWorkflow.resolve, ResolveAction(staff_id="a", resolution=resolution))
+    await _until(handle, "SurveyRequested")
+    await handle.execute_update(ComplaintWorkflow.answer_survey,
+                                SurveyAnswer(satisfaction_result=5, satisfaction_speed=5))
+    await handle.result()
+
+
 async def history_sizes(system: LocalSystem) -> dict[str, int]:
     client, queue = system.temporal.client, system.settings.temporal_task_queue
-    resolution = Resolution(cause="c", measures_taken="m", improvement_plan="p")
     now = datetime.now(timezone.utc)
 
     # Tier 3, handled in time, satisfied customer. (Off hours it also gets the auto-reply.)
     [routine] = await start_all(client, queue, [complaint(now, ROUTINE)])
     await _until(routine, "Assigned")
-    await routine.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="a"))
-    await routine.execute_update(ComplaintWorkflow.resolve, ResolveAction(staff_id="a", resolution=resolution))
-    await _until(routine, "SurveyRequested")
-    await routine.execute_update(ComplaintWorkflow.answer_survey, SurveyAnswer(satisfaction_result=5,
-                                                                               satisfaction_speed=5))
-    await routine.result()
+    await handle_to_close(routine)
 
     # Tier 1, first response missed by 45 min: breach (level 1), then level 2, then handled.
     [urgent] = await start_all(client, queue, [complaint(now - FIRST_RESPONSE - timedelta(minutes=30, seconds=5),
                                                          URGENT)])
     await _until(urgent, "Escalated", count=2)
-    await urgent.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="a"))
-    await urgent.execute_update(ComplaintWorkflow.resolve, ResolveAction(staff_id="a", resolution=resolution))
-    await _until(urgent, "SurveyRequested")
-    await urgent.execute_update(ComplaintWorkflow.answer_survey, SurveyAnswer(satisfaction_result=5,
-                                                                              satisfaction_speed=5))
-    await urgent.result()
+    await handle_to_close(urgent)
     return {"tier-3 happy path": await history_length(routine),
             "tier-1 with two escalations": await history_length(urgent),
             "tier-3 domain events": len((await routine.query(ComplaintWorkflow.status)).history),
@@ -164,11 +156,8 @@ def bench_policies(directory: Path) -> Path:
 
 async def main(count: int, baseline_count: int, lead: float) -> None:
     with tempfile.TemporaryDirectory(prefix="complaints-bench-") as tmp:
-        settings = Settings(
-            data_dir=Path(tmp), temporal_address=f"127.0.0.1:{free_port()}", temporal_ui_port=free_port(),
-            intake_port=free_port(), workflow_port=free_port(), notify_port=free_port(),
-            reporting_port=free_port(), log_level="WARNING", policy_dir=bench_policies(Path(tmp) / "policies"),
-        )
+        settings = settings_on_free_ports(Path(tmp), log_level="WARNING",
+                                          policy_dir=bench_policies(Path(tmp) / "policies"))
         system = LocalSystem(settings)
         await system.start()
         pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)

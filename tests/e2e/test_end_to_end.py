@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import sys
-import socket
 import uuid
 from pathlib import Path
 
@@ -15,8 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
-from services.common.settings import Settings
-from services.run import LocalSystem
+from services.run import LocalSystem, settings_on_free_ports
 from services.workflow.workflows import workflow_id_for
 
 pytestmark = pytest.mark.e2e
@@ -36,21 +34,10 @@ RESOLUTION = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 async def system(tmp_path_factory):
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("system"),
-        temporal_address=f"127.0.0.1:{free_port()}",
-        temporal_ui_port=free_port(),
-        intake_port=free_port(), workflow_port=free_port(), notify_port=free_port(), reporting_port=free_port(),
-        temporal_task_queue=f"e2e-{uuid.uuid4().hex[:6]}",
-    )
+    settings = settings_on_free_ports(tmp_path_factory.mktemp("system"),
+                                      temporal_task_queue=f"e2e-{uuid.uuid4().hex[:6]}")
     local = LocalSystem(settings)
     try:
         await local.start()
@@ -414,11 +401,7 @@ async def test_channel_keys_are_scoped_hashed_and_rate_limited(system):
 
 
 async def test_a_busy_key_gets_429_with_retry_after(tmp_path):
-    settings = Settings(
-        data_dir=tmp_path, temporal_address=f"127.0.0.1:{free_port()}", temporal_ui_port=free_port(),
-        intake_port=free_port(), workflow_port=free_port(), notify_port=free_port(), reporting_port=free_port(),
-        intake_rate_per_minute=6, intake_rate_burst=2,
-    )
+    settings = settings_on_free_ports(tmp_path, intake_rate_per_minute=6, intake_rate_burst=2)
     local = LocalSystem(settings)
     try:
         await local.start()

@@ -13,7 +13,8 @@ import httpx
 import psutil
 import pytest
 
-from tests.e2e.test_end_to_end import COMPLAINT, free_port
+from services.run import free_port
+from tests.e2e.test_end_to_end import COMPLAINT
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,18 +6,14 @@ import uuid
 import httpx
 import pytest
 
-from services.common.settings import Settings
-from services.run import LocalSystem
-from tests.e2e.test_end_to_end import COMPLAINT, eventually, free_port
+from services.run import LocalSystem, settings_on_free_ports
+from tests.e2e.test_end_to_end import COMPLAINT, eventually
 
 pytestmark = pytest.mark.e2e
 
 
 async def test_a_complaint_accepted_while_temporal_is_down_runs_when_it_is_back(tmp_path):
-    settings = Settings(
-        data_dir=tmp_path, temporal_address=f"127.0.0.1:{free_port()}", temporal_ui_port=free_port(),
-        intake_port=free_port(), workflow_port=free_port(), notify_port=free_port(), reporting_port=free_port(),
-    )
+    settings = settings_on_free_ports(tmp_path)
     system = LocalSystem(settings)
     intake = settings.url_of("intake")
     try:
