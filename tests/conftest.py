@@ -43,11 +43,12 @@ async def fresh_database_url(postgres_admin_url):
 
 @pytest_asyncio.fixture
 async def store(fresh_database_url):
-    """A real event store in a fresh database."""
+    """A real event store in a fresh database, projecting the staff inbox as in production."""
+    from services.workflow import inbox
     from services.workflow.eventstore import EventStore
 
     pool = await migrated_pool(fresh_database_url, "workflow")
-    yield EventStore(pool)
+    yield EventStore(pool, project=inbox.project)
     await pool.close()
 
 
@@ -56,3 +57,13 @@ async def migrated_pool(database_url: str, *services: str) -> asyncpg.Pool:
     for service in services:
         await migrate(pool, service, SERVICES_DIR / service / "migrations")
     return pool
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print the classification accuracy in `make test`'s output (domain target: tier ≥ 90 %)."""
+    from tests.unit.test_classification import ACCURACY
+
+    if ACCURACY:
+        terminalreporter.section("classification accuracy (domain target: tier >= 90 %)")
+        for name, result in ACCURACY.items():
+            terminalreporter.write_line(f"{name}: {result}")

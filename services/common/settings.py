@@ -48,6 +48,20 @@ class Settings(BaseSettings):
     policy_dir: Path = PROJECT_ROOT / "services" / "workflow" / "policies"
     default_policy: str = "default"
 
+    # Classification (intake) and routing (workflow): rules in configuration files.
+    classification_rules: Path = PROJECT_ROOT / "services" / "intake" / "classification.toml"
+    routing_file: Path = PROJECT_ROOT / "services" / "workflow" / "routing.toml"
+    roster_file: Path = PROJECT_ROOT / "services" / "workflow" / "roster.toml"
+
+    # The same customer about the same matter within this window is linked, not started twice.
+    repeat_window_hours: float = 72
+    repeat_min_similarity: float = 0.35
+    # Complaints of this many customers with one cause within the window are a batch incident.
+    batch_window_minutes: float = 60
+    batch_min_customers: int = 5
+    # Above this many complaints a minute (all channels) intake warns on call and overflows.
+    surge_per_minute: int = 300
+
     log_level: str = "INFO"
     # Spans also go to <dir>/<service>.jsonl (local runs, tests); OTLP export is switched on
     # by the standard OTEL_EXPORTER_OTLP_ENDPOINT variable.

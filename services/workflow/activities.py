@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 from services.common.events import NewEvent
 from services.workflow.eventstore import EventStore, VersionConflict
 from services.workflow.policy import POLICY_DIR, Policy, PolicyError, load_policy
+from services.workflow.routing import Route, RouteRequest, Router
 
 
 class NotificationRequest(BaseModel):
@@ -24,9 +25,10 @@ class NotificationRequest(BaseModel):
 
 
 class ComplaintActivities:
-    def __init__(self, event_store: EventStore, http: httpx.AsyncClient, notify_url: str,
+    def __init__(self, event_store: EventStore, router: Router, http: httpx.AsyncClient, notify_url: str,
                  policy_dir: Path = POLICY_DIR):
         self.event_store = event_store
+        self.router = router
         self.http = http
         self.notify_url = notify_url.rstrip("/")
         self.policy_dir = policy_dir
@@ -50,6 +52,11 @@ class ComplaintActivities:
             # Retried: a complaint must not start without a policy, and an operator can fix the
             # file. An Update that moves a complaint asks for a single attempt instead.
             raise ApplicationError(str(exc), type="PolicyError") from exc
+
+    @activity.defn
+    async def route_complaint(self, request: RouteRequest) -> Route:
+        """The group and the member on duty who takes the complaint (routing.toml, roster)."""
+        return await self.router.route(request)
 
     @activity.defn
     async def send_notification(self, request: NotificationRequest) -> str:

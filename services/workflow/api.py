@@ -38,11 +38,14 @@ from services.workflow.domain import (
     ResolveAction,
     Retiering,
     RetierAction,
+    Stage,
     StaffAction,
     StaffNote,
 )
 from services.workflow.policy import Policy, PolicyError, available_policies, load_policy
+from services.workflow import inbox
 from services.workflow.eventstore import EventStore
+from services.workflow.routing import Router, StaffMember, load_routing
 from services.workflow.worker import activities_of, build_worker
 from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
 
@@ -53,10 +56,14 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 async def lifespan(app: FastAPI):
     async with service_database("workflow", MIGRATIONS) as (settings, pool), \
             httpx.AsyncClient(timeout=10) as http:
-        app.state.events = EventStore(pool)
+        app.state.pool = pool
+        app.state.events = EventStore(pool, project=inbox.project)
+        app.state.router = Router(pool, load_routing(settings.routing_file))
+        await app.state.router.load_roster(settings.roster_file)
         app.state.temporal = await connect(settings)
         instrument_http_client(http)
-        activities = ComplaintActivities(app.state.events, http, settings.url_of("notify"), settings.policy_dir)
+        activities = ComplaintActivities(app.state.events, app.state.router, http, settings.url_of("notify"),
+                                         settings.policy_dir)
         async with build_worker(app.state.temporal, settings.temporal_task_queue, activities_of(activities)):
             yield  # leaving the block shuts the worker down gracefully
 
@@ -91,6 +98,41 @@ async def _update(complaint_id: str, update, arg) -> ComplaintView:
         raise ApiError(409, "action_not_allowed", reason) from exc
     except RPCError as exc:
         raise await _not_found_or_closed(handle, complaint_id, exc) from exc
+
+
+@app.get("/v1/complaints", response_model=list[inbox.InboxItem], tags=["staff"])
+async def list_complaints(
+    group: Annotated[str | None, Query(max_length=100, description="a routing group, e.g. front-line-product")] = None,
+    assignee: Annotated[str | None, Query(max_length=100, description="a staff id")] = None,
+    stage: Annotated[Stage | None, Query()] = None,
+    breached: Annotated[bool | None, Query(description="only breached (true) or unbreached (false)")] = None,
+    include_closed: bool = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[inbox.InboxItem]:
+    """The staff inbox, most urgent first (nearest deadline). Contact data is masked."""
+    return await inbox.list_items(app.state.pool, group=group, assignee=assignee,
+                                  stage=stage.value if stage else None, open_only=not include_closed,
+                                  breached=breached, limit=limit, offset=offset)
+
+
+@app.get("/v1/staff", response_model=list[StaffMember], tags=["staff"])
+async def list_staff() -> list[StaffMember]:
+    """Who can be assigned: groups, role, on duty or not, open complaints (the load)."""
+    return await app.state.router.staff()
+
+
+class Duty(BaseModel):
+    on_duty: bool
+
+
+@app.put("/v1/staff/{staff_id}/duty", response_model=StaffMember, tags=["staff"])
+async def set_duty(staff_id: str, body: Duty) -> StaffMember:
+    """Start or end a shift: routing picks only members on duty."""
+    member = await app.state.router.set_on_duty(staff_id, body.on_duty)
+    if member is None:
+        raise ApiError(404, "not_found", f"no staff member '{staff_id}'", field="staff_id")
+    return member
 
 
 @app.get("/v1/complaints/{complaint_id}", response_model=ComplaintView, tags=["staff"])

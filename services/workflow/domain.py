@@ -41,6 +41,8 @@ class Action(StrEnum):
     resolve = "resolve"
     retier = "retier"
     apply_policy = "apply_policy"
+    link_repeat = "link_repeat"
+    link_batch = "link_batch"
     answer_survey = "answer_survey"
     record_follow_up = "record_follow_up"
 
@@ -57,6 +59,8 @@ ALLOWED_IN: dict[Action, set[Stage]] = {
     Action.resolve: {Stage.acknowledged, Stage.waiting_on_customer},
     Action.retier: _HANDLING,
     Action.apply_policy: set(Stage) - {Stage.closed},
+    Action.link_repeat: set(Stage) - {Stage.closed},
+    Action.link_batch: set(Stage) - {Stage.closed},
     Action.answer_survey: {Stage.awaiting_survey},
     Action.record_follow_up: {Stage.second_follow_up},
 }
@@ -110,11 +114,17 @@ def _check_storable(value) -> None:
             _check_storable(item)
 
 
+Segment = Literal["vip", "standard"]
+
+
 class Customer(Text):
     name: str = Field(min_length=1, max_length=200)
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{5,19}[0-9]$")
     email: EmailStr | None = None
     preferred_channel: Literal["email", "sms"] | None = None
+    company: str | None = Field(default=None, max_length=200)
+    account_id: str | None = Field(default=None, max_length=100, description="the customer's account with us")
+    segment: Segment | None = Field(default=None, description="customer value segment; vip takes the green channel")
 
     @model_validator(mode="after")
     def _reachable(self) -> "Customer":
@@ -141,6 +151,40 @@ class Attachment(Text):
     size_bytes: int = Field(ge=0)
 
 
+# ---------------------------------------------------------------- classification (domain §2, §4)
+
+ComplaintType = Literal["product_fault", "service_attitude", "process_problem", "other"]
+Urgency = Literal["high", "medium", "low"]
+Responsibility = Literal["tech_support", "product", "rnd", "third_party", "customer_error", "undetermined"]
+Scope = Literal["single_customer", "group"]
+Difficulty = Literal["front_line", "cross_department"]
+CLASSIFIED_FIELDS = ("tier", "complaint_type", "urgency", "responsibility", "scope", "difficulty")
+
+
+class FieldDecision(BaseModel):
+    """Which rule decided one classification field, and why (shown to staff, kept in the events)."""
+
+    field: str
+    value: str | int
+    rule: str
+    reason: str
+
+
+class Classification(BaseModel):
+    tier: int = Field(ge=1, le=3)
+    complaint_type: ComplaintType
+    urgency: Urgency
+    responsibility: Responsibility
+    scope: Scope
+    difficulty: Difficulty
+    decided_by: list[FieldDecision] = []
+    rules_version: str = ""
+    cause: str | None = None  # the most specific rule that matched: complaints sharing it may be one batch
+
+    def decision(self, field: str) -> FieldDecision | None:
+        return next((d for d in self.decided_by if d.field == field), None)
+
+
 class ComplaintInput(BaseModel):
     """What the workflow starts with: the accepted submission, as intake stored it."""
 
@@ -150,6 +194,9 @@ class ComplaintInput(BaseModel):
     customer: Customer
     description: str
     occurred_at: AwareDatetime | None = None
+    scenario: str | None = None
+    symptom: str | None = None
+    impact: str | None = None
     demand: str | None = None
     urgency_hint: Literal["high", "medium", "low"] | None = None
     external_ref: str | None = None
@@ -159,6 +206,10 @@ class ComplaintInput(BaseModel):
     channel_tags: list[str] = []
     status_url: str | None = None
     policy: str = "default"  # the SLA policy it starts under (services/workflow/policies/)
+    # Decided by intake (absent in complaints accepted before intake classified them):
+    classification: Classification | None = None
+    earlier_complaints: list[str] = []  # the same customer's earlier complaint ids, newest first
+    overflow: bool = False  # accepted during an intake surge: routed to the standby group
 
 
 class Resolution(Text):
@@ -299,8 +350,41 @@ def assign_tier(description: str, urgency_hint: str | None = None) -> TierDecisi
     return TierDecision(ROUTINE.tier, ROUTINE.complaint_type, ROUTINE.name, "no rule matched")
 
 
+def legacy_classification(complaint: "ComplaintInput") -> Classification:
+    """For complaints accepted before intake classified them (their histories still replay):
+    the first small rules table, with the other fields at their defaults."""
+    found = assign_tier(complaint.description, complaint.urgency_hint)
+    urgency = {1: "high", 2: "medium", 3: "low"}[found.tier]
+    return Classification(
+        tier=found.tier, complaint_type=found.complaint_type if found.complaint_type != "safety" else "other",
+        urgency=urgency, responsibility="undetermined", scope="single_customer", difficulty="front_line",
+        decided_by=[FieldDecision(field="tier", value=found.tier, rule=found.rule, reason=found.reason)],
+        rules_version="built-in@v0",
+    )
+
+
 # Tier 1 skips the queue to the special team; tier 2 to senior agents; tier 3 to the front line (§3).
+# Complaints started before routing.toml existed keep these groups (see the "routing-v1" patch).
 DEFAULT_GROUP_BY_TIER = {1: "special-team", 2: "senior-agents", 3: "front-line"}
+
+
+class RepeatSubmission(Text):
+    """The same customer wrote again about the same open matter: added to it, not started twice."""
+
+    submission_id: str
+    channel: Channel
+    received_at: datetime
+    description: str = Field(max_length=10_000)
+    demand: str | None = Field(default=None, max_length=2000)
+    similarity: float = Field(ge=0, le=1)
+
+
+class BatchLink(BaseModel):
+    """Many customers with the same cause within a window: one batch incident (domain §3)."""
+
+    batch_id: str
+    cause: str
+    customers: int
 
 
 # ---------------------------------------------------------------- what the workflow shows
@@ -318,9 +402,14 @@ class ComplaintView(BaseModel):
     received_at: datetime
     tier: int | None = None
     complaint_type: str | None = None
+    classification: Classification | None = None  # every field with the rule that decided it
     group: str | None = None
     owner: str | None = None  # first responder: owns the complaint until it is closed
     assignee: str | None = None
+    liaison: str | None = None  # the business liaison of a tier-2 complaint
+    earlier_complaints: list[str] = []
+    repeats: int = 0  # later submissions of the same matter linked to this complaint
+    batch_id: str | None = None
     policy: str | None = None  # name@vN
     deadlines: dict[str, datetime] = {}  # running targets and when they are due
     next_deadline: datetime | None = None

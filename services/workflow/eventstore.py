@@ -7,6 +7,7 @@ PostgreSQL recorder.
 """
 
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -44,9 +45,14 @@ def _stored(row: asyncpg.Record) -> StoredEvent:
     return StoredEvent(**{**dict(row), "data": json.loads(row["data"])})
 
 
+Projector = Callable[[asyncpg.Connection, list[NewEvent]], Awaitable[None]]
+
+
 class EventStore:
-    def __init__(self, pool: asyncpg.Pool):
+    def __init__(self, pool: asyncpg.Pool, project: Projector | None = None):
+        """`project` updates a read model inside the append's transaction (the staff inbox)."""
         self.pool = pool
+        self.project = project
 
     async def append(self, events: list[NewEvent]) -> AppendResult:
         """Append events of one stream, which must continue its versions without a gap."""
@@ -86,6 +92,8 @@ class EventStore:
                 [json.dumps(e.data, ensure_ascii=False, default=str) for e in events],
                 [e.occurred_at for e in events],
             )
+            if self.project:
+                await self.project(conn, events)
             return AppendResult([r["position"] for r in rows], duplicate=False)
 
     async def read_all(self, after: int = 0, limit: int = 100) -> list[StoredEvent]:

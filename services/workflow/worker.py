@@ -17,7 +17,8 @@ SANDBOX = SandboxedWorkflowRunner(
 
 
 def activities_of(activities: ComplaintActivities) -> list[Callable]:
-    return [activities.append_events, activities.load_policy, activities.send_notification]
+    return [activities.append_events, activities.load_policy, activities.route_complaint,
+            activities.send_notification]
 
 
 def build_worker(client: Client, task_queue: str, activities: Sequence[Callable], **options) -> Worker:

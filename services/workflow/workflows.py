@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         DEFAULT_GROUP_BY_TIER,
         Action,
         AssignAction,
+        BatchLink,
         ComplaintInput,
         ComplaintOutcome,
         ComplaintView,
@@ -35,15 +36,17 @@ with workflow.unsafe.imports_passed_through():
         InfoRequest,
         PolicyMove,
         ProgressAction,
+        RepeatSubmission,
         ResolveAction,
         RetierAction,
         StaffAction,
         Stage,
         SurveyAnswer,
-        assign_tier,
         ensure_allowed,
+        legacy_classification,
     )
     from services.workflow.policy import Policy
+    from services.workflow.routing import Route, RouteRequest
     from services.workflow.sla import Due, SlaState
 
 RETRY_FOREVER = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
@@ -78,21 +81,39 @@ class ComplaintWorkflow:
             ComplaintActivities.load_policy, complaint.policy, summary=f"policy {complaint.policy}",
             **ACTIVITY_OPTIONS,
         )
-        decision = assign_tier(complaint.description, complaint.urgency_hint)
-        self.sla = SlaState(policy=policy, tier=decision.tier)
+        found = complaint.classification or legacy_classification(complaint)
+        self.sla = SlaState(policy=policy, tier=found.tier)
         for target in ("first_response", "assignment", "resolution"):
             self.sla.start(target, complaint.received_at)  # the clocks run from receipt, not from now
-        self.view.tier, self.view.complaint_type = decision.tier, decision.complaint_type
-        self.view.group = DEFAULT_GROUP_BY_TIER[decision.tier]
+        self.view.tier, self.view.complaint_type, self.view.classification = \
+            found.tier, found.complaint_type, found
+        self.view.earlier_complaints = complaint.earlier_complaints
+        route = await self._route(found.tier, found.complaint_type)
+        self.view.group, self.view.assignee, self.view.liaison = route.group, route.assignee, route.liaison
+        if route.assignee:
+            self.sla.meet("assignment", workflow.now())  # picked by the group's strategy at once
         self.view.stage = Stage.assigned
         self.view.policy = policy.ref
+        tier_decision = found.decision("tier")
         await self._record(
-            ("ComplaintReceived", complaint.model_dump(mode="json", exclude={"complaint_id", "status_url"})),
-            ("TierAssigned", {"tier": decision.tier, "complaint_type": decision.complaint_type,
-                              "rule": decision.rule, "reason": decision.reason, "policy": policy.ref,
+            ("ComplaintReceived", complaint.model_dump(mode="json", exclude={"complaint_id", "status_url",
+                                                                            "classification"})),
+            ("TierAssigned", {"tier": found.tier, "complaint_type": found.complaint_type,
+                              "urgency": found.urgency, "responsibility": found.responsibility,
+                              "scope": found.scope, "difficulty": found.difficulty,
+                              "rule": tier_decision.rule if tier_decision else None,
+                              "reason": tier_decision.reason if tier_decision else None,
+                              "decided_by": [d.model_dump(mode="json") for d in found.decided_by],
+                              "rules_version": found.rules_version, "policy": policy.ref,
                               "deadlines": self._deadlines_json()}),
-            ("Assigned", {"group": self.view.group}),
+            ("Assigned", {"group": route.group, "assignee": route.assignee, "liaison": route.liaison,
+                          "rule": route.rule, "reason": route.reason, "strategy": route.strategy}),
         )
+        if found.tier == 1 and route.urgent_call:
+            # Tier 1 skips the queue: the on-duty senior or manager is called at once (domain §3).
+            await self._send("urgent_call", "internal", route.urgent_call, f"staff:{route.urgent_call}",
+                             {"tier": 1, "group": route.group, "assignee": route.assignee,
+                              "summary": static_summary(complaint)}, key="urgent-call")
         await self._reply_if_after_hours()
 
         await self._handle_until(lambda: self.view.stage == Stage.resolved)
@@ -339,11 +360,59 @@ class ComplaintWorkflow:
     def _validate_record_follow_up(self, action: FollowUpAction) -> None:
         ensure_allowed(self.view.stage, Action.record_follow_up)
 
+    @workflow.update
+    async def link_repeat(self, repeat: RepeatSubmission) -> ComplaintView:
+        """The customer wrote again about this open complaint: keep every word, tell them it is
+        being handled here, and tell whoever has it."""
+        self.view.repeats += 1
+        await self._record(("RepeatLinked", {**repeat.model_dump(mode="json"), "count": self.view.repeats}))
+        await self._notify_customer("repeat_linked", {"stage": self.view.stage.value,
+                                                      "next_deadline": self._next_deadline_text()},
+                                    key=f"repeat/{repeat.submission_id}")
+        await self._alert_staff("customer_wrote_again", "owner", {"message": repeat.description[:500],
+                                                                  "count": self.view.repeats},
+                                key=f"repeat/{repeat.submission_id}/staff")
+        return self.view
+
+    @link_repeat.validator
+    def _validate_link_repeat(self, repeat: RepeatSubmission) -> None:
+        ensure_allowed(self.view.stage, Action.link_repeat)
+
+    @workflow.update
+    async def link_batch(self, link: BatchLink) -> ComplaintView:
+        if self.view.batch_id != link.batch_id:
+            self.view.batch_id = link.batch_id
+            await self._record(("BatchLinked", link.model_dump(mode="json")))
+        return self.view
+
+    @link_batch.validator
+    def _validate_link_batch(self, link: BatchLink) -> None:
+        ensure_allowed(self.view.stage, Action.link_batch)
+
     @workflow.query
     def status(self) -> ComplaintView:
         return self.view
 
     # ------------------------------------------------------------ helpers
+
+    async def _route(self, tier: int, complaint_type: str) -> Route:
+        """Group and member from routing.toml and the staff on duty. Complaints started before
+        routing existed took the fixed group of their tier, with nobody picked."""
+        if not workflow.patched("routing-v1"):
+            return Route(group=DEFAULT_GROUP_BY_TIER[tier], rule="tier-default", reason="the group of the tier",
+                         strategy="round_robin")
+        request = RouteRequest(complaint_id=self.complaint.complaint_id, tier=tier, complaint_type=complaint_type,
+                               segment=self.complaint.customer.segment, overflow=self.complaint.overflow)
+        return await workflow.execute_local_activity_method(
+            ComplaintActivities.route_complaint, request, summary=f"route tier {tier} {complaint_type}",
+            start_to_close_timeout=timedelta(seconds=10), retry_policy=RETRY_FOREVER,
+        )
+
+    def _next_deadline_text(self) -> str | None:
+        deadline = self.sla.next_deadline(workflow.now())
+        if deadline is None:
+            return None
+        return self.sla.calendar().local(deadline).strftime("%Y-%m-%d %H:%M")
 
     def _resume_clock(self) -> timedelta:
         return self.sla.resume(workflow.now(), progress_running=self.view.owner is not None)

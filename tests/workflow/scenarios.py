@@ -31,6 +31,7 @@ from services.workflow.domain import (
 )
 from services.workflow.eventstore import EventStore
 from services.workflow.policy import POLICY_DIR, load_policy
+from services.workflow.routing import Router, load_routing
 from services.workflow.worker import build_worker
 from services.workflow.workflows import ComplaintWorkflow, static_summary, workflow_id_for
 
@@ -75,11 +76,19 @@ class RecordedNotifications:
 
 @asynccontextmanager
 async def complaint_worker(client: Client, event_store: EventStore, policy_dir: Path = POLICY_DIR,
-                           notifications: RecordedNotifications | None = None, **worker_options):
+                           notifications: RecordedNotifications | None = None, staff_on_duty: bool = True,
+                           **worker_options):
+    """A worker with the real activities (event store, policies, routing over the shipped
+    roster) but notify recorded. staff_on_duty=False: nobody can be picked, the group's queue
+    has every complaint (the timelines of an untouched complaint)."""
     notifications = notifications if notifications is not None else RecordedNotifications()
+    router = Router(event_store.pool, load_routing())
+    await router.load_roster()
+    await event_store.pool.execute("UPDATE workflow.staff SET on_duty = $1", staff_on_duty)
     async with httpx.AsyncClient() as http:
-        real = ComplaintActivities(event_store, http, notify_url="http://unused.invalid", policy_dir=policy_dir)
-        activities = [real.append_events, real.load_policy, notifications.send_notification]
+        real = ComplaintActivities(event_store, router, http, notify_url="http://unused.invalid",
+                                   policy_dir=policy_dir)
+        activities = [real.append_events, real.load_policy, real.route_complaint, notifications.send_notification]
         async with build_worker(client, TASK_QUEUE, activities, **worker_options):
             yield notifications
 

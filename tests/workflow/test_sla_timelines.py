@@ -50,7 +50,7 @@ def policy_dir(tmp_path):
 
 @pytest.fixture
 async def alerts(env, store, policy_dir):
-    async with scenarios.complaint_worker(env.client, store, policy_dir) as recorded:
+    async with scenarios.complaint_worker(env.client, store, policy_dir, staff_on_duty=False) as recorded:
         yield recorded
         for workflow_id in {f"complaint-{n.complaint_id}" for n in recorded.sent} | STARTED:
             await finish(env.client.get_workflow_handle(workflow_id))
@@ -366,14 +366,14 @@ async def test_no_alert_twice_across_a_worker_restart(env, store, policy_dir):
     handle = None
     shared = scenarios.RecordedNotifications()
     no_cache = dict(max_cached_workflows=0)
-    async with scenarios.complaint_worker(env.client, store, policy_dir, shared, **no_cache):
+    async with scenarios.complaint_worker(env.client, store, policy_dir, shared, staff_on_duty=False, **no_cache):
         handle = await start(env.client, a_complaint(received, URGENT))
         await wait_for_event(handle, "Assigned")
         await advance(env, handle, timedelta(minutes=16), "Escalated")
         await settle(handle)
     # The test server cannot move its clock while a task waits for a worker: the second
     # worker starts at once.
-    async with scenarios.complaint_worker(env.client, store, policy_dir, shared, **no_cache):
+    async with scenarios.complaint_worker(env.client, store, policy_dir, shared, staff_on_duty=False, **no_cache):
         await advance(env, handle, timedelta(minutes=45), "SlaWarning")
         await scenarios.wait_for(handle, lambda v: sum(h.type == "SlaWarning" for h in v.history) == 4,
                                  "all warnings recorded")

@@ -1,0 +1,247 @@
+"""Classification by rules from configuration (domain §2, §4): tier, type, urgency,
+responsibility, scope and difficulty, each with the rule that decided it and why.
+
+The rules file (`classification.toml`) is an ordered list. A rule matches when every condition
+it states holds (keywords in the text, IVR tags, channel, customer segment, the channel's
+urgency hint), and it sets some fields. For each field the first matching rule that sets it
+decides; the file's defaults fill the rest. The tier follows the domain's tiering dimensions:
+urgency high → 1, medium → 2, low → 3, and a problem hitting a group is never routine.
+
+Keywords: Chinese (and any non-ASCII) phrases match anywhere in the text; ASCII words match
+whole words, or as a stem when they end with `*` ("refund*" matches "refunded").
+
+    python -m services.intake.classification check FILE
+    python -m services.intake.classification explain "支付系统崩溃，所有用户都无法支付"
+"""
+
+import re
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import get_args
+
+from services.workflow.domain import (
+    CLASSIFIED_FIELDS,
+    Classification,
+    ComplaintType,
+    Difficulty,
+    FieldDecision,
+    Responsibility,
+    Scope,
+    Urgency,
+)
+
+RULES_FILE = Path(__file__).with_name("classification.toml")
+ALLOWED_VALUES = {
+    "complaint_type": get_args(ComplaintType),
+    "urgency": get_args(Urgency),
+    "responsibility": get_args(Responsibility),
+    "scope": get_args(Scope),
+    "difficulty": get_args(Difficulty),
+}
+TIER_BY_URGENCY = {"high": 1, "medium": 2, "low": 3}
+CONDITIONS = ("any", "all", "none", "tags", "channels", "segments", "hints")
+
+
+class RulesError(ValueError):
+    """The rules file is wrong; the message names the file, the rule and the field."""
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What a rule can look at."""
+
+    text: str
+    channel: str = ""
+    tags: tuple[str, ...] = ()
+    segment: str | None = None
+    urgency_hint: str | None = None
+
+
+def _pattern(keywords: list[str]) -> re.Pattern | None:
+    parts = []
+    for word in keywords:
+        word = word.lower()
+        if word.isascii():
+            stem = word.endswith("*")
+            core = re.escape(word.rstrip("*"))
+            parts.append(rf"(?<![a-z0-9]){core}" + ("" if stem else r"(?![a-z0-9])"))
+        else:
+            parts.append(re.escape(word))
+    return re.compile("|".join(parts)) if parts else None
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    reason: str
+    sets: dict[str, str]
+    any: re.Pattern | None = None
+    all: tuple[re.Pattern, ...] = ()
+    none: re.Pattern | None = None
+    tags: frozenset[str] = frozenset()
+    channels: frozenset[str] = frozenset()
+    segments: frozenset[str] = frozenset()
+    hints: frozenset[str] = frozenset()
+    cause: bool = True  # whether complaints matching it may share one cause (batch incidents)
+
+    def match(self, facts: Facts, text: str) -> str | None:
+        """Why this rule applies to these facts, or None."""
+        why = []
+        if self.tags:
+            hit = sorted(self.tags & set(facts.tags))
+            if not hit:
+                return None
+            why.append(f"IVR/channel tag '{hit[0]}'")
+        if self.channels and facts.channel not in self.channels:
+            return None
+        if self.segments:
+            if facts.segment not in self.segments:
+                return None
+            why.append(f"customer segment '{facts.segment}'")
+        if self.hints:
+            if facts.urgency_hint not in self.hints:
+                return None
+            why.append(f"the channel's urgency hint '{facts.urgency_hint}'")
+        for pattern in ((self.any,) if self.any else ()) + self.all:
+            found = pattern.search(text)
+            if not found:
+                return None
+            why.append(f"mentions '{found.group(0)}'")
+        if self.none and self.none.search(text):
+            return None
+        return ", ".join(why) or "always"
+
+
+@dataclass(frozen=True)
+class Ruleset:
+    version: str
+    rules: tuple[Rule, ...]
+    defaults: dict[str, str]
+    group_is_never_routine: bool = True
+
+    def classify(self, facts: Facts) -> Classification:
+        text = facts.text.lower()
+        decided: dict[str, FieldDecision] = {}
+        cause = None
+        for rule in self.rules:
+            open_fields = [f for f in rule.sets if f not in decided]
+            if not open_fields and (cause is not None or not rule.cause):
+                continue
+            why = rule.match(facts, text)
+            if why is None:
+                continue
+            for field in open_fields:
+                decided[field] = FieldDecision(field=field, value=rule.sets[field], rule=rule.name,
+                                               reason=f"{rule.reason} ({why})")
+            if cause is None and rule.cause:
+                cause = rule.name
+        for field, value in self.defaults.items():
+            decided.setdefault(field, FieldDecision(field=field, value=value, rule="default",
+                                                    reason="no rule decided it"))
+        urgency, scope = decided["urgency"], decided["scope"]
+        tier = TIER_BY_URGENCY[urgency.value]
+        if self.group_is_never_routine and tier == 3 and scope.value == "group":
+            tier, basis = 2, scope
+        else:
+            basis = urgency
+        decided["tier"] = FieldDecision(field="tier", value=tier, rule=basis.rule,
+                                        reason=f"{basis.field} {basis.value}: {basis.reason}")
+        return Classification(
+            **{f: decided[f].value for f in CLASSIFIED_FIELDS},
+            decided_by=[decided[f] for f in CLASSIFIED_FIELDS],
+            rules_version=self.version,
+            cause=cause,
+        )
+
+
+def _strings(source: str, where: str, value, field: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise RulesError(f"{source}: {where}: '{field}' must be a list of non-empty strings")
+    return value
+
+
+def parse_rules(data: dict, source: str = "<rules>") -> Ruleset:
+    version = data.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise RulesError(f"{source}: 'version' must be a positive integer")
+    defaults = data.get("defaults", {})
+    missing = sorted(set(ALLOWED_VALUES) - set(defaults))
+    if missing:
+        raise RulesError(f"{source}: [defaults] must set {', '.join(missing)}")
+    _check_values(source, "[defaults]", defaults)
+    rules, names = [], set()
+    for index, raw in enumerate(data.get("rule", []), start=1):
+        name = raw.get("name")
+        where = f"rule {index} ({name or 'unnamed'})"
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", name):
+            raise RulesError(f"{source}: {where}: 'name' must be lower-case letters, digits and dashes")
+        if name in names:
+            raise RulesError(f"{source}: {where}: the name is used twice")
+        names.add(name)
+        unknown = sorted(set(raw) - {"name", "reason", "sets", "cause", *CONDITIONS})
+        if unknown:
+            raise RulesError(f"{source}: {where}: unknown field '{unknown[0]}'")
+        sets = raw.get("sets")
+        if not isinstance(sets, dict) or not sets:
+            raise RulesError(f"{source}: {where}: 'sets' must set at least one field")
+        _check_values(source, where, sets)
+        if not any(c in raw for c in CONDITIONS):
+            raise RulesError(f"{source}: {where}: give at least one condition ({', '.join(CONDITIONS)})")
+        groups = raw.get("all", [])
+        if not isinstance(groups, list):
+            raise RulesError(f"{source}: {where}: 'all' must be a list of keyword lists")
+        rules.append(Rule(
+            name=name,
+            reason=str(raw.get("reason", name)),
+            sets=dict(sets),
+            any=_pattern(_strings(source, where, raw["any"], "any")) if "any" in raw else None,
+            all=tuple(_pattern(_strings(source, where, g, "all")) for g in groups),
+            none=_pattern(_strings(source, where, raw["none"], "none")) if "none" in raw else None,
+            tags=frozenset(t.lower() for t in _strings(source, where, raw.get("tags", []), "tags")),
+            channels=frozenset(_strings(source, where, raw.get("channels", []), "channels")),
+            segments=frozenset(_strings(source, where, raw.get("segments", []), "segments")),
+            hints=frozenset(_strings(source, where, raw.get("hints", []), "hints")),
+            cause=bool(raw.get("cause", True)),
+        ))
+    return Ruleset(version=f"{Path(source).stem}@v{version}", rules=tuple(rules), defaults=dict(defaults))
+
+
+def _check_values(source: str, where: str, values: dict) -> None:
+    for field, value in values.items():
+        if field not in ALLOWED_VALUES:
+            raise RulesError(f"{source}: {where}: cannot set '{field}'; fields: {', '.join(ALLOWED_VALUES)}")
+        if value not in ALLOWED_VALUES[field]:
+            raise RulesError(f"{source}: {where}: {field} '{value}' is not one of "
+                             f"{', '.join(ALLOWED_VALUES[field])}")
+
+
+def load_rules(path: Path = RULES_FILE) -> Ruleset:
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RulesError(f"{path}: {exc}") from exc
+    return parse_rules(data, str(path))
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "check":
+        try:
+            ruleset = load_rules(Path(argv[1]))
+        except RulesError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print(f"{argv[1]}: {len(ruleset.rules)} rules, version {ruleset.version}")
+        return 0
+    if len(argv) == 2 and argv[0] == "explain":
+        result = load_rules().classify(Facts(text=argv[1]))
+        for decision in result.decided_by:
+            print(f"{decision.field:>15} = {decision.value!s:<16} {decision.rule}: {decision.reason}")
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

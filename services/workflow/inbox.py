@@ -1,0 +1,134 @@
+"""The staff inbox: a read model of every complaint, one row each, for the staff list views.
+
+`project` runs inside the event store's append transaction, so the inbox is never behind the
+events and a retried append changes nothing. Contact data is masked before it is stored:
+the list views cannot show what the table does not hold.
+"""
+
+from datetime import datetime
+
+import asyncpg
+from pydantic import BaseModel
+
+from services.common.events import NewEvent
+from services.common.privacy import mask_email, mask_phone, scrub_text
+
+STAGE_AFTER = {
+    "Assigned": "assigned",
+    "Acknowledged": "acknowledged",
+    "InfoRequested": "waiting_on_customer",
+    "CustomerReplied": "acknowledged",
+    "Resolved": "resolved",
+    "SurveyRequested": "awaiting_survey",
+    "FollowUpRequested": "second_follow_up",
+    "Closed": "closed",
+}
+
+
+class InboxItem(BaseModel):
+    complaint_id: str
+    channel: str | None
+    received_at: datetime | None
+    customer_name: str | None
+    customer_contact: str | None  # masked
+    account_id: str | None
+    segment: str | None
+    summary: str | None
+    tier: int | None
+    complaint_type: str | None
+    urgency: str | None
+    group_name: str | None
+    assignee: str | None
+    owner: str | None
+    liaison: str | None
+    stage: str
+    next_deadline: datetime | None
+    breached: bool
+    escalation_level: int
+    linked_count: int
+    batch_id: str | None
+
+
+def _masked_contact(customer: dict) -> str | None:
+    if customer.get("phone"):
+        return mask_phone(customer["phone"])
+    if customer.get("email"):
+        return mask_email(customer["email"])
+    return None
+
+
+def _changes(event: NewEvent) -> dict:
+    """The inbox columns one event sets."""
+    data, changes = event.data, {}
+    if event.type in STAGE_AFTER:
+        changes["stage"] = STAGE_AFTER[event.type]
+    if isinstance(data.get("deadlines"), dict):
+        changes["next_deadline"] = min((datetime.fromisoformat(v) for v in data["deadlines"].values()),
+                                       default=None)
+    if event.type == "ComplaintReceived":
+        customer = data.get("customer", {})
+        text = " ".join(x for x in (data.get("subject"), data.get("description")) if x)
+        changes.update(channel=data.get("channel"), received_at=datetime.fromisoformat(data["received_at"]),
+                       customer_name=customer.get("name"), customer_contact=_masked_contact(customer),
+                       account_id=customer.get("account_id"), segment=customer.get("segment"),
+                       summary=scrub_text(" ".join(text.split()))[:160])
+    elif event.type == "TierAssigned":
+        changes.update(tier=data.get("tier"), complaint_type=data.get("complaint_type"),
+                       urgency=data.get("urgency"))
+    elif event.type == "Assigned":
+        changes.update(group_name=data.get("group"), assignee=data.get("assignee"), liaison=data.get("liaison"))
+    elif event.type == "AssignedToPerson":
+        changes["assignee"] = data["assignee"]
+    elif event.type == "Acknowledged":
+        changes["owner"] = data["staff_id"]
+    elif event.type == "Retiered":
+        changes["tier"] = data["to_tier"]
+    elif event.type == "SlaBreached":
+        changes["breached"] = True
+    elif event.type == "Escalated":
+        changes["escalation_level"] = data["level"]
+    elif event.type == "RepeatLinked":
+        changes["linked_count"] = data["count"]
+    elif event.type == "BatchLinked":
+        changes["batch_id"] = data["batch_id"]
+    elif event.type in ("Resolved", "Closed"):
+        changes["next_deadline"] = None
+    return changes
+
+
+async def project(conn: asyncpg.Connection, events: list[NewEvent]) -> None:
+    changes: dict = {}
+    for event in events:
+        changes.update(_changes(event))
+    if "owner" in changes:  # whoever acknowledges is the assignee if nobody was
+        changes.setdefault("assignee_if_none", changes["owner"])
+    if not changes:
+        return
+    assignee_if_none = changes.pop("assignee_if_none", None)
+    columns = list(changes)
+    assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
+    placeholders = ", ".join(f"${i}" for i in range(2, len(columns) + 2))
+    await conn.execute(
+        f"""INSERT INTO workflow.inbox (complaint_id, {", ".join(columns)}) VALUES ($1, {placeholders})
+            ON CONFLICT (complaint_id) DO UPDATE SET {assignments}, updated_at = now()""",
+        events[0].stream_id, *changes.values(),
+    )
+    if assignee_if_none:
+        await conn.execute("UPDATE workflow.inbox SET assignee = $2 WHERE complaint_id = $1 AND assignee IS NULL",
+                           events[0].stream_id, assignee_if_none)
+
+
+async def list_items(pool: asyncpg.Pool, *, group: str | None = None, assignee: str | None = None,
+                     stage: str | None = None, open_only: bool = True, breached: bool | None = None,
+                     limit: int = 50, offset: int = 0) -> list[InboxItem]:
+    """Most urgent first: the nearest deadline, then the oldest."""
+    rows = await pool.fetch(
+        """SELECT * FROM workflow.inbox
+           WHERE ($1::text IS NULL OR group_name = $1) AND ($2::text IS NULL OR assignee = $2)
+             AND ($3::text IS NULL OR stage = $3) AND (NOT $4 OR stage <> 'closed')
+             AND ($5::boolean IS NULL OR breached = $5) AND received_at IS NOT NULL
+           ORDER BY next_deadline NULLS LAST, received_at, complaint_id
+           LIMIT $6 OFFSET $7""",
+        group, assignee, stage, open_only, breached, limit, offset,
+    )
+    return [InboxItem(**{k: v for k, v in dict(r).items() if k in InboxItem.model_fields}) for r in rows]

@@ -1,0 +1,215 @@
+"""Routing (domain §3): the group a complaint goes to, and the member who takes it.
+
+The group comes from `routing.toml` (pure: `RoutingConfig.group_for`); the member from the
+staff on duty in that group, by the group's strategy (round robin or least loaded), in one
+transaction per group so that two complaints routed at once do not both count the same load.
+A decision is stored per complaint: a retried routing activity gets the same answer.
+"""
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import asyncpg
+from pydantic import BaseModel
+
+ROUTING_FILE = Path(__file__).with_name("routing.toml")
+ROSTER_FILE = Path(__file__).with_name("roster.toml")
+Strategy = Literal["round_robin", "least_loaded"]
+ROLES = ("agent", "senior", "liaison", "manager")
+
+
+class RoutingError(ValueError):
+    pass
+
+
+class RouteRequest(BaseModel):
+    complaint_id: str
+    tier: int
+    complaint_type: str
+    segment: str | None = None
+    overflow: bool = False
+
+
+class Route(BaseModel):
+    group: str
+    rule: str
+    reason: str
+    strategy: Strategy
+    assignee: str | None = None  # None: nobody of the group is on duty; the group's queue has it
+    liaison: str | None = None
+    urgent_call: str | None = None  # the on-duty senior or manager called for a tier-1 complaint
+
+
+@dataclass(frozen=True)
+class GroupConfig:
+    strategy: Strategy
+    urgent_call_roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RouteRule:
+    name: str
+    reason: str
+    group: str
+    tiers: frozenset[int] = frozenset()
+    types: frozenset[str] = frozenset()
+    segments: frozenset[str] = frozenset()
+    overflow: bool | None = None
+    liaison: bool = False
+
+    def applies(self, request: RouteRequest) -> bool:
+        return ((not self.tiers or request.tier in self.tiers)
+                and (not self.types or request.complaint_type in self.types)
+                and (not self.segments or request.segment in self.segments)
+                and (self.overflow is None or request.overflow == self.overflow))
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    groups: dict[str, GroupConfig]
+    routes: tuple[RouteRule, ...]
+    liaison_groups: dict[str, str] = field(default_factory=dict)
+
+    def group_for(self, request: RouteRequest) -> RouteRule:
+        for rule in self.routes:
+            if rule.applies(request):
+                return rule
+        raise RoutingError(f"no route for tier {request.tier} {request.complaint_type}; add a catch-all route")
+
+
+def load_routing(path: Path = ROUTING_FILE) -> RoutingConfig:
+    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    groups = {}
+    for name, raw in data.get("groups", {}).items():
+        if raw.get("strategy") not in ("round_robin", "least_loaded"):
+            raise RoutingError(f"{path}: groups.{name}: strategy must be round_robin or least_loaded")
+        groups[name] = GroupConfig(raw["strategy"], tuple(raw.get("urgent_call_roles", ())))
+    routes = []
+    for index, raw in enumerate(data.get("route", []), start=1):
+        if raw.get("group") not in groups:
+            raise RoutingError(f"{path}: route {index} ({raw.get('name')}): unknown group '{raw.get('group')}'")
+        routes.append(RouteRule(
+            name=raw["name"], reason=raw.get("reason", raw["name"]), group=raw["group"],
+            tiers=frozenset(raw.get("tiers", ())), types=frozenset(raw.get("types", ())),
+            segments=frozenset(raw.get("segments", ())), overflow=raw.get("overflow"),
+            liaison=bool(raw.get("liaison", False)),
+        ))
+    liaisons = dict(data.get("liaison_groups", {}))
+    for kind, group in liaisons.items():
+        if group not in groups:
+            raise RoutingError(f"{path}: liaison_groups.{kind}: unknown group '{group}'")
+    return RoutingConfig(groups, tuple(routes), liaisons)
+
+
+class StaffMember(BaseModel):
+    staff_id: str
+    name: str
+    role: str
+    groups: list[str]
+    on_duty: bool
+    open_complaints: int = 0
+
+
+class Router:
+    def __init__(self, pool: asyncpg.Pool, config: RoutingConfig):
+        self.pool, self.config = pool, config
+
+    async def route(self, request: RouteRequest) -> Route:
+        stored = await self.pool.fetchval("SELECT decision FROM workflow.routes WHERE complaint_id = $1",
+                                          request.complaint_id)
+        if stored:
+            return Route.model_validate_json(stored)
+        rule = self.config.group_for(request)
+        group = self.config.groups[rule.group]
+        async with self.pool.acquire() as conn, conn.transaction():
+            # One routing at a time per group: the load each pick counts includes the last pick.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('route:' || $1))", rule.group)
+            assignee = await self._pick(conn, rule.group, group.strategy)
+            liaison = None
+            if rule.liaison and request.complaint_type in self.config.liaison_groups:
+                liaison_group = self.config.liaison_groups[request.complaint_type]
+                liaison = await self._pick(conn, liaison_group, self.config.groups[liaison_group].strategy)
+            urgent_call = None
+            if group.urgent_call_roles:
+                urgent_call = await self._pick(conn, rule.group, "least_loaded", roles=group.urgent_call_roles,
+                                               exclude=assignee)
+            route = Route(group=rule.group, rule=rule.name, reason=rule.reason, strategy=group.strategy,
+                          assignee=assignee, liaison=liaison, urgent_call=urgent_call or assignee)
+            inserted = await conn.fetchval(
+                """INSERT INTO workflow.routes (complaint_id, group_name, decision) VALUES ($1, $2, $3)
+                   ON CONFLICT DO NOTHING RETURNING complaint_id""",
+                request.complaint_id, rule.group, route.model_dump_json(),
+            )
+            if inserted and assignee:
+                # Counted as load at once, before the workflow's Assigned event reaches the inbox.
+                await conn.execute(
+                    """INSERT INTO workflow.inbox (complaint_id, group_name, assignee, tier) VALUES ($1, $2, $3, $4)
+                       ON CONFLICT (complaint_id) DO UPDATE SET group_name = $2, assignee = $3""",
+                    request.complaint_id, rule.group, assignee, request.tier,
+                )
+        if not inserted:  # a concurrent retry won: its decision stands
+            return Route.model_validate_json(await self.pool.fetchval(
+                "SELECT decision FROM workflow.routes WHERE complaint_id = $1", request.complaint_id))
+        return route
+
+    async def _pick(self, conn: asyncpg.Connection, group: str, strategy: Strategy,
+                    roles: tuple[str, ...] = (), exclude: str | None = None) -> str | None:
+        members = await conn.fetch(
+            """SELECT s.staff_id,
+                      (SELECT count(*) FROM workflow.inbox i
+                        WHERE i.assignee = s.staff_id AND i.stage <> 'closed') AS load
+               FROM workflow.staff s
+               WHERE $1 = ANY(s.groups) AND s.on_duty
+                 AND (cardinality($2::text[]) = 0 OR s.role = ANY($2::text[]))
+               ORDER BY s.staff_id""",
+            group, list(roles),
+        )
+        candidates = [m for m in members if m["staff_id"] != exclude] or list(members)
+        if not candidates:
+            return None
+        if strategy == "least_loaded":
+            return min(candidates, key=lambda m: (m["load"], m["staff_id"]))["staff_id"]
+        last = await conn.fetchval("SELECT last_member FROM workflow.routing_cursors WHERE group_name = $1", group)
+        after = [m for m in candidates if last is None or m["staff_id"] > last]
+        chosen = (after or candidates)[0]["staff_id"]
+        await conn.execute(
+            """INSERT INTO workflow.routing_cursors (group_name, last_member) VALUES ($1, $2)
+               ON CONFLICT (group_name) DO UPDATE SET last_member = $2""",
+            group, chosen,
+        )
+        return chosen
+
+    # ------------------------------------------------------------ the roster
+
+    async def load_roster(self, path: Path = ROSTER_FILE) -> int:
+        staff = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("staff", [])
+        for index, person in enumerate(staff, start=1):
+            if person.get("role") not in ROLES:
+                raise RoutingError(f"{path}: staff {index} ({person.get('id')}): role must be one of {', '.join(ROLES)}")
+            unknown = sorted(set(person.get("groups", [])) - set(self.config.groups))
+            if unknown:
+                raise RoutingError(f"{path}: staff {index} ({person['id']}): unknown group '{unknown[0]}'")
+        await self.pool.executemany(
+            """INSERT INTO workflow.staff (staff_id, name, role, groups) VALUES ($1, $2, $3, $4)
+               ON CONFLICT (staff_id) DO UPDATE SET name = $2, role = $3, groups = $4, updated_at = now()""",
+            [(p["id"], p["name"], p["role"], list(p.get("groups", []))) for p in staff],
+        )
+        return len(staff)
+
+    async def staff(self) -> list[StaffMember]:
+        rows = await self.pool.fetch(
+            """SELECT s.staff_id, s.name, s.role, s.groups, s.on_duty,
+                      (SELECT count(*) FROM workflow.inbox i
+                        WHERE i.assignee = s.staff_id AND i.stage <> 'closed') AS open_complaints
+               FROM workflow.staff s ORDER BY s.staff_id""")
+        return [StaffMember(**dict(r)) for r in rows]
+
+    async def set_on_duty(self, staff_id: str, on_duty: bool) -> StaffMember | None:
+        updated = await self.pool.fetchval(
+            "UPDATE workflow.staff SET on_duty = $2, updated_at = now() WHERE staff_id = $1 RETURNING staff_id",
+            staff_id, on_duty)
+        if not updated:
+            return None
+        return next(m for m in await self.staff() if m.staff_id == staff_id)

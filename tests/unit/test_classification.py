@@ -1,0 +1,107 @@
+"""Classification rules: behaviour of the rule engine, and accuracy on labelled complaints.
+
+The accuracy lines are printed in `make test`'s summary (see conftest.pytest_terminal_summary)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from services.intake.classification import Facts, RulesError, load_rules, parse_rules
+
+DATA = Path(__file__).parents[1] / "data"
+RULES = load_rules()
+ACCURACY: dict[str, str] = {}  # read by the terminal summary
+
+
+def _labelled(name: str) -> list[dict]:
+    return [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _facts(row: dict) -> Facts:
+    return Facts(text=row["text"], channel=row.get("channel", ""), tags=tuple(row.get("tags", [])),
+                 segment=row.get("segment"), urgency_hint=row.get("hint"))
+
+
+def _score(name: str) -> tuple[float, float, int]:
+    rows = _labelled(name)
+    results = [RULES.classify(_facts(r)) for r in rows]
+    tier = sum(c.tier == r["tier"] for c, r in zip(results, rows)) / len(rows)
+    kind = sum(c.complaint_type == r["type"] for c, r in zip(results, rows)) / len(rows)
+    return tier, kind, len(rows)
+
+
+def test_labelled_set_covers_languages_tiers_and_types():
+    rows = _labelled("labelled_complaints.jsonl")
+    assert len(rows) >= 200
+    assert {r["lang"] for r in rows} == {"zh", "en"}
+    assert {r["tier"] for r in rows} == {1, 2, 3}
+    assert {r["type"] for r in rows} == {"product_fault", "service_attitude", "process_problem", "other"}
+
+
+def test_tier_accuracy_on_the_labelled_set_meets_the_domain_target():
+    tier, kind, count = _score("labelled_complaints.jsonl")
+    ACCURACY["labelled set (rules written against it)"] = f"tier {tier:.1%}, type {kind:.1%} of {count}"
+    assert tier >= 0.90
+
+
+def test_tier_accuracy_on_the_held_out_set_is_reported():
+    """Written after the rules and never used to tune them: what unseen text looks like.
+    Reported, not asserted against the target (see the issue note)."""
+    tier, kind, count = _score("holdout_complaints.jsonl")
+    ACCURACY["held-out set (unseen by the rules)"] = f"tier {tier:.1%}, type {kind:.1%} of {count}"
+    assert tier > 1 / 3  # better than guessing one of three tiers
+
+
+def test_every_field_records_the_rule_that_decided_it_and_why():
+    result = RULES.classify(Facts(text="支付系统崩溃，所有用户都无法支付"))
+    assert (result.tier, result.complaint_type, result.scope) == (1, "product_fault", "group")
+    tier = result.decision("tier")
+    assert tier.rule == "payment-system-down" and "支付" in tier.reason
+    assert {d.field for d in result.decided_by} == {"tier", "complaint_type", "urgency", "responsibility",
+                                                    "scope", "difficulty"}
+    assert result.rules_version == "classification@v1" and result.cause == "payment-system-down"
+
+
+def test_channel_hints_and_segment_decide_when_words_do_not():
+    assert RULES.classify(Facts(text="please call me back", tags=("complaint", "urgent"))).tier == 1
+    assert RULES.classify(Facts(text="please call me back", urgency_hint="high")).tier == 1
+    plain = RULES.classify(Facts(text="The app keeps crashing on the orders page."))
+    vip = RULES.classify(Facts(text="The app keeps crashing on the orders page.", segment="vip"))
+    assert (plain.tier, vip.tier) == (3, 2)
+    assert vip.decision("tier").rule == "vip-not-routine"
+
+
+def test_ascii_keywords_match_whole_words_and_negations_veto():
+    assert RULES.classify(Facts(text="The firmware update changed my wallpaper.")).urgency != "high"  # not 'fire'
+    assert RULES.classify(Facts(text="My neighbour was hurt by your scooter.")).tier == 1
+    assert RULES.classify(Facts(text="The box was dented but nobody was hurt.")).tier == 3
+
+
+def test_a_group_problem_is_never_routine():
+    result = RULES.classify(Facts(text="Many users in our group see the wrong language in the app."))
+    assert result.scope == "group" and result.tier == 2
+    assert result.decision("tier").rule == "many-customers"
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"version": 0, "defaults": {}}, "'version' must be a positive integer"),
+    ({"version": 1, "defaults": {"urgency": "low"}}, "[defaults] must set"),
+    ({"version": 1, "defaults": {"complaint_type": "other", "urgency": "urgent", "responsibility": "rnd",
+                                 "scope": "group", "difficulty": "front_line"}}, "urgency 'urgent' is not one of"),
+])
+def test_a_bad_rules_file_is_refused_with_the_field_named(data, message):
+    with pytest.raises(RulesError, match=message.replace("[", r"\[")):
+        parse_rules(data, "rules.toml")
+
+
+def test_a_rule_without_a_condition_or_with_an_unknown_field_is_refused():
+    defaults = {"complaint_type": "other", "urgency": "low", "responsibility": "rnd", "scope": "group",
+                "difficulty": "front_line"}
+    with pytest.raises(RulesError, match=r"rule 1 \(x\): give at least one condition"):
+        parse_rules({"version": 1, "defaults": defaults, "rule": [{"name": "x", "sets": {"urgency": "high"}}]})
+    with pytest.raises(RulesError, match="unknown field 'keywords'"):
+        parse_rules({"version": 1, "defaults": defaults,
+                     "rule": [{"name": "x", "keywords": ["a"], "sets": {"urgency": "high"}}]})
+    with pytest.raises(RulesError, match="cannot set 'tier'"):
+        parse_rules({"version": 1, "defaults": defaults, "rule": [{"name": "x", "any": ["a"], "sets": {"tier": 1}}]})
