@@ -6,7 +6,7 @@ import logging
 import math
 import uuid
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.errors import MessageError
 from pathlib import Path
 from typing import Annotated
@@ -22,6 +22,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.service import running, service_app, service_database
+from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
 from services.common.web import ApiError
 from services.intake.adapters import (
@@ -33,8 +34,10 @@ from services.intake.adapters import (
     from_email,
     from_webhook,
 )
+from services.intake.alerts import StaffAlerts, SurgeMonitor
+from services.intake.classification import load_rules
 from services.intake.keys import ChannelKey, KeyStore, RateLimiter
-from services.intake.submissions import ComplaintSubmission, IdempotencyConflict, Submissions
+from services.intake.submissions import ComplaintSubmission, IdempotencyConflict, IntakeRules, Submissions
 from services.workflow.domain import Channel, CustomerReply, Stage, SurveyAnswer
 from services.workflow.policy import load_policy
 from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
@@ -48,15 +51,28 @@ async def lifespan(app: FastAPI):
     async with service_database("intake", MIGRATIONS) as (settings, pool):
         # Lazy: intake keeps accepting complaints while Temporal is down; the starter starts them.
         app.state.temporal = await connect(settings, lazy=True)
+        app.state.http = http = httpx.AsyncClient(timeout=10)
+        instrument_http_client(http)
+        alerts = StaffAlerts(http, settings.url_of("notify"))
+        surge = SurgeMonitor(pool, settings.surge_per_minute, alerts)
+        rules = IntakeRules(
+            classification=load_rules(settings.classification_rules),
+            repeat_window=timedelta(hours=settings.repeat_window_hours),
+            repeat_min_similarity=settings.repeat_min_similarity,
+            batch_window=timedelta(minutes=settings.batch_window_minutes),
+            batch_min_customers=settings.batch_min_customers,
+        )
         app.state.submissions = Submissions(
-            pool, app.state.temporal, settings.temporal_task_queue, settings.url_of("intake"), settings.default_policy
+            pool, app.state.temporal, settings.temporal_task_queue, settings.url_of("intake"), rules,
+            settings.default_policy, surge, alerts,
         )
         app.state.notify_url = settings.url_of("notify")
         app.state.zone = ZoneInfo(load_policy(settings.default_policy, settings.policy_dir).calendar.timezone)
         app.state.keys = KeyStore(pool)
         app.state.limiter = RateLimiter(settings.intake_rate_per_minute, settings.intake_rate_burst)
-        async with running(app.state.submissions.run_starter()):
+        async with running(app.state.submissions.run_starter()), running(surge.run()):
             yield
+        await http.aclose()
 
 
 app = service_app("intake", "Intake service",
@@ -95,6 +111,7 @@ class SubmissionAccepted(BaseModel):
     status_url: str  # JSON, for the adapter
     page_url: str  # HTML, for the customer
     received_at: datetime
+    linked_to: str | None = None  # the same customer's open complaint this submission was added to
 
 
 @app.post("/v1/complaints", status_code=202, response_model=SubmissionAccepted, tags=["channels"])
@@ -124,6 +141,7 @@ async def _accept(key: str, submission: ComplaintSubmission, response: Response,
         status_url=submissions.status_url(accepted.tracking_token),
         page_url=submissions.page_url(accepted.tracking_token),
         received_at=accepted.received_at,
+        linked_to=accepted.repeat_of,
     )
 
 

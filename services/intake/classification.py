@@ -136,7 +136,7 @@ class Ruleset:
                 decided[field] = FieldDecision(field=field, value=rule.sets[field], rule=rule.name,
                                                reason=f"{rule.reason} ({why})")
             if cause is None and rule.cause:
-                cause = rule.name
+                cause = f"{rule.name}: {why}"  # rule and words: "money-lost: mentions 'charged twice'"
         for field, value in self.defaults.items():
             decided.setdefault(field, FieldDecision(field=field, value=value, rule="default",
                                                     reason="no rule decided it"))

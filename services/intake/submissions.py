@@ -1,7 +1,10 @@
-"""Accepting a complaint: store it (deduplicated by Idempotency-Key), then start its workflow.
+"""Accepting a complaint: classify it, store it (deduplicated by Idempotency-Key and by channel
+and external id), then start its workflow, or link it to the same customer's open complaint
+about the same matter.
 
-The row is committed before the 202 goes out; `start_pending` starts any workflow whose
-start failed (Temporal down), so an accepted complaint always ends up running."""
+The row is committed before the 202 goes out; the background pass (`start_pending`) starts or
+links whatever could not be handed to Temporal at once, so an accepted complaint always ends
+up running. The same pass links batch incidents and warns managers of them (domain §3)."""
 
 import asyncio
 import hashlib
@@ -12,13 +15,25 @@ from datetime import datetime, timezone
 from typing import Literal
 
 import asyncpg
-from pydantic import AwareDatetime, Field
-from temporalio.client import Client
+from datetime import timedelta
+
+from pydantic import AwareDatetime, Field, field_validator
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
-from services.workflow.domain import Attachment, Channel, ComplaintInput, Customer, Text
+from services.intake.classification import Facts, Ruleset
+from services.intake.alerts import StaffAlerts, SurgeMonitor
+from services.workflow.domain import (
+    Attachment,
+    BatchLink,
+    Channel,
+    ComplaintInput,
+    Customer,
+    RepeatSubmission,
+    Text,
+)
 from services.workflow.workflows import ComplaintWorkflow, static_summary, workflow_id_for
 
 log = logging.getLogger(__name__)
@@ -30,7 +45,10 @@ class ComplaintSubmission(Text):
     channel: Channel
     customer: Customer
     description: str = Field(min_length=1, max_length=10_000, description="the problem in the customer's words")
-    occurred_at: AwareDatetime | None = Field(default=None, description="when it happened, with time zone")
+    occurred_at: AwareDatetime | None = Field(default=None, description="when it happened (to the minute), with time zone")
+    scenario: str | None = Field(default=None, max_length=2000, description="where and while doing what")
+    symptom: str | None = Field(default=None, max_length=2000, description="what went wrong, as observed")
+    impact: str | None = Field(default=None, max_length=2000, description='e.g. "3 orders could not be submitted"')
     demand: str | None = Field(default=None, max_length=2000, description="what the customer expects")
     urgency_hint: Literal["high", "medium", "low"] | None = Field(
         default=None, description="the channel's own urgency signal (IVR key, form box)"
@@ -43,6 +61,45 @@ class ComplaintSubmission(Text):
     channel_tags: list[str] = Field(default=[], max_length=20, description="IVR keys, handles, source hints")
 
 
+    @field_validator("occurred_at")
+    @classmethod
+    def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value > datetime.now(timezone.utc) + timedelta(minutes=10):
+            raise ValueError("is in the future; give the time it happened, with its time zone")
+        return value
+
+    def facts(self) -> Facts:
+        text = " ".join(x for x in (self.subject, self.description, self.scenario, self.symptom, self.impact,
+                                    self.demand) if x)
+        return Facts(text=text, channel=self.channel.value, tags=tuple(t.lower() for t in self.channel_tags),
+                     segment=self.customer.segment, urgency_hint=self.urgency_hint)
+
+
+def customer_keys(customer: Customer) -> list[str]:
+    """Hashed identities of a customer (phone, e-mail, account), to find their earlier complaints
+    without indexing contact data."""
+    found = []
+    digits = "".join(c for c in customer.phone or "" if c.isdigit())
+    if digits:
+        found.append(f"phone:{digits[-11:]}")
+    if customer.email:
+        found.append(f"email:{str(customer.email).lower()}")
+    if customer.account_id:
+        found.append(f"account:{customer.account_id.strip().lower()}")
+    return [hashlib.sha256(k.encode()).hexdigest()[:32] for k in found]
+
+
+def _bigrams(text: str) -> set[str]:
+    letters = "".join(c for c in text.lower() if c.isalnum())
+    return {letters[i:i + 2] for i in range(len(letters) - 1)}
+
+
+def similarity(a: str, b: str) -> float:
+    """Overlap of character pairs (Jaccard): works for Chinese and English alike."""
+    x, y = _bigrams(a), _bigrams(b)
+    return len(x & y) / len(x | y) if x and y else 0.0
+
+
 class IdempotencyConflict(Exception):
     pass
 
@@ -53,6 +110,18 @@ class Accepted:
     tracking_token: str
     received_at: datetime
     replayed: bool
+    repeat_of: str | None = None  # linked to this open complaint of the same customer
+
+
+@dataclass(frozen=True)
+class IntakeRules:
+    """Classification and the windows for repeats and batches (from settings)."""
+
+    classification: Ruleset
+    repeat_window: timedelta = timedelta(hours=72)
+    repeat_min_similarity: float = 0.35
+    batch_window: timedelta = timedelta(hours=1)
+    batch_min_customers: int = 5
 
 
 def _hash(submission: ComplaintSubmission) -> str:
@@ -66,9 +135,10 @@ def new_complaint_id(received_at: datetime) -> str:
 
 class Submissions:
     def __init__(self, pool: asyncpg.Pool, temporal: Client, task_queue: str, intake_url: str,
-                 policy: str = "default"):
+                 rules: IntakeRules, policy: str = "default", surge: SurgeMonitor | None = None,
+                 notify: StaffAlerts | None = None):
         self.pool, self.temporal, self.task_queue, self.intake_url = pool, temporal, task_queue, intake_url
-        self.policy = policy
+        self.rules, self.policy, self.surge, self.notify = rules, policy, surge, notify
 
     def status_url(self, token: str) -> str:
         return f"{self.intake_url}/v1/track/{token}"
@@ -80,38 +150,189 @@ class Submissions:
     async def accept(self, key: str, submission: ComplaintSubmission) -> Accepted:
         received_at = datetime.now(timezone.utc)
         complaint_id, token = new_complaint_id(received_at), secrets.token_urlsafe(24)
+        classification = self.rules.classification.classify(submission.facts())
+        keys = customer_keys(submission.customer)
+        earlier = await self.pool.fetch(
+            """SELECT complaint_id, tracking_token, received_at, workflow_input->>'description' AS description,
+                      cause FROM intake.submissions
+               WHERE customer_keys && $1 AND repeat_of IS NULL ORDER BY received_at DESC LIMIT 20""",
+            keys,
+        )
+        repeat = self._same_matter(earlier, submission.description, classification.cause, received_at)
+        overflow = self.surge.count_one(received_at) if self.surge else False
         workflow_input = ComplaintInput(
             complaint_id=complaint_id,
             received_at=received_at,
-            status_url=self.page_url(token),
+            status_url=self.page_url(repeat["tracking_token"] if repeat else token),
             policy=self.policy,
-            **submission.model_dump(),
+            classification=classification,
+            earlier_complaints=[r["complaint_id"] for r in earlier],
+            overflow=overflow,
+            **submission.model_dump(exclude={"scenario", "symptom", "impact"}),
+            scenario=submission.scenario, symptom=submission.symptom, impact=submission.impact,
         )
         row = await self.pool.fetchrow(
             """INSERT INTO intake.submissions (complaint_id, idempotency_key, request_hash, tracking_token,
-                   channel, workflow_input, received_at, external_ref)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                   channel, workflow_input, received_at, external_ref, customer_keys, repeat_of, cause)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                ON CONFLICT DO NOTHING RETURNING complaint_id""",
             complaint_id, key, _hash(submission), token, submission.channel.value,
-            workflow_input.model_dump_json(), received_at, submission.external_ref,
+            workflow_input.model_dump_json(), received_at, submission.external_ref, keys,
+            repeat["complaint_id"] if repeat else None, None if repeat else classification.cause,
         )
         if row is None:
             existing = await self._existing(key, submission)
             if existing["idempotency_key"] == key and existing["request_hash"] != _hash(submission):
                 raise IdempotencyConflict("this Idempotency-Key was used before for a different complaint")
             if existing["workflow_started_at"] is None:
-                await self._start(ComplaintInput.model_validate_json(existing["workflow_input"]))
-            return Accepted(existing["complaint_id"], existing["tracking_token"], existing["received_at"], True)
+                await self._hand_over(existing)
+            return await self._accepted(existing["complaint_id"], replayed=True)
 
-        await self._start(workflow_input)
-        return Accepted(complaint_id, token, received_at, False)
+        stored = {"complaint_id": complaint_id, "repeat_of": repeat["complaint_id"] if repeat else None,
+                  "workflow_input": workflow_input}
+        await self._hand_over(stored)
+        if not repeat and classification.cause:
+            await self._note_cause(complaint_id, classification.cause, received_at)
+        return await self._accepted(complaint_id, replayed=False)
+
+    def _same_matter(self, earlier: list[asyncpg.Record], description: str, cause: str | None,
+                     received_at: datetime) -> asyncpg.Record | None:
+        """The customer's open complaint this one repeats: recent, and the same words or the same cause."""
+        for row in earlier:
+            if received_at - row["received_at"] > self.rules.repeat_window:
+                break
+            if (cause and row["cause"] == cause) or \
+                    similarity(description, row["description"] or "") >= self.rules.repeat_min_similarity:
+                return row
+        return None
+
+    async def _accepted(self, complaint_id: str, replayed: bool) -> Accepted:
+        """What the adapter is told: for a linked repeat, the open complaint it joined."""
+        row = await self.pool.fetchrow(
+            """SELECT coalesce(o.complaint_id, s.complaint_id) AS complaint_id,
+                      coalesce(o.tracking_token, s.tracking_token) AS tracking_token,
+                      s.received_at, s.repeat_of
+               FROM intake.submissions s LEFT JOIN intake.submissions o ON o.complaint_id = s.repeat_of
+               WHERE s.complaint_id = $1""", complaint_id)
+        return Accepted(row["complaint_id"], row["tracking_token"], row["received_at"], replayed, row["repeat_of"])
+
+    async def _hand_over(self, row) -> bool:
+        complaint = row["workflow_input"]
+        if isinstance(complaint, str):
+            complaint = ComplaintInput.model_validate_json(complaint)
+        if row["repeat_of"]:
+            return await self._link_repeat(complaint, row["repeat_of"])
+        return await self._start(complaint)
+
+    async def _link_repeat(self, complaint: ComplaintInput, original_id: str) -> bool:
+        """Add the repeat to the open complaint (its words are kept there, the customer is told).
+        If that complaint has closed meanwhile, this one starts as a complaint of its own."""
+        handle = self.temporal.get_workflow_handle(workflow_id_for(original_id))
+        repeat = RepeatSubmission(
+            submission_id=complaint.complaint_id, channel=complaint.channel, received_at=complaint.received_at,
+            description=complaint.description, demand=complaint.demand,
+            similarity=round(similarity(complaint.description, await self._description_of(original_id)), 3),
+        )
+        try:
+            await handle.execute_update(ComplaintWorkflow.link_repeat, repeat, id=f"repeat-{complaint.complaint_id}",
+                                        rpc_timeout=timedelta(seconds=10))
+        except WorkflowUpdateFailedError:
+            return await self._start_on_its_own(complaint)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:  # closed and gone from the engine
+                return await self._start_on_its_own(complaint)
+            log.warning("linking a repeat failed; will retry", extra={"complaint_id": complaint.complaint_id,
+                                                                      "error": str(exc)})
+            return False
+        except RuntimeError as exc:  # a lazy client that cannot connect
+            log.warning("linking a repeat failed; will retry", extra={"complaint_id": complaint.complaint_id,
+                                                                      "error": str(exc)})
+            return False
+        await self._mark_started(complaint.complaint_id)
+        return True
+
+    async def _start_on_its_own(self, complaint: ComplaintInput) -> bool:
+        token = await self.pool.fetchval(
+            """UPDATE intake.submissions SET repeat_of = NULL WHERE complaint_id = $1 RETURNING tracking_token""",
+            complaint.complaint_id)
+        return await self._start(complaint.model_copy(update={"status_url": self.page_url(token)}))
+
+    async def _description_of(self, complaint_id: str) -> str:
+        return await self.pool.fetchval(
+            "SELECT workflow_input->>'description' FROM intake.submissions WHERE complaint_id = $1",
+            complaint_id) or ""
+
+    async def _note_cause(self, complaint_id: str, cause: str, received_at: datetime) -> None:
+        """Many customers, one cause, within the window: open (or join) a batch incident."""
+        since = received_at - self.rules.batch_window
+        customers = await self.pool.fetchval(
+            """SELECT count(DISTINCT customer_keys[1]) FROM intake.submissions
+               WHERE cause = $1 AND received_at > $2""", cause, since)
+        if customers < self.rules.batch_min_customers:
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('batch:' || $1))", cause)
+            batch_id = await conn.fetchval(
+                """UPDATE intake.batch_incidents SET last_seen_at = $2
+                   WHERE batch_id = (SELECT batch_id FROM intake.batch_incidents
+                                     WHERE cause = $1 AND last_seen_at > $3 ORDER BY opened_at DESC LIMIT 1)
+                   RETURNING batch_id""", cause, received_at, since)
+            members = [complaint_id]
+            if batch_id is None:
+                batch_id = f"B{received_at:%Y%m%d}-{secrets.token_hex(3).upper()}"
+                await conn.execute("INSERT INTO intake.batch_incidents (batch_id, cause, opened_at, last_seen_at) "
+                                   "VALUES ($1, $2, $3, $3)", batch_id, cause, received_at)
+                members = [r["complaint_id"] for r in await conn.fetch(
+                    "SELECT complaint_id FROM intake.submissions WHERE cause = $1 AND received_at > $2",
+                    cause, since)]
+            await conn.executemany(
+                "INSERT INTO intake.batch_members (batch_id, complaint_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                [(batch_id, m) for m in members])
+
+    async def process_batches(self) -> int:
+        """Link batch members in their workflows and warn managers once per incident; what fails
+        now is retried on the next pass."""
+        done = 0
+        rows = await self.pool.fetch(
+            """SELECT m.batch_id, m.complaint_id, b.cause,
+                      (SELECT count(DISTINCT s.customer_keys[1]) FROM intake.batch_members x
+                         JOIN intake.submissions s USING (complaint_id) WHERE x.batch_id = m.batch_id) AS customers
+               FROM intake.batch_members m JOIN intake.batch_incidents b USING (batch_id)
+               JOIN intake.submissions s ON s.complaint_id = m.complaint_id
+               WHERE m.linked_at IS NULL AND s.workflow_started_at IS NOT NULL
+               ORDER BY m.batch_id LIMIT 200""")
+        for row in rows:
+            handle = self.temporal.get_workflow_handle(workflow_id_for(row["complaint_id"]))
+            link = BatchLink(batch_id=row["batch_id"], cause=row["cause"], customers=row["customers"])
+            try:
+                await handle.execute_update(ComplaintWorkflow.link_batch, link, id=f"batch-{row['batch_id']}",
+                                            rpc_timeout=timedelta(seconds=10))
+            except WorkflowUpdateFailedError:
+                pass  # closed already: nothing to link, the incident still lists it
+            except (RPCError, RuntimeError) as exc:
+                if not isinstance(exc, RPCError) or exc.status != RPCStatusCode.NOT_FOUND:
+                    log.warning("batch link failed; will retry", extra={"batch_id": row["batch_id"],
+                                                                        "error": str(exc)})
+                    continue
+            await self.pool.execute("UPDATE intake.batch_members SET linked_at = now() "
+                                    "WHERE batch_id = $1 AND complaint_id = $2", row["batch_id"], row["complaint_id"])
+            done += 1
+        if self.notify:
+            for incident in await self.pool.fetch(
+                    """SELECT b.batch_id, b.cause, b.opened_at, count(m.complaint_id) AS complaints
+                       FROM intake.batch_incidents b JOIN intake.batch_members m USING (batch_id)
+                       WHERE b.warned_at IS NULL GROUP BY b.batch_id"""):
+                if await self.notify.batch_incident(incident["batch_id"], incident["cause"], incident["complaints"]):
+                    await self.pool.execute("UPDATE intake.batch_incidents SET warned_at = now() WHERE batch_id = $1",
+                                            incident["batch_id"])
+        return done
 
     async def _existing(self, key: str, submission: ComplaintSubmission) -> asyncpg.Record:
         """The submission this one repeats: same Idempotency-Key, or same channel and external id
         (a redelivered e-mail, a call event sent twice)."""
         return await self.pool.fetchrow(
             """SELECT complaint_id, idempotency_key, request_hash, tracking_token, received_at,
-                      workflow_started_at, workflow_input
+                      workflow_started_at, workflow_input, repeat_of
                FROM intake.submissions
                WHERE idempotency_key = $1 OR (channel = $2 AND external_ref = $3)
                ORDER BY (idempotency_key = $1) DESC LIMIT 1""",
@@ -136,28 +357,30 @@ class Submissions:
             log.warning("workflow start failed; will retry", extra={"complaint_id": complaint.complaint_id,
                                                                     "error": str(exc)})
             return False
-        await self.pool.execute(
-            "UPDATE intake.submissions SET workflow_started_at = now() WHERE complaint_id = $1",
-            complaint.complaint_id,
-        )
+        await self._mark_started(complaint.complaint_id)
         return True
+
+    async def _mark_started(self, complaint_id: str) -> None:
+        await self.pool.execute(
+            "UPDATE intake.submissions SET workflow_started_at = now() WHERE complaint_id = $1", complaint_id)
 
     async def start_pending(self, older_than_seconds: float = 5.0) -> int:
         rows = await self.pool.fetch(
-            """SELECT workflow_input FROM intake.submissions
+            """SELECT complaint_id, workflow_input, repeat_of FROM intake.submissions
                WHERE workflow_started_at IS NULL AND received_at < now() - make_interval(secs => $1)
                ORDER BY received_at LIMIT 100""",
             older_than_seconds,
         )
         started = 0
         for row in rows:
-            started += await self._start(ComplaintInput.model_validate_json(row["workflow_input"]))
+            started += await self._hand_over(row)
         return started
 
     async def run_starter(self, poll_seconds: float = 2.0) -> None:
         while True:
             try:
                 await self.start_pending()
+                await self.process_batches()
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("starter pass failed", extra={"error": str(exc)})
             await asyncio.sleep(poll_seconds)

@@ -57,18 +57,25 @@ def _masked_contact(customer: dict) -> str | None:
     return None
 
 
+def _time(value) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
 def _changes(event: NewEvent) -> dict:
-    """The inbox columns one event sets."""
+    """The inbox columns one event sets. Lenient: odd data leaves a column as it was, and never
+    stops an append."""
     data, changes = event.data, {}
     if event.type in STAGE_AFTER:
         changes["stage"] = STAGE_AFTER[event.type]
     if isinstance(data.get("deadlines"), dict):
-        changes["next_deadline"] = min((datetime.fromisoformat(v) for v in data["deadlines"].values()),
-                                       default=None)
+        changes["next_deadline"] = min((_time(v) for v in data["deadlines"].values() if _time(v)), default=None)
     if event.type == "ComplaintReceived":
         customer = data.get("customer", {})
         text = " ".join(x for x in (data.get("subject"), data.get("description")) if x)
-        changes.update(channel=data.get("channel"), received_at=datetime.fromisoformat(data["received_at"]),
+        changes.update(channel=data.get("channel"), received_at=_time(data.get("received_at")) or event.occurred_at,
                        customer_name=customer.get("name"), customer_contact=_masked_contact(customer),
                        account_id=customer.get("account_id"), segment=customer.get("segment"),
                        summary=scrub_text(" ".join(text.split()))[:160])
@@ -78,19 +85,19 @@ def _changes(event: NewEvent) -> dict:
     elif event.type == "Assigned":
         changes.update(group_name=data.get("group"), assignee=data.get("assignee"), liaison=data.get("liaison"))
     elif event.type == "AssignedToPerson":
-        changes["assignee"] = data["assignee"]
+        changes["assignee"] = data.get("assignee")
     elif event.type == "Acknowledged":
-        changes["owner"] = data["staff_id"]
+        changes["owner"] = data.get("staff_id")
     elif event.type == "Retiered":
-        changes["tier"] = data["to_tier"]
+        changes["tier"] = data.get("to_tier")
     elif event.type == "SlaBreached":
         changes["breached"] = True
     elif event.type == "Escalated":
-        changes["escalation_level"] = data["level"]
+        changes["escalation_level"] = data.get("level", 0)
     elif event.type == "RepeatLinked":
-        changes["linked_count"] = data["count"]
+        changes["linked_count"] = data.get("count", 0)
     elif event.type == "BatchLinked":
-        changes["batch_id"] = data["batch_id"]
+        changes["batch_id"] = data.get("batch_id")
     elif event.type in ("Resolved", "Closed"):
         changes["next_deadline"] = None
     return changes
@@ -100,7 +107,7 @@ async def project(conn: asyncpg.Connection, events: list[NewEvent]) -> None:
     changes: dict = {}
     for event in events:
         changes.update(_changes(event))
-    if "owner" in changes:  # whoever acknowledges is the assignee if nobody was
+    if changes.get("owner"):  # whoever acknowledges is the assignee if nobody was
         changes.setdefault("assignee_if_none", changes["owner"])
     if not changes:
         return

@@ -26,6 +26,16 @@ COMPLAINT = {
     "demand": "refund the second charge within 2 days",
     "occurred_at": "2026-11-22T08:15:00+08:00",
 }
+
+
+def new_complaint(**changes) -> dict:
+    """COMPLAINT from a customer of its own: the same customer twice about one matter is linked
+    to the open complaint, which only the repeat test wants."""
+    n = uuid.uuid4().int % 10**8
+    return {**COMPLAINT, "customer": {"name": "王芳", "phone": f"+86 139-{n // 10**4:04d}-{n % 10**4:04d}",
+                                      "email": f"wang.fang.{n}@example.com"}, **changes}
+
+
 RESOLUTION = {
     "cause": "A payment retry charged the card twice",
     "measures_taken": "Refunded 128 yuan to the card",
@@ -37,7 +47,8 @@ RESOLUTION = {
 @pytest.fixture(scope="module")
 async def system(tmp_path_factory):
     settings = settings_on_free_ports(tmp_path_factory.mktemp("system"),
-                                      temporal_task_queue=f"e2e-{uuid.uuid4().hex[:6]}")
+                                      temporal_task_queue=f"e2e-{uuid.uuid4().hex[:6]}",
+                                      batch_min_customers=1000)  # batches: test_intake_rules.py
     local = LocalSystem(settings)
     try:
         await local.start()
@@ -91,7 +102,7 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     assert again.status_code == 202
     assert again.json()["complaint_id"] == complaint_id and again.headers["Idempotent-Replayed"] == "true"
     assert (await handle.describe()).run_id == run_id
-    changed = await http.post(f"{intake}/v1/complaints", json={**COMPLAINT, "description": "other"},
+    changed = await http.post(f"{intake}/v1/complaints", json=new_complaint(**{"description": "other"}),
                               headers={"Idempotency-Key": key})
     assert changed.status_code == 409 and changed.json()["fields"][0]["field"] == "Idempotency-Key"
 
@@ -208,7 +219,7 @@ async def test_bad_input_gets_a_4xx_json_error_naming_the_field(system, http):
     assert {"channel", "customer.phone", "occurred_at"} <= fields
 
     naive = await http.post(f"{intake}/v1/complaints", headers=headers,
-                            json={**COMPLAINT, "occurred_at": "2026-11-22T08:15:00"})
+                            json=new_complaint(**{"occurred_at": "2026-11-22T08:15:00"}))
     assert naive.status_code == 422 and naive.json()["fields"][0]["field"] == "occurred_at"
 
     broken = await http.post(f"{intake}/v1/complaints", content=b'{"channel": "hotl', headers={
@@ -255,7 +266,7 @@ async def test_sla_actions_and_policies_over_http(system, http):
     s = system.settings
     intake, staff = s.url_of("intake"), s.url_of("workflow")
     accepted = await http.post(f"{intake}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
-                               json={**COMPLAINT, "description": "the agent was rude"})
+                               json=new_complaint(**{"description": "the agent was rude"}))
     complaint_id, status_url = accepted.json()["complaint_id"], accepted.json()["status_url"]
     as_agent = {"X-Staff-Id": "agent-3"}
     complaint = f"{staff}/v1/complaints/{complaint_id}"
@@ -263,7 +274,11 @@ async def test_sla_actions_and_policies_over_http(system, http):
 
     view = (await http.get(complaint)).json()
     assert view["tier"] == 3 and view["policy"] == "default@v1" and set(view["deadlines"]) >= {
-        "first_response", "assignment", "resolution"}
+        "first_response", "resolution"}
+    # Routed to the service skill group and picked from those on duty at once: assignment met.
+    assert (view["group"], view["assignee"]) == ("front-line-service", "zhou.ting")
+    assert "assignment" not in view["deadlines"]
+    assert view["classification"]["decided_by"][0]["rule"] == "service-attitude"
 
     retiered = await http.post(f"{complaint}/retier", json={"tier": 2, "reason": "money involved"}, headers=as_agent)
     assert retiered.status_code == 200 and retiered.json()["tier"] == 2
@@ -303,7 +318,7 @@ async def test_sla_actions_and_policies_over_http(system, http):
 
 async def test_an_oversize_body_gets_413(system, http):
     intake = system.settings.url_of("intake")
-    huge = {**COMPLAINT, "description": "x" * (2 * 1024 * 1024)}
+    huge = new_complaint(**{"description": "x" * (2 * 1024 * 1024)})
     response = await http.post(f"{intake}/v1/complaints", json=huge, headers={"Idempotency-Key": str(uuid.uuid4())})
     assert response.status_code == 413 and response.json()["error"] == "payload_too_large"
 
@@ -354,7 +369,7 @@ async def test_channel_adapters_over_http_and_redelivery_is_the_same_complaint(s
     assert unknown_source.status_code == 422 and unknown_source.json()["fields"][0]["field"] == "source"
 
     # The generic API: the same channel and external id is the same complaint, whatever the key.
-    ref = {**COMPLAINT, "external_ref": f"crm-{uuid.uuid4().hex[:8]}"}
+    ref = new_complaint(**{"external_ref": f"crm-{uuid.uuid4().hex[:8]}"})
     one = await http.post(f"{intake}/v1/complaints", json=ref, headers={"Idempotency-Key": str(uuid.uuid4())})
     two = await http.post(f"{intake}/v1/complaints", json=ref, headers={"Idempotency-Key": str(uuid.uuid4())})
     assert one.json()["complaint_id"] == two.json()["complaint_id"] and two.headers["Idempotent-Replayed"] == "true"
@@ -381,7 +396,7 @@ async def test_channel_keys_are_scoped_hashed_and_rate_limited(system):
         assert hotline_key not in {r["key_hash"] for r in stored}  # only the hash is kept
     finally:
         await pool.close()
-    body, key_header = {**COMPLAINT, "channel": "hotline"}, {"Idempotency-Key": str(uuid.uuid4())}
+    body, key_header = new_complaint(**{"channel": "hotline"}), {"Idempotency-Key": str(uuid.uuid4())}
     async with httpx.AsyncClient(timeout=30) as anonymous:
         missing = await anonymous.post(f"{intake}/v1/complaints", json=body, headers=key_header)
         assert missing.status_code == 401 and missing.json()["fields"][0]["field"] == "Authorization"

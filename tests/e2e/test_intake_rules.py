@@ -1,0 +1,146 @@
+"""Intake's rules end to end (real Temporal dev server, PostgreSQL, services over HTTP): the full
+complaint record, classification and routing, a repeat linked to the open complaint, a batch
+incident across customers, and a surge that warns on call and overflows routine work. Low
+thresholds make batches and surges happen with a handful of complaints."""
+
+import uuid
+
+import httpx
+import pytest
+
+from services.run import LocalSystem, settings_on_free_ports
+from tests.e2e.test_end_to_end import eventually, new_complaint
+
+BATCH_MIN, SURGE_PER_MINUTE = 3, 14
+
+
+@pytest.fixture(scope="module")
+async def system(tmp_path_factory):
+    settings = settings_on_free_ports(tmp_path_factory.mktemp("rules"), batch_min_customers=BATCH_MIN,
+                                      surge_per_minute=SURGE_PER_MINUTE)
+    local = LocalSystem(settings)
+    try:
+        await local.start()
+        yield local
+    finally:
+        await local.stop()
+
+
+@pytest.fixture
+async def http(system):
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as client:
+        yield client
+
+
+async def _submit(http, system, body) -> dict:
+    response = await http.post(f"{system.settings.url_of('intake')}/v1/complaints", json=body,
+                               headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+async def _view(http, system, complaint_id, check=lambda v: v.get("group")):
+    url = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
+
+    async def ready():
+        response = await http.get(url)
+        return response.json() if response.status_code == 200 and check(response.json()) else None
+    return await eventually(ready)
+
+
+async def _events(http, system, complaint_id) -> list[dict]:
+    url = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}/events"
+    return (await http.get(url)).json()["events"]
+
+
+def _internal_messages(system, template_words: str) -> list[str]:
+    folder = system.settings.deliveries_dir / "internal"
+    texts = [p.read_text(encoding="utf-8") for p in folder.glob("*.txt")] if folder.exists() else []
+    return [t for t in texts if template_words in t]
+
+
+async def test_the_full_record_is_validated_classified_routed_and_listed_masked(system, http):
+    body = new_complaint(
+        description="我们公司的发票金额开错了，财务月底没法结账",
+        scenario="month-end closing in the finance system", symptom="invoice 8812 shows 12,800 instead of 1,280",
+        impact="3 invoices cannot be booked", demand="corrected invoices within 2 days",
+        occurred_at="2026-11-20T09:41:00+08:00")
+    body["customer"].update(company="上海某某贸易有限公司", account_id="ACME-0042", segment="vip",
+                            preferred_channel="email")
+    accepted = await _submit(http, system, body)
+    view = await _view(http, system, accepted["complaint_id"])
+    assert (view["tier"], view["complaint_type"], view["group"]) == (2, "process_problem", "vip-desk")
+    assert view["assignee"] in {"liu.yang", "wang.fang"}
+    decided = {d["field"]: d for d in view["classification"]["decided_by"]}
+    assert decided["tier"]["rule"] == "vip-not-routine" and "vip" in decided["tier"]["reason"]
+    assert decided["complaint_type"]["rule"] == "money-lost"
+
+    received = next(e for e in await _events(http, system, accepted["complaint_id"])
+                    if e["type"] == "ComplaintReceived")["data"]
+    assert received["impact"] == "3 invoices cannot be booked" and received["customer"]["account_id"] == "ACME-0042"
+    assert received["customer"]["company"] == "上海某某贸易有限公司"
+
+    listed = (await http.get(f"{system.settings.url_of('workflow')}/v1/complaints",
+                             params={"group": "vip-desk"})).json()
+    item = next(i for i in listed if i["complaint_id"] == accepted["complaint_id"])
+    phone_digits = "".join(c for c in body["customer"]["phone"] if c.isdigit())
+    assert item["customer_contact"] == f"{phone_digits[2:5]}****{phone_digits[-4:]}"
+    assert phone_digits[-8:] not in str(listed) and body["customer"]["email"] not in str(listed)
+    assert (item["segment"], item["account_id"], item["tier"]) == ("vip", "ACME-0042", 2)
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"occurred_at": "2099-01-01T00:00:00+00:00"}, "occurred_at"),
+    ({"impact": "x" * 2001}, "impact"),
+    ({"customer": {"name": "Li", "phone": "13812345678", "segment": "gold"}}, "segment"),
+])
+async def test_bad_record_fields_are_422_naming_the_field(system, http, change, field):
+    response = await http.post(f"{system.settings.url_of('intake')}/v1/complaints", json=new_complaint(**change),
+                               headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert response.status_code == 422
+    assert field in response.json()["fields"][0]["field"]
+
+
+async def test_the_same_customer_about_the_same_matter_is_linked_not_started_twice(system, http):
+    first_body = new_complaint(description="我的订单被重复扣款了 — charged twice for order 778")
+    first = await _submit(http, system, first_body)
+    await _view(http, system, first["complaint_id"])
+
+    again = await _submit(http, system, {**first_body, "description": "Still charged twice for order 778!!",
+                                         "channel": "email"})
+    assert again["complaint_id"] == first["complaint_id"] and again["linked_to"] == first["complaint_id"]
+    assert again["page_url"] == first["page_url"]  # the customer follows the one open complaint
+    view = await _view(http, system, first["complaint_id"], lambda v: v["repeats"] == 1)
+    linked = [e for e in await _events(http, system, first["complaint_id"]) if e["type"] == "RepeatLinked"]
+    assert len(linked) == 1 and linked[0]["data"]["description"] == "Still charged twice for order 778!!"
+    notify = system.settings.url_of("notify")
+    sent = (await http.get(f"{notify}/v1/notifications", params={"complaint_id": first["complaint_id"]})).json()
+    assert "repeat_linked" in {n["template"] for n in sent}
+
+    other = await _submit(http, system, {**first_body, "description": "The cashier was rude to me"})
+    assert other["complaint_id"] != first["complaint_id"] and other["linked_to"] is None
+    other_view = await _view(http, system, other["complaint_id"])
+    assert other_view["earlier_complaints"][-1] == first["complaint_id"]
+    assert view["repeats"] == 1
+
+
+async def test_many_customers_with_one_cause_raise_one_batch_incident(system, http):
+    ids = [(await _submit(http, system, new_complaint(description="Your payment system is down, nobody can pay")))
+           ["complaint_id"] for _ in range(BATCH_MIN)]
+    views = [await _view(http, system, i, lambda v: v.get("batch_id")) for i in ids]
+    assert len({v["batch_id"] for v in views}) == 1
+    warning = await eventually(lambda: _async(_internal_messages(system, views[0]["batch_id"])))
+    assert len(warning) == 1 and "payment-system-down" in warning[0]
+
+
+async def test_a_surge_warns_on_call_once_and_overflows_routine_work_to_standby(system, http):
+    ids = [(await _submit(http, system, new_complaint(description="How do I reset my password?")))["complaint_id"]
+           for _ in range(SURGE_PER_MINUTE + 2)]
+    last = await _view(http, system, ids[-1])
+    assert last["group"] == "standby" and last["tier"] == 3
+    warnings = await eventually(lambda: _async(_internal_messages(system, "Intake surge")))
+    assert len(warnings) == 1
+
+
+async def _async(value):
+    return value
