@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from services.common.db import start_embedded_postgres
+from services.workflow import inbox
 from services.workflow.eventstore import EventStore
 from tests.conftest import migrated_pool
 from tests.workflow import scenarios
@@ -22,11 +23,11 @@ async def main() -> None:
         pool = await migrated_pool(server.get_uri("postgres"), "workflow")
         env = await scenarios.start_time_skipping_env()
         try:
-            async with scenarios.complaint_worker(env.client, EventStore(pool)):
+            async with scenarios.complaint_worker(env.client, EventStore(pool, project=inbox.project)):
                 for name, drive in scenarios.SCENARIOS.items():
                     handle = await drive(env)
                     history = await handle.fetch_history()
-                    (HISTORIES / f"{name}.json").write_text(history.to_json())
+                    (HISTORIES / f"{scenarios.GENERATION}__{name}.json").write_text(history.to_json())
                     print(f"recorded {name}: {len(history.events)} events")
         finally:
             await env.shutdown()

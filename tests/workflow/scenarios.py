@@ -18,8 +18,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from services.workflow import search_attributes
 from services.workflow.activities import ComplaintActivities, NotificationRequest
+from services.intake.classification import Facts, load_rules
 from services.workflow.domain import (
+    BatchLink,
     Channel,
+    FollowUpAction,
+    RepeatSubmission,
     ComplaintInput,
     ComplaintView,
     Customer,
@@ -177,8 +181,32 @@ async def tier_1_escalated_twice(env: WorkflowEnvironment) -> WorkflowHandle:
     return handle
 
 
+async def repeat_and_batch_linked(env: WorkflowEnvironment) -> WorkflowHandle:
+    """Classified and routed at intake's word; the customer writes again; a batch links it."""
+    complaint = a_complaint(await skip_to(env, 3, time(10, 0)), MONEY)
+    complaint.classification = load_rules().classify(Facts(text=MONEY))
+    handle = await start(env.client, complaint)
+    await wait_for_event(handle, "Assigned")
+    received = await env.get_current_time()
+    await handle.execute_update(ComplaintWorkflow.link_repeat, RepeatSubmission(
+        submission_id="T-repeat", channel=Channel.email, received_at=received, description="still charged twice",
+        similarity=0.5), id="repeat-T-repeat")
+    await handle.execute_update(ComplaintWorkflow.link_batch, BatchLink(batch_id="B-1", cause="money-lost",
+                                                                        customers=5), id="batch-B-1")
+    await acknowledge_and_resolve(handle)
+    await answer(handle, 2, 2)  # dissatisfied: the second follow-up
+    await wait_for_stage(handle, Stage.second_follow_up)
+    await handle.execute_update(ComplaintWorkflow.record_follow_up,
+                                FollowUpAction(staff_id="agent-7", outcome="called, refunded the fee"))
+    await handle.result()
+    return handle
+
+
 SCENARIOS = {"happy_path": happy_path, "survey_given_up": survey_given_up,
-             "tier_1_escalated_twice": tier_1_escalated_twice}
+             "tier_1_escalated_twice": tier_1_escalated_twice, "repeat_and_batch_linked": repeat_and_batch_linked}
+# Histories are saved per generation of the workflow: each generation's stay, so complaints
+# started under any of them keep replaying. A new generation = a new `workflow.patched` id.
+GENERATION = "routing-v1"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -14,13 +14,16 @@ from services.workflow.workflows import ComplaintWorkflow
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
-def test_histories_are_saved():
-    assert {p.stem for p in HISTORIES} >= {"happy_path", "survey_given_up"}
+def test_histories_of_every_generation_are_saved():
+    """Before routing (no routing activity: the `routing-v1` patch's old branch) and after."""
+    stems = {p.stem for p in HISTORIES}
+    for generation in ("before-routing", "routing-v1"):
+        assert {f"{generation}__happy_path", f"{generation}__survey_given_up"} <= stems
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_saved_history_replays_with_current_code(path):
-    history = WorkflowHistory.from_json(f"complaint-{path.stem}", path.read_text())
+    history = WorkflowHistory.from_json(f"complaint-{path.stem.split('__')[-1]}", path.read_text())
     replayer = Replayer(
         workflows=[ComplaintWorkflow], data_converter=pydantic_data_converter, workflow_runner=SANDBOX
     )
