@@ -70,7 +70,8 @@ async def lifespan(app: FastAPI):
         app.state.zone = ZoneInfo(load_policy(settings.default_policy, settings.policy_dir).calendar.timezone)
         app.state.keys = KeyStore(pool)
         app.state.limiter = RateLimiter(settings.intake_rate_per_minute, settings.intake_rate_burst)
-        async with running(app.state.submissions.run_starter()), running(surge.run()):
+        async with running(app.state.submissions.run_starter()), running(surge.run()), \
+                running(app.state.submissions.run_marker()):
             yield
         await http.aclose()
 

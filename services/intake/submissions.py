@@ -139,6 +139,7 @@ class Submissions:
                  notify: StaffAlerts | None = None):
         self.pool, self.temporal, self.task_queue, self.intake_url = pool, temporal, task_queue, intake_url
         self.rules, self.policy, self.surge, self.notify = rules, policy, surge, notify
+        self._started: list[str] = []  # started, not yet marked: see flush_started
 
     def status_url(self, token: str) -> str:
         return f"{self.intake_url}/v1/track/{token}"
@@ -361,8 +362,31 @@ class Submissions:
         return True
 
     async def _mark_started(self, complaint_id: str) -> None:
-        await self.pool.execute(
-            "UPDATE intake.submissions SET workflow_started_at = now() WHERE complaint_id = $1", complaint_id)
+        self._started.append(complaint_id)
+
+    async def flush_started(self) -> int:
+        """Mark started workflows in one statement, without waiting for the disk: the mark only
+        saves the starter work. If it is lost, the starter starts the workflow again, which
+        Temporal answers with the running one. The submission itself was committed durably."""
+        ids, self._started = self._started, []
+        if ids:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute("SET LOCAL synchronous_commit TO OFF")
+                await conn.execute("UPDATE intake.submissions SET workflow_started_at = now() "
+                                   "WHERE complaint_id = ANY($1)", ids)
+        return len(ids)
+
+    async def run_marker(self, every_seconds: float = 0.2) -> None:
+        try:
+            while True:
+                await asyncio.sleep(every_seconds)
+                try:
+                    await self.flush_started()
+                except (OSError, asyncpg.PostgresError) as exc:
+                    log.warning("marking started workflows failed; the starter will re-check",
+                                extra={"error": str(exc)})
+        finally:
+            await self.flush_started()  # on shutdown: mark what is known
 
     async def start_pending(self, older_than_seconds: float = 5.0) -> int:
         rows = await self.pool.fetch(
