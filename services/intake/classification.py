@@ -10,14 +10,22 @@ urgency high → 1, medium → 2, low → 3, and a problem hitting a group is ne
 Keywords: Chinese (and any non-ASCII) phrases match anywhere in the text; ASCII words match
 whole words, or as a stem when they end with `*` ("refund*" matches "refunded").
 
+When no rule decides the urgency (or the type), the labelled examples decide instead
+(`classification_examples.jsonl`): the nearest ones by shared words (English) and character
+pairs (Chinese) vote, and the decision names the example it is most like. Staff who retier a
+complaint are the best source of new examples.
+
     python -m services.intake.classification check FILE
     python -m services.intake.classification explain "支付系统崩溃，所有用户都无法支付"
 """
 
+import json
 import re
 import sys
 import tomllib
+from collections import defaultdict
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import get_args
 
@@ -33,6 +41,81 @@ from services.workflow.domain import (
 )
 
 RULES_FILE = Path(__file__).with_name("classification.toml")
+URGENCY_BY_TIER = {1: "high", 2: "medium", 3: "low"}
+STOPWORDS = frozenset("""a an the and or but of to in on at for with from by is are was were be been it its this
+that these those i me my we our you your he she they them his her their there here have has had do does did
+not no so as if then than too very can could would should will just still also again after before about
+into over all any some more most one two three""".split())
+
+
+def features(text: str) -> frozenset[str]:
+    """What two complaints share when they are alike: word stems (Latin script) and pairs of
+    characters (Chinese, which has no spaces)."""
+    text = text.lower()
+    found = {w[:5] for w in re.findall(r"[a-z][a-z0-9']+", text) if w not in STOPWORDS}
+    for run in re.findall(r"[\u3400-\u9fff]+", text):
+        found.update(run[i:i + 2] for i in range(len(run) - 1))
+        if len(run) == 1:
+            found.add(run)
+    return frozenset(found)
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    tier: int
+    complaint_type: str
+    features: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Examples:
+    """Labelled complaints that decide what no rule recognises (k nearest, weighted vote)."""
+
+    items: tuple[Example, ...] = ()
+    k: int = 5
+    min_similarity: float = 0.1
+
+    def nearest(self, text: str, skip: str | None = None) -> list[tuple[float, Example]]:
+        mine = features(text)
+        if not mine:
+            return []
+        scored = []
+        for example in self.items:
+            if example.text == skip:
+                continue  # leave-one-out: an example does not vote for itself
+            shared = len(mine & example.features)
+            if shared >= 2:  # one common word ("nobody", "order") is no likeness
+                scored.append((shared / len(mine | example.features), example))
+        scored.sort(key=lambda pair: -pair[0])
+        return [pair for pair in scored[: self.k] if pair[0] >= self.min_similarity]
+
+    def vote(self, text: str, skip: str | None = None) -> tuple[int, str, Example, float] | None:
+        near = self.nearest(text, skip)
+        if not near:
+            return None
+        tiers, kinds = defaultdict(float), defaultdict(float)
+        for score, example in near:
+            tiers[example.tier] += score
+            kinds[example.complaint_type] += score
+        tier = max(tiers, key=tiers.get)
+        best_score, best = next(pair for pair in near if pair[1].tier == tier)
+        return tier, max(kinds, key=kinds.get), best, best_score
+
+
+def load_examples(path: Path, k: int, min_similarity: float) -> Examples:
+    items = []
+    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if row.get("segment") or row.get("tags") or row.get("hint"):
+                continue  # its tier came from the context, not the words: it cannot vote on words
+            items.append(Example(row["text"], int(row["tier"]), row["type"], features(row["text"])))
+        except (ValueError, KeyError) as exc:
+            raise RulesError(f"{path}:{number}: an example needs text, tier and type: {exc}") from exc
+    return Examples(tuple(items), k, min_similarity)
 ALLOWED_VALUES = {
     "complaint_type": get_args(ComplaintType),
     "urgency": get_args(Urgency),
@@ -120,8 +203,10 @@ class Ruleset:
     rules: tuple[Rule, ...]
     defaults: dict[str, str]
     group_is_never_routine: bool = True
+    examples: Examples = dataclass_field(default_factory=Examples)
 
-    def classify(self, facts: Facts) -> Classification:
+    def classify(self, facts: Facts, skip_example: str | None = None) -> Classification:
+        """`skip_example`: leave that labelled example out (for measuring accuracy on the examples)."""
         text = facts.text.lower()
         decided: dict[str, FieldDecision] = {}
         cause = None
@@ -137,9 +222,18 @@ class Ruleset:
                                                reason=f"{rule.reason} ({why})")
             if cause is None and rule.cause:
                 cause = f"{rule.name}: {why}"  # rule and words: "money-lost: mentions 'charged twice'"
-        for field, value in self.defaults.items():
-            decided.setdefault(field, FieldDecision(field=field, value=value, rule="default",
-                                                    reason="no rule decided it"))
+        if "urgency" not in decided or "complaint_type" not in decided:
+            voted = self.examples.vote(facts.text, skip_example)
+            if voted:
+                tier, kind, example, score = voted
+                reason = f"no rule decided it; most like the labelled example '{example.text[:80]}' " \
+                         f"(tier {example.tier}, {example.complaint_type}; similarity {score:.2f})"
+                for name, value in (("urgency", URGENCY_BY_TIER[tier]), ("complaint_type", kind)):
+                    decided.setdefault(name, FieldDecision(field=name, value=value, rule="similar-examples",
+                                                           reason=reason))
+        for name, value in self.defaults.items():
+            decided.setdefault(name, FieldDecision(field=name, value=value, rule="default",
+                                                   reason="no rule decided it"))
         urgency, scope = decided["urgency"], decided["scope"]
         tier = TIER_BY_URGENCY[urgency.value]
         if self.group_is_never_routine and tier == 3 and scope.value == "group":
@@ -162,7 +256,7 @@ def _strings(source: str, where: str, value, field: str) -> list[str]:
     return value
 
 
-def parse_rules(data: dict, source: str = "<rules>") -> Ruleset:
+def parse_rules(data: dict, source: str = "<rules>", base: Path | None = None) -> Ruleset:
     version = data.get("version")
     if not isinstance(version, int) or version < 1:
         raise RulesError(f"{source}: 'version' must be a positive integer")
@@ -205,7 +299,15 @@ def parse_rules(data: dict, source: str = "<rules>") -> Ruleset:
             hints=frozenset(_strings(source, where, raw.get("hints", []), "hints")),
             cause=bool(raw.get("cause", True)),
         ))
-    return Ruleset(version=f"{Path(source).stem}@v{version}", rules=tuple(rules), defaults=dict(defaults))
+    examples = Examples()
+    if "examples" in data:
+        spec = data["examples"]
+        if not isinstance(spec.get("file"), str):
+            raise RulesError(f"{source}: [examples] needs 'file', the labelled examples (JSON lines)")
+        examples = load_examples((base or Path(".")) / spec["file"], int(spec.get("k", 5)),
+                                 float(spec.get("min_similarity", 0.1)))
+    return Ruleset(version=f"{Path(source).stem}@v{version}", rules=tuple(rules), defaults=dict(defaults),
+                   examples=examples)
 
 
 def _check_values(source: str, where: str, values: dict) -> None:
@@ -222,7 +324,7 @@ def load_rules(path: Path = RULES_FILE) -> Ruleset:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise RulesError(f"{path}: {exc}") from exc
-    return parse_rules(data, str(path))
+    return parse_rules(data, str(path), Path(path).parent)
 
 
 def main(argv: list[str]) -> int:

@@ -1,21 +1,24 @@
 """Classification rules: behaviour of the rule engine, and accuracy on labelled complaints.
 
-The accuracy lines are printed in `make test`'s summary (see conftest.pytest_terminal_summary)."""
+The accuracy lines are printed in `make test`'s summary (see conftest.pytest_terminal_summary).
+The labelled set is also the classifier's example memory, so it is scored leave-one-out (no
+example votes for itself); the held-out set was written after the rules and never tuned on."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from services.intake.classification import Facts, RulesError, load_rules, parse_rules
+from services.intake.classification import RULES_FILE, Facts, RulesError, load_rules, parse_rules
 
-DATA = Path(__file__).parents[1] / "data"
+EXAMPLES = RULES_FILE.with_name("classification_examples.jsonl")
+HOLDOUT = Path(__file__).parents[1] / "data" / "holdout_complaints.jsonl"
 RULES = load_rules()
 ACCURACY: dict[str, str] = {}  # read by the terminal summary
 
 
-def _labelled(name: str) -> list[dict]:
-    return [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+def _labelled(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def _facts(row: dict) -> Facts:
@@ -23,16 +26,16 @@ def _facts(row: dict) -> Facts:
                  segment=row.get("segment"), urgency_hint=row.get("hint"))
 
 
-def _score(name: str) -> tuple[float, float, int]:
-    rows = _labelled(name)
-    results = [RULES.classify(_facts(r)) for r in rows]
+def _score(path: Path, leave_one_out: bool) -> tuple[float, float, int]:
+    rows = _labelled(path)
+    results = [RULES.classify(_facts(r), skip_example=r["text"] if leave_one_out else None) for r in rows]
     tier = sum(c.tier == r["tier"] for c, r in zip(results, rows)) / len(rows)
     kind = sum(c.complaint_type == r["type"] for c, r in zip(results, rows)) / len(rows)
     return tier, kind, len(rows)
 
 
 def test_labelled_set_covers_languages_tiers_and_types():
-    rows = _labelled("labelled_complaints.jsonl")
+    rows = _labelled(EXAMPLES)
     assert len(rows) >= 200
     assert {r["lang"] for r in rows} == {"zh", "en"}
     assert {r["tier"] for r in rows} == {1, 2, 3}
@@ -40,17 +43,17 @@ def test_labelled_set_covers_languages_tiers_and_types():
 
 
 def test_tier_accuracy_on_the_labelled_set_meets_the_domain_target():
-    tier, kind, count = _score("labelled_complaints.jsonl")
-    ACCURACY["labelled set (rules written against it)"] = f"tier {tier:.1%}, type {kind:.1%} of {count}"
+    tier, kind, count = _score(EXAMPLES, leave_one_out=True)
+    ACCURACY["labelled set, leave-one-out (rules written with it)"] = f"tier {tier:.1%}, type {kind:.1%} of {count}"
     assert tier >= 0.90
 
 
 def test_tier_accuracy_on_the_held_out_set_is_reported():
     """Written after the rules and never used to tune them: what unseen text looks like.
     Reported, not asserted against the target (see the issue note)."""
-    tier, kind, count = _score("holdout_complaints.jsonl")
+    tier, kind, count = _score(HOLDOUT, leave_one_out=False)
     ACCURACY["held-out set (unseen by the rules)"] = f"tier {tier:.1%}, type {kind:.1%} of {count}"
-    assert tier > 1 / 3  # better than guessing one of three tiers
+    assert tier > 0.5  # clearly better than the rules alone on unseen text (53 %)
 
 
 def test_every_field_records_the_rule_that_decided_it_and_why():
@@ -105,3 +108,16 @@ def test_a_rule_without_a_condition_or_with_an_unknown_field_is_refused():
                      "rule": [{"name": "x", "keywords": ["a"], "sets": {"urgency": "high"}}]})
     with pytest.raises(RulesError, match="cannot set 'tier'"):
         parse_rules({"version": 1, "defaults": defaults, "rule": [{"name": "x", "any": ["a"], "sets": {"tier": 1}}]})
+
+
+def test_what_no_rule_recognises_is_decided_by_the_nearest_labelled_examples():
+    # No keyword of any rule, but close to labelled complaints about a card being used by others.
+    text = "Strangers keep buying things with my card on your website right now"
+    result = RULES.classify(Facts(text=text))
+    urgency = result.decision("urgency")
+    if urgency.rule != "similar-examples":  # a rule may learn these words later; then use unseen ones
+        pytest.skip(f"a rule ({urgency.rule}) decides this text now")
+    assert "most like the labelled example" in urgency.reason
+    assert result.tier == 1
+    nothing_alike = RULES.classify(Facts(text="zzzz qqqq"))
+    assert nothing_alike.decision("urgency").rule == "default" and nothing_alike.tier == 3
