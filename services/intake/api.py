@@ -318,7 +318,8 @@ WEB_FORM_KEY = ChannelKey(key_id="web-form", channel=Channel.web_form.value)  # 
 
 @app.get("/complaint-form", response_class=HTMLResponse, tags=["customers"])
 async def complaint_form(request: Request) -> HTMLResponse:
-    return PAGES.TemplateResponse(request, "form.html", {"form_token": str(uuid.uuid4()), "values": {}})
+    return PAGES.TemplateResponse(request, "form.html", {"form_token": str(uuid.uuid4()), "values": {},
+                                                         "zone": app.state.zone.key})
 
 
 @app.post("/complaint-form", response_class=HTMLResponse, tags=["customers"])
@@ -330,21 +331,35 @@ async def submit_complaint_form(
     phone: Annotated[str, Form(max_length=30)] = "",
     email: Annotated[str, Form(max_length=320)] = "",
     demand: Annotated[str, Form(max_length=2000)] = "",
+    company: Annotated[str, Form(max_length=200)] = "",
+    account_id: Annotated[str, Form(max_length=100)] = "",
+    occurred_at: Annotated[str, Form(max_length=40, description="local time, as a datetime-local input sends it")] = "",
+    impact: Annotated[str, Form(max_length=2000)] = "",
+    urgent: Annotated[str, Form(max_length=10)] = "",
 ):
-    values = {"name": name, "phone": phone, "email": email, "description": description, "demand": demand}
+    values = {"name": name, "phone": phone, "email": email, "description": description, "demand": demand,
+              "company": company, "account_id": account_id, "occurred_at": occurred_at, "impact": impact,
+              "urgent": urgent}
     wait = app.state.limiter.take(f"form:{request.client.host if request.client else '-'}")
     if wait:
         raise ApiError(429, "rate_limited", "too many submissions; try again shortly",
                        headers={"Retry-After": str(max(1, math.ceil(wait)))})
     try:
+        # The browser sends wall-clock time without a zone: it is the organisation's zone.
+        when = datetime.fromisoformat(occurred_at).replace(tzinfo=app.state.zone) if occurred_at else None
         submission = ComplaintSubmission(
-            channel=Channel.web_form, description=description, demand=demand or None,
-            customer={"name": name, "phone": phone or None, "email": email or None},
+            channel=Channel.web_form, description=description, demand=demand or None, impact=impact or None,
+            occurred_at=when, urgency_hint="high" if urgent else None,
+            customer={"name": name, "phone": phone or None, "email": email or None, "company": company or None,
+                      "account_id": account_id or None},
         )
-    except ValidationError as exc:
-        errors = [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in exc.errors()]
+    except ValueError as exc:  # ValidationError is one; so is an unreadable time
+        problems = exc.errors() if isinstance(exc, ValidationError) else [
+            {"loc": ("occurred_at",), "msg": "give the date and time it happened"}]
+        errors = [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in problems]
         return PAGES.TemplateResponse(request, "form.html", {"form_token": form_token, "values": values,
-                                                             "errors": errors}, status_code=422)
+                                                             "errors": errors, "zone": app.state.zone.key},
+                                      status_code=422)
     accepted = await _accept(f"web-form:{form_token}", submission, Response(), WEB_FORM_KEY)
     return RedirectResponse(accepted.page_url.removeprefix(app.state.submissions.intake_url), status_code=303)
 

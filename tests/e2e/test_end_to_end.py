@@ -443,8 +443,14 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
                                                           "phone": "not a phone"})
         assert bad.status_code == 422 and "customer.phone" in bad.text and "李雷" in bad.text  # kept what was typed
 
+        unreadable = await browser.post("/complaint-form", data={"form_token": token, "name": "李雷",
+                                                                 "description": "x", "phone": "13812345678",
+                                                                 "occurred_at": "yesterday"})
+        assert unreadable.status_code == 422 and "occurred_at" in unreadable.text
+
         fields = {"form_token": token, "name": "李雷", "phone": "13812345678",
-                  "description": "店员态度很差 the clerk was rude", "demand": "an apology"}
+                  "description": "店员态度很差 the clerk was rude", "demand": "an apology",
+                  "company": "李记商行", "occurred_at": "2026-11-20T14:05", "impact": "left without buying"}
         sent = await browser.post("/complaint-form", data=fields)
         assert sent.status_code == 303 and sent.headers["location"].startswith("/track/")
         again = await browser.post("/complaint-form", data=fields)  # double click: same complaint
@@ -453,6 +459,10 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
         json_status = await eventually(lambda: _json_stage(browser, page_url.replace("/track/", "/v1/track/"),
                                                            "assigned"))
         complaint_id = json_status["complaint_id"]
+        record = next(e for e in (await browser.get(f"{staff}/v1/complaints/{complaint_id}/events")).json()["events"]
+                      if e["type"] == "ComplaintReceived")["data"]
+        assert record["occurred_at"] == "2026-11-20T14:05:00+08:00"  # the form's local time, in the policy zone
+        assert (record["customer"]["company"], record["impact"]) == ("李记商行", "left without buying")
         page = await browser.get(page_url)
         assert page.status_code == 200 and complaint_id in page.text and "已分派" in page.text
         assert "<script" not in page.text
