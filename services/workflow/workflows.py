@@ -317,6 +317,7 @@ class ComplaintWorkflow:
     @workflow.update
     async def apply_policy(self, move: PolicyMove) -> ComplaintView:
         """An operator moves this complaint to a (new version of a) policy."""
+        await self._set_up()
         try:
             policy: Policy = await workflow.execute_activity_method(
                 ComplaintActivities.load_policy, move.policy, summary=f"policy {move.policy}",
@@ -364,6 +365,7 @@ class ComplaintWorkflow:
     async def link_repeat(self, repeat: RepeatSubmission) -> ComplaintView:
         """The customer wrote again about this open complaint: keep every word, tell them it is
         being handled here, and tell whoever has it."""
+        await self._set_up()
         self.view.repeats += 1
         await self._record(("RepeatLinked", {**repeat.model_dump(mode="json"), "count": self.view.repeats}))
         await self._notify_customer("repeat_linked", {"stage": self.view.stage.value,
@@ -380,6 +382,7 @@ class ComplaintWorkflow:
 
     @workflow.update
     async def link_batch(self, link: BatchLink) -> ComplaintView:
+        await self._set_up()
         if self.view.batch_id != link.batch_id:
             self.view.batch_id = link.batch_id
             await self._record(("BatchLinked", link.model_dump(mode="json")))
@@ -394,6 +397,11 @@ class ComplaintWorkflow:
         return self.view
 
     # ------------------------------------------------------------ helpers
+
+    async def _set_up(self) -> None:
+        """Links may arrive while the complaint is still being received (a customer writing twice
+        within a second): they wait for tiering and routing, so their events come after."""
+        await workflow.wait_condition(lambda: self.view.stage != Stage.received)
 
     async def _route(self, tier: int, complaint_type: str) -> Route:
         """Group and member from routing.toml and the staff on duty. Complaints started before

@@ -96,3 +96,17 @@ async def test_the_inbox_lists_routed_complaints_masked_and_counts_load(env, sto
     assert item.owner == view.assignee and item.next_deadline is not None
     dumped = " ".join(str(v) for i in await inbox.list_items(store.pool, limit=500) for v in i.model_dump().values())
     assert "13812341234" not in dumped
+
+
+async def test_a_repeat_arriving_while_the_complaint_is_received_waits_for_it(env, store, alerts):
+    """A customer who writes twice within a second: the link waits for tiering and routing."""
+    from services.workflow.domain import Channel, RepeatSubmission
+
+    complaint = scenarios.a_complaint(await env.get_current_time(), "The cashier was rude to me")
+    handle = await scenarios.start(env.client, complaint)
+    repeat = RepeatSubmission(submission_id="T-again", channel=Channel.email, received_at=complaint.received_at,
+                              description="and rude again", similarity=0.4)
+    view = await handle.execute_update(ComplaintWorkflow.link_repeat, repeat, id="repeat-T-again")
+    assert view.repeats == 1
+    types = [e.type for e in await store.read_stream(complaint.complaint_id)]
+    assert types[:4] == ["ComplaintReceived", "TierAssigned", "Assigned", "RepeatLinked"]
