@@ -240,8 +240,12 @@ class Submissions:
         except WorkflowUpdateFailedError:
             return await self._start_on_its_own(complaint)
         except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:  # closed and gone from the engine
-                return await self._start_on_its_own(complaint)
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                original_started = await self.pool.fetchval(
+                    "SELECT workflow_started_at FROM intake.submissions WHERE complaint_id = $1", original_id)
+                if original_started is not None:  # closed and gone from the engine (retention)
+                    return await self._start_on_its_own(complaint)
+                return False  # not started yet itself: the starter starts it first, then links this
             log.warning("linking a repeat failed; will retry", extra={"complaint_id": complaint.complaint_id,
                                                                       "error": str(exc)})
             return False

@@ -28,6 +28,10 @@ async def test_a_complaint_accepted_while_temporal_is_down_runs_when_it_is_back(
             assert waiting["stage"] == "received"  # safe with intake, not started yet
             retried = await http.post(f"{intake}/v1/complaints", json=COMPLAINT, headers={"Idempotency-Key": key})
             assert retried.json()["complaint_id"] == accepted.json()["complaint_id"]
+            # The customer writes again about it while Temporal is still down: kept, and linked later.
+            again = await http.post(f"{intake}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
+                                    json={**COMPLAINT, "description": COMPLAINT["description"] + " — still no refund"})
+            assert again.status_code == 202 and again.json()["linked_to"] == accepted.json()["complaint_id"]
 
             await system.start_temporal()  # same state file; the starter picks the complaint up
 
@@ -38,5 +42,11 @@ async def test_a_complaint_accepted_while_temporal_is_down_runs_when_it_is_back(
             running = await eventually(assigned, timeout=60)
             assert running["complaint_id"] == accepted.json()["complaint_id"]
             assert [h["type"] for h in running["history"]][:3] == ["ComplaintReceived", "TierAssigned", "Assigned"]
+
+            async def linked():
+                body = (await http.get(status_url)).json()
+                return body if "RepeatLinked" in [h["type"] for h in body["history"]] else None
+
+            assert [h["type"] for h in (await eventually(linked, timeout=60))["history"]].count("RepeatLinked") == 1
     finally:
         await system.stop()
