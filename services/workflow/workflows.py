@@ -109,6 +109,12 @@ class ComplaintWorkflow:
             ("Assigned", {"group": route.group, "assignee": route.assignee, "liaison": route.liaison,
                           "rule": route.rule, "reason": route.reason, "strategy": route.strategy}),
         )
+        if route.liaison and workflow.patched("liaison-told-v1"):
+            # Tier 2: the business liaison of the complaint's department works it with the agent.
+            await self._send("liaison_assigned", "internal", route.liaison, f"staff:{route.liaison}",
+                             {"tier": found.tier, "group": route.group, "assignee": route.assignee,
+                              "complaint_type": found.complaint_type, "summary": static_summary(complaint)},
+                             key="liaison")
         if found.tier == 1 and route.urgent_call:
             # Tier 1 skips the queue: the on-duty senior or manager is called at once (domain §3).
             await self._send("urgent_call", "internal", route.urgent_call, f"staff:{route.urgent_call}",

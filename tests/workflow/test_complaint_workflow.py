@@ -43,12 +43,13 @@ async def test_happy_path_records_every_stage_once_and_in_order(env, store, noti
     assert next(e for e in stream if e.type == "SurveyAnswered").data["satisfaction_speed"] == 5
 
     assert [(n.template, n.channel, n.recipient_address) for n in notifications.sent] == [
+        ("liaison_assigned", "internal", "staff:ma.jun"),  # tier 2: the business liaison is told
         ("feedback", "email", "wang.fang@example.com"),
         ("survey_request", "email", "wang.fang@example.com"),
     ]
-    assert notifications.sent[0].variables["resolution"]["compensation"] == "a 20 yuan coupon"
+    assert notifications.sent[1].variables["resolution"]["compensation"] == "a 20 yuan coupon"
     keys = [n.idempotency_key for n in notifications.sent]
-    assert keys == [f"{handle.id}/feedback", f"{handle.id}/survey_request"]
+    assert keys == [f"{handle.id}/liaison", f"{handle.id}/feedback", f"{handle.id}/survey_request"]
 
     view = await handle.query(ComplaintWorkflow.status)
     assert (view.stage, view.owner, view.group) == (Stage.closed, "agent-7", "senior-agents")

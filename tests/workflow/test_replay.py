@@ -15,9 +15,9 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def test_histories_of_every_generation_are_saved():
-    """Before routing (no routing activity: the `routing-v1` patch's old branch) and after."""
+    """Before routing (the `routing-v1` patch's old branch), with routing, and with the liaison told."""
     stems = {p.stem for p in HISTORIES}
-    for generation in ("before-routing", "routing-v1"):
+    for generation in ("before-routing", "routing-v1", "liaison-told-v1"):
         assert {f"{generation}__happy_path", f"{generation}__survey_given_up"} <= stems
 
 

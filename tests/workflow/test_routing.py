@@ -58,6 +58,8 @@ async def test_tier_2_goes_to_senior_agents_with_a_business_liaison(env, store, 
     _, view = await _routed(env, "I was charged twice for my order, please refund")
     assert (view.tier, view.group, view.liaison) == (2, "senior-agents", "ma.jun")
     assert view.assignee in {"chen.jie", "liu.yang"}
+    told = [n for n in alerts.of(view.complaint_id) if n.template == "liaison_assigned"]
+    assert [n.recipient_address for n in told] == ["staff:ma.jun"]
 
 
 async def test_tier_3_goes_to_the_skill_group_of_its_type_round_robin(env, store, alerts):
