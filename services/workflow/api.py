@@ -4,10 +4,13 @@ Staff actions are workflow Updates: the workflow's validator decides whether the
 the complaint's stage, and a refusal comes back as 409 with its reason.
 """
 
+import asyncio
+import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
+import asyncpg
 import httpx
 from fastapi import FastAPI, Header, Query
 from pydantic import BaseModel, Field
@@ -17,7 +20,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from services.common.events import EventPage
 from services.common.privacy import mask_contact
 from services.common.settings import get_settings
-from services.common.service import service_app, service_database
+from services.common.service import running, service_app, service_database
 from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
 from services.common.web import ApiError
@@ -50,6 +53,7 @@ from services.workflow.worker import activities_of, build_worker
 from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 @asynccontextmanager
@@ -64,8 +68,30 @@ async def lifespan(app: FastAPI):
         instrument_http_client(http)
         activities = ComplaintActivities(app.state.events, app.state.router, http, settings.url_of("notify"),
                                          settings.policy_dir)
-        async with build_worker(app.state.temporal, settings.temporal_task_queue, activities_of(activities)):
+        async with build_worker(app.state.temporal, settings.temporal_task_queue, activities_of(activities)), \
+                running(assign_queued_complaints()):
             yield  # leaving the block shuts the worker down gracefully
+
+
+async def assign_queued_complaints(every_seconds: float = 2.0) -> None:
+    """Complaints routed while nobody of their group was on duty are picked, by the group's
+    strategy, as soon as someone is: the 2 h assignment target does not wait for a manual assign."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            for row in await app.state.router.queued():
+                assignee = await app.state.router.pick_for(row["group_name"])
+                if assignee is None:
+                    continue
+                action = AssignAction(staff_id="router", assignee=assignee,
+                                      note=f"picked from the {row['group_name']} queue when on duty")
+                try:
+                    await _update(row["complaint_id"], ComplaintWorkflow.assign, action)
+                except ApiError as exc:  # closed or moved on meanwhile: the next pass sees it
+                    log.info("queued complaint not assigned", extra={"complaint_id": row["complaint_id"],
+                                                                     "reason": exc.message})
+        except (OSError, asyncpg.PostgresError, RPCError) as exc:
+            log.warning("assigning queued complaints failed; will retry", extra={"error": str(exc)})
 
 
 app = service_app("workflow", "Complaint workflow service",

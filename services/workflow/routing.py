@@ -181,6 +181,23 @@ class Router:
         )
         return chosen
 
+    # ------------------------------------------------------------ the queue
+
+    async def queued(self, limit: int = 50) -> list[asyncpg.Record]:
+        """Complaints waiting in a group's queue (nobody was on duty) whose group has someone now."""
+        return await self.pool.fetch(
+            """SELECT i.complaint_id, i.group_name FROM workflow.inbox i
+               WHERE i.assignee IS NULL AND i.stage IN ('assigned', 'acknowledged', 'waiting_on_customer')
+                 AND EXISTS (SELECT 1 FROM workflow.staff s WHERE i.group_name = ANY(s.groups) AND s.on_duty)
+               ORDER BY i.next_deadline NULLS LAST, i.received_at LIMIT $1""", limit)
+
+    async def pick_for(self, group: str) -> str | None:
+        """A member of the group on duty, by the group's strategy."""
+        strategy = self.config.groups[group].strategy if group in self.config.groups else "least_loaded"
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('route:' || $1))", group)
+            return await self._pick(conn, group, strategy)
+
     # ------------------------------------------------------------ the roster
 
     async def load_roster(self, path: Path = ROSTER_FILE) -> int:

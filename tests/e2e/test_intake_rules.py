@@ -133,6 +133,23 @@ async def test_many_customers_with_one_cause_raise_one_batch_incident(system, ht
     assert len(warning) == 1 and "payment-system-down" in warning[0]
 
 
+async def test_a_queued_complaint_is_picked_when_someone_comes_on_duty(system, http):
+    staff = system.settings.url_of("workflow")
+    off = await http.put(f"{staff}/v1/staff/zhou.ting/duty", json={"on_duty": False})
+    assert off.status_code == 200 and off.json()["on_duty"] is False
+    accepted = await _submit(http, system, new_complaint(description="The cashier was rude to me"))
+    queued = await _view(http, system, accepted["complaint_id"])
+    assert (queued["group"], queued["assignee"]) == ("front-line-service", None)
+    assert "assignment" in queued["deadlines"]  # the 2 h clock runs while it waits
+
+    assert (await http.put(f"{staff}/v1/staff/zhou.ting/duty", json={"on_duty": True})).status_code == 200
+    picked = await _view(http, system, accepted["complaint_id"], lambda v: v["assignee"])
+    assert picked["assignee"] == "zhou.ting" and "assignment" not in picked["deadlines"]
+    event = next(e for e in await _events(http, system, accepted["complaint_id"]) if e["type"] == "AssignedToPerson")
+    assert event["data"]["staff_id"] == "router"
+    assert (await http.put(f"{staff}/v1/staff/nobody/duty", json={"on_duty": True})).status_code == 404
+
+
 async def test_a_surge_warns_on_call_once_and_overflows_routine_work_to_standby(system, http):
     ids = [(await _submit(http, system, new_complaint(description="How do I reset my password?")))["complaint_id"]
            for _ in range(SURGE_PER_MINUTE + 2)]
