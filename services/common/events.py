@@ -11,6 +11,20 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 
+# The stage each lifecycle event moves a complaint into: every read model follows it.
+STAGE_AFTER = {
+    "ComplaintReceived": "received",
+    "Assigned": "assigned",
+    "Acknowledged": "acknowledged",
+    "InfoRequested": "waiting_on_customer",
+    "CustomerReplied": "acknowledged",
+    "Resolved": "resolved",
+    "SurveyRequested": "awaiting_survey",
+    "FollowUpRequested": "second_follow_up",
+    "Closed": "closed",
+}
+
+
 class NewEvent(BaseModel):
     """An event as the workflow records it: id and version are decided in the workflow,
     deterministically, so a retried append is recognised and never stored twice."""

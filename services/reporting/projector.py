@@ -7,24 +7,11 @@ import logging
 import asyncpg
 import httpx
 
-from services.common.events import EventPage, StoredEvent
+from services.common.events import STAGE_AFTER, EventPage, StoredEvent
 
 log = logging.getLogger(__name__)
 
 PROJECTION = "complaints"
-
-# Which status each lifecycle event moves a complaint into.
-STATUS_AFTER = {
-    "ComplaintReceived": "received",
-    "Assigned": "assigned",
-    "Acknowledged": "acknowledged",
-    "InfoRequested": "waiting_on_customer",
-    "CustomerReplied": "acknowledged",
-    "Resolved": "resolved",
-    "SurveyRequested": "awaiting_survey",
-    "FollowUpRequested": "second_follow_up",
-    "Closed": "closed",
-}
 
 
 async def _apply(conn: asyncpg.Connection, event: StoredEvent) -> None:
@@ -39,12 +26,12 @@ async def _apply(conn: asyncpg.Connection, event: StoredEvent) -> None:
             "UPDATE reporting.complaints SET tier = $2, last_position = $3 WHERE complaint_id = $1",
             event.stream_id, event.data.get("tier", event.data.get("to_tier")), event.position,
         )
-    if event.type in STATUS_AFTER and event.type != "ComplaintReceived":
+    if event.type in STAGE_AFTER and event.type != "ComplaintReceived":
         await conn.execute(
             """UPDATE reporting.complaints SET status = $2, last_position = $3,
                    closed_at = CASE WHEN $2 = 'closed' THEN $4 ELSE closed_at END
                WHERE complaint_id = $1""",
-            event.stream_id, STATUS_AFTER[event.type], event.position, event.occurred_at,
+            event.stream_id, STAGE_AFTER[event.type], event.position, event.occurred_at,
         )
 
 

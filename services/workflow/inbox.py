@@ -10,20 +10,8 @@ from datetime import datetime
 import asyncpg
 from pydantic import BaseModel
 
-from services.common.events import NewEvent
+from services.common.events import STAGE_AFTER, NewEvent
 from services.common.privacy import mask_email, mask_phone, scrub_text
-
-STAGE_AFTER = {
-    "Assigned": "assigned",
-    "Acknowledged": "acknowledged",
-    "InfoRequested": "waiting_on_customer",
-    "CustomerReplied": "acknowledged",
-    "Resolved": "resolved",
-    "SurveyRequested": "awaiting_survey",
-    "FollowUpRequested": "second_follow_up",
-    "Closed": "closed",
-}
-
 
 class InboxItem(BaseModel):
     complaint_id: str
@@ -107,11 +95,8 @@ async def project(conn: asyncpg.Connection, events: list[NewEvent]) -> None:
     changes: dict = {}
     for event in events:
         changes.update(_changes(event))
-    if changes.get("owner"):  # whoever acknowledges is the assignee if nobody was
-        changes.setdefault("assignee_if_none", changes["owner"])
     if not changes:
         return
-    assignee_if_none = changes.pop("assignee_if_none", None)
     columns = list(changes)
     assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
     placeholders = ", ".join(f"${i}" for i in range(2, len(columns) + 2))
@@ -120,9 +105,9 @@ async def project(conn: asyncpg.Connection, events: list[NewEvent]) -> None:
             ON CONFLICT (complaint_id) DO UPDATE SET {assignments}, updated_at = now()""",
         events[0].stream_id, *changes.values(),
     )
-    if assignee_if_none:
+    if changes.get("owner"):  # whoever acknowledges is the assignee if nobody was
         await conn.execute("UPDATE workflow.inbox SET assignee = $2 WHERE complaint_id = $1 AND assignee IS NULL",
-                           events[0].stream_id, assignee_if_none)
+                           events[0].stream_id, changes["owner"])
 
 
 async def list_items(pool: asyncpg.Pool, *, group: str | None = None, assignee: str | None = None,
