@@ -192,9 +192,11 @@ class Submissions:
         stored = {"complaint_id": complaint_id, "repeat_of": repeat["complaint_id"] if repeat else None,
                   "workflow_input": workflow_input}
         await self._hand_over(stored)
-        if not repeat and classification.cause:
+        if repeat:  # linked, or started on its own if that complaint had closed: the row says which
+            return await self._accepted(complaint_id, replayed=False)
+        if classification.cause:
             await self._note_cause(complaint_id, classification.cause, received_at)
-        return await self._accepted(complaint_id, replayed=False)
+        return Accepted(complaint_id, token, received_at, replayed=False)
 
     def _same_matter(self, earlier: list[asyncpg.Record], description: str, cause: str | None,
                      received_at: datetime) -> asyncpg.Record | None:
@@ -239,17 +241,13 @@ class Submissions:
                                         rpc_timeout=timedelta(seconds=10))
         except WorkflowUpdateFailedError:
             return await self._start_on_its_own(complaint)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
+        except (RPCError, RuntimeError) as exc:  # RuntimeError: a lazy client that cannot connect
+            if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
                 original_started = await self.pool.fetchval(
                     "SELECT workflow_started_at FROM intake.submissions WHERE complaint_id = $1", original_id)
                 if original_started is not None:  # closed and gone from the engine (retention)
                     return await self._start_on_its_own(complaint)
                 return False  # not started yet itself: the starter starts it first, then links this
-            log.warning("linking a repeat failed; will retry", extra={"complaint_id": complaint.complaint_id,
-                                                                      "error": str(exc)})
-            return False
-        except RuntimeError as exc:  # a lazy client that cannot connect
             log.warning("linking a repeat failed; will retry", extra={"complaint_id": complaint.complaint_id,
                                                                       "error": str(exc)})
             return False

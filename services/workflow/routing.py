@@ -103,6 +103,11 @@ def load_routing(path: Path = ROUTING_FILE) -> RoutingConfig:
     return RoutingConfig(groups, tuple(routes), liaisons)
 
 
+# A member's load: the open complaints assigned to them (from the staff inbox), for staff s.
+OPEN_COMPLAINTS_OF_STAFF = ("(SELECT count(*) FROM workflow.inbox i"
+                            " WHERE i.assignee = s.staff_id AND i.stage <> 'closed')")
+
+
 class StaffMember(BaseModel):
     staff_id: str
     name: str
@@ -157,9 +162,7 @@ class Router:
     async def _pick(self, conn: asyncpg.Connection, group: str, strategy: Strategy,
                     roles: tuple[str, ...] = (), exclude: str | None = None) -> str | None:
         members = await conn.fetch(
-            """SELECT s.staff_id,
-                      (SELECT count(*) FROM workflow.inbox i
-                        WHERE i.assignee = s.staff_id AND i.stage <> 'closed') AS load
+            f"""SELECT s.staff_id, {OPEN_COMPLAINTS_OF_STAFF} AS load
                FROM workflow.staff s
                WHERE $1 = ANY(s.groups) AND s.on_duty
                  AND (cardinality($2::text[]) = 0 OR s.role = ANY($2::text[]))
@@ -217,10 +220,8 @@ class Router:
 
     async def staff(self) -> list[StaffMember]:
         rows = await self.pool.fetch(
-            """SELECT s.staff_id, s.name, s.role, s.groups, s.on_duty,
-                      (SELECT count(*) FROM workflow.inbox i
-                        WHERE i.assignee = s.staff_id AND i.stage <> 'closed') AS open_complaints
-               FROM workflow.staff s ORDER BY s.staff_id""")
+            f"""SELECT s.staff_id, s.name, s.role, s.groups, s.on_duty, {OPEN_COMPLAINTS_OF_STAFF} AS open_complaints
+                FROM workflow.staff s ORDER BY s.staff_id""")
         return [StaffMember(**dict(r)) for r in rows]
 
     async def set_on_duty(self, staff_id: str, on_duty: bool) -> StaffMember | None:
