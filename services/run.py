@@ -157,6 +157,19 @@ class LocalSystem:
                 else:
                     raise RuntimeError(f"{name} did not answer {url} within {timeout:.0f}s")
 
+    async def __aenter__(self) -> "LocalSystem":
+        """`async with LocalSystem(settings) as system:` started, and stopped whatever happens
+        (a start that fails half-way stops what it started)."""
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info) -> None:
+        await self.stop()
+
     def exited(self) -> list[str]:
         return [name for name, p in self.processes.items() if p.poll() is not None]
 

@@ -49,20 +49,9 @@ async def system(tmp_path_factory):
     settings = settings_on_free_ports(tmp_path_factory.mktemp("system"),
                                       temporal_task_queue=f"e2e-{uuid.uuid4().hex[:6]}",
                                       batch_min_customers=1000)  # batches: test_intake_rules.py
-    local = LocalSystem(settings)
-    try:
-        await local.start()
+    async with LocalSystem(settings) as local:
         yield local
-    finally:
-        await local.stop()
     assert not local.processes
-
-
-@pytest.fixture
-async def http(system):
-    """An HTTP client that authenticates as a channel adapter (the key allows every channel)."""
-    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as client:
-        yield client
 
 
 async def eventually(check, timeout: float = 30.0):
@@ -417,19 +406,15 @@ async def test_channel_keys_are_scoped_hashed_and_rate_limited(system):
 
 async def test_a_busy_key_gets_429_with_retry_after(tmp_path):
     settings = settings_on_free_ports(tmp_path, intake_rate_per_minute=6, intake_rate_burst=2)
-    local = LocalSystem(settings)
-    try:
-        await local.start()
-        async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {local.dev_key}"}) as http:
-            codes = []
-            for _ in range(3):
-                response = await http.post(f"{settings.url_of('intake')}/v1/complaints", json=COMPLAINT,
-                                           headers={"Idempotency-Key": str(uuid.uuid4())})
-                codes.append(response.status_code)
-            assert codes == [202, 202, 429]
-            assert response.json()["error"] == "rate_limited" and 1 <= int(response.headers["Retry-After"]) <= 10
-    finally:
-        await local.stop()
+    async with LocalSystem(settings) as local, \
+            httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {local.dev_key}"}) as http:
+        codes = []
+        for _ in range(3):
+            response = await http.post(f"{settings.url_of('intake')}/v1/complaints", json=COMPLAINT,
+                                       headers={"Idempotency-Key": str(uuid.uuid4())})
+            codes.append(response.status_code)
+        assert codes == [202, 202, 429]
+        assert response.json()["error"] == "rate_limited" and 1 <= int(response.headers["Retry-After"]) <= 10
 
 
 async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(system):

@@ -5,7 +5,6 @@ thresholds make batches and surges happen with a handful of complaints."""
 
 import uuid
 
-import httpx
 import pytest
 
 from services.run import LocalSystem, settings_on_free_ports
@@ -18,18 +17,8 @@ BATCH_MIN, SURGE_PER_MINUTE = 3, 14
 async def system(tmp_path_factory):
     settings = settings_on_free_ports(tmp_path_factory.mktemp("rules"), batch_min_customers=BATCH_MIN,
                                       surge_per_minute=SURGE_PER_MINUTE)
-    local = LocalSystem(settings)
-    try:
-        await local.start()
+    async with LocalSystem(settings) as local:
         yield local
-    finally:
-        await local.stop()
-
-
-@pytest.fixture
-async def http(system):
-    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as client:
-        yield client
 
 
 async def _submit(http, system, body) -> dict:

@@ -16,18 +16,6 @@ LIFECYCLE = ["ComplaintReceived", "TierAssigned", "Assigned", "Acknowledged", "R
              "FeedbackSent", "SurveyRequested"]
 
 
-@pytest.fixture(scope="module")
-async def env():
-    async with await scenarios.start_time_skipping_env() as env:
-        yield env
-
-
-@pytest.fixture
-async def notifications(env, store):
-    async with scenarios.complaint_worker(env.client, store) as recorded:
-        yield recorded
-
-
 async def test_happy_path_records_every_stage_once_and_in_order(env, store, notifications):
     handle = await scenarios.happy_path(env)
 

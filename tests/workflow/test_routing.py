@@ -2,8 +2,6 @@
 member from the shipped roster by the group's strategy, the urgent call for tier 1, the
 liaison for tier 2, the green channel, surge overflow, and the staff inbox it all lands in."""
 
-import pytest
-
 from services.intake.classification import Facts, load_rules
 from services.workflow import inbox
 from services.workflow.domain import Customer, StaffAction
@@ -11,18 +9,6 @@ from services.workflow.workflows import ComplaintWorkflow
 from tests.workflow import scenarios
 
 RULES = load_rules()
-
-
-@pytest.fixture(scope="module")
-async def env():
-    async with await scenarios.start_time_skipping_env() as env:
-        yield env
-
-
-@pytest.fixture
-async def alerts(env, store):
-    async with scenarios.complaint_worker(env.client, store) as recorded:
-        yield recorded
 
 
 async def _routed(env, text: str, segment: str | None = None, overflow: bool = False):
@@ -35,12 +21,12 @@ async def _routed(env, text: str, segment: str | None = None, overflow: bool = F
     return handle, await handle.query(ComplaintWorkflow.status)
 
 
-async def test_tier_1_goes_to_the_special_team_with_an_urgent_call(env, store, alerts):
+async def test_tier_1_goes_to_the_special_team_with_an_urgent_call(env, store, notifications):
     handle, view = await _routed(env, "支付系统崩溃，所有用户都无法支付")
     assert (view.tier, view.group) == (1, "special-team")
     assert view.assignee in {"chen.jie", "wang.fang"}  # least loaded of the team on duty
     assert "assignment" not in view.deadlines  # picked at once: the 2 h assignment target is met
-    call = [n for n in alerts.of(view.complaint_id) if n.template == "urgent_call"]
+    call = [n for n in notifications.of(view.complaint_id) if n.template == "urgent_call"]
     assert len(call) == 1 and call[0].recipient_address.startswith("staff:")
     assert call[0].recipient_address.removeprefix("staff:") in {"chen.jie", "wang.fang"}
     assigned = next(e for e in await store.read_stream(view.complaint_id) if e.type == "Assigned").data
@@ -49,20 +35,20 @@ async def test_tier_1_goes_to_the_special_team_with_an_urgent_call(env, store, a
     assert tiered["rule"] == "payment-system-down" and tiered["scope"] == "group"
 
 
-async def test_least_loaded_spreads_the_special_teams_work(env, store, alerts):
+async def test_least_loaded_spreads_the_special_teams_work(env, store, notifications):
     picked = [(await _routed(env, "The heater caught fire and my son was injured"))[1].assignee for _ in range(4)]
     assert sorted(picked) == ["chen.jie", "chen.jie", "wang.fang", "wang.fang"]
 
 
-async def test_tier_2_goes_to_senior_agents_with_a_business_liaison(env, store, alerts):
+async def test_tier_2_goes_to_senior_agents_with_a_business_liaison(env, store, notifications):
     _, view = await _routed(env, "I was charged twice for my order, please refund")
     assert (view.tier, view.group, view.liaison) == (2, "senior-agents", "ma.jun")
     assert view.assignee in {"chen.jie", "liu.yang"}
-    told = [n for n in alerts.of(view.complaint_id) if n.template == "liaison_assigned"]
+    told = [n for n in notifications.of(view.complaint_id) if n.template == "liaison_assigned"]
     assert [n.recipient_address for n in told] == ["staff:ma.jun"]
 
 
-async def test_tier_3_goes_to_the_skill_group_of_its_type_round_robin(env, store, alerts):
+async def test_tier_3_goes_to_the_skill_group_of_its_type_round_robin(env, store, notifications):
     picked = [(await _routed(env, "The app sometimes shows the wrong language after a restart."))[1]
               for _ in range(3)]
     assert {v.group for v in picked} == {"front-line-product"}
@@ -71,7 +57,7 @@ async def test_tier_3_goes_to_the_skill_group_of_its_type_round_robin(env, store
     assert (rude.group, rude.assignee) == ("front-line-service", "zhou.ting")
 
 
-async def test_vip_takes_the_green_channel_and_surge_overflows_routine_work(env, store, alerts):
+async def test_vip_takes_the_green_channel_and_surge_overflows_routine_work(env, store, notifications):
     _, vip = await _routed(env, "The app keeps crashing on the orders page.", segment="vip")
     assert (vip.tier, vip.group) == (2, "vip-desk")
     _, overflow = await _routed(env, "How do I reset my password?", overflow=True)
@@ -80,14 +66,14 @@ async def test_vip_takes_the_green_channel_and_surge_overflows_routine_work(env,
     assert urgent.group == "special-team"  # tier 1 never overflows
 
 
-async def test_nobody_on_duty_leaves_it_in_the_group_queue_with_the_assignment_clock_running(env, store, alerts):
+async def test_nobody_on_duty_leaves_it_in_the_group_queue_with_the_assignment_clock_running(env, store, notifications):
     await store.pool.execute("UPDATE workflow.staff SET on_duty = false WHERE 'front-line-service' = ANY(groups)")
     _, view = await _routed(env, "The cashier was rude to me")
     assert (view.group, view.assignee) == ("front-line-service", None)
     assert "assignment" in view.deadlines
 
 
-async def test_the_inbox_lists_routed_complaints_masked_and_counts_load(env, store, alerts):
+async def test_the_inbox_lists_routed_complaints_masked_and_counts_load(env, store, notifications):
     handle, view = await _routed(env, "I was charged twice for my order, please refund")
     await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id=view.assignee))
     items = await inbox.list_items(store.pool, assignee=view.assignee)
@@ -100,7 +86,7 @@ async def test_the_inbox_lists_routed_complaints_masked_and_counts_load(env, sto
     assert "13812341234" not in dumped
 
 
-async def test_a_repeat_arriving_while_the_complaint_is_received_waits_for_it(env, store, alerts):
+async def test_a_repeat_arriving_while_the_complaint_is_received_waits_for_it(env, store, notifications):
     """A customer who writes twice within a second: the link waits for tiering and routing."""
     from services.workflow.domain import Channel, RepeatSubmission
 
