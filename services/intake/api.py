@@ -48,10 +48,11 @@ log = logging.getLogger(__name__)
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    async with service_database("intake", MIGRATIONS) as (settings, pool):
+    async with service_database("intake", MIGRATIONS) as (settings, pool), \
+            httpx.AsyncClient(timeout=10) as http:
         # Lazy: intake keeps accepting complaints while Temporal is down; the starter starts them.
         app.state.temporal = await connect(settings, lazy=True)
-        app.state.http = http = httpx.AsyncClient(timeout=10)
+        app.state.http = http
         instrument_http_client(http)
         alerts = StaffAlerts(http, settings.url_of("notify"))
         surge = SurgeMonitor(pool, settings.surge_per_minute, alerts)
@@ -73,7 +74,6 @@ async def lifespan(app: FastAPI):
         async with running(app.state.submissions.run_starter()), running(surge.run()), \
                 running(app.state.submissions.run_marker()):
             yield
-        await http.aclose()
 
 
 app = service_app("intake", "Intake service",
@@ -272,10 +272,9 @@ async def track(token: str) -> CustomerStatus:
 async def _messages_to_customer(complaint_id: str) -> list[CustomerMessage]:
     """From notify's outbox: what was sent to the customer (internal alerts left out)."""
     try:
-        async with httpx.AsyncClient(timeout=5) as http:
-            response = await http.get(f"{app.state.notify_url}/v1/notifications",
-                                      params={"complaint_id": complaint_id})
-            response.raise_for_status()
+        response = await app.state.http.get(f"{app.state.notify_url}/v1/notifications",
+                                            params={"complaint_id": complaint_id}, timeout=5)
+        response.raise_for_status()
     except httpx.HTTPError as exc:
         log.warning("messages unavailable", extra={"complaint_id": complaint_id, "error": str(exc)})
         return []
