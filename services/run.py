@@ -31,6 +31,9 @@ SERVICES = {  # name -> ASGI app; each runs as its own process
     "notify": "services.notify.api:app",
     "reporting": "services.reporting.api:app",
 }
+# uvloop and httptools (C) carry the HTTP services; the workflow service hosts the Temporal
+# worker, which stays on the standard loop the SDK is built and tested on.
+EVENT_LOOP = {"intake": "uvloop", "workflow": "asyncio", "notify": "uvloop", "reporting": "uvloop"}
 
 
 def free_port() -> int:
@@ -96,7 +99,8 @@ class LocalSystem:
             log_file = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
             self.processes[name] = subprocess.Popen(
                 [sys.executable, "-m", "uvicorn", app, "--host", s.host,
-                 "--port", str(getattr(s, f"{name}_port")), "--no-access-log"],
+                 "--port", str(getattr(s, f"{name}_port")), "--loop", EVENT_LOOP[name], "--http", "httptools",
+                 "--no-access-log"],
                 env=env, stdout=log_file, stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches the launcher, which stops them in order
             )

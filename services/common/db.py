@@ -43,7 +43,16 @@ async def ensure_database(admin_url: str, database: str) -> None:
         await conn.close()
 
 
+async def _end_open_transaction(conn: asyncpg.Connection) -> None:
+    """Reset on release. The services keep no session state (advisory locks are transaction-scoped,
+    settings are SET LOCAL, nobody LISTENs), so asyncpg's default reset query would only cost a
+    round trip on every release; an unfinished transaction is all there is to clear."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def create_pool(database_url: str, **kwargs) -> asyncpg.Pool:
+    kwargs.setdefault("reset", _end_open_transaction)
     kwargs.setdefault("min_size", 1)
     kwargs.setdefault("max_size", 10)
     return await asyncpg.create_pool(database_url, **kwargs)

