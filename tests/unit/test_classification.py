@@ -2,7 +2,8 @@
 
 The accuracy lines are printed in `make test`'s summary (see conftest.pytest_terminal_summary).
 The labelled set is also the classifier's example memory, so it is scored leave-one-out (no
-example votes for itself); the held-out set was written after the rules and never tuned on."""
+example votes for itself). The held-out set is never used to write rules or examples: it is
+written fresh, committed before any rule change, and scored once the change is done."""
 
 import json
 from pathlib import Path
@@ -48,12 +49,12 @@ def test_tier_accuracy_on_the_labelled_set_meets_the_domain_target():
     assert tier >= 0.90
 
 
-def test_tier_accuracy_on_the_held_out_set_is_reported():
-    """Written after the rules and never used to tune them: what unseen text looks like.
-    Reported, not asserted against the target (see the issue note)."""
+def test_tier_accuracy_on_the_held_out_set_meets_the_domain_target():
+    """What unseen text looks like. If a change fails this, do not fix it by reading these
+    texts: fold them into the labelled set and write a new held-out set (tests/data/README.md)."""
     tier, kind, count = _score(HOLDOUT, leave_one_out=False)
     ACCURACY["held-out set (unseen by the rules)"] = f"tier {tier:.1%}, type {kind:.1%} of {count}"
-    assert tier > 0.5  # clearly better than the rules alone on unseen text (53 %)
+    assert tier >= 0.90
 
 
 def test_every_field_records_the_rule_that_decided_it_and_why():
