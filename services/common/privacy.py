@@ -29,3 +29,30 @@ def scrub_text(text: str) -> str:
     """Mask every e-mail address and phone number found in free text."""
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     return _PHONE.sub(lambda m: mask_phone(m.group(1)), text)
+
+
+# Event fields written by people (the customer's words, staff notes): where contact data typed
+# by hand ends up. Ids and times are left alone (a date would look like a phone number).
+FREE_TEXT_FIELDS = frozenset({
+    "description", "demand", "scenario", "symptom", "impact", "text", "message", "question", "note",
+    "reason", "cause", "measures_taken", "improvement_plan", "compensation", "extra_compensation",
+    "suggestion", "outcome", "summary",
+})
+
+
+def masked_event_data(data):
+    """An event's data as it may leave the workflow service: the customer's contact fields
+    masked, and phone numbers and e-mail addresses typed into free text masked too."""
+    if isinstance(data, list):
+        return [masked_event_data(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    masked = {}
+    for key, value in data.items():
+        if key in ("phone", "email") and isinstance(value, str) and value:
+            masked[key] = mask_contact(value)
+        elif key in FREE_TEXT_FIELDS and isinstance(value, str):
+            masked[key] = scrub_text(value)
+        else:
+            masked[key] = masked_event_data(value)
+    return masked

@@ -18,7 +18,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.events import EventPage
-from services.common.privacy import mask_contact
+from services.common.privacy import masked_event_data
 from services.common.settings import get_settings
 from services.common.service import running, service_app, service_database
 from services.common.telemetry import instrument_http_client
@@ -285,15 +285,6 @@ async def _running_complaint_ids() -> list[str]:
     return [wf.id.removeprefix("complaint-") async for wf in app.state.temporal.list_workflows(query)]
 
 
-def _masked(data: dict) -> dict:
-    """The feed leaves the service: contact data in it is masked (§4)."""
-    customer = data.get("customer")
-    if isinstance(customer, dict):
-        data = {**data, "customer": {k: mask_contact(v) if k in ("phone", "email") and v else v
-                                     for k, v in customer.items()}}
-    return data
-
-
 @app.get("/v1/events", response_model=EventPage, tags=["feed"])
 async def event_feed(
     after: Annotated[int, Query(ge=0, description="last position already read")] = 0,
@@ -301,7 +292,7 @@ async def event_feed(
 ) -> EventPage:
     events = await app.state.events.read_all(after=after, limit=limit)
     for event in events:
-        event.data = _masked(event.data)
+        event.data = masked_event_data(event.data)  # the feed leaves the service (§4)
     return EventPage(events=events, next_after=events[-1].position if events else after)
 
 
@@ -311,5 +302,5 @@ async def complaint_events(complaint_id: str) -> EventPage:
     if not events:
         raise ApiError(404, "not_found", f"no complaint {complaint_id}")
     for event in events:
-        event.data = _masked(event.data)
+        event.data = masked_event_data(event.data)  # the feed leaves the service (§4)
     return EventPage(events=events, next_after=events[-1].position)

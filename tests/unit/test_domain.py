@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from services.common.privacy import mask_email, mask_phone, scrub_text
+from services.common.privacy import mask_email, mask_phone, masked_event_data, scrub_text
 from services.workflow.domain import (
     ALLOWED_IN,
     Action,
@@ -104,3 +104,17 @@ def test_text_that_postgresql_cannot_store_is_refused_with_its_field():
         CallCentreEvent(call_id="1", caller_number="13812341234", ivr_tags=["ok", "u\x00"], notes="n",
                         started_at="2026-11-22T08:00:00+08:00")
     assert in_list.value.errors()[0]["loc"] == ("ivr_tags",)
+
+
+def test_event_data_leaving_the_service_masks_contact_fields_and_contact_typed_into_text():
+    data = {"complaint_id": "20261122-9F3A1B2C", "received_at": "2026-11-22T09:30:00+08:00",
+            "customer": {"name": "王芳", "phone": "13812345678", "email": "wang.fang@example.com"},
+            "description": "请打 139 1234 5678 联系我", "repeats": [{"text": "or mail li@example.org"}],
+            "note": None, "tier": 2}
+    masked = masked_event_data(data)
+    assert masked["customer"] == {"name": "王芳", "phone": "138****5678", "email": "w***@example.com"}
+    assert masked["description"] == "请打 139****5678 联系我"
+    assert masked["repeats"] == [{"text": "or mail l***@example.org"}]
+    # ids, times and numbers are not free text: a date is not a phone number
+    assert {k: masked[k] for k in ("complaint_id", "received_at", "note", "tier")} == \
+           {"complaint_id": "20261122-9F3A1B2C", "received_at": "2026-11-22T09:30:00+08:00", "note": None, "tier": 2}
