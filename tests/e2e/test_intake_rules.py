@@ -6,8 +6,14 @@ thresholds make batches and surges happen with a handful of complaints."""
 import uuid
 
 import pytest
+from temporalio.service import RPCError, RPCStatusCode
 
+from services.common.db import create_pool
+from services.common.temporal import connect
+from services.intake.classification import load_rules
+from services.intake.submissions import ComplaintSubmission, IntakeRules, Submissions
 from services.run import LocalSystem, settings_on_free_ports
+from services.workflow.workflows import workflow_id_for
 from tests.e2e.test_end_to_end import eventually, new_complaint
 
 BATCH_MIN, SURGE_PER_MINUTE = 3, 14
@@ -111,6 +117,36 @@ async def test_the_same_customer_about_the_same_matter_is_linked_not_started_twi
     other_view = await _view(http, system, other["complaint_id"])
     assert other_view["earlier_complaints"][-1] == first["complaint_id"]
     assert view["repeats"] == 1
+
+
+async def test_a_repeat_of_a_complaint_not_started_yet_is_linked_once_that_one_starts(system, http):
+    """The race behind the outage test: the original was accepted while Temporal was out of
+    reach (its row waits for the starter), the repeat arrives once Temporal is back. Linking
+    finds no workflow; the repeat waits too, and the starter starts the original first."""
+    s = system.settings
+    pool = await create_pool(s.database_url, max_size=2)
+    unreachable = await connect(s.model_copy(update={"temporal_address": "127.0.0.1:9"}), lazy=True)
+    reachable = await connect(s)
+    rules = IntakeRules(classification=load_rules(s.classification_rules))
+    offline, online = (Submissions(pool, client, s.temporal_task_queue, s.url_of("intake"), rules)
+                       for client in (unreachable, reachable))
+    try:
+        body = new_complaint(description="Refund for order 9912 never arrived")
+        original = await offline.accept(str(uuid.uuid4()), ComplaintSubmission.model_validate(body))
+        repeat = await online.accept(str(uuid.uuid4()), ComplaintSubmission.model_validate(
+            {**body, "description": "The refund for order 9912 has still not arrived"}))
+        assert repeat.complaint_id == original.complaint_id and repeat.repeat_of == original.complaint_id
+        with pytest.raises(RPCError) as not_there:  # neither was handed over
+            await reachable.get_workflow_handle(workflow_id_for(original.complaint_id)).describe()
+        assert not_there.value.status == RPCStatusCode.NOT_FOUND
+
+        assert await online.start_pending(older_than_seconds=0) >= 2  # the original, then the link
+        view = await _view(http, system, original.complaint_id, lambda v: v["repeats"] == 1)
+        assert view["complaint_id"] == original.complaint_id
+        linked = [e for e in await _events(http, system, original.complaint_id) if e["type"] == "RepeatLinked"]
+        assert [e["data"]["description"] for e in linked] == ["The refund for order 9912 has still not arrived"]
+    finally:
+        await pool.close()
 
 
 async def test_many_customers_with_one_cause_raise_one_batch_incident(system, http):
