@@ -6,7 +6,7 @@ import logging
 import math
 import uuid
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from email.errors import MessageError
 from pathlib import Path
 from typing import Annotated
@@ -35,7 +35,6 @@ from services.intake.adapters import (
     from_webhook,
 )
 from services.intake.alerts import StaffAlerts, SurgeMonitor
-from services.intake.classification import load_rules
 from services.intake.keys import ChannelKey, KeyStore, RateLimiter
 from services.intake.submissions import ComplaintSubmission, IdempotencyConflict, IntakeRules, Submissions
 from services.workflow.domain import Channel, CustomerReply, Stage, SurveyAnswer
@@ -56,13 +55,7 @@ async def lifespan(app: FastAPI):
         instrument_http_client(http)
         alerts = StaffAlerts(http, settings.url_of("notify"))
         surge = SurgeMonitor(pool, settings.surge_per_minute, alerts)
-        rules = IntakeRules(
-            classification=load_rules(settings.classification_rules),
-            repeat_window=timedelta(hours=settings.repeat_window_hours),
-            repeat_min_similarity=settings.repeat_min_similarity,
-            batch_window=timedelta(minutes=settings.batch_window_minutes),
-            batch_min_customers=settings.batch_min_customers,
-        )
+        rules = IntakeRules.from_settings(settings)
         app.state.submissions = Submissions(
             pool, app.state.temporal, settings.temporal_task_queue, settings.url_of("intake"), rules,
             settings.default_policy, surge, alerts,

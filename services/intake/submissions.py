@@ -11,11 +11,10 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 import asyncpg
-from datetime import timedelta
 
 from pydantic import AwareDatetime, Field, field_validator
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -23,7 +22,8 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from services.intake.classification import Facts, Ruleset
+from services.common.settings import Settings
+from services.intake.classification import Facts, Ruleset, load_rules
 from services.intake.alerts import StaffAlerts, SurgeMonitor
 from services.workflow.domain import (
     Attachment,
@@ -123,6 +123,16 @@ class IntakeRules:
     batch_window: timedelta = timedelta(hours=1)
     batch_min_customers: int = 5
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "IntakeRules":
+        return cls(
+            classification=load_rules(settings.classification_rules),
+            repeat_window=timedelta(hours=settings.repeat_window_hours),
+            repeat_min_similarity=settings.repeat_min_similarity,
+            batch_window=timedelta(minutes=settings.batch_window_minutes),
+            batch_min_customers=settings.batch_min_customers,
+        )
+
 
 def _hash(submission: ComplaintSubmission) -> str:
     return hashlib.sha256(submission.model_dump_json().encode()).hexdigest()
@@ -183,8 +193,7 @@ class Submissions:
             classification=classification,
             earlier_complaints=[r["complaint_id"] for r in earlier],
             overflow=overflow,
-            **submission.model_dump(exclude={"scenario", "symptom", "impact"}),
-            scenario=submission.scenario, symptom=submission.symptom, impact=submission.impact,
+            **submission.model_dump(),
         )
         row = await self.pool.fetchrow(
             """INSERT INTO intake.submissions (complaint_id, idempotency_key, request_hash, tracking_token,

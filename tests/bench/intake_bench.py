@@ -106,7 +106,7 @@ async def main(count: int, concurrency: int, rounds: int) -> None:
                     complaint_id=f"R-{uuid.uuid4().hex[:12]}", received_at=datetime.now(timezone.utc),
                     status_url=f"{settings.url_of('intake')}/track/raw", policy=settings.default_policy,
                     classification=rules.classify(submission.facts()),
-                    **submission.model_dump(exclude={"scenario", "symptom", "impact"}))
+                    **submission.model_dump())
 
             async def raw_start(complaint: ComplaintInput):
                 await start_complaint(client, queue, complaint)  # intake's own start call

@@ -10,7 +10,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.db import create_pool
 from services.common.temporal import connect
-from services.intake.classification import load_rules
 from services.intake.submissions import ComplaintSubmission, IntakeRules, Submissions
 from services.run import LocalSystem, settings_on_free_ports
 from services.workflow.workflows import workflow_id_for
@@ -127,7 +126,7 @@ async def test_a_repeat_of_a_complaint_not_started_yet_is_linked_once_that_one_s
     pool = await create_pool(s.database_url, max_size=2)
     unreachable = await connect(s.model_copy(update={"temporal_address": "127.0.0.1:9"}), lazy=True)
     reachable = await connect(s)
-    rules = IntakeRules(classification=load_rules(s.classification_rules))
+    rules = IntakeRules.from_settings(s)
     offline, online = (Submissions(pool, client, s.temporal_task_queue, s.url_of("intake"), rules)
                        for client in (unreachable, reachable))
     try:
