@@ -289,12 +289,17 @@ class Submissions:
             complaint_id) or ""
 
     async def _note_cause(self, complaint_id: str, cause: str, received_at: datetime) -> None:
-        """Many customers, one cause, within the window: open (or join) a batch incident."""
+        """Many customers, one cause, within the window: open (or join) a batch incident. While one
+        is open for the cause, a complaint joins it without counting the customers again, so the
+        work per complaint stays small when thousands complain about one outage."""
         since = received_at - self.rules.batch_window
-        customers = await self.pool.fetchval(
-            """SELECT count(DISTINCT customer_keys[1]) FROM intake.submissions
-               WHERE cause = $1 AND received_at > $2""", cause, since)
-        if customers < self.rules.batch_min_customers:
+        # CASE runs its sub-selects in order and only as needed: no count while an incident is open.
+        if not await self.pool.fetchval(
+                """SELECT CASE WHEN EXISTS (SELECT 1 FROM intake.batch_incidents
+                                            WHERE cause = $1 AND last_seen_at > $2) THEN true
+                               ELSE (SELECT count(DISTINCT customer_keys[1]) FROM intake.submissions
+                                     WHERE cause = $1 AND received_at > $2) >= $3 END""",
+                cause, since, self.rules.batch_min_customers):
             return
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('batch:' || $1))", cause)

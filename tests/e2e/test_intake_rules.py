@@ -156,6 +156,11 @@ async def test_many_customers_with_one_cause_raise_one_batch_incident(system, ht
     warning = await eventually(lambda: _async(_internal_messages(system, views[0]["batch_id"])))
     assert len(warning) == 1 and "payment-system-down" in warning[0]
 
+    # A later customer joins the open incident (found before any count).
+    later = await _submit(http, system, new_complaint(description="Payment system is down again, cannot pay"))
+    joined = await _view(http, system, later["complaint_id"], lambda v: v.get("batch_id"))
+    assert joined["batch_id"] == views[0]["batch_id"]
+
 
 async def test_a_queued_complaint_is_picked_when_someone_comes_on_duty(system, http):
     staff = system.settings.url_of("workflow")
