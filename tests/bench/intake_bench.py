@@ -5,26 +5,34 @@ throughput of the same dev server, measured in the same run. Intake does more pe
 
 Both sides start the same complaint records: texts from the labelled set (every tier and type,
 Chinese and English), each from a customer of its own. The raw side starts the record intake would
-build (classified), through the same client and the same start call, so the workflows do the same work and the ratio shows what
-intake itself costs. Batch incidents are off: the labelled texts share causes by design, and the
-incidents they would open link their members in the workflows, work the raw side never does.
+build (classified), through the same client and the same start call, inside a trace span as intake
+does, so the workflows do the same work and the ratio shows what intake itself costs. Batch
+incidents are off: the labelled texts share causes by design, and the incidents they would open
+link their members in the workflows, work the raw side never does. The load generator is aiohttp,
+the lightest well-kept Python HTTP client, as it runs on the cores the system uses.
 
 Rounds alternate (raw, intake, raw, intake …) and each starts once the worker has routed every
 complaint of the round before, so neither side pays for the other's leftovers.
 
-Two throughputs are printed for each side:
-- burst: complaints answered per second while the round is being sent. The server can start
-  workflows far faster than the worker can run them, so in a short burst the workflow work is
-  mostly deferred, and whichever side sends more slowly lets the worker take more of the
-  server within its own window;
-- sustained: complaints taken all the way in (started and routed to a handler) per second,
-  from the first request until the worker has routed the last one. This is the rate the
-  system can keep up, and the one the target is read on."""
+Three throughputs are printed for each side:
+- sustained: complaints taken all the way in (started and routed to a handler) per second, from
+  the first request until the worker has routed the last one, every part sharing the cores: the
+  rate the whole system keeps up;
+- burst: complaints answered per second while a round is being sent, the worker running, every
+  part sharing the cores. The server then also runs on the CPU that intake and PostgreSQL need on
+  the intake side, so on a small machine this ratio mostly shows CPU sharing (the CPU per complaint
+  of each part is printed to show it);
+- start capacity on the same server budget: as burst, but with the Temporal server alone on one
+  core and everything else (intake, PostgreSQL, the load generator) on the other, the worker
+  paused while sending: what intake costs in front of a server with the same resources on both
+  sides, as in a deployment where they do not share machines."""
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import tempfile
 import time
 import uuid
@@ -53,13 +61,12 @@ def new_body(number: int) -> dict:
             "customer": {"name": "Bench", "email": f"bench-{uuid.uuid4().hex[:12]}@example.com"}}
 
 
-def cpu_seconds() -> dict[str, float]:
-    """CPU time used so far by each part of the system (Linux /proc): where a complaint's cost goes."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    found: dict[str, float] = {}
+def system_processes() -> list[tuple[str, int, str]]:
+    """(part, pid, /proc stat line) of each process of the system and of this bench (Linux /proc)."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            line = stat.read_text()
             command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
@@ -73,8 +80,47 @@ def cpu_seconds() -> dict[str, float]:
             part = "temporal server"
         else:
             continue
+        found.append((part, int(stat.parent.name), line))
+    return found
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU time used so far by each part of the system: where a complaint's cost goes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found: dict[str, float] = {}
+    for part, _, line in system_processes():
+        fields = line.rsplit(")", 1)[1].split()
         found[part] = found.get(part, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
     return found
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Every thread of the process (Go and Rust runtimes run many); new threads inherit it."""
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            os.sched_setaffinity(int(task.name), cpus)
+        except OSError:
+            pass  # the thread ended meanwhile
+
+
+@contextlib.contextmanager
+def server_on_a_core_of_its_own():
+    """The same server budget for both sides: the Temporal server alone on CPU 0, everything else
+    (intake, PostgreSQL, the load generator) on CPU 1, the worker paused so it takes neither.
+    Sharing all cores instead, the raw side's server runs on the CPU that intake needs on its side."""
+    processes = system_processes()
+    workers = [pid for part, pid, _ in processes if part == "workflow"]
+    for pid in workers:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        for part, pid, _ in processes:
+            pin(pid, {0} if part == "temporal server" else {1})
+        yield
+    finally:
+        for _, pid, _ in system_processes():
+            pin(pid, set(range(os.cpu_count())))
+        for pid in workers:
+            os.kill(pid, signal.SIGCONT)
 
 
 async def timed(items: list, concurrency: int, one) -> tuple[float, list[float]]:
@@ -145,14 +191,16 @@ async def main(count: int, concurrency: int, rounds: int) -> None:
                 # per side: burst seconds, sustained seconds (each per round), latencies
                 results = {"raw": ([], [], []), "intake": ([], [], [])}
                 cpu = {"raw": {}, "intake": {}}
+                busy_while_sending = {"raw": 0.0, "intake": 0.0}  # CPU seconds of all parts
+                sides = (("raw", raw_start, record_as_intake_builds_it), ("intake", submit, new_body))
                 for round_number in range(rounds + 1):  # round 0 warms both paths up
                     size = 20 if round_number == 0 else count // rounds
                     first_text = started // 2  # both sides of a round send the same texts
-                    for name, one, make in (("raw", raw_start, record_as_intake_builds_it),
-                                            ("intake", submit, new_body)):
+                    for name, one, make in sides:
                         items = [make(first_text + n) for n in range(size)]  # built before the clock starts
                         before, began = cpu_seconds(), time.perf_counter()
                         rate, latencies = await timed(items, concurrency, one)
+                        sent = cpu_seconds()
                         started += size
                         await settle()
                         if round_number:
@@ -161,9 +209,23 @@ async def main(count: int, concurrency: int, rounds: int) -> None:
                             results[name][2].extend(latencies)
                             for part, used in cpu_seconds().items():
                                 cpu[name][part] = cpu[name].get(part, 0.0) + used - before.get(part, 0.0)
+                            busy_while_sending[name] += sum(sent.values()) - sum(before.values())
+
+                # Start capacity on the same server budget: seconds per round and latencies per side.
+                capacity = {"raw": ([], []), "intake": ([], [])}
+                for round_number in range(rounds if (os.cpu_count() or 1) >= 2 else 0):
+                    size, first_text = count // rounds, started // 2
+                    for name, one, make in sides:
+                        items = [make(first_text + n) for n in range(size)]
+                        with server_on_a_core_of_its_own():
+                            rate, latencies = await timed(items, concurrency, one)
+                        started += size
+                        await settle()
+                        capacity[name][0].append(size / rate)
+                        capacity[name][1].extend(latencies)
                 await pool.close()
             print(f"intake vs raw start_workflow, {count} complaints each in {rounds} alternating rounds,"
-                  f" {concurrency} at a time:")
+                  f" {concurrency} at a time, all parts sharing the cores, the worker running:")
             for name, label in (("raw", "raw start_workflow"), ("intake", "intake POST")):
                 burst, sustained, latencies = results[name]
                 print(f"  {label:18}  burst {count / sum(burst):6.1f}/s  sustained {count / sum(sustained):5.1f}/s"
@@ -174,6 +236,11 @@ async def main(count: int, concurrency: int, rounds: int) -> None:
                     f"{part} {used * 1000 / count:.1f}" for part, used in parts if used > 0.005)
                       + f"; total {sum(cpu[name].values()) * 1000 / count:.1f}")
             (raw_burst, raw_sustained, raw_lat), (in_burst, in_sustained, in_lat) = results["raw"], results["intake"]
+            cores = os.cpu_count() or 1
+            print(f"  CPU busy while sending, of {cores} cores: raw"
+                  f" {busy_while_sending['raw'] / (sum(raw_burst) * cores):.0%},"
+                  f" intake {busy_while_sending['intake'] / (sum(in_burst) * cores):.0%}")
+
             def by_round(raw_seconds, intake_seconds):
                 return " ".join(f"{raw / intake:.2f}" for raw, intake in zip(raw_seconds, intake_seconds))
 
@@ -181,6 +248,19 @@ async def main(count: int, concurrency: int, rounds: int) -> None:
                   f" (target >= 0.9; rounds: {by_round(raw_sustained, in_sustained)})")
             print(f"  ratio intake/raw burst throughput {sum(raw_burst) / sum(in_burst):.2f}"
                   f" (rounds: {by_round(raw_burst, in_burst)});"
+                  f" p99 latency ratio {percentile(in_lat, 99) / percentile(raw_lat, 99):.2f}")
+            (raw_seconds, raw_lat), (in_seconds, in_lat) = capacity["raw"], capacity["intake"]
+            if not raw_seconds:
+                print("start capacity on the same server budget: skipped, it needs two cores")
+                return
+            print(f"start capacity on the same server budget, {rounds} alternating rounds: the Temporal server"
+                  f" alone on CPU 0; intake, PostgreSQL and the load generator on CPU 1; the worker paused:")
+            for label, seconds, latencies in (("raw start_workflow", raw_seconds, raw_lat),
+                                              ("intake POST", in_seconds, in_lat)):
+                print(f"  {label:18}  {count / sum(seconds):6.1f}/s"
+                      f"  p50 {percentile(latencies, 50) * 1000:6.1f} ms  p99 {percentile(latencies, 99) * 1000:6.1f} ms")
+            print(f"  ratio intake/raw start throughput {sum(raw_seconds) / sum(in_seconds):.2f}"
+                  f" (target >= 0.9; rounds: {by_round(raw_seconds, in_seconds)});"
                   f" p99 latency ratio {percentile(in_lat, 99) / percentile(raw_lat, 99):.2f}")
 
 
