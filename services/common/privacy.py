@@ -3,8 +3,10 @@
 import re
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-# 7+ digits, optionally with a leading + and separators: phone numbers in free text.
-_PHONE = re.compile(r"(?<![\w])(\+?\d[\d\s-]{5,}\d)(?![\w])")
+# 7+ digits, optionally with a leading + and separators: phone numbers in free text, Chinese
+# characters right beside them included (请打13812345678联系我). Not a run that goes on with a
+# hyphen or Latin letter (complaint ids: 20261122-9F3A1B2C), nor a date (2026-11-23).
+_PHONE = re.compile(r"(?<![A-Za-z0-9_-])(?!\d{4}-\d{1,2}-\d{1,2}(?!\d))(\+?\d[\d\s-]{5,}\d)(?![A-Za-z0-9_-])")
 
 
 def mask_phone(phone: str) -> str:

@@ -87,6 +87,30 @@ def test_masking_of_contact_data():
     assert mask_email("zhang.san@example.com") == "z***@example.com"
     text = "call 13812341234 or write to zhang.san@example.com, order 42"
     assert scrub_text(text) == "call 138****1234 or write to z***@example.com, order 42"
+    assert scrub_text("请打13812341234联系我") == "请打138****1234联系我"  # no spaces in Chinese text
+    # complaint ids, dates and times are not phone numbers (logs must keep them to trace a complaint)
+    for kept in ("complaint 20261122-9F3A1B2C started", "on 2026-11-23 at 10", "2026-11-23T09:25:02.089794Z"):
+        assert scrub_text(kept) == kept
+
+
+def test_log_lines_mask_contact_data_and_keep_ids_and_times(capsys):
+    import json
+    import logging
+
+    from services.common.logs import configure_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_logging("test")
+        logging.getLogger("test").warning("SMS to 13812341234 failed",
+                                          extra={"complaint_id": "20261122-9F3A1B2C", "phone": "13812341234"})
+    finally:
+        root.handlers[:], root.level = handlers, level  # pytest's own capture again
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["event"] == "SMS to 138****1234 failed" and line["phone"] == "138****1234"
+    assert line["complaint_id"] == "20261122-9F3A1B2C" and line["timestamp"].startswith("20")
+    assert "*" not in line["timestamp"]
 
 
 def test_text_that_postgresql_cannot_store_is_refused_with_its_field():
