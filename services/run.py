@@ -8,6 +8,7 @@ stops every process it started. The end-to-end tests start the same `LocalSystem
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -36,10 +37,29 @@ SERVICES = {  # name -> ASGI app; each runs as its own process
 EVENT_LOOP = {"intake": "uvloop", "workflow": "asyncio", "notify": "uvloop", "reporting": "uvloop"}
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, below the kernel's ephemeral range: a port the kernel picks
+    (bind to 0) comes from that range, where any outgoing connection can take it before the
+    service binds it (seen: intake 'address already in use' at start)."""
+    try:
+        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    for _ in range(1000):
+        port = random.randrange(10000, max(ephemeral_low, 10001))
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def settings_on_free_ports(data_dir: Path, **overrides) -> Settings:
