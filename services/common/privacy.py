@@ -34,7 +34,7 @@ def scrub_text(text: str) -> str:
 
 
 # Event fields written by people (the customer's words, staff notes): where contact data typed
-# by hand ends up. Ids and times are left alone (a date would look like a phone number).
+# by hand ends up. Ids and numbers are left alone (an order or account number can look like a phone number).
 FREE_TEXT_FIELDS = frozenset({
     "description", "demand", "scenario", "symptom", "impact", "text", "message", "question", "note",
     "reason", "cause", "measures_taken", "improvement_plan", "compensation", "extra_compensation",

@@ -123,6 +123,11 @@ def server_on_a_core_of_its_own():
             os.kill(pid, signal.SIGCONT)
 
 
+def p50_p99(latencies: list[float]) -> str:
+    p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
+    return f"p50 {p50:6.1f} ms  p99 {p99:6.1f} ms"
+
+
 async def timed(items: list, concurrency: int, one) -> tuple[float, list[float]]:
     """Run `one(item)` for each item, `concurrency` at once; returns (per second, latencies in s)."""
     gate, latencies, count = asyncio.Semaphore(concurrency), [], len(items)
@@ -139,6 +144,7 @@ async def timed(items: list, concurrency: int, one) -> tuple[float, list[float]]
 
 
 async def main(count: int, concurrency: int, rounds: int) -> None:
+    cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="complaints-intake-bench-") as tmp:
         settings = settings_on_free_ports(Path(tmp), log_level="WARNING", surge_per_minute=10**6, batch_min_customers=10**6,
                                           intake_rate_per_minute=10**7, intake_rate_burst=10**6)
@@ -213,7 +219,7 @@ async def main(count: int, concurrency: int, rounds: int) -> None:
 
                 # Start capacity on the same server budget: seconds per round and latencies per side.
                 capacity = {"raw": ([], []), "intake": ([], [])}
-                for round_number in range(rounds if (os.cpu_count() or 1) >= 2 else 0):
+                for round_number in range(rounds if cores >= 2 else 0):
                     size, first_text = count // rounds, started // 2
                     for name, one, make in sides:
                         items = [make(first_text + n) for n in range(size)]
@@ -229,14 +235,13 @@ async def main(count: int, concurrency: int, rounds: int) -> None:
             for name, label in (("raw", "raw start_workflow"), ("intake", "intake POST")):
                 burst, sustained, latencies = results[name]
                 print(f"  {label:18}  burst {count / sum(burst):6.1f}/s  sustained {count / sum(sustained):5.1f}/s"
-                      f"  p50 {percentile(latencies, 50) * 1000:6.1f} ms  p99 {percentile(latencies, 99) * 1000:6.1f} ms")
+                      f"  {p50_p99(latencies)}")
             for name in ("raw", "intake"):
                 parts = sorted(cpu[name].items(), key=lambda kv: -kv[1])
                 print(f"  CPU ms per complaint, {name:6}: " + ", ".join(
                     f"{part} {used * 1000 / count:.1f}" for part, used in parts if used > 0.005)
                       + f"; total {sum(cpu[name].values()) * 1000 / count:.1f}")
             (raw_burst, raw_sustained, raw_lat), (in_burst, in_sustained, in_lat) = results["raw"], results["intake"]
-            cores = os.cpu_count() or 1
             print(f"  CPU busy while sending, of {cores} cores: raw"
                   f" {busy_while_sending['raw'] / (sum(raw_burst) * cores):.0%},"
                   f" intake {busy_while_sending['intake'] / (sum(in_burst) * cores):.0%}")
@@ -257,8 +262,7 @@ async def main(count: int, concurrency: int, rounds: int) -> None:
                   f" alone on CPU 0; intake, PostgreSQL and the load generator on CPU 1; the worker paused:")
             for label, seconds, latencies in (("raw start_workflow", raw_seconds, raw_lat),
                                               ("intake POST", in_seconds, in_lat)):
-                print(f"  {label:18}  {count / sum(seconds):6.1f}/s"
-                      f"  p50 {percentile(latencies, 50) * 1000:6.1f} ms  p99 {percentile(latencies, 99) * 1000:6.1f} ms")
+                print(f"  {label:18}  {count / sum(seconds):6.1f}/s  {p50_p99(latencies)}")
             print(f"  ratio intake/raw start throughput {sum(raw_seconds) / sum(in_seconds):.2f}"
                   f" (target >= 0.9; rounds: {by_round(raw_seconds, in_seconds)});"
                   f" p99 latency ratio {percentile(in_lat, 99) / percentile(raw_lat, 99):.2f}")
