@@ -77,10 +77,18 @@ class ComplaintWorkflow:
 
     @workflow.run
     async def run(self, complaint: ComplaintInput) -> ComplaintOutcome:
-        policy = await workflow.execute_activity_method(
-            ComplaintActivities.load_policy, complaint.policy, summary=f"policy {complaint.policy}",
-            **ACTIVITY_OPTIONS,
-        )
+        if workflow.patched("policy-local-v1"):
+            # Local: reading a file on the worker needs no task queue round trip. As a regular
+            # activity it cost the server a third of its CPU per complaint (51 -> 33 ms).
+            policy = await workflow.execute_local_activity_method(
+                ComplaintActivities.load_policy, complaint.policy, summary=f"policy {complaint.policy}",
+                start_to_close_timeout=timedelta(seconds=10), retry_policy=RETRY_FOREVER,
+            )
+        else:  # complaints started before keep their history's activity
+            policy = await workflow.execute_activity_method(
+                ComplaintActivities.load_policy, complaint.policy, summary=f"policy {complaint.policy}",
+                **ACTIVITY_OPTIONS,
+            )
         found = complaint.classification or legacy_classification(complaint)
         self.sla = SlaState(policy=policy, tier=found.tier)
         for target in ("first_response", "assignment", "resolution"):

@@ -97,4 +97,5 @@ async def test_a_repeat_arriving_while_the_complaint_is_received_waits_for_it(en
     view = await handle.execute_update(ComplaintWorkflow.link_repeat, repeat, id="repeat-T-again")
     assert view.repeats == 1
     types = [e.type for e in await store.read_stream(complaint.complaint_id)]
-    assert types[:4] == ["ComplaintReceived", "TierAssigned", "Assigned", "RepeatLinked"]
+    # After routing; an after-hours auto-reply may come before or after the link.
+    assert types[:3] == ["ComplaintReceived", "TierAssigned", "Assigned"] and "RepeatLinked" in types[3:]
