@@ -2,15 +2,24 @@
 
 Run it only after a deliberate, compatible change (or with a `workflow.patched` guard in
 place); the point of the saved histories is that a change which would break running
-complaints fails CI instead."""
+complaints fails CI instead.
+
+One history comes from the dev server, not the time-skipping one: a complaint queried while its
+first workflow task runs. The dev server ends that task to answer the query, between two local
+activities, and replay must still take the same branches (the test server never does this)."""
 
 import asyncio
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
+from temporalio.api.enums.v1 import EventType
+
 from services.common.db import start_embedded_postgres
+from services.run import LocalSystem, settings_on_free_ports
 from services.workflow import inbox
 from services.workflow.eventstore import EventStore
+from services.workflow.workflows import ComplaintWorkflow
 from tests.conftest import migrated_pool
 from tests.workflow import scenarios
 
@@ -33,6 +42,40 @@ async def main() -> None:
             await env.shutdown()
             await pool.close()
             server.cleanup()
+        await record_queried_during_first_task(Path(tmp))
+
+
+def workflow_tasks_before_routing(history) -> int:
+    tasks = 0
+    for event in history.events:
+        tasks += event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+        marker = event.marker_recorded_event_attributes
+        if marker.marker_name == "core_local_activity" and b"route_complaint" in marker.details["data"].payloads[0].data:
+            return tasks
+    raise AssertionError("the complaint was never routed")
+
+
+async def record_queried_during_first_task(tmp: Path) -> None:
+    async with LocalSystem(settings_on_free_ports(tmp / "system", log_level="WARNING")) as system:
+        client = system.temporal.client
+        for _ in range(10):  # the split depends on timing: until a query lands mid-task
+            complaint = scenarios.a_complaint(datetime.now(timezone.utc), "How do I change my password?")
+            handle = await client.start_workflow(ComplaintWorkflow.run, complaint, id=f"complaint-{complaint.complaint_id}",
+                                                 task_queue=system.settings.temporal_task_queue)
+            routed = asyncio.Event()
+
+            async def ask():
+                while not routed.is_set():
+                    if any(h.type == "Assigned" for h in (await handle.query(ComplaintWorkflow.status)).history):
+                        routed.set()
+
+            await asyncio.wait_for(asyncio.gather(*(ask() for _ in range(5))), timeout=60)
+            history = await handle.fetch_history()
+            if workflow_tasks_before_routing(history) > 1:
+                (HISTORIES / f"{scenarios.GENERATION}__queried_during_first_task.json").write_text(history.to_json())
+                print(f"recorded queried_during_first_task: {len(history.events)} events")
+                return
+    raise SystemExit("no query ended a first workflow task in 10 tries; run again")
 
 
 if __name__ == "__main__":
