@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     workflow_url: str | None = None
     notify_url: str | None = None
 
-    # Each channel API key may submit this many complaints a minute, in bursts up to `burst`.
+    # Each channel API key may submit this many complaints a minute, in bursts up to `burst`,
+    # to each intake process (the limit is kept in memory: with N replicas, give each 1/N).
     intake_rate_per_minute: float = 600
     intake_rate_burst: int = 100
 

@@ -62,8 +62,9 @@ class KeyStore:
 
 @dataclass
 class RateLimiter:
-    """A token bucket per key: `per_minute` sustained, bursts up to `burst`. Per process: with
-    N intake replicas behind a balancer, each allows its share."""
+    """A token bucket per key: `per_minute` sustained, bursts up to `burst`. Per process, so no
+    request waits on a shared store: with N intake replicas behind a balancer each allows the
+    whole rate, and the settings should give each replica its 1/N."""
 
     per_minute: float
     burst: int
