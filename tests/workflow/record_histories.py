@@ -16,10 +16,11 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 
 from services.common.db import start_embedded_postgres
+from services.intake.submissions import start_complaint
 from services.run import LocalSystem, settings_on_free_ports
 from services.workflow import inbox
 from services.workflow.eventstore import EventStore
-from services.workflow.workflows import ComplaintWorkflow
+from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
 from tests.conftest import migrated_pool
 from tests.workflow import scenarios
 
@@ -60,8 +61,8 @@ async def record_queried_during_first_task(tmp: Path) -> None:
         client = system.temporal.client
         for _ in range(10):  # the split depends on timing: until a query lands mid-task
             complaint = scenarios.a_complaint(datetime.now(timezone.utc), "How do I change my password?")
-            handle = await client.start_workflow(ComplaintWorkflow.run, complaint, id=f"complaint-{complaint.complaint_id}",
-                                                 task_queue=system.settings.temporal_task_queue)
+            await start_complaint(client, system.settings.temporal_task_queue, complaint)
+            handle = client.get_workflow_handle(workflow_id_for(complaint.complaint_id))
             routed = asyncio.Event()
 
             async def ask():
