@@ -65,7 +65,7 @@ async def lifespan(app: FastAPI):
         app.state.keys = KeyStore(pool)
         app.state.limiter = RateLimiter(settings.intake_rate_per_minute, settings.intake_rate_burst)
         async with running(app.state.submissions.run_starter()), running(surge.run()), \
-                running(app.state.submissions.run_marker()):
+                running(app.state.submissions.run_after_accept()):
             yield
 
 

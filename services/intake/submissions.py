@@ -217,9 +217,7 @@ class Submissions:
         await self._hand_over(stored)
         if repeat:  # linked, or started on its own if that complaint had closed: the row says which
             return await self._accepted(complaint_id, replayed=False)
-        if classification.cause:
-            await self._note_cause(complaint_id, classification.cause, received_at)
-        return Accepted(complaint_id, token, received_at, replayed=False)
+        return Accepted(complaint_id, token, received_at, replayed=False)  # its cause: see check_causes
 
     def _same_matter(self, earlier: list[asyncpg.Record], description: str, cause: str | None,
                      received_at: datetime) -> asyncpg.Record | None:
@@ -288,37 +286,50 @@ class Submissions:
             "SELECT workflow_input->>'description' FROM intake.submissions WHERE complaint_id = $1",
             complaint_id) or ""
 
-    async def _note_cause(self, complaint_id: str, cause: str, received_at: datetime) -> None:
-        """Many customers, one cause, within the window: open (or join) a batch incident. While one
-        is open for the cause, a complaint joins it without counting the customers again, so the
-        work per complaint stays small when thousands complain about one outage."""
-        since = received_at - self.rules.batch_window
-        # CASE runs its sub-selects in order and only as needed: no count while an incident is open.
-        if not await self.pool.fetchval(
-                """SELECT CASE WHEN EXISTS (SELECT 1 FROM intake.batch_incidents
-                                            WHERE cause = $1 AND last_seen_at > $2) THEN true
-                               ELSE (SELECT count(DISTINCT customer_keys[1]) FROM intake.submissions
-                                     WHERE cause = $1 AND received_at > $2) >= $3 END""",
-                cause, since, self.rules.batch_min_customers):
-            return
+    async def check_causes(self, limit: int = 1000) -> int:
+        """Many customers, one cause, within the window: open (or join) a batch incident. Runs after
+        the 202, for every complaint that came in since the last pass, one check per cause: while
+        thousands complain about one outage, the work stays one statement per pass, not per complaint.
+        Rows a pass of another replica holds are skipped, not waited for."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('batch:' || $1))", cause)
-            batch_id = await conn.fetchval(
-                """UPDATE intake.batch_incidents SET last_seen_at = $2
-                   WHERE batch_id = (SELECT batch_id FROM intake.batch_incidents
-                                     WHERE cause = $1 AND last_seen_at > $3 ORDER BY opened_at DESC LIMIT 1)
-                   RETURNING batch_id""", cause, received_at, since)
-            members = [complaint_id]
-            if batch_id is None:
-                batch_id = f"B{received_at:%Y%m%d}-{secrets.token_hex(3).upper()}"
-                await conn.execute("INSERT INTO intake.batch_incidents (batch_id, cause, opened_at, last_seen_at) "
-                                   "VALUES ($1, $2, $3, $3)", batch_id, cause, received_at)
-                members = [r["complaint_id"] for r in await conn.fetch(
-                    "SELECT complaint_id FROM intake.submissions WHERE cause = $1 AND received_at > $2",
-                    cause, since)]
-            await conn.executemany(
-                "INSERT INTO intake.batch_members (batch_id, complaint_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                [(batch_id, m) for m in members])
+            rows = await conn.fetch(
+                """SELECT complaint_id, cause, received_at FROM intake.submissions
+                   WHERE cause IS NOT NULL AND cause_checked_at IS NULL
+                   ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)
+            by_cause: dict[str, list[asyncpg.Record]] = {}
+            for row in rows:
+                by_cause.setdefault(row["cause"], []).append(row)
+            for cause, arrived in by_cause.items():
+                await self._note_cause(conn, cause, arrived)
+            await conn.execute("UPDATE intake.submissions SET cause_checked_at = now() WHERE complaint_id = ANY($1)",
+                               [row["complaint_id"] for row in rows])
+        return len(rows)
+
+    async def _note_cause(self, conn: asyncpg.Connection, cause: str, arrived: list[asyncpg.Record]) -> None:
+        """Join the cause's open incident, or open one if enough customers complained within the
+        window (all of their complaints become members)."""
+        latest = max(row["received_at"] for row in arrived)
+        since = latest - self.rules.batch_window
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('batch:' || $1))", cause)
+        batch_id = await conn.fetchval(
+            """UPDATE intake.batch_incidents SET last_seen_at = $2
+               WHERE batch_id = (SELECT batch_id FROM intake.batch_incidents
+                                 WHERE cause = $1 AND last_seen_at > $3 ORDER BY opened_at DESC LIMIT 1)
+               RETURNING batch_id""", cause, latest, since)
+        members = [row["complaint_id"] for row in arrived]
+        if batch_id is None:
+            if await conn.fetchval(
+                    """SELECT count(DISTINCT customer_keys[1]) FROM intake.submissions
+                       WHERE cause = $1 AND received_at > $2""", cause, since) < self.rules.batch_min_customers:
+                return
+            batch_id = f"B{latest:%Y%m%d}-{secrets.token_hex(3).upper()}"
+            await conn.execute("INSERT INTO intake.batch_incidents (batch_id, cause, opened_at, last_seen_at) "
+                               "VALUES ($1, $2, $3, $3)", batch_id, cause, latest)
+            members = [r["complaint_id"] for r in await conn.fetch(
+                "SELECT complaint_id FROM intake.submissions WHERE cause = $1 AND received_at > $2", cause, since)]
+        await conn.executemany(
+            "INSERT INTO intake.batch_members (batch_id, complaint_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            [(batch_id, m) for m in members])
 
     async def process_batches(self) -> int:
         """Link batch members in their workflows and warn managers once per incident; what fails
@@ -398,7 +409,8 @@ class Submissions:
                                    "WHERE complaint_id = ANY($1)", ids)
         return len(ids)
 
-    async def run_marker(self, every_seconds: float = 0.2) -> None:
+    async def run_after_accept(self, every_seconds: float = 0.2) -> None:
+        """What follows the 202, a few times a second: mark started workflows, look for batches."""
         try:
             while True:
                 await asyncio.sleep(every_seconds)
@@ -406,6 +418,11 @@ class Submissions:
                     await self.flush_started()
                 except (OSError, asyncpg.PostgresError) as exc:
                     log.warning("marking started workflows failed; the starter will re-check",
+                                extra={"error": str(exc)})
+                try:
+                    await self.check_causes()
+                except (OSError, asyncpg.PostgresError) as exc:
+                    log.warning("looking for batch incidents failed; the next pass retries",
                                 extra={"error": str(exc)})
         finally:
             await self.flush_started()  # on shutdown: mark what is known
