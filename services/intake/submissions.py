@@ -295,12 +295,14 @@ class Submissions:
             rows = await conn.fetch(
                 """SELECT complaint_id, cause, received_at FROM intake.submissions
                    WHERE cause IS NOT NULL AND cause_checked_at IS NULL
-                   ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED""", limit)
+                   ORDER BY received_at LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED""", limit)
             by_cause: dict[str, list[asyncpg.Record]] = {}
             for row in rows:
                 by_cause.setdefault(row["cause"], []).append(row)
-            for cause, arrived in by_cause.items():
-                await self._note_cause(conn, cause, arrived)
+            # No deadlock between replicas' passes: the causes' locks are taken in one order, and
+            # NO KEY UPDATE lets another pass add these rows to an incident (a foreign key check).
+            for cause in sorted(by_cause):
+                await self._note_cause(conn, cause, by_cause[cause])
             await conn.execute("UPDATE intake.submissions SET cause_checked_at = now() WHERE complaint_id = ANY($1)",
                                [row["complaint_id"] for row in rows])
         return len(rows)
