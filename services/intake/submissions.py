@@ -292,6 +292,9 @@ class Submissions:
         thousands complain about one outage, the work stays one statement per pass, not per complaint.
         Rows a pass of another replica holds are skipped, not waited for."""
         async with self.pool.acquire() as conn, conn.transaction():
+            # A pass lost in a crash is lost whole and the rows are checked again: no need to wait
+            # for the disk, which the submissions' own commits and the Temporal server need.
+            await conn.execute("SET LOCAL synchronous_commit TO OFF")
             rows = await conn.fetch(
                 """SELECT complaint_id, cause, received_at FROM intake.submissions
                    WHERE cause IS NOT NULL AND cause_checked_at IS NULL
