@@ -12,7 +12,7 @@ link their members in the workflows, work the raw side never does.
 
 The load generator stands for the channel adapters, which run on machines of their own, yet here
 it shares the cores with the system. So it takes as little CPU as it can: requests are encoded
-before the clock starts and written to keep-alive connections as bytes (about 0.3 ms a request
+before the clock starts and written to keep-alive connections as bytes (about 0.6 ms a request
 against aiohttp's 2–3 ms, which was as much as a fifth of what intake itself spends).
 
 Rounds come in pairs, one round of each side, and each starts once the worker has routed every
@@ -109,6 +109,12 @@ def pin(pid: int, cpus: set[int]) -> None:
             os.sched_setaffinity(int(task.name), cpus)
         except OSError:
             pass  # the thread ended meanwhile
+
+
+def add_cpu_since(before: dict[str, float], totals: dict[str, float]) -> None:
+    """Add to `totals` the CPU each part has used since the `before` reading of cpu_seconds()."""
+    for part, used in cpu_seconds().items():
+        totals[part] = totals.get(part, 0.0) + used - before.get(part, 0.0)
 
 
 @contextlib.contextmanager
@@ -281,8 +287,7 @@ async def main(count: int, concurrency: int, rounds: int) -> None:
                             results[name][0].append(size / rate)
                             results[name][1].append(time.perf_counter() - began)
                             results[name][2].extend(latencies)
-                            for part, used in cpu_seconds().items():
-                                cpu[name][part] = cpu[name].get(part, 0.0) + used - before.get(part, 0.0)
+                            add_cpu_since(before, cpu[name])
                             busy_while_sending[name] += sum(sent.values()) - sum(before.values())
 
                 # Start capacity on the same server budget: seconds per round and latencies per side.
@@ -295,8 +300,7 @@ async def main(count: int, concurrency: int, rounds: int) -> None:
                         with server_on_a_core_of_its_own():
                             before = cpu_seconds()
                             rate, latencies = await timed(items, concurrency, one)
-                            for part, used in cpu_seconds().items():
-                                capacity_cpu[name][part] = capacity_cpu[name].get(part, 0.0) + used - before.get(part, 0.0)
+                            add_cpu_since(before, capacity_cpu[name])
                         started += size
                         await settle()
                         capacity[name][0].append(size / rate)
