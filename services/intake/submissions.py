@@ -299,6 +299,8 @@ class Submissions:
                 """SELECT complaint_id, cause, received_at FROM intake.submissions
                    WHERE cause IS NOT NULL AND cause_checked_at IS NULL
                    ORDER BY received_at LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED""", limit)
+            if not rows:
+                return 0  # nothing came in: no update to send, five times a second
             by_cause: dict[str, list[asyncpg.Record]] = {}
             for row in rows:
                 by_cause.setdefault(row["cause"], []).append(row)
