@@ -192,11 +192,20 @@ class KeepAliveConnections:
 
     async def send(self, request: bytes) -> tuple[int, bytes]:
         reader, writer = connection = await self.free.get()
-        if reader.at_eof():  # closed by the server while idle (uvicorn: after 5 s), between rounds
+        try:
+            if reader.at_eof():  # closed by the server while idle (uvicorn: after 5 s), between rounds
+                raise asyncio.IncompleteReadError(b"", None)
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as closed:
+            if closed.partial:
+                raise
+            # Closed while idle, perhaps as this request went out: send it again on a new connection
+            # (the same Idempotency-Key, so it is the same complaint if the first one arrived).
             writer.close()
             reader, writer = connection = await asyncio.open_connection(self.host, self.port)
-        writer.write(request)
-        head = await reader.readuntil(b"\r\n\r\n")
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
         length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
                       if line.lower().startswith(b"content-length:"))
         body = await reader.readexactly(length)
