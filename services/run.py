@@ -134,14 +134,18 @@ class LocalSystem:
         path = self.settings.data_dir / "channel-key.txt"
         if path.exists():
             return path.read_text().strip()
-        pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=1)
-        try:
-            key = await create_key(pool, ANY_CHANNEL, "local development (make run)")
-        finally:
-            await pool.close()
+        key = await self.new_channel_key(ANY_CHANNEL, "local development (make run)")
         path.write_text(key + "\n")
         path.chmod(0o600)
         return key
+
+    async def new_channel_key(self, channel: str = ANY_CHANNEL, label: str = "") -> str:
+        """A channel API key of its own (its own rate-limit bucket), printed once."""
+        pool = await asyncpg.create_pool(self.settings.database_url, min_size=1, max_size=1)
+        try:
+            return await create_key(pool, channel, label)
+        finally:
+            await pool.close()
 
     async def start_temporal(self) -> None:
         """The dev server, its state in `<data_dir>/temporal.db`: a restart keeps complaints."""
