@@ -1,8 +1,6 @@
-"""What every service does at start and stop: logs, traces, its database schema, the
-background loops it runs, and the FastAPI app with the shared error shape and /healthz."""
+"""What every service does at start and stop: logs, traces, its database schema, and the
+FastAPI app with the shared error shape, /healthz and its supervised background loops."""
 
-import asyncio
-from collections.abc import Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -11,6 +9,7 @@ from fastapi import FastAPI
 
 from services.common.db import create_pool, migrate
 from services.common.logs import configure_logging
+from services.common.loops import Loops
 from services.common.settings import Settings, get_settings
 from services.common.telemetry import configure_tracing, instrument_app
 from services.common.web import install_common_routes
@@ -32,19 +31,9 @@ async def service_database(service: str, migrations: Path):
         await pool.close()
 
 
-@asynccontextmanager
-async def running(loop: Coroutine):
-    """Run a background loop (outbox dispatcher, projector, starter) for the app's lifetime."""
-    task = asyncio.create_task(loop)
-    try:
-        yield task
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
 def service_app(service: str, title: str, description: str, lifespan) -> FastAPI:
     app = FastAPI(title=title, description=description, version=VERSION, lifespan=lifespan)
+    app.state.loops = Loops()  # its background loops, supervised and reported by /healthz
     install_common_routes(app, service)
     instrument_app(app)
     return app

@@ -112,5 +112,11 @@ def install_common_routes(app: FastAPI, service: str) -> None:
     app.add_exception_handler(Exception, _on_unexpected)
 
     @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict:
-        return {"status": "ok", "service": service}
+    async def healthz(request: Request) -> JSONResponse:
+        """200 while every background loop runs (a loop whose passes fail, say while a
+        dependency is down, shows as failing with its last error); 503 if a loop has died."""
+        loops = getattr(request.app.state, "loops", None)
+        healthy = loops is None or loops.healthy()
+        body = {"status": "ok" if healthy else "unhealthy", "service": service,
+                "loops": loops.report() if loops else {}}
+        return JSONResponse(status_code=200 if healthy else 503, content=body)

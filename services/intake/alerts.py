@@ -73,11 +73,3 @@ class SurgeMonitor:
         if self.episode is not None and self.rate() <= self.threshold:
             log.info("intake surge over", extra={"since": self.episode.isoformat()})
             self.episode = None
-
-    async def run(self, every_seconds: float = 1.0) -> None:
-        while True:
-            try:
-                await self.refresh()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("surge count failed", extra={"error": str(exc)})
-            await asyncio.sleep(every_seconds)

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from services.common.service import running, service_app, service_database
+from services.common.service import service_app, service_database
 from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
 from services.common.web import ApiError
@@ -64,8 +64,11 @@ async def lifespan(app: FastAPI):
         app.state.zone = ZoneInfo(load_policy(settings.default_policy, settings.policy_dir).calendar.timezone)
         app.state.keys = KeyStore(pool)
         app.state.limiter = RateLimiter(settings.intake_rate_per_minute, settings.intake_rate_burst)
-        async with running(app.state.submissions.run_starter()), running(surge.run()), \
-                running(app.state.submissions.run_after_accept()):
+        submissions: Submissions = app.state.submissions
+        loops = app.state.loops
+        async with loops.supervised("starter", submissions.hand_over_pending, 2.0), \
+                loops.supervised("surge-count", surge.refresh, 1.0), \
+                loops.supervised("after-accept", submissions.after_accept, 0.2, on_stop=submissions.flush_started):
             yield
 
 

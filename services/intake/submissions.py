@@ -6,7 +6,6 @@ The row is committed before the 202 goes out; the background pass (`start_pendin
 links whatever could not be handed to Temporal at once, so an accepted complaint always ends
 up running. The same pass links batch incidents and warns managers of them (domain §3)."""
 
-import asyncio
 import hashlib
 import logging
 import secrets
@@ -17,7 +16,7 @@ from typing import Literal
 import asyncpg
 
 from pydantic import AwareDatetime, Field, field_validator
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -209,12 +208,12 @@ class Submissions:
             if existing["idempotency_key"] == key and existing["request_hash"] != _hash(submission):
                 raise IdempotencyConflict("this Idempotency-Key was used before for a different complaint")
             if existing["workflow_started_at"] is None:
-                await self._hand_over(existing)
+                await self._hand_over(existing, in_request=True)
             return await self._accepted(existing["complaint_id"], replayed=True)
 
         stored = {"complaint_id": complaint_id, "repeat_of": repeat["complaint_id"] if repeat else None,
                   "workflow_input": workflow_input}
-        await self._hand_over(stored)
+        await self._hand_over(stored, in_request=True)
         if repeat:  # linked, or started on its own if that complaint had closed: the row says which
             return await self._accepted(complaint_id, replayed=False)
         return Accepted(complaint_id, token, received_at, replayed=False)  # its cause: see check_causes
@@ -240,15 +239,20 @@ class Submissions:
                WHERE s.complaint_id = $1""", complaint_id)
         return Accepted(row["complaint_id"], row["tracking_token"], row["received_at"], replayed, row["repeat_of"])
 
-    async def _hand_over(self, row) -> bool:
+    async def _hand_over(self, row, in_request: bool = False) -> bool:
+        """Start the complaint's workflow, or link a repeat to the open one. In a request the
+        adapter waits for the answer, so a link that a busy or absent worker would hold up is
+        left to the starter after 2 s: the row is stored, the 202 goes out."""
         complaint = row["workflow_input"]
         if isinstance(complaint, str):
             complaint = ComplaintInput.model_validate_json(complaint)
         if row["repeat_of"]:
-            return await self._link_repeat(complaint, row["repeat_of"])
+            timeout = timedelta(seconds=2 if in_request else 10)
+            return await self._link_repeat(complaint, row["repeat_of"], rpc_timeout=timeout)
         return await self._start(complaint)
 
-    async def _link_repeat(self, complaint: ComplaintInput, original_id: str) -> bool:
+    async def _link_repeat(self, complaint: ComplaintInput, original_id: str,
+                           rpc_timeout: timedelta = timedelta(seconds=10)) -> bool:
         """Add the repeat to the open complaint (its words are kept there, the customer is told).
         If that complaint has closed meanwhile, this one starts as a complaint of its own."""
         handle = self.temporal.get_workflow_handle(workflow_id_for(original_id))
@@ -259,9 +263,13 @@ class Submissions:
         )
         try:
             await handle.execute_update(ComplaintWorkflow.link_repeat, repeat, id=f"repeat-{complaint.complaint_id}",
-                                        rpc_timeout=timedelta(seconds=10))
+                                        rpc_timeout=rpc_timeout)
         except WorkflowUpdateFailedError:
             return await self._start_on_its_own(complaint)
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            # No worker took the update in time (workers down or busy): the starter links it later.
+            log.warning("linking a repeat timed out; will retry", extra={"complaint_id": complaint.complaint_id})
+            return False
         except (RPCError, RuntimeError) as exc:  # RuntimeError: a lazy client that cannot connect
             if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
                 original_started = await self.pool.fetchval(
@@ -358,6 +366,10 @@ class Submissions:
                                             rpc_timeout=timedelta(seconds=10))
             except WorkflowUpdateFailedError:
                 pass  # closed already: nothing to link, the incident still lists it
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                # No worker answers: the next pass tries again instead of waiting on every row.
+                log.warning("batch link timed out; will retry", extra={"batch_id": row["batch_id"]})
+                break
             except (RPCError, RuntimeError) as exc:
                 if not isinstance(exc, RPCError) or exc.status != RPCStatusCode.NOT_FOUND:
                     log.warning("batch link failed; will retry", extra={"batch_id": row["batch_id"],
@@ -416,23 +428,11 @@ class Submissions:
                                    "WHERE complaint_id = ANY($1)", ids)
         return len(ids)
 
-    async def run_after_accept(self, every_seconds: float = 0.2) -> None:
-        """What follows the 202, a few times a second: mark started workflows, look for batches."""
-        try:
-            while True:
-                await asyncio.sleep(every_seconds)
-                try:
-                    await self.flush_started()
-                except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("marking started workflows failed; the starter will re-check",
-                                extra={"error": str(exc)})
-                try:
-                    await self.check_causes()
-                except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("looking for batch incidents failed; the next pass retries",
-                                extra={"error": str(exc)})
-        finally:
-            await self.flush_started()  # on shutdown: mark what is known
+    async def after_accept(self) -> None:
+        """What follows the 202, a few times a second (a supervised loop): mark started
+        workflows, then look for batch incidents."""
+        await self.flush_started()
+        await self.check_causes()
 
     async def start_pending(self, older_than_seconds: float = 5.0) -> int:
         rows = await self.pool.fetch(
@@ -446,14 +446,11 @@ class Submissions:
             started += await self._hand_over(row)
         return started
 
-    async def run_starter(self, poll_seconds: float = 2.0) -> None:
-        while True:
-            try:
-                await self.start_pending()
-                await self.process_batches()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("starter pass failed", extra={"error": str(exc)})
-            await asyncio.sleep(poll_seconds)
+    async def hand_over_pending(self) -> None:
+        """The starter's pass (a supervised loop): start or link what could not be handed to
+        Temporal at accept time, and link batch members."""
+        await self.start_pending()
+        await self.process_batches()
 
     async def by_token(self, token: str) -> asyncpg.Record | None:
         return await self.pool.fetchrow(

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Header, Query
 from fastapi.responses import JSONResponse
 
 from services.common.privacy import mask_contact
-from services.common.service import running, service_app, service_database
+from services.common.service import service_app, service_database
 from services.common.web import ApiError
 from services.notify.outbox import IdempotencyConflict, Notification, NotificationIn, Outbox, TemplateProblem
 from services.notify.providers import LocalMailboxProvider
@@ -22,7 +22,9 @@ async def lifespan(app: FastAPI):
     async with service_database("notify", MIGRATIONS) as (settings, pool):
         app.state.outbox = Outbox(pool)
         provider = LocalMailboxProvider(settings.deliveries_dir)
-        async with running(app.state.outbox.run_dispatcher(provider, settings.notify_poll_seconds)):
+        outbox: Outbox = app.state.outbox
+        async with app.state.loops.supervised("dispatcher", lambda: outbox.deliver_due(provider),
+                                              settings.notify_poll_seconds, wake=outbox.wake):
             yield
 
 

@@ -149,16 +149,3 @@ class Outbox:
                 row["id"], ref,
             )
         return len(rows)
-
-    async def run_dispatcher(self, provider: Provider, poll_seconds: float) -> None:
-        while True:
-            try:
-                if await self.deliver_due(provider):
-                    continue
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("dispatcher pass failed", extra={"error": str(exc)})
-            self.wake.clear()
-            try:
-                await asyncio.wait_for(self.wake.wait(), timeout=poll_seconds)
-            except asyncio.TimeoutError:
-                pass

@@ -7,7 +7,7 @@ import httpx
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from services.common.service import running, service_app, service_database
+from services.common.service import service_app, service_database
 from services.reporting.projector import Projector
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -19,7 +19,8 @@ async def lifespan(app: FastAPI):
             httpx.AsyncClient(timeout=10) as http:
         app.state.pool = pool
         projector = Projector(pool, http, f"{settings.url_of('workflow')}/v1/events")
-        async with running(projector.run(settings.reporting_poll_seconds)):
+        async with app.state.loops.supervised("projector", projector.catch_up_once,
+                                              settings.reporting_poll_seconds):
             yield
 
 

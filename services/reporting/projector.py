@@ -1,7 +1,6 @@
 """Follows the workflow service's event feed into reporting's own tables, exactly once:
 each page of events and the checkpoint that says it was read commit in one transaction."""
 
-import asyncio
 import logging
 
 import asyncpg
@@ -69,11 +68,3 @@ class Projector:
             )
         return len(page.events)
 
-    async def run(self, poll_seconds: float) -> None:
-        while True:
-            try:
-                if await self.catch_up_once():
-                    continue
-            except (httpx.HTTPError, OSError, asyncpg.PostgresError) as exc:
-                log.warning("feed read failed, retrying", extra={"error": str(exc)})
-            await asyncio.sleep(poll_seconds)

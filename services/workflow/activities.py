@@ -1,6 +1,8 @@
-"""Activities: the workflow's only side effects (appending events, loading a policy, asking
-notify to send)."""
+"""Activities: the workflow's only side effects (recording events and the messages they cause,
+loading a policy, routing)."""
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -10,39 +12,49 @@ from temporalio.exceptions import ApplicationError
 
 from services.common.events import NewEvent
 from services.workflow.eventstore import EventStore, VersionConflict
+from services.workflow.outbox import NotificationRequest
 from services.workflow.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from services.workflow.routing import Route, RouteRequest, Router
 
+log = logging.getLogger(__name__)
 
-class NotificationRequest(BaseModel):
-    idempotency_key: str  # decided by the workflow, so a retried activity sends once
-    complaint_id: str
-    template: str
-    channel: str  # email | sms for customers, internal for staff roles
-    recipient_name: str
-    recipient_address: str
-    variables: dict = {}
+
+class EventsAndMessages(BaseModel):
+    """One step of a complaint: its events and the messages they cause, stored together."""
+
+    events: list[NewEvent]
+    messages: list[NotificationRequest] = []
 
 
 class ComplaintActivities:
     def __init__(self, event_store: EventStore, router: Router, http: httpx.AsyncClient, notify_url: str,
-                 policy_dir: Path = POLICY_DIR):
+                 policy_dir: Path = POLICY_DIR, notify_headers: dict[str, str] | None = None,
+                 on_messages: Callable[[], object] | None = None):
         self.event_store = event_store
+        self.on_messages = on_messages  # tells the outbox relay of this process to look now
+        self.notify_headers = notify_headers or {}
         self.router = router
         self.http = http
         self.notify_url = notify_url.rstrip("/")
         self.policy_dir = policy_dir
 
     @activity.defn
-    async def append_events(self, events: list[NewEvent]) -> list[int]:
-        """Append a batch of one complaint's events in one transaction (one activity, fewer
-        history events); a retried batch is recognised by its event ids."""
+    async def record(self, step: EventsAndMessages) -> list[int]:
+        """Append a step's events and put its messages in the outbox, in one transaction; a
+        retried step is recognised by its event ids and message keys, and stored once."""
         try:
-            result = await self.event_store.append(events)
+            result = await self.event_store.append(step.events, messages=step.messages)
         except VersionConflict as exc:
             # Another writer owns this stream's next version: retrying cannot help.
             raise ApplicationError(str(exc), type="VersionConflict", non_retryable=True) from exc
+        if step.messages and self.on_messages:
+            self.on_messages()
         return result.positions
+
+    @activity.defn
+    async def append_events(self, events: list[NewEvent]) -> list[int]:
+        """Older generations: a step's events only (their messages went through send_notification)."""
+        return await self.record(EventsAndMessages(events=events))
 
     @activity.defn
     async def load_policy(self, name: str) -> Policy:
@@ -60,17 +72,21 @@ class ComplaintActivities:
 
     @activity.defn
     async def send_notification(self, request: NotificationRequest) -> str:
-        body = request.model_dump(exclude={"idempotency_key"})
+        """Older generations: one message handed to notify directly. Complaints started since
+        put their messages in the outbox with their events (`record`)."""
         response = await self.http.post(
-            f"{self.notify_url}/v1/notifications",
-            json=body,
-            headers={"Idempotency-Key": request.idempotency_key},
+            f"{self.notify_url}/v1/notifications", json=request.body(),
+            headers={**self.notify_headers, "Idempotency-Key": request.idempotency_key},
         )
-        if response.status_code in (400, 404, 409, 422):
-            raise ApplicationError(
-                f"notify refused the notification: {response.status_code} {response.text}",
-                type="NotificationRejected",
-                non_retryable=True,
-            )
+        if response.status_code == 409:
+            # The key was stored by an earlier attempt of a workflow task that did not complete
+            # (its clock gave another body): the message went out once, as first stored.
+            log.warning("notify holds this message already", extra={"idempotency_key": request.idempotency_key})
+            return ""
+        if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+            # A message notify will never take must not fail the complaint: logged, not retried.
+            log.error("notify rejected a message", extra={"idempotency_key": request.idempotency_key,
+                                                          "status": response.status_code})
+            return ""
         response.raise_for_status()  # 5xx and transport errors: Temporal retries
         return response.json()["notification_id"]

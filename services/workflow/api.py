@@ -4,13 +4,11 @@ Staff actions are workflow Updates: the workflow's validator decides whether the
 the complaint's stage, and a refusal comes back as 409 with its reason.
 """
 
-import asyncio
 import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-import asyncpg
 import httpx
 from fastapi import FastAPI, Header, Query
 from pydantic import BaseModel, Field
@@ -20,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from services.common.events import EventPage
 from services.common.privacy import masked_event_data
 from services.common.settings import get_settings
-from services.common.service import running, service_app, service_database
+from services.common.service import service_app, service_database
 from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
 from services.common.web import ApiError
@@ -48,6 +46,7 @@ from services.workflow.domain import (
 from services.workflow.policy import Policy, PolicyError, available_policies, load_policy
 from services.workflow import inbox
 from services.workflow.eventstore import EventStore
+from services.workflow.outbox import MessageRelay
 from services.workflow.routing import Router, StaffMember, load_routing
 from services.workflow.worker import activities_of, build_worker
 from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
@@ -66,32 +65,30 @@ async def lifespan(app: FastAPI):
         await app.state.router.load_roster(settings.roster_file)
         app.state.temporal = await connect(settings)
         instrument_http_client(http)
+        relay = MessageRelay(pool, http, settings.url_of("notify"))
         activities = ComplaintActivities(app.state.events, app.state.router, http, settings.url_of("notify"),
-                                         settings.policy_dir)
+                                         settings.policy_dir, on_messages=relay.wake.set)
+        loops = app.state.loops
         async with build_worker(app.state.temporal, settings.temporal_task_queue, activities_of(activities)), \
-                running(assign_queued_complaints()):
+                loops.supervised("message-relay", relay.hand_over_due, 1.0, wake=relay.wake), \
+                loops.supervised("queue-assignment", assign_queued_complaints, 2.0):
             yield  # leaving the block shuts the worker down gracefully
 
 
-async def assign_queued_complaints(every_seconds: float = 2.0) -> None:
+async def assign_queued_complaints() -> None:
     """Complaints routed while nobody of their group was on duty are picked, by the group's
     strategy, as soon as someone is: the 2 h assignment target does not wait for a manual assign."""
-    while True:
-        await asyncio.sleep(every_seconds)
+    for row in await app.state.router.queued():
+        assignee = await app.state.router.pick_for(row["group_name"])
+        if assignee is None:
+            continue
+        action = AssignAction(staff_id="router", assignee=assignee,
+                              note=f"picked from the {row['group_name']} queue when on duty")
         try:
-            for row in await app.state.router.queued():
-                assignee = await app.state.router.pick_for(row["group_name"])
-                if assignee is None:
-                    continue
-                action = AssignAction(staff_id="router", assignee=assignee,
-                                      note=f"picked from the {row['group_name']} queue when on duty")
-                try:
-                    await _update(row["complaint_id"], ComplaintWorkflow.assign, action)
-                except ApiError as exc:  # closed or moved on meanwhile: the next pass sees it
-                    log.info("queued complaint not assigned", extra={"complaint_id": row["complaint_id"],
-                                                                     "reason": exc.message})
-        except (OSError, asyncpg.PostgresError, RPCError) as exc:
-            log.warning("assigning queued complaints failed; will retry", extra={"error": str(exc)})
+            await _update(row["complaint_id"], ComplaintWorkflow.assign, action)
+        except ApiError as exc:  # closed or moved on meanwhile: the next pass sees it
+            log.info("queued complaint not assigned", extra={"complaint_id": row["complaint_id"],
+                                                             "reason": exc.message})
 
 
 app = service_app("workflow", "Complaint workflow service",
@@ -99,6 +96,10 @@ app = service_app("workflow", "Complaint workflow service",
 
 StaffId = Annotated[str, Header(alias="X-Staff-Id", min_length=1, max_length=100,
                                 description="who acts; the console's login sets it")]
+ActionKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
+    description="one per action the person means (the console sends one per form): a retry with the same "
+                "key returns the first outcome instead of acting twice")]
 
 
 def _handle(complaint_id: str) -> WorkflowHandle:
@@ -115,10 +116,13 @@ async def _not_found_or_closed(handle: WorkflowHandle, complaint_id: str, exc: R
     return ApiError(409, "action_not_allowed", f"complaint {complaint_id} is closed")
 
 
-async def _update(complaint_id: str, update, arg) -> ComplaintView:
+async def _update(complaint_id: str, update, arg, key: str | None = None) -> ComplaintView:
+    """Run a staff action as the workflow's Update. With an Idempotency-Key, the key names the
+    Update: Temporal answers a retry of a completed Update with its first outcome."""
     handle = _handle(complaint_id)
+    update_id = f"{update.__name__}:{key}" if key else None
     try:
-        return await handle.execute_update(update, arg)
+        return await handle.execute_update(update, arg, id=update_id)
     except WorkflowUpdateFailedError as exc:
         reason = getattr(exc.cause, "message", None) or str(exc.cause)
         raise ApiError(409, "action_not_allowed", reason) from exc
@@ -171,54 +175,62 @@ async def get_complaint(complaint_id: str) -> ComplaintView:
 
 
 @app.post("/v1/complaints/{complaint_id}/acknowledge", response_model=ComplaintView, tags=["staff"])
-async def acknowledge(complaint_id: str, staff_id: StaffId, body: StaffNote | None = None) -> ComplaintView:
+async def acknowledge(complaint_id: str, staff_id: StaffId, body: StaffNote | None = None,
+                      key: ActionKey = None) -> ComplaintView:
     action = StaffAction(staff_id=staff_id, note=body.note if body else None)
-    return await _update(complaint_id, ComplaintWorkflow.acknowledge, action)
+    return await _update(complaint_id, ComplaintWorkflow.acknowledge, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/resolve", response_model=ComplaintView, tags=["staff"])
-async def resolve(complaint_id: str, staff_id: StaffId, resolution: Resolution) -> ComplaintView:
+async def resolve(complaint_id: str, staff_id: StaffId, resolution: Resolution,
+                  key: ActionKey = None) -> ComplaintView:
     action = ResolveAction(staff_id=staff_id, resolution=resolution)
-    return await _update(complaint_id, ComplaintWorkflow.resolve, action)
+    return await _update(complaint_id, ComplaintWorkflow.resolve, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/assign", response_model=ComplaintView, tags=["staff"])
-async def assign(complaint_id: str, staff_id: StaffId, body: Assignment) -> ComplaintView:
+async def assign(complaint_id: str, staff_id: StaffId, body: Assignment,
+                 key: ActionKey = None) -> ComplaintView:
     """Assign a responsible person (meets the assignment deadline)."""
-    return await _update(complaint_id, ComplaintWorkflow.assign, AssignAction(staff_id=staff_id, **body.model_dump()))
+    return await _update(complaint_id, ComplaintWorkflow.assign, AssignAction(staff_id=staff_id, **body.model_dump()), key)
 
 
 @app.post("/v1/complaints/{complaint_id}/progress", response_model=ComplaintView, tags=["staff"])
-async def post_progress(complaint_id: str, staff_id: StaffId, body: ProgressNote) -> ComplaintView:
+async def post_progress(complaint_id: str, staff_id: StaffId, body: ProgressNote,
+                        key: ActionKey = None) -> ComplaintView:
     """Tell the customer how it is going (restarts the progress-update cadence)."""
     action = ProgressAction(staff_id=staff_id, **body.model_dump())
-    return await _update(complaint_id, ComplaintWorkflow.post_progress, action)
+    return await _update(complaint_id, ComplaintWorkflow.post_progress, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/request-info", response_model=ComplaintView, tags=["staff"])
-async def request_info(complaint_id: str, staff_id: StaffId, body: InfoQuestion) -> ComplaintView:
+async def request_info(complaint_id: str, staff_id: StaffId, body: InfoQuestion,
+                       key: ActionKey = None) -> ComplaintView:
     """Ask the customer for information; the SLA clock pauses until they reply."""
     action = InfoRequest(staff_id=staff_id, **body.model_dump())
-    return await _update(complaint_id, ComplaintWorkflow.request_info, action)
+    return await _update(complaint_id, ComplaintWorkflow.request_info, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/retier", response_model=ComplaintView, tags=["staff"])
-async def retier(complaint_id: str, staff_id: StaffId, body: Retiering) -> ComplaintView:
+async def retier(complaint_id: str, staff_id: StaffId, body: Retiering,
+                 key: ActionKey = None) -> ComplaintView:
     """Change the tier; the running deadlines are recomputed from the time of receipt."""
-    return await _update(complaint_id, ComplaintWorkflow.retier, RetierAction(staff_id=staff_id, **body.model_dump()))
+    return await _update(complaint_id, ComplaintWorkflow.retier, RetierAction(staff_id=staff_id, **body.model_dump()), key)
 
 
 @app.post("/v1/complaints/{complaint_id}/follow-up", response_model=ComplaintView, tags=["staff"])
-async def record_follow_up(complaint_id: str, staff_id: StaffId, body: FollowUp) -> ComplaintView:
+async def record_follow_up(complaint_id: str, staff_id: StaffId, body: FollowUp,
+                           key: ActionKey = None) -> ComplaintView:
     """Record the second follow-up with a dissatisfied customer."""
     action = FollowUpAction(staff_id=staff_id, **body.model_dump())
-    return await _update(complaint_id, ComplaintWorkflow.record_follow_up, action)
+    return await _update(complaint_id, ComplaintWorkflow.record_follow_up, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/policy", response_model=ComplaintView, tags=["operators"])
-async def move_to_policy(complaint_id: str, staff_id: StaffId, body: PolicyChoice) -> ComplaintView:
+async def move_to_policy(complaint_id: str, staff_id: StaffId, body: PolicyChoice,
+                         key: ActionKey = None) -> ComplaintView:
     """Move one running complaint to the current version of a policy."""
-    return await _update(complaint_id, ComplaintWorkflow.apply_policy, PolicyMove(staff_id=staff_id, **body.model_dump()))
+    return await _update(complaint_id, ComplaintWorkflow.apply_policy, PolicyMove(staff_id=staff_id, **body.model_dump()), key)
 
 
 # ---------------------------------------------------------------- SLA policies (operators)

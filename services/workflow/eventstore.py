@@ -7,12 +7,13 @@ PostgreSQL recorder.
 """
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 
 from services.common.events import NewEvent, StoredEvent
+from services.workflow import outbox
 
 SCHEMA = "workflow"
 
@@ -54,9 +55,14 @@ class EventStore:
         self.pool = pool
         self.project = project
 
-    async def append(self, events: list[NewEvent]) -> AppendResult:
-        """Append events of one stream, which must continue its versions without a gap."""
+    async def append(self, events: list[NewEvent],
+                     messages: Sequence[outbox.NotificationRequest] = ()) -> AppendResult:
+        """Append events of one stream, which must continue its versions without a gap, and put
+        the messages they cause in the outbox in the same transaction."""
         if not events:
+            if messages:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await outbox.enqueue(conn, messages)
             return AppendResult([], duplicate=False)
         stream_id = events[0].stream_id
         if any(e.stream_id != stream_id for e in events):
@@ -94,6 +100,7 @@ class EventStore:
             )
             if self.project:
                 await self.project(conn, events)
+            await outbox.enqueue(conn, messages)
             return AppendResult([r["position"] for r in rows], duplicate=False)
 
     async def read_all(self, after: int = 0, limit: int = 100) -> list[StoredEvent]:

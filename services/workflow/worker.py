@@ -19,8 +19,8 @@ SANDBOX = SandboxedWorkflowRunner(
 
 
 def activities_of(activities: ComplaintActivities) -> list[Callable]:
-    return [activities.append_events, activities.load_policy, activities.route_complaint,
-            activities.send_notification]
+    return [activities.record, activities.load_policy, activities.route_complaint,
+            activities.append_events, activities.send_notification]  # the last two: older generations
 
 
 def cache_bytecode(workflow_classes: Sequence[type]) -> None:

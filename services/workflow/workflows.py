@@ -10,7 +10,7 @@ what is due, and sleeps again; an action that changes the deadlines wakes it to 
 """
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -21,7 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from services.common.events import NewEvent
     from services.common.privacy import scrub_text
     from services.workflow import search_attributes as sa
-    from services.workflow.activities import ComplaintActivities, NotificationRequest
+    from services.workflow.activities import ComplaintActivities, EventsAndMessages
     from services.workflow.domain import (
         DEFAULT_GROUP_BY_TIER,
         Action,
@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         ensure_allowed,
         legacy_classification,
     )
+    from services.workflow.outbox import NotificationRequest
     from services.workflow.policy import Policy
     from services.workflow.routing import Route, RouteRequest
     from services.workflow.sla import Due, SlaState
@@ -52,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
 RETRY_FOREVER = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 # Keep trying: an event or a customer message must never be dropped for a passing outage.
 ACTIVITY_OPTIONS = dict(start_to_close_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER)
+LOCAL_OPTIONS = dict(start_to_close_timeout=timedelta(seconds=10), retry_policy=RETRY_FOREVER)
 
 
 def workflow_id_for(complaint_id: str) -> str:
@@ -75,6 +77,7 @@ class ComplaintWorkflow:
         self._deadlines_changed = False
         self._published: dict[str, object] = {}
         self._policy_local = False  # the generation of this run: see `run`
+        self._outbox = False  # messages stored with their events (see `_record`)
 
     @workflow.run
     async def run(self, complaint: ComplaintInput) -> ComplaintOutcome:
@@ -82,7 +85,8 @@ class ComplaintWorkflow:
         # local activity is found on replay only if no workflow task ended between the two (a
         # query can end one), so the later behaviours (routing, the liaison) are implied by this
         # check instead of checked where they happen.
-        self._policy_local = workflow.patched("policy-local-v1")
+        self._outbox = workflow.patched("message-outbox-v1")
+        self._policy_local = self._outbox or workflow.patched("policy-local-v1")
         if self._policy_local:
             # Local: reading a file on the worker needs no task queue round trip. As a regular
             # activity it cost the server a third of its CPU per complaint (51 -> 33 ms).
@@ -109,7 +113,7 @@ class ComplaintWorkflow:
         self.view.stage = Stage.assigned
         self.view.policy = policy.ref
         tier_decision = found.decision("tier")
-        await self._record(
+        received = (
             ("ComplaintReceived", complaint.model_dump(mode="json", exclude={"complaint_id", "status_url",
                                                                             "classification"})),
             ("TierAssigned", {"tier": found.tier, "complaint_type": found.complaint_type,
@@ -123,30 +127,28 @@ class ComplaintWorkflow:
             ("Assigned", {"group": route.group, "assignee": route.assignee, "liaison": route.liaison,
                           "rule": route.rule, "reason": route.reason, "strategy": route.strategy}),
         )
-        if route.liaison and (self._policy_local or workflow.patched("liaison-told-v1")):
-            # Tier 2: the business liaison of the complaint's department works it with the agent.
-            await self._send("liaison_assigned", "internal", route.liaison, f"staff:{route.liaison}",
-                             {"tier": found.tier, "group": route.group, "assignee": route.assignee,
-                              "complaint_type": found.complaint_type, "summary": static_summary(complaint)},
-                             key="liaison")
-        if found.tier == 1 and route.urgent_call:
-            # Tier 1 skips the queue: the on-duty senior or manager is called at once (domain §3).
-            await self._send("urgent_call", "internal", route.urgent_call, f"staff:{route.urgent_call}",
-                             {"tier": 1, "group": route.group, "assignee": route.assignee,
-                              "summary": static_summary(complaint)}, key="urgent-call")
+        if self._outbox:
+            await self._record(*received, messages=self._routing_messages(route, tell_liaison=True))
+        else:  # older generations: the patch check after the append, each message its own activity
+            await self._record(*received)
+            tell_liaison = self._policy_local or workflow.patched("liaison-told-v1")
+            for message in self._routing_messages(route, tell_liaison):
+                await self._send_now(message)
         await self._reply_if_after_hours()
 
         await self._handle_until(lambda: self.view.stage == Stage.resolved)
 
-        await self._notify_customer("feedback", {"resolution": self.view.resolution.model_dump(mode="json")})
+        feedback = self._to_customer("feedback", {"resolution": self.view.resolution.model_dump(mode="json")})
         self.sla.meet("feedback", workflow.now())
-        await self._record(("FeedbackSent", {"channel": self.complaint.customer.reply_channel()[0]}))
+        await self._record(("FeedbackSent", {"channel": self.complaint.customer.reply_channel()[0]}),
+                           messages=[feedback], messages_first=True)
 
         answer_window = self.sla.policy.tier(self.sla.tier).survey_follow_up.within
         self.view.survey_due_at = workflow.now() + answer_window
-        await self._notify_customer("survey_request", {"answer_by": self.view.survey_due_at.isoformat()})
+        survey = self._to_customer("survey_request", {"answer_by": self.view.survey_due_at.isoformat()})
         self.view.stage = Stage.awaiting_survey
-        await self._record(("SurveyRequested", {"answer_by": self.view.survey_due_at.isoformat()}))
+        await self._record(("SurveyRequested", {"answer_by": self.view.survey_due_at.isoformat()}),
+                           messages=[survey], messages_first=True)
         try:
             await workflow.wait_condition(lambda: self.view.survey is not None, timeout=answer_window)
         except asyncio.TimeoutError:
@@ -177,9 +179,9 @@ class ComplaintWorkflow:
     async def _second_follow_up(self) -> None:
         self.view.stage = Stage.second_follow_up
         self.sla.start("second_follow_up", workflow.now())
-        await self._record(("FollowUpRequested", {"deadlines": self._deadlines_json()}))
-        await self._alert_staff("follow_up_needed", "owner", {"survey": self.view.survey.model_dump(mode="json")},
-                                key="follow-up")
+        await self._record(("FollowUpRequested", {"deadlines": self._deadlines_json()}), messages=[
+            self._to_staff("follow_up_needed", "owner", {"survey": self.view.survey.model_dump(mode="json")},
+                           key="follow-up")])
         await self._handle_until(lambda: self.view.follow_up is not None)
 
     # ------------------------------------------------------------ the SLA timer loop
@@ -207,20 +209,20 @@ class ComplaintWorkflow:
             facts = {"target": due.target, "deadline": due.deadline.isoformat() if due.deadline else None,
                      "due_at": due.at.isoformat()}
             if due.kind == "warn":
-                await self._record(("SlaWarning", {**facts, "fraction": due.fraction}))
-                await self._alert_staff("sla_warning", "owner", {**facts, "fraction": due.fraction},
-                                        key=f"{due.target}/{target.started_at.isoformat()}/warn/{due.fraction}")
+                await self._record(("SlaWarning", {**facts, "fraction": due.fraction}), messages=[
+                    self._to_staff("sla_warning", "owner", {**facts, "fraction": due.fraction},
+                                   key=f"{due.target}/{target.started_at.isoformat()}/warn/{due.fraction}")])
             elif due.kind == "remind":
-                await self._record(("ProgressReminder", facts))
-                await self._alert_staff("progress_reminder", "owner", facts,
-                                        key=f"progress/{target.started_at.isoformat()}/remind")
+                await self._record(("ProgressReminder", facts), messages=[
+                    self._to_staff("progress_reminder", "owner", facts,
+                                   key=f"progress/{target.started_at.isoformat()}/remind")])
             else:
                 escalated = ("Escalated", {**facts, "level": due.level, "to": due.to})
                 events = [("SlaBreached", facts), escalated] if due.kind == "breach" else [escalated]
-                await self._record(*events)
-                await self._alert_staff("sla_escalation", due.to, {**facts, "level": due.level,
-                                                                   "breach": due.kind == "breach"},
-                                        key=f"{due.target}/{target.started_at.isoformat()}/level/{due.level}")
+                await self._record(*events, messages=[
+                    self._to_staff("sla_escalation", due.to, {**facts, "level": due.level,
+                                                              "breach": due.kind == "breach"},
+                                   key=f"{due.target}/{target.started_at.isoformat()}/level/{due.level}")])
 
     # ------------------------------------------------------------ staff and customer input
 
@@ -259,10 +261,11 @@ class ComplaintWorkflow:
         now = workflow.now()
         self.sla.meet("progress", now)
         self.sla.start("progress", now)
-        await self._notify_customer("progress_update", {"message": action.message},
-                                    key=f"progress/{now.isoformat()}")
+        message = self._to_customer("progress_update", {"message": action.message},
+                                    key=self._action_key("progress", now))
         await self._record(("ProgressPosted", {"staff_id": action.staff_id, "message": action.message,
-                                               "deadlines": self._deadlines_json()}))
+                                               "deadlines": self._deadlines_json()}),
+                           messages=[message], messages_first=True)
         return self.view
 
     @post_progress.validator
@@ -274,9 +277,9 @@ class ComplaintWorkflow:
         now = workflow.now()
         self.view.stage = Stage.waiting_on_customer
         self.sla.pause(now)
-        await self._notify_customer("info_request", {"question": action.question}, key=f"info/{now.isoformat()}")
+        message = self._to_customer("info_request", {"question": action.question}, key=self._action_key("info", now))
         await self._record(("InfoRequested", {"staff_id": action.staff_id, "question": action.question}),
-                           ("ClockPaused", {"at": now.isoformat()}))
+                           ("ClockPaused", {"at": now.isoformat()}), messages=[message], messages_first=True)
         return self.view
 
     @request_info.validator
@@ -387,13 +390,14 @@ class ComplaintWorkflow:
         being handled here, and tell whoever has it."""
         await self._set_up()
         self.view.repeats += 1
-        await self._record(("RepeatLinked", {**repeat.model_dump(mode="json"), "count": self.view.repeats}))
-        await self._notify_customer("repeat_linked", {"stage": self.view.stage.value,
-                                                      "next_deadline": self._next_deadline_text()},
-                                    key=f"repeat/{repeat.submission_id}")
-        await self._alert_staff("customer_wrote_again", "owner", {"message": repeat.description[:500],
-                                                                  "count": self.view.repeats},
-                                key=f"repeat/{repeat.submission_id}/staff")
+        await self._record(("RepeatLinked", {**repeat.model_dump(mode="json"), "count": self.view.repeats}), messages=[
+            self._to_customer("repeat_linked", {"stage": self.view.stage.value,
+                                                "next_deadline": self._next_deadline_text()},
+                              key=f"repeat/{repeat.submission_id}"),
+            self._to_staff("customer_wrote_again", "owner", {"message": repeat.description[:500],
+                                                             "count": self.view.repeats},
+                           key=f"repeat/{repeat.submission_id}/staff"),
+        ])
         return self.view
 
     @link_repeat.validator
@@ -453,8 +457,16 @@ class ComplaintWorkflow:
         found = {name: self.sla.deadline(t, now) for name, t in self.sla.targets.items() if t.active}
         return {name: at for name, at in found.items() if at is not None}
 
-    async def _record(self, *events: tuple[str, dict]) -> None:
-        """Append domain events (one activity for the batch), then show the new state."""
+    async def _record(self, *events: tuple[str, dict], messages: Sequence[NotificationRequest] = (),
+                      messages_first: bool = False) -> None:
+        """Append domain events and the messages they cause in one local activity (one
+        transaction: the workflow's outbox), then show the new state. A retry after a crash is
+        recognised by the deterministic event ids and message keys, and keeps what was stored
+        first. Older generations sent each message in an activity of its own, before the events
+        (`messages_first`) or after them, and keep doing so for their histories to replay."""
+        if not self._outbox and messages_first:
+            for message in messages:
+                await self._send_now(message)
         async with self._append_lock:
             batch = []
             for event_type, data in events:
@@ -462,15 +474,23 @@ class ComplaintWorkflow:
                 batch.append(NewEvent(event_id=workflow.uuid4(), stream_id=self.complaint.complaint_id,
                                       version=self._version, type=event_type, occurred_at=workflow.now(),
                                       data=data))
-            # A local activity: one marker in history instead of three events and a task round
-            # trip; a retry after a crash is recognised by the deterministic event ids.
-            await workflow.execute_local_activity_method(
-                ComplaintActivities.append_events, batch, summary=", ".join(e.type for e in batch),
-                start_to_close_timeout=timedelta(seconds=10), retry_policy=RETRY_FOREVER,
-            )
+            summary = ", ".join(e.type for e in batch)
+            # A local activity: one marker in history instead of three events and a task round trip.
+            if self._outbox:
+                if messages:
+                    summary += " → " + ", ".join(f"{m.template} ({m.channel})" for m in messages)
+                await workflow.execute_local_activity_method(
+                    ComplaintActivities.record, EventsAndMessages(events=batch, messages=list(messages)),
+                    summary=summary, **LOCAL_OPTIONS)
+            else:
+                await workflow.execute_local_activity_method(
+                    ComplaintActivities.append_events, batch, summary=summary, **LOCAL_OPTIONS)
             self.view.history += [HistoryEntry(type=e.type, at=e.occurred_at) for e in batch]
             self._publish_state()
             self._deadlines_changed = True  # whatever was recorded may have moved a deadline
+        if not self._outbox and not messages_first:
+            for message in messages:
+                await self._send_now(message)
 
     async def _reply_if_after_hours(self) -> None:
         """Outside business hours the customer hears when handling starts (domain §2)."""
@@ -482,15 +502,43 @@ class ComplaintWorkflow:
         if calendar.is_working_time(received):
             return
         starts = calendar.local(calendar.next_working_moment(received))
-        await self._notify_customer("after_hours", {"handling_starts": starts.strftime("%Y-%m-%d %H:%M"),
-                                                    "timezone": self.sla.policy.calendar.timezone})
-        await self._record(("AutoReplySent", {"handling_starts_at": starts.isoformat()}))
+        reply = self._to_customer("after_hours", {"handling_starts": starts.strftime("%Y-%m-%d %H:%M"),
+                                                  "timezone": self.sla.policy.calendar.timezone})
+        await self._record(("AutoReplySent", {"handling_starts_at": starts.isoformat()}),
+                           messages=[reply], messages_first=True)
 
-    async def _notify_customer(self, template: str, variables: dict, key: str | None = None) -> None:
+    def _routing_messages(self, route: Route, tell_liaison: bool) -> list[NotificationRequest]:
+        """Who must hear of the new complaint at once besides its group (domain §3)."""
+        complaint, tier = self.complaint, self.sla.tier
+        messages = []
+        if route.liaison and tell_liaison:
+            # Tier 2: the business liaison of the complaint's department works it with the agent.
+            messages.append(self._message(
+                "liaison_assigned", "internal", route.liaison, f"staff:{route.liaison}",
+                {"tier": tier, "group": route.group, "assignee": route.assignee,
+                 "complaint_type": self.view.complaint_type, "summary": static_summary(complaint)}, key="liaison"))
+        if tier == 1 and route.urgent_call:
+            # Tier 1 skips the queue: the on-duty senior or manager is called at once.
+            messages.append(self._message(
+                "urgent_call", "internal", route.urgent_call, f"staff:{route.urgent_call}",
+                {"tier": 1, "group": route.group, "assignee": route.assignee, "summary": static_summary(complaint)},
+                key="urgent-call"))
+        return messages
+
+    def _action_key(self, kind: str, now: datetime) -> str:
+        """A staff action's message key: the Update's id (the staff API passes the request's
+        Idempotency-Key), the same on every retry of the action or of its workflow task. Older
+        generations keyed it by the task's clock."""
+        if self._outbox:
+            return f"{kind}/{workflow.current_update_info().id}"
+        return f"{kind}/{now.isoformat()}"
+
+    def _to_customer(self, template: str, variables: dict, key: str | None = None) -> NotificationRequest:
+        """A message to the customer, in the channel they prefer."""
         channel, address = self.complaint.customer.reply_channel()
-        await self._send(template, channel, self.complaint.customer.name, address, variables, key or template)
+        return self._message(template, channel, self.complaint.customer.name, address, variables, key or template)
 
-    async def _alert_staff(self, template: str, role: str, variables: dict, key: str) -> None:
+    def _to_staff(self, template: str, role: str, variables: dict, key: str) -> NotificationRequest:
         """Internal alert to a role of the complaint's group (the owner once someone owns it)."""
         if role == "owner" and self.view.owner:
             name, address = self.view.owner, f"staff:{self.view.owner}"
@@ -499,11 +547,11 @@ class ComplaintWorkflow:
         else:
             name, address = f"{role} of {self.view.group}", f"role:{role}@{self.view.group}"
         variables = {**variables, "tier": self.sla.tier, "role": role, "owner": self.view.owner}
-        await self._send(template, "internal", name, address, variables, key)
+        return self._message(template, "internal", name, address, variables, key)
 
-    async def _send(self, template: str, channel: str, name: str, address: str, variables: dict,
-                    key: str) -> None:
-        request = NotificationRequest(
+    def _message(self, template: str, channel: str, name: str, address: str, variables: dict,
+                 key: str) -> NotificationRequest:
+        return NotificationRequest(
             idempotency_key=f"{workflow.info().workflow_id}/{key}",
             complaint_id=self.complaint.complaint_id,
             template=template,
@@ -513,11 +561,12 @@ class ComplaintWorkflow:
             variables={"complaint_id": self.complaint.complaint_id, "status_url": self.complaint.status_url,
                        **variables},
         )
-        # Local too: notify only stores the message in its outbox (its own retries deliver it),
-        # so the call is short; a timer storm then costs one workflow task per escalation.
+
+    async def _send_now(self, request: NotificationRequest) -> None:
+        """Older generations only: the message handed to notify in an activity of its own."""
         await workflow.execute_local_activity_method(
-            ComplaintActivities.send_notification, request, summary=f"{template} → {channel}",
-            start_to_close_timeout=timedelta(seconds=10), retry_policy=RETRY_FOREVER,
+            ComplaintActivities.send_notification, request, summary=f"{request.template} → {request.channel}",
+            **LOCAL_OPTIONS,
         )
 
     def _publish_state(self) -> None:

@@ -161,8 +161,9 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     assert [e["version"] for e in mine] == list(range(1, len(mine) + 1))
     assert mine[0]["data"]["customer"]["phone"] == "138****5678"  # masked in the feed
 
-    # One trace from the intake request through the workflow's activity to notify (spans are
-    # written in batches, so the last ones may still be on their way).
+    # One trace from the intake request through the workflow's activity (events and messages
+    # stored together) and the outbox relay to notify (spans are written in batches, so the
+    # last ones may still be on their way).
     traces = s.data_dir / "traces"
     delivered = await _delivered(http, notify, complaint_id, set())
 
@@ -176,7 +177,7 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
         in_notify = [sp for sp in _spans(traces / "notify.jsonl") if sp["context"]["trace_id"] == trace_id]
         notify_calls = [sp for sp in in_notify
                         if sp["kind"] == "SpanKind.SERVER" and sp["name"] == "POST /v1/notifications"]
-        if {"RunWorkflow:ComplaintWorkflow", "RunActivity:send_notification"} <= in_workflow \
+        if {"RunWorkflow:ComplaintWorkflow", "RunActivity:record", "hand over notification"} <= in_workflow \
                 and len(notify_calls) == len(delivered):
             return True
         return None
@@ -214,6 +215,40 @@ async def _delivered(http, notify, complaint_id, templates: set[str]):
 async def _summary_with_closed(http, reporting):
     body = (await http.get(f"{reporting}/v1/reports/summary")).json()
     return body if body["by_status"].get("closed") else None
+
+
+async def test_a_staff_action_retried_with_its_idempotency_key_acts_once(system, http):
+    """A resolve whose answer was lost, sent again with the same key, gets the first outcome
+    (not 409 'already resolved'); a progress update sent twice reaches the customer once."""
+    s = system.settings
+    intake, staff, notify = s.url_of("intake"), s.url_of("workflow"), s.url_of("notify")
+    submitted = await http.post(f"{intake}/v1/complaints", json=new_complaint(),
+                                headers={"Idempotency-Key": str(uuid.uuid4())})
+    complaint_id, status_url = submitted.json()["complaint_id"], submitted.json()["status_url"]
+    await eventually(lambda: _has_event(http, status_url, "Assigned"))
+    url = f"{staff}/v1/complaints/{complaint_id}"
+
+    async def act(action: str, key: str | None, body: dict | None = None):
+        headers = {"X-Staff-Id": "agent-7", **({"Idempotency-Key": key} if key else {})}
+        return await http.post(f"{url}/{action}", json=body, headers=headers)
+
+    ack_key, progress_key, resolve_key = (f"form-{uuid.uuid4()}" for _ in range(3))
+    assert [(await act("acknowledge", ack_key)).status_code for _ in range(2)] == [200, 200]
+    progress = {"message": "An engineer is on it; result within 1 h"}
+    assert [(await act("progress", progress_key, progress)).status_code for _ in range(3)] == [200, 200, 200]
+    first = await act("resolve", resolve_key, RESOLUTION)
+    again = await act("resolve", resolve_key, RESOLUTION)
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.json()["stage"] == first.json()["stage"] == "resolved"
+    assert (await act("resolve", None, RESOLUTION)).status_code == 409  # a new action is refused
+
+    sent = await eventually(lambda: _delivered(http, notify, complaint_id, {"progress_update", "survey_request"}))
+    assert [n["template"] for n in sent].count("progress_update") == 1
+    events = [e["type"] for e in await _events_of(http, staff, complaint_id)]
+    assert (events.count("Acknowledged"), events.count("ProgressPosted"), events.count("Resolved")) == (1, 1, 1)
+
+    bad_key = await act("progress", "a key with spaces", progress)
+    assert bad_key.status_code == 422 and bad_key.json()["fields"][0]["field"] == "Idempotency-Key"
 
 
 async def test_bad_input_gets_a_4xx_json_error_naming_the_field(system, http):
@@ -490,9 +525,14 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
         await browser.post(f"{staff}/v1/complaints/{complaint_id}/resolve", headers=as_staff,
                            json={"cause": "new clerk", "measures_taken": "coached", "improvement_plan": "training"})
         await eventually(lambda: _json_stage(browser, page_url.replace("/track/", "/v1/track/"), "awaiting_survey"))
-        status = (await browser.get(page_url.replace("/track/", "/v1/track/"))).json()
-        subjects = [m["subject"] for m in status["messages"]]
-        assert any("we need a detail" in s for s in subjects) and any("written result" in s for s in subjects)
+
+        async def told_both():  # messages reach notify through the workflow's outbox, just after
+            status = (await browser.get(page_url.replace("/track/", "/v1/track/"))).json()
+            subjects = [m["subject"] for m in status["messages"]]
+            found = any("we need a detail" in s for s in subjects) and any("written result" in s for s in subjects)
+            return status if found else None
+
+        status = await eventually(told_both)
         assert status["expected_by"] is not None and status["survey_open"]
         page = await browser.get(page_url)
         assert 'action="' + page_url + '/survey"' in page.text and "Which store and what time?" in page.text

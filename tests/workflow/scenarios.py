@@ -2,22 +2,24 @@
 `record_histories` (which saves their histories for the replay test)."""
 
 import asyncio
+import json
 import sys
 import uuid
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
-from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from services.workflow import search_attributes
-from services.workflow.activities import ComplaintActivities, NotificationRequest
+from services.workflow.activities import ComplaintActivities
+from services.workflow.outbox import NotificationRequest
 from services.intake.classification import Facts, load_rules
 from services.workflow.domain import (
     BatchLink,
@@ -36,7 +38,7 @@ from services.workflow.domain import (
 from services.workflow.eventstore import EventStore
 from services.workflow.policy import POLICY_DIR, load_policy
 from services.workflow.routing import Router, load_routing
-from services.workflow.worker import build_worker
+from services.workflow.worker import activities_of, build_worker
 from services.workflow.workflows import ComplaintWorkflow, static_summary, workflow_id_for
 
 TASK_QUEUE = "complaints-test"
@@ -64,37 +66,34 @@ async def start_time_skipping_env() -> WorkflowEnvironment:
 
 
 @dataclass
-class RecordedNotifications:
-    """Stands in for the notify service's HTTP API (the e2e test uses the real one)."""
+class OutboxMessages:
+    """The messages workflows stored in the workflow's outbox, in order (the relay that hands
+    them to notify runs in the end-to-end tests)."""
 
-    sent: list[NotificationRequest] = field(default_factory=list)
+    pool: asyncpg.Pool
 
-    @activity.defn(name="send_notification")
-    async def send_notification(self, request: NotificationRequest) -> str:
-        self.sent.append(request)
-        return str(uuid.uuid4())
+    async def sent(self) -> list[NotificationRequest]:
+        rows = await self.pool.fetch("SELECT idempotency_key, request FROM workflow.outbox ORDER BY position")
+        return [NotificationRequest(idempotency_key=r["idempotency_key"], **json.loads(r["request"])) for r in rows]
 
-    def of(self, complaint_id: str) -> list[NotificationRequest]:
-        return [n for n in self.sent if n.complaint_id == complaint_id]
+    async def of(self, complaint_id: str) -> list[NotificationRequest]:
+        return [n for n in await self.sent() if n.complaint_id == complaint_id]
 
 
 @asynccontextmanager
 async def complaint_worker(client: Client, event_store: EventStore, policy_dir: Path = POLICY_DIR,
-                           notifications: RecordedNotifications | None = None, staff_on_duty: bool = True,
-                           **worker_options):
-    """A worker with the real activities (event store, policies, routing over the shipped
-    roster) but notify recorded. staff_on_duty=False: nobody can be picked, the group's queue
-    has every complaint (the timelines of an untouched complaint)."""
-    notifications = notifications if notifications is not None else RecordedNotifications()
+                           staff_on_duty: bool = True, **worker_options):
+    """A worker with the real activities (event store and outbox, policies, routing over the
+    shipped roster); notify is not called. staff_on_duty=False: nobody can be picked, the
+    group's queue has every complaint (the timelines of an untouched complaint)."""
     router = Router(event_store.pool, load_routing())
     await router.load_roster()
     await event_store.pool.execute("UPDATE workflow.staff SET on_duty = $1", staff_on_duty)
     async with httpx.AsyncClient() as http:
         real = ComplaintActivities(event_store, router, http, notify_url="http://unused.invalid",
                                    policy_dir=policy_dir)
-        activities = [real.append_events, real.load_policy, real.route_complaint, notifications.send_notification]
-        async with build_worker(client, TASK_QUEUE, activities, **worker_options):
-            yield notifications
+        async with build_worker(client, TASK_QUEUE, activities_of(real), **worker_options):
+            yield OutboxMessages(event_store.pool)
 
 
 def a_complaint(received_at: datetime, description: str = MONEY, policy: str = "default") -> ComplaintInput:
@@ -206,7 +205,7 @@ SCENARIOS = {"happy_path": happy_path, "survey_given_up": survey_given_up,
              "tier_1_escalated_twice": tier_1_escalated_twice, "repeat_and_batch_linked": repeat_and_batch_linked}
 # Histories are saved per generation of the workflow: each generation's stay, so complaints
 # started under any of them keep replaying. A new generation = a new `workflow.patched` id.
-GENERATION = "policy-local-v1"
+GENERATION = "message-outbox-v1"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -1,13 +1,19 @@
 """ComplaintWorkflow on the time-skipping test server, with the real event store (PostgreSQL)."""
 
+import asyncio
 import time
 from datetime import timedelta
 
+import httpx
 import pytest
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 
 from services.workflow.domain import ResolveAction, StaffAction, Stage, SurveyAnswer
+from services.workflow.activities import ComplaintActivities, EventsAndMessages
+from services.workflow.routing import Router, load_routing
+from services.workflow.worker import activities_of, build_worker
 from services.workflow.workflows import ComplaintWorkflow
 from tests.workflow import scenarios
 
@@ -30,13 +36,13 @@ async def test_happy_path_records_every_stage_once_and_in_order(env, store, noti
     assert next(e for e in stream if e.type == "Resolved").data["cause"] == scenarios.RESOLUTION.cause
     assert next(e for e in stream if e.type == "SurveyAnswered").data["satisfaction_speed"] == 5
 
-    assert [(n.template, n.channel, n.recipient_address) for n in notifications.sent] == [
+    assert [(n.template, n.channel, n.recipient_address) for n in await notifications.sent()] == [
         ("liaison_assigned", "internal", "staff:ma.jun"),  # tier 2: the business liaison is told
         ("feedback", "email", "wang.fang@example.com"),
         ("survey_request", "email", "wang.fang@example.com"),
     ]
-    assert notifications.sent[1].variables["resolution"]["compensation"] == "a 20 yuan coupon"
-    keys = [n.idempotency_key for n in notifications.sent]
+    assert (await notifications.sent())[1].variables["resolution"]["compensation"] == "a 20 yuan coupon"
+    keys = [n.idempotency_key for n in await notifications.sent()]
     assert keys == [f"{handle.id}/liaison", f"{handle.id}/feedback", f"{handle.id}/survey_request"]
 
     view = await handle.query(ComplaintWorkflow.status)
@@ -102,3 +108,53 @@ async def test_survey_is_given_up_after_48_hours_in_seconds_of_wall_time(env, st
         await handle.execute_update(
             ComplaintWorkflow.answer_survey, SurveyAnswer(satisfaction_result=5, satisfaction_speed=5)
         )
+
+
+class DiesAfterStoringTheSurvey(ComplaintActivities):
+    """A worker process that dies right after PostgreSQL committed the survey step, before its
+    workflow task could complete: the retried task runs later, with another clock."""
+
+    stored = asyncio.Event()
+
+    @activity.defn(name="record")
+    async def record(self, step: EventsAndMessages) -> list[int]:
+        positions = await ComplaintActivities.record(self, step)
+        if any(e.type == "SurveyRequested" for e in step.events):
+            self.stored.set()
+            await asyncio.Event().wait()  # the process is gone: nothing reports back
+        return positions
+
+
+async def test_a_worker_that_dies_after_storing_a_step_sends_its_message_once_as_recorded(env, store):
+    """Finding: a worker killed mid-step left a complaint FAILED (notify refused a second body for
+    the message's key). Now a step's message is stored with its event; another worker runs the
+    step again, finds both stored, and the complaint carries on to its close with one survey
+    request. (A retry whose clock differs keeps the first body: test_outbox.py.)"""
+    router = Router(store.pool, load_routing())
+    await router.load_roster()
+    async with httpx.AsyncClient() as http:
+        dying = DiesAfterStoringTheSurvey(store, router, http, notify_url="http://unused.invalid")
+        worker = build_worker(env.client, scenarios.TASK_QUEUE, activities_of(dying), max_cached_workflows=0)
+        worker_run = asyncio.create_task(worker.run())
+        handle = await scenarios.start(env.client, scenarios.a_complaint(await env.get_current_time()))
+        await scenarios.acknowledge_and_resolve(handle)
+        await asyncio.wait_for(dying.stored.wait(), timeout=30)
+        await worker.shutdown()
+        worker_run.cancel()
+        await asyncio.gather(worker_run, return_exceptions=True)
+
+    async with scenarios.complaint_worker(env.client, store, max_cached_workflows=0) as outbox:
+        await scenarios.wait_for_stage(handle, Stage.awaiting_survey)
+        retried_clock = (await handle.query(ComplaintWorkflow.status)).survey_due_at
+        await scenarios.answer(handle, 5, 5)
+        outcome = await handle.result()  # completed, not failed
+
+    complaint_id = outcome.complaint_id
+    surveys = [n for n in await outbox.of(complaint_id) if n.template == "survey_request"]
+    recorded = [e for e in await store.read_stream(complaint_id) if e.type == "SurveyRequested"]
+    assert len(surveys) == 1 and len(recorded) == 1
+    assert surveys[0].variables["answer_by"] == recorded[0].data["answer_by"]
+    assert retried_clock.isoformat() == recorded[0].data["answer_by"]  # what the workflow holds, too
+    stream = await store.read_stream(complaint_id)
+    assert [e.version for e in stream] == list(range(1, len(stream) + 1))
+    assert [e.type for e in stream][-2:] == ["SurveyAnswered", "Closed"]

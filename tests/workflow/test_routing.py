@@ -26,7 +26,7 @@ async def test_tier_1_goes_to_the_special_team_with_an_urgent_call(env, store, n
     assert (view.tier, view.group) == (1, "special-team")
     assert view.assignee in {"chen.jie", "wang.fang"}  # least loaded of the team on duty
     assert "assignment" not in view.deadlines  # picked at once: the 2 h assignment target is met
-    call = [n for n in notifications.of(view.complaint_id) if n.template == "urgent_call"]
+    call = [n for n in await notifications.of(view.complaint_id) if n.template == "urgent_call"]
     assert len(call) == 1 and call[0].recipient_address.startswith("staff:")
     assert call[0].recipient_address.removeprefix("staff:") in {"chen.jie", "wang.fang"}
     assigned = next(e for e in await store.read_stream(view.complaint_id) if e.type == "Assigned").data
@@ -44,7 +44,7 @@ async def test_tier_2_goes_to_senior_agents_with_a_business_liaison(env, store, 
     _, view = await _routed(env, "I was charged twice for my order, please refund")
     assert (view.tier, view.group, view.liaison) == (2, "senior-agents", "ma.jun")
     assert view.assignee in {"chen.jie", "liu.yang"}
-    told = [n for n in notifications.of(view.complaint_id) if n.template == "liaison_assigned"]
+    told = [n for n in await notifications.of(view.complaint_id) if n.template == "liaison_assigned"]
     assert [n.recipient_address for n in told] == ["staff:ma.jun"]
 
 

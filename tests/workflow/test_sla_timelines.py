@@ -52,7 +52,7 @@ def policy_dir(tmp_path):
 async def alerts(env, store, policy_dir):
     async with scenarios.complaint_worker(env.client, store, policy_dir, staff_on_duty=False) as recorded:
         yield recorded
-        for workflow_id in {f"complaint-{n.complaint_id}" for n in recorded.sent} | STARTED:
+        for workflow_id in {f"complaint-{n.complaint_id}" for n in await recorded.sent()} | STARTED:
             await finish(env.client.get_workflow_handle(workflow_id))
         STARTED.clear()
 
@@ -105,7 +105,7 @@ async def test_tier_1_untouched_warns_breaches_and_climbs_around_the_clock(env, 
         ("3:00:00", "Escalated", "resolution L3 manager"),
     ]
     sent = [(n.template, n.recipient_address, n.variables.get("level") or n.variables.get("fraction"))
-            for n in alerts.of(handle.id.removeprefix("complaint-"))]
+            for n in await alerts.of(handle.id.removeprefix("complaint-"))]
     assert sent[:5] == [
         ("sla_warning", "role:queue@special-team", 0.5),
         ("sla_warning", "role:queue@special-team", 0.8),
@@ -113,7 +113,8 @@ async def test_tier_1_untouched_warns_breaches_and_climbs_around_the_clock(env, 
         ("sla_escalation", "role:department_head@special-team", 2),
         ("sla_warning", "role:queue@special-team", 0.5),
     ]
-    assert len(sent) == 15 and len({n.idempotency_key for n in alerts.sent}) == len(alerts.sent)
+    all_sent = await alerts.sent()
+    assert len(sent) == 15 and len({n.idempotency_key for n in all_sent}) == len(all_sent)
 
     described = await _search_attributes(handle, sa.BREACHED, sa.ESCALATION_LEVEL, sa.TIER, sa.STATUS)
     assert described == {"ComplaintBreached": True, "ComplaintEscalationLevel": 3, "ComplaintTier": 1,
@@ -130,7 +131,8 @@ async def test_tier_1_untouched_warns_breaches_and_climbs_around_the_clock(env, 
     ]
     ack_at = tail[0][0]
     assert _minutes(tail[1][0]) - _minutes(ack_at) == 120 and _minutes(tail[2][0]) - _minutes(ack_at) == 150
-    assert alerts.sent[-2].recipient_address == "staff:agent-1" and alerts.sent[-2].template == "progress_reminder"
+    all_sent = await alerts.sent()
+    assert all_sent[-2].recipient_address == "staff:agent-1" and all_sent[-2].template == "progress_reminder"
     await finish(handle)
 
 
@@ -205,14 +207,14 @@ async def test_tier_2_resolution_runs_around_the_clock_and_progress_is_due_by_17
     view = await handle.query(ComplaintWorkflow.status)
     wednesday_17 = received + timedelta(days=2, hours=7)
     assert view.deadlines["progress"] == wednesday_17  # the cadence restarts from the update
-    assert [n.template for n in alerts.of(handle.id.removeprefix("complaint-"))][-1] == "progress_update"
+    assert [n.template for n in await alerts.of(handle.id.removeprefix("complaint-"))][-1] == "progress_update"
 
 
 async def test_tier_3_after_hours_gets_an_auto_reply_and_the_business_clock_waits_for_monday(env, store, alerts):
     received = await skip_to(env, FRIDAY, time(20, 0))
     handle = await start(env.client, a_complaint(received, ROUTINE))
     await wait_for_event(handle, "AutoReplySent")
-    auto_reply = alerts.of(handle.id.removeprefix("complaint-"))[0]
+    auto_reply = (await alerts.of(handle.id.removeprefix("complaint-")))[0]
     assert auto_reply.template == "after_hours" and auto_reply.channel == "email"
     assert auto_reply.variables["handling_starts"].endswith("09:00")  # Monday morning, local time
 
@@ -267,7 +269,7 @@ async def test_waiting_on_the_customer_pauses_the_clock_and_shifts_the_deadline(
     ]
     resumed_event = next(e for e in await events_of(store, handle) if e.type == "ClockResumed")
     assert round(resumed_event.data["paused_seconds"]) == 7200
-    assert [n.template for n in alerts.of(handle.id.removeprefix("complaint-"))][:1] == ["info_request"]
+    assert [n.template for n in await alerts.of(handle.id.removeprefix("complaint-"))][:1] == ["info_request"]
     await finish(handle)
 
 
@@ -340,7 +342,8 @@ async def test_a_dissatisfied_customer_gets_a_second_follow_up_that_escalates_wh
     await scenarios.acknowledge_and_resolve(handle)
     await scenarios.answer(handle, 2, 4)
     await wait_for_event(handle, "FollowUpRequested")
-    assert alerts.sent[-1].template == "follow_up_needed" and alerts.sent[-1].recipient_address == "staff:agent-7"
+    last = (await alerts.sent())[-1]
+    assert last.template == "follow_up_needed" and last.recipient_address == "staff:agent-7"
 
     await advance(env, handle, timedelta(hours=48, minutes=1), "Escalated")
     await handle.execute_update(ComplaintWorkflow.record_follow_up,
@@ -364,16 +367,15 @@ async def test_no_alert_twice_across_a_worker_restart(env, store, policy_dir):
     cached, so every step replays the whole history. Every event and every alert exists once."""
     received = await skip_to(env, WEDNESDAY, time(10, 0))
     handle = None
-    shared = scenarios.RecordedNotifications()
     no_cache = dict(max_cached_workflows=0)
-    async with scenarios.complaint_worker(env.client, store, policy_dir, shared, staff_on_duty=False, **no_cache):
+    async with scenarios.complaint_worker(env.client, store, policy_dir, staff_on_duty=False, **no_cache) as outbox:
         handle = await start(env.client, a_complaint(received, URGENT))
         await wait_for_event(handle, "Assigned")
         await advance(env, handle, timedelta(minutes=16), "Escalated")
         await settle(handle)
     # The test server cannot move its clock while a task waits for a worker: the second
     # worker starts at once.
-    async with scenarios.complaint_worker(env.client, store, policy_dir, shared, staff_on_duty=False, **no_cache):
+    async with scenarios.complaint_worker(env.client, store, policy_dir, staff_on_duty=False, **no_cache) as outbox:
         await advance(env, handle, timedelta(minutes=45), "SlaWarning")
         await scenarios.wait_for(handle, lambda v: sum(h.type == "SlaWarning" for h in v.history) == 4,
                                  "all warnings recorded")
@@ -382,6 +384,6 @@ async def test_no_alert_twice_across_a_worker_restart(env, store, policy_dir):
         rows = timeline(events, received)
         assert len(rows) == len(set(rows))
         assert [r[1:] for r in rows].count(("Escalated", "first_response L2 department_head")) == 1
-        keys = [n.idempotency_key for n in shared.sent]
+        keys = [n.idempotency_key for n in await outbox.sent()]
         assert len(keys) == len(set(keys)) == 6  # 2 warnings, 2 escalations, 2 warnings at 1:00
         await finish(handle)

@@ -1,0 +1,113 @@
+"""The workflow's outbox and its relay: a step's messages are stored with its events, a retried
+step keeps what was stored first, and the relay hands each message to the real notify service
+(its own process, over HTTP) once, waiting while notify is down."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import httpx
+import pytest
+
+from services.common.events import NewEvent
+from services.run import free_port
+from services.workflow.outbox import MessageRelay, NotificationRequest
+
+
+def a_step(survey_due: datetime) -> tuple[list[NewEvent], list[NotificationRequest]]:
+    """What a workflow task appends when it asks for the survey: the same ids every attempt,
+    but a body that depends on the attempt's clock."""
+    event = NewEvent(event_id=uuid.UUID(int=7), stream_id="C-1", version=1, type="SurveyRequested",
+                     occurred_at=survey_due - timedelta(hours=48), data={"answer_by": survey_due.isoformat()})
+    message = NotificationRequest(
+        idempotency_key="complaint-C-1/survey_request", complaint_id="C-1", template="survey_request",
+        channel="email", recipient_name="王芳", recipient_address="wang.fang@example.com",
+        variables={"complaint_id": "C-1", "status_url": "http://intake.test/track/t",
+                   "answer_by": survey_due.isoformat()})
+    return [event], [message]
+
+
+async def outbox_rows(store) -> list[dict]:
+    rows = await store.pool.fetch("SELECT * FROM workflow.outbox ORDER BY position")
+    return [dict(r) for r in rows]
+
+
+async def test_a_retried_step_keeps_the_message_it_stored_first(store):
+    first_try = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
+    events, messages = a_step(first_try)
+    await store.append(events, messages=messages)
+    # The worker died before its task completed; the retried task runs 9 s later.
+    events_again, messages_again = a_step(first_try + timedelta(seconds=9))
+    retried = await store.append(events_again, messages=messages_again)
+
+    assert retried.duplicate
+    rows = await outbox_rows(store)
+    assert len(rows) == 1 and rows[0]["status"] == "pending"
+    stored = json.loads(rows[0]["request"])
+    recorded = (await store.read_stream("C-1"))[0].data
+    assert stored["variables"]["answer_by"] == recorded["answer_by"] == first_try.isoformat()
+
+
+@pytest.fixture
+async def notify(fresh_database_url, tmp_path):
+    """The notify service as its own process on a real port, on the test's database."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": fresh_database_url, "COMPLAINTS_DATA_DIR": str(tmp_path),
+           "COMPLAINTS_NOTIFY_PORT": str(port), "COMPLAINTS_NOTIFY_POLL_SECONDS": "0.2"}
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "services.notify.api:app", "--host", "127.0.0.1",
+                                "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+            for _ in range(150):
+                try:
+                    if (await http.get(f"{url}/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.2)
+            else:
+                raise AssertionError("notify did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(15)
+
+
+async def test_the_relay_waits_while_notify_is_down_then_hands_over_once(store, notify):
+    events, messages = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc))
+    await store.append(events, messages=messages)
+    async with httpx.AsyncClient(timeout=5) as http:
+        down = MessageRelay(store.pool, http, f"http://127.0.0.1:{free_port()}")  # nothing listens there
+        assert await down.hand_over_due() == 1
+        row = (await outbox_rows(store))[0]
+        assert row["status"] == "pending" and "unreachable" in row["last_error"]
+        assert row["next_attempt_at"] > datetime.now(timezone.utc)  # backs off, keeps it
+        assert await down.hand_over_due() == 0  # not due again yet
+
+        await store.pool.execute("UPDATE workflow.outbox SET next_attempt_at = now()")
+        relay = MessageRelay(store.pool, http, notify)
+        assert await relay.hand_over_due() == 1
+        row = (await outbox_rows(store))[0]
+        assert row["status"] == "handed_over" and row["notification_id"] is not None
+
+        # A relay that died after notify took the message but before it wrote that down hands
+        # it over again: notify recognises the key, and the customer gets one message.
+        await store.pool.execute("UPDATE workflow.outbox SET status = 'pending', next_attempt_at = now()")
+        assert await relay.hand_over_due() == 1
+        listed = (await http.get(f"{notify}/v1/notifications", params={"complaint_id": "C-1"})).json()
+        assert [n["notification_id"] for n in listed] == [str(row["notification_id"])]
+
+
+async def test_a_message_notify_will_never_take_is_set_aside_without_blocking_the_rest(store, notify):
+    events, messages = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc))
+    bad = messages[0].model_copy(update={"idempotency_key": "complaint-C-1/bad", "template": "no_such_template"})
+    await store.append(events, messages=[bad, *messages])
+    async with httpx.AsyncClient(timeout=5) as http:
+        assert await MessageRelay(store.pool, http, notify).hand_over_due() == 2
+    statuses = {r["idempotency_key"]: (r["status"], r["last_error"]) for r in await outbox_rows(store)}
+    assert statuses["complaint-C-1/survey_request"] == ("handed_over", None)
+    assert statuses["complaint-C-1/bad"][0] == "rejected" and "422" in statuses["complaint-C-1/bad"][1]
