@@ -4,12 +4,19 @@ Errors look like `{"error": "<code>", "message": "...", "fields": [{"field", "lo
 so an adapter or a person can see at once which field was wrong.
 """
 
+import asyncio
+import json
 import logging
+from urllib.parse import parse_qsl
 
+import asyncpg
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +66,96 @@ async def _on_http_error(_request: Request, exc: StarletteHTTPException) -> JSON
     )
 
 
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable_dependency(exc: BaseException) -> str | None:
+    """Which dependency an exception says is down (or too busy to answer), if it says so."""
+    if isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
+                        asyncpg.InsufficientResourcesError, asyncpg.InterfaceError)):
+        return "the database"
+    if isinstance(exc, RPCError) and exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED,
+                                                     RPCStatusCode.RESOURCE_EXHAUSTED):
+        return "the workflow engine"
+    if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
+        return "the workflow engine's workers"
+    if isinstance(exc, httpx.TransportError):
+        return "a service this one calls"
+    if isinstance(exc, (OSError, asyncio.TimeoutError)):  # refused, reset, unreachable, timed out
+        return "a dependency"
+    return None
+
+
 async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    """The one translation of what no route handled: a dependency that is down is a 503 the
+    caller may retry; anything else is a bug, logged with its traceback."""
+    dependency = unavailable_dependency(exc)
+    if dependency is not None:
+        log.warning("dependency unavailable", extra={"dependency": dependency, "error": repr(exc)[:300]})
+        return JSONResponse(status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                            content=error_body("temporarily_unavailable",
+                                               f"{dependency} is not reachable right now; retry shortly"))
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse(status_code=500, content=error_body("internal_error", "internal error"))
+
+
+def _nul_field(value, path: str = "") -> str | None:
+    """The first field of a decoded JSON document whose text holds a NUL character."""
+    if isinstance(value, str):
+        return path or "body" if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return f"{path}.{key}".strip(".")
+        found = _nul_field(item, f"{path}.{key}".strip("."))
+        if found:
+            return found
+    return None
+
+
+class RejectNulCharacters:
+    """422 for a NUL character in the path, the query or a JSON body: PostgreSQL cannot store
+    one in text, so it would otherwise fail deep inside a handler."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        if "\x00" in scope.get("path", ""):
+            return await self._reject(send, "path", "path")
+        for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
+            if "\x00" in name or "\x00" in value:
+                return await self._reject(send, name.replace("\x00", "") or "query", "query")
+        content_type = dict(scope.get("headers") or {}).get(b"content-type", b"")
+        if b"json" not in content_type:
+            return await self.app(scope, receive, send)
+        messages, body = [], b""
+        while True:  # the body is bounded by BodySizeLimit, outside this middleware
+            message = await receive()
+            messages.append(message)
+            body += message.get("body", b"")
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+        if b"\\u0000" in body or b"\x00" in body:
+            try:
+                field = _nul_field(json.loads(body))
+            except ValueError:
+                field = None  # not JSON: the route's own validation names the problem
+            if field:
+                return await self._reject(send, field, "body")
+
+        async def replay():
+            return messages.pop(0) if messages else await receive()
+
+        return await self.app(scope, replay, send)
+
+    async def _reject(self, send, field: str, location: str):
+        message = "must not contain a NUL character"
+        response = JSONResponse(status_code=422, content=error_body(
+            "invalid_request", f"{field}: {message}", [{"field": field, "location": location, "message": message}]))
+        await response({"type": "http"}, None, send)
 
 
 MAX_BODY_BYTES = 1024 * 1024  # a complaint with its text is a few kB; attachments are listed, not uploaded
@@ -105,7 +199,8 @@ class _TooLarge(Exception):
 
 
 def install_common_routes(app: FastAPI, service: str) -> None:
-    app.add_middleware(BodySizeLimit)
+    app.add_middleware(RejectNulCharacters)
+    app.add_middleware(BodySizeLimit)  # added last: runs first, before the NUL check reads a body
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(ApiError, _on_api_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)

@@ -138,7 +138,7 @@ async def list_complaints(
     breached: Annotated[bool | None, Query(description="only breached (true) or unbreached (false)")] = None,
     include_closed: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[inbox.InboxItem]:
     """The staff inbox, most urgent first (nearest deadline). Contact data is masked."""
     return await inbox.list_items(app.state.pool, group=group, assignee=assignee,
@@ -299,7 +299,7 @@ async def _running_complaint_ids() -> list[str]:
 
 @app.get("/v1/events", response_model=EventPage, tags=["feed"])
 async def event_feed(
-    after: Annotated[int, Query(ge=0, description="last position already read")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**63 - 1, description="last position already read")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> EventPage:
     events = await app.state.events.read_all(after=after, limit=limit)

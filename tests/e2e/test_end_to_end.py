@@ -282,6 +282,28 @@ async def test_bad_input_gets_a_4xx_json_error_naming_the_field(system, http):
     unknown_update = await http.post(f"{system.settings.url_of('workflow')}/v1/complaints/nope/acknowledge",
                                      headers={"X-Staff-Id": "agent-1"})
     assert unknown_update.status_code == 404
+
+
+async def test_out_of_range_numbers_and_nul_characters_are_422_naming_the_field(system, http):
+    """Found by fuzzing: each of these reached PostgreSQL and came back as a 500."""
+    s = system.settings
+    staff, intake, notify = s.url_of("workflow"), s.url_of("intake"), s.url_of("notify")
+    cases = [
+        (f"{staff}/v1/events?after=9223372036854775808", "after"),
+        (f"{staff}/v1/events?after=99999999999999999999999", "after"),
+        (f"{staff}/v1/complaints?offset=9223372036854775808", "offset"),
+        (f"{staff}/v1/complaints/%00/events", "path"),
+        (f"{intake}/track/%00", "path"),
+        (f"{intake}/v1/track/%00", "path"),
+        (f"{notify}/v1/notifications?complaint_id=%00", "complaint_id"),
+    ]
+    for url, field in cases:
+        response = await http.get(url)
+        assert response.status_code == 422, (url, response.status_code, response.text)
+        assert response.json()["fields"][0]["field"] == field, (url, response.json())
+    nul_text = new_complaint(**{"description": "charged twice\u0000"})
+    refused = await http.post(f"{intake}/v1/complaints", json=nul_text, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "description"
     no_staff = await http.post(f"{system.settings.url_of('workflow')}/v1/complaints/nope/acknowledge")
     assert no_staff.status_code == 422 and no_staff.json()["fields"][0]["field"] == "X-Staff-Id"
     no_track = await http.get(f"{intake}/v1/track/not-a-token")
