@@ -128,9 +128,9 @@ async def _accept(key: str, submission: ComplaintSubmission, response: Response,
                        field="channel")
     submissions: Submissions = app.state.submissions
     try:
-        accepted = await submissions.accept(key, submission)
+        accepted = await submissions.accept(key, submission, channel_key.key_id)
     except IdempotencyConflict as exc:
-        raise ApiError(409, "idempotency_key_reused", str(exc), field="Idempotency-Key") from exc
+        raise ApiError(409, "idempotency_key_reused", str(exc), field=exc.field) from exc
     if accepted.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return SubmissionAccepted(

@@ -100,7 +100,9 @@ def similarity(a: str, b: str) -> float:
 
 
 class IdempotencyConflict(Exception):
-    pass
+    def __init__(self, message: str, field: str = "Idempotency-Key"):
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,9 @@ class Submissions:
         """The customer's page (HTML, no JavaScript): the link in every message we send them."""
         return f"{self.intake_url}/track/{token}"
 
-    async def accept(self, key: str, submission: ComplaintSubmission) -> Accepted:
+    async def accept(self, key: str, submission: ComplaintSubmission, key_id: str = "") -> Accepted:
+        """Store and hand over a submission. `key` (the Idempotency-Key, or the channel's own id)
+        and the external reference identify a redelivery of the channel API key `key_id` only."""
         received_at = datetime.now(timezone.utc)
         complaint_id, token = new_complaint_id(received_at), secrets.token_urlsafe(24)
         classification = self.rules.classification.classify(submission.facts())
@@ -196,17 +200,18 @@ class Submissions:
         )
         row = await self.pool.fetchrow(
             """INSERT INTO intake.submissions (complaint_id, idempotency_key, request_hash, tracking_token,
-                   channel, workflow_input, received_at, external_ref, customer_keys, repeat_of, cause)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                   channel, workflow_input, received_at, external_ref, customer_keys, repeat_of, cause, key_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                ON CONFLICT DO NOTHING RETURNING complaint_id""",
             complaint_id, key, _hash(submission), token, submission.channel.value,
             workflow_input.model_dump_json(), received_at, submission.external_ref, keys,
-            repeat["complaint_id"] if repeat else None, None if repeat else classification.cause,
+            repeat["complaint_id"] if repeat else None, None if repeat else classification.cause, key_id,
         )
         if row is None:
-            existing = await self._existing(key, submission)
-            if existing["idempotency_key"] == key and existing["request_hash"] != _hash(submission):
-                raise IdempotencyConflict("this Idempotency-Key was used before for a different complaint")
+            existing = await self._existing(key, submission, key_id)
+            if existing["request_hash"] != _hash(submission):
+                what = "Idempotency-Key" if existing["idempotency_key"] == key else "external_ref"
+                raise IdempotencyConflict(f"this {what} was used before for a different complaint", field=what)
             if existing["workflow_started_at"] is None:
                 await self._hand_over(existing, in_request=True)
             return await self._accepted(existing["complaint_id"], replayed=True)
@@ -388,16 +393,16 @@ class Submissions:
                                             incident["batch_id"])
         return done
 
-    async def _existing(self, key: str, submission: ComplaintSubmission) -> asyncpg.Record:
-        """The submission this one repeats: same Idempotency-Key, or same channel and external id
-        (a redelivered e-mail, a call event sent twice)."""
+    async def _existing(self, key: str, submission: ComplaintSubmission, key_id: str) -> asyncpg.Record:
+        """The submission of the same channel API key this one repeats: same Idempotency-Key, or
+        same channel and external id (a redelivered e-mail, a call event sent twice)."""
         return await self.pool.fetchrow(
             """SELECT complaint_id, idempotency_key, request_hash, tracking_token, received_at,
                       workflow_started_at, workflow_input, repeat_of
                FROM intake.submissions
-               WHERE idempotency_key = $1 OR (channel = $2 AND external_ref = $3)
+               WHERE key_id = $4 AND (idempotency_key = $1 OR (channel = $2 AND external_ref = $3))
                ORDER BY (idempotency_key = $1) DESC LIMIT 1""",
-            key, submission.channel.value, submission.external_ref,
+            key, submission.channel.value, submission.external_ref, key_id,
         )
 
     async def _start(self, complaint: ComplaintInput) -> bool:

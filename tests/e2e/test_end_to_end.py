@@ -490,6 +490,34 @@ async def test_channel_keys_are_scoped_hashed_and_rate_limited(system):
     assert 0.9 < limiter.take("k") <= 1.0 and limiter.take("other") == 0.0
 
 
+async def test_a_reference_belongs_to_the_key_that_sent_it(system):
+    """Two adapters of one channel, each with its own key, happen to send the same reference:
+    neither is answered with the other's complaint (nor its tracking link)."""
+    intake = f"{system.settings.url_of('intake')}/v1/complaints"
+    keys = [await system.new_channel_key("web_form", f"adapter {n}") for n in (1, 2)]
+    ref = f"form-{uuid.uuid4().hex[:8]}"
+    first_body = new_complaint(**{"channel": "web_form", "external_ref": ref})
+    other_body = new_complaint(**{"channel": "web_form", "external_ref": ref})  # another customer
+    async with httpx.AsyncClient(timeout=30) as http:
+        def send(key, body, idempotency_key=None):
+            return http.post(intake, json=body, headers={"Authorization": f"Bearer {key}",
+                                                         "Idempotency-Key": idempotency_key or str(uuid.uuid4())})
+        first = await send(keys[0], first_body)
+        other = await send(keys[1], other_body)
+        assert first.status_code == other.status_code == 202
+        assert "Idempotent-Replayed" not in other.headers
+        assert other.json()["complaint_id"] != first.json()["complaint_id"]
+        assert other.json()["status_url"] != first.json()["status_url"]
+
+        again = await send(keys[0], first_body)  # a redelivery by the same adapter: the same complaint
+        assert again.status_code == 202 and again.headers["Idempotent-Replayed"] == "true"
+        assert again.json()["complaint_id"] == first.json()["complaint_id"]
+        changed = await send(keys[0], {**first_body, "description": "something else entirely"})
+        assert changed.status_code == 409 and changed.json()["fields"][0]["field"] == "external_ref"
+        taken = await send(keys[1], first_body)  # adapter 2 used this reference for its own customer
+        assert taken.status_code == 409 and taken.json()["fields"][0]["field"] == "external_ref"
+
+
 async def test_a_busy_key_gets_429_with_retry_after(tmp_path):
     settings = settings_on_free_ports(tmp_path, intake_rate_per_minute=6, intake_rate_burst=2)
     async with LocalSystem(settings) as local, \
