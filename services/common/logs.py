@@ -10,9 +10,15 @@ from services.common.privacy import mask_contact, scrub_text
 _CONTACT_KEYS = {"phone", "email", "contact", "address", "recipient_address"}
 
 
+def _is_identifier(key: str) -> bool:
+    """Ids an SRE traces a complaint by (complaint_id, notification_id, idempotency_key …):
+    never personal data, and some look like phone numbers."""
+    return key.endswith(("_id", "_key")) or key in ("id", "key", "workflow_id", "batch_id")
+
+
 def _mask_personal_data(_logger, _method, event_dict):
     for key, value in list(event_dict.items()):
-        if not isinstance(value, str):
+        if not isinstance(value, str) or _is_identifier(key):
             continue
         event_dict[key] = mask_contact(value) if key in _CONTACT_KEYS else scrub_text(value)
     return event_dict

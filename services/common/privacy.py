@@ -3,10 +3,12 @@
 import re
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
-# 7+ digits, optionally with a leading + and separators: phone numbers in free text, Chinese
-# characters right beside them included (请打13812345678联系我). Not a run that goes on with a
-# hyphen or Latin letter (complaint ids: 20261122-9F3A1B2C), nor a date (2026-11-23).
-_PHONE = re.compile(r"(?<![A-Za-z0-9_-])(?!\d{4}-\d{1,2}-\d{1,2}(?!\d))(\+?\d[\d\s-]{5,}\d)(?![A-Za-z0-9_-])")
+# 7+ digits, optionally with a leading + and separators (spaces, hyphens, dots: 138.1234.5678):
+# phone numbers in free text, Chinese characters right beside them included (请打13812345678联系我)
+# and handles built on them (wx_13812345678). Not a run that goes on with a hyphen or Latin
+# letter, nor a complaint id (20261122-9F3A1B2C, whose hex part can be all digits), nor a date.
+_PHONE = re.compile(r"(?<![A-Za-z0-9-])(?!\d{8}-[0-9A-F]{8}(?![0-9A-Za-z]))(?!\d{4}-\d{1,2}-\d{1,2}(?!\d))"
+                    r"(\+?\d(?:[\d\s-]|\.(?=\d)){5,}\d)(?![A-Za-z0-9_-])")
 
 
 def mask_phone(phone: str) -> str:
@@ -39,6 +41,8 @@ FREE_TEXT_FIELDS = frozenset({
     "description", "demand", "scenario", "symptom", "impact", "text", "message", "question", "note",
     "reason", "cause", "measures_taken", "improvement_plan", "compensation", "extra_compensation",
     "suggestion", "outcome", "summary",
+    # typed by people too, and seen with a phone number in them
+    "name", "company", "recorded_by", "filename", "channel_tags", "tags", "subject",
 })
 
 
@@ -55,6 +59,8 @@ def masked_event_data(data):
             masked[key] = mask_contact(value)
         elif key in FREE_TEXT_FIELDS and isinstance(value, str):
             masked[key] = scrub_text(value)
+        elif key in FREE_TEXT_FIELDS and isinstance(value, list):
+            masked[key] = [scrub_text(v) if isinstance(v, str) else masked_event_data(v) for v in value]
         else:
             masked[key] = masked_event_data(value)
     return masked

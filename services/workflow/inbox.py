@@ -64,7 +64,7 @@ def _changes(event: NewEvent) -> dict:
         customer = data.get("customer", {})
         text = " ".join(x for x in (data.get("subject"), data.get("description")) if x)
         changes.update(channel=data.get("channel"), received_at=_time(data.get("received_at")) or event.occurred_at,
-                       customer_name=customer.get("name"), customer_contact=_masked_contact(customer),
+                       customer_name=scrub_text(customer.get("name") or "") or None, customer_contact=_masked_contact(customer),
                        account_id=customer.get("account_id"), segment=customer.get("segment"),
                        summary=scrub_text(" ".join(text.split()))[:160])
     elif event.type == "TierAssigned":
