@@ -3,36 +3,18 @@ to the notify call. FastAPI and httpx are instrumented (W3C trace context on eve
 Temporal's TracingInterceptor carries the context through workflow and activity headers."""
 
 import os
-import re
 
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 from services.common.settings import Settings
 
 _configured = False
-
-# A customer's tracking token is their key to the complaint: it never reaches a trace.
-_TOKEN_IN_URL = re.compile(r"(/track/)[^/?#\s]+")
-_URL_ATTRIBUTES = ("http.target", "http.url", "url.path", "url.full", "http.route")
-
-
-class RedactTrackingTokens(SpanProcessor):
-    """Rewrites URL attributes (set by the FastAPI and httpx instrumentation when a span
-    starts) so that `/track/<token>` reads `/track/{token}`."""
-
-    def on_start(self, span, parent_context=None) -> None:
-        for name in _URL_ATTRIBUTES:
-            value = (span.attributes or {}).get(name)
-            if isinstance(value, str) and "/track/" in value:
-                span.set_attribute(name, _TOKEN_IN_URL.sub(r"\1{token}", value))
-        if "/track/" in span.name:
-            span.update_name(_TOKEN_IN_URL.sub(r"\1{token}", span.name))
 
 
 def configure_tracing(service: str, settings: Settings) -> None:
@@ -40,7 +22,6 @@ def configure_tracing(service: str, settings: Settings) -> None:
     if _configured:
         return
     provider = TracerProvider(resource=Resource.create({"service.name": f"complaints-{service}"}))
-    provider.add_span_processor(RedactTrackingTokens())  # first: before any exporter sees the span
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
