@@ -48,7 +48,7 @@ async def _run(state: LoopState, one_pass: OnePass, wake: asyncio.Event | None) 
             busy = await one_pass()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a loop must survive anything; it says so below
+        except Exception as exc:  # a loop must survive anything; it says so below
             state.failures += 1
             state.last_error = f"{type(exc).__name__}: {exc}"[:500]
             backoff = min(state.every_seconds * 2 ** min(state.failures, 10), MAX_BACKOFF_SECONDS)
@@ -67,7 +67,7 @@ async def _run(state: LoopState, one_pass: OnePass, wake: asyncio.Event | None) 
         wake.clear()
         try:
             await asyncio.wait_for(wake.wait(), timeout=state.every_seconds)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 
@@ -95,7 +95,7 @@ class Loops:
             if on_stop is not None:
                 try:
                     await on_stop()
-                except Exception as exc:  # noqa: BLE001 - shutting down: log, do not mask the cause
+                except Exception as exc:  # shutting down: log, do not mask the cause
                     log.error("background loop's last step failed", exc_info=exc, extra={"loop": name})
 
     def healthy(self) -> bool:

@@ -116,6 +116,3 @@ class MessageRelay:
                WHERE position = $1""", row["position"], error, backoff)
         log.warning("message not handed over; will retry", extra={"idempotency_key": row["idempotency_key"],
                                                                   "error": error, "retry_in_seconds": backoff})
-
-    async def pending(self) -> int:
-        return await self.pool.fetchval("SELECT count(*) FROM workflow.outbox WHERE status = 'pending'")

@@ -53,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
 RETRY_FOREVER = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 # Keep trying: an event or a customer message must never be dropped for a passing outage.
 ACTIVITY_OPTIONS = dict(start_to_close_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER)
-LOCAL_OPTIONS = dict(start_to_close_timeout=timedelta(seconds=10), retry_policy=RETRY_FOREVER)
+LOCAL_OPTIONS = {"start_to_close_timeout": timedelta(seconds=10), "retry_policy": RETRY_FOREVER}
 
 
 def workflow_id_for(complaint_id: str) -> str:
