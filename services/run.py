@@ -7,6 +7,7 @@ stops every process it started. The end-to-end tests start the same `LocalSystem
 """
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -21,7 +22,12 @@ import httpx
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from services.common.db import database_url_for, ensure_database, start_embedded_postgres
+from services.common.db import (
+    database_url_for,
+    ensure_database,
+    start_embedded_postgres,
+)
+from services.common.service_auth import digest, new_service_tokens
 from services.common.settings import Settings
 from services.intake.keys import ANY_CHANNEL, create_key
 from services.workflow import search_attributes
@@ -84,18 +90,28 @@ class LocalSystem:
     dev_key: str | None = None  # a channel API key for all channels, for local use
     temporal: WorkflowEnvironment | None = None
     postgres: object | None = None
+    # A token per calling service, new on every start; "operator" is for the SRE and the tests.
+    service_tokens: dict[str, str] = field(default_factory=new_service_tokens)
 
     @property
     def logs_dir(self) -> Path:
         return self.settings.data_dir / "logs"
 
-    def service_env(self) -> dict[str, str]:
-        """Every setting of the launcher, passed on to the services as COMPLAINTS_* variables."""
+    def operator_headers(self) -> dict[str, str]:
+        """What an SRE (or a test) sends to read the event feed and the notification outbox."""
+        return {"Authorization": f"Bearer {self.service_tokens['operator']}"}
+
+    def service_env(self, service: str) -> dict[str, str]:
+        """Every setting of the launcher, passed on to a service as COMPLAINTS_* variables, with
+        the service's own token and the digests of the tokens it accepts."""
         s = self.settings
         env = dict(os.environ)
-        for name, value in s.model_dump().items():
+        for name, value in s.model_dump(exclude={"service_token", "caller_tokens"}).items():
             if value is not None:
                 env[f"COMPLAINTS_{name.upper()}"] = str(value)
+        env["COMPLAINTS_SERVICE_TOKEN"] = self.service_tokens[service]
+        env["COMPLAINTS_CALLER_TOKENS"] = json.dumps(
+            {caller: digest(token) for caller, token in self.service_tokens.items()})
         env["DATABASE_URL"] = s.database_url or ""
         env["COMPLAINTS_TRACES_DIR"] = str(s.traces_dir or s.data_dir / "traces")
         for name in SERVICES:
@@ -114,19 +130,26 @@ class LocalSystem:
 
         await self.start_temporal()
 
-        env = self.service_env()
-        for name, app in SERVICES.items():
-            log_file = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", app, "--host", s.host,
-                 "--port", str(getattr(s, f"{name}_port")), "--loop", EVENT_LOOP[name], "--http", "httptools",
-                 "--no-access-log"],
-                env=env, stdout=log_file, stderr=subprocess.STDOUT,
-                start_new_session=True,  # Ctrl-C reaches the launcher, which stops them in order
-            )
-            log_file.close()
+        for name in SERVICES:
+            self.start_service(name)
         await self.wait_healthy()
         self.dev_key = await self.ensure_dev_key()
+        operator_token = s.data_dir / "operator-token.txt"
+        operator_token.write_text(self.service_tokens["operator"] + "\n")
+        operator_token.chmod(0o600)
+
+    def start_service(self, name: str) -> None:
+        """Start (or restart, after a crash) one service as its own process."""
+        s = self.settings
+        log_file = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", SERVICES[name], "--host", s.host,
+             "--port", str(getattr(s, f"{name}_port")), "--loop", EVENT_LOOP[name], "--http", "httptools",
+             "--no-access-log"],
+            env=self.service_env(name), stdout=log_file, stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the launcher, which stops them in order
+        )
+        log_file.close()
 
     async def ensure_dev_key(self) -> str:
         """One API key for every channel, created on the first run and kept in the data folder
@@ -233,6 +256,8 @@ class LocalSystem:
             f"  deliveries  {s.deliveries_dir}   logs {self.logs_dir}",
             f"  channel API key (all channels, for local use): {self.dev_key}",
             "    curl -H 'Authorization: Bearer <key>' … ; saved in " + str(s.data_dir / "channel-key.txt"),
+            "  operator token (event feed, notification outbox; new on every start): "
+            + str(s.data_dir / "operator-token.txt"),
             "",
             "Press Ctrl-C to stop everything.",
         ]

@@ -7,7 +7,7 @@ the defaults are the local embedded system that `make run` starts.
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     intake_url: str | None = None
     workflow_url: str | None = None
     notify_url: str | None = None
+    # The token this process presents to other services, and the SHA-256 of the tokens it
+    # accepts, per calling service (see services/common/service_auth.py).
+    service_token: SecretStr | None = None
+    caller_tokens: dict[str, str] = {}
 
     # Each channel API key may submit this many complaints a minute, in bursts up to `burst`,
     # to each intake process (the limit is kept in memory: with N replicas, give each 1/N).

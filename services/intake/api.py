@@ -22,6 +22,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.service import service_app, service_database
+from services.common.service_auth import outgoing_headers
 from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
 from services.common.web import ApiError
@@ -48,7 +49,7 @@ log = logging.getLogger(__name__)
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     async with service_database("intake", MIGRATIONS) as (settings, pool), \
-            httpx.AsyncClient(timeout=10) as http:
+            httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http:
         # Lazy: intake keeps accepting complaints while Temporal is down; the starter starts them.
         app.state.temporal = await connect(settings, lazy=True)
         app.state.http = http

@@ -5,11 +5,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import FastAPI, Header, Query
+from fastapi import Depends, FastAPI, Header, Query
 from fastapi.responses import JSONResponse
 
 from services.common.privacy import mask_contact
 from services.common.service import service_app, service_database
+from services.common.service_auth import service_caller
 from services.common.web import ApiError
 from services.notify.outbox import IdempotencyConflict, Notification, NotificationIn, Outbox, TemplateProblem
 from services.notify.providers import LocalMailboxProvider
@@ -31,6 +32,11 @@ async def lifespan(app: FastAPI):
 app = service_app("notify", "Notify service", "Outbox and delivery of every message to customers and staff.",
                   lifespan)
 
+# Messages come from the workflow service (complaints) and intake (alerts to staff); the customer's
+# page (intake) and the SRE read them back.
+SENDERS = [Depends(service_caller("workflow", "intake"))]
+READERS = [Depends(service_caller("workflow", "intake", "operator"))]
+
 IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
 
 
@@ -40,7 +46,8 @@ def _for_view(n: Notification) -> Notification:
     return n.model_copy(update={"recipient_address": mask_contact(n.recipient_address)})
 
 
-@app.post("/v1/notifications", status_code=202, response_model=Notification, tags=["notifications"])
+@app.post("/v1/notifications", status_code=202, response_model=Notification, tags=["notifications"],
+          dependencies=SENDERS)
 async def create_notification(request: NotificationIn, idempotency_key: IdempotencyKey):
     try:
         notification, created = await app.state.outbox.accept(idempotency_key, request)
@@ -53,7 +60,8 @@ async def create_notification(request: NotificationIn, idempotency_key: Idempote
     )
 
 
-@app.get("/v1/notifications/{notification_id}", response_model=Notification, tags=["notifications"])
+@app.get("/v1/notifications/{notification_id}", response_model=Notification, tags=["notifications"],
+         dependencies=READERS)
 async def get_notification(notification_id: uuid.UUID) -> Notification:
     notification = await app.state.outbox.get(notification_id)
     if notification is None:
@@ -61,6 +69,7 @@ async def get_notification(notification_id: uuid.UUID) -> Notification:
     return _for_view(notification)
 
 
-@app.get("/v1/notifications", response_model=list[Notification], tags=["notifications"])
+@app.get("/v1/notifications", response_model=list[Notification], tags=["notifications"],
+         dependencies=READERS)
 async def list_notifications(complaint_id: Annotated[str, Query(min_length=1)]) -> list[Notification]:
     return [_for_view(n) for n in await app.state.outbox.for_complaint(complaint_id)]

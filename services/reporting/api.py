@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 
 from services.common.service import service_app, service_database
+from services.common.service_auth import outgoing_headers
 from services.reporting.projector import Projector
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -16,7 +17,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     async with service_database("reporting", MIGRATIONS) as (settings, pool), \
-            httpx.AsyncClient(timeout=10) as http:
+            httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http:
         app.state.pool = pool
         projector = Projector(pool, http, f"{settings.url_of('workflow')}/v1/events")
         async with app.state.loops.supervised("projector", projector.catch_up_once,

@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError
 
 from services.common.events import NewEvent
 from services.workflow.eventstore import EventStore, VersionConflict
-from services.workflow.outbox import NotificationRequest
+from services.workflow.outbox import RETRYABLE, NotificationRequest
 from services.workflow.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from services.workflow.routing import Route, RouteRequest, Router
 
@@ -28,11 +28,10 @@ class EventsAndMessages(BaseModel):
 
 class ComplaintActivities:
     def __init__(self, event_store: EventStore, router: Router, http: httpx.AsyncClient, notify_url: str,
-                 policy_dir: Path = POLICY_DIR, notify_headers: dict[str, str] | None = None,
+                 policy_dir: Path = POLICY_DIR,
                  on_messages: Callable[[], object] | None = None):
         self.event_store = event_store
         self.on_messages = on_messages  # tells the outbox relay of this process to look now
-        self.notify_headers = notify_headers or {}
         self.router = router
         self.http = http
         self.notify_url = notify_url.rstrip("/")
@@ -76,14 +75,14 @@ class ComplaintActivities:
         put their messages in the outbox with their events (`record`)."""
         response = await self.http.post(
             f"{self.notify_url}/v1/notifications", json=request.body(),
-            headers={**self.notify_headers, "Idempotency-Key": request.idempotency_key},
+            headers={"Idempotency-Key": request.idempotency_key},
         )
         if response.status_code == 409:
             # The key was stored by an earlier attempt of a workflow task that did not complete
             # (its clock gave another body): the message went out once, as first stored.
             log.warning("notify holds this message already", extra={"idempotency_key": request.idempotency_key})
             return ""
-        if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+        if 400 <= response.status_code < 500 and response.status_code not in RETRYABLE:
             # A message notify will never take must not fail the complaint: logged, not retried.
             log.error("notify rejected a message", extra={"idempotency_key": request.idempotency_key,
                                                           "status": response.status_code})

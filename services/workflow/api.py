@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import httpx
-from fastapi import FastAPI, Header, Query
+from fastapi import Depends, FastAPI, Header, Query
 from pydantic import BaseModel, Field
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -19,6 +19,7 @@ from services.common.events import EventPage
 from services.common.privacy import masked_event_data
 from services.common.settings import get_settings
 from services.common.service import service_app, service_database
+from services.common.service_auth import outgoing_headers, service_caller
 from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
 from services.common.web import ApiError
@@ -58,7 +59,7 @@ log = logging.getLogger(__name__)
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     async with service_database("workflow", MIGRATIONS) as (settings, pool), \
-            httpx.AsyncClient(timeout=10) as http:
+            httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http:
         app.state.pool = pool
         app.state.events = EventStore(pool, project=inbox.project)
         app.state.router = Router(pool, load_routing(settings.routing_file))
@@ -297,7 +298,8 @@ async def _running_complaint_ids() -> list[str]:
     return [wf.id.removeprefix("complaint-") async for wf in app.state.temporal.list_workflows(query)]
 
 
-@app.get("/v1/events", response_model=EventPage, tags=["feed"])
+@app.get("/v1/events", response_model=EventPage, tags=["feed"],
+         dependencies=[Depends(service_caller("reporting", "operator"))])
 async def event_feed(
     after: Annotated[int, Query(ge=0, le=2**63 - 1, description="last position already read")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

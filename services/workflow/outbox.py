@@ -58,15 +58,19 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[NotificationReque
     )
 
 
+# Worth another try: a timeout, a rate limit, or a token notify does not know (yet): a
+# misconfigured or rotating credential must delay messages, never discard them.
+RETRYABLE = {401, 403, 408, 429}
+
+
 class MessageRelay:
     """Hands pending outbox messages to notify (`POST /v1/notifications` with the message's
     Idempotency-Key). Several replicas may run it: rows are claimed with SKIP LOCKED and a lease."""
 
-    def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient, notify_url: str,
-                 headers: dict[str, str] | None = None, batch: int = 50):
+    def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient, notify_url: str, batch: int = 50):
+        """`http` carries the workflow service's token (see services/common/service_auth.py)."""
         self.pool, self.http, self.batch = pool, http, batch
         self.url = f"{notify_url.rstrip('/')}/v1/notifications"
-        self.headers = headers or {}
         self.wake = asyncio.Event()  # set when this process stored messages: hand over at once
 
     async def hand_over_due(self) -> int:
@@ -89,7 +93,7 @@ class MessageRelay:
             span.set_attribute("outbox.position", row["position"])
             try:
                 response = await self.http.post(self.url, content=row["request"], headers={
-                    **self.headers, "Idempotency-Key": row["idempotency_key"], "content-type": "application/json"})
+                    "Idempotency-Key": row["idempotency_key"], "content-type": "application/json"})
             except httpx.TransportError as exc:
                 await self._retry_later(row, f"notify unreachable: {exc!r}")
                 return
@@ -98,7 +102,7 @@ class MessageRelay:
                     """UPDATE workflow.outbox SET status = 'handed_over', handed_over_at = now(),
                            notification_id = $2, last_error = NULL WHERE position = $1""",
                     row["position"], response.json().get("notification_id"))
-            elif response.status_code in (408, 429) or response.status_code >= 500:
+            elif response.status_code in RETRYABLE or response.status_code >= 500:
                 await self._retry_later(row, f"notify answered {response.status_code}")
             else:
                 # A message notify will never take (unknown template, a key it holds for another

@@ -70,10 +70,12 @@ async def eventually(check, timeout: float = 30.0):
     raise AssertionError(f"condition not met within {timeout}s; last value {last!r}")
 
 
-async def read_whole_feed(http: httpx.AsyncClient, url: str, page_size: int = 4) -> list[dict]:
-    events, after = [], 0
+async def read_whole_feed(http: httpx.AsyncClient, system, page_size: int = 4) -> list[dict]:
+    """The event feed, as reporting reads it (the operator's token may read it too)."""
+    url, events, after = system.settings.url_of("workflow"), [], 0
     while True:
-        page = (await http.get(f"{url}/v1/events", params={"after": after, "limit": page_size})).json()
+        page = (await http.get(f"{url}/v1/events", params={"after": after, "limit": page_size},
+                               headers=system.operator_headers())).json()
         if not page["events"]:
             return events
         events += page["events"]
@@ -125,7 +127,7 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
 
     # Feedback and survey reach the customer through notify's outbox.
     await eventually(lambda: _stage_is(http, status_url, "awaiting_survey"))
-    sent = await eventually(lambda: _delivered(http, notify, complaint_id, {"feedback", "survey_request"}))
+    sent = await eventually(lambda: _delivered(http, system, complaint_id, {"feedback", "survey_request"}))
     # (an after-hours auto-reply comes first when the test runs outside business hours)
     sent = [n for n in sent if n["template"] in ("feedback", "survey_request")]
     assert [n["template"] for n in sent] == ["feedback", "survey_request"]
@@ -148,7 +150,7 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     assert summary["by_status"]["closed"] >= 1 and summary["by_tier"]["2"] >= 1
 
     # The feed: this complaint's events, in order, none twice.
-    feed = await read_whole_feed(http, staff)
+    feed = await read_whole_feed(http, system)
     positions = [e["position"] for e in feed]
     assert positions == sorted(set(positions))
     assert len({e["event_id"] for e in feed}) == len(feed)
@@ -165,7 +167,7 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     # stored together) and the outbox relay to notify (spans are written in batches, so the
     # last ones may still be on their way).
     traces = s.data_dir / "traces"
-    delivered = await _delivered(http, notify, complaint_id, set())
+    delivered = await _delivered(http, system, complaint_id, set())
 
     async def whole_trace():
         submit = next((sp for sp in _spans(traces / "intake.jsonl") if sp["name"] == "POST /v1/complaints"), None)
@@ -205,9 +207,10 @@ async def _has_event(http, status_url, event_type):
     return any(h["type"] == event_type for h in (await http.get(status_url)).json()["history"])
 
 
-async def _delivered(http, notify, complaint_id, templates: set[str]):
+async def _delivered(http, system, complaint_id, templates: set[str]):
     """All notifications of the complaint, once those templates are among them, all delivered."""
-    items = (await http.get(f"{notify}/v1/notifications", params={"complaint_id": complaint_id})).json()
+    items = (await http.get(f"{system.settings.url_of('notify')}/v1/notifications",
+                            params={"complaint_id": complaint_id}, headers=system.operator_headers())).json()
     complete = templates <= {n["template"] for n in items} and all(n["status"] == "delivered" for n in items)
     return items if complete else None
 
@@ -242,7 +245,7 @@ async def test_a_staff_action_retried_with_its_idempotency_key_acts_once(system,
     assert again.json()["stage"] == first.json()["stage"] == "resolved"
     assert (await act("resolve", None, RESOLUTION)).status_code == 409  # a new action is refused
 
-    sent = await eventually(lambda: _delivered(http, notify, complaint_id, {"progress_update", "survey_request"}))
+    sent = await eventually(lambda: _delivered(http, system, complaint_id, {"progress_update", "survey_request"}))
     assert [n["template"] for n in sent].count("progress_update") == 1
     events = [e["type"] for e in await _events_of(http, staff, complaint_id)]
     assert (events.count("Acknowledged"), events.count("ProgressPosted"), events.count("Resolved")) == (1, 1, 1)
@@ -297,8 +300,8 @@ async def test_out_of_range_numbers_and_nul_characters_are_422_naming_the_field(
         (f"{intake}/v1/track/%00", "path"),
         (f"{notify}/v1/notifications?complaint_id=%00", "complaint_id"),
     ]
-    for url, field in cases:
-        response = await http.get(url)
+    for url, field in cases:  # as the operator, who may read the feed and the outbox
+        response = await http.get(url, headers=system.operator_headers())
         assert response.status_code == 422, (url, response.status_code, response.text)
         assert response.json()["fields"][0]["field"] == field, (url, response.json())
     nul_text = new_complaint(**{"description": "charged twice\u0000"})
@@ -315,20 +318,37 @@ async def test_notify_delivers_once_per_idempotency_key(system, http):
     body = {"complaint_id": f"N-{uuid.uuid4().hex[:8]}", "template": "survey_request", "channel": "sms",
             "recipient_name": "Li", "recipient_address": "13800001111",
             "variables": {"complaint_id": "X", "answer_by": "tomorrow", "status_url": None}}
-    headers = {"Idempotency-Key": str(uuid.uuid4())}
+    as_workflow = {"Authorization": f"Bearer {system.service_tokens['workflow']}"}
+    headers = {"Idempotency-Key": str(uuid.uuid4()), **as_workflow}
     first = await http.post(f"{notify}/v1/notifications", json=body, headers=headers)
     second = await http.post(f"{notify}/v1/notifications", json=body, headers=headers)
     assert first.status_code == 202 and second.status_code == 200
     assert first.json()["notification_id"] == second.json()["notification_id"]
 
-    delivered = await eventually(lambda: _delivered(http, notify, body["complaint_id"], {"survey_request"}))
+    delivered = await eventually(lambda: _delivered(http, system, body["complaint_id"], {"survey_request"}))
     assert len(delivered) == 1
     files = list((Path(system.settings.deliveries_dir) / "sms").glob(f"{first.json()['notification_id']}*"))
     assert len(files) == 1
 
     unknown_template = await http.post(f"{notify}/v1/notifications", json={**body, "template": "nope"},
-                                       headers={"Idempotency-Key": str(uuid.uuid4())})
+                                       headers={"Idempotency-Key": str(uuid.uuid4()), **as_workflow})
     assert unknown_template.status_code == 422 and unknown_template.json()["fields"][0]["field"] == "template"
+
+
+async def test_the_event_feed_is_read_by_reporting_and_the_operator_only(system, http):
+    """Found open: anyone could read every complaint's events. Reporting's projector reads it
+    with its own token (the summary moving shows that); a channel key or another service's
+    token is refused."""
+    feed = f"{system.settings.url_of('workflow')}/v1/events"
+    token = system.service_tokens
+    assert (await http.get(feed)).status_code == 401  # `http` carries a channel API key
+    anonymous = await http.get(feed, headers={"Authorization": ""})
+    assert anonymous.status_code == 401 and anonymous.json()["fields"][0]["field"] == "Authorization"
+    intake = await http.get(feed, headers={"Authorization": f"Bearer {token['intake']}"})
+    assert intake.status_code == 403 and intake.json()["error"] == "forbidden"
+    for caller in ("reporting", "operator"):
+        allowed = await http.get(feed, headers={"Authorization": f"Bearer {token[caller]}"})
+        assert allowed.status_code == 200, caller
 
 
 async def test_sla_actions_and_policies_over_http(system, http):

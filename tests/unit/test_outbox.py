@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from services.common.events import NewEvent
+from services.common.service_auth import digest, new_service_tokens
 from services.run import free_port
 from services.workflow.outbox import MessageRelay, NotificationRequest
 
@@ -52,12 +53,18 @@ async def test_a_retried_step_keeps_the_message_it_stored_first(store):
     assert stored["variables"]["answer_by"] == recorded["answer_by"] == first_try.isoformat()
 
 
+TOKENS = new_service_tokens()
+AS_WORKFLOW = {"Authorization": f"Bearer {TOKENS['workflow']}"}
+
+
 @pytest.fixture
 async def notify(fresh_database_url, tmp_path):
-    """The notify service as its own process on a real port, on the test's database."""
+    """The notify service as its own process on a real port, on the test's database, taking
+    messages from whoever holds the workflow service's token."""
     port = free_port()
     env = {**os.environ, "DATABASE_URL": fresh_database_url, "COMPLAINTS_DATA_DIR": str(tmp_path),
-           "COMPLAINTS_NOTIFY_PORT": str(port), "COMPLAINTS_NOTIFY_POLL_SECONDS": "0.2"}
+           "COMPLAINTS_NOTIFY_PORT": str(port), "COMPLAINTS_NOTIFY_POLL_SECONDS": "0.2",
+           "COMPLAINTS_CALLER_TOKENS": json.dumps({caller: digest(t) for caller, t in TOKENS.items()})}
     process = subprocess.Popen([sys.executable, "-m", "uvicorn", "services.notify.api:app", "--host", "127.0.0.1",
                                 "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -80,7 +87,7 @@ async def notify(fresh_database_url, tmp_path):
 async def test_the_relay_waits_while_notify_is_down_then_hands_over_once(store, notify):
     events, messages = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc))
     await store.append(events, messages=messages)
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with httpx.AsyncClient(timeout=5, headers=AS_WORKFLOW) as http:
         down = MessageRelay(store.pool, http, f"http://127.0.0.1:{free_port()}")  # nothing listens there
         assert await down.hand_over_due() == 1
         row = (await outbox_rows(store))[0]
@@ -106,8 +113,52 @@ async def test_a_message_notify_will_never_take_is_set_aside_without_blocking_th
     events, messages = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc))
     bad = messages[0].model_copy(update={"idempotency_key": "complaint-C-1/bad", "template": "no_such_template"})
     await store.append(events, messages=[bad, *messages])
-    async with httpx.AsyncClient(timeout=5) as http:
+    async with httpx.AsyncClient(timeout=5, headers=AS_WORKFLOW) as http:
         assert await MessageRelay(store.pool, http, notify).hand_over_due() == 2
     statuses = {r["idempotency_key"]: (r["status"], r["last_error"]) for r in await outbox_rows(store)}
     assert statuses["complaint-C-1/survey_request"] == ("handed_over", None)
     assert statuses["complaint-C-1/bad"][0] == "rejected" and "422" in statuses["complaint-C-1/bad"][1]
+
+
+async def test_notify_takes_messages_only_from_the_services_that_send_them(store, notify):
+    body = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc))[1][0].body()
+    new_key = {"Idempotency-Key": str(uuid.uuid4())}
+    as_ = {caller: {"Authorization": f"Bearer {token}"} for caller, token in TOKENS.items()}
+    async with httpx.AsyncClient(timeout=5) as http:
+        anonymous = await http.post(f"{notify}/v1/notifications", json=body, headers=new_key)
+        assert anonymous.status_code == 401 and anonymous.json()["fields"][0]["field"] == "Authorization"
+        assert anonymous.headers["WWW-Authenticate"] == "Bearer"
+        forged = await http.post(f"{notify}/v1/notifications", json=body,
+                                 headers={**new_key, "Authorization": "Bearer " + TOKENS["workflow"][:-1] + "x"})
+        assert forged.status_code == 401
+        for caller in ("operator", "reporting", "notify"):  # may not send
+            refused = await http.post(f"{notify}/v1/notifications", json=body, headers={**new_key, **as_[caller]})
+            assert refused.status_code == 403, caller
+        for caller in ("workflow", "intake"):
+            accepted = await http.post(f"{notify}/v1/notifications", json=body,
+                                       headers={"Idempotency-Key": f"{caller}/1", **as_[caller]})
+            assert accepted.status_code == 202, caller
+
+        listing = f"{notify}/v1/notifications?complaint_id=C-1"
+        assert (await http.get(listing)).status_code == 401
+        assert (await http.get(listing, headers=as_["reporting"])).status_code == 403
+        listed = (await http.get(listing, headers=as_["operator"])).json()
+        assert len(listed) == 2
+        one = f"{notify}/v1/notifications/{listed[0]['notification_id']}"
+        assert (await http.get(one)).status_code == 401
+        assert (await http.get(one, headers=as_["intake"])).status_code == 200
+
+
+async def test_a_token_notify_does_not_know_delays_messages_and_never_discards_them(store, notify):
+    events, messages = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc))
+    await store.append(events, messages=messages)
+    stale = {"Authorization": "Bearer a-token-from-before-the-rotation"}
+    async with httpx.AsyncClient(timeout=5, headers=stale) as http:
+        assert await MessageRelay(store.pool, http, notify).hand_over_due() == 1
+    row = (await outbox_rows(store))[0]
+    assert row["status"] == "pending" and "401" in row["last_error"]
+
+    await store.pool.execute("UPDATE workflow.outbox SET next_attempt_at = now()")
+    async with httpx.AsyncClient(timeout=5, headers=AS_WORKFLOW) as http:
+        assert await MessageRelay(store.pool, http, notify).hand_over_due() == 1
+    assert (await outbox_rows(store))[0]["status"] == "handed_over"
