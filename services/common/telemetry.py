@@ -3,18 +3,62 @@ to the notify call. FastAPI and httpx are instrumented (W3C trace context on eve
 Temporal's TracingInterceptor carries the context through workflow and activity headers."""
 
 import os
+import re
+from collections.abc import Sequence
 
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
 
 from services.common.settings import Settings
 
 _configured = False
+
+# A customer's tracking token is their key to the complaint: it never leaves in a trace.
+_TOKEN_IN_PATH = re.compile(r"(/track/)[^/?#\s]+")
+
+
+def _without_tokens(value):
+    return _TOKEN_IN_PATH.sub(r"\1{token}", value) if isinstance(value, str) and "/track/" in value else value
+
+
+class WithoutTrackingTokens(SpanExporter):
+    """Wraps an exporter: `/track/<token>` reads `/track/{token}` in every span name and
+    attribute. Done at export, on the finished span, because the ASGI instrumentation sets
+    `http.target` and `http.url` again after the span has started."""
+
+    def __init__(self, exporter: SpanExporter):
+        self.exporter = exporter
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.exporter.export([self._redacted(span) for span in spans])
+
+    @staticmethod
+    def _redacted(span: ReadableSpan) -> ReadableSpan:
+        attributes = dict(span.attributes or {})
+        if "/track/" not in span.name and not any(isinstance(v, str) and "/track/" in v for v in attributes.values()):
+            return span
+        return ReadableSpan(
+            name=_without_tokens(span.name), context=span.context, parent=span.parent, resource=span.resource,
+            attributes={key: _without_tokens(value) for key, value in attributes.items()},
+            events=span.events, links=span.links, kind=span.kind, status=span.status,
+            start_time=span.start_time, end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
+        )
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
 
 
 def configure_tracing(service: str, settings: Settings) -> None:
@@ -23,15 +67,17 @@ def configure_tracing(service: str, settings: Settings) -> None:
         return
     provider = TracerProvider(resource=Resource.create({"service.name": f"complaints-{service}"}))
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+            OTLPSpanExporter,
+        )
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        provider.add_span_processor(BatchSpanProcessor(WithoutTrackingTokens(OTLPSpanExporter())))
     if settings.traces_dir:
         settings.traces_dir.mkdir(parents=True, exist_ok=True)
         out = open(settings.traces_dir / f"{service}.jsonl", "a", encoding="utf-8")  # noqa: SIM115 - process-long
         exporter = ConsoleSpanExporter(out=out, formatter=lambda span: span.to_json(indent=None) + "\n")
         # Batched off the event loop: a file write per span used ~6 % of intake's CPU under load.
-        provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=500))
+        provider.add_span_processor(BatchSpanProcessor(WithoutTrackingTokens(exporter), schedule_delay_millis=500))
     trace.set_tracer_provider(provider)
     _configured = True
 

@@ -186,9 +186,12 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
 
     assert await eventually(whole_trace)
     # Personal data never reaches a trace or a log line.
+    token = status_url.rsplit("/", 1)[-1]
     for path in [*traces.glob("*.jsonl"), *(s.data_dir / "logs").glob("*.log")]:
         text = path.read_text(encoding="utf-8")
         assert "138-1234-5678" not in text and "wang.fang@example.com" not in text
+        assert token not in text, f"the customer's tracking token is in {path.name}"
+    assert "/track/{token}" in (traces / "intake.jsonl").read_text(encoding="utf-8")
 
 
 def _spans(path: Path) -> list[dict]:

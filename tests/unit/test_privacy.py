@@ -2,9 +2,13 @@
 
 import json
 
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.common.logs import _mask_personal_data
 from services.common.privacy import masked_event_data, scrub_text
+from services.common.telemetry import WithoutTrackingTokens
 
 
 def test_phone_numbers_written_with_dots_or_inside_a_handle_are_masked():
@@ -34,3 +38,20 @@ def test_a_phone_typed_into_any_field_people_write_is_masked_in_the_feed():
 def test_logging_still_masks_contact_fields():
     logged = _mask_personal_data(None, "info", {"recipient_address": "wang.fang@example.com"})
     assert logged == {"recipient_address": "w***@example.com"}
+
+
+def test_tracking_tokens_never_leave_in_a_span_even_when_set_after_the_span_started():
+    exported = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(WithoutTrackingTokens(exported)))
+    secret = "Zq3x-secret-token_abc"
+    with provider.get_tracer("test").start_as_current_span(f"GET /track/{secret}") as span:
+        # as the ASGI instrumentation does: the URL attributes are set again once the span runs
+        span.set_attributes({"http.target": f"/v1/track/{secret}?x=1", "http.url": f"http://h/track/{secret}/survey",
+                             "http.method": "GET", "http.status_code": 200})
+    (finished,) = exported.get_finished_spans()
+    assert secret not in json.dumps({"name": finished.name, **dict(finished.attributes)})
+    assert finished.name == "GET /track/{token}"
+    assert finished.attributes["http.target"] == "/v1/track/{token}?x=1"
+    assert finished.attributes["http.url"] == "http://h/track/{token}/survey"
+    assert finished.attributes["http.status_code"] == 200 and finished.context == span.get_span_context()
