@@ -12,7 +12,13 @@ from services.common.privacy import mask_contact
 from services.common.service import service_app, service_database
 from services.common.service_auth import service_caller
 from services.common.web import ApiError
-from services.notify.outbox import IdempotencyConflict, Notification, NotificationIn, Outbox, TemplateProblem
+from services.notify.outbox import (
+    IdempotencyConflict,
+    Notification,
+    NotificationIn,
+    Outbox,
+    TemplateProblem,
+)
 from services.notify.providers import LocalMailboxProvider
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -9,7 +9,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, UndefinedError
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    UndefinedError,
+)
 from pydantic import BaseModel, Field
 
 from services.notify.providers import OutboundMessage, Provider
@@ -23,7 +29,13 @@ TEMPLATES = Environment(
     keep_trailing_newline=True,
 )
 MAX_ATTEMPTS = 10
-CLAIM_LEASE = timedelta(minutes=2)  # a claimed message is retried if its worker dies
+# A provider call is given up after DELIVERY_TIMEOUT; a claim whose process died is taken up
+# again after CLAIM_LEASE, which is longer, so a live delivery is never claimed twice.
+DELIVERY_TIMEOUT_SECONDS = 20.0
+CLAIM_LEASE = timedelta(seconds=30)
+# Written at claim and cleared by the outcome: still there at the next claim, the process
+# died mid-delivery and the message may have gone out (receivers drop it by Message-ID).
+NO_OUTCOME = "claimed; no outcome recorded"
 
 
 class NotificationIn(BaseModel):
@@ -115,37 +127,51 @@ class Outbox:
 
     async def _claim(self, batch: int) -> list[asyncpg.Record]:
         return await self.pool.fetch(
-            """UPDATE notify.notifications SET attempts = attempts + 1, next_attempt_at = now() + $2
-               WHERE id IN (SELECT id FROM notify.notifications
-                            WHERE status = 'pending' AND next_attempt_at <= now()
-                            ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-               RETURNING id, channel, recipient_name, recipient_address, subject, body, attempts""",
-            batch, CLAIM_LEASE,
+            """UPDATE notify.notifications n
+               SET attempts = n.attempts + 1, next_attempt_at = now() + $2, last_error = $3
+               FROM (SELECT id, last_error AS previous_outcome FROM notify.notifications
+                     WHERE status = 'pending' AND next_attempt_at <= now()
+                     ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
+               WHERE n.id = due.id
+               RETURNING n.id, n.channel, n.recipient_name, n.recipient_address, n.subject, n.body, n.attempts,
+                         due.previous_outcome""",
+            batch, CLAIM_LEASE, NO_OUTCOME,
         )
 
-    async def deliver_due(self, provider: Provider, batch: int = 20) -> int:
-        """Deliver what is due; returns how many were claimed."""
+    async def deliver_due(self, provider: Provider, batch: int = 20,
+                          timeout: float = DELIVERY_TIMEOUT_SECONDS) -> int:
+        """Deliver what is due, side by side; returns how many were claimed."""
         rows = await self._claim(batch)
-        for row in rows:
-            message = OutboundMessage(
-                notification_id=str(row["id"]), channel=row["channel"], recipient_name=row["recipient_name"],
-                recipient_address=row["recipient_address"], subject=row["subject"], body=row["body"],
-            )
-            try:
-                ref = await provider.deliver(message)
-            except Exception as exc:  # noqa: BLE001 - any provider failure is retried with backoff
-                given_up = row["attempts"] >= MAX_ATTEMPTS
-                await self.pool.execute(
-                    """UPDATE notify.notifications SET last_error = $2, status = $3,
-                           next_attempt_at = now() + make_interval(secs => $4) WHERE id = $1""",
-                    row["id"], str(exc)[:1000], "failed" if given_up else "pending",
-                    float(min(2 ** row["attempts"], 600)),
-                )
-                log.warning("delivery failed", extra={"notification_id": str(row["id"]), "error": str(exc)})
-                continue
-            await self.pool.execute(
-                """UPDATE notify.notifications SET status = 'delivered', delivered_at = now(),
-                       provider_ref = $2, last_error = NULL WHERE id = $1""",
-                row["id"], ref,
-            )
+        await asyncio.gather(*(self._deliver(provider, row, timeout) for row in rows))
         return len(rows)
+
+    async def _deliver(self, provider: Provider, row: asyncpg.Record, timeout: float) -> None:
+        notification_id = str(row["id"])
+        if row["previous_outcome"] == NO_OUTCOME:
+            log.warning("delivering again after an attempt without outcome (notify stopped mid-delivery); "
+                        "receivers drop the repeat by Message-ID",
+                        extra={"notification_id": notification_id, "attempt": row["attempts"]})
+        message = OutboundMessage(
+            notification_id=notification_id, channel=row["channel"], recipient_name=row["recipient_name"],
+            recipient_address=row["recipient_address"], subject=row["subject"], body=row["body"],
+            attempt=row["attempts"],
+        )
+        try:
+            ref = await asyncio.wait_for(provider.deliver(message), timeout)
+        except Exception as exc:  # noqa: BLE001 - any provider failure is retried with backoff
+            error = f"no answer from the provider within {timeout:.0f} s" if isinstance(exc, TimeoutError) \
+                else str(exc) or repr(exc)
+            given_up = row["attempts"] >= MAX_ATTEMPTS
+            await self.pool.execute(
+                """UPDATE notify.notifications SET last_error = $2, status = $3,
+                       next_attempt_at = now() + make_interval(secs => $4) WHERE id = $1""",
+                row["id"], error[:1000], "failed" if given_up else "pending",
+                float(min(2 ** row["attempts"], 600)),
+            )
+            log.warning("delivery failed", extra={"notification_id": notification_id, "error": error})
+            return
+        await self.pool.execute(
+            """UPDATE notify.notifications SET status = 'delivered', delivered_at = now(),
+                   provider_ref = $2, last_error = NULL WHERE id = $1""",
+            row["id"], ref,
+        )
