@@ -298,12 +298,29 @@ async def _customer_update(token: str, update, arg, refusal_code: str) -> None:
     try:
         await handle.execute_update(update, arg)
     except WorkflowUpdateFailedError as exc:
+        if await _already_recorded(handle, update, arg):
+            return
         reason = getattr(exc.cause, "message", None) or str(exc.cause)
         raise ApiError(409, refusal_code, reason) from exc
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
+            if await _already_recorded(handle, update, arg):
+                return
             raise ApiError(409, refusal_code, "this complaint is closed") from exc
         raise ApiError(503, "temporarily_unavailable", "this cannot be saved right now; try again") from exc
+
+
+async def _already_recorded(handle, update, arg) -> bool:
+    """A customer's form sent again after its answer was lost (a dropped connection, a reload)
+    is the same answer: it gets the outcome, not 'already answered'. Browsers send no
+    idempotency key, so the survey is recognised by its content (one per complaint)."""
+    if update is not ComplaintWorkflow.answer_survey:
+        return False
+    try:
+        view = await handle.query(ComplaintWorkflow.status)
+    except RPCError:
+        return False
+    return view.survey == arg
 
 
 # ---------------------------------------------------------------- pages for customers (no JavaScript)

@@ -142,6 +142,10 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
                                json={"satisfaction_result": 5, "satisfaction_speed": 4, "suggestion": "很好"})
     assert answered.status_code == 200, answered.text
     await eventually(lambda: _stage_is(http, status_url, "closed"))
+    # Sent again (its answer was lost on the way back): the same answer, so the same outcome.
+    resent = await http.post(f"{status_url}/survey",
+                             json={"satisfaction_result": 5, "satisfaction_speed": 4, "suggestion": "很好"})
+    assert resent.status_code == 200 and resent.json()["stage"] == "closed", resent.text
     twice = await http.post(f"{status_url}/survey", json={"satisfaction_result": 1, "satisfaction_speed": 1})
     assert twice.status_code == 409
 
