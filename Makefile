@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast bench histories clean
+.PHONY: install run test test-fast test-faults bench histories clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -19,10 +19,13 @@ run: $(STAMP)  ## the whole system on embedded defaults; Ctrl-C stops it
 	$(BIN)/python -m services.run
 
 test: $(STAMP)  ## every test: unit, workflow (time-skipping), replay, end-to-end
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not faults"
 
 test-fast: $(STAMP)  ## everything but the end-to-end test
-	$(BIN)/python -m pytest -m "not e2e"
+	$(BIN)/python -m pytest -m "not e2e and not faults"
+
+test-faults: $(STAMP)  ## kill -9 each part of the running system under load; prints what was lost or doubled
+	$(BIN)/python -m pytest -m faults -s tests/faults
 
 bench: $(STAMP)  ## SLA timer storm and history sizes; intake throughput against raw start_workflow
 	$(BIN)/python -m tests.bench.sla_bench

@@ -92,6 +92,8 @@ class LocalSystem:
     postgres: object | None = None
     # A token per calling service, new on every start; "operator" is for the SRE and the tests.
     service_tokens: dict[str, str] = field(default_factory=new_service_tokens)
+    # Settings of one service that differ from the rest (COMPLAINTS_* name -> value).
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def logs_dir(self) -> Path:
@@ -116,6 +118,7 @@ class LocalSystem:
         env["COMPLAINTS_TRACES_DIR"] = str(s.traces_dir or s.data_dir / "traces")
         for name in SERVICES:
             env[f"COMPLAINTS_{name.upper()}_URL"] = s.url_of(name)
+        env.update(self.overrides.get(service, {}))
         return env
 
     async def start(self) -> None:
@@ -195,9 +198,9 @@ class LocalSystem:
             await self.temporal.shutdown()
             self.temporal = None
 
-    async def wait_healthy(self, timeout: float = 60.0) -> None:
+    async def wait_healthy(self, timeout: float = 60.0, names: tuple[str, ...] = tuple(SERVICES)) -> None:
         async with httpx.AsyncClient(timeout=2) as http:
-            for name in SERVICES:
+            for name in names:
                 url = f"{self.settings.url_of(name)}/healthz"
                 for _ in range(int(timeout / 0.2)):
                     if self.processes[name].poll() is not None:
