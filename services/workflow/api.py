@@ -268,7 +268,9 @@ async def get_policy(name: str) -> Policy:
 
 
 class ApplyRequest(BaseModel):
-    complaint_ids: list[str] | None = Field(default=None, description="default: every running complaint")
+    complaint_ids: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
+        default=None, max_length=1000, description="the complaints to move")
+    all_running: bool = Field(default=False, description="true, instead of complaint_ids: move every running complaint")
 
 
 class ApplyResult(BaseModel):
@@ -281,8 +283,12 @@ class ApplyResult(BaseModel):
 async def apply_policy(name: str, staff_id: StaffId, body: ApplyRequest | None = None) -> ApplyResult:
     """Move running complaints to the current version of this policy. Complaints not named
     keep the policy they started under."""
+    if body is None or (body.complaint_ids is None) == (not body.all_running):
+        # Moving every running complaint is never what an empty or mistyped request meant.
+        raise ApiError(422, "confirmation_required", "name the complaints in complaint_ids, or send "
+                       "all_running: true (and no complaint_ids) to move every running complaint", field="all_running")
     policy = await get_policy(name)  # validate once before touching any complaint
-    ids = body.complaint_ids if body and body.complaint_ids is not None else await _running_complaint_ids()
+    ids = body.complaint_ids if body.complaint_ids is not None else await _running_complaint_ids()
     moved, refused = [], {}
     for complaint_id in ids:
         try:

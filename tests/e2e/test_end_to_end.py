@@ -400,6 +400,11 @@ async def test_sla_actions_and_policies_over_http(system, http):
     preset = (await http.get(f"{staff}/v1/policies/preset-001")).json()
     assert preset["tiers"]["1"]["first_response"]["within"] == "PT1H"
     assert (await http.get(f"{staff}/v1/policies/nope")).status_code == 404
+    for unconfirmed in (None, {}, {"complaint_ids": [complaint_id], "all_running": True}):
+        refused = await http.post(f"{staff}/v1/policies/preset-001/apply", json=unconfirmed,
+                                  headers={"X-Staff-Id": "ops-1"})
+        assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "all_running", unconfirmed
+    assert (await http.get(complaint)).json()["policy"] != "preset-001@v1"
     applied = await http.post(f"{staff}/v1/policies/preset-001/apply", json={"complaint_ids": [complaint_id]},
                               headers={"X-Staff-Id": "ops-1"})
     assert applied.status_code == 200 and applied.json() == {"policy": "preset-001@v1", "moved": [complaint_id],
@@ -417,23 +422,6 @@ async def test_an_oversize_body_gets_413(system, http):
     huge = new_complaint(**{"description": "x" * (2 * 1024 * 1024)})
     response = await http.post(f"{intake}/v1/complaints", json=huge, headers={"Idempotency-Key": str(uuid.uuid4())})
     assert response.status_code == 413 and response.json()["error"] == "payload_too_large"
-
-
-async def test_schemathesis_finds_no_server_error_in_intake(system):
-    """Property-based requests generated from intake's OpenAPI: none may get a 5xx. The fuzzer
-    has a key of its own: its hundreds of requests must not spend another test's rate budget."""
-    schemathesis = Path(sys.executable).parent / "schemathesis"
-    fuzzer_key = await system.new_channel_key(label="schemathesis")
-    run = await asyncio.to_thread(
-        subprocess.run,
-        [str(schemathesis), "run", f"{system.settings.url_of('intake')}/openapi.json",
-         "--checks", "not_a_server_error", "--max-examples", "20", "--workers", "1", "--seed", "7", "--no-color",
-         "--header", f"Authorization: Bearer {fuzzer_key}"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert run.returncode == 0, run.stdout[-4000:]
-    summary = re.search(r"(\d+) generated, (\d+) passed", run.stdout)
-    assert summary and summary.group(1) == summary.group(2) and int(summary.group(1)) > 100, run.stdout[-2000:]
 
 
 async def test_channel_adapters_over_http_and_redelivery_is_the_same_complaint(system, http):
