@@ -318,8 +318,8 @@ async def _already_recorded(handle, update, arg) -> bool:
         return False
     try:
         view = await handle.query(ComplaintWorkflow.status)
-    except RPCError:
-        return False
+    except RPCError as exc:  # cannot tell now whether it is a repeat: neither yes nor no
+        raise ApiError(503, "temporarily_unavailable", "this cannot be checked right now; try again") from exc
     return view.survey == arg
 
 
