@@ -76,6 +76,9 @@ class ComplaintWorkflow:
         self._append_lock = asyncio.Lock()  # appends run one at a time: versions in order
         self._deadlines_changed = False
         self._published: dict[str, object] = {}
+        # What queries show: the view as of the last recorded step, never one half-way through
+        # a step (an assignee set while its event is still being stored, with the old deadlines).
+        self._shown: ComplaintView | None = None
         self._policy_local = False  # the generation of this run: see `run`
         self._outbox = False  # messages stored with their events (see `_record`)
 
@@ -418,7 +421,7 @@ class ComplaintWorkflow:
 
     @workflow.query
     def status(self) -> ComplaintView:
-        return self.view
+        return self._shown or self.view
 
     # ------------------------------------------------------------ helpers
 
@@ -487,6 +490,7 @@ class ComplaintWorkflow:
                     ComplaintActivities.append_events, batch, summary=summary, **LOCAL_OPTIONS)
             self.view.history += [HistoryEntry(type=e.type, at=e.occurred_at) for e in batch]
             self._publish_state()
+            self._shown = self.view.model_copy(deep=True)
             self._deadlines_changed = True  # whatever was recorded may have moved a deadline
         if not self._outbox and not messages_first:
             for message in messages:
