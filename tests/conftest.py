@@ -1,16 +1,29 @@
 """Shared fixtures: one real PostgreSQL for the whole run (embedded, or DATABASE_URL), and a
 fresh database per test that asks for one, so tests never see each other's rows."""
 
+import asyncio
+import json
 import os
 import secrets
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
 import pytest_asyncio
 
-from services.common.db import create_pool, database_url_for, ensure_database, migrate, start_embedded_postgres
+from services.common.db import (
+    create_pool,
+    database_url_for,
+    ensure_database,
+    migrate,
+    start_embedded_postgres,
+)
+from services.common.service_auth import digest, new_service_tokens
+from services.run import free_port
 
 SERVICES_DIR = Path(__file__).resolve().parents[1] / "services"
 
@@ -57,6 +70,37 @@ async def migrated_pool(database_url: str, *services: str) -> asyncpg.Pool:
     for service in services:
         await migrate(pool, service, SERVICES_DIR / service / "migrations")
     return pool
+
+
+TOKENS = new_service_tokens()  # the services' tokens, for tests that start one service
+AS_WORKFLOW = {"Authorization": f"Bearer {TOKENS['workflow']}"}
+
+
+@pytest_asyncio.fixture
+async def notify(fresh_database_url, tmp_path):
+    """The notify service as its own process on a real port, on the test's database, taking
+    messages from whoever holds the workflow service's token."""
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": fresh_database_url, "COMPLAINTS_DATA_DIR": str(tmp_path),
+           "COMPLAINTS_NOTIFY_PORT": str(port), "COMPLAINTS_NOTIFY_POLL_SECONDS": "0.2",
+           "COMPLAINTS_CALLER_TOKENS": json.dumps({caller: digest(t) for caller, t in TOKENS.items()})}
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "services.notify.api:app", "--host", "127.0.0.1",
+                                "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(timeout=2) as http:
+            for _ in range(150):
+                try:
+                    if (await http.get(f"{url}/healthz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.2)
+            else:
+                raise AssertionError("notify did not start")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(15)
 
 
 def pytest_terminal_summary(terminalreporter):

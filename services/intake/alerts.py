@@ -48,6 +48,7 @@ class SurgeMonitor:
         self._counted, self._since_count = 0, 0
         self.episode: datetime | None = None  # when the current surge began
         self._warnings: set[asyncio.Task] = set()
+        self._unsent: tuple[datetime, int] | None = None  # a warning notify has not taken yet
 
     def rate(self) -> int:
         return self._counted + self._since_count
@@ -60,12 +61,27 @@ class SurgeMonitor:
         if self.episode is None:
             self.episode = now
             if self.alerts:
-                task = asyncio.create_task(self.alerts.surge(now, self.rate(), self.threshold))
-                self._warnings.add(task)  # kept until done: a task nobody holds may be collected
-                task.add_done_callback(self._warnings.discard)
+                self._unsent = (now, self.rate())
+                self._send_warning()
         return True
 
+    def _send_warning(self) -> None:
+        task = asyncio.create_task(self._warn())  # the request that crossed the threshold does not wait
+        self._warnings.add(task)  # kept until done: a task nobody holds may be collected
+        task.add_done_callback(self._warnings.discard)
+
+    async def _warn(self) -> None:
+        """Send the surge's warning; kept for the next refresh until notify takes it (its key
+        is the surge's start, so a repeat is one message)."""
+        unsent = self._unsent
+        if unsent is None or self.alerts is None:
+            return
+        if await self.alerts.surge(unsent[0], unsent[1], self.threshold) and self._unsent == unsent:
+            self._unsent = None
+
     async def refresh(self) -> None:
+        if self._unsent is not None and not self._warnings:
+            self._send_warning()  # a warning notify did not take (it was down) goes again
         since = datetime.now(timezone.utc) - timedelta(minutes=1)
         self._counted = await self.pool.fetchval(
             "SELECT count(*) FROM intake.submissions WHERE received_at > $1", since)

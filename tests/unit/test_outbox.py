@@ -2,21 +2,16 @@
 step keeps what was stored first, and the relay hands each message to the real notify service
 (its own process, over HTTP) once, waiting while notify is down."""
 
-import asyncio
 import json
-import os
-import subprocess
-import sys
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import httpx
-import pytest
 
 from services.common.events import NewEvent
-from services.common.service_auth import digest, new_service_tokens
 from services.run import free_port
 from services.workflow.outbox import MessageRelay, NotificationRequest
+from tests.conftest import AS_WORKFLOW, TOKENS
 
 
 def a_step(survey_due: datetime) -> tuple[list[NewEvent], list[NotificationRequest]]:
@@ -51,37 +46,6 @@ async def test_a_retried_step_keeps_the_message_it_stored_first(store):
     stored = json.loads(rows[0]["request"])
     recorded = (await store.read_stream("C-1"))[0].data
     assert stored["variables"]["answer_by"] == recorded["answer_by"] == first_try.isoformat()
-
-
-TOKENS = new_service_tokens()
-AS_WORKFLOW = {"Authorization": f"Bearer {TOKENS['workflow']}"}
-
-
-@pytest.fixture
-async def notify(fresh_database_url, tmp_path):
-    """The notify service as its own process on a real port, on the test's database, taking
-    messages from whoever holds the workflow service's token."""
-    port = free_port()
-    env = {**os.environ, "DATABASE_URL": fresh_database_url, "COMPLAINTS_DATA_DIR": str(tmp_path),
-           "COMPLAINTS_NOTIFY_PORT": str(port), "COMPLAINTS_NOTIFY_POLL_SECONDS": "0.2",
-           "COMPLAINTS_CALLER_TOKENS": json.dumps({caller: digest(t) for caller, t in TOKENS.items()})}
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "services.notify.api:app", "--host", "127.0.0.1",
-                                "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(timeout=2) as http:
-            for _ in range(150):
-                try:
-                    if (await http.get(f"{url}/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.2)
-            else:
-                raise AssertionError("notify did not start")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(15)
 
 
 async def test_the_relay_waits_while_notify_is_down_then_hands_over_once(store, notify):
