@@ -14,7 +14,7 @@ from services.common.events import NewEvent
 from services.workflow.eventstore import EventStore, VersionConflict
 from services.workflow.outbox import RETRYABLE, NotificationRequest
 from services.workflow.policy import POLICY_DIR, Policy, PolicyError, load_policy
-from services.workflow.routing import Route, RouteRequest, Router
+from services.workflow.routing import Route, Router, RouteRequest
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.events import EventPage
 from services.common.privacy import masked_event_data
-from services.common.settings import get_settings
 from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers, service_caller
+from services.common.settings import get_settings
 from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
 from services.common.web import ApiError
+from services.workflow import inbox
 from services.workflow.activities import ComplaintActivities
 from services.workflow.domain import (
     AssignAction,
@@ -38,16 +39,20 @@ from services.workflow.domain import (
     ProgressNote,
     Resolution,
     ResolveAction,
-    Retiering,
     RetierAction,
-    Stage,
+    Retiering,
     StaffAction,
     StaffNote,
+    Stage,
 )
-from services.workflow.policy import Policy, PolicyError, available_policies, load_policy
-from services.workflow import inbox
 from services.workflow.eventstore import EventStore
 from services.workflow.outbox import MessageRelay
+from services.workflow.policy import (
+    Policy,
+    PolicyError,
+    available_policies,
+    load_policy,
+)
 from services.workflow.routing import Router, StaffMember, load_routing
 from services.workflow.worker import activities_of, build_worker
 from services.workflow.workflows import ComplaintWorkflow, workflow_id_for

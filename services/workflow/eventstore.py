@@ -7,6 +7,7 @@ PostgreSQL recorder.
 """
 
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,7 +16,45 @@ import asyncpg
 from services.common.events import NewEvent, StoredEvent
 from services.workflow import outbox
 
+log = logging.getLogger(__name__)
+
 SCHEMA = "workflow"
+
+
+def _same(row: asyncpg.Record, event: NewEvent) -> bool:
+    """The stored event is this step's, retried (its data may differ where it depends on the
+    task's clock: what was stored first stands, as do the messages stored with it), and not
+    another step that a retried task took under the same deterministic id."""
+    return (row["version"], row["type"]) == (event.version, event.type)
+
+
+async def _supersede_abandoned(conn: asyncpg.Connection, events: list[NewEvent]) -> int:
+    """The stream already holds the versions this step is about to write. If they were stored
+    before this step's workflow task began, a task that never completed wrote them (its worker
+    died after the local activity committed) and the task that replaced it, whose decisions are
+    the ones in the workflow's history, owns these versions: the old ones leave the stream for
+    `superseded_events`. Rows stored after this task began are a live writer's, and stay (the
+    caller reports a conflict). Returns the stream's version afterwards."""
+    stream_id, first = events[0].stream_id, events[0].version
+    task_began = min(e.occurred_at for e in events)
+    moved = await conn.fetch(
+        f"""WITH abandoned AS (
+                DELETE FROM {SCHEMA}.events WHERE stream_id = $1 AND version >= $2
+                  AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.events WHERE stream_id = $1 AND version >= $2
+                                  AND recorded_at >= $3)
+                RETURNING *)
+            INSERT INTO {SCHEMA}.superseded_events
+                (position, event_id, stream_id, version, type, data, occurred_at, recorded_at)
+            SELECT position, event_id, stream_id, version, type, data, occurred_at, recorded_at FROM abandoned
+            RETURNING version, type""",
+        stream_id, first, task_began,
+    )
+    if moved:
+        log.warning("events of a workflow task that never completed superseded by its retry",
+                    extra={"complaint_id": stream_id, "superseded": [f"{r['version']}:{r['type']}" for r in moved],
+                           "recorded": [f"{e.version}:{e.type}" for e in events]})
+    return await conn.fetchval(
+        f"SELECT coalesce(max(version), 0) FROM {SCHEMA}.events WHERE stream_id = $1", stream_id)
 
 
 class VersionConflict(Exception):
@@ -73,17 +112,19 @@ class EventStore:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(f"LOCK TABLE {SCHEMA}.events IN EXCLUSIVE MODE")
             known = await conn.fetch(
-                f"SELECT event_id, position FROM {SCHEMA}.events WHERE event_id = ANY($1::uuid[])",
+                f"SELECT event_id, position, version, type FROM {SCHEMA}.events WHERE event_id = ANY($1::uuid[])",
                 [e.event_id for e in events],
             )
-            if len(known) == len(events):
-                by_id = {r["event_id"]: r["position"] for r in known}
-                return AppendResult([by_id[e.event_id] for e in events], duplicate=True)
+            by_id = {r["event_id"]: r for r in known}
+            if len(known) == len(events) and all(_same(by_id[e.event_id], e) for e in events):
+                return AppendResult([by_id[e.event_id]["position"] for e in events], duplicate=True)
 
             current = await conn.fetchval(
                 f"SELECT coalesce(max(version), 0) FROM {SCHEMA}.events WHERE stream_id = $1", stream_id
             )
-            if known or current != events[0].version - 1:
+            if current >= events[0].version:
+                current = await _supersede_abandoned(conn, events)
+            if current != events[0].version - 1:
                 raise VersionConflict(stream_id, events[0].version - 1, current)
 
             rows = await conn.fetch(
@@ -102,6 +143,12 @@ class EventStore:
                 await self.project(conn, events)
             await outbox.enqueue(conn, messages)
             return AppendResult([r["position"] for r in rows], duplicate=False)
+
+    async def superseded(self, stream_id: str) -> list[StoredEvent]:
+        """Events of this complaint that a workflow task stored and never completed (audit)."""
+        rows = await self.pool.fetch(
+            f"SELECT {_COLUMNS} FROM {SCHEMA}.superseded_events WHERE stream_id = $1 ORDER BY position", stream_id)
+        return [_stored(r) for r in rows]
 
     async def read_all(self, after: int = 0, limit: int = 100) -> list[StoredEvent]:
         rows = await self.pool.fetch(

@@ -25,7 +25,6 @@ from pathlib import Path
 import asyncpg
 
 from services.run import LocalSystem, settings_on_free_ports
-from services.workflow.policy import POLICY_DIR
 from services.workflow.domain import (
     Channel,
     ComplaintInput,
@@ -35,7 +34,12 @@ from services.workflow.domain import (
     StaffAction,
     SurveyAnswer,
 )
-from services.workflow.workflows import ComplaintWorkflow, static_summary, workflow_id_for
+from services.workflow.policy import POLICY_DIR
+from services.workflow.workflows import (
+    ComplaintWorkflow,
+    static_summary,
+    workflow_id_for,
+)
 
 URGENT = "Fire in the store, a customer was injured"
 ROUTINE = "How do I change my password?"

@@ -5,8 +5,6 @@ launcher as `make run`, on free ports and a temporary data folder."""
 import asyncio
 import json
 import re
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -84,7 +82,7 @@ async def read_whole_feed(http: httpx.AsyncClient, system, page_size: int = 4) -
 
 async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     s = system.settings
-    intake, staff, notify, reporting = (s.url_of(n) for n in ("intake", "workflow", "notify", "reporting"))
+    intake, staff, reporting = (s.url_of(n) for n in ("intake", "workflow", "reporting"))
     key = f"hotline-call-{uuid.uuid4()}"
 
     # A channel adapter submits; a retry with the same key is the same complaint.
@@ -231,7 +229,7 @@ async def test_a_staff_action_retried_with_its_idempotency_key_acts_once(system,
     """A resolve whose answer was lost, sent again with the same key, gets the first outcome
     (not 409 'already resolved'); a progress update sent twice reaches the customer once."""
     s = system.settings
-    intake, staff, notify = s.url_of("intake"), s.url_of("workflow"), s.url_of("notify")
+    intake, staff = s.url_of("intake"), s.url_of("workflow")
     submitted = await http.post(f"{intake}/v1/complaints", json=new_complaint(),
                                 headers={"Idempotency-Key": str(uuid.uuid4())})
     complaint_id, status_url = submitted.json()["complaint_id"], submitted.json()["status_url"]

@@ -39,10 +39,13 @@ async def test_a_retried_append_is_recognised_and_not_stored_twice(store):
     assert len(await store.read_all()) == 1
 
 
-async def test_a_version_already_taken_by_another_event_is_a_conflict(store):
+async def test_a_version_taken_by_a_live_writer_is_a_conflict(store):
+    """A writer whose task began before the version was stored is not its owner's retry (a
+    worker that lost its workflow task and has not noticed yet): refused."""
+    late = event("a", 1)
     await store.append([event("a", 1)])
     with pytest.raises(VersionConflict) as conflict:
-        await store.append([event("a", 1)])
+        await store.append([late])
     assert conflict.value.actual_version == 1
     with pytest.raises(VersionConflict):
         await store.append([event("a", 3)])  # a gap is a conflict too
@@ -89,3 +92,23 @@ async def test_concurrent_writers_to_one_stream_never_duplicate_a_version(store)
     results = await asyncio.gather(*(store.append([event("a", 1)]) for _ in range(5)), return_exceptions=True)
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert all(isinstance(r, VersionConflict) for r in results if isinstance(r, Exception))
+
+
+async def test_events_of_a_workflow_task_that_never_completed_give_way_to_its_retry(store):
+    """Seen in the fault suite: a worker stored BatchLinked as version 2 and died before its
+    workflow task completed; the retried task resolved the complaint instead, and its Resolved
+    event, under the same deterministic id, was taken for a duplicate and never stored."""
+    await store.append([event("a", 1, "ComplaintReceived")])
+    abandoned = event("a", 2, "BatchLinked", batch_id="B-1")
+    await store.append([abandoned, event("a", 3, "Something")])
+
+    retried = NewEvent(event_id=abandoned.event_id, stream_id="a", version=2, type="Resolved",
+                       occurred_at=datetime.now(timezone.utc), data={"cause": "c"})
+    result = await store.append([retried])
+
+    assert not result.duplicate
+    assert [(e.version, e.type) for e in await store.read_stream("a")] == [(1, "ComplaintReceived"), (2, "Resolved")]
+    assert [e.type for e in await store.read_all()] == ["ComplaintReceived", "Resolved"]
+    assert [(e.version, e.type) for e in await store.superseded("a")] == [(2, "BatchLinked"), (3, "Something")]
+    # Its own retry is recognised as before.
+    assert (await store.append([retried])).duplicate
