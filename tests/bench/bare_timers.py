@@ -3,12 +3,16 @@ whose timer fires in the same second, each then running one local activity that 
 to PostgreSQL (what an escalation costs at the least), on a worker process of their own like
 the workflow service's.
 
-    python -m tests.bench.bare_timers --temporal HOST:PORT --task-queue Q --database-url URL
+    python -m tests.bench.bare_timers --temporal HOST:PORT --task-queue Q --database-url URL [--event-store]
+
+With --event-store the local activity appends the escalation's two events and its message
+through the real event store instead (a decomposition: the engine plus our transaction).
 """
 
 import argparse
 import asyncio
-from datetime import datetime, timedelta
+import uuid
+from datetime import datetime, timedelta, timezone
 
 from temporalio import activity, workflow
 
@@ -17,6 +21,10 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client
     from temporalio.worker import Worker
 
+    from services.common.events import NewEvent
+    from services.workflow import inbox
+    from services.workflow.eventstore import EventStore
+    from services.workflow.outbox import NotificationRequest
     from services.workflow.worker import SANDBOX
 
 TABLE = "bench_bare_timer_fired"
@@ -34,11 +42,22 @@ class BareTimer:
 
 
 class Fired:
-    def __init__(self, pool: asyncpg.Pool):
-        self.pool = pool
+    def __init__(self, pool: asyncpg.Pool, event_store: bool = False):
+        self.pool, self.store = pool, EventStore(pool, project=inbox.project) if event_store else None
 
     @activity.defn(name="record_fired")
     async def record_fired(self, workflow_id: str) -> None:
+        if self.store is not None:
+            now = datetime.now(timezone.utc)
+            facts = {"target": "first_response", "deadline": now.isoformat(), "due_at": now.isoformat()}
+            await self.store.append([
+                NewEvent(event_id=uuid.uuid4(), stream_id=workflow_id, version=1, type="SlaBreached", occurred_at=now,
+                         data=facts),
+                NewEvent(event_id=uuid.uuid4(), stream_id=workflow_id, version=2, type="Escalated", occurred_at=now,
+                         data={**facts, "level": 1, "to": "lead"}),
+            ], messages=[NotificationRequest(
+                idempotency_key=f"{workflow_id}/escalation", complaint_id=workflow_id, template="sla_escalation",
+                channel="internal", recipient_name="lead", recipient_address="role:lead", variables=facts)])
         await self.pool.execute(f"INSERT INTO {TABLE} (workflow_id) VALUES ($1) ON CONFLICT DO NOTHING", workflow_id)
 
 
@@ -47,12 +66,12 @@ async def create_table(pool: asyncpg.Pool) -> None:
                                workflow_id text PRIMARY KEY, recorded_at timestamptz NOT NULL DEFAULT now())""")
 
 
-async def serve(temporal: str, task_queue: str, database_url: str) -> None:
+async def serve(temporal: str, task_queue: str, database_url: str, event_store: bool) -> None:
     from temporalio.contrib.pydantic import pydantic_data_converter
 
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
     client = await Client.connect(temporal, data_converter=pydantic_data_converter)
-    worker = Worker(client, task_queue=task_queue, workflows=[BareTimer], activities=[Fired(pool).record_fired],
+    worker = Worker(client, task_queue=task_queue, workflows=[BareTimer], activities=[Fired(pool, event_store).record_fired],
                     workflow_runner=SANDBOX)
     await worker.run()
 
@@ -62,5 +81,6 @@ if __name__ == "__main__":
     parser.add_argument("--temporal", required=True)
     parser.add_argument("--task-queue", required=True)
     parser.add_argument("--database-url", required=True)
+    parser.add_argument("--event-store", action="store_true")
     args = parser.parse_args()
-    asyncio.run(serve(args.temporal, args.task_queue, args.database_url))
+    asyncio.run(serve(args.temporal, args.task_queue, args.database_url, args.event_store))
