@@ -37,6 +37,9 @@ async def _supersede_abandoned(conn: asyncpg.Connection, events: list[NewEvent])
     caller reports a conflict). Returns the stream's version afterwards."""
     stream_id, first = events[0].stream_id, events[0].version
     task_began = min(e.occurred_at for e in events)
+    # The table lock first (a rare path): two appends each holding the delete's row lock mode
+    # while asking for the table lock would deadlock.
+    await conn.execute(f"LOCK TABLE {SCHEMA}.events IN EXCLUSIVE MODE")
     moved = await conn.fetch(
         f"""WITH abandoned AS (
                 DELETE FROM {SCHEMA}.events WHERE stream_id = $1 AND version >= $2
@@ -109,8 +112,17 @@ class EventStore:
         if [e.version for e in events] != list(range(events[0].version, events[0].version + len(events))):
             raise ValueError("versions within one append must be consecutive")
 
+        try:
+            return await self._append_once(events, messages)
+        except asyncpg.UniqueViolationError:
+            # Another append to this stream (a retry of the same step still running, or a stale
+            # writer) committed between the checks and the insert: look again.
+            return await self._append_once(events, messages)
+
+    async def _append_once(self, events: list[NewEvent],
+                           messages: Sequence[outbox.NotificationRequest]) -> AppendResult:
+        stream_id = events[0].stream_id
         async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(f"LOCK TABLE {SCHEMA}.events IN EXCLUSIVE MODE")
             known = await conn.fetch(
                 f"SELECT event_id, position, version, type FROM {SCHEMA}.events WHERE event_id = ANY($1::uuid[])",
                 [e.event_id for e in events],
@@ -127,6 +139,13 @@ class EventStore:
             if current != events[0].version - 1:
                 raise VersionConflict(stream_id, events[0].version - 1, current)
 
+            if self.project:
+                await self.project(conn, events)
+            await outbox.enqueue(conn, messages)
+            # Positions in commit order, so that a feed reader never passes a position that a
+            # slower transaction commits later: appends take the table lock from their insert to
+            # their commit, and only for that (the checks above ride on the unique constraints).
+            await conn.execute(f"LOCK TABLE {SCHEMA}.events IN EXCLUSIVE MODE")
             rows = await conn.fetch(
                 f"""INSERT INTO {SCHEMA}.events (event_id, stream_id, version, type, data, occurred_at)
                     SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[],
@@ -139,9 +158,6 @@ class EventStore:
                 [json.dumps(e.data, ensure_ascii=False, default=str) for e in events],
                 [e.occurred_at for e in events],
             )
-            if self.project:
-                await self.project(conn, events)
-            await outbox.enqueue(conn, messages)
             return AppendResult([r["position"] for r in rows], duplicate=False)
 
     async def superseded(self, stream_id: str) -> list[StoredEvent]:
