@@ -177,7 +177,11 @@ async def get_complaint(complaint_id: str) -> ComplaintView:
     try:
         return await handle.query(ComplaintWorkflow.status)
     except RPCError as exc:
-        raise await _not_found_or_closed(handle, complaint_id, exc) from exc
+        refusal = await _not_found_or_closed(handle, complaint_id, exc)
+        if refusal.status == 409:  # a closed complaint still answers queries: this was the engine
+            raise ApiError(503, "temporal_unavailable", "the workflow engine could not show this complaint "
+                           "right now; try again", headers={"Retry-After": "2"}) from exc
+        raise refusal from exc
 
 
 @app.post("/v1/complaints/{complaint_id}/acknowledge", response_model=ComplaintView, tags=["staff"])

@@ -56,6 +56,8 @@ class Traffic:
         self.answers[response.status_code] += 1
         if response.status_code >= 500 and response.status_code != 503:
             self.server_errors.append(f"{method} {url} -> {response.status_code} {response.text[:300]}")
+        if method == "GET" and response.status_code == 409:  # seen once: "closed" for a running complaint
+            self.refused.append(f"{method} {url} -> {response.status_code} {response.text[:300]}")
         return response
 
     async def until_answered(self, method: str, url: str, ok: int, deadline: float, **kwargs) -> dict | None:
