@@ -27,7 +27,7 @@ from services.common.db import (
     ensure_database,
     start_embedded_postgres,
 )
-from services.common.service_auth import digest, new_service_tokens
+from services.common.service_auth import bearer, digest, new_service_tokens
 from services.common.settings import Settings
 from services.intake.keys import ANY_CHANNEL, create_key
 from services.workflow import search_attributes
@@ -99,9 +99,10 @@ class LocalSystem:
     def logs_dir(self) -> Path:
         return self.settings.data_dir / "logs"
 
-    def operator_headers(self) -> dict[str, str]:
-        """What an SRE (or a test) sends to read the event feed and the notification outbox."""
-        return {"Authorization": f"Bearer {self.service_tokens['operator']}"}
+    def headers_as(self, caller: str) -> dict[str, str]:
+        """What a calling service sends; "operator" for an SRE (or a test) reading the event
+        feed and the notification outbox."""
+        return bearer(self.service_tokens[caller])
 
     def service_env(self, service: str) -> dict[str, str]:
         """Every setting of the launcher, passed on to a service as COMPLAINTS_* variables, with

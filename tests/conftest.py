@@ -22,7 +22,7 @@ from services.common.db import (
     migrate,
     start_embedded_postgres,
 )
-from services.common.service_auth import digest, new_service_tokens
+from services.common.service_auth import bearer, digest, new_service_tokens
 from services.run import free_port
 
 SERVICES_DIR = Path(__file__).resolve().parents[1] / "services"
@@ -73,7 +73,7 @@ async def migrated_pool(database_url: str, *services: str) -> asyncpg.Pool:
 
 
 TOKENS = new_service_tokens()  # the services' tokens, for tests that start one service
-AS_WORKFLOW = {"Authorization": f"Bearer {TOKENS['workflow']}"}
+AS_WORKFLOW = bearer(TOKENS["workflow"])
 
 
 @pytest_asyncio.fixture

@@ -34,10 +34,13 @@ def new_service_tokens() -> dict[str, str]:
     return {caller: secrets.token_urlsafe(32) for caller in CALLERS}
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def outgoing_headers(settings: Settings) -> dict[str, str]:
     """Headers for this service's calls to another service."""
-    token = settings.service_token.get_secret_value() if settings.service_token else ""
-    return {"Authorization": f"Bearer {token}"} if token else {}
+    return bearer(settings.service_token.get_secret_value()) if settings.service_token else {}
 
 
 def caller_of(token: str, settings: Settings) -> str | None:

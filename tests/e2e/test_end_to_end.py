@@ -73,7 +73,7 @@ async def read_whole_feed(http: httpx.AsyncClient, system, page_size: int = 4) -
     url, events, after = system.settings.url_of("workflow"), [], 0
     while True:
         page = (await http.get(f"{url}/v1/events", params={"after": after, "limit": page_size},
-                               headers=system.operator_headers())).json()
+                               headers=system.headers_as("operator"))).json()
         if not page["events"]:
             return events
         events += page["events"]
@@ -215,7 +215,7 @@ async def _has_event(http, status_url, event_type):
 async def _delivered(http, system, complaint_id, templates: set[str]):
     """All notifications of the complaint, once those templates are among them, all delivered."""
     items = (await http.get(f"{system.settings.url_of('notify')}/v1/notifications",
-                            params={"complaint_id": complaint_id}, headers=system.operator_headers())).json()
+                            params={"complaint_id": complaint_id}, headers=system.headers_as("operator"))).json()
     complete = templates <= {n["template"] for n in items} and all(n["status"] == "delivered" for n in items)
     return items if complete else None
 
@@ -306,7 +306,7 @@ async def test_out_of_range_numbers_and_nul_characters_are_422_naming_the_field(
         (f"{notify}/v1/notifications?complaint_id=%00", "complaint_id"),
     ]
     for url, field in cases:  # as the operator, who may read the feed and the outbox
-        response = await http.get(url, headers=system.operator_headers())
+        response = await http.get(url, headers=system.headers_as("operator"))
         assert response.status_code == 422, (url, response.status_code, response.text)
         assert response.json()["fields"][0]["field"] == field, (url, response.json())
     nul_text = new_complaint(**{"description": "charged twice\u0000"})
@@ -323,7 +323,7 @@ async def test_notify_delivers_once_per_idempotency_key(system, http):
     body = {"complaint_id": f"N-{uuid.uuid4().hex[:8]}", "template": "survey_request", "channel": "sms",
             "recipient_name": "Li", "recipient_address": "13800001111",
             "variables": {"complaint_id": "X", "answer_by": "tomorrow", "status_url": None}}
-    as_workflow = {"Authorization": f"Bearer {system.service_tokens['workflow']}"}
+    as_workflow = system.headers_as("workflow")
     headers = {"Idempotency-Key": str(uuid.uuid4()), **as_workflow}
     first = await http.post(f"{notify}/v1/notifications", json=body, headers=headers)
     second = await http.post(f"{notify}/v1/notifications", json=body, headers=headers)
@@ -345,14 +345,13 @@ async def test_the_event_feed_is_read_by_reporting_and_the_operator_only(system,
     with its own token (the summary moving shows that); a channel key or another service's
     token is refused."""
     feed = f"{system.settings.url_of('workflow')}/v1/events"
-    token = system.service_tokens
     assert (await http.get(feed)).status_code == 401  # `http` carries a channel API key
     anonymous = await http.get(feed, headers={"Authorization": ""})
     assert anonymous.status_code == 401 and anonymous.json()["fields"][0]["field"] == "Authorization"
-    intake = await http.get(feed, headers={"Authorization": f"Bearer {token['intake']}"})
+    intake = await http.get(feed, headers=system.headers_as("intake"))
     assert intake.status_code == 403 and intake.json()["error"] == "forbidden"
     for caller in ("reporting", "operator"):
-        allowed = await http.get(feed, headers={"Authorization": f"Bearer {token[caller]}"})
+        allowed = await http.get(feed, headers=system.headers_as(caller))
         assert allowed.status_code == 200, caller
 
 

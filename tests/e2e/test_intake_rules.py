@@ -110,7 +110,7 @@ async def test_the_same_customer_about_the_same_matter_is_linked_not_started_twi
     assert len(linked) == 1 and linked[0]["data"]["description"] == "Still charged twice for order 778!!"
     notify = system.settings.url_of("notify")
     sent = (await http.get(f"{notify}/v1/notifications", params={"complaint_id": first["complaint_id"]},
-                           headers=system.operator_headers())).json()
+                           headers=system.headers_as("operator"))).json()
     assert "repeat_linked" in {n["template"] for n in sent}
 
     other = await _submit(http, system, {**first_body, "description": "The cashier was rude to me"})

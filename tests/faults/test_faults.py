@@ -21,7 +21,7 @@ from temporalio.client import WorkflowExecutionStatus
 from services.notify.providers import LocalMailboxProvider
 from services.run import LocalSystem, free_port, settings_on_free_ports
 from services.workflow.workflows import workflow_id_for
-from tests.e2e.test_end_to_end import RESOLUTION, new_complaint
+from tests.e2e.test_end_to_end import RESOLUTION, new_complaint, read_whole_feed
 from tests.faults import chaos
 
 pytestmark = pytest.mark.faults
@@ -115,19 +115,9 @@ class Traffic:
         await asyncio.gather(*list(self.tasks))
 
 
-async def read_feed(http: httpx.AsyncClient, system: LocalSystem) -> list[dict]:
-    url, events, after = f"{system.settings.url_of('workflow')}/v1/events", [], 0
-    while True:
-        page = (await http.get(url, params={"after": after, "limit": 1000}, headers=system.operator_headers())).json()
-        if not page["events"]:
-            return events
-        events += page["events"]
-        after = page["next_after"]
-
-
 async def notifications_of(http, system, complaint_id) -> list[dict]:
     response = await http.get(f"{system.settings.url_of('notify')}/v1/notifications",
-                              params={"complaint_id": complaint_id}, headers=system.operator_headers())
+                              params={"complaint_id": complaint_id}, headers=system.headers_as("operator"))
     response.raise_for_status()
     return response.json()
 
@@ -191,7 +181,7 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
                 break
             await asyncio.sleep(2)
 
-        feed = await read_feed(http, system)
+        feed = await read_whole_feed(http, system, page_size=1000)
         mailbox = LocalMailboxProvider(system.settings.deliveries_dir)
         attempts = {**mailbox.attempts("email"), **mailbox.attempts("sms")}
         ours = [n for items in sent.values() for n in items if n["channel"] in ("email", "sms")]

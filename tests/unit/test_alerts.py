@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 
 import httpx
 
+from services.common.service_auth import bearer
 from services.intake.alerts import StaffAlerts, SurgeMonitor
 from services.run import free_port
 from tests.conftest import TOKENS, migrated_pool
@@ -12,7 +13,7 @@ from tests.conftest import TOKENS, migrated_pool
 
 async def test_a_surge_warning_notify_did_not_take_goes_again_once_and_only_once(fresh_database_url, notify):
     pool = await migrated_pool(fresh_database_url, "intake")
-    as_intake = {"Authorization": f"Bearer {TOKENS['intake']}"}
+    as_intake = bearer(TOKENS["intake"])
     try:
         async with httpx.AsyncClient(timeout=5, headers=as_intake) as http:
             alerts = StaffAlerts(http, f"http://127.0.0.1:{free_port()}")  # notify is down

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import httpx
 
 from services.common.events import NewEvent
+from services.common.service_auth import bearer
 from services.run import free_port
 from services.workflow.outbox import MessageRelay, NotificationRequest
 from tests.conftest import AS_WORKFLOW, TOKENS
@@ -87,7 +88,7 @@ async def test_a_message_notify_will_never_take_is_set_aside_without_blocking_th
 async def test_notify_takes_messages_only_from_the_services_that_send_them(store, notify):
     body = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc))[1][0].body()
     new_key = {"Idempotency-Key": str(uuid.uuid4())}
-    as_ = {caller: {"Authorization": f"Bearer {token}"} for caller, token in TOKENS.items()}
+    as_ = {caller: bearer(token) for caller, token in TOKENS.items()}
     async with httpx.AsyncClient(timeout=5) as http:
         anonymous = await http.post(f"{notify}/v1/notifications", json=body, headers=new_key)
         assert anonymous.status_code == 401 and anonymous.json()["fields"][0]["field"] == "Authorization"
