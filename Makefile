@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast test-faults bench histories clean
+.PHONY: install run test test-fast test-faults lint bench histories clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -26,6 +26,10 @@ test-fast: $(STAMP)  ## everything but the end-to-end test
 
 test-faults: $(STAMP)  ## kill -9 each part of the running system under load; prints what was lost or doubled
 	$(BIN)/python -m pytest -m faults -s tests/faults
+
+lint: $(STAMP)  ## ruff: the linter's findings and the formatter's changes, both none
+	$(BIN)/ruff check services
+	$(BIN)/ruff format --check services
 
 bench: $(STAMP)  ## SLA timer storm and history sizes; intake throughput against raw start_workflow
 	$(BIN)/python -m tests.bench.sla_bench

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import asyncpg
 import httpx
@@ -215,7 +216,7 @@ class LocalSystem:
                 else:
                     raise RuntimeError(f"{name} did not answer {url} within {timeout:.0f}s")
 
-    async def __aenter__(self) -> "LocalSystem":
+    async def __aenter__(self) -> Self:
         """`async with LocalSystem(settings) as system:` started, and stopped whatever happens
         (a start that fails half-way stops what it started)."""
         try:
@@ -253,8 +254,8 @@ class LocalSystem:
         for name in SERVICES:
             lines.append(f"  {name:<10} {s.url_of(name)}   API docs: {s.url_of(name)}/docs")
         lines += [
-            f"  Temporal UI http://{s.temporal_address.rpartition(':')[0]}:{s.temporal_ui_port}"
-            "  (search: WorkflowId = 'complaint-<id>')",
+            (f"  Temporal UI http://{s.temporal_address.rpartition(':')[0]}:{s.temporal_ui_port}"
+             "  (search: WorkflowId = 'complaint-<id>')"),
             f"  Temporal    {s.temporal_address}  (namespace {s.temporal_namespace})",
             f"  PostgreSQL  {'embedded, data in ' + str(s.data_dir / 'postgres') if self.postgres else 'DATABASE_URL'}",
             f"  deliveries  {s.deliveries_dir}   logs {self.logs_dir}",
@@ -283,7 +284,7 @@ async def main() -> int:
                 return 1
             try:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         print("\nStopping…", flush=True)
         return 0

@@ -10,7 +10,6 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
-
 # The stage each lifecycle event moves a complaint into: every read model follows it.
 STAGE_AFTER = {
     "ComplaintReceived": "received",

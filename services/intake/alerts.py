@@ -3,7 +3,7 @@ retry sends once): batch incidents to managers and intake surges to the on-call 
 
 import asyncio
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
@@ -82,7 +82,7 @@ class SurgeMonitor:
     async def refresh(self) -> None:
         if self._unsent is not None and not self._warnings:
             self._send_warning()  # a warning notify did not take (it was down) goes again
-        since = datetime.now(timezone.utc) - timedelta(minutes=1)
+        since = datetime.now(UTC) - timedelta(minutes=1)
         self._counted = await self.pool.fetchval(
             "SELECT count(*) FROM intake.submissions WHERE received_at > $1", since)
         self._since_count = 0

@@ -13,7 +13,6 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import httpx
-
 from fastapi import Depends, FastAPI, Form, Header, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates

@@ -10,11 +10,10 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import asyncpg
-
 from pydantic import AwareDatetime, Field, field_validator
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -22,8 +21,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.settings import Settings
-from services.intake.classification import Facts, Ruleset, load_rules
 from services.intake.alerts import StaffAlerts, SurgeMonitor
+from services.intake.classification import Facts, Ruleset, load_rules
 from services.workflow.domain import (
     Attachment,
     BatchLink,
@@ -63,7 +62,7 @@ class ComplaintSubmission(Text):
     @field_validator("occurred_at")
     @classmethod
     def _not_in_the_future(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value > datetime.now(timezone.utc) + timedelta(minutes=10):
+        if value is not None and value > datetime.now(UTC) + timedelta(minutes=10):
             raise ValueError("is in the future; give the time it happened, with its time zone")
         return value
 
@@ -176,7 +175,7 @@ class Submissions:
     async def accept(self, key: str, submission: ComplaintSubmission, key_id: str = "") -> Accepted:
         """Store and hand over a submission. `key` (the Idempotency-Key, or the channel's own id)
         and the external reference identify a redelivery of the channel API key `key_id` only."""
-        received_at = datetime.now(timezone.utc)
+        received_at = datetime.now(UTC)
         complaint_id, token = new_complaint_id(received_at), secrets.token_urlsafe(24)
         classification = self.rules.classification.classify(submission.facts())
         keys = customer_keys(submission.customer)

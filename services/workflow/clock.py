@@ -6,13 +6,12 @@ Working spans are wall-clock times in the calendar's zone (09:00-18:00 stays 09:
 across a daylight-saving change); all arithmetic happens in UTC.
 """
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from services.workflow.policy import CalendarSpec
 
-UTC = timezone.utc
 _SEARCH_DAYS = 3 * 366  # a calendar with no working time in three years is a broken calendar
 ZERO = timedelta(0)
 

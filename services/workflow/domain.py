@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field, field_validator, model_validator
 
+
 class Channel(StrEnum):
     hotline = "hotline"
     email = "email"

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from services.common.events import STAGE_AFTER, NewEvent
 from services.common.privacy import mask_email, mask_phone, scrub_text
 
+
 class InboxItem(BaseModel):
     complaint_id: str
     channel: str | None

@@ -10,6 +10,7 @@ import re
 import sys
 import tomllib
 from datetime import date, time, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -67,7 +68,7 @@ class CalendarSpec(BaseModel):
     def _valid_spans(cls, hours: dict[str, list[str]]) -> dict[str, list[str]]:
         for day, spans in hours.items():
             parsed = sorted(_hours(s) for s in spans)
-            for (_, end), (start, _) in zip(parsed, parsed[1:]):
+            for (_, end), (start, _) in pairwise(parsed):
                 if start < end:
                     raise ValueError(f"{day}: working spans overlap")
         if not any(hours.values()):

@@ -131,7 +131,7 @@ class SlaState(BaseModel):
         if cadence.once_before_resolution:
             self.targets.pop("progress", None)
             return None
-        common = dict(name="progress", started_at=at, reminder_grace=cadence.escalate_after_reminder)
+        common = {"name": "progress", "started_at": at, "reminder_grace": cadence.escalate_after_reminder}
         if cadence.every is not None:
             state = TargetState(budget=cadence.every, clock=self._tier().clock, **common)
         else:

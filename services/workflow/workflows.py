@@ -52,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
 
 RETRY_FOREVER = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 # Keep trying: an event or a customer message must never be dropped for a passing outage.
-ACTIVITY_OPTIONS = dict(start_to_close_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER)
+ACTIVITY_OPTIONS = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": RETRY_FOREVER}
 LOCAL_OPTIONS = {"start_to_close_timeout": timedelta(seconds=10), "retry_policy": RETRY_FOREVER}
 
 
@@ -154,7 +154,7 @@ class ComplaintWorkflow:
                            messages=[survey], messages_first=True)
         try:
             await workflow.wait_condition(lambda: self.view.survey is not None, timeout=answer_window)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         if self.view.survey is None:
             self.view.stage = Stage.closed  # from here on the validator refuses a late answer
@@ -203,7 +203,7 @@ class ComplaintWorkflow:
                     timeout=max(wake_at - workflow.now(), timedelta(0)) if wake_at else None,
                     timeout_summary="next SLA deadline or warning",
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _fire(self, dues: list[Due]) -> None:
