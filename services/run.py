@@ -72,8 +72,13 @@ def free_port() -> int:
 def settings_on_free_ports(data_dir: Path, **overrides) -> Settings:
     """A whole system beside any other on this machine (tests, benches): free ports, own data."""
     return Settings(
-        data_dir=data_dir, temporal_address=f"127.0.0.1:{free_port()}", temporal_ui_port=free_port(),
-        intake_port=free_port(), workflow_port=free_port(), notify_port=free_port(), reporting_port=free_port(),
+        data_dir=data_dir,
+        temporal_address=f"127.0.0.1:{free_port()}",
+        temporal_ui_port=free_port(),
+        intake_port=free_port(),
+        workflow_port=free_port(),
+        notify_port=free_port(),
+        reporting_port=free_port(),
         **overrides,
     )
 
@@ -115,7 +120,8 @@ class LocalSystem:
                 env[f"COMPLAINTS_{name.upper()}"] = str(value)
         env["COMPLAINTS_SERVICE_TOKEN"] = self.service_tokens[service]
         env["COMPLAINTS_CALLER_TOKENS"] = json.dumps(
-            {caller: digest(token) for caller, token in self.service_tokens.items()})
+            {caller: digest(token) for caller, token in self.service_tokens.items()}
+        )
         env["DATABASE_URL"] = s.database_url or ""
         env["COMPLAINTS_TRACES_DIR"] = str(s.traces_dir or s.data_dir / "traces")
         for name in SERVICES:
@@ -148,10 +154,24 @@ class LocalSystem:
         s = self.settings
         log_file = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", SERVICES[name], "--host", s.host,
-             "--port", str(getattr(s, f"{name}_port")), "--loop", EVENT_LOOP[name], "--http", "httptools",
-             "--no-access-log"],
-            env=self.service_env(name), stdout=log_file, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                SERVICES[name],
+                "--host",
+                s.host,
+                "--port",
+                str(getattr(s, f"{name}_port")),
+                "--loop",
+                EVENT_LOOP[name],
+                "--http",
+                "httptools",
+                "--no-access-log",
+            ],
+            env=self.service_env(name),
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the launcher, which stops them in order
         )
         log_file.close()
@@ -254,8 +274,10 @@ class LocalSystem:
         for name in SERVICES:
             lines.append(f"  {name:<10} {s.url_of(name)}   API docs: {s.url_of(name)}/docs")
         lines += [
-            (f"  Temporal UI http://{s.temporal_address.rpartition(':')[0]}:{s.temporal_ui_port}"
-             "  (search: WorkflowId = 'complaint-<id>')"),
+            (
+                f"  Temporal UI http://{s.temporal_address.rpartition(':')[0]}:{s.temporal_ui_port}"
+                "  (search: WorkflowId = 'complaint-<id>')"
+            ),
             f"  Temporal    {s.temporal_address}  (namespace {s.temporal_namespace})",
             f"  PostgreSQL  {'embedded, data in ' + str(s.data_dir / 'postgres') if self.postgres else 'DATABASE_URL'}",
             f"  deliveries  {s.deliveries_dir}   logs {self.logs_dir}",

@@ -34,9 +34,14 @@ class LoopState:
         return self.task is not None and not self.task.done()
 
     def report(self) -> dict:
-        return {"alive": self.alive, "passes": self.passes, "failures": self.failures,
-                "last_error": self.last_error, "last_pass_at": self.last_pass_at,
-                "state": "dead" if not self.alive else "failing" if self.failures else "ok"}
+        return {
+            "alive": self.alive,
+            "passes": self.passes,
+            "failures": self.failures,
+            "last_error": self.last_error,
+            "last_pass_at": self.last_pass_at,
+            "state": "dead" if not self.alive else "failing" if self.failures else "ok",
+        }
 
 
 OnePass = Callable[[], Awaitable[object]]
@@ -52,8 +57,11 @@ async def _run(state: LoopState, one_pass: OnePass, wake: asyncio.Event | None) 
             state.failures += 1
             state.last_error = f"{type(exc).__name__}: {exc}"[:500]
             backoff = min(state.every_seconds * 2 ** min(state.failures, 10), MAX_BACKOFF_SECONDS)
-            log.error("background loop pass failed; retrying", exc_info=exc,
-                      extra={"loop": state.name, "failures": state.failures, "retry_in_seconds": backoff})
+            log.error(
+                "background loop pass failed; retrying",
+                exc_info=exc,
+                extra={"loop": state.name, "failures": state.failures, "retry_in_seconds": backoff},
+            )
             await asyncio.sleep(backoff)
             continue
         if state.failures:
@@ -78,9 +86,14 @@ class Loops:
         self.states: dict[str, LoopState] = {}
 
     @asynccontextmanager
-    async def supervised(self, name: str, one_pass: OnePass, every_seconds: float,
-                         on_stop: Callable[[], Awaitable[object]] | None = None,
-                         wake: asyncio.Event | None = None):
+    async def supervised(
+        self,
+        name: str,
+        one_pass: OnePass,
+        every_seconds: float,
+        on_stop: Callable[[], Awaitable[object]] | None = None,
+        wake: asyncio.Event | None = None,
+    ):
         """Run `one_pass` repeatedly for the block's lifetime: again at once while it returns
         something truthy (more work), else after `every_seconds` or when `wake` is set.
         `on_stop` runs once at the end (for example: write down what the loop holds in memory)."""

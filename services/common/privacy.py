@@ -7,8 +7,10 @@ _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za
 # phone numbers in free text, Chinese characters right beside them included (请打13812345678联系我)
 # and handles built on them (wx_13812345678). Not a run that goes on with a hyphen or Latin
 # letter, nor a complaint id (20261122-9F3A1B2C, whose hex part can be all digits), nor a date.
-_PHONE = re.compile(r"(?<![A-Za-z0-9-])(?!\d{8}-[0-9A-F]{8}(?![0-9A-Za-z]))(?!\d{4}-\d{1,2}-\d{1,2}(?!\d))"
-                    r"(\+?\d(?:[\d\s-]|\.(?=\d)){5,}\d)(?![A-Za-z0-9_-])")
+_PHONE = re.compile(
+    r"(?<![A-Za-z0-9-])(?!\d{8}-[0-9A-F]{8}(?![0-9A-Za-z]))(?!\d{4}-\d{1,2}-\d{1,2}(?!\d))"
+    r"(\+?\d(?:[\d\s-]|\.(?=\d)){5,}\d)(?![A-Za-z0-9_-])"
+)
 
 
 def mask_phone(phone: str) -> str:
@@ -37,13 +39,36 @@ def scrub_text(text: str) -> str:
 
 # Event fields written by people (the customer's words, staff notes): where contact data typed
 # by hand ends up. Ids and numbers are left alone (an order or account number can look like a phone number).
-FREE_TEXT_FIELDS = frozenset({
-    "description", "demand", "scenario", "symptom", "impact", "text", "message", "question", "note",
-    "reason", "cause", "measures_taken", "improvement_plan", "compensation", "extra_compensation",
-    "suggestion", "outcome", "summary",
-    # typed by people too, and seen with a phone number in them
-    "name", "company", "recorded_by", "filename", "channel_tags", "tags", "subject",
-})
+FREE_TEXT_FIELDS = frozenset(
+    {
+        "description",
+        "demand",
+        "scenario",
+        "symptom",
+        "impact",
+        "text",
+        "message",
+        "question",
+        "note",
+        "reason",
+        "cause",
+        "measures_taken",
+        "improvement_plan",
+        "compensation",
+        "extra_compensation",
+        "suggestion",
+        "outcome",
+        "summary",
+        # typed by people too, and seen with a phone number in them
+        "name",
+        "company",
+        "recorded_by",
+        "filename",
+        "channel_tags",
+        "tags",
+        "subject",
+    }
+)
 
 
 def masked_event_data(data):

@@ -60,8 +60,13 @@ def service_caller(*allowed: str):
     ) -> str:
         challenge = {"WWW-Authenticate": "Bearer"}
         if credentials is None:
-            raise ApiError(401, "unauthorized", "send the calling service's token as 'Authorization: Bearer <token>'",
-                           field="Authorization", headers=challenge)
+            raise ApiError(
+                401,
+                "unauthorized",
+                "send the calling service's token as 'Authorization: Bearer <token>'",
+                field="Authorization",
+                headers=challenge,
+            )
         caller = caller_of(credentials.credentials, get_settings())
         if caller is None:
             raise ApiError(401, "unauthorized", "unknown service token", field="Authorization", headers=challenge)

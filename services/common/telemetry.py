@@ -48,10 +48,18 @@ class WithoutTrackingTokens(SpanExporter):
         if "/track/" not in span.name and not any(isinstance(v, str) and "/track/" in v for v in attributes.values()):
             return span
         return ReadableSpan(
-            name=_without_tokens(span.name), context=span.context, parent=span.parent, resource=span.resource,
+            name=_without_tokens(span.name),
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
             attributes={key: _without_tokens(value) for key, value in attributes.items()},
-            events=span.events, links=span.links, kind=span.kind, status=span.status,
-            start_time=span.start_time, end_time=span.end_time, instrumentation_scope=span.instrumentation_scope,
+            events=span.events,
+            links=span.links,
+            kind=span.kind,
+            status=span.status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
         )
 
     def shutdown(self) -> None:

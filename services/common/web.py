@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self, status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.status, self.code, self.message, self.field, self.headers = status, code, message, field, headers
 
@@ -55,15 +56,12 @@ async def _on_validation_error(_request: Request, exc: RequestValidationError) -
 
 async def _on_api_error(_request: Request, exc: ApiError) -> JSONResponse:
     fields = [{"field": exc.field, "message": exc.message}] if exc.field else None
-    return JSONResponse(status_code=exc.status, content=error_body(exc.code, exc.message, fields),
-                        headers=exc.headers)
+    return JSONResponse(status_code=exc.status, content=error_body(exc.code, exc.message, fields), headers=exc.headers)
 
 
 async def _on_http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return JSONResponse(
-        status_code=exc.status_code, content=error_body(code, str(exc.detail)), headers=exc.headers
-    )
+    return JSONResponse(status_code=exc.status_code, content=error_body(code, str(exc.detail)), headers=exc.headers)
 
 
 RETRY_AFTER_SECONDS = 5
@@ -71,11 +69,21 @@ RETRY_AFTER_SECONDS = 5
 
 def unavailable_dependency(exc: BaseException) -> str | None:
     """Which dependency an exception says is down (or too busy to answer), if it says so."""
-    if isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.OperatorInterventionError,
-                        asyncpg.InsufficientResourcesError, asyncpg.InterfaceError)):
+    if isinstance(
+        exc,
+        (
+            asyncpg.PostgresConnectionError,
+            asyncpg.OperatorInterventionError,
+            asyncpg.InsufficientResourcesError,
+            asyncpg.InterfaceError,
+        ),
+    ):
         return "the database"
-    if isinstance(exc, RPCError) and exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED,
-                                                     RPCStatusCode.RESOURCE_EXHAUSTED):
+    if isinstance(exc, RPCError) and exc.status in (
+        RPCStatusCode.UNAVAILABLE,
+        RPCStatusCode.DEADLINE_EXCEEDED,
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+    ):
         return "the workflow engine"
     if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
         return "the workflow engine's workers"
@@ -92,9 +100,11 @@ async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     dependency = unavailable_dependency(exc)
     if dependency is not None:
         log.warning("dependency unavailable", extra={"dependency": dependency, "error": repr(exc)[:300]})
-        return JSONResponse(status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-                            content=error_body("temporarily_unavailable",
-                                               f"{dependency} is not reachable right now; retry shortly"))
+        return JSONResponse(
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            content=error_body("temporarily_unavailable", f"{dependency} is not reachable right now; retry shortly"),
+        )
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse(status_code=500, content=error_body("internal_error", "internal error"))
 
@@ -153,8 +163,12 @@ class RejectNulCharacters:
 
     async def _reject(self, send, field: str, location: str):
         message = "must not contain a NUL character"
-        response = JSONResponse(status_code=422, content=error_body(
-            "invalid_request", f"{field}: {message}", [{"field": field, "location": location, "message": message}]))
+        response = JSONResponse(
+            status_code=422,
+            content=error_body(
+                "invalid_request", f"{field}: {message}", [{"field": field, "location": location, "message": message}]
+            ),
+        )
         await response({"type": "http"}, None, send)
 
 
@@ -189,8 +203,10 @@ class BodySizeLimit:
             await self._too_large(send)
 
     async def _too_large(self, send):
-        response = JSONResponse(status_code=413, content=error_body(
-            "payload_too_large", f"the request body is larger than {self.max_bytes} bytes"))
+        response = JSONResponse(
+            status_code=413,
+            content=error_body("payload_too_large", f"the request body is larger than {self.max_bytes} bytes"),
+        )
         await response({"type": "http"}, None, send)
 
 
@@ -212,6 +228,9 @@ def install_common_routes(app: FastAPI, service: str) -> None:
         dependency is down, shows as failing with its last error); 503 if a loop has died."""
         loops = getattr(request.app.state, "loops", None)
         healthy = loops is None or loops.healthy()
-        body = {"status": "ok" if healthy else "unhealthy", "service": service,
-                "loops": loops.report() if loops else {}}
+        body = {
+            "status": "ok" if healthy else "unhealthy",
+            "service": service,
+            "loops": loops.report() if loops else {},
+        }
         return JSONResponse(status_code=200 if healthy else 503, content=body)

@@ -49,15 +49,19 @@ def from_email(raw: bytes) -> ComplaintSubmission:
     subject = str(message.get("Subject", "")).strip()
     body = _text_of(message)
     attachments = [
-        Attachment(filename=part.get_filename() or "(unnamed)", content_type=part.get_content_type(),
-                   size_bytes=len(part.get_payload(decode=True) or b""))
+        Attachment(
+            filename=part.get_filename() or "(unnamed)",
+            content_type=part.get_content_type(),
+            size_bytes=len(part.get_payload(decode=True) or b""),
+        )
         for part in message.iter_attachments()
     ]
     description = "\n\n".join(x for x in (subject, body) if x) or "(empty message)"
     return ComplaintSubmission(
         channel=Channel.email,
-        customer=Customer(name=sender_name or sender_address.split("@")[0], email=sender_address,
-                          preferred_channel="email"),
+        customer=Customer(
+            name=sender_name or sender_address.split("@")[0], email=sender_address, preferred_channel="email"
+        ),
         description=description[:10_000],
         subject=subject[:500] or None,
         attachments=attachments,
@@ -113,8 +117,11 @@ class WebhookEvent(Text):
     url: str | None = Field(default=None, max_length=2000)
 
 
-WEBHOOK_SOURCES: dict[str, Channel] = {"app": Channel.app, "chat-group": Channel.chat_group,
-                                       "social-media": Channel.social_media}
+WEBHOOK_SOURCES: dict[str, Channel] = {
+    "app": Channel.app,
+    "chat-group": Channel.chat_group,
+    "social-media": Channel.social_media,
+}
 WebhookSource = Literal["app", "chat-group", "social-media"]
 
 

@@ -18,9 +18,15 @@ class StaffAlerts:
     async def send(self, key: str, template: str, name: str, address: str, variables: dict) -> bool:
         try:
             response = await self.http.post(
-                f"{self.notify_url}/v1/notifications", headers={"Idempotency-Key": f"intake/{key}"},
-                json={"template": template, "channel": "internal", "recipient_name": name,
-                      "recipient_address": address, "variables": variables},
+                f"{self.notify_url}/v1/notifications",
+                headers={"Idempotency-Key": f"intake/{key}"},
+                json={
+                    "template": template,
+                    "channel": "internal",
+                    "recipient_name": name,
+                    "recipient_address": address,
+                    "variables": variables,
+                },
             )
             response.raise_for_status()
         except httpx.HTTPError as exc:
@@ -29,13 +35,27 @@ class StaffAlerts:
         return True
 
     async def batch_incident(self, batch_id: str, cause: str, complaints: int) -> bool:
-        return await self.send(f"batch/{batch_id}", "batch_incident", "managers", "role:manager@special-team",
-                               {"batch_id": batch_id, "cause": cause, "complaints": complaints})
+        return await self.send(
+            f"batch/{batch_id}",
+            "batch_incident",
+            "managers",
+            "role:manager@special-team",
+            {"batch_id": batch_id, "cause": cause, "complaints": complaints},
+        )
 
     async def surge(self, episode: datetime, per_minute: int, threshold: int) -> bool:
-        return await self.send(f"surge/{episode:%Y%m%dT%H%M%S}", "surge_warning", "on-call", "role:on-call",
-                               {"since": episode.isoformat(timespec="seconds"), "per_minute": per_minute,
-                                "threshold": threshold, "overflow_group": "standby"})
+        return await self.send(
+            f"surge/{episode:%Y%m%dT%H%M%S}",
+            "surge_warning",
+            "on-call",
+            "role:on-call",
+            {
+                "since": episode.isoformat(timespec="seconds"),
+                "per_minute": per_minute,
+                "threshold": threshold,
+                "overflow_group": "standby",
+            },
+        )
 
 
 class SurgeMonitor:
@@ -84,7 +104,8 @@ class SurgeMonitor:
             self._send_warning()  # a warning notify did not take (it was down) goes again
         since = datetime.now(UTC) - timedelta(minutes=1)
         self._counted = await self.pool.fetchval(
-            "SELECT count(*) FROM intake.submissions WHERE received_at > $1", since)
+            "SELECT count(*) FROM intake.submissions WHERE received_at > $1", since
+        )
         self._since_count = 0
         if self.episode is not None and self.rate() <= self.threshold:
             log.info("intake surge over", extra={"since": self.episode.isoformat()})

@@ -47,8 +47,10 @@ log = logging.getLogger(__name__)
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    async with service_database("intake", MIGRATIONS) as (settings, pool), \
-            httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http:
+    async with (
+        service_database("intake", MIGRATIONS) as (settings, pool),
+        httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http,
+    ):
         # Lazy: intake keeps accepting complaints while Temporal is down; the starter starts them.
         app.state.temporal = await connect(settings, lazy=True)
         app.state.http = http
@@ -57,8 +59,14 @@ async def lifespan(app: FastAPI):
         surge = SurgeMonitor(pool, settings.surge_per_minute, alerts)
         rules = IntakeRules.from_settings(settings)
         app.state.submissions = Submissions(
-            pool, app.state.temporal, settings.temporal_task_queue, settings.url_of("intake"), rules,
-            settings.default_policy, surge, alerts,
+            pool,
+            app.state.temporal,
+            settings.temporal_task_queue,
+            settings.url_of("intake"),
+            rules,
+            settings.default_policy,
+            surge,
+            alerts,
         )
         app.state.notify_url = settings.url_of("notify")
         app.state.zone = ZoneInfo(load_policy(settings.default_policy, settings.policy_dir).calendar.timezone)
@@ -66,19 +74,26 @@ async def lifespan(app: FastAPI):
         app.state.limiter = RateLimiter(settings.intake_rate_per_minute, settings.intake_rate_burst)
         submissions: Submissions = app.state.submissions
         loops = app.state.loops
-        async with loops.supervised("starter", submissions.hand_over_pending, 2.0), \
-                loops.supervised("surge-count", surge.refresh, 1.0), \
-                loops.supervised("after-accept", submissions.after_accept, 0.2, on_stop=submissions.flush_started):
+        async with (
+            loops.supervised("starter", submissions.hand_over_pending, 2.0),
+            loops.supervised("surge-count", surge.refresh, 1.0),
+            loops.supervised("after-accept", submissions.after_accept, 0.2, on_stop=submissions.flush_started),
+        ):
             yield
 
 
-app = service_app("intake", "Intake service",
-                  "Where every channel hands over a complaint, and where customers follow it.", lifespan)
+app = service_app(
+    "intake", "Intake service", "Where every channel hands over a complaint, and where customers follow it.", lifespan
+)
 
 IdempotencyKey = Annotated[
     str,
-    Header(alias="Idempotency-Key", min_length=1, max_length=200,
-           description="the adapter's key for this submission; a retry with the same key starts nothing new"),
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="the adapter's key for this submission; a retry with the same key starts nothing new",
+    ),
 ]
 
 
@@ -87,16 +102,30 @@ async def channel_key(
 ) -> ChannelKey:
     """Every channel adapter authenticates with its own key and is rate limited per key."""
     if not authorization or not authorization.startswith("Bearer "):
-        raise ApiError(401, "unauthorized", "send the channel's API key as 'Authorization: Bearer <key>'",
-                       field="Authorization", headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "send the channel's API key as 'Authorization: Bearer <key>'",
+            field="Authorization",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     key = await app.state.keys.authenticate(authorization.removeprefix("Bearer ").strip())
     if key is None:
-        raise ApiError(401, "unauthorized", "unknown or revoked API key", field="Authorization",
-                       headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401,
+            "unauthorized",
+            "unknown or revoked API key",
+            field="Authorization",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     wait = app.state.limiter.take(key.key_id)
     if wait:
-        raise ApiError(429, "rate_limited", f"too many complaints from this key; retry in {wait:.1f} s",
-                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many complaints from this key; retry in {wait:.1f} s",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
     return key
 
 
@@ -119,13 +148,16 @@ async def submit_complaint(
     return await _accept(idempotency_key, submission, response, key)
 
 
-
-async def _accept(key: str, submission: ComplaintSubmission, response: Response,
-                  channel_key: ChannelKey) -> SubmissionAccepted:
+async def _accept(
+    key: str, submission: ComplaintSubmission, response: Response, channel_key: ChannelKey
+) -> SubmissionAccepted:
     if not channel_key.allows(submission.channel.value):
-        raise ApiError(403, "channel_not_allowed",
-                       f"this API key is for channel '{channel_key.channel}', not '{submission.channel.value}'",
-                       field="channel")
+        raise ApiError(
+            403,
+            "channel_not_allowed",
+            f"this API key is for channel '{channel_key.channel}', not '{submission.channel.value}'",
+            field="channel",
+        )
     submissions: Submissions = app.state.submissions
     try:
         accepted = await submissions.accept(key, submission, channel_key.key_id)
@@ -157,20 +189,28 @@ def _adapted(convert, *args):
         raise ApiError(422, "invalid_request", f"the message cannot be read: {exc}", field="body") from exc
 
 
-RAW_EMAIL = {"requestBody": {"required": True, "content": {"message/rfc822": {"schema": {"type": "string"}},
-                                                           "text/plain": {"schema": {"type": "string"}}}}}
+RAW_EMAIL = {
+    "requestBody": {
+        "required": True,
+        "content": {"message/rfc822": {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}},
+    }
+}
 
 
-@app.post("/v1/channels/email", status_code=202, response_model=SubmissionAccepted, tags=["channels"],
-          openapi_extra=RAW_EMAIL)
+@app.post(
+    "/v1/channels/email", status_code=202, response_model=SubmissionAccepted, tags=["channels"], openapi_extra=RAW_EMAIL
+)
 async def submit_email(request: Request, response: Response, key: ChannelKeyDep) -> SubmissionAccepted:
     """A raw e-mail (RFC 822 / MIME) as the mail gateway received it. Subject and body in any
     common charset (UTF-8, GBK, GB2312, Big5 …); attachments are listed in the record. The
     Message-ID identifies it: a redelivered message is the same complaint."""
     raw = await request.body()
     submission = _adapted(from_email, raw)
-    idempotency = f"email:{submission.external_ref}" if submission.external_ref else \
-        f"email-sha256:{hashlib.sha256(raw).hexdigest()}"
+    idempotency = (
+        f"email:{submission.external_ref}"
+        if submission.external_ref
+        else f"email-sha256:{hashlib.sha256(raw).hexdigest()}"
+    )
     return await _accept(idempotency, submission, response, key)
 
 
@@ -181,8 +221,9 @@ async def submit_call(event: CallCentreEvent, response: Response, key: ChannelKe
 
 
 @app.post("/v1/channels/{source}/webhook", status_code=202, response_model=SubmissionAccepted, tags=["channels"])
-async def submit_webhook(source: WebhookSource, event: WebhookEvent, response: Response,
-                         key: ChannelKeyDep) -> SubmissionAccepted:
+async def submit_webhook(
+    source: WebhookSource, event: WebhookEvent, response: Response, key: ChannelKeyDep
+) -> SubmissionAccepted:
     """A post or message from the app, a chat group or social media."""
     return await _accept(f"{source}:{event.event_id}", _adapted(from_webhook, source, event), response, key)
 
@@ -201,14 +242,21 @@ NEXT_STEP = {
 
 
 STAGE_LABEL = {
-    Stage.received: "已收到 / Received", Stage.assigned: "已分派 / Assigned",
-    Stage.acknowledged: "处理中 / Being handled", Stage.waiting_on_customer: "等待您的回复 / Waiting for you",
-    Stage.resolved: "已解决 / Resolved", Stage.awaiting_survey: "请评价 / Please rate us",
-    Stage.second_follow_up: "回访中 / Following up", Stage.closed: "已结案 / Closed",
+    Stage.received: "已收到 / Received",
+    Stage.assigned: "已分派 / Assigned",
+    Stage.acknowledged: "处理中 / Being handled",
+    Stage.waiting_on_customer: "等待您的回复 / Waiting for you",
+    Stage.resolved: "已解决 / Resolved",
+    Stage.awaiting_survey: "请评价 / Please rate us",
+    Stage.second_follow_up: "回访中 / Following up",
+    Stage.closed: "已结案 / Closed",
 }
 # Which deadline tells the customer "by when" in each stage.
-EXPECTED_BY = {Stage.assigned: "first_response", Stage.acknowledged: "resolution",
-               Stage.second_follow_up: "second_follow_up"}
+EXPECTED_BY = {
+    Stage.assigned: "first_response",
+    Stage.acknowledged: "resolution",
+    Stage.second_follow_up: "second_follow_up",
+}
 
 
 class CustomerMessage(BaseModel):
@@ -243,9 +291,14 @@ async def track(token: str) -> CustomerStatus:
     handle = app.state.temporal.get_workflow_handle(workflow_id_for(row["complaint_id"]))
     if row["workflow_started_at"] is None:
         # Not started yet (Temporal was unreachable): it is safe with us and will start.
-        return CustomerStatus(complaint_id=row["complaint_id"], stage=Stage.received,
-                              stage_label=STAGE_LABEL[Stage.received], next_step=NEXT_STEP[Stage.received],
-                              received_at=row["received_at"], survey_open=False)
+        return CustomerStatus(
+            complaint_id=row["complaint_id"],
+            stage=Stage.received,
+            stage_label=STAGE_LABEL[Stage.received],
+            next_step=NEXT_STEP[Stage.received],
+            received_at=row["received_at"],
+            survey_open=False,
+        )
     try:
         view = await handle.query(ComplaintWorkflow.status)
     except RPCError as exc:
@@ -268,14 +321,18 @@ async def track(token: str) -> CustomerStatus:
 async def _messages_to_customer(complaint_id: str) -> list[CustomerMessage]:
     """From notify's outbox: what was sent to the customer (internal alerts left out)."""
     try:
-        response = await app.state.http.get(f"{app.state.notify_url}/v1/notifications",
-                                            params={"complaint_id": complaint_id}, timeout=5)
+        response = await app.state.http.get(
+            f"{app.state.notify_url}/v1/notifications", params={"complaint_id": complaint_id}, timeout=5
+        )
         response.raise_for_status()
     except httpx.HTTPError as exc:
         log.warning("messages unavailable", extra={"complaint_id": complaint_id, "error": str(exc)})
         return []
-    return [CustomerMessage(subject=n["subject"], body=n["body"], sent_at=n["delivered_at"] or n["created_at"])
-            for n in response.json() if n["channel"] != "internal"]
+    return [
+        CustomerMessage(subject=n["subject"], body=n["body"], sent_at=n["delivered_at"] or n["created_at"])
+        for n in response.json()
+        if n["channel"] != "internal"
+    ]
 
 
 @app.post("/v1/track/{token}/survey", response_model=CustomerStatus, tags=["customers"])
@@ -330,8 +387,9 @@ WEB_FORM_KEY = ChannelKey(key_id="web-form", channel=Channel.web_form.value)  # 
 
 @app.get("/complaint-form", response_class=HTMLResponse, tags=["customers"])
 async def complaint_form(request: Request) -> HTMLResponse:
-    return PAGES.TemplateResponse(request, "form.html", {"form_token": str(uuid.uuid4()), "values": {},
-                                                         "zone": app.state.zone.key})
+    return PAGES.TemplateResponse(
+        request, "form.html", {"form_token": str(uuid.uuid4()), "values": {}, "zone": app.state.zone.key}
+    )
 
 
 @app.post("/complaint-form", response_class=HTMLResponse, tags=["customers"])
@@ -349,29 +407,57 @@ async def submit_complaint_form(
     impact: Annotated[str, Form(max_length=2000)] = "",
     urgent: Annotated[str, Form(max_length=10)] = "",
 ):
-    values = {"name": name, "phone": phone, "email": email, "description": description, "demand": demand,
-              "company": company, "account_id": account_id, "occurred_at": occurred_at, "impact": impact,
-              "urgent": urgent}
+    values = {
+        "name": name,
+        "phone": phone,
+        "email": email,
+        "description": description,
+        "demand": demand,
+        "company": company,
+        "account_id": account_id,
+        "occurred_at": occurred_at,
+        "impact": impact,
+        "urgent": urgent,
+    }
     wait = app.state.limiter.take(f"form:{request.client.host if request.client else '-'}")
     if wait:
-        raise ApiError(429, "rate_limited", "too many submissions; try again shortly",
-                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        raise ApiError(
+            429,
+            "rate_limited",
+            "too many submissions; try again shortly",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
     try:
         # The browser sends wall-clock time without a zone: it is the organisation's zone.
         when = datetime.fromisoformat(occurred_at).replace(tzinfo=app.state.zone) if occurred_at else None
         submission = ComplaintSubmission(
-            channel=Channel.web_form, description=description, demand=demand or None, impact=impact or None,
-            occurred_at=when, urgency_hint="high" if urgent else None,
-            customer={"name": name, "phone": phone or None, "email": email or None, "company": company or None,
-                      "account_id": account_id or None},
+            channel=Channel.web_form,
+            description=description,
+            demand=demand or None,
+            impact=impact or None,
+            occurred_at=when,
+            urgency_hint="high" if urgent else None,
+            customer={
+                "name": name,
+                "phone": phone or None,
+                "email": email or None,
+                "company": company or None,
+                "account_id": account_id or None,
+            },
         )
     except ValueError as exc:  # ValidationError is one; so is an unreadable time
-        problems = exc.errors() if isinstance(exc, ValidationError) else [
-            {"loc": ("occurred_at",), "msg": "give the date and time it happened"}]
+        problems = (
+            exc.errors()
+            if isinstance(exc, ValidationError)
+            else [{"loc": ("occurred_at",), "msg": "give the date and time it happened"}]
+        )
         errors = [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in problems]
-        return PAGES.TemplateResponse(request, "form.html", {"form_token": form_token, "values": values,
-                                                             "errors": errors, "zone": app.state.zone.key},
-                                      status_code=422)
+        return PAGES.TemplateResponse(
+            request,
+            "form.html",
+            {"form_token": form_token, "values": values, "errors": errors, "zone": app.state.zone.key},
+            status_code=422,
+        )
     accepted = await _accept(f"web-form:{form_token}", submission, Response(), WEB_FORM_KEY)
     return RedirectResponse(accepted.page_url.removeprefix(app.state.submissions.intake_url), status_code=303)
 
@@ -379,19 +465,26 @@ async def submit_complaint_form(
 @app.get("/track/{token}", response_class=HTMLResponse, tags=["customers"])
 async def status_page(request: Request, token: str, error: str | None = None) -> HTMLResponse:
     status = await track(token)
-    return PAGES.TemplateResponse(request, "status.html", {"status": status, "token": token,
-                                                           "zone": app.state.zone, "error": error})
+    return PAGES.TemplateResponse(
+        request, "status.html", {"status": status, "token": token, "zone": app.state.zone, "error": error}
+    )
 
 
 @app.post("/track/{token}/survey", response_class=HTMLResponse, tags=["customers"])
 async def survey_form(
-    request: Request, token: str,
-    satisfaction_result: Annotated[int, Form(ge=1, le=5)], satisfaction_speed: Annotated[int, Form(ge=1, le=5)],
+    request: Request,
+    token: str,
+    satisfaction_result: Annotated[int, Form(ge=1, le=5)],
+    satisfaction_speed: Annotated[int, Form(ge=1, le=5)],
     suggestion: Annotated[str, Form(max_length=2000)] = "",
 ):
     answer = _adapted(
-        lambda: SurveyAnswer(satisfaction_result=satisfaction_result, satisfaction_speed=satisfaction_speed,
-                             suggestion=suggestion or None))
+        lambda: SurveyAnswer(
+            satisfaction_result=satisfaction_result,
+            satisfaction_speed=satisfaction_speed,
+            suggestion=suggestion or None,
+        )
+    )
     return await _page_after(request, token, ComplaintWorkflow.answer_survey, answer, "survey_not_open")
 
 

@@ -42,10 +42,12 @@ from services.workflow.domain import (
 
 RULES_FILE = Path(__file__).with_name("classification.toml")
 URGENCY_BY_TIER = {1: "high", 2: "medium", 3: "low"}
-STOPWORDS = frozenset("""a an the and or but of to in on at for with from by is are was were be been it its this
+STOPWORDS = frozenset(
+    """a an the and or but of to in on at for with from by is are was were be been it its this
 that these those i me my we our you your he she they them his her their there here have has had do does did
 not no so as if then than too very can could would should will just still also again after before about
-into over all any some more most one two three""".split())  # noqa: SIM905 - a word list a person can read
+into over all any some more most one two three""".split()  # noqa: SIM905 - a word list a person can read
+)
 
 
 def features(text: str) -> frozenset[str]:
@@ -54,7 +56,7 @@ def features(text: str) -> frozenset[str]:
     text = text.lower()
     found = {w[:5] for w in re.findall(r"[a-z][a-z0-9']+", text) if w not in STOPWORDS}
     for run in re.findall(r"[\u3400-\u9fff]+", text):
-        found.update(run[i:i + 2] for i in range(len(run) - 1))
+        found.update(run[i : i + 2] for i in range(len(run) - 1))
         if len(run) == 1:
             found.add(run)
     return frozenset(found)
@@ -116,6 +118,8 @@ def load_examples(path: Path, k: int, min_similarity: float) -> Examples:
         except (ValueError, KeyError) as exc:
             raise RulesError(f"{path}:{number}: an example needs text, tier and type: {exc}") from exc
     return Examples(tuple(items), k, min_similarity)
+
+
 ALLOWED_VALUES = {
     "complaint_type": get_args(ComplaintType),
     "urgency": get_args(Urgency),
@@ -218,30 +222,36 @@ class Ruleset:
             if why is None:
                 continue
             for field in open_fields:
-                decided[field] = FieldDecision(field=field, value=rule.sets[field], rule=rule.name,
-                                               reason=f"{rule.reason} ({why})")
+                decided[field] = FieldDecision(
+                    field=field, value=rule.sets[field], rule=rule.name, reason=f"{rule.reason} ({why})"
+                )
             if cause is None and rule.cause:
                 cause = f"{rule.name}: {why}"  # rule and words: "money-lost: mentions 'charged twice'"
         if "urgency" not in decided or "complaint_type" not in decided:
             voted = self.examples.vote(facts.text, skip_example)
             if voted:
                 tier, kind, example, score = voted
-                reason = f"no rule decided it; most like the labelled example '{example.text[:80]}' " \
-                         f"(tier {example.tier}, {example.complaint_type}; similarity {score:.2f})"
+                reason = (
+                    f"no rule decided it; most like the labelled example '{example.text[:80]}' "
+                    f"(tier {example.tier}, {example.complaint_type}; similarity {score:.2f})"
+                )
                 for name, value in (("urgency", URGENCY_BY_TIER[tier]), ("complaint_type", kind)):
-                    decided.setdefault(name, FieldDecision(field=name, value=value, rule="similar-examples",
-                                                           reason=reason))
+                    decided.setdefault(
+                        name, FieldDecision(field=name, value=value, rule="similar-examples", reason=reason)
+                    )
         for name, value in self.defaults.items():
-            decided.setdefault(name, FieldDecision(field=name, value=value, rule="default",
-                                                   reason="no rule decided it"))
+            decided.setdefault(
+                name, FieldDecision(field=name, value=value, rule="default", reason="no rule decided it")
+            )
         urgency, scope = decided["urgency"], decided["scope"]
         tier = TIER_BY_URGENCY[urgency.value]
         if self.group_is_never_routine and tier == 3 and scope.value == "group":
             tier, basis = 2, scope
         else:
             basis = urgency
-        decided["tier"] = FieldDecision(field="tier", value=tier, rule=basis.rule,
-                                        reason=f"{basis.field} {basis.value}: {basis.reason}")
+        decided["tier"] = FieldDecision(
+            field="tier", value=tier, rule=basis.rule, reason=f"{basis.field} {basis.value}: {basis.reason}"
+        )
         return Classification(
             **{f: decided[f].value for f in CLASSIFIED_FIELDS},
             decided_by=[decided[f] for f in CLASSIFIED_FIELDS],
@@ -286,28 +296,32 @@ def parse_rules(data: dict, source: str = "<rules>", base: Path | None = None) -
         groups = raw.get("all", [])
         if not isinstance(groups, list):
             raise RulesError(f"{source}: {where}: 'all' must be a list of keyword lists")
-        rules.append(Rule(
-            name=name,
-            reason=str(raw.get("reason", name)),
-            sets=dict(sets),
-            any=_pattern(_strings(source, where, raw["any"], "any")) if "any" in raw else None,
-            all=tuple(_pattern(_strings(source, where, g, "all")) for g in groups),
-            none=_pattern(_strings(source, where, raw["none"], "none")) if "none" in raw else None,
-            tags=frozenset(t.lower() for t in _strings(source, where, raw.get("tags", []), "tags")),
-            channels=frozenset(_strings(source, where, raw.get("channels", []), "channels")),
-            segments=frozenset(_strings(source, where, raw.get("segments", []), "segments")),
-            hints=frozenset(_strings(source, where, raw.get("hints", []), "hints")),
-            cause=bool(raw.get("cause", True)),
-        ))
+        rules.append(
+            Rule(
+                name=name,
+                reason=str(raw.get("reason", name)),
+                sets=dict(sets),
+                any=_pattern(_strings(source, where, raw["any"], "any")) if "any" in raw else None,
+                all=tuple(_pattern(_strings(source, where, g, "all")) for g in groups),
+                none=_pattern(_strings(source, where, raw["none"], "none")) if "none" in raw else None,
+                tags=frozenset(t.lower() for t in _strings(source, where, raw.get("tags", []), "tags")),
+                channels=frozenset(_strings(source, where, raw.get("channels", []), "channels")),
+                segments=frozenset(_strings(source, where, raw.get("segments", []), "segments")),
+                hints=frozenset(_strings(source, where, raw.get("hints", []), "hints")),
+                cause=bool(raw.get("cause", True)),
+            )
+        )
     examples = Examples()
     if "examples" in data:
         spec = data["examples"]
         if not isinstance(spec.get("file"), str):
             raise RulesError(f"{source}: [examples] needs 'file', the labelled examples (JSON lines)")
-        examples = load_examples((base or Path(".")) / spec["file"], int(spec.get("k", 5)),
-                                 float(spec.get("min_similarity", 0.1)))
-    return Ruleset(version=f"{Path(source).stem}@v{version}", rules=tuple(rules), defaults=dict(defaults),
-                   examples=examples)
+        examples = load_examples(
+            (base or Path(".")) / spec["file"], int(spec.get("k", 5)), float(spec.get("min_similarity", 0.1))
+        )
+    return Ruleset(
+        version=f"{Path(source).stem}@v{version}", rules=tuple(rules), defaults=dict(defaults), examples=examples
+    )
 
 
 def _check_values(source: str, where: str, values: dict) -> None:
@@ -315,8 +329,7 @@ def _check_values(source: str, where: str, values: dict) -> None:
         if field not in ALLOWED_VALUES:
             raise RulesError(f"{source}: {where}: cannot set '{field}'; fields: {', '.join(ALLOWED_VALUES)}")
         if value not in ALLOWED_VALUES[field]:
-            raise RulesError(f"{source}: {where}: {field} '{value}' is not one of "
-                             f"{', '.join(ALLOWED_VALUES[field])}")
+            raise RulesError(f"{source}: {where}: {field} '{value}' is not one of {', '.join(ALLOWED_VALUES[field])}")
 
 
 def load_rules(path: Path = RULES_FILE) -> Ruleset:

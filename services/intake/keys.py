@@ -35,7 +35,10 @@ async def create_key(pool: asyncpg.Pool, channel: str, label: str = "") -> str:
     secret = f"ck_{key_id}_{secrets.token_urlsafe(24)}"
     await pool.execute(
         "INSERT INTO intake.channel_keys (key_id, channel, key_hash, label) VALUES ($1, $2, $3, $4)",
-        key_id, channel, _hash(secret), label,
+        key_id,
+        channel,
+        _hash(secret),
+        label,
     )
     return secret
 

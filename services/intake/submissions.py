@@ -43,7 +43,9 @@ class ComplaintSubmission(Text):
     channel: Channel
     customer: Customer
     description: str = Field(min_length=1, max_length=10_000, description="the problem in the customer's words")
-    occurred_at: AwareDatetime | None = Field(default=None, description="when it happened (to the minute), with time zone")
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="when it happened (to the minute), with time zone"
+    )
     scenario: str | None = Field(default=None, max_length=2000, description="where and while doing what")
     symptom: str | None = Field(default=None, max_length=2000, description="what went wrong, as observed")
     impact: str | None = Field(default=None, max_length=2000, description='e.g. "3 orders could not be submitted"')
@@ -51,13 +53,13 @@ class ComplaintSubmission(Text):
     urgency_hint: Literal["high", "medium", "low"] | None = Field(
         default=None, description="the channel's own urgency signal (IVR key, form box)"
     )
-    external_ref: str | None = Field(default=None, max_length=200,
-                                     description="the channel's own id; the same id twice is the same complaint")
+    external_ref: str | None = Field(
+        default=None, max_length=200, description="the channel's own id; the same id twice is the same complaint"
+    )
     subject: str | None = Field(default=None, max_length=500)
     attachments: list[Attachment] = Field(default=[], max_length=100)
     recorded_by: str | None = Field(default=None, max_length=100, description="the agent who took it down")
     channel_tags: list[str] = Field(default=[], max_length=20, description="IVR keys, handles, source hints")
-
 
     @field_validator("occurred_at")
     @classmethod
@@ -67,10 +69,16 @@ class ComplaintSubmission(Text):
         return value
 
     def facts(self) -> Facts:
-        text = " ".join(x for x in (self.subject, self.description, self.scenario, self.symptom, self.impact,
-                                    self.demand) if x)
-        return Facts(text=text, channel=self.channel.value, tags=tuple(t.lower() for t in self.channel_tags),
-                     segment=self.customer.segment, urgency_hint=self.urgency_hint)
+        text = " ".join(
+            x for x in (self.subject, self.description, self.scenario, self.symptom, self.impact, self.demand) if x
+        )
+        return Facts(
+            text=text,
+            channel=self.channel.value,
+            tags=tuple(t.lower() for t in self.channel_tags),
+            segment=self.customer.segment,
+            urgency_hint=self.urgency_hint,
+        )
 
 
 def customer_keys(customer: Customer) -> list[str]:
@@ -89,7 +97,7 @@ def customer_keys(customer: Customer) -> list[str]:
 
 def _bigrams(text: str) -> set[str]:
     letters = "".join(c for c in text.lower() if c.isalnum())
-    return {letters[i:i + 2] for i in range(len(letters) - 1)}
+    return {letters[i : i + 2] for i in range(len(letters) - 1)}
 
 
 def similarity(a: str, b: str) -> float:
@@ -158,9 +166,17 @@ async def start_complaint(temporal: Client, task_queue: str, complaint: Complain
 
 
 class Submissions:
-    def __init__(self, pool: asyncpg.Pool, temporal: Client, task_queue: str, intake_url: str,
-                 rules: IntakeRules, policy: str = "default", surge: SurgeMonitor | None = None,
-                 notify: StaffAlerts | None = None):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        temporal: Client,
+        task_queue: str,
+        intake_url: str,
+        rules: IntakeRules,
+        policy: str = "default",
+        surge: SurgeMonitor | None = None,
+        notify: StaffAlerts | None = None,
+    ):
         self.pool, self.temporal, self.task_queue, self.intake_url = pool, temporal, task_queue, intake_url
         self.rules, self.policy, self.surge, self.notify = rules, policy, surge, notify
         self._started: list[str] = []  # started, not yet marked: see flush_started
@@ -202,9 +218,18 @@ class Submissions:
                    channel, workflow_input, received_at, external_ref, customer_keys, repeat_of, cause, key_id)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                ON CONFLICT DO NOTHING RETURNING complaint_id""",
-            complaint_id, key, _hash(submission), token, submission.channel.value,
-            workflow_input.model_dump_json(), received_at, submission.external_ref, keys,
-            repeat["complaint_id"] if repeat else None, None if repeat else classification.cause, key_id,
+            complaint_id,
+            key,
+            _hash(submission),
+            token,
+            submission.channel.value,
+            workflow_input.model_dump_json(),
+            received_at,
+            submission.external_ref,
+            keys,
+            repeat["complaint_id"] if repeat else None,
+            None if repeat else classification.cause,
+            key_id,
         )
         if row is None:
             existing = await self._existing(key, submission, key_id)
@@ -215,21 +240,26 @@ class Submissions:
                 await self._hand_over(existing, in_request=True)
             return await self._accepted(existing["complaint_id"], replayed=True)
 
-        stored = {"complaint_id": complaint_id, "repeat_of": repeat["complaint_id"] if repeat else None,
-                  "workflow_input": workflow_input}
+        stored = {
+            "complaint_id": complaint_id,
+            "repeat_of": repeat["complaint_id"] if repeat else None,
+            "workflow_input": workflow_input,
+        }
         await self._hand_over(stored, in_request=True)
         if repeat:  # linked, or started on its own if that complaint had closed: the row says which
             return await self._accepted(complaint_id, replayed=False)
         return Accepted(complaint_id, token, received_at, replayed=False)  # its cause: see check_causes
 
-    def _same_matter(self, earlier: list[asyncpg.Record], description: str, cause: str | None,
-                     received_at: datetime) -> asyncpg.Record | None:
+    def _same_matter(
+        self, earlier: list[asyncpg.Record], description: str, cause: str | None, received_at: datetime
+    ) -> asyncpg.Record | None:
         """The customer's open complaint this one repeats: recent, and the same words or the same cause."""
         for row in earlier:
             if received_at - row["received_at"] > self.rules.repeat_window:
                 break
-            if (cause and row["cause"] == cause) or \
-                    similarity(description, row["description"] or "") >= self.rules.repeat_min_similarity:
+            if (cause and row["cause"] == cause) or similarity(
+                description, row["description"] or ""
+            ) >= self.rules.repeat_min_similarity:
                 return row
         return None
 
@@ -240,7 +270,9 @@ class Submissions:
                       coalesce(o.tracking_token, s.tracking_token) AS tracking_token,
                       s.received_at, s.repeat_of
                FROM intake.submissions s LEFT JOIN intake.submissions o ON o.complaint_id = s.repeat_of
-               WHERE s.complaint_id = $1""", complaint_id)
+               WHERE s.complaint_id = $1""",
+            complaint_id,
+        )
         return Accepted(row["complaint_id"], row["tracking_token"], row["received_at"], replayed, row["repeat_of"])
 
     async def _hand_over(self, row, in_request: bool = False) -> bool:
@@ -255,19 +287,24 @@ class Submissions:
             return await self._link_repeat(complaint, row["repeat_of"], rpc_timeout=timeout)
         return await self._start(complaint)
 
-    async def _link_repeat(self, complaint: ComplaintInput, original_id: str,
-                           rpc_timeout: timedelta = timedelta(seconds=10)) -> bool:
+    async def _link_repeat(
+        self, complaint: ComplaintInput, original_id: str, rpc_timeout: timedelta = timedelta(seconds=10)
+    ) -> bool:
         """Add the repeat to the open complaint (its words are kept there, the customer is told).
         If that complaint has closed meanwhile, this one starts as a complaint of its own."""
         handle = self.temporal.get_workflow_handle(workflow_id_for(original_id))
         repeat = RepeatSubmission(
-            submission_id=complaint.complaint_id, channel=complaint.channel, received_at=complaint.received_at,
-            description=complaint.description, demand=complaint.demand,
+            submission_id=complaint.complaint_id,
+            channel=complaint.channel,
+            received_at=complaint.received_at,
+            description=complaint.description,
+            demand=complaint.demand,
             similarity=round(similarity(complaint.description, await self._description_of(original_id)), 3),
         )
         try:
-            await handle.execute_update(ComplaintWorkflow.link_repeat, repeat, id=f"repeat-{complaint.complaint_id}",
-                                        rpc_timeout=rpc_timeout)
+            await handle.execute_update(
+                ComplaintWorkflow.link_repeat, repeat, id=f"repeat-{complaint.complaint_id}", rpc_timeout=rpc_timeout
+            )
         except WorkflowUpdateFailedError:
             return await self._start_on_its_own(complaint)
         except WorkflowUpdateRPCTimeoutOrCancelledError:
@@ -277,12 +314,14 @@ class Submissions:
         except (RPCError, RuntimeError) as exc:  # RuntimeError: a lazy client that cannot connect
             if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
                 original_started = await self.pool.fetchval(
-                    "SELECT workflow_started_at FROM intake.submissions WHERE complaint_id = $1", original_id)
+                    "SELECT workflow_started_at FROM intake.submissions WHERE complaint_id = $1", original_id
+                )
                 if original_started is not None:  # closed and gone from the engine (retention)
                     return await self._start_on_its_own(complaint)
                 return False  # not started yet itself: the starter starts it first, then links this
-            log.warning("linking a repeat failed; will retry", extra={"complaint_id": complaint.complaint_id,
-                                                                      "error": str(exc)})
+            log.warning(
+                "linking a repeat failed; will retry", extra={"complaint_id": complaint.complaint_id, "error": str(exc)}
+            )
             return False
         await self._mark_started(complaint.complaint_id)
         return True
@@ -290,13 +329,17 @@ class Submissions:
     async def _start_on_its_own(self, complaint: ComplaintInput) -> bool:
         token = await self.pool.fetchval(
             """UPDATE intake.submissions SET repeat_of = NULL WHERE complaint_id = $1 RETURNING tracking_token""",
-            complaint.complaint_id)
+            complaint.complaint_id,
+        )
         return await self._start(complaint.model_copy(update={"status_url": self.page_url(token)}))
 
     async def _description_of(self, complaint_id: str) -> str:
-        return await self.pool.fetchval(
-            "SELECT workflow_input->>'description' FROM intake.submissions WHERE complaint_id = $1",
-            complaint_id) or ""
+        return (
+            await self.pool.fetchval(
+                "SELECT workflow_input->>'description' FROM intake.submissions WHERE complaint_id = $1", complaint_id
+            )
+            or ""
+        )
 
     async def check_causes(self, limit: int = 1000) -> int:
         """Many customers, one cause, within the window: open (or join) a batch incident. Runs after
@@ -310,7 +353,9 @@ class Submissions:
             rows = await conn.fetch(
                 """SELECT complaint_id, cause, received_at FROM intake.submissions
                    WHERE cause IS NOT NULL AND cause_checked_at IS NULL
-                   ORDER BY received_at LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED""", limit)
+                   ORDER BY received_at LIMIT $1 FOR NO KEY UPDATE SKIP LOCKED""",
+                limit,
+            )
             if not rows:
                 return 0  # nothing came in: no update to send, five times a second
             by_cause: dict[str, list[asyncpg.Record]] = {}
@@ -320,8 +365,10 @@ class Submissions:
             # NO KEY UPDATE lets another pass add these rows to an incident (a foreign key check).
             for cause in sorted(by_cause):
                 await self._note_cause(conn, cause, by_cause[cause])
-            await conn.execute("UPDATE intake.submissions SET cause_checked_at = now() WHERE complaint_id = ANY($1)",
-                               [row["complaint_id"] for row in rows])
+            await conn.execute(
+                "UPDATE intake.submissions SET cause_checked_at = now() WHERE complaint_id = ANY($1)",
+                [row["complaint_id"] for row in rows],
+            )
         return len(rows)
 
     async def _note_cause(self, conn: asyncpg.Connection, cause: str, arrived: list[asyncpg.Record]) -> None:
@@ -334,21 +381,40 @@ class Submissions:
             """UPDATE intake.batch_incidents SET last_seen_at = $2
                WHERE batch_id = (SELECT batch_id FROM intake.batch_incidents
                                  WHERE cause = $1 AND last_seen_at > $3 ORDER BY opened_at DESC LIMIT 1)
-               RETURNING batch_id""", cause, latest, since)
+               RETURNING batch_id""",
+            cause,
+            latest,
+            since,
+        )
         members = [row["complaint_id"] for row in arrived]
         if batch_id is None:
-            if await conn.fetchval(
+            if (
+                await conn.fetchval(
                     """SELECT count(DISTINCT customer_keys[1]) FROM intake.submissions
-                       WHERE cause = $1 AND received_at > $2""", cause, since) < self.rules.batch_min_customers:
+                       WHERE cause = $1 AND received_at > $2""",
+                    cause,
+                    since,
+                )
+                < self.rules.batch_min_customers
+            ):
                 return
             batch_id = f"B{latest:%Y%m%d}-{secrets.token_hex(3).upper()}"
-            await conn.execute("INSERT INTO intake.batch_incidents (batch_id, cause, opened_at, last_seen_at) "
-                               "VALUES ($1, $2, $3, $3)", batch_id, cause, latest)
-            members = [r["complaint_id"] for r in await conn.fetch(
-                "SELECT complaint_id FROM intake.submissions WHERE cause = $1 AND received_at > $2", cause, since)]
+            await conn.execute(
+                "INSERT INTO intake.batch_incidents (batch_id, cause, opened_at, last_seen_at) VALUES ($1, $2, $3, $3)",
+                batch_id,
+                cause,
+                latest,
+            )
+            members = [
+                r["complaint_id"]
+                for r in await conn.fetch(
+                    "SELECT complaint_id FROM intake.submissions WHERE cause = $1 AND received_at > $2", cause, since
+                )
+            ]
         await conn.executemany(
             "INSERT INTO intake.batch_members (batch_id, complaint_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            [(batch_id, m) for m in members])
+            [(batch_id, m) for m in members],
+        )
 
     async def process_batches(self) -> int:
         """Link batch members in their workflows and warn managers once per incident; what fails
@@ -361,13 +427,15 @@ class Submissions:
                FROM intake.batch_members m JOIN intake.batch_incidents b USING (batch_id)
                JOIN intake.submissions s ON s.complaint_id = m.complaint_id
                WHERE m.linked_at IS NULL AND s.workflow_started_at IS NOT NULL
-               ORDER BY m.batch_id LIMIT 200""")
+               ORDER BY m.batch_id LIMIT 200"""
+        )
         for row in rows:
             handle = self.temporal.get_workflow_handle(workflow_id_for(row["complaint_id"]))
             link = BatchLink(batch_id=row["batch_id"], cause=row["cause"], customers=row["customers"])
             try:
-                await handle.execute_update(ComplaintWorkflow.link_batch, link, id=f"batch-{row['batch_id']}",
-                                            rpc_timeout=timedelta(seconds=10))
+                await handle.execute_update(
+                    ComplaintWorkflow.link_batch, link, id=f"batch-{row['batch_id']}", rpc_timeout=timedelta(seconds=10)
+                )
             except WorkflowUpdateFailedError:
                 pass  # closed already: nothing to link, the incident still lists it
             except WorkflowUpdateRPCTimeoutOrCancelledError:
@@ -376,20 +444,24 @@ class Submissions:
                 break
             except (RPCError, RuntimeError) as exc:
                 if not isinstance(exc, RPCError) or exc.status != RPCStatusCode.NOT_FOUND:
-                    log.warning("batch link failed; will retry", extra={"batch_id": row["batch_id"],
-                                                                        "error": str(exc)})
+                    log.warning("batch link failed; will retry", extra={"batch_id": row["batch_id"], "error": str(exc)})
                     continue
-            await self.pool.execute("UPDATE intake.batch_members SET linked_at = now() "
-                                    "WHERE batch_id = $1 AND complaint_id = $2", row["batch_id"], row["complaint_id"])
+            await self.pool.execute(
+                "UPDATE intake.batch_members SET linked_at = now() WHERE batch_id = $1 AND complaint_id = $2",
+                row["batch_id"],
+                row["complaint_id"],
+            )
             done += 1
         if self.notify:
             for incident in await self.pool.fetch(
-                    """SELECT b.batch_id, b.cause, b.opened_at, count(m.complaint_id) AS complaints
+                """SELECT b.batch_id, b.cause, b.opened_at, count(m.complaint_id) AS complaints
                        FROM intake.batch_incidents b JOIN intake.batch_members m USING (batch_id)
-                       WHERE b.warned_at IS NULL GROUP BY b.batch_id"""):
+                       WHERE b.warned_at IS NULL GROUP BY b.batch_id"""
+            ):
                 if await self.notify.batch_incident(incident["batch_id"], incident["cause"], incident["complaints"]):
-                    await self.pool.execute("UPDATE intake.batch_incidents SET warned_at = now() WHERE batch_id = $1",
-                                            incident["batch_id"])
+                    await self.pool.execute(
+                        "UPDATE intake.batch_incidents SET warned_at = now() WHERE batch_id = $1", incident["batch_id"]
+                    )
         return done
 
     async def _existing(self, key: str, submission: ComplaintSubmission, key_id: str) -> asyncpg.Record:
@@ -401,7 +473,10 @@ class Submissions:
                FROM intake.submissions
                WHERE key_id = $4 AND (idempotency_key = $1 OR (channel = $2 AND external_ref = $3))
                ORDER BY (idempotency_key = $1) DESC LIMIT 1""",
-            key, submission.channel.value, submission.external_ref, key_id,
+            key,
+            submission.channel.value,
+            submission.external_ref,
+            key_id,
         )
 
     async def _start(self, complaint: ComplaintInput) -> bool:
@@ -411,8 +486,9 @@ class Submissions:
         except WorkflowAlreadyStartedError:
             pass  # started before, and already closed
         except (RPCError, RuntimeError) as exc:  # RuntimeError: a lazy client that cannot connect
-            log.warning("workflow start failed; will retry", extra={"complaint_id": complaint.complaint_id,
-                                                                    "error": str(exc)})
+            log.warning(
+                "workflow start failed; will retry", extra={"complaint_id": complaint.complaint_id, "error": str(exc)}
+            )
             return False
         await self._mark_started(complaint.complaint_id)
         return True
@@ -428,8 +504,9 @@ class Submissions:
         if ids:
             async with self.pool.acquire() as conn, conn.transaction():
                 await conn.execute("SET LOCAL synchronous_commit TO OFF")
-                await conn.execute("UPDATE intake.submissions SET workflow_started_at = now() "
-                                   "WHERE complaint_id = ANY($1)", ids)
+                await conn.execute(
+                    "UPDATE intake.submissions SET workflow_started_at = now() WHERE complaint_id = ANY($1)", ids
+                )
         return len(ids)
 
     async def after_accept(self) -> None:

@@ -30,13 +30,13 @@ async def lifespan(app: FastAPI):
         app.state.outbox = Outbox(pool)
         provider = LocalMailboxProvider(settings.deliveries_dir)
         outbox: Outbox = app.state.outbox
-        async with app.state.loops.supervised("dispatcher", lambda: outbox.deliver_due(provider),
-                                              settings.notify_poll_seconds, wake=outbox.wake):
+        async with app.state.loops.supervised(
+            "dispatcher", lambda: outbox.deliver_due(provider), settings.notify_poll_seconds, wake=outbox.wake
+        ):
             yield
 
 
-app = service_app("notify", "Notify service", "Outbox and delivery of every message to customers and staff.",
-                  lifespan)
+app = service_app("notify", "Notify service", "Outbox and delivery of every message to customers and staff.", lifespan)
 
 # Messages come from the workflow service (complaints) and intake (alerts to staff); the customer's
 # page (intake) and the SRE read them back.
@@ -52,8 +52,9 @@ def _for_view(n: Notification) -> Notification:
     return n.model_copy(update={"recipient_address": mask_contact(n.recipient_address)})
 
 
-@app.post("/v1/notifications", status_code=202, response_model=Notification, tags=["notifications"],
-          dependencies=SENDERS)
+@app.post(
+    "/v1/notifications", status_code=202, response_model=Notification, tags=["notifications"], dependencies=SENDERS
+)
 async def create_notification(request: NotificationIn, idempotency_key: IdempotencyKey):
     try:
         notification, created = await app.state.outbox.accept(idempotency_key, request)
@@ -61,13 +62,12 @@ async def create_notification(request: NotificationIn, idempotency_key: Idempote
         raise ApiError(422, "invalid_template", str(exc), field="template") from exc
     except IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_key_reused", str(exc), field="Idempotency-Key") from exc
-    return JSONResponse(
-        status_code=202 if created else 200, content=_for_view(notification).model_dump(mode="json")
-    )
+    return JSONResponse(status_code=202 if created else 200, content=_for_view(notification).model_dump(mode="json"))
 
 
-@app.get("/v1/notifications/{notification_id}", response_model=Notification, tags=["notifications"],
-         dependencies=READERS)
+@app.get(
+    "/v1/notifications/{notification_id}", response_model=Notification, tags=["notifications"], dependencies=READERS
+)
 async def get_notification(notification_id: uuid.UUID) -> Notification:
     notification = await app.state.outbox.get(notification_id)
     if notification is None:
@@ -75,7 +75,6 @@ async def get_notification(notification_id: uuid.UUID) -> Notification:
     return _for_view(notification)
 
 
-@app.get("/v1/notifications", response_model=list[Notification], tags=["notifications"],
-         dependencies=READERS)
+@app.get("/v1/notifications", response_model=list[Notification], tags=["notifications"], dependencies=READERS)
 async def list_notifications(complaint_id: Annotated[str, Query(min_length=1)]) -> list[Notification]:
     return [_for_view(n) for n in await app.state.outbox.for_complaint(complaint_id)]

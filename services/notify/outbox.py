@@ -104,8 +104,16 @@ class Outbox:
                    channel, recipient_name, recipient_address, subject, body)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
-            uuid.uuid4(), key, _hash(request), request.complaint_id, request.template, request.channel,
-            request.recipient_name, request.recipient_address, subject, body,
+            uuid.uuid4(),
+            key,
+            _hash(request),
+            request.complaint_id,
+            request.template,
+            request.channel,
+            request.recipient_name,
+            request.recipient_address,
+            subject,
+            body,
         )
         if row is None:
             existing = await self.pool.fetchrow(
@@ -135,11 +143,12 @@ class Outbox:
                WHERE n.id = due.id
                RETURNING n.id, n.channel, n.recipient_name, n.recipient_address, n.subject, n.body, n.attempts,
                          due.previous_outcome""",
-            batch, CLAIM_LEASE, NO_OUTCOME,
+            batch,
+            CLAIM_LEASE,
+            NO_OUTCOME,
         )
 
-    async def deliver_due(self, provider: Provider, batch: int = 20,
-                          timeout: float = DELIVERY_TIMEOUT_SECONDS) -> int:
+    async def deliver_due(self, provider: Provider, batch: int = 20, timeout: float = DELIVERY_TIMEOUT_SECONDS) -> int:
         """Deliver what is due, side by side; returns how many were claimed."""
         rows = await self._claim(batch)
         await asyncio.gather(*(self._deliver(provider, row, timeout) for row in rows))
@@ -148,24 +157,35 @@ class Outbox:
     async def _deliver(self, provider: Provider, row: asyncpg.Record, timeout: float) -> None:
         notification_id = str(row["id"])
         if row["previous_outcome"] == NO_OUTCOME:
-            log.warning("delivering again after an attempt without outcome (notify stopped mid-delivery); "
-                        "receivers drop the repeat by Message-ID",
-                        extra={"notification_id": notification_id, "attempt": row["attempts"]})
+            log.warning(
+                "delivering again after an attempt without outcome (notify stopped mid-delivery); "
+                "receivers drop the repeat by Message-ID",
+                extra={"notification_id": notification_id, "attempt": row["attempts"]},
+            )
         message = OutboundMessage(
-            notification_id=notification_id, channel=row["channel"], recipient_name=row["recipient_name"],
-            recipient_address=row["recipient_address"], subject=row["subject"], body=row["body"],
+            notification_id=notification_id,
+            channel=row["channel"],
+            recipient_name=row["recipient_name"],
+            recipient_address=row["recipient_address"],
+            subject=row["subject"],
+            body=row["body"],
             attempt=row["attempts"],
         )
         try:
             ref = await asyncio.wait_for(provider.deliver(message), timeout)
         except Exception as exc:  # noqa: BLE001 - any provider failure is retried with backoff
-            error = f"no answer from the provider within {timeout:.0f} s" if isinstance(exc, TimeoutError) \
+            error = (
+                f"no answer from the provider within {timeout:.0f} s"
+                if isinstance(exc, TimeoutError)
                 else str(exc) or repr(exc)
+            )
             given_up = row["attempts"] >= MAX_ATTEMPTS
             await self.pool.execute(
                 """UPDATE notify.notifications SET last_error = $2, status = $3,
                        next_attempt_at = now() + make_interval(secs => $4) WHERE id = $1""",
-                row["id"], error[:1000], "failed" if given_up else "pending",
+                row["id"],
+                error[:1000],
+                "failed" if given_up else "pending",
                 float(min(2 ** row["attempts"], 600)),
             )
             log.warning("delivery failed", extra={"notification_id": notification_id, "error": error})
@@ -173,5 +193,6 @@ class Outbox:
         await self.pool.execute(
             """UPDATE notify.notifications SET status = 'delivered', delivered_at = now(),
                    provider_ref = $2, last_error = NULL WHERE id = $1""",
-            row["id"], ref,
+            row["id"],
+            ref,
         )

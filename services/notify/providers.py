@@ -51,9 +51,11 @@ class LocalMailboxProvider:
     async def deliver(self, message: OutboundMessage) -> str:
         folder = self.directory / message.channel
         folder.mkdir(parents=True, exist_ok=True)
-        text = (f"Message-ID: {message.message_id}\nX-Attempt: {message.attempt}\n"
-                f"To: {message.recipient_name} <{message.recipient_address}>\n"
-                f"Subject: {message.subject}\n\n{message.body}")
+        text = (
+            f"Message-ID: {message.message_id}\nX-Attempt: {message.attempt}\n"
+            f"To: {message.recipient_name} <{message.recipient_address}>\n"
+            f"Subject: {message.subject}\n\n{message.body}"
+        )
         for copy in range(1, 1000):
             path = folder / (f"{message.notification_id}.txt" if copy == 1 else f"{message.notification_id}.{copy}.txt")
             try:
@@ -70,8 +72,11 @@ class LocalMailboxProvider:
         seen: dict[str, list[Path]] = {}
         first_copy_first = sorted((self.directory / channel).glob("*.txt"), key=lambda p: (p.name.count("."), p.name))
         for path in first_copy_first:
-            headers = dict(m.groups() for line in path.read_text(encoding="utf-8").split("\n\n", 1)[0].splitlines()
-                           if (m := _HEADER.match(line)))
+            headers = dict(
+                m.groups()
+                for line in path.read_text(encoding="utf-8").split("\n\n", 1)[0].splitlines()
+                if (m := _HEADER.match(line))
+            )
             seen.setdefault(headers.get("Message-ID", path.name), []).append(path)
         return seen
 

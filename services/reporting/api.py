@@ -16,17 +16,17 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    async with service_database("reporting", MIGRATIONS) as (settings, pool), \
-            httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http:
+    async with (
+        service_database("reporting", MIGRATIONS) as (settings, pool),
+        httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http,
+    ):
         app.state.pool = pool
         projector = Projector(pool, http, f"{settings.url_of('workflow')}/v1/events")
-        async with app.state.loops.supervised("projector", projector.catch_up_once,
-                                              settings.reporting_poll_seconds):
+        async with app.state.loops.supervised("projector", projector.catch_up_once, settings.reporting_poll_seconds):
             yield
 
 
-app = service_app("reporting", "Reporting service", "Timeliness reports built from the complaint event feed.",
-                  lifespan)
+app = service_app("reporting", "Reporting service", "Timeliness reports built from the complaint event feed.", lifespan)
 
 
 class Summary(BaseModel):
@@ -44,9 +44,7 @@ async def summary() -> Summary:
         by_tier = await conn.fetch(
             "SELECT coalesce(tier::text, 'unassigned') AS tier, count(*) AS n FROM reporting.complaints GROUP BY 1"
         )
-        position = await conn.fetchval(
-            "SELECT coalesce(max(position), 0) FROM reporting.checkpoints"
-        )
+        position = await conn.fetchval("SELECT coalesce(max(position), 0) FROM reporting.checkpoints")
     statuses = {r["status"]: r["n"] for r in by_status}
     return Summary(
         total=sum(statuses.values()),

@@ -18,19 +18,27 @@ async def _apply(conn: asyncpg.Connection, event: StoredEvent) -> None:
         await conn.execute(
             """INSERT INTO reporting.complaints (complaint_id, channel, status, received_at, last_position)
                VALUES ($1, $2, 'received', $3, $4) ON CONFLICT (complaint_id) DO NOTHING""",
-            event.stream_id, event.data.get("channel"), event.occurred_at, event.position,
+            event.stream_id,
+            event.data.get("channel"),
+            event.occurred_at,
+            event.position,
         )
     elif event.type in ("TierAssigned", "Retiered"):
         await conn.execute(
             "UPDATE reporting.complaints SET tier = $2, last_position = $3 WHERE complaint_id = $1",
-            event.stream_id, event.data.get("tier", event.data.get("to_tier")), event.position,
+            event.stream_id,
+            event.data.get("tier", event.data.get("to_tier")),
+            event.position,
         )
     if event.type in STAGE_AFTER and event.type != "ComplaintReceived":
         await conn.execute(
             """UPDATE reporting.complaints SET status = $2, last_position = $3,
                    closed_at = CASE WHEN $2 = 'closed' THEN $4 ELSE closed_at END
                WHERE complaint_id = $1""",
-            event.stream_id, STAGE_AFTER[event.type], event.position, event.occurred_at,
+            event.stream_id,
+            STAGE_AFTER[event.type],
+            event.position,
+            event.occurred_at,
         )
 
 
@@ -64,7 +72,7 @@ class Projector:
             await conn.execute(
                 """INSERT INTO reporting.checkpoints (projection, position) VALUES ($1, $2)
                    ON CONFLICT (projection) DO UPDATE SET position = excluded.position""",
-                PROJECTION, page.next_after,
+                PROJECTION,
+                page.next_after,
             )
         return len(page.events)
-

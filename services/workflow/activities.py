@@ -27,9 +27,15 @@ class EventsAndMessages(BaseModel):
 
 
 class ComplaintActivities:
-    def __init__(self, event_store: EventStore, router: Router, http: httpx.AsyncClient, notify_url: str,
-                 policy_dir: Path = POLICY_DIR,
-                 on_messages: Callable[[], object] | None = None):
+    def __init__(
+        self,
+        event_store: EventStore,
+        router: Router,
+        http: httpx.AsyncClient,
+        notify_url: str,
+        policy_dir: Path = POLICY_DIR,
+        on_messages: Callable[[], object] | None = None,
+    ):
         self.event_store = event_store
         self.on_messages = on_messages  # tells the outbox relay of this process to look now
         self.router = router
@@ -74,7 +80,8 @@ class ComplaintActivities:
         """Older generations: one message handed to notify directly. Complaints started since
         put their messages in the outbox with their events (`record`)."""
         response = await self.http.post(
-            f"{self.notify_url}/v1/notifications", json=request.body(),
+            f"{self.notify_url}/v1/notifications",
+            json=request.body(),
             headers={"Idempotency-Key": request.idempotency_key},
         )
         if response.status_code == 409:
@@ -84,8 +91,10 @@ class ComplaintActivities:
             return ""
         if 400 <= response.status_code < 500 and response.status_code not in RETRYABLE:
             # A message notify will never take must not fail the complaint: logged, not retried.
-            log.error("notify rejected a message", extra={"idempotency_key": request.idempotency_key,
-                                                          "status": response.status_code})
+            log.error(
+                "notify rejected a message",
+                extra={"idempotency_key": request.idempotency_key, "status": response.status_code},
+            )
             return ""
         response.raise_for_status()  # 5xx and transport errors: Temporal retries
         return response.json()["notification_id"]

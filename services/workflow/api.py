@@ -63,8 +63,10 @@ log = logging.getLogger(__name__)
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    async with service_database("workflow", MIGRATIONS) as (settings, pool), \
-            httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http:
+    async with (
+        service_database("workflow", MIGRATIONS) as (settings, pool),
+        httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http,
+    ):
         app.state.pool = pool
         app.state.events = EventStore(pool, project=inbox.project)
         app.state.router = Router(pool, load_routing(settings.routing_file))
@@ -72,12 +74,20 @@ async def lifespan(app: FastAPI):
         app.state.temporal = await connect(settings)
         instrument_http_client(http)
         relay = MessageRelay(pool, http, settings.url_of("notify"))
-        activities = ComplaintActivities(app.state.events, app.state.router, http, settings.url_of("notify"),
-                                         settings.policy_dir, on_messages=relay.wake.set)
+        activities = ComplaintActivities(
+            app.state.events,
+            app.state.router,
+            http,
+            settings.url_of("notify"),
+            settings.policy_dir,
+            on_messages=relay.wake.set,
+        )
         loops = app.state.loops
-        async with build_worker(app.state.temporal, settings.temporal_task_queue, activities_of(activities)), \
-                loops.supervised("message-relay", relay.hand_over_due, 1.0, wake=relay.wake), \
-                loops.supervised("queue-assignment", assign_queued_complaints, 2.0):
+        async with (
+            build_worker(app.state.temporal, settings.temporal_task_queue, activities_of(activities)),
+            loops.supervised("message-relay", relay.hand_over_due, 1.0, wake=relay.wake),
+            loops.supervised("queue-assignment", assign_queued_complaints, 2.0),
+        ):
             yield  # leaving the block shuts the worker down gracefully
 
 
@@ -88,24 +98,38 @@ async def assign_queued_complaints() -> None:
         assignee = await app.state.router.pick_for(row["group_name"])
         if assignee is None:
             continue
-        action = AssignAction(staff_id="router", assignee=assignee,
-                              note=f"picked from the {row['group_name']} queue when on duty")
+        action = AssignAction(
+            staff_id="router", assignee=assignee, note=f"picked from the {row['group_name']} queue when on duty"
+        )
         try:
             await _update(row["complaint_id"], ComplaintWorkflow.assign, action)
         except ApiError as exc:  # closed or moved on meanwhile: the next pass sees it
-            log.info("queued complaint not assigned", extra={"complaint_id": row["complaint_id"],
-                                                             "reason": exc.message})
+            log.info(
+                "queued complaint not assigned", extra={"complaint_id": row["complaint_id"], "reason": exc.message}
+            )
 
 
-app = service_app("workflow", "Complaint workflow service",
-                  "Staff actions on complaints, and the event feed every read model follows.", lifespan)
+app = service_app(
+    "workflow",
+    "Complaint workflow service",
+    "Staff actions on complaints, and the event feed every read model follows.",
+    lifespan,
+)
 
-StaffId = Annotated[str, Header(alias="X-Staff-Id", min_length=1, max_length=100,
-                                description="who acts; the console's login sets it")]
-ActionKey = Annotated[str | None, Header(
-    alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$",
-    description="one per action the person means (the console sends one per form): a retry with the same "
-                "key returns the first outcome instead of acting twice")]
+StaffId = Annotated[
+    str, Header(alias="X-Staff-Id", min_length=1, max_length=100, description="who acts; the console's login sets it")
+]
+ActionKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="one per action the person means (the console sends one per form): a retry with the same "
+        "key returns the first outcome instead of acting twice",
+    ),
+]
 
 
 def _handle(complaint_id: str) -> WorkflowHandle:
@@ -147,9 +171,16 @@ async def list_complaints(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[inbox.InboxItem]:
     """The staff inbox, most urgent first (nearest deadline). Contact data is masked."""
-    return await inbox.list_items(app.state.pool, group=group, assignee=assignee,
-                                  stage=stage.value if stage else None, open_only=not include_closed,
-                                  breached=breached, limit=limit, offset=offset)
+    return await inbox.list_items(
+        app.state.pool,
+        group=group,
+        assignee=assignee,
+        stage=stage.value if stage else None,
+        open_only=not include_closed,
+        breached=breached,
+        limit=limit,
+        offset=offset,
+    )
 
 
 @app.get("/v1/staff", response_model=list[StaffMember], tags=["staff"])
@@ -179,68 +210,80 @@ async def get_complaint(complaint_id: str) -> ComplaintView:
     except RPCError as exc:
         refusal = await _not_found_or_closed(handle, complaint_id, exc)
         if refusal.status == 409:  # a closed complaint still answers queries: this was the engine
-            raise ApiError(503, "temporal_unavailable", "the workflow engine could not show this complaint "
-                           "right now; try again", headers={"Retry-After": "2"}) from exc
+            raise ApiError(
+                503,
+                "temporal_unavailable",
+                "the workflow engine could not show this complaint right now; try again",
+                headers={"Retry-After": "2"},
+            ) from exc
         raise refusal from exc
 
 
 @app.post("/v1/complaints/{complaint_id}/acknowledge", response_model=ComplaintView, tags=["staff"])
-async def acknowledge(complaint_id: str, staff_id: StaffId, body: StaffNote | None = None,
-                      key: ActionKey = None) -> ComplaintView:
+async def acknowledge(
+    complaint_id: str, staff_id: StaffId, body: StaffNote | None = None, key: ActionKey = None
+) -> ComplaintView:
     action = StaffAction(staff_id=staff_id, note=body.note if body else None)
     return await _update(complaint_id, ComplaintWorkflow.acknowledge, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/resolve", response_model=ComplaintView, tags=["staff"])
-async def resolve(complaint_id: str, staff_id: StaffId, resolution: Resolution,
-                  key: ActionKey = None) -> ComplaintView:
+async def resolve(complaint_id: str, staff_id: StaffId, resolution: Resolution, key: ActionKey = None) -> ComplaintView:
     action = ResolveAction(staff_id=staff_id, resolution=resolution)
     return await _update(complaint_id, ComplaintWorkflow.resolve, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/assign", response_model=ComplaintView, tags=["staff"])
-async def assign(complaint_id: str, staff_id: StaffId, body: Assignment,
-                 key: ActionKey = None) -> ComplaintView:
+async def assign(complaint_id: str, staff_id: StaffId, body: Assignment, key: ActionKey = None) -> ComplaintView:
     """Assign a responsible person (meets the assignment deadline)."""
-    return await _update(complaint_id, ComplaintWorkflow.assign, AssignAction(staff_id=staff_id, **body.model_dump()), key)
+    return await _update(
+        complaint_id, ComplaintWorkflow.assign, AssignAction(staff_id=staff_id, **body.model_dump()), key
+    )
 
 
 @app.post("/v1/complaints/{complaint_id}/progress", response_model=ComplaintView, tags=["staff"])
-async def post_progress(complaint_id: str, staff_id: StaffId, body: ProgressNote,
-                        key: ActionKey = None) -> ComplaintView:
+async def post_progress(
+    complaint_id: str, staff_id: StaffId, body: ProgressNote, key: ActionKey = None
+) -> ComplaintView:
     """Tell the customer how it is going (restarts the progress-update cadence)."""
     action = ProgressAction(staff_id=staff_id, **body.model_dump())
     return await _update(complaint_id, ComplaintWorkflow.post_progress, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/request-info", response_model=ComplaintView, tags=["staff"])
-async def request_info(complaint_id: str, staff_id: StaffId, body: InfoQuestion,
-                       key: ActionKey = None) -> ComplaintView:
+async def request_info(
+    complaint_id: str, staff_id: StaffId, body: InfoQuestion, key: ActionKey = None
+) -> ComplaintView:
     """Ask the customer for information; the SLA clock pauses until they reply."""
     action = InfoRequest(staff_id=staff_id, **body.model_dump())
     return await _update(complaint_id, ComplaintWorkflow.request_info, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/retier", response_model=ComplaintView, tags=["staff"])
-async def retier(complaint_id: str, staff_id: StaffId, body: Retiering,
-                 key: ActionKey = None) -> ComplaintView:
+async def retier(complaint_id: str, staff_id: StaffId, body: Retiering, key: ActionKey = None) -> ComplaintView:
     """Change the tier; the running deadlines are recomputed from the time of receipt."""
-    return await _update(complaint_id, ComplaintWorkflow.retier, RetierAction(staff_id=staff_id, **body.model_dump()), key)
+    return await _update(
+        complaint_id, ComplaintWorkflow.retier, RetierAction(staff_id=staff_id, **body.model_dump()), key
+    )
 
 
 @app.post("/v1/complaints/{complaint_id}/follow-up", response_model=ComplaintView, tags=["staff"])
-async def record_follow_up(complaint_id: str, staff_id: StaffId, body: FollowUp,
-                           key: ActionKey = None) -> ComplaintView:
+async def record_follow_up(
+    complaint_id: str, staff_id: StaffId, body: FollowUp, key: ActionKey = None
+) -> ComplaintView:
     """Record the second follow-up with a dissatisfied customer."""
     action = FollowUpAction(staff_id=staff_id, **body.model_dump())
     return await _update(complaint_id, ComplaintWorkflow.record_follow_up, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/policy", response_model=ComplaintView, tags=["operators"])
-async def move_to_policy(complaint_id: str, staff_id: StaffId, body: PolicyChoice,
-                         key: ActionKey = None) -> ComplaintView:
+async def move_to_policy(
+    complaint_id: str, staff_id: StaffId, body: PolicyChoice, key: ActionKey = None
+) -> ComplaintView:
     """Move one running complaint to the current version of a policy."""
-    return await _update(complaint_id, ComplaintWorkflow.apply_policy, PolicyMove(staff_id=staff_id, **body.model_dump()), key)
+    return await _update(
+        complaint_id, ComplaintWorkflow.apply_policy, PolicyMove(staff_id=staff_id, **body.model_dump()), key
+    )
 
 
 # ---------------------------------------------------------------- SLA policies (operators)
@@ -278,7 +321,8 @@ async def get_policy(name: str) -> Policy:
 
 class ApplyRequest(BaseModel):
     complaint_ids: list[Annotated[str, Field(min_length=1, max_length=100)]] | None = Field(
-        default=None, max_length=1000, description="the complaints to move")
+        default=None, max_length=1000, description="the complaints to move"
+    )
     all_running: bool = Field(default=False, description="true, instead of complaint_ids: move every running complaint")
 
 
@@ -294,8 +338,13 @@ async def apply_policy(name: str, staff_id: StaffId, body: ApplyRequest | None =
     keep the policy they started under."""
     if body is None or (body.complaint_ids is None) == (not body.all_running):
         # Moving every running complaint is never what an empty or mistyped request meant.
-        raise ApiError(422, "confirmation_required", "name the complaints in complaint_ids, or send "
-                       "all_running: true (and no complaint_ids) to move every running complaint", field="all_running")
+        raise ApiError(
+            422,
+            "confirmation_required",
+            "name the complaints in complaint_ids, or send "
+            "all_running: true (and no complaint_ids) to move every running complaint",
+            field="all_running",
+        )
     policy = await get_policy(name)  # validate once before touching any complaint
     ids = body.complaint_ids if body.complaint_ids is not None else await _running_complaint_ids()
     moved, refused = [], {}
@@ -313,8 +362,12 @@ async def _running_complaint_ids() -> list[str]:
     return [wf.id.removeprefix("complaint-") async for wf in app.state.temporal.list_workflows(query)]
 
 
-@app.get("/v1/events", response_model=EventPage, tags=["feed"],
-         dependencies=[Depends(service_caller("reporting", "operator"))])
+@app.get(
+    "/v1/events",
+    response_model=EventPage,
+    tags=["feed"],
+    dependencies=[Depends(service_caller("reporting", "operator"))],
+)
 async def event_feed(
     after: Annotated[int, Query(ge=0, le=2**63 - 1, description="last position already read")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -49,8 +49,10 @@ class BusinessCalendar:
             else:
                 weekday = 0 if day in self.make_up_days else day.weekday()
                 spans = [
-                    (datetime.combine(day, s, tzinfo=self.zone).astimezone(UTC),
-                     datetime.combine(day, e, tzinfo=self.zone).astimezone(UTC))
+                    (
+                        datetime.combine(day, s, tzinfo=self.zone).astimezone(UTC),
+                        datetime.combine(day, e, tzinfo=self.zone).astimezone(UTC),
+                    )
                     for s, e in self._weekday_spans[weekday]
                 ]
             self._by_day[day] = spans

@@ -312,19 +312,27 @@ class TierRule:
 # A small first rules table (domain §2): the first rule whose keyword appears decides.
 TIER_RULES: tuple[TierRule, ...] = (
     TierRule(
-        "safety-or-injury", 1, "safety",
+        "safety-or-injury",
+        1,
+        "safety",
         ("injur", "hurt", "fire", "smoke", "electric shock", "safety", "受伤", "安全", "起火", "冒烟", "触电"),
     ),
     TierRule(
-        "payment-system-down", 1, "product_fault",
+        "payment-system-down",
+        1,
+        "product_fault",
         ("payment system down", "cannot pay at all", "支付系统", "无法支付"),
     ),
     TierRule(
-        "money-lost", 2, "process_problem",
+        "money-lost",
+        2,
+        "process_problem",
         ("charged twice", "double charge", "refund", "money", "overcharg", "退款", "扣款", "多扣", "扣费"),
     ),
     TierRule(
-        "order-anomaly", 2, "process_problem",
+        "order-anomaly",
+        2,
+        "process_problem",
         ("order", "delivery", "shipment", "订单", "发货", "物流"),
     ),
 )
@@ -357,8 +365,12 @@ def legacy_classification(complaint: "ComplaintInput") -> Classification:
     found = assign_tier(complaint.description, complaint.urgency_hint)
     urgency = {1: "high", 2: "medium", 3: "low"}[found.tier]
     return Classification(
-        tier=found.tier, complaint_type=found.complaint_type if found.complaint_type != "safety" else "other",
-        urgency=urgency, responsibility="undetermined", scope="single_customer", difficulty="front_line",
+        tier=found.tier,
+        complaint_type=found.complaint_type if found.complaint_type != "safety" else "other",
+        urgency=urgency,
+        responsibility="undetermined",
+        scope="single_customer",
+        difficulty="front_line",
         decided_by=[FieldDecision(field="tier", value=found.tier, rule=found.rule, reason=found.reason)],
         rules_version="built-in@v0",
     )

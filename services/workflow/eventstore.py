@@ -50,14 +50,20 @@ async def _supersede_abandoned(conn: asyncpg.Connection, events: list[NewEvent])
                 (position, event_id, stream_id, version, type, data, occurred_at, recorded_at)
             SELECT position, event_id, stream_id, version, type, data, occurred_at, recorded_at FROM abandoned
             RETURNING version, type""",
-        stream_id, first, task_began,
+        stream_id,
+        first,
+        task_began,
     )
     if moved:
-        log.warning("events of a workflow task that never completed superseded by its retry",
-                    extra={"complaint_id": stream_id, "superseded": [f"{r['version']}:{r['type']}" for r in moved],
-                           "recorded": [f"{e.version}:{e.type}" for e in events]})
-    return await conn.fetchval(
-        f"SELECT coalesce(max(version), 0) FROM {SCHEMA}.events WHERE stream_id = $1", stream_id)
+        log.warning(
+            "events of a workflow task that never completed superseded by its retry",
+            extra={
+                "complaint_id": stream_id,
+                "superseded": [f"{r['version']}:{r['type']}" for r in moved],
+                "recorded": [f"{e.version}:{e.type}" for e in events],
+            },
+        )
+    return await conn.fetchval(f"SELECT coalesce(max(version), 0) FROM {SCHEMA}.events WHERE stream_id = $1", stream_id)
 
 
 class VersionConflict(Exception):
@@ -97,8 +103,7 @@ class EventStore:
         self.pool = pool
         self.project = project
 
-    async def append(self, events: list[NewEvent],
-                     messages: Sequence[outbox.NotificationRequest] = ()) -> AppendResult:
+    async def append(self, events: list[NewEvent], messages: Sequence[outbox.NotificationRequest] = ()) -> AppendResult:
         """Append events of one stream, which must continue its versions without a gap, and put
         the messages they cause in the outbox in the same transaction."""
         if not events:
@@ -119,8 +124,9 @@ class EventStore:
             # writer) committed between the checks and the insert: look again.
             return await self._append_once(events, messages)
 
-    async def _append_once(self, events: list[NewEvent],
-                           messages: Sequence[outbox.NotificationRequest]) -> AppendResult:
+    async def _append_once(
+        self, events: list[NewEvent], messages: Sequence[outbox.NotificationRequest]
+    ) -> AppendResult:
         stream_id = events[0].stream_id
         async with self.pool.acquire() as conn, conn.transaction():
             known = await conn.fetch(
@@ -163,7 +169,8 @@ class EventStore:
     async def superseded(self, stream_id: str) -> list[StoredEvent]:
         """Events of this complaint that a workflow task stored and never completed (audit)."""
         rows = await self.pool.fetch(
-            f"SELECT {_COLUMNS} FROM {SCHEMA}.superseded_events WHERE stream_id = $1 ORDER BY position", stream_id)
+            f"SELECT {_COLUMNS} FROM {SCHEMA}.superseded_events WHERE stream_id = $1 ORDER BY position", stream_id
+        )
         return [_stored(r) for r in rows]
 
     async def read_all(self, after: int = 0, limit: int = 100) -> list[StoredEvent]:

@@ -64,13 +64,17 @@ def _changes(event: NewEvent) -> dict:
     if event.type == "ComplaintReceived":
         customer = data.get("customer", {})
         text = " ".join(x for x in (data.get("subject"), data.get("description")) if x)
-        changes.update(channel=data.get("channel"), received_at=_time(data.get("received_at")) or event.occurred_at,
-                       customer_name=scrub_text(customer.get("name") or "") or None, customer_contact=_masked_contact(customer),
-                       account_id=customer.get("account_id"), segment=customer.get("segment"),
-                       summary=scrub_text(" ".join(text.split()))[:160])
+        changes.update(
+            channel=data.get("channel"),
+            received_at=_time(data.get("received_at")) or event.occurred_at,
+            customer_name=scrub_text(customer.get("name") or "") or None,
+            customer_contact=_masked_contact(customer),
+            account_id=customer.get("account_id"),
+            segment=customer.get("segment"),
+            summary=scrub_text(" ".join(text.split()))[:160],
+        )
     elif event.type == "TierAssigned":
-        changes.update(tier=data.get("tier"), complaint_type=data.get("complaint_type"),
-                       urgency=data.get("urgency"))
+        changes.update(tier=data.get("tier"), complaint_type=data.get("complaint_type"), urgency=data.get("urgency"))
     elif event.type == "Assigned":
         changes.update(group_name=data.get("group"), assignee=data.get("assignee"), liaison=data.get("liaison"))
     elif event.type == "AssignedToPerson":
@@ -104,16 +108,28 @@ async def project(conn: asyncpg.Connection, events: list[NewEvent]) -> None:
     await conn.execute(
         f"""INSERT INTO workflow.inbox (complaint_id, {", ".join(columns)}) VALUES ($1, {placeholders})
             ON CONFLICT (complaint_id) DO UPDATE SET {assignments}, updated_at = now()""",
-        events[0].stream_id, *changes.values(),
+        events[0].stream_id,
+        *changes.values(),
     )
     if changes.get("owner"):  # whoever acknowledges is the assignee if nobody was
-        await conn.execute("UPDATE workflow.inbox SET assignee = $2 WHERE complaint_id = $1 AND assignee IS NULL",
-                           events[0].stream_id, changes["owner"])
+        await conn.execute(
+            "UPDATE workflow.inbox SET assignee = $2 WHERE complaint_id = $1 AND assignee IS NULL",
+            events[0].stream_id,
+            changes["owner"],
+        )
 
 
-async def list_items(pool: asyncpg.Pool, *, group: str | None = None, assignee: str | None = None,
-                     stage: str | None = None, open_only: bool = True, breached: bool | None = None,
-                     limit: int = 50, offset: int = 0) -> list[InboxItem]:
+async def list_items(
+    pool: asyncpg.Pool,
+    *,
+    group: str | None = None,
+    assignee: str | None = None,
+    stage: str | None = None,
+    open_only: bool = True,
+    breached: bool | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[InboxItem]:
     """Most urgent first: the nearest deadline, then the oldest."""
     rows = await pool.fetch(
         """SELECT * FROM workflow.inbox
@@ -122,6 +138,12 @@ async def list_items(pool: asyncpg.Pool, *, group: str | None = None, assignee: 
              AND ($5::boolean IS NULL OR breached = $5) AND received_at IS NOT NULL
            ORDER BY next_deadline NULLS LAST, received_at, complaint_id
            LIMIT $6 OFFSET $7""",
-        group, assignee, stage, open_only, breached, limit, offset,
+        group,
+        assignee,
+        stage,
+        open_only,
+        breached,
+        limit,
+        offset,
     )
     return [InboxItem(**{k: v for k, v in dict(r).items() if k in InboxItem.model_fields}) for r in rows]

@@ -53,8 +53,10 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[NotificationReque
     await conn.executemany(
         """INSERT INTO workflow.outbox (idempotency_key, complaint_id, request, trace_context)
            VALUES ($1, $2, $3, $4) ON CONFLICT (idempotency_key) DO NOTHING""",
-        [(m.idempotency_key, m.complaint_id, json.dumps(m.body(), ensure_ascii=False), json.dumps(carrier))
-         for m in messages],
+        [
+            (m.idempotency_key, m.complaint_id, json.dumps(m.body(), ensure_ascii=False), json.dumps(carrier))
+            for m in messages
+        ],
     )
 
 
@@ -81,19 +83,24 @@ class MessageRelay:
                                   WHERE status = 'pending' AND next_attempt_at <= now()
                                   ORDER BY position LIMIT $1 FOR UPDATE SKIP LOCKED)
                RETURNING position, idempotency_key, request, trace_context, attempts""",
-            self.batch, CLAIM_LEASE,
+            self.batch,
+            CLAIM_LEASE,
         )
         await asyncio.gather(*(self._hand_over(row) for row in sorted(rows, key=lambda r: r["position"])))
         return len(rows)
 
     async def _hand_over(self, row: asyncpg.Record) -> None:
         context = propagate.extract(json.loads(row["trace_context"]))
-        with tracer.start_as_current_span("hand over notification", context=context,
-                                          kind=trace.SpanKind.PRODUCER) as span:
+        with tracer.start_as_current_span(
+            "hand over notification", context=context, kind=trace.SpanKind.PRODUCER
+        ) as span:
             span.set_attribute("outbox.position", row["position"])
             try:
-                response = await self.http.post(self.url, content=row["request"], headers={
-                    "Idempotency-Key": row["idempotency_key"], "content-type": "application/json"})
+                response = await self.http.post(
+                    self.url,
+                    content=row["request"],
+                    headers={"Idempotency-Key": row["idempotency_key"], "content-type": "application/json"},
+                )
             except httpx.TransportError as exc:
                 await self._retry_later(row, f"notify unreachable: {exc!r}")
                 return
@@ -101,7 +108,9 @@ class MessageRelay:
                 await self.pool.execute(
                     """UPDATE workflow.outbox SET status = 'handed_over', handed_over_at = now(),
                            notification_id = $2, last_error = NULL WHERE position = $1""",
-                    row["position"], response.json().get("notification_id"))
+                    row["position"],
+                    response.json().get("notification_id"),
+                )
             elif response.status_code in RETRYABLE or response.status_code >= 500:
                 await self._retry_later(row, f"notify answered {response.status_code}")
             else:
@@ -109,14 +118,24 @@ class MessageRelay:
                 # body): kept with the reason for an operator; the complaint itself goes on.
                 await self.pool.execute(
                     "UPDATE workflow.outbox SET status = 'rejected', last_error = $2 WHERE position = $1",
-                    row["position"], f"{response.status_code} {response.text[:900]}")
-                log.error("notify rejected a message", extra={"idempotency_key": row["idempotency_key"],
-                                                              "status": response.status_code})
+                    row["position"],
+                    f"{response.status_code} {response.text[:900]}",
+                )
+                log.error(
+                    "notify rejected a message",
+                    extra={"idempotency_key": row["idempotency_key"], "status": response.status_code},
+                )
 
     async def _retry_later(self, row: asyncpg.Record, error: str) -> None:
         backoff = min(2.0 ** row["attempts"], MAX_BACKOFF_SECONDS)
         await self.pool.execute(
             """UPDATE workflow.outbox SET last_error = $2, next_attempt_at = now() + make_interval(secs => $3)
-               WHERE position = $1""", row["position"], error, backoff)
-        log.warning("message not handed over; will retry", extra={"idempotency_key": row["idempotency_key"],
-                                                                  "error": error, "retry_in_seconds": backoff})
+               WHERE position = $1""",
+            row["position"],
+            error,
+            backoff,
+        )
+        log.warning(
+            "message not handed over; will retry",
+            extra={"idempotency_key": row["idempotency_key"], "error": error, "retry_in_seconds": backoff},
+        )

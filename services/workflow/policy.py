@@ -143,8 +143,15 @@ class TierPolicy(BaseModel):
         return target.clock or self.clock
 
 
-TARGETS = ("first_response", "assignment", "resolution", "transfer_acceptance", "feedback",
-           "survey_follow_up", "second_follow_up")
+TARGETS = (
+    "first_response",
+    "assignment",
+    "resolution",
+    "transfer_acceptance",
+    "feedback",
+    "survey_follow_up",
+    "second_follow_up",
+)
 
 
 class Policy(BaseModel):
@@ -154,8 +161,9 @@ class Policy(BaseModel):
     description: str = ""
     calendar: CalendarSpec
     tiers: dict[Literal["1", "2", "3"], TierPolicy]
-    dissatisfied_below: int = Field(default=3, ge=1, le=5,
-                                    description="a survey score under this asks for a second follow-up")
+    dissatisfied_below: int = Field(
+        default=3, ge=1, le=5, description="a survey score under this asks for a second follow-up"
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> "Policy":

@@ -60,10 +60,12 @@ class RouteRule:
     liaison: bool = False
 
     def applies(self, request: RouteRequest) -> bool:
-        return ((not self.tiers or request.tier in self.tiers)
-                and (not self.types or request.complaint_type in self.types)
-                and (not self.segments or request.segment in self.segments)
-                and (self.overflow is None or request.overflow == self.overflow))
+        return (
+            (not self.tiers or request.tier in self.tiers)
+            and (not self.types or request.complaint_type in self.types)
+            and (not self.segments or request.segment in self.segments)
+            and (self.overflow is None or request.overflow == self.overflow)
+        )
 
 
 @dataclass(frozen=True)
@@ -90,12 +92,18 @@ def load_routing(path: Path = ROUTING_FILE) -> RoutingConfig:
     for index, raw in enumerate(data.get("route", []), start=1):
         if raw.get("group") not in groups:
             raise RoutingError(f"{path}: route {index} ({raw.get('name')}): unknown group '{raw.get('group')}'")
-        routes.append(RouteRule(
-            name=raw["name"], reason=raw.get("reason", raw["name"]), group=raw["group"],
-            tiers=frozenset(raw.get("tiers", ())), types=frozenset(raw.get("types", ())),
-            segments=frozenset(raw.get("segments", ())), overflow=raw.get("overflow"),
-            liaison=bool(raw.get("liaison", False)),
-        ))
+        routes.append(
+            RouteRule(
+                name=raw["name"],
+                reason=raw.get("reason", raw["name"]),
+                group=raw["group"],
+                tiers=frozenset(raw.get("tiers", ())),
+                types=frozenset(raw.get("types", ())),
+                segments=frozenset(raw.get("segments", ())),
+                overflow=raw.get("overflow"),
+                liaison=bool(raw.get("liaison", False)),
+            )
+        )
     liaisons = dict(data.get("liaison_groups", {}))
     for kind, group in liaisons.items():
         if group not in groups:
@@ -104,8 +112,9 @@ def load_routing(path: Path = ROUTING_FILE) -> RoutingConfig:
 
 
 # A member's load: the open complaints assigned to them (from the staff inbox), for staff s.
-OPEN_COMPLAINTS_OF_STAFF = ("(SELECT count(*) FROM workflow.inbox i"
-                            " WHERE i.assignee = s.staff_id AND i.stage <> 'closed')")
+OPEN_COMPLAINTS_OF_STAFF = (
+    "(SELECT count(*) FROM workflow.inbox i WHERE i.assignee = s.staff_id AND i.stage <> 'closed')"
+)
 
 
 class StaffMember(BaseModel):
@@ -122,8 +131,9 @@ class Router:
         self.pool, self.config = pool, config
 
     async def route(self, request: RouteRequest) -> Route:
-        stored = await self.pool.fetchval("SELECT decision FROM workflow.routes WHERE complaint_id = $1",
-                                          request.complaint_id)
+        stored = await self.pool.fetchval(
+            "SELECT decision FROM workflow.routes WHERE complaint_id = $1", request.complaint_id
+        )
         if stored:
             return Route.model_validate_json(stored)
         rule = self.config.group_for(request)
@@ -138,36 +148,59 @@ class Router:
                 liaison = await self._pick(conn, liaison_group, self.config.groups[liaison_group].strategy)
             urgent_call = None
             if group.urgent_call_roles:
-                urgent_call = await self._pick(conn, rule.group, "least_loaded", roles=group.urgent_call_roles,
-                                               exclude=assignee)
-            route = Route(group=rule.group, rule=rule.name, reason=rule.reason, strategy=group.strategy,
-                          assignee=assignee, liaison=liaison, urgent_call=urgent_call or assignee)
+                urgent_call = await self._pick(
+                    conn, rule.group, "least_loaded", roles=group.urgent_call_roles, exclude=assignee
+                )
+            route = Route(
+                group=rule.group,
+                rule=rule.name,
+                reason=rule.reason,
+                strategy=group.strategy,
+                assignee=assignee,
+                liaison=liaison,
+                urgent_call=urgent_call or assignee,
+            )
             inserted = await conn.fetchval(
                 """INSERT INTO workflow.routes (complaint_id, group_name, decision) VALUES ($1, $2, $3)
                    ON CONFLICT DO NOTHING RETURNING complaint_id""",
-                request.complaint_id, rule.group, route.model_dump_json(),
+                request.complaint_id,
+                rule.group,
+                route.model_dump_json(),
             )
             if inserted and assignee:
                 # Counted as load at once, before the workflow's Assigned event reaches the inbox.
                 await conn.execute(
                     """INSERT INTO workflow.inbox (complaint_id, group_name, assignee, tier) VALUES ($1, $2, $3, $4)
                        ON CONFLICT (complaint_id) DO UPDATE SET group_name = $2, assignee = $3""",
-                    request.complaint_id, rule.group, assignee, request.tier,
+                    request.complaint_id,
+                    rule.group,
+                    assignee,
+                    request.tier,
                 )
         if not inserted:  # a concurrent retry won: its decision stands
-            return Route.model_validate_json(await self.pool.fetchval(
-                "SELECT decision FROM workflow.routes WHERE complaint_id = $1", request.complaint_id))
+            return Route.model_validate_json(
+                await self.pool.fetchval(
+                    "SELECT decision FROM workflow.routes WHERE complaint_id = $1", request.complaint_id
+                )
+            )
         return route
 
-    async def _pick(self, conn: asyncpg.Connection, group: str, strategy: Strategy,
-                    roles: tuple[str, ...] = (), exclude: str | None = None) -> str | None:
+    async def _pick(
+        self,
+        conn: asyncpg.Connection,
+        group: str,
+        strategy: Strategy,
+        roles: tuple[str, ...] = (),
+        exclude: str | None = None,
+    ) -> str | None:
         members = await conn.fetch(
             f"""SELECT s.staff_id, {OPEN_COMPLAINTS_OF_STAFF} AS load
                FROM workflow.staff s
                WHERE $1 = ANY(s.groups) AND s.on_duty
                  AND (cardinality($2::text[]) = 0 OR s.role = ANY($2::text[]))
                ORDER BY s.staff_id""",
-            group, list(roles),
+            group,
+            list(roles),
         )
         candidates = [m for m in members if m["staff_id"] != exclude] or list(members)
         if not candidates:
@@ -180,7 +213,8 @@ class Router:
         await conn.execute(
             """INSERT INTO workflow.routing_cursors (group_name, last_member) VALUES ($1, $2)
                ON CONFLICT (group_name) DO UPDATE SET last_member = $2""",
-            group, chosen,
+            group,
+            chosen,
         )
         return chosen
 
@@ -192,7 +226,9 @@ class Router:
             """SELECT i.complaint_id, i.group_name FROM workflow.inbox i
                WHERE i.assignee IS NULL AND i.stage IN ('assigned', 'acknowledged', 'waiting_on_customer')
                  AND EXISTS (SELECT 1 FROM workflow.staff s WHERE i.group_name = ANY(s.groups) AND s.on_duty)
-               ORDER BY i.next_deadline NULLS LAST, i.received_at LIMIT $1""", limit)
+               ORDER BY i.next_deadline NULLS LAST, i.received_at LIMIT $1""",
+            limit,
+        )
 
     async def pick_for(self, group: str) -> str | None:
         """A member of the group on duty, by the group's strategy."""
@@ -207,7 +243,9 @@ class Router:
         staff = tomllib.loads(Path(path).read_text(encoding="utf-8")).get("staff", [])
         for index, person in enumerate(staff, start=1):
             if person.get("role") not in ROLES:
-                raise RoutingError(f"{path}: staff {index} ({person.get('id')}): role must be one of {', '.join(ROLES)}")
+                raise RoutingError(
+                    f"{path}: staff {index} ({person.get('id')}): role must be one of {', '.join(ROLES)}"
+                )
             unknown = sorted(set(person.get("groups", [])) - set(self.config.groups))
             if unknown:
                 raise RoutingError(f"{path}: staff {index} ({person['id']}): unknown group '{unknown[0]}'")
@@ -221,13 +259,16 @@ class Router:
     async def staff(self) -> list[StaffMember]:
         rows = await self.pool.fetch(
             f"""SELECT s.staff_id, s.name, s.role, s.groups, s.on_duty, {OPEN_COMPLAINTS_OF_STAFF} AS open_complaints
-                FROM workflow.staff s ORDER BY s.staff_id""")
+                FROM workflow.staff s ORDER BY s.staff_id"""
+        )
         return [StaffMember(**dict(r)) for r in rows]
 
     async def set_on_duty(self, staff_id: str, on_duty: bool) -> StaffMember | None:
         updated = await self.pool.fetchval(
             "UPDATE workflow.staff SET on_duty = $2, updated_at = now() WHERE staff_id = $1 RETURNING staff_id",
-            staff_id, on_duty)
+            staff_id,
+            on_duty,
+        )
         if not updated:
             return None
         return next(m for m in await self.staff() if m.staff_id == staff_id)

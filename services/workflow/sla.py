@@ -119,8 +119,13 @@ class SlaState(BaseModel):
         if name == "progress":
             return self._start_progress(at)
         target_policy = getattr(tier, name)
-        state = TargetState(name=name, started_at=at, budget=target_policy.within,
-                            clock=tier.clock_of(target_policy), warn_at=tier.warn_at)
+        state = TargetState(
+            name=name,
+            started_at=at,
+            budget=target_policy.within,
+            clock=tier.clock_of(target_policy),
+            warn_at=tier.warn_at,
+        )
         if self.paused_since is not None:
             state.pauses.append(Pause(start=at))
         self.targets[name] = state
@@ -211,17 +216,34 @@ class SlaState(BaseModel):
             for fraction in target.warn_at:
                 moment = None if fraction in target.warned else self._reaches(target, target.budget * fraction)
                 if moment is not None:
-                    candidates.append(Due(kind="warn", target=target.name, at=moment, deadline=deadline,
-                                          fraction=fraction))
+                    candidates.append(
+                        Due(kind="warn", target=target.name, at=moment, deadline=deadline, fraction=fraction)
+                    )
         if deadline is not None:
             if target.reminder_grace is not None and target.reminded_at is None:
                 candidates.append(Due(kind="remind", target=target.name, at=deadline, deadline=deadline))
             if target.breached_at is None:
-                candidates.append(Due(kind="breach", target=target.name, at=deadline + (target.reminder_grace or ZERO),
-                                      deadline=deadline, level=1, to=self._chain()[1]))
+                candidates.append(
+                    Due(
+                        kind="breach",
+                        target=target.name,
+                        at=deadline + (target.reminder_grace or ZERO),
+                        deadline=deadline,
+                        level=1,
+                        to=self._chain()[1],
+                    )
+                )
         if target.next_climb_at is not None and target.level + 1 < len(self._chain()):
-            candidates.append(Due(kind="climb", target=target.name, at=target.next_climb_at, deadline=deadline,
-                                  level=target.level + 1, to=self._chain()[target.level + 1]))
+            candidates.append(
+                Due(
+                    kind="climb",
+                    target=target.name,
+                    at=target.next_climb_at,
+                    deadline=deadline,
+                    level=target.level + 1,
+                    to=self._chain()[target.level + 1],
+                )
+            )
         return min(candidates, key=lambda d: d.at) if candidates else None
 
     def _mark_fired(self, target: TargetState, due: Due, now: datetime) -> None:

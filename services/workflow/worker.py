@@ -19,8 +19,13 @@ SANDBOX = SandboxedWorkflowRunner(
 
 
 def activities_of(activities: ComplaintActivities) -> list[Callable]:
-    return [activities.record, activities.load_policy, activities.route_complaint,
-            activities.append_events, activities.send_notification]  # the last two: older generations
+    return [
+        activities.record,
+        activities.load_policy,
+        activities.route_complaint,
+        activities.append_events,  # older generations
+        activities.send_notification,  # older generations
+    ]
 
 
 def cache_bytecode(workflow_classes: Sequence[type]) -> None:

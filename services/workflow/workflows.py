@@ -94,20 +94,24 @@ class ComplaintWorkflow:
             # Local: reading a file on the worker needs no task queue round trip. As a regular
             # activity it cost the server a third of its CPU per complaint (51 -> 33 ms).
             policy = await workflow.execute_local_activity_method(
-                ComplaintActivities.load_policy, complaint.policy, summary=f"policy {complaint.policy}",
-                start_to_close_timeout=timedelta(seconds=10), retry_policy=RETRY_FOREVER,
+                ComplaintActivities.load_policy,
+                complaint.policy,
+                summary=f"policy {complaint.policy}",
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=RETRY_FOREVER,
             )
         else:  # complaints started before keep their history's activity
             policy = await workflow.execute_activity_method(
-                ComplaintActivities.load_policy, complaint.policy, summary=f"policy {complaint.policy}",
+                ComplaintActivities.load_policy,
+                complaint.policy,
+                summary=f"policy {complaint.policy}",
                 **ACTIVITY_OPTIONS,
             )
         found = complaint.classification or legacy_classification(complaint)
         self.sla = SlaState(policy=policy, tier=found.tier)
         for target in ("first_response", "assignment", "resolution"):
             self.sla.start(target, complaint.received_at)  # the clocks run from receipt, not from now
-        self.view.tier, self.view.complaint_type, self.view.classification = \
-            found.tier, found.complaint_type, found
+        self.view.tier, self.view.complaint_type, self.view.classification = found.tier, found.complaint_type, found
         self.view.earlier_complaints = complaint.earlier_complaints
         route = await self._route(found.tier, found.complaint_type)
         self.view.group, self.view.assignee, self.view.liaison = route.group, route.assignee, route.liaison
@@ -117,18 +121,38 @@ class ComplaintWorkflow:
         self.view.policy = policy.ref
         tier_decision = found.decision("tier")
         received = (
-            ("ComplaintReceived", complaint.model_dump(mode="json", exclude={"complaint_id", "status_url",
-                                                                            "classification"})),
-            ("TierAssigned", {"tier": found.tier, "complaint_type": found.complaint_type,
-                              "urgency": found.urgency, "responsibility": found.responsibility,
-                              "scope": found.scope, "difficulty": found.difficulty,
-                              "rule": tier_decision.rule if tier_decision else None,
-                              "reason": tier_decision.reason if tier_decision else None,
-                              "decided_by": [d.model_dump(mode="json") for d in found.decided_by],
-                              "rules_version": found.rules_version, "policy": policy.ref,
-                              "deadlines": self._deadlines_json()}),
-            ("Assigned", {"group": route.group, "assignee": route.assignee, "liaison": route.liaison,
-                          "rule": route.rule, "reason": route.reason, "strategy": route.strategy}),
+            (
+                "ComplaintReceived",
+                complaint.model_dump(mode="json", exclude={"complaint_id", "status_url", "classification"}),
+            ),
+            (
+                "TierAssigned",
+                {
+                    "tier": found.tier,
+                    "complaint_type": found.complaint_type,
+                    "urgency": found.urgency,
+                    "responsibility": found.responsibility,
+                    "scope": found.scope,
+                    "difficulty": found.difficulty,
+                    "rule": tier_decision.rule if tier_decision else None,
+                    "reason": tier_decision.reason if tier_decision else None,
+                    "decided_by": [d.model_dump(mode="json") for d in found.decided_by],
+                    "rules_version": found.rules_version,
+                    "policy": policy.ref,
+                    "deadlines": self._deadlines_json(),
+                },
+            ),
+            (
+                "Assigned",
+                {
+                    "group": route.group,
+                    "assignee": route.assignee,
+                    "liaison": route.liaison,
+                    "rule": route.rule,
+                    "reason": route.reason,
+                    "strategy": route.strategy,
+                },
+            ),
         )
         if self._outbox:
             await self._record(*received, messages=self._routing_messages(route, tell_liaison=True))
@@ -143,15 +167,21 @@ class ComplaintWorkflow:
 
         feedback = self._to_customer("feedback", {"resolution": self.view.resolution.model_dump(mode="json")})
         self.sla.meet("feedback", workflow.now())
-        await self._record(("FeedbackSent", {"channel": self.complaint.customer.reply_channel()[0]}),
-                           messages=[feedback], messages_first=True)
+        await self._record(
+            ("FeedbackSent", {"channel": self.complaint.customer.reply_channel()[0]}),
+            messages=[feedback],
+            messages_first=True,
+        )
 
         answer_window = self.sla.policy.tier(self.sla.tier).survey_follow_up.within
         self.view.survey_due_at = workflow.now() + answer_window
         survey = self._to_customer("survey_request", {"answer_by": self.view.survey_due_at.isoformat()})
         self.view.stage = Stage.awaiting_survey
-        await self._record(("SurveyRequested", {"answer_by": self.view.survey_due_at.isoformat()}),
-                           messages=[survey], messages_first=True)
+        await self._record(
+            ("SurveyRequested", {"answer_by": self.view.survey_due_at.isoformat()}),
+            messages=[survey],
+            messages_first=True,
+        )
         try:
             await workflow.wait_condition(lambda: self.view.survey is not None, timeout=answer_window)
         except TimeoutError:
@@ -162,15 +192,24 @@ class ComplaintWorkflow:
             await workflow.wait_condition(workflow.all_handlers_finished)
         if self.view.survey is None:
             await self._record(("SurveyExpired", {"waited_hours": answer_window / timedelta(hours=1)}))
-        elif min(self.view.survey.satisfaction_result, self.view.survey.satisfaction_speed) \
-                < self.sla.policy.dissatisfied_below:
+        elif (
+            min(self.view.survey.satisfaction_result, self.view.survey.satisfaction_speed)
+            < self.sla.policy.dissatisfied_below
+        ):
             await self._second_follow_up()
 
         self.view.stage = Stage.closed
         await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._record(("Closed", {"survey_answered": self.view.survey is not None,
-                                       "breached": self.sla.breached,
-                                       "escalation_level": self.sla.escalation_level}))
+        await self._record(
+            (
+                "Closed",
+                {
+                    "survey_answered": self.view.survey is not None,
+                    "breached": self.sla.breached,
+                    "escalation_level": self.sla.escalation_level,
+                },
+            )
+        )
         return ComplaintOutcome(
             complaint_id=complaint.complaint_id,
             closed_at=workflow.now(),
@@ -182,9 +221,14 @@ class ComplaintWorkflow:
     async def _second_follow_up(self) -> None:
         self.view.stage = Stage.second_follow_up
         self.sla.start("second_follow_up", workflow.now())
-        await self._record(("FollowUpRequested", {"deadlines": self._deadlines_json()}), messages=[
-            self._to_staff("follow_up_needed", "owner", {"survey": self.view.survey.model_dump(mode="json")},
-                           key="follow-up")])
+        await self._record(
+            ("FollowUpRequested", {"deadlines": self._deadlines_json()}),
+            messages=[
+                self._to_staff(
+                    "follow_up_needed", "owner", {"survey": self.view.survey.model_dump(mode="json")}, key="follow-up"
+                )
+            ],
+        )
         await self._handle_until(lambda: self.view.follow_up is not None)
 
     # ------------------------------------------------------------ the SLA timer loop
@@ -209,23 +253,46 @@ class ComplaintWorkflow:
     async def _fire(self, dues: list[Due]) -> None:
         for due in dues:
             target = self.sla.targets[due.target]
-            facts = {"target": due.target, "deadline": due.deadline.isoformat() if due.deadline else None,
-                     "due_at": due.at.isoformat()}
+            facts = {
+                "target": due.target,
+                "deadline": due.deadline.isoformat() if due.deadline else None,
+                "due_at": due.at.isoformat(),
+            }
             if due.kind == "warn":
-                await self._record(("SlaWarning", {**facts, "fraction": due.fraction}), messages=[
-                    self._to_staff("sla_warning", "owner", {**facts, "fraction": due.fraction},
-                                   key=f"{due.target}/{target.started_at.isoformat()}/warn/{due.fraction}")])
+                await self._record(
+                    ("SlaWarning", {**facts, "fraction": due.fraction}),
+                    messages=[
+                        self._to_staff(
+                            "sla_warning",
+                            "owner",
+                            {**facts, "fraction": due.fraction},
+                            key=f"{due.target}/{target.started_at.isoformat()}/warn/{due.fraction}",
+                        )
+                    ],
+                )
             elif due.kind == "remind":
-                await self._record(("ProgressReminder", facts), messages=[
-                    self._to_staff("progress_reminder", "owner", facts,
-                                   key=f"progress/{target.started_at.isoformat()}/remind")])
+                await self._record(
+                    ("ProgressReminder", facts),
+                    messages=[
+                        self._to_staff(
+                            "progress_reminder", "owner", facts, key=f"progress/{target.started_at.isoformat()}/remind"
+                        )
+                    ],
+                )
             else:
                 escalated = ("Escalated", {**facts, "level": due.level, "to": due.to})
                 events = [("SlaBreached", facts), escalated] if due.kind == "breach" else [escalated]
-                await self._record(*events, messages=[
-                    self._to_staff("sla_escalation", due.to, {**facts, "level": due.level,
-                                                              "breach": due.kind == "breach"},
-                                   key=f"{due.target}/{target.started_at.isoformat()}/level/{due.level}")])
+                await self._record(
+                    *events,
+                    messages=[
+                        self._to_staff(
+                            "sla_escalation",
+                            due.to,
+                            {**facts, "level": due.level, "breach": due.kind == "breach"},
+                            key=f"{due.target}/{target.started_at.isoformat()}/level/{due.level}",
+                        )
+                    ],
+                )
 
     # ------------------------------------------------------------ staff and customer input
 
@@ -239,8 +306,9 @@ class ComplaintWorkflow:
         self.sla.meet("first_response", now)
         self.sla.meet("assignment", now)
         self.sla.start("progress", now)
-        await self._record(("Acknowledged", {"staff_id": action.staff_id, "note": action.note,
-                                             "deadlines": self._deadlines_json()}))
+        await self._record(
+            ("Acknowledged", {"staff_id": action.staff_id, "note": action.note, "deadlines": self._deadlines_json()})
+        )
         return self.view
 
     @acknowledge.validator
@@ -251,8 +319,9 @@ class ComplaintWorkflow:
     async def assign(self, action: AssignAction) -> ComplaintView:
         self.view.assignee = action.assignee
         self.sla.meet("assignment", workflow.now())
-        await self._record(("AssignedToPerson", {"staff_id": action.staff_id, "assignee": action.assignee,
-                                                 "note": action.note}))
+        await self._record(
+            ("AssignedToPerson", {"staff_id": action.staff_id, "assignee": action.assignee, "note": action.note})
+        )
         return self.view
 
     @assign.validator
@@ -264,11 +333,17 @@ class ComplaintWorkflow:
         now = workflow.now()
         self.sla.meet("progress", now)
         self.sla.start("progress", now)
-        message = self._to_customer("progress_update", {"message": action.message},
-                                    key=self._action_key("progress", now))
-        await self._record(("ProgressPosted", {"staff_id": action.staff_id, "message": action.message,
-                                               "deadlines": self._deadlines_json()}),
-                           messages=[message], messages_first=True)
+        message = self._to_customer(
+            "progress_update", {"message": action.message}, key=self._action_key("progress", now)
+        )
+        await self._record(
+            (
+                "ProgressPosted",
+                {"staff_id": action.staff_id, "message": action.message, "deadlines": self._deadlines_json()},
+            ),
+            messages=[message],
+            messages_first=True,
+        )
         return self.view
 
     @post_progress.validator
@@ -281,8 +356,12 @@ class ComplaintWorkflow:
         self.view.stage = Stage.waiting_on_customer
         self.sla.pause(now)
         message = self._to_customer("info_request", {"question": action.question}, key=self._action_key("info", now))
-        await self._record(("InfoRequested", {"staff_id": action.staff_id, "question": action.question}),
-                           ("ClockPaused", {"at": now.isoformat()}), messages=[message], messages_first=True)
+        await self._record(
+            ("InfoRequested", {"staff_id": action.staff_id, "question": action.question}),
+            ("ClockPaused", {"at": now.isoformat()}),
+            messages=[message],
+            messages_first=True,
+        )
         return self.view
 
     @request_info.validator
@@ -293,9 +372,10 @@ class ComplaintWorkflow:
     async def customer_reply(self, reply: CustomerReply) -> ComplaintView:
         self.view.stage = Stage.acknowledged
         paused_for = self._resume_clock()
-        await self._record(("CustomerReplied", {"message": reply.message}),
-                           ("ClockResumed", {"paused_seconds": paused_for.total_seconds(),
-                                             "deadlines": self._deadlines_json()}))
+        await self._record(
+            ("CustomerReplied", {"message": reply.message}),
+            ("ClockResumed", {"paused_seconds": paused_for.total_seconds(), "deadlines": self._deadlines_json()}),
+        )
         return self.view
 
     @customer_reply.validator
@@ -314,10 +394,13 @@ class ComplaintWorkflow:
         for target in ("resolution", "progress", "assignment", "first_response"):
             self.sla.meet(target, now)
         self.sla.start("feedback", now)
-        await self._record(*events, (
-            "Resolved",
-            {"staff_id": action.staff_id, "note": action.note, **action.resolution.model_dump(mode="json")},
-        ))
+        await self._record(
+            *events,
+            (
+                "Resolved",
+                {"staff_id": action.staff_id, "note": action.note, **action.resolution.model_dump(mode="json")},
+            ),
+        )
         return self.view
 
     @resolve.validator
@@ -329,9 +412,18 @@ class ComplaintWorkflow:
         previous = self.view.tier
         self.view.tier = action.tier
         self.sla.move_to(self.sla.policy, action.tier, workflow.now())
-        await self._record(("Retiered", {"staff_id": action.staff_id, "from_tier": previous,
-                                         "to_tier": action.tier, "reason": action.reason,
-                                         "deadlines": self._deadlines_json()}))
+        await self._record(
+            (
+                "Retiered",
+                {
+                    "staff_id": action.staff_id,
+                    "from_tier": previous,
+                    "to_tier": action.tier,
+                    "reason": action.reason,
+                    "deadlines": self._deadlines_json(),
+                },
+            )
+        )
         return self.view
 
     @retier.validator
@@ -346,18 +438,26 @@ class ComplaintWorkflow:
         await self._set_up()
         try:
             policy: Policy = await workflow.execute_activity_method(
-                ComplaintActivities.load_policy, move.policy, summary=f"policy {move.policy}",
-                start_to_close_timeout=timedelta(seconds=30), retry_policy=RetryPolicy(maximum_attempts=1),
+                ComplaintActivities.load_policy,
+                move.policy,
+                summary=f"policy {move.policy}",
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=1),
             )
         except ActivityError as exc:
             # The state is untouched: a bad policy file never reaches a running complaint.
-            raise ApplicationError(f"policy '{move.policy}' cannot be applied: {exc.cause}",
-                                   type="PolicyError") from exc
+            raise ApplicationError(
+                f"policy '{move.policy}' cannot be applied: {exc.cause}", type="PolicyError"
+            ) from exc
         previous = self.sla.policy.ref
         self.sla.move_to(policy, self.sla.tier, workflow.now())
         self.view.policy = policy.ref
-        await self._record(("PolicyApplied", {"staff_id": move.staff_id, "from": previous, "to": policy.ref,
-                                              "deadlines": self._deadlines_json()}))
+        await self._record(
+            (
+                "PolicyApplied",
+                {"staff_id": move.staff_id, "from": previous, "to": policy.ref, "deadlines": self._deadlines_json()},
+            )
+        )
         return self.view
 
     @apply_policy.validator
@@ -393,14 +493,22 @@ class ComplaintWorkflow:
         being handled here, and tell whoever has it."""
         await self._set_up()
         self.view.repeats += 1
-        await self._record(("RepeatLinked", {**repeat.model_dump(mode="json"), "count": self.view.repeats}), messages=[
-            self._to_customer("repeat_linked", {"stage": self.view.stage.value,
-                                                "next_deadline": self._next_deadline_text()},
-                              key=f"repeat/{repeat.submission_id}"),
-            self._to_staff("customer_wrote_again", "owner", {"message": repeat.description[:500],
-                                                             "count": self.view.repeats},
-                           key=f"repeat/{repeat.submission_id}/staff"),
-        ])
+        await self._record(
+            ("RepeatLinked", {**repeat.model_dump(mode="json"), "count": self.view.repeats}),
+            messages=[
+                self._to_customer(
+                    "repeat_linked",
+                    {"stage": self.view.stage.value, "next_deadline": self._next_deadline_text()},
+                    key=f"repeat/{repeat.submission_id}",
+                ),
+                self._to_staff(
+                    "customer_wrote_again",
+                    "owner",
+                    {"message": repeat.description[:500], "count": self.view.repeats},
+                    key=f"repeat/{repeat.submission_id}/staff",
+                ),
+            ],
+        )
         return self.view
 
     @link_repeat.validator
@@ -434,13 +542,25 @@ class ComplaintWorkflow:
         """Group and member from routing.toml and the staff on duty. Complaints started before
         routing existed took the fixed group of their tier, with nobody picked."""
         if not (self._policy_local or workflow.patched("routing-v1")):
-            return Route(group=DEFAULT_GROUP_BY_TIER[tier], rule="tier-default", reason="the group of the tier",
-                         strategy="round_robin")
-        request = RouteRequest(complaint_id=self.complaint.complaint_id, tier=tier, complaint_type=complaint_type,
-                               segment=self.complaint.customer.segment, overflow=self.complaint.overflow)
+            return Route(
+                group=DEFAULT_GROUP_BY_TIER[tier],
+                rule="tier-default",
+                reason="the group of the tier",
+                strategy="round_robin",
+            )
+        request = RouteRequest(
+            complaint_id=self.complaint.complaint_id,
+            tier=tier,
+            complaint_type=complaint_type,
+            segment=self.complaint.customer.segment,
+            overflow=self.complaint.overflow,
+        )
         return await workflow.execute_local_activity_method(
-            ComplaintActivities.route_complaint, request, summary=f"route tier {tier} {complaint_type}",
-            start_to_close_timeout=timedelta(seconds=10), retry_policy=RETRY_FOREVER,
+            ComplaintActivities.route_complaint,
+            request,
+            summary=f"route tier {tier} {complaint_type}",
+            start_to_close_timeout=timedelta(seconds=10),
+            retry_policy=RETRY_FOREVER,
         )
 
     def _next_deadline_text(self) -> str | None:
@@ -460,8 +580,9 @@ class ComplaintWorkflow:
         found = {name: self.sla.deadline(t, now) for name, t in self.sla.targets.items() if t.active}
         return {name: at for name, at in found.items() if at is not None}
 
-    async def _record(self, *events: tuple[str, dict], messages: Sequence[NotificationRequest] = (),
-                      messages_first: bool = False) -> None:
+    async def _record(
+        self, *events: tuple[str, dict], messages: Sequence[NotificationRequest] = (), messages_first: bool = False
+    ) -> None:
         """Append domain events and the messages they cause in one local activity (one
         transaction: the workflow's outbox), then show the new state. A retry after a crash is
         recognised by the deterministic event ids and message keys, and keeps what was stored
@@ -474,20 +595,31 @@ class ComplaintWorkflow:
             batch = []
             for event_type, data in events:
                 self._version += 1
-                batch.append(NewEvent(event_id=workflow.uuid4(), stream_id=self.complaint.complaint_id,
-                                      version=self._version, type=event_type, occurred_at=workflow.now(),
-                                      data=data))
+                batch.append(
+                    NewEvent(
+                        event_id=workflow.uuid4(),
+                        stream_id=self.complaint.complaint_id,
+                        version=self._version,
+                        type=event_type,
+                        occurred_at=workflow.now(),
+                        data=data,
+                    )
+                )
             summary = ", ".join(e.type for e in batch)
             # A local activity: one marker in history instead of three events and a task round trip.
             if self._outbox:
                 if messages:
                     summary += " → " + ", ".join(f"{m.template} ({m.channel})" for m in messages)
                 await workflow.execute_local_activity_method(
-                    ComplaintActivities.record, EventsAndMessages(events=batch, messages=list(messages)),
-                    summary=summary, **LOCAL_OPTIONS)
+                    ComplaintActivities.record,
+                    EventsAndMessages(events=batch, messages=list(messages)),
+                    summary=summary,
+                    **LOCAL_OPTIONS,
+                )
             else:
                 await workflow.execute_local_activity_method(
-                    ComplaintActivities.append_events, batch, summary=summary, **LOCAL_OPTIONS)
+                    ComplaintActivities.append_events, batch, summary=summary, **LOCAL_OPTIONS
+                )
             self.view.history += [HistoryEntry(type=e.type, at=e.occurred_at) for e in batch]
             self._publish_state()
             self._shown = self.view.model_copy(deep=True)
@@ -506,10 +638,13 @@ class ComplaintWorkflow:
         if calendar.is_working_time(received):
             return
         starts = calendar.local(calendar.next_working_moment(received))
-        reply = self._to_customer("after_hours", {"handling_starts": starts.strftime("%Y-%m-%d %H:%M"),
-                                                  "timezone": self.sla.policy.calendar.timezone})
-        await self._record(("AutoReplySent", {"handling_starts_at": starts.isoformat()}),
-                           messages=[reply], messages_first=True)
+        reply = self._to_customer(
+            "after_hours",
+            {"handling_starts": starts.strftime("%Y-%m-%d %H:%M"), "timezone": self.sla.policy.calendar.timezone},
+        )
+        await self._record(
+            ("AutoReplySent", {"handling_starts_at": starts.isoformat()}), messages=[reply], messages_first=True
+        )
 
     def _routing_messages(self, route: Route, tell_liaison: bool) -> list[NotificationRequest]:
         """Who must hear of the new complaint at once besides its group (domain §3)."""
@@ -517,16 +652,34 @@ class ComplaintWorkflow:
         messages = []
         if route.liaison and tell_liaison:
             # Tier 2: the business liaison of the complaint's department works it with the agent.
-            messages.append(self._message(
-                "liaison_assigned", "internal", route.liaison, f"staff:{route.liaison}",
-                {"tier": tier, "group": route.group, "assignee": route.assignee,
-                 "complaint_type": self.view.complaint_type, "summary": static_summary(complaint)}, key="liaison"))
+            messages.append(
+                self._message(
+                    "liaison_assigned",
+                    "internal",
+                    route.liaison,
+                    f"staff:{route.liaison}",
+                    {
+                        "tier": tier,
+                        "group": route.group,
+                        "assignee": route.assignee,
+                        "complaint_type": self.view.complaint_type,
+                        "summary": static_summary(complaint),
+                    },
+                    key="liaison",
+                )
+            )
         if tier == 1 and route.urgent_call:
             # Tier 1 skips the queue: the on-duty senior or manager is called at once.
-            messages.append(self._message(
-                "urgent_call", "internal", route.urgent_call, f"staff:{route.urgent_call}",
-                {"tier": 1, "group": route.group, "assignee": route.assignee, "summary": static_summary(complaint)},
-                key="urgent-call"))
+            messages.append(
+                self._message(
+                    "urgent_call",
+                    "internal",
+                    route.urgent_call,
+                    f"staff:{route.urgent_call}",
+                    {"tier": 1, "group": route.group, "assignee": route.assignee, "summary": static_summary(complaint)},
+                    key="urgent-call",
+                )
+            )
         return messages
 
     def _action_key(self, kind: str, now: datetime) -> str:
@@ -553,8 +706,9 @@ class ComplaintWorkflow:
         variables = {**variables, "tier": self.sla.tier, "role": role, "owner": self.view.owner}
         return self._message(template, "internal", name, address, variables, key)
 
-    def _message(self, template: str, channel: str, name: str, address: str, variables: dict,
-                 key: str) -> NotificationRequest:
+    def _message(
+        self, template: str, channel: str, name: str, address: str, variables: dict, key: str
+    ) -> NotificationRequest:
         return NotificationRequest(
             idempotency_key=f"{workflow.info().workflow_id}/{key}",
             complaint_id=self.complaint.complaint_id,
@@ -562,14 +716,19 @@ class ComplaintWorkflow:
             channel=channel,
             recipient_name=name,
             recipient_address=address,
-            variables={"complaint_id": self.complaint.complaint_id, "status_url": self.complaint.status_url,
-                       **variables},
+            variables={
+                "complaint_id": self.complaint.complaint_id,
+                "status_url": self.complaint.status_url,
+                **variables,
+            },
         )
 
     async def _send_now(self, request: NotificationRequest) -> None:
         """Older generations only: the message handed to notify in an activity of its own."""
         await workflow.execute_local_activity_method(
-            ComplaintActivities.send_notification, request, summary=f"{request.template} → {request.channel}",
+            ComplaintActivities.send_notification,
+            request,
+            summary=f"{request.template} → {request.channel}",
             **LOCAL_OPTIONS,
         )
 
@@ -582,8 +741,13 @@ class ComplaintWorkflow:
         v.breached = self.sla.breached
         v.escalation_level = self.sla.escalation_level
         wanted = {
-            sa.STATUS: v.stage.value, sa.CHANNEL: v.channel.value, sa.TIER: v.tier, sa.DEPARTMENT: v.group,
-            sa.ASSIGNEE: v.assignee, sa.NEXT_DEADLINE: v.next_deadline, sa.BREACHED: v.breached,
+            sa.STATUS: v.stage.value,
+            sa.CHANNEL: v.channel.value,
+            sa.TIER: v.tier,
+            sa.DEPARTMENT: v.group,
+            sa.ASSIGNEE: v.assignee,
+            sa.NEXT_DEADLINE: v.next_deadline,
+            sa.BREACHED: v.breached,
             sa.ESCALATION_LEVEL: v.escalation_level,
         }
         changes = []
