@@ -38,10 +38,13 @@ SERVICES = {  # name -> ASGI app; each runs as its own process
     "workflow": "services.workflow.api:app",
     "notify": "services.notify.api:app",
     "reporting": "services.reporting.api:app",
+    "worker": "services.workflow.worker:app",  # also `python -m services.workflow.worker`
 }
-# uvloop and httptools (C) carry the HTTP services; the workflow service hosts the Temporal
-# worker, which stays on the standard loop the SDK is built and tested on.
-EVENT_LOOP = {"intake": "uvloop", "workflow": "asyncio", "notify": "uvloop", "reporting": "uvloop"}
+# uvloop and httptools (C) carry the HTTP services; the worker stays on the standard loop the
+# Temporal SDK is built and tested on.
+EVENT_LOOP = {"intake": "uvloop", "workflow": "uvloop", "notify": "uvloop", "reporting": "uvloop", "worker": "asyncio"}
+# The worker calls notify as the workflow service it belongs to.
+CALLER_OF = {"worker": "workflow"}
 
 
 _handed_out: set[int] = set()
@@ -79,6 +82,7 @@ def settings_on_free_ports(data_dir: Path, **overrides) -> Settings:
         workflow_port=free_port(),
         notify_port=free_port(),
         reporting_port=free_port(),
+        worker_port=free_port(),
         **overrides,
     )
 
@@ -118,7 +122,7 @@ class LocalSystem:
         for name, value in s.model_dump(exclude={"service_token", "caller_tokens"}).items():
             if value is not None:
                 env[f"COMPLAINTS_{name.upper()}"] = str(value)
-        env["COMPLAINTS_SERVICE_TOKEN"] = self.service_tokens[service]
+        env["COMPLAINTS_SERVICE_TOKEN"] = self.service_tokens[CALLER_OF.get(service, service)]
         env["COMPLAINTS_CALLER_TOKENS"] = json.dumps(
             {caller: digest(token) for caller, token in self.service_tokens.items()}
         )
@@ -272,7 +276,8 @@ class LocalSystem:
         s = self.settings
         lines = ["", "Complaint timeliness platform is running:", ""]
         for name in SERVICES:
-            lines.append(f"  {name:<10} {s.url_of(name)}   API docs: {s.url_of(name)}/docs")
+            what = "health: /healthz" if name == "worker" else f"API docs: {s.url_of(name)}/docs"
+            lines.append(f"  {name:<10} {s.url_of(name)}   {what}")
         lines += [
             (
                 f"  Temporal UI http://{s.temporal_address.rpartition(':')[0]}:{s.temporal_ui_port}"

@@ -18,14 +18,15 @@ VERSION = "0.1.0"
 
 
 @asynccontextmanager
-async def service_database(service: str, migrations: Path):
-    """Configure logs and traces, open the pool, apply the service's migrations."""
+async def service_database(service: str, migrations: Path, schema: str | None = None):
+    """Configure logs and traces, open the pool, apply the migrations of the service's schema
+    (`schema`: the worker's process writes the workflow service's)."""
     settings: Settings = get_settings()
     configure_logging(service, settings.log_level)
     configure_tracing(service, settings)
     pool: asyncpg.Pool = await create_pool(settings.require_database_url())
     try:
-        await migrate(pool, service, migrations)
+        await migrate(pool, schema or service, migrations)
         yield settings, pool
     finally:
         await pool.close()

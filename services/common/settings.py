@@ -6,6 +6,7 @@ the defaults are the local embedded system that `make run` starts.
 
 from functools import lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +35,7 @@ class Settings(BaseSettings):
     workflow_port: int = 8001
     notify_port: int = 8002
     reporting_port: int = 8003
+    worker_port: int = 8004  # the workflow worker's health and metrics
 
     # Where services reach each other; derived from host and ports unless set.
     intake_url: str | None = None
@@ -52,6 +54,9 @@ class Settings(BaseSettings):
     # SLA policies: one TOML file each; complaints start under `default_policy`.
     policy_dir: Path = PROJECT_ROOT / "services" / "workflow" / "policies"
     default_policy: str = "default"
+    # The organisation's zone: customers' pages show times in it and read a form's wall-clock
+    # times in it. The same zone as the default policy's business calendar (a test checks).
+    time_zone: ZoneInfo = ZoneInfo("Asia/Shanghai")
 
     # Classification (intake) and routing (workflow): rules in configuration files.
     classification_rules: Path = PROJECT_ROOT / "services" / "intake" / "classification.toml"

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import AwareDatetime, EmailStr, Field
 
 from services.intake.submissions import Attachment, ComplaintSubmission
-from services.workflow.domain import Channel, Customer, Text
+from services.workflow.contract import Channel, Customer, Text
 
 
 class AdapterError(ValueError):

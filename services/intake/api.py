@@ -10,15 +10,12 @@ from datetime import datetime
 from email.errors import MessageError
 from pathlib import Path
 from typing import Annotated
-from zoneinfo import ZoneInfo
 
 import httpx
 from fastapi import Depends, FastAPI, Form, Header, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, ValidationError
-from temporalio.client import WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers
@@ -37,9 +34,18 @@ from services.intake.adapters import (
 from services.intake.alerts import StaffAlerts, SurgeMonitor
 from services.intake.keys import ChannelKey, KeyStore, RateLimiter
 from services.intake.submissions import ComplaintSubmission, IdempotencyConflict, IntakeRules, Submissions
-from services.workflow.domain import Channel, CustomerReply, Stage, SurveyAnswer
-from services.workflow.policy import load_policy
-from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
+from services.workflow.contract import (
+    ActionRefused,
+    Channel,
+    ComplaintClient,
+    ComplaintClosed,
+    ComplaintError,
+    ComplaintNotFound,
+    CustomerReply,
+    EngineUnavailable,
+    Stage,
+    SurveyAnswer,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
@@ -52,7 +58,7 @@ async def lifespan(app: FastAPI):
         httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http,
     ):
         # Lazy: intake keeps accepting complaints while Temporal is down; the starter starts them.
-        app.state.temporal = await connect(settings, lazy=True)
+        app.state.complaints = ComplaintClient(await connect(settings, lazy=True), settings.temporal_task_queue)
         app.state.http = http
         instrument_http_client(http)
         alerts = StaffAlerts(http, settings.url_of("notify"))
@@ -60,8 +66,7 @@ async def lifespan(app: FastAPI):
         rules = IntakeRules.from_settings(settings)
         app.state.submissions = Submissions(
             pool,
-            app.state.temporal,
-            settings.temporal_task_queue,
+            app.state.complaints,
             settings.url_of("intake"),
             rules,
             settings.default_policy,
@@ -69,7 +74,7 @@ async def lifespan(app: FastAPI):
             alerts,
         )
         app.state.notify_url = settings.url_of("notify")
-        app.state.zone = ZoneInfo(load_policy(settings.default_policy, settings.policy_dir).calendar.timezone)
+        app.state.zone = settings.time_zone
         app.state.keys = KeyStore(pool)
         app.state.limiter = RateLimiter(settings.intake_rate_per_minute, settings.intake_rate_burst)
         submissions: Submissions = app.state.submissions
@@ -288,7 +293,6 @@ async def _complaint_for(token: str):
 @app.get("/v1/track/{token}", response_model=CustomerStatus, tags=["customers"])
 async def track(token: str) -> CustomerStatus:
     row = await _complaint_for(token)
-    handle = app.state.temporal.get_workflow_handle(workflow_id_for(row["complaint_id"]))
     if row["workflow_started_at"] is None:
         # Not started yet (Temporal was unreachable): it is safe with us and will start.
         return CustomerStatus(
@@ -300,8 +304,8 @@ async def track(token: str) -> CustomerStatus:
             survey_open=False,
         )
     try:
-        view = await handle.query(ComplaintWorkflow.status)
-    except RPCError as exc:
+        view = await app.state.complaints.status(row["complaint_id"])
+    except ComplaintError as exc:
         raise ApiError(503, "temporarily_unavailable", "status is not available right now; try again") from exc
     survey_open = view.stage == Stage.awaiting_survey and view.survey is None
     return CustomerStatus(
@@ -337,44 +341,45 @@ async def _messages_to_customer(complaint_id: str) -> list[CustomerMessage]:
 
 @app.post("/v1/track/{token}/survey", response_model=CustomerStatus, tags=["customers"])
 async def answer_survey(token: str, answer: SurveyAnswer) -> CustomerStatus:
-    await _customer_update(token, ComplaintWorkflow.answer_survey, answer, "survey_not_open")
+    await _customer_update(token, answer, "survey_not_open")
     return await track(token)
 
 
 @app.post("/v1/track/{token}/reply", response_model=CustomerStatus, tags=["customers"])
 async def reply(token: str, message: CustomerReply) -> CustomerStatus:
     """The customer answers our question; the complaint's SLA clock runs again."""
-    await _customer_update(token, ComplaintWorkflow.customer_reply, message, "no_question_open")
+    await _customer_update(token, message, "no_question_open")
     return await track(token)
 
 
-async def _customer_update(token: str, update, arg, refusal_code: str) -> None:
-    row = await _complaint_for(token)
-    handle = app.state.temporal.get_workflow_handle(workflow_id_for(row["complaint_id"]))
+async def _customer_update(token: str, arg: SurveyAnswer | CustomerReply, refusal_code: str) -> None:
+    complaint_id = (await _complaint_for(token))["complaint_id"]
+    complaints: ComplaintClient = app.state.complaints
     try:
-        await handle.execute_update(update, arg)
-    except WorkflowUpdateFailedError as exc:
-        if await _already_recorded(handle, update, arg):
+        if isinstance(arg, SurveyAnswer):
+            await complaints.answer_survey(complaint_id, arg)
+        else:
+            await complaints.customer_reply(complaint_id, arg)
+    except (ActionRefused, ComplaintClosed, ComplaintNotFound) as exc:
+        if await _already_recorded(complaint_id, arg):
             return
-        reason = getattr(exc.cause, "message", None) or str(exc.cause)
+        reason = exc.message if isinstance(exc, ActionRefused) else "this complaint is closed"
         raise ApiError(409, refusal_code, reason) from exc
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            if await _already_recorded(handle, update, arg):
-                return
-            raise ApiError(409, refusal_code, "this complaint is closed") from exc
-        raise ApiError(503, "temporarily_unavailable", "this cannot be saved right now; try again") from exc
+    except EngineUnavailable as exc:
+        raise ApiError(
+            503, "temporarily_unavailable", "this cannot be saved right now; try again", headers={"Retry-After": "2"}
+        ) from exc
 
 
-async def _already_recorded(handle, update, arg) -> bool:
+async def _already_recorded(complaint_id: str, arg: SurveyAnswer | CustomerReply) -> bool:
     """A customer's form sent again after its answer was lost (a dropped connection, a reload)
     is the same answer: it gets the outcome, not 'already answered'. Browsers send no
     idempotency key, so the survey is recognised by its content (one per complaint)."""
-    if update is not ComplaintWorkflow.answer_survey:
+    if not isinstance(arg, SurveyAnswer):
         return False
     try:
-        view = await handle.query(ComplaintWorkflow.status)
-    except RPCError as exc:  # cannot tell now whether it is a repeat: neither yes nor no
+        view = await app.state.complaints.status(complaint_id)
+    except ComplaintError as exc:  # cannot tell now whether it is a repeat: neither yes nor no
         raise ApiError(503, "temporarily_unavailable", "this cannot be checked right now; try again") from exc
     return view.survey == arg
 
@@ -485,18 +490,18 @@ async def survey_form(
             suggestion=suggestion or None,
         )
     )
-    return await _page_after(request, token, ComplaintWorkflow.answer_survey, answer, "survey_not_open")
+    return await _page_after(request, token, answer, "survey_not_open")
 
 
 @app.post("/track/{token}/reply", response_class=HTMLResponse, tags=["customers"])
 async def reply_form(request: Request, token: str, message: Annotated[str, Form(min_length=1, max_length=10_000)]):
     reply = _adapted(lambda: CustomerReply(message=message))
-    return await _page_after(request, token, ComplaintWorkflow.customer_reply, reply, "no_question_open")
+    return await _page_after(request, token, reply, "no_question_open")
 
 
-async def _page_after(request: Request, token: str, update, arg, refusal: str):
+async def _page_after(request: Request, token: str, arg: SurveyAnswer | CustomerReply, refusal: str):
     try:
-        await _customer_update(token, update, arg, refusal)
+        await _customer_update(token, arg, refusal)
     except ApiError as exc:
         if exc.status != 409:
             raise

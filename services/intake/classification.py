@@ -29,7 +29,7 @@ from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import get_args
 
-from services.workflow.domain import (
+from services.workflow.contract import (
     CLASSIFIED_FIELDS,
     Classification,
     ComplaintType,

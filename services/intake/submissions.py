@@ -15,24 +15,24 @@ from typing import Literal
 
 import asyncpg
 from pydantic import AwareDatetime, Field, field_validator
-from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.settings import Settings
 from services.intake.alerts import StaffAlerts, SurgeMonitor
 from services.intake.classification import Facts, Ruleset, load_rules
-from services.workflow.domain import (
+from services.workflow.contract import (
+    ActionRefused,
     Attachment,
     BatchLink,
     Channel,
+    ComplaintClient,
+    ComplaintClosed,
     ComplaintInput,
+    ComplaintNotFound,
     Customer,
+    EngineUnavailable,
     RepeatSubmission,
     Text,
 )
-from services.workflow.workflows import ComplaintWorkflow, static_summary, workflow_id_for
 
 log = logging.getLogger(__name__)
 
@@ -151,33 +151,18 @@ def new_complaint_id(received_at: datetime) -> str:
     return f"{received_at:%Y%m%d}-{secrets.token_hex(4).upper()}"
 
 
-async def start_complaint(temporal: Client, task_queue: str, complaint: ComplaintInput) -> None:
-    """The one start call for a complaint: its workflow id is the complaint id, started once
-    (a second start returns the running workflow), with a summary for the Temporal UI."""
-    await temporal.start_workflow(
-        ComplaintWorkflow.run,
-        complaint,
-        id=workflow_id_for(complaint.complaint_id),
-        task_queue=task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        static_summary=static_summary(complaint),
-    )
-
-
 class Submissions:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        temporal: Client,
-        task_queue: str,
+        complaints: ComplaintClient,
         intake_url: str,
         rules: IntakeRules,
         policy: str = "default",
         surge: SurgeMonitor | None = None,
         notify: StaffAlerts | None = None,
     ):
-        self.pool, self.temporal, self.task_queue, self.intake_url = pool, temporal, task_queue, intake_url
+        self.pool, self.complaints, self.intake_url = pool, complaints, intake_url
         self.rules, self.policy, self.surge, self.notify = rules, policy, surge, notify
         self._started: list[str] = []  # started, not yet marked: see flush_started
 
@@ -292,7 +277,6 @@ class Submissions:
     ) -> bool:
         """Add the repeat to the open complaint (its words are kept there, the customer is told).
         If that complaint has closed meanwhile, this one starts as a complaint of its own."""
-        handle = self.temporal.get_workflow_handle(workflow_id_for(original_id))
         repeat = RepeatSubmission(
             submission_id=complaint.complaint_id,
             channel=complaint.channel,
@@ -302,25 +286,21 @@ class Submissions:
             similarity=round(similarity(complaint.description, await self._description_of(original_id)), 3),
         )
         try:
-            await handle.execute_update(
-                ComplaintWorkflow.link_repeat, repeat, id=f"repeat-{complaint.complaint_id}", rpc_timeout=rpc_timeout
-            )
-        except WorkflowUpdateFailedError:
+            await self.complaints.link_repeat(original_id, repeat, rpc_timeout=rpc_timeout)
+        except ActionRefused:
             return await self._start_on_its_own(complaint)
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
+        except (ComplaintClosed, ComplaintNotFound):
+            original_started = await self.pool.fetchval(
+                "SELECT workflow_started_at FROM intake.submissions WHERE complaint_id = $1", original_id
+            )
+            if original_started is not None:  # closed, or gone from the engine (retention)
+                return await self._start_on_its_own(complaint)
+            return False  # not started yet itself: the starter starts it first, then links this
+        except EngineUnavailable as exc:
             # No worker took the update in time (workers down or busy): the starter links it later.
-            log.warning("linking a repeat timed out; will retry", extra={"complaint_id": complaint.complaint_id})
-            return False
-        except (RPCError, RuntimeError) as exc:  # RuntimeError: a lazy client that cannot connect
-            if isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND:
-                original_started = await self.pool.fetchval(
-                    "SELECT workflow_started_at FROM intake.submissions WHERE complaint_id = $1", original_id
-                )
-                if original_started is not None:  # closed and gone from the engine (retention)
-                    return await self._start_on_its_own(complaint)
-                return False  # not started yet itself: the starter starts it first, then links this
             log.warning(
-                "linking a repeat failed; will retry", extra={"complaint_id": complaint.complaint_id, "error": str(exc)}
+                "linking a repeat failed; will retry",
+                extra={"complaint_id": complaint.complaint_id, "error": exc.message},
             )
             return False
         await self._mark_started(complaint.complaint_id)
@@ -430,22 +410,15 @@ class Submissions:
                ORDER BY m.batch_id LIMIT 200"""
         )
         for row in rows:
-            handle = self.temporal.get_workflow_handle(workflow_id_for(row["complaint_id"]))
             link = BatchLink(batch_id=row["batch_id"], cause=row["cause"], customers=row["customers"])
             try:
-                await handle.execute_update(
-                    ComplaintWorkflow.link_batch, link, id=f"batch-{row['batch_id']}", rpc_timeout=timedelta(seconds=10)
-                )
-            except WorkflowUpdateFailedError:
+                await self.complaints.link_batch(row["complaint_id"], link, rpc_timeout=timedelta(seconds=10))
+            except (ActionRefused, ComplaintClosed, ComplaintNotFound):
                 pass  # closed already: nothing to link, the incident still lists it
-            except WorkflowUpdateRPCTimeoutOrCancelledError:
-                # No worker answers: the next pass tries again instead of waiting on every row.
-                log.warning("batch link timed out; will retry", extra={"batch_id": row["batch_id"]})
+            except EngineUnavailable as exc:
+                # No answer: the next pass tries again instead of waiting on every row.
+                log.warning("batch link failed; will retry", extra={"batch_id": row["batch_id"], "error": exc.message})
                 break
-            except (RPCError, RuntimeError) as exc:
-                if not isinstance(exc, RPCError) or exc.status != RPCStatusCode.NOT_FOUND:
-                    log.warning("batch link failed; will retry", extra={"batch_id": row["batch_id"], "error": str(exc)})
-                    continue
             await self.pool.execute(
                 "UPDATE intake.batch_members SET linked_at = now() WHERE batch_id = $1 AND complaint_id = $2",
                 row["batch_id"],
@@ -482,12 +455,11 @@ class Submissions:
     async def _start(self, complaint: ComplaintInput) -> bool:
         """Start the workflow once; on failure leave the row for `start_pending`."""
         try:
-            await start_complaint(self.temporal, self.task_queue, complaint)
-        except WorkflowAlreadyStartedError:
-            pass  # started before, and already closed
-        except (RPCError, RuntimeError) as exc:  # RuntimeError: a lazy client that cannot connect
+            await self.complaints.start(complaint)
+        except EngineUnavailable as exc:
             log.warning(
-                "workflow start failed; will retry", extra={"complaint_id": complaint.complaint_id, "error": str(exc)}
+                "workflow start failed; will retry",
+                extra={"complaint_id": complaint.complaint_id, "error": exc.message},
             )
             return False
         await self._mark_started(complaint.complaint_id)

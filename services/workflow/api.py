@@ -1,4 +1,5 @@
-"""The workflow service: worker, staff API and the event feed, in one process (port 8001).
+"""The workflow service's staff API and event feed (port 8001). The worker that runs the
+workflows is a process of its own (`python -m services.workflow.worker`).
 
 Staff actions are workflow Updates: the workflow's validator decides whether the action fits
 the complaint's stage, and a refusal comes back as 409 with its reason.
@@ -9,25 +10,22 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 from fastapi import Depends, FastAPI, Header, Query
 from pydantic import BaseModel, Field
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.events import EventPage
 from services.common.privacy import masked_event_data
 from services.common.service import service_app, service_database
-from services.common.service_auth import outgoing_headers, service_caller
+from services.common.service_auth import service_caller
 from services.common.settings import get_settings
-from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
 from services.common.web import ApiError
 from services.workflow import inbox
-from services.workflow.activities import ComplaintActivities
-from services.workflow.domain import (
+from services.workflow.contract import (
+    WORKFLOW_TYPE,
     AssignAction,
     Assignment,
+    ComplaintClient,
     ComplaintView,
     FollowUp,
     FollowUpAction,
@@ -44,9 +42,9 @@ from services.workflow.domain import (
     StaffAction,
     StaffNote,
     Stage,
+    complaint_id_from_workflow_id,
 )
 from services.workflow.eventstore import EventStore
-from services.workflow.outbox import MessageRelay
 from services.workflow.policy import (
     Policy,
     PolicyError,
@@ -54,8 +52,6 @@ from services.workflow.policy import (
     load_policy,
 )
 from services.workflow.routing import Router, StaffMember, load_routing
-from services.workflow.worker import activities_of, build_worker
-from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
@@ -63,50 +59,13 @@ log = logging.getLogger(__name__)
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    async with (
-        service_database("workflow", MIGRATIONS) as (settings, pool),
-        httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http,
-    ):
+    async with service_database("workflow", MIGRATIONS) as (settings, pool):
         app.state.pool = pool
         app.state.events = EventStore(pool, project=inbox.project)
         app.state.router = Router(pool, load_routing(settings.routing_file))
         await app.state.router.load_roster(settings.roster_file)
-        app.state.temporal = await connect(settings)
-        instrument_http_client(http)
-        relay = MessageRelay(pool, http, settings.url_of("notify"))
-        activities = ComplaintActivities(
-            app.state.events,
-            app.state.router,
-            http,
-            settings.url_of("notify"),
-            settings.policy_dir,
-            on_messages=relay.wake.set,
-        )
-        loops = app.state.loops
-        async with (
-            build_worker(app.state.temporal, settings.temporal_task_queue, activities_of(activities)),
-            loops.supervised("message-relay", relay.hand_over_due, 1.0, wake=relay.wake),
-            loops.supervised("queue-assignment", assign_queued_complaints, 2.0),
-        ):
-            yield  # leaving the block shuts the worker down gracefully
-
-
-async def assign_queued_complaints() -> None:
-    """Complaints routed while nobody of their group was on duty are picked, by the group's
-    strategy, as soon as someone is: the 2 h assignment target does not wait for a manual assign."""
-    for row in await app.state.router.queued():
-        assignee = await app.state.router.pick_for(row["group_name"])
-        if assignee is None:
-            continue
-        action = AssignAction(
-            staff_id="router", assignee=assignee, note=f"picked from the {row['group_name']} queue when on duty"
-        )
-        try:
-            await _update(row["complaint_id"], ComplaintWorkflow.assign, action)
-        except ApiError as exc:  # closed or moved on meanwhile: the next pass sees it
-            log.info(
-                "queued complaint not assigned", extra={"complaint_id": row["complaint_id"], "reason": exc.message}
-            )
+        app.state.complaints = ComplaintClient(await connect(settings), settings.temporal_task_queue)
+        yield
 
 
 app = service_app(
@@ -132,32 +91,8 @@ ActionKey = Annotated[
 ]
 
 
-def _handle(complaint_id: str) -> WorkflowHandle:
-    return app.state.temporal.get_workflow_handle(workflow_id_for(complaint_id))
-
-
-async def _not_found_or_closed(handle: WorkflowHandle, complaint_id: str, exc: RPCError) -> ApiError:
-    if exc.status != RPCStatusCode.NOT_FOUND:
-        return ApiError(503, "temporal_unavailable", f"the workflow engine did not answer: {exc.message}")
-    try:
-        await handle.describe()
-    except RPCError:
-        return ApiError(404, "not_found", f"no complaint {complaint_id}")
-    return ApiError(409, "action_not_allowed", f"complaint {complaint_id} is closed")
-
-
-async def _update(complaint_id: str, update, arg, key: str | None = None) -> ComplaintView:
-    """Run a staff action as the workflow's Update. With an Idempotency-Key, the key names the
-    Update: Temporal answers a retry of a completed Update with its first outcome."""
-    handle = _handle(complaint_id)
-    update_id = f"{update.__name__}:{key}" if key else None
-    try:
-        return await handle.execute_update(update, arg, id=update_id)
-    except WorkflowUpdateFailedError as exc:
-        reason = getattr(exc.cause, "message", None) or str(exc.cause)
-        raise ApiError(409, "action_not_allowed", reason) from exc
-    except RPCError as exc:
-        raise await _not_found_or_closed(handle, complaint_id, exc) from exc
+def _complaints() -> ComplaintClient:
+    return app.state.complaints
 
 
 @app.get("/v1/complaints", response_model=list[inbox.InboxItem], tags=["staff"])
@@ -204,19 +139,7 @@ async def set_duty(staff_id: str, body: Duty) -> StaffMember:
 
 @app.get("/v1/complaints/{complaint_id}", response_model=ComplaintView, tags=["staff"])
 async def get_complaint(complaint_id: str) -> ComplaintView:
-    handle = _handle(complaint_id)
-    try:
-        return await handle.query(ComplaintWorkflow.status)
-    except RPCError as exc:
-        refusal = await _not_found_or_closed(handle, complaint_id, exc)
-        if refusal.status == 409:  # a closed complaint still answers queries: this was the engine
-            raise ApiError(
-                503,
-                "temporal_unavailable",
-                "the workflow engine could not show this complaint right now; try again",
-                headers={"Retry-After": "2"},
-            ) from exc
-        raise refusal from exc
+    return await _complaints().status(complaint_id)
 
 
 @app.post("/v1/complaints/{complaint_id}/acknowledge", response_model=ComplaintView, tags=["staff"])
@@ -224,21 +147,19 @@ async def acknowledge(
     complaint_id: str, staff_id: StaffId, body: StaffNote | None = None, key: ActionKey = None
 ) -> ComplaintView:
     action = StaffAction(staff_id=staff_id, note=body.note if body else None)
-    return await _update(complaint_id, ComplaintWorkflow.acknowledge, action, key)
+    return await _complaints().acknowledge(complaint_id, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/resolve", response_model=ComplaintView, tags=["staff"])
 async def resolve(complaint_id: str, staff_id: StaffId, resolution: Resolution, key: ActionKey = None) -> ComplaintView:
     action = ResolveAction(staff_id=staff_id, resolution=resolution)
-    return await _update(complaint_id, ComplaintWorkflow.resolve, action, key)
+    return await _complaints().resolve(complaint_id, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/assign", response_model=ComplaintView, tags=["staff"])
 async def assign(complaint_id: str, staff_id: StaffId, body: Assignment, key: ActionKey = None) -> ComplaintView:
     """Assign a responsible person (meets the assignment deadline)."""
-    return await _update(
-        complaint_id, ComplaintWorkflow.assign, AssignAction(staff_id=staff_id, **body.model_dump()), key
-    )
+    return await _complaints().assign(complaint_id, AssignAction(staff_id=staff_id, **body.model_dump()), key)
 
 
 @app.post("/v1/complaints/{complaint_id}/progress", response_model=ComplaintView, tags=["staff"])
@@ -247,7 +168,7 @@ async def post_progress(
 ) -> ComplaintView:
     """Tell the customer how it is going (restarts the progress-update cadence)."""
     action = ProgressAction(staff_id=staff_id, **body.model_dump())
-    return await _update(complaint_id, ComplaintWorkflow.post_progress, action, key)
+    return await _complaints().post_progress(complaint_id, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/request-info", response_model=ComplaintView, tags=["staff"])
@@ -256,15 +177,13 @@ async def request_info(
 ) -> ComplaintView:
     """Ask the customer for information; the SLA clock pauses until they reply."""
     action = InfoRequest(staff_id=staff_id, **body.model_dump())
-    return await _update(complaint_id, ComplaintWorkflow.request_info, action, key)
+    return await _complaints().request_info(complaint_id, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/retier", response_model=ComplaintView, tags=["staff"])
 async def retier(complaint_id: str, staff_id: StaffId, body: Retiering, key: ActionKey = None) -> ComplaintView:
     """Change the tier; the running deadlines are recomputed from the time of receipt."""
-    return await _update(
-        complaint_id, ComplaintWorkflow.retier, RetierAction(staff_id=staff_id, **body.model_dump()), key
-    )
+    return await _complaints().retier(complaint_id, RetierAction(staff_id=staff_id, **body.model_dump()), key)
 
 
 @app.post("/v1/complaints/{complaint_id}/follow-up", response_model=ComplaintView, tags=["staff"])
@@ -273,7 +192,7 @@ async def record_follow_up(
 ) -> ComplaintView:
     """Record the second follow-up with a dissatisfied customer."""
     action = FollowUpAction(staff_id=staff_id, **body.model_dump())
-    return await _update(complaint_id, ComplaintWorkflow.record_follow_up, action, key)
+    return await _complaints().record_follow_up(complaint_id, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/policy", response_model=ComplaintView, tags=["operators"])
@@ -281,9 +200,8 @@ async def move_to_policy(
     complaint_id: str, staff_id: StaffId, body: PolicyChoice, key: ActionKey = None
 ) -> ComplaintView:
     """Move one running complaint to the current version of a policy."""
-    return await _update(
-        complaint_id, ComplaintWorkflow.apply_policy, PolicyMove(staff_id=staff_id, **body.model_dump()), key
-    )
+    move = PolicyMove(staff_id=staff_id, **body.model_dump())
+    return await _complaints().apply_policy(complaint_id, move, key)
 
 
 # ---------------------------------------------------------------- SLA policies (operators)
@@ -350,7 +268,7 @@ async def apply_policy(name: str, staff_id: StaffId, body: ApplyRequest | None =
     moved, refused = [], {}
     for complaint_id in ids:
         try:
-            await _update(complaint_id, ComplaintWorkflow.apply_policy, PolicyMove(staff_id=staff_id, policy=name))
+            await _complaints().apply_policy(complaint_id, PolicyMove(staff_id=staff_id, policy=name))
             moved.append(complaint_id)
         except ApiError as exc:
             refused[complaint_id] = exc.message
@@ -358,8 +276,9 @@ async def apply_policy(name: str, staff_id: StaffId, body: ApplyRequest | None =
 
 
 async def _running_complaint_ids() -> list[str]:
-    query = "WorkflowType = 'ComplaintWorkflow' AND ExecutionStatus = 'Running'"
-    return [wf.id.removeprefix("complaint-") async for wf in app.state.temporal.list_workflows(query)]
+    query = f"WorkflowType = '{WORKFLOW_TYPE}' AND ExecutionStatus = 'Running'"
+    temporal = _complaints().temporal
+    return [complaint_id_from_workflow_id(wf.id) async for wf in temporal.list_workflows(query)]
 
 
 @app.get(

@@ -6,6 +6,7 @@ transaction per group so that two complaints routed at once do not both count th
 A decision is stored per complaint: a retried routing activity gets the same answer.
 """
 
+import logging
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +14,10 @@ from typing import Literal
 
 import asyncpg
 from pydantic import BaseModel
+
+from services.workflow.contract import AssignAction, ComplaintClient, ComplaintError
+
+log = logging.getLogger(__name__)
 
 ROUTING_FILE = Path(__file__).with_name("routing.toml")
 ROSTER_FILE = Path(__file__).with_name("roster.toml")
@@ -272,3 +277,21 @@ class Router:
         if not updated:
             return None
         return next(m for m in await self.staff() if m.staff_id == staff_id)
+
+
+async def assign_queued(router: Router, complaints: ComplaintClient) -> None:
+    """Complaints routed while nobody of their group was on duty are picked, by the group's
+    strategy, as soon as someone is: the 2 h assignment target does not wait for a manual assign."""
+    for row in await router.queued():
+        assignee = await router.pick_for(row["group_name"])
+        if assignee is None:
+            continue
+        action = AssignAction(
+            staff_id="router", assignee=assignee, note=f"picked from the {row['group_name']} queue when on duty"
+        )
+        try:
+            await complaints.assign(row["complaint_id"], action)
+        except ComplaintError as exc:  # closed or moved on meanwhile: the next pass sees it
+            log.info(
+                "queued complaint not assigned", extra={"complaint_id": row["complaint_id"], "reason": exc.message}
+            )

@@ -1,15 +1,38 @@
-"""The worker that runs ComplaintWorkflow and its activities (started by the workflow service)."""
+"""The worker: runs ComplaintWorkflow and its activities, relays the workflow's outbox to
+notify and assigns queued complaints, as a process of its own apart from the staff API, so
+that workers scale on their own. It answers /healthz (and /metrics) on `worker_port`.
+
+    python -m services.workflow.worker
+"""
 
 import py_compile
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
 
+import httpx
+import uvicorn
+from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from services.common.service import service_app, service_database
+from services.common.service_auth import outgoing_headers
+from services.common.settings import get_settings
+from services.common.telemetry import instrument_http_client
+from services.common.temporal import connect
+from services.workflow import inbox
 from services.workflow.activities import ComplaintActivities
+from services.workflow.contract import ComplaintClient
+from services.workflow.eventstore import EventStore
+from services.workflow.outbox import MessageRelay
+from services.workflow.routing import Router, assign_queued, load_routing
 from services.workflow.workflows import ComplaintWorkflow
+
+MIGRATIONS = Path(__file__).parent / "migrations"
 
 # Pydantic's e-mail validation imports these lazily; they are deterministic, so the sandbox
 # may pass them through instead of re-importing them in every workflow run.
@@ -35,6 +58,8 @@ def cache_bytecode(workflow_classes: Sequence[type]) -> None:
     Writing the cache once at start makes each import a load of the compiled code."""
     for workflow_class in workflow_classes:
         source = sys.modules[workflow_class.__module__].__file__
+        if source is None:
+            continue
         try:
             py_compile.compile(source, doraise=True)
         except (OSError, py_compile.PyCompileError):
@@ -51,3 +76,51 @@ def build_worker(client: Client, task_queue: str, activities: Sequence[Callable]
         workflow_runner=SANDBOX,
         **options,
     )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    # The schema is the workflow service's: the worker writes its events and outbox.
+    async with (
+        service_database("worker", MIGRATIONS, schema="workflow") as (settings, pool),
+        httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http,
+    ):
+        instrument_http_client(http)
+        temporal = await connect(settings)
+        router = Router(pool, load_routing(settings.routing_file))
+        await router.load_roster(settings.roster_file)
+        relay = MessageRelay(pool, http, settings.url_of("notify"))
+        activities = ComplaintActivities(
+            EventStore(pool, project=inbox.project),
+            router,
+            http,
+            settings.url_of("notify"),
+            settings.policy_dir,
+            on_messages=relay.wake.set,
+        )
+        complaints = ComplaintClient(temporal, settings.temporal_task_queue)
+        loops = app.state.loops
+        async with (
+            build_worker(temporal, settings.temporal_task_queue, activities_of(activities)),
+            loops.supervised("message-relay", relay.hand_over_due, 1.0, wake=relay.wake),
+            loops.supervised("queue-assignment", partial(assign_queued, router, complaints), 2.0),
+        ):
+            yield  # leaving the block shuts the worker down gracefully
+
+
+app = service_app(
+    "worker",
+    "Complaint workflow worker",
+    "Runs the complaints' workflows and relays their messages; only health and metrics here.",
+    lifespan,
+)
+
+
+def main() -> None:
+    settings = get_settings()
+    # The standard event loop: the one the Temporal SDK is built and tested on.
+    uvicorn.run(app, host=settings.host, port=settings.worker_port, loop="asyncio", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

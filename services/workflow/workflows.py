@@ -19,12 +19,9 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from services.common.events import NewEvent
-    from services.common.privacy import scrub_text
     from services.workflow import search_attributes as sa
     from services.workflow.activities import ComplaintActivities, EventsAndMessages
-    from services.workflow.domain import (
-        DEFAULT_GROUP_BY_TIER,
-        Action,
+    from services.workflow.contract import (
         AssignAction,
         BatchLink,
         ComplaintInput,
@@ -42,13 +39,15 @@ with workflow.unsafe.imports_passed_through():
         StaffAction,
         Stage,
         SurveyAnswer,
-        ensure_allowed,
-        legacy_classification,
+        static_summary,
     )
+    from services.workflow.contract.names import STATUS_QUERY, WORKFLOW_TYPE
+    from services.workflow.legacy import DEFAULT_GROUP_BY_TIER, legacy_classification
     from services.workflow.outbox import NotificationRequest
     from services.workflow.policy import Policy
     from services.workflow.routing import Route, RouteRequest
     from services.workflow.sla import Due, SlaState
+    from services.workflow.stages import Action, ActionNotAllowed, ensure_allowed
 
 RETRY_FOREVER = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 # Keep trying: an event or a customer message must never be dropped for a passing outage.
@@ -56,11 +55,7 @@ ACTIVITY_OPTIONS = {"start_to_close_timeout": timedelta(seconds=30), "retry_poli
 LOCAL_OPTIONS = {"start_to_close_timeout": timedelta(seconds=10), "retry_policy": RETRY_FOREVER}
 
 
-def workflow_id_for(complaint_id: str) -> str:
-    return f"complaint-{complaint_id}"
-
-
-@workflow.defn
+@workflow.defn(name=WORKFLOW_TYPE)
 class ComplaintWorkflow:
     @workflow.init
     def __init__(self, complaint: ComplaintInput) -> None:
@@ -430,7 +425,7 @@ class ComplaintWorkflow:
     def _validate_retier(self, action: RetierAction) -> None:
         ensure_allowed(self.view.stage, Action.retier)
         if action.tier == self.view.tier:
-            raise ActionNotAllowedError(f"the complaint is tier {action.tier} already")
+            raise ActionNotAllowed(f"the complaint is tier {action.tier} already")
 
     @workflow.update
     async def apply_policy(self, move: PolicyMove) -> ComplaintView:
@@ -474,7 +469,7 @@ class ComplaintWorkflow:
     def _validate_answer_survey(self, answer: SurveyAnswer) -> None:
         ensure_allowed(self.view.stage, Action.answer_survey)
         if self.view.survey is not None:
-            raise ActionNotAllowedError("the survey has already been answered")
+            raise ActionNotAllowed("the survey has already been answered")
 
     @workflow.update
     async def record_follow_up(self, action: FollowUpAction) -> ComplaintView:
@@ -527,7 +522,7 @@ class ComplaintWorkflow:
     def _validate_link_batch(self, link: BatchLink) -> None:
         ensure_allowed(self.view.stage, Action.link_batch)
 
-    @workflow.query
+    @workflow.query(name=STATUS_QUERY)
     def status(self) -> ComplaintView:
         return self._shown or self.view
 
@@ -768,14 +763,3 @@ class ComplaintWorkflow:
             f"{' · BREACHED, escalation level ' + str(v.escalation_level) if v.breached else ''}"
             f"\n\npolicy {v.policy} · last event: {v.history[-1].type if v.history else '-'}"
         )
-
-
-class ActionNotAllowedError(ApplicationError):
-    def __init__(self, message: str):
-        super().__init__(message, type="ActionNotAllowed", non_retryable=True)
-
-
-def static_summary(complaint: ComplaintInput) -> str:
-    """One line for the Temporal UI's list; contact data masked."""
-    text = scrub_text(complaint.description.replace("\n", " "))
-    return f"{complaint.channel.value} complaint {complaint.complaint_id}: {text[:120]}"

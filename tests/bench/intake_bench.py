@@ -51,12 +51,12 @@ from pathlib import Path
 import asyncpg
 from opentelemetry import trace
 
-from services.intake.classification import load_rules
 from services.common.telemetry import configure_tracing
 from services.common.temporal import connect
-from services.intake.submissions import ComplaintSubmission, start_complaint
+from services.intake.classification import load_rules
+from services.intake.submissions import ComplaintSubmission
 from services.run import LocalSystem, settings_on_free_ports
-from services.workflow.domain import ComplaintInput
+from services.workflow.contract import ComplaintClient, ComplaintInput
 from tests.bench.sla_bench import percentile
 
 EXAMPLES_FILE = Path(__file__).parents[2] / "services" / "intake" / "classification_examples.jsonl"
@@ -235,7 +235,7 @@ async def main(count: int, concurrency: int, rounds: int) -> None:
                                           intake_rate_per_minute=10**7, intake_rate_burst=10**6)
         async with LocalSystem(settings) as system:
             # The client every service uses (pydantic payloads, tracing), as intake's own.
-            client, queue = await connect(settings), settings.temporal_task_queue
+            complaints = ComplaintClient(await connect(settings), settings.temporal_task_queue)
 
             rules = load_rules()
 
@@ -255,7 +255,7 @@ async def main(count: int, concurrency: int, rounds: int) -> None:
 
             async def raw_start(complaint: ComplaintInput):
                 with tracer.start_as_current_span("raw start_workflow"):
-                    await start_complaint(client, queue, complaint)  # intake's own start call
+                    await complaints.start(complaint)  # intake's own start call
 
             async with KeepAliveConnections(settings.host, settings.intake_port, concurrency) as http:
                 def intake_request(number: int) -> bytes:

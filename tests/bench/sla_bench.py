@@ -25,8 +25,9 @@ from pathlib import Path
 import asyncpg
 
 from services.run import LocalSystem, settings_on_free_ports
-from services.workflow.domain import (
+from services.workflow.contract import (
     Channel,
+    ComplaintClient,
     ComplaintInput,
     Customer,
     Resolution,
@@ -35,11 +36,6 @@ from services.workflow.domain import (
     SurveyAnswer,
 )
 from services.workflow.policy import POLICY_DIR
-from services.workflow.workflows import (
-    ComplaintWorkflow,
-    static_summary,
-    workflow_id_for,
-)
 
 URGENT = "Fire in the store, a customer was injured"
 ROUTINE = "How do I change my password?"
@@ -53,15 +49,15 @@ def complaint(received_at: datetime, description: str) -> ComplaintInput:
     )
 
 
-async def start_all(client, task_queue: str, complaints: list[ComplaintInput], concurrency: int = 50):
+async def start_all(complaints: ComplaintClient, batch: list[ComplaintInput], concurrency: int = 50) -> list[str]:
     gate = asyncio.Semaphore(concurrency)
 
-    async def one(c: ComplaintInput):
+    async def one(c: ComplaintInput) -> str:
         async with gate:
-            return await client.start_workflow(ComplaintWorkflow.run, c, id=workflow_id_for(c.complaint_id),
-                                               task_queue=task_queue, static_summary=static_summary(c))
+            await complaints.start(c)
+            return c.complaint_id
 
-    return await asyncio.gather(*(one(c) for c in complaints))
+    return await asyncio.gather(*(one(c) for c in batch))
 
 
 async def escalation_lags(pool: asyncpg.Pool, ids: list[str], deadline: datetime, timeout: float) -> list[float]:
@@ -93,16 +89,14 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float) -> list[float]:
-    client, queue = system.temporal.client, system.settings.temporal_task_queue
+    complaints = complaints_of(system)
     deadline = (datetime.now(timezone.utc) + timedelta(seconds=lead)).replace(microsecond=0)
     batch = [complaint(deadline - FIRST_RESPONSE, URGENT) for _ in range(count)]
     t0 = time.monotonic()
-    await start_all(client, queue, batch)
+    await start_all(complaints, batch)
     print(f"  started {count} complaints in {time.monotonic() - t0:.1f}s; deadline at {deadline:%H:%M:%S}")
     lags = await escalation_lags(pool, [c.complaint_id for c in batch], deadline, timeout=lead + 600)
-    for handle in await asyncio.gather(*(client.get_workflow_handle(workflow_id_for(c.complaint_id)).terminate()
-                                         for c in batch), return_exceptions=True):
-        pass
+    await asyncio.gather(*(complaints.handle(c.complaint_id).terminate() for c in batch), return_exceptions=True)
     return lags
 
 
@@ -146,48 +140,52 @@ async def bare_storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: 
         worker.wait(30)
 
 
-async def history_length(handle) -> int:
-    return len((await handle.fetch_history()).events)
+async def history_length(complaints: ComplaintClient, complaint_id: str) -> int:
+    return len((await complaints.handle(complaint_id).fetch_history()).events)
 
 
-async def handle_to_close(handle) -> None:
+async def handle_to_close(complaints: ComplaintClient, complaint_id: str) -> None:
     """Staff acknowledge and resolve, the customer answers the survey: the complaint closes."""
-    await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="a"))
+    await complaints.acknowledge(complaint_id, StaffAction(staff_id="a"))
     resolution = Resolution(cause="c", measures_taken="m", improvement_plan="p")
-    await handle.execute_update(ComplaintWorkflow.resolve, ResolveAction(staff_id="a", resolution=resolution))
-    await _until(handle, "SurveyRequested")
-    await handle.execute_update(ComplaintWorkflow.answer_survey,
-                                SurveyAnswer(satisfaction_result=5, satisfaction_speed=5))
-    await handle.result()
+    await complaints.resolve(complaint_id, ResolveAction(staff_id="a", resolution=resolution))
+    await _until(complaints, complaint_id, "SurveyRequested")
+    await complaints.answer_survey(complaint_id, SurveyAnswer(satisfaction_result=5, satisfaction_speed=5))
+    await complaints.handle(complaint_id).result()
 
 
 async def history_sizes(system: LocalSystem) -> dict[str, int]:
-    client, queue = system.temporal.client, system.settings.temporal_task_queue
+    complaints = complaints_of(system)
     now = datetime.now(timezone.utc)
 
     # Tier 3, handled in time, satisfied customer. (Off hours it also gets the auto-reply.)
-    [routine] = await start_all(client, queue, [complaint(now, ROUTINE)])
-    await _until(routine, "Assigned")
-    await handle_to_close(routine)
+    [routine] = await start_all(complaints, [complaint(now, ROUTINE)])
+    await _until(complaints, routine, "Assigned")
+    await handle_to_close(complaints, routine)
 
     # Tier 1, first response missed by 45 min: breach (level 1), then level 2, then handled.
-    [urgent] = await start_all(client, queue, [complaint(now - FIRST_RESPONSE - timedelta(minutes=30, seconds=5),
-                                                         URGENT)])
-    await _until(urgent, "Escalated", count=2)
-    await handle_to_close(urgent)
-    return {"tier-3 happy path": await history_length(routine),
-            "tier-1 with two escalations": await history_length(urgent),
-            "tier-3 domain events": len((await routine.query(ComplaintWorkflow.status)).history),
-            "tier-1 domain events": len((await urgent.query(ComplaintWorkflow.status)).history)}
+    [urgent] = await start_all(complaints, [complaint(now - FIRST_RESPONSE - timedelta(minutes=30, seconds=5),
+                                                      URGENT)])
+    await _until(complaints, urgent, "Escalated", count=2)
+    await handle_to_close(complaints, urgent)
+    return {"tier-3 happy path": await history_length(complaints, routine),
+            "tier-1 with two escalations": await history_length(complaints, urgent),
+            "tier-3 domain events": len((await complaints.status(routine)).history),
+            "tier-1 domain events": len((await complaints.status(urgent)).history)}
 
 
-async def _until(handle, event_type: str, count: int = 1, timeout: float = 60) -> None:
+async def _until(complaints: ComplaintClient, complaint_id: str, event_type: str, count: int = 1,
+                 timeout: float = 60) -> None:
     for _ in range(int(timeout / 0.1)):
-        view = await handle.query(ComplaintWorkflow.status)
+        view = await complaints.status(complaint_id)
         if sum(h.type == event_type for h in view.history) >= count:
             return
         await asyncio.sleep(0.1)
     raise SystemExit(f"FAIL: {event_type} x{count} not recorded")
+
+
+def complaints_of(system: LocalSystem) -> ComplaintClient:
+    return ComplaintClient(system.temporal.client, system.settings.temporal_task_queue)
 
 
 def bench_policies(directory: Path) -> Path:

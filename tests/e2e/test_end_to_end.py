@@ -14,7 +14,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from services.run import LocalSystem, settings_on_free_ports
-from services.workflow.workflows import workflow_id_for
+from services.workflow.contract import workflow_id_for
 
 # What an update that got past its validator leaves in a workflow's history.
 UPDATE_EVENTS = {EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
@@ -176,7 +176,7 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
         if submit is None:
             return None
         trace_id = submit["context"]["trace_id"]
-        in_workflow = {sp["name"] for sp in _spans(traces / "workflow.jsonl")
+        in_workflow = {sp["name"] for sp in _spans(traces / "worker.jsonl")
                        if sp["context"]["trace_id"] == trace_id}
         in_notify = [sp for sp in _spans(traces / "notify.jsonl") if sp["context"]["trace_id"] == trace_id]
         notify_calls = [sp for sp in in_notify

@@ -13,7 +13,7 @@ from services.common.db import create_pool
 from services.common.temporal import connect
 from services.intake.submissions import ComplaintSubmission, IntakeRules, Submissions
 from services.run import LocalSystem, settings_on_free_ports
-from services.workflow.workflows import workflow_id_for
+from services.workflow.contract import ComplaintClient, workflow_id_for
 from tests.e2e.test_end_to_end import eventually, new_complaint
 
 BATCH_MIN, SURGE_PER_MINUTE = 3, 14
@@ -129,7 +129,7 @@ async def test_a_repeat_of_a_complaint_not_started_yet_is_linked_once_that_one_s
     unreachable = await connect(s.model_copy(update={"temporal_address": "127.0.0.1:9"}), lazy=True)
     reachable = await connect(s)
     rules = IntakeRules.from_settings(s)
-    offline, online = (Submissions(pool, client, s.temporal_task_queue, s.url_of("intake"), rules)
+    offline, online = (Submissions(pool, ComplaintClient(client, s.temporal_task_queue), s.url_of("intake"), rules)
                        for client in (unreachable, reachable))
     try:
         body = new_complaint(description="Refund for order 9912 never arrived")
@@ -172,7 +172,7 @@ async def test_complaints_accepted_by_a_replica_that_stopped_are_still_counted_f
     which never runs a pass) are found by the running intake's pass and raise one incident."""
     s = system.settings
     pool = await create_pool(s.database_url, max_size=2)
-    stopped = Submissions(pool, await connect(s), s.temporal_task_queue, s.url_of("intake"),
+    stopped = Submissions(pool, ComplaintClient(await connect(s), s.temporal_task_queue), s.url_of("intake"),
                           IntakeRules.from_settings(s))
     try:
         bodies = [new_complaint(description=f"The parcel for order 77{n} was delivered to the wrong address")

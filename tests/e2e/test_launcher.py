@@ -26,7 +26,7 @@ def launch(data_dir: Path, ports: dict[str, int]) -> tuple[subprocess.Popen, str
         "COMPLAINTS_DATA_DIR": str(data_dir),
         "COMPLAINTS_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
         "COMPLAINTS_TEMPORAL_UI_PORT": str(ports["ui"]),
-        **{f"COMPLAINTS_{name.upper()}_PORT": str(ports[name]) for name in ("intake", "workflow", "notify", "reporting")},
+        **{f"COMPLAINTS_{name.upper()}_PORT": str(ports[name]) for name in ("intake", "workflow", "notify", "reporting", "worker")},
     })
     process = subprocess.Popen([sys.executable, "-m", "services.run"], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -56,13 +56,14 @@ def ctrl_c(process: subprocess.Popen, started: list[psutil.Process]) -> None:
 
 
 def test_run_prints_urls_keeps_complaints_across_restart_and_stops_cleanly(tmp_path):
-    ports = {name: free_port() for name in ("temporal", "ui", "intake", "workflow", "notify", "reporting")}
+    ports = {name: free_port() for name in ("temporal", "ui", "intake", "workflow", "notify", "reporting", "worker")}
     process, banner = launch(tmp_path, ports)
     started = process_tree(psutil.Process(process.pid), tmp_path)
     for name in ("intake", "workflow", "notify", "reporting"):
         assert f"http://127.0.0.1:{ports[name]}/docs" in banner
     assert f"http://127.0.0.1:{ports['ui']}" in banner
-    assert len([p for p in started if "uvicorn" in " ".join(p.cmdline())]) == 4
+    assert f"http://127.0.0.1:{ports['worker']}   health: /healthz" in banner
+    assert len([p for p in started if "uvicorn" in " ".join(p.cmdline())]) == 5  # four services and the worker
     assert httpx.get(f"http://127.0.0.1:{ports['ui']}/", timeout=10).status_code == 200
 
     key = (tmp_path / "channel-key.txt").read_text().strip()

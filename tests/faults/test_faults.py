@@ -20,7 +20,7 @@ from temporalio.client import WorkflowExecutionStatus
 
 from services.notify.providers import LocalMailboxProvider
 from services.run import LocalSystem, free_port, settings_on_free_ports
-from services.workflow.workflows import workflow_id_for
+from services.workflow.contract import workflow_id_for
 from tests.e2e.test_end_to_end import RESOLUTION, new_complaint, read_whole_feed
 from tests.faults import chaos
 
@@ -139,9 +139,14 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
             await asyncio.sleep(down_for)
             await restart()
 
-        await outage(lambda: chaos.kill_service(system, "workflow"), lambda: chaos.restart_service(system, "workflow"))
-        await outage(lambda: chaos.kill_service(system, "workflow"), lambda: chaos.restart_service(system, "workflow"),
-                     down_for=1.0)
+        async def kill_workflow_service():  # its staff API and its worker, at once
+            await asyncio.gather(chaos.kill_service(system, "workflow"), chaos.kill_service(system, "worker"))
+
+        async def restart_workflow_service():
+            await asyncio.gather(chaos.restart_service(system, "workflow"), chaos.restart_service(system, "worker"))
+
+        await outage(lambda: chaos.kill_service(system, "worker"), lambda: chaos.restart_service(system, "worker"))
+        await outage(kill_workflow_service, restart_workflow_service, down_for=1.0)
         caught_mid_delivery = []
 
         async def kill_notify():

@@ -17,7 +17,8 @@ from services.intake.adapters import (
     from_email,
     from_webhook,
 )
-from services.workflow.domain import Channel, assign_tier
+from services.workflow.contract import Channel
+from services.workflow.legacy import assign_tier
 
 
 def chinese_email(charset: str = "gbk") -> bytes:

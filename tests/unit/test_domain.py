@@ -4,15 +4,9 @@ import pytest
 from pydantic import ValidationError
 
 from services.common.privacy import mask_email, mask_phone, masked_event_data, scrub_text
-from services.workflow.domain import (
-    ALLOWED_IN,
-    Action,
-    ActionNotAllowed,
-    Customer,
-    Stage,
-    assign_tier,
-    ensure_allowed,
-)
+from services.workflow.contract import Customer, Stage
+from services.workflow.legacy import assign_tier
+from services.workflow.stages import ALLOWED_IN, Action, ActionNotAllowed, ensure_allowed
 
 
 @pytest.mark.parametrize(

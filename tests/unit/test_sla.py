@@ -98,7 +98,8 @@ def test_retiering_takes_the_new_budgets_from_the_original_start():
     assert sla.deadline(target, MONDAY_10 + 31 * M) == MONDAY_10 + timedelta(hours=24)
 
 
-from hypothesis import given, strategies as st  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st
 
 
 @given(st.integers(1, 3), st.lists(st.integers(0, 6000), min_size=1, max_size=30))

@@ -16,11 +16,10 @@ from pathlib import Path
 from temporalio.api.enums.v1 import EventType
 
 from services.common.db import start_embedded_postgres
-from services.intake.submissions import start_complaint
 from services.run import LocalSystem, settings_on_free_ports
 from services.workflow import inbox
+from services.workflow.contract import ComplaintClient
 from services.workflow.eventstore import EventStore
-from services.workflow.workflows import ComplaintWorkflow, workflow_id_for
 from tests.conftest import migrated_pool
 from tests.workflow import scenarios
 
@@ -58,16 +57,16 @@ def workflow_tasks_before_routing(history) -> int:
 
 async def record_queried_during_first_task(tmp: Path) -> None:
     async with LocalSystem(settings_on_free_ports(tmp / "system", log_level="WARNING")) as system:
-        client = system.temporal.client
+        complaints = ComplaintClient(system.temporal.client, system.settings.temporal_task_queue)
         for _ in range(10):  # the split depends on timing: until a query lands mid-task
             complaint = scenarios.a_complaint(datetime.now(timezone.utc), "How do I change my password?")
-            await start_complaint(client, system.settings.temporal_task_queue, complaint)
-            handle = client.get_workflow_handle(workflow_id_for(complaint.complaint_id))
+            await complaints.start(complaint)
+            handle = complaints.handle(complaint.complaint_id)
             routed = asyncio.Event()
 
             async def ask():
                 while not routed.is_set():
-                    if any(h.type == "Assigned" for h in (await handle.query(ComplaintWorkflow.status)).history):
+                    if any(h.type == "Assigned" for h in (await complaints.status(complaint.complaint_id)).history):
                         routed.set()
 
             await asyncio.wait_for(asyncio.gather(*(ask() for _ in range(5))), timeout=60)

@@ -17,29 +17,31 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from services.intake.classification import Facts, load_rules
 from services.workflow import search_attributes
 from services.workflow.activities import ComplaintActivities
-from services.workflow.outbox import NotificationRequest
-from services.intake.classification import Facts, load_rules
-from services.workflow.domain import (
+from services.workflow.contract import (
     BatchLink,
     Channel,
-    FollowUpAction,
-    RepeatSubmission,
     ComplaintInput,
     ComplaintView,
     Customer,
+    FollowUpAction,
+    RepeatSubmission,
     Resolution,
     ResolveAction,
     StaffAction,
     Stage,
     SurveyAnswer,
+    static_summary,
+    workflow_id_for,
 )
 from services.workflow.eventstore import EventStore
+from services.workflow.outbox import NotificationRequest
 from services.workflow.policy import POLICY_DIR, load_policy
 from services.workflow.routing import Router, load_routing
 from services.workflow.worker import activities_of, build_worker
-from services.workflow.workflows import ComplaintWorkflow, static_summary, workflow_id_for
+from services.workflow.workflows import ComplaintWorkflow
 
 TASK_QUEUE = "complaints-test"
 RESOLUTION = Resolution(

@@ -10,8 +10,8 @@ from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 
-from services.workflow.domain import ResolveAction, StaffAction, Stage, SurveyAnswer
 from services.workflow.activities import ComplaintActivities, EventsAndMessages
+from services.workflow.contract import ResolveAction, StaffAction, Stage, SurveyAnswer
 from services.workflow.routing import Router, load_routing
 from services.workflow.worker import activities_of, build_worker
 from services.workflow.workflows import ComplaintWorkflow

@@ -4,7 +4,7 @@ liaison for tier 2, the green channel, surge overflow, and the staff inbox it al
 
 from services.intake.classification import Facts, load_rules
 from services.workflow import inbox
-from services.workflow.domain import Customer, StaffAction
+from services.workflow.contract import Customer, StaffAction
 from services.workflow.workflows import ComplaintWorkflow
 from tests.workflow import scenarios
 
@@ -88,7 +88,7 @@ async def test_the_inbox_lists_routed_complaints_masked_and_counts_load(env, sto
 
 async def test_a_repeat_arriving_while_the_complaint_is_received_waits_for_it(env, store, notifications):
     """A customer who writes twice within a second: the link waits for tiering and routing."""
-    from services.workflow.domain import Channel, RepeatSubmission
+    from services.workflow.contract import Channel, RepeatSubmission
 
     complaint = scenarios.a_complaint(await env.get_current_time(), "The cashier was rude to me")
     handle = await scenarios.start(env.client, complaint)

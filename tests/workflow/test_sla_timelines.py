@@ -7,14 +7,14 @@ import shutil
 from datetime import time, timedelta
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.converter import PayloadConverter
 from temporalio.service import RPCError
 
 from services.workflow import search_attributes as sa
-from services.workflow.domain import (
+from services.workflow.contract import (
     CustomerReply,
     FollowUpAction,
     InfoRequest,

@@ -1,0 +1,116 @@
+"""What people do to a complaint: staff actions and the customer's input, each the argument of
+one of the workflow's Updates. A request body that the staff API completes with who acted is
+named for what it carries (`Assignment`); the Update's argument adds `Action` (`AssignAction`)."""
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from services.workflow.contract.record import Channel, Text
+
+
+class Resolution(Text):
+    """The written result the customer receives (§6)."""
+
+    cause: str = Field(min_length=1, max_length=4000)
+    measures_taken: str = Field(min_length=1, max_length=4000)
+    improvement_plan: str = Field(min_length=1, max_length=4000)
+    compensation: str | None = Field(default=None, max_length=1000)
+
+
+class SurveyAnswer(Text):
+    satisfaction_result: int = Field(ge=1, le=5, description="satisfaction with the result, 1–5")
+    satisfaction_speed: int = Field(ge=1, le=5, description="satisfaction with the speed, 1–5")
+    suggestion: str | None = Field(default=None, max_length=2000)
+
+
+class StaffNote(Text):
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class StaffAction(StaffNote):
+    staff_id: str
+
+
+class ResolveAction(StaffAction):
+    resolution: Resolution
+
+
+# What staff send (the API's request bodies); the Update's argument adds who acted.
+
+
+class Assignment(Text):
+    assignee: str = Field(min_length=1, max_length=100)
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class ProgressNote(Text):
+    message: str = Field(min_length=1, max_length=4000, description="what the customer is told")
+
+
+class InfoQuestion(Text):
+    question: str = Field(min_length=1, max_length=4000, description="what we need from the customer")
+
+
+class Retiering(Text):
+    tier: int = Field(ge=1, le=3)
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class PolicyChoice(BaseModel):
+    policy: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="a policy name; its current version")
+
+
+class FollowUp(Text):
+    outcome: str = Field(min_length=1, max_length=4000, description="what was done for the dissatisfied customer")
+    extra_compensation: str | None = Field(default=None, max_length=1000)
+
+
+class AssignAction(Assignment):
+    staff_id: str
+
+
+class ProgressAction(ProgressNote):
+    staff_id: str
+
+
+class InfoRequest(InfoQuestion):
+    staff_id: str
+
+
+class RetierAction(Retiering):
+    staff_id: str
+
+
+class PolicyMove(PolicyChoice):
+    staff_id: str
+
+
+class FollowUpAction(FollowUp):
+    staff_id: str
+
+
+class CustomerReply(Text):
+    message: str = Field(min_length=1, max_length=10_000)
+
+
+# What intake links to a running complaint.
+
+
+class RepeatSubmission(Text):
+    """The same customer wrote again about the same open matter: added to it, not started twice."""
+
+    submission_id: str
+    channel: Channel
+    received_at: datetime
+    description: str = Field(max_length=10_000)
+    demand: str | None = Field(default=None, max_length=2000)
+    similarity: float = Field(ge=0, le=1)
+
+
+class BatchLink(BaseModel):
+    """Many customers with the same cause within a window: one batch incident (domain §3)."""
+
+    batch_id: str
+    cause: str
+    customers: int

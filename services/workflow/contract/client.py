@@ -1,0 +1,204 @@
+"""The one way to start and drive a complaint from outside its workflow (intake, the staff
+API, the benches, the tests): typed methods, with Temporal's errors turned into ours.
+
+Each error is an `ApiError`, so an HTTP API that lets one pass answers with its status
+(409 refused or closed, 404 unknown, 503 the engine did not answer) and never a 500.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from services.common.web import ApiError
+from services.workflow.contract.actions import (
+    AssignAction,
+    BatchLink,
+    CustomerReply,
+    FollowUpAction,
+    InfoRequest,
+    PolicyMove,
+    ProgressAction,
+    RepeatSubmission,
+    ResolveAction,
+    RetierAction,
+    StaffAction,
+    SurveyAnswer,
+)
+from services.workflow.contract.names import (
+    STATUS_QUERY,
+    TASK_QUEUE,
+    UPDATES,
+    WORKFLOW_TYPE,
+    static_summary,
+    workflow_id_for,
+)
+from services.workflow.contract.record import ComplaintInput
+from services.workflow.contract.view import ComplaintOutcome, ComplaintView
+
+
+class ComplaintError(ApiError):
+    status, code = 500, "complaint_error"
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None):
+        super().__init__(self.status, self.code, message, headers=headers)
+
+
+class ActionRefused(ComplaintError):
+    """The workflow's validator refused the action in the complaint's current stage."""
+
+    status, code = 409, "action_not_allowed"
+
+
+class ComplaintClosed(ComplaintError):
+    status, code = 409, "action_not_allowed"
+
+
+class ComplaintNotFound(ComplaintError):
+    status, code = 404, "not_found"
+
+
+class EngineUnavailable(ComplaintError):
+    """Temporal, or every worker, did not answer in time: nothing was decided, try again."""
+
+    status, code = 503, "temporal_unavailable"
+
+    def __init__(self, message: str):
+        super().__init__(message, headers={"Retry-After": "2"})
+
+
+class ComplaintClient:
+    def __init__(self, temporal: Client, task_queue: str = TASK_QUEUE):
+        self.temporal, self.task_queue = temporal, task_queue
+
+    def handle(self, complaint_id: str) -> WorkflowHandle[Any, ComplaintOutcome]:
+        return self.temporal.get_workflow_handle(workflow_id_for(complaint_id), result_type=ComplaintOutcome)
+
+    async def start(self, complaint: ComplaintInput) -> None:
+        """Start the complaint's workflow once: a second start while it runs, or after it
+        closed, changes nothing."""
+        try:
+            await self.temporal.start_workflow(
+                WORKFLOW_TYPE,
+                complaint,
+                id=workflow_id_for(complaint.complaint_id),
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                static_summary=static_summary(complaint),
+                result_type=ComplaintOutcome,
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # started before, and closed since
+        except (RPCError, RuntimeError) as exc:  # RuntimeError: a lazy client that cannot connect
+            raise EngineUnavailable(f"the workflow engine did not take the complaint: {exc}") from exc
+
+    async def status(self, complaint_id: str) -> ComplaintView:
+        handle = self.handle(complaint_id)
+        try:
+            return await handle.query(STATUS_QUERY, result_type=ComplaintView)
+        except (RPCError, RuntimeError) as exc:
+            error = await self._translate(handle, complaint_id, exc)
+            if isinstance(error, ComplaintClosed):  # a closed complaint still answers: this was the engine
+                error = EngineUnavailable("the workflow engine could not show this complaint right now; try again")
+            raise error from exc
+
+    # Staff actions. `key` is the caller's Idempotency-Key: it names the Update, so a retry of
+    # an action that completed returns its first outcome instead of acting twice.
+
+    async def acknowledge(self, complaint_id: str, action: StaffAction, key: str | None = None) -> ComplaintView:
+        return await self._update(complaint_id, "acknowledge", action, key)
+
+    async def assign(self, complaint_id: str, action: AssignAction, key: str | None = None) -> ComplaintView:
+        return await self._update(complaint_id, "assign", action, key)
+
+    async def post_progress(self, complaint_id: str, action: ProgressAction, key: str | None = None) -> ComplaintView:
+        return await self._update(complaint_id, "post_progress", action, key)
+
+    async def request_info(self, complaint_id: str, action: InfoRequest, key: str | None = None) -> ComplaintView:
+        return await self._update(complaint_id, "request_info", action, key)
+
+    async def resolve(self, complaint_id: str, action: ResolveAction, key: str | None = None) -> ComplaintView:
+        return await self._update(complaint_id, "resolve", action, key)
+
+    async def retier(self, complaint_id: str, action: RetierAction, key: str | None = None) -> ComplaintView:
+        return await self._update(complaint_id, "retier", action, key)
+
+    async def apply_policy(self, complaint_id: str, move: PolicyMove, key: str | None = None) -> ComplaintView:
+        return await self._update(complaint_id, "apply_policy", move, key)
+
+    async def record_follow_up(
+        self, complaint_id: str, action: FollowUpAction, key: str | None = None
+    ) -> ComplaintView:
+        return await self._update(complaint_id, "record_follow_up", action, key)
+
+    # The customer's input (through intake's pages).
+
+    async def customer_reply(self, complaint_id: str, reply: CustomerReply) -> ComplaintView:
+        return await self._update(complaint_id, "customer_reply", reply)
+
+    async def answer_survey(self, complaint_id: str, answer: SurveyAnswer) -> ComplaintView:
+        return await self._update(complaint_id, "answer_survey", answer)
+
+    # Links made by intake; each link is one Update id, so it is applied once however often it is sent.
+
+    async def link_repeat(
+        self, complaint_id: str, repeat: RepeatSubmission, rpc_timeout: timedelta | None = None
+    ) -> ComplaintView:
+        return await self._update(
+            complaint_id, "link_repeat", repeat, update_id=f"repeat-{repeat.submission_id}", rpc_timeout=rpc_timeout
+        )
+
+    async def link_batch(
+        self, complaint_id: str, link: BatchLink, rpc_timeout: timedelta | None = None
+    ) -> ComplaintView:
+        return await self._update(
+            complaint_id, "link_batch", link, update_id=f"batch-{link.batch_id}", rpc_timeout=rpc_timeout
+        )
+
+    async def _update(
+        self,
+        complaint_id: str,
+        name: str,
+        arg: Any,
+        key: str | None = None,
+        update_id: str | None = None,
+        rpc_timeout: timedelta | None = None,
+    ) -> ComplaintView:
+        if not isinstance(arg, UPDATES[name]):
+            raise TypeError(f"{name} takes a {UPDATES[name].__name__}, not a {type(arg).__name__}")
+        handle = self.handle(complaint_id)
+        try:
+            return await handle.execute_update(
+                name,
+                arg,
+                id=update_id or (f"{name}:{key}" if key else None),
+                result_type=ComplaintView,
+                rpc_timeout=rpc_timeout,
+            )
+        except WorkflowUpdateFailedError as exc:
+            raise ActionRefused(getattr(exc.cause, "message", None) or str(exc.cause)) from exc
+        except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+            raise EngineUnavailable("no worker took the action in time; try again") from exc
+        except (RPCError, RuntimeError) as exc:
+            raise await self._translate(handle, complaint_id, exc) from exc
+
+    async def _translate(self, handle: WorkflowHandle, complaint_id: str, exc: Exception) -> ComplaintError:
+        """NOT_FOUND from an Update or a query means closed, or unknown: describe tells which."""
+        if not isinstance(exc, RPCError) or exc.status != RPCStatusCode.NOT_FOUND:
+            return EngineUnavailable(f"the workflow engine did not answer: {exc}")
+        try:
+            await handle.describe()
+        except RPCError as described:
+            if described.status == RPCStatusCode.NOT_FOUND:
+                return ComplaintNotFound(f"no complaint {complaint_id}")
+            return EngineUnavailable(f"the workflow engine did not answer: {described.message}")
+        return ComplaintClosed(f"complaint {complaint_id} is closed")

@@ -1,0 +1,56 @@
+"""How a complaint is found in Temporal: its workflow's name, id, task queue, Updates and
+query, and the summary line the Temporal UI lists it with."""
+
+from services.common.privacy import scrub_text
+from services.workflow.contract.actions import (
+    AssignAction,
+    BatchLink,
+    CustomerReply,
+    FollowUpAction,
+    InfoRequest,
+    PolicyMove,
+    ProgressAction,
+    RepeatSubmission,
+    ResolveAction,
+    RetierAction,
+    StaffAction,
+    SurveyAnswer,
+)
+from services.workflow.contract.record import ComplaintInput
+
+WORKFLOW_TYPE = "ComplaintWorkflow"
+TASK_QUEUE = "complaints"  # the default; a deployment may name another in its settings
+STATUS_QUERY = "status"
+_ID_PREFIX = "complaint-"
+
+# Every Update by name, with the argument it takes (each returns the ComplaintView after it).
+UPDATES: dict[str, type] = {
+    "acknowledge": StaffAction,
+    "assign": AssignAction,
+    "post_progress": ProgressAction,
+    "request_info": InfoRequest,
+    "customer_reply": CustomerReply,
+    "resolve": ResolveAction,
+    "retier": RetierAction,
+    "apply_policy": PolicyMove,
+    "answer_survey": SurveyAnswer,
+    "record_follow_up": FollowUpAction,
+    "link_repeat": RepeatSubmission,
+    "link_batch": BatchLink,
+}
+
+
+def workflow_id_for(complaint_id: str) -> str:
+    return f"{_ID_PREFIX}{complaint_id}"
+
+
+def complaint_id_from_workflow_id(workflow_id: str) -> str:
+    if not workflow_id.startswith(_ID_PREFIX):
+        raise ValueError(f"not a complaint's workflow id: {workflow_id!r}")
+    return workflow_id.removeprefix(_ID_PREFIX)
+
+
+def static_summary(complaint: ComplaintInput) -> str:
+    """One line for the Temporal UI's list; contact data masked."""
+    text = scrub_text(complaint.description.replace("\n", " "))
+    return f"{complaint.channel.value} complaint {complaint.complaint_id}: {text[:120]}"

@@ -1,0 +1,144 @@
+"""The complaint's record: what a channel tells us and what intake decides before the
+workflow starts (domain §2, §4). Shared by intake (which builds it) and the workflow (which
+starts with it)."""
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, EmailStr, Field, field_validator, model_validator
+
+
+class Channel(StrEnum):
+    hotline = "hotline"
+    email = "email"
+    web_form = "web_form"
+    app = "app"
+    chat_group = "chat_group"
+    social_media = "social_media"
+    store = "store"
+
+
+class Text(BaseModel):
+    """Base of every model that carries people's text: refuses what PostgreSQL and UTF-8 cannot
+    store (NUL, lone surrogates), so bad input is a 422 naming the field, never a stuck append."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _storable(cls, value):
+        _check_storable(value)
+        return value
+
+
+def _check_storable(value) -> None:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("must be valid Unicode text") from exc
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_storable(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key)
+            _check_storable(item)
+
+
+Segment = Literal["vip", "standard"]
+
+
+class Customer(Text):
+    name: str = Field(min_length=1, max_length=200)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{5,19}[0-9]$")
+    email: EmailStr | None = None
+    preferred_channel: Literal["email", "sms"] | None = None
+    company: str | None = Field(default=None, max_length=200)
+    account_id: str | None = Field(default=None, max_length=100, description="the customer's account with us")
+    segment: Segment | None = Field(default=None, description="customer value segment; vip takes the green channel")
+
+    @model_validator(mode="after")
+    def _reachable(self) -> "Customer":
+        if not self.phone and not self.email:
+            raise ValueError("give a phone or an email so that we can answer the customer")
+        if self.preferred_channel == "email" and not self.email:
+            raise ValueError("preferred_channel is email but no email is given")
+        if self.preferred_channel == "sms" and not self.phone:
+            raise ValueError("preferred_channel is sms but no phone is given")
+        return self
+
+    def reply_channel(self) -> tuple[str, str]:
+        """(channel, address) to answer on: the preferred one, else e-mail, else SMS."""
+        if self.preferred_channel == "sms" or not self.email:
+            return "sms", self.phone or ""
+        return "email", str(self.email)
+
+
+class Attachment(Text):
+    """An attachment as the channel delivered it: listed in the record, never dropped silently."""
+
+    filename: str = Field(max_length=500)
+    content_type: str = Field(max_length=200)
+    size_bytes: int = Field(ge=0)
+
+
+# ---------------------------------------------------------------- classification (domain §2, §4)
+
+ComplaintType = Literal["product_fault", "service_attitude", "process_problem", "other"]
+Urgency = Literal["high", "medium", "low"]
+Responsibility = Literal["tech_support", "product", "rnd", "third_party", "customer_error", "undetermined"]
+Scope = Literal["single_customer", "group"]
+Difficulty = Literal["front_line", "cross_department"]
+CLASSIFIED_FIELDS = ("tier", "complaint_type", "urgency", "responsibility", "scope", "difficulty")
+
+
+class FieldDecision(BaseModel):
+    """Which rule decided one classification field, and why (shown to staff, kept in the events)."""
+
+    field: str
+    value: str | int
+    rule: str
+    reason: str
+
+
+class Classification(BaseModel):
+    tier: int = Field(ge=1, le=3)
+    complaint_type: ComplaintType
+    urgency: Urgency
+    responsibility: Responsibility
+    scope: Scope
+    difficulty: Difficulty
+    decided_by: list[FieldDecision] = []
+    rules_version: str = ""
+    cause: str | None = None  # the most specific rule that matched: complaints sharing it may be one batch
+
+    def decision(self, field: str) -> FieldDecision | None:
+        return next((d for d in self.decided_by if d.field == field), None)
+
+
+class ComplaintInput(BaseModel):
+    """What the workflow starts with: the accepted submission, as intake stored it."""
+
+    complaint_id: str
+    channel: Channel
+    received_at: AwareDatetime
+    customer: Customer
+    description: str
+    occurred_at: AwareDatetime | None = None
+    scenario: str | None = None
+    symptom: str | None = None
+    impact: str | None = None
+    demand: str | None = None
+    urgency_hint: Literal["high", "medium", "low"] | None = None
+    external_ref: str | None = None
+    subject: str | None = None
+    attachments: list[Attachment] = []
+    recorded_by: str | None = None
+    channel_tags: list[str] = []
+    status_url: str | None = None
+    policy: str = "default"  # the SLA policy it starts under (services/workflow/policies/)
+    # Decided by intake (absent in complaints accepted before intake classified them):
+    classification: Classification | None = None
+    earlier_complaints: list[str] = []  # the same customer's earlier complaint ids, newest first
+    overflow: bool = False  # accepted during an intake surge: routed to the standby group

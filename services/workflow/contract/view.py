@@ -1,0 +1,60 @@
+"""What the workflow shows: the stage a complaint is in and the view its status query returns."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel
+
+from services.workflow.contract.actions import FollowUpAction, Resolution, SurveyAnswer
+from services.workflow.contract.record import Channel, Classification
+
+
+class Stage(StrEnum):
+    received = "received"
+    assigned = "assigned"
+    acknowledged = "acknowledged"
+    waiting_on_customer = "waiting_on_customer"  # the SLA clock is paused
+    resolved = "resolved"
+    awaiting_survey = "awaiting_survey"
+    second_follow_up = "second_follow_up"  # the customer was dissatisfied
+    closed = "closed"
+
+
+class HistoryEntry(BaseModel):
+    type: str
+    at: datetime
+
+
+class ComplaintView(BaseModel):
+    complaint_id: str
+    stage: Stage
+    channel: Channel
+    received_at: datetime
+    tier: int | None = None
+    complaint_type: str | None = None
+    classification: Classification | None = None  # every field with the rule that decided it
+    group: str | None = None
+    owner: str | None = None  # first responder: owns the complaint until it is closed
+    assignee: str | None = None
+    liaison: str | None = None  # the business liaison of a tier-2 complaint
+    earlier_complaints: list[str] = []
+    repeats: int = 0  # later submissions of the same matter linked to this complaint
+    batch_id: str | None = None
+    policy: str | None = None  # name@vN
+    deadlines: dict[str, datetime] = {}  # running targets and when they are due
+    next_deadline: datetime | None = None
+    breached: bool = False
+    escalation_level: int = 0
+    resolution: Resolution | None = None
+    survey: SurveyAnswer | None = None
+    survey_due_at: datetime | None = None
+    follow_up: FollowUpAction | None = None
+    history: list[HistoryEntry] = []
+
+
+class ComplaintOutcome(BaseModel):
+    complaint_id: str
+    closed_at: datetime
+    survey_answered: bool
+    breached: bool = False
+    escalation_level: int = 0

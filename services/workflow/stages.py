@@ -1,0 +1,62 @@
+"""The stage machine (domain §1): which action each stage allows. The workflow's Update
+validators call `ensure_allowed`, so a refused action never reaches history."""
+
+from enum import StrEnum
+
+from temporalio.exceptions import ApplicationError
+
+from services.workflow.contract.view import Stage
+
+
+class Action(StrEnum):
+    acknowledge = "acknowledge"
+    assign = "assign"
+    post_progress = "post_progress"
+    request_info = "request_info"
+    customer_reply = "customer_reply"
+    resolve = "resolve"
+    retier = "retier"
+    apply_policy = "apply_policy"
+    link_repeat = "link_repeat"
+    link_batch = "link_batch"
+    answer_survey = "answer_survey"
+    record_follow_up = "record_follow_up"
+
+
+_HANDLING = {Stage.assigned, Stage.acknowledged, Stage.waiting_on_customer}
+
+# In which stages each action is allowed; anything else is rejected before it touches history.
+ALLOWED_IN: dict[Action, set[Stage]] = {
+    Action.acknowledge: {Stage.assigned},
+    Action.assign: _HANDLING,
+    Action.post_progress: {Stage.acknowledged},
+    Action.request_info: {Stage.acknowledged},
+    Action.customer_reply: {Stage.waiting_on_customer},
+    Action.resolve: {Stage.acknowledged, Stage.waiting_on_customer},
+    Action.retier: _HANDLING,
+    Action.apply_policy: set(Stage) - {Stage.closed},
+    Action.link_repeat: set(Stage) - {Stage.closed},
+    Action.link_batch: set(Stage) - {Stage.closed},
+    Action.answer_survey: {Stage.awaiting_survey},
+    Action.record_follow_up: {Stage.second_follow_up},
+}
+
+
+class ActionNotAllowed(ApplicationError):
+    """What every refused action raises; the caller sees its message as the reason."""
+
+    def __init__(self, message: str):
+        super().__init__(message, type="ActionNotAllowed", non_retryable=True)
+
+
+def _words(value: str) -> str:
+    return value.replace("_", " ")
+
+
+def ensure_allowed(stage: Stage, action: Action) -> None:
+    allowed = ALLOWED_IN[action]
+    if stage not in allowed:
+        options = " or ".join(sorted(_words(s.value) for s in allowed))
+        raise ActionNotAllowed(
+            f"cannot {_words(action.value)} a complaint that is {_words(stage.value)}; only when it is {options}"
+        )
