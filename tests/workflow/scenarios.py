@@ -23,6 +23,7 @@ from services.workflow.activities import ComplaintActivities
 from services.workflow.contract import (
     BatchLink,
     Channel,
+    ComplaintClient,
     ComplaintInput,
     ComplaintView,
     Customer,
@@ -33,8 +34,6 @@ from services.workflow.contract import (
     StaffAction,
     Stage,
     SurveyAnswer,
-    static_summary,
-    workflow_id_for,
 )
 from services.workflow.eventstore import EventStore
 from services.workflow.outbox import NotificationRequest
@@ -111,13 +110,8 @@ def a_complaint(received_at: datetime, description: str = MONEY, policy: str = "
 
 
 async def start(client: Client, complaint: ComplaintInput) -> WorkflowHandle:
-    return await client.start_workflow(
-        ComplaintWorkflow.run,
-        complaint,
-        id=workflow_id_for(complaint.complaint_id),
-        task_queue=TASK_QUEUE,
-        static_summary=static_summary(complaint),
-    )
+    """Started as intake starts it, through the contract's client."""
+    return await ComplaintClient(client, TASK_QUEUE).start(complaint)
 
 
 async def wait_for(handle: WorkflowHandle, check, what: str, timeout: float = 20.0) -> ComplaintView:

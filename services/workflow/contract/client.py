@@ -82,11 +82,11 @@ class ComplaintClient:
     def handle(self, complaint_id: str) -> WorkflowHandle[Any, ComplaintOutcome]:
         return self.temporal.get_workflow_handle(workflow_id_for(complaint_id), result_type=ComplaintOutcome)
 
-    async def start(self, complaint: ComplaintInput) -> None:
+    async def start(self, complaint: ComplaintInput) -> WorkflowHandle[Any, ComplaintOutcome]:
         """Start the complaint's workflow once: a second start while it runs, or after it
         closed, changes nothing."""
         try:
-            await self.temporal.start_workflow(
+            return await self.temporal.start_workflow(
                 WORKFLOW_TYPE,
                 complaint,
                 id=workflow_id_for(complaint.complaint_id),
@@ -96,8 +96,8 @@ class ComplaintClient:
                 static_summary=static_summary(complaint),
                 result_type=ComplaintOutcome,
             )
-        except WorkflowAlreadyStartedError:
-            pass  # started before, and closed since
+        except WorkflowAlreadyStartedError:  # started before, and closed since
+            return self.handle(complaint.complaint_id)
         except (RPCError, RuntimeError) as exc:  # RuntimeError: a lazy client that cannot connect
             raise EngineUnavailable(f"the workflow engine did not take the complaint: {exc}") from exc
 
