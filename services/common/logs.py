@@ -26,7 +26,7 @@ def _mask_personal_data(_logger, _method, event_dict):
 
 def configure_logging(service: str, level: str = "INFO") -> None:
     """JSON logs on stderr; stdlib records (uvicorn, temporalio) go through the same masking."""
-    shared = [
+    shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.ExtraAdder(),

@@ -78,7 +78,7 @@ def masked_event_data(data):
         return [masked_event_data(item) for item in data]
     if not isinstance(data, dict):
         return data
-    masked = {}
+    masked: dict[str, object] = {}
     for key, value in data.items():
         if key in ("phone", "email") and isinstance(value, str) and value:
             masked[key] = mask_contact(value)

@@ -30,7 +30,7 @@ class ApiError(Exception):
 
 
 def error_body(code: str, message: str, fields: list[dict] | None = None) -> dict:
-    body = {"error": code, "message": message}
+    body: dict[str, object] = {"error": code, "message": message}
     if fields:
         body["fields"] = fields
     return body
@@ -169,7 +169,11 @@ class RejectNulCharacters:
                 "invalid_request", f"{field}: {message}", [{"field": field, "location": location, "message": message}]
             ),
         )
-        await response({"type": "http"}, None, send)
+        await response({"type": "http"}, _no_body, send)
+
+
+async def _no_body() -> dict:
+    return {"type": "http.request", "body": b"", "more_body": False}
 
 
 MAX_BODY_BYTES = 1024 * 1024  # a complaint with its text is a few kB; attachments are listed, not uploaded
@@ -207,7 +211,7 @@ class BodySizeLimit:
             status_code=413,
             content=error_body("payload_too_large", f"the request body is larger than {self.max_bytes} bytes"),
         )
-        await response({"type": "http"}, None, send)
+        await response({"type": "http"}, _no_body, send)
 
 
 class _TooLarge(Exception):
@@ -217,9 +221,10 @@ class _TooLarge(Exception):
 def install_common_routes(app: FastAPI, service: str) -> None:
     app.add_middleware(RejectNulCharacters)
     app.add_middleware(BodySizeLimit)  # added last: runs first, before the NUL check reads a body
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(ApiError, _on_api_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    # Starlette types a handler as taking any Exception; each of these is registered for its own.
+    app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ApiError, _on_api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _on_unexpected)
 
     @app.get("/healthz", tags=["ops"])

@@ -96,13 +96,14 @@ class Examples:
         near = self.nearest(text, skip)
         if not near:
             return None
-        tiers, kinds = defaultdict(float), defaultdict(float)
+        tiers: defaultdict[int, float] = defaultdict(float)
+        kinds: defaultdict[str, float] = defaultdict(float)
         for score, example in near:
             tiers[example.tier] += score
             kinds[example.complaint_type] += score
-        tier = max(tiers, key=tiers.get)
+        tier = max(tiers, key=tiers.__getitem__)
         best_score, best = next(pair for pair in near if pair[1].tier == tier)
-        return tier, max(kinds, key=kinds.get), best, best_score
+        return tier, max(kinds, key=kinds.__getitem__), best, best_score
 
 
 def load_examples(path: Path, k: int, min_similarity: float) -> Examples:
@@ -244,7 +245,7 @@ class Ruleset:
                 name, FieldDecision(field=name, value=value, rule="default", reason="no rule decided it")
             )
         urgency, scope = decided["urgency"], decided["scope"]
-        tier = TIER_BY_URGENCY[urgency.value]
+        tier = TIER_BY_URGENCY[str(urgency.value)]
         if self.group_is_never_routine and tier == 3 and scope.value == "group":
             tier, basis = 2, scope
         else:
@@ -302,7 +303,7 @@ def parse_rules(data: dict, source: str = "<rules>", base: Path | None = None) -
                 reason=str(raw.get("reason", name)),
                 sets=dict(sets),
                 any=_pattern(_strings(source, where, raw["any"], "any")) if "any" in raw else None,
-                all=tuple(_pattern(_strings(source, where, g, "all")) for g in groups),
+                all=tuple(p for g in groups if (p := _pattern(_strings(source, where, g, "all"))) is not None),
                 none=_pattern(_strings(source, where, raw["none"], "none")) if "none" in raw else None,
                 tags=frozenset(t.lower() for t in _strings(source, where, raw.get("tags", []), "tags")),
                 channels=frozenset(_strings(source, where, raw.get("channels", []), "channels")),

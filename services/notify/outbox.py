@@ -121,9 +121,15 @@ class Outbox:
             )
             if existing["request_hash"] != _hash(request):
                 raise IdempotencyConflict("this Idempotency-Key was used before for a different notification")
-            return await self.get(existing["id"]), False
+            return await self._stored(existing["id"]), False
         self.wake.set()
-        return await self.get(row["id"]), True
+        return await self._stored(row["id"]), True
+
+    async def _stored(self, notification_id: uuid.UUID) -> Notification:
+        notification = await self.get(notification_id)
+        if notification is None:
+            raise RuntimeError(f"notification {notification_id} was stored and is gone")  # never deleted
+        return notification
 
     async def get(self, notification_id: uuid.UUID) -> Notification | None:
         row = await self.pool.fetchrow(f"{_SELECT} WHERE id = $1", notification_id)

@@ -72,8 +72,8 @@ class LocalMailboxProvider:
         seen: dict[str, list[Path]] = {}
         first_copy_first = sorted((self.directory / channel).glob("*.txt"), key=lambda p: (p.name.count("."), p.name))
         for path in first_copy_first:
-            headers = dict(
-                m.groups()
+            headers: dict[str, str] = dict(
+                (m[1], m[2])
                 for line in path.read_text(encoding="utf-8").split("\n\n", 1)[0].splitlines()
                 if (m := _HEADER.match(line))
             )

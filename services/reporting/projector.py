@@ -6,6 +6,7 @@ import logging
 import asyncpg
 import httpx
 
+from services.common.domain_events import ComplaintReceived, Retiered, TierAssigned, payload_of
 from services.common.events import STAGE_AFTER, EventPage, StoredEvent
 
 log = logging.getLogger(__name__)
@@ -14,23 +15,24 @@ PROJECTION = "complaints"
 
 
 async def _apply(conn: asyncpg.Connection, event: StoredEvent) -> None:
-    if event.type == "ComplaintReceived":
+    payload = payload_of(event.type, event.data)
+    if isinstance(payload, ComplaintReceived):
         await conn.execute(
             """INSERT INTO reporting.complaints (complaint_id, channel, status, received_at, last_position)
                VALUES ($1, $2, 'received', $3, $4) ON CONFLICT (complaint_id) DO NOTHING""",
             event.stream_id,
-            event.data.get("channel"),
+            payload.channel,
             event.occurred_at,
             event.position,
         )
-    elif event.type in ("TierAssigned", "Retiered"):
+    elif isinstance(payload, TierAssigned | Retiered):
         await conn.execute(
             "UPDATE reporting.complaints SET tier = $2, last_position = $3 WHERE complaint_id = $1",
             event.stream_id,
-            event.data.get("tier", event.data.get("to_tier")),
+            payload.tier if isinstance(payload, TierAssigned) else payload.to_tier,
             event.position,
         )
-    if event.type in STAGE_AFTER and event.type != "ComplaintReceived":
+    if event.type in STAGE_AFTER and event.type != ComplaintReceived.type:
         await conn.execute(
             """UPDATE reporting.complaints SET status = $2, last_position = $3,
                    closed_at = CASE WHEN $2 = 'closed' THEN $4 ELSE closed_at END

@@ -77,7 +77,8 @@ class BusinessCalendar:
         raise ValueError(f"the calendar has no working time within {_SEARCH_DAYS} days of {start}")
 
     def between(self, start: datetime, end: datetime) -> timedelta:
-        _aware(start), _aware(end)
+        _aware(start)
+        _aware(end)
         total = ZERO
         if end <= start:
             return total

@@ -5,11 +5,14 @@ events and a retried append changes nothing. Contact data is masked before it is
 the list views cannot show what the table does not hold.
 """
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import asyncpg
 from pydantic import BaseModel
 
+from services.common import domain_events as ev
 from services.common.events import STAGE_AFTER, NewEvent
 from services.common.privacy import mask_email, mask_phone, scrub_text
 
@@ -46,53 +49,49 @@ def _masked_contact(customer: dict) -> str | None:
     return None
 
 
-def _time(value) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
+def _received(p: ev.ComplaintReceived, event: NewEvent) -> dict[str, Any]:
+    customer = p.customer or {}
+    text = " ".join(x for x in (p.subject, p.description) if x)
+    return dict(
+        channel=p.channel,
+        received_at=p.received_at or event.occurred_at,
+        customer_name=scrub_text(customer.get("name") or "") or None,
+        customer_contact=_masked_contact(customer),
+        account_id=customer.get("account_id"),
+        segment=customer.get("segment"),
+        summary=scrub_text(" ".join(text.split()))[:160],
+    )
 
 
-def _changes(event: NewEvent) -> dict:
-    """The inbox columns one event sets. Lenient: odd data leaves a column as it was, and never
-    stops an append."""
-    data, changes = event.data, {}
+# The columns each event type sets, besides the stage and the next deadline.
+_COLUMNS_SET_BY: dict[type[ev.DomainEvent], Callable[[Any, NewEvent], dict[str, Any]]] = {
+    ev.ComplaintReceived: _received,
+    ev.TierAssigned: lambda p, _: dict(tier=p.tier, complaint_type=p.complaint_type, urgency=p.urgency),
+    ev.Assigned: lambda p, _: dict(group_name=p.group, assignee=p.assignee, liaison=p.liaison),
+    ev.AssignedToPerson: lambda p, _: dict(assignee=p.assignee),
+    ev.Acknowledged: lambda p, _: dict(owner=p.staff_id),
+    ev.Retiered: lambda p, _: dict(tier=p.to_tier),
+    ev.SlaBreached: lambda p, _: dict(breached=True),
+    ev.Escalated: lambda p, _: dict(escalation_level=p.level),
+    ev.RepeatLinked: lambda p, _: dict(linked_count=p.count),
+    ev.BatchLinked: lambda p, _: dict(batch_id=p.batch_id),
+    ev.Resolved: lambda p, _: dict(next_deadline=None),
+    ev.Closed: lambda p, _: dict(next_deadline=None),
+}
+
+
+def _changes(event: NewEvent) -> dict[str, Any]:
+    """The inbox columns one event sets. Lenient: odd data leaves the columns as they were,
+    and never stops an append."""
+    changes: dict[str, Any] = {}
     if event.type in STAGE_AFTER:
         changes["stage"] = STAGE_AFTER[event.type]
-    if isinstance(data.get("deadlines"), dict):
-        changes["next_deadline"] = min((_time(v) for v in data["deadlines"].values() if _time(v)), default=None)
-    if event.type == "ComplaintReceived":
-        customer = data.get("customer", {})
-        text = " ".join(x for x in (data.get("subject"), data.get("description")) if x)
-        changes.update(
-            channel=data.get("channel"),
-            received_at=_time(data.get("received_at")) or event.occurred_at,
-            customer_name=scrub_text(customer.get("name") or "") or None,
-            customer_contact=_masked_contact(customer),
-            account_id=customer.get("account_id"),
-            segment=customer.get("segment"),
-            summary=scrub_text(" ".join(text.split()))[:160],
-        )
-    elif event.type == "TierAssigned":
-        changes.update(tier=data.get("tier"), complaint_type=data.get("complaint_type"), urgency=data.get("urgency"))
-    elif event.type == "Assigned":
-        changes.update(group_name=data.get("group"), assignee=data.get("assignee"), liaison=data.get("liaison"))
-    elif event.type == "AssignedToPerson":
-        changes["assignee"] = data.get("assignee")
-    elif event.type == "Acknowledged":
-        changes["owner"] = data.get("staff_id")
-    elif event.type == "Retiered":
-        changes["tier"] = data.get("to_tier")
-    elif event.type == "SlaBreached":
-        changes["breached"] = True
-    elif event.type == "Escalated":
-        changes["escalation_level"] = data.get("level", 0)
-    elif event.type == "RepeatLinked":
-        changes["linked_count"] = data.get("count", 0)
-    elif event.type == "BatchLinked":
-        changes["batch_id"] = data.get("batch_id")
-    elif event.type in ("Resolved", "Closed"):
-        changes["next_deadline"] = None
+    payload = ev.payload_of(event.type, event.data)
+    deadlines = getattr(payload, "deadlines", None)
+    if deadlines is not None:
+        changes["next_deadline"] = min(deadlines.values(), default=None)
+    if payload is not None and (columns := _COLUMNS_SET_BY.get(type(payload))):
+        changes.update(columns(payload, event))
     return changes
 
 

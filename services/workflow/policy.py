@@ -12,13 +12,15 @@ import tomllib
 from datetime import date, time, timedelta
 from itertools import pairwise
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator, model_validator
 
 POLICY_DIR = Path(__file__).parent / "policies"
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+TierKey = Literal["1", "2", "3"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -50,7 +52,7 @@ class CalendarSpec(BaseModel):
     (a weekend day worked in place of a holiday, with Monday's hours)."""
 
     timezone: str
-    working_hours: dict[Literal[WEEKDAYS], list[str]]
+    working_hours: dict[Weekday, list[str]]
     holidays: list[date] = []
     make_up_days: list[date] = []
 
@@ -160,7 +162,7 @@ class Policy(BaseModel):
     source: str = ""
     description: str = ""
     calendar: CalendarSpec
-    tiers: dict[Literal["1", "2", "3"], TierPolicy]
+    tiers: dict[TierKey, TierPolicy]
     dissatisfied_below: int = Field(
         default=3, ge=1, le=5, description="a survey score under this asks for a second follow-up"
     )
@@ -177,7 +179,7 @@ class Policy(BaseModel):
         return self
 
     def tier(self, tier: int) -> TierPolicy:
-        return self.tiers[str(tier)]
+        return self.tiers[cast(TierKey, str(tier))]
 
     @property
     def ref(self) -> str:

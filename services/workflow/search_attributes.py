@@ -18,12 +18,13 @@ ALL = (STATUS, TIER, CHANNEL, ASSIGNEE, DEPARTMENT, NEXT_DEADLINE, BREACHED, ESC
 async def register(client) -> None:
     """Register the attributes on a server that does not have them yet (test server, a new
     cluster namespace); the dev server gets them from `make run` at start."""
+    from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 
     await client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace=client.namespace,
-            search_attributes={key.name: key.indexed_value_type for key in ALL},
+            search_attributes={key.name: IndexedValueType.ValueType(key.indexed_value_type) for key in ALL},
         )
     )
 

@@ -82,7 +82,8 @@ class SlaState(BaseModel):
 
     def _running_spans(self, target: TargetState) -> list[tuple[datetime, datetime | None]]:
         """The stretches during which the target's clock ran; the last may be open."""
-        spans, start = [], target.started_at
+        spans: list[tuple[datetime, datetime | None]] = []
+        start = target.started_at
         for pause in target.pauses:
             spans.append((start, pause.start))
             if pause.end is None:
@@ -110,11 +111,12 @@ class SlaState(BaseModel):
     def deadline(self, target: TargetState, now: datetime) -> datetime | None:
         if target.fixed_deadline is not None:
             return target.fixed_deadline
+        assert target.budget is not None  # a target has a fixed deadline or a budget
         return self._reaches(target, target.budget)
 
     # ------------------------------------------------------------ starting and stopping
 
-    def start(self, name: str, at: datetime) -> TargetState:
+    def start(self, name: str, at: datetime) -> TargetState | None:
         tier = self._tier()
         if name == "progress":
             return self._start_progress(at)
@@ -140,6 +142,7 @@ class SlaState(BaseModel):
         if cadence.every is not None:
             state = TargetState(budget=cadence.every, clock=self._tier().clock, **common)
         else:
+            assert cadence.daily_by is not None  # the policy gives `every` or `daily_by`
             state = TargetState(fixed_deadline=self._next_daily(at, cadence.daily_by), clock="24x7", **common)
         self.targets["progress"] = state
         return state
@@ -248,6 +251,7 @@ class SlaState(BaseModel):
 
     def _mark_fired(self, target: TargetState, due: Due, now: datetime) -> None:
         if due.kind == "warn":
+            assert due.fraction is not None  # a warning is a fraction of the budget
             target.warned.append(due.fraction)
         elif due.kind == "remind":
             target.reminded_at = now

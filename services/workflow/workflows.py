@@ -12,12 +12,14 @@ what is due, and sleeps again; an action that changes the deadlines wakes it to 
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any, TypedDict
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from services.common import domain_events as events
     from services.common.events import NewEvent
     from services.workflow import search_attributes as sa
     from services.workflow.activities import ComplaintActivities, EventsAndMessages
@@ -51,8 +53,15 @@ with workflow.unsafe.imports_passed_through():
 
 RETRY_FOREVER = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 # Keep trying: an event or a customer message must never be dropped for a passing outage.
-ACTIVITY_OPTIONS = {"start_to_close_timeout": timedelta(seconds=30), "retry_policy": RETRY_FOREVER}
-LOCAL_OPTIONS = {"start_to_close_timeout": timedelta(seconds=10), "retry_policy": RETRY_FOREVER}
+
+
+class ActivityOptions(TypedDict):
+    start_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+
+
+ACTIVITY_OPTIONS = ActivityOptions(start_to_close_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER)
+LOCAL_OPTIONS = ActivityOptions(start_to_close_timeout=timedelta(seconds=10), retry_policy=RETRY_FOREVER)
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -66,7 +75,7 @@ class ComplaintWorkflow:
             channel=complaint.channel,
             received_at=complaint.received_at,
         )
-        self.sla: SlaState | None = None
+        self._sla: SlaState | None = None  # set once the policy is loaded, first thing in `run`
         self._version = 0
         self._append_lock = asyncio.Lock()  # appends run one at a time: versions in order
         self._deadlines_changed = False
@@ -76,6 +85,12 @@ class ComplaintWorkflow:
         self._shown: ComplaintView | None = None
         self._policy_local = False  # the generation of this run: see `run`
         self._outbox = False  # messages stored with their events (see `_record`)
+
+    @property
+    def sla(self) -> SlaState:
+        if self._sla is None:
+            raise RuntimeError("the SLA state exists once the policy is loaded")
+        return self._sla
 
     @workflow.run
     async def run(self, complaint: ComplaintInput) -> ComplaintOutcome:
@@ -92,8 +107,7 @@ class ComplaintWorkflow:
                 ComplaintActivities.load_policy,
                 complaint.policy,
                 summary=f"policy {complaint.policy}",
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=RETRY_FOREVER,
+                **LOCAL_OPTIONS,
             )
         else:  # complaints started before keep their history's activity
             policy = await workflow.execute_activity_method(
@@ -103,7 +117,7 @@ class ComplaintWorkflow:
                 **ACTIVITY_OPTIONS,
             )
         found = complaint.classification or legacy_classification(complaint)
-        self.sla = SlaState(policy=policy, tier=found.tier)
+        self._sla = SlaState(policy=policy, tier=found.tier)
         for target in ("first_response", "assignment", "resolution"):
             self.sla.start(target, complaint.received_at)  # the clocks run from receipt, not from now
         self.view.tier, self.view.complaint_type, self.view.classification = found.tier, found.complaint_type, found
@@ -116,37 +130,30 @@ class ComplaintWorkflow:
         self.view.policy = policy.ref
         tier_decision = found.decision("tier")
         received = (
-            (
-                "ComplaintReceived",
-                complaint.model_dump(mode="json", exclude={"complaint_id", "status_url", "classification"}),
+            events.ComplaintReceived.model_validate(
+                complaint.model_dump(mode="json", exclude={"complaint_id", "status_url", "classification"})
             ),
-            (
-                "TierAssigned",
-                {
-                    "tier": found.tier,
-                    "complaint_type": found.complaint_type,
-                    "urgency": found.urgency,
-                    "responsibility": found.responsibility,
-                    "scope": found.scope,
-                    "difficulty": found.difficulty,
-                    "rule": tier_decision.rule if tier_decision else None,
-                    "reason": tier_decision.reason if tier_decision else None,
-                    "decided_by": [d.model_dump(mode="json") for d in found.decided_by],
-                    "rules_version": found.rules_version,
-                    "policy": policy.ref,
-                    "deadlines": self._deadlines_json(),
-                },
+            events.TierAssigned(
+                tier=found.tier,
+                complaint_type=found.complaint_type,
+                urgency=found.urgency,
+                responsibility=found.responsibility,
+                scope=found.scope,
+                difficulty=found.difficulty,
+                rule=tier_decision.rule if tier_decision else None,
+                reason=tier_decision.reason if tier_decision else None,
+                decided_by=[d.model_dump(mode="json") for d in found.decided_by],
+                rules_version=found.rules_version,
+                policy=policy.ref,
+                deadlines=self._deadlines(),
             ),
-            (
-                "Assigned",
-                {
-                    "group": route.group,
-                    "assignee": route.assignee,
-                    "liaison": route.liaison,
-                    "rule": route.rule,
-                    "reason": route.reason,
-                    "strategy": route.strategy,
-                },
+            events.Assigned(
+                group=route.group,
+                assignee=route.assignee,
+                liaison=route.liaison,
+                rule=route.rule,
+                reason=route.reason,
+                strategy=route.strategy,
             ),
         )
         if self._outbox:
@@ -160,10 +167,12 @@ class ComplaintWorkflow:
 
         await self._handle_until(lambda: self.view.stage == Stage.resolved)
 
-        feedback = self._to_customer("feedback", {"resolution": self.view.resolution.model_dump(mode="json")})
+        resolution = self.view.resolution
+        assert resolution is not None  # the loop above ends only when resolved
+        feedback = self._to_customer("feedback", {"resolution": resolution.model_dump(mode="json")})
         self.sla.meet("feedback", workflow.now())
         await self._record(
-            ("FeedbackSent", {"channel": self.complaint.customer.reply_channel()[0]}),
+            events.FeedbackSent(channel=self.complaint.customer.reply_channel()[0]),
             messages=[feedback],
             messages_first=True,
         )
@@ -173,7 +182,7 @@ class ComplaintWorkflow:
         survey = self._to_customer("survey_request", {"answer_by": self.view.survey_due_at.isoformat()})
         self.view.stage = Stage.awaiting_survey
         await self._record(
-            ("SurveyRequested", {"answer_by": self.view.survey_due_at.isoformat()}),
+            events.SurveyRequested(answer_by=self.view.survey_due_at),
             messages=[survey],
             messages_first=True,
         )
@@ -186,7 +195,7 @@ class ComplaintWorkflow:
             # An answer accepted just before may still be appending: SurveyExpired comes after it.
             await workflow.wait_condition(workflow.all_handlers_finished)
         if self.view.survey is None:
-            await self._record(("SurveyExpired", {"waited_hours": answer_window / timedelta(hours=1)}))
+            await self._record(events.SurveyExpired(waited_hours=answer_window / timedelta(hours=1)))
         elif (
             min(self.view.survey.satisfaction_result, self.view.survey.satisfaction_speed)
             < self.sla.policy.dissatisfied_below
@@ -196,13 +205,10 @@ class ComplaintWorkflow:
         self.view.stage = Stage.closed
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._record(
-            (
-                "Closed",
-                {
-                    "survey_answered": self.view.survey is not None,
-                    "breached": self.sla.breached,
-                    "escalation_level": self.sla.escalation_level,
-                },
+            events.Closed(
+                survey_answered=self.view.survey is not None,
+                breached=self.sla.breached,
+                escalation_level=self.sla.escalation_level,
             )
         )
         return ComplaintOutcome(
@@ -216,12 +222,12 @@ class ComplaintWorkflow:
     async def _second_follow_up(self) -> None:
         self.view.stage = Stage.second_follow_up
         self.sla.start("second_follow_up", workflow.now())
+        survey = self.view.survey
+        assert survey is not None  # a dissatisfied answer brought us here
         await self._record(
-            ("FollowUpRequested", {"deadlines": self._deadlines_json()}),
+            events.FollowUpRequested(deadlines=self._deadlines()),
             messages=[
-                self._to_staff(
-                    "follow_up_needed", "owner", {"survey": self.view.survey.model_dump(mode="json")}, key="follow-up"
-                )
+                self._to_staff("follow_up_needed", "owner", {"survey": survey.model_dump(mode="json")}, key="follow-up")
             ],
         )
         await self._handle_until(lambda: self.view.follow_up is not None)
@@ -255,7 +261,7 @@ class ComplaintWorkflow:
             }
             if due.kind == "warn":
                 await self._record(
-                    ("SlaWarning", {**facts, "fraction": due.fraction}),
+                    events.SlaWarning(**facts, fraction=due.fraction),
                     messages=[
                         self._to_staff(
                             "sla_warning",
@@ -267,7 +273,7 @@ class ComplaintWorkflow:
                 )
             elif due.kind == "remind":
                 await self._record(
-                    ("ProgressReminder", facts),
+                    events.ProgressReminder(**facts),
                     messages=[
                         self._to_staff(
                             "progress_reminder", "owner", facts, key=f"progress/{target.started_at.isoformat()}/remind"
@@ -275,10 +281,10 @@ class ComplaintWorkflow:
                     ],
                 )
             else:
-                escalated = ("Escalated", {**facts, "level": due.level, "to": due.to})
-                events = [("SlaBreached", facts), escalated] if due.kind == "breach" else [escalated]
+                escalated = events.Escalated(**facts, level=due.level, to=due.to)
+                steps = [events.SlaBreached(**facts), escalated] if due.kind == "breach" else [escalated]
                 await self._record(
-                    *events,
+                    *steps,
                     messages=[
                         self._to_staff(
                             "sla_escalation",
@@ -301,9 +307,7 @@ class ComplaintWorkflow:
         self.sla.meet("first_response", now)
         self.sla.meet("assignment", now)
         self.sla.start("progress", now)
-        await self._record(
-            ("Acknowledged", {"staff_id": action.staff_id, "note": action.note, "deadlines": self._deadlines_json()})
-        )
+        await self._record(events.Acknowledged(staff_id=action.staff_id, note=action.note, deadlines=self._deadlines()))
         return self.view
 
     @acknowledge.validator
@@ -315,7 +319,7 @@ class ComplaintWorkflow:
         self.view.assignee = action.assignee
         self.sla.meet("assignment", workflow.now())
         await self._record(
-            ("AssignedToPerson", {"staff_id": action.staff_id, "assignee": action.assignee, "note": action.note})
+            events.AssignedToPerson(staff_id=action.staff_id, assignee=action.assignee, note=action.note)
         )
         return self.view
 
@@ -332,10 +336,7 @@ class ComplaintWorkflow:
             "progress_update", {"message": action.message}, key=self._action_key("progress", now)
         )
         await self._record(
-            (
-                "ProgressPosted",
-                {"staff_id": action.staff_id, "message": action.message, "deadlines": self._deadlines_json()},
-            ),
+            events.ProgressPosted(staff_id=action.staff_id, message=action.message, deadlines=self._deadlines()),
             messages=[message],
             messages_first=True,
         )
@@ -352,8 +353,8 @@ class ComplaintWorkflow:
         self.sla.pause(now)
         message = self._to_customer("info_request", {"question": action.question}, key=self._action_key("info", now))
         await self._record(
-            ("InfoRequested", {"staff_id": action.staff_id, "question": action.question}),
-            ("ClockPaused", {"at": now.isoformat()}),
+            events.InfoRequested(staff_id=action.staff_id, question=action.question),
+            events.ClockPaused(at=now),
             messages=[message],
             messages_first=True,
         )
@@ -368,8 +369,8 @@ class ComplaintWorkflow:
         self.view.stage = Stage.acknowledged
         paused_for = self._resume_clock()
         await self._record(
-            ("CustomerReplied", {"message": reply.message}),
-            ("ClockResumed", {"paused_seconds": paused_for.total_seconds(), "deadlines": self._deadlines_json()}),
+            events.CustomerReplied(message=reply.message),
+            events.ClockResumed(paused_seconds=paused_for.total_seconds(), deadlines=self._deadlines()),
         )
         return self.view
 
@@ -380,21 +381,18 @@ class ComplaintWorkflow:
     @workflow.update
     async def resolve(self, action: ResolveAction) -> ComplaintView:
         now = workflow.now()
-        events = []
+        resumed: list[events.DomainEvent] = []
         if self.view.stage == Stage.waiting_on_customer:
             paused_for = self._resume_clock()
-            events.append(("ClockResumed", {"paused_seconds": paused_for.total_seconds()}))
+            resumed.append(events.ClockResumed(paused_seconds=paused_for.total_seconds()))
         self.view.stage = Stage.resolved
         self.view.resolution = action.resolution
         for target in ("resolution", "progress", "assignment", "first_response"):
             self.sla.meet(target, now)
         self.sla.start("feedback", now)
         await self._record(
-            *events,
-            (
-                "Resolved",
-                {"staff_id": action.staff_id, "note": action.note, **action.resolution.model_dump(mode="json")},
-            ),
+            *resumed,
+            events.Resolved(staff_id=action.staff_id, note=action.note, **action.resolution.model_dump(mode="json")),
         )
         return self.view
 
@@ -408,15 +406,12 @@ class ComplaintWorkflow:
         self.view.tier = action.tier
         self.sla.move_to(self.sla.policy, action.tier, workflow.now())
         await self._record(
-            (
-                "Retiered",
-                {
-                    "staff_id": action.staff_id,
-                    "from_tier": previous,
-                    "to_tier": action.tier,
-                    "reason": action.reason,
-                    "deadlines": self._deadlines_json(),
-                },
+            events.Retiered(
+                staff_id=action.staff_id,
+                from_tier=previous,
+                to_tier=action.tier,
+                reason=action.reason,
+                deadlines=self._deadlines(),
             )
         )
         return self.view
@@ -448,9 +443,8 @@ class ComplaintWorkflow:
         self.sla.move_to(policy, self.sla.tier, workflow.now())
         self.view.policy = policy.ref
         await self._record(
-            (
-                "PolicyApplied",
-                {"staff_id": move.staff_id, "from": previous, "to": policy.ref, "deadlines": self._deadlines_json()},
+            events.PolicyApplied(
+                staff_id=move.staff_id, from_policy=previous, to_policy=policy.ref, deadlines=self._deadlines()
             )
         )
         return self.view
@@ -462,7 +456,7 @@ class ComplaintWorkflow:
     @workflow.update
     async def answer_survey(self, answer: SurveyAnswer) -> ComplaintView:
         self.view.survey = answer
-        await self._record(("SurveyAnswered", answer.model_dump(mode="json")))
+        await self._record(events.SurveyAnswered(**answer.model_dump(mode="json")))
         return self.view
 
     @answer_survey.validator
@@ -475,7 +469,7 @@ class ComplaintWorkflow:
     async def record_follow_up(self, action: FollowUpAction) -> ComplaintView:
         self.view.follow_up = action
         self.sla.meet("second_follow_up", workflow.now())
-        await self._record(("FollowedUp", action.model_dump(mode="json")))
+        await self._record(events.FollowedUp(**action.model_dump(mode="json")))
         return self.view
 
     @record_follow_up.validator
@@ -489,7 +483,7 @@ class ComplaintWorkflow:
         await self._set_up()
         self.view.repeats += 1
         await self._record(
-            ("RepeatLinked", {**repeat.model_dump(mode="json"), "count": self.view.repeats}),
+            events.RepeatLinked(**repeat.model_dump(mode="json"), count=self.view.repeats),
             messages=[
                 self._to_customer(
                     "repeat_linked",
@@ -515,7 +509,7 @@ class ComplaintWorkflow:
         await self._set_up()
         if self.view.batch_id != link.batch_id:
             self.view.batch_id = link.batch_id
-            await self._record(("BatchLinked", link.model_dump(mode="json")))
+            await self._record(events.BatchLinked(**link.model_dump(mode="json")))
         return self.view
 
     @link_batch.validator
@@ -554,8 +548,7 @@ class ComplaintWorkflow:
             ComplaintActivities.route_complaint,
             request,
             summary=f"route tier {tier} {complaint_type}",
-            start_to_close_timeout=timedelta(seconds=10),
-            retry_policy=RETRY_FOREVER,
+            **LOCAL_OPTIONS,
         )
 
     def _next_deadline_text(self) -> str | None:
@@ -567,16 +560,16 @@ class ComplaintWorkflow:
     def _resume_clock(self) -> timedelta:
         return self.sla.resume(workflow.now(), progress_running=self.view.owner is not None)
 
-    def _deadlines_json(self) -> dict[str, str]:
-        return {name: at.isoformat() for name, at in self._deadlines().items()}
-
     def _deadlines(self) -> dict[str, datetime]:
         now = workflow.now()
         found = {name: self.sla.deadline(t, now) for name, t in self.sla.targets.items() if t.active}
         return {name: at for name, at in found.items() if at is not None}
 
     async def _record(
-        self, *events: tuple[str, dict], messages: Sequence[NotificationRequest] = (), messages_first: bool = False
+        self,
+        *steps: events.DomainEvent,
+        messages: Sequence[NotificationRequest] = (),
+        messages_first: bool = False,
     ) -> None:
         """Append domain events and the messages they cause in one local activity (one
         transaction: the workflow's outbox), then show the new state. A retry after a crash is
@@ -588,16 +581,16 @@ class ComplaintWorkflow:
                 await self._send_now(message)
         async with self._append_lock:
             batch = []
-            for event_type, data in events:
+            for step in steps:
                 self._version += 1
                 batch.append(
                     NewEvent(
                         event_id=workflow.uuid4(),
                         stream_id=self.complaint.complaint_id,
                         version=self._version,
-                        type=event_type,
+                        type=step.type,
                         occurred_at=workflow.now(),
-                        data=data,
+                        data=step.data(),
                     )
                 )
             summary = ", ".join(e.type for e in batch)
@@ -637,9 +630,7 @@ class ComplaintWorkflow:
             "after_hours",
             {"handling_starts": starts.strftime("%Y-%m-%d %H:%M"), "timezone": self.sla.policy.calendar.timezone},
         )
-        await self._record(
-            ("AutoReplySent", {"handling_starts_at": starts.isoformat()}), messages=[reply], messages_first=True
-        )
+        await self._record(events.AutoReplySent(handling_starts_at=starts), messages=[reply], messages_first=True)
 
     def _routing_messages(self, route: Route, tell_liaison: bool) -> list[NotificationRequest]:
         """Who must hear of the new complaint at once besides its group (domain §3)."""
@@ -682,7 +673,9 @@ class ComplaintWorkflow:
         Idempotency-Key), the same on every retry of the action or of its workflow task. Older
         generations keyed it by the task's clock."""
         if self._outbox:
-            return f"{kind}/{workflow.current_update_info().id}"
+            update = workflow.current_update_info()
+            assert update is not None  # called from staff actions' Update handlers only
+            return f"{kind}/{update.id}"
         return f"{kind}/{now.isoformat()}"
 
     def _to_customer(self, template: str, variables: dict, key: str | None = None) -> NotificationRequest:
@@ -735,7 +728,7 @@ class ComplaintWorkflow:
         v.next_deadline = self.sla.next_deadline(now)  # the SLA state exists before the first event
         v.breached = self.sla.breached
         v.escalation_level = self.sla.escalation_level
-        wanted = {
+        wanted: dict[SearchAttributeKey[Any], Any] = {
             sa.STATUS: v.stage.value,
             sa.CHANNEL: v.channel.value,
             sa.TIER: v.tier,

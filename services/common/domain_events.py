@@ -1,0 +1,264 @@
+"""The payload of every domain event, one pydantic model per type: written by the workflow,
+read by the staff inbox and by reporting through `payload_of` (one dispatch by type).
+
+Readers are lenient by design: an event stored by an older generation may lack a field (it
+reads as None), and one from a newer writer may carry more (kept, not refused). Times the
+workflow writes keep the ISO form it always stored (`+00:00`), so a payload written today
+equals the one an older worker wrote for the same step.
+"""
+
+import logging
+from datetime import datetime
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, ValidationError
+
+log = logging.getLogger(__name__)
+
+IsoTime = Annotated[datetime, PlainSerializer(lambda moment: moment.isoformat(), return_type=str, when_used="json")]
+Deadlines = dict[str, IsoTime]  # running targets -> when each is due
+
+
+class DomainEvent(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    type: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.type = cls.__name__
+
+    def data(self) -> dict[str, Any]:
+        """As stored: only the fields the writer set, so optional ones it left out stay out."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
+
+
+# ---------------------------------------------------------------- receipt (domain §1, §2, §3)
+
+
+class ComplaintReceived(DomainEvent):
+    """The record as intake accepted it (contact data masked only where it leaves the service)."""
+
+    channel: str | None = None
+    received_at: datetime | None = None
+    customer: dict[str, Any] = {}
+    description: str | None = None
+    subject: str | None = None
+
+
+class TierAssigned(DomainEvent):
+    tier: int | None = None
+    complaint_type: str | None = None
+    urgency: str | None = None
+    responsibility: str | None = None
+    scope: str | None = None
+    difficulty: str | None = None
+    rule: str | None = None
+    reason: str | None = None
+    decided_by: list[dict[str, Any]] = []
+    rules_version: str | None = None
+    policy: str | None = None
+    deadlines: Deadlines | None = None
+
+
+class Assigned(DomainEvent):
+    group: str | None = None
+    assignee: str | None = None
+    liaison: str | None = None
+    rule: str | None = None
+    reason: str | None = None
+    strategy: str | None = None
+
+
+class AutoReplySent(DomainEvent):
+    handling_starts_at: IsoTime | None = None
+
+
+# ---------------------------------------------------------------- handling (§4, §5)
+
+
+class Acknowledged(DomainEvent):
+    staff_id: str | None = None
+    note: str | None = None
+    deadlines: Deadlines | None = None
+
+
+class AssignedToPerson(DomainEvent):
+    staff_id: str | None = None
+    assignee: str | None = None
+    note: str | None = None
+
+
+class ProgressPosted(DomainEvent):
+    staff_id: str | None = None
+    message: str | None = None
+    deadlines: Deadlines | None = None
+
+
+class InfoRequested(DomainEvent):
+    staff_id: str | None = None
+    question: str | None = None
+
+
+class ClockPaused(DomainEvent):
+    at: IsoTime | None = None
+
+
+class CustomerReplied(DomainEvent):
+    message: str | None = None
+
+
+class ClockResumed(DomainEvent):
+    paused_seconds: float | None = None
+    deadlines: Deadlines | None = None
+
+
+class Retiered(DomainEvent):
+    staff_id: str | None = None
+    from_tier: int | None = None
+    to_tier: int | None = None
+    reason: str | None = None
+    deadlines: Deadlines | None = None
+
+
+class PolicyApplied(DomainEvent):
+    staff_id: str | None = None
+    from_policy: str | None = Field(default=None, alias="from")
+    to_policy: str | None = Field(default=None, alias="to")
+    deadlines: Deadlines | None = None
+
+
+class RepeatLinked(DomainEvent):
+    submission_id: str | None = None
+    channel: str | None = None
+    received_at: datetime | None = None
+    description: str | None = None
+    demand: str | None = None
+    similarity: float | None = None
+    count: int = 0
+
+
+class BatchLinked(DomainEvent):
+    batch_id: str | None = None
+    cause: str | None = None
+    customers: int | None = None
+
+
+# ---------------------------------------------------------------- deadlines (§4, §7)
+
+
+class SlaFacts(DomainEvent):
+    """Which target, its deadline, and the moment this was due (a warning's, a breach's)."""
+
+    target: str | None = None
+    deadline: IsoTime | None = None
+    due_at: IsoTime | None = None
+
+
+class SlaWarning(SlaFacts):
+    fraction: float | None = None
+
+
+class ProgressReminder(SlaFacts):
+    pass
+
+
+class SlaBreached(SlaFacts):
+    pass
+
+
+class Escalated(SlaFacts):
+    level: int = 0
+    to: str | None = None
+
+
+# ---------------------------------------------------------------- resolution and follow-up (§6, §8)
+
+
+class Resolved(DomainEvent):
+    staff_id: str | None = None
+    note: str | None = None
+    cause: str | None = None
+    measures_taken: str | None = None
+    improvement_plan: str | None = None
+    compensation: str | None = None
+
+
+class FeedbackSent(DomainEvent):
+    channel: str | None = None
+
+
+class SurveyRequested(DomainEvent):
+    answer_by: IsoTime | None = None
+
+
+class SurveyAnswered(DomainEvent):
+    satisfaction_result: int | None = None
+    satisfaction_speed: int | None = None
+    suggestion: str | None = None
+
+
+class SurveyExpired(DomainEvent):
+    waited_hours: float | None = None
+
+
+class FollowUpRequested(DomainEvent):
+    deadlines: Deadlines | None = None
+
+
+class FollowedUp(DomainEvent):
+    staff_id: str | None = None
+    outcome: str | None = None
+    extra_compensation: str | None = None
+
+
+class Closed(DomainEvent):
+    survey_answered: bool | None = None
+    breached: bool | None = None
+    escalation_level: int | None = None
+
+
+EVENT_TYPES: dict[str, type[DomainEvent]] = {
+    cls.type: cls
+    for cls in (
+        ComplaintReceived,
+        TierAssigned,
+        Assigned,
+        AutoReplySent,
+        Acknowledged,
+        AssignedToPerson,
+        ProgressPosted,
+        InfoRequested,
+        ClockPaused,
+        CustomerReplied,
+        ClockResumed,
+        Retiered,
+        PolicyApplied,
+        RepeatLinked,
+        BatchLinked,
+        SlaWarning,
+        ProgressReminder,
+        SlaBreached,
+        Escalated,
+        Resolved,
+        FeedbackSent,
+        SurveyRequested,
+        SurveyAnswered,
+        SurveyExpired,
+        FollowUpRequested,
+        FollowedUp,
+        Closed,
+    )
+}
+
+
+def payload_of(event_type: str, data: dict[str, Any]) -> DomainEvent | None:
+    """The typed payload of a stored event; None for a type this reader does not know, or for
+    data it cannot read (logged): a reader leaves its columns as they were and goes on."""
+    model = EVENT_TYPES.get(event_type)
+    if model is None:
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        log.warning("event data that does not fit its type", extra={"type": event_type, "error": str(exc)})
+        return None
