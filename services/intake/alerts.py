@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 
+from services.notify.contract import NOTIFICATIONS_PATH, NotificationRequest
+
 log = logging.getLogger(__name__)
 
 
@@ -16,17 +18,14 @@ class StaffAlerts:
         self.http, self.notify_url = http, notify_url.rstrip("/")
 
     async def send(self, key: str, template: str, name: str, address: str, variables: dict) -> bool:
+        request = NotificationRequest(
+            template=template, channel="internal", recipient_name=name, recipient_address=address, variables=variables
+        )
         try:
             response = await self.http.post(
-                f"{self.notify_url}/v1/notifications",
+                f"{self.notify_url}{NOTIFICATIONS_PATH}",
                 headers={"Idempotency-Key": f"intake/{key}"},
-                json={
-                    "template": template,
-                    "channel": "internal",
-                    "recipient_name": name,
-                    "recipient_address": address,
-                    "variables": variables,
-                },
+                json=request.model_dump(mode="json"),
             )
             response.raise_for_status()
         except httpx.HTTPError as exc:

@@ -34,6 +34,7 @@ from services.intake.adapters import (
 from services.intake.alerts import StaffAlerts, SurgeMonitor
 from services.intake.keys import ChannelKey, KeyStore, RateLimiter
 from services.intake.submissions import ComplaintSubmission, IdempotencyConflict, IntakeRules, Submissions
+from services.notify.contract import NOTIFICATIONS_PATH
 from services.workflow.contract import (
     ActionRefused,
     Channel,
@@ -326,7 +327,7 @@ async def _messages_to_customer(complaint_id: str) -> list[CustomerMessage]:
     """From notify's outbox: what was sent to the customer (internal alerts left out)."""
     try:
         response = await app.state.http.get(
-            f"{app.state.notify_url}/v1/notifications", params={"complaint_id": complaint_id}, timeout=5
+            f"{app.state.notify_url}{NOTIFICATIONS_PATH}", params={"complaint_id": complaint_id}, timeout=5
         )
         response.raise_for_status()
     except httpx.HTTPError as exc:

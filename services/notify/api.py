@@ -12,10 +12,10 @@ from services.common.privacy import mask_contact
 from services.common.service import service_app, service_database
 from services.common.service_auth import service_caller
 from services.common.web import ApiError
+from services.notify.contract import NotificationRequest
 from services.notify.outbox import (
     IdempotencyConflict,
     Notification,
-    NotificationIn,
     Outbox,
     TemplateProblem,
 )
@@ -55,7 +55,7 @@ def _for_view(n: Notification) -> Notification:
 @app.post(
     "/v1/notifications", status_code=202, response_model=Notification, tags=["notifications"], dependencies=SENDERS
 )
-async def create_notification(request: NotificationIn, idempotency_key: IdempotencyKey):
+async def create_notification(request: NotificationRequest, idempotency_key: IdempotencyKey):
     try:
         notification, created = await app.state.outbox.accept(idempotency_key, request)
     except TemplateProblem as exc:

@@ -16,8 +16,9 @@ from jinja2 import (
     TemplateNotFound,
     UndefinedError,
 )
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
+from services.notify.contract import NotificationRequest
 from services.notify.providers import OutboundMessage, Provider
 
 log = logging.getLogger(__name__)
@@ -36,15 +37,6 @@ CLAIM_LEASE = timedelta(seconds=30)
 # Written at claim and cleared by the outcome: still there at the next claim, the process
 # died mid-delivery and the message may have gone out (receivers drop it by Message-ID).
 NO_OUTCOME = "claimed; no outcome recorded"
-
-
-class NotificationIn(BaseModel):
-    complaint_id: str | None = Field(default=None, max_length=100)
-    template: str = Field(pattern=r"^[a-z_]{1,50}$")
-    channel: str = Field(pattern=r"^(email|sms|internal)$", description="internal: staff roles and people")
-    recipient_name: str = Field(min_length=1, max_length=200)
-    recipient_address: str = Field(min_length=3, max_length=320)
-    variables: dict = {}
 
 
 class Notification(BaseModel):
@@ -70,7 +62,7 @@ class IdempotencyConflict(Exception):
     pass
 
 
-def render(request: NotificationIn) -> tuple[str, str]:
+def render(request: NotificationRequest) -> tuple[str, str]:
     variables = {**request.variables, "recipient_name": request.recipient_name}
     try:
         subject = TEMPLATES.get_template(f"{request.template}.subject.j2").render(variables).strip()
@@ -82,7 +74,7 @@ def render(request: NotificationIn) -> tuple[str, str]:
     return subject, body
 
 
-def _hash(request: NotificationIn) -> str:
+def _hash(request: NotificationRequest) -> str:
     return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
 
 
@@ -96,7 +88,7 @@ class Outbox:
         self.pool = pool
         self.wake = asyncio.Event()
 
-    async def accept(self, key: str, request: NotificationIn) -> tuple[Notification, bool]:
+    async def accept(self, key: str, request: NotificationRequest) -> tuple[Notification, bool]:
         """Store the notification once per key; returns (notification, created_now)."""
         subject, body = render(request)
         row = await self.pool.fetchrow(

@@ -11,8 +11,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from services.common.events import NewEvent
+from services.notify.contract import NOTIFICATIONS_PATH, KeyedNotificationRequest
 from services.workflow.eventstore import EventStore, VersionConflict
-from services.workflow.outbox import RETRYABLE, NotificationRequest
+from services.workflow.outbox import RETRYABLE
 from services.workflow.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from services.workflow.routing import Route, Router, RouteRequest
 
@@ -23,7 +24,7 @@ class EventsAndMessages(BaseModel):
     """One step of a complaint: its events and the messages they cause, stored together."""
 
     events: list[NewEvent]
-    messages: list[NotificationRequest] = []
+    messages: list[KeyedNotificationRequest] = []
 
 
 class ComplaintActivities:
@@ -76,11 +77,11 @@ class ComplaintActivities:
         return await self.router.route(request)
 
     @activity.defn
-    async def send_notification(self, request: NotificationRequest) -> str:
+    async def send_notification(self, request: KeyedNotificationRequest) -> str:
         """Older generations: one message handed to notify directly. Complaints started since
         put their messages in the outbox with their events (`record`)."""
         response = await self.http.post(
-            f"{self.notify_url}/v1/notifications",
+            f"{self.notify_url}{NOTIFICATIONS_PATH}",
             json=request.body(),
             headers={"Idempotency-Key": request.idempotency_key},
         )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.common.events import NewEvent, StoredEvent
+from services.notify.contract import KeyedNotificationRequest
 from services.workflow import outbox
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class EventStore:
         self.pool = pool
         self.project = project
 
-    async def append(self, events: list[NewEvent], messages: Sequence[outbox.NotificationRequest] = ()) -> AppendResult:
+    async def append(self, events: list[NewEvent], messages: Sequence[KeyedNotificationRequest] = ()) -> AppendResult:
         """Append events of one stream, which must continue its versions without a gap, and put
         the messages they cause in the outbox in the same transaction."""
         if not events:
@@ -124,9 +125,7 @@ class EventStore:
             # writer) committed between the checks and the insert: look again.
             return await self._append_once(events, messages)
 
-    async def _append_once(
-        self, events: list[NewEvent], messages: Sequence[outbox.NotificationRequest]
-    ) -> AppendResult:
+    async def _append_once(self, events: list[NewEvent], messages: Sequence[KeyedNotificationRequest]) -> AppendResult:
         stream_id = events[0].stream_id
         async with self.pool.acquire() as conn, conn.transaction():
             known = await conn.fetch(

@@ -19,7 +19,8 @@ from datetime import timedelta
 import asyncpg
 import httpx
 from opentelemetry import propagate, trace
-from pydantic import BaseModel
+
+from services.notify.contract import NOTIFICATIONS_PATH, KeyedNotificationRequest
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -28,23 +29,7 @@ CLAIM_LEASE = timedelta(seconds=30)  # a claimed message is handed over again if
 MAX_BACKOFF_SECONDS = 60.0  # never given up: a message waits for notify as long as it takes
 
 
-class NotificationRequest(BaseModel):
-    """One message to one recipient, as the workflow decides it (the body notify accepts, plus
-    the key that makes a repeated hand-over deliver once)."""
-
-    idempotency_key: str
-    complaint_id: str
-    template: str
-    channel: str  # email | sms for customers, internal for staff roles
-    recipient_name: str
-    recipient_address: str
-    variables: dict = {}
-
-    def body(self) -> dict:
-        return self.model_dump(mode="json", exclude={"idempotency_key"})
-
-
-async def enqueue(conn: asyncpg.Connection, messages: Sequence[NotificationRequest]) -> None:
+async def enqueue(conn: asyncpg.Connection, messages: Sequence[KeyedNotificationRequest]) -> None:
     """Store messages inside the caller's transaction; a key stored before keeps its first body."""
     if not messages:
         return
@@ -72,7 +57,7 @@ class MessageRelay:
     def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient, notify_url: str, batch: int = 50):
         """`http` carries the workflow service's token (see services/common/service_auth.py)."""
         self.pool, self.http, self.batch = pool, http, batch
-        self.url = f"{notify_url.rstrip('/')}/v1/notifications"
+        self.url = f"{notify_url.rstrip('/')}{NOTIFICATIONS_PATH}"
         self.wake = asyncio.Event()  # set when this process stored messages: hand over at once
 
     async def hand_over_due(self) -> int:

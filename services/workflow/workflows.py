@@ -21,6 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from services.common import domain_events as events
     from services.common.events import NewEvent
+    from services.notify.contract import KeyedNotificationRequest
     from services.workflow import search_attributes as sa
     from services.workflow.activities import ComplaintActivities, EventsAndMessages
     from services.workflow.contract import (
@@ -45,7 +46,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from services.workflow.contract.names import STATUS_QUERY, WORKFLOW_TYPE
     from services.workflow.legacy import DEFAULT_GROUP_BY_TIER, legacy_classification
-    from services.workflow.outbox import NotificationRequest
     from services.workflow.policy import Policy
     from services.workflow.routing import Route, RouteRequest
     from services.workflow.sla import Due, SlaState
@@ -568,7 +568,7 @@ class ComplaintWorkflow:
     async def _record(
         self,
         *steps: events.DomainEvent,
-        messages: Sequence[NotificationRequest] = (),
+        messages: Sequence[KeyedNotificationRequest] = (),
         messages_first: bool = False,
     ) -> None:
         """Append domain events and the messages they cause in one local activity (one
@@ -632,7 +632,7 @@ class ComplaintWorkflow:
         )
         await self._record(events.AutoReplySent(handling_starts_at=starts), messages=[reply], messages_first=True)
 
-    def _routing_messages(self, route: Route, tell_liaison: bool) -> list[NotificationRequest]:
+    def _routing_messages(self, route: Route, tell_liaison: bool) -> list[KeyedNotificationRequest]:
         """Who must hear of the new complaint at once besides its group (domain §3)."""
         complaint, tier = self.complaint, self.sla.tier
         messages = []
@@ -678,12 +678,12 @@ class ComplaintWorkflow:
             return f"{kind}/{update.id}"
         return f"{kind}/{now.isoformat()}"
 
-    def _to_customer(self, template: str, variables: dict, key: str | None = None) -> NotificationRequest:
+    def _to_customer(self, template: str, variables: dict, key: str | None = None) -> KeyedNotificationRequest:
         """A message to the customer, in the channel they prefer."""
         channel, address = self.complaint.customer.reply_channel()
         return self._message(template, channel, self.complaint.customer.name, address, variables, key or template)
 
-    def _to_staff(self, template: str, role: str, variables: dict, key: str) -> NotificationRequest:
+    def _to_staff(self, template: str, role: str, variables: dict, key: str) -> KeyedNotificationRequest:
         """Internal alert to a role of the complaint's group (the owner once someone owns it)."""
         if role == "owner" and self.view.owner:
             name, address = self.view.owner, f"staff:{self.view.owner}"
@@ -696,8 +696,8 @@ class ComplaintWorkflow:
 
     def _message(
         self, template: str, channel: str, name: str, address: str, variables: dict, key: str
-    ) -> NotificationRequest:
-        return NotificationRequest(
+    ) -> KeyedNotificationRequest:
+        return KeyedNotificationRequest(
             idempotency_key=f"{workflow.info().workflow_id}/{key}",
             complaint_id=self.complaint.complaint_id,
             template=template,
@@ -711,7 +711,7 @@ class ComplaintWorkflow:
             },
         )
 
-    async def _send_now(self, request: NotificationRequest) -> None:
+    async def _send_now(self, request: KeyedNotificationRequest) -> None:
         """Older generations only: the message handed to notify in an activity of its own."""
         await workflow.execute_local_activity_method(
             ComplaintActivities.send_notification,

@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from services.common.events import NewEvent
     from services.workflow import inbox
     from services.workflow.eventstore import EventStore
-    from services.workflow.outbox import NotificationRequest
+    from services.notify.contract import KeyedNotificationRequest
     from services.workflow.worker import SANDBOX
 
 TABLE = "bench_bare_timer_fired"
@@ -55,7 +55,7 @@ class Fired:
                          data=facts),
                 NewEvent(event_id=uuid.uuid4(), stream_id=workflow_id, version=2, type="Escalated", occurred_at=now,
                          data={**facts, "level": 1, "to": "lead"}),
-            ], messages=[NotificationRequest(
+            ], messages=[KeyedNotificationRequest(
                 idempotency_key=f"{workflow_id}/escalation", complaint_id=workflow_id, template="sla_escalation",
                 channel="internal", recipient_name="lead", recipient_address="role:lead", variables=facts)])
         await self.pool.execute(f"INSERT INTO {TABLE} (workflow_id) VALUES ($1) ON CONFLICT DO NOTHING", workflow_id)

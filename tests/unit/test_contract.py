@@ -44,11 +44,14 @@ def _imported_modules(path: Path) -> set[str]:
     return modules
 
 
-def test_intake_imports_nothing_of_the_workflow_service_but_its_contract():
-    for path in (SERVICES / "intake").rglob("*.py"):
-        for module in _imported_modules(path):
-            if module.startswith("services.workflow"):
-                assert module == "services.workflow.contract", f"{path.name} imports {module}"
+def test_a_service_imports_nothing_of_another_service_but_its_contract():
+    services = ("intake", "workflow", "notify", "reporting")
+    for service in services:
+        for path in (SERVICES / service).rglob("*.py"):
+            for module in _imported_modules(path):
+                other = next((o for o in services if o != service and module.startswith(f"services.{o}")), None)
+                if other:
+                    assert module.startswith(f"services.{other}.contract"), f"{service}/{path.name} imports {module}"
 
 
 def test_the_contract_imports_no_part_of_the_workflow_implementation():

@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from services.notify.outbox import NO_OUTCOME, NotificationIn, Outbox
+from services.notify.contract import NotificationRequest
+from services.notify.outbox import NO_OUTCOME, Outbox
 from services.notify.providers import LocalMailboxProvider, OutboundMessage
 from tests.conftest import migrated_pool
 
@@ -19,8 +20,8 @@ async def outbox(fresh_database_url):
     await pool.close()
 
 
-def a_survey(complaint_id: str = "C-1") -> NotificationIn:
-    return NotificationIn(complaint_id=complaint_id, template="survey_request", channel="sms", recipient_name="Li",
+def a_survey(complaint_id: str = "C-1") -> NotificationRequest:
+    return NotificationRequest(complaint_id=complaint_id, template="survey_request", channel="sms", recipient_name="Li",
                           recipient_address="13800001111",
                           variables={"complaint_id": complaint_id, "answer_by": "tomorrow", "status_url": None})
 

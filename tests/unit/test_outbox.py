@@ -11,16 +11,17 @@ import httpx
 from services.common.events import NewEvent
 from services.common.service_auth import bearer
 from services.run import free_port
-from services.workflow.outbox import MessageRelay, NotificationRequest
+from services.notify.contract import KeyedNotificationRequest
+from services.workflow.outbox import MessageRelay
 from tests.conftest import AS_WORKFLOW, TOKENS
 
 
-def a_step(survey_due: datetime) -> tuple[list[NewEvent], list[NotificationRequest]]:
+def a_step(survey_due: datetime) -> tuple[list[NewEvent], list[KeyedNotificationRequest]]:
     """What a workflow task appends when it asks for the survey: the same ids every attempt,
     but a body that depends on the attempt's clock."""
     event = NewEvent(event_id=uuid.UUID(int=7), stream_id="C-1", version=1, type="SurveyRequested",
                      occurred_at=survey_due - timedelta(hours=48), data={"answer_by": survey_due.isoformat()})
-    message = NotificationRequest(
+    message = KeyedNotificationRequest(
         idempotency_key="complaint-C-1/survey_request", complaint_id="C-1", template="survey_request",
         channel="email", recipient_name="王芳", recipient_address="wang.fang@example.com",
         variables={"complaint_id": "C-1", "status_url": "http://intake.test/track/t",

@@ -36,7 +36,7 @@ from services.workflow.contract import (
     SurveyAnswer,
 )
 from services.workflow.eventstore import EventStore
-from services.workflow.outbox import NotificationRequest
+from services.notify.contract import KeyedNotificationRequest
 from services.workflow.policy import POLICY_DIR, load_policy
 from services.workflow.routing import Router, load_routing
 from services.workflow.worker import activities_of, build_worker
@@ -73,11 +73,11 @@ class OutboxMessages:
 
     pool: asyncpg.Pool
 
-    async def sent(self) -> list[NotificationRequest]:
+    async def sent(self) -> list[KeyedNotificationRequest]:
         rows = await self.pool.fetch("SELECT idempotency_key, request FROM workflow.outbox ORDER BY position")
-        return [NotificationRequest(idempotency_key=r["idempotency_key"], **json.loads(r["request"])) for r in rows]
+        return [KeyedNotificationRequest(idempotency_key=r["idempotency_key"], **json.loads(r["request"])) for r in rows]
 
-    async def of(self, complaint_id: str) -> list[NotificationRequest]:
+    async def of(self, complaint_id: str) -> list[KeyedNotificationRequest]:
         return [n for n in await self.sent() if n.complaint_id == complaint_id]
 
 
