@@ -23,24 +23,24 @@ from services.common.web import ApiError
 from services.workflow import inbox
 from services.workflow.contract import (
     WORKFLOW_TYPE,
+    AcknowledgeBody,
+    ApplyPolicyAction,
+    ApplyPolicyBody,
     AssignAction,
-    Assignment,
+    AssignBody,
     ComplaintClient,
     ComplaintView,
-    FollowUp,
     FollowUpAction,
-    InfoQuestion,
-    InfoRequest,
-    PolicyChoice,
-    PolicyMove,
+    FollowUpBody,
     ProgressAction,
-    ProgressNote,
+    ProgressBody,
+    RequestInfoAction,
+    RequestInfoBody,
     Resolution,
     ResolveAction,
     RetierAction,
-    Retiering,
+    RetierBody,
     StaffAction,
-    StaffNote,
     Stage,
     complaint_id_from_workflow_id,
 )
@@ -144,7 +144,7 @@ async def get_complaint(complaint_id: str) -> ComplaintView:
 
 @app.post("/v1/complaints/{complaint_id}/acknowledge", response_model=ComplaintView, tags=["staff"])
 async def acknowledge(
-    complaint_id: str, staff_id: StaffId, body: StaffNote | None = None, key: ActionKey = None
+    complaint_id: str, staff_id: StaffId, body: AcknowledgeBody | None = None, key: ActionKey = None
 ) -> ComplaintView:
     action = StaffAction(staff_id=staff_id, note=body.note if body else None)
     return await _complaints().acknowledge(complaint_id, action, key)
@@ -157,14 +157,14 @@ async def resolve(complaint_id: str, staff_id: StaffId, resolution: Resolution, 
 
 
 @app.post("/v1/complaints/{complaint_id}/assign", response_model=ComplaintView, tags=["staff"])
-async def assign(complaint_id: str, staff_id: StaffId, body: Assignment, key: ActionKey = None) -> ComplaintView:
+async def assign(complaint_id: str, staff_id: StaffId, body: AssignBody, key: ActionKey = None) -> ComplaintView:
     """Assign a responsible person (meets the assignment deadline)."""
     return await _complaints().assign(complaint_id, AssignAction(staff_id=staff_id, **body.model_dump()), key)
 
 
 @app.post("/v1/complaints/{complaint_id}/progress", response_model=ComplaintView, tags=["staff"])
 async def post_progress(
-    complaint_id: str, staff_id: StaffId, body: ProgressNote, key: ActionKey = None
+    complaint_id: str, staff_id: StaffId, body: ProgressBody, key: ActionKey = None
 ) -> ComplaintView:
     """Tell the customer how it is going (restarts the progress-update cadence)."""
     action = ProgressAction(staff_id=staff_id, **body.model_dump())
@@ -173,22 +173,22 @@ async def post_progress(
 
 @app.post("/v1/complaints/{complaint_id}/request-info", response_model=ComplaintView, tags=["staff"])
 async def request_info(
-    complaint_id: str, staff_id: StaffId, body: InfoQuestion, key: ActionKey = None
+    complaint_id: str, staff_id: StaffId, body: RequestInfoBody, key: ActionKey = None
 ) -> ComplaintView:
     """Ask the customer for information; the SLA clock pauses until they reply."""
-    action = InfoRequest(staff_id=staff_id, **body.model_dump())
+    action = RequestInfoAction(staff_id=staff_id, **body.model_dump())
     return await _complaints().request_info(complaint_id, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/retier", response_model=ComplaintView, tags=["staff"])
-async def retier(complaint_id: str, staff_id: StaffId, body: Retiering, key: ActionKey = None) -> ComplaintView:
+async def retier(complaint_id: str, staff_id: StaffId, body: RetierBody, key: ActionKey = None) -> ComplaintView:
     """Change the tier; the running deadlines are recomputed from the time of receipt."""
     return await _complaints().retier(complaint_id, RetierAction(staff_id=staff_id, **body.model_dump()), key)
 
 
 @app.post("/v1/complaints/{complaint_id}/follow-up", response_model=ComplaintView, tags=["staff"])
 async def record_follow_up(
-    complaint_id: str, staff_id: StaffId, body: FollowUp, key: ActionKey = None
+    complaint_id: str, staff_id: StaffId, body: FollowUpBody, key: ActionKey = None
 ) -> ComplaintView:
     """Record the second follow-up with a dissatisfied customer."""
     action = FollowUpAction(staff_id=staff_id, **body.model_dump())
@@ -197,10 +197,10 @@ async def record_follow_up(
 
 @app.post("/v1/complaints/{complaint_id}/policy", response_model=ComplaintView, tags=["operators"])
 async def move_to_policy(
-    complaint_id: str, staff_id: StaffId, body: PolicyChoice, key: ActionKey = None
+    complaint_id: str, staff_id: StaffId, body: ApplyPolicyBody, key: ActionKey = None
 ) -> ComplaintView:
     """Move one running complaint to the current version of a policy."""
-    move = PolicyMove(staff_id=staff_id, **body.model_dump())
+    move = ApplyPolicyAction(staff_id=staff_id, **body.model_dump())
     return await _complaints().apply_policy(complaint_id, move, key)
 
 
@@ -268,7 +268,7 @@ async def apply_policy(name: str, staff_id: StaffId, body: ApplyRequest | None =
     moved, refused = [], {}
     for complaint_id in ids:
         try:
-            await _complaints().apply_policy(complaint_id, PolicyMove(staff_id=staff_id, policy=name))
+            await _complaints().apply_policy(complaint_id, ApplyPolicyAction(staff_id=staff_id, policy=name))
             moved.append(complaint_id)
         except ApiError as exc:
             refused[complaint_id] = exc.message

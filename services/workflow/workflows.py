@@ -12,10 +12,10 @@ what is due, and sleeps again; an action that changes the deadlines wakes it to 
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -24,19 +24,21 @@ with workflow.unsafe.imports_passed_through():
     from services.notify.contract import KeyedNotificationRequest
     from services.workflow import search_attributes as sa
     from services.workflow.activities import ComplaintActivities, EventsAndMessages
+    from services.workflow.activity_options import LOCAL_OPTIONS, ONE_ATTEMPT
     from services.workflow.contract import (
+        ApplyPolicyAction,
         AssignAction,
         BatchLink,
+        Classification,
         ComplaintInput,
         ComplaintOutcome,
         ComplaintView,
         CustomerReply,
         FollowUpAction,
         HistoryEntry,
-        InfoRequest,
-        PolicyMove,
         ProgressAction,
         RepeatSubmission,
+        RequestInfoAction,
         ResolveAction,
         RetierAction,
         StaffAction,
@@ -45,27 +47,15 @@ with workflow.unsafe.imports_passed_through():
         static_summary,
     )
     from services.workflow.contract.names import STATUS_QUERY, WORKFLOW_TYPE
-    from services.workflow.legacy import DEFAULT_GROUP_BY_TIER, legacy_classification
+    from services.workflow.legacy import OlderGenerations, legacy_classification
     from services.workflow.policy import Policy
     from services.workflow.routing import Route, RouteRequest
     from services.workflow.sla import Due, SlaState
     from services.workflow.stages import Action, ActionNotAllowed, ensure_allowed
 
-RETRY_FOREVER = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
-# Keep trying: an event or a customer message must never be dropped for a passing outage.
-
-
-class ActivityOptions(TypedDict):
-    start_to_close_timeout: timedelta
-    retry_policy: RetryPolicy
-
-
-ACTIVITY_OPTIONS = ActivityOptions(start_to_close_timeout=timedelta(seconds=30), retry_policy=RETRY_FOREVER)
-LOCAL_OPTIONS = ActivityOptions(start_to_close_timeout=timedelta(seconds=10), retry_policy=RETRY_FOREVER)
-
 
 @workflow.defn(name=WORKFLOW_TYPE)
-class ComplaintWorkflow:
+class ComplaintWorkflow(OlderGenerations):
     @workflow.init
     def __init__(self, complaint: ComplaintInput) -> None:
         self.complaint = complaint
@@ -94,40 +84,59 @@ class ComplaintWorkflow:
 
     @workflow.run
     async def run(self, complaint: ComplaintInput) -> ComplaintOutcome:
-        # Checked first, before anything can end the first workflow task: a patch checked after a
-        # local activity is found on replay only if no workflow task ended between the two (a
-        # query can end one), so the later behaviours (routing, the liaison) are implied by this
-        # check instead of checked where they happen.
+        """Domain §1: receive (policy, tier, route, first events and messages), handle until
+        resolved, then close (written feedback, the satisfaction survey, a second follow-up for a
+        dissatisfied customer)."""
+        self._pick_generation()
+        policy = await self._load_policy(complaint.policy)
+        found = self._assign_tier(policy)
+        route = await self._route(found.tier, found.complaint_type)
+        await self._record_receipt(policy, found, route)
+        await self._reply_if_after_hours()
+
+        await self._handle_until(lambda: self.view.stage == Stage.resolved)
+
+        await self._send_feedback()
+        await self._ask_satisfaction()
+        return await self._close()
+
+    # ------------------------------------------------------------ receive
+
+    def _pick_generation(self) -> None:
+        """Checked first, before anything can end the first workflow task: a patch checked after
+        a local activity is found on replay only if no workflow task ended between the two (a
+        query can end one), so the later behaviours (routing, the liaison) are implied by this
+        check instead of checked where they happen."""
         self._outbox = workflow.patched("message-outbox-v1")
         self._policy_local = self._outbox or workflow.patched("policy-local-v1")
-        if self._policy_local:
-            # Local: reading a file on the worker needs no task queue round trip. As a regular
-            # activity it cost the server a third of its CPU per complaint (51 -> 33 ms).
-            policy = await workflow.execute_local_activity_method(
-                ComplaintActivities.load_policy,
-                complaint.policy,
-                summary=f"policy {complaint.policy}",
-                **LOCAL_OPTIONS,
-            )
-        else:  # complaints started before keep their history's activity
-            policy = await workflow.execute_activity_method(
-                ComplaintActivities.load_policy,
-                complaint.policy,
-                summary=f"policy {complaint.policy}",
-                **ACTIVITY_OPTIONS,
-            )
-        found = complaint.classification or legacy_classification(complaint)
+
+    async def _load_policy(self, name: str) -> Policy:
+        if not self._policy_local:
+            return await self._policy_as_activity(name)
+        # Local: reading a file on the worker needs no task queue round trip. As a regular
+        # activity it cost the server a third of its CPU per complaint (51 -> 33 ms).
+        return await workflow.execute_local_activity_method(
+            ComplaintActivities.load_policy, name, summary=f"policy {name}", **LOCAL_OPTIONS
+        )
+
+    def _assign_tier(self, policy: Policy) -> Classification:
+        """Intake's classification (or the first rules table, for complaints from before it),
+        and the SLA clocks of the tier, running from receipt, not from now."""
+        found = self.complaint.classification or legacy_classification(self.complaint)
         self._sla = SlaState(policy=policy, tier=found.tier)
         for target in ("first_response", "assignment", "resolution"):
-            self.sla.start(target, complaint.received_at)  # the clocks run from receipt, not from now
+            self.sla.start(target, self.complaint.received_at)
         self.view.tier, self.view.complaint_type, self.view.classification = found.tier, found.complaint_type, found
-        self.view.earlier_complaints = complaint.earlier_complaints
-        route = await self._route(found.tier, found.complaint_type)
+        self.view.earlier_complaints = self.complaint.earlier_complaints
+        self.view.policy = policy.ref
+        return found
+
+    async def _record_receipt(self, policy: Policy, found: Classification, route: Route) -> None:
+        complaint = self.complaint
         self.view.group, self.view.assignee, self.view.liaison = route.group, route.assignee, route.liaison
         if route.assignee:
             self.sla.meet("assignment", workflow.now())  # picked by the group's strategy at once
         self.view.stage = Stage.assigned
-        self.view.policy = policy.ref
         tier_decision = found.decision("tier")
         received = (
             events.ComplaintReceived.model_validate(
@@ -158,17 +167,15 @@ class ComplaintWorkflow:
         )
         if self._outbox:
             await self._record(*received, messages=self._routing_messages(route, tell_liaison=True))
-        else:  # older generations: the patch check after the append, each message its own activity
-            await self._record(*received)
-            tell_liaison = self._policy_local or workflow.patched("liaison-told-v1")
-            for message in self._routing_messages(route, tell_liaison):
-                await self._send_now(message)
-        await self._reply_if_after_hours()
+        else:
+            await self._record_receipt_then_tell(received, route)
 
-        await self._handle_until(lambda: self.view.stage == Stage.resolved)
+    # ------------------------------------------------------------ close
 
+    async def _send_feedback(self) -> None:
+        """The written result to the customer (§6)."""
         resolution = self.view.resolution
-        assert resolution is not None  # the loop above ends only when resolved
+        assert resolution is not None  # handling ends only when resolved
         feedback = self._to_customer("feedback", {"resolution": resolution.model_dump(mode="json")})
         self.sla.meet("feedback", workflow.now())
         await self._record(
@@ -177,6 +184,9 @@ class ComplaintWorkflow:
             messages_first=True,
         )
 
+    async def _ask_satisfaction(self) -> None:
+        """The survey, answered within its window or given up; a dissatisfied answer gets a
+        second follow-up (§8)."""
         answer_window = self.sla.policy.tier(self.sla.tier).survey_follow_up.within
         self.view.survey_due_at = workflow.now() + answer_window
         survey = self._to_customer("survey_request", {"answer_by": self.view.survey_due_at.isoformat()})
@@ -202,6 +212,7 @@ class ComplaintWorkflow:
         ):
             await self._second_follow_up()
 
+    async def _close(self) -> ComplaintOutcome:
         self.view.stage = Stage.closed
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._record(
@@ -212,7 +223,7 @@ class ComplaintWorkflow:
             )
         )
         return ComplaintOutcome(
-            complaint_id=complaint.complaint_id,
+            complaint_id=self.complaint.complaint_id,
             closed_at=workflow.now(),
             survey_answered=self.view.survey is not None,
             breached=self.sla.breached,
@@ -347,7 +358,7 @@ class ComplaintWorkflow:
         ensure_allowed(self.view.stage, Action.post_progress)
 
     @workflow.update
-    async def request_info(self, action: InfoRequest) -> ComplaintView:
+    async def request_info(self, action: RequestInfoAction) -> ComplaintView:
         now = workflow.now()
         self.view.stage = Stage.waiting_on_customer
         self.sla.pause(now)
@@ -361,7 +372,7 @@ class ComplaintWorkflow:
         return self.view
 
     @request_info.validator
-    def _validate_request_info(self, action: InfoRequest) -> None:
+    def _validate_request_info(self, action: RequestInfoAction) -> None:
         ensure_allowed(self.view.stage, Action.request_info)
 
     @workflow.update
@@ -423,16 +434,15 @@ class ComplaintWorkflow:
             raise ActionNotAllowed(f"the complaint is tier {action.tier} already")
 
     @workflow.update
-    async def apply_policy(self, move: PolicyMove) -> ComplaintView:
+    async def apply_policy(self, move: ApplyPolicyAction) -> ComplaintView:
         """An operator moves this complaint to a (new version of a) policy."""
-        await self._set_up()
+        await self._until_routed()
         try:
             policy: Policy = await workflow.execute_activity_method(
                 ComplaintActivities.load_policy,
                 move.policy,
                 summary=f"policy {move.policy}",
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_attempts=1),
+                **ONE_ATTEMPT,
             )
         except ActivityError as exc:
             # The state is untouched: a bad policy file never reaches a running complaint.
@@ -450,7 +460,7 @@ class ComplaintWorkflow:
         return self.view
 
     @apply_policy.validator
-    def _validate_apply_policy(self, move: PolicyMove) -> None:
+    def _validate_apply_policy(self, move: ApplyPolicyAction) -> None:
         ensure_allowed(self.view.stage, Action.apply_policy)
 
     @workflow.update
@@ -480,7 +490,7 @@ class ComplaintWorkflow:
     async def link_repeat(self, repeat: RepeatSubmission) -> ComplaintView:
         """The customer wrote again about this open complaint: keep every word, tell them it is
         being handled here, and tell whoever has it."""
-        await self._set_up()
+        await self._until_routed()
         self.view.repeats += 1
         await self._record(
             events.RepeatLinked(**repeat.model_dump(mode="json"), count=self.view.repeats),
@@ -506,7 +516,7 @@ class ComplaintWorkflow:
 
     @workflow.update
     async def link_batch(self, link: BatchLink) -> ComplaintView:
-        await self._set_up()
+        await self._until_routed()
         if self.view.batch_id != link.batch_id:
             self.view.batch_id = link.batch_id
             await self._record(events.BatchLinked(**link.model_dump(mode="json")))
@@ -522,7 +532,7 @@ class ComplaintWorkflow:
 
     # ------------------------------------------------------------ helpers
 
-    async def _set_up(self) -> None:
+    async def _until_routed(self) -> None:
         """Links may arrive while the complaint is still being received (a customer writing twice
         within a second): they wait for tiering and routing, so their events come after."""
         await workflow.wait_condition(lambda: self.view.stage != Stage.received)
@@ -531,12 +541,7 @@ class ComplaintWorkflow:
         """Group and member from routing.toml and the staff on duty. Complaints started before
         routing existed took the fixed group of their tier, with nobody picked."""
         if not (self._policy_local or workflow.patched("routing-v1")):
-            return Route(
-                group=DEFAULT_GROUP_BY_TIER[tier],
-                rule="tier-default",
-                reason="the group of the tier",
-                strategy="round_robin",
-            )
+            return self._route_by_tier(tier)
         request = RouteRequest(
             complaint_id=self.complaint.complaint_id,
             tier=tier,
@@ -577,8 +582,7 @@ class ComplaintWorkflow:
         first. Older generations sent each message in an activity of its own, before the events
         (`messages_first`) or after them, and keep doing so for their histories to replay."""
         if not self._outbox and messages_first:
-            for message in messages:
-                await self._send_now(message)
+            await self._send_each(messages)
         async with self._append_lock:
             batch = []
             for step in steps:
@@ -613,8 +617,7 @@ class ComplaintWorkflow:
             self._shown = self.view.model_copy(deep=True)
             self._deadlines_changed = True  # whatever was recorded may have moved a deadline
         if not self._outbox and not messages_first:
-            for message in messages:
-                await self._send_now(message)
+            await self._send_each(messages)
 
     async def _reply_if_after_hours(self) -> None:
         """Outside business hours the customer hears when handling starts (domain §2)."""
@@ -672,11 +675,11 @@ class ComplaintWorkflow:
         """A staff action's message key: the Update's id (the staff API passes the request's
         Idempotency-Key), the same on every retry of the action or of its workflow task. Older
         generations keyed it by the task's clock."""
-        if self._outbox:
-            update = workflow.current_update_info()
-            assert update is not None  # called from staff actions' Update handlers only
-            return f"{kind}/{update.id}"
-        return f"{kind}/{now.isoformat()}"
+        if not self._outbox:
+            return self._clock_key(kind, now)
+        update = workflow.current_update_info()
+        assert update is not None  # called from staff actions' Update handlers only
+        return f"{kind}/{update.id}"
 
     def _to_customer(self, template: str, variables: dict, key: str | None = None) -> KeyedNotificationRequest:
         """A message to the customer, in the channel they prefer."""
@@ -709,15 +712,6 @@ class ComplaintWorkflow:
                 "status_url": self.complaint.status_url,
                 **variables,
             },
-        )
-
-    async def _send_now(self, request: KeyedNotificationRequest) -> None:
-        """Older generations only: the message handed to notify in an activity of its own."""
-        await workflow.execute_local_activity_method(
-            ComplaintActivities.send_notification,
-            request,
-            summary=f"{request.template} → {request.channel}",
-            **LOCAL_OPTIONS,
         )
 
     def _publish_state(self) -> None:

@@ -1,6 +1,6 @@
 """Channel adapters: each channel's own format becomes the complaint record, nothing dropped."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.header import Header
 from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
@@ -76,7 +76,7 @@ def test_mail_without_a_sender_or_headers_is_refused_with_the_field():
 def test_an_urgent_ivr_key_makes_the_call_urgent():
     event = CallCentreEvent(call_id="call-889", caller_number="13812345678", ivr_tags=["complaint", "URGENT"],
                             agent_id="agent-12", notes="customer says the charger smells burnt",
-                            started_at=datetime(2026, 11, 22, 8, 0, tzinfo=timezone.utc))
+                            started_at=datetime(2026, 11, 22, 8, 0, tzinfo=UTC))
     submission = from_call_centre(event)
     assert (submission.channel, submission.urgency_hint, submission.external_ref) == (Channel.hotline, "high", "call-889")
     assert submission.recorded_by == "agent-12" and submission.customer.phone == "13812345678"

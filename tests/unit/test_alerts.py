@@ -1,7 +1,7 @@
 """Intake's alerts to staff reach notify even when it was down when they were raised."""
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 
@@ -18,7 +18,7 @@ async def test_a_surge_warning_notify_did_not_take_goes_again_once_and_only_once
         async with httpx.AsyncClient(timeout=5, headers=as_intake) as http:
             alerts = StaffAlerts(http, f"http://127.0.0.1:{free_port()}")  # notify is down
             monitor = SurgeMonitor(pool, threshold=2, alerts=alerts)
-            surge_began = datetime(2026, 11, 24, 9, 30, tzinfo=timezone.utc)
+            surge_began = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
             assert [monitor.count_one(surge_began) for _ in range(4)] == [False, False, True, True]
             await asyncio.gather(*monitor._warnings)
 

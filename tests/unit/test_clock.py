@@ -2,7 +2,7 @@
 
 import os
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -23,7 +23,7 @@ BERLIN = BusinessCalendar(CalendarSpec(
 ))
 CALENDARS = st.sampled_from([SHANGHAI, BERLIN])
 moments = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31),
-                       timezones=st.just(timezone.utc))
+                       timezones=st.just(UTC))
 durations = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=10))
 
 

@@ -3,7 +3,7 @@ and the commit-order guarantee that lets a feed reader never skip a late commit.
 
 import asyncio
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -13,7 +13,7 @@ from services.workflow.eventstore import VersionConflict
 
 def event(stream: str, version: int, event_type: str = "Something", **data) -> NewEvent:
     return NewEvent(event_id=uuid.uuid4(), stream_id=stream, version=version, type=event_type,
-                    occurred_at=datetime.now(timezone.utc), data=data)
+                    occurred_at=datetime.now(UTC), data=data)
 
 
 async def test_appends_are_read_back_in_order(store):
@@ -103,7 +103,7 @@ async def test_events_of_a_workflow_task_that_never_completed_give_way_to_its_re
     await store.append([abandoned, event("a", 3, "Something")])
 
     retried = NewEvent(event_id=abandoned.event_id, stream_id="a", version=2, type="Resolved",
-                       occurred_at=datetime.now(timezone.utc), data={"cause": "c"})
+                       occurred_at=datetime.now(UTC), data={"cause": "c"})
     result = await store.append([retried])
 
     assert not result.duplicate

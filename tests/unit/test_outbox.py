@@ -4,14 +4,14 @@ step keeps what was stored first, and the relay hands each message to the real n
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
 from services.common.events import NewEvent
 from services.common.service_auth import bearer
-from services.run import free_port
 from services.notify.contract import KeyedNotificationRequest
+from services.run import free_port
 from services.workflow.outbox import MessageRelay
 from tests.conftest import AS_WORKFLOW, TOKENS
 
@@ -35,7 +35,7 @@ async def outbox_rows(store) -> list[dict]:
 
 
 async def test_a_retried_step_keeps_the_message_it_stored_first(store):
-    first_try = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
+    first_try = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
     events, messages = a_step(first_try)
     await store.append(events, messages=messages)
     # The worker died before its task completed; the retried task runs 9 s later.
@@ -51,14 +51,14 @@ async def test_a_retried_step_keeps_the_message_it_stored_first(store):
 
 
 async def test_the_relay_waits_while_notify_is_down_then_hands_over_once(store, notify):
-    events, messages = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc))
+    events, messages = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=UTC))
     await store.append(events, messages=messages)
     async with httpx.AsyncClient(timeout=5, headers=AS_WORKFLOW) as http:
         down = MessageRelay(store.pool, http, f"http://127.0.0.1:{free_port()}")  # nothing listens there
         assert await down.hand_over_due() == 1
         row = (await outbox_rows(store))[0]
         assert row["status"] == "pending" and "unreachable" in row["last_error"]
-        assert row["next_attempt_at"] > datetime.now(timezone.utc)  # backs off, keeps it
+        assert row["next_attempt_at"] > datetime.now(UTC)  # backs off, keeps it
         assert await down.hand_over_due() == 0  # not due again yet
 
         await store.pool.execute("UPDATE workflow.outbox SET next_attempt_at = now()")
@@ -76,7 +76,7 @@ async def test_the_relay_waits_while_notify_is_down_then_hands_over_once(store, 
 
 
 async def test_a_message_notify_will_never_take_is_set_aside_without_blocking_the_rest(store, notify):
-    events, messages = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc))
+    events, messages = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=UTC))
     bad = messages[0].model_copy(update={"idempotency_key": "complaint-C-1/bad", "template": "no_such_template"})
     await store.append(events, messages=[bad, *messages])
     async with httpx.AsyncClient(timeout=5, headers=AS_WORKFLOW) as http:
@@ -87,7 +87,7 @@ async def test_a_message_notify_will_never_take_is_set_aside_without_blocking_th
 
 
 async def test_notify_takes_messages_only_from_the_services_that_send_them(store, notify):
-    body = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc))[1][0].body()
+    body = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=UTC))[1][0].body()
     new_key = {"Idempotency-Key": str(uuid.uuid4())}
     as_ = {caller: bearer(token) for caller, token in TOKENS.items()}
     async with httpx.AsyncClient(timeout=5) as http:
@@ -116,7 +116,7 @@ async def test_notify_takes_messages_only_from_the_services_that_send_them(store
 
 
 async def test_a_token_notify_does_not_know_delays_messages_and_never_discards_them(store, notify):
-    events, messages = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc))
+    events, messages = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=UTC))
     await store.append(events, messages=messages)
     stale = {"Authorization": "Bearer a-token-from-before-the-rotation"}
     async with httpx.AsyncClient(timeout=5, headers=stale) as http:

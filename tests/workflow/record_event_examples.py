@@ -15,13 +15,13 @@ from temporalio.testing import WorkflowEnvironment
 from services.common.db import start_embedded_postgres
 from services.workflow import inbox
 from services.workflow.contract import (
+    ApplyPolicyAction,
     AssignAction,
     ComplaintClient,
     CustomerReply,
     FollowUpAction,
-    InfoRequest,
-    PolicyMove,
     ProgressAction,
+    RequestInfoAction,
     ResolveAction,
     RetierAction,
     StaffAction,
@@ -46,10 +46,10 @@ async def every_other_action(env: WorkflowEnvironment) -> str:
     await complaints.acknowledge(cid, StaffAction(staff_id="agent-7"))
     await complaints.assign(cid, AssignAction(staff_id="lead-1", assignee="agent-8", note="knows billing"))
     await complaints.post_progress(cid, ProgressAction(staff_id="agent-8", message="We are checking the charge."))
-    await complaints.request_info(cid, InfoRequest(staff_id="agent-8", question="Which card was charged?"))
+    await complaints.request_info(cid, RequestInfoAction(staff_id="agent-8", question="Which card was charged?"))
     await complaints.customer_reply(cid, CustomerReply(message="The Visa card"))
     await complaints.retier(cid, RetierAction(staff_id="lead-1", tier=1, reason="a large amount"))
-    await complaints.apply_policy(cid, PolicyMove(staff_id="ops-1", policy="default"))
+    await complaints.apply_policy(cid, ApplyPolicyAction(staff_id="ops-1", policy="default"))
     await env.sleep(timedelta(hours=3))  # the progress cadence passes: a reminder
     await scenarios.wait_for_event(handle, "ProgressReminder")
     await complaints.resolve(cid, ResolveAction(staff_id="agent-8", resolution=scenarios.RESOLUTION))

@@ -10,7 +10,7 @@ activities, and replay must still take the same branches (the test server never 
 
 import asyncio
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
@@ -59,7 +59,7 @@ async def record_queried_during_first_task(tmp: Path) -> None:
     async with LocalSystem(settings_on_free_ports(tmp / "system", log_level="WARNING")) as system:
         complaints = ComplaintClient(system.temporal.client, system.settings.temporal_task_queue)
         for _ in range(10):  # the split depends on timing: until a query lands mid-task
-            complaint = scenarios.a_complaint(datetime.now(timezone.utc), "How do I change my password?")
+            complaint = scenarios.a_complaint(datetime.now(UTC), "How do I change my password?")
             await complaints.start(complaint)
             handle = complaints.handle(complaint.complaint_id)
             routed = asyncio.Event()

@@ -7,7 +7,7 @@ import sys
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from services.intake.classification import Facts, load_rules
+from services.notify.contract import KeyedNotificationRequest
 from services.workflow import search_attributes
 from services.workflow.activities import ComplaintActivities
 from services.workflow.contract import (
@@ -36,7 +37,6 @@ from services.workflow.contract import (
     SurveyAnswer,
 )
 from services.workflow.eventstore import EventStore
-from services.notify.contract import KeyedNotificationRequest
 from services.workflow.policy import POLICY_DIR, load_policy
 from services.workflow.routing import Router, load_routing
 from services.workflow.worker import activities_of, build_worker
@@ -218,7 +218,7 @@ async def skip_to(env: WorkflowEnvironment, weekday: int, at: time) -> datetime:
         day += timedelta(days=1)
     target = datetime.combine(day, at, tzinfo=SHANGHAI)
     await env.sleep(target - now)
-    return target.astimezone(timezone.utc)
+    return target.astimezone(UTC)
 
 
 def timeline(events, start: datetime) -> list[tuple[str, str, str]]:

@@ -15,11 +15,11 @@ from temporalio.service import RPCError
 
 from services.workflow import search_attributes as sa
 from services.workflow.contract import (
+    ApplyPolicyAction,
     CustomerReply,
     FollowUpAction,
-    InfoRequest,
-    PolicyMove,
     ProgressAction,
+    RequestInfoAction,
     ResolveAction,
     RetierAction,
     StaffAction,
@@ -245,7 +245,7 @@ async def test_waiting_on_the_customer_pauses_the_clock_and_shifts_the_deadline(
     await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-1"))
     await advance(env, handle, timedelta(minutes=25))
     paused = await handle.execute_update(ComplaintWorkflow.request_info,
-                                         InfoRequest(staff_id="agent-1", question="Which store was it?"))
+                                         RequestInfoAction(staff_id="agent-1", question="Which store was it?"))
     assert paused.stage == "waiting_on_customer" and "resolution" not in paused.deadlines
     await advance(env, handle, timedelta(hours=2))
     resumed = await handle.execute_update(ComplaintWorkflow.customer_reply, CustomerReply(message="南京西路店"))
@@ -313,14 +313,14 @@ async def test_running_complaints_keep_their_policy_unless_an_operator_moves_the
     v1 = (policy_dir / "default.toml").read_text(encoding="utf-8")
     v2 = v1.replace("version = 1", "version = 2").replace('resolution = "2h"', 'resolution = "4h"')
     (policy_dir / "default.toml").write_text(v2, encoding="utf-8")
-    view = await moved.execute_update(ComplaintWorkflow.apply_policy, PolicyMove(staff_id="ops-1", policy="default"))
+    view = await moved.execute_update(ComplaintWorkflow.apply_policy, ApplyPolicyAction(staff_id="ops-1", policy="default"))
     assert view.policy == "default@v2" and view.deadlines["resolution"] == received + timedelta(hours=4)
 
     # A broken policy file is refused and changes nothing.
     (policy_dir / "broken.toml").write_text(v1.replace('name = "default"', 'name = "broken"')
                                             .replace('timezone = "Asia/Shanghai"', 'timezone = "Atlantis"'))
     with pytest.raises(WorkflowUpdateFailedError) as refused:
-        await moved.execute_update(ComplaintWorkflow.apply_policy, PolicyMove(staff_id="ops-1", policy="broken"))
+        await moved.execute_update(ComplaintWorkflow.apply_policy, ApplyPolicyAction(staff_id="ops-1", policy="broken"))
     assert "unknown time zone" in str(refused.value.cause)
     assert (await moved.query(ComplaintWorkflow.status)).policy == "default@v2"
 

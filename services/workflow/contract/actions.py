@@ -1,6 +1,6 @@
 """What people do to a complaint: staff actions and the customer's input, each the argument of
 one of the workflow's Updates. A request body that the staff API completes with who acted is
-named for what it carries (`Assignment`); the Update's argument adds `Action` (`AssignAction`)."""
+named for what it carries (`AssignBody`); the Update's argument adds `Action` (`AssignAction`)."""
 
 from datetime import datetime
 
@@ -24,11 +24,11 @@ class SurveyAnswer(Text):
     suggestion: str | None = Field(default=None, max_length=2000)
 
 
-class StaffNote(Text):
+class AcknowledgeBody(Text):
     note: str | None = Field(default=None, max_length=4000)
 
 
-class StaffAction(StaffNote):
+class StaffAction(AcknowledgeBody):
     staff_id: str
 
 
@@ -39,54 +39,54 @@ class ResolveAction(StaffAction):
 # What staff send (the API's request bodies); the Update's argument adds who acted.
 
 
-class Assignment(Text):
+class AssignBody(Text):
     assignee: str = Field(min_length=1, max_length=100)
     note: str | None = Field(default=None, max_length=4000)
 
 
-class ProgressNote(Text):
+class ProgressBody(Text):
     message: str = Field(min_length=1, max_length=4000, description="what the customer is told")
 
 
-class InfoQuestion(Text):
+class RequestInfoBody(Text):
     question: str = Field(min_length=1, max_length=4000, description="what we need from the customer")
 
 
-class Retiering(Text):
+class RetierBody(Text):
     tier: int = Field(ge=1, le=3)
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class PolicyChoice(BaseModel):
+class ApplyPolicyBody(BaseModel):
     policy: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="a policy name; its current version")
 
 
-class FollowUp(Text):
+class FollowUpBody(Text):
     outcome: str = Field(min_length=1, max_length=4000, description="what was done for the dissatisfied customer")
     extra_compensation: str | None = Field(default=None, max_length=1000)
 
 
-class AssignAction(Assignment):
+class AssignAction(AssignBody):
     staff_id: str
 
 
-class ProgressAction(ProgressNote):
+class ProgressAction(ProgressBody):
     staff_id: str
 
 
-class InfoRequest(InfoQuestion):
+class RequestInfoAction(RequestInfoBody):
     staff_id: str
 
 
-class RetierAction(Retiering):
+class RetierAction(RetierBody):
     staff_id: str
 
 
-class PolicyMove(PolicyChoice):
+class ApplyPolicyAction(ApplyPolicyBody):
     staff_id: str
 
 
-class FollowUpAction(FollowUp):
+class FollowUpAction(FollowUpBody):
     staff_id: str
 
 

@@ -20,14 +20,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.web import ApiError
 from services.workflow.contract.actions import (
+    ApplyPolicyAction,
     AssignAction,
     BatchLink,
     CustomerReply,
     FollowUpAction,
-    InfoRequest,
-    PolicyMove,
     ProgressAction,
     RepeatSubmission,
+    RequestInfoAction,
     ResolveAction,
     RetierAction,
     StaffAction,
@@ -123,7 +123,7 @@ class ComplaintClient:
     async def post_progress(self, complaint_id: str, action: ProgressAction, key: str | None = None) -> ComplaintView:
         return await self._update(complaint_id, "post_progress", action, key)
 
-    async def request_info(self, complaint_id: str, action: InfoRequest, key: str | None = None) -> ComplaintView:
+    async def request_info(self, complaint_id: str, action: RequestInfoAction, key: str | None = None) -> ComplaintView:
         return await self._update(complaint_id, "request_info", action, key)
 
     async def resolve(self, complaint_id: str, action: ResolveAction, key: str | None = None) -> ComplaintView:
@@ -132,7 +132,7 @@ class ComplaintClient:
     async def retier(self, complaint_id: str, action: RetierAction, key: str | None = None) -> ComplaintView:
         return await self._update(complaint_id, "retier", action, key)
 
-    async def apply_policy(self, complaint_id: str, move: PolicyMove, key: str | None = None) -> ComplaintView:
+    async def apply_policy(self, complaint_id: str, move: ApplyPolicyAction, key: str | None = None) -> ComplaintView:
         return await self._update(complaint_id, "apply_policy", move, key)
 
     async def record_follow_up(
