@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, EmailStr, Field
 
-from services.intake.submissions import Attachment, ComplaintSubmission
-from services.workflow.contract import Channel, Customer, Text
+from services.intake.submissions import ComplaintSubmission
+from services.workflow.contract import Attachment, Channel, Customer, Text
 
 
 class AdapterError(ValueError):

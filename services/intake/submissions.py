@@ -11,55 +11,31 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
 import asyncpg
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import field_validator
 
 from services.common.settings import Settings
 from services.intake.alerts import StaffAlerts, SurgeMonitor
 from services.intake.classification import Facts, Ruleset, load_rules
 from services.workflow.contract import (
     ActionRefused,
-    Attachment,
     BatchLink,
-    Channel,
     ComplaintClient,
     ComplaintClosed,
     ComplaintInput,
     ComplaintNotFound,
+    ComplaintRecord,
     Customer,
     EngineUnavailable,
     RepeatSubmission,
-    Text,
 )
 
 log = logging.getLogger(__name__)
 
 
-class ComplaintSubmission(Text):
+class ComplaintSubmission(ComplaintRecord):
     """What a channel adapter sends: the complaint as the customer gave it."""
-
-    channel: Channel
-    customer: Customer
-    description: str = Field(min_length=1, max_length=10_000, description="the problem in the customer's words")
-    occurred_at: AwareDatetime | None = Field(
-        default=None, description="when it happened (to the minute), with time zone"
-    )
-    scenario: str | None = Field(default=None, max_length=2000, description="where and while doing what")
-    symptom: str | None = Field(default=None, max_length=2000, description="what went wrong, as observed")
-    impact: str | None = Field(default=None, max_length=2000, description='e.g. "3 orders could not be submitted"')
-    demand: str | None = Field(default=None, max_length=2000, description="what the customer expects")
-    urgency_hint: Literal["high", "medium", "low"] | None = Field(
-        default=None, description="the channel's own urgency signal (IVR key, form box)"
-    )
-    external_ref: str | None = Field(
-        default=None, max_length=200, description="the channel's own id; the same id twice is the same complaint"
-    )
-    subject: str | None = Field(default=None, max_length=500)
-    attachments: list[Attachment] = Field(default=[], max_length=100)
-    recorded_by: str | None = Field(default=None, max_length=100, description="the agent who took it down")
-    channel_tags: list[str] = Field(default=[], max_length=20, description="IVR keys, handles, source hints")
 
     @field_validator("occurred_at")
     @classmethod

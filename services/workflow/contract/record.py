@@ -117,25 +117,37 @@ class Classification(BaseModel):
         return next((d for d in self.decided_by if d.field == field), None)
 
 
-class ComplaintInput(BaseModel):
+class ComplaintRecord(Text):
+    """The complaint as the customer gave it: what a channel adapter submits (intake's
+    submission) and what the workflow starts with (`ComplaintInput`, with intake's decisions)."""
+
+    channel: Channel
+    customer: Customer
+    description: str = Field(min_length=1, max_length=10_000, description="the problem in the customer's words")
+    occurred_at: AwareDatetime | None = Field(
+        default=None, description="when it happened (to the minute), with time zone"
+    )
+    scenario: str | None = Field(default=None, max_length=2000, description="where and while doing what")
+    symptom: str | None = Field(default=None, max_length=2000, description="what went wrong, as observed")
+    impact: str | None = Field(default=None, max_length=2000, description='e.g. "3 orders could not be submitted"')
+    demand: str | None = Field(default=None, max_length=2000, description="what the customer expects")
+    urgency_hint: Literal["high", "medium", "low"] | None = Field(
+        default=None, description="the channel's own urgency signal (IVR key, form box)"
+    )
+    external_ref: str | None = Field(
+        default=None, max_length=200, description="the channel's own id; the same id twice is the same complaint"
+    )
+    subject: str | None = Field(default=None, max_length=500)
+    attachments: list[Attachment] = Field(default=[], max_length=100)
+    recorded_by: str | None = Field(default=None, max_length=100, description="the agent who took it down")
+    channel_tags: list[str] = Field(default=[], max_length=20, description="IVR keys, handles, source hints")
+
+
+class ComplaintInput(ComplaintRecord):
     """What the workflow starts with: the accepted submission, as intake stored it."""
 
     complaint_id: str
-    channel: Channel
     received_at: AwareDatetime
-    customer: Customer
-    description: str
-    occurred_at: AwareDatetime | None = None
-    scenario: str | None = None
-    symptom: str | None = None
-    impact: str | None = None
-    demand: str | None = None
-    urgency_hint: Literal["high", "medium", "low"] | None = None
-    external_ref: str | None = None
-    subject: str | None = None
-    attachments: list[Attachment] = []
-    recorded_by: str | None = None
-    channel_tags: list[str] = []
     status_url: str | None = None
     policy: str = "default"  # the SLA policy it starts under (services/workflow/policies/)
     # Decided by intake (absent in complaints accepted before intake classified them):
