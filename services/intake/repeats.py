@@ -1,0 +1,51 @@
+"""Repeats (domain §3): the same customer writing again about the same open matter is
+recognised by who they are and what they wrote, and added to that complaint."""
+
+import hashlib
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from services.workflow.contract import Customer
+
+
+def customer_keys(customer: Customer) -> list[str]:
+    """Hashed identities of a customer (phone, e-mail, account), to find their earlier complaints
+    without indexing contact data."""
+    found = []
+    digits = "".join(c for c in customer.phone or "" if c.isdigit())
+    if digits:
+        found.append(f"phone:{digits[-11:]}")
+    if customer.email:
+        found.append(f"email:{str(customer.email).lower()}")
+    if customer.account_id:
+        found.append(f"account:{customer.account_id.strip().lower()}")
+    return [hashlib.sha256(k.encode()).hexdigest()[:32] for k in found]
+
+
+def _bigrams(text: str) -> set[str]:
+    letters = "".join(c for c in text.lower() if c.isalnum())
+    return {letters[i : i + 2] for i in range(len(letters) - 1)}
+
+
+def similarity(a: str, b: str) -> float:
+    """Overlap of character pairs (Jaccard): works for Chinese and English alike."""
+    x, y = _bigrams(a), _bigrams(b)
+    return len(x & y) / len(x | y) if x and y else 0.0
+
+
+def same_matter(
+    earlier: list[asyncpg.Record],
+    description: str,
+    cause: str | None,
+    received_at: datetime,
+    window: timedelta,
+    min_similarity: float,
+) -> asyncpg.Record | None:
+    """The customer's open complaint this one repeats: recent, and the same words or the same cause."""
+    for row in earlier:
+        if received_at - row["received_at"] > window:
+            break
+        if (cause and row["cause"] == cause) or similarity(description, row["description"] or "") >= min_similarity:
+            return row
+    return None
