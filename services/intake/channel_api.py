@@ -1,0 +1,177 @@
+"""Intake's channel API: adapters submit complaints with their channel key (JSON, raw e-mail,
+call-centre events, webhooks); a repeat of the same submission answers with the first outcome."""
+
+import hashlib
+import math
+from datetime import datetime
+from email.errors import MessageError
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+from pydantic import BaseModel, ValidationError
+
+from services.common.web import ApiError
+from services.intake.adapters import (
+    AdapterError,
+    CallCentreEvent,
+    WebhookEvent,
+    WebhookSource,
+    from_call_centre,
+    from_email,
+    from_webhook,
+)
+from services.intake.keys import ChannelKey
+from services.intake.state import Intake, IntakeDep
+from services.intake.submissions import ComplaintSubmission, IdempotencyConflict
+
+router = APIRouter()
+
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="the adapter's key for this submission; a retry with the same key starts nothing new",
+    ),
+]
+
+
+async def channel_key(
+    intake: IntakeDep,
+    authorization: Annotated[str | None, Header(description="Bearer <the channel's API key>")] = None,
+) -> ChannelKey:
+    """Every channel adapter authenticates with its own key and is rate limited per key."""
+    if not authorization or not authorization.startswith("Bearer "):
+        raise ApiError(
+            401,
+            "unauthorized",
+            "send the channel's API key as 'Authorization: Bearer <key>'",
+            field="Authorization",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    key = await intake.keys.authenticate(authorization.removeprefix("Bearer ").strip())
+    if key is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "unknown or revoked API key",
+            field="Authorization",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    wait = intake.limiter.take(key.key_id)
+    if wait:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"too many complaints from this key; retry in {wait:.1f} s",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+    return key
+
+
+ChannelKeyDep = Annotated[ChannelKey, Depends(channel_key)]
+
+
+class SubmissionAccepted(BaseModel):
+    complaint_id: str
+    status_url: str  # JSON, for the adapter
+    page_url: str  # HTML, for the customer
+    received_at: datetime
+    linked_to: str | None = None  # the same customer's open complaint this submission was added to
+
+
+@router.post("/v1/complaints", status_code=202, response_model=SubmissionAccepted, tags=["channels"])
+async def submit_complaint(
+    submission: ComplaintSubmission,
+    idempotency_key: IdempotencyKey,
+    response: Response,
+    key: ChannelKeyDep,
+    intake: IntakeDep,
+) -> SubmissionAccepted:
+    """The generic JSON API: any adapter that builds the complaint record itself."""
+    return await accept(intake, idempotency_key, submission, response, key)
+
+
+async def accept(
+    intake: Intake, key: str, submission: ComplaintSubmission, response: Response, channel_key: ChannelKey
+) -> SubmissionAccepted:
+    if not channel_key.allows(submission.channel.value):
+        raise ApiError(
+            403,
+            "channel_not_allowed",
+            f"this API key is for channel '{channel_key.channel}', not '{submission.channel.value}'",
+            field="channel",
+        )
+    submissions = intake.submissions
+    try:
+        accepted = await submissions.accept(key, submission, channel_key.key_id)
+    except IdempotencyConflict as exc:
+        raise ApiError(409, "idempotency_key_reused", str(exc), field=exc.field) from exc
+    if accepted.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return SubmissionAccepted(
+        complaint_id=accepted.complaint_id,
+        status_url=submissions.status_url(accepted.tracking_token),
+        page_url=submissions.page_url(accepted.tracking_token),
+        received_at=accepted.received_at,
+        linked_to=accepted.repeat_of,
+    )
+
+
+def adapted(convert, *args):
+    """Run a channel adapter (or build a model from form input); what cannot become a valid
+    record is a 422 naming the field."""
+    try:
+        return convert(*args)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise ApiError(422, "invalid_request", f"{field}: {first['msg']}", field=field) from exc
+    except AdapterError as exc:
+        raise ApiError(422, "invalid_request", str(exc), field=exc.field) from exc
+    except (ValueError, LookupError, MessageError) as exc:
+        raise ApiError(422, "invalid_request", f"the message cannot be read: {exc}", field="body") from exc
+
+
+RAW_EMAIL = {
+    "requestBody": {
+        "required": True,
+        "content": {"message/rfc822": {"schema": {"type": "string"}}, "text/plain": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.post(
+    "/v1/channels/email", status_code=202, response_model=SubmissionAccepted, tags=["channels"], openapi_extra=RAW_EMAIL
+)
+async def submit_email(
+    request: Request, response: Response, key: ChannelKeyDep, intake: IntakeDep
+) -> SubmissionAccepted:
+    """A raw e-mail (RFC 822 / MIME) as the mail gateway received it. Subject and body in any
+    common charset (UTF-8, GBK, GB2312, Big5 …); attachments are listed in the record. The
+    Message-ID identifies it: a redelivered message is the same complaint."""
+    raw = await request.body()
+    submission = adapted(from_email, raw)
+    idempotency = (
+        f"email:{submission.external_ref}"
+        if submission.external_ref
+        else f"email-sha256:{hashlib.sha256(raw).hexdigest()}"
+    )
+    return await accept(intake, idempotency, submission, response, key)
+
+
+@router.post("/v1/channels/call-centre", status_code=202, response_model=SubmissionAccepted, tags=["channels"])
+async def submit_call(
+    event: CallCentreEvent, response: Response, key: ChannelKeyDep, intake: IntakeDep
+) -> SubmissionAccepted:
+    """A call-centre event with its IVR tags ('urgent' pressed makes it tier 1)."""
+    return await accept(intake, f"hotline:{event.call_id}", adapted(from_call_centre, event), response, key)
+
+
+@router.post("/v1/channels/{source}/webhook", status_code=202, response_model=SubmissionAccepted, tags=["channels"])
+async def submit_webhook(
+    source: WebhookSource, event: WebhookEvent, response: Response, key: ChannelKeyDep, intake: IntakeDep
+) -> SubmissionAccepted:
+    """A post or message from the app, a chat group or social media."""
+    return await accept(intake, f"{source}:{event.event_id}", adapted(from_webhook, source, event), response, key)

@@ -1,0 +1,182 @@
+"""Intake's JSON for customers: follow a complaint and answer by its tracking token (the
+token is the credential: unguessable, one per complaint)."""
+
+import logging
+from datetime import datetime
+from typing import Annotated
+
+import asyncpg
+import httpx
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+
+from services.common.web import ApiError
+from services.intake.state import Intake, IntakeDep
+from services.notify.contract import NOTIFICATIONS_PATH
+from services.workflow.contract import (
+    ActionRefused,
+    ComplaintClosed,
+    ComplaintError,
+    ComplaintNotFound,
+    CustomerReply,
+    EngineUnavailable,
+    Stage,
+    SurveyAnswer,
+)
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+# What each stage means to the customer, and what comes next.
+NEXT_STEP = {
+    Stage.received: "We have your complaint and are assigning it to the right team.",
+    Stage.assigned: "A team has your complaint; a handler will contact you shortly.",
+    Stage.acknowledged: "A handler is working on your complaint.",
+    Stage.waiting_on_customer: "We need a detail from you: please answer the question we sent you.",
+    Stage.resolved: "Your complaint is resolved; the written result is on its way to you.",
+    Stage.awaiting_survey: "Please tell us how satisfied you are with the result.",
+    Stage.second_follow_up: "We are sorry it did not satisfy you; a handler will contact you again.",
+    Stage.closed: "Your complaint is closed. Thank you.",
+}
+
+
+STAGE_LABEL = {
+    Stage.received: "已收到 / Received",
+    Stage.assigned: "已分派 / Assigned",
+    Stage.acknowledged: "处理中 / Being handled",
+    Stage.waiting_on_customer: "等待您的回复 / Waiting for you",
+    Stage.resolved: "已解决 / Resolved",
+    Stage.awaiting_survey: "请评价 / Please rate us",
+    Stage.second_follow_up: "回访中 / Following up",
+    Stage.closed: "已结案 / Closed",
+}
+# Which deadline tells the customer "by when" in each stage.
+EXPECTED_BY = {
+    Stage.assigned: "first_response",
+    Stage.acknowledged: "resolution",
+    Stage.second_follow_up: "second_follow_up",
+}
+
+
+class CustomerMessage(BaseModel):
+    subject: str
+    body: str
+    sent_at: datetime
+
+
+class CustomerStatus(BaseModel):
+    complaint_id: str
+    stage: Stage
+    stage_label: str
+    next_step: str
+    expected_by: datetime | None = None
+    received_at: datetime
+    survey_open: bool
+    survey_due_at: datetime | None = None
+    history: list[dict] = []
+    messages: list[CustomerMessage] = []  # what we sent the customer; never internal alerts
+
+
+async def complaint_by_token(token: str, intake: IntakeDep) -> asyncpg.Record:
+    """The complaint a customer's tracking link names (the token is the credential)."""
+    row = await intake.submissions.by_token(token)
+    if row is None:
+        raise ApiError(404, "not_found", "no complaint for this tracking link")
+    return row
+
+
+ComplaintByToken = Annotated[asyncpg.Record, Depends(complaint_by_token)]
+
+
+@router.get("/v1/track/{token}", response_model=CustomerStatus, tags=["customers"])
+async def track(row: ComplaintByToken, intake: IntakeDep) -> CustomerStatus:
+    if row["workflow_started_at"] is None:
+        # Not started yet (Temporal was unreachable): it is safe with us and will start.
+        return CustomerStatus(
+            complaint_id=row["complaint_id"],
+            stage=Stage.received,
+            stage_label=STAGE_LABEL[Stage.received],
+            next_step=NEXT_STEP[Stage.received],
+            received_at=row["received_at"],
+            survey_open=False,
+        )
+    try:
+        view = await intake.complaints.status(row["complaint_id"])
+    except ComplaintError as exc:
+        raise ApiError(503, "temporarily_unavailable", "status is not available right now; try again") from exc
+    survey_open = view.stage == Stage.awaiting_survey and view.survey is None
+    return CustomerStatus(
+        complaint_id=view.complaint_id,
+        stage=view.stage,
+        stage_label=STAGE_LABEL[view.stage],
+        next_step=NEXT_STEP[view.stage],
+        expected_by=view.survey_due_at if survey_open else view.deadlines.get(EXPECTED_BY.get(view.stage, "")),
+        received_at=view.received_at,
+        survey_open=survey_open,
+        survey_due_at=view.survey_due_at,
+        history=[{"type": h.type, "at": h.at} for h in view.history],
+        messages=await _messages_to_customer(intake, view.complaint_id),
+    )
+
+
+async def _messages_to_customer(intake: Intake, complaint_id: str) -> list[CustomerMessage]:
+    """From notify's outbox: what was sent to the customer (internal alerts left out)."""
+    try:
+        response = await intake.http.get(
+            f"{intake.notify_url}{NOTIFICATIONS_PATH}", params={"complaint_id": complaint_id}, timeout=5
+        )
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        log.warning("messages unavailable", extra={"complaint_id": complaint_id, "error": str(exc)})
+        return []
+    return [
+        CustomerMessage(subject=n["subject"], body=n["body"], sent_at=n["delivered_at"] or n["created_at"])
+        for n in response.json()
+        if n["channel"] != "internal"
+    ]
+
+
+@router.post("/v1/track/{token}/survey", response_model=CustomerStatus, tags=["customers"])
+async def answer_survey(row: ComplaintByToken, answer: SurveyAnswer, intake: IntakeDep) -> CustomerStatus:
+    await customer_update(intake, row, answer, "survey_not_open")
+    return await track(row, intake)
+
+
+@router.post("/v1/track/{token}/reply", response_model=CustomerStatus, tags=["customers"])
+async def reply(row: ComplaintByToken, message: CustomerReply, intake: IntakeDep) -> CustomerStatus:
+    """The customer answers our question; the complaint's SLA clock runs again."""
+    await customer_update(intake, row, message, "no_question_open")
+    return await track(row, intake)
+
+
+async def customer_update(
+    intake: Intake, row: asyncpg.Record, arg: SurveyAnswer | CustomerReply, refusal_code: str
+) -> None:
+    complaint_id, complaints = row["complaint_id"], intake.complaints
+    try:
+        if isinstance(arg, SurveyAnswer):
+            await complaints.answer_survey(complaint_id, arg)
+        else:
+            await complaints.customer_reply(complaint_id, arg)
+    except (ActionRefused, ComplaintClosed, ComplaintNotFound) as exc:
+        if await _already_recorded(intake, complaint_id, arg):
+            return
+        reason = exc.message if isinstance(exc, ActionRefused) else "this complaint is closed"
+        raise ApiError(409, refusal_code, reason) from exc
+    except EngineUnavailable as exc:
+        raise ApiError(
+            503, "temporarily_unavailable", "this cannot be saved right now; try again", headers={"Retry-After": "2"}
+        ) from exc
+
+
+async def _already_recorded(intake: Intake, complaint_id: str, arg: SurveyAnswer | CustomerReply) -> bool:
+    """A customer's form sent again after its answer was lost (a dropped connection, a reload)
+    is the same answer: it gets the outcome, not 'already answered'. Browsers send no
+    idempotency key, so the survey is recognised by its content (one per complaint)."""
+    if not isinstance(arg, SurveyAnswer):
+        return False
+    try:
+        view = await intake.complaints.status(complaint_id)
+    except ComplaintError as exc:  # cannot tell now whether it is a repeat: neither yes nor no
+        raise ApiError(503, "temporarily_unavailable", "this cannot be checked right now; try again") from exc
+    return view.survey == arg

@@ -1,0 +1,166 @@
+"""Intake's pages for customers (HTML, no JavaScript): the web complaint form, the status page
+of a complaint by its tracking link, the survey and the reply to a question."""
+
+import math
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import asyncpg
+from fastapi import APIRouter, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
+
+from services.common.web import ApiError
+from services.intake.channel_api import accept, adapted
+from services.intake.customer_api import ComplaintByToken, customer_update, track
+from services.intake.keys import ChannelKey
+from services.intake.state import Intake, IntakeDep
+from services.intake.submissions import ComplaintSubmission
+from services.workflow.contract import Channel, CustomerReply, SurveyAnswer
+
+router = APIRouter()
+
+PAGES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+WEB_FORM_KEY = ChannelKey(key_id="web-form", channel=Channel.web_form.value)  # intake's own form
+
+
+@router.get("/complaint-form", response_class=HTMLResponse, tags=["customers"])
+async def complaint_form(request: Request, intake: IntakeDep) -> HTMLResponse:
+    return PAGES.TemplateResponse(
+        request, "form.html", {"form_token": str(uuid.uuid4()), "values": {}, "zone": intake.zone.key}
+    )
+
+
+@router.post("/complaint-form", response_class=HTMLResponse, tags=["customers"])
+async def submit_complaint_form(
+    request: Request,
+    intake: IntakeDep,
+    form_token: Annotated[str, Form(min_length=1, max_length=100)],
+    name: Annotated[str, Form(max_length=200)] = "",
+    description: Annotated[str, Form(max_length=10_000)] = "",
+    phone: Annotated[str, Form(max_length=30)] = "",
+    email: Annotated[str, Form(max_length=320)] = "",
+    demand: Annotated[str, Form(max_length=2000)] = "",
+    company: Annotated[str, Form(max_length=200)] = "",
+    account_id: Annotated[str, Form(max_length=100)] = "",
+    occurred_at: Annotated[str, Form(max_length=40, description="local time, as a datetime-local input sends it")] = "",
+    impact: Annotated[str, Form(max_length=2000)] = "",
+    urgent: Annotated[str, Form(max_length=10)] = "",
+):
+    values = {
+        "name": name,
+        "phone": phone,
+        "email": email,
+        "description": description,
+        "demand": demand,
+        "company": company,
+        "account_id": account_id,
+        "occurred_at": occurred_at,
+        "impact": impact,
+        "urgent": urgent,
+    }
+    wait = intake.limiter.take(f"form:{request.client.host if request.client else '-'}")
+    if wait:
+        raise ApiError(
+            429,
+            "rate_limited",
+            "too many submissions; try again shortly",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+    try:
+        # The browser sends wall-clock time without a zone: it is the organisation's zone.
+        when = datetime.fromisoformat(occurred_at).replace(tzinfo=intake.zone) if occurred_at else None
+        submission = ComplaintSubmission(
+            channel=Channel.web_form,
+            description=description,
+            demand=demand or None,
+            impact=impact or None,
+            occurred_at=when,
+            urgency_hint="high" if urgent else None,
+            customer={
+                "name": name,
+                "phone": phone or None,
+                "email": email or None,
+                "company": company or None,
+                "account_id": account_id or None,
+            },
+        )
+    except ValueError as exc:  # ValidationError is one; so is an unreadable time
+        problems = (
+            exc.errors()
+            if isinstance(exc, ValidationError)
+            else [{"loc": ("occurred_at",), "msg": "give the date and time it happened"}]
+        )
+        errors = [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in problems]
+        return PAGES.TemplateResponse(
+            request,
+            "form.html",
+            {"form_token": form_token, "values": values, "errors": errors, "zone": intake.zone.key},
+            status_code=422,
+        )
+    accepted = await accept(intake, f"web-form:{form_token}", submission, Response(), WEB_FORM_KEY)
+    return RedirectResponse(accepted.page_url.removeprefix(intake.submissions.intake_url), status_code=303)
+
+
+@router.get("/track/{token}", response_class=HTMLResponse, tags=["customers"])
+async def status_page(
+    request: Request, token: str, row: ComplaintByToken, intake: IntakeDep, error: str | None = None
+) -> HTMLResponse:
+    status = await track(row, intake)
+    return PAGES.TemplateResponse(
+        request, "status.html", {"status": status, "token": token, "zone": intake.zone, "error": error}
+    )
+
+
+@router.post("/track/{token}/survey", response_class=HTMLResponse, tags=["customers"])
+async def survey_form(
+    request: Request,
+    token: str,
+    row: ComplaintByToken,
+    intake: IntakeDep,
+    satisfaction_result: Annotated[int, Form(ge=1, le=5)],
+    satisfaction_speed: Annotated[int, Form(ge=1, le=5)],
+    suggestion: Annotated[str, Form(max_length=2000)] = "",
+):
+    answer = adapted(
+        lambda: SurveyAnswer(
+            satisfaction_result=satisfaction_result,
+            satisfaction_speed=satisfaction_speed,
+            suggestion=suggestion or None,
+        )
+    )
+    return await _page_after(request, token, row, intake, answer, "survey_not_open")
+
+
+@router.post("/track/{token}/reply", response_class=HTMLResponse, tags=["customers"])
+async def reply_form(
+    request: Request,
+    token: str,
+    row: ComplaintByToken,
+    intake: IntakeDep,
+    message: Annotated[str, Form(min_length=1, max_length=10_000)],
+):
+    reply = adapted(lambda: CustomerReply(message=message))
+    return await _page_after(request, token, row, intake, reply, "no_question_open")
+
+
+async def _page_after(
+    request: Request,
+    token: str,
+    row: asyncpg.Record,
+    intake: Intake,
+    arg: SurveyAnswer | CustomerReply,
+    refusal: str,
+):
+    try:
+        await customer_update(intake, row, arg, refusal)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        page = await status_page(request, token, row, intake, error=exc.message)
+        page.status_code = 409
+        return page
+    return RedirectResponse(f"/track/{token}", status_code=303)

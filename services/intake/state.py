@@ -1,0 +1,31 @@
+"""What intake's routes share, built once at start (`api.lifespan`) and handed to each route
+as a FastAPI dependency."""
+
+from dataclasses import dataclass
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import httpx
+from fastapi import Depends, Request
+
+from services.intake.keys import KeyStore, RateLimiter
+from services.intake.submissions import Submissions
+from services.workflow.contract import ComplaintClient
+
+
+@dataclass(frozen=True)
+class Intake:
+    submissions: Submissions
+    complaints: ComplaintClient
+    keys: KeyStore
+    limiter: RateLimiter
+    http: httpx.AsyncClient  # to notify, for the messages a customer was sent
+    notify_url: str
+    zone: ZoneInfo  # the organisation's: customers' pages show times in it
+
+
+def intake_of(request: Request) -> Intake:
+    return request.app.state.intake
+
+
+IntakeDep = Annotated[Intake, Depends(intake_of)]
