@@ -2,6 +2,7 @@
 `record_histories` (which saves their histories for the replay test)."""
 
 import asyncio
+import functools
 import json
 import sys
 import uuid
@@ -35,12 +36,12 @@ from services.workflow.contract import (
     StaffAction,
     Stage,
     SurveyAnswer,
+    complaint_id_from_workflow_id,
 )
 from services.workflow.eventstore import EventStore
 from services.workflow.policy import POLICY_DIR, load_policy
 from services.workflow.routing import Router, load_routing
 from services.workflow.worker import activities_of, build_worker
-from services.workflow.workflows import ComplaintWorkflow
 
 TASK_QUEUE = "complaints-test"
 RESOLUTION = Resolution(
@@ -109,6 +110,22 @@ def a_complaint(received_at: datetime, description: str = MONEY, policy: str = "
     )
 
 
+class Driven:
+    """One complaint driven through the contract's client, as intake and the staff API do:
+    `await drive(handle).acknowledge(StaffAction(...))`, `await drive(handle).status()`."""
+
+    def __init__(self, handle: WorkflowHandle):
+        self.client = ComplaintClient(handle._client, TASK_QUEUE)
+        self.complaint_id = complaint_id_from_workflow_id(handle.id)
+
+    def __getattr__(self, name: str):
+        return functools.partial(getattr(self.client, name), self.complaint_id)
+
+
+def drive(handle: WorkflowHandle) -> Driven:
+    return Driven(handle)
+
+
 async def start(client: Client, complaint: ComplaintInput) -> WorkflowHandle:
     """Started as intake starts it, through the contract's client."""
     return await ComplaintClient(client, TASK_QUEUE).start(complaint)
@@ -117,7 +134,7 @@ async def start(client: Client, complaint: ComplaintInput) -> WorkflowHandle:
 async def wait_for(handle: WorkflowHandle, check, what: str, timeout: float = 20.0) -> ComplaintView:
     view = None
     for _ in range(int(timeout / 0.05)):
-        view = await handle.query(ComplaintWorkflow.status)
+        view = await drive(handle).status()
         if check(view):
             return view
         await asyncio.sleep(0.05)
@@ -136,16 +153,13 @@ async def wait_for_event(handle: WorkflowHandle, event_type: str) -> ComplaintVi
 
 async def acknowledge_and_resolve(handle: WorkflowHandle) -> None:
     await wait_for_event(handle, "Assigned")
-    await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-7", note="calling back"))
-    await handle.execute_update(
-        ComplaintWorkflow.resolve, ResolveAction(staff_id="agent-7", resolution=RESOLUTION)
-    )
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-7", note="calling back"))
+    await drive(handle).resolve(ResolveAction(staff_id="agent-7", resolution=RESOLUTION))
 
 
 async def answer(handle: WorkflowHandle, result: int, speed: int) -> None:
     await wait_for_event(handle, "SurveyRequested")
-    await handle.execute_update(ComplaintWorkflow.answer_survey,
-                                SurveyAnswer(satisfaction_result=result, satisfaction_speed=speed, suggestion="快"))
+    await drive(handle).answer_survey(SurveyAnswer(satisfaction_result=result, satisfaction_speed=speed, suggestion="快"))
 
 
 async def happy_path(env: WorkflowEnvironment) -> WorkflowHandle:
@@ -183,16 +197,15 @@ async def repeat_and_batch_linked(env: WorkflowEnvironment) -> WorkflowHandle:
     handle = await start(env.client, complaint)
     await wait_for_event(handle, "Assigned")
     received = await env.get_current_time()
-    await handle.execute_update(ComplaintWorkflow.link_repeat, RepeatSubmission(
+    await drive(handle).link_repeat(RepeatSubmission(
         submission_id="T-repeat", channel=Channel.email, received_at=received, description="still charged twice",
-        similarity=0.5), id="repeat-T-repeat")
-    await handle.execute_update(ComplaintWorkflow.link_batch, BatchLink(batch_id="B-1", cause="money-lost",
-                                                                        customers=5), id="batch-B-1")
+        similarity=0.5))
+    await drive(handle).link_batch(BatchLink(batch_id="B-1", cause="money-lost",
+                                                                        customers=5))
     await acknowledge_and_resolve(handle)
     await answer(handle, 2, 2)  # dissatisfied: the second follow-up
     await wait_for_stage(handle, Stage.second_follow_up)
-    await handle.execute_update(ComplaintWorkflow.record_follow_up,
-                                FollowUpAction(staff_id="agent-7", outcome="called, refunded the fee"))
+    await drive(handle).record_follow_up(FollowUpAction(staff_id="agent-7", outcome="called, refunded the fee"))
     await handle.result()
     return handle
 

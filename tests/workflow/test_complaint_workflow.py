@@ -8,14 +8,13 @@ import httpx
 import pytest
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowUpdateFailedError
 
 from services.workflow.activities import ComplaintActivities, EventsAndMessages
-from services.workflow.contract import ResolveAction, StaffAction, Stage, SurveyAnswer
+from services.workflow.contract import ActionRefused, ComplaintClosed, ResolveAction, StaffAction, Stage, SurveyAnswer
 from services.workflow.routing import Router, load_routing
 from services.workflow.worker import activities_of, build_worker
-from services.workflow.workflows import ComplaintWorkflow
 from tests.workflow import scenarios
+from tests.workflow.scenarios import drive
 
 SURVEY_ANSWER_WINDOW = timedelta(hours=48)  # default policy, tiers 2 and 3
 LIFECYCLE = ["ComplaintReceived", "TierAssigned", "Assigned", "Acknowledged", "Resolved",
@@ -45,7 +44,7 @@ async def test_happy_path_records_every_stage_once_and_in_order(env, store, noti
     keys = [n.idempotency_key for n in await notifications.sent()]
     assert keys == [f"{handle.id}/liaison", f"{handle.id}/feedback", f"{handle.id}/survey_request"]
 
-    view = await handle.query(ComplaintWorkflow.status)
+    view = await drive(handle).status()
     assert (view.stage, view.owner, view.group) == (Stage.closed, "agent-7", "senior-agents")
 
 
@@ -55,15 +54,11 @@ async def test_an_action_that_does_not_fit_the_stage_is_rejected_without_touchin
     history_before = await _history_without_task_bookkeeping(handle)
     stream_before = await store.read_stream(handle.id.removeprefix("complaint-"))
 
-    with pytest.raises(WorkflowUpdateFailedError) as refused:
-        await handle.execute_update(
-            ComplaintWorkflow.resolve, ResolveAction(staff_id="agent-7", resolution=scenarios.RESOLUTION)
-        )
-    assert "only when it is acknowledged or waiting on customer" in refused.value.cause.message
-    with pytest.raises(WorkflowUpdateFailedError):
-        await handle.execute_update(
-            ComplaintWorkflow.answer_survey, SurveyAnswer(satisfaction_result=1, satisfaction_speed=1)
-        )
+    with pytest.raises(ActionRefused) as refused:
+        await drive(handle).resolve(ResolveAction(staff_id="agent-7", resolution=scenarios.RESOLUTION))
+    assert "only when it is acknowledged or waiting on customer" in refused.value.message
+    with pytest.raises(ActionRefused):
+        await drive(handle).answer_survey(SurveyAnswer(satisfaction_result=1, satisfaction_speed=1))
 
     # The test server records a workflow task per rejected update (the dev server does not;
     # the e2e test checks the whole history there); nothing else may be added.
@@ -71,10 +66,10 @@ async def test_an_action_that_does_not_fit_the_stage_is_rejected_without_touchin
     assert await store.read_stream(handle.id.removeprefix("complaint-")) == stream_before
 
     # Acknowledging twice: the second one is refused, the first owner stays.
-    await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-1"))
-    with pytest.raises(WorkflowUpdateFailedError):
-        await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-2"))
-    assert (await handle.query(ComplaintWorkflow.status)).owner == "agent-1"
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-1"))
+    with pytest.raises(ActionRefused):
+        await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
+    assert (await drive(handle).status()).owner == "agent-1"
     await handle.terminate("test over")
 
 
@@ -104,10 +99,8 @@ async def test_survey_is_given_up_after_48_hours_in_seconds_of_wall_time(env, st
     assert SURVEY_ANSWER_WINDOW <= closed - requested < SURVEY_ANSWER_WINDOW + timedelta(minutes=1)
     print(f"\n48 h survey window passed in {wall:.1f} s of wall time")
 
-    with pytest.raises(Exception):  # closed: a late answer has nowhere to go
-        await handle.execute_update(
-            ComplaintWorkflow.answer_survey, SurveyAnswer(satisfaction_result=5, satisfaction_speed=5)
-        )
+    with pytest.raises(ComplaintClosed):  # closed: a late answer has nowhere to go
+        await drive(handle).answer_survey(SurveyAnswer(satisfaction_result=5, satisfaction_speed=5))
 
 
 class DiesAfterStoringTheSurvey(ComplaintActivities):
@@ -145,7 +138,7 @@ async def test_a_worker_that_dies_after_storing_a_step_sends_its_message_once_as
 
     async with scenarios.complaint_worker(env.client, store, max_cached_workflows=0) as outbox:
         await scenarios.wait_for_stage(handle, Stage.awaiting_survey)
-        retried_clock = (await handle.query(ComplaintWorkflow.status)).survey_due_at
+        retried_clock = (await drive(handle).status()).survey_due_at
         await scenarios.answer(handle, 5, 5)
         outcome = await handle.result()  # completed, not failed
 

@@ -5,8 +5,8 @@ liaison for tier 2, the green channel, surge overflow, and the staff inbox it al
 from services.intake.classification import Facts, load_rules
 from services.workflow import inbox
 from services.workflow.contract import Customer, StaffAction
-from services.workflow.workflows import ComplaintWorkflow
 from tests.workflow import scenarios
+from tests.workflow.scenarios import drive
 
 RULES = load_rules()
 
@@ -18,7 +18,7 @@ async def _routed(env, text: str, segment: str | None = None, overflow: bool = F
     complaint.overflow = overflow
     handle = await scenarios.start(env.client, complaint)
     await scenarios.wait_for_event(handle, "Assigned")
-    return handle, await handle.query(ComplaintWorkflow.status)
+    return handle, await drive(handle).status()
 
 
 async def test_tier_1_goes_to_the_special_team_with_an_urgent_call(env, store, notifications):
@@ -75,7 +75,7 @@ async def test_nobody_on_duty_leaves_it_in_the_group_queue_with_the_assignment_c
 
 async def test_the_inbox_lists_routed_complaints_masked_and_counts_load(env, store, notifications):
     handle, view = await _routed(env, "I was charged twice for my order, please refund")
-    await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id=view.assignee))
+    await drive(handle).acknowledge(StaffAction(staff_id=view.assignee))
     items = await inbox.list_items(store.pool, assignee=view.assignee)
     item = next(i for i in items if i.complaint_id == view.complaint_id)
     assert item.customer_contact == "138****1234"
@@ -94,7 +94,7 @@ async def test_a_repeat_arriving_while_the_complaint_is_received_waits_for_it(en
     handle = await scenarios.start(env.client, complaint)
     repeat = RepeatSubmission(submission_id="T-again", channel=Channel.email, received_at=complaint.received_at,
                               description="and rude again", similarity=0.4)
-    view = await handle.execute_update(ComplaintWorkflow.link_repeat, repeat, id="repeat-T-again")
+    view = await drive(handle).link_repeat(repeat)
     assert view.repeats == 1
     types = [e.type for e in await store.read_stream(complaint.complaint_id)]
     # After routing; an after-hours auto-reply may come before or after the link.

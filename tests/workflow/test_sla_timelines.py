@@ -9,12 +9,12 @@ from datetime import time, timedelta
 import pytest
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
-from temporalio.client import WorkflowUpdateFailedError
 from temporalio.converter import PayloadConverter
 from temporalio.service import RPCError
 
 from services.workflow import search_attributes as sa
 from services.workflow.contract import (
+    ActionRefused,
     ApplyPolicyAction,
     CustomerReply,
     FollowUpAction,
@@ -25,9 +25,8 @@ from services.workflow.contract import (
     StaffAction,
 )
 from services.workflow.policy import POLICY_DIR
-from services.workflow.workflows import ComplaintWorkflow
 from tests.workflow import scenarios
-from tests.workflow.scenarios import MONEY, ROUTINE, URGENT, a_complaint, skip_to, timeline, wait_for_event
+from tests.workflow.scenarios import MONEY, ROUTINE, URGENT, a_complaint, drive, skip_to, timeline, wait_for_event
 
 MONDAY, WEDNESDAY, FRIDAY = 0, 2, 4
 RECEIVED = [("0:00:00", "ComplaintReceived", ""), ("0:00:00", "TierAssigned", ""), ("0:00:00", "Assigned", "")]
@@ -122,7 +121,7 @@ async def test_tier_1_untouched_warns_breaches_and_climbs_around_the_clock(env, 
 
     # Acknowledged late: the owner now owes a progress update every 2 h; a missed one reminds
     # the owner, then (30 min later) escalates.
-    await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-1"))
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-1"))
     await advance(env, handle, timedelta(hours=2, minutes=31), "SlaBreached")
     tail = timeline(await events_of(store, handle), received)[len(RECEIVED) + 18:]
     assert [row[1:] for row in tail] == [
@@ -183,11 +182,10 @@ async def test_tier_2_resolution_runs_around_the_clock_and_progress_is_due_by_17
     handle = await start(env.client, a_complaint(received, MONEY))
     await wait_for_event(handle, "Assigned")
     await advance(env, handle, timedelta(minutes=10))
-    await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-2"))
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
     await advance(env, handle, timedelta(hours=36, minutes=20))
     await scenarios.wait_for(handle, lambda v: sum(h.type == "Escalated" for h in v.history) == 6, "six escalations")
-    await handle.execute_update(ComplaintWorkflow.post_progress,
-                                ProgressAction(staff_id="agent-2", message="Refund approved, money back tomorrow"))
+    await drive(handle).post_progress(ProgressAction(staff_id="agent-2", message="Refund approved, money back tomorrow"))
 
     assert timeline(await events_of(store, handle), received) == RECEIVED + [
         ("0:10:00", "Acknowledged", ""),
@@ -204,7 +202,7 @@ async def test_tier_2_resolution_runs_around_the_clock_and_progress_is_due_by_17
         ("36:00:00", "Escalated", "progress L3 manager"),
         ("36:30:00", "ProgressPosted", ""),
     ]
-    view = await handle.query(ComplaintWorkflow.status)
+    view = await drive(handle).status()
     wednesday_17 = received + timedelta(days=2, hours=7)
     assert view.deadlines["progress"] == wednesday_17  # the cadence restarts from the update
     assert [n.template for n in await alerts.of(handle.id.removeprefix("complaint-"))][-1] == "progress_update"
@@ -220,9 +218,8 @@ async def test_tier_3_after_hours_gets_an_auto_reply_and_the_business_clock_wait
 
     # Saturday and Sunday pass: only the around-the-clock resolution target moves.
     await advance(env, handle, timedelta(hours=61, minutes=10), "Escalated")
-    await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-3"))  # Mon 09:10
-    await handle.execute_update(ComplaintWorkflow.resolve,
-                                ResolveAction(staff_id="agent-3", resolution=scenarios.RESOLUTION))
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-3"))  # Mon 09:10
+    await drive(handle).resolve(ResolveAction(staff_id="agent-3", resolution=scenarios.RESOLUTION))
     rows = timeline(await events_of(store, handle), received)
     assert rows[: len(RECEIVED) + 6] == RECEIVED + [
         ("0:00:00", "AutoReplySent", ""),
@@ -242,17 +239,15 @@ async def test_waiting_on_the_customer_pauses_the_clock_and_shifts_the_deadline(
     handle = await start(env.client, a_complaint(received, URGENT))
     await wait_for_event(handle, "Assigned")
     await advance(env, handle, timedelta(minutes=5))
-    await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-1"))
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-1"))
     await advance(env, handle, timedelta(minutes=25))
-    paused = await handle.execute_update(ComplaintWorkflow.request_info,
-                                         RequestInfoAction(staff_id="agent-1", question="Which store was it?"))
+    paused = await drive(handle).request_info(RequestInfoAction(staff_id="agent-1", question="Which store was it?"))
     assert paused.stage == "waiting_on_customer" and "resolution" not in paused.deadlines
     await advance(env, handle, timedelta(hours=2))
-    resumed = await handle.execute_update(ComplaintWorkflow.customer_reply, CustomerReply(message="南京西路店"))
+    resumed = await drive(handle).customer_reply(CustomerReply(message="南京西路店"))
     assert _close(resumed.deadlines["resolution"], received + timedelta(hours=4))  # 2 h + the 2 h paused
     await advance(env, handle, timedelta(minutes=80), "SlaWarning")
-    await handle.execute_update(ComplaintWorkflow.resolve,
-                                ResolveAction(staff_id="agent-1", resolution=scenarios.RESOLUTION))
+    await drive(handle).resolve(ResolveAction(staff_id="agent-1", resolution=scenarios.RESOLUTION))
     await wait_for_event(handle, "FeedbackSent")
 
     rows = timeline(await events_of(store, handle), received)
@@ -277,14 +272,13 @@ async def test_retiering_recomputes_the_running_deadlines(env, store, alerts):
     received = await skip_to(env, WEDNESDAY, time(10, 0))
     handle = await start(env.client, a_complaint(received, ROUTINE))
     await wait_for_event(handle, "Assigned")
-    assert (await handle.query(ComplaintWorkflow.status)).deadlines["first_response"] == received + timedelta(hours=1)
+    assert (await drive(handle).status()).deadlines["first_response"] == received + timedelta(hours=1)
     # (exact: deadlines count from the receipt time, not from when the workflow ran)
     await advance(env, handle, timedelta(minutes=5))
-    view = await handle.execute_update(ComplaintWorkflow.retier,
-                                       RetierAction(staff_id="lead-1", tier=1, reason="customer reports smoke"))
+    view = await drive(handle).retier(RetierAction(staff_id="lead-1", tier=1, reason="customer reports smoke"))
     assert view.deadlines["first_response"] == received + timedelta(minutes=15)  # from receipt, exact
     await advance(env, handle, timedelta(minutes=15), "Escalated")
-    await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-1"))
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-1"))
 
     assert timeline(await events_of(store, handle), received) == RECEIVED + [
         ("0:05:00", "Retiered", ""),
@@ -294,10 +288,9 @@ async def test_retiering_recomputes_the_running_deadlines(env, store, alerts):
         ("0:15:00", "Escalated", "first_response L1 group_lead"),
         ("0:20:00", "Acknowledged", ""),
     ]
-    with pytest.raises(WorkflowUpdateFailedError) as refused:
-        await handle.execute_update(ComplaintWorkflow.retier,
-                                    RetierAction(staff_id="lead-1", tier=1, reason="again"))
-    assert "tier 1 already" in refused.value.cause.message
+    with pytest.raises(ActionRefused) as refused:
+        await drive(handle).retier(RetierAction(staff_id="lead-1", tier=1, reason="again"))
+    assert "tier 1 already" in refused.value.message
     await finish(handle)
 
 
@@ -307,29 +300,29 @@ async def test_running_complaints_keep_their_policy_unless_an_operator_moves_the
     kept = await start(env.client, a_complaint(received, URGENT))
     for handle in (moved, kept):
         await wait_for_event(handle, "Assigned")
-        await handle.execute_update(ComplaintWorkflow.acknowledge, StaffAction(staff_id="agent-1"))
+        await drive(handle).acknowledge(StaffAction(staff_id="agent-1"))
 
     # The operator publishes version 2 of the default policy: tier 1 gets 4 h to resolve.
     v1 = (policy_dir / "default.toml").read_text(encoding="utf-8")
     v2 = v1.replace("version = 1", "version = 2").replace('resolution = "2h"', 'resolution = "4h"')
     (policy_dir / "default.toml").write_text(v2, encoding="utf-8")
-    view = await moved.execute_update(ComplaintWorkflow.apply_policy, ApplyPolicyAction(staff_id="ops-1", policy="default"))
+    view = await drive(moved).apply_policy(ApplyPolicyAction(staff_id="ops-1", policy="default"))
     assert view.policy == "default@v2" and view.deadlines["resolution"] == received + timedelta(hours=4)
 
     # A broken policy file is refused and changes nothing.
     (policy_dir / "broken.toml").write_text(v1.replace('name = "default"', 'name = "broken"')
                                             .replace('timezone = "Asia/Shanghai"', 'timezone = "Atlantis"'))
-    with pytest.raises(WorkflowUpdateFailedError) as refused:
-        await moved.execute_update(ComplaintWorkflow.apply_policy, ApplyPolicyAction(staff_id="ops-1", policy="broken"))
-    assert "unknown time zone" in str(refused.value.cause)
-    assert (await moved.query(ComplaintWorkflow.status)).policy == "default@v2"
+    with pytest.raises(ActionRefused) as refused:
+        await drive(moved).apply_policy(ApplyPolicyAction(staff_id="ops-1", policy="broken"))
+    assert "unknown time zone" in refused.value.message
+    assert (await drive(moved).status()).policy == "default@v2"
 
     await advance(env, kept, timedelta(hours=2, minutes=1), "SlaBreached")
     kept_rows = [r[1:] for r in timeline(await events_of(store, kept), received)]
     moved_rows = [r[1:] for r in timeline(await events_of(store, moved), received)]
     assert ("SlaBreached", "resolution") in kept_rows
     assert ("SlaBreached", "resolution") not in moved_rows and ("PolicyApplied", "") in moved_rows
-    assert (await kept.query(ComplaintWorkflow.status)).policy == "default@v1"
+    assert (await drive(kept).status()).policy == "default@v1"
     applied = next(e for e in await events_of(store, moved) if e.type == "PolicyApplied")
     assert (applied.data["from"], applied.data["to"]) == ("default@v1", "default@v2")
     for handle in (moved, kept):
@@ -346,8 +339,7 @@ async def test_a_dissatisfied_customer_gets_a_second_follow_up_that_escalates_wh
     assert last.template == "follow_up_needed" and last.recipient_address == "staff:agent-7"
 
     await advance(env, handle, timedelta(hours=48, minutes=1), "Escalated")
-    await handle.execute_update(ComplaintWorkflow.record_follow_up,
-                                FollowUpAction(staff_id="agent-7", outcome="called, refunded twice the fee",
+    await drive(handle).record_follow_up(FollowUpAction(staff_id="agent-7", outcome="called, refunded twice the fee",
                                                extra_compensation="50 yuan"))
     outcome = await handle.result()
     assert outcome.breached and outcome.escalation_level == 1

@@ -8,6 +8,9 @@ Each error is an `ApiError`, so an HTTP API that lets one pass answers with its 
 from datetime import timedelta
 from typing import Any
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     WorkflowHandle,
@@ -192,13 +195,19 @@ class ComplaintClient:
             raise await self._translate(handle, complaint_id, exc) from exc
 
     async def _translate(self, handle: WorkflowHandle, complaint_id: str, exc: Exception) -> ComplaintError:
-        """NOT_FOUND from an Update or a query means closed, or unknown: describe tells which."""
+        """NOT_FOUND from an Update or a query means closed, or unknown: the execution's status
+        tells which (read raw: nothing of it needs decoding)."""
         if not isinstance(exc, RPCError) or exc.status != RPCStatusCode.NOT_FOUND:
             return EngineUnavailable(f"the workflow engine did not answer: {exc}")
+        request = DescribeWorkflowExecutionRequest(
+            namespace=self.temporal.namespace, execution=WorkflowExecution(workflow_id=handle.id)
+        )
         try:
-            await handle.describe()
-        except RPCError as described:
-            if described.status == RPCStatusCode.NOT_FOUND:
+            described = await self.temporal.workflow_service.describe_workflow_execution(request)
+        except (RPCError, RuntimeError) as failed:
+            if isinstance(failed, RPCError) and failed.status == RPCStatusCode.NOT_FOUND:
                 return ComplaintNotFound(f"no complaint {complaint_id}")
-            return EngineUnavailable(f"the workflow engine did not answer: {described.message}")
+            return EngineUnavailable(f"the workflow engine did not answer: {failed}")
+        if described.workflow_execution_info.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+            return EngineUnavailable("the workflow engine could not take this right now; try again")
         return ComplaintClosed(f"complaint {complaint_id} is closed")
