@@ -120,6 +120,17 @@ class Retiered(DomainEvent):
     deadlines: Deadlines | None = None
 
 
+class Reclassified(DomainEvent):
+    """Staff corrected the type or the responsibility intake decided."""
+
+    staff_id: str | None = None
+    from_type: str | None = None
+    to_type: str | None = None
+    from_responsibility: str | None = None
+    to_responsibility: str | None = None
+    reason: str | None = None
+
+
 class PolicyApplied(DomainEvent):
     staff_id: str | None = None
     from_policy: str | None = Field(default=None, alias="from")
@@ -232,6 +243,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         CustomerReplied,
         ClockResumed,
         Retiered,
+        Reclassified,
         PolicyApplied,
         RepeatLinked,
         BatchLinked,

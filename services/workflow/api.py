@@ -34,6 +34,8 @@ from services.workflow.contract import (
     FollowUpBody,
     ProgressAction,
     ProgressBody,
+    ReclassifyAction,
+    ReclassifyBody,
     RequestInfoAction,
     RequestInfoBody,
     Resolution,
@@ -178,6 +180,15 @@ async def request_info(
     """Ask the customer for information; the SLA clock pauses until they reply."""
     action = RequestInfoAction(staff_id=staff_id, **body.model_dump())
     return await _complaints().request_info(complaint_id, action, key)
+
+
+@app.post("/v1/complaints/{complaint_id}/reclassify", response_model=ComplaintView, tags=["staff"])
+async def reclassify(
+    complaint_id: str, staff_id: StaffId, body: ReclassifyBody, key: ActionKey = None
+) -> ComplaintView:
+    """Correct the type or the responsibility intake decided, with the reason (recorded)."""
+    action = ReclassifyAction(staff_id=staff_id, **body.model_dump())
+    return await _complaints().reclassify(complaint_id, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/retier", response_model=ComplaintView, tags=["staff"])

@@ -9,6 +9,7 @@ content is part of the workflow's state until an operator moves the complaint.
 import re
 import sys
 import tomllib
+from collections.abc import Iterable
 from datetime import date, time, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Annotated, Literal, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator, model_validator
+
+from services.workflow.statutory import statutory_days
 
 POLICY_DIR = Path(__file__).parent / "policies"
 TierKey = Literal["1", "2", "3"]
@@ -53,6 +56,10 @@ class CalendarSpec(BaseModel):
 
     timezone: str
     working_hours: dict[Weekday, list[str]]
+    # A country's statutory holidays and make-up working days, added at load for the years a
+    # complaint received now can run in (services/workflow/statutory.py); the lists below are
+    # the organisation's own additions (a company day off, a year's make-up days not yet known).
+    statutory: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO country code, e.g. CN")
     holidays: list[date] = []
     make_up_days: list[date] = []
 
@@ -133,6 +140,12 @@ class TierPolicy(BaseModel):
     warn_at: list[float] = Field(default=[0.5, 0.8], description="fractions of each window")
     escalation_chain: list[str] = Field(min_length=2, description="owner first, then who is alerted next")
     climb_after: Duration = Field(description="how long a still-overdue complaint waits before the next level")
+    # A business-clock tier's around-the-clock targets (resolution) for a complaint received
+    # outside working time: counted from receipt, or from when handling starts, the next
+    # working moment (source 000: "recorded, handled first thing by 09:00 the next day").
+    after_hours_start: Literal["at_receipt", "when_handling_starts"] = Field(
+        default="at_receipt", description="when the around-the-clock targets of an after-hours complaint start"
+    )
 
     @field_validator("warn_at")
     @classmethod
@@ -206,7 +219,26 @@ def load_policy_file(path: Path) -> Policy:
         raise PolicyError(f"{path.name}: {problems}") from exc
     if policy.name != path.stem:
         raise PolicyError(f"{path.name}: name is '{policy.name}' but the file is named '{path.stem}.toml'")
-    return policy
+    return with_statutory_days(policy, years=range(date.today().year - 1, date.today().year + 2))
+
+
+def with_statutory_days(policy: Policy, years: Iterable[int]) -> Policy:
+    """The policy with its country's statutory days of `years` in its calendar. Loaded by an
+    activity, so a complaint keeps the calendar it started with in its history."""
+    spec = policy.calendar
+    if spec.statutory is None:
+        return policy
+    try:
+        off, worked = statutory_days(spec.statutory, years)
+    except NotImplementedError as exc:  # a country neither library knows
+        raise PolicyError(f"calendar.statutory: no statutory calendar for '{spec.statutory}'") from exc
+    calendar = spec.model_copy(
+        update={
+            "holidays": sorted(set(spec.holidays) | off),
+            "make_up_days": sorted(set(spec.make_up_days) | worked),
+        }
+    )
+    return policy.model_copy(update={"calendar": calendar})
 
 
 def load_policy(name: str, directory: Path = POLICY_DIR) -> Policy:

@@ -18,6 +18,9 @@ from services.workflow.policy import Policy, TierPolicy
 Kind = Literal["warn", "remind", "breach", "climb"]
 
 
+RECEIPT_TARGETS = ("first_response", "assignment", "resolution")
+
+
 class Pause(BaseModel):
     start: datetime
     end: datetime | None = None
@@ -115,6 +118,20 @@ class SlaState(BaseModel):
         return self._reaches(target, target.budget)
 
     # ------------------------------------------------------------ starting and stopping
+
+    def start_at_receipt(self, received_at: datetime) -> None:
+        """The targets that run from receipt: first response, assignment, resolution. A business
+        tier whose policy says so starts the around-the-clock ones when handling starts."""
+        tier = self._tier()
+        for name in RECEIPT_TARGETS:
+            at = received_at
+            if (
+                tier.after_hours_start == "when_handling_starts"
+                and tier.clock == "business"
+                and tier.clock_of(getattr(tier, name)) == "24x7"
+            ):
+                at = self.calendar().next_working_moment(received_at)
+            self.start(name, at)
 
     def start(self, name: str, at: datetime) -> TargetState | None:
         tier = self._tier()

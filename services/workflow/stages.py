@@ -16,6 +16,7 @@ class Action(StrEnum):
     customer_reply = "customer_reply"
     resolve = "resolve"
     retier = "retier"
+    reclassify = "reclassify"
     apply_policy = "apply_policy"
     link_repeat = "link_repeat"
     link_batch = "link_batch"
@@ -34,6 +35,7 @@ ALLOWED_IN: dict[Action, set[Stage]] = {
     Action.customer_reply: {Stage.waiting_on_customer},
     Action.resolve: {Stage.acknowledged, Stage.waiting_on_customer},
     Action.retier: _HANDLING,
+    Action.reclassify: _HANDLING,
     Action.apply_policy: set(Stage) - {Stage.closed},
     Action.link_repeat: set(Stage) - {Stage.closed},
     Action.link_batch: set(Stage) - {Stage.closed},

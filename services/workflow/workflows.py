@@ -34,9 +34,11 @@ with workflow.unsafe.imports_passed_through():
         ComplaintOutcome,
         ComplaintView,
         CustomerReply,
+        FieldDecision,
         FollowUpAction,
         HistoryEntry,
         ProgressAction,
+        ReclassifyAction,
         RepeatSubmission,
         RequestInfoAction,
         ResolveAction,
@@ -75,6 +77,7 @@ class ComplaintWorkflow(OlderGenerations):
         self._shown: ComplaintView | None = None
         self._policy_local = False  # the generation of this run: see `run`
         self._outbox = False  # messages stored with their events (see `_record`)
+        self._timeliness = False  # timeliness-v1: the customer hears the acknowledgement
 
     @property
     def sla(self) -> SlaState:
@@ -107,7 +110,8 @@ class ComplaintWorkflow(OlderGenerations):
         a local activity is found on replay only if no workflow task ended between the two (a
         query can end one), so the later behaviours (routing, the liaison) are implied by this
         check instead of checked where they happen."""
-        self._outbox = workflow.patched("message-outbox-v1")
+        self._timeliness = workflow.patched("timeliness-v1")
+        self._outbox = self._timeliness or workflow.patched("message-outbox-v1")
         self._policy_local = self._outbox or workflow.patched("policy-local-v1")
 
     async def _load_policy(self, name: str) -> Policy:
@@ -124,8 +128,7 @@ class ComplaintWorkflow(OlderGenerations):
         and the SLA clocks of the tier, running from receipt, not from now."""
         found = self.complaint.classification or legacy_classification(self.complaint)
         self._sla = SlaState(policy=policy, tier=found.tier)
-        for target in ("first_response", "assignment", "resolution"):
-            self.sla.start(target, self.complaint.received_at)
+        self.sla.start_at_receipt(self.complaint.received_at)
         self.view.tier, self.view.complaint_type, self.view.classification = found.tier, found.complaint_type, found
         self.view.earlier_complaints = self.complaint.earlier_complaints
         self.view.policy = policy.ref
@@ -318,8 +321,32 @@ class ComplaintWorkflow(OlderGenerations):
         self.sla.meet("first_response", now)
         self.sla.meet("assignment", now)
         self.sla.start("progress", now)
-        await self._record(events.Acknowledged(staff_id=action.staff_id, note=action.note, deadlines=self._deadlines()))
+        messages = []
+        if self._timeliness:  # source 003: a first response the customer hears, with what comes next
+            messages.append(
+                self._to_customer("acknowledged", self._acknowledgement(action), key=self._action_key("ack", now))
+            )
+        await self._record(
+            events.Acknowledged(staff_id=action.staff_id, note=action.note, deadlines=self._deadlines()),
+            messages=messages,
+        )
         return self.view
+
+    def _acknowledgement(self, action: StaffAction) -> dict[str, str | None]:
+        """Who handles the complaint, and by when the customer hears next (in local time)."""
+        deadlines, calendar = self._deadlines(), self.sla.calendar()
+
+        def local(target: str) -> str | None:
+            at = deadlines.get(target)
+            return calendar.local(at).strftime("%Y-%m-%d %H:%M") if at else None
+
+        return {
+            "handler": action.staff_id,
+            "group": self.view.group,
+            "next_update_by": local("progress"),
+            "resolution_by": local("resolution"),
+            "timezone": self.sla.policy.calendar.timezone,
+        }
 
     @acknowledge.validator
     def _validate_acknowledge(self, action: StaffAction) -> None:
@@ -432,6 +459,46 @@ class ComplaintWorkflow(OlderGenerations):
         ensure_allowed(self.view.stage, Action.retier)
         if action.tier == self.view.tier:
             raise ActionNotAllowed(f"the complaint is tier {action.tier} already")
+
+    @workflow.update
+    async def reclassify(self, action: ReclassifyAction) -> ComplaintView:
+        """Staff correct the type or the responsibility; the decision records who and why."""
+        found = self.view.classification
+        before_type = self.view.complaint_type
+        before_responsibility = found.responsibility if found else None
+        changes: dict[str, str] = {}
+        if action.complaint_type:
+            changes["complaint_type"] = action.complaint_type
+        if action.responsibility:
+            changes["responsibility"] = action.responsibility
+        if found is not None:
+            corrected = [
+                FieldDecision(field=f, value=v, rule=f"staff:{action.staff_id}", reason=action.reason)
+                for f, v in changes.items()
+            ]
+            kept = [d for d in found.decided_by if d.field not in changes]
+            self.view.classification = found.model_copy(update={**changes, "decided_by": kept + corrected})
+        self.view.complaint_type = changes.get("complaint_type", before_type)
+        await self._record(
+            events.Reclassified(
+                staff_id=action.staff_id,
+                from_type=before_type,
+                to_type=self.view.complaint_type,
+                from_responsibility=before_responsibility,
+                to_responsibility=changes.get("responsibility", before_responsibility),
+                reason=action.reason,
+            )
+        )
+        return self.view
+
+    @reclassify.validator
+    def _validate_reclassify(self, action: ReclassifyAction) -> None:
+        ensure_allowed(self.view.stage, Action.reclassify)
+        found = self.view.classification
+        same_type = action.complaint_type in (None, self.view.complaint_type)
+        same_responsibility = action.responsibility in (None, found.responsibility if found else None)
+        if same_type and same_responsibility:
+            raise ActionNotAllowed("the complaint is classified so already")
 
     @workflow.update
     async def apply_policy(self, move: ApplyPolicyAction) -> ComplaintView:

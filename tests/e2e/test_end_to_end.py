@@ -366,7 +366,7 @@ async def test_sla_actions_and_policies_over_http(system, http):
     await eventually(lambda: _has_event(http, status_url, "Assigned"))
 
     view = (await http.get(complaint)).json()
-    assert view["tier"] == 3 and view["policy"] == "default@v1" and set(view["deadlines"]) >= {
+    assert view["tier"] == 3 and view["policy"] == "default@v2" and set(view["deadlines"]) >= {
         "first_response", "resolution"}
     # Routed to the service skill group and picked from those on duty at once: assignment met.
     assert (view["group"], view["assignee"]) == ("front-line-service", "zhou.ting")
@@ -377,6 +377,14 @@ async def test_sla_actions_and_policies_over_http(system, http):
     assert retiered.status_code == 200 and retiered.json()["tier"] == 2
     bad_tier = await http.post(f"{complaint}/retier", json={"tier": 7, "reason": "x"}, headers=as_agent)
     assert bad_tier.status_code == 422 and bad_tier.json()["fields"][0]["field"] == "tier"
+    corrected = await http.post(f"{complaint}/reclassify", headers=as_agent,
+                                json={"responsibility": "product", "reason": "a design flaw of the app"})
+    assert corrected.status_code == 200 and corrected.json()["classification"]["responsibility"] == "product"
+    unchanged = await http.post(f"{complaint}/reclassify", headers=as_agent,
+                                json={"responsibility": "product", "reason": "again"})
+    assert unchanged.status_code == 409 and "already" in unchanged.json()["message"]
+    empty = await http.post(f"{complaint}/reclassify", headers=as_agent, json={"reason": "nothing"})
+    assert empty.status_code == 422 and "complaint_type" in empty.json()["message"]
 
     assert (await http.post(f"{complaint}/assign", json={"assignee": "agent-3"}, headers=as_agent)).status_code == 200
     assert (await http.post(f"{complaint}/acknowledge", headers=as_agent)).status_code == 200
@@ -401,12 +409,12 @@ async def test_sla_actions_and_policies_over_http(system, http):
         refused = await http.post(f"{staff}/v1/policies/preset-001/apply", json=unconfirmed,
                                   headers={"X-Staff-Id": "ops-1"})
         assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "all_running", unconfirmed
-    assert (await http.get(complaint)).json()["policy"] != "preset-001@v1"
+    assert (await http.get(complaint)).json()["policy"] != "preset-001@v2"
     applied = await http.post(f"{staff}/v1/policies/preset-001/apply", json={"complaint_ids": [complaint_id]},
                               headers={"X-Staff-Id": "ops-1"})
-    assert applied.status_code == 200 and applied.json() == {"policy": "preset-001@v1", "moved": [complaint_id],
+    assert applied.status_code == 200 and applied.json() == {"policy": "preset-001@v2", "moved": [complaint_id],
                                                              "refused": {}}
-    assert (await http.get(complaint)).json()["policy"] == "preset-001@v1"
+    assert (await http.get(complaint)).json()["policy"] == "preset-001@v2"
 
     types = [e["type"] for e in (await http.get(f"{complaint}/events")).json()["events"]]
     for expected in ("Retiered", "AssignedToPerson", "Acknowledged", "ProgressPosted", "InfoRequested",

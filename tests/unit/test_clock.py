@@ -72,9 +72,10 @@ def test_around_the_clock_is_plain_addition(start, duration):
 def test_weekends_and_holidays_are_skipped():
     friday_evening = datetime(2026, 11, 27, 17, 30, tzinfo=SHANGHAI.zone)
     assert SHANGHAI.add(friday_evening, timedelta(hours=1)) == datetime(2026, 11, 30, 9, 30, tzinfo=SHANGHAI.zone)
-    national_day_eve = datetime(2026, 9, 30, 20, 0, tzinfo=SHANGHAI.zone)  # Oct 1-3 holidays, Oct 4 Sunday
-    assert SHANGHAI.next_working_moment(national_day_eve) == datetime(2026, 10, 5, 9, 0, tzinfo=SHANGHAI.zone)
-    assert SHANGHAI.between(national_day_eve, datetime(2026, 10, 5, 9, 0, tzinfo=SHANGHAI.zone)) == timedelta(0)
+    # The State Council's 2026 schedule: October 1-7 off, work resumes on Thursday the 8th.
+    national_day_eve = datetime(2026, 9, 30, 20, 0, tzinfo=SHANGHAI.zone)
+    assert SHANGHAI.next_working_moment(national_day_eve) == datetime(2026, 10, 8, 9, 0, tzinfo=SHANGHAI.zone)
+    assert SHANGHAI.between(national_day_eve, datetime(2026, 10, 8, 9, 0, tzinfo=SHANGHAI.zone)) == timedelta(0)
     # A make-up Saturday is worked, with Monday's hours.
     assert BERLIN.spans_on(date(2026, 12, 19)) and not BERLIN.spans_on(date(2026, 12, 20))
     assert not BERLIN.spans_on(date(2026, 12, 25))

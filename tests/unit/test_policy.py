@@ -15,7 +15,7 @@ DEFAULT_TEXT = (POLICY_DIR / "default.toml").read_text(encoding="utf-8")
 
 def test_default_policy_carries_source_000():
     policy = load_policy("default")
-    assert policy.source == "000" and policy.ref == "default@v1"
+    assert policy.source == "000" and policy.ref == "default@v2"
     numbers = {t: (policy.tier(t).first_response.within, policy.tier(t).resolution.within) for t in (1, 2, 3)}
     assert numbers == {1: (timedelta(minutes=15), timedelta(hours=2)),
                        2: (timedelta(minutes=30), timedelta(hours=24)),
@@ -24,8 +24,11 @@ def test_default_policy_carries_source_000():
     assert policy.tier(1).progress.every == timedelta(hours=2)
     assert policy.tier(2).progress.daily_by == time(17, 0)
     assert policy.tier(3).progress.once_before_resolution
-    assert policy.tier(1).transfer_acceptance.within == timedelta(hours=2)
-    assert policy.tier(2).transfer_acceptance.within == timedelta(hours=4)
+    # Source 000: a transfer is accepted within 2 h, whatever the tier (003's 2 h / 4 h is a preset's).
+    assert {policy.tier(t).transfer_acceptance.within for t in (1, 2, 3)} == {timedelta(hours=2)}
+    assert load_policy("preset-001").tier(2).transfer_acceptance.within == timedelta(hours=4)
+    # An after-hours complaint of a business tier counts every target from the next working morning.
+    assert [policy.tier(t).after_hours_start for t in (1, 2, 3)] == ["at_receipt", *["when_handling_starts"] * 2]
     assert policy.tier(2).feedback.within == timedelta(hours=24)
     assert policy.tier(2).survey_follow_up.within == policy.tier(2).second_follow_up.within == timedelta(hours=48)
     assert policy.tier(1).escalation_chain == ["owner", "group_lead", "department_head", "manager"]
@@ -59,7 +62,7 @@ def write(tmp_path: Path, text: str, name: str = "default") -> Path:
         (lambda t: t[: t.index("[tiers.3]")], "tiers ['3'] are missing"),
         (lambda t: t.replace('progress = { every = "2h", escalate_after_reminder = "30m" }',
                              'progress = { every = "2h", daily_by = "17:00" }'), "exactly one of"),
-        (lambda t: t.replace("version = 1", "version = 0"), "version"),
+        (lambda t: t.replace("version = 2", "version = 0"), "version"),
         (lambda t: t + "\n[[broken", "not valid TOML"),
     ],
 )
@@ -88,4 +91,4 @@ def test_check_command_reports_good_and_bad_files(tmp_path):
     run = subprocess.run([sys.executable, "-m", "services.workflow.policy", "check",
                           str(POLICY_DIR / "default.toml"), str(bad)], capture_output=True, text=True)
     assert run.returncode == 1
-    assert "ok: default@v1" in run.stdout and "unknown time zone" in run.stderr
+    assert "ok: default@v2" in run.stdout and "unknown time zone" in run.stderr

@@ -21,6 +21,7 @@ from services.workflow.contract import (
     CustomerReply,
     FollowUpAction,
     ProgressAction,
+    ReclassifyAction,
     RequestInfoAction,
     ResolveAction,
     RetierAction,
@@ -49,6 +50,9 @@ async def every_other_action(env: WorkflowEnvironment) -> str:
     await complaints.request_info(cid, RequestInfoAction(staff_id="agent-8", question="Which card was charged?"))
     await complaints.customer_reply(cid, CustomerReply(message="The Visa card"))
     await complaints.retier(cid, RetierAction(staff_id="lead-1", tier=1, reason="a large amount"))
+    await complaints.reclassify(
+        cid, ReclassifyAction(staff_id="lead-1", complaint_type="product_fault", responsibility="rnd", reason="a bug")
+    )
     await complaints.apply_policy(cid, ApplyPolicyAction(staff_id="ops-1", policy="default"))
     await env.sleep(timedelta(hours=3))  # the progress cadence passes: a reminder
     await scenarios.wait_for_event(handle, "ProgressReminder")

@@ -214,7 +214,7 @@ SCENARIOS = {"happy_path": happy_path, "survey_given_up": survey_given_up,
              "tier_1_escalated_twice": tier_1_escalated_twice, "repeat_and_batch_linked": repeat_and_batch_linked}
 # Histories are saved per generation of the workflow: each generation's stay, so complaints
 # started under any of them keep replaying. A new generation = a new `workflow.patched` id.
-GENERATION = "message-outbox-v1"
+GENERATION = "timeliness-v1"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -2,6 +2,7 @@
 
 import asyncio
 import time
+from datetime import time as dt_time
 from datetime import timedelta
 
 import httpx
@@ -10,7 +11,16 @@ from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 
 from services.workflow.activities import ComplaintActivities, EventsAndMessages
-from services.workflow.contract import ActionRefused, ComplaintClosed, ResolveAction, StaffAction, Stage, SurveyAnswer
+from services.workflow import inbox
+from services.workflow.contract import (
+    ActionRefused,
+    ComplaintClosed,
+    ReclassifyAction,
+    ResolveAction,
+    StaffAction,
+    Stage,
+    SurveyAnswer,
+)
 from services.workflow.routing import Router, load_routing
 from services.workflow.worker import activities_of, build_worker
 from tests.workflow import scenarios
@@ -35,14 +45,22 @@ async def test_happy_path_records_every_stage_once_and_in_order(env, store, noti
     assert next(e for e in stream if e.type == "Resolved").data["cause"] == scenarios.RESOLUTION.cause
     assert next(e for e in stream if e.type == "SurveyAnswered").data["satisfaction_speed"] == 5
 
-    assert [(n.template, n.channel, n.recipient_address) for n in await notifications.sent()] == [
+    sent = await notifications.sent()
+    assert [(n.template, n.channel, n.recipient_address) for n in sent] == [
         ("liaison_assigned", "internal", "staff:ma.jun"),  # tier 2: the business liaison is told
+        ("acknowledged", "email", "wang.fang@example.com"),  # source 003: the customer hears who handles it
         ("feedback", "email", "wang.fang@example.com"),
         ("survey_request", "email", "wang.fang@example.com"),
     ]
-    assert (await notifications.sent())[1].variables["resolution"]["compensation"] == "a 20 yuan coupon"
-    keys = [n.idempotency_key for n in await notifications.sent()]
-    assert keys == [f"{handle.id}/liaison", f"{handle.id}/feedback", f"{handle.id}/survey_request"]
+    acknowledged = sent[1].variables
+    assert (acknowledged["handler"], acknowledged["group"], acknowledged["timezone"]) == (
+        "agent-7", "senior-agents", "Asia/Shanghai")
+    # Tier 2: the day's progress by 17:00 local time, resolution within 24 h of receipt (10:00).
+    assert acknowledged["next_update_by"].endswith("17:00") and acknowledged["resolution_by"].endswith("10:00")
+    assert sent[2].variables["resolution"]["compensation"] == "a 20 yuan coupon"
+    keys = [n.idempotency_key for n in sent]
+    assert keys[0] == f"{handle.id}/liaison" and keys[2:] == [f"{handle.id}/feedback", f"{handle.id}/survey_request"]
+    assert keys[1].startswith(f"{handle.id}/ack/")  # the staff action's Update id: a retry sends it once
 
     view = await drive(handle).status()
     assert (view.stage, view.owner, view.group) == (Stage.closed, "agent-7", "senior-agents")
@@ -151,3 +169,27 @@ async def test_a_worker_that_dies_after_storing_a_step_sends_its_message_once_as
     stream = await store.read_stream(complaint_id)
     assert [e.version for e in stream] == list(range(1, len(stream) + 1))
     assert [e.type for e in stream][-2:] == ["SurveyAnswered", "Closed"]
+
+
+async def test_staff_correct_type_and_responsibility_with_a_reason(env, store, notifications):
+    received = await scenarios.skip_to(env, 2, dt_time(10, 0))
+    complaint = scenarios.a_complaint(received)  # money lost: a process problem (the first rules table)
+    handle = await scenarios.start(env.client, complaint)
+    await scenarios.wait_for_event(handle, "Assigned")
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-7"))
+    fix = ReclassifyAction(staff_id="lead-1", complaint_type="product_fault", responsibility="rnd",
+                           reason="a billing bug in the app, not a process error")
+    view = await drive(handle).reclassify(fix)
+    assert (view.complaint_type, view.classification.responsibility) == ("product_fault", "rnd")
+    decided = view.classification.decision("responsibility")
+    assert (decided.rule, decided.reason) == ("staff:lead-1", fix.reason)
+    with pytest.raises(ActionRefused, match="classified so already"):
+        await drive(handle).reclassify(ReclassifyAction(staff_id="lead-1", complaint_type="product_fault",
+                                                        reason="again"))
+
+    event = next(e for e in await store.read_stream(complaint.complaint_id) if e.type == "Reclassified")
+    assert (event.data["from_type"], event.data["to_type"]) == ("process_problem", "product_fault")
+    assert (event.data["from_responsibility"], event.data["to_responsibility"]) == ("undetermined", "rnd")
+    listed = [i for i in await inbox.list_items(store.pool, limit=500) if i.complaint_id == complaint.complaint_id]
+    assert listed[0].complaint_type == "product_fault"
+    await handle.terminate("test over")

@@ -4,9 +4,9 @@ named for what it carries (`AssignBody`); the Update's argument adds `Action` (`
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from services.workflow.contract.record import Channel, Text
+from services.workflow.contract.record import Channel, ComplaintType, Responsibility, Text
 
 
 class Resolution(Text):
@@ -57,6 +57,20 @@ class RetierBody(Text):
     reason: str = Field(min_length=1, max_length=1000)
 
 
+class ReclassifyBody(Text):
+    """Staff correct what intake decided: the type, the responsibility, or both (domain §4)."""
+
+    complaint_type: ComplaintType | None = None
+    responsibility: Responsibility | None = None
+    reason: str = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> "ReclassifyBody":
+        if self.complaint_type is None and self.responsibility is None:
+            raise ValueError("give complaint_type, responsibility or both")
+        return self
+
+
 class ApplyPolicyBody(BaseModel):
     policy: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="a policy name; its current version")
 
@@ -75,6 +89,10 @@ class ProgressAction(ProgressBody):
 
 
 class RequestInfoAction(RequestInfoBody):
+    staff_id: str
+
+
+class ReclassifyAction(ReclassifyBody):
     staff_id: str
 
 

@@ -29,6 +29,7 @@ from services.workflow.contract.actions import (
     CustomerReply,
     FollowUpAction,
     ProgressAction,
+    ReclassifyAction,
     RepeatSubmission,
     RequestInfoAction,
     ResolveAction,
@@ -134,6 +135,9 @@ class ComplaintClient:
 
     async def retier(self, complaint_id: str, action: RetierAction, key: str | None = None) -> ComplaintView:
         return await self._update(complaint_id, "retier", action, key)
+
+    async def reclassify(self, complaint_id: str, action: ReclassifyAction, key: str | None = None) -> ComplaintView:
+        return await self._update(complaint_id, "reclassify", action, key)
 
     async def apply_policy(self, complaint_id: str, move: ApplyPolicyAction, key: str | None = None) -> ComplaintView:
         return await self._update(complaint_id, "apply_policy", move, key)
