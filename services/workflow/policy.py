@@ -115,6 +115,10 @@ class ProgressCadence(BaseModel):
 
     every: Duration | None = None
     daily_by: time | None = None
+    # With daily_by: the first update after acknowledgement is due the same working day when
+    # the complaint was acknowledged before this local time, else the next one (source 003:
+    # "each day's progress by 17:00"). None: always the next working day.
+    same_day_until: time | None = None
     once_before_resolution: bool = False
     # A missed update first reminds the owner; this long after the reminder it escalates.
     escalate_after_reminder: Duration = timedelta(hours=1)
@@ -124,6 +128,8 @@ class ProgressCadence(BaseModel):
         kinds = [self.every is not None, self.daily_by is not None, self.once_before_resolution]
         if sum(kinds) != 1:
             raise ValueError("give exactly one of every, daily_by, once_before_resolution")
+        if self.same_day_until is not None and (self.daily_by is None or self.same_day_until > self.daily_by):
+            raise ValueError("same_day_until goes with daily_by, and not after it")
         return self
 
 

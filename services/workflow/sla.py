@@ -67,6 +67,7 @@ class SlaState(BaseModel):
     tier: int
     targets: dict[str, TargetState] = {}
     paused_since: datetime | None = None
+    progress_updates: int = 0  # sent to the customer so far
     _calendar_cache: BusinessCalendar | None = PrivateAttr(default=None)
 
     # ------------------------------------------------------------ clock arithmetic
@@ -160,14 +161,20 @@ class SlaState(BaseModel):
             state = TargetState(budget=cadence.every, clock=self._tier().clock, **common)
         else:
             assert cadence.daily_by is not None  # the policy gives `every` or `daily_by`
-            state = TargetState(fixed_deadline=self._next_daily(at, cadence.daily_by), clock="24x7", **common)
+            same_day_until = cadence.same_day_until if self.progress_updates == 0 else None
+            deadline = self._next_daily(at, cadence.daily_by, same_day_until)
+            state = TargetState(fixed_deadline=deadline, clock="24x7", **common)
         self.targets["progress"] = state
         return state
 
-    def _next_daily(self, after: datetime, by: time) -> datetime:
-        """`by` (local) on the next working day after the day of `after`."""
+    def _next_daily(self, after: datetime, by: time, same_day_until: time | None = None) -> datetime:
+        """`by` (local) on the next working day after the day of `after`; or on that day itself
+        when it is a working day and `after` is before `same_day_until`."""
         calendar = self.calendar()
-        day = calendar.local(after).date()
+        local = calendar.local(after)
+        day = local.date()
+        if same_day_until is not None and calendar.spans_on(day) and local.time() < same_day_until:
+            return datetime.combine(day, by, tzinfo=calendar.zone)
         for _ in range(3 * 366):
             day += timedelta(days=1)
             if calendar.spans_on(day):
@@ -177,6 +184,8 @@ class SlaState(BaseModel):
     def meet(self, name: str, at: datetime) -> TargetState | None:
         target = self.targets.get(name)
         if target is not None and target.active:
+            if name == "progress":
+                self.progress_updates += 1
             if target.paused:
                 target.pauses[-1].end = at
             target.met_at = at

@@ -63,6 +63,7 @@ def write(tmp_path: Path, text: str, name: str = "default") -> Path:
         (lambda t: t.replace('progress = { every = "2h", escalate_after_reminder = "30m" }',
                              'progress = { every = "2h", daily_by = "17:00" }'), "exactly one of"),
         (lambda t: t.replace("version = 2", "version = 0"), "version"),
+        (lambda t: t.replace('same_day_until = "15:00"', 'same_day_until = "18:00"'), "not after it"),
         (lambda t: t + "\n[[broken", "not valid TOML"),
     ],
 )

@@ -79,9 +79,11 @@ def test_a_missed_progress_update_reminds_then_escalates():
     assert fired(sla, MONDAY_10 + 150 * M) == [("breach", "progress", 1, "group_lead")]
 
 
-def test_tier_2_progress_is_due_by_17_00_on_the_next_working_day():
+def test_tier_2_progress_after_an_update_is_due_by_17_00_on_the_next_working_day():
     sla = SlaState(policy=POLICY, tier=2)
     friday = datetime(2026, 11, 27, 11, 0, tzinfo=SHANGHAI)
+    sla.start("progress", friday - timedelta(hours=1))
+    sla.meet("progress", friday)  # the day's update went out
     target = sla.start("progress", friday)
     assert sla.deadline(target, friday) == datetime(2026, 11, 30, 17, 0, tzinfo=SHANGHAI)
     assert SlaState(policy=POLICY, tier=3).start("progress", friday) is None  # once, before resolution
@@ -113,3 +115,16 @@ def test_nothing_fires_twice_however_often_the_timer_wakes(tier, minutes):
     assert len(seen) == len(set(seen))
     levels = [d[3] for d in seen if d[0] in ("breach", "climb")]
     assert all(level < len(POLICY.tier(tier).escalation_chain) for level in levels)
+
+
+def test_tier_2_first_progress_is_due_the_same_day_before_the_cut_off_and_the_next_working_day_after():
+    """Source 003: each day's progress by 17:00; the default policy's cut-off is 15:00."""
+
+    def first_progress(acknowledged: datetime) -> datetime | None:
+        return SlaState(policy=POLICY, tier=2).start("progress", acknowledged).fixed_deadline
+
+    wednesday = datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI)
+    assert first_progress(wednesday) == wednesday.replace(hour=17)
+    assert first_progress(wednesday.replace(hour=15, minute=30)) == datetime(2026, 11, 26, 17, 0, tzinfo=SHANGHAI)
+    saturday = datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)
+    assert first_progress(saturday) == datetime(2026, 11, 30, 17, 0, tzinfo=SHANGHAI)

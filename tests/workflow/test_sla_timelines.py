@@ -177,29 +177,32 @@ def _minutes(hms: str) -> int:
     return h * 60 + m + round(s / 60)
 
 
-async def test_tier_2_resolution_runs_around_the_clock_and_progress_is_due_by_17_00_next_day(env, store, alerts):
+async def test_tier_2_resolution_runs_around_the_clock_and_progress_is_due_by_17_00_the_same_day(env, store, alerts):
+    """Source 003: each day's progress by 17:00. Acknowledged on Monday morning (before the
+    policy's 15:00 cut-off), the first update is due that Monday at 17:00, not a day later."""
     received = await skip_to(env, MONDAY, time(10, 0))
     handle = await start(env.client, a_complaint(received, MONEY))
     await wait_for_event(handle, "Assigned")
     await advance(env, handle, timedelta(minutes=10))
-    await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
+    acknowledged = await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
+    assert acknowledged.deadlines["progress"] == received + timedelta(hours=7)  # Monday 17:00 local
     await advance(env, handle, timedelta(hours=36, minutes=20))
     await scenarios.wait_for(handle, lambda v: sum(h.type == "Escalated" for h in v.history) == 6, "six escalations")
     await drive(handle).post_progress(ProgressAction(staff_id="agent-2", message="Refund approved, money back tomorrow"))
 
     assert timeline(await events_of(store, handle), received) == RECEIVED + [
         ("0:10:00", "Acknowledged", ""),
+        ("7:00:00", "ProgressReminder", "progress"),  # Monday 17:00 local
+        ("8:00:00", "SlaBreached", "progress"),
+        ("8:00:00", "Escalated", "progress L1 group_lead"),
+        ("10:00:00", "Escalated", "progress L2 department_head"),
         ("12:00:00", "SlaWarning", "resolution 0.5"),
+        ("12:00:00", "Escalated", "progress L3 manager"),
         ("19:12:00", "SlaWarning", "resolution 0.8"),
         ("24:00:00", "SlaBreached", "resolution"),
         ("24:00:00", "Escalated", "resolution L1 group_lead"),
         ("26:00:00", "Escalated", "resolution L2 department_head"),
         ("28:00:00", "Escalated", "resolution L3 manager"),
-        ("31:00:00", "ProgressReminder", "progress"),  # Tuesday 17:00 local
-        ("32:00:00", "SlaBreached", "progress"),
-        ("32:00:00", "Escalated", "progress L1 group_lead"),
-        ("34:00:00", "Escalated", "progress L2 department_head"),
-        ("36:00:00", "Escalated", "progress L3 manager"),
         ("36:30:00", "ProgressPosted", ""),
     ]
     view = await drive(handle).status()
