@@ -31,6 +31,10 @@ async def test_tier_1_goes_to_the_special_team_with_an_urgent_call(env, store, n
     assert call[0].recipient_address.removeprefix("staff:") in {"chen.jie", "wang.fang"}
     assigned = next(e for e in await store.read_stream(view.complaint_id) if e.type == "Assigned").data
     assert (assigned["rule"], assigned["strategy"]) == ("tier-1-special-team", "least_loaded")
+    # The special team includes the business owner of the area (000, 001): told at once.
+    assert view.liaison is not None
+    owner = [n for n in await notifications.of(view.complaint_id) if n.template == "liaison_assigned"]
+    assert [n.recipient_address for n in owner] == [f"staff:{view.liaison}"]
     tiered = next(e for e in await store.read_stream(view.complaint_id) if e.type == "TierAssigned").data
     assert tiered["rule"] == "payment-system-down" and tiered["scope"] == "group"
 
@@ -60,6 +64,7 @@ async def test_tier_3_goes_to_the_skill_group_of_its_type_round_robin(env, store
 async def test_vip_takes_the_green_channel_and_surge_overflows_routine_work(env, store, notifications):
     _, vip = await _routed(env, "The app keeps crashing on the orders page.", segment="vip")
     assert (vip.tier, vip.group) == (2, "vip-desk")
+    assert vip.liaison is not None  # source 001: a tier-2 complaint keeps its business liaison
     _, overflow = await _routed(env, "How do I reset my password?", overflow=True)
     assert (overflow.group, overflow.assignee) == ("standby", "wu.hao")
     _, urgent = await _routed(env, "The heater caught fire", overflow=True)
