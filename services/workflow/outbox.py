@@ -13,7 +13,7 @@ as its events (`EventStore.append`), inside the workflow's one local activity pe
 import asyncio
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -49,14 +49,24 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[KeyedNotification
 # misconfigured or rotating credential must delay messages, never discard them.
 RETRYABLE = {401, 403, 408, 429}
 
+Recipients = Callable[[dict], Awaitable[list[tuple[str, dict]]]]
+
 
 class MessageRelay:
     """Hands pending outbox messages to notify (`POST /v1/notifications` with the message's
     Idempotency-Key). Several replicas may run it: rows are claimed with SKIP LOCKED and a lease."""
 
-    def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient, notify_url: str, batch: int = 50):
-        """`http` carries the workflow service's token (see services/common/service_auth.py)."""
-        self.pool, self.http, self.batch = pool, http, batch
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        http: httpx.AsyncClient,
+        notify_url: str,
+        batch: int = 50,
+        recipients: Recipients | None = None,
+    ):
+        """`http` carries the workflow service's token (see services/common/service_auth.py).
+        `recipients` turns a message to a role into a copy per person (Router.recipients)."""
+        self.pool, self.http, self.batch, self.recipients = pool, http, batch, recipients
         self.url = f"{notify_url.rstrip('/')}{NOTIFICATIONS_PATH}"
         self.wake = asyncio.Event()  # set when this process stored messages: hand over at once
 
@@ -80,12 +90,17 @@ class MessageRelay:
             "hand over notification", context=context, kind=trace.SpanKind.PRODUCER
         ) as span:
             span.set_attribute("outbox.position", row["position"])
+            copies = await self._copies(row)
             try:
-                response = await self.http.post(
-                    self.url,
-                    content=row["request"],
-                    headers={"Idempotency-Key": row["idempotency_key"], "content-type": "application/json"},
-                )
+                for suffix, body in copies:  # each copy once: its own key, so a retry repeats none
+                    key = f"{row['idempotency_key']}/{suffix}" if suffix else row["idempotency_key"]
+                    response = await self.http.post(
+                        self.url,
+                        content=body,
+                        headers={"Idempotency-Key": key, "content-type": "application/json"},
+                    )
+                    if response.status_code not in (200, 201, 202):
+                        break
             except httpx.TransportError as exc:
                 await self._retry_later(row, f"notify unreachable: {exc!r}")
                 return
@@ -110,6 +125,15 @@ class MessageRelay:
                     "notify rejected a message",
                     extra={"idempotency_key": row["idempotency_key"], "status": response.status_code},
                 )
+
+    async def _copies(self, row: asyncpg.Record) -> list[tuple[str, str]]:
+        """(key suffix, body) per recipient: one as stored, or a copy per person of a role."""
+        if self.recipients is None:
+            return [("", row["request"])]
+        people = await self.recipients(json.loads(row["request"]))
+        if len(people) == 1 and not people[0][0]:
+            return [("", row["request"])]
+        return [(suffix, json.dumps(body, ensure_ascii=False)) for suffix, body in people]
 
     async def _retry_later(self, row: asyncpg.Record, error: str) -> None:
         backoff = min(2.0 ** row["attempts"], MAX_BACKOFF_SECONDS)

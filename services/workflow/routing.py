@@ -7,6 +7,7 @@ A decision is stored per complaint: a retried routing activity gets the same ans
 """
 
 import logging
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,12 @@ class RoutingConfig:
     groups: dict[str, GroupConfig]
     routes: tuple[RouteRule, ...]
     liaison_groups: dict[str, str] = field(default_factory=dict)
+    # Who holds each escalation-chain role: group (or "*" for every group) -> role -> staff ids.
+    escalation: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    def holders(self, role: str, group: str) -> tuple[str, ...]:
+        """The staff who hold a chain role for a group: the group's own, else everyone's ("*")."""
+        return self.escalation.get(group, {}).get(role) or self.escalation.get("*", {}).get(role) or ()
 
     def group_for(self, request: RouteRequest) -> RouteRule:
         for rule in self.routes:
@@ -113,7 +120,12 @@ def load_routing(path: Path = ROUTING_FILE) -> RoutingConfig:
     for kind, group in liaisons.items():
         if group not in groups:
             raise RoutingError(f"{path}: liaison_groups.{kind}: unknown group '{group}'")
-    return RoutingConfig(groups, tuple(routes), liaisons)
+    escalation = {}
+    for group, roles in data.get("escalation", {}).items():
+        if group != "*" and group not in groups:
+            raise RoutingError(f"{path}: escalation.{group}: unknown group")
+        escalation[group] = {role: tuple(ids) for role, ids in roles.items()}
+    return RoutingConfig(groups, tuple(routes), liaisons, escalation)
 
 
 # A member's load: the open complaints assigned to them (from the staff inbox), for staff s.
@@ -134,6 +146,7 @@ class StaffMember(BaseModel):
 class Router:
     def __init__(self, pool: asyncpg.Pool, config: RoutingConfig):
         self.pool, self.config = pool, config
+        self.roster_ids: set[str] = set()  # who the roster file names (load_roster)
 
     async def route(self, request: RouteRequest) -> Route:
         stored = await self.pool.fetchval(
@@ -254,12 +267,50 @@ class Router:
             unknown = sorted(set(person.get("groups", [])) - set(self.config.groups))
             if unknown:
                 raise RoutingError(f"{path}: staff {index} ({person['id']}): unknown group '{unknown[0]}'")
+        self.roster_ids = {p["id"] for p in staff}
         await self.pool.executemany(
             """INSERT INTO workflow.staff (staff_id, name, role, groups) VALUES ($1, $2, $3, $4)
                ON CONFLICT (staff_id) DO UPDATE SET name = $2, role = $3, groups = $4, updated_at = now()""",
             [(p["id"], p["name"], p["role"], list(p.get("groups", []))) for p in staff],
         )
         return len(staff)
+
+    def check_escalation(self, chain_roles: set[str], roster_ids: set[str]) -> None:
+        """Every role of every escalation chain names people of the roster, for every group: a
+        role nobody holds is refused now, not discovered when a complaint breaches."""
+        for group in self.config.groups:
+            for role in sorted(chain_roles - {"owner"}):
+                holders = self.config.holders(role, group)
+                if not holders:
+                    raise RoutingError(f"escalation role '{role}' of group '{group}': nobody holds it")
+                unknown = sorted(set(holders) - roster_ids)
+                if unknown:
+                    raise RoutingError(
+                        f"escalation role '{role}' of group '{group}': '{unknown[0]}' is not on the roster"
+                    )
+
+    async def recipients(self, request: dict) -> list[tuple[str, dict]]:
+        """The people a message to an escalation-chain role goes to: its holders on duty, or all
+        of them when none is (an escalation does not wait for a shift). Other messages as they
+        are. Each person's copy is (their staff id, the request addressed to them)."""
+        role_at = re.fullmatch(r"role:([a-z_]+)@(.+)", request.get("recipient_address", ""))
+        if not role_at:
+            return [("", request)]
+        holders = self.config.holders(role_at[1], role_at[2])
+        if not holders:
+            return [("", request)]  # not a chain role (the group's queue): the group's mailbox
+        rows = await self.pool.fetch(
+            "SELECT staff_id, name, on_duty FROM workflow.staff WHERE staff_id = ANY($1::text[])", list(holders)
+        )
+        on_duty = [r for r in rows if r["on_duty"]] or list(rows)
+        if not on_duty:
+            log.error("escalation role held by nobody on the roster", extra={"address": request["recipient_address"]})
+            return [("", request)]
+        ordered = sorted(on_duty, key=lambda r: holders.index(r["staff_id"]))
+        return [
+            (r["staff_id"], {**request, "recipient_name": r["name"], "recipient_address": f"staff:{r['staff_id']}"})
+            for r in ordered
+        ]
 
     async def staff(self) -> list[StaffMember]:
         rows = await self.pool.fetch(

@@ -29,6 +29,7 @@ from services.workflow.activities import ComplaintActivities
 from services.workflow.contract import ComplaintClient
 from services.workflow.eventstore import EventStore
 from services.workflow.outbox import MessageRelay
+from services.workflow.policy import PolicyError, available_policies, load_policy
 from services.workflow.routing import Router, assign_queued, load_routing
 from services.workflow.workflows import ComplaintWorkflow
 
@@ -78,6 +79,18 @@ def build_worker(client: Client, task_queue: str, activities: Sequence[Callable]
     )
 
 
+def check_escalation_roles(router: Router) -> None:
+    """Refuse to start when a policy's escalation chain names a role nobody on the roster holds."""
+    chains = set()
+    for name in available_policies(get_settings().policy_dir):
+        try:
+            policy = load_policy(name, get_settings().policy_dir)
+        except PolicyError:
+            continue  # a broken file is refused where it is used, and listed by the API
+        chains |= {role for tier in policy.tiers.values() for role in tier.escalation_chain}
+    router.check_escalation(chains, router.roster_ids)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     # The schema is the workflow service's: the worker writes its events and outbox.
@@ -89,7 +102,8 @@ async def lifespan(app: FastAPI):
         temporal = await connect(settings)
         router = Router(pool, load_routing(settings.routing_file))
         await router.load_roster(settings.roster_file)
-        relay = MessageRelay(pool, http, settings.url_of("notify"))
+        check_escalation_roles(router)
+        relay = MessageRelay(pool, http, settings.url_of("notify"), recipients=router.recipients)
         activities = ComplaintActivities(
             EventStore(pool, project=inbox.project),
             router,

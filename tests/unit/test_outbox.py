@@ -7,12 +7,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from services.common.events import NewEvent
 from services.common.service_auth import bearer
 from services.notify.contract import KeyedNotificationRequest
 from services.run import free_port
 from services.workflow.outbox import MessageRelay
+from services.workflow.routing import Router, RoutingError, load_routing
 from tests.conftest import AS_WORKFLOW, TOKENS
 
 
@@ -128,3 +130,41 @@ async def test_a_token_notify_does_not_know_delays_messages_and_never_discards_t
     async with httpx.AsyncClient(timeout=5, headers=AS_WORKFLOW) as http:
         assert await MessageRelay(store.pool, http, notify).hand_over_due() == 1
     assert (await outbox_rows(store))[0]["status"] == "handed_over"
+
+
+async def test_an_escalation_to_a_role_reaches_the_people_who_hold_it_once_each(store, notify):
+    """A chain role resolves to named staff of the roster (routing.toml's escalation table):
+    the holders on duty get a copy each; a retried hand-over repeats none."""
+    router = Router(store.pool, load_routing())
+    await router.load_roster()
+    await store.pool.execute("UPDATE workflow.staff SET on_duty = (staff_id <> 'liu.yang')")  # off shift
+    facts = {"target": "resolution", "deadline": "2026-11-24T12:00:00+00:00", "due_at": "2026-11-24T12:00:00+00:00"}
+    escalation = KeyedNotificationRequest(
+        idempotency_key="complaint-C-9/resolution/level/1", complaint_id="C-9", template="sla_escalation",
+        channel="internal", recipient_name="group_lead of front-line-service",
+        recipient_address="role:group_lead@front-line-service",
+        variables={**facts, "complaint_id": "C-9", "status_url": None, "level": 1, "breach": True, "tier": 3,
+                   "role": "group_lead", "owner": None})
+    await store.append([], messages=[escalation])
+    async with httpx.AsyncClient(timeout=5, headers=AS_WORKFLOW) as http:
+        relay = MessageRelay(store.pool, http, notify, recipients=router.recipients)
+        assert await relay.hand_over_due() == 1
+        await store.pool.execute("UPDATE workflow.outbox SET status = 'pending', next_attempt_at = now()")
+        assert await relay.hand_over_due() == 1  # a relay that died before writing it down
+        listed = (await http.get(f"{notify}/v1/notifications", params={"complaint_id": "C-9"})).json()
+    assert [(n["recipient_address"], n["recipient_name"]) for n in listed] == [("staff:chen.jie", "Chen Jie")]
+
+    # Nobody on duty: every holder is told; an escalation does not wait for a shift.
+    await store.pool.execute("UPDATE workflow.staff SET on_duty = false")
+    people = await router.recipients(escalation.body())
+    assert [suffix for suffix, _ in people] == ["liu.yang", "chen.jie"]
+
+
+async def test_an_escalation_role_nobody_holds_stops_the_worker_at_start(store):
+    router = Router(store.pool, load_routing())
+    await router.load_roster()
+    router.check_escalation({"owner", "group_lead", "department_head", "manager"}, router.roster_ids)
+    with pytest.raises(RoutingError, match="'vice_president' of group .*nobody holds it"):
+        router.check_escalation({"owner", "vice_president"}, router.roster_ids)
+    with pytest.raises(RoutingError, match="not on the roster"):
+        router.check_escalation({"manager"}, router.roster_ids - {"wang.fang"})
