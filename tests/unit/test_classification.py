@@ -28,11 +28,18 @@ def _facts(row: dict) -> Facts:
 
 
 def _score(path: Path, leave_one_out: bool) -> tuple[float, float, int]:
+    tier, kind, count, _ = _scores(path, leave_one_out)
+    return tier, kind, count
+
+
+def _scores(path: Path, leave_one_out: bool) -> tuple[float, float, int, float]:
+    """Tier and type accuracy, count, and tier-1 recall (the urgent ones found as urgent)."""
     rows = _labelled(path)
     results = [RULES.classify(_facts(r), skip_example=r["text"] if leave_one_out else None) for r in rows]
-    tier = sum(c.tier == r["tier"] for c, r in zip(results, rows)) / len(rows)
-    kind = sum(c.complaint_type == r["type"] for c, r in zip(results, rows)) / len(rows)
-    return tier, kind, len(rows)
+    tier = sum(c.tier == r["tier"] for c, r in zip(results, rows, strict=True)) / len(rows)
+    kind = sum(c.complaint_type == r["type"] for c, r in zip(results, rows, strict=True)) / len(rows)
+    urgent = [c.tier == 1 for c, r in zip(results, rows, strict=True) if r["tier"] == 1]
+    return tier, kind, len(rows), sum(urgent) / len(urgent)
 
 
 def test_labelled_set_covers_languages_tiers_and_types():
@@ -52,8 +59,10 @@ def test_tier_accuracy_on_the_labelled_set_meets_the_domain_target():
 def test_tier_accuracy_on_the_held_out_set_meets_the_domain_target():
     """What unseen text looks like. If a change fails this, do not fix it by reading these
     texts: fold them into the labelled set and write a new held-out set (tests/data/README.md)."""
-    tier, kind, count = _score(HOLDOUT, leave_one_out=False)
-    ACCURACY["held-out set (unseen by the rules)"] = f"tier {tier:.1%}, type {kind:.1%} of {count}"
+    tier, kind, count, urgent = _scores(HOLDOUT, leave_one_out=False)
+    ACCURACY["held-out set (unseen by the rules)"] = (
+        f"tier {tier:.1%}, type {kind:.1%} of {count}; tier-1 recall {urgent:.1%} (target 100 %)"
+    )
     assert tier >= 0.90
 
 
@@ -64,7 +73,7 @@ def test_every_field_records_the_rule_that_decided_it_and_why():
     assert tier.rule == "payment-system-down" and "支付" in tier.reason
     assert {d.field for d in result.decided_by} == {"tier", "complaint_type", "urgency", "responsibility",
                                                     "scope", "difficulty"}
-    assert result.rules_version == "classification@v1" and result.cause.startswith("payment-system-down: ")
+    assert result.rules_version == "classification@v2" and result.cause.startswith("payment-system-down: ")
 
 
 def test_channel_hints_and_segment_decide_when_words_do_not():
@@ -122,3 +131,34 @@ def test_what_no_rule_recognises_is_decided_by_the_nearest_labelled_examples():
     assert result.tier == 1
     nothing_alike = RULES.classify(Facts(text="zzzz qqqq"))
     assert nothing_alike.decision("urgency").rule == "default" and nothing_alike.tier == 3
+
+
+# The sources' own examples (domain §2; sources 000, 001, 003), tiered as the sources tier them.
+SOURCE_EXAMPLES = [
+    ("孩子玩你们的玩具被划伤了手，流了很多血", 1),  # a product that hurt a child (000)
+    ("My child was hurt by your product, the toy cut his finger", 1),
+    ("支付系统宕机，所有客户都无法付款", 1),  # payment system down (000, 003)
+    ("订单无法处理，整个系统都不能下单", 1),  # orders cannot be processed at all (003)
+    ("Orders cannot be processed at all, the whole system is down", 1),
+    ("订单异常，我被多扣了200元", 2),  # an order anomaly with money lost (001)
+    ("The order went wrong and I lost money: charged for items never shipped", 2),
+    ("服务流程出错，客服把我的工单关闭了却没有处理", 2),  # a service-process error (000)
+    ("Your service process failed: my ticket was closed without anything done", 2),
+    ("报表导出错误，导出的数据不完整", 2),  # report export errors (003, medium)
+    ("Report export gives an error and the file is incomplete", 2),
+    ("登录缓慢，每次要等一分钟", 2),  # slow log-in (003, medium)
+    ("Log-in is slow, it takes a minute every time", 2),
+    ("请问怎么修改绑定的手机号？", 3),  # an operating-guide question (003, low)
+]
+
+
+@pytest.mark.parametrize(("text", "tier"), SOURCE_EXAMPLES)
+def test_the_sources_examples_are_tiered_as_the_sources_tier_them(text, tier):
+    assert RULES.classify(Facts(text=text)).tier == tier
+
+
+@pytest.mark.parametrize("text", ["厨房里有燃气味", "There is a gas smell near the stove", "The charger started to smoke",
+                                  "宝宝被烫伤了", "The kettle burned my hand", "孩子在店里摔倒了",
+                                  "The socket gave me an electric shock"])
+def test_safety_words_are_never_below_tier_1(text):
+    assert RULES.classify(Facts(text=text)).tier == 1
