@@ -68,6 +68,10 @@ class SlaState(BaseModel):
     targets: dict[str, TargetState] = {}
     paused_since: datetime | None = None
     progress_updates: int = 0  # sent to the customer so far
+    # timeliness-v1: a missed progress update is breached at its deadline, the owner reminded
+    # `escalate_after_reminder` before it. Older complaints were reminded at the deadline and
+    # breached that long after it, and keep that.
+    remind_before_deadline: bool = False
     _calendar_cache: BusinessCalendar | None = PrivateAttr(default=None)
 
     # ------------------------------------------------------------ clock arithmetic
@@ -249,14 +253,18 @@ class SlaState(BaseModel):
                         Due(kind="warn", target=target.name, at=moment, deadline=deadline, fraction=fraction)
                     )
         if deadline is not None:
+            grace = target.reminder_grace or ZERO
+            remind_at, breach_at = (
+                (deadline - grace, deadline) if self.remind_before_deadline else (deadline, deadline + grace)
+            )
             if target.reminder_grace is not None and target.reminded_at is None:
-                candidates.append(Due(kind="remind", target=target.name, at=deadline, deadline=deadline))
+                candidates.append(Due(kind="remind", target=target.name, at=remind_at, deadline=deadline))
             if target.breached_at is None:
                 candidates.append(
                     Due(
                         kind="breach",
                         target=target.name,
-                        at=deadline + (target.reminder_grace or ZERO),
+                        at=breach_at,
                         deadline=deadline,
                         level=1,
                         to=self._chain()[1],

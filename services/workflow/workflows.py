@@ -127,7 +127,7 @@ class ComplaintWorkflow(OlderGenerations):
         """Intake's classification (or the first rules table, for complaints from before it),
         and the SLA clocks of the tier, running from receipt, not from now."""
         found = self.complaint.classification or legacy_classification(self.complaint)
-        self._sla = SlaState(policy=policy, tier=found.tier)
+        self._sla = SlaState(policy=policy, tier=found.tier, remind_before_deadline=self._timeliness)
         self.sla.start_at_receipt(self.complaint.received_at)
         self.view.tier, self.view.complaint_type, self.view.classification = found.tier, found.complaint_type, found
         self.view.earlier_complaints = self.complaint.earlier_complaints

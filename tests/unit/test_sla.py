@@ -128,3 +128,14 @@ def test_tier_2_first_progress_is_due_the_same_day_before_the_cut_off_and_the_ne
     assert first_progress(wednesday.replace(hour=15, minute=30)) == datetime(2026, 11, 26, 17, 0, tzinfo=SHANGHAI)
     saturday = datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)
     assert first_progress(saturday) == datetime(2026, 11, 30, 17, 0, tzinfo=SHANGHAI)
+
+
+def test_a_missed_progress_update_is_reminded_before_and_breached_at_its_deadline():
+    """Complaints since timeliness-v1: the reminder is a warning before the deadline, and the
+    deadline itself is the breach (tier 1: every 2 h, reminded 30 min before)."""
+    sla = SlaState(policy=POLICY, tier=1, remind_before_deadline=True)
+    sla.start("progress", MONDAY_10)
+    assert fired(sla, MONDAY_10 + 89 * M) == []
+    assert fired(sla, MONDAY_10 + 90 * M) == [("remind", "progress", 0, "owner")]
+    assert fired(sla, MONDAY_10 + 119 * M) == []
+    assert fired(sla, MONDAY_10 + 120 * M) == [("breach", "progress", 1, "group_lead")]

@@ -119,17 +119,17 @@ async def test_tier_1_untouched_warns_breaches_and_climbs_around_the_clock(env, 
     assert described == {"ComplaintBreached": True, "ComplaintEscalationLevel": 3, "ComplaintTier": 1,
                          "ComplaintStatus": "assigned"}
 
-    # Acknowledged late: the owner now owes a progress update every 2 h; a missed one reminds
-    # the owner, then (30 min later) escalates.
+    # Acknowledged late: the owner now owes a progress update every 2 h; the owner is reminded
+    # 30 min before, and the missed deadline itself is the breach, escalated at once.
     await drive(handle).acknowledge(StaffAction(staff_id="agent-1"))
-    await advance(env, handle, timedelta(hours=2, minutes=31), "SlaBreached")
+    await advance(env, handle, timedelta(hours=2, minutes=1), "SlaBreached")
     tail = timeline(await events_of(store, handle), received)[len(RECEIVED) + 18:]
     assert [row[1:] for row in tail] == [
         ("Acknowledged", ""), ("ProgressReminder", "progress"), ("SlaBreached", "progress"),
         ("Escalated", "progress L1 group_lead"),
     ]
     ack_at = tail[0][0]
-    assert _minutes(tail[1][0]) - _minutes(ack_at) == 120 and _minutes(tail[2][0]) - _minutes(ack_at) == 150
+    assert _minutes(tail[1][0]) - _minutes(ack_at) == 90 and _minutes(tail[2][0]) - _minutes(ack_at) == 120
     all_sent = await alerts.sent()
     assert all_sent[-2].recipient_address == "staff:agent-1" and all_sent[-2].template == "progress_reminder"
     await finish(handle)
@@ -192,12 +192,12 @@ async def test_tier_2_resolution_runs_around_the_clock_and_progress_is_due_by_17
 
     assert timeline(await events_of(store, handle), received) == RECEIVED + [
         ("0:10:00", "Acknowledged", ""),
-        ("7:00:00", "ProgressReminder", "progress"),  # Monday 17:00 local
-        ("8:00:00", "SlaBreached", "progress"),
-        ("8:00:00", "Escalated", "progress L1 group_lead"),
-        ("10:00:00", "Escalated", "progress L2 department_head"),
+        ("6:00:00", "ProgressReminder", "progress"),  # an hour before the deadline
+        ("7:00:00", "SlaBreached", "progress"),  # Monday 17:00 local: missed
+        ("7:00:00", "Escalated", "progress L1 group_lead"),
+        ("9:00:00", "Escalated", "progress L2 department_head"),
+        ("11:00:00", "Escalated", "progress L3 manager"),
         ("12:00:00", "SlaWarning", "resolution 0.5"),
-        ("12:00:00", "Escalated", "progress L3 manager"),
         ("19:12:00", "SlaWarning", "resolution 0.8"),
         ("24:00:00", "SlaBreached", "resolution"),
         ("24:00:00", "Escalated", "resolution L1 group_lead"),
