@@ -50,3 +50,42 @@ async def test_a_complaint_accepted_while_temporal_is_down_runs_when_it_is_back(
             assert [h["type"] for h in (await eventually(linked, timeout=60))["history"]].count("RepeatLinked") == 1
     finally:
         await system.stop()
+
+
+async def test_a_staff_action_while_no_worker_runs_answers_503_and_its_retry_acts_once(tmp_path):
+    settings = settings_on_free_ports(tmp_path)
+    system = LocalSystem(settings)
+    try:
+        await system.start()
+        async with httpx.AsyncClient(timeout=60, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+            accepted = await http.post(f"{settings.url_of('intake')}/v1/complaints", json=COMPLAINT,
+                                       headers={"Idempotency-Key": str(uuid.uuid4())})
+            complaint = f"{settings.url_of('workflow')}/v1/complaints/{accepted.json()['complaint_id']}"
+
+            async def assigned():
+                response = await http.get(complaint)
+                return response.status_code == 200 and response.json()["stage"] == "assigned" or None
+
+            assert await eventually(assigned)
+            worker = system.processes["worker"]
+            worker.kill()
+            worker.wait()
+
+            staff = {"X-Staff-Id": "agent-9", "Idempotency-Key": str(uuid.uuid4())}
+            refused = await http.post(f"{complaint}/acknowledge", headers=staff)
+            assert refused.status_code == 503 and refused.headers["Retry-After"], refused.text
+            assert refused.json()["error"] == "temporal_unavailable"
+
+            system.start_service("worker")
+            await system.wait_healthy(names=("worker",))
+
+            async def acknowledged():
+                response = await http.post(f"{complaint}/acknowledge", headers=staff)  # the same key
+                return response.json() if response.status_code == 200 else None
+
+            view = await eventually(acknowledged)
+            assert view["owner"] == "agent-9" and view["stage"] == "acknowledged"
+            events = (await http.get(f"{complaint}/events")).json()["events"]
+            assert [e["type"] for e in events].count("Acknowledged") == 1
+    finally:
+        await system.stop()

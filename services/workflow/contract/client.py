@@ -79,6 +79,12 @@ class EngineUnavailable(ComplaintError):
         super().__init__(message, headers={"Retry-After": "2"})
 
 
+# How long an Update waits for a worker to take it: with every worker down, a person gets a
+# 503 to retry (with the same Idempotency-Key: the first outcome, never a second action) instead
+# of a request that hangs until their browser gives up.
+UPDATE_WAIT = timedelta(seconds=10)
+
+
 class ComplaintClient:
     def __init__(self, temporal: Client, task_queue: str = TASK_QUEUE):
         self.temporal, self.task_queue = temporal, task_queue
@@ -189,7 +195,7 @@ class ComplaintClient:
                 arg,
                 id=update_id or (f"{name}:{key}" if key else None),
                 result_type=ComplaintView,
-                rpc_timeout=rpc_timeout,
+                rpc_timeout=rpc_timeout or UPDATE_WAIT,
             )
         except WorkflowUpdateFailedError as exc:
             raise ActionRefused(getattr(exc.cause, "message", None) or str(exc.cause)) from exc
