@@ -6,6 +6,7 @@ schedule: the days off and the weekend days worked in their place. A year it doe
 which knows the statutory holidays (and their observed days) but not China's make-up days: an
 organisation adds those to its policy file when they are announced."""
 
+import functools
 import logging
 from collections.abc import Iterable
 from datetime import date, timedelta
@@ -16,8 +17,15 @@ import holidays
 log = logging.getLogger(__name__)
 
 
-def statutory_days(country: str, years: Iterable[int]) -> tuple[set[date], set[date]]:
-    """(weekdays off, weekend days worked) in `years`."""
+def statutory_days(country: str, years: Iterable[int]) -> tuple[frozenset[date], frozenset[date]]:
+    """(weekdays off, weekend days worked) in `years`. The libraries' data does not change
+    while a process runs, so each (country, years) is worked out once: a policy is loaded for
+    every complaint that starts."""
+    return _statutory_days(country, tuple(years))
+
+
+@functools.lru_cache(maxsize=32)
+def _statutory_days(country: str, years: tuple[int, ...]) -> tuple[frozenset[date], frozenset[date]]:
     off: set[date] = set()
     worked: set[date] = set()
     for year in years:
@@ -34,7 +42,7 @@ def statutory_days(country: str, years: Iterable[int]) -> tuple[set[date], set[d
             if country == "CN":
                 log.warning("no make-up working days known for this year; add them to the policy", extra={"year": year})
             off.update(d for d in holidays.country_holidays(country, years=year) if d.weekday() < 5)
-    return off, worked
+    return frozenset(off), frozenset(worked)
 
 
 def _chinese_calendar_knows(year: int) -> bool:
