@@ -334,17 +334,12 @@ class ComplaintWorkflow(OlderGenerations):
 
     def _acknowledgement(self, action: StaffAction) -> dict[str, str | None]:
         """Who handles the complaint, and by when the customer hears next (in local time)."""
-        deadlines, calendar = self._deadlines(), self.sla.calendar()
-
-        def local(target: str) -> str | None:
-            at = deadlines.get(target)
-            return calendar.local(at).strftime("%Y-%m-%d %H:%M") if at else None
-
+        deadlines = self._deadlines()
         return {
             "handler": action.staff_id,
             "group": self.view.group,
-            "next_update_by": local("progress"),
-            "resolution_by": local("resolution"),
+            "next_update_by": self._local_text(deadlines.get("progress")),
+            "resolution_by": self._local_text(deadlines.get("resolution")),
             "timezone": self.sla.policy.calendar.timezone,
         }
 
@@ -624,10 +619,11 @@ class ComplaintWorkflow(OlderGenerations):
         )
 
     def _next_deadline_text(self) -> str | None:
-        deadline = self.sla.next_deadline(workflow.now())
-        if deadline is None:
-            return None
-        return self.sla.calendar().local(deadline).strftime("%Y-%m-%d %H:%M")
+        return self._local_text(self.sla.next_deadline(workflow.now()))
+
+    def _local_text(self, moment: datetime | None) -> str | None:
+        """A moment as the customer reads it: wall-clock time in the policy's zone."""
+        return self.sla.calendar().local(moment).strftime("%Y-%m-%d %H:%M") if moment else None
 
     def _resume_clock(self) -> timedelta:
         return self.sla.resume(workflow.now(), progress_running=self.view.owner is not None)
