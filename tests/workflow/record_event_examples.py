@@ -6,14 +6,11 @@ real event store, and keeps the first stored payload of each type."""
 
 import asyncio
 import json
-import tempfile
 from datetime import time, timedelta
 from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from services.common.db import start_embedded_postgres
-from services.workflow import inbox
 from services.workflow.contract import (
     ApplyPolicyAction,
     AssignAction,
@@ -28,8 +25,6 @@ from services.workflow.contract import (
     StaffAction,
     SurveyAnswer,
 )
-from services.workflow.eventstore import EventStore
-from tests.conftest import migrated_pool
 from tests.workflow import scenarios
 
 EXAMPLES = Path(__file__).parents[1] / "data" / "stored_events.json"
@@ -69,20 +64,11 @@ async def every_other_action(env: WorkflowEnvironment) -> str:
 
 
 async def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        server = start_embedded_postgres(Path(tmp))
-        pool = await migrated_pool(server.get_uri("postgres"), "workflow")
-        env = await scenarios.start_time_skipping_env()
-        try:
-            async with scenarios.complaint_worker(env.client, EventStore(pool, project=inbox.project)):
-                for drive in scenarios.SCENARIOS.values():
-                    await drive(env)
-                await every_other_action(env)
-            rows = await pool.fetch("SELECT type, data FROM workflow.events ORDER BY position")
-        finally:
-            await env.shutdown()
-            await pool.close()
-            server.cleanup()
+    async with scenarios.recording_run() as (env, pool):
+        for drive in scenarios.SCENARIOS.values():
+            await drive(env)
+        await every_other_action(env)
+        rows = await pool.fetch("SELECT type, data FROM workflow.events ORDER BY position")
     examples: dict[str, dict] = {}
     for row in rows:
         examples.setdefault(row["type"], json.loads(row["data"]))

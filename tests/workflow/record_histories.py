@@ -15,33 +15,21 @@ from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
 
-from services.common.db import start_embedded_postgres
 from services.run import LocalSystem, settings_on_free_ports
-from services.workflow import inbox
 from services.workflow.contract import ComplaintClient
-from services.workflow.eventstore import EventStore
-from tests.conftest import migrated_pool
 from tests.workflow import scenarios
 
 HISTORIES = Path(__file__).parent / "histories"
 
 
 async def main() -> None:
+    async with scenarios.recording_run() as (env, _):
+        for name, drive in scenarios.SCENARIOS.items():
+            handle = await drive(env)
+            history = await handle.fetch_history()
+            (HISTORIES / f"{scenarios.GENERATION}__{name}.json").write_text(history.to_json())
+            print(f"recorded {name}: {len(history.events)} events")
     with tempfile.TemporaryDirectory() as tmp:
-        server = start_embedded_postgres(Path(tmp))
-        pool = await migrated_pool(server.get_uri("postgres"), "workflow")
-        env = await scenarios.start_time_skipping_env()
-        try:
-            async with scenarios.complaint_worker(env.client, EventStore(pool, project=inbox.project)):
-                for name, drive in scenarios.SCENARIOS.items():
-                    handle = await drive(env)
-                    history = await handle.fetch_history()
-                    (HISTORIES / f"{scenarios.GENERATION}__{name}.json").write_text(history.to_json())
-                    print(f"recorded {name}: {len(history.events)} events")
-        finally:
-            await env.shutdown()
-            await pool.close()
-            server.cleanup()
         await record_queried_during_first_task(Path(tmp))
 
 

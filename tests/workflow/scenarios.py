@@ -5,6 +5,7 @@ import asyncio
 import functools
 import json
 import sys
+import tempfile
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from services.intake.classification import Facts, load_rules
 from services.notify.contract import KeyedNotificationRequest
-from services.workflow import search_attributes
+from services.workflow import inbox, search_attributes
 from services.workflow.activities import ComplaintActivities
 from services.workflow.contract import (
     BatchLink,
@@ -80,6 +81,27 @@ class OutboxMessages:
 
     async def of(self, complaint_id: str) -> list[KeyedNotificationRequest]:
         return [n for n in await self.sent() if n.complaint_id == complaint_id]
+
+
+@asynccontextmanager
+async def recording_run():
+    """For the scripts that record what tests replay or read (histories, stored events): an
+    embedded PostgreSQL with the workflow schema, the time-skipping server, and a worker with
+    the real activities on both. Yields (env, pool)."""
+    from services.common.db import start_embedded_postgres
+    from tests.conftest import migrated_pool
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = start_embedded_postgres(Path(tmp))
+        pool = await migrated_pool(server.get_uri("postgres"), "workflow")
+        env = await start_time_skipping_env()
+        try:
+            async with complaint_worker(env.client, EventStore(pool, project=inbox.project)):
+                yield env, pool
+        finally:
+            await env.shutdown()
+            await pool.close()
+            server.cleanup()
 
 
 @asynccontextmanager
