@@ -139,8 +139,7 @@ class OlderGenerations:
         routing message handed over in an activity of its own."""
         await self._record(*received)
         tell_liaison = self._policy_local or workflow.patched("liaison-told-v1")
-        for message in self._routing_messages(route, tell_liaison):
-            await self._send_now(message)
+        await self._send_each(self._routing_messages(route, tell_liaison))
 
     async def _send_each(self, messages: Sequence[KeyedNotificationRequest]) -> None:
         for message in messages:
