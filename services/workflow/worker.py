@@ -79,12 +79,12 @@ def build_worker(client: Client, task_queue: str, activities: Sequence[Callable]
     )
 
 
-def check_escalation_roles(router: Router) -> None:
+def check_escalation_roles(router: Router, policy_dir: Path) -> None:
     """Refuse to start when a policy's escalation chain names a role nobody on the roster holds."""
     chains = set()
-    for name in available_policies(get_settings().policy_dir):
+    for name in available_policies(policy_dir):
         try:
-            policy = load_policy(name, get_settings().policy_dir)
+            policy = load_policy(name, policy_dir)
         except PolicyError:
             continue  # a broken file is refused where it is used, and listed by the API
         chains |= {role for tier in policy.tiers.values() for role in tier.escalation_chain}
@@ -102,7 +102,7 @@ async def lifespan(app: FastAPI):
         temporal = await connect(settings)
         router = Router(pool, load_routing(settings.routing_file))
         await router.load_roster(settings.roster_file)
-        check_escalation_roles(router)
+        check_escalation_roles(router, settings.policy_dir)
         relay = MessageRelay(pool, http, settings.url_of("notify"), recipients=router.recipients)
         activities = ComplaintActivities(
             EventStore(pool, project=inbox.project),
