@@ -7,12 +7,19 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, Query
 from fastapi.responses import JSONResponse
+from opentelemetry import propagate, trace
 
 from services.common.privacy import mask_contact
 from services.common.service import service_app, service_database
 from services.common.service_auth import service_caller
 from services.common.web import ApiError
-from services.notify.contract import NotificationRequest
+from services.notify.contract import (
+    BATCH_PATH,
+    NOTIFICATIONS_PATH,
+    BatchAcceptance,
+    NotificationBatch,
+    NotificationRequest,
+)
 from services.notify.outbox import (
     IdempotencyConflict,
     Notification,
@@ -22,6 +29,7 @@ from services.notify.outbox import (
 from services.notify.providers import LocalMailboxProvider
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+tracer = trace.get_tracer(__name__)
 
 
 @asynccontextmanager
@@ -53,7 +61,7 @@ def _for_view(n: Notification) -> Notification:
 
 
 @app.post(
-    "/v1/notifications", status_code=202, response_model=Notification, tags=["notifications"], dependencies=SENDERS
+    NOTIFICATIONS_PATH, status_code=202, response_model=Notification, tags=["notifications"], dependencies=SENDERS
 )
 async def create_notification(request: NotificationRequest, idempotency_key: IdempotencyKey):
     try:
@@ -63,6 +71,25 @@ async def create_notification(request: NotificationRequest, idempotency_key: Ide
     except IdempotencyConflict as exc:
         raise ApiError(409, "idempotency_key_reused", str(exc), field="Idempotency-Key") from exc
     return JSONResponse(status_code=202 if created else 200, content=_for_view(notification).model_dump(mode="json"))
+
+
+@app.post(BATCH_PATH, response_model=BatchAcceptance, tags=["notifications"], dependencies=SENDERS)
+async def create_notifications(batch: NotificationBatch) -> BatchAcceptance:
+    """Many messages at once, each under its own key, with an outcome per message (202, 200,
+    409 or 422, as the single form would answer it). The request succeeds as a whole."""
+    outcomes = await app.state.outbox.accept_many(batch.notifications)
+    request_span = trace.Link(trace.get_current_span().get_span_context())
+    for item, outcome in zip(batch.notifications, outcomes, strict=True):  # each continues its complaint's trace
+        with tracer.start_as_current_span(
+            "accept notification",
+            context=propagate.extract(item.trace_context),
+            kind=trace.SpanKind.CONSUMER,
+            links=[request_span],
+        ) as span:
+            span.set_attribute("notification.status", outcome.status)
+            if outcome.notification_id:
+                span.set_attribute("notification.id", str(outcome.notification_id))
+    return BatchAcceptance(results=outcomes)
 
 
 @app.get(

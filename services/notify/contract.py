@@ -1,10 +1,14 @@
 """What a service sends notify: one notification request model for every sender (the
-workflow's outbox, intake's staff alerts) and the body of notify's `POST /v1/notifications`.
-Side-effect free, so senders import it instead of notify's implementation."""
+workflow's outbox, intake's staff alerts) and the bodies of notify's `POST /v1/notifications`
+and of its batch form. Side-effect free, so senders import it instead of notify's implementation."""
 
-from pydantic import BaseModel, Field
+import uuid
+
+from pydantic import BaseModel, Field, field_validator
 
 NOTIFICATIONS_PATH = "/v1/notifications"
+BATCH_PATH = "/v1/notifications/batch"
+MAX_BATCH = 100
 
 
 class NotificationRequest(BaseModel):
@@ -22,7 +26,48 @@ class KeyedNotificationRequest(NotificationRequest):
     """A request with the Idempotency-Key it is handed over with: what a sender stores until
     notify has taken it, so a repeated hand-over delivers once."""
 
-    idempotency_key: str
+    idempotency_key: str = Field(min_length=1, max_length=200)
 
     def body(self) -> dict:
         return self.model_dump(mode="json", exclude={"idempotency_key"})
+
+    def request(self) -> NotificationRequest:
+        """The request alone: what the key stands for (a replay must carry the same)."""
+        return NotificationRequest.model_validate(self.model_dump(include=set(NotificationRequest.model_fields)))
+
+
+class HandedOverNotification(KeyedNotificationRequest):
+    """One item of a batch, with the W3C trace context of the complaint it belongs to: one
+    request carries many complaints' messages, and each continues its own trace."""
+
+    trace_context: dict[str, str] = {}
+
+
+class NotificationBatch(BaseModel):
+    """Many messages in one request: a sender with a backlog (the workflow's relay after a
+    storm of deadlines) hands it over in one round trip and one transaction per batch."""
+
+    notifications: list[HandedOverNotification] = Field(min_length=1, max_length=MAX_BATCH)
+
+    @field_validator("notifications")
+    @classmethod
+    def _one_item_per_key(cls, items: list[HandedOverNotification]) -> list[HandedOverNotification]:
+        keys = [n.idempotency_key for n in items]
+        if len(set(keys)) != len(keys):
+            raise ValueError("each idempotency_key may appear once in a batch")
+        return items
+
+
+class Acceptance(BaseModel):
+    """What notify did with one message: 202 stored now, 200 stored before under this key,
+    409 the key was used for another message, 422 notify cannot render it. 409 and 422 will
+    not change on a retry."""
+
+    idempotency_key: str
+    status: int
+    notification_id: uuid.UUID | None = None
+    error: str | None = None
+
+
+class BatchAcceptance(BaseModel):
+    results: list[Acceptance]

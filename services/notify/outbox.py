@@ -5,6 +5,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from jinja2 import (
 )
 from pydantic import BaseModel
 
-from services.notify.contract import NotificationRequest
+from services.notify.contract import Acceptance, KeyedNotificationRequest, NotificationRequest
 from services.notify.providers import OutboundMessage, Provider
 
 log = logging.getLogger(__name__)
@@ -90,32 +91,76 @@ class Outbox:
 
     async def accept(self, key: str, request: NotificationRequest) -> tuple[Notification, bool]:
         """Store the notification once per key; returns (notification, created_now)."""
-        subject, body = render(request)
-        row = await self.pool.fetchrow(
-            """INSERT INTO notify.notifications (id, idempotency_key, request_hash, complaint_id, template,
-                   channel, recipient_name, recipient_address, subject, body)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-               ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
-            uuid.uuid4(),
-            key,
-            _hash(request),
-            request.complaint_id,
-            request.template,
-            request.channel,
-            request.recipient_name,
-            request.recipient_address,
-            subject,
-            body,
-        )
-        if row is None:
-            existing = await self.pool.fetchrow(
-                "SELECT id, request_hash FROM notify.notifications WHERE idempotency_key = $1", key
+        keyed = KeyedNotificationRequest(**request.model_dump(), idempotency_key=key)
+        (outcome,) = await self.accept_many([keyed])
+        if outcome.status == 422:
+            raise TemplateProblem(outcome.error)
+        if outcome.status == 409:
+            raise IdempotencyConflict(outcome.error)
+        assert outcome.notification_id is not None
+        return await self._stored(outcome.notification_id), outcome.status == 202
+
+    async def accept_many(self, requests: Sequence[KeyedNotificationRequest]) -> list[Acceptance]:
+        """Store each message once per key, all in one statement; an outcome per message, in order."""
+        outcomes: dict[str, Acceptance] = {}
+        new: list[tuple] = []
+        for keyed in requests:
+            request = keyed.request()
+            try:
+                subject, body = render(request)
+            except TemplateProblem as exc:
+                outcomes[keyed.idempotency_key] = Acceptance(
+                    idempotency_key=keyed.idempotency_key, status=422, error=str(exc)
+                )
+                continue
+            new.append(
+                (
+                    uuid.uuid4(),
+                    keyed.idempotency_key,
+                    _hash(request),
+                    request.complaint_id,
+                    request.template,
+                    request.channel,
+                    request.recipient_name,
+                    request.recipient_address,
+                    subject,
+                    body,
+                )
             )
-            if existing["request_hash"] != _hash(request):
-                raise IdempotencyConflict("this Idempotency-Key was used before for a different notification")
-            return await self._stored(existing["id"]), False
-        self.wake.set()
-        return await self._stored(row["id"]), True
+        if new:
+            async with self.pool.acquire() as conn:
+                columns = list(zip(*new, strict=True))
+                inserted = await conn.fetch(
+                    """INSERT INTO notify.notifications (id, idempotency_key, request_hash, complaint_id, template,
+                           channel, recipient_name, recipient_address, subject, body)
+                       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                            $7::text[], $8::text[], $9::text[], $10::text[])
+                       ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key, id""",
+                    *[list(c) for c in columns],
+                )
+                for row in inserted:
+                    key = row["idempotency_key"]
+                    outcomes[key] = Acceptance(idempotency_key=key, status=202, notification_id=row["id"])
+                hashes = {item[1]: item[2] for item in new}
+                stored_before = await conn.fetch(
+                    """SELECT idempotency_key, id, request_hash FROM notify.notifications
+                       WHERE idempotency_key = ANY($1)""",
+                    [key for key in hashes if key not in outcomes],
+                )
+            for row in stored_before:
+                key = row["idempotency_key"]
+                outcomes[key] = (
+                    Acceptance(idempotency_key=key, status=200, notification_id=row["id"])
+                    if row["request_hash"] == hashes[key]
+                    else Acceptance(
+                        idempotency_key=key,
+                        status=409,
+                        error="this Idempotency-Key was used before for a different notification",
+                    )
+                )
+            if any(o.status == 202 for o in outcomes.values()):
+                self.wake.set()
+        return [outcomes[keyed.idempotency_key] for keyed in requests]
 
     async def _stored(self, notification_id: uuid.UUID) -> Notification:
         notification = await self.get(notification_id)

@@ -168,3 +168,75 @@ async def test_an_escalation_role_nobody_holds_stops_the_worker_at_start(store):
         router.check_escalation({"owner", "vice_president"}, router.roster_ids)
     with pytest.raises(RoutingError, match="not on the roster"):
         router.check_escalation({"manager"}, router.roster_ids - {"wang.fang"})
+
+
+def _item(key: str, **changes) -> dict:
+    body = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=UTC))[1][0].body()
+    return {**body, **changes, "idempotency_key": key}
+
+
+async def test_notify_takes_a_batch_with_an_outcome_per_message_as_the_single_form_answers(store, notify):
+    batch_url = f"{notify}/v1/notifications/batch"
+    async with httpx.AsyncClient(timeout=5, headers=AS_WORKFLOW) as http:
+        single = await http.post(f"{notify}/v1/notifications", json=a_step(datetime(2026, 11, 24, 10, 0, tzinfo=UTC))[1][0].body(),
+                                 headers={"Idempotency-Key": "k/0"})
+        assert single.status_code == 202
+        answer = await http.post(batch_url, json={"notifications": [
+            _item("k/1"),
+            _item("k/0"),  # taken before by the single form, same message
+            _item("k/1-other"),
+            _item("k/bad", template="no_such_template"),
+        ]})
+        assert answer.status_code == 200, answer.text
+        again = await http.post(batch_url, json={"notifications": [_item("k/1-other", recipient_name="Someone else")]})
+        results = {r["idempotency_key"]: r for r in answer.json()["results"]}
+        assert [r["idempotency_key"] for r in answer.json()["results"]] == ["k/1", "k/0", "k/1-other", "k/bad"]
+        assert results["k/1"]["status"] == 202
+        assert results["k/0"] == {"idempotency_key": "k/0", "status": 200,
+                                  "notification_id": single.json()["notification_id"], "error": None}
+        assert results["k/bad"]["status"] == 422 and "no_such_template" in results["k/bad"]["error"]
+        assert again.json()["results"][0]["status"] == 409
+        listed = (await http.get(f"{notify}/v1/notifications", params={"complaint_id": "C-1"},
+                                 headers={"Authorization": AS_WORKFLOW["Authorization"]})).json()
+        assert len(listed) == 3  # k/0, k/1, k/1-other: once each
+
+        twice = await http.post(batch_url, json={"notifications": [_item("k/2"), _item("k/2")]})
+        assert twice.status_code == 422 and twice.json()["fields"][0]["field"] == "notifications"
+        too_many = await http.post(batch_url, json={"notifications": [_item(f"m/{i}") for i in range(101)]})
+        assert too_many.status_code == 422 and too_many.json()["fields"][0]["field"] == "notifications"
+    async with httpx.AsyncClient(timeout=5) as http:
+        assert (await http.post(batch_url, json={"notifications": [_item("k/3")]})).status_code == 401
+        as_reporting = bearer(TOKENS["reporting"])
+        refused = await http.post(batch_url, json={"notifications": [_item("k/3")]}, headers=as_reporting)
+        assert refused.status_code == 403
+
+
+async def test_the_relay_hands_a_backlog_over_in_batches(store, notify):
+    """After a storm of deadlines: 120 messages go to notify in three requests, not 120."""
+    events, messages = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=UTC))
+    await store.append([], messages=[messages[0].model_copy(update={"idempotency_key": f"storm/{i}"})
+                                     for i in range(120)])
+    posts = []
+
+    async def count(request: httpx.Request) -> None:
+        posts.append(request.url.path)
+
+    async with httpx.AsyncClient(timeout=5, headers=AS_WORKFLOW, event_hooks={"request": [count]}) as http:
+        relay = MessageRelay(store.pool, http, notify)
+        # The loop's pass goes on at once only after a whole batch: more may be waiting.
+        assert [await relay.one_pass() for _ in range(3)] == [True, True, False]
+        assert await relay.hand_over_due() == 0
+        listed = (await http.get(f"{notify}/v1/notifications", params={"complaint_id": "C-1"})).json()
+    assert posts.count("/v1/notifications/batch") == 3
+    assert {r["status"] for r in await outbox_rows(store)} == {"handed_over"}
+    assert len(listed) == 120
+
+
+async def test_a_batch_refused_as_a_whole_delays_its_messages_and_discards_none(store, notify):
+    """A notify without the batch form (an older one, mid-upgrade) answers 404: wait, keep."""
+    events, messages = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=UTC))
+    await store.append(events, messages=messages)
+    async with httpx.AsyncClient(timeout=5, headers=AS_WORKFLOW) as http:
+        assert await MessageRelay(store.pool, http, f"{notify}/not-this-version").hand_over_due() == 1
+    row = (await outbox_rows(store))[0]
+    assert row["status"] == "pending" and "404" in row["last_error"]
