@@ -47,7 +47,7 @@ class LoopState:
 OnePass = Callable[[], Awaitable[object]]
 
 
-async def _run(state: LoopState, one_pass: OnePass, wake: asyncio.Event | None) -> None:
+async def _run(state: LoopState, one_pass: OnePass, wake: asyncio.Event | None, settle_seconds: float) -> None:
     while True:
         try:
             busy = await one_pass()
@@ -76,7 +76,8 @@ async def _run(state: LoopState, one_pass: OnePass, wake: asyncio.Event | None) 
         try:
             await asyncio.wait_for(wake.wait(), timeout=state.every_seconds)
         except TimeoutError:
-            pass
+            continue
+        await asyncio.sleep(settle_seconds)  # what arrives together is taken in one pass
 
 
 class Loops:
@@ -93,12 +94,14 @@ class Loops:
         every_seconds: float,
         on_stop: Callable[[], Awaitable[object]] | None = None,
         wake: asyncio.Event | None = None,
+        settle_seconds: float = 0.0,
     ):
         """Run `one_pass` repeatedly for the block's lifetime: again at once while it returns
-        something truthy (more work), else after `every_seconds` or when `wake` is set.
+        something truthy (more work), else after `every_seconds` or `settle_seconds` after `wake`
+        is set.
         `on_stop` runs once at the end (for example: write down what the loop holds in memory)."""
         state = LoopState(name, every_seconds)
-        state.task = asyncio.create_task(_run(state, one_pass, wake), name=f"loop:{name}")
+        state.task = asyncio.create_task(_run(state, one_pass, wake, settle_seconds), name=f"loop:{name}")
         self.states[name] = state
         try:
             yield state

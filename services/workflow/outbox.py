@@ -19,8 +19,17 @@ from datetime import timedelta
 import asyncpg
 import httpx
 from opentelemetry import propagate, trace
+from pydantic import ValidationError
 
-from services.notify.contract import NOTIFICATIONS_PATH, KeyedNotificationRequest
+from services.notify.contract import (
+    BATCH_PATH,
+    MAX_BATCH,
+    Acceptance,
+    BatchAcceptance,
+    HandedOverNotification,
+    KeyedNotificationRequest,
+    NotificationBatch,
+)
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -53,8 +62,10 @@ Recipients = Callable[[dict], Awaitable[list[tuple[str, dict]]]]
 
 
 class MessageRelay:
-    """Hands pending outbox messages to notify (`POST /v1/notifications` with the message's
-    Idempotency-Key). Several replicas may run it: rows are claimed with SKIP LOCKED and a lease."""
+    """Hands pending outbox messages to notify, a batch per request (`POST
+    /v1/notifications/batch`, each message under its Idempotency-Key): after a storm of
+    deadlines the backlog goes over in a few round trips, not one per message. Several
+    replicas may run it: rows are claimed with SKIP LOCKED and a lease."""
 
     def __init__(
         self,
@@ -67,8 +78,13 @@ class MessageRelay:
         """`http` carries the workflow service's token (see services/common/service_auth.py).
         `recipients` turns a message to a role into a copy per person (Router.recipients)."""
         self.pool, self.http, self.batch, self.recipients = pool, http, batch, recipients
-        self.url = f"{notify_url.rstrip('/')}{NOTIFICATIONS_PATH}"
+        self.url = f"{notify_url.rstrip('/')}{BATCH_PATH}"
         self.wake = asyncio.Event()  # set when this process stored messages: hand over at once
+
+    async def one_pass(self) -> bool:
+        """The relay loop's pass: more may be waiting only when it claimed a whole batch (a
+        storm's messages are then taken in whole batches, not one pass per message)."""
+        return await self.hand_over_due() >= self.batch
 
     async def hand_over_due(self) -> int:
         """One pass: claim what is due and hand it over; returns how many were claimed."""
@@ -81,59 +97,112 @@ class MessageRelay:
             self.batch,
             CLAIM_LEASE,
         )
-        await asyncio.gather(*(self._hand_over(row) for row in sorted(rows, key=lambda r: r["position"])))
+        if not rows:
+            return 0
+        copies, unsendable = [], []
+        for row in sorted(rows, key=lambda r: r["position"]):
+            try:
+                copies.append((row, await self._items(row)))
+            except ValidationError as exc:  # stored by an older version: set aside, never block the rest
+                unsendable.append((row["position"], f"not a notification request: {exc}"[:1000]))
+        if unsendable:
+            await self._reject(unsendable)
+        items = [item for _, mine in copies for item in mine]
+        outcomes: dict[str, Acceptance] = {}
+        failures: dict[str, str] = {}  # key -> why its request failed as a whole
+        with tracer.start_as_current_span("hand over notifications", kind=trace.SpanKind.PRODUCER) as span:
+            span.set_attribute("outbox.messages", len(rows))
+            for start in range(0, len(items), MAX_BATCH):
+                chunk = items[start : start + MAX_BATCH]
+                error = await self._post(chunk, outcomes)
+                failures.update({item.idempotency_key: error for item in chunk if error})
+        await self._write_down(copies, outcomes, failures)
         return len(rows)
 
-    async def _hand_over(self, row: asyncpg.Record) -> None:
-        context = propagate.extract(json.loads(row["trace_context"]))
+    async def _items(self, row: asyncpg.Record) -> list[HandedOverNotification]:
+        """The row's message as batch items, a copy per recipient, each continuing the trace of
+        the step that stored it (its own key, so a retry repeats no copy)."""
         with tracer.start_as_current_span(
-            "hand over notification", context=context, kind=trace.SpanKind.PRODUCER
+            "hand over notification",
+            context=propagate.extract(json.loads(row["trace_context"])),
+            kind=trace.SpanKind.PRODUCER,
         ) as span:
             span.set_attribute("outbox.position", row["position"])
-            copies = await self._copies(row)
-            try:
-                for suffix, body in copies:  # each copy once: its own key, so a retry repeats none
-                    key = f"{row['idempotency_key']}/{suffix}" if suffix else row["idempotency_key"]
-                    response = await self.http.post(
-                        self.url,
-                        content=body,
-                        headers={"Idempotency-Key": key, "content-type": "application/json"},
-                    )
-                    if response.status_code not in (200, 201, 202):
-                        break
-            except httpx.TransportError as exc:
-                await self._retry_later(row, f"notify unreachable: {exc!r}")
-                return
-            if response.status_code in (200, 201, 202):
-                await self.pool.execute(
-                    """UPDATE workflow.outbox SET status = 'handed_over', handed_over_at = now(),
-                           notification_id = $2, last_error = NULL WHERE position = $1""",
-                    row["position"],
-                    response.json().get("notification_id"),
-                )
-            elif response.status_code in RETRYABLE or response.status_code >= 500:
-                await self._retry_later(row, f"notify answered {response.status_code}")
-            else:
-                # A message notify will never take (unknown template, a key it holds for another
-                # body): kept with the reason for an operator; the complaint itself goes on.
-                await self.pool.execute(
-                    "UPDATE workflow.outbox SET status = 'rejected', last_error = $2 WHERE position = $1",
-                    row["position"],
-                    f"{response.status_code} {response.text[:900]}",
-                )
+            carrier: dict[str, str] = {}
+            propagate.inject(carrier)
+        items = []
+        for suffix, body in await self._copies(row):
+            key = f"{row['idempotency_key']}/{suffix}" if suffix else row["idempotency_key"]
+            items.append(
+                HandedOverNotification.model_validate({**body, "idempotency_key": key, "trace_context": carrier})
+            )
+        return items
+
+    async def _post(self, chunk: list[HandedOverNotification], outcomes: dict[str, Acceptance]) -> str | None:
+        """Hand over one batch; returns why it failed as a whole, or None."""
+        try:
+            response = await self.http.post(
+                self.url,
+                content=NotificationBatch(notifications=chunk).model_dump_json(),
+                headers={"content-type": "application/json"},
+            )
+        except httpx.TransportError as exc:
+            return f"notify unreachable: {exc!r}"
+        if response.status_code != 200:
+            # Even a 4xx for the whole batch (a notify without the batch form, during a rolling
+            # upgrade) only delays: a message is never discarded for what its batch met.
+            return f"notify answered {response.status_code}"
+        for outcome in BatchAcceptance.model_validate_json(response.content).results:
+            outcomes[outcome.idempotency_key] = outcome
+        return None
+
+    async def _write_down(
+        self,
+        copies: list[tuple[asyncpg.Record, list[HandedOverNotification]]],
+        outcomes: dict[str, Acceptance],
+        failures: dict[str, str],
+    ) -> None:
+        """A message is handed over when notify took every copy; rejected when it refused one
+        for good (409, 422); otherwise tried again later."""
+        handed_over, rejected, retry = [], [], []
+        for row, mine in copies:
+            keys = [item.idempotency_key for item in mine]
+            failed = [failures.get(k, "notify gave no outcome") for k in keys if k not in outcomes]
+            refused = [outcomes[k] for k in keys if k in outcomes and outcomes[k].status not in (200, 202)]
+            if failed:
+                retry.append((row, failed[0]))
+            elif refused:
+                rejected.append((row["position"], f"{refused[0].status} {(refused[0].error or '')[:900]}"))
                 log.error(
                     "notify rejected a message",
-                    extra={"idempotency_key": row["idempotency_key"], "status": response.status_code},
+                    extra={"idempotency_key": row["idempotency_key"], "status": refused[0].status},
                 )
+            else:
+                handed_over.append((row["position"], outcomes[keys[0]].notification_id))
+        if handed_over:
+            await self.pool.executemany(
+                """UPDATE workflow.outbox SET status = 'handed_over', handed_over_at = now(),
+                       notification_id = $2, last_error = NULL WHERE position = $1""",
+                handed_over,
+            )
+        if rejected:
+            await self._reject(rejected)
+        for row, error in retry:
+            await self._retry_later(row, error)
 
-    async def _copies(self, row: asyncpg.Record) -> list[tuple[str, str]]:
+    async def _reject(self, rejected: list[tuple[int, str]]) -> None:
+        """A message notify will never take (unknown template, a key it holds for another body):
+        kept with the reason for an operator; the complaint itself goes on."""
+        await self.pool.executemany(
+            "UPDATE workflow.outbox SET status = 'rejected', last_error = $2 WHERE position = $1", rejected
+        )
+
+    async def _copies(self, row: asyncpg.Record) -> list[tuple[str, dict]]:
         """(key suffix, body) per recipient: one as stored, or a copy per person of a role."""
+        request = json.loads(row["request"])
         if self.recipients is None:
-            return [("", row["request"])]
-        people = await self.recipients(json.loads(row["request"]))
-        if len(people) == 1 and not people[0][0]:
-            return [("", row["request"])]
-        return [(suffix, json.dumps(body, ensure_ascii=False)) for suffix, body in people]
+            return [("", request)]
+        return await self.recipients(request)
 
     async def _retry_later(self, row: asyncpg.Record, error: str) -> None:
         backoff = min(2.0 ** row["attempts"], MAX_BACKOFF_SECONDS)

@@ -34,6 +34,10 @@ from services.workflow.routing import Router, assign_queued, load_routing
 from services.workflow.workflows import ComplaintWorkflow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Messages stored within this long of each other go to notify in one batch: a storm of
+# deadlines then costs a few hand-overs instead of one per message while the workflows
+# still have escalations to record; a message waits at most this much longer.
+RELAY_SETTLE_SECONDS = 0.2
 
 # Pydantic's e-mail validation imports these lazily; they are deterministic, so the sandbox
 # may pass them through instead of re-importing them in every workflow run.
@@ -116,7 +120,9 @@ async def lifespan(app: FastAPI):
         loops = app.state.loops
         async with (
             build_worker(temporal, settings.temporal_task_queue, activities_of(activities)),
-            loops.supervised("message-relay", relay.hand_over_due, 1.0, wake=relay.wake),
+            loops.supervised(
+                "message-relay", relay.one_pass, 1.0, wake=relay.wake, settle_seconds=RELAY_SETTLE_SECONDS
+            ),
             loops.supervised("queue-assignment", partial(assign_queued, router, complaints), 2.0),
         ):
             yield  # leaving the block shuts the worker down gracefully
