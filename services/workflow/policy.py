@@ -111,7 +111,7 @@ TargetField = Annotated[Target, BeforeValidator(_target)]
 
 class ProgressCadence(BaseModel):
     """How often the customer hears about progress: every N, daily by a local time, or once
-    before resolution (no timer: the resolution target covers it)."""
+    before resolution (source 003, low urgency: "one update before completion")."""
 
     every: Duration | None = None
     daily_by: time | None = None
@@ -120,6 +120,10 @@ class ProgressCadence(BaseModel):
     # "each day's progress by 17:00"). None: always the next working day.
     same_day_until: time | None = None
     once_before_resolution: bool = False
+    # With once_before_resolution: the one update is due this long after acknowledgement,
+    # around the clock (halfway through the resolution window, so the customer hears before
+    # the end); reminded, breached and escalated like any update. None: no timer of its own.
+    once_within: Duration | None = None
     # A missed update first reminds the owner; this long after the reminder it escalates.
     escalate_after_reminder: Duration = timedelta(hours=1)
 
@@ -130,6 +134,8 @@ class ProgressCadence(BaseModel):
             raise ValueError("give exactly one of every, daily_by, once_before_resolution")
         if self.same_day_until is not None and (self.daily_by is None or self.same_day_until > self.daily_by):
             raise ValueError("same_day_until goes with daily_by, and not after it")
+        if self.once_within is not None and not self.once_before_resolution:
+            raise ValueError("once_within goes with once_before_resolution")
         return self
 
 

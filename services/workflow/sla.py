@@ -157,11 +157,13 @@ class SlaState(BaseModel):
 
     def _start_progress(self, at: datetime) -> TargetState | None:
         cadence = self._tier().progress
-        if cadence.once_before_resolution:
-            self.targets.pop("progress", None)
-            return None
         common = {"name": "progress", "started_at": at, "reminder_grace": cadence.escalate_after_reminder}
-        if cadence.every is not None:
+        if cadence.once_before_resolution:
+            if cadence.once_within is None or self.progress_updates > 0:
+                self.targets.pop("progress", None)  # no timer of its own, or the one update was sent
+                return None
+            state = TargetState(budget=cadence.once_within, clock="24x7", **common)
+        elif cadence.every is not None:
             state = TargetState(budget=cadence.every, clock=self._tier().clock, **common)
         else:
             assert cadence.daily_by is not None  # the policy gives `every` or `daily_by`

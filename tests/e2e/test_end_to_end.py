@@ -367,7 +367,7 @@ async def test_sla_actions_and_policies_over_http(system, http):
     await eventually(lambda: _has_event(http, status_url, "Assigned"))
 
     view = (await http.get(complaint)).json()
-    assert view["tier"] == 3 and view["policy"] == "default@v2" and set(view["deadlines"]) >= {
+    assert view["tier"] == 3 and view["policy"] == "default@v3" and set(view["deadlines"]) >= {
         "first_response", "resolution"}
     # Routed to the service skill group and picked from those on duty at once: assignment met.
     assert (view["group"], view["assignee"]) == ("front-line-service", "zhou.ting")
@@ -410,12 +410,12 @@ async def test_sla_actions_and_policies_over_http(system, http):
         refused = await http.post(f"{staff}/v1/policies/preset-001/apply", json=unconfirmed,
                                   headers={"X-Staff-Id": "ops-1"})
         assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "all_running", unconfirmed
-    assert (await http.get(complaint)).json()["policy"] != "preset-001@v2"
+    assert (await http.get(complaint)).json()["policy"] != "preset-001@v3"
     applied = await http.post(f"{staff}/v1/policies/preset-001/apply", json={"complaint_ids": [complaint_id]},
                               headers={"X-Staff-Id": "ops-1"})
-    assert applied.status_code == 200 and applied.json() == {"policy": "preset-001@v2", "moved": [complaint_id],
+    assert applied.status_code == 200 and applied.json() == {"policy": "preset-001@v3", "moved": [complaint_id],
                                                              "refused": {}}
-    assert (await http.get(complaint)).json()["policy"] == "preset-001@v2"
+    assert (await http.get(complaint)).json()["policy"] == "preset-001@v3"
 
     types = [e["type"] for e in (await http.get(f"{complaint}/events")).json()["events"]]
     for expected in ("Retiered", "AssignedToPerson", "Acknowledged", "ProgressPosted", "InfoRequested",

@@ -1,6 +1,7 @@
 """SLA policy files: the shipped presets carry the sources' numbers; bad files are refused
 at load with a message that says where and why."""
 
+import re
 import subprocess
 import sys
 from datetime import time, timedelta
@@ -15,7 +16,7 @@ DEFAULT_TEXT = (POLICY_DIR / "default.toml").read_text(encoding="utf-8")
 
 def test_default_policy_carries_source_000():
     policy = load_policy("default")
-    assert policy.source == "000" and policy.ref == "default@v2"
+    assert policy.source == "000" and policy.ref == "default@v3"
     numbers = {t: (policy.tier(t).first_response.within, policy.tier(t).resolution.within) for t in (1, 2, 3)}
     assert numbers == {1: (timedelta(minutes=15), timedelta(hours=2)),
                        2: (timedelta(minutes=30), timedelta(hours=24)),
@@ -62,7 +63,9 @@ def write(tmp_path: Path, text: str, name: str = "default") -> Path:
         (lambda t: t[: t.index("[tiers.3]")], "tiers ['3'] are missing"),
         (lambda t: t.replace('progress = { every = "2h", escalate_after_reminder = "30m" }',
                              'progress = { every = "2h", daily_by = "17:00" }'), "exactly one of"),
-        (lambda t: t.replace("version = 2", "version = 0"), "version"),
+        (lambda t: t.replace('escalate_after_reminder = "30m" }', 'escalate_after_reminder = "30m", once_within = "2h" }'),
+         "once_within goes with once_before_resolution"),
+        (lambda t: re.sub(r"^version = \d+", "version = 0", t, flags=re.MULTILINE), "version"),
         (lambda t: t.replace('same_day_until = "15:00"', 'same_day_until = "18:00"'), "not after it"),
         (lambda t: t + "\n[[broken", "not valid TOML"),
     ],
@@ -92,4 +95,4 @@ def test_check_command_reports_good_and_bad_files(tmp_path):
     run = subprocess.run([sys.executable, "-m", "services.workflow.policy", "check",
                           str(POLICY_DIR / "default.toml"), str(bad)], capture_output=True, text=True)
     assert run.returncode == 1
-    assert "ok: default@v2" in run.stdout and "unknown time zone" in run.stderr
+    assert "ok: default@v3" in run.stdout and "unknown time zone" in run.stderr

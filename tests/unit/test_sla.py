@@ -86,7 +86,15 @@ def test_tier_2_progress_after_an_update_is_due_by_17_00_on_the_next_working_day
     sla.meet("progress", friday)  # the day's update went out
     target = sla.start("progress", friday)
     assert sla.deadline(target, friday) == datetime(2026, 11, 30, 17, 0, tzinfo=SHANGHAI)
-    assert SlaState(policy=POLICY, tier=3).start("progress", friday) is None  # once, before resolution
+
+
+def test_tier_3_owes_one_update_within_24_h_and_none_after_it():
+    sla = SlaState(policy=POLICY, tier=3)
+    friday = datetime(2026, 11, 27, 11, 0, tzinfo=SHANGHAI)
+    target = sla.start("progress", friday)
+    assert target is not None and sla.deadline(target, friday) == friday + timedelta(hours=24)  # over the weekend
+    sla.meet("progress", friday + timedelta(hours=3))
+    assert sla.start("progress", friday + timedelta(hours=3)) is None and "progress" not in sla.targets
 
 
 def test_retiering_takes_the_new_budgets_from_the_original_start():

@@ -3,6 +3,7 @@ with pauses, re-tiering and a policy change mid-flight; the exact events and ale
 their times (H:MM:SS after receipt). Real event store, real policy files."""
 
 import asyncio
+import re
 import shutil
 from datetime import time, timedelta
 
@@ -211,6 +212,38 @@ async def test_tier_2_resolution_runs_around_the_clock_and_progress_is_due_by_17
     assert [n.template for n in await alerts.of(handle.id.removeprefix("complaint-"))][-1] == "progress_update"
 
 
+async def test_tier_3_owes_one_update_before_completion_due_halfway_through_resolution(env, store, alerts):
+    """Source 003, low urgency: "one update before completion". The default policy (v3) wants
+    it within 24 h of acknowledgement, halfway through the 48 h resolution window: reminded an
+    hour before, breached and escalated when missed; once sent, no further update is owed."""
+    received = await skip_to(env, MONDAY, time(10, 0))
+    silent = await start(env.client, a_complaint(received, ROUTINE))
+    prompt = await start(env.client, a_complaint(received, ROUTINE))
+    for handle in (silent, prompt):
+        await wait_for_event(handle, "Assigned")
+    await advance(env, silent, timedelta(minutes=20))
+    acknowledged = await drive(silent).acknowledge(StaffAction(staff_id="agent-3"))
+    await drive(prompt).acknowledge(StaffAction(staff_id="agent-3"))
+    assert _close(acknowledged.deadlines["progress"], received + timedelta(hours=24, minutes=20))
+    await advance(env, silent, timedelta(hours=2))
+    told = await drive(prompt).post_progress(ProgressAction(staff_id="agent-3", message="Passed to the product team"))
+    assert "progress" not in told.deadlines  # the one update is sent: none is owed any more
+    await advance(env, silent, timedelta(hours=23), "Escalated")
+    late = await drive(silent).post_progress(ProgressAction(staff_id="agent-3", message="Still looking into it"))
+    assert "progress" not in late.deadlines
+
+    assert timeline(await events_of(store, silent), received) == RECEIVED + [
+        ("0:20:00", "Acknowledged", ""),
+        ("23:20:00", "ProgressReminder", "progress"),
+        ("24:20:00", "SlaBreached", "progress"),
+        ("24:20:00", "Escalated", "progress L1 group_lead"),
+        ("25:20:00", "ProgressPosted", ""),
+    ]
+    assert [r[1] for r in timeline(await events_of(store, prompt), received)][len(RECEIVED):] == [
+        "Acknowledged", "ProgressPosted",
+    ]
+
+
 async def test_tier_3_after_hours_gets_an_auto_reply_and_every_clock_waits_for_monday(env, store, alerts):
     """Source 000: an after-hours complaint is "recorded, handled first thing by 09:00" the next
     working day, so its targets count from then: the resolution clock does not run out over the
@@ -308,12 +341,14 @@ async def test_running_complaints_keep_their_policy_unless_an_operator_moves_the
         await wait_for_event(handle, "Assigned")
         await drive(handle).acknowledge(StaffAction(staff_id="agent-1"))
 
-    # The operator publishes version 3 of the default policy: tier 1 gets 4 h to resolve.
+    # The operator publishes the next version of the default policy: tier 1 gets 4 h to resolve.
     v1 = (policy_dir / "default.toml").read_text(encoding="utf-8")
-    v2 = v1.replace("version = 2", "version = 3").replace('resolution = "2h"', 'resolution = "4h"')
+    old = int(re.search(r"^version = (\d+)", v1, re.MULTILINE)[1])
+    was, now = f"default@v{old}", f"default@v{old + 1}"
+    v2 = v1.replace(f"version = {old}", f"version = {old + 1}").replace('resolution = "2h"', 'resolution = "4h"')
     (policy_dir / "default.toml").write_text(v2, encoding="utf-8")
     view = await drive(moved).apply_policy(ApplyPolicyAction(staff_id="ops-1", policy="default"))
-    assert view.policy == "default@v3" and view.deadlines["resolution"] == received + timedelta(hours=4)
+    assert view.policy == now and view.deadlines["resolution"] == received + timedelta(hours=4)
 
     # A broken policy file is refused and changes nothing.
     (policy_dir / "broken.toml").write_text(v1.replace('name = "default"', 'name = "broken"')
@@ -321,16 +356,16 @@ async def test_running_complaints_keep_their_policy_unless_an_operator_moves_the
     with pytest.raises(ActionRefused) as refused:
         await drive(moved).apply_policy(ApplyPolicyAction(staff_id="ops-1", policy="broken"))
     assert "unknown time zone" in refused.value.message
-    assert (await drive(moved).status()).policy == "default@v3"
+    assert (await drive(moved).status()).policy == now
 
     await advance(env, kept, timedelta(hours=2, minutes=1), "SlaBreached")
     kept_rows = [r[1:] for r in timeline(await events_of(store, kept), received)]
     moved_rows = [r[1:] for r in timeline(await events_of(store, moved), received)]
     assert ("SlaBreached", "resolution") in kept_rows
     assert ("SlaBreached", "resolution") not in moved_rows and ("PolicyApplied", "") in moved_rows
-    assert (await drive(kept).status()).policy == "default@v2"
+    assert (await drive(kept).status()).policy == was
     applied = next(e for e in await events_of(store, moved) if e.type == "PolicyApplied")
-    assert (applied.data["from"], applied.data["to"]) == ("default@v2", "default@v3")
+    assert (applied.data["from"], applied.data["to"]) == (was, now)
     for handle in (moved, kept):
         await finish(handle)
 
