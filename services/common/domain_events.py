@@ -94,6 +94,14 @@ class ProgressPosted(DomainEvent):
     deadlines: Deadlines | None = None
 
 
+class SolutionPlanGiven(DomainEvent):
+    """The customer was told the plan (source 000, tier 1: a solution within 2 h)."""
+
+    staff_id: str | None = None
+    plan: str | None = None
+    deadlines: Deadlines | None = None
+
+
 class InfoRequested(DomainEvent):
     staff_id: str | None = None
     question: str | None = None
@@ -238,6 +246,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         Acknowledged,
         AssignedToPerson,
         ProgressPosted,
+        SolutionPlanGiven,
         InfoRequested,
         ClockPaused,
         CustomerReplied,

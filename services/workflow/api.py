@@ -32,6 +32,8 @@ from services.workflow.contract import (
     ComplaintView,
     FollowUpAction,
     FollowUpBody,
+    PlanAction,
+    PlanBody,
     ProgressAction,
     ProgressBody,
     ReclassifyAction,
@@ -171,6 +173,13 @@ async def post_progress(
     """Tell the customer how it is going (restarts the progress-update cadence)."""
     action = ProgressAction(staff_id=staff_id, **body.model_dump())
     return await _complaints().post_progress(complaint_id, action, key)
+
+
+@app.post("/v1/complaints/{complaint_id}/plan", response_model=ComplaintView, tags=["staff"])
+async def give_plan(complaint_id: str, staff_id: StaffId, body: PlanBody, key: ActionKey = None) -> ComplaintView:
+    """Tell the customer the solution plan (meets the solution-plan target where the tier has one)."""
+    action = PlanAction(staff_id=staff_id, **body.model_dump())
+    return await _complaints().give_plan(complaint_id, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/request-info", response_model=ComplaintView, tags=["staff"])

@@ -144,6 +144,9 @@ class TierPolicy(BaseModel):
     first_response: TargetField
     assignment: TargetField
     resolution: TargetField
+    # A solution plan given to the customer (source 000, tier 1: "a solution within 2 h"), a
+    # target of its own beside full resolution; None where a policy does not ask for one.
+    solution_plan: TargetField | None = None
     progress: ProgressCadence
     transfer_acceptance: TargetField
     feedback: TargetField
@@ -174,6 +177,7 @@ TARGETS = (
     "first_response",
     "assignment",
     "resolution",
+    "solution_plan",
     "transfer_acceptance",
     "feedback",
     "survey_follow_up",
@@ -198,7 +202,9 @@ class Policy(BaseModel):
         if missing:
             raise ValueError(f"tiers {sorted(missing)} are missing")
         tier1 = self.tiers["1"]
-        on_calendar = [t for t in TARGETS if tier1.clock_of(getattr(tier1, t)) != "24x7"]
+        on_calendar = [
+            t for t in TARGETS if getattr(tier1, t) is not None and tier1.clock_of(getattr(tier1, t)) != "24x7"
+        ]
         if on_calendar:
             raise ValueError(f"tier 1 runs around the clock, but {', '.join(on_calendar)} use the calendar")
         return self

@@ -18,7 +18,7 @@ from services.workflow.policy import Policy, TierPolicy
 Kind = Literal["warn", "remind", "breach", "climb"]
 
 
-RECEIPT_TARGETS = ("first_response", "assignment", "resolution")
+RECEIPT_TARGETS = ("first_response", "assignment", "resolution", "solution_plan")
 
 
 class Pause(BaseModel):
@@ -125,11 +125,14 @@ class SlaState(BaseModel):
     # ------------------------------------------------------------ starting and stopping
 
     def start_at_receipt(self, received_at: datetime) -> None:
-        """The targets that run from receipt: first response, assignment, resolution. A business
-        tier whose policy says so starts the around-the-clock ones when handling starts."""
+        """The targets that run from receipt: first response, assignment, resolution (and the
+        solution plan where the policy asks for one). A business tier whose policy says so starts
+        the around-the-clock ones when handling starts."""
         tier = self._tier()
         for name in RECEIPT_TARGETS:
             at = received_at
+            if getattr(tier, name) is None:
+                continue
             if (
                 tier.after_hours_start == "when_handling_starts"
                 and tier.clock == "business"
@@ -143,6 +146,8 @@ class SlaState(BaseModel):
         if name == "progress":
             return self._start_progress(at)
         target_policy = getattr(tier, name)
+        if target_policy is None:
+            return None  # a target this tier's policy does not ask for (a solution plan)
         state = TargetState(
             name=name,
             started_at=at,
@@ -224,6 +229,7 @@ class SlaState(BaseModel):
         pauses, and take the new budgets; what has fired stays fired."""
         self.policy, self.tier = policy, tier
         tier_policy = self._tier()
+        self._plan_as(tier_policy)
         for name, target in list(self.targets.items()):
             if not target.active:
                 continue
@@ -234,6 +240,20 @@ class SlaState(BaseModel):
             target.budget = target_policy.within
             target.clock = tier_policy.clock_of(target_policy)
             target.warn_at = tier_policy.warn_at
+
+    def _plan_as(self, tier_policy: TierPolicy) -> None:
+        """A solution plan is owed where the new tier asks for one, counted like resolution from
+        receipt (with its pauses); a tier that asks for none drops a plan target still running."""
+        plan = self.targets.get("solution_plan")
+        if tier_policy.solution_plan is None:
+            if plan is not None and plan.active:
+                del self.targets["solution_plan"]
+            return
+        resolution = self.targets.get("resolution")
+        if plan is None and resolution is not None and resolution.active:
+            state = self.start("solution_plan", resolution.started_at)
+            assert state is not None  # the tier asks for a plan
+            state.pauses = [p.model_copy() for p in resolution.pauses]
 
     # ------------------------------------------------------------ what is due
 

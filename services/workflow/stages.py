@@ -12,6 +12,7 @@ class Action(StrEnum):
     acknowledge = "acknowledge"
     assign = "assign"
     post_progress = "post_progress"
+    give_plan = "give_plan"
     request_info = "request_info"
     customer_reply = "customer_reply"
     resolve = "resolve"
@@ -31,6 +32,7 @@ ALLOWED_IN: dict[Action, set[Stage]] = {
     Action.acknowledge: {Stage.assigned},
     Action.assign: _HANDLING,
     Action.post_progress: {Stage.acknowledged},
+    Action.give_plan: {Stage.acknowledged, Stage.waiting_on_customer},
     Action.request_info: {Stage.acknowledged},
     Action.customer_reply: {Stage.waiting_on_customer},
     Action.resolve: {Stage.acknowledged, Stage.waiting_on_customer},

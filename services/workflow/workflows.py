@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         FieldDecision,
         FollowUpAction,
         HistoryEntry,
+        PlanAction,
         ProgressAction,
         ReclassifyAction,
         RepeatSubmission,
@@ -380,6 +381,33 @@ class ComplaintWorkflow(OlderGenerations):
         ensure_allowed(self.view.stage, Action.post_progress)
 
     @workflow.update
+    async def give_plan(self, action: PlanAction) -> ComplaintView:
+        """Tell the customer the plan: what will be done, by when (meets the solution-plan target)."""
+        now = workflow.now()
+        self.sla.meet("solution_plan", now)
+        self.view.solution_plan = action.plan
+        deadlines = self._deadlines()
+        message = self._to_customer(
+            "solution_plan",
+            {
+                "plan": action.plan,
+                "handler": action.staff_id,
+                "resolution_by": self._local_text(deadlines.get("resolution")),
+                "timezone": self.sla.policy.calendar.timezone,
+            },
+            key=self._action_key("plan", now),
+        )
+        await self._record(
+            events.SolutionPlanGiven(staff_id=action.staff_id, plan=action.plan, deadlines=deadlines),
+            messages=[message],
+        )
+        return self.view
+
+    @give_plan.validator
+    def _validate_give_plan(self, action: PlanAction) -> None:
+        ensure_allowed(self.view.stage, Action.give_plan)
+
+    @workflow.update
     async def request_info(self, action: RequestInfoAction) -> ComplaintView:
         now = workflow.now()
         self.view.stage = Stage.waiting_on_customer
@@ -420,7 +448,7 @@ class ComplaintWorkflow(OlderGenerations):
             resumed.append(events.ClockResumed(paused_seconds=paused_for.total_seconds()))
         self.view.stage = Stage.resolved
         self.view.resolution = action.resolution
-        for target in ("resolution", "progress", "assignment", "first_response"):
+        for target in ("resolution", "solution_plan", "progress", "assignment", "first_response"):
             self.sla.meet(target, now)
         self.sla.start("feedback", now)
         await self._record(

@@ -388,7 +388,14 @@ async def test_sla_actions_and_policies_over_http(system, http):
     assert empty.status_code == 422 and "complaint_type" in empty.json()["message"]
 
     assert (await http.post(f"{complaint}/assign", json={"assignee": "agent-3"}, headers=as_agent)).status_code == 200
+    plan = {"plan": "We review the recording today and call you back by 17:00"}
+    too_early = await http.post(f"{complaint}/plan", json=plan, headers=as_agent)
+    assert too_early.status_code == 409 and "acknowledged" in too_early.json()["message"]
     assert (await http.post(f"{complaint}/acknowledge", headers=as_agent)).status_code == 200
+    no_plan = await http.post(f"{complaint}/plan", json={"plan": ""}, headers=as_agent)
+    assert no_plan.status_code == 422 and no_plan.json()["fields"][0]["field"] == "plan"
+    planned = await http.post(f"{complaint}/plan", json=plan, headers=as_agent)
+    assert planned.status_code == 200 and planned.json()["solution_plan"] == plan["plan"]
     progress = await http.post(f"{complaint}/progress", json={"message": "An engineer is on it, result within 1 h"},
                                headers=as_agent)
     assert progress.status_code == 200

@@ -18,10 +18,13 @@ def test_default_policy_carries_source_000():
     policy = load_policy("default")
     assert policy.source == "000" and policy.ref == "default@v3"
     numbers = {t: (policy.tier(t).first_response.within, policy.tier(t).resolution.within) for t in (1, 2, 3)}
-    assert numbers == {1: (timedelta(minutes=15), timedelta(hours=2)),
+    assert numbers == {1: (timedelta(minutes=15), timedelta(hours=24)),
                        2: (timedelta(minutes=30), timedelta(hours=24)),
                        3: (timedelta(hours=1), timedelta(hours=48))}
     assert all(policy.tier(t).assignment.within == timedelta(hours=2) for t in (1, 2, 3))
+    # Source 000's tier-1 "solution within 2 h": a plan the customer is given, its own target.
+    assert policy.tier(1).solution_plan.within == timedelta(hours=2)
+    assert policy.tier(2).solution_plan is None and policy.tier(3).solution_plan is None
     assert policy.tier(1).progress.every == timedelta(hours=2)
     assert policy.tier(2).progress.daily_by == time(17, 0)
     assert policy.tier(3).progress.once_before_resolution
@@ -58,7 +61,7 @@ def write(tmp_path: Path, text: str, name: str = "default") -> Path:
         (lambda t: t.replace('timezone = "Asia/Shanghai"', 'timezone = "Mars/Olympus"'), "unknown time zone"),
         (lambda t: t.replace('mon = ["09:00-18:00"]', 'mon = ["18:00-09:00"]'), "ends before it starts"),
         (lambda t: t.replace("warn_at = [0.5, 0.8]", "warn_at = [0.8, 0.5]", 1), "ascending"),
-        (lambda t: t.replace('resolution = "2h"', 'resolution = { within = "2h", clock = "business" }'),
+        (lambda t: t.replace('solution_plan = "2h"', 'solution_plan = { within = "2h", clock = "business" }'),
          "tier 1 runs around the clock"),
         (lambda t: t[: t.index("[tiers.3]")], "tiers ['3'] are missing"),
         (lambda t: t.replace('progress = { every = "2h", escalate_after_reminder = "30m" }',

@@ -59,7 +59,7 @@ def test_business_clock_runs_only_in_working_hours():
 
 def test_pausing_moves_the_deadline_by_the_paused_time_and_stops_timers_meanwhile():
     sla = SlaState(policy=POLICY, tier=1)
-    target = sla.start("resolution", MONDAY_10)
+    target = sla.start("solution_plan", MONDAY_10)
     assert sla.deadline(target, MONDAY_10) == MONDAY_10 + 120 * M
     sla.pause(MONDAY_10 + 30 * M)
     assert sla.deadline(target, MONDAY_10 + 40 * M) is None
@@ -68,7 +68,7 @@ def test_pausing_moves_the_deadline_by_the_paused_time_and_stops_timers_meanwhil
     sla.resume(MONDAY_10 + 200 * M, progress_running=False)
     assert sla.deadline(target, MONDAY_10 + 200 * M) == MONDAY_10 + (120 + 170) * M
     assert sla.consumed(target, MONDAY_10 + 210 * M) == 40 * M
-    assert fired(sla, MONDAY_10 + 230 * M) == [("warn", "resolution", 0.5, "owner")]
+    assert fired(sla, MONDAY_10 + 230 * M) == [("warn", "solution_plan", 0.5, "owner")]
 
 
 def test_a_missed_progress_update_reminds_then_escalates():
@@ -102,10 +102,14 @@ def test_retiering_takes_the_new_budgets_from_the_original_start():
     target = sla.start("resolution", MONDAY_10)
     assert sla.deadline(target, MONDAY_10) == MONDAY_10 + timedelta(hours=48)
     sla.move_to(POLICY, 1, MONDAY_10 + 30 * M)
-    assert sla.deadline(target, MONDAY_10 + 30 * M) == MONDAY_10 + timedelta(hours=2)
-    preset = load_policy("preset-001")
+    assert sla.deadline(target, MONDAY_10 + 30 * M) == MONDAY_10 + timedelta(hours=24)
+    # Tier 1 owes a solution plan (source 000), counted from receipt like resolution.
+    plan = sla.targets["solution_plan"]
+    assert sla.deadline(plan, MONDAY_10 + 30 * M) == MONDAY_10 + timedelta(hours=2)
+    preset = load_policy("preset-001")  # asks for no separate plan
     sla.move_to(preset, 1, MONDAY_10 + 31 * M)
     assert sla.deadline(target, MONDAY_10 + 31 * M) == MONDAY_10 + timedelta(hours=24)
+    assert "solution_plan" not in sla.targets
 
 
 from hypothesis import given  # noqa: E402

@@ -17,6 +17,7 @@ from services.workflow.contract import (
     ComplaintClient,
     CustomerReply,
     FollowUpAction,
+    PlanAction,
     ProgressAction,
     ReclassifyAction,
     RequestInfoAction,
@@ -31,7 +32,7 @@ EXAMPLES = Path(__file__).parents[1] / "data" / "stored_events.json"
 
 
 async def every_other_action(env: WorkflowEnvironment) -> str:
-    """Assigned to a person, progress, a question answered, re-tiered, moved to a policy, a
+    """Assigned to a person, progress, a question answered, re-tiered, a solution plan, moved to a policy, a
     missed progress update, resolved, a dissatisfied customer followed up; then a complaint
     received on a Saturday night (the auto-reply)."""
     complaints = ComplaintClient(env.client, scenarios.TASK_QUEUE)
@@ -45,6 +46,7 @@ async def every_other_action(env: WorkflowEnvironment) -> str:
     await complaints.request_info(cid, RequestInfoAction(staff_id="agent-8", question="Which card was charged?"))
     await complaints.customer_reply(cid, CustomerReply(message="The Visa card"))
     await complaints.retier(cid, RetierAction(staff_id="lead-1", tier=1, reason="a large amount"))
+    await complaints.give_plan(cid, PlanAction(staff_id="agent-8", plan="The second charge is refunded today."))
     await complaints.reclassify(
         cid, ReclassifyAction(staff_id="lead-1", complaint_type="product_fault", responsibility="rnd", reason="a bug")
     )

@@ -31,6 +31,7 @@ from services.workflow.contract import (
     ComplaintView,
     Customer,
     FollowUpAction,
+    PlanAction,
     RepeatSubmission,
     Resolution,
     ResolveAction,
@@ -212,6 +213,22 @@ async def tier_1_escalated_twice(env: WorkflowEnvironment) -> WorkflowHandle:
     return handle
 
 
+async def tier_1_plan_given(env: WorkflowEnvironment) -> WorkflowHandle:
+    """An urgent complaint: acknowledged, the customer given a solution plan within the 2 h
+    (source 000), resolved later the same day, a satisfied customer."""
+    handle = await start(env.client, a_complaint(await skip_to(env, 4, time(10, 0)), URGENT))
+    await wait_for_event(handle, "Assigned")
+    await env.sleep(timedelta(minutes=10))
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-1", note="on it"))
+    await env.sleep(timedelta(minutes=50))
+    await drive(handle).give_plan(PlanAction(staff_id="agent-1", plan="The heater is replaced at your home by 18:00."))
+    await env.sleep(timedelta(hours=5))
+    await drive(handle).resolve(ResolveAction(staff_id="agent-1", resolution=RESOLUTION))
+    await answer(handle, 5, 4)
+    await handle.result()
+    return handle
+
+
 async def repeat_and_batch_linked(env: WorkflowEnvironment) -> WorkflowHandle:
     """Classified and routed at intake's word; the customer writes again; a batch links it."""
     complaint = a_complaint(await skip_to(env, 3, time(10, 0)), MONEY)
@@ -233,10 +250,13 @@ async def repeat_and_batch_linked(env: WorkflowEnvironment) -> WorkflowHandle:
 
 
 SCENARIOS = {"happy_path": happy_path, "survey_given_up": survey_given_up,
-             "tier_1_escalated_twice": tier_1_escalated_twice, "repeat_and_batch_linked": repeat_and_batch_linked}
+             "tier_1_escalated_twice": tier_1_escalated_twice, "repeat_and_batch_linked": repeat_and_batch_linked,
+             "tier_1_plan_given": tier_1_plan_given}
 # Histories are saved per generation of the workflow: each generation's stay, so complaints
-# started under any of them keep replaying. A new generation = a new `workflow.patched` id.
-GENERATION = "timeliness-v1"
+# started under any of them keep replaying. A new generation = a new `workflow.patched` id, or
+# policies whose data takes branches the saved ones never took (policy-v3: tier 1's solution
+# plan and tier 3's one update, on the timeliness-v1 code).
+GENERATION = "policy-v3"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

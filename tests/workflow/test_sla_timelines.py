@@ -19,6 +19,7 @@ from services.workflow.contract import (
     ApplyPolicyAction,
     CustomerReply,
     FollowUpAction,
+    PlanAction,
     ProgressAction,
     RequestInfoAction,
     ResolveAction,
@@ -91,18 +92,18 @@ async def test_tier_1_untouched_warns_breaches_and_climbs_around_the_clock(env, 
         ("0:15:00", "Escalated", "first_response L1 group_lead"),
         ("0:45:00", "Escalated", "first_response L2 department_head"),
         ("1:00:00", "SlaWarning", "assignment 0.5"),
-        ("1:00:00", "SlaWarning", "resolution 0.5"),
+        ("1:00:00", "SlaWarning", "solution_plan 0.5"),
         ("1:15:00", "Escalated", "first_response L3 manager"),
         ("1:36:00", "SlaWarning", "assignment 0.8"),
-        ("1:36:00", "SlaWarning", "resolution 0.8"),
+        ("1:36:00", "SlaWarning", "solution_plan 0.8"),
         ("2:00:00", "SlaBreached", "assignment"),
         ("2:00:00", "Escalated", "assignment L1 group_lead"),
-        ("2:00:00", "SlaBreached", "resolution"),
-        ("2:00:00", "Escalated", "resolution L1 group_lead"),
+        ("2:00:00", "SlaBreached", "solution_plan"),
+        ("2:00:00", "Escalated", "solution_plan L1 group_lead"),
         ("2:30:00", "Escalated", "assignment L2 department_head"),
-        ("2:30:00", "Escalated", "resolution L2 department_head"),
+        ("2:30:00", "Escalated", "solution_plan L2 department_head"),
         ("3:00:00", "Escalated", "assignment L3 manager"),
-        ("3:00:00", "Escalated", "resolution L3 manager"),
+        ("3:00:00", "Escalated", "solution_plan L3 manager"),
     ]
     sent = [(n.template, n.recipient_address, n.variables.get("level") or n.variables.get("fraction"))
             for n in await alerts.of(handle.id.removeprefix("complaint-"))]
@@ -280,30 +281,35 @@ async def test_waiting_on_the_customer_pauses_the_clock_and_shifts_the_deadline(
     await drive(handle).acknowledge(StaffAction(staff_id="agent-1"))
     await advance(env, handle, timedelta(minutes=25))
     paused = await drive(handle).request_info(RequestInfoAction(staff_id="agent-1", question="Which store was it?"))
-    assert paused.stage == "waiting_on_customer" and "resolution" not in paused.deadlines
+    assert paused.stage == "waiting_on_customer" and not {"resolution", "solution_plan"} & set(paused.deadlines)
     await advance(env, handle, timedelta(hours=2))
     resumed = await drive(handle).customer_reply(CustomerReply(message="南京西路店"))
-    assert _close(resumed.deadlines["resolution"], received + timedelta(hours=4))  # 2 h + the 2 h paused
+    assert _close(resumed.deadlines["solution_plan"], received + timedelta(hours=4))  # 2 h + the 2 h paused
+    assert _close(resumed.deadlines["resolution"], received + timedelta(hours=26))
     await advance(env, handle, timedelta(minutes=80), "SlaWarning")
+    planned = await drive(handle).give_plan(PlanAction(staff_id="agent-1", plan="A new heater is delivered today"))
+    assert "solution_plan" not in planned.deadlines and planned.solution_plan == "A new heater is delivered today"
     await drive(handle).resolve(ResolveAction(staff_id="agent-1", resolution=scenarios.RESOLUTION))
     await wait_for_event(handle, "FeedbackSent")
 
     rows = timeline(await events_of(store, handle), received)
-    assert rows[: len(RECEIVED) + 9] == RECEIVED + [
+    assert rows[: len(RECEIVED) + 10] == RECEIVED + [
         ("0:05:00", "Acknowledged", ""),
         ("0:30:00", "InfoRequested", ""),
         ("0:30:00", "ClockPaused", ""),
         ("2:30:00", "CustomerReplied", ""),
         ("2:30:00", "ClockResumed", ""),
-        ("3:00:00", "SlaWarning", "resolution 0.5"),
-        ("3:36:00", "SlaWarning", "resolution 0.8"),
+        ("3:00:00", "SlaWarning", "solution_plan 0.5"),
+        ("3:36:00", "SlaWarning", "solution_plan 0.8"),
+        ("3:50:00", "SolutionPlanGiven", ""),
         ("3:50:00", "Resolved", ""),
         ("3:50:00", "FeedbackSent", ""),
     ]
     resumed_event = next(e for e in await events_of(store, handle) if e.type == "ClockResumed")
     assert round(resumed_event.data["paused_seconds"]) == 7200
-    told = [n.template for n in await alerts.of(handle.id.removeprefix("complaint-"))]
-    assert told[:2] == ["acknowledged", "info_request"]
+    told = [n for n in await alerts.of(handle.id.removeprefix("complaint-")) if n.channel != "internal"]
+    assert [n.template for n in told][:3] == ["acknowledged", "info_request", "solution_plan"]
+    assert told[2].variables["plan"] == "A new heater is delivered today"
     await finish(handle)
 
 
@@ -341,14 +347,14 @@ async def test_running_complaints_keep_their_policy_unless_an_operator_moves_the
         await wait_for_event(handle, "Assigned")
         await drive(handle).acknowledge(StaffAction(staff_id="agent-1"))
 
-    # The operator publishes the next version of the default policy: tier 1 gets 4 h to resolve.
+    # The operator publishes the next version of the default policy: tier 1 gets 4 h for its solution plan.
     v1 = (policy_dir / "default.toml").read_text(encoding="utf-8")
     old = int(re.search(r"^version = (\d+)", v1, re.MULTILINE)[1])
     was, now = f"default@v{old}", f"default@v{old + 1}"
-    v2 = v1.replace(f"version = {old}", f"version = {old + 1}").replace('resolution = "2h"', 'resolution = "4h"')
+    v2 = v1.replace(f"version = {old}", f"version = {old + 1}").replace('solution_plan = "2h"', 'solution_plan = "4h"')
     (policy_dir / "default.toml").write_text(v2, encoding="utf-8")
     view = await drive(moved).apply_policy(ApplyPolicyAction(staff_id="ops-1", policy="default"))
-    assert view.policy == now and view.deadlines["resolution"] == received + timedelta(hours=4)
+    assert view.policy == now and view.deadlines["solution_plan"] == received + timedelta(hours=4)
 
     # A broken policy file is refused and changes nothing.
     (policy_dir / "broken.toml").write_text(v1.replace('name = "default"', 'name = "broken"')
@@ -361,8 +367,8 @@ async def test_running_complaints_keep_their_policy_unless_an_operator_moves_the
     await advance(env, kept, timedelta(hours=2, minutes=1), "SlaBreached")
     kept_rows = [r[1:] for r in timeline(await events_of(store, kept), received)]
     moved_rows = [r[1:] for r in timeline(await events_of(store, moved), received)]
-    assert ("SlaBreached", "resolution") in kept_rows
-    assert ("SlaBreached", "resolution") not in moved_rows and ("PolicyApplied", "") in moved_rows
+    assert ("SlaBreached", "solution_plan") in kept_rows
+    assert ("SlaBreached", "solution_plan") not in moved_rows and ("PolicyApplied", "") in moved_rows
     assert (await drive(kept).status()).policy == was
     applied = next(e for e in await events_of(store, moved) if e.type == "PolicyApplied")
     assert (applied.data["from"], applied.data["to"]) == (was, now)

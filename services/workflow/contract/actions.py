@@ -48,6 +48,12 @@ class ProgressBody(Text):
     message: str = Field(min_length=1, max_length=4000, description="what the customer is told")
 
 
+class PlanBody(Text):
+    plan: str = Field(
+        min_length=1, max_length=4000, description="the solution plan the customer is told: what will be done, by when"
+    )
+
+
 class RequestInfoBody(Text):
     question: str = Field(min_length=1, max_length=4000, description="what we need from the customer")
 
@@ -85,6 +91,10 @@ class AssignAction(AssignBody):
 
 
 class ProgressAction(ProgressBody):
+    staff_id: str
+
+
+class PlanAction(PlanBody):
     staff_id: str
 
 

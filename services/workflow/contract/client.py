@@ -28,6 +28,7 @@ from services.workflow.contract.actions import (
     BatchLink,
     CustomerReply,
     FollowUpAction,
+    PlanAction,
     ProgressAction,
     ReclassifyAction,
     RepeatSubmission,
@@ -132,6 +133,9 @@ class ComplaintClient:
 
     async def post_progress(self, complaint_id: str, action: ProgressAction, key: str | None = None) -> ComplaintView:
         return await self._update(complaint_id, "post_progress", action, key)
+
+    async def give_plan(self, complaint_id: str, action: PlanAction, key: str | None = None) -> ComplaintView:
+        return await self._update(complaint_id, "give_plan", action, key)
 
     async def request_info(self, complaint_id: str, action: RequestInfoAction, key: str | None = None) -> ComplaintView:
         return await self._update(complaint_id, "request_info", action, key)

@@ -45,6 +45,7 @@ class ComplaintView(BaseModel):
     next_deadline: datetime | None = None
     breached: bool = False
     escalation_level: int = 0
+    solution_plan: str | None = None  # what the customer was told will be done
     resolution: Resolution | None = None
     survey: SurveyAnswer | None = None
     survey_due_at: datetime | None = None
