@@ -56,6 +56,7 @@ class TierAssigned(DomainEvent):
     reason: str | None = None
     decided_by: list[dict[str, Any]] = []
     rules_version: str | None = None
+    needs_review: bool = False  # nothing recognised it: tier 2 until staff confirm or correct it
     policy: str | None = None
     deadlines: Deadlines | None = None
 

@@ -12,8 +12,10 @@ whole words, or as a stem when they end with `*` ("refund*" matches "refunded").
 
 When no rule decides the urgency (or the type), the labelled examples decide instead
 (`classification_examples.jsonl`): the nearest ones by shared words (English) and character
-pairs (Chinese) vote, and the decision names the example it is most like. Staff who retier a
-complaint are the best source of new examples.
+pairs (Chinese) vote, and the decision names the example it is most like. When none is alike
+either, the defaults decide and the complaint `needs_review` (at medium urgency: what nothing
+recognises is not presumed routine). Staff who retier a complaint are the best source of new
+examples.
 
     python -m services.intake.classification check FILE
     python -m services.intake.classification explain "支付系统崩溃，所有用户都无法支付"
@@ -151,10 +153,11 @@ def _pattern(keywords: list[str]) -> re.Pattern | None:
     parts = []
     for word in keywords:
         word = word.lower()
-        if word.isascii():
-            stem = word.endswith("*")
-            core = re.escape(word.rstrip("*"))
-            parts.append(rf"(?<![a-z0-9]){core}" + ("" if stem else r"(?![a-z0-9])"))
+        if word.isascii():  # whole words: 'fire' is not in 'firmware' (punctuation as it is: '?')
+            stem, bare = word.endswith("*"), word.rstrip("*")
+            left = r"(?<![a-z0-9])" if bare[0].isalnum() else ""
+            right = r"(?![a-z0-9])" if bare[-1].isalnum() and not stem else ""
+            parts.append(left + re.escape(bare) + right)
         else:
             parts.append(re.escape(word))
     return re.compile("|".join(parts)) if parts else None
@@ -241,9 +244,10 @@ class Ruleset:
                         name, FieldDecision(field=name, value=value, rule="similar-examples", reason=reason)
                     )
         for name, value in self.defaults.items():
-            decided.setdefault(
-                name, FieldDecision(field=name, value=value, rule="default", reason="no rule decided it")
-            )
+            reason = "no rule decided it"
+            if name == "urgency":
+                reason = "no rule recognised it and no labelled example is alike: for staff to review"
+            decided.setdefault(name, FieldDecision(field=name, value=value, rule="default", reason=reason))
         urgency, scope = decided["urgency"], decided["scope"]
         tier = TIER_BY_URGENCY[str(urgency.value)]
         if self.group_is_never_routine and tier == 3 and scope.value == "group":
@@ -258,6 +262,7 @@ class Ruleset:
             decided_by=[decided[f] for f in CLASSIFIED_FIELDS],
             rules_version=self.version,
             cause=cause,
+            needs_review=decided["urgency"].rule == "default",
         )
 
 

@@ -157,6 +157,7 @@ class ComplaintWorkflow(OlderGenerations):
                 reason=tier_decision.reason if tier_decision else None,
                 decided_by=[d.model_dump(mode="json") for d in found.decided_by],
                 rules_version=found.rules_version,
+                needs_review=found.needs_review,
                 policy=policy.ref,
                 deadlines=self._deadlines(),
             ),

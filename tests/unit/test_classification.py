@@ -73,7 +73,7 @@ def test_every_field_records_the_rule_that_decided_it_and_why():
     assert tier.rule == "payment-system-down" and "支付" in tier.reason
     assert {d.field for d in result.decided_by} == {"tier", "complaint_type", "urgency", "responsibility",
                                                     "scope", "difficulty"}
-    assert result.rules_version == "classification@v2" and result.cause.startswith("payment-system-down: ")
+    assert result.rules_version == "classification@v3" and result.cause.startswith("payment-system-down: ")
 
 
 def test_channel_hints_and_segment_decide_when_words_do_not():
@@ -130,7 +130,7 @@ def test_what_no_rule_recognises_is_decided_by_the_nearest_labelled_examples():
     assert "most like the labelled example" in urgency.reason
     assert result.tier == 1
     nothing_alike = RULES.classify(Facts(text="zzzz qqqq"))
-    assert nothing_alike.decision("urgency").rule == "default" and nothing_alike.tier == 3
+    assert nothing_alike.decision("urgency").rule == "default" and nothing_alike.tier == 2  # for review
 
 
 # The sources' own examples (domain §2; sources 000, 001, 003), tiered as the sources tier them.
@@ -162,3 +162,21 @@ def test_the_sources_examples_are_tiered_as_the_sources_tier_them(text, tier):
                                   "The socket gave me an electric shock"])
 def test_safety_words_are_never_below_tier_1(text):
     assert RULES.classify(Facts(text=text)).tier == 1
+
+
+def test_what_nothing_recognises_is_not_routine_but_medium_and_marked_for_review():
+    unknown = RULES.classify(Facts(text="Regarding the matter from before, see attached."))
+    assert (unknown.tier, unknown.urgency, unknown.needs_review) == (2, "medium", True)
+    assert "review" in unknown.decision("urgency").reason
+    recognised = RULES.classify(Facts(text="The app keeps crashing on the orders page."))
+    assert not recognised.needs_review
+
+
+def test_a_plain_question_or_wish_nothing_else_recognises_is_routine():
+    for text in ("Is the museum shop open on Mondays?", "你们周日营业吗", "We hope you add a vegetarian menu."):
+        result = RULES.classify(Facts(text=text))
+        assert (result.tier, result.complaint_type, result.needs_review) == (3, "other", False), text
+        assert result.decision("urgency").rule == "question-or-wish", text
+    # A question about a problem is still the problem.
+    assert RULES.classify(Facts(text="Why was I charged twice for one order?")).tier == 2
+    assert RULES.classify(Facts(text="Is it normal that the charger smokes?")).tier == 1

@@ -112,6 +112,9 @@ class Classification(BaseModel):
     decided_by: list[FieldDecision] = []
     rules_version: str = ""
     cause: str | None = None  # the most specific rule that matched: complaints sharing it may be one batch
+    # No rule recognised it and no labelled example is alike: its urgency is the default
+    # (medium, never routine) until staff confirm or correct it.
+    needs_review: bool = False
 
     def decision(self, field: str) -> FieldDecision | None:
         return next((d for d in self.decided_by if d.field == field), None)
