@@ -73,7 +73,7 @@ def test_every_field_records_the_rule_that_decided_it_and_why():
     assert tier.rule == "payment-system-down" and "支付" in tier.reason
     assert {d.field for d in result.decided_by} == {"tier", "complaint_type", "urgency", "responsibility",
                                                     "scope", "difficulty"}
-    assert result.rules_version == "classification@v5" and result.cause.startswith("payment-system-down: ")
+    assert result.rules_version == "classification@v6" and result.cause.startswith("payment-system-down: ")
 
 
 def test_channel_hints_and_segment_decide_when_words_do_not():
