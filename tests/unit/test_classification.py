@@ -122,7 +122,7 @@ def test_a_rule_without_a_condition_or_with_an_unknown_field_is_refused():
 
 def test_what_no_rule_recognises_is_decided_by_the_nearest_labelled_examples():
     # No keyword of any rule, but close to labelled complaints about a card being used by others.
-    text = "Strangers keep buying things with my card on your website right now"
+    text = "Strangers keep buying things with my card on your website"
     result = RULES.classify(Facts(text=text))
     urgency = result.decision("urgency")
     if urgency.rule != "similar-examples":  # a rule may learn these words later; then use unseen ones
