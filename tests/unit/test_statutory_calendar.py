@@ -45,6 +45,19 @@ def test_2027_statutory_holidays_are_off():
     assert not working(date(2027, 10, 1))  # National Day
 
 
+def test_2027_make_up_saturdays_come_from_the_policy_file_until_a_library_has_them():
+    """No library here knows 2027's make-up working days yet (chinese-calendar 1.11 stops at
+    2026, `holidays` has no working days for CN): the operator adds them to the policy once the
+    State Council publishes them, and they are worked like the library's."""
+    saturday = date(2027, 1, 30)
+    assert saturday.weekday() == 5 and not working(saturday)
+    announced = POLICY.calendar.model_copy(update={"make_up_days": [saturday]})
+    calendar = BusinessCalendar(with_statutory_days(POLICY.model_copy(update={"calendar": announced}),
+                                                    years=(2027,)).calendar)
+    assert calendar.is_working_time(datetime.combine(saturday, time(10, 0), SHANGHAI))
+    assert not calendar.is_working_time(datetime.combine(date(2027, 2, 8), time(10, 0), SHANGHAI))
+
+
 def test_a_complaint_before_national_day_is_due_after_the_golden_week():
     evening = datetime(2026, 9, 30, 18, 30, tzinfo=SHANGHAI)
     first_response = CALENDAR.add(evening, timedelta(hours=1))
