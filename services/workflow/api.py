@@ -1,16 +1,20 @@
 """The workflow service's staff API and event feed (port 8001). The worker that runs the
 workflows is a process of its own (`python -m services.workflow.worker`).
 
-Staff actions are workflow Updates: the workflow's validator decides whether the action fits
-the complaint's stage, and a refusal comes back as 409 with its reason.
+Staff sign in (`POST /v1/auth/token`) and act with their token: who acts is the signed-in
+person (services/workflow/staff_auth.py), what they may do is services/workflow/permissions.py
+(403 with the reason). Staff actions are workflow Updates: the workflow's validator decides
+whether the action fits the complaint's stage, and a refusal comes back as 409 with its reason.
 """
 
 import logging
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, Query
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from services.common.events import EventPage
@@ -20,7 +24,7 @@ from services.common.service_auth import service_caller
 from services.common.settings import get_settings
 from services.common.temporal import connect
 from services.common.web import ApiError
-from services.workflow import inbox
+from services.workflow import inbox, staff_auth
 from services.workflow.contract import (
     WORKFLOW_TYPE,
     AcknowledgeBody,
@@ -49,6 +53,7 @@ from services.workflow.contract import (
     complaint_id_from_workflow_id,
 )
 from services.workflow.eventstore import EventStore
+from services.workflow.permissions import Handling, Staff, refusal
 from services.workflow.policy import (
     Policy,
     PolicyError,
@@ -56,6 +61,7 @@ from services.workflow.policy import (
     load_policy,
 )
 from services.workflow.routing import Router, StaffMember, load_routing
+from services.workflow.staff_auth import SignedIn
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 log = logging.getLogger(__name__)
@@ -68,6 +74,8 @@ async def lifespan(app: FastAPI):
         app.state.events = EventStore(pool, project=inbox.project)
         app.state.router = Router(pool, load_routing(settings.routing_file))
         await app.state.router.load_roster(settings.roster_file)
+        if settings.demo_password is not None:
+            await staff_auth.give_demo_accounts(pool, settings.demo_password.get_secret_value())
         app.state.complaints = ComplaintClient(await connect(settings), settings.temporal_task_queue)
         yield
 
@@ -79,9 +87,6 @@ app = service_app(
     lifespan,
 )
 
-StaffId = Annotated[
-    str, Header(alias="X-Staff-Id", min_length=1, max_length=100, description="who acts; the console's login sets it")
-]
 ActionKey = Annotated[
     str | None,
     Header(
@@ -99,8 +104,74 @@ def _complaints() -> ComplaintClient:
     return app.state.complaints
 
 
+async def _permit(staff: Staff, complaint_id: str, action: str) -> str:
+    """The acting person's id once they may take this action on this complaint; 403 otherwise."""
+    row = await app.state.pool.fetchrow(
+        "SELECT group_name, assignee, owner, liaison FROM workflow.inbox WHERE complaint_id = $1", complaint_id
+    )
+    if row is None:
+        raise ApiError(404, "not_found", f"no complaint {complaint_id}", field="complaint_id")
+    handling = Handling(group=row["group_name"], assignee=row["assignee"], owner=row["owner"], liaison=row["liaison"])
+    reason = refusal(staff, action, handling, app.state.router.config)
+    if reason:
+        raise ApiError(403, "forbidden", reason)
+    return staff.staff_id
+
+
+# ---------------------------------------------------------------- sign-in
+
+
+class SignIn(BaseModel):
+    staff_id: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class SignedInAs(BaseModel):
+    staff_id: str
+    name: str
+    role: str
+    authority: str
+    groups: list[str]
+
+
+class TokenIssued(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: datetime
+    staff: SignedInAs
+
+
+def _as_view(staff: Staff) -> SignedInAs:
+    return SignedInAs(
+        staff_id=staff.staff_id, name=staff.name, role=staff.role, authority=staff.authority, groups=list(staff.groups)
+    )
+
+
+@app.post("/v1/auth/token", response_model=TokenIssued, tags=["sign-in"])
+async def sign_in(body: SignIn) -> TokenIssued:
+    """Sign in with the roster id and password; send the token as `Authorization: Bearer`."""
+    issued = await staff_auth.sign_in(app.state.pool, body.staff_id, body.password)
+    if issued is None:
+        raise ApiError(401, "unauthorized", "wrong staff id or password", field="password")
+    staff = await staff_auth.staff_for_token(app.state.pool, app.state.router, issued.token)
+    assert staff is not None  # issued a moment ago
+    return TokenIssued(access_token=issued.token, expires_at=issued.expires_at, staff=_as_view(staff))
+
+
+@app.get("/v1/auth/me", response_model=SignedInAs, tags=["sign-in"])
+async def me(staff: SignedIn) -> SignedInAs:
+    return _as_view(staff)
+
+
+@app.delete("/v1/auth/token", status_code=204, tags=["sign-in"])
+async def sign_out(staff: SignedIn, credentials: Annotated[HTTPAuthorizationCredentials, Depends(HTTPBearer())]):
+    """Sign out: this token stops working at once."""
+    await staff_auth.sign_out(app.state.pool, credentials.credentials)
+
+
 @app.get("/v1/complaints", response_model=list[inbox.InboxItem], tags=["staff"])
 async def list_complaints(
+    staff: SignedIn,
     group: Annotated[str | None, Query(max_length=100, description="a routing group, e.g. front-line-product")] = None,
     assignee: Annotated[str | None, Query(max_length=100, description="a staff id")] = None,
     stage: Annotated[Stage | None, Query()] = None,
@@ -123,7 +194,7 @@ async def list_complaints(
 
 
 @app.get("/v1/staff", response_model=list[StaffMember], tags=["staff"])
-async def list_staff() -> list[StaffMember]:
+async def list_staff(staff: SignedIn) -> list[StaffMember]:
     """Who can be assigned: groups, role, on duty or not, open complaints (the load)."""
     return await app.state.router.staff()
 
@@ -133,8 +204,10 @@ class Duty(BaseModel):
 
 
 @app.put("/v1/staff/{staff_id}/duty", response_model=StaffMember, tags=["staff"])
-async def set_duty(staff_id: str, body: Duty) -> StaffMember:
-    """Start or end a shift: routing picks only members on duty."""
+async def set_duty(staff_id: str, body: Duty, staff: SignedIn) -> StaffMember:
+    """Start or end a shift (one's own, or as a group lead for others): routing picks only members on duty."""
+    if staff_id != staff.staff_id and not staff.at_least("group_lead"):
+        raise ApiError(403, "forbidden", "only a group lead or above sets someone else's duty")
     member = await app.state.router.set_on_duty(staff_id, body.on_duty)
     if member is None:
         raise ApiError(404, "not_found", f"no staff member '{staff_id}'", field="staff_id")
@@ -142,83 +215,89 @@ async def set_duty(staff_id: str, body: Duty) -> StaffMember:
 
 
 @app.get("/v1/complaints/{complaint_id}", response_model=ComplaintView, tags=["staff"])
-async def get_complaint(complaint_id: str) -> ComplaintView:
+async def get_complaint(complaint_id: str, staff: SignedIn) -> ComplaintView:
     return await _complaints().status(complaint_id)
 
 
 @app.post("/v1/complaints/{complaint_id}/acknowledge", response_model=ComplaintView, tags=["staff"])
 async def acknowledge(
-    complaint_id: str, staff_id: StaffId, body: AcknowledgeBody | None = None, key: ActionKey = None
+    complaint_id: str, staff: SignedIn, body: AcknowledgeBody | None = None, key: ActionKey = None
 ) -> ComplaintView:
+    staff_id = await _permit(staff, complaint_id, "acknowledge")
     action = StaffAction(staff_id=staff_id, note=body.note if body else None)
     return await _complaints().acknowledge(complaint_id, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/resolve", response_model=ComplaintView, tags=["staff"])
-async def resolve(complaint_id: str, staff_id: StaffId, resolution: Resolution, key: ActionKey = None) -> ComplaintView:
+async def resolve(complaint_id: str, staff: SignedIn, resolution: Resolution, key: ActionKey = None) -> ComplaintView:
+    staff_id = await _permit(staff, complaint_id, "resolve")
     action = ResolveAction(staff_id=staff_id, resolution=resolution)
     return await _complaints().resolve(complaint_id, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/assign", response_model=ComplaintView, tags=["staff"])
-async def assign(complaint_id: str, staff_id: StaffId, body: AssignBody, key: ActionKey = None) -> ComplaintView:
-    """Assign a responsible person (meets the assignment deadline)."""
+async def assign(complaint_id: str, staff: SignedIn, body: AssignBody, key: ActionKey = None) -> ComplaintView:
+    """Assign a responsible person (meets the assignment deadline). Group lead and up."""
+    staff_id = await _permit(staff, complaint_id, "assign")
     return await _complaints().assign(complaint_id, AssignAction(staff_id=staff_id, **body.model_dump()), key)
 
 
 @app.post("/v1/complaints/{complaint_id}/progress", response_model=ComplaintView, tags=["staff"])
-async def post_progress(
-    complaint_id: str, staff_id: StaffId, body: ProgressBody, key: ActionKey = None
-) -> ComplaintView:
+async def post_progress(complaint_id: str, staff: SignedIn, body: ProgressBody, key: ActionKey = None) -> ComplaintView:
     """Tell the customer how it is going (restarts the progress-update cadence)."""
+    staff_id = await _permit(staff, complaint_id, "post_progress")
     action = ProgressAction(staff_id=staff_id, **body.model_dump())
     return await _complaints().post_progress(complaint_id, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/plan", response_model=ComplaintView, tags=["staff"])
-async def give_plan(complaint_id: str, staff_id: StaffId, body: PlanBody, key: ActionKey = None) -> ComplaintView:
+async def give_plan(complaint_id: str, staff: SignedIn, body: PlanBody, key: ActionKey = None) -> ComplaintView:
     """Tell the customer the solution plan (meets the solution-plan target where the tier has one)."""
+    staff_id = await _permit(staff, complaint_id, "give_plan")
     action = PlanAction(staff_id=staff_id, **body.model_dump())
     return await _complaints().give_plan(complaint_id, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/request-info", response_model=ComplaintView, tags=["staff"])
 async def request_info(
-    complaint_id: str, staff_id: StaffId, body: RequestInfoBody, key: ActionKey = None
+    complaint_id: str, staff: SignedIn, body: RequestInfoBody, key: ActionKey = None
 ) -> ComplaintView:
     """Ask the customer for information; the SLA clock pauses until they reply."""
+    staff_id = await _permit(staff, complaint_id, "request_info")
     action = RequestInfoAction(staff_id=staff_id, **body.model_dump())
     return await _complaints().request_info(complaint_id, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/reclassify", response_model=ComplaintView, tags=["staff"])
-async def reclassify(
-    complaint_id: str, staff_id: StaffId, body: ReclassifyBody, key: ActionKey = None
-) -> ComplaintView:
+async def reclassify(complaint_id: str, staff: SignedIn, body: ReclassifyBody, key: ActionKey = None) -> ComplaintView:
     """Correct the type or the responsibility intake decided, with the reason (recorded)."""
+    staff_id = await _permit(staff, complaint_id, "reclassify")
     action = ReclassifyAction(staff_id=staff_id, **body.model_dump())
     return await _complaints().reclassify(complaint_id, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/retier", response_model=ComplaintView, tags=["staff"])
-async def retier(complaint_id: str, staff_id: StaffId, body: RetierBody, key: ActionKey = None) -> ComplaintView:
+async def retier(complaint_id: str, staff: SignedIn, body: RetierBody, key: ActionKey = None) -> ComplaintView:
+    staff_id = await _permit(staff, complaint_id, "retier")
     """Change the tier; the running deadlines are recomputed from the time of receipt."""
     return await _complaints().retier(complaint_id, RetierAction(staff_id=staff_id, **body.model_dump()), key)
 
 
 @app.post("/v1/complaints/{complaint_id}/follow-up", response_model=ComplaintView, tags=["staff"])
 async def record_follow_up(
-    complaint_id: str, staff_id: StaffId, body: FollowUpBody, key: ActionKey = None
+    complaint_id: str, staff: SignedIn, body: FollowUpBody, key: ActionKey = None
 ) -> ComplaintView:
     """Record the second follow-up with a dissatisfied customer."""
+    staff_id = await _permit(staff, complaint_id, "record_follow_up")
     action = FollowUpAction(staff_id=staff_id, **body.model_dump())
     return await _complaints().record_follow_up(complaint_id, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/policy", response_model=ComplaintView, tags=["operators"])
 async def move_to_policy(
-    complaint_id: str, staff_id: StaffId, body: ApplyPolicyBody, key: ActionKey = None
+    complaint_id: str, staff: SignedIn, body: ApplyPolicyBody, key: ActionKey = None
 ) -> ComplaintView:
+    staff_id = await _permit(staff, complaint_id, "apply_policy")
     """Move one running complaint to the current version of a policy."""
     move = ApplyPolicyAction(staff_id=staff_id, **body.model_dump())
     return await _complaints().apply_policy(complaint_id, move, key)
@@ -236,7 +315,7 @@ class PolicySummary(BaseModel):
 
 
 @app.get("/v1/policies", response_model=list[PolicySummary], tags=["operators"])
-async def list_policies() -> list[PolicySummary]:
+async def list_policies(staff: SignedIn) -> list[PolicySummary]:
     directory = get_settings().policy_dir
     summaries = []
     for name in available_policies(directory):
@@ -249,7 +328,7 @@ async def list_policies() -> list[PolicySummary]:
 
 
 @app.get("/v1/policies/{name}", response_model=Policy, tags=["operators"])
-async def get_policy(name: str) -> Policy:
+async def get_policy(name: str, staff: SignedIn) -> Policy:
     try:
         return load_policy(name, get_settings().policy_dir)
     except PolicyError as exc:
@@ -271,9 +350,12 @@ class ApplyResult(BaseModel):
 
 
 @app.post("/v1/policies/{name}/apply", response_model=ApplyResult, tags=["operators"])
-async def apply_policy(name: str, staff_id: StaffId, body: ApplyRequest | None = None) -> ApplyResult:
+async def apply_policy(name: str, staff: SignedIn, body: ApplyRequest | None = None) -> ApplyResult:
     """Move running complaints to the current version of this policy. Complaints not named
-    keep the policy they started under."""
+    keep the policy they started under. Admins only."""
+    if not staff.at_least("admin"):
+        raise ApiError(403, "forbidden", "only an admin moves complaints to another policy")
+    staff_id = staff.staff_id
     if body is None or (body.complaint_ids is None) == (not body.all_running):
         # Moving every running complaint is never what an empty or mistyped request meant.
         raise ApiError(
@@ -283,7 +365,7 @@ async def apply_policy(name: str, staff_id: StaffId, body: ApplyRequest | None =
             "all_running: true (and no complaint_ids) to move every running complaint",
             field="all_running",
         )
-    policy = await get_policy(name)  # validate once before touching any complaint
+    policy = await get_policy(name, staff)  # validate once before touching any complaint
     ids = body.complaint_ids if body.complaint_ids is not None else await _running_complaint_ids()
     moved, refused = [], {}
     for complaint_id in ids:
@@ -318,7 +400,7 @@ async def event_feed(
 
 
 @app.get("/v1/complaints/{complaint_id}/events", response_model=EventPage, tags=["feed"])
-async def complaint_events(complaint_id: str) -> EventPage:
+async def complaint_events(complaint_id: str, staff: SignedIn) -> EventPage:
     events = await app.state.events.read_stream(complaint_id)
     if not events:
         raise ApiError(404, "not_found", f"no complaint {complaint_id}")

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 ROUTING_FILE = Path(__file__).with_name("routing.toml")
 ROSTER_FILE = Path(__file__).with_name("roster.toml")
 Strategy = Literal["round_robin", "least_loaded"]
-ROLES = ("agent", "senior", "liaison", "manager")
+ROLES = ("agent", "senior", "liaison", "manager", "admin")
 
 
 class RoutingError(ValueError):

@@ -109,18 +109,19 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     # writes nothing to the history. (Other events may land meanwhile: the workflow's own
     # activities, such as the customer's receipt, can still be finishing on a slow machine.)
     history_length = len((await handle.fetch_history()).events)
+    as_manager = await system.staff_headers("wang.fang")
     refused = await http.post(f"{staff}/v1/complaints/{complaint_id}/resolve", json=RESOLUTION,
-                              headers={"X-Staff-Id": "agent-7"})
+                              headers=as_manager)
     assert refused.status_code == 409
     assert "only when it is acknowledged" in refused.json()["message"]
     since_refusal = (await handle.fetch_history()).events[history_length:]
     assert not [e for e in since_refusal if e.event_type in UPDATE_EVENTS], since_refusal
 
     acked = await http.post(f"{staff}/v1/complaints/{complaint_id}/acknowledge", json={"note": "called back"},
-                            headers={"X-Staff-Id": "agent-7"})
-    assert acked.status_code == 200 and acked.json()["owner"] == "agent-7"
+                            headers=as_manager)
+    assert acked.status_code == 200 and acked.json()["owner"] == "wang.fang"  # the signed-in person
     resolved = await http.post(f"{staff}/v1/complaints/{complaint_id}/resolve", json=RESOLUTION,
-                               headers={"X-Staff-Id": "agent-7"})
+                               headers=as_manager)
     assert resolved.status_code == 200 and resolved.json()["stage"] == "resolved"
 
     # Feedback and survey reach the customer through notify's outbox.
@@ -237,8 +238,10 @@ async def test_a_staff_action_retried_with_its_idempotency_key_acts_once(system,
     await eventually(lambda: _has_event(http, status_url, "Assigned"))
     url = f"{staff}/v1/complaints/{complaint_id}"
 
+    as_manager = await system.staff_headers("wang.fang")
+
     async def act(action: str, key: str | None, body: dict | None = None):
-        headers = {"X-Staff-Id": "agent-7", **({"Idempotency-Key": key} if key else {})}
+        headers = {**as_manager, **({"Idempotency-Key": key} if key else {})}
         return await http.post(f"{url}/{action}", json=body, headers=headers)
 
     ack_key, progress_key, resolve_key = (f"form-{uuid.uuid4()}" for _ in range(3))
@@ -253,7 +256,7 @@ async def test_a_staff_action_retried_with_its_idempotency_key_acts_once(system,
 
     sent = await eventually(lambda: _delivered(http, system, complaint_id, {"progress_update", "survey_request"}))
     assert [n["template"] for n in sent].count("progress_update") == 1
-    events = [e["type"] for e in await _events_of(http, staff, complaint_id)]
+    events = [e["type"] for e in await _events_of(http, system, complaint_id)]
     assert (events.count("Acknowledged"), events.count("ProgressPosted"), events.count("Resolved")) == (1, 1, 1)
 
     bad_key = await act("progress", "a key with spaces", progress)
@@ -286,10 +289,12 @@ async def test_bad_input_gets_a_4xx_json_error_naming_the_field(system, http):
     no_key = await http.post(f"{intake}/v1/complaints", json=COMPLAINT)
     assert no_key.status_code == 422 and no_key.json()["fields"][0]["field"] == "Idempotency-Key"
 
-    unknown = await http.get(f"{system.settings.url_of('workflow')}/v1/complaints/20990101-00000000")
+    as_manager = await system.staff_headers("wang.fang")
+    unknown = await http.get(f"{system.settings.url_of('workflow')}/v1/complaints/20990101-00000000",
+                             headers=as_manager)
     assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
     unknown_update = await http.post(f"{system.settings.url_of('workflow')}/v1/complaints/nope/acknowledge",
-                                     headers={"X-Staff-Id": "agent-1"})
+                                     headers=as_manager)
     assert unknown_update.status_code == 404
 
 
@@ -297,24 +302,25 @@ async def test_out_of_range_numbers_and_nul_characters_are_422_naming_the_field(
     """Found by fuzzing: each of these reached PostgreSQL and came back as a 500."""
     s = system.settings
     staff, intake, notify = s.url_of("workflow"), s.url_of("intake"), s.url_of("notify")
-    cases = [
-        (f"{staff}/v1/events?after=9223372036854775808", "after"),
-        (f"{staff}/v1/events?after=99999999999999999999999", "after"),
-        (f"{staff}/v1/complaints?offset=9223372036854775808", "offset"),
-        (f"{staff}/v1/complaints/%00/events", "path"),
-        (f"{intake}/track/%00", "path"),
-        (f"{intake}/v1/track/%00", "path"),
-        (f"{notify}/v1/notifications?complaint_id=%00", "complaint_id"),
+    operator, manager = system.headers_as("operator"), await system.staff_headers("wang.fang")
+    cases = [  # as the operator, who may read the feed and the outbox, or as staff
+        (f"{staff}/v1/events?after=9223372036854775808", "after", operator),
+        (f"{staff}/v1/events?after=99999999999999999999999", "after", operator),
+        (f"{staff}/v1/complaints?offset=9223372036854775808", "offset", manager),
+        (f"{staff}/v1/complaints/%00/events", "path", manager),
+        (f"{intake}/track/%00", "path", operator),
+        (f"{intake}/v1/track/%00", "path", operator),
+        (f"{notify}/v1/notifications?complaint_id=%00", "complaint_id", operator),
     ]
-    for url, field in cases:  # as the operator, who may read the feed and the outbox
-        response = await http.get(url, headers=system.headers_as("operator"))
+    for url, field, headers in cases:
+        response = await http.get(url, headers=headers)
         assert response.status_code == 422, (url, response.status_code, response.text)
         assert response.json()["fields"][0]["field"] == field, (url, response.json())
     nul_text = new_complaint(**{"description": "charged twice\u0000"})
     refused = await http.post(f"{intake}/v1/complaints", json=nul_text, headers={"Idempotency-Key": str(uuid.uuid4())})
     assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "description"
     no_staff = await http.post(f"{system.settings.url_of('workflow')}/v1/complaints/nope/acknowledge")
-    assert no_staff.status_code == 422 and no_staff.json()["fields"][0]["field"] == "X-Staff-Id"
+    assert no_staff.status_code == 401 and no_staff.json()["fields"][0]["field"] == "Authorization"
     no_track = await http.get(f"{intake}/v1/track/not-a-token")
     assert no_track.status_code == 404
 
@@ -362,11 +368,13 @@ async def test_sla_actions_and_policies_over_http(system, http):
     accepted = await http.post(f"{intake}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
                                json=new_complaint(**{"description": "the agent was rude"}))
     complaint_id, status_url = accepted.json()["complaint_id"], accepted.json()["status_url"]
-    as_agent = {"X-Staff-Id": "agent-3"}
+    # Routed to front-line-service and picked: zhou.ting (an agent); liu.yang leads every group.
+    as_agent, as_lead = await system.staff_headers("zhou.ting"), await system.staff_headers("liu.yang")
+    as_admin = await system.staff_headers("ops.admin")
     complaint = f"{staff}/v1/complaints/{complaint_id}"
     await eventually(lambda: _has_event(http, status_url, "Assigned"))
 
-    view = (await http.get(complaint)).json()
+    view = (await http.get(complaint, headers=as_agent)).json()
     assert view["tier"] == 3 and view["policy"] == "default@v3" and set(view["deadlines"]) >= {
         "first_response", "resolution"}
     # Routed to the service skill group and picked from those on duty at once: assignment met.
@@ -374,24 +382,33 @@ async def test_sla_actions_and_policies_over_http(system, http):
     assert "assignment" not in view["deadlines"]
     assert view["classification"]["decided_by"][0]["rule"] == "service-attitude"
 
-    retiered = await http.post(f"{complaint}/retier", json={"tier": 2, "reason": "money involved"}, headers=as_agent)
+    # Re-tiering, correcting the classification and assigning are for group leads and up.
+    denied = await http.post(f"{complaint}/retier", json={"tier": 2, "reason": "money involved"}, headers=as_agent)
+    assert denied.status_code == 403 and "group lead" in denied.json()["message"]
+    retiered = await http.post(f"{complaint}/retier", json={"tier": 2, "reason": "money involved"}, headers=as_lead)
     assert retiered.status_code == 200 and retiered.json()["tier"] == 2
-    bad_tier = await http.post(f"{complaint}/retier", json={"tier": 7, "reason": "x"}, headers=as_agent)
+    bad_tier = await http.post(f"{complaint}/retier", json={"tier": 7, "reason": "x"}, headers=as_lead)
     assert bad_tier.status_code == 422 and bad_tier.json()["fields"][0]["field"] == "tier"
-    corrected = await http.post(f"{complaint}/reclassify", headers=as_agent,
+    corrected = await http.post(f"{complaint}/reclassify", headers=as_lead,
                                 json={"responsibility": "product", "reason": "a design flaw of the app"})
     assert corrected.status_code == 200 and corrected.json()["classification"]["responsibility"] == "product"
-    unchanged = await http.post(f"{complaint}/reclassify", headers=as_agent,
+    unchanged = await http.post(f"{complaint}/reclassify", headers=as_lead,
                                 json={"responsibility": "product", "reason": "again"})
     assert unchanged.status_code == 409 and "already" in unchanged.json()["message"]
-    empty = await http.post(f"{complaint}/reclassify", headers=as_agent, json={"reason": "nothing"})
+    empty = await http.post(f"{complaint}/reclassify", headers=as_lead, json={"reason": "nothing"})
     assert empty.status_code == 422 and "complaint_type" in empty.json()["message"]
+    assert (await http.post(f"{complaint}/assign", json={"assignee": "zhou.ting"}, headers=as_agent)).status_code == 403
+    assert (await http.post(f"{complaint}/assign", json={"assignee": "zhou.ting"}, headers=as_lead)).status_code == 200
 
-    assert (await http.post(f"{complaint}/assign", json={"assignee": "agent-3"}, headers=as_agent)).status_code == 200
+    # An agent of another group may not act on it.
+    other_group = await http.post(f"{complaint}/acknowledge", headers=await system.staff_headers("zhao.min"))
+    assert other_group.status_code == 403 and "front-line-service" in other_group.json()["message"]
+
     plan = {"plan": "We review the recording today and call you back by 17:00"}
     too_early = await http.post(f"{complaint}/plan", json=plan, headers=as_agent)
     assert too_early.status_code == 409 and "acknowledged" in too_early.json()["message"]
-    assert (await http.post(f"{complaint}/acknowledge", headers=as_agent)).status_code == 200
+    acknowledged = await http.post(f"{complaint}/acknowledge", headers=as_agent)
+    assert acknowledged.status_code == 200 and acknowledged.json()["owner"] == "zhou.ting"
     no_plan = await http.post(f"{complaint}/plan", json={"plan": ""}, headers=as_agent)
     assert no_plan.status_code == 422 and no_plan.json()["fields"][0]["field"] == "plan"
     planned = await http.post(f"{complaint}/plan", json=plan, headers=as_agent)
@@ -408,23 +425,29 @@ async def test_sla_actions_and_policies_over_http(system, http):
     again = await http.post(f"{status_url}/reply", json={"message": "again"})
     assert again.status_code == 409 and again.json()["error"] == "no_question_open"
 
-    policies = (await http.get(f"{staff}/v1/policies")).json()
+    assert (await http.get(f"{staff}/v1/policies")).status_code == 401  # a channel key is no staff sign-in
+    policies = (await http.get(f"{staff}/v1/policies", headers=as_agent)).json()
     assert {p["name"] for p in policies} >= {"default", "preset-001"}
-    preset = (await http.get(f"{staff}/v1/policies/preset-001")).json()
+    preset = (await http.get(f"{staff}/v1/policies/preset-001", headers=as_agent)).json()
     assert preset["tiers"]["1"]["first_response"]["within"] == "PT1H"
-    assert (await http.get(f"{staff}/v1/policies/nope")).status_code == 404
+    assert (await http.get(f"{staff}/v1/policies/nope", headers=as_agent)).status_code == 404
     for unconfirmed in (None, {}, {"complaint_ids": [complaint_id], "all_running": True}):
-        refused = await http.post(f"{staff}/v1/policies/preset-001/apply", json=unconfirmed,
-                                  headers={"X-Staff-Id": "ops-1"})
+        refused = await http.post(f"{staff}/v1/policies/preset-001/apply", json=unconfirmed, headers=as_admin)
         assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "all_running", unconfirmed
-    assert (await http.get(complaint)).json()["policy"] != "preset-001@v3"
+    assert (await http.get(complaint, headers=as_agent)).json()["policy"] != "preset-001@v3"
+    by_manager = await http.post(f"{staff}/v1/policies/preset-001/apply", json={"complaint_ids": [complaint_id]},
+                                 headers=await system.staff_headers("wang.fang"))
+    assert by_manager.status_code == 403 and "admin" in by_manager.json()["message"]
     applied = await http.post(f"{staff}/v1/policies/preset-001/apply", json={"complaint_ids": [complaint_id]},
-                              headers={"X-Staff-Id": "ops-1"})
+                              headers=as_admin)
     assert applied.status_code == 200 and applied.json() == {"policy": "preset-001@v3", "moved": [complaint_id],
                                                              "refused": {}}
-    assert (await http.get(complaint)).json()["policy"] == "preset-001@v3"
+    assert (await http.get(complaint, headers=as_agent)).json()["policy"] == "preset-001@v3"
 
-    types = [e["type"] for e in (await http.get(f"{complaint}/events")).json()["events"]]
+    events = (await http.get(f"{complaint}/events", headers=as_agent)).json()["events"]
+    types = [e["type"] for e in events]
+    by = {e["type"]: e["data"].get("staff_id") for e in events}
+    assert (by["Retiered"], by["Acknowledged"], by["PolicyApplied"]) == ("liu.yang", "zhou.ting", "ops.admin")
     for expected in ("Retiered", "AssignedToPerson", "Acknowledged", "ProgressPosted", "InfoRequested",
                      "ClockPaused", "CustomerReplied", "ClockResumed", "PolicyApplied"):
         assert expected in types
@@ -450,7 +473,7 @@ async def test_channel_adapters_over_http_and_redelivery_is_the_same_complaint(s
     assert first.status_code == again.status_code == 202, first.text
     assert again.json()["complaint_id"] == first.json()["complaint_id"] and again.headers["Idempotent-Replayed"]
     mail_id = first.json()["complaint_id"]
-    events = await eventually(lambda: _events_of(http, staff, mail_id))
+    events = await eventually(lambda: _events_of(http, system, mail_id))
     received = events[0]["data"]
     assert received["subject"] == "订单被重复扣款" and received["attachments"][0]["filename"] == "收据.pdf"
     assert received["customer"]["email"] == "m***@example.com"
@@ -462,7 +485,7 @@ async def test_channel_adapters_over_http_and_redelivery_is_the_same_complaint(s
             "agent_id": "agent-12", "notes": "the heater in the store is smoking", "started_at": "2026-11-22T08:00:00+08:00"}
     call_accepted = await http.post(f"{intake}/v1/channels/call-centre", json=call)
     assert call_accepted.status_code == 202
-    call_view = await eventually(lambda: _view_with_tier(http, staff, call_accepted.json()["complaint_id"]))
+    call_view = await eventually(lambda: _view_with_tier(http, system, call_accepted.json()["complaint_id"]))
     assert call_view["tier"] == 1 and call_view["group"] == "special-team"
 
     post = {"event_id": f"post-{uuid.uuid4().hex[:8]}", "text": "门店服务太差",
@@ -478,13 +501,15 @@ async def test_channel_adapters_over_http_and_redelivery_is_the_same_complaint(s
     assert one.json()["complaint_id"] == two.json()["complaint_id"] and two.headers["Idempotent-Replayed"] == "true"
 
 
-async def _events_of(http, staff, complaint_id):
-    response = await http.get(f"{staff}/v1/complaints/{complaint_id}/events")
+async def _events_of(http, system, complaint_id):
+    response = await http.get(f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}/events",
+                              headers=await system.staff_headers("wang.fang"))
     return response.json()["events"] if response.status_code == 200 else None
 
 
-async def _view_with_tier(http, staff, complaint_id):
-    response = await http.get(f"{staff}/v1/complaints/{complaint_id}")
+async def _view_with_tier(http, system, complaint_id):
+    response = await http.get(f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}",
+                              headers=await system.staff_headers("wang.fang"))
     return response.json() if response.status_code == 200 and response.json().get("tier") else None
 
 
@@ -586,7 +611,9 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
         json_status = await eventually(lambda: _json_stage(browser, page_url.replace("/track/", "/v1/track/"),
                                                            "assigned"))
         complaint_id = json_status["complaint_id"]
-        record = next(e for e in (await browser.get(f"{staff}/v1/complaints/{complaint_id}/events")).json()["events"]
+        as_staff = await system.staff_headers("wang.fang")
+        record = next(e for e in (await browser.get(f"{staff}/v1/complaints/{complaint_id}/events",
+                                                    headers=as_staff)).json()["events"]
                       if e["type"] == "ComplaintReceived")["data"]
         assert record["occurred_at"] == "2026-11-20T14:05:00+08:00"  # the form's local time, in the policy zone
         assert (record["customer"]["company"], record["impact"]) == ("李记商行", "left without buying")
@@ -594,7 +621,6 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
         assert page.status_code == 200 and complaint_id in page.text and "已分派" in page.text
         assert "<script" not in page.text
 
-        as_staff = {"X-Staff-Id": "agent-5"}
         await browser.post(f"{staff}/v1/complaints/{complaint_id}/acknowledge", headers=as_staff)
         await browser.post(f"{staff}/v1/complaints/{complaint_id}/request-info", headers=as_staff,
                            json={"question": "Which store and what time?"})
@@ -627,3 +653,55 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
 async def _json_stage(client, url, stage):
     body = (await client.get(url)).json()
     return body if body.get("stage") == stage else None
+
+
+async def test_staff_sign_in_tokens_and_every_deny_path(system, http):
+    """Staff act with a token from signing in; the acting person is the token's, never a typed
+    name. Wrong passwords, unknown people, expired or signed-out tokens and channel keys get 401."""
+    staff = system.settings.url_of("workflow")
+    password = system.settings.demo_password.get_secret_value()
+    async with httpx.AsyncClient(timeout=30, base_url=staff) as client:
+        wrong = await client.post("/v1/auth/token", json={"staff_id": "zhou.ting", "password": password + "x"})
+        nobody = await client.post("/v1/auth/token", json={"staff_id": "no.one", "password": password})
+        for refused in (wrong, nobody):  # alike: which ids exist is not given away
+            assert refused.status_code == 401 and refused.json()["message"] == "wrong staff id or password"
+            assert refused.json()["fields"][0]["field"] == "password"
+        missing = await client.post("/v1/auth/token", json={"staff_id": "zhou.ting"})
+        assert missing.status_code == 422 and missing.json()["fields"][0]["field"] == "password"
+
+        signed_in = await client.post("/v1/auth/token", json={"staff_id": "zhou.ting", "password": password})
+        assert signed_in.status_code == 200, signed_in.text
+        token = signed_in.json()["access_token"]
+        assert signed_in.json()["staff"] == {"staff_id": "zhou.ting", "name": "Zhou Ting", "role": "agent",
+                                              "authority": "agent",
+                                              "groups": ["front-line-service", "front-line-general"]}
+        mine = {"Authorization": f"Bearer {token}"}
+        assert (await client.get("/v1/auth/me", headers=mine)).json()["staff_id"] == "zhou.ting"
+        lead = (await client.post("/v1/auth/token", json={"staff_id": "liu.yang", "password": password})).json()
+        assert (lead["staff"]["role"], lead["staff"]["authority"]) == ("senior", "group_lead")  # routing.toml
+
+        for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": f"Bearer {system.dev_key}"},
+                        system.headers_as("operator")):
+            denied = await client.get("/v1/complaints", headers=headers)
+            assert denied.status_code == 401, headers
+            assert denied.headers["WWW-Authenticate"] == "Bearer"
+            assert denied.json()["fields"][0]["field"] == "Authorization"
+
+        # Duty: one's own shift, or someone else's as a group lead.
+        assert (await client.put("/v1/staff/zhou.ting/duty", json={"on_duty": True}, headers=mine)).status_code == 200
+        others = await client.put("/v1/staff/sun.lei/duty", json={"on_duty": True}, headers=mine)
+        assert others.status_code == 403 and "group lead" in others.json()["message"]
+        as_lead = {"Authorization": f"Bearer {lead['access_token']}"}
+        assert (await client.put("/v1/staff/sun.lei/duty", json={"on_duty": True}, headers=as_lead)).status_code == 200
+
+        assert (await client.delete("/v1/auth/token", headers=mine)).status_code == 204
+        gone = await client.get("/v1/auth/me", headers=mine)
+        assert gone.status_code == 401 and "signed out" in gone.json()["message"]
+    # The workflow service never learns a password: only argon2 hashes and token digests are stored.
+    pool = await asyncpg.create_pool(system.settings.database_url, min_size=1, max_size=1)
+    try:
+        hashes = [r["password_hash"] for r in await pool.fetch("SELECT password_hash FROM workflow.staff_credentials")]
+        assert hashes and all(h.startswith("$argon2id$") and password not in h for h in hashes)
+        assert not await pool.fetchval("SELECT count(*) FROM workflow.staff_tokens WHERE token_hash = $1", token)
+    finally:
+        await pool.close()

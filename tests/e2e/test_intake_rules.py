@@ -37,15 +37,17 @@ async def _submit(http, system, body) -> dict:
 async def _view(http, system, complaint_id, check=lambda v: v.get("group")):
     url = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
 
+    headers = await system.staff_headers("wang.fang")
+
     async def ready():
-        response = await http.get(url)
+        response = await http.get(url, headers=headers)
         return response.json() if response.status_code == 200 and check(response.json()) else None
     return await eventually(ready)
 
 
 async def _events(http, system, complaint_id) -> list[dict]:
     url = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}/events"
-    return (await http.get(url)).json()["events"]
+    return (await http.get(url, headers=await system.staff_headers("wang.fang"))).json()["events"]
 
 
 def _internal_messages(system, template_words: str) -> list[str]:
@@ -75,8 +77,8 @@ async def test_the_full_record_is_validated_classified_routed_and_listed_masked(
     assert received["impact"] == "3 invoices cannot be booked" and received["customer"]["account_id"] == "ACME-0042"
     assert received["customer"]["company"] == "上海某某贸易有限公司"
 
-    listed = (await http.get(f"{system.settings.url_of('workflow')}/v1/complaints",
-                             params={"group": "vip-desk"})).json()
+    listed = (await http.get(f"{system.settings.url_of('workflow')}/v1/complaints", params={"group": "vip-desk"},
+                             headers=await system.staff_headers("wang.fang"))).json()
     item = next(i for i in listed if i["complaint_id"] == accepted["complaint_id"])
     phone_digits = "".join(c for c in body["customer"]["phone"] if c.isdigit())
     assert item["customer_contact"] == f"{phone_digits[2:5]}****{phone_digits[-4:]}"
@@ -196,19 +198,21 @@ async def test_complaints_accepted_by_a_replica_that_stopped_are_still_counted_f
 
 async def test_a_queued_complaint_is_picked_when_someone_comes_on_duty(system, http):
     staff = system.settings.url_of("workflow")
-    off = await http.put(f"{staff}/v1/staff/zhou.ting/duty", json={"on_duty": False})
+    as_zhou = await system.staff_headers("zhou.ting")  # their own shift
+    off = await http.put(f"{staff}/v1/staff/zhou.ting/duty", json={"on_duty": False}, headers=as_zhou)
     assert off.status_code == 200 and off.json()["on_duty"] is False
     accepted = await _submit(http, system, new_complaint(description="The cashier was rude to me"))
     queued = await _view(http, system, accepted["complaint_id"])
     assert (queued["group"], queued["assignee"]) == ("front-line-service", None)
     assert "assignment" in queued["deadlines"]  # the 2 h clock runs while it waits
 
-    assert (await http.put(f"{staff}/v1/staff/zhou.ting/duty", json={"on_duty": True})).status_code == 200
+    assert (await http.put(f"{staff}/v1/staff/zhou.ting/duty", json={"on_duty": True}, headers=as_zhou)).status_code == 200
     picked = await _view(http, system, accepted["complaint_id"], lambda v: v["assignee"])
     assert picked["assignee"] == "zhou.ting" and "assignment" not in picked["deadlines"]
     event = next(e for e in await _events(http, system, accepted["complaint_id"]) if e["type"] == "AssignedToPerson")
     assert event["data"]["staff_id"] == "router"
-    assert (await http.put(f"{staff}/v1/staff/nobody/duty", json={"on_duty": True})).status_code == 404
+    as_lead = await system.staff_headers("liu.yang")
+    assert (await http.put(f"{staff}/v1/staff/nobody/duty", json={"on_duty": True}, headers=as_lead)).status_code == 404
 
 
 async def test_a_surge_warns_on_call_once_and_overflows_routine_work_to_standby(system, http):

@@ -74,23 +74,33 @@ def test_run_prints_urls_keeps_complaints_across_restart_and_stops_cleanly(tmp_p
     assert accepted.status_code == 202
     complaint_id = accepted.json()["complaint_id"]
     staff = f"http://127.0.0.1:{ports['workflow']}/v1/complaints/{complaint_id}"
-    _wait_for_stage(staff, "assigned")
+    assert "staff-demo-password.txt" in banner  # how to sign in as each role
+    as_manager = _sign_in(ports, tmp_path, "wang.fang")
+    _wait_for_stage(staff, "assigned", as_manager)
     ctrl_c(process, started)
 
     # Same data folder: the complaint is still running and can be acted on.
     process, _ = launch(tmp_path, ports)
     started = process_tree(psutil.Process(process.pid), tmp_path)
     try:
-        acked = httpx.post(f"{staff}/acknowledge", headers={"X-Staff-Id": "agent-9"}, timeout=30)
+        acked = httpx.post(f"{staff}/acknowledge", headers=as_manager, timeout=30)  # still signed in
         assert acked.status_code == 200, acked.text
         assert acked.json()["history"][0]["type"] == "ComplaintReceived"
     finally:
         ctrl_c(process, started)
 
 
-def _wait_for_stage(url: str, stage: str) -> None:
+def _sign_in(ports: dict[str, int], data_dir: Path, staff_id: str) -> dict[str, str]:
+    password = (data_dir / "staff-demo-password.txt").read_text().strip()
+    signed_in = httpx.post(f"http://127.0.0.1:{ports['workflow']}/v1/auth/token",
+                           json={"staff_id": staff_id, "password": password}, timeout=30)
+    assert signed_in.status_code == 200, signed_in.text
+    return {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+
+
+def _wait_for_stage(url: str, stage: str, headers: dict[str, str]) -> None:
     for _ in range(150):
-        if httpx.get(url, timeout=10).json().get("stage") == stage:
+        if httpx.get(url, headers=headers, timeout=10).json().get("stage") == stage:
             return
         time.sleep(0.2)
     raise AssertionError(f"{url} never reached {stage}")

@@ -61,9 +61,10 @@ async def test_a_staff_action_while_no_worker_runs_answers_503_and_its_retry_act
             accepted = await http.post(f"{settings.url_of('intake')}/v1/complaints", json=COMPLAINT,
                                        headers={"Idempotency-Key": str(uuid.uuid4())})
             complaint = f"{settings.url_of('workflow')}/v1/complaints/{accepted.json()['complaint_id']}"
+            as_manager = await system.staff_headers("wang.fang")
 
             async def assigned():
-                response = await http.get(complaint)
+                response = await http.get(complaint, headers=as_manager)
                 return response.status_code == 200 and response.json()["stage"] == "assigned" or None
 
             assert await eventually(assigned)
@@ -71,7 +72,7 @@ async def test_a_staff_action_while_no_worker_runs_answers_503_and_its_retry_act
             worker.kill()
             worker.wait()
 
-            staff = {"X-Staff-Id": "agent-9", "Idempotency-Key": str(uuid.uuid4())}
+            staff = {**as_manager, "Idempotency-Key": str(uuid.uuid4())}
             refused = await http.post(f"{complaint}/acknowledge", headers=staff)
             assert refused.status_code == 503 and refused.headers["Retry-After"], refused.text
             assert refused.json()["error"] == "temporal_unavailable"
@@ -84,8 +85,8 @@ async def test_a_staff_action_while_no_worker_runs_answers_503_and_its_retry_act
                 return response.json() if response.status_code == 200 else None
 
             view = await eventually(acknowledged)
-            assert view["owner"] == "agent-9" and view["stage"] == "acknowledged"
-            events = (await http.get(f"{complaint}/events")).json()["events"]
+            assert view["owner"] == "wang.fang" and view["stage"] == "acknowledged"
+            events = (await http.get(f"{complaint}/events", headers=as_manager)).json()["events"]
             assert [e["type"] for e in events].count("Acknowledged") == 1
     finally:
         await system.stop()

@@ -46,6 +46,7 @@ class Traffic:
     answered: set[str] = field(default_factory=set)  # the customer rated it: the complaint closes
     unfinished: list[str] = field(default_factory=list)
     tasks: set[asyncio.Task] = field(default_factory=set)
+    as_staff: dict[str, str] = field(default_factory=dict)  # a signed-in manager (before any fault)
 
     async def call(self, method: str, url: str, **kwargs) -> httpx.Response | None:
         try:
@@ -81,14 +82,13 @@ class Traffic:
         complaint_id = accepted["complaint_id"]
         self.accepted.add(complaint_id)
         while time.monotonic() < deadline:  # staff see it once it is assigned
-            response = await self.call("GET", f"{staff}/v1/complaints/{complaint_id}")
+            response = await self.call("GET", f"{staff}/v1/complaints/{complaint_id}", headers=self.as_staff)
             if response is not None and response.status_code == 200 and response.json()["stage"] == "assigned":
                 break
             await asyncio.sleep(0.5)
-        as_agent = {"X-Staff-Id": "agent-9"}
         for action, body in (("acknowledge", {"note": "on it"}), ("resolve", RESOLUTION)):
             done = await self.until_answered("POST", f"{staff}/v1/complaints/{complaint_id}/{action}", 200, deadline,
-                                             json=body, headers={**as_agent, "Idempotency-Key": str(uuid.uuid4())})
+                                             json=body, headers={**self.as_staff, "Idempotency-Key": str(uuid.uuid4())})
             if done is None:
                 return
         self.resolved.add(complaint_id)
@@ -128,7 +128,7 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
     await proxy.restore()
     system = LocalSystem(settings, overrides={"intake": {"COMPLAINTS_TEMPORAL_ADDRESS": proxy.address}})
     async with system, httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
-        traffic = Traffic(system, http)
+        traffic = Traffic(system, http, as_staff=await system.staff_headers("wang.fang"))
         stop = asyncio.Event()
         deadline = time.monotonic() + 420
         load = asyncio.create_task(traffic.run(stop, deadline))

@@ -1,0 +1,73 @@
+"""Who may do what to which complaint (domain §3, §5): one place for the staff API's rules.
+
+- A person's authority is the highest of their roster role and the escalation roles they hold
+  (routing.toml `[escalation]`): a senior agent who is a group lead acts as a group lead.
+- Staff act on complaints of their own groups, or that they own, are assigned or liaise on;
+  group leads and department heads on the groups they lead (`*`: all); managers on all.
+- Assigning, re-tiering and correcting the classification: group lead and up.
+- Moving complaints to another policy version: admins.
+"""
+
+from dataclasses import dataclass
+
+from services.workflow.routing import RoutingConfig
+
+RANK = {"agent": 1, "senior": 2, "liaison": 2, "group_lead": 3, "department_head": 4, "manager": 5, "admin": 6}
+LEADING_ROLES = ("group_lead", "department_head", "manager")
+
+
+@dataclass(frozen=True)
+class Staff:
+    staff_id: str
+    name: str
+    role: str  # on the roster
+    groups: tuple[str, ...]
+    authority: str  # the highest of the roster role and the escalation roles held
+
+    def at_least(self, role: str) -> bool:
+        return RANK[self.authority] >= RANK[role]
+
+
+def authority_of(staff_id: str, roster_role: str, config: RoutingConfig) -> str:
+    held = [
+        role
+        for role in LEADING_ROLES
+        if any(staff_id in people for people in (by_role.get(role, ()) for by_role in config.escalation.values()))
+    ]
+    return max([roster_role, *held], key=RANK.__getitem__)
+
+
+@dataclass(frozen=True)
+class Handling:
+    """Who a complaint is with (the staff inbox's row)."""
+
+    group: str | None
+    assignee: str | None
+    owner: str | None
+    liaison: str | None
+
+
+LEAD_ACTIONS = {"assign": "assign a complaint", "retier": "change a tier", "reclassify": "correct a classification"}
+
+
+def refusal(staff: Staff, action: str, handling: Handling, config: RoutingConfig) -> str | None:
+    """Why this person may not take this action on this complaint; None when they may."""
+    if action == "apply_policy":
+        return None if staff.at_least("admin") else "only an admin moves complaints to another policy"
+    if action in LEAD_ACTIONS and not staff.at_least("group_lead"):
+        return f"only a group lead or above may {LEAD_ACTIONS[action]}; you are {staff.authority.replace('_', ' ')}"
+    if _in_scope(staff, handling, config):
+        return None
+    return f"this complaint is with group '{handling.group}', which is not yours"
+
+
+def _in_scope(staff: Staff, handling: Handling, config: RoutingConfig) -> bool:
+    if staff.at_least("manager"):
+        return True
+    if staff.staff_id in (handling.assignee, handling.owner, handling.liaison):
+        return True
+    if handling.group is None:
+        return False
+    if handling.group in staff.groups:
+        return True
+    return any(staff.staff_id in config.holders(role, handling.group) for role in ("group_lead", "department_head"))

@@ -1,0 +1,137 @@
+"""Who is acting: staff sign in with their roster id and password and get a bearer token; every
+staff endpoint takes the acting person from that token, never from what the caller types.
+
+Passwords are hashed with argon2id (argon2-cffi, the library the Password Hashing Competition
+winner ships as); tokens are 256 random bits, kept only as their SHA-256, valid for
+`TOKEN_LIFETIME` and revoked at sign-out. An OIDC provider can replace the password check in
+production (deploy/README.md): what the rest of the service needs is only `SignedIn`.
+"""
+
+import hashlib
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.common.web import ApiError
+from services.workflow.permissions import Staff, authority_of
+from services.workflow.routing import Router
+
+log = logging.getLogger(__name__)
+
+TOKEN_LIFETIME = timedelta(hours=12)  # one working day and its overtime
+_hasher = PasswordHasher()
+_bearer = HTTPBearer(auto_error=False, description="the token from POST /v1/auth/token")
+# Verified against when the staff id is unknown, so a wrong id takes as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def set_password(pool: asyncpg.Pool, staff_id: str, password: str) -> None:
+    await pool.execute(
+        """INSERT INTO workflow.staff_credentials (staff_id, password_hash) VALUES ($1, $2)
+           ON CONFLICT (staff_id) DO UPDATE SET password_hash = $2, updated_at = now()""",
+        staff_id,
+        _hasher.hash(password),
+    )
+
+
+async def give_demo_accounts(pool: asyncpg.Pool, password: str) -> int:
+    """Local systems only (`make run`, tests): every roster member without a password gets this one."""
+    missing = await pool.fetch(
+        """SELECT s.staff_id FROM workflow.staff s
+           WHERE NOT EXISTS (SELECT 1 FROM workflow.staff_credentials c WHERE c.staff_id = s.staff_id)"""
+    )
+    for row in missing:
+        await set_password(pool, row["staff_id"], password)
+    return len(missing)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    expires_at: datetime
+
+
+async def sign_in(pool: asyncpg.Pool, staff_id: str, password: str) -> IssuedToken | None:
+    """A new token for the right password; None for a wrong password or an unknown id (alike)."""
+    stored = await pool.fetchval("SELECT password_hash FROM workflow.staff_credentials WHERE staff_id = $1", staff_id)
+    try:
+        _hasher.verify(stored or _DUMMY_HASH, password)
+    except (VerificationError, InvalidHashError):
+        log.warning("sign-in refused", extra={"staff_id": staff_id})
+        return None
+    if stored is None:
+        return None
+    token = secrets.token_urlsafe(32)
+    expires_at = await pool.fetchval(
+        """INSERT INTO workflow.staff_tokens (token_hash, staff_id, expires_at) VALUES ($1, $2, now() + $3)
+           RETURNING expires_at""",
+        _digest(token),
+        staff_id,
+        TOKEN_LIFETIME,
+    )
+    if _hasher.check_needs_rehash(stored):
+        await set_password(pool, staff_id, password)
+    return IssuedToken(token, expires_at)
+
+
+async def sign_out(pool: asyncpg.Pool, token: str) -> None:
+    await pool.execute("UPDATE workflow.staff_tokens SET revoked_at = now() WHERE token_hash = $1", _digest(token))
+
+
+async def staff_for_token(pool: asyncpg.Pool, router: Router, token: str) -> Staff | None:
+    row = await pool.fetchrow(
+        """SELECT s.staff_id, s.name, s.role, s.groups FROM workflow.staff_tokens t
+           JOIN workflow.staff s ON s.staff_id = t.staff_id
+           WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > now()""",
+        _digest(token),
+    )
+    if row is None:
+        return None
+    return Staff(
+        staff_id=row["staff_id"],
+        name=row["name"],
+        role=row["role"],
+        groups=tuple(row["groups"]),
+        authority=authority_of(row["staff_id"], row["role"], router.config),
+    )
+
+
+async def signed_in(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Staff:
+    """The signed-in person, or 401."""
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if credentials is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "sign in first (POST /v1/auth/token) and send 'Authorization: Bearer <token>'",
+            field="Authorization",
+            headers=challenge,
+        )
+    state = request.app.state
+    staff = await staff_for_token(state.pool, state.router, credentials.credentials)
+    if staff is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "this token is unknown, expired or signed out",
+            field="Authorization",
+            headers=challenge,
+        )
+    return staff
+
+
+SignedIn = Annotated[Staff, Depends(signed_in)]

@@ -1,0 +1,54 @@
+"""Staff passwords and tokens against a real database: argon2id hashes, tokens kept as
+digests, expiry and sign-out; authority from the roster role and the escalation roles held."""
+
+from datetime import timedelta
+
+from services.workflow import staff_auth
+from services.workflow.permissions import Handling, refusal
+from services.workflow.routing import Router, load_routing
+
+
+async def _router(store) -> Router:
+    router = Router(store.pool, load_routing())
+    await router.load_roster()
+    return router
+
+
+async def test_a_password_signs_in_and_a_token_works_until_it_expires_or_is_signed_out(store):
+    router = await _router(store)
+    await staff_auth.set_password(store.pool, "zhou.ting", "correct horse battery staple")
+    assert await staff_auth.sign_in(store.pool, "zhou.ting", "wrong") is None
+    assert await staff_auth.sign_in(store.pool, "sun.lei", "correct horse battery staple") is None  # no password
+    issued = await staff_auth.sign_in(store.pool, "zhou.ting", "correct horse battery staple")
+    assert issued is not None
+    staff = await staff_auth.staff_for_token(store.pool, router, issued.token)
+    assert (staff.staff_id, staff.authority) == ("zhou.ting", "agent")
+
+    await store.pool.execute("UPDATE workflow.staff_tokens SET expires_at = now() - $1::interval", timedelta(seconds=1))
+    assert await staff_auth.staff_for_token(store.pool, router, issued.token) is None
+    again = await staff_auth.sign_in(store.pool, "zhou.ting", "correct horse battery staple")
+    await staff_auth.sign_out(store.pool, again.token)
+    assert await staff_auth.staff_for_token(store.pool, router, again.token) is None
+
+
+async def test_who_may_act_on_which_complaint(store):
+    router = await _router(store)
+    await staff_auth.give_demo_accounts(store.pool, "demo password 1")
+
+    async def person(staff_id):
+        issued = await staff_auth.sign_in(store.pool, staff_id, "demo password 1")
+        return await staff_auth.staff_for_token(store.pool, router, issued.token)
+
+    agent, other_agent, lead, manager, admin = [
+        await person(i) for i in ("zhou.ting", "zhao.min", "liu.yang", "wang.fang", "ops.admin")]
+    service_desk = Handling(group="front-line-service", assignee="zhou.ting", owner=None, liaison=None)
+    config = router.config
+    assert refusal(agent, "acknowledge", service_desk, config) is None
+    assert "not yours" in refusal(other_agent, "acknowledge", service_desk, config)
+    assigned_elsewhere = Handling(group="front-line-product", assignee="zhou.ting", owner=None, liaison=None)
+    assert refusal(agent, "post_progress", assigned_elsewhere, config) is None  # their own complaint
+    assert "group lead" in refusal(agent, "retier", service_desk, config)
+    assert lead.authority == "group_lead" and refusal(lead, "retier", service_desk, config) is None
+    assert refusal(manager, "assign", assigned_elsewhere, config) is None
+    assert "admin" in refusal(manager, "apply_policy", service_desk, config)
+    assert refusal(admin, "apply_policy", service_desk, config) is None
