@@ -150,7 +150,17 @@ def _as_view(staff: Staff) -> SignedInAs:
 @app.post("/v1/auth/token", response_model=TokenIssued, tags=["sign-in"])
 async def sign_in(body: SignIn) -> TokenIssued:
     """Sign in with the roster id and password; send the token as `Authorization: Bearer`."""
-    issued = await staff_auth.sign_in(app.state.pool, body.staff_id, body.password)
+    try:
+        issued = await staff_auth.sign_in(app.state.pool, body.staff_id, body.password)
+    except staff_auth.LockedOut as exc:
+        seconds = max(1, int(exc.retry_after.total_seconds()))
+        raise ApiError(
+            429,
+            "locked_out",
+            f"too many wrong passwords: this account signs in again in {seconds // 60 + 1} min",
+            field="password",
+            headers={"Retry-After": str(seconds)},
+        ) from exc
     if issued is None:
         raise ApiError(401, "unauthorized", "wrong staff id or password", field="password")
     staff = await staff_auth.staff_for_token(app.state.pool, app.state.router, issued.token)

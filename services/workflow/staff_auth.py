@@ -27,6 +27,10 @@ from services.workflow.routing import Router
 log = logging.getLogger(__name__)
 
 TOKEN_LIFETIME = timedelta(hours=12)  # one working day and its overtime
+# This many wrong passwords in a row lock the account for LOCKOUT (the person, or an admin
+# setting a new password, unlocks it sooner).
+MAX_FAILED_ATTEMPTS = 5
+LOCKOUT = timedelta(minutes=15)
 _hasher = PasswordHasher()
 _bearer = HTTPBearer(auto_error=False, description="the token from POST /v1/auth/token")
 # Verified against when the staff id is unknown, so a wrong id takes as long as a wrong password.
@@ -40,7 +44,8 @@ def _digest(token: str) -> str:
 async def set_password(pool: asyncpg.Pool, staff_id: str, password: str) -> None:
     await pool.execute(
         """INSERT INTO workflow.staff_credentials (staff_id, password_hash) VALUES ($1, $2)
-           ON CONFLICT (staff_id) DO UPDATE SET password_hash = $2, updated_at = now()""",
+           ON CONFLICT (staff_id) DO UPDATE
+           SET password_hash = $2, updated_at = now(), failed_attempts = 0, locked_until = NULL""",
         staff_id,
         _hasher.hash(password),
     )
@@ -63,16 +68,43 @@ class IssuedToken:
     expires_at: datetime
 
 
+class LockedOut(Exception):
+    def __init__(self, retry_after: timedelta):
+        super().__init__("too many wrong passwords")
+        self.retry_after = retry_after
+
+
 async def sign_in(pool: asyncpg.Pool, staff_id: str, password: str) -> IssuedToken | None:
-    """A new token for the right password; None for a wrong password or an unknown id (alike)."""
-    stored = await pool.fetchval("SELECT password_hash FROM workflow.staff_credentials WHERE staff_id = $1", staff_id)
+    """A new token for the right password; None for a wrong password or an unknown id (alike).
+    Raises LockedOut while the account is locked after repeated wrong passwords."""
+    row = await pool.fetchrow(
+        """SELECT password_hash, locked_until - now() AS locked_for FROM workflow.staff_credentials
+           WHERE staff_id = $1""",
+        staff_id,
+    )
+    if row is not None and row["locked_for"] is not None and row["locked_for"] > timedelta(0):
+        raise LockedOut(row["locked_for"])
+    stored = row["password_hash"] if row else None
     try:
         _hasher.verify(stored or _DUMMY_HASH, password)
     except (VerificationError, InvalidHashError):
         log.warning("sign-in refused", extra={"staff_id": staff_id})
+        if row is not None:
+            await pool.execute(
+                """UPDATE workflow.staff_credentials
+                   SET failed_attempts = CASE WHEN failed_attempts + 1 >= $2 THEN 0 ELSE failed_attempts + 1 END,
+                       locked_until = CASE WHEN failed_attempts + 1 >= $2 THEN now() + $3 ELSE locked_until END
+                   WHERE staff_id = $1""",
+                staff_id,
+                MAX_FAILED_ATTEMPTS,
+                LOCKOUT,
+            )
         return None
     if stored is None:
         return None
+    await pool.execute(
+        "UPDATE workflow.staff_credentials SET failed_attempts = 0, locked_until = NULL WHERE staff_id = $1", staff_id
+    )
     token = secrets.token_urlsafe(32)
     expires_at = await pool.fetchval(
         """INSERT INTO workflow.staff_tokens (token_hash, staff_id, expires_at) VALUES ($1, $2, now() + $3)

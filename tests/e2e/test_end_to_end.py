@@ -694,6 +694,11 @@ async def test_staff_sign_in_tokens_and_every_deny_path(system, http):
         as_lead = {"Authorization": f"Bearer {lead['access_token']}"}
         assert (await client.put("/v1/staff/sun.lei/duty", json={"on_duty": True}, headers=as_lead)).status_code == 200
 
+        for _ in range(5):  # guessing sun.lei's password locks the account: 429 with Retry-After
+            await client.post("/v1/auth/token", json={"staff_id": "sun.lei", "password": "guess"})
+        locked = await client.post("/v1/auth/token", json={"staff_id": "sun.lei", "password": password})
+        assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+
         assert (await client.delete("/v1/auth/token", headers=mine)).status_code == 204
         gone = await client.get("/v1/auth/me", headers=mine)
         assert gone.status_code == 401 and "signed out" in gone.json()["message"]

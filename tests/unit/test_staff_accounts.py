@@ -3,6 +3,8 @@ digests, expiry and sign-out; authority from the roster role and the escalation 
 
 from datetime import timedelta
 
+import pytest
+
 from services.workflow import staff_auth
 from services.workflow.permissions import Handling, refusal
 from services.workflow.routing import Router, load_routing
@@ -52,3 +54,19 @@ async def test_who_may_act_on_which_complaint(store):
     assert refusal(manager, "assign", assigned_elsewhere, config) is None
     assert "admin" in refusal(manager, "apply_policy", service_desk, config)
     assert refusal(admin, "apply_policy", service_desk, config) is None
+
+
+async def test_repeated_wrong_passwords_lock_the_account_for_a_while(store):
+    await _router(store)
+    await staff_auth.set_password(store.pool, "zhou.ting", "correct horse battery staple")
+    for _ in range(staff_auth.MAX_FAILED_ATTEMPTS):
+        assert await staff_auth.sign_in(store.pool, "zhou.ting", "guess") is None
+    with pytest.raises(staff_auth.LockedOut) as locked:  # even the right password, for now
+        await staff_auth.sign_in(store.pool, "zhou.ting", "correct horse battery staple")
+    assert timedelta(minutes=14) < locked.value.retry_after <= staff_auth.LOCKOUT
+    await store.pool.execute("UPDATE workflow.staff_credentials SET locked_until = now() - interval '1 second'")
+    assert await staff_auth.sign_in(store.pool, "zhou.ting", "correct horse battery staple") is not None
+    # A success starts the count again: four wrong ones do not lock.
+    for _ in range(staff_auth.MAX_FAILED_ATTEMPTS - 1):
+        assert await staff_auth.sign_in(store.pool, "zhou.ting", "guess") is None
+    assert await staff_auth.sign_in(store.pool, "zhou.ting", "correct horse battery staple") is not None
