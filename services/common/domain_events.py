@@ -103,6 +103,33 @@ class SolutionPlanGiven(DomainEvent):
     deadlines: Deadlines | None = None
 
 
+class TransferRequested(DomainEvent):
+    staff_id: str | None = None
+    from_group: str | None = None
+    to_group: str | None = None
+    reason: str | None = None
+    deadlines: Deadlines | None = None
+
+
+class TransferAccepted(DomainEvent):
+    """The receiving department took it; `waited_seconds` is the time to accept (reports)."""
+
+    staff_id: str | None = None
+    from_group: str | None = None
+    to_group: str | None = None
+    waited_seconds: float | None = None
+    deadlines: Deadlines | None = None
+
+
+class TransferDeclined(DomainEvent):
+    staff_id: str | None = None
+    from_group: str | None = None
+    to_group: str | None = None
+    reason: str | None = None
+    waited_seconds: float | None = None
+    deadlines: Deadlines | None = None
+
+
 class InfoRequested(DomainEvent):
     staff_id: str | None = None
     question: str | None = None
@@ -248,6 +275,9 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         AssignedToPerson,
         ProgressPosted,
         SolutionPlanGiven,
+        TransferRequested,
+        TransferAccepted,
+        TransferDeclined,
         InfoRequested,
         ClockPaused,
         CustomerReplied,

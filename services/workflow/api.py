@@ -34,6 +34,8 @@ from services.workflow.contract import (
     AssignBody,
     ComplaintClient,
     ComplaintView,
+    DeclineTransferAction,
+    DeclineTransferBody,
     FollowUpAction,
     FollowUpBody,
     PlanAction,
@@ -50,6 +52,8 @@ from services.workflow.contract import (
     RetierBody,
     StaffAction,
     Stage,
+    TransferAction,
+    TransferBody,
     complaint_id_from_workflow_id,
 )
 from services.workflow.eventstore import EventStore
@@ -107,11 +111,18 @@ def _complaints() -> ComplaintClient:
 async def _permit(staff: Staff, complaint_id: str, action: str) -> str:
     """The acting person's id once they may take this action on this complaint; 403 otherwise."""
     row = await app.state.pool.fetchrow(
-        "SELECT group_name, assignee, owner, liaison FROM workflow.inbox WHERE complaint_id = $1", complaint_id
+        "SELECT group_name, assignee, owner, liaison, transfer_to FROM workflow.inbox WHERE complaint_id = $1",
+        complaint_id,
     )
     if row is None:
         raise ApiError(404, "not_found", f"no complaint {complaint_id}", field="complaint_id")
-    handling = Handling(group=row["group_name"], assignee=row["assignee"], owner=row["owner"], liaison=row["liaison"])
+    handling = Handling(
+        group=row["group_name"],
+        assignee=row["assignee"],
+        owner=row["owner"],
+        liaison=row["liaison"],
+        transfer_to=row["transfer_to"],
+    )
     reason = refusal(staff, action, handling, app.state.router.config)
     if reason:
         raise ApiError(403, "forbidden", reason)
@@ -266,6 +277,34 @@ async def give_plan(complaint_id: str, staff: SignedIn, body: PlanBody, key: Act
     staff_id = await _permit(staff, complaint_id, "give_plan")
     action = PlanAction(staff_id=staff_id, **body.model_dump())
     return await _complaints().give_plan(complaint_id, action, key)
+
+
+@app.post("/v1/complaints/{complaint_id}/transfer", response_model=ComplaintView, tags=["staff"])
+async def transfer(complaint_id: str, staff: SignedIn, body: TransferBody, key: ActionKey = None) -> ComplaintView:
+    """Transfer to another department: its members must accept within the tier's transfer_acceptance."""
+    staff_id = await _permit(staff, complaint_id, "transfer")
+    if body.to_group not in app.state.router.config.groups:
+        raise ApiError(
+            422, "unknown_group", f"no group '{body.to_group}' in the routing configuration", field="to_group"
+        )
+    return await _complaints().transfer(complaint_id, TransferAction(staff_id=staff_id, **body.model_dump()), key)
+
+
+@app.post("/v1/complaints/{complaint_id}/transfer/accept", response_model=ComplaintView, tags=["staff"])
+async def accept_transfer(complaint_id: str, staff: SignedIn, key: ActionKey = None) -> ComplaintView:
+    """The receiving group takes the complaint (the one who accepts is its assignee)."""
+    staff_id = await _permit(staff, complaint_id, "accept_transfer")
+    return await _complaints().accept_transfer(complaint_id, StaffAction(staff_id=staff_id), key)
+
+
+@app.post("/v1/complaints/{complaint_id}/transfer/decline", response_model=ComplaintView, tags=["staff"])
+async def decline_transfer(
+    complaint_id: str, staff: SignedIn, body: DeclineTransferBody, key: ActionKey = None
+) -> ComplaintView:
+    """The receiving group does not take it: back to the sender, with the reason."""
+    staff_id = await _permit(staff, complaint_id, "decline_transfer")
+    action = DeclineTransferAction(staff_id=staff_id, **body.model_dump())
+    return await _complaints().decline_transfer(complaint_id, action, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/request-info", response_model=ComplaintView, tags=["staff"])

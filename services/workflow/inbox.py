@@ -76,7 +76,10 @@ _COLUMNS_SET_BY: dict[type[ev.DomainEvent], Callable[[Any, NewEvent], dict[str, 
     ev.Escalated: lambda p, _: dict(escalation_level=p.level),
     ev.RepeatLinked: lambda p, _: dict(linked_count=p.count),
     ev.BatchLinked: lambda p, _: dict(batch_id=p.batch_id),
-    ev.Resolved: lambda p, _: dict(next_deadline=None),
+    ev.TransferRequested: lambda p, _: dict(transfer_to=p.to_group),
+    ev.TransferAccepted: lambda p, _: dict(group_name=p.to_group, assignee=p.staff_id, transfer_to=None),
+    ev.TransferDeclined: lambda p, _: dict(transfer_to=None),
+    ev.Resolved: lambda p, _: dict(next_deadline=None, transfer_to=None),
     ev.Closed: lambda p, _: dict(next_deadline=None),
 }
 

@@ -6,6 +6,7 @@
   group leads and department heads on the groups they lead (`*`: all); managers on all.
 - Assigning, re-tiering and correcting the classification: group lead and up.
 - Moving complaints to another policy version: admins.
+- Accepting or declining a transfer: the receiving group (its members, leads, managers).
 """
 
 from dataclasses import dataclass
@@ -45,9 +46,11 @@ class Handling:
     assignee: str | None
     owner: str | None
     liaison: str | None
+    transfer_to: str | None = None  # a transfer waiting for this group
 
 
 LEAD_ACTIONS = {"assign": "assign a complaint", "retier": "change a tier", "reclassify": "correct a classification"}
+RECEIVING_ACTIONS = ("accept_transfer", "decline_transfer")
 
 
 def refusal(staff: Staff, action: str, handling: Handling, config: RoutingConfig) -> str | None:
@@ -56,6 +59,13 @@ def refusal(staff: Staff, action: str, handling: Handling, config: RoutingConfig
         return None if staff.at_least("admin") else "only an admin moves complaints to another policy"
     if action in LEAD_ACTIONS and not staff.at_least("group_lead"):
         return f"only a group lead or above may {LEAD_ACTIONS[action]}; you are {staff.authority.replace('_', ' ')}"
+    if action in RECEIVING_ACTIONS:  # the receiving group answers a transfer
+        if handling.transfer_to is None:
+            return None  # nothing waits: the workflow says so (409)
+        receiving = Handling(group=handling.transfer_to, assignee=None, owner=None, liaison=None)
+        if _in_scope(staff, receiving, config):
+            return None
+        return f"the transfer waits for group '{handling.transfer_to}', which is not yours"
     if _in_scope(staff, handling, config):
         return None
     return f"this complaint is with group '{handling.group}', which is not yours"

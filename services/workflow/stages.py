@@ -13,6 +13,9 @@ class Action(StrEnum):
     assign = "assign"
     post_progress = "post_progress"
     give_plan = "give_plan"
+    transfer = "transfer"
+    accept_transfer = "accept_transfer"
+    decline_transfer = "decline_transfer"
     request_info = "request_info"
     customer_reply = "customer_reply"
     resolve = "resolve"
@@ -33,6 +36,9 @@ ALLOWED_IN: dict[Action, set[Stage]] = {
     Action.assign: _HANDLING,
     Action.post_progress: {Stage.acknowledged},
     Action.give_plan: {Stage.acknowledged, Stage.waiting_on_customer},
+    Action.transfer: {Stage.assigned, Stage.acknowledged},
+    Action.accept_transfer: _HANDLING,
+    Action.decline_transfer: _HANDLING,
     Action.request_info: {Stage.acknowledged},
     Action.customer_reply: {Stage.waiting_on_customer},
     Action.resolve: {Stage.acknowledged, Stage.waiting_on_customer},

@@ -34,9 +34,11 @@ with workflow.unsafe.imports_passed_through():
         ComplaintOutcome,
         ComplaintView,
         CustomerReply,
+        DeclineTransferAction,
         FieldDecision,
         FollowUpAction,
         HistoryEntry,
+        PendingTransfer,
         PlanAction,
         ProgressAction,
         ReclassifyAction,
@@ -47,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         StaffAction,
         Stage,
         SurveyAnswer,
+        TransferAction,
         static_summary,
     )
     from services.workflow.contract.names import STATUS_QUERY, WORKFLOW_TYPE
@@ -270,6 +273,8 @@ class ComplaintWorkflow(OlderGenerations):
     async def _fire(self, dues: list[Due]) -> None:
         for due in dues:
             target = self.sla.targets[due.target]
+            # A transfer not accepted in time is the receiving department's to answer for.
+            group = self.view.transfer.to_group if due.target == "transfer_acceptance" and self.view.transfer else None
             facts = {
                 "target": due.target,
                 "deadline": due.deadline.isoformat() if due.deadline else None,
@@ -284,6 +289,7 @@ class ComplaintWorkflow(OlderGenerations):
                             "owner",
                             {**facts, "fraction": due.fraction},
                             key=f"{due.target}/{target.started_at.isoformat()}/warn/{due.fraction}",
+                            group=group,
                         )
                     ],
                 )
@@ -307,6 +313,7 @@ class ComplaintWorkflow(OlderGenerations):
                             due.to,
                             {**facts, "level": due.level, "breach": due.kind == "breach"},
                             key=f"{due.target}/{target.started_at.isoformat()}/level/{due.level}",
+                            group=group,
                         )
                     ],
                 )
@@ -409,6 +416,106 @@ class ComplaintWorkflow(OlderGenerations):
         ensure_allowed(self.view.stage, Action.give_plan)
 
     @workflow.update
+    async def transfer(self, action: TransferAction) -> ComplaintView:
+        """Hand the complaint to another department; it must accept within the tier's
+        transfer_acceptance (domain §5). The first responder keeps ownership."""
+        now = workflow.now()
+        self.view.transfer = PendingTransfer(
+            from_group=self.view.group,
+            to_group=action.to_group,
+            reason=action.reason,
+            requested_by=action.staff_id,
+            requested_at=now,
+        )
+        self.sla.start("transfer_acceptance", now)
+        facts = {"from_group": self.view.group, "to_group": action.to_group, "reason": action.reason}
+        await self._record(
+            events.TransferRequested(staff_id=action.staff_id, **facts, deadlines=self._deadlines()),
+            messages=[
+                self._to_staff(
+                    "transfer_request", "owner", facts, key=self._action_key("transfer", now), group=action.to_group
+                )
+            ],
+        )
+        return self.view
+
+    @transfer.validator
+    def _validate_transfer(self, action: TransferAction) -> None:
+        ensure_allowed(self.view.stage, Action.transfer)
+        if self.view.transfer is not None:
+            raise ActionNotAllowed(f"a transfer to {self.view.transfer.to_group} is waiting to be accepted")
+        if action.to_group == self.view.group:
+            raise ActionNotAllowed(f"the complaint is with {action.to_group} already")
+
+    @workflow.update
+    async def accept_transfer(self, action: StaffAction) -> ComplaintView:
+        """The receiving department takes the complaint; the customer hears who handles it now."""
+        now = workflow.now()
+        pending = self.view.transfer
+        assert pending is not None  # the validator saw it
+        self.sla.meet("transfer_acceptance", now)
+        self.view.transfer = None
+        self.view.group, self.view.assignee = pending.to_group, action.staff_id
+        waited = (now - pending.requested_at).total_seconds()
+        await self._record(
+            events.TransferAccepted(
+                staff_id=action.staff_id,
+                from_group=pending.from_group,
+                to_group=pending.to_group,
+                waited_seconds=waited,
+                deadlines=self._deadlines(),
+            ),
+            messages=[
+                self._to_customer(
+                    "transfer_accepted",
+                    {"handler": action.staff_id, "group": pending.to_group},
+                    key=self._action_key("transfer-accepted", now),
+                )
+            ],
+        )
+        return self.view
+
+    @accept_transfer.validator
+    def _validate_accept_transfer(self, action: StaffAction) -> None:
+        ensure_allowed(self.view.stage, Action.accept_transfer)
+        if self.view.transfer is None:
+            raise ActionNotAllowed("no transfer is waiting to be accepted")
+
+    @workflow.update
+    async def decline_transfer(self, action: DeclineTransferAction) -> ComplaintView:
+        """The receiving department does not take it: back to whoever asked, with the reason."""
+        now = workflow.now()
+        pending = self.view.transfer
+        assert pending is not None  # the validator saw it
+        self.sla.meet("transfer_acceptance", now)
+        self.view.transfer = None
+        facts = {"from_group": pending.from_group, "to_group": pending.to_group, "reason": action.reason}
+        sender = self._message(
+            "transfer_declined",
+            "internal",
+            pending.requested_by,
+            f"staff:{pending.requested_by}",
+            {**facts, "declined_by": action.staff_id},
+            self._action_key("transfer-declined", now),
+        )
+        await self._record(
+            events.TransferDeclined(
+                staff_id=action.staff_id,
+                **facts,
+                waited_seconds=(now - pending.requested_at).total_seconds(),
+                deadlines=self._deadlines(),
+            ),
+            messages=[sender],
+        )
+        return self.view
+
+    @decline_transfer.validator
+    def _validate_decline_transfer(self, action: DeclineTransferAction) -> None:
+        ensure_allowed(self.view.stage, Action.decline_transfer)
+        if self.view.transfer is None:
+            raise ActionNotAllowed("no transfer is waiting to be declined")
+
+    @workflow.update
     async def request_info(self, action: RequestInfoAction) -> ComplaintView:
         now = workflow.now()
         self.view.stage = Stage.waiting_on_customer
@@ -449,8 +556,16 @@ class ComplaintWorkflow(OlderGenerations):
             resumed.append(events.ClockResumed(paused_seconds=paused_for.total_seconds()))
         self.view.stage = Stage.resolved
         self.view.resolution = action.resolution
-        for target in ("resolution", "solution_plan", "progress", "assignment", "first_response"):
+        for target in (
+            "resolution",
+            "solution_plan",
+            "transfer_acceptance",
+            "progress",
+            "assignment",
+            "first_response",
+        ):
             self.sla.meet(target, now)
+        self.view.transfer = None  # resolved: a transfer still waiting has nothing left to take
         self.sla.start("feedback", now)
         await self._record(
             *resumed,
@@ -778,14 +893,19 @@ class ComplaintWorkflow(OlderGenerations):
         channel, address = self.complaint.customer.reply_channel()
         return self._message(template, channel, self.complaint.customer.name, address, variables, key or template)
 
-    def _to_staff(self, template: str, role: str, variables: dict, key: str) -> KeyedNotificationRequest:
-        """Internal alert to a role of the complaint's group (the owner once someone owns it)."""
-        if role == "owner" and self.view.owner:
+    def _to_staff(
+        self, template: str, role: str, variables: dict, key: str, group: str | None = None
+    ) -> KeyedNotificationRequest:
+        """Internal alert to a role of the complaint's group (the owner once someone owns it), or
+        of another `group` (a transfer's receiving department: its queue stands for the owner)."""
+        if group is None and role == "owner" and self.view.owner:
             name, address = self.view.owner, f"staff:{self.view.owner}"
         elif role == "owner":  # nobody owns it yet: the group's queue is told
-            name, address = f"{self.view.group} queue", f"role:queue@{self.view.group}"
+            group = group or self.view.group
+            name, address = f"{group} queue", f"role:queue@{group}"
         else:
-            name, address = f"{role} of {self.view.group}", f"role:{role}@{self.view.group}"
+            group = group or self.view.group
+            name, address = f"{role} of {group}", f"role:{role}@{group}"
         variables = {**variables, "tier": self.sla.tier, "role": role, "owner": self.view.owner}
         return self._message(template, "internal", name, address, variables, key)
 

@@ -710,3 +710,31 @@ async def test_staff_sign_in_tokens_and_every_deny_path(system, http):
         assert not await pool.fetchval("SELECT count(*) FROM workflow.staff_tokens WHERE token_hash = $1", token)
     finally:
         await pool.close()
+
+
+async def test_a_transfer_over_http_is_answered_by_the_receiving_group_only(system, http):
+    s = system.settings
+    accepted = await http.post(f"{s.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
+                               json=new_complaint(**{"description": "the agent was rude and then charged me twice"}))
+    complaint = f"{s.url_of('workflow')}/v1/complaints/{accepted.json()['complaint_id']}"
+    await eventually(lambda: _has_event(http, accepted.json()["status_url"], "Assigned"))
+    as_manager = await system.staff_headers("wang.fang")
+    holder = (await http.get(complaint, headers=as_manager)).json()
+    as_holder = await system.staff_headers(holder["assignee"])
+    assert (await http.post(f"{complaint}/acknowledge", headers=as_holder)).status_code == 200
+
+    nowhere = await http.post(f"{complaint}/transfer", json={"to_group": "finance", "reason": "refund"},
+                              headers=as_holder)
+    assert nowhere.status_code == 422 and nowhere.json()["fields"][0]["field"] == "to_group"
+    sent = await http.post(f"{complaint}/transfer", json={"to_group": "liaison-operations", "reason": "refund"},
+                           headers=as_holder)
+    assert sent.status_code == 200 and sent.json()["transfer"]["to_group"] == "liaison-operations"
+    not_theirs = await http.post(f"{complaint}/transfer/accept", headers=as_holder)
+    assert not_theirs.status_code == 403 and "liaison-operations" in not_theirs.json()["message"]
+    taken = await http.post(f"{complaint}/transfer/accept", headers=await system.staff_headers("ma.jun"))
+    assert taken.status_code == 200, taken.text
+    assert (taken.json()["group"], taken.json()["assignee"], taken.json()["owner"]) == (
+        "liaison-operations", "ma.jun", holder["assignee"])
+    again = await http.post(f"{complaint}/transfer/decline", json={"reason": "x"},
+                            headers=await system.staff_headers("ma.jun"))
+    assert again.status_code == 409 and "no transfer" in again.json()["message"]

@@ -16,6 +16,7 @@ from services.workflow.contract import (
     AssignAction,
     ComplaintClient,
     CustomerReply,
+    DeclineTransferAction,
     FollowUpAction,
     PlanAction,
     ProgressAction,
@@ -25,6 +26,7 @@ from services.workflow.contract import (
     RetierAction,
     StaffAction,
     SurveyAnswer,
+    TransferAction,
 )
 from tests.workflow import scenarios
 
@@ -50,6 +52,10 @@ async def every_other_action(env: WorkflowEnvironment) -> str:
     await complaints.reclassify(
         cid, ReclassifyAction(staff_id="lead-1", complaint_type="product_fault", responsibility="rnd", reason="a bug")
     )
+    await complaints.transfer(cid, TransferAction(staff_id="agent-8", to_group="liaison-product", reason="a defect?"))
+    await complaints.decline_transfer(cid, DeclineTransferAction(staff_id="zheng.li", reason="a billing matter"))
+    await complaints.transfer(cid, TransferAction(staff_id="agent-8", to_group="liaison-operations", reason="finance"))
+    await complaints.accept_transfer(cid, StaffAction(staff_id="ma.jun"))
     await complaints.apply_policy(cid, ApplyPolicyAction(staff_id="ops-1", policy="default"))
     await env.sleep(timedelta(hours=3))  # the progress cadence passes: a reminder
     await scenarios.wait_for_event(handle, "ProgressReminder")

@@ -30,6 +30,7 @@ from services.workflow.contract import (
     ComplaintInput,
     ComplaintView,
     Customer,
+    DeclineTransferAction,
     FollowUpAction,
     PlanAction,
     RepeatSubmission,
@@ -38,6 +39,7 @@ from services.workflow.contract import (
     StaffAction,
     Stage,
     SurveyAnswer,
+    TransferAction,
     complaint_id_from_workflow_id,
 )
 from services.workflow.eventstore import EventStore
@@ -229,6 +231,24 @@ async def tier_1_plan_given(env: WorkflowEnvironment) -> WorkflowHandle:
     return handle
 
 
+async def transferred(env: WorkflowEnvironment) -> WorkflowHandle:
+    """Transferred to another department, declined, transferred again and accepted late (the
+    acceptance deadline escalates in the receiving department), then resolved."""
+    handle = await start(env.client, a_complaint(await skip_to(env, 1, time(10, 0))))
+    await wait_for_event(handle, "Assigned")
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
+    await drive(handle).transfer(TransferAction(staff_id="agent-2", to_group="liaison-product", reason="a defect?"))
+    await drive(handle).decline_transfer(DeclineTransferAction(staff_id="zheng.li", reason="a billing matter"))
+    await drive(handle).transfer(TransferAction(staff_id="agent-2", to_group="liaison-operations", reason="finance"))
+    await env.sleep(timedelta(hours=2, minutes=5))
+    await wait_for_event(handle, "Escalated")
+    await drive(handle).accept_transfer(StaffAction(staff_id="ma.jun"))
+    await drive(handle).resolve(ResolveAction(staff_id="ma.jun", resolution=RESOLUTION))
+    await answer(handle, 4, 3)
+    await handle.result()
+    return handle
+
+
 async def repeat_and_batch_linked(env: WorkflowEnvironment) -> WorkflowHandle:
     """Classified and routed at intake's word; the customer writes again; a batch links it."""
     complaint = a_complaint(await skip_to(env, 3, time(10, 0)), MONEY)
@@ -251,12 +271,13 @@ async def repeat_and_batch_linked(env: WorkflowEnvironment) -> WorkflowHandle:
 
 SCENARIOS = {"happy_path": happy_path, "survey_given_up": survey_given_up,
              "tier_1_escalated_twice": tier_1_escalated_twice, "repeat_and_batch_linked": repeat_and_batch_linked,
-             "tier_1_plan_given": tier_1_plan_given}
+             "tier_1_plan_given": tier_1_plan_given, "transferred": transferred}
 # Histories are saved per generation of the workflow: each generation's stay, so complaints
 # started under any of them keep replaying. A new generation = a new `workflow.patched` id, or
 # policies whose data takes branches the saved ones never took (policy-v3: tier 1's solution
-# plan and tier 3's one update, on the timeliness-v1 code).
-GENERATION = "policy-v3"
+# plan and tier 3's one update, on the timeliness-v1 code; transfers-v1: department transfers,
+# new Updates that older histories never call).
+GENERATION = "transfers-v1"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -18,6 +18,7 @@ from services.workflow.contract import (
     ActionRefused,
     ApplyPolicyAction,
     CustomerReply,
+    DeclineTransferAction,
     FollowUpAction,
     PlanAction,
     ProgressAction,
@@ -25,6 +26,7 @@ from services.workflow.contract import (
     ResolveAction,
     RetierAction,
     StaffAction,
+    TransferAction,
 )
 from services.workflow.policy import POLICY_DIR
 from tests.workflow import scenarios
@@ -336,6 +338,68 @@ async def test_retiering_recomputes_the_running_deadlines(env, store, alerts):
     with pytest.raises(ActionRefused) as refused:
         await drive(handle).retier(RetierAction(staff_id="lead-1", tier=1, reason="again"))
     assert "tier 1 already" in refused.value.message
+    await finish(handle)
+
+
+async def test_a_transfer_not_accepted_in_time_escalates_in_the_receiving_department(env, store, alerts):
+    """Domain §5 (source 000): the receiving department accepts a transfer within 2 h. Not in
+    time: warnings to its queue, then its own chain. Accepted: it works the complaint, the first
+    responder keeps ownership, and the customer hears who handles it now."""
+    received = await skip_to(env, MONDAY, time(10, 0))
+    handle = await start(env.client, a_complaint(received, MONEY))  # tier 2: business hours
+    await wait_for_event(handle, "Assigned")
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
+    sender_group = (await drive(handle).status()).group
+    await advance(env, handle, timedelta(minutes=10))
+    sent = await drive(handle).transfer(
+        TransferAction(staff_id="agent-2", to_group="liaison-operations", reason="the refund needs finance"))
+    assert sent.transfer.to_group == "liaison-operations" and sent.group == sender_group
+    assert _close(sent.deadlines["transfer_acceptance"], received + timedelta(hours=2, minutes=10))
+    with pytest.raises(ActionRefused, match="waiting to be accepted"):
+        await drive(handle).transfer(TransferAction(staff_id="agent-2", to_group="liaison-product", reason="x"))
+    await advance(env, handle, timedelta(hours=2, minutes=5), "Escalated")
+    accepted = await drive(handle).accept_transfer(StaffAction(staff_id="ma.jun"))
+    assert (accepted.group, accepted.assignee, accepted.owner) == ("liaison-operations", "ma.jun", "agent-2")
+    assert accepted.transfer is None and "transfer_acceptance" not in accepted.deadlines
+
+    rows = timeline(await events_of(store, handle), received)
+    assert rows[len(RECEIVED) + 1:] == [
+        ("0:10:00", "TransferRequested", ""),
+        ("1:10:00", "SlaWarning", "transfer_acceptance 0.5"),
+        ("1:46:00", "SlaWarning", "transfer_acceptance 0.8"),
+        ("2:10:00", "SlaBreached", "transfer_acceptance"),
+        ("2:10:00", "Escalated", "transfer_acceptance L1 group_lead"),
+        ("2:15:00", "TransferAccepted", ""),
+    ]
+    taken = next(e for e in await events_of(store, handle) if e.type == "TransferAccepted")
+    assert round(taken.data["waited_seconds"]) == 2 * 3600 + 5 * 60  # time to accept, for the reports
+    told = [(n.template, n.recipient_address) for n in await alerts.of(handle.id.removeprefix("complaint-"))]
+    assert ("transfer_request", "role:queue@liaison-operations") in told
+    assert ("sla_warning", "role:queue@liaison-operations") in told  # the receiving queue, not the sender
+    assert ("sla_escalation", "role:group_lead@liaison-operations") in told
+    assert told[-1][0] == "transfer_accepted"  # to the customer
+    await finish(handle)
+
+
+async def test_a_declined_transfer_goes_back_to_the_sender_with_the_reason(env, store, alerts):
+    received = await skip_to(env, WEDNESDAY, time(10, 0))
+    handle = await start(env.client, a_complaint(received, MONEY))
+    await wait_for_event(handle, "Assigned")
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
+    group = (await drive(handle).status()).group
+    with pytest.raises(ActionRefused, match="already"):
+        await drive(handle).transfer(TransferAction(staff_id="agent-2", to_group=group, reason="x"))
+    await drive(handle).transfer(TransferAction(staff_id="agent-2", to_group="liaison-product", reason="a defect?"))
+    await advance(env, handle, timedelta(minutes=30))
+    back = await drive(handle).decline_transfer(
+        DeclineTransferAction(staff_id="zheng.li", reason="no defect: a billing question"))
+    assert (back.group, back.transfer) == (group, None) and "transfer_acceptance" not in back.deadlines
+    with pytest.raises(ActionRefused, match="no transfer"):
+        await drive(handle).accept_transfer(StaffAction(staff_id="zheng.li"))
+    declined = next(e for e in await events_of(store, handle) if e.type == "TransferDeclined")
+    assert declined.data["reason"] == "no defect: a billing question" and round(declined.data["waited_seconds"]) == 1800
+    sender = [n for n in await alerts.of(handle.id.removeprefix("complaint-")) if n.template == "transfer_declined"]
+    assert [n.recipient_address for n in sender] == ["staff:agent-2"]
     await finish(handle)
 
 

@@ -10,6 +10,8 @@ from services.workflow.contract.actions import (
     AssignBody,
     BatchLink,
     CustomerReply,
+    DeclineTransferAction,
+    DeclineTransferBody,
     FollowUpAction,
     FollowUpBody,
     PlanAction,
@@ -27,6 +29,8 @@ from services.workflow.contract.actions import (
     RetierBody,
     StaffAction,
     SurveyAnswer,
+    TransferAction,
+    TransferBody,
 )
 from services.workflow.contract.client import (
     ActionRefused,
@@ -62,7 +66,7 @@ from services.workflow.contract.record import (
     Text,
     Urgency,
 )
-from services.workflow.contract.view import ComplaintOutcome, ComplaintView, HistoryEntry, Stage
+from services.workflow.contract.view import ComplaintOutcome, ComplaintView, HistoryEntry, PendingTransfer, Stage
 
 __all__ = [
     "CLASSIFIED_FIELDS",
@@ -94,11 +98,16 @@ __all__ = [
     "FollowUpBody",
     "FollowUpAction",
     "HistoryEntry",
+    "PendingTransfer",
     "RequestInfoBody",
     "RequestInfoAction",
     "ApplyPolicyBody",
     "ApplyPolicyAction",
     "PlanAction",
+    "TransferAction",
+    "TransferBody",
+    "DeclineTransferAction",
+    "DeclineTransferBody",
     "PlanBody",
     "ProgressAction",
     "ProgressBody",

@@ -54,6 +54,17 @@ class PlanBody(Text):
     )
 
 
+class TransferBody(Text):
+    """Hand the complaint to another department (domain §5): its liaison must accept it."""
+
+    to_group: str = Field(min_length=1, max_length=100, description="the receiving group (routing.toml)")
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class DeclineTransferBody(Text):
+    reason: str = Field(min_length=1, max_length=1000, description="why the receiving department does not take it")
+
+
 class RequestInfoBody(Text):
     question: str = Field(min_length=1, max_length=4000, description="what we need from the customer")
 
@@ -95,6 +106,14 @@ class ProgressAction(ProgressBody):
 
 
 class PlanAction(PlanBody):
+    staff_id: str
+
+
+class TransferAction(TransferBody):
+    staff_id: str
+
+
+class DeclineTransferAction(DeclineTransferBody):
     staff_id: str
 
 

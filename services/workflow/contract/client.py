@@ -27,6 +27,7 @@ from services.workflow.contract.actions import (
     AssignAction,
     BatchLink,
     CustomerReply,
+    DeclineTransferAction,
     FollowUpAction,
     PlanAction,
     ProgressAction,
@@ -37,6 +38,7 @@ from services.workflow.contract.actions import (
     RetierAction,
     StaffAction,
     SurveyAnswer,
+    TransferAction,
 )
 from services.workflow.contract.names import (
     STATUS_QUERY,
@@ -136,6 +138,17 @@ class ComplaintClient:
 
     async def give_plan(self, complaint_id: str, action: PlanAction, key: str | None = None) -> ComplaintView:
         return await self._update(complaint_id, "give_plan", action, key)
+
+    async def transfer(self, complaint_id: str, action: TransferAction, key: str | None = None) -> ComplaintView:
+        return await self._update(complaint_id, "transfer", action, key)
+
+    async def accept_transfer(self, complaint_id: str, action: StaffAction, key: str | None = None) -> ComplaintView:
+        return await self._update(complaint_id, "accept_transfer", action, key)
+
+    async def decline_transfer(
+        self, complaint_id: str, action: DeclineTransferAction, key: str | None = None
+    ) -> ComplaintView:
+        return await self._update(complaint_id, "decline_transfer", action, key)
 
     async def request_info(self, complaint_id: str, action: RequestInfoAction, key: str | None = None) -> ComplaintView:
         return await self._update(complaint_id, "request_info", action, key)

@@ -7,6 +7,7 @@ from services.workflow.contract.actions import (
     AssignAction,
     BatchLink,
     CustomerReply,
+    DeclineTransferAction,
     FollowUpAction,
     PlanAction,
     ProgressAction,
@@ -17,6 +18,7 @@ from services.workflow.contract.actions import (
     RetierAction,
     StaffAction,
     SurveyAnswer,
+    TransferAction,
 )
 from services.workflow.contract.record import ComplaintInput
 
@@ -31,6 +33,9 @@ UPDATES: dict[str, type] = {
     "assign": AssignAction,
     "post_progress": ProgressAction,
     "give_plan": PlanAction,
+    "transfer": TransferAction,
+    "accept_transfer": StaffAction,
+    "decline_transfer": DeclineTransferAction,
     "request_info": RequestInfoAction,
     "customer_reply": CustomerReply,
     "resolve": ResolveAction,

@@ -20,6 +20,16 @@ class Stage(StrEnum):
     closed = "closed"
 
 
+class PendingTransfer(BaseModel):
+    """A transfer waiting for the receiving department to accept it."""
+
+    from_group: str | None
+    to_group: str
+    reason: str
+    requested_by: str
+    requested_at: datetime
+
+
 class HistoryEntry(BaseModel):
     type: str
     at: datetime
@@ -46,6 +56,7 @@ class ComplaintView(BaseModel):
     breached: bool = False
     escalation_level: int = 0
     solution_plan: str | None = None  # what the customer was told will be done
+    transfer: PendingTransfer | None = None  # waiting for the receiving department
     resolution: Resolution | None = None
     survey: SurveyAnswer | None = None
     survey_due_at: datetime | None = None
