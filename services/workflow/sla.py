@@ -257,8 +257,13 @@ class SlaState(BaseModel):
 
     # ------------------------------------------------------------ what is due
 
-    def _chain(self) -> list[str]:
-        return self._tier().escalation_chain
+    def _chain(self, target: TargetState) -> list[str]:
+        """Who a late target escalates to, level by level. A transfer nobody accepts goes
+        straight to the receiving department's head (003), then on up the tier's chain."""
+        chain = self._tier().escalation_chain
+        if target.name == "transfer_acceptance" and "department_head" in chain:
+            return [chain[0], *chain[chain.index("department_head") :]]
+        return chain
 
     def _next_event(self, target: TargetState, now: datetime) -> Due | None:
         """The earliest thing this target has not fired yet, and when it falls due: the one
@@ -289,10 +294,10 @@ class SlaState(BaseModel):
                         at=breach_at,
                         deadline=deadline,
                         level=1,
-                        to=self._chain()[1],
+                        to=self._chain(target)[1],
                     )
                 )
-        if target.next_climb_at is not None and target.level + 1 < len(self._chain()):
+        if target.next_climb_at is not None and target.level + 1 < len(self._chain(target)):
             candidates.append(
                 Due(
                     kind="climb",
@@ -300,7 +305,7 @@ class SlaState(BaseModel):
                     at=target.next_climb_at,
                     deadline=deadline,
                     level=target.level + 1,
-                    to=self._chain()[target.level + 1],
+                    to=self._chain(target)[target.level + 1],
                 )
             )
         return min(candidates, key=lambda d: d.at) if candidates else None

@@ -342,8 +342,8 @@ async def test_retiering_recomputes_the_running_deadlines(env, store, alerts):
 
 
 async def test_a_transfer_not_accepted_in_time_escalates_in_the_receiving_department(env, store, alerts):
-    """Domain §5 (source 000): the receiving department accepts a transfer within 2 h. Not in
-    time: warnings to its queue, then its own chain. Accepted: it works the complaint, the first
+    """Domain §5 (sources 000, 003): the receiving department accepts a transfer within 2 h. Not
+    in time: warnings to its queue, then its department head and on up its chain. Accepted: it works the complaint, the first
     responder keeps ownership, and the customer hears who handles it now."""
     received = await skip_to(env, MONDAY, time(10, 0))
     handle = await start(env.client, a_complaint(received, MONEY))  # tier 2: business hours
@@ -368,7 +368,7 @@ async def test_a_transfer_not_accepted_in_time_escalates_in_the_receiving_depart
         ("1:10:00", "SlaWarning", "transfer_acceptance 0.5"),
         ("1:46:00", "SlaWarning", "transfer_acceptance 0.8"),
         ("2:10:00", "SlaBreached", "transfer_acceptance"),
-        ("2:10:00", "Escalated", "transfer_acceptance L1 group_lead"),
+        ("2:10:00", "Escalated", "transfer_acceptance L1 department_head"),  # 003: the department's head
         ("2:15:00", "TransferAccepted", ""),
     ]
     taken = next(e for e in await events_of(store, handle) if e.type == "TransferAccepted")
@@ -376,7 +376,7 @@ async def test_a_transfer_not_accepted_in_time_escalates_in_the_receiving_depart
     told = [(n.template, n.recipient_address) for n in await alerts.of(handle.id.removeprefix("complaint-"))]
     assert ("transfer_request", "role:queue@liaison-operations") in told
     assert ("sla_warning", "role:queue@liaison-operations") in told  # the receiving queue, not the sender
-    assert ("sla_escalation", "role:group_lead@liaison-operations") in told
+    assert ("sla_escalation", "role:department_head@liaison-operations") in told
     assert told[-1][0] == "transfer_accepted"  # to the customer
     await finish(handle)
 
