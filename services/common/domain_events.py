@@ -130,6 +130,28 @@ class TransferDeclined(DomainEvent):
     deadlines: Deadlines | None = None
 
 
+class CompensationProposed(DomainEvent):
+    """`status`: granted at once (within the proposer's authority) or pending `approver_role`."""
+
+    staff_id: str | None = None
+    kind: str | None = None
+    amount: float | None = None
+    reason: str | None = None
+    status: str | None = None
+    approver_role: str | None = None
+    deadlines: Deadlines | None = None
+
+
+class CompensationDecided(DomainEvent):
+    staff_id: str | None = None
+    kind: str | None = None
+    amount: float | None = None
+    approved: bool | None = None
+    note: str | None = None
+    waited_seconds: float | None = None
+    deadlines: Deadlines | None = None
+
+
 class InfoRequested(DomainEvent):
     staff_id: str | None = None
     question: str | None = None
@@ -278,6 +300,8 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         TransferRequested,
         TransferAccepted,
         TransferDeclined,
+        CompensationProposed,
+        CompensationDecided,
         InfoRequested,
         ClockPaused,
         CustomerReplied,

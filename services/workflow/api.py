@@ -25,6 +25,7 @@ from services.common.settings import get_settings
 from services.common.temporal import connect
 from services.common.web import ApiError
 from services.workflow import inbox, staff_auth
+from services.workflow.authority import load_authority
 from services.workflow.contract import (
     WORKFLOW_TYPE,
     AcknowledgeBody,
@@ -32,8 +33,12 @@ from services.workflow.contract import (
     ApplyPolicyBody,
     AssignAction,
     AssignBody,
+    CompensationAction,
+    CompensationBody,
     ComplaintClient,
     ComplaintView,
+    DecisionAction,
+    DecisionBody,
     DeclineTransferAction,
     DeclineTransferBody,
     FollowUpAction,
@@ -77,6 +82,7 @@ async def lifespan(app: FastAPI):
         app.state.pool = pool
         app.state.events = EventStore(pool, project=inbox.project)
         app.state.router = Router(pool, load_routing(settings.routing_file))
+        app.state.authority = load_authority()
         await app.state.router.load_roster(settings.roster_file)
         if settings.demo_password is not None:
             await staff_auth.give_demo_accounts(pool, settings.demo_password.get_secret_value())
@@ -305,6 +311,43 @@ async def decline_transfer(
     staff_id = await _permit(staff, complaint_id, "decline_transfer")
     action = DeclineTransferAction(staff_id=staff_id, **body.model_dump())
     return await _complaints().decline_transfer(complaint_id, action, key)
+
+
+@app.post("/v1/complaints/{complaint_id}/compensations", response_model=ComplaintView, tags=["staff"])
+async def propose_compensation(
+    complaint_id: str, staff: SignedIn, body: CompensationBody, key: ActionKey = None
+) -> ComplaintView:
+    """Offer a remedy (refund, return, compensation, gift, written apology). Within the proposer's
+    authority (authority.toml) it is granted at once; above it, the lowest role whose limit covers
+    it is asked to approve, with a deadline (the policy's compensation_approval)."""
+    staff_id = await _permit(staff, complaint_id, "propose_compensation")
+    authority = app.state.authority
+    approver = None
+    if not authority.covers(staff.authority, body.kind, body.amount):
+        approver = authority.approver_for(body.kind, body.amount)
+        if approver is None:
+            raise ApiError(422, "beyond_every_authority", "no role may grant this much", field="amount")
+    action = CompensationAction(staff_id=staff_id, approver_role=approver, **body.model_dump())
+    return await _complaints().propose_compensation(complaint_id, action, key)
+
+
+@app.post("/v1/complaints/{complaint_id}/compensations/decision", response_model=ComplaintView, tags=["staff"])
+async def decide_compensation(
+    complaint_id: str, staff: SignedIn, body: DecisionBody, key: ActionKey = None
+) -> ComplaintView:
+    """Approve or reject the compensation waiting for approval: only someone whose own limit covers it."""
+    staff_id = await _permit(staff, complaint_id, "decide_compensation")
+    view = await _complaints().status(complaint_id)
+    pending = next((c for c in view.compensations if c.status == "pending"), None)
+    if pending is not None and not app.state.authority.covers(staff.authority, pending.kind, pending.amount):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"this {pending.kind.replace('_', ' ')} is beyond your authority; a {pending.approver_role} decides it",
+        )
+    return await _complaints().decide_compensation(
+        complaint_id, DecisionAction(staff_id=staff_id, **body.model_dump()), key
+    )
 
 
 @app.post("/v1/complaints/{complaint_id}/request-info", response_model=ComplaintView, tags=["staff"])

@@ -147,6 +147,9 @@ class TierPolicy(BaseModel):
     # A solution plan given to the customer (source 000, tier 1: "a solution within 2 h"), a
     # target of its own beside full resolution; None where a policy does not ask for one.
     solution_plan: TargetField | None = None
+    # A compensation above the proposer's authority waits this long for its approver (002),
+    # then escalates above them; None: no deadline of its own.
+    compensation_approval: TargetField | None = None
     progress: ProgressCadence
     transfer_acceptance: TargetField
     feedback: TargetField
@@ -178,6 +181,7 @@ TARGETS = (
     "assignment",
     "resolution",
     "solution_plan",
+    "compensation_approval",
     "transfer_acceptance",
     "feedback",
     "survey_follow_up",

@@ -42,6 +42,7 @@ class TargetState(BaseModel):
     breached_at: datetime | None = None
     level: int = 0  # how far up the escalation chain this target has gone
     next_climb_at: datetime | None = None
+    escalate_above: str | None = None  # an approval: late, it goes to the roles above the approver
 
     @property
     def active(self) -> bool:
@@ -263,6 +264,9 @@ class SlaState(BaseModel):
         chain = self._tier().escalation_chain
         if target.name == "transfer_acceptance" and "department_head" in chain:
             return [chain[0], *chain[chain.index("department_head") :]]
+        if target.escalate_above in chain:
+            above = chain[chain.index(target.escalate_above) + 1 :]
+            return [chain[0], *(above or chain[-1:])]
         return chain
 
     def _next_event(self, target: TargetState, now: datetime) -> Due | None:

@@ -16,6 +16,8 @@ class Action(StrEnum):
     transfer = "transfer"
     accept_transfer = "accept_transfer"
     decline_transfer = "decline_transfer"
+    propose_compensation = "propose_compensation"
+    decide_compensation = "decide_compensation"
     request_info = "request_info"
     customer_reply = "customer_reply"
     resolve = "resolve"
@@ -39,6 +41,9 @@ ALLOWED_IN: dict[Action, set[Stage]] = {
     Action.transfer: {Stage.assigned, Stage.acknowledged},
     Action.accept_transfer: _HANDLING,
     Action.decline_transfer: _HANDLING,
+    # Before the result, or as the second follow-up's extra compensation (001).
+    Action.propose_compensation: {Stage.acknowledged, Stage.waiting_on_customer, Stage.second_follow_up},
+    Action.decide_compensation: {Stage.acknowledged, Stage.waiting_on_customer, Stage.second_follow_up},
     Action.request_info: {Stage.acknowledged},
     Action.customer_reply: {Stage.waiting_on_customer},
     Action.resolve: {Stage.acknowledged, Stage.waiting_on_customer},

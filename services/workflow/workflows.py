@@ -30,10 +30,13 @@ with workflow.unsafe.imports_passed_through():
         AssignAction,
         BatchLink,
         Classification,
+        CompensationAction,
+        CompensationView,
         ComplaintInput,
         ComplaintOutcome,
         ComplaintView,
         CustomerReply,
+        DecisionAction,
         DeclineTransferAction,
         FieldDecision,
         FollowUpAction,
@@ -516,6 +519,106 @@ class ComplaintWorkflow(OlderGenerations):
             raise ActionNotAllowed("no transfer is waiting to be declined")
 
     @workflow.update
+    async def propose_compensation(self, action: CompensationAction) -> ComplaintView:
+        """A remedy for the customer (002): granted at once within the proposer's authority,
+        else an approval task for `approver_role`, with its own deadline and escalation."""
+        now = workflow.now()
+        status = "granted" if action.approver_role is None else "pending"
+        self.view.compensations.append(
+            CompensationView(
+                kind=action.kind,
+                amount=action.amount,
+                reason=action.reason,
+                proposed_by=action.staff_id,
+                status=status,
+                approver_role=action.approver_role,
+            )
+        )
+        messages = []
+        if action.approver_role is not None:
+            target = self.sla.start("compensation_approval", now)
+            if target is not None:
+                target.escalate_above = action.approver_role
+            messages.append(
+                self._to_staff(
+                    "compensation_approval",
+                    action.approver_role,
+                    {
+                        "kind": action.kind,
+                        "amount": action.amount,
+                        "reason": action.reason,
+                        "proposed_by": action.staff_id,
+                    },
+                    key=self._action_key("compensation", now),
+                )
+            )
+        await self._record(
+            events.CompensationProposed(
+                staff_id=action.staff_id,
+                kind=action.kind,
+                amount=action.amount,
+                reason=action.reason,
+                status=status,
+                approver_role=action.approver_role,
+                deadlines=self._deadlines(),
+            ),
+            messages=messages,
+        )
+        return self.view
+
+    @propose_compensation.validator
+    def _validate_propose_compensation(self, action: CompensationAction) -> None:
+        ensure_allowed(self.view.stage, Action.propose_compensation)
+        if self._pending_compensation() is not None:
+            raise ActionNotAllowed("a compensation is waiting for approval; decide it first")
+
+    @workflow.update
+    async def decide_compensation(self, action: DecisionAction) -> ComplaintView:
+        now = workflow.now()
+        pending = self._pending_compensation()
+        assert pending is not None  # the validator saw it
+        target = self.sla.targets.get("compensation_approval")
+        waited = (now - target.started_at).total_seconds() if target is not None else None
+        self.sla.meet("compensation_approval", now)
+        pending.status, pending.decided_by = ("approved" if action.approve else "rejected"), action.staff_id
+        proposer = self._message(
+            "compensation_decided",
+            "internal",
+            pending.proposed_by,
+            f"staff:{pending.proposed_by}",
+            {
+                "kind": pending.kind,
+                "amount": pending.amount,
+                "approved": action.approve,
+                "note": action.note,
+                "decided_by": action.staff_id,
+            },
+            self._action_key("compensation-decided", now),
+        )
+        await self._record(
+            events.CompensationDecided(
+                staff_id=action.staff_id,
+                kind=pending.kind,
+                amount=pending.amount,
+                approved=action.approve,
+                note=action.note,
+                waited_seconds=waited,
+                deadlines=self._deadlines(),
+            ),
+            messages=[proposer],
+        )
+        return self.view
+
+    @decide_compensation.validator
+    def _validate_decide_compensation(self, action: DecisionAction) -> None:
+        ensure_allowed(self.view.stage, Action.decide_compensation)
+        if self._pending_compensation() is None:
+            raise ActionNotAllowed("no compensation is waiting for approval")
+
+    def _pending_compensation(self) -> CompensationView | None:
+        return next((c for c in self.view.compensations if c.status == "pending"), None)
+
+    @workflow.update
     async def request_info(self, action: RequestInfoAction) -> ComplaintView:
         now = workflow.now()
         self.view.stage = Stage.waiting_on_customer
@@ -556,10 +659,16 @@ class ComplaintWorkflow(OlderGenerations):
             resumed.append(events.ClockResumed(paused_seconds=paused_for.total_seconds()))
         self.view.stage = Stage.resolved
         self.view.resolution = action.resolution
+        granted = [c for c in self.view.compensations if c.status in ("granted", "approved")]
+        if granted and action.resolution.compensation is None:  # the written result cites it (002)
+            self.view.resolution = action.resolution.model_copy(
+                update={"compensation": "; ".join(_compensation_text(c) for c in granted)}
+            )
         for target in (
             "resolution",
             "solution_plan",
             "transfer_acceptance",
+            "compensation_approval",
             "progress",
             "assignment",
             "first_response",
@@ -567,15 +676,18 @@ class ComplaintWorkflow(OlderGenerations):
             self.sla.meet(target, now)
         self.view.transfer = None  # resolved: a transfer still waiting has nothing left to take
         self.sla.start("feedback", now)
+        assert self.view.resolution is not None  # set above
         await self._record(
             *resumed,
-            events.Resolved(staff_id=action.staff_id, note=action.note, **action.resolution.model_dump(mode="json")),
+            events.Resolved(staff_id=action.staff_id, note=action.note, **self.view.resolution.model_dump(mode="json")),
         )
         return self.view
 
     @resolve.validator
     def _validate_resolve(self, action: ResolveAction) -> None:
         ensure_allowed(self.view.stage, Action.resolve)
+        if self._pending_compensation() is not None:
+            raise ActionNotAllowed("a compensation is waiting for approval; decide it before the result")
 
     @workflow.update
     async def retier(self, action: RetierAction) -> ComplaintView:
@@ -962,3 +1074,8 @@ class ComplaintWorkflow(OlderGenerations):
             f"{' · BREACHED, escalation level ' + str(v.escalation_level) if v.breached else ''}"
             f"\n\npolicy {v.policy} · last event: {v.history[-1].type if v.history else '-'}"
         )
+
+
+def _compensation_text(c: CompensationView) -> str:
+    what = c.kind.replace("_", " ")
+    return f"{what} of {c.amount:g} yuan" if c.amount is not None else what

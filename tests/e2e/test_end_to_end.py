@@ -738,3 +738,37 @@ async def test_a_transfer_over_http_is_answered_by_the_receiving_group_only(syst
     again = await http.post(f"{complaint}/transfer/decline", json={"reason": "x"},
                             headers=await system.staff_headers("ma.jun"))
     assert again.status_code == 409 and "no transfer" in again.json()["message"]
+
+
+async def test_compensation_is_granted_within_authority_and_approved_above_it(system, http):
+    s = system.settings
+    accepted = await http.post(f"{s.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
+                               json=new_complaint(**{"description": "the agent was rude to me"}))
+    complaint = f"{s.url_of('workflow')}/v1/complaints/{accepted.json()['complaint_id']}"
+    await eventually(lambda: _has_event(http, accepted.json()["status_url"], "Assigned"))
+    as_agent = await system.staff_headers("zhou.ting")  # front-line-service, an agent
+    assert (await http.post(f"{complaint}/acknowledge", headers=as_agent)).status_code == 200
+
+    apology = await http.post(f"{complaint}/compensations", headers=as_agent,
+                              json={"kind": "written_apology", "reason": "rude on the phone"})
+    assert apology.status_code == 200 and apology.json()["compensations"][0]["status"] == "granted"
+    no_amount = await http.post(f"{complaint}/compensations", headers=as_agent, json={"kind": "refund", "reason": "x"})
+    assert no_amount.status_code == 422 and "amount" in no_amount.json()["message"]
+    too_much = await http.post(f"{complaint}/compensations", headers=as_agent,
+                               json={"kind": "refund", "amount": 5_000_000, "reason": "x"})
+    assert too_much.status_code == 422 and too_much.json()["fields"][0]["field"] == "amount"
+    refund = await http.post(f"{complaint}/compensations", headers=as_agent,
+                             json={"kind": "refund", "amount": 1500, "reason": "a second charge"})
+    pending = refund.json()["compensations"][1]
+    assert (pending["status"], pending["approver_role"]) == ("pending", "group_lead")
+
+    for who in ("zhou.ting", "zheng.li"):  # the proposer's own limit, and a liaison's, are too low
+        denied = await http.post(f"{complaint}/compensations/decision", json={"approve": True},
+                                 headers=await system.staff_headers(who))
+        assert denied.status_code == 403, (who, denied.text)
+    approved = await http.post(f"{complaint}/compensations/decision", json={"approve": True, "note": "fine"},
+                               headers=await system.staff_headers("liu.yang"))  # a group lead
+    assert approved.status_code == 200 and approved.json()["compensations"][1]["decided_by"] == "liu.yang"
+    resolved = await http.post(f"{complaint}/resolve", headers=as_agent, json={
+        "cause": "a second charge", "measures_taken": "refunded", "improvement_plan": "one charge per order"})
+    assert resolved.json()["resolution"]["compensation"] == "written apology; refund of 1500 yuan"

@@ -14,8 +14,10 @@ from temporalio.testing import WorkflowEnvironment
 from services.workflow.contract import (
     ApplyPolicyAction,
     AssignAction,
+    CompensationAction,
     ComplaintClient,
     CustomerReply,
+    DecisionAction,
     DeclineTransferAction,
     FollowUpAction,
     PlanAction,
@@ -56,6 +58,9 @@ async def every_other_action(env: WorkflowEnvironment) -> str:
     await complaints.decline_transfer(cid, DeclineTransferAction(staff_id="zheng.li", reason="a billing matter"))
     await complaints.transfer(cid, TransferAction(staff_id="agent-8", to_group="liaison-operations", reason="finance"))
     await complaints.accept_transfer(cid, StaffAction(staff_id="ma.jun"))
+    await complaints.propose_compensation(cid, CompensationAction(
+        staff_id="agent-8", kind="refund", amount=3000, reason="charged twice", approver_role="department_head"))
+    await complaints.decide_compensation(cid, DecisionAction(staff_id="chen.jie", approve=True))
     await complaints.apply_policy(cid, ApplyPolicyAction(staff_id="ops-1", policy="default"))
     await env.sleep(timedelta(hours=3))  # the progress cadence passes: a reminder
     await scenarios.wait_for_event(handle, "ProgressReminder")

@@ -29,7 +29,9 @@ from services.workflow.contract import (
     ComplaintClient,
     ComplaintInput,
     ComplaintView,
+    CompensationAction,
     Customer,
+    DecisionAction,
     DeclineTransferAction,
     FollowUpAction,
     PlanAction,
@@ -249,6 +251,25 @@ async def transferred(env: WorkflowEnvironment) -> WorkflowHandle:
     return handle
 
 
+async def compensated(env: WorkflowEnvironment) -> WorkflowHandle:
+    """A coupon granted within the agent's authority and a refund above it, approved late (its
+    approval deadline escalates above the approver); the written result cites both."""
+    handle = await start(env.client, a_complaint(await skip_to(env, 2, time(10, 0))))
+    await wait_for_event(handle, "Assigned")
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
+    await drive(handle).propose_compensation(
+        CompensationAction(staff_id="agent-2", kind="gift", amount=30, reason="a coupon"))
+    await drive(handle).propose_compensation(CompensationAction(
+        staff_id="agent-2", kind="refund", amount=3000, reason="charged twice", approver_role="department_head"))
+    await env.sleep(timedelta(hours=2, minutes=5))
+    await wait_for_event(handle, "Escalated")
+    await drive(handle).decide_compensation(DecisionAction(staff_id="chen.jie", approve=True))
+    await drive(handle).resolve(ResolveAction(staff_id="agent-2", resolution=RESOLUTION))
+    await answer(handle, 5, 4)
+    await handle.result()
+    return handle
+
+
 async def repeat_and_batch_linked(env: WorkflowEnvironment) -> WorkflowHandle:
     """Classified and routed at intake's word; the customer writes again; a batch links it."""
     complaint = a_complaint(await skip_to(env, 3, time(10, 0)), MONEY)
@@ -271,12 +292,13 @@ async def repeat_and_batch_linked(env: WorkflowEnvironment) -> WorkflowHandle:
 
 SCENARIOS = {"happy_path": happy_path, "survey_given_up": survey_given_up,
              "tier_1_escalated_twice": tier_1_escalated_twice, "repeat_and_batch_linked": repeat_and_batch_linked,
-             "tier_1_plan_given": tier_1_plan_given, "transferred": transferred}
+             "tier_1_plan_given": tier_1_plan_given, "transferred": transferred,
+             "compensated": compensated}
 # Histories are saved per generation of the workflow: each generation's stay, so complaints
 # started under any of them keep replaying. A new generation = a new `workflow.patched` id, or
 # policies whose data takes branches the saved ones never took (policy-v3: tier 1's solution
 # plan and tier 3's one update, on the timeliness-v1 code; transfers-v1: department transfers,
-# new Updates that older histories never call).
+# and compensation within authority: new Updates that older histories never call).
 GENERATION = "transfers-v1"
 
 

@@ -17,7 +17,9 @@ from services.workflow import search_attributes as sa
 from services.workflow.contract import (
     ActionRefused,
     ApplyPolicyAction,
+    CompensationAction,
     CustomerReply,
+    DecisionAction,
     DeclineTransferAction,
     FollowUpAction,
     PlanAction,
@@ -400,6 +402,47 @@ async def test_a_declined_transfer_goes_back_to_the_sender_with_the_reason(env, 
     assert declined.data["reason"] == "no defect: a billing question" and round(declined.data["waited_seconds"]) == 1800
     sender = [n for n in await alerts.of(handle.id.removeprefix("complaint-")) if n.template == "transfer_declined"]
     assert [n.recipient_address for n in sender] == ["staff:agent-2"]
+    await finish(handle)
+
+
+async def test_a_compensation_beyond_authority_waits_for_its_approver_and_escalates_above_them(env, store, alerts):
+    """Source 002: within the proposer's limit a compensation is granted at once; above it the
+    approver has the policy's 2 h (business time for tier 2), then the roles above them are
+    told. The written result cites what was granted."""
+    received = await skip_to(env, MONDAY, time(10, 0))
+    handle = await start(env.client, a_complaint(received, MONEY))
+    await wait_for_event(handle, "Assigned")
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
+    coupon = await drive(handle).propose_compensation(
+        CompensationAction(staff_id="agent-2", kind="gift", amount=30, reason="a coupon for the trouble"))
+    assert coupon.compensations[0].status == "granted" and "compensation_approval" not in coupon.deadlines
+    refund = await drive(handle).propose_compensation(CompensationAction(
+        staff_id="agent-2", kind="refund", amount=3000, reason="charged twice", approver_role="department_head"))
+    assert refund.compensations[1].status == "pending"
+    assert _close(refund.deadlines["compensation_approval"], received + timedelta(hours=2))
+    with pytest.raises(ActionRefused, match="waiting for approval"):
+        await drive(handle).resolve(ResolveAction(staff_id="agent-2", resolution=scenarios.RESOLUTION))
+    await advance(env, handle, timedelta(hours=2, minutes=5), "Escalated")
+    decided = await drive(handle).decide_compensation(DecisionAction(staff_id="chen.jie", approve=True, note="ok"))
+    assert (decided.compensations[1].status, decided.compensations[1].decided_by) == ("approved", "chen.jie")
+    resolved = await drive(handle).resolve(ResolveAction(
+        staff_id="agent-2", resolution=scenarios.RESOLUTION.model_copy(update={"compensation": None})))
+    assert resolved.resolution.compensation == "gift of 30 yuan; refund of 3000 yuan"
+
+    rows = [r for r in timeline(await events_of(store, handle), received)
+            if r[1] in ("CompensationProposed", "CompensationDecided") or "compensation_approval" in r[2]]
+    assert rows == [
+        ("0:00:00", "CompensationProposed", ""),
+        ("0:00:00", "CompensationProposed", ""),
+        ("1:00:00", "SlaWarning", "compensation_approval 0.5"),
+        ("1:36:00", "SlaWarning", "compensation_approval 0.8"),
+        ("2:00:00", "SlaBreached", "compensation_approval"),
+        ("2:00:00", "Escalated", "compensation_approval L1 manager"),  # above the department head
+        ("2:05:00", "CompensationDecided", ""),
+    ]
+    told = [(n.template, n.recipient_address) for n in await alerts.of(handle.id.removeprefix("complaint-"))]
+    assert ("compensation_approval", f"role:department_head@{resolved.group}") in told
+    assert ("compensation_decided", "staff:agent-2") in told
     await finish(handle)
 
 

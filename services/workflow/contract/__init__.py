@@ -9,7 +9,11 @@ from services.workflow.contract.actions import (
     AssignAction,
     AssignBody,
     BatchLink,
+    CompensationAction,
+    CompensationBody,
     CustomerReply,
+    DecisionAction,
+    DecisionBody,
     DeclineTransferAction,
     DeclineTransferBody,
     FollowUpAction,
@@ -66,7 +70,14 @@ from services.workflow.contract.record import (
     Text,
     Urgency,
 )
-from services.workflow.contract.view import ComplaintOutcome, ComplaintView, HistoryEntry, PendingTransfer, Stage
+from services.workflow.contract.view import (
+    CompensationView,
+    ComplaintOutcome,
+    ComplaintView,
+    HistoryEntry,
+    PendingTransfer,
+    Stage,
+)
 
 __all__ = [
     "CLASSIFIED_FIELDS",
@@ -104,6 +115,11 @@ __all__ = [
     "ApplyPolicyBody",
     "ApplyPolicyAction",
     "PlanAction",
+    "CompensationAction",
+    "CompensationBody",
+    "CompensationView",
+    "DecisionAction",
+    "DecisionBody",
     "TransferAction",
     "TransferBody",
     "DeclineTransferAction",

@@ -3,6 +3,7 @@ one of the workflow's Updates. A request body that the staff API completes with 
 named for what it carries (`AssignBody`); the Update's argument adds `Action` (`AssignAction`)."""
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -65,6 +66,30 @@ class DeclineTransferBody(Text):
     reason: str = Field(min_length=1, max_length=1000, description="why the receiving department does not take it")
 
 
+CompensationKind = Literal["refund", "return", "compensation", "gift", "written_apology"]
+
+
+class CompensationBody(Text):
+    """A remedy offered to the customer (domain §5, source 002)."""
+
+    kind: CompensationKind
+    amount: float | None = Field(default=None, ge=0, le=10_000_000, description="yuan: refund, compensation, gift")
+    reason: str = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _amount_where_it_has_one(self) -> "CompensationBody":
+        if self.kind in ("refund", "compensation", "gift") and self.amount is None:
+            raise ValueError(f"a {self.kind} needs an amount")
+        if self.kind in ("return", "written_apology") and self.amount is not None:
+            raise ValueError(f"a {self.kind.replace('_', ' ')} has no amount")
+        return self
+
+
+class DecisionBody(Text):
+    approve: bool
+    note: str | None = Field(default=None, max_length=1000)
+
+
 class RequestInfoBody(Text):
     question: str = Field(min_length=1, max_length=4000, description="what we need from the customer")
 
@@ -114,6 +139,17 @@ class TransferAction(TransferBody):
 
 
 class DeclineTransferAction(DeclineTransferBody):
+    staff_id: str
+
+
+class CompensationAction(CompensationBody):
+    staff_id: str
+    # Who must approve it, decided from the proposer's authority (authority.toml); None: the
+    # proposer may grant it, and it is granted at once.
+    approver_role: str | None = None
+
+
+class DecisionAction(DecisionBody):
     staff_id: str
 
 

@@ -26,7 +26,9 @@ from services.workflow.contract.actions import (
     ApplyPolicyAction,
     AssignAction,
     BatchLink,
+    CompensationAction,
     CustomerReply,
+    DecisionAction,
     DeclineTransferAction,
     FollowUpAction,
     PlanAction,
@@ -149,6 +151,16 @@ class ComplaintClient:
         self, complaint_id: str, action: DeclineTransferAction, key: str | None = None
     ) -> ComplaintView:
         return await self._update(complaint_id, "decline_transfer", action, key)
+
+    async def propose_compensation(
+        self, complaint_id: str, action: CompensationAction, key: str | None = None
+    ) -> ComplaintView:
+        return await self._update(complaint_id, "propose_compensation", action, key)
+
+    async def decide_compensation(
+        self, complaint_id: str, action: DecisionAction, key: str | None = None
+    ) -> ComplaintView:
+        return await self._update(complaint_id, "decide_compensation", action, key)
 
     async def request_info(self, complaint_id: str, action: RequestInfoAction, key: str | None = None) -> ComplaintView:
         return await self._update(complaint_id, "request_info", action, key)

@@ -30,6 +30,16 @@ class PendingTransfer(BaseModel):
     requested_at: datetime
 
 
+class CompensationView(BaseModel):
+    kind: str
+    amount: float | None
+    reason: str
+    proposed_by: str
+    status: str  # granted (within the proposer's authority), pending, approved, rejected
+    approver_role: str | None = None
+    decided_by: str | None = None
+
+
 class HistoryEntry(BaseModel):
     type: str
     at: datetime
@@ -57,6 +67,7 @@ class ComplaintView(BaseModel):
     escalation_level: int = 0
     solution_plan: str | None = None  # what the customer was told will be done
     transfer: PendingTransfer | None = None  # waiting for the receiving department
+    compensations: list[CompensationView] = []
     resolution: Resolution | None = None
     survey: SurveyAnswer | None = None
     survey_due_at: datetime | None = None
