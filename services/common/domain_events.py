@@ -130,6 +130,13 @@ class TransferDeclined(DomainEvent):
     deadlines: Deadlines | None = None
 
 
+class NoteAdded(DomainEvent):
+    """An internal note: staff only (the customer's page and messages never show it)."""
+
+    staff_id: str | None = None
+    text: str | None = None
+
+
 class CompensationProposed(DomainEvent):
     """`status`: granted at once (within the proposer's authority) or pending `approver_role`."""
 
@@ -300,6 +307,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         TransferRequested,
         TransferAccepted,
         TransferDeclined,
+        NoteAdded,
         CompensationProposed,
         CompensationDecided,
         InfoRequested,

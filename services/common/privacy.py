@@ -54,6 +54,7 @@ FREE_TEXT_FIELDS = frozenset(
         "cause",
         "measures_taken",
         "improvement_plan",
+        "plan",
         "compensation",
         "extra_compensation",
         "suggestion",

@@ -50,6 +50,8 @@ STAGE_LABEL = {
     Stage.second_follow_up: "回访中 / Following up",
     Stage.closed: "已结案 / Closed",
 }
+# Steps the customer's page does not list: staff's own notes.
+STAFF_ONLY_EVENTS = {"NoteAdded"}
 # Which deadline tells the customer "by when" in each stage.
 EXPECTED_BY = {
     Stage.assigned: "first_response",
@@ -114,7 +116,7 @@ async def track(row: ComplaintByToken, intake: IntakeDep) -> CustomerStatus:
         received_at=view.received_at,
         survey_open=survey_open,
         survey_due_at=view.survey_due_at,
-        history=[{"type": h.type, "at": h.at} for h in view.history],
+        history=[{"type": h.type, "at": h.at} for h in view.history if h.type not in STAFF_ONLY_EVENTS],
         messages=await _messages_to_customer(intake, view.complaint_id),
     )
 

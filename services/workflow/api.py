@@ -43,6 +43,8 @@ from services.workflow.contract import (
     DeclineTransferBody,
     FollowUpAction,
     FollowUpBody,
+    NoteAction,
+    NoteBody,
     PlanAction,
     PlanBody,
     ProgressAction,
@@ -311,6 +313,13 @@ async def decline_transfer(
     staff_id = await _permit(staff, complaint_id, "decline_transfer")
     action = DeclineTransferAction(staff_id=staff_id, **body.model_dump())
     return await _complaints().decline_transfer(complaint_id, action, key)
+
+
+@app.post("/v1/complaints/{complaint_id}/notes", response_model=ComplaintView, tags=["staff"])
+async def add_note(complaint_id: str, staff: SignedIn, body: NoteBody, key: ActionKey = None) -> ComplaintView:
+    """An internal note, for staff only: never on the customer's page nor in a message."""
+    staff_id = await _permit(staff, complaint_id, "add_note")
+    return await _complaints().add_note(complaint_id, NoteAction(staff_id=staff_id, **body.model_dump()), key)
 
 
 @app.post("/v1/complaints/{complaint_id}/compensations", response_model=ComplaintView, tags=["staff"])

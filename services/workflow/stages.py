@@ -16,6 +16,7 @@ class Action(StrEnum):
     transfer = "transfer"
     accept_transfer = "accept_transfer"
     decline_transfer = "decline_transfer"
+    add_note = "add_note"
     propose_compensation = "propose_compensation"
     decide_compensation = "decide_compensation"
     request_info = "request_info"
@@ -41,6 +42,7 @@ ALLOWED_IN: dict[Action, set[Stage]] = {
     Action.transfer: {Stage.assigned, Stage.acknowledged},
     Action.accept_transfer: _HANDLING,
     Action.decline_transfer: _HANDLING,
+    Action.add_note: set(Stage) - {Stage.closed},
     # Before the result, or as the second follow-up's extra compensation (001).
     Action.propose_compensation: {Stage.acknowledged, Stage.waiting_on_customer, Stage.second_follow_up},
     Action.decide_compensation: {Stage.acknowledged, Stage.waiting_on_customer, Stage.second_follow_up},

@@ -41,6 +41,8 @@ with workflow.unsafe.imports_passed_through():
         FieldDecision,
         FollowUpAction,
         HistoryEntry,
+        InternalNote,
+        NoteAction,
         PendingTransfer,
         PlanAction,
         ProgressAction,
@@ -517,6 +519,17 @@ class ComplaintWorkflow(OlderGenerations):
         ensure_allowed(self.view.stage, Action.decline_transfer)
         if self.view.transfer is None:
             raise ActionNotAllowed("no transfer is waiting to be declined")
+
+    @workflow.update
+    async def add_note(self, action: NoteAction) -> ComplaintView:
+        """An internal note on the complaint, for staff only."""
+        self.view.notes.append(InternalNote(staff_id=action.staff_id, text=action.text, at=workflow.now()))
+        await self._record(events.NoteAdded(staff_id=action.staff_id, text=action.text))
+        return self.view
+
+    @add_note.validator
+    def _validate_add_note(self, action: NoteAction) -> None:
+        ensure_allowed(self.view.stage, Action.add_note)
 
     @workflow.update
     async def propose_compensation(self, action: CompensationAction) -> ComplaintView:

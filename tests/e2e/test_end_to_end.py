@@ -772,3 +772,22 @@ async def test_compensation_is_granted_within_authority_and_approved_above_it(sy
     resolved = await http.post(f"{complaint}/resolve", headers=as_agent, json={
         "cause": "a second charge", "measures_taken": "refunded", "improvement_plan": "one charge per order"})
     assert resolved.json()["resolution"]["compensation"] == "written apology; refund of 1500 yuan"
+
+
+async def test_an_internal_note_is_for_staff_only(system, http):
+    s = system.settings
+    accepted = await http.post(f"{s.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
+                               json=new_complaint(**{"description": "the agent was rude to me"}))
+    complaint, status_url = (f"{s.url_of('workflow')}/v1/complaints/{accepted.json()['complaint_id']}",
+                             accepted.json()["status_url"])
+    await eventually(lambda: _has_event(http, status_url, "Assigned"))
+    as_agent = await system.staff_headers("zhou.ting")
+    noted = await http.post(f"{complaint}/notes", headers=as_agent,
+                            json={"text": "Customer asked to be called after 18:00 on 13812345678"})
+    assert noted.status_code == 200 and noted.json()["notes"][0]["staff_id"] == "zhou.ting"
+    assert (await http.post(f"{complaint}/notes", headers=as_agent, json={"text": ""})).status_code == 422
+    page = (await http.get(status_url)).json()
+    assert "NoteAdded" not in [h["type"] for h in page["history"]] and "18:00" not in str(page)
+    events = (await http.get(f"{complaint}/events", headers=as_agent)).json()["events"]
+    note = next(e for e in events if e["type"] == "NoteAdded")["data"]
+    assert "13812345678" not in note["text"] and "138****5678" in note["text"]  # masked when it leaves

@@ -18,6 +18,7 @@ from services.workflow.contract import (
     ComplaintClient,
     CustomerReply,
     DecisionAction,
+    NoteAction,
     DeclineTransferAction,
     FollowUpAction,
     PlanAction,
@@ -58,6 +59,7 @@ async def every_other_action(env: WorkflowEnvironment) -> str:
     await complaints.decline_transfer(cid, DeclineTransferAction(staff_id="zheng.li", reason="a billing matter"))
     await complaints.transfer(cid, TransferAction(staff_id="agent-8", to_group="liaison-operations", reason="finance"))
     await complaints.accept_transfer(cid, StaffAction(staff_id="ma.jun"))
+    await complaints.add_note(cid, NoteAction(staff_id="agent-8", text="call after 18:00"))
     await complaints.propose_compensation(cid, CompensationAction(
         staff_id="agent-8", kind="refund", amount=3000, reason="charged twice", approver_role="department_head"))
     await complaints.decide_compensation(cid, DecisionAction(staff_id="chen.jie", approve=True))

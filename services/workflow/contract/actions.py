@@ -90,6 +90,10 @@ class DecisionBody(Text):
     note: str | None = Field(default=None, max_length=1000)
 
 
+class NoteBody(Text):
+    text: str = Field(min_length=1, max_length=4000, description="for staff only; never sent to the customer")
+
+
 class RequestInfoBody(Text):
     question: str = Field(min_length=1, max_length=4000, description="what we need from the customer")
 
@@ -150,6 +154,10 @@ class CompensationAction(CompensationBody):
 
 
 class DecisionAction(DecisionBody):
+    staff_id: str
+
+
+class NoteAction(NoteBody):
     staff_id: str
 
 

@@ -31,6 +31,7 @@ from services.workflow.contract.actions import (
     DecisionAction,
     DeclineTransferAction,
     FollowUpAction,
+    NoteAction,
     PlanAction,
     ProgressAction,
     ReclassifyAction,
@@ -151,6 +152,9 @@ class ComplaintClient:
         self, complaint_id: str, action: DeclineTransferAction, key: str | None = None
     ) -> ComplaintView:
         return await self._update(complaint_id, "decline_transfer", action, key)
+
+    async def add_note(self, complaint_id: str, action: NoteAction, key: str | None = None) -> ComplaintView:
+        return await self._update(complaint_id, "add_note", action, key)
 
     async def propose_compensation(
         self, complaint_id: str, action: CompensationAction, key: str | None = None

@@ -40,6 +40,12 @@ class CompensationView(BaseModel):
     decided_by: str | None = None
 
 
+class InternalNote(BaseModel):
+    staff_id: str
+    text: str
+    at: datetime
+
+
 class HistoryEntry(BaseModel):
     type: str
     at: datetime
@@ -68,6 +74,7 @@ class ComplaintView(BaseModel):
     solution_plan: str | None = None  # what the customer was told will be done
     transfer: PendingTransfer | None = None  # waiting for the receiving department
     compensations: list[CompensationView] = []
+    notes: list[InternalNote] = []  # staff only
     resolution: Resolution | None = None
     survey: SurveyAnswer | None = None
     survey_due_at: datetime | None = None
