@@ -65,6 +65,7 @@ from services.workflow.contract import (
 )
 from services.workflow.eventstore import EventStore
 from services.workflow.permissions import Handling, Staff, refusal
+from services.workflow.playbooks import Playbook, load_playbooks, suggest
 from services.workflow.policy import (
     Policy,
     PolicyError,
@@ -85,6 +86,7 @@ async def lifespan(app: FastAPI):
         app.state.events = EventStore(pool, project=inbox.project)
         app.state.router = Router(pool, load_routing(settings.routing_file))
         app.state.authority = load_authority()
+        app.state.playbooks = load_playbooks()
         await app.state.router.load_roster(settings.roster_file)
         if settings.demo_password is not None:
             await staff_auth.give_demo_accounts(pool, settings.demo_password.get_secret_value())
@@ -313,6 +315,22 @@ async def decline_transfer(
     staff_id = await _permit(staff, complaint_id, "decline_transfer")
     action = DeclineTransferAction(staff_id=staff_id, **body.model_dump())
     return await _complaints().decline_transfer(complaint_id, action, key)
+
+
+@app.get("/v1/playbooks", response_model=list[Playbook], tags=["staff"])
+async def list_playbooks(staff: SignedIn) -> list[Playbook]:
+    return app.state.playbooks
+
+
+@app.get("/v1/complaints/{complaint_id}/playbooks", response_model=list[Playbook], tags=["staff"])
+async def playbooks_for(complaint_id: str, staff: SignedIn) -> list[Playbook]:
+    """Standard handling that fits this complaint (source 000), by its type and words."""
+    row = await app.state.pool.fetchrow(
+        "SELECT complaint_type, summary FROM workflow.inbox WHERE complaint_id = $1", complaint_id
+    )
+    if row is None:
+        raise ApiError(404, "not_found", f"no complaint {complaint_id}", field="complaint_id")
+    return suggest(app.state.playbooks, row["complaint_type"], row["summary"] or "")
 
 
 @app.post("/v1/complaints/{complaint_id}/notes", response_model=ComplaintView, tags=["staff"])

@@ -782,6 +782,9 @@ async def test_an_internal_note_is_for_staff_only(system, http):
                              accepted.json()["status_url"])
     await eventually(lambda: _has_event(http, status_url, "Assigned"))
     as_agent = await system.staff_headers("zhou.ting")
+    suggested = (await http.get(f"{complaint}/playbooks", headers=as_agent)).json()
+    assert suggested[0]["id"] == "staff-attitude" and suggested[0]["remedy"]["kind"] == "written_apology"
+    assert (await http.get(f"{complaint}/playbooks")).status_code == 401
     noted = await http.post(f"{complaint}/notes", headers=as_agent,
                             json={"text": "Customer asked to be called after 18:00 on 13812345678"})
     assert noted.status_code == 200 and noted.json()["notes"][0]["staff_id"] == "zhou.ting"
