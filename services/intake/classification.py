@@ -19,9 +19,16 @@ examples.
 
     python -m services.intake.classification check FILE
     python -m services.intake.classification explain "支付系统崩溃，所有用户都无法支付"
+    python -m services.intake.classification candidates            # complaints staff re-tiered
+    python -m services.intake.classification accept COMPLAINT_ID…  # into the labelled examples
+
+`candidates` and `accept` read the workflow service's re-tiers (COMPLAINTS_WORKFLOW_URL, and the
+operator token from COMPLAINTS_OPERATOR_TOKEN or the data folder's operator-token.txt); `accept`
+prints the held-out accuracy with the examples as they were and with the accepted ones.
 """
 
 import json
+import os
 import re
 import sys
 import tomllib
@@ -346,6 +353,83 @@ def load_rules(path: Path = RULES_FILE) -> Ruleset:
     return parse_rules(data, str(path), Path(path).parent)
 
 
+@dataclass(frozen=True)
+class Score:
+    tier: float
+    complaint_type: float
+    count: int
+    urgent_recall: float  # tier-1 examples classified tier 1
+
+    def __str__(self) -> str:
+        return (
+            f"tier {self.tier:.1%}, type {self.complaint_type:.1%} of {self.count}; "
+            f"tier-1 recall {self.urgent_recall:.1%}"
+        )
+
+
+def facts_of(row: dict) -> Facts:
+    """A labelled example's facts (classification_examples.jsonl's fields)."""
+    return Facts(
+        text=row["text"],
+        channel=row.get("channel", ""),
+        tags=tuple(row.get("tags", [])),
+        segment=row.get("segment"),
+        urgency_hint=row.get("hint"),
+    )
+
+
+def score(rules: Ruleset, rows: list[dict], leave_one_out: bool = False) -> Score:
+    """How many labelled rows the rules tier and type as labelled (leave-one-out: an example
+    does not vote for itself)."""
+    results = [rules.classify(facts_of(r), skip_example=r["text"] if leave_one_out else None) for r in rows]
+    pairs = list(zip(results, rows, strict=True))
+    urgent = [c.tier == 1 for c, r in pairs if r["tier"] == 1]
+    return Score(
+        tier=sum(c.tier == r["tier"] for c, r in pairs) / len(rows),
+        complaint_type=sum(c.complaint_type == r["type"] for c, r in pairs) / len(rows),
+        count=len(rows),
+        urgent_recall=sum(urgent) / len(urgent) if urgent else 1.0,
+    )
+
+
+def read_labelled(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+HOLDOUT_FILE = Path(__file__).parents[2] / "tests" / "data" / "holdout_complaints.jsonl"
+
+
+def _retier_candidates() -> list[dict]:
+    import httpx  # only the maintenance commands call another service
+
+    from services.common.settings import get_settings
+
+    settings = get_settings()
+    token = (
+        os.environ.get("COMPLAINTS_OPERATOR_TOKEN") or (settings.data_dir / "operator-token.txt").read_text().strip()
+    )
+    response = httpx.get(
+        f"{settings.url_of('workflow')}/v1/classification/candidates",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.json()
+
+
+def accept_candidates(chosen: list[dict], examples: Path) -> int:
+    """Append re-tiered complaints as labelled examples (the tier staff gave them); returns how
+    many were new."""
+    known = {row["text"] for row in read_labelled(examples)}
+    new = [c for c in chosen if c["text"] not in known]
+    with examples.open("a", encoding="utf-8") as out:
+        for c in new:
+            lang = "zh" if re.search(r"[\u3400-\u9fff]", c["text"]) else "en"
+            row = {"lang": lang, "tier": c["tier"], "type": c["complaint_type"] or "other", "text": c["text"]}
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return len(new)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "check":
         try:
@@ -359,6 +443,26 @@ def main(argv: list[str]) -> int:
         result = load_rules().classify(Facts(text=argv[1]))
         for decision in result.decided_by:
             print(f"{decision.field:>15} = {decision.value!s:<16} {decision.rule}: {decision.reason}")
+        return 0
+    if argv[:1] == ["candidates"]:
+        for c in _retier_candidates():
+            print(f"{c['complaint_id']}  tier {c['from_tier']} -> {c['tier']}  ({c['reason']})  {c['text'][:100]}")
+        return 0
+    if argv[:1] == ["accept"] and len(argv) > 1:
+        wanted = set(argv[1:])
+        chosen = [c for c in _retier_candidates() if c["complaint_id"] in wanted]
+        missing = wanted - {c["complaint_id"] for c in chosen}
+        if missing:
+            print(f"not re-tiered: {', '.join(sorted(missing))}", file=sys.stderr)
+            return 1
+        examples = RULES_FILE.with_name("classification_examples.jsonl")
+        held_out = read_labelled(HOLDOUT_FILE) if HOLDOUT_FILE.exists() else []
+        before = score(load_rules(), held_out) if held_out else None
+        added = accept_candidates(chosen, examples)
+        print(f"{added} new labelled examples in {examples.name}")
+        if before is not None:
+            print(f"held-out set before: {before}")
+            print(f"held-out set after:  {score(load_rules(), held_out)}")
         return 0
     print(__doc__, file=sys.stderr)
     return 2

@@ -7,6 +7,7 @@ person (services/workflow/staff_auth.py), what they may do is services/workflow/
 whether the action fits the complaint's stage, and a refusal comes back as 409 with its reason.
 """
 
+import json
 import logging
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -17,8 +18,9 @@ from fastapi import Depends, FastAPI, Header, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
+from services.common import domain_events as ev
 from services.common.events import EventPage
-from services.common.privacy import masked_event_data
+from services.common.privacy import masked_event_data, scrub_text
 from services.common.service import service_app, service_database
 from services.common.service_auth import service_caller
 from services.common.settings import get_settings
@@ -315,6 +317,62 @@ async def decline_transfer(
     staff_id = await _permit(staff, complaint_id, "decline_transfer")
     action = DeclineTransferAction(staff_id=staff_id, **body.model_dump())
     return await _complaints().decline_transfer(complaint_id, action, key)
+
+
+class RetierCandidate(BaseModel):
+    """A complaint staff re-tiered: its words with the tier people gave it, a candidate labelled
+    example for the classifier (contacts scrubbed)."""
+
+    complaint_id: str
+    text: str
+    tier: int
+    complaint_type: str | None
+    from_tier: int | None
+    reason: str | None
+    retiered_at: datetime
+
+
+@app.get(
+    "/v1/classification/candidates",
+    response_model=list[RetierCandidate],
+    tags=["classification"],
+    dependencies=[Depends(service_caller("operator"))],
+)
+async def retier_candidates(
+    after: Annotated[datetime | None, Query(description="only re-tiers after this moment")] = None,
+) -> list[RetierCandidate]:
+    """Every re-tier with its reason (the last one per complaint), for `python -m
+    services.intake.classification candidates` to list and accept into the labelled set."""
+    rows = await app.state.pool.fetch(
+        """SELECT DISTINCT ON (r.stream_id) r.stream_id, r.data AS retier, r.recorded_at,
+                  c.data->>'description' AS text,
+                  coalesce((SELECT x.data->>'to_type' FROM workflow.events x WHERE x.stream_id = r.stream_id
+                              AND x.type = 'Reclassified' AND x.data ? 'to_type' ORDER BY x.version DESC LIMIT 1),
+                           (SELECT t.data->>'complaint_type' FROM workflow.events t WHERE t.stream_id = r.stream_id
+                              AND t.type = 'TierAssigned' LIMIT 1)) AS complaint_type
+           FROM workflow.events r
+           JOIN workflow.events c ON c.stream_id = r.stream_id AND c.type = 'ComplaintReceived'
+           WHERE r.type = 'Retiered' AND ($1::timestamptz IS NULL OR r.recorded_at > $1)
+           ORDER BY r.stream_id, r.version DESC""",
+        after,
+    )
+    candidates = []
+    for row in rows:
+        retier = ev.payload_of("Retiered", json.loads(row["retier"]))
+        if not isinstance(retier, ev.Retiered) or retier.to_tier is None or not row["text"]:
+            continue
+        candidates.append(
+            RetierCandidate(
+                complaint_id=row["stream_id"],
+                text=scrub_text(row["text"]),
+                tier=retier.to_tier,
+                complaint_type=row["complaint_type"],
+                from_tier=retier.from_tier,
+                reason=scrub_text(retier.reason or ""),
+                retiered_at=row["recorded_at"],
+            )
+        )
+    return sorted(candidates, key=lambda c: c.retiered_at)
 
 
 @app.get("/v1/playbooks", response_model=list[Playbook], tags=["staff"])

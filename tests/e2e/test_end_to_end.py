@@ -794,3 +794,33 @@ async def test_an_internal_note_is_for_staff_only(system, http):
     events = (await http.get(f"{complaint}/events", headers=as_agent)).json()["events"]
     note = next(e for e in events if e["type"] == "NoteAdded")["data"]
     assert "13812345678" not in note["text"] and "138****5678" in note["text"]  # masked when it leaves
+
+
+async def test_a_retier_becomes_a_candidate_labelled_example(system, http, tmp_path):
+    """Re-tiering teaches classification: each re-tier with its reason is a candidate example
+    (contacts scrubbed); accepting one adds it to the labelled set once."""
+    from services.intake.classification import accept_candidates
+
+    s = system.settings
+    text = "My neighbour's fence fell onto my car, call me on 13812345678"
+    accepted = await http.post(f"{s.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
+                               json=new_complaint(**{"description": text}))
+    complaint_id = accepted.json()["complaint_id"]
+    await eventually(lambda: _has_event(http, accepted.json()["status_url"], "Assigned"))
+    retiered = await http.post(f"{s.url_of('workflow')}/v1/complaints/{complaint_id}/retier",
+                               json={"tier": 2, "reason": "property damaged"},
+                               headers=await system.staff_headers("wang.fang"))
+    assert retiered.status_code == 200, retiered.text
+    feed = f"{s.url_of('workflow')}/v1/classification/candidates"
+    assert (await http.get(feed, headers=await system.staff_headers("wang.fang"))).status_code == 401
+    candidates = (await http.get(feed, headers=system.headers_as("operator"))).json()
+    mine = next(c for c in candidates if c["complaint_id"] == complaint_id)
+    assert (mine["tier"], mine["reason"]) == (2, "property damaged")
+    assert "13812345678" not in mine["text"] and "138****5678" in mine["text"]
+
+    examples = tmp_path / "examples.jsonl"
+    examples.write_text('{"lang": "en", "tier": 3, "type": "other", "text": "How do I reset my password?"}\n')
+    assert accept_candidates([mine], examples) == 1
+    assert accept_candidates([mine], examples) == 0  # once
+    added = json.loads(examples.read_text().splitlines()[-1])
+    assert (added["tier"], added["lang"], added["text"]) == (2, "en", mine["text"])

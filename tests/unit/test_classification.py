@@ -10,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from services.intake.classification import RULES_FILE, Facts, RulesError, load_rules, parse_rules
+from services.intake.classification import (
+    RULES_FILE,
+    Facts,
+    RulesError,
+    facts_of,
+    load_rules,
+    parse_rules,
+    read_labelled,
+    score,
+)
 
 EXAMPLES = RULES_FILE.with_name("classification_examples.jsonl")
 HOLDOUT = Path(__file__).parents[1] / "data" / "holdout_complaints.jsonl"
@@ -18,28 +27,19 @@ RULES = load_rules()
 ACCURACY: dict[str, str] = {}  # read by the terminal summary
 
 
-def _labelled(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _facts(row: dict) -> Facts:
-    return Facts(text=row["text"], channel=row.get("channel", ""), tags=tuple(row.get("tags", [])),
-                 segment=row.get("segment"), urgency_hint=row.get("hint"))
+_labelled = read_labelled
+_facts = facts_of
 
 
 def _score(path: Path, leave_one_out: bool) -> tuple[float, float, int]:
-    tier, kind, count, _ = _scores(path, leave_one_out)
-    return tier, kind, count
+    result = score(RULES, read_labelled(path), leave_one_out)
+    return result.tier, result.complaint_type, result.count
 
 
 def _scores(path: Path, leave_one_out: bool) -> tuple[float, float, int, float]:
     """Tier and type accuracy, count, and tier-1 recall (the urgent ones found as urgent)."""
-    rows = _labelled(path)
-    results = [RULES.classify(_facts(r), skip_example=r["text"] if leave_one_out else None) for r in rows]
-    tier = sum(c.tier == r["tier"] for c, r in zip(results, rows, strict=True)) / len(rows)
-    kind = sum(c.complaint_type == r["type"] for c, r in zip(results, rows, strict=True)) / len(rows)
-    urgent = [c.tier == 1 for c, r in zip(results, rows, strict=True) if r["tier"] == 1]
-    return tier, kind, len(rows), sum(urgent) / len(urgent)
+    result = score(RULES, read_labelled(path), leave_one_out)
+    return result.tier, result.complaint_type, result.count, result.urgent_recall
 
 
 def test_labelled_set_covers_languages_tiers_and_types():
