@@ -29,39 +29,27 @@ from services.common.web import ApiError
 from services.workflow import inbox, staff_auth
 from services.workflow.authority import load_authority
 from services.workflow.contract import (
+    UPDATES,
     WORKFLOW_TYPE,
     AcknowledgeBody,
     ApplyPolicyAction,
     ApplyPolicyBody,
-    AssignAction,
     AssignBody,
-    CompensationAction,
     CompensationBody,
     ComplaintClient,
     ComplaintView,
     DecisionAction,
     DecisionBody,
-    DeclineTransferAction,
     DeclineTransferBody,
-    FollowUpAction,
     FollowUpBody,
-    NoteAction,
     NoteBody,
-    PlanAction,
     PlanBody,
-    ProgressAction,
     ProgressBody,
-    ReclassifyAction,
     ReclassifyBody,
-    RequestInfoAction,
     RequestInfoBody,
     Resolution,
-    ResolveAction,
-    RetierAction,
     RetierBody,
-    StaffAction,
     Stage,
-    TransferAction,
     TransferBody,
     complaint_id_from_workflow_id,
 )
@@ -139,6 +127,14 @@ async def _permit(staff: Staff, complaint_id: str, action: str) -> str:
     if reason:
         raise ApiError(403, "forbidden", reason)
     return staff.staff_id
+
+
+async def _act(staff: Staff, complaint_id: str, update: str, key: str | None, **fields) -> ComplaintView:
+    """The signed-in person takes one action on a complaint, if they may: the Update's argument
+    type comes from the contract, the acting person from the token."""
+    staff_id = await _permit(staff, complaint_id, update)
+    action = UPDATES[update](staff_id=staff_id, **fields)
+    return await getattr(_complaints(), update)(complaint_id, action, key)
 
 
 # ---------------------------------------------------------------- sign-in
@@ -256,57 +252,46 @@ async def get_complaint(complaint_id: str, staff: SignedIn) -> ComplaintView:
 async def acknowledge(
     complaint_id: str, staff: SignedIn, body: AcknowledgeBody | None = None, key: ActionKey = None
 ) -> ComplaintView:
-    staff_id = await _permit(staff, complaint_id, "acknowledge")
-    action = StaffAction(staff_id=staff_id, note=body.note if body else None)
-    return await _complaints().acknowledge(complaint_id, action, key)
+    return await _act(staff, complaint_id, "acknowledge", key, note=body.note if body else None)
 
 
 @app.post("/v1/complaints/{complaint_id}/resolve", response_model=ComplaintView, tags=["staff"])
 async def resolve(complaint_id: str, staff: SignedIn, resolution: Resolution, key: ActionKey = None) -> ComplaintView:
-    staff_id = await _permit(staff, complaint_id, "resolve")
-    action = ResolveAction(staff_id=staff_id, resolution=resolution)
-    return await _complaints().resolve(complaint_id, action, key)
+    return await _act(staff, complaint_id, "resolve", key, resolution=resolution)
 
 
 @app.post("/v1/complaints/{complaint_id}/assign", response_model=ComplaintView, tags=["staff"])
 async def assign(complaint_id: str, staff: SignedIn, body: AssignBody, key: ActionKey = None) -> ComplaintView:
     """Assign a responsible person (meets the assignment deadline). Group lead and up."""
-    staff_id = await _permit(staff, complaint_id, "assign")
-    return await _complaints().assign(complaint_id, AssignAction(staff_id=staff_id, **body.model_dump()), key)
+    return await _act(staff, complaint_id, "assign", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/progress", response_model=ComplaintView, tags=["staff"])
 async def post_progress(complaint_id: str, staff: SignedIn, body: ProgressBody, key: ActionKey = None) -> ComplaintView:
     """Tell the customer how it is going (restarts the progress-update cadence)."""
-    staff_id = await _permit(staff, complaint_id, "post_progress")
-    action = ProgressAction(staff_id=staff_id, **body.model_dump())
-    return await _complaints().post_progress(complaint_id, action, key)
+    return await _act(staff, complaint_id, "post_progress", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/plan", response_model=ComplaintView, tags=["staff"])
 async def give_plan(complaint_id: str, staff: SignedIn, body: PlanBody, key: ActionKey = None) -> ComplaintView:
     """Tell the customer the solution plan (meets the solution-plan target where the tier has one)."""
-    staff_id = await _permit(staff, complaint_id, "give_plan")
-    action = PlanAction(staff_id=staff_id, **body.model_dump())
-    return await _complaints().give_plan(complaint_id, action, key)
+    return await _act(staff, complaint_id, "give_plan", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/transfer", response_model=ComplaintView, tags=["staff"])
 async def transfer(complaint_id: str, staff: SignedIn, body: TransferBody, key: ActionKey = None) -> ComplaintView:
     """Transfer to another department: its members must accept within the tier's transfer_acceptance."""
-    staff_id = await _permit(staff, complaint_id, "transfer")
     if body.to_group not in app.state.router.config.groups:
         raise ApiError(
             422, "unknown_group", f"no group '{body.to_group}' in the routing configuration", field="to_group"
         )
-    return await _complaints().transfer(complaint_id, TransferAction(staff_id=staff_id, **body.model_dump()), key)
+    return await _act(staff, complaint_id, "transfer", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/transfer/accept", response_model=ComplaintView, tags=["staff"])
 async def accept_transfer(complaint_id: str, staff: SignedIn, key: ActionKey = None) -> ComplaintView:
     """The receiving group takes the complaint (the one who accepts is its assignee)."""
-    staff_id = await _permit(staff, complaint_id, "accept_transfer")
-    return await _complaints().accept_transfer(complaint_id, StaffAction(staff_id=staff_id), key)
+    return await _act(staff, complaint_id, "accept_transfer", key)
 
 
 @app.post("/v1/complaints/{complaint_id}/transfer/decline", response_model=ComplaintView, tags=["staff"])
@@ -314,9 +299,7 @@ async def decline_transfer(
     complaint_id: str, staff: SignedIn, body: DeclineTransferBody, key: ActionKey = None
 ) -> ComplaintView:
     """The receiving group does not take it: back to the sender, with the reason."""
-    staff_id = await _permit(staff, complaint_id, "decline_transfer")
-    action = DeclineTransferAction(staff_id=staff_id, **body.model_dump())
-    return await _complaints().decline_transfer(complaint_id, action, key)
+    return await _act(staff, complaint_id, "decline_transfer", key, **body.model_dump())
 
 
 class RetierCandidate(BaseModel):
@@ -394,8 +377,7 @@ async def playbooks_for(complaint_id: str, staff: SignedIn) -> list[Playbook]:
 @app.post("/v1/complaints/{complaint_id}/notes", response_model=ComplaintView, tags=["staff"])
 async def add_note(complaint_id: str, staff: SignedIn, body: NoteBody, key: ActionKey = None) -> ComplaintView:
     """An internal note, for staff only: never on the customer's page nor in a message."""
-    staff_id = await _permit(staff, complaint_id, "add_note")
-    return await _complaints().add_note(complaint_id, NoteAction(staff_id=staff_id, **body.model_dump()), key)
+    return await _act(staff, complaint_id, "add_note", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/compensations", response_model=ComplaintView, tags=["staff"])
@@ -405,15 +387,13 @@ async def propose_compensation(
     """Offer a remedy (refund, return, compensation, gift, written apology). Within the proposer's
     authority (authority.toml) it is granted at once; above it, the lowest role whose limit covers
     it is asked to approve, with a deadline (the policy's compensation_approval)."""
-    staff_id = await _permit(staff, complaint_id, "propose_compensation")
     authority = app.state.authority
     approver = None
     if not authority.covers(staff.authority, body.kind, body.amount):
         approver = authority.approver_for(body.kind, body.amount)
         if approver is None:
             raise ApiError(422, "beyond_every_authority", "no role may grant this much", field="amount")
-    action = CompensationAction(staff_id=staff_id, approver_role=approver, **body.model_dump())
-    return await _complaints().propose_compensation(complaint_id, action, key)
+    return await _act(staff, complaint_id, "propose_compensation", key, approver_role=approver, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/compensations/decision", response_model=ComplaintView, tags=["staff"])
@@ -440,24 +420,19 @@ async def request_info(
     complaint_id: str, staff: SignedIn, body: RequestInfoBody, key: ActionKey = None
 ) -> ComplaintView:
     """Ask the customer for information; the SLA clock pauses until they reply."""
-    staff_id = await _permit(staff, complaint_id, "request_info")
-    action = RequestInfoAction(staff_id=staff_id, **body.model_dump())
-    return await _complaints().request_info(complaint_id, action, key)
+    return await _act(staff, complaint_id, "request_info", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/reclassify", response_model=ComplaintView, tags=["staff"])
 async def reclassify(complaint_id: str, staff: SignedIn, body: ReclassifyBody, key: ActionKey = None) -> ComplaintView:
     """Correct the type or the responsibility intake decided, with the reason (recorded)."""
-    staff_id = await _permit(staff, complaint_id, "reclassify")
-    action = ReclassifyAction(staff_id=staff_id, **body.model_dump())
-    return await _complaints().reclassify(complaint_id, action, key)
+    return await _act(staff, complaint_id, "reclassify", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/retier", response_model=ComplaintView, tags=["staff"])
 async def retier(complaint_id: str, staff: SignedIn, body: RetierBody, key: ActionKey = None) -> ComplaintView:
-    staff_id = await _permit(staff, complaint_id, "retier")
-    """Change the tier; the running deadlines are recomputed from the time of receipt."""
-    return await _complaints().retier(complaint_id, RetierAction(staff_id=staff_id, **body.model_dump()), key)
+    """Change the tier; the running deadlines are recomputed from the time of receipt. Group lead and up."""
+    return await _act(staff, complaint_id, "retier", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/follow-up", response_model=ComplaintView, tags=["staff"])
@@ -465,19 +440,15 @@ async def record_follow_up(
     complaint_id: str, staff: SignedIn, body: FollowUpBody, key: ActionKey = None
 ) -> ComplaintView:
     """Record the second follow-up with a dissatisfied customer."""
-    staff_id = await _permit(staff, complaint_id, "record_follow_up")
-    action = FollowUpAction(staff_id=staff_id, **body.model_dump())
-    return await _complaints().record_follow_up(complaint_id, action, key)
+    return await _act(staff, complaint_id, "record_follow_up", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/policy", response_model=ComplaintView, tags=["operators"])
 async def move_to_policy(
     complaint_id: str, staff: SignedIn, body: ApplyPolicyBody, key: ActionKey = None
 ) -> ComplaintView:
-    staff_id = await _permit(staff, complaint_id, "apply_policy")
-    """Move one running complaint to the current version of a policy."""
-    move = ApplyPolicyAction(staff_id=staff_id, **body.model_dump())
-    return await _complaints().apply_policy(complaint_id, move, key)
+    """Move one running complaint to the current version of a policy. Admins only."""
+    return await _act(staff, complaint_id, "apply_policy", key, **body.model_dump())
 
 
 # ---------------------------------------------------------------- SLA policies (operators)
