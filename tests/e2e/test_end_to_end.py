@@ -713,11 +713,7 @@ async def test_staff_sign_in_tokens_and_every_deny_path(system, http):
 
 
 async def test_a_transfer_over_http_is_answered_by_the_receiving_group_only(system, http):
-    s = system.settings
-    accepted = await http.post(f"{s.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
-                               json=new_complaint(**{"description": "the agent was rude and then charged me twice"}))
-    complaint = f"{s.url_of('workflow')}/v1/complaints/{accepted.json()['complaint_id']}"
-    await eventually(lambda: _has_event(http, accepted.json()["status_url"], "Assigned"))
+    complaint, _, _ = await _assigned_complaint(system, http, "the agent was rude and then charged me twice")
     as_manager = await system.staff_headers("wang.fang")
     holder = (await http.get(complaint, headers=as_manager)).json()
     as_holder = await system.staff_headers(holder["assignee"])
@@ -741,11 +737,7 @@ async def test_a_transfer_over_http_is_answered_by_the_receiving_group_only(syst
 
 
 async def test_compensation_is_granted_within_authority_and_approved_above_it(system, http):
-    s = system.settings
-    accepted = await http.post(f"{s.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
-                               json=new_complaint(**{"description": "the agent was rude to me"}))
-    complaint = f"{s.url_of('workflow')}/v1/complaints/{accepted.json()['complaint_id']}"
-    await eventually(lambda: _has_event(http, accepted.json()["status_url"], "Assigned"))
+    complaint, _, _ = await _assigned_complaint(system, http, "the agent was rude to me")
     as_agent = await system.staff_headers("zhou.ting")  # front-line-service, an agent
     assert (await http.post(f"{complaint}/acknowledge", headers=as_agent)).status_code == 200
 
@@ -775,12 +767,7 @@ async def test_compensation_is_granted_within_authority_and_approved_above_it(sy
 
 
 async def test_an_internal_note_is_for_staff_only(system, http):
-    s = system.settings
-    accepted = await http.post(f"{s.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
-                               json=new_complaint(**{"description": "the agent was rude to me"}))
-    complaint, status_url = (f"{s.url_of('workflow')}/v1/complaints/{accepted.json()['complaint_id']}",
-                             accepted.json()["status_url"])
-    await eventually(lambda: _has_event(http, status_url, "Assigned"))
+    complaint, status_url, _ = await _assigned_complaint(system, http, "the agent was rude to me")
     as_agent = await system.staff_headers("zhou.ting")
     suggested = (await http.get(f"{complaint}/playbooks", headers=as_agent)).json()
     assert suggested[0]["id"] == "staff-attitude" and suggested[0]["remedy"]["kind"] == "written_apology"
@@ -802,12 +789,9 @@ async def test_a_retier_becomes_a_candidate_labelled_example(system, http, tmp_p
     from services.intake.classification import accept_candidates
 
     s = system.settings
-    text = "My neighbour's fence fell onto my car, call me on 13812345678"
-    accepted = await http.post(f"{s.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
-                               json=new_complaint(**{"description": text}))
-    complaint_id = accepted.json()["complaint_id"]
-    await eventually(lambda: _has_event(http, accepted.json()["status_url"], "Assigned"))
-    retiered = await http.post(f"{s.url_of('workflow')}/v1/complaints/{complaint_id}/retier",
+    complaint, _, complaint_id = await _assigned_complaint(
+        system, http, "My neighbour's fence fell onto my car, call me on 13812345678")
+    retiered = await http.post(f"{complaint}/retier",
                                json={"tier": 2, "reason": "property damaged"},
                                headers=await system.staff_headers("wang.fang"))
     assert retiered.status_code == 200, retiered.text
@@ -824,3 +808,13 @@ async def test_a_retier_becomes_a_candidate_labelled_example(system, http, tmp_p
     assert accept_candidates([mine], examples) == 0  # once
     added = json.loads(examples.read_text().splitlines()[-1])
     assert (added["tier"], added["lang"], added["text"]) == (2, "en", mine["text"])
+
+async def _assigned_complaint(system, http, description: str) -> tuple[str, str, str]:
+    """A complaint submitted through intake and routed: (its staff URL, its status URL, its id)."""
+    s = system.settings
+    accepted = await http.post(f"{s.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
+                               json=new_complaint(**{"description": description}))
+    complaint_id, status_url = accepted.json()["complaint_id"], accepted.json()["status_url"]
+    await eventually(lambda: _has_event(http, status_url, "Assigned"))
+    return f"{s.url_of('workflow')}/v1/complaints/{complaint_id}", status_url, complaint_id
+
