@@ -332,7 +332,21 @@ class Router:
 
 async def assign_queued(router: Router, complaints: ComplaintClient) -> None:
     """Complaints routed while nobody of their group was on duty are picked, by the group's
-    strategy, as soon as someone is: the 2 h assignment target does not wait for a manual assign."""
+    strategy, as soon as someone is: the 2 h assignment target does not wait for a manual assign.
+
+    Every worker replica runs this loop; one sweeps at a time (a session advisory lock), and the
+    assignment's Update id is the complaint's, so even a sweep that overlaps another after a
+    crash assigns each queued complaint once."""
+    async with router.pool.acquire() as conn:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext('workflow:queue-sweep'))"):
+            return  # another replica is sweeping
+        try:
+            await _sweep(router, complaints)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext('workflow:queue-sweep'))")
+
+
+async def _sweep(router: Router, complaints: ComplaintClient) -> None:
     for row in await router.queued():
         assignee = await router.pick_for(row["group_name"])
         if assignee is None:
@@ -341,7 +355,7 @@ async def assign_queued(router: Router, complaints: ComplaintClient) -> None:
             staff_id="router", assignee=assignee, note=f"picked from the {row['group_name']} queue when on duty"
         )
         try:
-            await complaints.assign(row["complaint_id"], action)
+            await complaints.assign(row["complaint_id"], action, key=f"queue-sweep:{row['complaint_id']}")
         except ComplaintError as exc:  # closed or moved on meanwhile: the next pass sees it
             log.info(
                 "queued complaint not assigned", extra={"complaint_id": row["complaint_id"], "reason": exc.message}

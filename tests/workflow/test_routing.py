@@ -104,3 +104,24 @@ async def test_a_repeat_arriving_while_the_complaint_is_received_waits_for_it(en
     types = [e.type for e in await store.read_stream(complaint.complaint_id)]
     # After routing; an after-hours auto-reply may come before or after the link.
     assert types[:3] == ["ComplaintReceived", "TierAssigned", "Assigned"] and "RepeatLinked" in types[3:]
+
+
+async def test_queue_sweeps_of_several_worker_replicas_assign_a_queued_complaint_once(env, store, notifications):
+    """Every worker replica runs the queue sweep: when someone comes on duty, two sweeps at
+    the same moment still assign each waiting complaint once."""
+    import asyncio
+
+    from services.workflow.contract import ComplaintClient
+    from services.workflow.routing import Router, assign_queued, load_routing
+
+    await store.pool.execute("UPDATE workflow.staff SET on_duty = false WHERE 'front-line-service' = ANY(groups)")
+    handles = [(await _routed(env, "The cashier was rude to me"))[0] for _ in range(3)]
+    await store.pool.execute("UPDATE workflow.staff SET on_duty = true")
+    router = Router(store.pool, load_routing())
+    complaints = ComplaintClient(env.client, scenarios.TASK_QUEUE)
+    await asyncio.gather(*(assign_queued(router, complaints) for _ in range(4)))
+    await asyncio.gather(*(assign_queued(router, complaints) for _ in range(2)))  # later passes: nothing left
+    for handle in handles:
+        view = await drive(handle).status()
+        picked = [e for e in await store.read_stream(view.complaint_id) if e.type == "AssignedToPerson"]
+        assert view.assignee is not None and len(picked) == 1, [e.data for e in picked]
