@@ -108,6 +108,7 @@ class TransferRequested(DomainEvent):
     from_group: str | None = None
     to_group: str | None = None
     reason: str | None = None
+    liaison: str | None = None  # the receiving group's member asked to accept it
     deadlines: Deadlines | None = None
 
 

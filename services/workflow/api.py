@@ -285,7 +285,9 @@ async def transfer(complaint_id: str, staff: SignedIn, body: TransferBody, key: 
         raise ApiError(
             422, "unknown_group", f"no group '{body.to_group}' in the routing configuration", field="to_group"
         )
-    return await _act(staff, complaint_id, "transfer", key, **body.model_dump())
+    # A named person of the receiving group is asked (source 003), picked as routing picks.
+    liaison = await app.state.router.pick_for(body.to_group)
+    return await _act(staff, complaint_id, "transfer", key, liaison=liaison, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/transfer/accept", response_model=ComplaintView, tags=["staff"])

@@ -431,16 +431,28 @@ class ComplaintWorkflow(OlderGenerations):
             reason=action.reason,
             requested_by=action.staff_id,
             requested_at=now,
+            liaison=action.liaison,
         )
         self.sla.start("transfer_acceptance", now)
         facts = {"from_group": self.view.group, "to_group": action.to_group, "reason": action.reason}
+        key = self._action_key("transfer", now)
+        task = (
+            self._message(
+                "transfer_request",
+                "internal",
+                action.liaison,
+                f"staff:{action.liaison}",
+                {**facts, "tier": self.sla.tier, "role": "liaison", "owner": self.view.owner},
+                key,
+            )
+            if action.liaison
+            else self._to_staff("transfer_request", "owner", facts, key=key, group=action.to_group)
+        )
         await self._record(
-            events.TransferRequested(staff_id=action.staff_id, **facts, deadlines=self._deadlines()),
-            messages=[
-                self._to_staff(
-                    "transfer_request", "owner", facts, key=self._action_key("transfer", now), group=action.to_group
-                )
-            ],
+            events.TransferRequested(
+                staff_id=action.staff_id, **facts, liaison=action.liaison, deadlines=self._deadlines()
+            ),
+            messages=[task],
         )
         return self.view
 

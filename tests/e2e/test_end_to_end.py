@@ -713,6 +713,7 @@ async def test_staff_sign_in_tokens_and_every_deny_path(system, http):
 
 
 async def test_a_transfer_over_http_is_answered_by_the_receiving_group_only(system, http):
+    s = system.settings
     complaint, _, _ = await _assigned_complaint(system, http, "the agent was rude and then charged me twice")
     as_manager = await system.staff_headers("wang.fang")
     holder = (await http.get(complaint, headers=as_manager)).json()
@@ -725,6 +726,15 @@ async def test_a_transfer_over_http_is_answered_by_the_receiving_group_only(syst
     sent = await http.post(f"{complaint}/transfer", json={"to_group": "liaison-operations", "reason": "refund"},
                            headers=as_holder)
     assert sent.status_code == 200 and sent.json()["transfer"]["to_group"] == "liaison-operations"
+    assert sent.json()["transfer"]["liaison"] == "ma.jun"  # the group's member on duty is asked, by name
+
+    async def asked():  # the task reaches ma.jun through the outbox, rendered
+        items = (await http.get(f"{s.url_of('notify')}/v1/notifications", headers=system.headers_as("operator"),
+                                params={"complaint_id": complaint.rsplit("/", 1)[-1]})).json()
+        return [n for n in items if n["template"] == "transfer_request" and n["recipient_address"] == "staff:ma.jun"] \
+            or None
+
+    assert await eventually(asked)
     not_theirs = await http.post(f"{complaint}/transfer/accept", headers=as_holder)
     assert not_theirs.status_code == 403 and "liaison-operations" in not_theirs.json()["message"]
     taken = await http.post(f"{complaint}/transfer/accept", headers=await system.staff_headers("ma.jun"))

@@ -140,6 +140,9 @@ class PlanAction(PlanBody):
 
 class TransferAction(TransferBody):
     staff_id: str
+    # The receiving group's member on duty who is asked to accept (picked by the group's
+    # strategy when the transfer is made); None: the group's queue is asked.
+    liaison: str | None = None
 
 
 class DeclineTransferAction(DeclineTransferBody):

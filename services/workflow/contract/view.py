@@ -28,6 +28,7 @@ class PendingTransfer(BaseModel):
     reason: str
     requested_by: str
     requested_at: datetime
+    liaison: str | None = None  # the receiving group's member asked to accept it
 
 
 class CompensationView(BaseModel):
