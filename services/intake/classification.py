@@ -38,6 +38,7 @@ from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import get_args
 
+from services.common.keywords import any_of
 from services.workflow.contract import (
     CLASSIFIED_FIELDS,
     Classification,
@@ -154,20 +155,6 @@ class Facts:
     tags: tuple[str, ...] = ()
     segment: str | None = None
     urgency_hint: str | None = None
-
-
-def _pattern(keywords: list[str]) -> re.Pattern | None:
-    parts = []
-    for word in keywords:
-        word = word.lower()
-        if word.isascii():  # whole words: 'fire' is not in 'firmware' (punctuation as it is: '?')
-            stem, bare = word.endswith("*"), word.rstrip("*")
-            left = r"(?<![a-z0-9])" if bare[0].isalnum() else ""
-            right = r"(?![a-z0-9])" if bare[-1].isalnum() and not stem else ""
-            parts.append(left + re.escape(bare) + right)
-        else:
-            parts.append(re.escape(word))
-    return re.compile("|".join(parts)) if parts else None
 
 
 @dataclass(frozen=True)
@@ -314,9 +301,9 @@ def parse_rules(data: dict, source: str = "<rules>", base: Path | None = None) -
                 name=name,
                 reason=str(raw.get("reason", name)),
                 sets=dict(sets),
-                any=_pattern(_strings(source, where, raw["any"], "any")) if "any" in raw else None,
-                all=tuple(p for g in groups if (p := _pattern(_strings(source, where, g, "all"))) is not None),
-                none=_pattern(_strings(source, where, raw["none"], "none")) if "none" in raw else None,
+                any=any_of(_strings(source, where, raw["any"], "any")) if "any" in raw else None,
+                all=tuple(p for g in groups if (p := any_of(_strings(source, where, g, "all"))) is not None),
+                none=any_of(_strings(source, where, raw["none"], "none")) if "none" in raw else None,
                 tags=frozenset(t.lower() for t in _strings(source, where, raw.get("tags", []), "tags")),
                 channels=frozenset(_strings(source, where, raw.get("channels", []), "channels")),
                 segments=frozenset(_strings(source, where, raw.get("segments", []), "segments")),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
+from services.common.keywords import keyword_regex
 from services.workflow.contract import CompensationBody
 
 PLAYBOOKS_FILE = Path(__file__).with_name("playbooks.toml")
@@ -45,15 +46,7 @@ def load_playbooks(path: Path = PLAYBOOKS_FILE) -> list[Playbook]:
 
 
 def _hits(keywords: list[str], text: str) -> int:
-    hits = 0
-    for word in keywords:
-        if word.isascii():
-            stem = word.endswith("*")
-            pattern = r"(?<![a-z0-9])" + re.escape(word.rstrip("*").lower()) + ("" if stem else r"(?![a-z0-9])")
-            hits += bool(re.search(pattern, text))
-        else:
-            hits += word in text
-    return hits
+    return sum(bool(re.search(keyword_regex(word), text)) for word in keywords)
 
 
 def suggest(books: list[Playbook], complaint_type: str | None, text: str, limit: int = 3) -> list[Playbook]:
