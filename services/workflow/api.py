@@ -405,7 +405,7 @@ async def decide_compensation(
     """Approve or reject the compensation waiting for approval: only someone whose own limit covers it."""
     staff_id = await _permit(staff, complaint_id, "decide_compensation")
     view = await _complaints().status(complaint_id)
-    pending = next((c for c in view.compensations if c.status == "pending"), None)
+    pending = view.pending_compensation()
     if pending is not None and not app.state.authority.covers(staff.authority, pending.kind, pending.amount):
         raise ApiError(
             403,

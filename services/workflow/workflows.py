@@ -437,11 +437,9 @@ class ComplaintWorkflow(OlderGenerations):
         facts = {"from_group": self.view.group, "to_group": action.to_group, "reason": action.reason}
         key = self._action_key("transfer", now)
         task = (
-            self._message(
+            self._to_person(
                 "transfer_request",
-                "internal",
                 action.liaison,
-                f"staff:{action.liaison}",
                 {**facts, "tier": self.sla.tier, "role": "liaison", "owner": self.view.owner},
                 key,
             )
@@ -507,11 +505,9 @@ class ComplaintWorkflow(OlderGenerations):
         self.sla.meet("transfer_acceptance", now)
         self.view.transfer = None
         facts = {"from_group": pending.from_group, "to_group": pending.to_group, "reason": action.reason}
-        sender = self._message(
+        sender = self._to_person(
             "transfer_declined",
-            "internal",
             pending.requested_by,
-            f"staff:{pending.requested_by}",
             {**facts, "declined_by": action.staff_id},
             self._action_key("transfer-declined", now),
         )
@@ -594,23 +590,21 @@ class ComplaintWorkflow(OlderGenerations):
     @propose_compensation.validator
     def _validate_propose_compensation(self, action: CompensationAction) -> None:
         ensure_allowed(self.view.stage, Action.propose_compensation)
-        if self._pending_compensation() is not None:
+        if self.view.pending_compensation() is not None:
             raise ActionNotAllowed("a compensation is waiting for approval; decide it first")
 
     @workflow.update
     async def decide_compensation(self, action: DecisionAction) -> ComplaintView:
         now = workflow.now()
-        pending = self._pending_compensation()
+        pending = self.view.pending_compensation()
         assert pending is not None  # the validator saw it
         target = self.sla.targets.get("compensation_approval")
         waited = (now - target.started_at).total_seconds() if target is not None else None
         self.sla.meet("compensation_approval", now)
         pending.status, pending.decided_by = ("approved" if action.approve else "rejected"), action.staff_id
-        proposer = self._message(
+        proposer = self._to_person(
             "compensation_decided",
-            "internal",
             pending.proposed_by,
-            f"staff:{pending.proposed_by}",
             {
                 "kind": pending.kind,
                 "amount": pending.amount,
@@ -637,11 +631,8 @@ class ComplaintWorkflow(OlderGenerations):
     @decide_compensation.validator
     def _validate_decide_compensation(self, action: DecisionAction) -> None:
         ensure_allowed(self.view.stage, Action.decide_compensation)
-        if self._pending_compensation() is None:
+        if self.view.pending_compensation() is None:
             raise ActionNotAllowed("no compensation is waiting for approval")
-
-    def _pending_compensation(self) -> CompensationView | None:
-        return next((c for c in self.view.compensations if c.status == "pending"), None)
 
     @workflow.update
     async def request_info(self, action: RequestInfoAction) -> ComplaintView:
@@ -711,7 +702,7 @@ class ComplaintWorkflow(OlderGenerations):
     @resolve.validator
     def _validate_resolve(self, action: ResolveAction) -> None:
         ensure_allowed(self.view.stage, Action.resolve)
-        if self._pending_compensation() is not None:
+        if self.view.pending_compensation() is not None:
             raise ActionNotAllowed("a compensation is waiting for approval; decide it before the result")
 
     @workflow.update
@@ -986,11 +977,9 @@ class ComplaintWorkflow(OlderGenerations):
         if route.liaison and tell_liaison:
             # Tier 2: the business liaison of the complaint's department works it with the agent.
             messages.append(
-                self._message(
+                self._to_person(
                     "liaison_assigned",
-                    "internal",
                     route.liaison,
-                    f"staff:{route.liaison}",
                     {
                         "tier": tier,
                         "group": route.group,
@@ -1004,11 +993,9 @@ class ComplaintWorkflow(OlderGenerations):
         if tier == 1 and route.urgent_call:
             # Tier 1 skips the queue: the on-duty senior or manager is called at once.
             messages.append(
-                self._message(
+                self._to_person(
                     "urgent_call",
-                    "internal",
                     route.urgent_call,
-                    f"staff:{route.urgent_call}",
                     {"tier": 1, "group": route.group, "assignee": route.assignee, "summary": static_summary(complaint)},
                     key="urgent-call",
                 )
@@ -1035,16 +1022,19 @@ class ComplaintWorkflow(OlderGenerations):
     ) -> KeyedNotificationRequest:
         """Internal alert to a role of the complaint's group (the owner once someone owns it), or
         of another `group` (a transfer's receiving department: its queue stands for the owner)."""
+        variables = {**variables, "tier": self.sla.tier, "role": role, "owner": self.view.owner}
         if group is None and role == "owner" and self.view.owner:
-            name, address = self.view.owner, f"staff:{self.view.owner}"
-        elif role == "owner":  # nobody owns it yet: the group's queue is told
-            group = group or self.view.group
+            return self._to_person(template, self.view.owner, variables, key)
+        group = group or self.view.group
+        if role == "owner":  # nobody owns it yet: the group's queue is told
             name, address = f"{group} queue", f"role:queue@{group}"
         else:
-            group = group or self.view.group
             name, address = f"{role} of {group}", f"role:{role}@{group}"
-        variables = {**variables, "tier": self.sla.tier, "role": role, "owner": self.view.owner}
         return self._message(template, "internal", name, address, variables, key)
+
+    def _to_person(self, template: str, staff_id: str, variables: dict, key: str) -> KeyedNotificationRequest:
+        """Internal message to one named member of staff."""
+        return self._message(template, "internal", staff_id, f"staff:{staff_id}", variables, key)
 
     def _message(
         self, template: str, channel: str, name: str, address: str, variables: dict, key: str

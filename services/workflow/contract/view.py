@@ -76,6 +76,11 @@ class ComplaintView(BaseModel):
     transfer: PendingTransfer | None = None  # waiting for the receiving department
     compensations: list[CompensationView] = []
     notes: list[InternalNote] = []  # staff only
+
+    def pending_compensation(self) -> CompensationView | None:
+        """The compensation waiting for approval (one at a time)."""
+        return next((c for c in self.compensations if c.status == "pending"), None)
+
     resolution: Resolution | None = None
     survey: SurveyAnswer | None = None
     survey_due_at: datetime | None = None
