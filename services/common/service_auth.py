@@ -51,6 +51,11 @@ def caller_of(token: str, settings: Settings) -> str | None:
     return None
 
 
+def unauthorized(message: str) -> ApiError:
+    """401 naming the Authorization header, with the Bearer challenge (services and staff alike)."""
+    return ApiError(401, "unauthorized", message, field="Authorization", headers={"WWW-Authenticate": "Bearer"})
+
+
 def service_caller(*allowed: str):
     """A FastAPI dependency admitting the named callers only: 401 without a known token,
     403 for a known caller this endpoint is not for."""
@@ -58,18 +63,11 @@ def service_caller(*allowed: str):
     async def authenticate(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> str:
-        challenge = {"WWW-Authenticate": "Bearer"}
         if credentials is None:
-            raise ApiError(
-                401,
-                "unauthorized",
-                "send the calling service's token as 'Authorization: Bearer <token>'",
-                field="Authorization",
-                headers=challenge,
-            )
+            raise unauthorized("send the calling service's token as 'Authorization: Bearer <token>'")
         caller = caller_of(credentials.credentials, get_settings())
         if caller is None:
-            raise ApiError(401, "unauthorized", "unknown service token", field="Authorization", headers=challenge)
+            raise unauthorized("unknown service token")
         if caller not in allowed:
             raise ApiError(403, "forbidden", f"{caller} may not call this endpoint", field="Authorization")
         return caller

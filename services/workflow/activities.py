@@ -13,11 +13,15 @@ from temporalio.exceptions import ApplicationError
 from services.common.events import NewEvent
 from services.notify.contract import NOTIFICATIONS_PATH, KeyedNotificationRequest
 from services.workflow.eventstore import EventStore, VersionConflict
-from services.workflow.outbox import RETRYABLE
 from services.workflow.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from services.workflow.routing import Route, Router, RouteRequest
 
 log = logging.getLogger(__name__)
+
+# Older generations' own notify call: worth another try on a timeout, a rate limit, or a token
+# notify does not know (yet): a misconfigured or rotating credential must delay messages, never
+# discard them. (The outbox relay retries any answer but a per-message 409 or 422.)
+RETRYABLE = {401, 403, 408, 429}
 
 
 class EventsAndMessages(BaseModel):

@@ -54,10 +54,6 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[KeyedNotification
     )
 
 
-# Worth another try: a timeout, a rate limit, or a token notify does not know (yet): a
-# misconfigured or rotating credential must delay messages, never discard them.
-RETRYABLE = {401, 403, 408, 429}
-
 Recipients = Callable[[dict], Awaitable[list[tuple[str, dict]]]]
 
 

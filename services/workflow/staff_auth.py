@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.common.web import ApiError
+from services.common.service_auth import unauthorized
 from services.workflow.permissions import Staff, authority_of
 from services.workflow.routing import Router
 
@@ -144,25 +144,12 @@ async def signed_in(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Staff:
     """The signed-in person, or 401."""
-    challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "sign in first (POST /v1/auth/token) and send 'Authorization: Bearer <token>'",
-            field="Authorization",
-            headers=challenge,
-        )
+        raise unauthorized("sign in first (POST /v1/auth/token) and send 'Authorization: Bearer <token>'")
     state = request.app.state
     staff = await staff_for_token(state.pool, state.router, credentials.credentials)
     if staff is None:
-        raise ApiError(
-            401,
-            "unauthorized",
-            "this token is unknown, expired or signed out",
-            field="Authorization",
-            headers=challenge,
-        )
+        raise unauthorized("this token is unknown, expired or signed out")
     return staff
 
 
