@@ -14,7 +14,6 @@ from services.intake.classification import (
     RULES_FILE,
     Facts,
     RulesError,
-    facts_of,
     load_rules,
     parse_rules,
     read_labelled,
@@ -27,8 +26,6 @@ RULES = load_rules()
 ACCURACY: dict[str, str] = {}  # read by the terminal summary
 
 
-_labelled = read_labelled
-_facts = facts_of
 
 
 def _score(path: Path, leave_one_out: bool) -> tuple[float, float, int]:
@@ -43,7 +40,7 @@ def _scores(path: Path, leave_one_out: bool) -> tuple[float, float, int, float]:
 
 
 def test_labelled_set_covers_languages_tiers_and_types():
-    rows = _labelled(EXAMPLES)
+    rows = read_labelled(EXAMPLES)
     assert len(rows) >= 200
     assert {r["lang"] for r in rows} == {"zh", "en"}
     assert {r["tier"] for r in rows} == {1, 2, 3}
