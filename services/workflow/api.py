@@ -27,9 +27,9 @@ from services.common.settings import get_settings
 from services.common.temporal import connect
 from services.common.web import ApiError
 from services.workflow import inbox, staff_auth
+from services.workflow.acting import Desk
 from services.workflow.authority import load_authority
 from services.workflow.contract import (
-    UPDATES,
     WORKFLOW_TYPE,
     AcknowledgeBody,
     ApplyPolicyAction,
@@ -38,7 +38,6 @@ from services.workflow.contract import (
     CompensationBody,
     ComplaintClient,
     ComplaintView,
-    DecisionAction,
     DecisionBody,
     DeclineTransferBody,
     FollowUpBody,
@@ -54,7 +53,7 @@ from services.workflow.contract import (
     complaint_id_from_workflow_id,
 )
 from services.workflow.eventstore import EventStore
-from services.workflow.permissions import Handling, Staff, refusal
+from services.workflow.permissions import Staff
 from services.workflow.playbooks import Playbook, load_playbooks, suggest
 from services.workflow.policy import (
     Policy,
@@ -81,6 +80,7 @@ async def lifespan(app: FastAPI):
         if settings.demo_password is not None:
             await staff_auth.give_demo_accounts(pool, settings.demo_password.get_secret_value())
         app.state.complaints = ComplaintClient(await connect(settings), settings.temporal_task_queue)
+        app.state.desk = Desk(pool, app.state.router, app.state.authority, app.state.complaints)
         yield
 
 
@@ -108,33 +108,8 @@ def _complaints() -> ComplaintClient:
     return app.state.complaints
 
 
-async def _permit(staff: Staff, complaint_id: str, action: str) -> str:
-    """The acting person's id once they may take this action on this complaint; 403 otherwise."""
-    row = await app.state.pool.fetchrow(
-        "SELECT group_name, assignee, owner, liaison, transfer_to FROM workflow.inbox WHERE complaint_id = $1",
-        complaint_id,
-    )
-    if row is None:
-        raise ApiError(404, "not_found", f"no complaint {complaint_id}", field="complaint_id")
-    handling = Handling(
-        group=row["group_name"],
-        assignee=row["assignee"],
-        owner=row["owner"],
-        liaison=row["liaison"],
-        transfer_to=row["transfer_to"],
-    )
-    reason = refusal(staff, action, handling, app.state.router.config)
-    if reason:
-        raise ApiError(403, "forbidden", reason)
-    return staff.staff_id
-
-
-async def _act(staff: Staff, complaint_id: str, update: str, key: str | None, **fields) -> ComplaintView:
-    """The signed-in person takes one action on a complaint, if they may: the Update's argument
-    type comes from the contract, the acting person from the token."""
-    staff_id = await _permit(staff, complaint_id, update)
-    action = UPDATES[update](staff_id=staff_id, **fields)
-    return await getattr(_complaints(), update)(complaint_id, action, key)
+def _desk() -> Desk:
+    return app.state.desk
 
 
 # ---------------------------------------------------------------- sign-in
@@ -252,48 +227,42 @@ async def get_complaint(complaint_id: str, staff: SignedIn) -> ComplaintView:
 async def acknowledge(
     complaint_id: str, staff: SignedIn, body: AcknowledgeBody | None = None, key: ActionKey = None
 ) -> ComplaintView:
-    return await _act(staff, complaint_id, "acknowledge", key, note=body.note if body else None)
+    return await _desk().act(staff, complaint_id, "acknowledge", key, note=body.note if body else None)
 
 
 @app.post("/v1/complaints/{complaint_id}/resolve", response_model=ComplaintView, tags=["staff"])
 async def resolve(complaint_id: str, staff: SignedIn, resolution: Resolution, key: ActionKey = None) -> ComplaintView:
-    return await _act(staff, complaint_id, "resolve", key, resolution=resolution)
+    return await _desk().act(staff, complaint_id, "resolve", key, resolution=resolution)
 
 
 @app.post("/v1/complaints/{complaint_id}/assign", response_model=ComplaintView, tags=["staff"])
 async def assign(complaint_id: str, staff: SignedIn, body: AssignBody, key: ActionKey = None) -> ComplaintView:
     """Assign a responsible person (meets the assignment deadline). Group lead and up."""
-    return await _act(staff, complaint_id, "assign", key, **body.model_dump())
+    return await _desk().act(staff, complaint_id, "assign", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/progress", response_model=ComplaintView, tags=["staff"])
 async def post_progress(complaint_id: str, staff: SignedIn, body: ProgressBody, key: ActionKey = None) -> ComplaintView:
     """Tell the customer how it is going (restarts the progress-update cadence)."""
-    return await _act(staff, complaint_id, "post_progress", key, **body.model_dump())
+    return await _desk().act(staff, complaint_id, "post_progress", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/plan", response_model=ComplaintView, tags=["staff"])
 async def give_plan(complaint_id: str, staff: SignedIn, body: PlanBody, key: ActionKey = None) -> ComplaintView:
     """Tell the customer the solution plan (meets the solution-plan target where the tier has one)."""
-    return await _act(staff, complaint_id, "give_plan", key, **body.model_dump())
+    return await _desk().act(staff, complaint_id, "give_plan", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/transfer", response_model=ComplaintView, tags=["staff"])
 async def transfer(complaint_id: str, staff: SignedIn, body: TransferBody, key: ActionKey = None) -> ComplaintView:
     """Transfer to another department: its members must accept within the tier's transfer_acceptance."""
-    if body.to_group not in app.state.router.config.groups:
-        raise ApiError(
-            422, "unknown_group", f"no group '{body.to_group}' in the routing configuration", field="to_group"
-        )
-    # A named person of the receiving group is asked (source 003), picked as routing picks.
-    liaison = await app.state.router.pick_for(body.to_group)
-    return await _act(staff, complaint_id, "transfer", key, liaison=liaison, **body.model_dump())
+    return await _desk().transfer(staff, complaint_id, body, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/transfer/accept", response_model=ComplaintView, tags=["staff"])
 async def accept_transfer(complaint_id: str, staff: SignedIn, key: ActionKey = None) -> ComplaintView:
     """The receiving group takes the complaint (the one who accepts is its assignee)."""
-    return await _act(staff, complaint_id, "accept_transfer", key)
+    return await _desk().act(staff, complaint_id, "accept_transfer", key)
 
 
 @app.post("/v1/complaints/{complaint_id}/transfer/decline", response_model=ComplaintView, tags=["staff"])
@@ -301,7 +270,7 @@ async def decline_transfer(
     complaint_id: str, staff: SignedIn, body: DeclineTransferBody, key: ActionKey = None
 ) -> ComplaintView:
     """The receiving group does not take it: back to the sender, with the reason."""
-    return await _act(staff, complaint_id, "decline_transfer", key, **body.model_dump())
+    return await _desk().act(staff, complaint_id, "decline_transfer", key, **body.model_dump())
 
 
 class RetierCandidate(BaseModel):
@@ -379,7 +348,7 @@ async def playbooks_for(complaint_id: str, staff: SignedIn) -> list[Playbook]:
 @app.post("/v1/complaints/{complaint_id}/notes", response_model=ComplaintView, tags=["staff"])
 async def add_note(complaint_id: str, staff: SignedIn, body: NoteBody, key: ActionKey = None) -> ComplaintView:
     """An internal note, for staff only: never on the customer's page nor in a message."""
-    return await _act(staff, complaint_id, "add_note", key, **body.model_dump())
+    return await _desk().act(staff, complaint_id, "add_note", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/compensations", response_model=ComplaintView, tags=["staff"])
@@ -389,13 +358,7 @@ async def propose_compensation(
     """Offer a remedy (refund, return, compensation, gift, written apology). Within the proposer's
     authority (authority.toml) it is granted at once; above it, the lowest role whose limit covers
     it is asked to approve, with a deadline (the policy's compensation_approval)."""
-    authority = app.state.authority
-    approver = None
-    if not authority.covers(staff.authority, body.kind, body.amount):
-        approver = authority.approver_for(body.kind, body.amount)
-        if approver is None:
-            raise ApiError(422, "beyond_every_authority", "no role may grant this much", field="amount")
-    return await _act(staff, complaint_id, "propose_compensation", key, approver_role=approver, **body.model_dump())
+    return await _desk().propose_compensation(staff, complaint_id, body, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/compensations/decision", response_model=ComplaintView, tags=["staff"])
@@ -403,18 +366,7 @@ async def decide_compensation(
     complaint_id: str, staff: SignedIn, body: DecisionBody, key: ActionKey = None
 ) -> ComplaintView:
     """Approve or reject the compensation waiting for approval: only someone whose own limit covers it."""
-    staff_id = await _permit(staff, complaint_id, "decide_compensation")
-    view = await _complaints().status(complaint_id)
-    pending = view.pending_compensation()
-    if pending is not None and not app.state.authority.covers(staff.authority, pending.kind, pending.amount):
-        raise ApiError(
-            403,
-            "forbidden",
-            f"this {pending.kind.replace('_', ' ')} is beyond your authority; a {pending.approver_role} decides it",
-        )
-    return await _complaints().decide_compensation(
-        complaint_id, DecisionAction(staff_id=staff_id, **body.model_dump()), key
-    )
+    return await _desk().decide_compensation(staff, complaint_id, body, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/request-info", response_model=ComplaintView, tags=["staff"])
@@ -422,19 +374,19 @@ async def request_info(
     complaint_id: str, staff: SignedIn, body: RequestInfoBody, key: ActionKey = None
 ) -> ComplaintView:
     """Ask the customer for information; the SLA clock pauses until they reply."""
-    return await _act(staff, complaint_id, "request_info", key, **body.model_dump())
+    return await _desk().act(staff, complaint_id, "request_info", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/reclassify", response_model=ComplaintView, tags=["staff"])
 async def reclassify(complaint_id: str, staff: SignedIn, body: ReclassifyBody, key: ActionKey = None) -> ComplaintView:
     """Correct the type or the responsibility intake decided, with the reason (recorded)."""
-    return await _act(staff, complaint_id, "reclassify", key, **body.model_dump())
+    return await _desk().act(staff, complaint_id, "reclassify", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/retier", response_model=ComplaintView, tags=["staff"])
 async def retier(complaint_id: str, staff: SignedIn, body: RetierBody, key: ActionKey = None) -> ComplaintView:
     """Change the tier; the running deadlines are recomputed from the time of receipt. Group lead and up."""
-    return await _act(staff, complaint_id, "retier", key, **body.model_dump())
+    return await _desk().act(staff, complaint_id, "retier", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/follow-up", response_model=ComplaintView, tags=["staff"])
@@ -442,7 +394,7 @@ async def record_follow_up(
     complaint_id: str, staff: SignedIn, body: FollowUpBody, key: ActionKey = None
 ) -> ComplaintView:
     """Record the second follow-up with a dissatisfied customer."""
-    return await _act(staff, complaint_id, "record_follow_up", key, **body.model_dump())
+    return await _desk().act(staff, complaint_id, "record_follow_up", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/policy", response_model=ComplaintView, tags=["operators"])
@@ -450,7 +402,7 @@ async def move_to_policy(
     complaint_id: str, staff: SignedIn, body: ApplyPolicyBody, key: ActionKey = None
 ) -> ComplaintView:
     """Move one running complaint to the current version of a policy. Admins only."""
-    return await _act(staff, complaint_id, "apply_policy", key, **body.model_dump())
+    return await _desk().act(staff, complaint_id, "apply_policy", key, **body.model_dump())
 
 
 # ---------------------------------------------------------------- SLA policies (operators)

@@ -1,0 +1,102 @@
+"""A signed-in person acts on a complaint: the one path the staff API and the console share.
+
+Whether they may is permissions.py (403 with the reason); whether the action fits the
+complaint's stage is the workflow's Update validator (409 with the reason). The acting person
+always comes from the credential, never from what was typed.
+"""
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from services.common.web import ApiError
+from services.workflow.authority import Authority
+from services.workflow.contract import (
+    UPDATES,
+    CompensationBody,
+    ComplaintClient,
+    ComplaintView,
+    DecisionAction,
+    DecisionBody,
+    TransferBody,
+)
+from services.workflow.permissions import Handling, Staff, refusal
+from services.workflow.routing import Router
+
+
+@dataclass(frozen=True)
+class Desk:
+    """What acting needs: the inbox (who a complaint is with), routing, authority limits and
+    the workflows."""
+
+    pool: asyncpg.Pool
+    router: Router
+    authority: Authority
+    complaints: ComplaintClient
+
+    async def handling(self, complaint_id: str) -> Handling:
+        row = await self.pool.fetchrow(
+            "SELECT group_name, assignee, owner, liaison, transfer_to FROM workflow.inbox WHERE complaint_id = $1",
+            complaint_id,
+        )
+        if row is None:
+            raise ApiError(404, "not_found", f"no complaint {complaint_id}", field="complaint_id")
+        return Handling(
+            group=row["group_name"],
+            assignee=row["assignee"],
+            owner=row["owner"],
+            liaison=row["liaison"],
+            transfer_to=row["transfer_to"],
+        )
+
+    async def permit(self, staff: Staff, complaint_id: str, action: str) -> str:
+        """The acting person's id once they may take this action on this complaint; 403 otherwise."""
+        reason = refusal(staff, action, await self.handling(complaint_id), self.router.config)
+        if reason:
+            raise ApiError(403, "forbidden", reason)
+        return staff.staff_id
+
+    async def act(self, staff: Staff, complaint_id: str, update: str, key: str | None, **fields) -> ComplaintView:
+        """One action, if they may: the Update's argument type comes from the contract."""
+        staff_id = await self.permit(staff, complaint_id, update)
+        action = UPDATES[update](staff_id=staff_id, **fields)
+        return await getattr(self.complaints, update)(complaint_id, action, key)
+
+    async def transfer(self, staff: Staff, complaint_id: str, body: TransferBody, key: str | None) -> ComplaintView:
+        if body.to_group not in self.router.config.groups:
+            raise ApiError(
+                422, "unknown_group", f"no group '{body.to_group}' in the routing configuration", field="to_group"
+            )
+        # A named person of the receiving group is asked (source 003), picked as routing picks.
+        liaison = await self.router.pick_for(body.to_group)
+        return await self.act(staff, complaint_id, "transfer", key, liaison=liaison, **body.model_dump())
+
+    async def propose_compensation(
+        self, staff: Staff, complaint_id: str, body: CompensationBody, key: str | None
+    ) -> ComplaintView:
+        """Within the proposer's authority it is granted at once; above it, the lowest role whose
+        limit covers it is asked to approve."""
+        approver = None
+        if not self.authority.covers(staff.authority, body.kind, body.amount):
+            approver = self.authority.approver_for(body.kind, body.amount)
+            if approver is None:
+                raise ApiError(422, "beyond_every_authority", "no role may grant this much", field="amount")
+        return await self.act(
+            staff, complaint_id, "propose_compensation", key, approver_role=approver, **body.model_dump()
+        )
+
+    async def decide_compensation(
+        self, staff: Staff, complaint_id: str, body: DecisionBody, key: str | None
+    ) -> ComplaintView:
+        """Only someone whose own limit covers the pending compensation decides it."""
+        staff_id = await self.permit(staff, complaint_id, "decide_compensation")
+        pending = (await self.complaints.status(complaint_id)).pending_compensation()
+        if pending is not None and not self.authority.covers(staff.authority, pending.kind, pending.amount):
+            raise ApiError(
+                403,
+                "forbidden",
+                f"this {pending.kind.replace('_', ' ')} is beyond your authority; a {pending.approver_role} decides it",
+            )
+        return await self.complaints.decide_compensation(
+            complaint_id, DecisionAction(staff_id=staff_id, **body.model_dump()), key
+        )
