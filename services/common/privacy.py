@@ -27,6 +27,13 @@ def mask_email(email: str) -> str:
     return f"{local[:1]}***@{domain}"
 
 
+def mask_name(name: str) -> str:
+    """The first character and a star per other word or character: 王芳 -> 王*, Li Wei -> L** W***."""
+    if " " in name.strip():
+        return " ".join(w[:1] + "*" * (len(w) - 1) for w in name.split())
+    return name[:1] + "*" * max(1, len(name) - 1) if name else name
+
+
 def mask_contact(value: str) -> str:
     return mask_email(value) if "@" in value else mask_phone(value)
 

@@ -180,21 +180,29 @@ async def list_complaints(
     assignee: Annotated[str | None, Query(max_length=100, description="a staff id")] = None,
     stage: Annotated[Stage | None, Query()] = None,
     breached: Annotated[bool | None, Query(description="only breached (true) or unbreached (false)")] = None,
+    tier: Annotated[int | None, Query(ge=1, le=3)] = None,
+    complaint_type: Annotated[str | None, Query(max_length=100)] = None,
+    channel: Annotated[str | None, Query(max_length=50)] = None,
+    search: Annotated[
+        str | None, Query(max_length=100, description="complaint id, customer name, masked contact or account")
+    ] = None,
     include_closed: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> list[inbox.InboxItem]:
     """The staff inbox, most urgent first (nearest deadline). Contact data is masked."""
-    return await inbox.list_items(
-        app.state.pool,
+    filters = inbox.Filters(
         group=group,
         assignee=assignee,
         stage=stage.value if stage else None,
-        open_only=not include_closed,
+        tier=tier,
+        complaint_type=complaint_type,
+        channel=channel,
         breached=breached,
-        limit=limit,
-        offset=offset,
+        search=search,
+        open_only=not include_closed,
     )
+    return await inbox.list_items(app.state.pool, filters, limit=limit, offset=offset)
 
 
 @app.get("/v1/staff", response_model=list[StaffMember], tags=["staff"])

@@ -6,6 +6,7 @@ the list views cannot show what the table does not hold.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,8 +36,10 @@ class InboxItem(BaseModel):
     liaison: str | None
     stage: str
     next_deadline: datetime | None
+    warned: bool = False
     breached: bool
     escalation_level: int
+    transfer_to: str | None = None
     linked_count: int
     batch_id: str | None
 
@@ -72,6 +75,7 @@ _COLUMNS_SET_BY: dict[type[ev.DomainEvent], Callable[[Any, NewEvent], dict[str, 
     ev.Acknowledged: lambda p, _: dict(owner=p.staff_id),
     ev.Retiered: lambda p, _: dict(tier=p.to_tier),
     ev.Reclassified: lambda p, _: dict(complaint_type=p.to_type),
+    ev.SlaWarning: lambda p, _: dict(warned=True),
     ev.SlaBreached: lambda p, _: dict(breached=True),
     ev.Escalated: lambda p, _: dict(escalation_level=p.level),
     ev.RepeatLinked: lambda p, _: dict(linked_count=p.count),
@@ -122,31 +126,63 @@ async def project(conn: asyncpg.Connection, events: list[NewEvent]) -> None:
         )
 
 
-async def list_items(
-    pool: asyncpg.Pool,
-    *,
-    group: str | None = None,
-    assignee: str | None = None,
-    stage: str | None = None,
-    open_only: bool = True,
-    breached: bool | None = None,
-    limit: int = 50,
-    offset: int = 0,
-) -> list[InboxItem]:
+@dataclass(frozen=True)
+class Filters:
+    """What a staff list narrows to; None is any."""
+
+    group: str | None = None
+    groups: tuple[str, ...] | None = None  # any of these groups, or a transfer waiting for one of them
+    person: str | None = None  # assigned, owning or liaising
+    assignee: str | None = None
+    stage: str | None = None
+    tier: int | None = None
+    complaint_type: str | None = None
+    channel: str | None = None
+    breached: bool | None = None
+    search: str | None = None  # a complaint id (or its start), a customer's name, masked contact or account
+    open_only: bool = True
+
+
+async def list_items(pool: asyncpg.Pool, filters: Filters, *, limit: int = 50, offset: int = 0) -> list[InboxItem]:
     """Most urgent first: the nearest deadline, then the oldest."""
+    f = filters
+    search = f"%{f.search.strip()}%" if f.search and f.search.strip() else None
     rows = await pool.fetch(
         """SELECT * FROM workflow.inbox
            WHERE ($1::text IS NULL OR group_name = $1) AND ($2::text IS NULL OR assignee = $2)
              AND ($3::text IS NULL OR stage = $3) AND (NOT $4 OR stage <> 'closed')
              AND ($5::boolean IS NULL OR breached = $5) AND received_at IS NOT NULL
+             AND ($8::text[] IS NULL OR group_name = ANY($8) OR transfer_to = ANY($8))
+             AND ($9::text IS NULL OR $9 IN (assignee, owner, liaison))
+             AND ($10::int IS NULL OR tier = $10) AND ($11::text IS NULL OR complaint_type = $11)
+             AND ($12::text IS NULL OR channel = $12)
+             AND ($13::text IS NULL OR complaint_id ILIKE $13 OR customer_name ILIKE $13
+                  OR customer_contact ILIKE $13 OR account_id ILIKE $13)
            ORDER BY next_deadline NULLS LAST, received_at, complaint_id
            LIMIT $6 OFFSET $7""",
-        group,
-        assignee,
-        stage,
-        open_only,
-        breached,
+        f.group,
+        f.assignee,
+        f.stage,
+        f.open_only,
+        f.breached,
         limit,
         offset,
+        list(f.groups) if f.groups is not None else None,
+        f.person,
+        f.tier,
+        f.complaint_type,
+        f.channel,
+        search,
     )
     return [InboxItem(**{k: v for k, v in dict(r).items() if k in InboxItem.model_fields}) for r in rows]
+
+
+async def open_counts(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    """Open complaints per group: how many, breached, escalated (the console's team page)."""
+    rows = await pool.fetch(
+        """SELECT group_name, count(*) AS open, count(*) FILTER (WHERE breached) AS breached,
+                  count(*) FILTER (WHERE escalation_level > 0) AS escalated
+           FROM workflow.inbox WHERE stage NOT IN ('closed') AND received_at IS NOT NULL
+           GROUP BY group_name ORDER BY group_name NULLS LAST"""
+    )
+    return [dict(r) for r in rows]

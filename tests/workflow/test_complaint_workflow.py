@@ -190,6 +190,6 @@ async def test_staff_correct_type_and_responsibility_with_a_reason(env, store, n
     event = next(e for e in await store.read_stream(complaint.complaint_id) if e.type == "Reclassified")
     assert (event.data["from_type"], event.data["to_type"]) == ("process_problem", "product_fault")
     assert (event.data["from_responsibility"], event.data["to_responsibility"]) == ("undetermined", "rnd")
-    listed = [i for i in await inbox.list_items(store.pool, limit=500) if i.complaint_id == complaint.complaint_id]
+    listed = [i for i in await inbox.list_items(store.pool, inbox.Filters(), limit=500) if i.complaint_id == complaint.complaint_id]
     assert listed[0].complaint_type == "product_fault"
     await handle.terminate("test over")

@@ -81,13 +81,13 @@ async def test_nobody_on_duty_leaves_it_in_the_group_queue_with_the_assignment_c
 async def test_the_inbox_lists_routed_complaints_masked_and_counts_load(env, store, notifications):
     handle, view = await _routed(env, "I was charged twice for my order, please refund")
     await drive(handle).acknowledge(StaffAction(staff_id=view.assignee))
-    items = await inbox.list_items(store.pool, assignee=view.assignee)
+    items = await inbox.list_items(store.pool, inbox.Filters(assignee=view.assignee))
     item = next(i for i in items if i.complaint_id == view.complaint_id)
     assert item.customer_contact == "138****1234"
     assert (item.tier, item.complaint_type, item.group_name, item.stage) == (2, "process_problem",
                                                                              "senior-agents", "acknowledged")
     assert item.owner == view.assignee and item.next_deadline is not None
-    dumped = " ".join(str(v) for i in await inbox.list_items(store.pool, limit=500) for v in i.model_dump().values())
+    dumped = " ".join(str(v) for i in await inbox.list_items(store.pool, inbox.Filters(), limit=500) for v in i.model_dump().values())
     assert "13812341234" not in dumped
 
 
