@@ -4,7 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-fast test-faults lint bench histories clean
+# The console's browser tests drive Debian's chromium (Playwright's own download cannot reach the
+# internet here); a CJK font so the screenshots show the Chinese labels.
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: install browser run test test-fast test-faults lint bench histories clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -15,10 +21,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "the console tests need chromium: install it, or set CHROMIUM=<path>"; exit 1; }
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null
+
+browser: $(CHROMIUM)  ## Debian's chromium for the console's browser tests
+
 run: $(STAMP)  ## the whole system on embedded defaults; Ctrl-C stops it
 	$(BIN)/python -m services.run
 
-test: $(STAMP)  ## every test: unit, workflow (time-skipping), replay, end-to-end
+test: $(STAMP) browser  ## every test: unit, workflow (time-skipping), replay, end-to-end, console in a browser
 	$(BIN)/python -m pytest -m "not faults"
 
 test-fast: $(STAMP)  ## everything but the end-to-end test

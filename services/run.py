@@ -320,6 +320,7 @@ class LocalSystem:
             "    curl -H 'Authorization: Bearer <key>' … ; saved in " + str(s.data_dir / "channel-key.txt"),
             "  operator token (event feed, notification outbox; new on every start): "
             + str(s.data_dir / "operator-token.txt"),
+            f"  staff console {s.url_of('workflow')}/console",
             "  staff sign-in (demo accounts, one per role; password in "
             + str(s.data_dir / "staff-demo-password.txt")
             + "):",

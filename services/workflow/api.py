@@ -14,7 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Query
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.responses import RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
@@ -29,6 +30,8 @@ from services.common.web import ApiError
 from services.workflow import inbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.authority import load_authority
+from services.workflow.console import pages as console
+from services.workflow.console.session import SignInRequired
 from services.workflow.contract import (
     WORKFLOW_TYPE,
     AcknowledgeBody,
@@ -90,6 +93,14 @@ app = service_app(
     "Staff actions on complaints, and the event feed every read model follows.",
     lifespan,
 )
+
+app.include_router(console.router)
+
+
+@app.exception_handler(SignInRequired)
+async def _to_sign_in(_request: Request, exc: SignInRequired) -> RedirectResponse:
+    return RedirectResponse(f"/console/sign-in?next={exc.next_path}", status_code=303)
+
 
 ActionKey = Annotated[
     str | None,

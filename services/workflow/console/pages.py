@@ -1,0 +1,357 @@
+"""The staff console (`/console`): server-rendered pages over the same actions as the staff API.
+
+My work (my complaints and my groups' queues, nearest deadline first), a complaint (record,
+classification and why, every deadline, timeline, messages, notes, and exactly the actions the
+stage and my role allow), Team (leads and up: load, breaches, escalations to me, duty).
+"""
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, get_args
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from services.common.privacy import mask_name, masked_event_data
+from services.common.settings import get_settings
+from services.common.web import ApiError
+from services.workflow import inbox, staff_auth
+from services.workflow.acting import Desk
+from services.workflow.console import forms
+from services.workflow.console.labels import LANGUAGES, label
+from services.workflow.console.session import (
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    SIGN_IN_COOKIE,
+    CheckedForm,
+    CurrentSession,
+    Session,
+    new_sign_in_token,
+    safe_next,
+    same_origin,
+    set_cookie,
+)
+from services.workflow.contract import ComplaintType, Stage
+from services.workflow.permissions import Staff
+from services.workflow.playbooks import suggest
+from services.workflow.routing import RoutingConfig
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+PAGES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+STATIC = Path(__file__).parent / "static"
+LEADING = ("group_lead", "department_head")
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",  # a signed-out browser's back button shows no complaint
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+# Scalar event fields worth a line on the timeline (the rest is on the record or in deadlines).
+_TIMELINE_FIELDS = (
+    "staff_id", "assignee", "group", "to_group", "from_group", "tier", "to_tier", "complaint_type", "to_type",
+    "target", "level", "to", "message", "plan", "question", "reason", "text", "note", "kind", "amount",
+    "approved", "outcome", "status", "channel",
+)  # fmt: skip
+
+
+def _lang(request: Request) -> str:
+    lang = request.cookies.get(LANG_COOKIE, "zh")
+    return lang if lang in LANGUAGES else "zh"
+
+
+def _render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    lang = _lang(request)
+    zone = get_settings().time_zone
+
+    def local(moment: datetime | None, with_seconds: bool = False) -> str:
+        if moment is None:
+            return ""
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M")
+
+    response = PAGES.TemplateResponse(
+        request,
+        template,
+        {"t": lambda key: label(key, lang), "lang": lang, "local": local, "zone": zone.key, **context},
+        status_code=status,
+    )
+    response.headers.update(PAGE_HEADERS)
+    return response
+
+
+def _desk(request: Request) -> Desk:
+    return request.app.state.desk
+
+
+# ---------------------------------------------------------------- sign-in
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+async def sign_in_page(request: Request, next: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+    token = new_sign_in_token()
+    response = _render(request, "sign_in.html", {"csrf": token, "next": safe_next(next), "error": None})
+    set_cookie(request, response, SIGN_IN_COOKIE, token, max_age=3600)
+    return response
+
+
+@router.post("/sign-in", response_class=HTMLResponse)
+async def sign_in(
+    request: Request,
+    staff_id: Annotated[str, Form(min_length=1, max_length=100)],
+    password: Annotated[str, Form(min_length=1, max_length=200)],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/console",
+) -> Response:
+    expected = request.cookies.get(SIGN_IN_COOKIE)
+    if not expected or csrf != expected or not same_origin(request):
+        raise ApiError(403, "csrf", "this sign-in form is not from this console; reload the page", field="csrf")
+    error = None
+    try:
+        issued = await staff_auth.sign_in(request.app.state.pool, staff_id, password)
+    except staff_auth.LockedOut:
+        issued, error = None, "locked_out"
+    if issued is None:
+        token = new_sign_in_token()
+        context = {"csrf": token, "next": safe_next(next), "error": error or "wrong_password", "staff_id": staff_id}
+        response = _render(request, "sign_in.html", context, status=401 if error is None else 429)
+        set_cookie(request, response, SIGN_IN_COOKIE, token, max_age=3600)
+        return response
+    signed_in = RedirectResponse(safe_next(next), status_code=303)
+    set_cookie(request, signed_in, SESSION_COOKIE, issued.token, max_age=int(staff_auth.TOKEN_LIFETIME.total_seconds()))
+    signed_in.delete_cookie(SIGN_IN_COOKIE, path="/console")
+    return signed_in
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, session: CurrentSession, form: CheckedForm) -> Response:
+    await staff_auth.sign_out(request.app.state.pool, session.token)
+    response = RedirectResponse("/console/sign-in", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/console")
+    return response
+
+
+@router.get("/language/{lang}")
+async def choose_language(request: Request, lang: str, next: Annotated[str | None, Query(max_length=500)] = None):
+    if lang not in LANGUAGES:
+        raise ApiError(404, "not_found", f"no language '{lang}'", field="lang")
+    response = RedirectResponse(safe_next(next), status_code=303)
+    set_cookie(request, response, LANG_COOKIE, lang, max_age=365 * 24 * 3600)
+    return response
+
+
+@router.get("/static/{name}")
+async def static(name: str) -> Response:
+    media = {"console.css": "text/css", "console.js": "text/javascript"}
+    if name not in media:
+        raise ApiError(404, "not_found", f"no file '{name}'", field="name")
+    response = Response((STATIC / name).read_bytes(), media_type=media[name])
+    response.headers["Cache-Control"] = "max-age=300"
+    return response
+
+
+# ---------------------------------------------------------------- my work
+
+
+def _rows(items: list[inbox.InboxItem]) -> list[dict[str, Any]]:
+    return [{**i.model_dump(), "customer_name": mask_name(i.customer_name or "")} for i in items]
+
+
+@router.get("", response_class=HTMLResponse)
+async def my_work(
+    request: Request,
+    session: CurrentSession,
+    tier: Annotated[int | None, Query(ge=1, le=3)] = None,
+    stage: Annotated[Stage | None, Query()] = None,
+    complaint_type: Annotated[ComplaintType | None, Query(alias="type")] = None,
+    channel: Annotated[str | None, Query(max_length=50)] = None,
+    group: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    staff, pool = session.staff, request.app.state.pool
+    narrowed = inbox.Filters(
+        tier=tier,
+        stage=stage.value if stage else None,
+        complaint_type=complaint_type,
+        channel=channel or None,
+        group=group or None,
+        search=q or None,
+    )
+    mine = await inbox.list_items(pool, replace(narrowed, person=staff.staff_id), limit=200)
+    # Managers see every queue; everyone else their groups' and the groups they lead.
+    config = request.app.state.router.config
+    led = {g for g in config.groups if any(staff.staff_id in config.holders(r, g) for r in LEADING)}
+    groups = None if staff.at_least("manager") else tuple(sorted(set(staff.groups) | led))
+    queue = await inbox.list_items(pool, replace(narrowed, groups=groups), limit=200)
+    mine_ids = {i.complaint_id for i in mine}
+    context = {
+        "session": session,
+        "mine": _rows(mine),
+        "queue": _rows([i for i in queue if i.complaint_id not in mine_ids]),
+        "queue_title": "all_open" if groups is None else "my_queues",
+        "filters": {
+            "tier": tier or "",
+            "stage": narrowed.stage or "",
+            "type": complaint_type or "",
+            "channel": channel or "",
+            "group": group or "",
+            "q": q or "",
+        },
+        "stages": [s.value for s in Stage],
+        "types": get_args(ComplaintType),
+        "channels": sorted({i.channel for i in queue + mine if i.channel}),
+        "groups": sorted(config.groups),
+        "now": datetime.now().astimezone(),
+    }
+    return _render(request, "my_work.html", context)
+
+
+# ---------------------------------------------------------------- a complaint
+
+
+async def _complaint_context(request: Request, session: Session, complaint_id: str) -> dict[str, Any]:
+    desk, pool = _desk(request), request.app.state.pool
+    handling = await desk.handling(complaint_id)  # 404 for an unknown id
+    view = await desk.complaints.status(complaint_id)
+    record = await pool.fetchrow(
+        "SELECT customer_name, customer_contact, account_id, segment, summary, urgency FROM workflow.inbox "
+        "WHERE complaint_id = $1",
+        complaint_id,
+    )
+    received = await pool.fetchval(
+        "SELECT data FROM workflow.events WHERE stream_id = $1 AND type = 'ComplaintReceived'", complaint_id
+    )
+    received_data = masked_event_data(json.loads(received)) if received else {}
+    events = await request.app.state.events.read_stream(complaint_id)
+    timeline = []
+    for event in events:
+        data = masked_event_data(event.data)
+        details = [(k, data[k]) for k in _TIMELINE_FIELDS if data.get(k) not in (None, "", [])]
+        timeline.append({"type": event.type, "at": event.occurred_at, "details": details})
+    messages = await pool.fetch(
+        """SELECT request, status, created_at FROM workflow.outbox
+           WHERE complaint_id = $1 AND request->>'channel' <> 'internal' ORDER BY position""",
+        complaint_id,
+    )
+    router = request.app.state.router
+    staff_list = await router.staff()
+    choices = {
+        "to_group": tuple(g for g in sorted(router.config.groups) if g != view.group),
+        "assignee": tuple(
+            m.staff_id for m in staff_list if not view.group or view.group in m.groups or m.staff_id == view.assignee
+        ),
+    }
+    in_scope = forms.offered(view, session.staff, handling, desk)
+    offers = [
+        {
+            "form": f,
+            "key": str(uuid.uuid4()),
+            "choices": {field.name: field.options or choices.get(field.name, ()) for field in f.fields},
+        }
+        for f in in_scope
+    ]
+    return {
+        "session": session,
+        "view": view,
+        "record": dict(record) if record else {},
+        "customer_name": mask_name((record and record["customer_name"]) or ""),
+        "received": received_data,
+        "timeline": timeline,
+        "messages": [
+            {**_message_summary(json.loads(m["request"])), "status": m["status"], "at": m["created_at"]}
+            for m in messages
+        ],
+        "offers": offers,
+        "playbooks": suggest(request.app.state.playbooks, view.complaint_type, (record and record["summary"]) or ""),
+        "now": datetime.now().astimezone(),
+    }
+
+
+def _message_summary(request: dict) -> dict[str, Any]:
+    variables = masked_event_data(request.get("variables") or {})
+    text = next((variables[k] for k in ("message", "plan", "question") if isinstance(variables.get(k), str)), None)
+    return {"template": request.get("template"), "channel": request.get("channel"), "text": text}
+
+
+@router.get("/complaints/{complaint_id}", response_class=HTMLResponse)
+async def complaint_page(
+    request: Request, complaint_id: str, session: CurrentSession, done: Annotated[str | None, Query()] = None
+) -> Response:
+    context = await _complaint_context(request, session, complaint_id)
+    return _render(request, "complaint.html", {**context, "done": done if done in forms.BY_ACTION else None})
+
+
+@router.post("/complaints/{complaint_id}/{action}", response_class=HTMLResponse)
+async def act(request: Request, complaint_id: str, action: str, session: CurrentSession, form: CheckedForm) -> Response:
+    """One action from its form; a refusal is shown on the page with its reason and status."""
+    key = form.get("action_key") or str(uuid.uuid4())  # one per rendered form: a resubmit acts once
+    try:
+        await forms.perform(_desk(request), session.staff, complaint_id, action, form, f"console:{key}")
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        context = await _complaint_context(request, session, complaint_id)
+        error = {"action": action, "message": exc.message, "field": exc.field}
+        return _render(request, "complaint.html", {**context, "error": error, "done": None}, status=exc.status)
+    return RedirectResponse(f"/console/complaints/{complaint_id}?done={action}", status_code=303)
+
+
+# ---------------------------------------------------------------- team
+
+
+@router.get("/team", response_class=HTMLResponse)
+async def team(request: Request, session: CurrentSession) -> Response:
+    staff = session.staff
+    if not staff.at_least("group_lead"):
+        return _render(request, "forbidden.html", {"session": session, "reason": "only_leads"}, status=403)
+    pool, config = request.app.state.pool, request.app.state.router.config
+    breached_by_person = {
+        r["assignee"]: r["n"]
+        for r in await pool.fetch(
+            "SELECT assignee, count(*) AS n FROM workflow.inbox WHERE stage <> 'closed' AND breached GROUP BY assignee"
+        )
+    }
+    escalated = await pool.fetch(
+        """SELECT i.complaint_id, i.group_name, i.transfer_to, i.tier, i.escalation_level, i.next_deadline,
+                  e.data->>'to' AS escalated_to, e.data->>'target' AS target, e.occurred_at
+           FROM workflow.inbox i
+           JOIN LATERAL (SELECT data, occurred_at FROM workflow.events x WHERE x.stream_id = i.complaint_id
+                         AND x.type = 'Escalated' ORDER BY x.version DESC LIMIT 1) e ON true
+           WHERE i.stage <> 'closed' AND i.escalation_level > 0
+           ORDER BY e.occurred_at DESC LIMIT 200"""
+    )
+    to_me = [dict(r) for r in escalated if _addressed_to(staff, r, config)]
+    context = {
+        "session": session,
+        "people": await request.app.state.router.staff(),
+        "breached_by_person": breached_by_person,
+        "groups": await inbox.open_counts(pool),
+        "to_me": to_me,
+        "duty_key": str(uuid.uuid4()),
+    }
+    return _render(request, "team.html", context)
+
+
+def _addressed_to(staff: Staff, escalation: Mapping[str, Any], config: RoutingConfig) -> bool:
+    """An escalation goes to a chain role of the complaint's group (or of the group a transfer
+    waits for): is this person one who holds it?"""
+    role = escalation["escalated_to"] or ""
+    groups = [g for g in (escalation["group_name"], escalation["transfer_to"]) if g]
+    return any(staff.staff_id in config.holders(role, g) for g in groups) or (
+        role == "manager" and staff.at_least("manager")
+    )
+
+
+@router.post("/team/duty/{staff_id}")
+async def set_duty(request: Request, staff_id: str, session: CurrentSession, form: CheckedForm) -> Response:
+    staff = session.staff
+    if staff_id != staff.staff_id and not staff.at_least("group_lead"):
+        raise ApiError(403, "forbidden", "only a group lead or above sets someone else's duty")
+    member = await request.app.state.router.set_on_duty(staff_id, form.get("on_duty") == "yes")
+    if member is None:
+        raise ApiError(404, "not_found", f"no staff member '{staff_id}'", field="staff_id")
+    return RedirectResponse("/console/team" if staff.at_least("group_lead") else "/console", status_code=303)

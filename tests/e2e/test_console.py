@@ -1,0 +1,196 @@
+"""The staff console in a real browser: Playwright driving Debian's chromium against the whole
+system (the same launcher as `make run`). An agent, a liaison, a group lead and a manager each
+do their part of one complaint; screenshots are saved as test artefacts."""
+
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from services.run import LocalSystem, settings_on_free_ports
+
+pytestmark = pytest.mark.e2e
+
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", "test-artifacts")) / "console"
+# Debian's chromium, installed by `make test` (the Makefile); Playwright's own download cannot
+# reach the internet here. Flags: no sandbox as root, and no calls home on a closed network.
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+
+
+@pytest.fixture(scope="module")
+async def system(tmp_path_factory):
+    settings = settings_on_free_ports(tmp_path_factory.mktemp("console"),
+                                      temporal_task_queue=f"console-{uuid.uuid4().hex[:6]}")
+    async with LocalSystem(settings) as local:
+        yield local
+
+
+@pytest.fixture(scope="module")
+async def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no chromium at {CHROMIUM}: `make test` installs Debian's chromium (apt-get install chromium)")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()
+
+
+async def sign_in(browser: Browser, system, staff_id: str, *, width: int = 1280, lang: str = "en") -> Page:
+    context = await browser.new_context(viewport={"width": width, "height": 900}, locale="en-GB")
+    page = await context.new_page()
+    console = f"{system.settings.url_of('workflow')}/console"
+    await page.goto(f"{console}/language/{lang}")
+    await expect(page).to_have_url(re.compile(r"/console/sign-in"))  # no session: sign in first
+    await page.get_by_label("Staff id" if lang == "en" else "工号").fill(staff_id)
+    await page.get_by_label("Password" if lang == "en" else "密码").fill(system.ensure_demo_password())
+    await page.get_by_role("button", name="Sign in" if lang == "en" else "登录").click()
+    await expect(page.get_by_test_id("signed-in-as")).to_contain_text(staff_id)
+    return page
+
+
+async def shot(page: Page, name: str) -> None:
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+async def submit(system, description: str) -> str:
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+        n = uuid.uuid4().int % 10**8
+        answer = await http.post(f"{system.settings.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": str(n)}, json={
+            "channel": "hotline", "description": description, "demand": "an apology and my money back",
+            "customer": {"name": "李伟", "phone": f"+86 139-{n // 10**4:04d}-{n % 10**4:04d}"}})
+        assert answer.status_code == 202, answer.text
+        return answer.json()["complaint_id"]
+
+
+async def act(page: Page, action: str, fields: dict[str, str] | None = None, *, done: str) -> None:
+    """Open an action's form on the complaint page, fill it, submit, and see it done."""
+    form = page.locator(f"details[data-action='{action}']")
+    if await form.get_attribute("open") is None:
+        await form.locator("summary").click()
+    for name, value in (fields or {}).items():
+        control = form.locator(f"[name='{name}']")
+        if await control.count() > 1:  # radio buttons
+            await form.locator(f"[name='{name}'][value='{value}']").check()
+        elif await control.evaluate("e => e.tagName") == "SELECT":
+            await control.select_option(value)
+        else:
+            await control.fill(value)
+    await form.locator("button[type=submit]").click()
+    await expect(page.get_by_test_id("done")).to_contain_text(done)
+
+
+async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(system, browser):
+    complaint_id = await submit(system, f"the agent was rude to me on the phone ({uuid.uuid4().hex[:6]})")
+
+    # The agent: the complaint is in My work with a live countdown; acknowledge, tell the
+    # customer (a playbook's text inserted), offer a refund above an agent's limit, transfer.
+    agent = await sign_in(browser, system, "zhou.ting")
+    row = agent.get_by_test_id("mine").locator(f"tr[data-complaint='{complaint_id}']")
+    await expect(row).to_be_visible(timeout=30_000)
+    await expect(row.locator("time.countdown")).to_have_text(re.compile(r"^\d+h \d+m|^\d+m \d+s|^\d+d"))
+    await shot(agent, "1-agent-my-work")
+    await row.get_by_role("link", name=complaint_id).click()
+    await expect(agent.get_by_test_id("stage")).to_have_text("assigned")
+    await expect(agent.get_by_test_id("deadlines")).to_contain_text("first response")
+    await act(agent, "acknowledge", {"note": "called the customer back"}, done="Acknowledge")
+    await expect(agent.get_by_test_id("stage")).to_have_text("in handling")
+    await agent.get_by_role("button", name="Insert into progress update").first.click()
+    message = agent.locator("#post_progress-message")
+    await expect(message).not_to_have_value("")
+    await act(agent, "post_progress", done="Progress update")
+    await act(agent, "propose_compensation", {"kind": "refund", "amount": "1500", "reason": "charged twice"},
+              done="Propose compensation")
+    await expect(agent.get_by_test_id("compensations")).to_contain_text("pending")
+    await expect(agent.locator("details[data-action='decide_compensation']")).to_have_count(0)  # beyond an agent
+    await act(agent, "transfer", {"to_group": "liaison-operations", "reason": "billing owns double charges"},
+              done="Transfer to a department")
+    await expect(agent.locator(".mark.transfer")).to_contain_text("liaison-operations")
+    await shot(agent, "2-agent-complaint")
+
+    # The liaison of the receiving department: the transfer waits in their queue; accept it.
+    liaison = await sign_in(browser, system, "ma.jun")
+    waiting = liaison.get_by_test_id("queue").locator(f"tr[data-complaint='{complaint_id}']")
+    await expect(waiting).to_contain_text("transfer waiting")
+    await waiting.get_by_role("link", name=complaint_id).click()
+    await act(liaison, "accept_transfer", done="Accept the transfer")
+    await expect(liaison.get_by_test_id("assignee")).to_have_text("ma.jun")
+    await act(liaison, "add_note", {"text": "second charge confirmed in billing"}, done="Internal note")
+    await expect(liaison.get_by_test_id("notes")).to_contain_text("second charge confirmed")
+    await shot(liaison, "3-liaison-accepted")
+
+    # The group lead: the team page, then the approval the refund waits for.
+    lead = await sign_in(browser, system, "liu.yang")
+    await lead.get_by_role("link", name="Team").click()
+    await expect(lead.get_by_test_id("people")).to_contain_text("ma.jun")
+    await shot(lead, "4-lead-team")
+    await lead.goto(f"{system.settings.url_of('workflow')}/console/complaints/{complaint_id}")
+    await act(lead, "decide_compensation", {"approve": "yes", "note": "within a lead's limit"},
+              done="Approve or reject compensation")
+    await expect(lead.get_by_test_id("compensations")).to_contain_text("approved")
+
+    # The manager resolves with the written result; the timeline has every step.
+    manager = await sign_in(browser, system, "wang.fang", lang="zh")
+    await manager.goto(f"{system.settings.url_of('workflow')}/console/complaints/{complaint_id}")
+    await expect(manager.get_by_role("heading", name="可执行操作")).to_be_visible()  # Chinese labels
+    await act(manager, "resolve", {"cause": "a rude agent and a payment retry",
+                                   "measures_taken": "apologised; refunded the second charge",
+                                   "improvement_plan": "coaching; retries reuse the first payment's key"},
+              done="办结并书面反馈")
+    await expect(manager.get_by_test_id("stage")).to_have_text(re.compile("已办结|待满意度回访"))
+    timeline = manager.get_by_test_id("timeline")
+    for step in ("Acknowledged", "ProgressPosted", "CompensationProposed", "TransferRequested",
+                 "TransferAccepted", "CompensationDecided", "Resolved"):
+        await expect(timeline).to_contain_text(step)
+    await shot(manager, "5-manager-resolved")
+
+    phone = await sign_in(browser, system, "zhou.ting", width=390)
+    await phone.goto(f"{system.settings.url_of('workflow')}/console/complaints/{complaint_id}")
+    await expect(phone.get_by_test_id("timeline")).to_contain_text("Resolved")
+    await shot(phone, "6-agent-phone-width")
+
+
+async def test_the_console_refuses_what_the_person_may_not_do(system, browser):
+    complaint_id = await submit(system, f"the agent was rude to me ({uuid.uuid4().hex[:6]})")
+    console = f"{system.settings.url_of('workflow')}/console"
+
+    async with httpx.AsyncClient(timeout=30, follow_redirects=False) as http:  # no session
+        assert (await http.get(f"{console}/complaints/{complaint_id}")).status_code == 303
+        forged = await http.post(f"{console}/complaints/{complaint_id}/acknowledge", data={"csrf": "x"})
+        assert forged.status_code == 303 and "/console/sign-in" in forged.headers["location"]
+
+    # An agent of another group sees the complaint but no action; a forged form is refused with
+    # the reason, and a form without the session's CSRF token never reaches the workflow.
+    other = await sign_in(browser, system, "zhao.min")
+    await other.goto(f"{console}/complaints/{complaint_id}")
+    await expect(other.get_by_test_id("no-actions")).to_be_visible()
+    csrf = await other.locator("header input[name=csrf]").get_attribute("value")
+    refused = await other.request.post(f"{console}/complaints/{complaint_id}/acknowledge",
+                                       form={"csrf": csrf, "action_key": "k1"})
+    assert refused.status == 403 and "not yours" in await refused.text()
+    no_token = await other.request.post(f"{console}/complaints/{complaint_id}/acknowledge", form={"action_key": "k2"})
+    assert no_token.status == 403 and (await no_token.json())["error"] == "csrf"
+    await other.goto(f"{console}/team")
+    await expect(other.locator("[role=alert]")).to_contain_text("group leads")
+    await shot(other, "7-agent-refused-team")
+
+    # A wrong password says so, and signing out ends the session at once.
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(f"{console}/sign-in")
+    await page.get_by_label("工号").fill("zhou.ting")
+    await page.get_by_label("密码").fill("not-the-password")
+    await page.get_by_role("button", name="登录").click()
+    await expect(page.locator("[role=alert]")).to_have_text("工号或密码错误")
+    owner = await sign_in(browser, system, "zhou.ting")
+    await owner.get_by_role("button", name="Sign out").click()
+    await expect(owner).to_have_url(re.compile(r"/console/sign-in$"))
+    await owner.goto(f"{console}/complaints/{complaint_id}")
+    await expect(owner).to_have_url(re.compile(r"/console/sign-in\?next="))
