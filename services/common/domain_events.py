@@ -288,6 +288,16 @@ class FollowedUp(DomainEvent):
     extra_compensation: str | None = None
 
 
+class Reopened(DomainEvent):
+    """A resolved complaint goes back to handling: its owner again, new deadlines."""
+
+    staff_id: str | None = None  # None: the customer reopened it
+    reason: str | None = None
+    times: int | None = None
+    assignee: str | None = None
+    deadlines: Deadlines | None = None
+
+
 class Closed(DomainEvent):
     survey_answered: bool | None = None
     breached: bool | None = None
@@ -298,6 +308,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.type: cls
     for cls in (
         ComplaintReceived,
+        Reopened,
         TierAssigned,
         Assigned,
         AutoReplySent,

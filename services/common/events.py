@@ -20,6 +20,11 @@ STAGE_AFTER = {
     "Resolved": "resolved",
     "SurveyRequested": "awaiting_survey",
     "FollowUpRequested": "second_follow_up",
+    # Resolved and open to reopening until Closed (complaints from before reopening close at once).
+    "SurveyAnswered": "resolved",
+    "SurveyExpired": "resolved",
+    "FollowedUp": "resolved",
+    "Reopened": "acknowledged",
     "Closed": "closed",
 }
 

@@ -7,19 +7,22 @@ from typing import Annotated
 
 import asyncpg
 import httpx
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel
 
 from services.common.web import ApiError
 from services.intake.state import Intake, IntakeDep
 from services.notify.contract import NOTIFICATIONS_PATH
 from services.workflow.contract import (
+    REOPENABLE,
     ActionRefused,
     ComplaintClosed,
     ComplaintError,
     ComplaintNotFound,
     CustomerReply,
     EngineUnavailable,
+    ReopenAction,
+    ReopenBody,
     Stage,
     SurveyAnswer,
 )
@@ -75,6 +78,7 @@ class CustomerStatus(BaseModel):
     received_at: datetime
     survey_open: bool
     survey_due_at: datetime | None = None
+    reopen_until: datetime | None = None  # the result did not settle it: the customer may reopen it until then
     history: list[dict] = []
     messages: list[CustomerMessage] = []  # what we sent the customer; never internal alerts
 
@@ -116,6 +120,7 @@ async def track(row: ComplaintByToken, intake: IntakeDep) -> CustomerStatus:
         received_at=view.received_at,
         survey_open=survey_open,
         survey_due_at=view.survey_due_at,
+        reopen_until=view.reopen_until if view.stage in REOPENABLE else None,
         history=[{"type": h.type, "at": h.at} for h in view.history if h.type not in STAFF_ONLY_EVENTS],
         messages=await _messages_to_customer(intake, view.complaint_id),
     )
@@ -151,13 +156,31 @@ async def reply(row: ComplaintByToken, message: CustomerReply, intake: IntakeDep
     return await track(row, intake)
 
 
+@router.post("/v1/track/{token}/reopen", response_model=CustomerStatus, tags=["customers"])
+async def reopen(
+    row: ComplaintByToken,
+    body: ReopenBody,
+    intake: IntakeDep,
+    key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)] = None,
+) -> CustomerStatus:
+    """The result does not settle it: the complaint goes back to its handler with new deadlines,
+    within the policy's days after the result (`reopen_until` on the status)."""
+    await customer_update(intake, row, ReopenAction(reason=body.reason), "cannot_reopen", key=key)
+    return await track(row, intake)
+
+
+CustomerInput = SurveyAnswer | CustomerReply | ReopenAction
+
+
 async def customer_update(
-    intake: Intake, row: asyncpg.Record, arg: SurveyAnswer | CustomerReply, refusal_code: str
+    intake: Intake, row: asyncpg.Record, arg: CustomerInput, refusal_code: str, key: str | None = None
 ) -> None:
     complaint_id, complaints = row["complaint_id"], intake.complaints
     try:
         if isinstance(arg, SurveyAnswer):
             await complaints.answer_survey(complaint_id, arg)
+        elif isinstance(arg, ReopenAction):
+            await complaints.reopen(complaint_id, arg, f"customer:{key}" if key else None)
         else:
             await complaints.customer_reply(complaint_id, arg)
     except (ActionRefused, ComplaintClosed, ComplaintNotFound) as exc:
@@ -171,7 +194,7 @@ async def customer_update(
         ) from exc
 
 
-async def _already_recorded(intake: Intake, complaint_id: str, arg: SurveyAnswer | CustomerReply) -> bool:
+async def _already_recorded(intake: Intake, complaint_id: str, arg: CustomerInput) -> bool:
     """A customer's form sent again after its answer was lost (a dropped connection, a reload)
     is the same answer: it gets the outcome, not 'already answered'. Browsers send no
     idempotency key, so the survey is recognised by its content (one per complaint)."""

@@ -15,11 +15,11 @@ from pydantic import ValidationError
 
 from services.common.web import ApiError
 from services.intake.channel_api import accept, adapted
-from services.intake.customer_api import ComplaintByToken, customer_update, track
+from services.intake.customer_api import ComplaintByToken, CustomerInput, customer_update, track
 from services.intake.keys import ChannelKey
 from services.intake.state import Intake, IntakeDep
 from services.intake.submissions import ComplaintSubmission
-from services.workflow.contract import Channel, CustomerReply, SurveyAnswer
+from services.workflow.contract import Channel, CustomerReply, ReopenAction, SurveyAnswer
 
 router = APIRouter()
 
@@ -110,9 +110,8 @@ async def status_page(
     request: Request, token: str, row: ComplaintByToken, intake: IntakeDep, error: str | None = None
 ) -> HTMLResponse:
     status = await track(row, intake)
-    return PAGES.TemplateResponse(
-        request, "status.html", {"status": status, "token": token, "zone": intake.zone, "error": error}
-    )
+    context = {"status": status, "token": token, "zone": intake.zone, "error": error, "form_token": str(uuid.uuid4())}
+    return PAGES.TemplateResponse(request, "status.html", context)
 
 
 @router.post("/track/{token}/survey", response_class=HTMLResponse, tags=["customers"])
@@ -147,16 +146,30 @@ async def reply_form(
     return await _page_after(request, token, row, intake, reply, "no_question_open")
 
 
+@router.post("/track/{token}/reopen", response_class=HTMLResponse, tags=["customers"])
+async def reopen_form(
+    request: Request,
+    token: str,
+    row: ComplaintByToken,
+    intake: IntakeDep,
+    reason: Annotated[str, Form(min_length=1, max_length=2000)],
+    form_token: Annotated[str, Form(min_length=1, max_length=100)],
+):
+    reopening = adapted(lambda: ReopenAction(reason=reason))
+    return await _page_after(request, token, row, intake, reopening, "cannot_reopen", key=form_token)
+
+
 async def _page_after(
     request: Request,
     token: str,
     row: asyncpg.Record,
     intake: Intake,
-    arg: SurveyAnswer | CustomerReply,
+    arg: CustomerInput,
     refusal: str,
+    key: str | None = None,
 ):
     try:
-        await customer_update(intake, row, arg, refusal)
+        await customer_update(intake, row, arg, refusal, key=key)
     except ApiError as exc:
         if exc.status != 409:
             raise

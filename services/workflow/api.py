@@ -48,6 +48,7 @@ from services.workflow.contract import (
     PlanBody,
     ProgressBody,
     ReclassifyBody,
+    ReopenBody,
     RequestInfoBody,
     Resolution,
     RetierBody,
@@ -414,6 +415,13 @@ async def record_follow_up(
 ) -> ComplaintView:
     """Record the second follow-up with a dissatisfied customer."""
     return await _desk().act(staff, complaint_id, "record_follow_up", key, **body.model_dump())
+
+
+@app.post("/v1/complaints/{complaint_id}/reopen", response_model=ComplaintView, tags=["staff"])
+async def reopen(complaint_id: str, staff: SignedIn, body: ReopenBody, key: ActionKey = None) -> ComplaintView:
+    """Reopen a resolved complaint within the policy's days after the result (not after a
+    satisfied survey answer): back to its owner, with new deadlines from now."""
+    return await _desk().act(staff, complaint_id, "reopen", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/policy", response_model=ComplaintView, tags=["operators"])

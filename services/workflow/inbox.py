@@ -84,6 +84,7 @@ _COLUMNS_SET_BY: dict[type[ev.DomainEvent], Callable[[Any, NewEvent], dict[str, 
     ev.TransferAccepted: lambda p, _: dict(group_name=p.to_group, assignee=p.staff_id, transfer_to=None),
     ev.TransferDeclined: lambda p, _: dict(transfer_to=None),
     ev.Resolved: lambda p, _: dict(next_deadline=None, transfer_to=None),
+    ev.Reopened: lambda p, _: dict(assignee=p.assignee),
     ev.Closed: lambda p, _: dict(next_deadline=None),
 }
 

@@ -199,6 +199,9 @@ class Policy(BaseModel):
     dissatisfied_below: int = Field(
         default=3, ge=1, le=5, description="a survey score under this asks for a second follow-up"
     )
+    reopen_within_days: int = Field(
+        default=7, ge=0, le=90, description="the customer or staff may reopen a resolved complaint for this long"
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> "Policy":

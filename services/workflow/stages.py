@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from temporalio.exceptions import ApplicationError
 
-from services.workflow.contract.view import Stage
+from services.workflow.contract.view import REOPENABLE, Stage
 
 
 class Action(StrEnum):
@@ -29,6 +29,7 @@ class Action(StrEnum):
     link_batch = "link_batch"
     answer_survey = "answer_survey"
     record_follow_up = "record_follow_up"
+    reopen = "reopen"
 
 
 _HANDLING = {Stage.assigned, Stage.acknowledged, Stage.waiting_on_customer}
@@ -56,6 +57,7 @@ ALLOWED_IN: dict[Action, set[Stage]] = {
     Action.link_batch: set(Stage) - {Stage.closed},
     Action.answer_survey: {Stage.awaiting_survey},
     Action.record_follow_up: {Stage.second_follow_up},
+    Action.reopen: set(REOPENABLE),
 }
 
 

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         PlanAction,
         ProgressAction,
         ReclassifyAction,
+        ReopenAction,
         RepeatSubmission,
         RequestInfoAction,
         ResolveAction,
@@ -87,6 +88,8 @@ class ComplaintWorkflow(OlderGenerations):
         self._policy_local = False  # the generation of this run: see `run`
         self._outbox = False  # messages stored with their events (see `_record`)
         self._timeliness = False  # timeliness-v1: the customer hears the acknowledgement
+        self._reopenable = False  # reopen-v1: a resolved complaint may be reopened for a while
+        self._reopen: ReopenAction | None = None  # a reopening not yet taken up by `run`
 
     @property
     def sla(self) -> SlaState:
@@ -98,7 +101,8 @@ class ComplaintWorkflow(OlderGenerations):
     async def run(self, complaint: ComplaintInput) -> ComplaintOutcome:
         """Domain §1: receive (policy, tier, route, first events and messages), handle until
         resolved, then close (written feedback, the satisfaction survey, a second follow-up for a
-        dissatisfied customer)."""
+        dissatisfied customer). Unless the customer answered satisfied, the customer or staff may
+        reopen it for the policy's days after the result: back to handling, then close again."""
         self._pick_generation()
         policy = await self._load_policy(complaint.policy)
         found = self._assign_tier(policy)
@@ -107,9 +111,15 @@ class ComplaintWorkflow(OlderGenerations):
         await self._reply_if_after_hours()
 
         await self._handle_until(lambda: self.view.stage == Stage.resolved)
-
-        await self._send_feedback()
-        await self._ask_satisfaction()
+        while True:
+            await self._send_feedback()
+            await self._ask_satisfaction()
+            if self._reopenable and self._reopen is None and not self._customer_satisfied():
+                await self._open_for_reopening()
+            if self._reopen is None:
+                break
+            self._reopen = None  # back in handling, with its owner and new deadlines
+            await self._handle_until(lambda: self.view.stage == Stage.resolved)
         return await self._close()
 
     # ------------------------------------------------------------ receive
@@ -119,7 +129,8 @@ class ComplaintWorkflow(OlderGenerations):
         a local activity is found on replay only if no workflow task ended between the two (a
         query can end one), so the later behaviours (routing, the liaison) are implied by this
         check instead of checked where they happen."""
-        self._timeliness = workflow.patched("timeliness-v1")
+        self._reopenable = workflow.patched("reopen-v1")
+        self._timeliness = self._reopenable or workflow.patched("timeliness-v1")
         self._outbox = self._timeliness or workflow.patched("message-outbox-v1")
         self._policy_local = self._outbox or workflow.patched("policy-local-v1")
 
@@ -189,7 +200,9 @@ class ComplaintWorkflow(OlderGenerations):
         """The written result to the customer (§6)."""
         resolution = self.view.resolution
         assert resolution is not None  # handling ends only when resolved
-        feedback = self._to_customer("feedback", {"resolution": resolution.model_dump(mode="json")})
+        feedback = self._to_customer(
+            "feedback", {"resolution": resolution.model_dump(mode="json")}, key=self._per_resolution("feedback")
+        )
         self.sla.meet("feedback", workflow.now())
         await self._record(
             events.FeedbackSent(channel=self.complaint.customer.reply_channel()[0]),
@@ -202,7 +215,11 @@ class ComplaintWorkflow(OlderGenerations):
         second follow-up (§8)."""
         answer_window = self.sla.policy.tier(self.sla.tier).survey_follow_up.within
         self.view.survey_due_at = workflow.now() + answer_window
-        survey = self._to_customer("survey_request", {"answer_by": self.view.survey_due_at.isoformat()})
+        survey = self._to_customer(
+            "survey_request",
+            {"answer_by": self.view.survey_due_at.isoformat()},
+            key=self._per_resolution("survey_request"),
+        )
         self.view.stage = Stage.awaiting_survey
         await self._record(
             events.SurveyRequested(answer_by=self.view.survey_due_at),
@@ -210,19 +227,20 @@ class ComplaintWorkflow(OlderGenerations):
             messages_first=True,
         )
         try:
-            await workflow.wait_condition(lambda: self.view.survey is not None, timeout=answer_window)
+            await workflow.wait_condition(
+                lambda: self.view.survey is not None or self._reopen is not None, timeout=answer_window
+            )
         except TimeoutError:
             pass
+        if self._reopen is not None:
+            return  # the customer or staff reopened it instead of answering
         if self.view.survey is None:
             self.view.stage = Stage.closed  # from here on the validator refuses a late answer
             # An answer accepted just before may still be appending: SurveyExpired comes after it.
             await workflow.wait_condition(workflow.all_handlers_finished)
         if self.view.survey is None:
             await self._record(events.SurveyExpired(waited_hours=answer_window / timedelta(hours=1)))
-        elif (
-            min(self.view.survey.satisfaction_result, self.view.survey.satisfaction_speed)
-            < self.sla.policy.dissatisfied_below
-        ):
+        elif not self._customer_satisfied():
             await self._second_follow_up()
 
     async def _close(self) -> ComplaintOutcome:
@@ -251,10 +269,38 @@ class ComplaintWorkflow(OlderGenerations):
         await self._record(
             events.FollowUpRequested(deadlines=self._deadlines()),
             messages=[
-                self._to_staff("follow_up_needed", "owner", {"survey": survey.model_dump(mode="json")}, key="follow-up")
+                self._to_staff(
+                    "follow_up_needed",
+                    "owner",
+                    {"survey": survey.model_dump(mode="json")},
+                    key=self._per_resolution("follow-up"),
+                )
             ],
         )
-        await self._handle_until(lambda: self.view.follow_up is not None)
+        await self._handle_until(lambda: self.view.follow_up is not None or self._reopen is not None)
+
+    def _per_resolution(self, kind: str) -> str:
+        """A message sent once per result: a reopened complaint's next result is another message."""
+        return f"{kind}/{self.view.reopened}" if self.view.reopened else kind
+
+    def _customer_satisfied(self) -> bool:
+        """A satisfied answer settles it: the complaint closes without waiting to be reopened."""
+        survey = self.view.survey
+        low = self.sla.policy.dissatisfied_below
+        return survey is not None and min(survey.satisfaction_result, survey.satisfaction_speed) >= low
+
+    async def _open_for_reopening(self) -> None:
+        """The customer or staff may reopen it until the policy's days after its resolution;
+        then it closes."""
+        until = self.view.reopen_until
+        self.view.stage = Stage.resolved
+        if until is not None and until > workflow.now():
+            try:
+                await workflow.wait_condition(
+                    lambda: self._reopen is not None, timeout=until - workflow.now(), timeout_summary="reopen window"
+                )
+            except TimeoutError:
+                pass
 
     # ------------------------------------------------------------ the SLA timer loop
 
@@ -692,6 +738,8 @@ class ComplaintWorkflow(OlderGenerations):
             self.sla.meet(target, now)
         self.view.transfer = None  # resolved: a transfer still waiting has nothing left to take
         self.sla.start("feedback", now)
+        if self._reopenable:
+            self.view.reopen_until = now + timedelta(days=self.sla.policy.reopen_within_days)
         assert self.view.resolution is not None  # set above
         await self._record(
             *resumed,
@@ -819,6 +867,58 @@ class ComplaintWorkflow(OlderGenerations):
     @record_follow_up.validator
     def _validate_record_follow_up(self, action: FollowUpAction) -> None:
         ensure_allowed(self.view.stage, Action.record_follow_up)
+
+    @workflow.update
+    async def reopen(self, action: ReopenAction) -> ComplaintView:
+        """Back to handling (the owner again, new deadlines from now): the result did not settle it."""
+        now = workflow.now()
+        self._reopen = action
+        self.view.reopened += 1
+        self.view.stage = Stage.acknowledged
+        self.view.assignee = self.view.owner or self.view.assignee
+        self.view.resolution = self.view.survey = self.view.follow_up = None
+        self.view.survey_due_at = self.view.reopen_until = None
+        self.sla.meet("second_follow_up", now)
+        for target in ("resolution", "progress"):
+            self.sla.start(target, now)
+        self._deadlines_changed = True
+        who = action.staff_id or "customer"
+        resolution = self.sla.targets.get("resolution")
+        due = self.sla.deadline(resolution, now) if resolution else None
+        variables = {
+            "reason": action.reason,
+            "by": who,
+            "owner": self.view.owner,
+            "resolution_by": self._local_text(due),
+            "timezone": self.sla.policy.calendar.timezone,
+        }
+        key = f"reopen/{self.view.reopened}"
+        await self._record(
+            events.Reopened(
+                staff_id=action.staff_id,
+                reason=action.reason,
+                times=self.view.reopened,
+                assignee=self.view.assignee,
+                deadlines=self._deadlines(),
+            ),
+            messages=[
+                self._to_customer("reopened", variables, key=key),
+                self._to_staff("complaint_reopened", "owner", variables, key=f"{key}/staff"),
+            ],
+        )
+        return self.view
+
+    @reopen.validator
+    def _validate_reopen(self, action: ReopenAction) -> None:
+        if not self._reopenable:
+            raise ActionNotAllowed("this complaint started before reopening existed; submit a new complaint")
+        ensure_allowed(self.view.stage, Action.reopen)
+        if self._customer_satisfied():
+            raise ActionNotAllowed("the customer answered that the result settles it; a new matter is a new complaint")
+        if self.view.reopen_until is None or workflow.now() > self.view.reopen_until:
+            raise ActionNotAllowed(
+                f"a complaint can be reopened for {self.sla.policy.reopen_within_days} days after its result only"
+            )
 
     @workflow.update
     async def link_repeat(self, repeat: RepeatSubmission) -> ComplaintView:

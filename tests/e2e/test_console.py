@@ -145,6 +145,7 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
                                    "improvement_plan": "coaching; retries reuse the first payment's key"},
               done="办结并书面反馈")
     await expect(manager.get_by_test_id("stage")).to_have_text(re.compile("已办结|待满意度回访"))
+    await expect(manager.locator("details[data-action='reopen']")).to_have_count(1)  # within the window
     timeline = manager.get_by_test_id("timeline")
     for step in ("Acknowledged", "ProgressPosted", "CompensationProposed", "TransferRequested",
                  "TransferAccepted", "CompensationDecided", "Resolved"):

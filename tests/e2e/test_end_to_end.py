@@ -828,3 +828,41 @@ async def _assigned_complaint(system, http, description: str) -> tuple[str, str,
     await eventually(lambda: _has_event(http, status_url, "Assigned"))
     return f"{s.url_of('workflow')}/v1/complaints/{complaint_id}", status_url, complaint_id
 
+
+
+async def test_the_customer_and_staff_reopen_a_resolved_complaint_within_its_window(system, http):
+    complaint, status_url, complaint_id = await _assigned_complaint(system, http, "the agent was rude to me")
+    as_agent = await system.staff_headers("zhou.ting")  # front-line-service
+    result = {"cause": "a new agent", "measures_taken": "coached", "improvement_plan": "training"}
+    assert (await http.post(f"{complaint}/acknowledge", headers=as_agent)).status_code == 200
+    early = await http.post(f"{complaint}/reopen", json={"reason": "x"}, headers=as_agent)
+    assert early.status_code == 409 and "only when it is" in early.json()["message"]
+    assert (await http.post(f"{complaint}/resolve", json=result, headers=as_agent)).status_code == 200
+
+    # The customer's page offers to reopen it (no JavaScript), until 7 days after the result.
+    page_url = status_url.replace("/v1/track/", "/track/")
+    status = await eventually(lambda: _json_stage(http, status_url, "awaiting_survey"))
+    assert status["reopen_until"] is not None
+    async with httpx.AsyncClient(timeout=30) as browser:  # a person: no key
+        page = await browser.get(page_url)
+        token = re.search(r'name="form_token" value="([^"]+)"', page.text).group(1)
+        reopened = await browser.post(f"{page_url}/reopen", data={"reason": "the agent never apologised",
+                                                                  "form_token": token})
+        assert reopened.status_code == 303, reopened.text
+        again = await browser.post(f"{page_url}/reopen", data={"reason": "the agent never apologised",
+                                                               "form_token": token})
+        assert again.status_code == 303  # the same form sent twice: reopened once
+    view = (await http.get(complaint, headers=as_agent)).json()
+    assert (view["stage"], view["assignee"], view["reopened"]) == ("acknowledged", "zhou.ting", 1)
+    assert view["deadlines"]["resolution"] and view["resolution"] is None
+    events = (await http.get(f"{complaint}/events", headers=as_agent)).json()["events"]
+    assert [e["data"]["staff_id"] for e in events if e["type"] == "Reopened"] == [None]  # the customer
+
+    # Staff reopen it too, once resolved again; someone of another group may not.
+    assert (await http.post(f"{complaint}/resolve", json=result, headers=as_agent)).status_code == 200
+    other = await http.post(f"{complaint}/reopen", json={"reason": "x"}, headers=await system.staff_headers("zhao.min"))
+    assert other.status_code == 403 and "not yours" in other.json()["message"]
+    staff_reopened = await http.post(f"{complaint}/reopen", json={"reason": "the refund bounced"}, headers=as_agent)
+    assert staff_reopened.status_code == 200 and staff_reopened.json()["reopened"] == 2
+    unnamed = await http.post(f"{complaint}/reopen", json={}, headers=as_agent)
+    assert unnamed.status_code == 422 and unnamed.json()["fields"][0]["field"] == "reason"

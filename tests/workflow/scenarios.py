@@ -35,6 +35,7 @@ from services.workflow.contract import (
     DeclineTransferAction,
     FollowUpAction,
     PlanAction,
+    ReopenAction,
     RepeatSubmission,
     Resolution,
     ResolveAction,
@@ -290,16 +291,36 @@ async def repeat_and_batch_linked(env: WorkflowEnvironment) -> WorkflowHandle:
     return handle
 
 
+async def reopened(env: WorkflowEnvironment) -> WorkflowHandle:
+    """A dissatisfied customer reopens the complaint two days after its result: back to its
+    owner with a new resolution deadline, which breaches; resolved again; the survey goes
+    unanswered and it closes when the reopen window ends."""
+    handle = await start(env.client, a_complaint(await skip_to(env, 0, time(10, 0))))
+    await acknowledge_and_resolve(handle)
+    await answer(handle, 2, 3)
+    await wait_for_stage(handle, Stage.second_follow_up)
+    await drive(handle).record_follow_up(FollowUpAction(staff_id="agent-7", outcome="called; they want a refund"))
+    await wait_for_stage(handle, Stage.resolved)
+    await env.sleep(timedelta(days=2))
+    await drive(handle).reopen(ReopenAction(reason="still charged twice"))
+    await env.sleep(timedelta(hours=25))
+    await wait_for_event(handle, "SlaBreached")
+    await drive(handle).resolve(ResolveAction(staff_id="agent-7", resolution=RESOLUTION))
+    await handle.result()
+    return handle
+
+
 SCENARIOS = {"happy_path": happy_path, "survey_given_up": survey_given_up,
              "tier_1_escalated_twice": tier_1_escalated_twice, "repeat_and_batch_linked": repeat_and_batch_linked,
              "tier_1_plan_given": tier_1_plan_given, "transferred": transferred,
-             "compensated": compensated}
+             "compensated": compensated, "reopened": reopened}
 # Histories are saved per generation of the workflow: each generation's stay, so complaints
 # started under any of them keep replaying. A new generation = a new `workflow.patched` id, or
 # policies whose data takes branches the saved ones never took (policy-v3: tier 1's solution
 # plan and tier 3's one update, on the timeliness-v1 code; transfers-v1: department transfers,
-# and compensation within authority: new Updates that older histories never call).
-GENERATION = "transfers-v1"
+# and compensation within authority: new Updates that older histories never call; reopen-v1:
+# a resolved complaint stays open to reopening for the policy's days).
+GENERATION = "reopen-v1"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

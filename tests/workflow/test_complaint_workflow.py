@@ -15,7 +15,9 @@ from services.workflow import inbox
 from services.workflow.contract import (
     ActionRefused,
     ComplaintClosed,
+    FollowUpAction,
     ReclassifyAction,
+    ReopenAction,
     ResolveAction,
     StaffAction,
     Stage,
@@ -27,6 +29,7 @@ from tests.workflow import scenarios
 from tests.workflow.scenarios import drive
 
 SURVEY_ANSWER_WINDOW = timedelta(hours=48)  # default policy, tiers 2 and 3
+REOPEN_WINDOW = timedelta(days=7)  # default policy
 LIFECYCLE = ["ComplaintReceived", "TierAssigned", "Assigned", "Acknowledged", "Resolved",
              "FeedbackSent", "SurveyRequested"]
 
@@ -113,9 +116,12 @@ async def test_survey_is_given_up_after_48_hours_in_seconds_of_wall_time(env, st
     stream = await store.read_stream(outcome.complaint_id)
     assert [e.type for e in stream] == [*LIFECYCLE, "SurveyExpired", "Closed"]
     requested = next(e for e in stream if e.type == "SurveyRequested").occurred_at
-    closed = stream[-1].occurred_at
-    assert SURVEY_ANSWER_WINDOW <= closed - requested < SURVEY_ANSWER_WINDOW + timedelta(minutes=1)
-    print(f"\n48 h survey window passed in {wall:.1f} s of wall time")
+    expired = stream[-2].occurred_at
+    assert SURVEY_ANSWER_WINDOW <= expired - requested < SURVEY_ANSWER_WINDOW + timedelta(minutes=1)
+    # Not settled by the customer: open to reopening until 7 days after the result, then closed.
+    resolved = next(e for e in stream if e.type == "Resolved").occurred_at
+    assert REOPEN_WINDOW <= stream[-1].occurred_at - resolved < REOPEN_WINDOW + timedelta(minutes=1)
+    print(f"\n48 h survey window and 7-day reopen window passed in {wall:.1f} s of wall time")
 
     with pytest.raises(ComplaintClosed):  # closed: a late answer has nowhere to go
         await drive(handle).answer_survey(SurveyAnswer(satisfaction_result=5, satisfaction_speed=5))
@@ -193,3 +199,49 @@ async def test_staff_correct_type_and_responsibility_with_a_reason(env, store, n
     listed = [i for i in await inbox.list_items(store.pool, inbox.Filters(), limit=500) if i.complaint_id == complaint.complaint_id]
     assert listed[0].complaint_type == "product_fault"
     await handle.terminate("test over")
+
+
+async def test_a_resolved_complaint_is_reopened_within_its_window_and_closes_after_it(env, store, notifications):
+    handle = await scenarios.reopened(env)
+
+    outcome = await handle.result()
+    stream = await store.read_stream(outcome.complaint_id)
+    types = [e.type for e in stream]
+    assert types[types.index("FollowedUp"):] == [
+        "FollowedUp", "Reopened", "SlaWarning", "SlaWarning", "SlaBreached", "Escalated", "Resolved", "FeedbackSent",
+        "SurveyRequested", "SurveyExpired", "Closed"]
+    reopened = next(e for e in stream if e.type == "Reopened")
+    resolved = [e for e in stream if e.type == "Resolved"]
+    # By the customer, two days after the first result; back to its owner, due 24 h later (tier 2).
+    assert (reopened.data["staff_id"], reopened.data["assignee"], reopened.data["times"]) == (None, "agent-7", 1)
+    assert reopened.occurred_at - resolved[0].occurred_at >= timedelta(days=2)
+    assert reopened.data["deadlines"]["resolution"] == (reopened.occurred_at + timedelta(hours=24)).isoformat()
+    # Closed when the window of 7 days after the second result ended, not when the survey expired.
+    closed = stream[-1].occurred_at - resolved[1].occurred_at
+    assert timedelta(days=7) <= closed < timedelta(days=7, minutes=5)
+    sent = [(n.template, n.recipient_address) for n in await notifications.sent()]
+    assert ("reopened", "wang.fang@example.com") in sent and ("complaint_reopened", "staff:agent-7") in sent
+    assert [t for t, _ in sent].count("feedback") == 2  # a written result for each resolution
+
+
+async def test_reopening_is_refused_after_a_satisfied_answer_and_after_the_window(env, store, notifications):
+    satisfied = await scenarios.start(env.client, scenarios.a_complaint(await scenarios.skip_to(env, 1, dt_time(10))))
+    await scenarios.acknowledge_and_resolve(satisfied)
+    await drive(satisfied).reopen(ReopenAction(staff_id="agent-7", reason="the refund is late"))  # before the answer
+    await drive(satisfied).resolve(ResolveAction(staff_id="agent-7", resolution=scenarios.RESOLUTION))
+    await scenarios.answer(satisfied, 5, 5)
+    await satisfied.result()  # a satisfied answer closes it at once
+    with pytest.raises(ComplaintClosed):
+        await drive(satisfied).reopen(ReopenAction(reason="again"))
+
+    # A dissatisfied customer whose second follow-up drags on past the 7 days after the result.
+    late = await scenarios.start(env.client, scenarios.a_complaint(await scenarios.skip_to(env, 2, dt_time(10))))
+    await scenarios.acknowledge_and_resolve(late)
+    await scenarios.answer(late, 1, 1)
+    await scenarios.wait_for_stage(late, Stage.second_follow_up)
+    await env.sleep(timedelta(days=8))
+    with pytest.raises(ActionRefused, match="7 days after its result"):
+        await drive(late).reopen(ReopenAction(reason="too late"))
+    await drive(late).record_follow_up(FollowUpAction(staff_id="agent-7", outcome="refunded"))
+    outcome = await late.result()  # the window is over: closed at once
+    assert [e.type for e in await store.read_stream(outcome.complaint_id)][-2:] == ["FollowedUp", "Closed"]

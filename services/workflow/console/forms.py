@@ -22,6 +22,7 @@ from services.workflow.contract import (
     PlanBody,
     ProgressBody,
     ReclassifyBody,
+    ReopenBody,
     RequestInfoBody,
     Resolution,
     Responsibility,
@@ -75,6 +76,7 @@ FORMS: tuple[ActionForm, ...] = (
         (Field("outcome", "textarea"), Field("extra_compensation", required=False)),
         style="primary",
     ),
+    ActionForm("reopen", ReopenBody, (Field("reason", "textarea"),)),
     ActionForm("request_info", RequestInfoBody, (Field("question", "textarea"),)),
     ActionForm("transfer", TransferBody, (Field("to_group", "select"), Field("reason", "textarea"))),
     ActionForm(
@@ -108,6 +110,7 @@ def offered(view: ComplaintView, staff: Staff, handling: Handling, desk: Desk) -
         "propose_compensation": pending is None,
         "decide_compensation": pending is not None
         and desk.authority.covers(staff.authority, pending.kind, pending.amount),
+        "reopen": view.reopen_until is not None,
     }
     return [
         form

@@ -26,6 +26,8 @@ from services.workflow.contract.actions import (
     ProgressBody,
     ReclassifyAction,
     ReclassifyBody,
+    ReopenAction,
+    ReopenBody,
     RepeatSubmission,
     RequestInfoAction,
     RequestInfoBody,
@@ -73,6 +75,7 @@ from services.workflow.contract.record import (
     Urgency,
 )
 from services.workflow.contract.view import (
+    REOPENABLE,
     CompensationView,
     ComplaintOutcome,
     ComplaintView,
@@ -83,6 +86,7 @@ from services.workflow.contract.view import (
 )
 
 __all__ = [
+    "REOPENABLE",
     "CLASSIFIED_FIELDS",
     "STATUS_QUERY",
     "TASK_QUEUE",
@@ -135,6 +139,8 @@ __all__ = [
     "ProgressBody",
     "ReclassifyAction",
     "ReclassifyBody",
+    "ReopenAction",
+    "ReopenBody",
     "RepeatSubmission",
     "Resolution",
     "ResolveAction",

@@ -126,6 +126,14 @@ class FollowUpBody(Text):
     extra_compensation: str | None = Field(default=None, max_length=1000)
 
 
+class ReopenBody(Text):
+    reason: str = Field(min_length=1, max_length=2000, description="why the result does not settle it")
+
+
+class ReopenAction(ReopenBody):
+    staff_id: str | None = None  # None: the customer reopened it on their status page
+
+
 class AssignAction(AssignBody):
     staff_id: str
 

@@ -35,6 +35,7 @@ from services.workflow.contract.actions import (
     PlanAction,
     ProgressAction,
     ReclassifyAction,
+    ReopenAction,
     RepeatSubmission,
     RequestInfoAction,
     ResolveAction,
@@ -185,6 +186,10 @@ class ComplaintClient:
         self, complaint_id: str, action: FollowUpAction, key: str | None = None
     ) -> ComplaintView:
         return await self._update(complaint_id, "record_follow_up", action, key)
+
+    async def reopen(self, complaint_id: str, action: ReopenAction, key: str | None = None) -> ComplaintView:
+        """Staff or the customer reopen a resolved complaint within the policy's reopen window."""
+        return await self._update(complaint_id, "reopen", action, key)
 
     # The customer's input (through intake's pages).
 

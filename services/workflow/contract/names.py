@@ -15,6 +15,7 @@ from services.workflow.contract.actions import (
     PlanAction,
     ProgressAction,
     ReclassifyAction,
+    ReopenAction,
     RepeatSubmission,
     RequestInfoAction,
     ResolveAction,
@@ -50,6 +51,7 @@ UPDATES: dict[str, type] = {
     "apply_policy": ApplyPolicyAction,
     "answer_survey": SurveyAnswer,
     "record_follow_up": FollowUpAction,
+    "reopen": ReopenAction,
     "link_repeat": RepeatSubmission,
     "link_batch": BatchLink,
 }

@@ -20,6 +20,10 @@ class Stage(StrEnum):
     closed = "closed"
 
 
+# After the result, while the policy's reopen window lasts (the workflow checks the window).
+REOPENABLE = frozenset({Stage.awaiting_survey, Stage.second_follow_up, Stage.resolved})
+
+
 class PendingTransfer(BaseModel):
     """A transfer waiting for the receiving department to accept it."""
 
@@ -85,6 +89,8 @@ class ComplaintView(BaseModel):
     survey: SurveyAnswer | None = None
     survey_due_at: datetime | None = None
     follow_up: FollowUpAction | None = None
+    reopen_until: datetime | None = None  # resolved: the customer or staff may reopen it until then
+    reopened: int = 0  # how often it was reopened
     history: list[HistoryEntry] = []
 
 
