@@ -412,7 +412,13 @@ def accept_candidates(chosen: list[dict], examples: Path) -> int:
     with examples.open("a", encoding="utf-8") as out:
         for c in new:
             lang = "zh" if re.search(r"[\u3400-\u9fff]", c["text"]) else "en"
-            row = {"lang": lang, "tier": c["tier"], "type": c["complaint_type"] or "other", "text": c["text"]}
+            row = {
+                "lang": lang,
+                "tier": c["tier"],
+                "type": c["complaint_type"] or "other",
+                "text": c["text"],
+                "source": f"retier:{c['complaint_id']}",  # staff taught it (make test scores with and without)
+            }
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
     return len(new)
 

@@ -6,6 +6,7 @@ example votes for itself). The held-out set is never used to write rules or exam
 written fresh, committed before any rule change, and scored once the change is done."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from services.intake.classification import (
     RULES_FILE,
     Facts,
     RulesError,
+    accept_candidates,
+    load_examples,
     load_rules,
     parse_rules,
     read_labelled,
@@ -61,6 +64,34 @@ def test_tier_accuracy_on_the_held_out_set_meets_the_domain_target():
         f"tier {tier:.1%}, type {kind:.1%} of {count}; tier-1 recall {urgent:.1%} (target 100 %)"
     )
     assert tier >= 0.90
+
+
+def test_held_out_accuracy_before_and_after_the_accepted_retier_examples():
+    """Re-tiers accepted into the labelled set (`classification accept`) are marked with their
+    source; `make test` shows the held-out accuracy without them and with them."""
+    learned = {r["text"] for r in read_labelled(EXAMPLES) if str(r.get("source", "")).startswith("retier:")}
+    assert learned <= {e.text for e in RULES.examples.items}  # accepted examples take part in the votes
+    untaught = replace(RULES, examples=replace(
+        RULES.examples, items=tuple(e for e in RULES.examples.items if e.text not in learned)))
+    held_out = read_labelled(HOLDOUT)
+    before, after = score(untaught, held_out), score(RULES, held_out)
+    ACCURACY[f"held-out set before / after the {len(learned)} accepted re-tier examples"] = (
+        f"tier {before.tier:.1%} / {after.tier:.1%}, type {before.complaint_type:.1%} / {after.complaint_type:.1%}")
+    assert after.tier >= 0.90
+
+
+def test_an_accepted_retier_teaches_the_classifier_about_similar_complaints(tmp_path):
+    unseen = "The garage attendant blocked my car in the parking for two hours"
+    assert RULES.classify(Facts(text=unseen)).needs_review  # nothing known decides it: tier 2 by default
+    examples = tmp_path / "examples.jsonl"
+    examples.write_text(EXAMPLES.read_text(encoding="utf-8"), encoding="utf-8")
+    retiered = {"complaint_id": "20261130-0000AAAA", "tier": 3, "complaint_type": "service_attitude",
+                "text": "The parking attendant blocked my car in the garage for an hour"}
+    assert accept_candidates([retiered], examples) == 1
+    assert read_labelled(examples)[-1]["source"] == "retier:20261130-0000AAAA"
+    taught = replace(RULES, examples=load_examples(examples, RULES.examples.k, RULES.examples.min_similarity))
+    result = taught.classify(Facts(text=unseen))
+    assert (result.tier, result.decision("urgency").rule, result.needs_review) == (3, "similar-examples", False)
 
 
 def test_every_field_records_the_rule_that_decided_it_and_why():
