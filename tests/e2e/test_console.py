@@ -97,6 +97,16 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     await expect(row).to_be_visible(timeout=30_000)
     await expect(row.locator("time.countdown")).to_have_text(re.compile(r"^\d+h \d+m|^\d+m \d+s|^\d+d"))
     await shot(agent, "1-agent-my-work")
+    await agent.get_by_label("Search (id or customer)").fill(complaint_id)  # filters and search
+    await agent.get_by_label("Tier").select_option("1")
+    await agent.get_by_role("button", name="Apply").click()
+    await expect(agent.get_by_test_id("mine")).to_have_count(0)  # a tier-3 complaint: filtered out
+    await agent.get_by_label("Tier").select_option("3")
+    await agent.get_by_role("button", name="Apply").click()
+    await expect(agent.get_by_test_id("mine").locator("tbody tr")).to_have_count(1)
+    await agent.get_by_label("Search (id or customer)").fill("139****")  # the masked contact finds it too
+    await agent.get_by_role("button", name="Apply").click()
+    await expect(row).to_be_visible()
     await row.get_by_role("link", name=complaint_id).click()
     await expect(agent.get_by_test_id("stage")).to_have_text("assigned")
     await expect(agent.get_by_test_id("deadlines")).to_contain_text("first response")
@@ -130,6 +140,11 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     lead = await sign_in(browser, system, "liu.yang")
     await lead.get_by_role("link", name="Team").click()
     await expect(lead.get_by_test_id("people")).to_contain_text("ma.jun")
+    standby = lead.get_by_test_id("people").locator("tr[data-staff='wu.hao']")
+    await standby.get_by_role("button", name="Go off duty: wu.hao").click()  # a lead switches duty
+    await expect(standby).to_contain_text("Off duty")
+    await standby.get_by_role("button", name="Go on duty: wu.hao").click()
+    await expect(standby).to_contain_text("On duty")
     await shot(lead, "4-lead-team")
     await lead.goto(f"{system.settings.url_of('workflow')}/console/complaints/{complaint_id}")
     await act(lead, "decide_compensation", {"approve": "yes", "note": "within a lead's limit"},
@@ -178,6 +193,8 @@ async def test_the_console_refuses_what_the_person_may_not_do(system, browser):
     assert refused.status == 403 and "not yours" in await refused.text()
     no_token = await other.request.post(f"{console}/complaints/{complaint_id}/acknowledge", form={"action_key": "k2"})
     assert no_token.status == 403 and (await no_token.json())["error"] == "csrf"
+    bad_filter = await other.request.get(f"{console}?tier=9")
+    assert bad_filter.status == 422 and (await bad_filter.json())["fields"][0]["field"] == "tier"
     await other.goto(f"{console}/team")
     await expect(other.locator("[role=alert]")).to_contain_text("group leads")
     await shot(other, "7-agent-refused-team")

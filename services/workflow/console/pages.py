@@ -161,21 +161,33 @@ def _rows(items: list[inbox.InboxItem]) -> list[dict[str, Any]]:
     return [{**i.model_dump(), "customer_name": mask_name(i.customer_name or "")} for i in items]
 
 
+def _choice(value: str | None, allowed: tuple[str, ...], field: str) -> str | None:
+    """A filter from the form: empty is any (a form sends every select, chosen or not)."""
+    if not value:
+        return None
+    if value not in allowed:
+        raise ApiError(422, "invalid_request", f"{field}: one of {', '.join(allowed)}", field=field)
+    return value
+
+
 @router.get("", response_class=HTMLResponse)
 async def my_work(
     request: Request,
     session: CurrentSession,
-    tier: Annotated[int | None, Query(ge=1, le=3)] = None,
-    stage: Annotated[Stage | None, Query()] = None,
-    complaint_type: Annotated[ComplaintType | None, Query(alias="type")] = None,
+    tier: Annotated[str | None, Query(max_length=1)] = None,
+    stage: Annotated[str | None, Query(max_length=50)] = None,
+    complaint_type: Annotated[str | None, Query(alias="type", max_length=50)] = None,
     channel: Annotated[str | None, Query(max_length=50)] = None,
     group: Annotated[str | None, Query(max_length=100)] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
 ) -> Response:
+    tier_number = _choice(tier, ("1", "2", "3"), "tier")
+    stage = _choice(stage, tuple(s.value for s in Stage), "stage")
+    complaint_type = _choice(complaint_type, get_args(ComplaintType), "type")
     staff, pool = session.staff, request.app.state.pool
     narrowed = inbox.Filters(
-        tier=tier,
-        stage=stage.value if stage else None,
+        tier=int(tier_number) if tier_number else None,
+        stage=stage,
         complaint_type=complaint_type,
         channel=channel or None,
         group=group or None,
@@ -194,7 +206,7 @@ async def my_work(
         "queue": _rows([i for i in queue if i.complaint_id not in mine_ids]),
         "queue_title": "all_open" if groups is None else "my_queues",
         "filters": {
-            "tier": tier or "",
+            "tier": int(tier_number) if tier_number else "",
             "stage": narrowed.stage or "",
             "type": complaint_type or "",
             "channel": channel or "",
