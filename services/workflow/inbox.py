@@ -16,6 +16,8 @@ from pydantic import BaseModel
 from services.common import domain_events as ev
 from services.common.events import STAGE_AFTER, NewEvent
 from services.common.privacy import mask_email, mask_phone, scrub_text
+from services.workflow.permissions import Staff
+from services.workflow.routing import RoutingConfig
 
 
 class InboxItem(BaseModel):
@@ -187,3 +189,25 @@ async def open_counts(pool: asyncpg.Pool) -> list[dict[str, Any]]:
            GROUP BY group_name ORDER BY group_name NULLS LAST"""
     )
     return [dict(r) for r in rows]
+
+
+async def escalations_to(pool: asyncpg.Pool, staff: Staff, config: RoutingConfig) -> list[dict[str, Any]]:
+    """Open complaints whose latest escalation went to a chain role this person holds, for the
+    complaint's group or the group a transfer waits for (managers: every escalation to a manager)."""
+    rows = await pool.fetch(
+        """SELECT i.complaint_id, i.group_name, i.transfer_to, i.tier, i.escalation_level, i.next_deadline,
+                  e.data->>'to' AS escalated_to, e.data->>'target' AS target, e.occurred_at
+           FROM workflow.inbox i
+           JOIN LATERAL (SELECT data, occurred_at FROM workflow.events x WHERE x.stream_id = i.complaint_id
+                         AND x.type = 'Escalated' ORDER BY x.version DESC LIMIT 1) e ON true
+           WHERE i.stage <> 'closed' AND i.escalation_level > 0
+           ORDER BY e.occurred_at DESC LIMIT 500"""
+    )
+
+    def addressed_to_me(row: asyncpg.Record) -> bool:
+        role = row["escalated_to"] or ""
+        groups = [g for g in (row["group_name"], row["transfer_to"]) if g]
+        holds = any(staff.staff_id in config.holders(role, g) for g in groups)
+        return holds or (role == "manager" and staff.at_least("manager"))
+
+    return [dict(r) for r in rows if addressed_to_me(r)]

@@ -170,6 +170,7 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     phone = await sign_in(browser, system, "zhou.ting", width=390)
     await phone.goto(f"{system.settings.url_of('workflow')}/console/complaints/{complaint_id}")
     await expect(phone.get_by_test_id("timeline")).to_contain_text("Resolved")
+    assert await phone.evaluate("document.documentElement.scrollWidth") <= 390  # nothing runs off a phone
     await shot(phone, "6-agent-phone-width")
 
 
@@ -199,14 +200,16 @@ async def test_the_console_refuses_what_the_person_may_not_do(system, browser):
     await expect(other.locator("[role=alert]")).to_contain_text("group leads")
     await shot(other, "7-agent-refused-team")
 
-    # A wrong password says so, and signing out ends the session at once.
+    # A wrong password says so (typed with the keyboard only), and signing out ends the session at once.
     context = await browser.new_context()
     page = await context.new_page()
     await page.goto(f"{console}/sign-in")
-    await page.get_by_label("工号").fill("zhou.ting")
-    await page.get_by_label("密码").fill("not-the-password")
-    await page.get_by_role("button", name="登录").click()
+    await page.keyboard.type("zhou.ting")  # the staff id field has the focus
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("not-the-password")
+    await page.keyboard.press("Enter")
     await expect(page.locator("[role=alert]")).to_have_text("工号或密码错误")
+    await expect(page.get_by_label("工号")).to_have_value("zhou.ting")
     owner = await sign_in(browser, system, "zhou.ting")
     await owner.get_by_role("button", name="Sign out").click()
     await expect(owner).to_have_url(re.compile(r"/console/sign-in$"))

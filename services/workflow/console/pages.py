@@ -7,7 +7,6 @@ stage and my role allow), Team (leads and up: load, breaches, escalations to me,
 
 import json
 import uuid
-from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -37,9 +36,7 @@ from services.workflow.console.session import (
     set_cookie,
 )
 from services.workflow.contract import ComplaintType, Stage
-from services.workflow.permissions import Staff
 from services.workflow.playbooks import suggest
-from services.workflow.routing import RoutingConfig
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 PAGES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -327,35 +324,15 @@ async def team(request: Request, session: CurrentSession) -> Response:
             "SELECT assignee, count(*) AS n FROM workflow.inbox WHERE stage <> 'closed' AND breached GROUP BY assignee"
         )
     }
-    escalated = await pool.fetch(
-        """SELECT i.complaint_id, i.group_name, i.transfer_to, i.tier, i.escalation_level, i.next_deadline,
-                  e.data->>'to' AS escalated_to, e.data->>'target' AS target, e.occurred_at
-           FROM workflow.inbox i
-           JOIN LATERAL (SELECT data, occurred_at FROM workflow.events x WHERE x.stream_id = i.complaint_id
-                         AND x.type = 'Escalated' ORDER BY x.version DESC LIMIT 1) e ON true
-           WHERE i.stage <> 'closed' AND i.escalation_level > 0
-           ORDER BY e.occurred_at DESC LIMIT 200"""
-    )
-    to_me = [dict(r) for r in escalated if _addressed_to(staff, r, config)]
     context = {
         "session": session,
         "people": await request.app.state.router.staff(),
         "breached_by_person": breached_by_person,
         "groups": await inbox.open_counts(pool),
-        "to_me": to_me,
+        "to_me": await inbox.escalations_to(pool, staff, config),
         "duty_key": str(uuid.uuid4()),
     }
     return _render(request, "team.html", context)
-
-
-def _addressed_to(staff: Staff, escalation: Mapping[str, Any], config: RoutingConfig) -> bool:
-    """An escalation goes to a chain role of the complaint's group (or of the group a transfer
-    waits for): is this person one who holds it?"""
-    role = escalation["escalated_to"] or ""
-    groups = [g for g in (escalation["group_name"], escalation["transfer_to"]) if g]
-    return any(staff.staff_id in config.holders(role, g) for g in groups) or (
-        role == "manager" and staff.at_least("manager")
-    )
 
 
 @router.post("/team/duty/{staff_id}")

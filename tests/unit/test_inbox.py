@@ -1,0 +1,67 @@
+"""The staff inbox read model against a real PostgreSQL: filters, search, the warned mark, and
+which escalations the team page shows to whom."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from services.common.events import NewEvent
+from services.workflow import inbox
+from services.workflow.permissions import Staff, authority_of
+from services.workflow.routing import load_routing
+
+CONFIG = load_routing()
+
+
+def event(stream: str, version: int, event_type: str, **data) -> NewEvent:
+    return NewEvent(event_id=uuid.uuid4(), stream_id=stream, version=version, type=event_type,
+                    occurred_at=datetime.now(UTC), data=data)
+
+
+def person(staff_id: str, role: str, *groups: str) -> Staff:
+    return Staff(staff_id, staff_id, role, groups, authority_of(staff_id, role, CONFIG))
+
+
+async def complaint(store, cid: str, group: str, tier: int, *later: tuple[str, dict]) -> None:
+    due = (datetime.now(UTC) + timedelta(hours=tier)).isoformat()
+    events = [event(cid, 1, "ComplaintReceived", channel="hotline", received_at=datetime.now(UTC).isoformat(),
+                    customer={"name": "李伟", "phone": "13912345678"}, description="the agent was rude"),
+              event(cid, 2, "TierAssigned", tier=tier, complaint_type="service_attitude", urgency="low",
+                    deadlines={"resolution": due}),
+              event(cid, 3, "Assigned", group=group, assignee="zhou.ting")]
+    events += [event(cid, 4 + i, kind, **data) for i, (kind, data) in enumerate(later)]
+    await store.append(events)
+
+
+async def test_filters_and_search_narrow_the_list_and_the_warned_mark_is_kept(store):
+    await complaint(store, "C-1", "front-line-service", 3, ("SlaWarning", {"target": "resolution", "fraction": 0.5}))
+    await complaint(store, "C-2", "special-team", 1)
+    await complaint(store, "C-3", "front-line-service", 2, ("TransferRequested", {"to_group": "liaison-product",
+                                                                                  "reason": "a defect"}))
+
+    async def ids(**filters) -> list[str]:
+        return [i.complaint_id for i in await inbox.list_items(store.pool, inbox.Filters(**filters))]
+
+    assert await ids() == ["C-2", "C-3", "C-1"]  # nearest deadline first
+    assert await ids(tier=3) == ["C-1"] and await ids(group="special-team") == ["C-2"]
+    assert await ids(groups=("liaison-product",)) == ["C-3"]  # a transfer waiting for the group
+    assert await ids(search="c-2") == ["C-2"] and await ids(search="139****5678") == ["C-2", "C-3", "C-1"]
+    assert await ids(channel="email") == [] and await ids(person="zhou.ting", tier=1) == ["C-2"]
+    items = {i.complaint_id: i for i in await inbox.list_items(store.pool, inbox.Filters())}
+    assert items["C-1"].warned and not items["C-2"].warned
+    assert items["C-1"].customer_contact == "139****5678"  # masked in the table itself
+
+
+async def test_the_team_page_shows_each_escalation_to_whoever_holds_the_role_it_went_to(store):
+    escalated = {"target": "resolution", "level": 1, "to": "group_lead"}
+    await complaint(store, "E-1", "front-line-service", 3, ("SlaBreached", {"target": "resolution"}),
+                    ("Escalated", escalated))
+    await complaint(store, "E-2", "special-team", 1, ("SlaBreached", {"target": "resolution"}),
+                    ("Escalated", {**escalated, "to": "manager", "level": 2}))
+
+    async def to(staff: Staff) -> list[str]:
+        return [r["complaint_id"] for r in await inbox.escalations_to(store.pool, staff, CONFIG)]
+
+    assert await to(person("liu.yang", "senior", "senior-agents")) == ["E-1"]  # a lead of every group ("*")
+    assert await to(person("chen.jie", "senior", "special-team")) == ["E-1"]  # special-team's lead: not to manager
+    assert await to(person("wang.fang", "manager", "special-team")) == ["E-2"]
+    assert await to(person("zhou.ting", "agent", "front-line-service")) == []
