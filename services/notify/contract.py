@@ -3,12 +3,21 @@ workflow's outbox, intake's staff alerts) and the bodies of notify's `POST /v1/n
 and of its batch form. Side-effect free, so senders import it instead of notify's implementation."""
 
 import uuid
+from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 NOTIFICATIONS_PATH = "/v1/notifications"
 BATCH_PATH = "/v1/notifications/batch"
 MAX_BATCH = 100
+
+
+Language = Literal["zh-CN", "en"]
+
+
+class Address(BaseModel):
+    channel: str = Field(pattern=r"^(email|sms)$")
+    address: str = Field(min_length=3, max_length=320)
 
 
 class NotificationRequest(BaseModel):
@@ -20,6 +29,11 @@ class NotificationRequest(BaseModel):
     recipient_name: str = Field(min_length=1, max_length=200)
     recipient_address: str = Field(min_length=3, max_length=320)
     variables: dict = {}
+    # The recipient's language (a customer's); none: the bilingual template (staff, older senders).
+    language: Language | None = None
+    # Where to try next when a channel fails for good (a bounce, an invalid number): the
+    # customer's other addresses, in order.
+    fallbacks: list[Address] = Field(default=[], max_length=3)
 
 
 class KeyedNotificationRequest(NotificationRequest):

@@ -7,29 +7,16 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import asyncpg
-from jinja2 import (
-    Environment,
-    FileSystemLoader,
-    StrictUndefined,
-    TemplateNotFound,
-    UndefinedError,
-)
 from pydantic import BaseModel
 
 from services.notify.contract import Acceptance, KeyedNotificationRequest, NotificationRequest
 from services.notify.providers import OutboundMessage, Provider
+from services.notify.rendering import TemplateProblem, render
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    undefined=StrictUndefined,
-    autoescape=False,  # plain-text messages
-    keep_trailing_newline=True,
-)
 MAX_ATTEMPTS = 10
 # A provider call is given up after DELIVERY_TIMEOUT; a claim whose process died is taken up
 # again after CLAIM_LEASE, which is longer, so a live delivery is never claimed twice.
@@ -55,28 +42,14 @@ class Notification(BaseModel):
     delivered_at: datetime | None
 
 
-class TemplateProblem(Exception):
-    pass
-
-
 class IdempotencyConflict(Exception):
     pass
 
 
-def render(request: NotificationRequest) -> tuple[str, str]:
-    variables = {**request.variables, "recipient_name": request.recipient_name}
-    try:
-        subject = TEMPLATES.get_template(f"{request.template}.subject.j2").render(variables).strip()
-        body = TEMPLATES.get_template(f"{request.template}.body.j2").render(variables)
-    except TemplateNotFound as exc:
-        raise TemplateProblem(f"unknown template '{request.template}'") from exc
-    except UndefinedError as exc:
-        raise TemplateProblem(f"template '{request.template}': {exc.message}") from exc
-    return subject, body
-
-
 def _hash(request: NotificationRequest) -> str:
-    return hashlib.sha256(request.model_dump_json().encode()).hexdigest()
+    # Fields added later count only when set, so a request stored before them hashes the same.
+    unset = {name for name in ("language", "fallbacks") if not getattr(request, name)}
+    return hashlib.sha256(request.model_dump_json(exclude=unset).encode()).hexdigest()
 
 
 _SELECT = """SELECT id AS notification_id, complaint_id, template, channel, recipient_name,

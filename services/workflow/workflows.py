@@ -21,7 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from services.common import domain_events as events
     from services.common.events import NewEvent
-    from services.notify.contract import KeyedNotificationRequest
+    from services.notify.contract import Address, KeyedNotificationRequest
     from services.workflow import search_attributes as sa
     from services.workflow.activities import ComplaintActivities, EventsAndMessages
     from services.workflow.activity_options import LOCAL_OPTIONS, ONE_ATTEMPT
@@ -89,6 +89,9 @@ class ComplaintWorkflow(OlderGenerations):
         self._outbox = False  # messages stored with their events (see `_record`)
         self._timeliness = False  # timeliness-v1: the customer hears the acknowledgement
         self._reopenable = False  # reopen-v1: a resolved complaint may be reopened for a while
+        # customer-comms-v1: a receipt at once, messages in the customer's language and zone
+        # with their other address as fallback, a word when a second follow-up is coming.
+        self._comms = False
         self._reopen: ReopenAction | None = None  # a reopening not yet taken up by `run`
 
     @property
@@ -129,7 +132,8 @@ class ComplaintWorkflow(OlderGenerations):
         a local activity is found on replay only if no workflow task ended between the two (a
         query can end one), so the later behaviours (routing, the liaison) are implied by this
         check instead of checked where they happen."""
-        self._reopenable = workflow.patched("reopen-v1")
+        self._comms = workflow.patched("customer-comms-v1")
+        self._reopenable = self._comms or workflow.patched("reopen-v1")
         self._timeliness = self._reopenable or workflow.patched("timeliness-v1")
         self._outbox = self._timeliness or workflow.patched("message-outbox-v1")
         self._policy_local = self._outbox or workflow.patched("policy-local-v1")
@@ -190,9 +194,30 @@ class ComplaintWorkflow(OlderGenerations):
             ),
         )
         if self._outbox:
-            await self._record(*received, messages=self._routing_messages(route, tell_liaison=True))
+            messages = self._routing_messages(route, tell_liaison=True)
+            if self._comms and not self._after_hours():  # after hours, the auto-reply is the receipt
+                messages.insert(0, self._receipt())
+            await self._record(*received, messages=messages)
         else:
             await self._record_receipt_then_tell(received, route)
+
+    def _receipt(self) -> KeyedNotificationRequest:
+        """The customer hears at once that we have it: its id, its page, when we answer."""
+        deadlines = self._deadlines()
+        return self._to_customer(
+            "received",
+            {
+                "first_response_by": self._local_text(deadlines.get("first_response")),
+                "resolution_by": self._local_text(deadlines.get("resolution")),
+            },
+        )
+
+    def _after_hours(self) -> bool:
+        """Received outside the business hours that its first response is counted in (§2)."""
+        tier = self.sla.policy.tier(self.sla.tier)
+        if tier.clock_of(tier.first_response) != "business":
+            return False  # handled around the clock
+        return not self.sla.calendar().is_working_time(self.complaint.received_at)
 
     # ------------------------------------------------------------ close
 
@@ -274,10 +299,19 @@ class ComplaintWorkflow(OlderGenerations):
                     "owner",
                     {"survey": survey.model_dump(mode="json")},
                     key=self._per_resolution("follow-up"),
-                )
+                ),
+                *self._follow_up_promise(),
             ],
         )
         await self._handle_until(lambda: self.view.follow_up is not None or self._reopen is not None)
+
+    def _follow_up_promise(self) -> list[KeyedNotificationRequest]:
+        """A dissatisfied customer hears that we will come back to them, and by when."""
+        if not self._comms:
+            return []
+        due = self._deadlines().get("second_follow_up")
+        key = self._per_resolution("follow-up-promised")
+        return [self._to_customer("follow_up_promised", {"follow_up_by": self._local_text(due)}, key=key)]
 
     def _per_resolution(self, kind: str) -> str:
         """A message sent once per result: a reopened complaint's next result is another message."""
@@ -994,8 +1028,13 @@ class ComplaintWorkflow(OlderGenerations):
         return self._local_text(self.sla.next_deadline(workflow.now()))
 
     def _local_text(self, moment: datetime | None) -> str | None:
-        """A moment as the customer reads it: wall-clock time in the policy's zone."""
-        return self.sla.calendar().local(moment).strftime("%Y-%m-%d %H:%M") if moment else None
+        """A moment for a customer's message: the moment itself, which notify writes out in
+        their zone and language (customer-comms-v1); before, wall-clock text in the policy's zone."""
+        if moment is None:
+            return None
+        if self._comms:
+            return moment.isoformat()
+        return self.sla.calendar().local(moment).strftime("%Y-%m-%d %H:%M")
 
     def _resume_clock(self) -> timedelta:
         return self.sla.resume(workflow.now(), progress_running=self.view.owner is not None)
@@ -1056,18 +1095,20 @@ class ComplaintWorkflow(OlderGenerations):
 
     async def _reply_if_after_hours(self) -> None:
         """Outside business hours the customer hears when handling starts (domain §2)."""
-        tier = self.sla.policy.tier(self.sla.tier)
-        if tier.clock_of(tier.first_response) != "business":
-            return  # handled around the clock
-        calendar = self.sla.calendar()
-        received = self.complaint.received_at
-        if calendar.is_working_time(received):
+        if not self._after_hours():
             return
-        starts = calendar.local(calendar.next_working_moment(received))
-        reply = self._to_customer(
-            "after_hours",
-            {"handling_starts": starts.strftime("%Y-%m-%d %H:%M"), "timezone": self.sla.policy.calendar.timezone},
-        )
+        calendar = self.sla.calendar()
+        starts = calendar.local(calendar.next_working_moment(self.complaint.received_at))
+        variables: dict[str, object] = {
+            "handling_starts": starts.strftime("%Y-%m-%d %H:%M"),
+            "timezone": self.sla.policy.calendar.timezone,
+        }
+        if self._comms:
+            variables |= {
+                "handling_starts": starts.isoformat(),
+                "first_response_by": self._local_text(self._deadlines().get("first_response")),
+            }
+        reply = self._to_customer("after_hours", variables)
         await self._record(events.AutoReplySent(handling_starts_at=starts), messages=[reply], messages_first=True)
 
     def _routing_messages(self, route: Route, tell_liaison: bool) -> list[KeyedNotificationRequest]:
@@ -1113,9 +1154,20 @@ class ComplaintWorkflow(OlderGenerations):
         return f"{kind}/{update.id}"
 
     def _to_customer(self, template: str, variables: dict, key: str | None = None) -> KeyedNotificationRequest:
-        """A message to the customer, in the channel they prefer."""
-        channel, address = self.complaint.customer.reply_channel()
-        return self._message(template, channel, self.complaint.customer.name, address, variables, key or template)
+        """A message to the customer, in the channel they prefer (their other one if it fails
+        for good), in their language and time zone."""
+        (channel, address), *others = self.complaint.customer.reply_channels()
+        message = self._message(template, channel, self.complaint.customer.name, address, variables, key or template)
+        if not self._comms:
+            return message
+        zone = self.complaint.customer.time_zone or self.sla.policy.calendar.timezone
+        return message.model_copy(
+            update={
+                "language": self.complaint.language(),
+                "fallbacks": [Address(channel=c, address=a) for c, a in others],
+                "variables": {**message.variables, "timezone": zone},
+            }
+        )
 
     def _to_staff(
         self, template: str, role: str, variables: dict, key: str, group: str | None = None

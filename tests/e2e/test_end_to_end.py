@@ -633,7 +633,8 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
         async def told_both():  # messages reach notify through the workflow's outbox, just after
             status = (await browser.get(page_url.replace("/track/", "/v1/track/"))).json()
             subjects = [m["subject"] for m in status["messages"]]
-            found = any("we need a detail" in s for s in subjects) and any("written result" in s for s in subjects)
+            # Written in Chinese, the language of the complaint (店员态度很差 …).
+            found = any("需要您补充信息" in s for s in subjects) and any("书面处理结果" in s for s in subjects)
             return status if found else None
 
         status = await eventually(told_both)

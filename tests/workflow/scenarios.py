@@ -319,8 +319,9 @@ SCENARIOS = {"happy_path": happy_path, "survey_given_up": survey_given_up,
 # policies whose data takes branches the saved ones never took (policy-v3: tier 1's solution
 # plan and tier 3's one update, on the timeliness-v1 code; transfers-v1: department transfers,
 # and compensation within authority: new Updates that older histories never call; reopen-v1:
-# a resolved complaint stays open to reopening for the policy's days).
-GENERATION = "reopen-v1"
+# a resolved complaint stays open to reopening for the policy's days; customer-comms-v1: a receipt,
+# messages in the customer's language and zone with fallbacks, a word before a second follow-up).
+GENERATION = "customer-comms-v1"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

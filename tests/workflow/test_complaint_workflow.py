@@ -3,7 +3,8 @@
 import asyncio
 import time
 from datetime import time as dt_time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -50,20 +51,30 @@ async def test_happy_path_records_every_stage_once_and_in_order(env, store, noti
 
     sent = await notifications.sent()
     assert [(n.template, n.channel, n.recipient_address) for n in sent] == [
+        ("received", "email", "wang.fang@example.com"),  # at once: its id, its page, when we answer
         ("liaison_assigned", "internal", "staff:ma.jun"),  # tier 2: the business liaison is told
         ("acknowledged", "email", "wang.fang@example.com"),  # source 003: the customer hears who handles it
         ("feedback", "email", "wang.fang@example.com"),
         ("survey_request", "email", "wang.fang@example.com"),
     ]
-    acknowledged = sent[1].variables
-    assert (acknowledged["handler"], acknowledged["group"], acknowledged["timezone"]) == (
-        "agent-7", "senior-agents", "Asia/Shanghai")
+    to_customer = [n for n in sent if n.channel != "internal"]
+    # Written in the customer's language (a Chinese name, an English complaint: English), with
+    # the phone as the fallback when e-mail fails for good, times as moments notify writes out.
+    assert {(n.language, tuple((f.channel, f.address) for f in n.fallbacks)) for n in to_customer} == {
+        ("en", (("sms", "13812341234"),))}
+    received = datetime.fromisoformat(sent[0].variables["first_response_by"])
+    assert received - stream[0].occurred_at <= timedelta(minutes=30)  # tier 2: first response within 30 min
+    acknowledged = sent[2].variables
+    assert acknowledged["timezone"] == "Asia/Shanghai"
     # Tier 2: the day's progress by 17:00 local time, resolution within 24 h of receipt (10:00).
-    assert acknowledged["next_update_by"].endswith("17:00") and acknowledged["resolution_by"].endswith("10:00")
-    assert sent[2].variables["resolution"]["compensation"] == "a 20 yuan coupon"
+    local = ZoneInfo("Asia/Shanghai")
+    assert datetime.fromisoformat(acknowledged["next_update_by"]).astimezone(local).time() == dt_time(17, 0)
+    assert datetime.fromisoformat(acknowledged["resolution_by"]).astimezone(local).time() == dt_time(10, 0)
+    assert sent[3].variables["resolution"]["compensation"] == "a 20 yuan coupon"
     keys = [n.idempotency_key for n in sent]
-    assert keys[0] == f"{handle.id}/liaison" and keys[2:] == [f"{handle.id}/feedback", f"{handle.id}/survey_request"]
-    assert keys[1].startswith(f"{handle.id}/ack/")  # the staff action's Update id: a retry sends it once
+    assert keys[:2] == [f"{handle.id}/received", f"{handle.id}/liaison"]
+    assert keys[3:] == [f"{handle.id}/feedback", f"{handle.id}/survey_request"]
+    assert keys[2].startswith(f"{handle.id}/ack/")  # the staff action's Update id: a retry sends it once
 
     view = await drive(handle).status()
     assert (view.stage, view.owner, view.group) == (Stage.closed, "agent-7", "senior-agents")

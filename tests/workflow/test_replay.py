@@ -20,7 +20,7 @@ def test_histories_of_every_generation_are_saved():
     workflow task, which the dev server splits in two (see record_histories.py)."""
     stems = {p.stem for p in HISTORIES}
     for generation in ("before-routing", "routing-v1", "liaison-told-v1", "policy-local-v1", "message-outbox-v1",
-                       "timeliness-v1", "policy-v3", "transfers-v1", "reopen-v1"):
+                       "timeliness-v1", "policy-v3", "transfers-v1", "reopen-v1", "customer-comms-v1"):
         assert {f"{generation}__happy_path", f"{generation}__survey_given_up"} <= stems
     assert {"policy-local-v1__queried_during_first_task", "message-outbox-v1__queried_during_first_task"} <= stems
 

@@ -5,7 +5,7 @@ their times (H:MM:SS after receipt). Real event store, real policy files."""
 import asyncio
 import re
 import shutil
-from datetime import time, timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from temporalio.api.common.v1 import WorkflowExecution
@@ -110,7 +110,7 @@ async def test_tier_1_untouched_warns_breaches_and_climbs_around_the_clock(env, 
         ("3:00:00", "Escalated", "solution_plan L3 manager"),
     ]
     sent = [(n.template, n.recipient_address, n.variables.get("level") or n.variables.get("fraction"))
-            for n in await alerts.of(handle.id.removeprefix("complaint-"))]
+            for n in await alerts.of(handle.id.removeprefix("complaint-")) if n.template != "received"]
     assert sent[:5] == [
         ("sla_warning", "role:queue@special-team", 0.5),
         ("sla_warning", "role:queue@special-team", 0.8),
@@ -257,11 +257,14 @@ async def test_tier_3_after_hours_gets_an_auto_reply_and_every_clock_waits_for_m
     handle = await start(env.client, a_complaint(received, ROUTINE))
     await wait_for_event(handle, "AutoReplySent")
     auto_reply = (await alerts.of(handle.id.removeprefix("complaint-")))[0]
-    assert auto_reply.template == "after_hours" and auto_reply.channel == "email"
-    assert auto_reply.variables["handling_starts"].endswith("09:00")  # Monday morning, local time
+    assert auto_reply.template == "after_hours" and auto_reply.channel == "email"  # the receipt, after hours
+    assert auto_reply.variables["handling_starts"].endswith("T09:00:00+08:00")  # Monday morning, local time
     monday_9 = received + timedelta(hours=61)
     deadlines = (await drive(handle).status()).deadlines
     assert deadlines["first_response"] == monday_9 + timedelta(hours=1)  # business time
+    assert datetime.fromisoformat(auto_reply.variables["first_response_by"]) == deadlines["first_response"]
+    customer_told = [n.template for n in await alerts.of(handle.id.removeprefix("complaint-")) if n.channel != "internal"]
+    assert customer_told == ["after_hours"]  # one receipt, not two
     assert deadlines["resolution"] == monday_9 + timedelta(hours=48)  # around the clock, from Monday 09:00
 
     # Saturday and Sunday pass: nothing is due, so nothing fires.
@@ -312,8 +315,8 @@ async def test_waiting_on_the_customer_pauses_the_clock_and_shifts_the_deadline(
     resumed_event = next(e for e in await events_of(store, handle) if e.type == "ClockResumed")
     assert round(resumed_event.data["paused_seconds"]) == 7200
     told = [n for n in await alerts.of(handle.id.removeprefix("complaint-")) if n.channel != "internal"]
-    assert [n.template for n in told][:3] == ["acknowledged", "info_request", "solution_plan"]
-    assert told[2].variables["plan"] == "A new heater is delivered today"
+    assert [n.template for n in told][:4] == ["received", "acknowledged", "info_request", "solution_plan"]
+    assert told[3].variables["plan"] == "A new heater is delivered today"
     await finish(handle)
 
 
@@ -489,8 +492,10 @@ async def test_a_dissatisfied_customer_gets_a_second_follow_up_that_escalates_wh
     await scenarios.acknowledge_and_resolve(handle)
     await scenarios.answer(handle, 2, 4)
     await wait_for_event(handle, "FollowUpRequested")
-    last = (await alerts.sent())[-1]
-    assert last.template == "follow_up_needed" and last.recipient_address == "staff:agent-7"
+    *_, needed, promised = await alerts.sent()
+    assert needed.template == "follow_up_needed" and needed.recipient_address == "staff:agent-7"
+    assert promised.template == "follow_up_promised" and promised.recipient_address == "wang.fang@example.com"
+    assert promised.variables["follow_up_by"] == (await drive(handle).status()).deadlines["second_follow_up"].isoformat()
 
     await advance(env, handle, timedelta(hours=48, minutes=1), "Escalated")
     await drive(handle).record_follow_up(FollowUpAction(staff_id="agent-7", outcome="called, refunded twice the fee",
@@ -532,5 +537,5 @@ async def test_no_alert_twice_across_a_worker_restart(env, store, policy_dir):
         assert len(rows) == len(set(rows))
         assert [r[1:] for r in rows].count(("Escalated", "first_response L2 department_head")) == 1
         keys = [n.idempotency_key for n in await outbox.sent()]
-        assert len(keys) == len(set(keys)) == 6  # 2 warnings, 2 escalations, 2 warnings at 1:00
+        assert len(keys) == len(set(keys)) == 7  # the receipt, 2 warnings, 2 escalations, 2 warnings at 1:00
         await finish(handle)

@@ -2,8 +2,10 @@
 workflow starts (domain §2, §4). Shared by intake (which builds it) and the workflow (which
 starts with it)."""
 
+import re
 from enum import StrEnum
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, EmailStr, Field, field_validator, model_validator
 
@@ -16,6 +18,10 @@ class Channel(StrEnum):
     chat_group = "chat_group"
     social_media = "social_media"
     store = "store"
+
+
+_HAN = re.compile(r"[\u3400-\u9fff]")
+_LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
 
 
 class Text(BaseModel):
@@ -57,6 +63,22 @@ class Customer(Text):
     company: str | None = Field(default=None, max_length=200)
     account_id: str | None = Field(default=None, max_length=100, description="the customer's account with us")
     segment: Segment | None = Field(default=None, description="customer value segment; vip takes the green channel")
+    language: Literal["zh-CN", "en"] | None = Field(
+        default=None, description="the language we write to them in; unset: the language of their complaint"
+    )
+    time_zone: str | None = Field(
+        default=None, max_length=64, description="IANA zone for the times we write them; unset: the organisation's"
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, zone: str | None) -> str | None:
+        if zone is not None:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone '{zone}'") from exc
+        return zone
 
     @model_validator(mode="after")
     def _reachable(self) -> "Customer":
@@ -70,9 +92,15 @@ class Customer(Text):
 
     def reply_channel(self) -> tuple[str, str]:
         """(channel, address) to answer on: the preferred one, else e-mail, else SMS."""
+        return self.reply_channels()[0]
+
+    def reply_channels(self) -> list[tuple[str, str]]:
+        """Every (channel, address) we can reach them on, the one to try first first."""
+        reachable = [("email", str(self.email)) if self.email else None, ("sms", self.phone) if self.phone else None]
+        channels = [c for c in reachable if c is not None]
         if self.preferred_channel == "sms" or not self.email:
-            return "sms", self.phone or ""
-        return "email", str(self.email)
+            channels.reverse()
+        return channels
 
 
 class Attachment(Text):
@@ -143,6 +171,20 @@ class ComplaintRecord(Text):
     subject: str | None = Field(default=None, max_length=500)
     attachments: list[Attachment] = Field(default=[], max_length=100)
     recorded_by: str | None = Field(default=None, max_length=100, description="the agent who took it down")
+
+    def language(self) -> Literal["zh-CN", "en"]:
+        """The language to write to the customer in: theirs if they said, else the one they
+        complained in (the description, then their name), else Chinese on China's chat and
+        social channels and English elsewhere."""
+        if self.customer.language:
+            return self.customer.language
+        for text in (self.description, self.subject or "", self.customer.name):
+            if _HAN.search(text):
+                return "zh-CN"
+            if _LATIN_WORD.search(text):
+                return "en"
+        return "zh-CN" if self.channel in (Channel.chat_group, Channel.social_media) else "en"
+
     channel_tags: list[str] = Field(default=[], max_length=20, description="IVR keys, handles, source hints")
 
 
