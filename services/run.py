@@ -33,6 +33,7 @@ from services.common.db import (
 from services.common.service_auth import bearer, digest, new_service_tokens
 from services.common.settings import Settings
 from services.intake.keys import ANY_CHANNEL, create_key
+from services.notify.local_smtp import LocalSmtpServer
 from services.workflow import search_attributes
 
 SERVICES = {  # name -> ASGI app; each runs as its own process
@@ -85,6 +86,7 @@ def settings_on_free_ports(data_dir: Path, **overrides) -> Settings:
         notify_port=free_port(),
         reporting_port=free_port(),
         worker_port=free_port(),
+        local_smtp_port=free_port(),
         **overrides,
     )
 
@@ -107,6 +109,8 @@ class LocalSystem:
     staff_tokens: dict[str, str] = field(default_factory=dict)  # signed in by staff_headers
     # Settings of one service that differ from the rest (COMPLAINTS_* name -> value).
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    # The local SMTP server (its Maildir is <data_dir>/mail), started when no relay is set.
+    mail: LocalSmtpServer | None = None
 
     @property
     def logs_dir(self) -> Path:
@@ -123,6 +127,10 @@ class LocalSystem:
         s = self.settings
         env = dict(os.environ)
         for name, value in s.model_dump(exclude={"service_token", "caller_tokens", "demo_password"}).items():
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
+            if isinstance(value, dict | list):
+                value = json.dumps(value)
             if value is not None:
                 env[f"COMPLAINTS_{name.upper()}"] = str(value)
         env["COMPLAINTS_SERVICE_TOKEN"] = self.service_tokens[CALLER_OF.get(service, service)]
@@ -149,6 +157,10 @@ class LocalSystem:
             s.database_url = database_url_for(admin_url, s.database_name)
 
         await self.start_temporal()
+        if not s.smtp_host:
+            self.mail = LocalSmtpServer(s.mail_dir, s.host, s.local_smtp_port)
+            self.mail.start()
+            s.smtp_host, s.smtp_port = s.host, s.local_smtp_port
 
         if s.demo_password is None:
             s.demo_password = SecretStr(self.ensure_demo_password())
@@ -298,6 +310,9 @@ class LocalSystem:
                 await asyncio.to_thread(process.wait)
         self.processes.clear()
         await self.stop_temporal()
+        if self.mail is not None:
+            self.mail.stop()
+            self.mail = None
         if self.postgres is not None:
             await asyncio.to_thread(self.postgres.cleanup)
             self.postgres = None
@@ -315,7 +330,9 @@ class LocalSystem:
             ),
             f"  Temporal    {s.temporal_address}  (namespace {s.temporal_namespace})",
             f"  PostgreSQL  {'embedded, data in ' + str(s.data_dir / 'postgres') if self.postgres else 'DATABASE_URL'}",
-            f"  deliveries  {s.deliveries_dir}   logs {self.logs_dir}",
+            f"  e-mail      SMTP {s.smtp_host}:{s.smtp_port}"
+            + (f", kept in {s.mail_dir} (Maildir; any mail program reads it)" if self.mail else ""),
+            f"  deliveries  {s.deliveries_dir} (SMS and staff alerts)   logs {self.logs_dir}",
             f"  channel API key (all channels, for local use): {self.dev_key}",
             "    curl -H 'Authorization: Bearer <key>' … ; saved in " + str(s.data_dir / "channel-key.txt"),
             "  operator token (event feed, notification outbox; new on every start): "

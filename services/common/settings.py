@@ -6,6 +6,7 @@ the defaults are the local embedded system that `make run` starts.
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -83,6 +84,24 @@ class Settings(BaseSettings):
     reporting_poll_seconds: float = 0.5
     notify_poll_seconds: float = 1.0
 
+    # E-mail: an SMTP relay (production: TLS and a login). Unset: e-mail is written to the
+    # deliveries folder like the other channels. `make run` starts a local SMTP server that
+    # keeps every message in a Maildir under <data_dir>/mail and points this at it.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    local_smtp_port: int = 8025  # the local SMTP server `make run` starts when smtp_host is unset
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    mail_from: str = "Customer Care 客户服务 <care@complaints.local>"
+    # Where a customer's reply goes: the complaint's own address, which the e-mail channel
+    # adapter turns back into the complaint (see services/notify/smtp.py).
+    mail_reply_to: str = "care+{complaint_id}@complaints.local"
+    # Gateways for the other channels (sms, wechat, dingtalk, push): a URL each, all signed with
+    # this secret (services/notify/webhook.py). Unset: written to the deliveries folder.
+    webhook_urls: dict[str, str] = {}
+    webhook_secret: SecretStr | None = None
+
     def require_database_url(self) -> str:
         if not self.database_url:
             raise RuntimeError("DATABASE_URL is not set: start the system with `make run`, or point it at PostgreSQL")
@@ -96,6 +115,11 @@ class Settings(BaseSettings):
     def deliveries_dir(self) -> Path:
         """Where the local notification provider writes what it 'sends'."""
         return self.data_dir / "deliveries"
+
+    @property
+    def mail_dir(self) -> Path:
+        """The local SMTP server's Maildir (`make run`): every e-mail it received."""
+        return self.data_dir / "mail"
 
 
 @lru_cache

@@ -137,7 +137,9 @@ async def _messages_to_customer(intake: Intake, complaint_id: str) -> list[Custo
         log.warning("messages unavailable", extra={"complaint_id": complaint_id, "error": str(exc)})
         return []
     return [
-        CustomerMessage(subject=n["subject"], body=n["body"], sent_at=n["delivered_at"] or n["created_at"])
+        CustomerMessage(
+            subject=n["subject"], body=n["body"], sent_at=n["delivered_at"] or n["sent_at"] or n["created_at"]
+        )
         for n in response.json()
         if n["channel"] != "internal"
     ]

@@ -3,16 +3,18 @@
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, Header, Query
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import JSONResponse
 from opentelemetry import propagate, trace
+from pydantic import BaseModel, Field, ValidationError
 
 from services.common.privacy import mask_contact
 from services.common.service import service_app, service_database
-from services.common.service_auth import service_caller
+from services.common.service_auth import service_caller, unauthorized
 from services.common.web import ApiError
+from services.notify.channels import channels_from, staff_emails
 from services.notify.contract import (
     BATCH_PATH,
     NOTIFICATIONS_PATH,
@@ -21,12 +23,13 @@ from services.notify.contract import (
     NotificationRequest,
 )
 from services.notify.outbox import (
+    DeliveryAttempt,
     IdempotencyConflict,
     Notification,
     Outbox,
     TemplateProblem,
 )
-from services.notify.providers import LocalMailboxProvider
+from services.notify.webhook import verify
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 tracer = trace.get_tracer(__name__)
@@ -36,7 +39,8 @@ tracer = trace.get_tracer(__name__)
 async def lifespan(app: FastAPI):
     async with service_database("notify", MIGRATIONS) as (settings, pool):
         app.state.outbox = Outbox(pool)
-        provider = LocalMailboxProvider(settings.deliveries_dir)
+        app.state.webhook_secret = settings.webhook_secret
+        provider = channels_from(settings, staff_emails(settings.roster_file))
         outbox: Outbox = app.state.outbox
         async with app.state.loops.supervised(
             "dispatcher", lambda: outbox.deliver_due(provider), settings.notify_poll_seconds, wake=outbox.wake
@@ -105,3 +109,67 @@ async def get_notification(notification_id: uuid.UUID) -> Notification:
 @app.get("/v1/notifications", response_model=list[Notification], tags=["notifications"], dependencies=READERS)
 async def list_notifications(complaint_id: Annotated[str, Query(min_length=1)]) -> list[Notification]:
     return [_for_view(n) for n in await app.state.outbox.for_complaint(complaint_id)]
+
+
+@app.get(
+    "/v1/notifications/{notification_id}/attempts",
+    response_model=list[DeliveryAttempt],
+    tags=["notifications"],
+    dependencies=READERS,
+)
+async def delivery_attempts(notification_id: uuid.UUID) -> list[DeliveryAttempt]:
+    """Every attempt: channel, address (masked), outcome and the provider's answer."""
+    attempts = await app.state.outbox.attempts_of(notification_id)
+    return [
+        a.model_copy(update={"recipient_address": mask_contact(a.recipient_address)}) if a.channel != "internal" else a
+        for a in attempts
+    ]
+
+
+@app.post(
+    "/v1/notifications/{notification_id}/retry",
+    response_model=Notification,
+    tags=["notifications"],
+    dependencies=[Depends(service_caller("operator"))],
+)
+async def retry_dead_letter(notification_id: uuid.UUID) -> Notification:
+    """Put a dead letter (failed) back in the queue, once the address or the provider is fixed."""
+    notification = await app.state.outbox.retry(notification_id)
+    if notification is None:
+        raise ApiError(404, "not_found", f"no notification {notification_id}")
+    return _for_view(notification)
+
+
+class DeliveryReceipt(BaseModel):
+    notification_id: uuid.UUID
+    status: Literal["delivered", "failed"]
+    answer: str = Field(default="", max_length=1000, description="the gateway's words, e.g. 'invalid number'")
+
+
+@app.post("/v1/delivery-receipts", response_model=Notification, tags=["gateways"])
+async def delivery_receipt(request: Request) -> Notification:
+    """A gateway reports what became of a message it took: signed like notify's webhooks
+    (X-Complaints-Timestamp, X-Complaints-Signature over the body; services/notify/webhook.py).
+    A failed one moves on to the recipient's next address."""
+    secret = app.state.webhook_secret
+    body = await request.body()
+    signed = verify(
+        secret.get_secret_value() if secret else "",
+        request.headers.get("x-complaints-timestamp"),
+        request.headers.get("x-complaints-signature"),
+        body,
+    )
+    if secret is None or not signed:
+        raise unauthorized("sign the receipt as notify signs its webhooks (X-Complaints-Signature)")
+    try:
+        receipt = DeliveryReceipt.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        raise ApiError(422, "invalid_request", f"{field}: {first.get('msg')}", field=field) from exc
+    notification = await app.state.outbox.record_receipt(
+        receipt.notification_id, receipt.status == "delivered", receipt.answer
+    )
+    if notification is None:
+        raise ApiError(404, "not_found", f"no notification {receipt.notification_id}", field="notification_id")
+    return _for_view(notification)

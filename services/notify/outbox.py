@@ -3,7 +3,9 @@ background with retries and backoff. Several replicas can deliver at once (SKIP 
 
 import asyncio
 import hashlib
+import json
 import logging
+import random
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -12,7 +14,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from services.notify.contract import Acceptance, KeyedNotificationRequest, NotificationRequest
-from services.notify.providers import OutboundMessage, Provider
+from services.notify.providers import DeliveryFailed, OutboundMessage, Provider
 from services.notify.rendering import TemplateProblem, render
 
 log = logging.getLogger(__name__)
@@ -31,15 +33,26 @@ class Notification(BaseModel):
     notification_id: uuid.UUID
     complaint_id: str | None
     template: str
-    channel: str
+    channel: str  # the one it goes (or went) out on: a fallback once the first failed for good
     recipient_name: str
     recipient_address: str
     subject: str
     body: str
-    status: str
+    status: str  # pending (queued), sent, delivered, failed (a dead letter)
     attempts: int
+    last_error: str | None = None  # the provider's answer to the last failed attempt
     created_at: datetime
+    sent_at: datetime | None = None
     delivered_at: datetime | None
+
+
+class DeliveryAttempt(BaseModel):
+    attempt: int
+    channel: str
+    recipient_address: str
+    outcome: str  # sent, delivered, retry, failed (for good on this address)
+    answer: str | None
+    at: datetime
 
 
 class IdempotencyConflict(Exception):
@@ -53,8 +66,15 @@ def _hash(request: NotificationRequest) -> str:
 
 
 _SELECT = """SELECT id AS notification_id, complaint_id, template, channel, recipient_name,
-                    recipient_address, subject, body, status, attempts, created_at, delivered_at
+                    recipient_address, subject, body, status, attempts, last_error, created_at, sent_at,
+                    delivered_at
              FROM notify.notifications"""
+
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next try: doubling up to 10 minutes, with jitter so that messages
+    failing together (a provider down) do not come back together."""
+    return min(2.0**attempts, 600.0) * random.uniform(0.5, 1.0)
 
 
 class Outbox:
@@ -98,6 +118,8 @@ class Outbox:
                     request.recipient_address,
                     subject,
                     body,
+                    json.dumps([f.model_dump() for f in request.fallbacks]),
+                    request.language,
                 )
             )
         if new:
@@ -105,9 +127,13 @@ class Outbox:
                 columns = list(zip(*new, strict=True))
                 inserted = await conn.fetch(
                     """INSERT INTO notify.notifications (id, idempotency_key, request_hash, complaint_id, template,
-                           channel, recipient_name, recipient_address, subject, body)
-                       SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                            $7::text[], $8::text[], $9::text[], $10::text[])
+                           channel, recipient_name, recipient_address, subject, body, fallbacks, language)
+                       SELECT id, key, hash, complaint, template, channel, name, address, subject, body,
+                              fallbacks::jsonb, language
+                       FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                   $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+                            AS t(id, key, hash, complaint, template, channel, name, address, subject, body,
+                                 fallbacks, language)
                        ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key, id""",
                     *[list(c) for c in columns],
                 )
@@ -145,6 +171,45 @@ class Outbox:
         row = await self.pool.fetchrow(f"{_SELECT} WHERE id = $1", notification_id)
         return Notification(**dict(row)) if row else None
 
+    async def attempts_of(self, notification_id: uuid.UUID) -> list[DeliveryAttempt]:
+        rows = await self.pool.fetch(
+            """SELECT attempt, channel, recipient_address, outcome, answer, at FROM notify.delivery_attempts
+               WHERE notification_id = $1 ORDER BY id""",
+            notification_id,
+        )
+        return [DeliveryAttempt(**dict(r)) for r in rows]
+
+    async def retry(self, notification_id: uuid.UUID) -> Notification | None:
+        """A dead letter back in the queue (an operator fixed the address or the provider)."""
+        await self.pool.execute(
+            """UPDATE notify.notifications SET status = 'pending', next_attempt_at = now(), attempts = 0
+               WHERE id = $1 AND status = 'failed'""",
+            notification_id,
+        )
+        self.wake.set()
+        return await self.get(notification_id)
+
+    async def record_receipt(self, notification_id: uuid.UUID, delivered: bool, answer: str) -> Notification | None:
+        """A gateway's delivery receipt: delivered, or failed for good (the next address is tried)."""
+        row = await self.pool.fetchrow(
+            "SELECT attempts, channel, recipient_address, fallbacks, status FROM notify.notifications WHERE id = $1",
+            notification_id,
+        )
+        if row is None:
+            return None
+        if row["status"] in ("sent", "pending"):
+            async with self.pool.acquire() as conn, conn.transaction():
+                if delivered:
+                    await conn.execute(
+                        """UPDATE notify.notifications SET status = 'delivered', delivered_at = now()
+                           WHERE id = $1""",
+                        notification_id,
+                    )
+                    await _log_attempt(conn, notification_id, row, "delivered", answer)
+                else:
+                    await self._failed_for_good(conn, notification_id, row, answer)
+        return await self.get(notification_id)
+
     async def for_complaint(self, complaint_id: str) -> list[Notification]:
         rows = await self.pool.fetch(f"{_SELECT} WHERE complaint_id = $1 ORDER BY created_at", complaint_id)
         return [Notification(**dict(r)) for r in rows]
@@ -158,7 +223,7 @@ class Outbox:
                      ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
                WHERE n.id = due.id
                RETURNING n.id, n.channel, n.recipient_name, n.recipient_address, n.subject, n.body, n.attempts,
-                         due.previous_outcome""",
+                         n.complaint_id, n.fallbacks, due.previous_outcome""",
             batch,
             CLAIM_LEASE,
             NO_OUTCOME,
@@ -186,29 +251,93 @@ class Outbox:
             subject=row["subject"],
             body=row["body"],
             attempt=row["attempts"],
+            complaint_id=row["complaint_id"],
         )
         try:
-            ref = await asyncio.wait_for(provider.deliver(message), timeout)
-        except Exception as exc:  # noqa: BLE001 - any provider failure is retried with backoff
-            error = (
-                f"no answer from the provider within {timeout:.0f} s"
-                if isinstance(exc, TimeoutError)
-                else str(exc) or repr(exc)
+            delivery = await asyncio.wait_for(provider.deliver(message), timeout)
+        except Exception as exc:  # noqa: BLE001 - any provider failure is retried or moved on
+            await self._failed(row, exc, timeout)
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                """UPDATE notify.notifications SET status = $3, sent_at = now(),
+                       delivered_at = CASE WHEN $3 = 'delivered' THEN now() END,
+                       provider_ref = $2, last_error = NULL WHERE id = $1""",
+                row["id"],
+                delivery.reference,
+                "delivered" if delivery.confirmed else "sent",
             )
+            await _log_attempt(conn, row["id"], row, "delivered" if delivery.confirmed else "sent", delivery.answer)
+
+    async def _failed(self, row: asyncpg.Record, exc: Exception, timeout: float) -> None:
+        if isinstance(exc, TimeoutError):
+            error = f"no answer from the provider within {timeout:.0f} s"
+        else:
+            error = (exc.answer if isinstance(exc, DeliveryFailed) else str(exc)) or repr(exc)
+        notification_id = str(row["id"])
+        async with self.pool.acquire() as conn, conn.transaction():
+            if isinstance(exc, DeliveryFailed) and exc.permanent:
+                await self._failed_for_good(conn, row["id"], row, error)
+                return
             given_up = row["attempts"] >= MAX_ATTEMPTS
-            await self.pool.execute(
+            await conn.execute(
                 """UPDATE notify.notifications SET last_error = $2, status = $3,
                        next_attempt_at = now() + make_interval(secs => $4) WHERE id = $1""",
                 row["id"],
                 error[:1000],
                 "failed" if given_up else "pending",
-                float(min(2 ** row["attempts"], 600)),
+                backoff(row["attempts"]),
             )
-            log.warning("delivery failed", extra={"notification_id": notification_id, "error": error})
-            return
-        await self.pool.execute(
-            """UPDATE notify.notifications SET status = 'delivered', delivered_at = now(),
-                   provider_ref = $2, last_error = NULL WHERE id = $1""",
-            row["id"],
-            ref,
+            await _log_attempt(conn, row["id"], row, "failed" if given_up else "retry", error)
+        log.warning(
+            "delivery failed" + ("; given up (dead letter)" if given_up else "; retried later"),
+            extra={"notification_id": notification_id, "error": error, "attempt": row["attempts"]},
         )
+
+    async def _failed_for_good(
+        self, conn: asyncpg.Connection, notification_id: uuid.UUID, row: asyncpg.Record, error: str
+    ) -> None:
+        """This address will never work: the recipient's next one, or a dead letter."""
+        await _log_attempt(conn, notification_id, row, "failed", error)
+        fallbacks = json.loads(row["fallbacks"]) if isinstance(row["fallbacks"], str) else row["fallbacks"]
+        if fallbacks:
+            following, *rest = fallbacks
+            await conn.execute(
+                """UPDATE notify.notifications SET channel = $2, recipient_address = $3, fallbacks = $4::jsonb,
+                       status = 'pending', next_attempt_at = now(), last_error = $5 WHERE id = $1""",
+                notification_id,
+                following["channel"],
+                following["address"],
+                json.dumps(rest),
+                f"{row['channel']} failed for good, trying {following['channel']}: {error}"[:1000],
+            )
+            log.warning(
+                "delivery failed for good; trying the next address",
+                extra={"notification_id": str(notification_id), "error": error, "next": following["channel"]},
+            )
+            self.wake.set()
+            return
+        await conn.execute(
+            "UPDATE notify.notifications SET status = 'failed', last_error = $2 WHERE id = $1",
+            notification_id,
+            error[:1000],
+        )
+        log.warning(
+            "delivery failed for good and no other address is known (dead letter)",
+            extra={"notification_id": str(notification_id), "error": error},
+        )
+
+
+async def _log_attempt(
+    conn: asyncpg.Connection, notification_id: uuid.UUID, row: asyncpg.Record, outcome: str, answer: str
+) -> None:
+    await conn.execute(
+        """INSERT INTO notify.delivery_attempts (notification_id, attempt, channel, recipient_address, outcome, answer)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        notification_id,
+        row["attempts"],
+        row["channel"],
+        row["recipient_address"],
+        outcome,
+        (answer or "")[:1000],
+    )

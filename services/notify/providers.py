@@ -1,5 +1,6 @@
-"""Delivery providers behind one interface. Real gateways (SMTP, SMS, chat webhooks) plug in
-here; the local mailbox writes each delivery as a text file a person can open.
+"""Delivery providers behind one interface: e-mail over SMTP (smtp.py), signed webhooks to
+the SMS, chat and push gateways (webhook.py), and the local mailbox, which writes each delivery
+as a text file a person can open (the local default for channels without a gateway).
 
 Delivery is at least once: a notify process that dies after the provider sent a message but
 before the outbox recorded it sends it again once the claim's lease runs out. Every message
@@ -12,6 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+MESSAGE_DOMAIN = "complaints.notify"
+
+
+def thread_id(complaint_id: str) -> str:
+    """The Message-ID every message about a complaint refers to: a customer's mail program
+    threads them, and their reply names the complaint (In-Reply-To, References)."""
+    return f"<complaint-{complaint_id}@{MESSAGE_DOMAIN}>"
+
 
 @dataclass(frozen=True)
 class OutboundMessage:
@@ -22,16 +31,38 @@ class OutboundMessage:
     subject: str
     body: str
     attempt: int = 1  # the outbox's count of claims for this message, 1 on the first
+    complaint_id: str | None = None
 
     @property
     def message_id(self) -> str:
         """The same on every attempt: what a receiver deduplicates on."""
-        return f"<{self.notification_id}@complaints.notify>"
+        return f"<{self.notification_id}@{MESSAGE_DOMAIN}>"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What the provider answered. `confirmed`: the message is where the recipient reads it
+    (a mailbox we keep, a gateway's receipt); otherwise it was handed on (an SMTP relay's 250)
+    and a receipt may still follow."""
+
+    reference: str
+    answer: str = ""
+    confirmed: bool = False
+
+
+class DeliveryFailed(Exception):
+    """The provider refused. `permanent`: trying again cannot help (a bounce, an invalid
+    number): the next of the recipient's addresses is tried instead."""
+
+    def __init__(self, answer: str, permanent: bool = False):
+        super().__init__(answer)
+        self.answer, self.permanent = answer, permanent
 
 
 class Provider(Protocol):
-    async def deliver(self, message: OutboundMessage) -> str:
-        """Send the message; return the provider's reference. Raise to have it retried.
+    async def deliver(self, message: OutboundMessage) -> Delivery:
+        """Send the message. Raise DeliveryFailed (or anything) to have it retried, or moved
+        to the next address when permanent.
 
         May be called again for a message already sent (at-least-once): send its message_id
         along so that the receiving end can drop the repeat."""
@@ -48,7 +79,7 @@ class LocalMailboxProvider:
     def __init__(self, directory: Path):
         self.directory = directory
 
-    async def deliver(self, message: OutboundMessage) -> str:
+    async def deliver(self, message: OutboundMessage) -> Delivery:
         folder = self.directory / message.channel
         folder.mkdir(parents=True, exist_ok=True)
         text = (
@@ -64,7 +95,7 @@ class LocalMailboxProvider:
                 continue
             with os.fdopen(fd, "w", encoding="utf-8") as out:
                 out.write(text)
-            return str(path)
+            return Delivery(reference=str(path), answer="written to the local mailbox", confirmed=True)
         raise RuntimeError(f"message {message.notification_id} was delivered 999 times")
 
     def attempts(self, channel: str) -> dict[str, list[Path]]:

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -23,7 +24,7 @@ from services.common import domain_events as ev
 from services.common.events import EventPage
 from services.common.privacy import masked_event_data, scrub_text
 from services.common.service import service_app, service_database
-from services.common.service_auth import service_caller
+from services.common.service_auth import outgoing_headers, service_caller
 from services.common.settings import get_settings
 from services.common.temporal import connect
 from services.common.web import ApiError
@@ -85,7 +86,12 @@ async def lifespan(app: FastAPI):
             await staff_auth.give_demo_accounts(pool, settings.demo_password.get_secret_value())
         app.state.complaints = ComplaintClient(await connect(settings), settings.temporal_task_queue)
         app.state.desk = Desk(pool, app.state.router, app.state.authority, app.state.complaints)
-        yield
+        # The console reads delivery status from notify, as the workflow service.
+        async with httpx.AsyncClient(
+            base_url=settings.url_of("notify"), headers=outgoing_headers(settings), timeout=3
+        ) as notify:
+            app.state.notify = notify
+            yield
 
 
 app = service_app(

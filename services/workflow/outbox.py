@@ -54,6 +54,21 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[KeyedNotification
     )
 
 
+async def alerts_to(pool: asyncpg.Pool, addresses: Sequence[str], limit: int = 30) -> list[dict]:
+    """Staff alerts sent to any of these addresses (`staff:<id>`, `role:<role>@<group>`), newest
+    first: what the console lists for the person they reach."""
+    rows = await pool.fetch(
+        """SELECT complaint_id, request->>'template' AS template, request->>'recipient_address' AS address,
+                  request->'variables' AS variables, created_at
+           FROM workflow.outbox
+           WHERE request->>'channel' = 'internal' AND request->>'recipient_address' = ANY($1::text[])
+           ORDER BY position DESC LIMIT $2""",
+        list(addresses),
+        limit,
+    )
+    return [{**dict(r), "variables": json.loads(r["variables"] or "{}")} for r in rows]
+
+
 Recipients = Callable[[dict], Awaitable[list[tuple[str, dict]]]]
 
 

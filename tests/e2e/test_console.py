@@ -70,6 +70,18 @@ async def submit(system, description: str) -> str:
         return answer.json()["complaint_id"]
 
 
+async def shown_after_reload(page: Page, test_id: str, text: str, tries: int = 60) -> None:
+    """What another process updates (notify's deliveries, the relay): the page shows it once
+    it has happened, at the latest after a reload."""
+    for _ in range(tries):
+        part = page.get_by_test_id(test_id)
+        if await part.count() and text in await part.inner_text():
+            return
+        await page.wait_for_timeout(500)
+        await page.reload()
+    raise AssertionError(f"{test_id} never showed {text!r}")
+
+
 async def act(page: Page, action: str, fields: dict[str, str] | None = None, *, done: str) -> None:
     """Open an action's form on the complaint page, fill it, submit, and see it done."""
     form = page.locator(f"details[data-action='{action}']")
@@ -123,10 +135,12 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     await act(agent, "transfer", {"to_group": "liaison-operations", "reason": "billing owns double charges"},
               done="Transfer to a department")
     await expect(agent.locator(".mark.transfer")).to_contain_text("liaison-operations")
+    await shown_after_reload(agent, "messages", "delivered (sms)")  # notify's delivery status
     await shot(agent, "2-agent-complaint")
 
     # The liaison of the receiving department: the transfer waits in their queue; accept it.
     liaison = await sign_in(browser, system, "ma.jun")
+    await shown_after_reload(liaison, "alerts", "transfer request")
     waiting = liaison.get_by_test_id("queue").locator(f"tr[data-complaint='{complaint_id}']")
     await expect(waiting).to_contain_text("transfer waiting")
     await waiting.get_by_role("link", name=complaint_id).click()
@@ -204,7 +218,8 @@ async def test_the_console_refuses_what_the_person_may_not_do(system, browser):
     context = await browser.new_context()
     page = await context.new_page()
     await page.goto(f"{console}/sign-in")
-    await page.keyboard.type("zhou.ting")  # the staff id field has the focus
+    await expect(page.get_by_label("工号")).to_be_focused()  # the staff id field has the focus
+    await page.keyboard.type("zhou.ting")
     await page.keyboard.press("Tab")
     await page.keyboard.type("not-the-password")
     await page.keyboard.press("Enter")

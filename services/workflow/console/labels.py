@@ -20,6 +20,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "session_expired": ("请重新登录", "Please sign in again"),
     # my work
     "mine": ("我负责的", "Mine"),
+    "alerts": ("给我的提醒", "Alerts for me"),
+    "delivery": ("送达", "Delivery"),
     "my_queues": ("我所在组的队列", "My groups' queues"),
     "all_open": ("全部未结投诉", "All open complaints"),
     "filters": ("筛选", "Filters"),

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, get_args
 
+import httpx
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -19,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from services.common.privacy import mask_name, masked_event_data
 from services.common.settings import get_settings
 from services.common.web import ApiError
-from services.workflow import inbox, staff_auth
+from services.workflow import inbox, outbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.console import forms
 from services.workflow.console.labels import LANGUAGES, label
@@ -36,7 +37,9 @@ from services.workflow.console.session import (
     set_cookie,
 )
 from services.workflow.contract import ComplaintType, Stage
+from services.workflow.permissions import Staff
 from services.workflow.playbooks import suggest
+from services.workflow.routing import RoutingConfig
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 PAGES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -158,6 +161,14 @@ def _rows(items: list[inbox.InboxItem]) -> list[dict[str, Any]]:
     return [{**i.model_dump(), "customer_name": mask_name(i.customer_name or "")} for i in items]
 
 
+def _addresses_of(staff: Staff, config: RoutingConfig) -> list[str]:
+    """Where alerts reach this person: by name, as the queue of their groups, and as the chain
+    roles they hold for any group."""
+    roles = ("group_lead", "department_head", "manager")
+    held = [f"role:{r}@{g}" for r in roles for g in config.groups if staff.staff_id in config.holders(r, g)]
+    return [f"staff:{staff.staff_id}", *(f"role:queue@{g}" for g in staff.groups), *held]
+
+
 def _choice(value: str | None, allowed: tuple[str, ...], field: str) -> str | None:
     """A filter from the form: empty is any (a form sends every select, chosen or not)."""
     if not value:
@@ -197,7 +208,9 @@ async def my_work(
     groups = None if staff.at_least("manager") else tuple(sorted(set(staff.groups) | led))
     queue = await inbox.list_items(pool, replace(narrowed, groups=groups), limit=200)
     mine_ids = {i.complaint_id for i in mine}
+    alerts = await outbox.alerts_to(pool, _addresses_of(staff, config))
     context = {
+        "alerts": alerts,
         "session": session,
         "mine": _rows(mine),
         "queue": _rows([i for i in queue if i.complaint_id not in mine_ids]),
@@ -242,10 +255,11 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
         details = [(k, data[k]) for k in _TIMELINE_FIELDS if data.get(k) not in (None, "", [])]
         timeline.append({"type": event.type, "at": event.occurred_at, "details": details})
     messages = await pool.fetch(
-        """SELECT request, status, created_at FROM workflow.outbox
+        """SELECT request, status, notification_id, created_at FROM workflow.outbox
            WHERE complaint_id = $1 AND request->>'channel' <> 'internal' ORDER BY position""",
         complaint_id,
     )
+    delivery = await _delivery_of(request, complaint_id)
     router = request.app.state.router
     staff_list = await router.staff()
     choices = {
@@ -271,13 +285,33 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
         "received": received_data,
         "timeline": timeline,
         "messages": [
-            {**_message_summary(json.loads(m["request"])), "status": m["status"], "at": m["created_at"]}
+            {
+                **_message_summary(json.loads(m["request"])),
+                "at": m["created_at"],
+                "delivery": delivery.get(str(m["notification_id"])) if m["notification_id"] else None,
+                "status": m["status"],
+            }
             for m in messages
         ],
+        "delivery_known": delivery is not _UNKNOWN,
         "offers": offers,
         "playbooks": suggest(request.app.state.playbooks, view.complaint_type, (record and record["summary"]) or ""),
         "now": datetime.now().astimezone(),
     }
+
+
+_UNKNOWN: dict[str, dict] = {}
+
+
+async def _delivery_of(request: Request, complaint_id: str) -> dict[str, dict]:
+    """Notify's delivery status of the complaint's messages, by notification id (queued, sent,
+    delivered, failed, with the provider's answer); unknown while notify does not answer."""
+    try:
+        answer = await request.app.state.notify.get("/v1/notifications", params={"complaint_id": complaint_id})
+        answer.raise_for_status()
+    except httpx.HTTPError:
+        return _UNKNOWN
+    return {n["notification_id"]: n for n in answer.json()}
 
 
 def _message_summary(request: dict) -> dict[str, Any]:

@@ -1,0 +1,147 @@
+"""Customers by e-mail over a real SMTP server: the local one `make run` starts (aiosmtpd,
+keeping a Maildir), with the whole system on real ports."""
+
+import asyncio
+import uuid
+from email.message import EmailMessage
+
+import httpx
+import pytest
+
+from services.run import LocalSystem, settings_on_free_ports
+
+pytestmark = pytest.mark.e2e
+RECEIPTS = ("received", "after_hours")  # after hours, the auto-reply is the receipt
+
+
+@pytest.fixture(scope="module")
+async def system(tmp_path_factory):
+    settings = settings_on_free_ports(tmp_path_factory.mktemp("email"), temporal_task_queue=f"mail-{uuid.uuid4().hex[:6]}",
+                                      notify_poll_seconds=0.2)
+    async with LocalSystem(settings) as local:
+        yield local
+
+
+async def eventually(check, timeout: float = 30.0):
+    for _ in range(int(timeout / 0.2)):
+        if found := await check():
+            return found
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def mail_about(system, complaint_id: str) -> list[EmailMessage]:
+    assert system.mail is not None
+    return [m for m in system.mail.messages() if m["X-Complaint-Id"] == complaint_id]
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+async def submit(system, http: httpx.AsyncClient, **customer) -> tuple[str, str]:
+    n = uuid.uuid4().hex[:8]
+    sent = await http.post(f"{system.settings.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": n}, json={
+        "channel": "web_form", "description": f"订单 {n} 被重复扣款，请退款",
+        "customer": {"name": "王芳", "email": f"wang.fang.{n}@example.com", **customer}})
+    assert sent.status_code == 202, sent.text
+    return sent.json()["complaint_id"], f"wang.fang.{n}@example.com"
+
+
+async def test_receipt_result_and_survey_arrive_by_email_once_with_the_link_and_local_times(system):
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+        complaint_id, address = await submit(system, http)
+        receipt = await eventually(lambda: _receipt(system, complaint_id))
+        assert receipt["To"].addresses[0].addr_spec == address
+        assert receipt["Subject"].startswith(f"您的投诉已")  # a Chinese subject, encoded on the wire
+        assert complaint_id in receipt["Subject"]
+        body = text_of(receipt)
+        link = next(word for word in body.split() if "/track/" in word).split("：")[-1]
+        assert "北京时间" in body and "+00:00" not in body  # a time written for people, in their zone
+        assert receipt.get_body(preferencelist=("html",)) is not None  # and an HTML part
+        assert receipt["In-Reply-To"] == f"<complaint-{complaint_id}@complaints.notify>"  # one thread
+        assert receipt["Reply-To"] == f"care+{complaint_id}@complaints.local"
+        page = await http.get(link)
+        assert page.status_code == 200 and complaint_id in page.text  # the tracking link works
+
+        staff = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
+        view = (await http.get(staff, headers=await system.staff_headers("wang.fang"))).json()
+        handler = await system.staff_headers(view["assignee"] or "wang.fang")
+        assert (await http.post(f"{staff}/acknowledge", headers=handler)).status_code == 200
+        resolved = await http.post(f"{staff}/resolve", headers=handler, json={
+            "cause": "支付重试导致重复扣款", "measures_taken": "已退还第二笔扣款", "improvement_plan": "重试使用同一支付键"})
+        assert resolved.status_code == 200, resolved.text
+        result = await eventually(lambda: _one(system, complaint_id, "书面处理结果"))
+        assert "已退还第二笔扣款" in text_of(result)
+        survey = await eventually(lambda: _one(system, complaint_id, "请您评价"))
+        assert "北京时间" in text_of(survey)
+
+    # The business liaison's alert also reached their own mailbox (tier 2: money lost).
+    to_staff = [m for m in mail_about(system, complaint_id) if m["To"].addresses[0].domain == "complaints.local"]
+    assert [m["To"].addresses[0].addr_spec for m in to_staff] == ["ma.jun@complaints.local"]
+
+    # Each once at the SMTP server, however the deliveries went.
+    subjects = [m["Subject"] for m in mail_about(system, complaint_id)]
+    assert len(subjects) == len(set(subjects)), subjects
+    counts = system.mail.handler.transactions
+    assert all(counts[m["Message-ID"]] == 1 for m in mail_about(system, complaint_id))
+
+
+async def _receipt(system, complaint_id: str) -> EmailMessage | None:
+    """The receipt: 已受理, or 已登记 (the auto-reply) when the test runs outside working hours."""
+    return await _one(system, complaint_id, "已受理") or await _one(system, complaint_id, "已登记")
+
+
+async def _one(system, complaint_id: str, subject_part: str) -> EmailMessage | None:
+    found = [m for m in mail_about(system, complaint_id) if subject_part in m["Subject"]]
+    return found[0] if found else None
+
+
+async def test_a_bounced_address_falls_back_to_the_phone_and_staff_see_every_attempt(system):
+    assert system.mail is not None
+    system.mail.handler.refuse = lambda address: address.startswith("gone.")
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+        n = uuid.uuid4().hex[:8]
+        sent = await http.post(f"{system.settings.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": n},
+                               json={"channel": "hotline", "description": "charged twice for my order",
+                                     "customer": {"name": "Li Wei", "email": f"gone.{n}@example.com",
+                                                  "phone": "13912345678", "preferred_channel": "email"}})
+        complaint_id = sent.json()["complaint_id"]
+        notify = system.settings.url_of("notify")
+
+        async def receipt_by_sms():
+            items = (await http.get(f"{notify}/v1/notifications", params={"complaint_id": complaint_id},
+                                    headers=system.headers_as("operator"))).json()
+            receipt = next((n for n in items if n["template"] in RECEIPTS), None)
+            return receipt if receipt and receipt["channel"] == "sms" and receipt["status"] == "delivered" else None
+
+        receipt = await eventually(receipt_by_sms)
+        assert receipt["subject"].startswith(f"We have received your complaint {complaint_id}")  # English, as written
+        attempts = (await http.get(f"{notify}/v1/notifications/{receipt['notification_id']}/attempts",
+                                   headers=system.headers_as("operator"))).json()
+        assert [(a["channel"], a["outcome"]) for a in attempts] == [("email", "failed"), ("sms", "delivered")]
+        assert "550" in attempts[0]["answer"] and attempts[0]["recipient_address"].startswith("g***@")
+
+
+async def test_while_the_mail_server_is_down_messages_wait_and_then_arrive_once(system):
+    assert system.mail is not None
+    notify = system.settings.url_of("notify")
+    system.mail.stop()
+    try:
+        async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+            complaint_id, _ = await submit(system, http)
+
+            async def retried():
+                items = (await http.get(f"{notify}/v1/notifications", params={"complaint_id": complaint_id},
+                                        headers=system.headers_as("operator"))).json()
+                receipt = next((n for n in items if n["template"] in RECEIPTS), None)
+                return receipt if receipt and receipt["attempts"] >= 2 else None
+
+            waiting = await eventually(retried)
+            assert waiting["status"] == "pending" and "SMTP server" in waiting["last_error"]
+    finally:
+        system.mail.start()
+    receipt = await eventually(lambda: _receipt(system, complaint_id))
+    assert system.mail.handler.transactions[receipt["Message-ID"]] == 1

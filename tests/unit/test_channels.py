@@ -1,0 +1,169 @@
+"""Notify's channels: e-mail as MIME, signed webhooks to gateways, the next address when one
+fails for good, dead letters, and a gateway's delivery receipt."""
+
+import email.policy
+import json
+import time
+import uuid
+from email.parser import BytesParser
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request, Response
+
+from services.notify.contract import Address, NotificationRequest
+from services.notify.outbox import MAX_ATTEMPTS, Outbox
+from services.notify.providers import Delivery, DeliveryFailed, OutboundMessage
+from services.notify.smtp import complaint_of_reply_address, mime_message
+from services.notify.webhook import WebhookProvider, signed_headers, verify
+from tests.conftest import migrated_pool
+
+MESSAGE = OutboundMessage(notification_id=str(uuid.uuid4()), channel="email", recipient_name="王芳",
+                          recipient_address="wang.fang@example.com", subject="您的投诉已受理（20261130-ABCDEF12）",
+                          body="您好：\n\n查看进度：https://example.com/track/t\n", complaint_id="20261130-ABCDEF12")
+
+
+def test_an_email_is_utf8_mime_with_both_parts_and_names_its_thread():
+    mail = mime_message(MESSAGE, "Customer Care <care@example.com>", "care+{complaint_id}@example.com")
+    raw = mail.as_bytes(policy=email.policy.SMTP)
+    assert b"=?utf-8?" in raw.split(b"\r\n\r\n", 1)[0]  # the Chinese subject and name, encoded
+    parsed = BytesParser(policy=email.policy.default).parsebytes(raw)
+    assert parsed["Subject"] == MESSAGE.subject and parsed["To"].addresses[0].display_name == "王芳"
+    assert parsed["Message-ID"] == MESSAGE.message_id
+    assert parsed["In-Reply-To"] == parsed["References"] == "<complaint-20261130-ABCDEF12@complaints.notify>"
+    assert parsed["Reply-To"] == "care+20261130-ABCDEF12@example.com"
+    assert "查看进度" in parsed.get_body(preferencelist=("plain",)).get_content()
+    html = parsed.get_body(preferencelist=("html",)).get_content()
+    assert '<a href="https://example.com/track/t">' in html
+
+
+def test_a_reply_address_names_its_complaint():
+    template = "care+{complaint_id}@example.com"
+    assert complaint_of_reply_address("Care <care+20261130-abcdef12@example.com>", template) == "20261130-ABCDEF12"
+    assert complaint_of_reply_address("care@example.com", template) is None
+    assert complaint_of_reply_address("care+x@elsewhere.com", template) is None
+
+
+def gateway(status: int, seen: list[dict], secret: str = "s3cret") -> httpx.AsyncClient:
+    """An SMS gateway as our webhook contract describes it (we cannot reach a real one here)."""
+    app = FastAPI()
+
+    @app.post("/send")
+    async def send(request: Request) -> Response:
+        body = await request.body()
+        ok = verify(secret, request.headers.get("x-complaints-timestamp"),
+                    request.headers.get("x-complaints-signature"), body)
+        seen.append({"signed": ok, "key": request.headers.get("idempotency-key"), **json.loads(body)})
+        return Response(json.dumps({"id": "gw-1"}), status_code=status if ok else 401)
+
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+
+
+async def test_a_webhook_is_signed_and_its_answer_decides_retry_or_fallback():
+    seen: list[dict] = []
+    sms = OutboundMessage(**{**MESSAGE.__dict__, "channel": "sms", "recipient_address": "13812345678"})
+    assert await WebhookProvider("http://gateway/send", "s3cret", gateway(200, seen)).deliver(sms) == Delivery(
+        reference="gw-1", answer='200 {"id": "gw-1"}')
+    assert seen[0]["signed"] and seen[0]["key"] == sms.notification_id and seen[0]["to"]["address"] == "13812345678"
+    with pytest.raises(DeliveryFailed) as invalid:
+        await WebhookProvider("http://gateway/send", "s3cret", gateway(400, seen)).deliver(sms)
+    assert invalid.value.permanent  # an invalid number: try the next address
+    with pytest.raises(DeliveryFailed) as busy:
+        await WebhookProvider("http://gateway/send", "s3cret", gateway(503, seen)).deliver(sms)
+    assert not busy.value.permanent  # retried later
+    with pytest.raises(DeliveryFailed):
+        await WebhookProvider("http://gateway/send", "wrong", gateway(200, seen)).deliver(sms)
+    assert not seen[-1]["signed"]
+
+
+def test_a_signature_fails_for_another_body_or_an_old_timestamp():
+    headers = signed_headers("k", b'{"a":1}', now=1_000_000)
+    timestamp, signature = headers["X-Complaints-Timestamp"], headers["X-Complaints-Signature"]
+    assert verify("k", timestamp, signature, b'{"a":1}', now=1_000_100)
+    assert not verify("k", timestamp, signature, b'{"a":2}', now=1_000_100)
+    assert not verify("k", timestamp, signature, b'{"a":1}', now=1_000_000 + 301)  # a replay
+    assert not verify("other", timestamp, signature, b'{"a":1}', now=1_000_100)
+
+
+class Refusing:
+    """A provider that refuses one channel for good, or every attempt for a while."""
+
+    def __init__(self, permanent_on: str | None = None):
+        self.permanent_on, self.delivered = permanent_on, []
+
+    async def deliver(self, message: OutboundMessage) -> Delivery:
+        if message.channel == self.permanent_on:
+            raise DeliveryFailed("550 5.1.1 no such mailbox", permanent=True)
+        if self.permanent_on is None:
+            raise DeliveryFailed("421 try again later")
+        self.delivered.append((message.channel, message.recipient_address))
+        return Delivery(reference="ok", answer="250 OK", confirmed=True)
+
+
+@pytest.fixture
+async def outbox(fresh_database_url):
+    pool = await migrated_pool(fresh_database_url, "notify")
+    yield Outbox(pool)
+    await pool.close()
+
+
+def receipt(fallbacks: list[Address]) -> NotificationRequest:
+    return NotificationRequest(complaint_id="C-1", template="received", channel="email", recipient_name="Li",
+                               recipient_address="li@example.com", language="en", fallbacks=fallbacks,
+                               variables={"complaint_id": "C-1", "status_url": None, "first_response_by": None,
+                                          "resolution_by": None})
+
+
+async def due_now(outbox: Outbox) -> None:
+    await outbox.pool.execute("UPDATE notify.notifications SET next_attempt_at = now()")
+
+
+async def test_a_permanent_failure_moves_to_the_next_address_and_every_attempt_is_kept(outbox):
+    notification, _ = await outbox.accept("k-1", receipt([Address(channel="sms", address="13912345678")]))
+    provider = Refusing(permanent_on="email")
+    assert await outbox.deliver_due(provider) == 1
+    assert await outbox.deliver_due(provider) == 1  # at once on the next address, no backoff
+    stored = await outbox.get(notification.notification_id)
+    assert (stored.status, stored.channel, stored.recipient_address) == ("delivered", "sms", "13912345678")
+    attempts = await outbox.attempts_of(notification.notification_id)
+    assert [(a.channel, a.outcome) for a in attempts] == [("email", "failed"), ("sms", "delivered")]
+    assert "550" in attempts[0].answer and provider.delivered == [("sms", "13912345678")]
+
+
+async def test_a_message_no_address_takes_is_a_dead_letter_an_operator_can_retry(outbox):
+    notification, _ = await outbox.accept("k-2", receipt([]))
+    assert await outbox.deliver_due(Refusing(permanent_on="email")) == 1
+    assert (await outbox.get(notification.notification_id)).status == "failed"  # no other address
+
+    retried, _ = await outbox.accept("k-3", receipt([]))
+    for _ in range(MAX_ATTEMPTS):
+        await due_now(outbox)
+        await outbox.deliver_due(Refusing())  # the server keeps answering 421
+    dead = await outbox.get(retried.notification_id)
+    assert (dead.status, dead.attempts) == ("failed", MAX_ATTEMPTS) and "421" in dead.last_error
+    outcomes = [a.outcome for a in await outbox.attempts_of(retried.notification_id)]
+    assert outcomes == ["retry"] * (MAX_ATTEMPTS - 1) + ["failed"]
+    assert (await outbox.retry(retried.notification_id)).status == "pending"
+
+
+async def test_retries_back_off_with_jitter(outbox):
+    await outbox.accept("k-4", receipt([]))
+    delays = []
+    for _ in range(4):
+        await due_now(outbox)
+        started = time.time()
+        await outbox.deliver_due(Refusing())
+        wait = await outbox.pool.fetchval("SELECT extract(epoch FROM next_attempt_at) FROM notify.notifications")
+        delays.append(float(wait) - started)
+    assert all(2 ** (n + 1) * 0.5 - 1 <= d <= 2 ** (n + 1) + 1 for n, d in enumerate(delays)), delays
+    assert delays[3] > delays[0]
+
+
+async def test_a_gateways_receipt_confirms_or_moves_on(outbox):
+    sent, _ = await outbox.accept("k-5", receipt([Address(channel="sms", address="13912345678")]))
+    await outbox.pool.execute("UPDATE notify.notifications SET status = 'sent', attempts = 1")
+    moved = await outbox.record_receipt(sent.notification_id, delivered=False, answer="mailbox full")
+    assert (moved.status, moved.channel) == ("pending", "sms")
+    await outbox.pool.execute("UPDATE notify.notifications SET status = 'sent'")
+    confirmed = await outbox.record_receipt(sent.notification_id, delivered=True, answer="read")
+    assert confirmed.status == "delivered" and confirmed.delivered_at is not None
