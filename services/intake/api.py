@@ -49,6 +49,7 @@ async def lifespan(app: FastAPI):
             http=http,
             notify_url=settings.url_of("notify"),
             zone=settings.time_zone,
+            reply_to=settings.mail_reply_to,
         )
         loops = app.state.loops
         async with (

@@ -1,6 +1,9 @@
 """Intake's channel API: adapters submit complaints with their channel key (JSON, raw e-mail,
 call-centre events, webhooks); a repeat of the same submission answers with the first outcome."""
 
+import email
+import email.message
+import email.policy
 import hashlib
 import math
 from datetime import datetime
@@ -21,6 +24,7 @@ from services.intake.adapters import (
     from_webhook,
 )
 from services.intake.keys import ChannelKey
+from services.intake.replies import take_reply, thread_of
 from services.intake.state import Intake, IntakeDep
 from services.intake.submissions import ComplaintSubmission, IdempotencyConflict
 
@@ -150,15 +154,45 @@ async def submit_email(
 ) -> SubmissionAccepted:
     """A raw e-mail (RFC 822 / MIME) as the mail gateway received it. Subject and body in any
     common charset (UTF-8, GBK, GB2312, Big5 …); attachments are listed in the record. The
-    Message-ID identifies it: a redelivered message is the same complaint."""
+    Message-ID identifies it: a redelivered message is the same complaint. An answer to one of
+    our messages (its thread, or the complaint's reply address) from that complaint's customer
+    goes to the complaint instead: their answer to our question, or what they wrote again."""
     raw = await request.body()
     submission = adapted(from_email, raw)
+    answered = await _as_reply(intake, raw, submission)
+    if answered is not None:
+        return answered
     idempotency = (
         f"email:{submission.external_ref}"
         if submission.external_ref
         else f"email-sha256:{hashlib.sha256(raw).hexdigest()}"
     )
     return await accept(intake, idempotency, submission, response, key)
+
+
+async def _as_reply(intake: Intake, raw: bytes, submission: ComplaintSubmission) -> SubmissionAccepted | None:
+    """An answer to one of our messages, from that complaint's customer: added to it."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    complaint_id = thread_of(message, intake.reply_to)
+    if complaint_id is None or submission.customer.email is None:
+        return None
+    body = submission.description
+    if submission.subject and body.startswith(submission.subject):
+        body = body[len(submission.subject) :].strip()
+    message_id = submission.external_ref or hashlib.sha256(raw).hexdigest()
+    taken = await take_reply(intake, complaint_id, str(submission.customer.email), body, message_id)
+    if taken is None:
+        return None
+    complaint_id, token, received_at = taken
+    submissions = intake.submissions
+    return SubmissionAccepted(
+        complaint_id=complaint_id,
+        status_url=submissions.status_url(token),
+        page_url=submissions.page_url(token),
+        received_at=received_at,
+        linked_to=complaint_id,
+    )
 
 
 @router.post("/v1/channels/call-centre", status_code=202, response_model=SubmissionAccepted, tags=["channels"])

@@ -22,6 +22,7 @@ class Intake:
     http: httpx.AsyncClient  # to notify, for the messages a customer was sent
     notify_url: str
     zone: ZoneInfo  # the organisation's: customers' pages show times in it
+    reply_to: str = ""  # the complaint's own e-mail address, `care+{complaint_id}@…` (notify's Reply-To)
 
 
 def intake_of(request: Request) -> Intake:

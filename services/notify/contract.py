@@ -2,12 +2,51 @@
 workflow's outbox, intake's staff alerts) and the bodies of notify's `POST /v1/notifications`
 and of its batch form. Side-effect free, so senders import it instead of notify's implementation."""
 
+import re
 import uuid
+from email.utils import parseaddr
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 NOTIFICATIONS_PATH = "/v1/notifications"
+MESSAGE_DOMAIN = "complaints.notify"
+
+
+def thread_id(complaint_id: str) -> str:
+    """The Message-ID every message about a complaint refers to: a customer's mail program
+    threads them, and their reply names the complaint (In-Reply-To, References)."""
+    return f"<complaint-{complaint_id}@{MESSAGE_DOMAIN}>"
+
+
+_THREAD = re.compile(r"<complaint-([0-9A-Za-z-]{1,100})@" + re.escape(MESSAGE_DOMAIN) + ">")
+
+
+def complaint_of_thread(header: str) -> str | None:
+    """The complaint a References or In-Reply-To header names by its thread, if any."""
+    found = _THREAD.search(header)
+    return found.group(1).upper() if found else None
+
+
+def reply_address(template: str, complaint_id: str | None) -> str | None:
+    """`care+{complaint_id}@example.com` with the complaint's id: where a reply finds it."""
+    if not complaint_id or "{complaint_id}" not in template:
+        return None
+    return template.format(complaint_id=complaint_id)
+
+
+def complaint_of_reply_address(address: str, template: str) -> str | None:
+    """The complaint id a reply was addressed to, by the same template; None for another address."""
+    if "{complaint_id}" not in template:
+        return None
+    before, _, after = template.partition("{complaint_id}")
+    _, mailbox = parseaddr(address)
+    mailbox = mailbox.lower()
+    if mailbox.startswith(before.lower()) and mailbox.endswith(after.lower()) and len(mailbox) > len(before + after):
+        return mailbox[len(before) : len(mailbox) - len(after)].upper()
+    return None
+
+
 BATCH_PATH = "/v1/notifications/batch"
 MAX_BATCH = 100
 

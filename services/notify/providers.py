@@ -13,13 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-MESSAGE_DOMAIN = "complaints.notify"
-
-
-def thread_id(complaint_id: str) -> str:
-    """The Message-ID every message about a complaint refers to: a customer's mail program
-    threads them, and their reply names the complaint (In-Reply-To, References)."""
-    return f"<complaint-{complaint_id}@{MESSAGE_DOMAIN}>"
+from services.notify.contract import MESSAGE_DOMAIN
 
 
 @dataclass(frozen=True)

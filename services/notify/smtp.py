@@ -14,32 +14,14 @@ connection refused, a timeout) is retried.
 import html
 import re
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, parseaddr
+from email.utils import formataddr, formatdate
 
 import aiosmtplib
 
-from services.notify.providers import Delivery, DeliveryFailed, OutboundMessage, thread_id
+from services.notify.contract import reply_address, thread_id
+from services.notify.providers import Delivery, DeliveryFailed, OutboundMessage
 
 _LINK = re.compile(r"https?://[^\s<>\"]+")
-
-
-def reply_address(template: str, complaint_id: str | None) -> str | None:
-    """`care+{complaint_id}@example.com` with the complaint's id: where a reply finds it."""
-    if not complaint_id or "{complaint_id}" not in template:
-        return None
-    return template.format(complaint_id=complaint_id)
-
-
-def complaint_of_reply_address(address: str, template: str) -> str | None:
-    """The complaint id a reply was addressed to, by the same template; None for another address."""
-    if "{complaint_id}" not in template:
-        return None
-    before, _, after = template.partition("{complaint_id}")
-    _, mailbox = parseaddr(address)
-    mailbox = mailbox.lower()
-    if mailbox.startswith(before.lower()) and mailbox.endswith(after.lower()) and len(mailbox) > len(before + after):
-        return mailbox[len(before) : len(mailbox) - len(after)].upper()
-    return None
 
 
 def _html(body: str) -> str:

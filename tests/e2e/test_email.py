@@ -145,3 +145,52 @@ async def test_while_the_mail_server_is_down_messages_wait_and_then_arrive_once(
         system.mail.start()
     receipt = await eventually(lambda: _receipt(system, complaint_id))
     assert system.mail.handler.transactions[receipt["Message-ID"]] == 1
+
+
+def reply_to(original: EmailMessage, sender: str, text: str) -> bytes:
+    """What a customer's mail program sends when they answer `original`."""
+    answer = EmailMessage()
+    answer["From"] = f"王芳 <{sender}>"
+    answer["To"] = str(original["Reply-To"])
+    answer["Subject"] = f"Re: {original['Subject']}"
+    answer["Message-ID"] = f"<{uuid.uuid4()}@mail.example.com>"
+    answer["In-Reply-To"] = original["Message-ID"]
+    answer["References"] = f"{original['References']} {original['Message-ID']}"
+    quoted = "\n".join(f"> {line}" for line in text_of(original).splitlines())
+    answer.set_content(f"{text}\n\n在 2026年11月30日 10:00，客户服务 写道：\n{quoted}\n")
+    return answer.as_bytes()
+
+
+async def test_an_email_answer_goes_to_its_complaint_once(system):
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+        complaint_id, address = await submit(system, http)
+        staff = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
+        as_manager = await system.staff_headers("wang.fang")
+        assert (await http.post(f"{staff}/acknowledge", headers=as_manager)).status_code == 200
+        asked = await http.post(f"{staff}/request-info", headers=as_manager, json={"question": "哪一个订单？"})
+        assert asked.status_code == 200 and asked.json()["stage"] == "waiting_on_customer"
+        question = await eventually(lambda: _one(system, complaint_id, "需要您补充信息"))
+
+        inbound = f"{system.settings.url_of('intake')}/v1/channels/email"
+        answer = reply_to(question, address, "订单号 778")
+        taken = await http.post(inbound, content=answer, headers={"Content-Type": "message/rfc822"})
+        assert taken.status_code == 202, taken.text
+        assert taken.json()["complaint_id"] == complaint_id and taken.json()["linked_to"] == complaint_id
+        again = await http.post(inbound, content=answer, headers={"Content-Type": "message/rfc822"})
+        assert again.status_code == 202 and again.json()["complaint_id"] == complaint_id  # redelivered: once
+
+        view = (await http.get(staff, headers=as_manager)).json()
+        assert view["stage"] == "acknowledged"  # the answer came: the clock runs again
+        events = (await http.get(f"{staff}/events", headers=as_manager)).json()["events"]
+        replies = [e["data"]["message"] for e in events if e["type"] == "CustomerReplied"]
+        assert replies == ["订单号 778"]  # their words, without the quoted question
+
+        more = await http.post(inbound, content=reply_to(question, address, "还有一件事"),
+                               headers={"Content-Type": "message/rfc822"})
+        assert more.json()["complaint_id"] == complaint_id  # no question open: added as what they wrote again
+        events = (await http.get(f"{staff}/events", headers=as_manager)).json()["events"]
+        assert [e["data"]["description"] for e in events if e["type"] == "RepeatLinked"] == ["还有一件事"]
+
+        stranger = await http.post(inbound, content=reply_to(question, "someone.else@example.com", "我也有问题"),
+                                   headers={"Content-Type": "message/rfc822"})
+        assert stranger.status_code == 202 and stranger.json()["complaint_id"] != complaint_id  # a complaint of its own

@@ -193,8 +193,8 @@ class ComplaintClient:
 
     # The customer's input (through intake's pages).
 
-    async def customer_reply(self, complaint_id: str, reply: CustomerReply) -> ComplaintView:
-        return await self._update(complaint_id, "customer_reply", reply)
+    async def customer_reply(self, complaint_id: str, reply: CustomerReply, key: str | None = None) -> ComplaintView:
+        return await self._update(complaint_id, "customer_reply", reply, key)
 
     async def answer_survey(self, complaint_id: str, answer: SurveyAnswer) -> ComplaintView:
         return await self._update(complaint_id, "answer_survey", answer)

@@ -1,0 +1,91 @@
+"""A customer's e-mail answer to one of our messages goes to its complaint, not to a new one.
+
+Our messages name the complaint's thread (References: `<complaint-<id>@complaints.notify>`)
+and reply to the complaint's own address (`care+<id>@…`), so a mail program's answer carries
+one or the other. From the complaint's own customer (the sender is the address we wrote to),
+it is their answer to our question when we asked one, and otherwise what they wrote again,
+added to the complaint for its handler. A closed complaint's thread, or a sender who is not
+its customer, is a new complaint as any other e-mail.
+"""
+
+import email.message
+import email.utils
+import re
+from datetime import UTC, datetime
+
+from services.common.web import ApiError
+from services.intake.state import Intake
+from services.notify.contract import complaint_of_reply_address, complaint_of_thread
+from services.workflow.contract import (
+    ActionRefused,
+    Channel,
+    ComplaintClosed,
+    ComplaintError,
+    CustomerReply,
+    RepeatSubmission,
+    Stage,
+)
+
+# Where a mail program starts quoting the message answered.
+_QUOTE_STARTS = re.compile(
+    r"^(>|On .{1,200} wrote:$|在 .{1,200}写道[:：]$|-{2,} ?(Original Message|原始邮件) ?-{2,}|From: |发件人[:：])",
+    re.MULTILINE,
+)
+
+
+def thread_of(message: email.message.EmailMessage, reply_to: str) -> str | None:
+    """The complaint an e-mail answers, by its thread headers or the address it was sent to."""
+    for header in ("In-Reply-To", "References"):
+        if complaint_id := complaint_of_thread(str(message.get(header, ""))):
+            return complaint_id
+    for header in ("To", "Cc", "Delivered-To"):
+        for _, address in email.utils.getaddresses([str(v) for v in message.get_all(header, [])]):
+            if complaint_id := complaint_of_reply_address(address, reply_to):
+                return complaint_id
+    return None
+
+
+def new_text(body: str) -> str:
+    """What they wrote, without the message they answered quoted below it."""
+    quoted = _QUOTE_STARTS.search(body)
+    return (body[: quoted.start()] if quoted else body).strip()
+
+
+async def take_reply(
+    intake: Intake, complaint_id: str, sender: str, body: str, message_id: str
+) -> tuple[str, str, datetime] | None:
+    """Add the answer to its complaint: (complaint id, tracking token, when) once taken; None
+    when it is to start a complaint of its own (closed, unknown, or not its customer)."""
+    row = await intake.submissions.pool.fetchrow(
+        """SELECT complaint_id, tracking_token, workflow_input->'customer'->>'email' AS email
+           FROM intake.submissions WHERE complaint_id = $1 AND workflow_started_at IS NOT NULL""",
+        complaint_id,
+    )
+    if row is None or not row["email"] or row["email"].lower() != sender.lower():
+        return None
+    text = new_text(body) or body.strip() or "(empty message)"
+    key = f"email:{message_id}"
+    try:
+        # Answering our question; the same e-mail delivered again is the same answer (its key).
+        await intake.complaints.customer_reply(complaint_id, CustomerReply(message=text[:10_000]), key=key)
+    except ActionRefused:  # we asked nothing (or it was answered): they wrote again
+        try:
+            view = await intake.complaints.link_repeat(
+                complaint_id,
+                RepeatSubmission(
+                    submission_id=key,
+                    channel=Channel.email,
+                    received_at=datetime.now(UTC),
+                    description=text[:10_000],
+                    similarity=1.0,
+                ),
+            )
+        except (ActionRefused, ComplaintClosed):
+            return None
+        if view.stage == Stage.closed:
+            return None
+    except ComplaintClosed:
+        return None
+    except ComplaintError as exc:
+        raise ApiError(503, "temporarily_unavailable", "the complaint cannot take the answer now; retry") from exc
+    return row["complaint_id"], row["tracking_token"], datetime.now(UTC)
