@@ -331,7 +331,12 @@ class LocalSystem:
             f"  Temporal    {s.temporal_address}  (namespace {s.temporal_namespace})",
             f"  PostgreSQL  {'embedded, data in ' + str(s.data_dir / 'postgres') if self.postgres else 'DATABASE_URL'}",
             f"  e-mail      SMTP {s.smtp_host}:{s.smtp_port}"
-            + (f", kept in {s.mail_dir} (Maildir; any mail program reads it)" if self.mail else ""),
+            + (f", kept in {s.mail_dir} (Maildir)" if self.mail else ""),
+            *(
+                [f"  mailbox     {s.url_of('notify')}/mailbox  (password: the operator token below)"]
+                if self.mail
+                else []
+            ),
             f"  deliveries  {s.deliveries_dir} (SMS and staff alerts)   logs {self.logs_dir}",
             f"  channel API key (all channels, for local use): {self.dev_key}",
             "    curl -H 'Authorization: Bearer <key>' … ; saved in " + str(s.data_dir / "channel-key.txt"),

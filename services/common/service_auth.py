@@ -8,12 +8,13 @@ present itself as another. With no caller configured every protected endpoint is
 `make run` generates the tokens for the local system (`new_service_tokens`).
 """
 
+import base64
 import hashlib
 import hmac
 import secrets
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.common.settings import Settings, get_settings
@@ -73,3 +74,22 @@ def service_caller(*allowed: str):
         return caller
 
     return authenticate
+
+
+def operator_in_browser(request: Request) -> None:
+    """The operator's token as the password of HTTP Basic authentication (any user name): a
+    browser asks for it, so a page for operators (notify's local mailbox) needs no other login."""
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    token = ""
+    if scheme.lower() == "basic":
+        try:
+            token = base64.b64decode(encoded).decode().partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            token = ""
+    if not token or caller_of(token, get_settings()) != "operator":
+        raise ApiError(
+            401,
+            "unauthorized",
+            "sign in with the operator token as the password (data folder: operator-token.txt)",
+            headers={"WWW-Authenticate": 'Basic realm="complaints operator", charset="UTF-8"'},
+        )

@@ -14,6 +14,7 @@ from services.common.privacy import mask_contact
 from services.common.service import service_app, service_database
 from services.common.service_auth import service_caller, unauthorized
 from services.common.web import ApiError
+from services.notify import mailbox_page
 from services.notify.channels import channels_from, staff_emails
 from services.notify.contract import (
     BATCH_PATH,
@@ -49,6 +50,7 @@ async def lifespan(app: FastAPI):
 
 
 app = service_app("notify", "Notify service", "Outbox and delivery of every message to customers and staff.", lifespan)
+app.include_router(mailbox_page.router)
 
 # Messages come from the workflow service (complaints) and intake (alerts to staff); the customer's
 # page (intake) and the SRE read them back.

@@ -194,3 +194,21 @@ async def test_an_email_answer_goes_to_its_complaint_once(system):
         stranger = await http.post(inbound, content=reply_to(question, "someone.else@example.com", "我也有问题"),
                                    headers={"Content-Type": "message/rfc822"})
         assert stranger.status_code == 202 and stranger.json()["complaint_id"] != complaint_id  # a complaint of its own
+
+
+async def test_the_local_mailbox_page_shows_what_was_sent_to_operators_only(system):
+    notify = system.settings.url_of("notify")
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+        complaint_id, _ = await submit(system, http)
+        receipt = await eventually(lambda: _receipt(system, complaint_id))
+    async with httpx.AsyncClient(timeout=30) as browser:
+        asked = await browser.get(f"{notify}/mailbox")
+        assert asked.status_code == 401 and asked.headers["www-authenticate"].startswith("Basic")
+        wrong = await browser.get(f"{notify}/mailbox", auth=("ops", system.service_tokens["workflow"]))
+        assert wrong.status_code == 401  # another service's token is not the operator's
+        page = await browser.get(f"{notify}/mailbox", auth=("ops", system.service_tokens["operator"]))
+        assert page.status_code == 200 and receipt["Subject"] in page.text
+        assert "wang.fang." not in page.text  # recipients masked in the list
+        key = page.text.split(f'">{receipt["Subject"]}</a>')[0].rsplit('href="/mailbox/', 1)[1]
+        message = await browser.get(f"{notify}/mailbox/{key}", auth=("ops", system.service_tokens["operator"]))
+        assert message.status_code == 200 and complaint_id in message.text and "北京时间" in message.text
