@@ -1,14 +1,28 @@
-"""The reporting service (port 8003): projections from the event feed and the reports on them."""
+"""The reporting service (port 8003): projections from the event feed and the reports on them.
 
+Every report takes a period (`start`, `end`: local dates, both included), a time zone (`tz`)
+and filters (`tier`, `type`, `channel`, `group`, `person`), and answers JSON, or CSV with
+`format=csv`. Readers: group leads and up with their staff token, or the operator's token.
+"""
+
+import csv
+import io
 from contextlib import asynccontextmanager
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
-from fastapi import FastAPI
+from fastapi import FastAPI, Query
+from fastapi.responses import Response
 from pydantic import BaseModel
 
 from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers
+from services.common.web import ApiError
+from services.reporting import reports
+from services.reporting.access import ReportReader, StaffTokens
 from services.reporting.projector import Projector
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -19,8 +33,11 @@ async def lifespan(app: FastAPI):
     async with (
         service_database("reporting", MIGRATIONS) as (settings, pool),
         httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http,
+        httpx.AsyncClient(timeout=5) as sign_in_checks,
     ):
         app.state.pool = pool
+        app.state.zone = settings.time_zone
+        app.state.staff_tokens = StaffTokens(sign_in_checks, settings.url_of("workflow"))
         projector = Projector(pool, http, f"{settings.url_of('workflow')}/v1/events")
         async with app.state.loops.supervised("projector", projector.catch_up_once, settings.reporting_poll_seconds):
             yield
@@ -37,7 +54,7 @@ class Summary(BaseModel):
 
 
 @app.get("/v1/reports/summary", response_model=Summary, tags=["reports"])
-async def summary() -> Summary:
+async def summary(reader: ReportReader) -> Summary:
     pool = app.state.pool
     async with pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         by_status = await conn.fetch("SELECT status, count(*) AS n FROM reporting.complaints GROUP BY status")
@@ -51,4 +68,142 @@ async def summary() -> Summary:
         by_status=statuses,
         by_tier={r["tier"]: r["n"] for r in by_tier},
         events_read_up_to=position,
+    )
+
+
+def period_of(
+    start: Annotated[date | None, Query(description="first local date (default: 29 days before end)")] = None,
+    end: Annotated[date | None, Query(description="last local date, included (default: today)")] = None,
+    tz: Annotated[str | None, Query(max_length=64, description="IANA zone (default: the organisation's)")] = None,
+    tier: Annotated[int | None, Query(ge=1, le=3)] = None,
+    complaint_type: Annotated[str | None, Query(alias="type", max_length=50)] = None,
+    channel: Annotated[str | None, Query(max_length=50)] = None,
+    group: Annotated[str | None, Query(max_length=100)] = None,
+    person: Annotated[str | None, Query(max_length=100)] = None,
+) -> reports.Period:
+    try:
+        zone = ZoneInfo(tz) if tz else app.state.zone
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ApiError(422, "invalid_request", f"tz: unknown time zone '{tz}'", field="tz") from exc
+    last = end or datetime.now(zone).date()
+    first = start or last - timedelta(days=29)
+    if first > last:
+        raise ApiError(422, "invalid_request", "start: after end", field="start")
+    if last - first > timedelta(days=3 * 366):
+        raise ApiError(422, "invalid_request", "start: a period of at most three years", field="start")
+    return reports.Period(first, last, zone, tier, complaint_type, channel, group, person)
+
+
+Format = Annotated[Literal["json", "csv"], Query(description="csv: one row per line, for spreadsheets")]
+
+
+def _csv(name: str, header: list[str], rows: list[list]) -> Response:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+async def _read(report, *args):
+    async with app.state.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        return await report(conn, *args)
+
+
+@app.get("/v1/reports/timeliness", response_model=reports.TimelinessReport, tags=["reports"])
+async def timeliness(
+    reader: ReportReader,
+    start: date | None = None,
+    end: date | None = None,
+    tz: Annotated[str | None, Query(max_length=64)] = None,
+    tier: Annotated[int | None, Query(ge=1, le=3)] = None,
+    complaint_type: Annotated[str | None, Query(alias="type", max_length=50)] = None,
+    channel: Annotated[str | None, Query(max_length=50)] = None,
+    group: Annotated[str | None, Query(max_length=100)] = None,
+    person: Annotated[str | None, Query(max_length=100)] = None,
+    by: Annotated[reports.Dimension | None, Query(description="drill down by this, per tier")] = None,
+    format: Format = "json",
+):
+    """Source 000's complaint response timeliness report, per tier: first response and
+    resolution (average, median, p90; wall and business time), each target's share within
+    target and breach rate, escalations by level, time to accept transfers and time in each
+    department, and a drill-down (`by`)."""
+    period = period_of(start, end, tz, tier, complaint_type, channel, group, person)
+    report = await _read(reports.timeliness, period, by)
+    if format == "json":
+        return report
+    rows = [
+        [t.tier, t.complaints, target.target, target.decided, target.within, target.breached, target.within_share,
+         target.breach_rate, t.first_response.median, t.first_response.p90, t.resolution.median, t.resolution.p90]
+        for t in report.tiers
+        for target in t.targets
+    ]  # fmt: skip
+    header = ["tier", "complaints", "target", "decided", "within", "breached", "within_share", "breach_rate",
+              "first_response_median_s", "first_response_p90_s", "resolution_median_s", "resolution_p90_s"]  # fmt: skip
+    return _csv("timeliness", header, rows)
+
+
+@app.get("/v1/reports/distributions", response_model=reports.Distributions, tags=["reports"])
+async def distributions(
+    reader: ReportReader,
+    start: date | None = None,
+    end: date | None = None,
+    tz: Annotated[str | None, Query(max_length=64)] = None,
+    tier: Annotated[int | None, Query(ge=1, le=3)] = None,
+    channel: Annotated[str | None, Query(max_length=50)] = None,
+    group: Annotated[str | None, Query(max_length=100)] = None,
+    format: Format = "json",
+):
+    """Complaints by type, urgency, responsibility, channel and scope; the frequent causes;
+    the trend by day and week (received, breached, escalated)."""
+    report = await _read(reports.distributions, period_of(start, end, tz, tier, None, channel, group))
+    if format == "json":
+        return report
+    rows = [[dimension, c.value, c.complaints] for dimension, counts in report.by.items() for c in counts]
+    rows += [["cause", c.value, c.complaints] for c in report.causes]
+    rows += [["day", p.starts.isoformat(), p.received] for p in report.daily]
+    return _csv("distributions", ["dimension", "value", "complaints"], rows)
+
+
+@app.get("/v1/reports/satisfaction", response_model=reports.Satisfaction, tags=["reports"])
+async def satisfaction(
+    reader: ReportReader,
+    start: date | None = None,
+    end: date | None = None,
+    tz: Annotated[str | None, Query(max_length=64)] = None,
+    tier: Annotated[int | None, Query(ge=1, le=3)] = None,
+    group: Annotated[str | None, Query(max_length=100)] = None,
+    format: Format = "json",
+):
+    """Scores for the result and the speed, the share satisfied (4 or 5 on both) against 85 %,
+    what dissatisfied customers wrote, and what the second follow-ups did."""
+    report = await _read(reports.satisfaction, period_of(start, end, tz, tier, None, None, group))
+    if format == "json":
+        return report
+    header = ["answered", "expired", "average_result", "average_speed", "satisfied", "satisfied_share", "target"]
+    row = [report.surveys_answered, report.surveys_expired, report.average_result, report.average_speed,
+           report.satisfied, report.satisfied_share, report.target]  # fmt: skip
+    return _csv("satisfaction", header, [row])
+
+
+@app.get("/v1/reports/targets", response_model=reports.Targets, tags=["reports"])
+async def targets(
+    reader: ReportReader,
+    start: date | None = None,
+    end: date | None = None,
+    tz: Annotated[str | None, Query(max_length=64)] = None,
+    format: Format = "json",
+):
+    """The period against the domain's targets: responses within target ≥ 95 %, completed
+    within target ≥ 95 %, satisfied ≥ 85 %, escalations for slowness down 35 % on the
+    previous period of the same length."""
+    report = await _read(reports.against_targets, period_of(start, end, tz))
+    if format == "json":
+        return report
+    return _csv(
+        "targets", ["figure", "value", "target", "met"], [[f.name, f.value, f.target, f.met] for f in report.figures]
     )

@@ -1,47 +1,42 @@
 """Follows the workflow service's event feed into reporting's own tables, exactly once:
 each page of events and the checkpoint that says it was read commit in one transaction."""
 
+import json
 import logging
 
 import asyncpg
 import httpx
 
-from services.common.domain_events import ComplaintReceived, Retiered, TierAssigned, payload_of
-from services.common.events import STAGE_AFTER, EventPage, StoredEvent
+from services.common.events import EventPage, StoredEvent
+from services.reporting.facts import ComplaintFacts, fold
 
 log = logging.getLogger(__name__)
 
 PROJECTION = "complaints"
 
 
-async def _apply(conn: asyncpg.Connection, event: StoredEvent) -> None:
-    payload = payload_of(event.type, event.data)
-    if isinstance(payload, ComplaintReceived):
-        await conn.execute(
-            """INSERT INTO reporting.complaints (complaint_id, channel, status, received_at, last_position)
-               VALUES ($1, $2, 'received', $3, $4) ON CONFLICT (complaint_id) DO NOTHING""",
-            event.stream_id,
-            payload.channel,
-            event.occurred_at,
-            event.position,
-        )
-    elif isinstance(payload, TierAssigned | Retiered):
-        await conn.execute(
-            "UPDATE reporting.complaints SET tier = $2, last_position = $3 WHERE complaint_id = $1",
-            event.stream_id,
-            payload.tier if isinstance(payload, TierAssigned) else payload.to_tier,
-            event.position,
-        )
-    if event.type in STAGE_AFTER and event.type != ComplaintReceived.type:
-        await conn.execute(
-            """UPDATE reporting.complaints SET status = $2, last_position = $3,
-                   closed_at = CASE WHEN $2 = 'closed' THEN $4 ELSE closed_at END
-               WHERE complaint_id = $1""",
-            event.stream_id,
-            STAGE_AFTER[event.type],
-            event.position,
-            event.occurred_at,
-        )
+JSON_COLUMNS = ("targets", "escalations", "transfers", "departments")
+_COLUMNS = [c for c in ComplaintFacts.__dataclass_fields__ if c != "complaint_id"]
+_UPSERT = f"""INSERT INTO reporting.complaints
+    SELECT * FROM jsonb_populate_recordset(NULL::reporting.complaints, $1::jsonb)
+    ON CONFLICT (complaint_id) DO UPDATE
+    SET ({", ".join(_COLUMNS)}) = ({", ".join(f"EXCLUDED.{c}" for c in _COLUMNS)})"""
+
+
+async def apply_page(conn: asyncpg.Connection, events: list[StoredEvent]) -> None:
+    """Fold a page of events into the rows of the complaints they touch: one read and one
+    write for the page, however many events it holds."""
+    ids = sorted({e.stream_id for e in events})
+    rows = await conn.fetch("SELECT * FROM reporting.complaints WHERE complaint_id = ANY($1)", ids)
+    facts: dict[str, ComplaintFacts] = {}
+    for row in rows:
+        values = dict(row)
+        for column in JSON_COLUMNS:
+            values[column] = json.loads(values[column])
+        facts[row["complaint_id"]] = ComplaintFacts.from_row(values)
+    for event in events:
+        fold(facts.setdefault(event.stream_id, ComplaintFacts(event.stream_id)), event)
+    await conn.execute(_UPSERT, json.dumps([f.row() for f in facts.values()]))
 
 
 class Projector:
@@ -69,8 +64,7 @@ class Projector:
             )
             if (current or 0) != after:
                 return 0
-            for event in page.events:
-                await _apply(conn, event)
+            await apply_page(conn, page.events)
             await conn.execute(
                 """INSERT INTO reporting.checkpoints (projection, position) VALUES ($1, $2)
                    ON CONFLICT (projection) DO UPDATE SET position = excluded.position""",

@@ -30,6 +30,15 @@ async def eventually(check, timeout: float = 30.0):
     raise AssertionError(f"condition not met within {timeout}s")
 
 
+async def routed(http: httpx.AsyncClient, staff_url: str, headers: dict) -> None:
+    """Until the complaint's receipt and routing are recorded (staff act on it from then)."""
+    async def assigned():
+        answer = await http.get(f"{staff_url}/events", headers=headers)
+        return answer.status_code == 200 and any(e["type"] == "Assigned" for e in answer.json()["events"])
+
+    await eventually(assigned)
+
+
 def mail_about(system, complaint_id: str) -> list[EmailMessage]:
     assert system.mail is not None
     return [m for m in system.mail.messages() if m["X-Complaint-Id"] == complaint_id]
@@ -67,6 +76,7 @@ async def test_receipt_result_and_survey_arrive_by_email_once_with_the_link_and_
         assert page.status_code == 200 and complaint_id in page.text  # the tracking link works
 
         staff = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
+        await routed(http, staff, await system.staff_headers("wang.fang"))
         view = (await http.get(staff, headers=await system.staff_headers("wang.fang"))).json()
         handler = await system.staff_headers(view["assignee"] or "wang.fang")
         assert (await http.post(f"{staff}/acknowledge", headers=handler)).status_code == 200
@@ -166,6 +176,7 @@ async def test_an_email_answer_goes_to_its_complaint_once(system):
         complaint_id, address = await submit(system, http)
         staff = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
         as_manager = await system.staff_headers("wang.fang")
+        await routed(http, staff, as_manager)
         assert (await http.post(f"{staff}/acknowledge", headers=as_manager)).status_code == 200
         asked = await http.post(f"{staff}/request-info", headers=as_manager, json={"question": "哪一个订单？"})
         assert asked.status_code == 200 and asked.json()["stage"] == "waiting_on_customer"

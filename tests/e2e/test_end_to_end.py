@@ -150,7 +150,7 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     assert twice.status_code == 409
 
     # Reporting has followed the feed to the close.
-    summary = await eventually(lambda: _summary_with_closed(http, reporting))
+    summary = await eventually(lambda: _summary_with_closed(http, reporting, as_manager))
     assert summary["by_status"]["closed"] >= 1 and summary["by_tier"]["2"] >= 1
 
     # The feed: this complaint's events, in order, none twice.
@@ -223,8 +223,8 @@ async def _delivered(http, system, complaint_id, templates: set[str]):
     return items if complete else None
 
 
-async def _summary_with_closed(http, reporting):
-    body = (await http.get(f"{reporting}/v1/reports/summary")).json()
+async def _summary_with_closed(http, reporting, as_manager):
+    body = (await http.get(f"{reporting}/v1/reports/summary", headers=as_manager)).json()
     return body if body["by_status"].get("closed") else None
 
 
@@ -868,3 +868,36 @@ async def test_the_customer_and_staff_reopen_a_resolved_complaint_within_its_win
     assert staff_reopened.status_code == 200 and staff_reopened.json()["reopened"] == 2
     unnamed = await http.post(f"{complaint}/reopen", json={}, headers=as_agent)
     assert unnamed.status_code == 422 and unnamed.json()["fields"][0]["field"] == "reason"
+
+
+async def test_reports_over_http_for_leads_and_up_in_json_and_csv(system, http):
+    """The projection follows the feed; reports take a period, a zone and filters."""
+    reporting = system.settings.url_of("reporting")
+    complaint, _, complaint_id = await _assigned_complaint(system, http, "the agent was rude to me")
+    as_agent = await system.staff_headers("zhou.ting")
+    assert (await http.post(f"{complaint}/acknowledge", headers=as_agent)).status_code == 200
+    as_lead = await system.staff_headers("liu.yang")
+    url = f"{reporting}/v1/reports/timeliness"
+
+    assert (await http.get(url)).status_code == 401
+    assert (await http.get(url, headers={"Authorization": "Bearer nonsense"})).status_code == 401
+    refused = await http.get(url, headers=as_agent)
+    assert refused.status_code == 403 and "group leads" in refused.json()["message"]
+    bad_zone = await http.get(url, headers=as_lead, params={"tz": "Mars/Olympus"})
+    assert bad_zone.status_code == 422 and bad_zone.json()["fields"][0]["field"] == "tz"
+
+    async def acknowledged_in_report():
+        report = (await http.get(url, headers=as_lead, params={"tier": 3, "by": "person"})).json()
+        three = next((t for t in report["tiers"] if t["tier"] == 3), None)
+        people = {d["value"] for d in report["drilldown"]}
+        return report if three and three["first_response"]["count"] >= 1 and "zhou.ting" in people else None
+
+    report = await eventually(acknowledged_in_report)
+    assert report["drilldown_by"] == "person" and report["time_zone"] == "Asia/Shanghai"
+    as_csv = await http.get(url, headers=system.headers_as("operator"), params={"format": "csv", "tier": 3})
+    assert as_csv.status_code == 200 and as_csv.headers["content-type"].startswith("text/csv")
+    header, *rows = as_csv.text.splitlines()
+    assert header.startswith("tier,complaints,target") and any(r.startswith("3,") for r in rows)
+    for name in ("distributions", "satisfaction", "targets"):
+        answer = await http.get(f"{reporting}/v1/reports/{name}", headers=as_lead)
+        assert answer.status_code == 200, (name, answer.text)

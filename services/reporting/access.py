@@ -1,0 +1,74 @@
+"""Who may read reports: group leads and up, signed in at the workflow service (their staff
+token, checked there and remembered for a minute), or the operator's service token. The
+dashboard's browser session keeps the same staff token in a cookie of its own."""
+
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+import httpx
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.common.service_auth import caller_of, unauthorized
+from services.common.settings import get_settings
+from services.common.web import ApiError
+
+RANK = {"agent": 1, "senior": 2, "liaison": 2, "group_lead": 3, "department_head": 4, "manager": 5, "admin": 6}
+READS_REPORTS = "group_lead"
+REMEMBER_SECONDS = 60.0
+DASHBOARD_COOKIE = "dashboard_session"
+_bearer = HTTPBearer(auto_error=False)
+
+
+@dataclass(frozen=True)
+class Reader:
+    who: str  # a staff id, or "operator"
+    authority: str
+
+
+class StaffTokens:
+    """Staff tokens as the workflow service knows them (`GET /v1/auth/me`), remembered briefly."""
+
+    def __init__(self, http: httpx.AsyncClient, workflow_url: str):
+        self.http, self.url = http, f"{workflow_url}/v1/auth/me"
+        self._known: dict[str, tuple[float, Reader | None]] = {}
+
+    async def reader(self, token: str) -> Reader | None:
+        remembered = self._known.get(token)
+        if remembered and remembered[0] > time.monotonic():
+            return remembered[1]
+        try:
+            answer = await self.http.get(self.url, headers={"Authorization": f"Bearer {token}"})
+        except httpx.HTTPError as exc:
+            raise ApiError(503, "temporarily_unavailable", "sign-in cannot be checked right now; try again") from exc
+        if answer.status_code >= 500:
+            raise ApiError(503, "temporarily_unavailable", "sign-in cannot be checked right now; try again")
+        me = answer.json() if answer.status_code == 200 else None
+        reader = Reader(me["staff_id"], me["authority"]) if me else None
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[token] = (time.monotonic() + REMEMBER_SECONDS, reader)
+        return reader
+
+
+async def reader_of(request: Request, token: str | None) -> Reader:
+    if not token:
+        raise unauthorized("sign in at the workflow service (POST /v1/auth/token) and send the token")
+    if caller_of(token, get_settings()) == "operator":
+        return Reader("operator", "admin")
+    reader = await request.app.state.staff_tokens.reader(token)
+    if reader is None:
+        raise unauthorized("this token is unknown, expired or signed out")
+    if RANK.get(reader.authority, 0) < RANK[READS_REPORTS]:
+        raise ApiError(403, "forbidden", "reports are for group leads and up")
+    return reader
+
+
+async def report_reader(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Reader:
+    return await reader_of(request, credentials.credentials if credentials else None)
+
+
+ReportReader = Annotated[Reader, Depends(report_reader)]

@@ -1,0 +1,215 @@
+"""What the reports know of one complaint, folded from its events in order (domain §7): one
+row per complaint, so a month's report reads that month's rows and nothing else.
+
+`fold` is pure: the same events give the same facts, which is what lets the projection be
+rebuilt from zero and come out the same.
+"""
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+
+from services.common import domain_events as ev
+from services.common.events import STAGE_AFTER, StoredEvent
+from services.workflow.clock import BusinessCalendar
+from services.workflow.policy import PolicyError, load_policy
+
+# The event that meets each target (the workflow's SLA engine stops its clock there).
+MEETS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
+    ev.Acknowledged: ("first_response",),
+    ev.AssignedToPerson: ("assignment",),
+    ev.ProgressPosted: ("progress",),
+    ev.SolutionPlanGiven: ("solution_plan",),
+    ev.TransferAccepted: ("transfer_acceptance",),
+    ev.TransferDeclined: ("transfer_acceptance",),
+    ev.CompensationDecided: ("compensation_approval",),
+    ev.Resolved: ("resolution", "solution_plan", "transfer_acceptance", "compensation_approval", "progress"),
+    ev.FeedbackSent: ("feedback",),
+    ev.FollowedUp: ("second_follow_up",),
+}
+
+
+@dataclass
+class ComplaintFacts:
+    complaint_id: str
+    last_position: int = 0
+    channel: str | None = None
+    tier: int | None = None
+    complaint_type: str | None = None
+    urgency: str | None = None
+    responsibility: str | None = None
+    scope: str | None = None
+    cause: str | None = None  # the classification rule that decided the tier
+    policy: str | None = None
+    status: str = "received"
+    group_name: str | None = None
+    assignee: str | None = None
+    owner: str | None = None
+    received_at: str | None = None
+    acknowledged_at: str | None = None
+    resolved_at: str | None = None
+    feedback_at: str | None = None
+    closed_at: str | None = None
+    first_response_seconds: float | None = None
+    first_response_business_seconds: float | None = None
+    resolution_seconds: float | None = None
+    resolution_business_seconds: float | None = None
+    paused_seconds: float = 0.0
+    escalation_level: int = 0
+    breached: bool = False
+    satisfaction_result: int | None = None
+    satisfaction_speed: int | None = None
+    suggestion: str | None = None
+    survey_expired: bool = False
+    follow_up_outcome: str | None = None
+    reopened: int = 0
+    batch_id: str | None = None
+    # target -> {"due": iso, "met": iso | None, "breached": bool}: every target it ever ran
+    targets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    escalations: list[dict[str, Any]] = field(default_factory=list)  # {level, target, to, at}
+    transfers: list[dict[str, Any]] = field(default_factory=list)  # {to_group, requested_at, waited, accepted}
+    departments: list[dict[str, Any]] = field(default_factory=list)  # {group, from, to}: time in each
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> "ComplaintFacts":
+        known = {k: v for k, v in row.items() if k in cls.__dataclass_fields__}
+        for name in ("received_at", "acknowledged_at", "resolved_at", "feedback_at", "closed_at"):
+            if isinstance(known.get(name), datetime):
+                known[name] = _utc(known[name])
+        return cls(**known)
+
+
+@lru_cache(maxsize=32)
+def _calendar(policy_ref: str | None) -> BusinessCalendar | None:
+    """The business calendar of the policy a complaint ran under (`name@vN`; the current file)."""
+    if not policy_ref:
+        return None
+    try:
+        return BusinessCalendar(load_policy(policy_ref.split("@")[0]).calendar)
+    except PolicyError:
+        return None
+
+
+def _utc(moment: datetime) -> str:
+    """Every time kept in UTC: the same text whether it came from an event or back from a row."""
+    return moment.astimezone(UTC).isoformat()
+
+
+def _seconds(start: str | None, end: datetime) -> float | None:
+    return (end - datetime.fromisoformat(start)).total_seconds() if start else None
+
+
+def _business_seconds(facts: ComplaintFacts, start: str | None, end: datetime) -> float | None:
+    calendar = _calendar(facts.policy)
+    if calendar is None or start is None:
+        return None
+    return calendar.between(datetime.fromisoformat(start), end).total_seconds()
+
+
+def _enter_department(facts: ComplaintFacts, group: str | None, at: str) -> None:
+    if facts.departments and facts.departments[-1]["to"] is None:
+        if facts.departments[-1]["group"] == group:
+            return
+        facts.departments[-1]["to"] = at
+    if group:
+        facts.departments.append({"group": group, "from": at, "to": None})
+
+
+def _leave_departments(facts: ComplaintFacts, at: str) -> None:
+    if facts.departments and facts.departments[-1]["to"] is None:
+        facts.departments[-1]["to"] = at
+
+
+def fold(facts: ComplaintFacts, event: StoredEvent) -> None:
+    """One event into the complaint's facts."""
+    payload = ev.payload_of(event.type, event.data)
+    at = event.occurred_at
+    iso = _utc(at)
+    facts.last_position = max(facts.last_position, event.position)
+    if event.type in STAGE_AFTER:
+        facts.status = STAGE_AFTER[event.type]
+    if payload is None:
+        return
+    for target in MEETS.get(type(payload), ()):
+        if target in facts.targets and facts.targets[target]["met"] is None:
+            facts.targets[target]["met"] = iso
+    deadlines = getattr(payload, "deadlines", None)
+    for target, due in (deadlines or {}).items():
+        state = facts.targets.setdefault(target, {"due": None, "met": None, "breached": False})
+        if state["met"] is not None and due > at:
+            state["met"] = None  # started again: the next progress update, or reopened
+        state["due"] = _utc(due)
+    _fold_payload(facts, payload, at, iso)
+
+
+def _fold_payload(facts: ComplaintFacts, p: ev.DomainEvent, at: datetime, iso: str) -> None:  # noqa: C901 - one case per type
+    if isinstance(p, ev.ComplaintReceived):
+        facts.channel = p.channel
+        facts.received_at = _utc(p.received_at or at)
+    elif isinstance(p, ev.TierAssigned):
+        facts.tier, facts.complaint_type, facts.urgency = p.tier, p.complaint_type, p.urgency
+        facts.responsibility, facts.scope, facts.cause, facts.policy = p.responsibility, p.scope, p.rule, p.policy
+    elif isinstance(p, ev.Assigned):
+        facts.group_name, facts.assignee = p.group, p.assignee
+        if p.assignee and "assignment" in facts.targets:
+            facts.targets["assignment"]["met"] = facts.targets["assignment"]["met"] or iso
+        _enter_department(facts, p.group, facts.received_at or iso)
+    elif isinstance(p, ev.AssignedToPerson):
+        facts.assignee = p.assignee
+    elif isinstance(p, ev.Acknowledged):
+        facts.owner = facts.owner or p.staff_id
+        facts.assignee = facts.assignee or p.staff_id
+        if facts.acknowledged_at is None:
+            facts.acknowledged_at = iso
+            facts.first_response_seconds = _seconds(facts.received_at, at)
+            facts.first_response_business_seconds = _business_seconds(facts, facts.received_at, at)
+    elif isinstance(p, ev.Retiered):
+        facts.tier = p.to_tier
+    elif isinstance(p, ev.Reclassified):
+        facts.complaint_type = p.to_type or facts.complaint_type
+        facts.responsibility = p.to_responsibility or facts.responsibility
+    elif isinstance(p, ev.PolicyApplied):
+        facts.policy = p.to_policy or facts.policy
+    elif isinstance(p, ev.TransferRequested):
+        facts.transfers.append({"to_group": p.to_group, "requested_at": iso, "waited": None, "accepted": None})
+    elif isinstance(p, ev.TransferAccepted | ev.TransferDeclined):
+        accepted = isinstance(p, ev.TransferAccepted)
+        if facts.transfers and facts.transfers[-1]["accepted"] is None:
+            facts.transfers[-1].update(waited=p.waited_seconds, accepted=accepted)
+        if accepted:
+            facts.group_name, facts.assignee = p.to_group, p.staff_id
+            _enter_department(facts, p.to_group, iso)
+    elif isinstance(p, ev.ClockResumed):
+        facts.paused_seconds += p.paused_seconds or 0.0
+    elif isinstance(p, ev.SlaBreached):
+        facts.breached = True
+        if p.target:
+            facts.targets.setdefault(p.target, {"due": None, "met": None, "breached": False})["breached"] = True
+    elif isinstance(p, ev.Escalated):
+        facts.escalation_level = max(facts.escalation_level, p.level)
+        facts.escalations.append({"level": p.level, "target": p.target, "to": p.to, "at": iso})
+    elif isinstance(p, ev.Resolved):
+        facts.resolved_at = iso
+        facts.resolution_seconds = _seconds(facts.received_at, at)
+        facts.resolution_business_seconds = _business_seconds(facts, facts.received_at, at)
+    elif isinstance(p, ev.FeedbackSent):
+        facts.feedback_at = facts.feedback_at or iso
+    elif isinstance(p, ev.SurveyAnswered):
+        facts.satisfaction_result, facts.satisfaction_speed = p.satisfaction_result, p.satisfaction_speed
+        facts.suggestion = p.suggestion
+    elif isinstance(p, ev.SurveyExpired):
+        facts.survey_expired = True
+    elif isinstance(p, ev.FollowedUp):
+        facts.follow_up_outcome = p.outcome
+    elif isinstance(p, ev.Reopened):
+        facts.reopened = p.times or facts.reopened + 1
+        facts.resolved_at = None
+    elif isinstance(p, ev.BatchLinked):
+        facts.batch_id = p.batch_id
+    elif isinstance(p, ev.Closed):
+        facts.closed_at = iso
+        _leave_departments(facts, facts.resolved_at or iso)

@@ -1,0 +1,154 @@
+"""The reports against hand-computed values on a fixture period, and the projection rebuilt
+from zero (or fed in other page sizes) giving the same reports."""
+
+import json
+import uuid
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.common.events import StoredEvent
+from services.reporting import reports
+from services.reporting.projector import apply_page
+from tests.conftest import migrated_pool
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+POLICY = "default@v3"
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    """`day` of November 2026 (31: 1 December), local time."""
+    return datetime(2026, 11, 1, hour, minute, tzinfo=SHANGHAI) + timedelta(days=day - 1)
+
+
+def fixture_events() -> list[StoredEvent]:
+    """Four complaints, Friday 27 and Monday 30 November 2026 (Shanghai; 09:00-18:00 working)."""
+    def received(cid, when, channel, tier, kind, deadlines, group, assignee):
+        return [(cid, when, "ComplaintReceived", {"channel": channel, "received_at": when.isoformat()}),
+                (cid, when, "TierAssigned", {"tier": tier, "complaint_type": kind, "urgency": "medium",
+                                             "responsibility": "billing", "scope": "single_customer",
+                                             "rule": f"rule-{kind}", "policy": POLICY,
+                                             "deadlines": {k: v.isoformat() for k, v in deadlines.items()}}),
+                (cid, when, "Assigned", {"group": group, "assignee": assignee})]
+
+    c1, c2, c3, c4 = "C-1", "C-2", "C-3", "C-4"
+    steps = [
+        # C-1 tier 2: answered in 10 min, resolved in 4 h, satisfied.
+        *received(c1, at(30, 10), "hotline", 2, "process_problem",
+                  {"first_response": at(30, 10, 30), "resolution": at(31, 10)}, "front-line-general", "a1"),
+        (c1, at(30, 10, 10), "Acknowledged", {"staff_id": "a1", "deadlines": {"progress": at(30, 17).isoformat(),
+                                                                             "resolution": at(30, 23).isoformat()}}),
+        (c1, at(30, 14), "Resolved", {"staff_id": "a1", "cause": "x"}),
+        (c1, at(30, 14), "FeedbackSent", {}),
+        (c1, at(30, 14, 5), "SurveyAnswered", {"satisfaction_result": 5, "satisfaction_speed": 5}),
+        (c1, at(30, 14, 5), "Closed", {}),
+        # C-2 tier 2: first response breached and escalated, answered at 40 min; dissatisfied.
+        *received(c2, at(30, 11), "email", 2, "product_fault",
+                  {"first_response": at(30, 11, 30), "resolution": at(30, 23)}, "front-line-product", "a2"),
+        (c2, at(30, 11, 30), "SlaBreached", {"target": "first_response"}),
+        (c2, at(30, 11, 30), "Escalated", {"target": "first_response", "level": 1, "to": "group_lead"}),
+        (c2, at(30, 11, 40), "Acknowledged", {"staff_id": "a2", "deadlines": {"resolution": at(30, 23).isoformat()}}),
+        (c2, at(30, 15, 0), "Resolved", {"staff_id": "a2"}),
+        (c2, at(30, 15, 1), "SurveyAnswered", {"satisfaction_result": 2, "satisfaction_speed": 3,
+                                               "suggestion": "call me on 13812345678 next time"}),
+        (c2, at(30, 15, 2), "FollowUpRequested", {}),
+        (c2, at(30, 16), "FollowedUp", {"outcome": "refunded the fee"}),
+        # C-3 tier 1: transferred, accepted after 20 min; 1 h to resolve.
+        *received(c3, at(30, 12), "app", 1, "product_fault",
+                  {"first_response": at(30, 12, 15), "resolution": at(31, 12)}, "special-team", "s1"),
+        (c3, at(30, 12, 5), "Acknowledged", {"staff_id": "s1", "deadlines": {"resolution": at(31, 12).isoformat()}}),
+        (c3, at(30, 12, 10), "TransferRequested", {"to_group": "liaison-product", "from_group": "special-team",
+                                                    "deadlines": {"transfer_acceptance": at(30, 14, 10).isoformat(),
+                                                                  "resolution": at(31, 12).isoformat()}}),
+        (c3, at(30, 12, 30), "TransferAccepted", {"staff_id": "l1", "to_group": "liaison-product",
+                                                   "from_group": "special-team", "waited_seconds": 1200.0}),
+        (c3, at(30, 13), "Resolved", {"staff_id": "l1"}),
+        (c3, at(30, 13), "Closed", {}),
+        # C-4 tier 3: Friday 17:30, answered Monday 09:30: 64 h of wall time, 1 h of business time.
+        *received(c4, at(27, 17, 30), "hotline", 3, "service_attitude",
+                  {"first_response": at(30, 9, 30), "resolution": at(29, 17, 30)}, "front-line-service", "a3"),
+        (c4, at(30, 9, 30), "Acknowledged", {"staff_id": "a3", "deadlines": {"resolution": at(29, 17, 30).isoformat()}}),
+    ]  # fmt: skip
+    versions: dict[str, int] = {}
+    events = []
+    for position, (cid, when, kind, data) in enumerate(steps, start=1):
+        versions[cid] = versions.get(cid, 0) + 1
+        events.append(StoredEvent(event_id=uuid.uuid4(), stream_id=cid, version=versions[cid], type=kind,
+                                  occurred_at=when, data=data, position=position, recorded_at=when))
+    return events
+
+
+PERIOD = reports.Period(date(2026, 11, 27), date(2026, 11, 30), SHANGHAI)
+
+
+@pytest.fixture
+async def projected(fresh_database_url):
+    pool = await migrated_pool(fresh_database_url, "reporting")
+    async with pool.acquire() as conn, conn.transaction():
+        await apply_page(conn, fixture_events())
+    yield pool
+    await pool.close()
+
+
+async def test_the_timeliness_report_matches_the_hand_computed_figures(projected):
+    async with projected.acquire() as conn:
+        report = await reports.timeliness(conn, PERIOD, by="type")
+    tiers = {t.tier: t for t in report.tiers}
+    assert {tier: t.complaints for tier, t in tiers.items()} == {1: 1, 2: 2, 3: 1}
+    two = tiers[2]
+    # First responses of 600 s and 2,400 s: average and median 1,500 s, p90 600 + 0.9 × 1,800.
+    assert (two.first_response.average, two.first_response.median, two.first_response.p90) == (1500, 1500, 2220)
+    assert two.first_response_business.median == 1500  # within working hours: the same
+    assert (two.resolution.average, two.resolution.count) == ((4 * 3600 + 4 * 3600) / 2, 2)
+    targets = {t.target: t for t in two.targets}
+    assert (targets["first_response"].decided, targets["first_response"].breached) == (2, 1)
+    assert (targets["first_response"].within_share, targets["first_response"].breach_rate) == (0.5, 0.5)
+    assert (targets["resolution"].within, targets["resolution"].decided) == (2, 2)
+    assert (targets["progress"].decided, targets["progress"].within) == (1, 1)  # C-1: its result came first
+    assert two.escalations_by_level == {1: 1}
+    three = tiers[3]
+    assert three.first_response.median == 64 * 3600 and three.first_response_business.median == 3600
+    departments = {d.group: d for d in report.departments}
+    assert (departments["liaison-product"].transfers_accepted, departments["liaison-product"].average_seconds_to_accept
+            ) == (1, 1200)
+    assert departments["special-team"].hours_handled == 0.5  # 12:00 to 12:30, then liaison-product
+    assert departments["liaison-product"].hours_handled == 0.5  # 12:30 to the result at 13:00
+    drill = {(d.tier, d.value): d for d in report.drilldown}
+    assert drill[(2, "product_fault")].breach_rate == 1.0 and drill[(2, "process_problem")].breach_rate == 0.0
+
+
+async def test_distributions_satisfaction_and_targets(projected):
+    async with projected.acquire() as conn:
+        spread = await reports.distributions(conn, PERIOD)
+        happy = await reports.satisfaction(conn, PERIOD)
+        held = await reports.against_targets(conn, PERIOD)
+    assert [(c.value, c.complaints) for c in spread.by["type"]] == [
+        ("product_fault", 2), ("process_problem", 1), ("service_attitude", 1)]
+    assert [(p.starts, p.received, p.breached) for p in spread.daily] == [
+        (date(2026, 11, 27), 1, 0), (date(2026, 11, 30), 3, 1)]
+    assert [p.starts for p in spread.weekly] == [date(2026, 11, 23), date(2026, 11, 30)]  # weeks start on Monday
+    assert (happy.surveys_answered, happy.satisfied, happy.satisfied_share) == (2, 1, 0.5)
+    assert happy.dissatisfied_reasons == ["call me on 138****5678 next time"]  # masked
+    assert happy.second_follow_ups == ["refunded the fee"]
+    figures = {f.name: f for f in held.figures}
+    assert figures["responses within target"].value == 0.75 and figures["responses within target"].met is False
+    assert figures["customers satisfied"].value == 0.5
+    assert figures["escalations for slowness, change on the previous period"].value is None  # none before
+
+
+async def _rows(pool) -> list[dict]:
+    rows = await pool.fetch("SELECT * FROM reporting.complaints ORDER BY complaint_id")
+    return [{k: (json.loads(v) if k in ("targets", "escalations", "transfers", "departments") else v)
+             for k, v in dict(r).items()} for r in rows]
+
+
+@pytest.mark.parametrize("page_size", [1, 3, 7])
+async def test_the_projection_is_the_same_whatever_the_pages_and_after_a_rebuild(projected, page_size):
+    whole = await _rows(projected)
+    events = fixture_events()
+    await projected.execute("TRUNCATE reporting.complaints")
+    for i in range(0, len(events), page_size):
+        async with projected.acquire() as conn, conn.transaction():
+            await apply_page(conn, events[i : i + page_size])
+    assert await _rows(projected) == whole
