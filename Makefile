@@ -45,9 +45,10 @@ lint: $(STAMP)  ## ruff (rules, import order, complexity, format) and mypy over 
 	$(BIN)/ruff format --check services
 	$(BIN)/mypy services
 
-bench: $(STAMP)  ## SLA timer storm and history sizes; intake throughput against raw start_workflow
+bench: $(STAMP)  ## SLA timer storm and history sizes; intake throughput against raw start_workflow; reporting at 1M events
 	$(BIN)/python -m tests.bench.sla_bench
 	$(BIN)/python -m tests.bench.intake_bench
+	$(BIN)/python -m tests.bench.reporting_bench
 
 histories: $(STAMP)  ## record workflow histories for the replay test (after a deliberate change)
 	$(BIN)/python -m tests.workflow.record_histories

@@ -14,16 +14,16 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
-from fastapi import FastAPI, Query
+from fastapi import Depends, FastAPI, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
 from services.common.service import service_app, service_database
-from services.common.service_auth import outgoing_headers
+from services.common.service_auth import outgoing_headers, service_caller
 from services.common.web import ApiError
-from services.reporting import reports
+from services.reporting import dashboard, reports
 from services.reporting.access import ReportReader, StaffTokens
-from services.reporting.projector import Projector
+from services.reporting.projector import Projector, feed_reader
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -34,16 +34,20 @@ async def lifespan(app: FastAPI):
         service_database("reporting", MIGRATIONS) as (settings, pool),
         httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http,
         httpx.AsyncClient(timeout=5) as sign_in_checks,
+        httpx.AsyncClient(base_url=settings.url_of("workflow"), timeout=10) as sign_in_http,
     ):
+        app.state.sign_in_http = sign_in_http
         app.state.pool = pool
         app.state.zone = settings.time_zone
         app.state.staff_tokens = StaffTokens(sign_in_checks, settings.url_of("workflow"))
-        projector = Projector(pool, http, f"{settings.url_of('workflow')}/v1/events")
+        projector = Projector(pool, feed_reader(http, f"{settings.url_of('workflow')}/v1/events"))
+        app.state.projector = projector
         async with app.state.loops.supervised("projector", projector.catch_up_once, settings.reporting_poll_seconds):
             yield
 
 
 app = service_app("reporting", "Reporting service", "Timeliness reports built from the complaint event feed.", lifespan)
+app.include_router(dashboard.router)
 
 
 class Summary(BaseModel):
@@ -207,3 +211,11 @@ async def targets(
     return _csv(
         "targets", ["figure", "value", "target", "met"], [[f.name, f.value, f.target, f.met] for f in report.figures]
     )
+
+
+@app.post("/v1/projection/rebuild", status_code=202, tags=["operators"],
+          dependencies=[Depends(service_caller("operator"))])  # fmt: skip
+async def rebuild_projection() -> dict[str, str]:
+    """Forget the projection and rebuild it from the feed's start (reports fill up as it reads)."""
+    await app.state.projector.rebuild()
+    return {"status": "rebuilding from position 0"}

@@ -11,9 +11,9 @@ from functools import lru_cache
 from typing import Any
 
 from services.common import domain_events as ev
+from services.common.deadlines.clock import BusinessCalendar
+from services.common.deadlines.policy import PolicyError, load_policy
 from services.common.events import STAGE_AFTER, StoredEvent
-from services.workflow.clock import BusinessCalendar
-from services.workflow.policy import PolicyError, load_policy
 
 # The event that meets each target (the workflow's SLA engine stops its clock there).
 MEETS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
@@ -73,6 +73,28 @@ class ComplaintFacts:
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
+
+    def side_rows(self) -> dict[str, list[dict[str, Any]]]:
+        """The rows of the narrow report tables (reporting.complaint_<name>) for this complaint."""
+        common = {"complaint_id": self.complaint_id, "received_at": self.received_at}
+        targets = []
+        for name, t in self.targets.items():
+            met, breached = t["met"] is not None, bool(t["breached"])
+            targets.append({**common, "tier": self.tier, "target": name, "breached": breached,
+                            "decided": breached or met, "within": met and not breached})  # fmt: skip
+        escalations = [
+            {**common, "seq": i, "tier": self.tier, "level": e["level"], "target": e["target"]}
+            for i, e in enumerate(self.escalations)
+        ]
+        departments = [
+            {**common, "seq": i, "group_name": d["group"], "started_at": d["from"], "ended_at": d["to"]}
+            for i, d in enumerate(self.departments)
+        ]
+        transfers = [
+            {**common, "seq": i, "to_group": t["to_group"], "waited_seconds": t["waited"], "accepted": t["accepted"]}
+            for i, t in enumerate(self.transfers)
+        ]
+        return {"targets": targets, "escalations": escalations, "departments": departments, "transfers": transfers}
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "ComplaintFacts":

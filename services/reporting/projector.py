@@ -3,6 +3,7 @@ each page of events and the checkpoint that says it was read commit in one trans
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 import httpx
@@ -16,6 +17,7 @@ PROJECTION = "complaints"
 
 
 JSON_COLUMNS = ("targets", "escalations", "transfers", "departments")
+SIDE_TABLES = ("targets", "escalations", "departments", "transfers")
 _COLUMNS = [c for c in ComplaintFacts.__dataclass_fields__ if c != "complaint_id"]
 _UPSERT = f"""INSERT INTO reporting.complaints
     SELECT * FROM jsonb_populate_recordset(NULL::reporting.complaints, $1::jsonb)
@@ -37,11 +39,37 @@ async def apply_page(conn: asyncpg.Connection, events: list[StoredEvent]) -> Non
     for event in events:
         fold(facts.setdefault(event.stream_id, ComplaintFacts(event.stream_id)), event)
     await conn.execute(_UPSERT, json.dumps([f.row() for f in facts.values()]))
+    side: dict[str, list] = {name: [] for name in SIDE_TABLES}
+    for f in facts.values():
+        for name, rows in f.side_rows().items():
+            side[name] += rows
+    for name, rows in side.items():
+        await conn.execute(f"DELETE FROM reporting.complaint_{name} WHERE complaint_id = ANY($1)", ids)
+        if rows:
+            await conn.execute(
+                f"""INSERT INTO reporting.complaint_{name}
+                    SELECT * FROM jsonb_populate_recordset(NULL::reporting.complaint_{name}, $1::jsonb)""",
+                json.dumps(rows),
+            )
+
+
+ReadPage = Callable[[int, int], Awaitable[EventPage]]
+
+
+def feed_reader(http: httpx.AsyncClient, feed_url: str) -> ReadPage:
+    """The workflow service's event feed over HTTP (reporting's token in the client's headers)."""
+
+    async def read(after: int, limit: int) -> EventPage:
+        response = await http.get(feed_url, params={"after": after, "limit": limit})
+        response.raise_for_status()
+        return EventPage.model_validate(response.json())
+
+    return read
 
 
 class Projector:
-    def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient, feed_url: str, page_size: int = 500):
-        self.pool, self.http, self.feed_url, self.page_size = pool, http, feed_url, page_size
+    def __init__(self, pool: asyncpg.Pool, read_page: ReadPage, page_size: int = 1000):
+        self.pool, self.read_page, self.page_size = pool, read_page, page_size
 
     async def checkpoint(self) -> int:
         position = await self.pool.fetchval(
@@ -52,9 +80,7 @@ class Projector:
     async def catch_up_once(self) -> int:
         """Read and apply one page; returns how many events it applied."""
         after = await self.checkpoint()
-        response = await self.http.get(self.feed_url, params={"after": after, "limit": self.page_size})
-        response.raise_for_status()
-        page = EventPage.model_validate(response.json())
+        page = await self.read_page(after, self.page_size)
         if not page.events:
             return 0
         async with self.pool.acquire() as conn, conn.transaction():
@@ -72,3 +98,13 @@ class Projector:
                 page.next_after,
             )
         return len(page.events)
+
+    async def rebuild(self) -> None:
+        """Forget the projection and read the feed again from its start (the loop catches up)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("LOCK TABLE reporting.checkpoints IN EXCLUSIVE MODE")
+            await conn.execute(
+                "TRUNCATE reporting.complaints, reporting.complaint_targets, reporting.complaint_escalations, "
+                "reporting.complaint_departments, reporting.complaint_transfers"
+            )
+            await conn.execute("UPDATE reporting.checkpoints SET position = 0 WHERE projection = $1", PROJECTION)

@@ -54,6 +54,21 @@ class Period:
         length = self.end - self.start + timedelta(days=1)
         return replace(self, start=self.start - length, end=self.start - timedelta(days=1))
 
+    def narrow_where(self, alias: str = "n") -> tuple[str, list[Any]]:
+        """The same selection on one of the narrow tables (received_at and tier beside each row);
+        the other filters through the complaints they belong to."""
+        low, high = self.bounds()
+        clauses = [f"{alias}.received_at >= $1", f"{alias}.received_at < $2"]
+        args: list[Any] = [low, high]
+        if self.tier is not None:
+            args.append(self.tier)
+            clauses.append(f"{alias}.tier = ${len(args)}")
+        if any(v is not None for v in (self.complaint_type, self.channel, self.group, self.person)):
+            where, full_args = self.where("c")
+            args = full_args
+            clauses.append(f"{alias}.complaint_id IN (SELECT c.complaint_id FROM reporting.complaints c WHERE {where})")
+        return " AND ".join(clauses), args
+
     def where(self, alias: str = "c") -> tuple[str, list[Any]]:
         """The WHERE clause for this period and its filters, and its arguments ($1…)."""
         low, high = self.bounds()
@@ -160,21 +175,17 @@ async def timeliness(conn: asyncpg.Connection, period: Period, by: Dimension | N
             FROM reporting.complaints c WHERE {where} GROUP BY tier ORDER BY tier NULLS LAST""",
         *args,
     )
+    narrow, narrow_args = period.narrow_where()
     targets = await conn.fetch(
-        f"""SELECT c.tier, t.key AS target,
-                   count(*) FILTER (WHERE t.value->>'met' IS NOT NULL OR (t.value->>'breached')::boolean) AS decided,
-                   count(*) FILTER (WHERE (t.value->>'breached')::boolean) AS breached,
-                   count(*) FILTER (WHERE t.value->>'met' IS NOT NULL AND NOT (t.value->>'breached')::boolean)
-                       AS within
-            FROM reporting.complaints c, jsonb_each(c.targets) t WHERE {where}
-            GROUP BY 1, 2 ORDER BY 1, 2""",
-        *args,
+        f"""SELECT tier, target, count(*) FILTER (WHERE decided) AS decided,
+                   count(*) FILTER (WHERE breached) AS breached, count(*) FILTER (WHERE within) AS within
+            FROM reporting.complaint_targets n WHERE {narrow} GROUP BY 1, 2 ORDER BY 1, 2""",
+        *narrow_args,
     )
     escalations = await conn.fetch(
-        f"""SELECT c.tier, (e->>'level')::int AS level, count(*) AS n
-            FROM reporting.complaints c, jsonb_array_elements(c.escalations) e WHERE {where}
+        f"""SELECT tier, level, count(*) AS n FROM reporting.complaint_escalations n WHERE {narrow}
             GROUP BY 1, 2 ORDER BY 1, 2""",
-        *args,
+        *narrow_args,
     )
     tiers = []
     for row in per_tier:
@@ -207,7 +218,7 @@ async def timeliness(conn: asyncpg.Connection, period: Period, by: Dimension | N
         end=period.end,
         time_zone=period.zone.key,
         tiers=tiers,
-        departments=await _departments(conn, where, args),
+        departments=await _departments(conn, narrow, narrow_args),
         drilldown=await _drilldown(conn, where, args, by) if by else [],
         drilldown_by=by,
     )
@@ -217,17 +228,14 @@ async def _departments(conn: asyncpg.Connection, where: str, args: list[Any]) ->
     """Collaboration between departments, from the transfer events: how long the receiving one
     took to accept, and how long complaints stayed with each department."""
     transfers = await conn.fetch(
-        f"""SELECT t->>'to_group' AS grp, count(*) AS received,
-                   count(*) FILTER (WHERE (t->>'accepted')::boolean) AS accepted,
-                   avg((t->>'waited')::float) FILTER (WHERE (t->>'accepted')::boolean) AS to_accept
-            FROM reporting.complaints c, jsonb_array_elements(c.transfers) t WHERE {where} GROUP BY 1""",
+        f"""SELECT to_group AS grp, count(*) AS received, count(*) FILTER (WHERE accepted) AS accepted,
+                   avg(waited_seconds) FILTER (WHERE accepted) AS to_accept
+            FROM reporting.complaint_transfers n WHERE {where} GROUP BY 1""",
         *args,
     )
     spans = await conn.fetch(
-        f"""SELECT d->>'group' AS grp,
-                   sum(extract(epoch FROM coalesce((d->>'to')::timestamptz, now()) - (d->>'from')::timestamptz))
-                       AS seconds
-            FROM reporting.complaints c, jsonb_array_elements(c.departments) d WHERE {where} GROUP BY 1""",
+        f"""SELECT group_name AS grp, sum(extract(epoch FROM coalesce(ended_at, now()) - started_at)) AS seconds
+            FROM reporting.complaint_departments n WHERE {where} GROUP BY 1""",
         *args,
     )
     by_group = {t["grp"]: t for t in transfers}
@@ -391,11 +399,10 @@ class Targets(BaseModel):
 
 
 async def _target_share(conn: asyncpg.Connection, period: Period, target: str) -> float | None:
-    where, args = period.where()
+    where, args = period.narrow_where()
     row = await conn.fetchrow(
-        f"""SELECT count(*) FILTER (WHERE t.value->>'met' IS NOT NULL OR (t.value->>'breached')::boolean) AS decided,
-                   count(*) FILTER (WHERE t.value->>'met' IS NOT NULL AND NOT (t.value->>'breached')::boolean) AS within
-            FROM reporting.complaints c, jsonb_each(c.targets) t WHERE {where} AND t.key = ${len(args) + 1}""",
+        f"""SELECT count(*) FILTER (WHERE decided) AS decided, count(*) FILTER (WHERE within) AS within
+            FROM reporting.complaint_targets n WHERE {where} AND n.target = ${len(args) + 1}""",
         *args,
         target,
     )
@@ -403,10 +410,8 @@ async def _target_share(conn: asyncpg.Connection, period: Period, target: str) -
 
 
 async def _escalations(conn: asyncpg.Connection, period: Period) -> int:
-    where, args = period.where()
-    return await conn.fetchval(
-        f"SELECT count(*) FROM reporting.complaints c, jsonb_array_elements(c.escalations) e WHERE {where}", *args
-    )
+    where, args = period.narrow_where()
+    return await conn.fetchval(f"SELECT count(*) FROM reporting.complaint_escalations n WHERE {where}", *args)
 
 
 async def against_targets(conn: asyncpg.Connection, period: Period) -> Targets:
@@ -427,3 +432,32 @@ async def against_targets(conn: asyncpg.Connection, period: Period) -> Targets:
                met=None if change is None else change <= SLOWNESS_ESCALATIONS_CHANGE_TARGET),
     ]  # fmt: skip
     return Targets(start=period.start, end=period.end, figures=figures)
+
+
+# ---------------------------------------------------------------- the dashboard's other figures
+
+
+class HeatCell(BaseModel):
+    tier: int | None
+    complaint_type: str | None
+    complaints: int
+    breached: int
+
+
+async def heat_map(conn: asyncpg.Connection, period: Period) -> list[HeatCell]:
+    """Tier × type: how many complaints, how many breached."""
+    where, args = period.where()
+    rows = await conn.fetch(
+        f"""SELECT tier, complaint_type, count(*) AS n, count(*) FILTER (WHERE breached) AS breached
+            FROM reporting.complaints c WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2""",
+        *args,
+    )
+    return [HeatCell(tier=r["tier"], complaint_type=r["complaint_type"], complaints=r["n"], breached=r["breached"])
+            for r in rows]  # fmt: skip
+
+
+async def open_by_stage(conn: asyncpg.Connection) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n FROM reporting.complaints WHERE status <> 'closed' GROUP BY 1 ORDER BY 2 DESC"
+    )
+    return {r["status"]: r["n"] for r in rows}

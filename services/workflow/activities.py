@@ -10,10 +10,10 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from services.common.deadlines.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from services.common.events import NewEvent
 from services.notify.contract import NOTIFICATIONS_PATH, KeyedNotificationRequest
 from services.workflow.eventstore import EventStore, VersionConflict
-from services.workflow.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from services.workflow.routing import Route, Router, RouteRequest
 
 log = logging.getLogger(__name__)

@@ -21,6 +21,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from services.common import domain_events as ev
+from services.common.deadlines.policy import (
+    Policy,
+    PolicyError,
+    available_policies,
+    load_policy,
+)
 from services.common.events import EventPage
 from services.common.privacy import masked_event_data, scrub_text
 from services.common.service import service_app, service_database
@@ -60,12 +66,6 @@ from services.workflow.contract import (
 from services.workflow.eventstore import EventStore
 from services.workflow.permissions import Staff
 from services.workflow.playbooks import Playbook, load_playbooks, suggest
-from services.workflow.policy import (
-    Policy,
-    PolicyError,
-    available_policies,
-    load_policy,
-)
 from services.workflow.routing import Router, StaffMember, load_routing
 from services.workflow.staff_auth import SignedIn
 

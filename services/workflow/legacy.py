@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 from temporalio import workflow
 
+from services.common.deadlines.policy import Policy
 from services.common.domain_events import DomainEvent
 from services.notify.contract import KeyedNotificationRequest
 from services.workflow.activities import ComplaintActivities
 from services.workflow.activity_options import ACTIVITY_OPTIONS, LOCAL_OPTIONS
 from services.workflow.contract.record import Classification, ComplaintInput, FieldDecision
-from services.workflow.policy import Policy
 from services.workflow.routing import Route
 
 

@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from services.common.deadlines.policy import PolicyError, available_policies, load_policy
 from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers
 from services.common.settings import get_settings
@@ -29,7 +30,6 @@ from services.workflow.activities import ComplaintActivities
 from services.workflow.contract import ComplaintClient
 from services.workflow.eventstore import EventStore
 from services.workflow.outbox import MessageRelay
-from services.workflow.policy import PolicyError, available_policies, load_policy
 from services.workflow.routing import Router, assign_queued, load_routing
 from services.workflow.workflows import ComplaintWorkflow
 

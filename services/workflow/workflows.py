@@ -20,6 +20,8 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from services.common import domain_events as events
+    from services.common.deadlines.policy import Policy
+    from services.common.deadlines.sla import Due, SlaState
     from services.common.events import NewEvent
     from services.notify.contract import Address, KeyedNotificationRequest
     from services.workflow import search_attributes as sa
@@ -60,9 +62,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from services.workflow.contract.names import STATUS_QUERY, WORKFLOW_TYPE
     from services.workflow.legacy import OlderGenerations, legacy_classification
-    from services.workflow.policy import Policy
     from services.workflow.routing import Route, RouteRequest
-    from services.workflow.sla import Due, SlaState
     from services.workflow.stages import Action, ActionNotAllowed, ensure_allowed
 
 

@@ -35,7 +35,7 @@ from services.workflow.contract import (
     StaffAction,
     SurveyAnswer,
 )
-from services.workflow.policy import POLICY_DIR
+from services.common.deadlines.policy import POLICY_DIR
 
 URGENT = "Fire in the store, a customer was injured"
 ROUTINE = "How do I change my password?"

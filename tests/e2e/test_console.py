@@ -75,7 +75,7 @@ async def shown_after_reload(page: Page, test_id: str, text: str, tries: int = 6
     it has happened, at the latest after a reload."""
     for _ in range(tries):
         part = page.get_by_test_id(test_id)
-        if await part.count() and text in await part.inner_text():
+        if await part.count() and text in (await part.text_content() or ""):
             return
         await page.wait_for_timeout(500)
         await page.reload()
@@ -230,3 +230,28 @@ async def test_the_console_refuses_what_the_person_may_not_do(system, browser):
     await expect(owner).to_have_url(re.compile(r"/console/sign-in$"))
     await owner.goto(f"{console}/complaints/{complaint_id}")
     await expect(owner).to_have_url(re.compile(r"/console/sign-in\?next="))
+
+
+async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, browser):
+    complaint_id = await submit(system, f"the agent was rude to me ({uuid.uuid4().hex[:6]})")
+    manager = await sign_in(browser, system, "wang.fang")
+    await manager.get_by_role("link", name="Reports").click()  # the reporting service: its own sign-in
+    await expect(manager).to_have_url(re.compile(r"/dashboard/sign-in$"))
+    await manager.get_by_label("Staff id · 工号").fill("wang.fang")
+    await manager.get_by_label("Password · 密码").fill(system.ensure_demo_password())
+    await manager.get_by_role("button", name="Sign in · 登录").click()
+    figures = manager.get_by_test_id("figures")
+    await expect(figures).to_contain_text("Responses within target")
+    await expect(figures).to_contain_text("target ≥ 95 %")
+    await shown_after_reload(manager, "stages", "assigned")  # the projection follows the feed
+    await expect(manager.get_by_test_id("heat-map")).to_contain_text("service attitude")
+    await expect(manager.get_by_test_id("trend")).to_be_visible()
+    await shot(manager, "8-manager-dashboard")
+    assert complaint_id  # submitted above: today's complaints are on the dashboard
+
+    agent = await sign_in(browser, system, "zhou.ting")
+    await agent.goto(f"{system.settings.url_of('reporting')}/dashboard/sign-in")
+    await agent.get_by_label("Staff id · 工号").fill("zhou.ting")
+    await agent.get_by_label("Password · 密码").fill(system.ensure_demo_password())
+    await agent.get_by_role("button", name="Sign in · 登录").click()
+    await expect(agent.locator("[role=alert]")).to_contain_text("group leads and up")

@@ -11,10 +11,9 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from services.notify.contract import Address, NotificationRequest
+from services.notify.contract import Address, NotificationRequest, complaint_of_reply_address
 from services.notify.outbox import MAX_ATTEMPTS, Outbox
 from services.notify.providers import Delivery, DeliveryFailed, OutboundMessage
-from services.notify.contract import complaint_of_reply_address
 from services.notify.smtp import mime_message
 from services.notify.webhook import WebhookProvider, signed_headers, verify
 from tests.conftest import migrated_pool

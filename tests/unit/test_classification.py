@@ -5,7 +5,6 @@ The labelled set is also the classifier's example memory, so it is scored leave-
 example votes for itself). The held-out set is never used to write rules or examples: it is
 written fresh, committed before any rule change, and scored once the change is done."""
 
-import json
 from dataclasses import replace
 from pathlib import Path
 

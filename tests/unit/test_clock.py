@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.workflow.clock import AroundTheClock, BusinessCalendar
-from services.workflow.policy import CalendarSpec, load_policy
+from services.common.deadlines.clock import AroundTheClock, BusinessCalendar
+from services.common.deadlines.policy import CalendarSpec, load_policy
 
 SHANGHAI = BusinessCalendar(load_policy("default").calendar)
 # A daylight-saving zone, a lunch break, a holiday and a make-up Saturday.

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from temporalio.workflow import _Definition
 
+from services.common.deadlines.policy import load_policy
 from services.common.settings import Settings
 from services.workflow import contract
 from services.workflow.contract import ComplaintInput, ComplaintView
-from services.workflow.policy import load_policy
 from services.workflow.workflows import ComplaintWorkflow
 
 SERVICES = Path(__file__).parents[2] / "services"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from services.workflow.policy import POLICY_DIR, PolicyError, available_policies, load_policy, load_policy_file
+from services.common.deadlines.policy import POLICY_DIR, PolicyError, available_policies, load_policy, load_policy_file
 
 DEFAULT_TEXT = (POLICY_DIR / "default.toml").read_text(encoding="utf-8")
 
@@ -95,7 +95,7 @@ def test_an_organisation_can_write_its_own(tmp_path):
 
 def test_check_command_reports_good_and_bad_files(tmp_path):
     bad = write(tmp_path, DEFAULT_TEXT.replace('timezone = "Asia/Shanghai"', 'timezone = "Nowhere"'))
-    run = subprocess.run([sys.executable, "-m", "services.workflow.policy", "check",
+    run = subprocess.run([sys.executable, "-m", "services.common.deadlines.policy", "check",
                           str(POLICY_DIR / "default.toml"), str(bad)], capture_output=True, text=True)
     assert run.returncode == 1
     assert "ok: default@v3" in run.stdout and "unknown time zone" in run.stderr

@@ -139,15 +139,20 @@ async def test_distributions_satisfaction_and_targets(projected):
 
 async def _rows(pool) -> list[dict]:
     rows = await pool.fetch("SELECT * FROM reporting.complaints ORDER BY complaint_id")
-    return [{k: (json.loads(v) if k in ("targets", "escalations", "transfers", "departments") else v)
-             for k, v in dict(r).items()} for r in rows]
+    complaints = [{k: (json.loads(v) if k in ("targets", "escalations", "transfers", "departments") else v)
+                   for k, v in dict(r).items()} for r in rows]
+    side = [dict(r) for table in ("targets", "escalations", "departments", "transfers")
+            for r in await pool.fetch(f"SELECT * FROM reporting.complaint_{table} ORDER BY 1, 2")]
+    return complaints + side
 
 
 @pytest.mark.parametrize("page_size", [1, 3, 7])
 async def test_the_projection_is_the_same_whatever_the_pages_and_after_a_rebuild(projected, page_size):
     whole = await _rows(projected)
     events = fixture_events()
-    await projected.execute("TRUNCATE reporting.complaints")
+    await projected.execute("TRUNCATE reporting.complaints, reporting.complaint_targets, "
+                            "reporting.complaint_escalations, reporting.complaint_departments, "
+                            "reporting.complaint_transfers")
     for i in range(0, len(events), page_size):
         async with projected.acquire() as conn, conn.transaction():
             await apply_page(conn, events[i : i + page_size])

@@ -2,8 +2,8 @@
 
 from datetime import datetime, timedelta, timezone
 
-from services.workflow.policy import load_policy
-from services.workflow.sla import SlaState
+from services.common.deadlines.policy import load_policy
+from services.common.deadlines.sla import SlaState
 
 POLICY = load_policy("default")
 SHANGHAI = timezone(timedelta(hours=8))

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.workflow.clock import BusinessCalendar
-from services.workflow.policy import POLICY_DIR, PolicyError, load_policy_file, with_statutory_days
+from services.common.deadlines.clock import BusinessCalendar
+from services.common.deadlines.policy import POLICY_DIR, PolicyError, load_policy_file, with_statutory_days
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Loaded as a complaint's activity loads it, for the years around 2026 and 2027.

@@ -19,6 +19,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from services.common.deadlines.policy import POLICY_DIR, load_policy
 from services.intake.classification import Facts, load_rules
 from services.notify.contract import KeyedNotificationRequest
 from services.workflow import inbox, search_attributes
@@ -26,10 +27,10 @@ from services.workflow.activities import ComplaintActivities
 from services.workflow.contract import (
     BatchLink,
     Channel,
+    CompensationAction,
     ComplaintClient,
     ComplaintInput,
     ComplaintView,
-    CompensationAction,
     Customer,
     DecisionAction,
     DeclineTransferAction,
@@ -46,7 +47,6 @@ from services.workflow.contract import (
     complaint_id_from_workflow_id,
 )
 from services.workflow.eventstore import EventStore
-from services.workflow.policy import POLICY_DIR, load_policy
 from services.workflow.routing import Router, load_routing
 from services.workflow.worker import activities_of, build_worker
 

@@ -2,8 +2,8 @@
 
 import asyncio
 import time
-from datetime import time as dt_time
 from datetime import datetime, timedelta
+from datetime import time as dt_time
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -11,8 +11,8 @@ import pytest
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 
-from services.workflow.activities import ComplaintActivities, EventsAndMessages
 from services.workflow import inbox
+from services.workflow.activities import ComplaintActivities, EventsAndMessages
 from services.workflow.contract import (
     ActionRefused,
     ComplaintClosed,

@@ -13,6 +13,7 @@ from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.converter import PayloadConverter
 from temporalio.service import RPCError
 
+from services.common.deadlines.policy import POLICY_DIR
 from services.workflow import search_attributes as sa
 from services.workflow.contract import (
     ActionRefused,
@@ -30,7 +31,6 @@ from services.workflow.contract import (
     StaffAction,
     TransferAction,
 )
-from services.workflow.policy import POLICY_DIR
 from tests.workflow import scenarios
 from tests.workflow.scenarios import MONEY, ROUTINE, URGENT, a_complaint, drive, skip_to, timeline, wait_for_event
 

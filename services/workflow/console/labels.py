@@ -9,6 +9,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "skip": ("跳到正文", "Skip to content"),
     "my_work": ("我的工作", "My work"),
     "team": ("团队", "Team"),
+    "reports": ("报表", "Reports"),
     "sign_in": ("登录", "Sign in"),
     "sign_out": ("退出", "Sign out"),
     "staff_id": ("工号", "Staff id"),

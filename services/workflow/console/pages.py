@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 from services.common.privacy import mask_name, masked_event_data
 from services.common.settings import get_settings
 from services.common.web import ApiError
+from services.common.web_session import new_form_token, same_origin
 from services.workflow import inbox, outbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.console import forms
@@ -31,9 +32,7 @@ from services.workflow.console.session import (
     CheckedForm,
     CurrentSession,
     Session,
-    new_sign_in_token,
     safe_next,
-    same_origin,
     set_cookie,
 )
 from services.workflow.contract import ComplaintType, Stage
@@ -77,7 +76,14 @@ def _render(request: Request, template: str, context: dict[str, Any], status: in
     response = PAGES.TemplateResponse(
         request,
         template,
-        {"t": lambda key: label(key, lang), "lang": lang, "local": local, "zone": zone.key, **context},
+        {
+            "t": lambda key: label(key, lang),
+            "lang": lang,
+            "local": local,
+            "zone": zone.key,
+            "reports_url": f"{get_settings().url_of('reporting')}/dashboard",
+            **context,
+        },
         status_code=status,
     )
     response.headers.update(PAGE_HEADERS)
@@ -93,7 +99,7 @@ def _desk(request: Request) -> Desk:
 
 @router.get("/sign-in", response_class=HTMLResponse)
 async def sign_in_page(request: Request, next: Annotated[str | None, Query(max_length=500)] = None) -> Response:
-    token = new_sign_in_token()
+    token = new_form_token()
     response = _render(request, "sign_in.html", {"csrf": token, "next": safe_next(next), "error": None})
     set_cookie(request, response, SIGN_IN_COOKIE, token, max_age=3600)
     return response
@@ -116,7 +122,7 @@ async def sign_in(
     except staff_auth.LockedOut:
         issued, error = None, "locked_out"
     if issued is None:
-        token = new_sign_in_token()
+        token = new_form_token()
         context = {"csrf": token, "next": safe_next(next), "error": error or "wrong_password", "staff_id": staff_id}
         response = _render(request, "sign_in.html", context, status=401 if error is None else 429)
         set_cookie(request, response, SIGN_IN_COOKIE, token, max_age=3600)

@@ -6,15 +6,15 @@ site, which cannot read the cookie, cannot compute it. Before sign-in (the sign-
 it is a double-submit cookie. A POST whose Origin names another site is refused as well.
 """
 
-import hashlib
 import hmac
-import secrets
 from typing import Annotated
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import Depends, Request, Response
 
+from services.common import web_session
 from services.common.web import ApiError
+from services.common.web_session import csrf_for, same_origin
 from services.workflow import staff_auth
 from services.workflow.permissions import Staff
 
@@ -31,39 +31,12 @@ class SignInRequired(Exception):
         self.next_path = next_path
 
 
-def csrf_for(session_token: str) -> str:
-    return hmac.new(session_token.encode(), b"console-csrf", hashlib.sha256).hexdigest()
-
-
 def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int | None = None) -> None:
-    response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path="/console",
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-    )
-
-
-def new_sign_in_token() -> str:
-    return secrets.token_urlsafe(24)
-
-
-def same_origin(request: Request) -> bool:
-    """A browser names the page's site in Origin on every POST; another site's is refused."""
-    origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin is None
-    return urlsplit(origin).netloc == request.headers.get("host", request.url.netloc)
+    web_session.set_cookie(request, response, name, value, "/console", max_age)
 
 
 def safe_next(path: str | None) -> str:
-    """Only a console path: never an address elsewhere (an open redirect)."""
-    if path and path.startswith("/console") and not path.startswith("//") and "\\" not in path:
-        return path
-    return "/console"
+    return web_session.safe_next(path, "/console")
 
 
 class Session:

@@ -1,7 +1,7 @@
 """SLA policies: versioned configuration, one TOML file per policy in `policies/`.
 
 A file is validated completely when it is loaded (by the activity that hands it to a
-workflow, or by `python -m services.workflow.policy check FILE`); a bad file never reaches
+workflow, or by `python -m services.common.deadlines.policy check FILE`); a bad file never reaches
 a running workflow. Running complaints keep the policy they started under: its validated
 content is part of the workflow's state until an operator moves the complaint.
 """
@@ -18,9 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator, model_validator
 
-from services.workflow.statutory import statutory_days
+from services.common.deadlines.statutory import statutory_days
 
-POLICY_DIR = Path(__file__).parent / "policies"
+POLICY_DIR = Path(__file__).resolve().parents[2] / "workflow" / "policies"
 TierKey = Literal["1", "2", "3"]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -57,7 +57,7 @@ class CalendarSpec(BaseModel):
     timezone: str
     working_hours: dict[Weekday, list[str]]
     # A country's statutory holidays and make-up working days, added at load for the years a
-    # complaint received now can run in (services/workflow/statutory.py); the lists below are
+    # complaint received now can run in (services/common/deadlines/statutory.py); the lists below are
     # the organisation's own additions (a company day off, a year's make-up days not yet known).
     statutory: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="ISO country code, e.g. CN")
     holidays: list[date] = []
@@ -276,9 +276,9 @@ def available_policies(directory: Path = POLICY_DIR) -> list[str]:
     return sorted(p.stem for p in directory.glob("*.toml"))
 
 
-if __name__ == "__main__":  # python -m services.workflow.policy check FILE...
+if __name__ == "__main__":  # python -m services.common.deadlines.policy check FILE...
     if len(sys.argv) < 3 or sys.argv[1] != "check":
-        sys.exit("usage: python -m services.workflow.policy check FILE [FILE...]")
+        sys.exit("usage: python -m services.common.deadlines.policy check FILE [FILE...]")
     failed = False
     for arg in sys.argv[2:]:
         try:

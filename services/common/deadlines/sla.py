@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, PrivateAttr
 
-from services.workflow.clock import ZERO, BusinessCalendar, Clock, clock_for
-from services.workflow.policy import Policy, TierPolicy
+from services.common.deadlines.clock import ZERO, BusinessCalendar, Clock, clock_for
+from services.common.deadlines.policy import Policy, TierPolicy
 
 Kind = Literal["warn", "remind", "breach", "climb"]
 

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from services.workflow.policy import CalendarSpec
+from services.common.deadlines.policy import CalendarSpec
 
 _SEARCH_DAYS = 3 * 366  # a calendar with no working time in three years is a broken calendar
 ZERO = timedelta(0)

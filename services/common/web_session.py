@@ -1,0 +1,40 @@
+"""What a browser session needs on any of our services' pages: an HttpOnly, SameSite=Strict
+cookie (Secure over HTTPS) holding the staff token, a CSRF token derived from it (an HMAC: no
+storage, and another site cannot compute it without the cookie), the Origin check on POSTs,
+and a `next` that can only lead back into the same pages (never an open redirect)."""
+
+import hashlib
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from fastapi import Request, Response
+
+
+def csrf_for(session_token: str) -> str:
+    return hmac.new(session_token.encode(), b"console-csrf", hashlib.sha256).hexdigest()
+
+
+def new_form_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def set_cookie(request: Request, response: Response, name: str, value: str, path: str, max_age: int | None = None):
+    response.set_cookie(
+        name, value, max_age=max_age, path=path, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+    )
+
+
+def same_origin(request: Request) -> bool:
+    """A browser names the page's site in Origin on every POST; another site's is refused."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host", request.url.netloc)
+
+
+def safe_next(path: str | None, prefix: str) -> str:
+    """Only a path under `prefix`: never an address elsewhere."""
+    if path and path.startswith(prefix) and not path.startswith("//") and "\\" not in path:
+        return path
+    return prefix

@@ -1,0 +1,132 @@
+"""The managers' dashboard (`/dashboard`, server-rendered, charts drawn as SVG on the server:
+no script, no build step): the breach trend, compliance against 95 %, satisfaction against
+85 %, the tier × type heat map and the open complaints by stage. Staff sign in here with their
+workflow-service account; the session is their staff token in a cookie of this service."""
+
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from services.common import web_session
+from services.common.web import ApiError
+from services.reporting import reports
+from services.reporting.access import DASHBOARD_COOKIE, RANK, READS_REPORTS, Reader
+
+router = APIRouter(prefix="/dashboard", include_in_schema=False)
+PAGES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+SIGN_IN_COOKIE = "dashboard_sign_in"
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    response = PAGES.TemplateResponse(request, template, context, status_code=status)
+    response.headers.update(HEADERS)
+    return response
+
+
+async def _reader(request: Request) -> Reader | None:
+    token = request.cookies.get(DASHBOARD_COOKIE)
+    return await request.app.state.staff_tokens.reader(token) if token else None
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+async def sign_in_page(request: Request, error: str | None = None) -> Response:
+    token = web_session.new_form_token()
+    response = _page(request, "sign_in.html", {"csrf": token, "error": error})
+    web_session.set_cookie(request, response, SIGN_IN_COOKIE, token, "/dashboard", 3600)
+    return response
+
+
+@router.post("/sign-in")
+async def sign_in(
+    request: Request,
+    staff_id: Annotated[str, Form(min_length=1, max_length=100)],
+    password: Annotated[str, Form(min_length=1, max_length=200)],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    if csrf != request.cookies.get(SIGN_IN_COOKIE) or not web_session.same_origin(request):
+        raise ApiError(403, "csrf", "this sign-in form is not from this dashboard; reload the page", field="csrf")
+    try:
+        answer = await request.app.state.sign_in_http.post(
+            "/v1/auth/token", json={"staff_id": staff_id, "password": password}
+        )
+    except httpx.HTTPError as exc:
+        raise ApiError(503, "temporarily_unavailable", "sign-in is not available right now; try again") from exc
+    if answer.status_code != 200:
+        return await sign_in_page(request, error=answer.json().get("message", "wrong staff id or password"))
+    signed_in = RedirectResponse("/dashboard", status_code=303)
+    web_session.set_cookie(request, signed_in, DASHBOARD_COOKIE, answer.json()["access_token"], "/dashboard", 12 * 3600)
+    signed_in.delete_cookie(SIGN_IN_COOKIE, path="/dashboard")
+    return signed_in
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    token = request.cookies.get(DASHBOARD_COOKIE)
+    if not token or csrf != web_session.csrf_for(token) or not web_session.same_origin(request):
+        raise ApiError(403, "csrf", "this form is not from this dashboard session; reload the page", field="csrf")
+    await request.app.state.sign_in_http.delete("/v1/auth/token", headers={"Authorization": f"Bearer {token}"})
+    response = RedirectResponse("/dashboard/sign-in", status_code=303)
+    response.delete_cookie(DASHBOARD_COOKIE, path="/dashboard")
+    return response
+
+
+def _trend_points(trend: list[reports.TrendPoint], width: int = 640, height: int = 160) -> dict[str, Any]:
+    """The daily breach rate as an SVG polyline (x: days, y: 0–100 %)."""
+    if not trend:
+        return {"points": "", "labels": []}
+    step = width / max(1, len(trend) - 1)
+    points = []
+    for i, p in enumerate(trend):
+        rate = p.breached / p.received if p.received else 0.0
+        points.append(f"{i * step:.1f},{height - rate * height:.1f}")
+    labels = [(0, trend[0].starts.isoformat()), (width, trend[-1].starts.isoformat())]
+    return {"points": " ".join(points), "labels": labels, "width": width, "height": height}
+
+
+@router.get("", response_class=HTMLResponse)
+async def dashboard(
+    request: Request,
+    start: Annotated[date | None, Query()] = None,
+    end: Annotated[date | None, Query()] = None,
+) -> Response:
+    reader = await _reader(request)
+    if reader is None:
+        return RedirectResponse("/dashboard/sign-in", status_code=303)
+    if RANK.get(reader.authority, 0) < RANK[READS_REPORTS]:
+        return _page(request, "forbidden.html", {"reader": reader}, status=403)
+    zone = request.app.state.zone
+    last = end or datetime.now(zone).date()
+    period = reports.Period(start or last - timedelta(days=29), last, zone)
+    async with request.app.state.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        held = await reports.against_targets(conn, period)
+        spread = await reports.distributions(conn, period)
+        cells = await reports.heat_map(conn, period)
+        stages = await reports.open_by_stage(conn)
+    worst = max((c.breached / c.complaints for c in cells if c.complaints), default=0) or 1
+    context = {
+        "reader": reader,
+        "csrf": web_session.csrf_for(request.cookies[DASHBOARD_COOKIE]),
+        "period": period,
+        "figures": held.figures,
+        "trend": _trend_points(spread.daily),
+        "daily": spread.daily,
+        "tiers": sorted({c.tier for c in cells}, key=lambda t: (t is None, t)),
+        "types": sorted({c.complaint_type or "" for c in cells}),
+        "cells": {(c.tier, c.complaint_type or ""): c for c in cells},
+        "worst": worst,
+        "stages": stages,
+        "most_open": max(stages.values(), default=1),
+    }
+    return _page(request, "dashboard.html", context)
