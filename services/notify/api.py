@@ -52,9 +52,9 @@ async def lifespan(app: FastAPI):
 app = service_app("notify", "Notify service", "Outbox and delivery of every message to customers and staff.", lifespan)
 app.include_router(mailbox_page.router)
 
-# Messages come from the workflow service (complaints) and intake (alerts to staff); the customer's
+# Messages come from the workflow service (complaints), intake and reporting (alerts to staff); the customer's
 # page (intake) and the SRE read them back.
-SENDERS = [Depends(service_caller("workflow", "intake"))]
+SENDERS = [Depends(service_caller("workflow", "intake", "reporting"))]
 READERS = [Depends(service_caller("workflow", "intake", "operator"))]
 
 IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200)]

@@ -52,7 +52,7 @@ class StaffTokens:
         return reader
 
 
-async def reader_of(request: Request, token: str | None) -> Reader:
+async def reader_of(request: Request, token: str | None, least: str = READS_REPORTS) -> Reader:
     if not token:
         raise unauthorized("sign in at the workflow service (POST /v1/auth/token) and send the token")
     if caller_of(token, get_settings()) == "operator":
@@ -60,7 +60,7 @@ async def reader_of(request: Request, token: str | None) -> Reader:
     reader = await request.app.state.staff_tokens.reader(token)
     if reader is None:
         raise unauthorized("this token is unknown, expired or signed out")
-    if RANK.get(reader.authority, 0) < RANK[READS_REPORTS]:
+    if RANK.get(reader.authority, 0) < RANK[least]:
         raise ApiError(403, "forbidden", "reports are for group leads and up")
     return reader
 
@@ -72,3 +72,13 @@ async def report_reader(
 
 
 ReportReader = Annotated[Reader, Depends(report_reader)]
+
+
+async def any_staff(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Reader:
+    """Any signed-in member of staff (an improvement action's owner marks it done)."""
+    return await reader_of(request, credentials.credentials if credentials else None, least="agent")
+
+
+AnyStaff = Annotated[Reader, Depends(any_staff)]

@@ -7,6 +7,7 @@ and filters (`tier`, `type`, `channel`, `group`, `person`), and answers JSON, or
 
 import csv
 import io
+import uuid
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -21,8 +22,8 @@ from pydantic import BaseModel
 from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers, service_caller
 from services.common.web import ApiError
-from services.reporting import dashboard, reports
-from services.reporting.access import ReportReader, StaffTokens
+from services.reporting import dashboard, reports, reviews
+from services.reporting.access import RANK, AnyStaff, ReportReader, StaffTokens
 from services.reporting.projector import Projector, feed_reader
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -42,7 +43,11 @@ async def lifespan(app: FastAPI):
         app.state.staff_tokens = StaffTokens(sign_in_checks, settings.url_of("workflow"))
         projector = Projector(pool, feed_reader(http, f"{settings.url_of('workflow')}/v1/events"))
         app.state.projector = projector
-        async with app.state.loops.supervised("projector", projector.catch_up_once, settings.reporting_poll_seconds):
+        reminders = reviews.OverdueReminders(pool, http, settings.url_of("notify"))
+        async with (
+            app.state.loops.supervised("projector", projector.catch_up_once, settings.reporting_poll_seconds),
+            app.state.loops.supervised("review-reminders", reminders.remind_once, 5.0),
+        ):
             yield
 
 
@@ -219,3 +224,46 @@ async def rebuild_projection() -> dict[str, str]:
     """Forget the projection and rebuild it from the feed's start (reports fill up as it reads)."""
     await app.state.projector.rebuild()
     return {"status": "rebuilding from position 0"}
+
+
+# ---------------------------------------------------------------- root-cause reviews (source 003)
+
+
+@app.post("/v1/reviews", status_code=201, response_model=reviews.Review, tags=["reviews"])
+async def create_review(body: reviews.ReviewBody, reader: ReportReader) -> reviews.Review:
+    """A 5W1H review of a complaint or a batch incident, with improvement actions (owner, deadline)."""
+    return await reviews.create(app.state.pool, body, reader.who)
+
+
+@app.post("/v1/reviews/{review_id}/actions", response_model=reviews.Review, tags=["reviews"])
+async def add_review_action(review_id: uuid.UUID, body: reviews.ActionBody, reader: ReportReader) -> reviews.Review:
+    review = await reviews.add_action(app.state.pool, review_id, body)
+    if review is None:
+        raise ApiError(404, "not_found", f"no review {review_id}", field="review_id")
+    return review
+
+
+@app.post("/v1/review-actions/{action_id}/done", response_model=reviews.Action, tags=["reviews"])
+async def review_action_done(action_id: uuid.UUID, staff: AnyStaff) -> reviews.Action:
+    """Its owner, or a group lead and up, marks an improvement action done."""
+    owner = await app.state.pool.fetchval("SELECT owner FROM reporting.review_actions WHERE action_id = $1", action_id)
+    if owner is None:
+        raise ApiError(404, "not_found", f"no improvement action {action_id}", field="action_id")
+    if staff.who != owner and RANK.get(staff.authority, 0) < RANK["group_lead"]:
+        raise ApiError(403, "forbidden", f"the action is {owner}'s; a group lead or above may close it for them")
+    done = await reviews.mark_done(app.state.pool, action_id, staff.who)
+    assert done is not None  # seen a moment ago; actions are never deleted
+    return done
+
+
+@app.get("/v1/reviews", response_model=list[reviews.Review], tags=["reviews"])
+async def list_reviews(
+    reader: ReportReader, status: Annotated[Literal["open", "closed", "all"], Query()] = "all", format: Format = "json"
+):
+    """Reviews with their actions; `open`: an action is not done yet. CSV: one line per action."""
+    found = await reviews.listed(app.state.pool, status)
+    if format == "json":
+        return found
+    rows = [[r.review_id, r.complaint_id or "", r.batch_id or "", a.action, a.owner, a.due_at.isoformat(),
+             a.done_at.isoformat() if a.done_at else "", a.overdue] for r in found for a in r.actions]  # fmt: skip
+    return _csv("review-actions", ["review", "complaint", "batch", "action", "owner", "due", "done", "overdue"], rows)

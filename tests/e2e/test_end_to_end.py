@@ -901,3 +901,37 @@ async def test_reports_over_http_for_leads_and_up_in_json_and_csv(system, http):
     for name in ("distributions", "satisfaction", "targets"):
         answer = await http.get(f"{reporting}/v1/reports/{name}", headers=as_lead)
         assert answer.status_code == 200, (name, answer.text)
+
+
+async def test_a_root_cause_review_with_actions_whose_overdue_owner_is_reminded(system, http):
+    reporting = system.settings.url_of("reporting")
+    _, _, complaint_id = await _assigned_complaint(system, http, "the agent was rude to me")
+    as_lead, as_agent = await system.staff_headers("liu.yang"), await system.staff_headers("zhou.ting")
+    review = {"complaint_id": complaint_id, "what": "a customer was shouted at", "why": "a new agent, no coaching",
+              "who": "front-line service", "when": "2026-11-30 morning", "where": "hotline",
+              "how": "call escalated; apology given",
+              "actions": [{"action": "coach the agent", "owner": "zhou.ting", "due_at": "2026-11-01T09:00:00+08:00"},
+                          {"action": "update the script", "owner": "liu.yang", "due_at": "2099-01-01T09:00:00+08:00"}]}
+    assert (await http.post(f"{reporting}/v1/reviews", json=review, headers=as_agent)).status_code == 403
+    unnamed = await http.post(f"{reporting}/v1/reviews", json={**review, "complaint_id": None}, headers=as_lead)
+    assert unnamed.status_code == 422
+    created = await http.post(f"{reporting}/v1/reviews", json=review, headers=as_lead)
+    assert created.status_code == 201, created.text
+    overdue = next(a for a in created.json()["actions"] if a["owner"] == "zhou.ting")
+    assert overdue["overdue"] is True
+
+    async def in_owner_mailbox():
+        folder = system.settings.deliveries_dir / "internal"
+        texts = [p.read_text(encoding="utf-8") for p in folder.glob("*.txt")] if folder.exists() else []
+        return [t for t in texts if "To: zhou.ting <staff:zhou.ting>" in t and "coach the agent" in t]
+
+    assert len(await eventually(in_owner_mailbox)) == 1
+    listed = (await http.get(f"{reporting}/v1/reviews", params={"status": "open"}, headers=as_lead)).json()
+    assert created.json()["review_id"] in {r["review_id"] for r in listed}
+    not_theirs = await http.post(f"{reporting}/v1/review-actions/{overdue['action_id']}/done",
+                                 headers=await system.staff_headers("zhao.min"))
+    assert not_theirs.status_code == 403
+    done = await http.post(f"{reporting}/v1/review-actions/{overdue['action_id']}/done", headers=as_agent)
+    assert done.status_code == 200 and done.json()["done_by"] == "zhou.ting"
+    as_csv = await http.get(f"{reporting}/v1/reviews", params={"format": "csv"}, headers=as_lead)
+    assert "coach the agent" in as_csv.text and "update the script" in as_csv.text

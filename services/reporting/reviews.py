@@ -1,0 +1,187 @@
+"""Root-cause reviews (source 003): a 5W1H review of a complaint or a batch incident (what,
+why, who, when, where, how) with improvement actions, each with an owner and a deadline. An
+action past its deadline is reminded to its owner once a day until it is done."""
+
+import logging
+import uuid
+from datetime import UTC, date, datetime
+
+import asyncpg
+import httpx
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from services.common.privacy import scrub_text
+from services.notify.contract import NOTIFICATIONS_PATH, NotificationRequest
+
+log = logging.getLogger(__name__)
+
+
+class ActionBody(BaseModel):
+    action: str = Field(min_length=1, max_length=2000)
+    owner: str = Field(min_length=1, max_length=100, description="the staff id who carries it out")
+    due_at: AwareDatetime
+
+
+class ReviewBody(BaseModel):
+    complaint_id: str | None = Field(default=None, max_length=100)
+    batch_id: str | None = Field(default=None, max_length=100)
+    what: str = Field(min_length=1, max_length=4000, description="what happened")
+    why: str = Field(min_length=1, max_length=4000, description="the root cause")
+    who: str = Field(min_length=1, max_length=2000, description="who was involved")
+    when: str = Field(min_length=1, max_length=500)
+    where: str = Field(min_length=1, max_length=500)
+    how: str = Field(min_length=1, max_length=4000, description="how it came about, and how it was handled")
+    actions: list[ActionBody] = Field(default=[], max_length=50)
+
+    @model_validator(mode="after")
+    def _about_something(self) -> "ReviewBody":
+        if not self.complaint_id and not self.batch_id:
+            raise ValueError("name the complaint_id or the batch_id the review is about")
+        return self
+
+
+class Action(ActionBody):
+    action_id: uuid.UUID
+    review_id: uuid.UUID
+    done_at: datetime | None = None
+    done_by: str | None = None
+    overdue: bool = False
+
+
+class Review(BaseModel):
+    review_id: uuid.UUID
+    complaint_id: str | None
+    batch_id: str | None
+    what: str
+    why: str
+    who: str
+    when: str
+    where: str
+    how: str
+    created_by: str
+    created_at: datetime
+    actions: list[Action]
+
+
+async def create(pool: asyncpg.Pool, body: ReviewBody, by: str) -> Review:
+    review_id = uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """INSERT INTO reporting.reviews (review_id, complaint_id, batch_id, what, why, who, when_, where_, how,
+                   created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+            review_id, body.complaint_id, body.batch_id, scrub_text(body.what), scrub_text(body.why),
+            scrub_text(body.who), body.when, body.where, scrub_text(body.how), by,
+        )  # fmt: skip
+        for action in body.actions:
+            await _add_action(conn, review_id, action)
+    found = await get(pool, review_id)
+    assert found is not None  # written just now
+    return found
+
+
+async def _add_action(conn: asyncpg.Connection, review_id: uuid.UUID, action: ActionBody) -> uuid.UUID:
+    action_id = uuid.uuid4()
+    await conn.execute(
+        """INSERT INTO reporting.review_actions (action_id, review_id, action, owner, due_at)
+           VALUES ($1, $2, $3, $4, $5)""",
+        action_id, review_id, scrub_text(action.action), action.owner, action.due_at,
+    )  # fmt: skip
+    return action_id
+
+
+async def add_action(pool: asyncpg.Pool, review_id: uuid.UUID, action: ActionBody) -> Review | None:
+    async with pool.acquire() as conn:
+        if not await conn.fetchval("SELECT 1 FROM reporting.reviews WHERE review_id = $1", review_id):
+            return None
+        await _add_action(conn, review_id, action)
+    return await get(pool, review_id)
+
+
+async def mark_done(pool: asyncpg.Pool, action_id: uuid.UUID, by: str) -> Action | None:
+    row = await pool.fetchrow(
+        """UPDATE reporting.review_actions SET done_at = coalesce(done_at, now()), done_by = coalesce(done_by, $2)
+           WHERE action_id = $1 RETURNING *""",
+        action_id,
+        by,
+    )
+    return _action(row) if row else None
+
+
+def _action(row: asyncpg.Record) -> Action:
+    overdue = row["done_at"] is None and row["due_at"] < datetime.now(UTC)
+    return Action(**{k: row[k] for k in ("action_id", "review_id", "action", "owner", "due_at", "done_at", "done_by")},
+                  overdue=overdue)  # fmt: skip
+
+
+async def get(pool: asyncpg.Pool, review_id: uuid.UUID) -> Review | None:
+    found = await listed(pool, review_id=review_id)
+    return found[0] if found else None
+
+
+async def listed(pool: asyncpg.Pool, status: str = "all", review_id: uuid.UUID | None = None) -> list[Review]:
+    """Reviews with their actions; `open`: with an action not done, `closed`: all actions done."""
+    rows = await pool.fetch(
+        """SELECT * FROM reporting.reviews WHERE ($1::uuid IS NULL OR review_id = $1) ORDER BY created_at DESC
+           LIMIT 500""",
+        review_id,
+    )
+    actions = await pool.fetch(
+        "SELECT * FROM reporting.review_actions WHERE review_id = ANY($1) ORDER BY due_at",
+        [r["review_id"] for r in rows],
+    )
+    reviews = []
+    for row in rows:
+        mine = [_action(a) for a in actions if a["review_id"] == row["review_id"]]
+        is_open = any(a.done_at is None for a in mine)
+        if status == "open" and not is_open or status == "closed" and is_open:
+            continue
+        reviews.append(
+            Review(
+                **{k: row[k] for k in ("review_id", "complaint_id", "batch_id", "what", "why", "who", "how")},
+                when=row["when_"],
+                where=row["where_"],
+                created_by=row["created_by"],
+                created_at=row["created_at"],
+                actions=mine,
+            )  # fmt: skip
+        )
+    return reviews
+
+
+class OverdueReminders:
+    """Once a day per overdue action, a message to its owner (the console lists it, and their
+    e-mail gets a copy); the day is in the message's key, so a retry sends it once."""
+
+    def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient, notify_url: str):
+        self.pool, self.http, self.url = pool, http, f"{notify_url}{NOTIFICATIONS_PATH}"
+
+    async def remind_once(self) -> int:
+        today = date.today()
+        rows = await self.pool.fetch(
+            """SELECT a.*, coalesce('complaint ' || r.complaint_id, 'batch incident ' || r.batch_id) AS subject
+               FROM reporting.review_actions a JOIN reporting.reviews r USING (review_id)
+               WHERE a.done_at IS NULL AND a.due_at < now() AND (a.reminded_on IS NULL OR a.reminded_on < $1)
+               ORDER BY a.due_at LIMIT 100""",
+            today,
+        )
+        sent = 0
+        for row in rows:
+            request = NotificationRequest(
+                template="review_action_overdue",
+                channel="internal",
+                recipient_name=row["owner"],
+                recipient_address=f"staff:{row['owner']}",
+                variables={"action": row["action"], "action_id": str(row["action_id"]), "subject": row["subject"],
+                           "due_at": row["due_at"].isoformat(), "timezone": None},
+            )  # fmt: skip
+            answer = await self.http.post(
+                self.url,
+                json=request.model_dump(mode="json"),
+                headers={"Idempotency-Key": f"review-action/{row['action_id']}/overdue/{today.isoformat()}"},
+            )
+            answer.raise_for_status()  # the loop logs it and tries again on its next pass
+            await self.pool.execute(
+                "UPDATE reporting.review_actions SET reminded_on = $2 WHERE action_id = $1", row["action_id"], today
+            )
+            sent += 1
+        return sent
