@@ -22,7 +22,7 @@ from pydantic import BaseModel
 from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers, service_caller
 from services.common.web import ApiError
-from services.reporting import dashboard, reports, reviews
+from services.reporting import dashboard, reports, reviews, simulator
 from services.reporting.access import RANK, AnyStaff, ReportReader, StaffTokens
 from services.reporting.projector import Projector, feed_reader
 
@@ -267,3 +267,13 @@ async def list_reviews(
     rows = [[r.review_id, r.complaint_id or "", r.batch_id or "", a.action, a.owner, a.due_at.isoformat(),
              a.done_at.isoformat() if a.done_at else "", a.overdue] for r in found for a in r.actions]  # fmt: skip
     return _csv("review-actions", ["review", "complaint", "batch", "action", "owner", "due", "done", "overdue"], rows)
+
+
+# ---------------------------------------------------------------- the policy simulator
+
+
+@app.post("/v1/simulations", response_model=simulator.Simulation, tags=["reports"])
+async def simulate_policy(request: simulator.SimulationRequest, reader: ReportReader) -> simulator.Simulation:
+    """Replay a period's complaints against a proposed policy beside the policy in force: the
+    breach rate per tier and target under each, and the complaints whose outcome would change."""
+    return await simulator.run(app.state.pool, app.state.zone, request)

@@ -13,8 +13,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from services.common import web_session
+from services.common.deadlines.policy import POLICY_DIR
 from services.common.web import ApiError
-from services.reporting import reports
+from services.reporting import reports, simulator
 from services.reporting.access import DASHBOARD_COOKIE, RANK, READS_REPORTS, Reader
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
@@ -130,3 +131,50 @@ async def dashboard(
         "most_open": max(stages.values(), default=1),
     }
     return _page(request, "dashboard.html", context)
+
+
+async def _signed_in_reader(request: Request) -> Reader | Response:
+    reader = await _reader(request)
+    if reader is None:
+        return RedirectResponse("/dashboard/sign-in", status_code=303)
+    if RANK.get(reader.authority, 0) < RANK[READS_REPORTS]:
+        return _page(request, "forbidden.html", {"reader": reader}, status=403)
+    return reader
+
+
+@router.get("/simulate", response_class=HTMLResponse)
+async def simulate_page(request: Request) -> Response:
+    """Try a policy on past complaints: the current default policy to edit, the last 30 days."""
+    reader = await _signed_in_reader(request)
+    if not isinstance(reader, Reader):
+        return reader
+    last = datetime.now(request.app.state.zone).date()
+    form = {"policy": (POLICY_DIR / "default.toml").read_text(encoding="utf-8"),
+            "start": last - timedelta(days=29), "end": last}  # fmt: skip
+    context = {"reader": reader, "csrf": web_session.csrf_for(request.cookies[DASHBOARD_COOKIE]), "form": form}
+    return _page(request, "simulate.html", context)
+
+
+@router.post("/simulate", response_class=HTMLResponse)
+async def simulate(
+    request: Request,
+    policy: Annotated[str, Form(min_length=1, max_length=100_000)],
+    start: Annotated[date, Form()],
+    end: Annotated[date, Form()],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    reader = await _signed_in_reader(request)
+    if not isinstance(reader, Reader):
+        return reader
+    session_csrf = web_session.csrf_for(request.cookies[DASHBOARD_COOKIE])
+    if csrf != session_csrf or not web_session.same_origin(request):
+        raise ApiError(403, "csrf", "this form is not from this dashboard session; reload the page", field="csrf")
+    context: dict[str, Any] = {"reader": reader, "csrf": session_csrf,
+                               "form": {"policy": policy, "start": start, "end": end}}  # fmt: skip
+    try:
+        proposal = simulator.SimulationRequest(policy=policy, start=start, end=end)
+        context["result"] = await simulator.run(request.app.state.pool, request.app.state.zone, proposal)
+    except ApiError as exc:
+        context["error"] = exc.message
+        return _page(request, "simulate.html", context, status=exc.status)
+    return _page(request, "simulate.html", context)

@@ -461,3 +461,14 @@ async def open_by_stage(conn: asyncpg.Connection) -> dict[str, int]:
         "SELECT status, count(*) AS n FROM reporting.complaints WHERE status <> 'closed' GROUP BY 1 ORDER BY 2 DESC"
     )
     return {r["status"]: r["n"] for r in rows}
+
+
+async def happened(conn: asyncpg.Connection, period: Period) -> list[dict[str, Any]]:
+    """What the simulator replays: each tiered complaint's moments (services/reporting/simulator.py)."""
+    where, args = period.where()
+    rows = await conn.fetch(
+        f"""SELECT complaint_id, tier, policy, received_at, acknowledged_at, resolved_at, feedback_at, targets
+            FROM reporting.complaints c WHERE {where} AND tier IS NOT NULL ORDER BY received_at LIMIT 20000""",
+        *args,
+    )
+    return [dict(r) for r in rows]

@@ -157,3 +157,28 @@ async def test_the_projection_is_the_same_whatever_the_pages_and_after_a_rebuild
         async with projected.acquire() as conn, conn.transaction():
             await apply_page(conn, events[i : i + page_size])
     assert await _rows(projected) == whole
+
+
+async def test_the_policy_simulator_replays_the_period_against_a_proposal(projected):
+    from services.common.deadlines.policy import POLICY_DIR, parse_policy
+    from services.reporting.simulator import Happened, simulate
+
+    async with projected.acquire() as conn:
+        rows = await reports.happened(conn, PERIOD)
+    happened = [Happened.from_row(r, json.loads(r["targets"])) for r in rows]
+    text = (POLICY_DIR / "default.toml").read_text(encoding="utf-8")
+    now = at(31, 12)
+
+    same = simulate(parse_policy(text), happened, now=now)
+    assert same.changed_complaints == 0 and same.in_force == ["default@v3"]
+    first_two = next(r for r in same.rates if (r.tier, r.target) == (2, "first_response"))
+    assert (first_two.complaints, first_two.late_now, first_two.breach_rate_now) == (2, 1, 0.5)  # as it happened
+
+    # Tier 2 answered within 5 minutes instead of 30: C-1 (10 min) would have been late too.
+    stricter = text.replace('first_response = "30m"', 'first_response = "5m"').replace("version = 3", "version = 4")
+    proposal = simulate(parse_policy(stricter), happened, now=now)
+    first_two = next(r for r in proposal.rates if (r.tier, r.target) == (2, "first_response"))
+    assert (first_two.late_now, first_two.late_proposed, first_two.breach_rate_proposed) == (1, 2, 1.0)
+    assert [(c.complaint_id, c.target, c.late_now, c.late_proposed) for c in proposal.changes] == [
+        ("C-1", "first_response", False, True)]
+    assert proposal.proposed == "default@v4"

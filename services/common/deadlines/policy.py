@@ -230,20 +230,28 @@ class PolicyError(Exception):
 
 def load_policy_file(path: Path) -> Policy:
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise PolicyError(f"{path.name}: no such policy file") from exc
+    policy = parse_policy(text, path.name)
+    if policy.name != path.stem:
+        raise PolicyError(f"{path.name}: name is '{policy.name}' but the file is named '{path.stem}.toml'")
+    return policy
+
+
+def parse_policy(text: str, source: str = "policy") -> Policy:
+    """A policy from its TOML text (a file, or a proposal sent to the simulator)."""
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PolicyError(f"{path.name}: not valid TOML: {exc}") from exc
+        raise PolicyError(f"{source}: not valid TOML: {exc}") from exc
     try:
         policy = Policy.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in exc.errors()
         )
-        raise PolicyError(f"{path.name}: {problems}") from exc
-    if policy.name != path.stem:
-        raise PolicyError(f"{path.name}: name is '{policy.name}' but the file is named '{path.stem}.toml'")
+        raise PolicyError(f"{source}: {problems}") from exc
     return with_statutory_days(policy, years=range(date.today().year - 1, date.today().year + 2))
 
 
