@@ -87,11 +87,25 @@ class ComplaintFacts:
             for i, e in enumerate(self.escalations)
         ]
         departments = [
-            {**common, "seq": i, "group_name": d["group"], "started_at": d["from"], "ended_at": d["to"]}
+            {
+                **common,
+                "seq": i,
+                "tier": self.tier,
+                "group_name": d["group"],
+                "started_at": d["from"],
+                "ended_at": d["to"],
+            }
             for i, d in enumerate(self.departments)
         ]
         transfers = [
-            {**common, "seq": i, "to_group": t["to_group"], "waited_seconds": t["waited"], "accepted": t["accepted"]}
+            {
+                **common,
+                "seq": i,
+                "tier": self.tier,
+                "to_group": t["to_group"],
+                "waited_seconds": t["waited"],
+                "accepted": t["accepted"],
+            }
             for i, t in enumerate(self.transfers)
         ]
         return {"targets": targets, "escalations": escalations, "departments": departments, "transfers": transfers}

@@ -182,3 +182,20 @@ async def test_the_policy_simulator_replays_the_period_against_a_proposal(projec
     assert [(c.complaint_id, c.target, c.late_now, c.late_proposed) for c in proposal.changes] == [
         ("C-1", "first_response", False, True)]
     assert proposal.proposed == "default@v4"
+
+
+@pytest.mark.parametrize("filters", [{"tier": 2}, {"channel": "email"}, {"tier": 1, "group": "liaison-product"},
+                                     {"person": "a2", "complaint_type": "product_fault"}])
+async def test_every_filter_narrows_every_part_of_the_report(projected, filters):
+    period = reports.Period(PERIOD.start, PERIOD.end, SHANGHAI, **filters)
+    async with projected.acquire() as conn:
+        report = await reports.timeliness(conn, period, by="person")
+        held = await reports.against_targets(conn, period)
+    column = {"tier": "tier", "channel": "channel", "group": "group_name", "person": "assignee",
+              "complaint_type": "complaint_type"}
+    rows = await projected.fetch("SELECT * FROM reporting.complaints")
+    expected = {r["complaint_id"] for r in rows if all(r[column[k]] == v for k, v in filters.items())}
+    assert sum(t.complaints for t in report.tiers) == len(expected) > 0
+    assert sum(sum(t.escalations_by_level.values()) for t in report.tiers) == sum(
+        r["escalation_level"] > 0 for r in rows if r["complaint_id"] in expected)
+    assert held.figures
