@@ -99,10 +99,10 @@ async def test_notify_takes_messages_only_from_the_services_that_send_them(store
         forged = await http.post(f"{notify}/v1/notifications", json=body,
                                  headers={**new_key, "Authorization": "Bearer " + TOKENS["workflow"][:-1] + "x"})
         assert forged.status_code == 401
-        for caller in ("operator", "reporting", "notify"):  # may not send
+        for caller in ("operator", "notify"):  # may not send
             refused = await http.post(f"{notify}/v1/notifications", json=body, headers={**new_key, **as_[caller]})
             assert refused.status_code == 403, caller
-        for caller in ("workflow", "intake"):
+        for caller in ("workflow", "intake", "reporting"):  # reporting: reminders of overdue review actions
             accepted = await http.post(f"{notify}/v1/notifications", json=body,
                                        headers={"Idempotency-Key": f"{caller}/1", **as_[caller]})
             assert accepted.status_code == 202, caller
@@ -111,7 +111,7 @@ async def test_notify_takes_messages_only_from_the_services_that_send_them(store
         assert (await http.get(listing)).status_code == 401
         assert (await http.get(listing, headers=as_["reporting"])).status_code == 403
         listed = (await http.get(listing, headers=as_["operator"])).json()
-        assert len(listed) == 2
+        assert len(listed) == 3
         one = f"{notify}/v1/notifications/{listed[0]['notification_id']}"
         assert (await http.get(one)).status_code == 401
         assert (await http.get(one, headers=as_["intake"])).status_code == 200
@@ -206,8 +206,8 @@ async def test_notify_takes_a_batch_with_an_outcome_per_message_as_the_single_fo
         assert too_many.status_code == 422 and too_many.json()["fields"][0]["field"] == "notifications"
     async with httpx.AsyncClient(timeout=5) as http:
         assert (await http.post(batch_url, json={"notifications": [_item("k/3")]})).status_code == 401
-        as_reporting = bearer(TOKENS["reporting"])
-        refused = await http.post(batch_url, json={"notifications": [_item("k/3")]}, headers=as_reporting)
+        as_operator = bearer(TOKENS["operator"])
+        refused = await http.post(batch_url, json={"notifications": [_item("k/3")]}, headers=as_operator)
         assert refused.status_code == 403
 
 
