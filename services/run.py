@@ -86,6 +86,7 @@ def settings_on_free_ports(data_dir: Path, **overrides) -> Settings:
         notify_port=free_port(),
         reporting_port=free_port(),
         worker_port=free_port(),
+        worker_sdk_metrics_port=free_port(),
         local_smtp_port=free_port(),
         **overrides,
     )
@@ -338,6 +339,8 @@ class LocalSystem:
                 else []
             ),
             f"  deliveries  {s.deliveries_dir} (SMS and staff alerts)   logs {self.logs_dir}",
+            "  metrics     <service>/metrics (operator token below); the worker's Temporal SDK metrics: "
+            f"http://{s.host}:{s.worker_sdk_metrics_port}/metrics",
             f"  channel API key (all channels, for local use): {self.dev_key}",
             "    curl -H 'Authorization: Bearer <key>' … ; saved in " + str(s.data_dir / "channel-key.txt"),
             "  operator token (event feed, notification outbox; new on every start): "

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.common.db import create_pool, migrate
 from services.common.logs import configure_logging
 from services.common.loops import Loops
+from services.common.metrics import install_metrics
 from services.common.settings import Settings, get_settings
 from services.common.telemetry import configure_tracing, instrument_app
 from services.common.web import install_common_routes
@@ -37,4 +38,5 @@ def service_app(service: str, title: str, description: str, lifespan) -> FastAPI
     app.state.loops = Loops()  # its background loops, supervised and reported by /healthz
     install_common_routes(app, service)
     instrument_app(app)
+    install_metrics(app, service)
     return app

@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     notify_port: int = 8002
     reporting_port: int = 8003
     worker_port: int = 8004  # the workflow worker's health and metrics
+    worker_sdk_metrics_port: int = 8005  # the Temporal SDK's Prometheus endpoint in the worker
 
     # Where services reach each other; derived from host and ports unless set.
     intake_url: str | None = None

@@ -4,6 +4,7 @@ customers follow them and answer by an unguessable tracking token (`customer_api
 
 import logging
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -13,7 +14,7 @@ from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers
 from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
-from services.intake import channel_api, customer_api, customer_pages
+from services.intake import channel_api, customer_api, customer_pages, starter
 from services.intake.alerts import StaffAlerts, SurgeMonitor
 from services.intake.keys import KeyStore, RateLimiter
 from services.intake.state import Intake
@@ -54,6 +55,7 @@ async def lifespan(app: FastAPI):
         loops = app.state.loops
         async with (
             loops.supervised("starter", submissions.hand_over_pending, 2.0),
+            loops.supervised("metrics", partial(starter.refresh_gauges, pool), 5.0),
             loops.supervised("surge-count", surge.refresh, 1.0),
             loops.supervised("after-accept", submissions.after_accept, 0.2, on_stop=submissions.flush_started),
         ):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import asyncpg
+from prometheus_client import Gauge
 
 from services.intake.repeats import similarity
 from services.workflow.contract import (
@@ -20,6 +21,19 @@ from services.workflow.contract import (
 )
 
 log = logging.getLogger(__name__)
+
+
+BACKLOG = Gauge("starter_backlog", "complaints accepted (202) whose workflow has not started yet")
+BACKLOG_OLDEST = Gauge("starter_backlog_oldest_seconds", "age of the oldest accepted complaint not started yet")
+
+
+async def refresh_gauges(pool: asyncpg.Pool) -> None:
+    row = await pool.fetchrow(
+        """SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(received_at)), 0) AS age
+           FROM intake.submissions WHERE workflow_started_at IS NULL"""
+    )
+    BACKLOG.set(row["n"])
+    BACKLOG_OLDEST.set(float(row["age"]))
 
 
 class Starter:

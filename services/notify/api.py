@@ -29,6 +29,7 @@ from services.notify.outbox import (
     Notification,
     Outbox,
     TemplateProblem,
+    refresh_gauges,
 )
 from services.notify.webhook import verify
 
@@ -43,8 +44,11 @@ async def lifespan(app: FastAPI):
         app.state.webhook_secret = settings.webhook_secret
         provider = channels_from(settings, staff_emails(settings.roster_file))
         outbox: Outbox = app.state.outbox
-        async with app.state.loops.supervised(
-            "dispatcher", lambda: outbox.deliver_due(provider), settings.notify_poll_seconds, wake=outbox.wake
+        async with (
+            app.state.loops.supervised(
+                "dispatcher", lambda: outbox.deliver_due(provider), settings.notify_poll_seconds, wake=outbox.wake
+            ),
+            app.state.loops.supervised("metrics", lambda: refresh_gauges(pool), 5.0),
         ):
             yield
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
+from prometheus_client import Gauge
 from pydantic import BaseModel
 
 from services.notify.contract import Acceptance, KeyedNotificationRequest, NotificationRequest
@@ -69,6 +70,23 @@ _SELECT = """SELECT id AS notification_id, complaint_id, template, channel, reci
                     recipient_address, subject, body, status, attempts, last_error, created_at, sent_at,
                     delivered_at
              FROM notify.notifications"""
+
+
+PENDING = Gauge("notifications_pending", "notifications accepted, not yet sent")
+OLDEST = Gauge("notifications_oldest_pending_seconds", "age of the oldest notification not yet sent")
+DEAD = Gauge("notifications_dead_letters", "notifications given up (failed), waiting for an operator")
+
+
+async def refresh_gauges(pool: asyncpg.Pool) -> None:
+    row = await pool.fetchrow(
+        """SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+                  coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending')), 0) AS age,
+                  count(*) FILTER (WHERE status = 'failed') AS dead
+           FROM notify.notifications WHERE status IN ('pending', 'failed')"""
+    )
+    PENDING.set(row["pending"])
+    OLDEST.set(float(row["age"]))
+    DEAD.set(row["dead"])
 
 
 def backoff(attempts: int) -> float:

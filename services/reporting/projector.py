@@ -4,9 +4,11 @@ each page of events and the checkpoint that says it was read commit in one trans
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import asyncpg
 import httpx
+from prometheus_client import Gauge
 
 from services.common.events import EventPage, StoredEvent
 from services.reporting.facts import ComplaintFacts, fold
@@ -67,6 +69,10 @@ def feed_reader(http: httpx.AsyncClient, feed_url: str) -> ReadPage:
     return read
 
 
+LAG_SECONDS = Gauge("projection_lag_seconds", "how old the newest event the report projection has read was when read")
+LAG_PAGES = Gauge("projection_full_pages", "1 while the projection reads full pages (catching up), else 0")
+
+
 class Projector:
     def __init__(self, pool: asyncpg.Pool, read_page: ReadPage, page_size: int = 1000):
         self.pool, self.read_page, self.page_size = pool, read_page, page_size
@@ -81,8 +87,11 @@ class Projector:
         """Read and apply one page; returns how many events it applied."""
         after = await self.checkpoint()
         page = await self.read_page(after, self.page_size)
+        LAG_PAGES.set(1 if len(page.events) >= self.page_size else 0)
         if not page.events:
+            LAG_SECONDS.set(0)
             return 0
+        LAG_SECONDS.set(max(0.0, (datetime.now(UTC) - page.events[-1].recorded_at).total_seconds()))
         async with self.pool.acquire() as conn, conn.transaction():
             # Guard against a second projector replica having moved on meanwhile.
             current = await conn.fetchval(

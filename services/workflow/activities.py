@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from prometheus_client import Counter
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -29,6 +30,10 @@ class EventsAndMessages(BaseModel):
 
     events: list[NewEvent]
     messages: list[KeyedNotificationRequest] = []
+
+
+# Breaches, escalations … per minute: rate() over these (alerts: deploy/prometheus/alerts.yml).
+RECORDED = Counter("complaint_events_recorded_total", "domain events this worker appended, by type", ["type"])
 
 
 class ComplaintActivities:
@@ -59,6 +64,9 @@ class ComplaintActivities:
             raise ApplicationError(str(exc), type="VersionConflict", non_retryable=True) from exc
         if step.messages and self.on_messages:
             self.on_messages()
+        if not result.duplicate:
+            for event in step.events:
+                RECORDED.labels(event.type).inc()
         return result.positions
 
     @activity.defn

@@ -34,7 +34,7 @@ from services.common.service_auth import outgoing_headers, service_caller
 from services.common.settings import get_settings
 from services.common.temporal import connect
 from services.common.web import ApiError
-from services.workflow import inbox, staff_auth
+from services.workflow import inbox, outbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.authority import load_authority
 from services.workflow.console import pages as console
@@ -91,7 +91,13 @@ async def lifespan(app: FastAPI):
             base_url=settings.url_of("notify"), headers=outgoing_headers(settings), timeout=3
         ) as notify:
             app.state.notify = notify
-            yield
+
+            async def refresh_gauges() -> None:
+                await inbox.refresh_gauges(pool)
+                await outbox.refresh_gauges(pool)
+
+            async with app.state.loops.supervised("metrics", refresh_gauges, 5.0):
+                yield
 
 
 app = service_app(

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
+from prometheus_client import Gauge
 from pydantic import BaseModel
 
 from services.common import domain_events as ev
@@ -211,3 +212,25 @@ async def escalations_to(pool: asyncpg.Pool, staff: Staff, config: RoutingConfig
         return holds or (role == "manager" and staff.at_least("manager"))
 
     return [dict(r) for r in rows if addressed_to_me(r)]
+
+
+OPEN = Gauge("complaints_open", "open complaints by stage and tier", ["stage", "tier"])
+OVERDUE = Gauge(
+    "complaints_nearest_deadline_overdue_seconds", "how far past its deadline the most overdue open complaint is"
+)
+
+
+async def refresh_gauges(pool: asyncpg.Pool) -> None:
+    """For the on-call person (services/common/metrics.py): what is open, and how late."""
+    rows = await pool.fetch(
+        """SELECT stage, coalesce(tier::text, 'none') AS tier, count(*) AS n FROM workflow.inbox
+           WHERE stage <> 'closed' AND received_at IS NOT NULL GROUP BY 1, 2"""
+    )
+    OPEN.clear()
+    for row in rows:
+        OPEN.labels(row["stage"], row["tier"]).set(row["n"])
+    overdue = await pool.fetchval(
+        """SELECT coalesce(extract(epoch FROM now() - min(next_deadline)), 0) FROM workflow.inbox
+           WHERE stage <> 'closed' AND next_deadline < now()"""
+    )
+    OVERDUE.set(max(0.0, float(overdue or 0)))

@@ -19,6 +19,7 @@ from datetime import timedelta
 import asyncpg
 import httpx
 from opentelemetry import propagate, trace
+from prometheus_client import Gauge
 from pydantic import ValidationError
 
 from services.notify.contract import (
@@ -67,6 +68,19 @@ async def alerts_to(pool: asyncpg.Pool, addresses: Sequence[str], limit: int = 3
         limit,
     )
     return [{**dict(r), "variables": json.loads(r["variables"] or "{}")} for r in rows]
+
+
+PENDING = Gauge("outbox_pending_messages", "messages stored with their events, not yet handed to notify")
+OLDEST = Gauge("outbox_oldest_pending_seconds", "age of the oldest message not yet handed to notify")
+
+
+async def refresh_gauges(pool: asyncpg.Pool) -> None:
+    row = await pool.fetchrow(
+        """SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age
+           FROM workflow.outbox WHERE status = 'pending'"""
+    )
+    PENDING.set(row["n"])
+    OLDEST.set(float(row["age"]))
 
 
 Recipients = Callable[[dict], Awaitable[list[tuple[str, dict]]]]

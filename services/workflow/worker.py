@@ -103,7 +103,7 @@ async def lifespan(app: FastAPI):
         httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http,
     ):
         instrument_http_client(http)
-        temporal = await connect(settings)
+        temporal = await connect(settings, sdk_metrics=f"{settings.host}:{settings.worker_sdk_metrics_port}")
         router = Router(pool, load_routing(settings.routing_file))
         await router.load_roster(settings.roster_file)
         check_escalation_roles(router, settings.policy_dir)

@@ -935,3 +935,52 @@ async def test_a_root_cause_review_with_actions_whose_overdue_owner_is_reminded(
     assert done.status_code == 200 and done.json()["done_by"] == "zhou.ting"
     as_csv = await http.get(f"{reporting}/v1/reviews", params={"format": "csv"}, headers=as_lead)
     assert "coach the agent" in as_csv.text and "update the script" in as_csv.text
+
+
+def _metric(text: str, name: str, **labels) -> float:
+    """The value of one sample of the Prometheus text format (the sum when labels match several)."""
+    total, found = 0.0, False
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        metric = head.split("{")[0]
+        if metric != name or not all(f'{k}="{v}"' in head for k, v in labels.items()):
+            continue
+        total, found = total + float(value), True
+    assert found, f"no {name} {labels} in the scrape"
+    return total
+
+
+async def test_every_service_serves_metrics_and_the_business_gauges_move(system, http):
+    s = system.settings
+    complaint, _, _ = await _assigned_complaint(system, http, "the agent was rude to me")
+    as_agent = await system.staff_headers("zhou.ting")
+    assert (await http.post(f"{complaint}/acknowledge", headers=as_agent)).status_code == 200
+    as_operator = system.headers_as("operator")
+    for name in ("intake", "workflow", "notify", "reporting", "worker"):
+        url = f"{s.url_of(name)}/metrics"
+        assert (await http.get(url, headers={"Authorization": ""})).status_code == 401, name
+        scraped = await http.get(url, headers=as_operator)
+        assert scraped.status_code == 200, name
+        assert "http_request_duration_seconds" in scraped.text or name == "worker", name
+
+    async def scraped(name: str, metric: str, **labels) -> float | None:
+        text = (await http.get(f"{s.url_of(name)}/metrics", headers=as_operator)).text
+        try:
+            return _metric(text, metric, **labels)
+        except AssertionError:
+            return None
+
+    assert await eventually(lambda: scraped("workflow", "complaints_open", stage="acknowledged"))  # a gauge refreshed
+    assert await eventually(lambda: scraped("worker", "complaint_events_recorded_total", type="Acknowledged"))
+    for name, metric in (("intake", "starter_backlog"), ("workflow", "outbox_pending_messages"),
+                         ("notify", "notifications_pending"), ("reporting", "projection_lag_seconds"),
+                         ("workflow", "complaints_nearest_deadline_overdue_seconds")):
+        assert await eventually(lambda: _present(scraped, name, metric)), (name, metric)
+    sdk = await http.get(f"http://{s.host}:{s.worker_sdk_metrics_port}/metrics")
+    assert sdk.status_code == 200 and "temporal_workflow_task" in sdk.text  # the SDK's own
+
+
+async def _present(scraped, name: str, metric: str) -> bool:
+    return await scraped(name, metric) is not None
