@@ -984,3 +984,34 @@ async def test_every_service_serves_metrics_and_the_business_gauges_move(system,
 
 async def _present(scraped, name: str, metric: str) -> bool:
     return await scraped(name, metric) is not None
+
+
+async def test_rebuilding_the_projection_from_zero_gives_the_same_reports(system, http):
+    reporting = system.settings.url_of("reporting")
+    as_operator = system.headers_as("operator")
+    complaint, _, _ = await _assigned_complaint(system, http, "the agent was rude to me")
+    assert (await http.post(f"{complaint}/acknowledge", headers=await system.staff_headers("zhou.ting"))).status_code == 200
+
+    async def settled():  # the projection has read the whole feed: two reads agree
+        first = await _report_figures(http, reporting, as_operator)
+        await asyncio.sleep(1)
+        second = await _report_figures(http, reporting, as_operator)
+        return first if first == second and first["tiers"] else None
+
+    before = await eventually(settled)
+    assert (await http.post(f"{reporting}/v1/projection/rebuild")).status_code == 401
+    rebuilt = await http.post(f"{reporting}/v1/projection/rebuild", headers=as_operator)
+    assert rebuilt.status_code == 202
+    after = await eventually(lambda: _same_report(http, reporting, as_operator, before))
+    assert after == before
+
+
+async def _report_figures(http, reporting, headers) -> dict:
+    """The timeliness report without the hours open complaints have spent so far (they grow)."""
+    report = (await http.get(f"{reporting}/v1/reports/timeliness", headers=headers, params={"by": "person"})).json()
+    return {"tiers": report["tiers"], "drilldown": report["drilldown"]}
+
+
+async def _same_report(http, reporting, headers, expected):
+    report = await _report_figures(http, reporting, headers)
+    return report if report == expected else None
