@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from services.common.codec import PayloadKeys, with_encryption
 from services.common.db import (
     database_url_for,
     ensure_database,
@@ -157,6 +158,11 @@ class LocalSystem:
             await ensure_database(admin_url, s.database_name)
             s.database_url = database_url_for(admin_url, s.database_name)
 
+        if s.payload_keys_file is None:  # Temporal stores only ciphertext, locally too
+            keys = s.data_dir / "payload-keys.json"
+            if not keys.exists():
+                PayloadKeys.create(keys)
+            s.payload_keys_file, s.codec_allow_local_ui = keys, True
         await self.start_temporal()
         if not s.smtp_host:
             self.mail = LocalSmtpServer(s.mail_dir, s.host, s.local_smtp_port)
@@ -258,8 +264,13 @@ class LocalSystem:
             dev_server_log_level="warn",
             # Write-ahead log instead of the rollback journal: readers stop blocking the single writer,
             # about twice the workflow starts per second (make bench); every commit is still synced.
-            dev_server_extra_args=["--sqlite-pragma", "journal_mode=wal"],
-            data_converter=pydantic_data_converter,
+            dev_server_extra_args=[
+                "--sqlite-pragma",
+                "journal_mode=wal",
+                "--ui-codec-endpoint",
+                f"{s.url_of('worker')}/codec",
+            ],
+            data_converter=with_encryption(pydantic_data_converter, s.payload_keys_file),
         )
 
     async def stop_temporal(self) -> None:

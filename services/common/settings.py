@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     temporal_task_queue: str = "complaints"
     temporal_ui_port: int = 8233
+    # AES-GCM keys for Temporal payloads (services/common/codec.py); unset: payloads in clear.
+    # `make run` makes one under the data folder; production keeps it in a secret store.
+    payload_keys_file: Path | None = None
+    # Local systems only: the dev server's UI may use the codec server without a token.
+    codec_allow_local_ui: bool = False
 
     intake_port: int = 8000
     workflow_port: int = 8001

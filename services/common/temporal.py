@@ -5,6 +5,7 @@ from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from services.common.codec import with_encryption
 from services.common.settings import Settings
 
 _runtimes: dict[str, Runtime] = {}
@@ -24,7 +25,7 @@ async def connect(settings: Settings, lazy: bool = False, sdk_metrics: str | Non
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=with_encryption(pydantic_data_converter, settings.payload_keys_file),
         # Also applies to workers built on this client: workflow and activity spans.
         interceptors=[TracingInterceptor()],
         lazy=lazy,

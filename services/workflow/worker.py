@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from services.common.codec_server import install_codec_server
 from services.common.deadlines.policy import PolicyError, available_policies, load_policy
 from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers
@@ -131,9 +132,10 @@ async def lifespan(app: FastAPI):
 app = service_app(
     "worker",
     "Complaint workflow worker",
-    "Runs the complaints' workflows and relays their messages; only health and metrics here.",
+    "Runs the complaints' workflows and relays their messages; health, metrics and the codec server here.",
     lifespan,
 )
+install_codec_server(app, get_settings())
 
 
 def main() -> None:

@@ -3,6 +3,7 @@
 launcher as `make run`, on free ports and a temporary data folder."""
 
 import asyncio
+import subprocess
 import json
 import re
 import uuid
@@ -1015,3 +1016,55 @@ async def _report_figures(http, reporting, headers) -> dict:
 async def _same_report(http, reporting, headers, expected):
     report = await _report_figures(http, reporting, headers)
     return report if report == expected else None
+
+
+async def test_histories_hold_ciphertext_that_the_codec_server_opens_for_operators(system, http):
+    from services.run import temporal_cli
+
+    complaint = new_complaint()
+    accepted = await http.post(f"{system.settings.url_of('intake')}/v1/complaints", json=complaint,
+                               headers={"Idempotency-Key": str(uuid.uuid4())})
+    complaint_id, status_url = accepted.json()["complaint_id"], accepted.json()["status_url"]
+    await eventually(lambda: _has_event(http, status_url, "Assigned"))
+    token = status_url.rsplit("/", 1)[-1]
+    show = [temporal_cli(), "workflow", "show", "--address", system.settings.temporal_address,
+            "-w", workflow_id_for(complaint_id), "--output", "json"]
+    plain = await asyncio.to_thread(subprocess.run, show, capture_output=True, text=True, timeout=60)
+    assert plain.returncode == 0, plain.stderr
+    seen = plain.stdout + _payload_texts(plain.stdout)  # what the CLI prints, payloads decoded from base64
+    for secret in (complaint["customer"]["email"], complaint["customer"]["phone"][-9:], token):
+        assert secret not in seen, secret
+    assert "binary/encrypted" in seen
+
+    codec = [*show, "--codec-endpoint", f"{system.settings.url_of('worker')}/codec"]
+    refused = await asyncio.to_thread(subprocess.run, codec, capture_output=True, text=True, timeout=60)
+    assert complaint["customer"]["email"] not in refused.stdout + _payload_texts(refused.stdout)  # no token
+    operator = f"Bearer {system.service_tokens['operator']}"
+    opened = await asyncio.to_thread(subprocess.run, [*codec, "--codec-auth", operator], capture_output=True,
+                                     text=True, timeout=60)
+    assert opened.returncode == 0, opened.stderr
+    assert complaint["customer"]["email"] in _payload_texts(opened.stdout)  # an SRE with the operator token
+
+
+def _payload_texts(history_json: str) -> str:
+    """Every payload's data in a `temporal workflow show --output json`, decoded from base64."""
+    import base64
+
+    texts = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "metadata" in node and isinstance(node.get("data"), str):
+                try:
+                    texts.append(base64.b64decode(node["data"]).decode("utf-8", "replace"))
+                    texts.append(base64.b64decode(node["metadata"].get("encoding", "")).decode("utf-8", "replace"))
+                except ValueError:
+                    pass
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(history_json or "{}"))
+    return "\n".join(texts)

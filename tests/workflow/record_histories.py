@@ -20,6 +20,7 @@ from services.workflow.contract import ComplaintClient
 from tests.workflow import scenarios
 
 HISTORIES = Path(__file__).parent / "histories"
+TEST_PAYLOAD_KEYS = Path(__file__).parent / "test-payload-keys.json"  # a test key, never a real one
 
 
 async def main() -> None:
@@ -44,7 +45,9 @@ def workflow_tasks_before_routing(history) -> int:
 
 
 async def record_queried_during_first_task(tmp: Path) -> None:
-    async with LocalSystem(settings_on_free_ports(tmp / "system", log_level="WARNING")) as system:
+    # Encrypted as every local system's payloads are, with the test key the replay test decodes with.
+    settings = settings_on_free_ports(tmp / "system", log_level="WARNING", payload_keys_file=TEST_PAYLOAD_KEYS)
+    async with LocalSystem(settings) as system:
         complaints = ComplaintClient(system.temporal.client, system.settings.temporal_task_queue)
         for _ in range(10):  # the split depends on timing: until a query lands mid-task
             complaint = scenarios.a_complaint(datetime.now(UTC), "How do I change my password?")
