@@ -25,10 +25,13 @@ class MaildirHandler:
         self.directory = directory
         self.maildir = mailbox.Maildir(directory, create=True)
         self.refuse = refuse  # a recipient this server answers 550 for (a bounce, in tests)
+        self.unavailable = False  # answers 421 (try again later) to every message while set
         self.transactions: Counter[str] = Counter()  # Message-ID -> how often it was accepted
         self.lock = threading.Lock()
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list):
+        if self.unavailable:
+            return "421 4.3.2 service not available, try again later"
         if self.refuse(address):
             return f"550 5.1.1 <{address}>: no such mailbox"
         envelope.rcpt_tos.append(address)

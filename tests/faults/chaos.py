@@ -19,22 +19,22 @@ async def kill_service(system: LocalSystem, name: str) -> None:
     await asyncio.to_thread(process.wait)
 
 
-async def kill_notify_mid_delivery(system: LocalSystem, within: float = 15.0) -> bool:
-    """Kill notify the moment it has claimed a message and not yet recorded the outcome
-    (True), or, if no delivery was caught in flight within `within` seconds, anyway (False)."""
+async def kill_notify_mid_delivery(system: LocalSystem, within: float = 15.0) -> int:
+    """Kill notify the moment it has claimed messages and not yet recorded their outcome (or,
+    if none is caught in flight within `within` seconds, anyway); returns how many were in
+    flight when it died: each may have reached its receiver without notify knowing."""
     from services.notify.outbox import NO_OUTCOME
 
     conn = await asyncpg.connect(system.settings.database_url)
+    in_flight = "SELECT count(*) FROM notify.notifications WHERE status = 'pending' AND last_error = $1"
     try:
         until = time.monotonic() + within
-        caught = False
-        while time.monotonic() < until and not caught:
-            caught = bool(await conn.fetchval(
-                "SELECT count(*) FROM notify.notifications WHERE status = 'pending' AND last_error = $1", NO_OUTCOME))
-    finally:
+        while time.monotonic() < until and not await conn.fetchval(in_flight, NO_OUTCOME):
+            pass
         await kill_service(system, "notify")
+        return await conn.fetchval(in_flight, NO_OUTCOME)
+    finally:
         await conn.close()
-    return caught
 
 
 async def restart_service(system: LocalSystem, name: str) -> None:

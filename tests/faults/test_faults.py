@@ -150,11 +150,11 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
         caught_mid_delivery = []
         assert system.mail is not None
 
-        async def smtp_down():
-            system.mail.stop()
+        async def smtp_down():  # answering 421 (try later), as a relay under maintenance does
+            system.mail.handler.unavailable = True
 
         async def smtp_up():
-            system.mail.start()
+            system.mail.handler.unavailable = False
 
         async def kill_notify():
             caught_mid_delivery.append(await chaos.kill_notify_mid_delivery(system))
@@ -226,8 +226,8 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
             "customer messages delivered": received[True],
             "customer messages not received": received[False] + len(pending or []),
             "doubled messages": len(doubled),
-            "notify killed mid-delivery": caught_mid_delivery[0],
-            "e-mails retried (SMTP server down for 8 s)": retried_email,
+            "notify killed with messages in flight": caught_mid_delivery[0],
+            "e-mails retried (the SMTP server answered 421 for 8 s)": retried_email,
             "sent twice to the SMTP server": sent_twice_smtp,
             "redelivered after a crash (dropped by the receiver)": redelivered,
             "answers": {str(k): v for k, v in sorted(traffic.answers.items(), key=str)},
@@ -247,8 +247,8 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
         assert report["staff actions not recorded exactly once"] == 0, report
         assert not pending, pending[:5]
         assert received[False] == 0 and not doubled, (doubled, report)
-        # A second copy can only come from notify killed after the server took a message and
-        # before notify recorded it (RFC 1047); it carries the same Message-ID.
-        assert redelivered <= caught_mid_delivery.count(True), report
+        # A second copy can only be of a message in flight when notify was killed: the server may
+        # have taken it before notify could record so (RFC 1047); it carries the same Message-ID.
+        assert redelivered <= caught_mid_delivery[0], report
         assert traffic.server_errors == [], traffic.server_errors[:5]
         assert traffic.refused == [] and traffic.unfinished == [], (traffic.refused[:5], traffic.unfinished[:5])
