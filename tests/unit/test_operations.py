@@ -37,3 +37,15 @@ def test_the_grafana_dashboard_plots_metrics_that_exist():
     assert len(exprs) >= 8
     for expr in exprs:
         assert set(OURS.findall(expr)) <= known, expr
+
+
+def test_the_kubernetes_manifests_validate_against_the_api_schemas():
+    import kubernetes_validate
+
+    docs = [d for d in yaml.safe_load_all((ROOT / "deploy/k8s/complaints.yaml").read_text()) if d]
+    kinds = {d["kind"] for d in docs}
+    assert {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "ConfigMap"} <= kinds
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.30", strict=True)  # raises on the first wrong field
+    workers = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "worker"]
+    assert workers and workers[0]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/healthz"
