@@ -7,7 +7,7 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -276,16 +276,21 @@ class Outbox:
         except Exception as exc:  # noqa: BLE001 - any provider failure is retried or moved on
             await self._failed(row, exc, timeout)
             return
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                """UPDATE notify.notifications SET status = $3, sent_at = now(),
-                       delivered_at = CASE WHEN $3 = 'delivered' THEN now() END,
-                       provider_ref = $2, last_error = NULL WHERE id = $1""",
-                row["id"],
-                delivery.reference,
-                "delivered" if delivery.confirmed else "sent",
-            )
-            await _log_attempt(conn, row["id"], row, "delivered" if delivery.confirmed else "sent", delivery.answer)
+        outcome = "delivered" if delivery.confirmed else "sent"
+
+        async def record() -> None:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    """UPDATE notify.notifications SET status = $3, sent_at = now(),
+                           delivered_at = CASE WHEN $3 = 'delivered' THEN now() END,
+                           provider_ref = $2, last_error = NULL WHERE id = $1""",
+                    row["id"],
+                    delivery.reference,
+                    outcome,
+                )
+                await _log_attempt(conn, row["id"], row, outcome, delivery.answer)
+
+        await _until_recorded(record, notification_id)
 
     async def _failed(self, row: asyncpg.Record, exc: Exception, timeout: float) -> None:
         if isinstance(exc, TimeoutError):
@@ -344,6 +349,24 @@ class Outbox:
             "delivery failed for good and no other address is known (dead letter)",
             extra={"notification_id": str(notification_id), "error": error},
         )
+
+
+async def _until_recorded(record: Callable[[], Awaitable[None]], notification_id: str) -> None:
+    """The message went out: its outcome must be written, or it is sent again once its claim
+    runs out. While PostgreSQL is away, keep trying for most of the claim's lease."""
+    deadline = asyncio.get_running_loop().time() + CLAIM_LEASE.total_seconds() * 0.8
+    delay = 0.2
+    while True:
+        try:
+            await record()
+            return
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if asyncio.get_running_loop().time() + delay > deadline:
+                raise
+            log.warning("outcome not recorded yet; trying again", extra={"notification_id": notification_id,
+                                                                        "error": str(exc)})  # fmt: skip
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 async def _log_attempt(
