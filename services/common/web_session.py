@@ -11,6 +11,19 @@ from urllib.parse import urlsplit
 from fastapi import Request, Response
 
 
+def page_headers(inline_styles: bool = False) -> dict[str, str]:
+    """For every page of a signed-in person: never cached (a signed-out browser's back button
+    shows nothing), only the site's own scripts, never framed."""
+    styles = " style-src 'self' 'unsafe-inline';" if inline_styles else ""
+    return {
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": f"default-src 'self';{styles} frame-ancestors 'none'; form-action 'self'; "
+        "base-uri 'none'",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+    }
+
+
 def csrf_for(session_token: str) -> str:
     return hmac.new(session_token.encode(), b"console-csrf", hashlib.sha256).hexdigest()
 

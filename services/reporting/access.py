@@ -13,8 +13,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.common.service_auth import caller_of, unauthorized
 from services.common.settings import get_settings
 from services.common.web import ApiError
+from services.workflow.contract.names import RANK
 
-RANK = {"agent": 1, "senior": 2, "liaison": 2, "group_lead": 3, "department_head": 4, "manager": 5, "admin": 6}
 READS_REPORTS = "group_lead"
 REMEMBER_SECONDS = 60.0
 DASHBOARD_COOKIE = "dashboard_session"
@@ -26,12 +26,15 @@ class Reader:
     who: str  # a staff id, or "operator"
     authority: str
 
+    def at_least(self, role: str) -> bool:
+        return RANK.get(self.authority, 0) >= RANK[role]
+
 
 class StaffTokens:
     """Staff tokens as the workflow service knows them (`GET /v1/auth/me`), remembered briefly."""
 
-    def __init__(self, http: httpx.AsyncClient, workflow_url: str):
-        self.http, self.url = http, f"{workflow_url}/v1/auth/me"
+    def __init__(self, http: httpx.AsyncClient):
+        self.http = http  # its base URL is the workflow service's
         self._known: dict[str, tuple[float, Reader | None]] = {}
 
     async def reader(self, token: str) -> Reader | None:
@@ -39,7 +42,7 @@ class StaffTokens:
         if remembered and remembered[0] > time.monotonic():
             return remembered[1]
         try:
-            answer = await self.http.get(self.url, headers={"Authorization": f"Bearer {token}"})
+            answer = await self.http.get("/v1/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
         except httpx.HTTPError as exc:
             raise ApiError(503, "temporarily_unavailable", "sign-in cannot be checked right now; try again") from exc
         if answer.status_code >= 500:
@@ -60,7 +63,7 @@ async def reader_of(request: Request, token: str | None, least: str = READS_REPO
     reader = await request.app.state.staff_tokens.reader(token)
     if reader is None:
         raise unauthorized("this token is unknown, expired or signed out")
-    if RANK.get(reader.authority, 0) < RANK[least]:
+    if not reader.at_least(least):
         raise ApiError(403, "forbidden", "reports are for group leads and up")
     return reader
 

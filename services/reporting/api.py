@@ -23,7 +23,7 @@ from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers, service_caller
 from services.common.web import ApiError
 from services.reporting import dashboard, reports, reviews, simulator
-from services.reporting.access import RANK, AnyStaff, ReportReader, StaffTokens
+from services.reporting.access import AnyStaff, ReportReader, StaffTokens
 from services.reporting.projector import Projector, feed_reader
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -34,13 +34,12 @@ async def lifespan(app: FastAPI):
     async with (
         service_database("reporting", MIGRATIONS) as (settings, pool),
         httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http,
-        httpx.AsyncClient(timeout=5) as sign_in_checks,
         httpx.AsyncClient(base_url=settings.url_of("workflow"), timeout=10) as sign_in_http,
     ):
         app.state.sign_in_http = sign_in_http
         app.state.pool = pool
         app.state.zone = settings.time_zone
-        app.state.staff_tokens = StaffTokens(sign_in_checks, settings.url_of("workflow"))
+        app.state.staff_tokens = StaffTokens(sign_in_http)
         projector = Projector(pool, feed_reader(http, f"{settings.url_of('workflow')}/v1/events"))
         app.state.projector = projector
         reminders = reviews.OverdueReminders(pool, http, settings.url_of("notify"))
@@ -249,7 +248,7 @@ async def review_action_done(action_id: uuid.UUID, staff: AnyStaff) -> reviews.A
     owner = await app.state.pool.fetchval("SELECT owner FROM reporting.review_actions WHERE action_id = $1", action_id)
     if owner is None:
         raise ApiError(404, "not_found", f"no improvement action {action_id}", field="action_id")
-    if staff.who != owner and RANK.get(staff.authority, 0) < RANK["group_lead"]:
+    if staff.who != owner and not staff.at_least("group_lead"):
         raise ApiError(403, "forbidden", f"the action is {owner}'s; a group lead or above may close it for them")
     done = await reviews.mark_done(app.state.pool, action_id, staff.who)
     assert done is not None  # seen a moment ago; actions are never deleted

@@ -16,18 +16,12 @@ from services.common import web_session
 from services.common.deadlines.policy import POLICY_DIR
 from services.common.web import ApiError
 from services.reporting import reports, simulator
-from services.reporting.access import DASHBOARD_COOKIE, RANK, READS_REPORTS, Reader
+from services.reporting.access import DASHBOARD_COOKIE, READS_REPORTS, Reader
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 PAGES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 SIGN_IN_COOKIE = "dashboard_sign_in"
-HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; "
-    "form-action 'self'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
+HEADERS = web_session.page_headers(inline_styles=True)  # the charts' colours are inline
 
 
 def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
@@ -83,6 +77,15 @@ async def sign_out(request: Request, csrf: Annotated[str, Form(max_length=100)] 
     return response
 
 
+async def _signed_in_reader(request: Request) -> Reader | Response:
+    reader = await _reader(request)
+    if reader is None:
+        return RedirectResponse("/dashboard/sign-in", status_code=303)
+    if not reader.at_least(READS_REPORTS):
+        return _page(request, "forbidden.html", {"reader": reader}, status=403)
+    return reader
+
+
 def _trend_points(trend: list[reports.TrendPoint], width: int = 640, height: int = 160) -> dict[str, Any]:
     """The daily breach rate as an SVG polyline (x: days, y: 0–100 %)."""
     if not trend:
@@ -102,11 +105,9 @@ async def dashboard(
     start: Annotated[date | None, Query()] = None,
     end: Annotated[date | None, Query()] = None,
 ) -> Response:
-    reader = await _reader(request)
-    if reader is None:
-        return RedirectResponse("/dashboard/sign-in", status_code=303)
-    if RANK.get(reader.authority, 0) < RANK[READS_REPORTS]:
-        return _page(request, "forbidden.html", {"reader": reader}, status=403)
+    reader = await _signed_in_reader(request)
+    if not isinstance(reader, Reader):
+        return reader
     zone = request.app.state.zone
     last = end or datetime.now(zone).date()
     period = reports.Period(start or last - timedelta(days=29), last, zone)
@@ -131,15 +132,6 @@ async def dashboard(
         "most_open": max(stages.values(), default=1),
     }
     return _page(request, "dashboard.html", context)
-
-
-async def _signed_in_reader(request: Request) -> Reader | Response:
-    reader = await _reader(request)
-    if reader is None:
-        return RedirectResponse("/dashboard/sign-in", status_code=303)
-    if RANK.get(reader.authority, 0) < RANK[READS_REPORTS]:
-        return _page(request, "forbidden.html", {"reader": reader}, status=403)
-    return reader
 
 
 @router.get("/simulate", response_class=HTMLResponse)

@@ -11,9 +11,9 @@
 
 from dataclasses import dataclass
 
+from services.workflow.contract.names import RANK
 from services.workflow.routing import RoutingConfig
 
-RANK = {"agent": 1, "senior": 2, "liaison": 2, "group_lead": 3, "department_head": 4, "manager": 5, "admin": 6}
 LEADING_ROLES = ("group_lead", "department_head", "manager")
 
 

@@ -40,7 +40,6 @@ class Field:
     kind: str = "text"  # text, textarea, number, select, decision
     required: bool = True
     options: tuple[str, ...] = ()  # for a select; filled per page for people and groups
-    playbook_target: bool = False  # a playbook's text can be inserted here
 
 
 @dataclass(frozen=True)
@@ -57,14 +56,14 @@ FORMS: tuple[ActionForm, ...] = (
     ActionForm("decline_transfer", DeclineTransferBody, (Field("reason", "textarea"),)),
     ActionForm("acknowledge", AcknowledgeBody, (Field("note", "textarea", required=False),), style="primary"),
     ActionForm("decide_compensation", DecisionBody, (Field("approve", "decision"), Field("note", required=False))),
-    ActionForm("post_progress", ProgressBody, (Field("message", "textarea", playbook_target=True),), style="primary"),
+    ActionForm("post_progress", ProgressBody, (Field("message", "textarea"),), style="primary"),
     ActionForm("give_plan", PlanBody, (Field("plan", "textarea"),)),
     ActionForm(
         "resolve",
         Resolution,
         (
             Field("cause", "textarea"),
-            Field("measures_taken", "textarea", playbook_target=True),
+            Field("measures_taken", "textarea"),
             Field("improvement_plan", "textarea"),
             Field("compensation", required=False),
         ),

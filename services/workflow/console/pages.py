@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from services.common.privacy import mask_name, masked_event_data
 from services.common.settings import get_settings
 from services.common.web import ApiError
-from services.common.web_session import new_form_token, same_origin
+from services.common.web_session import new_form_token, page_headers, same_origin
 from services.workflow import inbox, outbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.console import forms
@@ -36,20 +36,14 @@ from services.workflow.console.session import (
     set_cookie,
 )
 from services.workflow.contract import ComplaintType, Stage
-from services.workflow.permissions import Staff
+from services.workflow.permissions import LEADING_ROLES, Staff
 from services.workflow.playbooks import suggest
 from services.workflow.routing import RoutingConfig
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 PAGES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 STATIC = Path(__file__).parent / "static"
-LEADING = ("group_lead", "department_head")
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",  # a signed-out browser's back button shows no complaint
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
+PAGE_HEADERS = page_headers()
 
 # Scalar event fields worth a line on the timeline (the rest is on the record or in deadlines).
 _TIMELINE_FIELDS = (
@@ -170,8 +164,7 @@ def _rows(items: list[inbox.InboxItem]) -> list[dict[str, Any]]:
 def _addresses_of(staff: Staff, config: RoutingConfig) -> list[str]:
     """Where alerts reach this person: by name, as the queue of their groups, and as the chain
     roles they hold for any group."""
-    roles = ("group_lead", "department_head", "manager")
-    held = [f"role:{r}@{g}" for r in roles for g in config.groups if staff.staff_id in config.holders(r, g)]
+    held = [f"role:{r}@{g}" for r in LEADING_ROLES for g in config.groups if staff.staff_id in config.holders(r, g)]
     return [f"staff:{staff.staff_id}", *(f"role:queue@{g}" for g in staff.groups), *held]
 
 
@@ -210,7 +203,7 @@ async def my_work(
     mine = await inbox.list_items(pool, replace(narrowed, person=staff.staff_id), limit=200)
     # Managers see every queue; everyone else their groups' and the groups they lead.
     config = request.app.state.router.config
-    led = {g for g in config.groups if any(staff.staff_id in config.holders(r, g) for r in LEADING)}
+    led = {g for g in config.groups if any(staff.staff_id in config.holders(r, g) for r in LEADING_ROLES)}
     groups = None if staff.at_least("manager") else tuple(sorted(set(staff.groups) | led))
     queue = await inbox.list_items(pool, replace(narrowed, groups=groups), limit=200)
     mine_ids = {i.complaint_id for i in mine}
@@ -267,14 +260,14 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
     )
     delivery = await _delivery_of(request, complaint_id)
     router = request.app.state.router
-    staff_list = await router.staff()
+    in_scope = forms.offered(view, session.staff, handling, desk)
+    staff_list = await router.staff() if any(f.action == "assign" for f in in_scope) else []  # only to offer them
     choices = {
         "to_group": tuple(g for g in sorted(router.config.groups) if g != view.group),
         "assignee": tuple(
             m.staff_id for m in staff_list if not view.group or view.group in m.groups or m.staff_id == view.assignee
         ),
     }
-    in_scope = forms.offered(view, session.staff, handling, desk)
     offers = [
         {
             "form": f,

@@ -57,6 +57,11 @@ UPDATES: dict[str, type] = {
 }
 
 
+# Staff roles, lowest first (the roster's and routing's escalation roles): who outranks whom,
+# for the staff API's permissions and reporting's readers alike.
+RANK = {"agent": 1, "senior": 2, "liaison": 2, "group_lead": 3, "department_head": 4, "manager": 5, "admin": 6}
+
+
 def workflow_id_for(complaint_id: str) -> str:
     return f"{_ID_PREFIX}{complaint_id}"
 
