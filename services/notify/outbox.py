@@ -150,8 +150,9 @@ class Outbox:
                               fallbacks::jsonb, language
                        FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                                    $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
-                            AS t(id, key, hash, complaint, template, channel, name, address, subject, body,
-                                 fallbacks, language)
+                            WITH ORDINALITY AS t(id, key, hash, complaint, template, channel, name, address,
+                                                 subject, body, fallbacks, language, position)
+                       ORDER BY position  -- accepted_order follows the batch's order
                        ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key, id""",
                     *[list(c) for c in columns],
                 )
@@ -229,7 +230,7 @@ class Outbox:
         return await self.get(notification_id)
 
     async def for_complaint(self, complaint_id: str) -> list[Notification]:
-        rows = await self.pool.fetch(f"{_SELECT} WHERE complaint_id = $1 ORDER BY created_at", complaint_id)
+        rows = await self.pool.fetch(f"{_SELECT} WHERE complaint_id = $1 ORDER BY accepted_order", complaint_id)
         return [Notification(**dict(r)) for r in rows]
 
     async def _claim(self, batch: int) -> list[asyncpg.Record]:

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from services.notify.contract import NotificationRequest
+from services.notify.contract import KeyedNotificationRequest, NotificationRequest
 from services.notify.outbox import NO_OUTCOME, Outbox
 from services.notify.providers import LocalMailboxProvider, OutboundMessage
 from tests.conftest import migrated_pool
@@ -92,3 +92,14 @@ async def test_repeats_of_one_message_are_one_message_at_the_receiver(tmp_path):
     assert len(set(paths)) == 4  # nothing overwritten
     assert sorted(len(c) for c in mailbox.attempts("email").values()) == [1, 3]
     assert len(mailbox.received("email")) == 2
+
+
+
+async def test_a_complaints_messages_are_listed_in_the_order_they_were_handed_over(outbox):
+    """A batch shares its transaction's time, so created_at cannot order the list: a feedback
+    was listed after the survey that followed it in the same batch (rows of equal time come
+    back in the order of where they landed on disk)."""
+    batch = [KeyedNotificationRequest(**a_survey("C-7").model_dump(), idempotency_key=f"C-7/{n}") for n in range(40)]
+    accepted = await outbox.accept_many(batch)
+    listed = await outbox.for_complaint("C-7")
+    assert [n.notification_id for n in listed] == [a.notification_id for a in accepted]
