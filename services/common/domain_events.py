@@ -304,6 +304,17 @@ class Closed(DomainEvent):
     escalation_level: int | None = None
 
 
+# ---------------------------------------------------------------- personal data (PIPL art. 47)
+
+
+class CustomerDataErased(DomainEvent):
+    """The customer's personal data was erased from this complaint's records on request
+    (services/common/erasure.py): the events before this one no longer carry it."""
+
+    erasure_id: str | None = None
+    requested_by: str | None = None
+
+
 EVENT_TYPES: dict[str, type[DomainEvent]] = {
     cls.type: cls
     for cls in (
@@ -343,6 +354,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         FollowUpRequested,
         FollowedUp,
         Closed,
+        CustomerDataErased,
     )
 }
 

@@ -88,6 +88,8 @@ async def complaint_by_token(token: str, intake: IntakeDep) -> asyncpg.Record:
     row = await intake.submissions.by_token(token)
     if row is None:
         raise ApiError(404, "not_found", "no complaint for this tracking link")
+    if row["erased"]:
+        raise ApiError(410, "erased", "the personal data of this complaint was erased on request")
     return row
 
 

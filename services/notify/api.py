@@ -6,10 +6,12 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse
 from opentelemetry import propagate, trace
 from pydantic import BaseModel, Field, ValidationError
 
+from services.common.erasure import ErasedCopy
 from services.common.privacy import mask_contact
 from services.common.service import service_app, service_database
 from services.common.service_auth import service_caller, unauthorized
@@ -18,6 +20,7 @@ from services.notify import mailbox_page
 from services.notify.channels import channels_from, staff_emails
 from services.notify.contract import (
     BATCH_PATH,
+    ERASE_PATH,
     NOTIFICATIONS_PATH,
     BatchAcceptance,
     NotificationBatch,
@@ -150,6 +153,18 @@ class DeliveryReceipt(BaseModel):
     notification_id: uuid.UUID
     status: Literal["delivered", "failed"]
     answer: str = Field(default="", max_length=1000, description="the gateway's words, e.g. 'invalid number'")
+
+
+@app.post(
+    ERASE_PATH,
+    response_model=ErasedCopy,
+    tags=["erasure"],
+    dependencies=[Depends(service_caller("workflow"))],
+)
+async def erase(complaint_id: Annotated[str, PathParam(max_length=64, pattern=r"^[0-9A-Za-z-]+$")]) -> ErasedCopy:
+    """Erase a complaint's customer from its messages (the workflow service runs the erasure)."""
+    rows = await app.state.outbox.erase_complaint(complaint_id)
+    return ErasedCopy(store="notify", complaint_id=complaint_id, rows=rows)
 
 
 @app.post("/v1/delivery-receipts", response_model=Notification, tags=["gateways"])

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 NOTIFICATIONS_PATH = "/v1/notifications"
+ERASE_PATH = "/v1/erasures/{complaint_id}"  # the workflow service erases a customer's messages
 MESSAGE_DOMAIN = "complaints.notify"
 
 

@@ -14,6 +14,7 @@ import asyncpg
 from prometheus_client import Gauge
 from pydantic import BaseModel
 
+from services.common.erasure import ERASED
 from services.notify.contract import Acceptance, KeyedNotificationRequest, NotificationRequest
 from services.notify.providers import DeliveryFailed, OutboundMessage, Provider
 from services.notify.rendering import TemplateProblem, render
@@ -228,6 +229,32 @@ class Outbox:
                 else:
                     await self._failed_for_good(conn, notification_id, row, answer)
         return await self.get(notification_id)
+
+    async def erase_complaint(self, complaint_id: str) -> int:
+        """Erase the customer's data from a complaint's messages (services/common/erasure.py):
+        who they went to and what they said go; template, channel, status and times stay. A
+        message not yet delivered is given up: there is no one left to send it to."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            ids = await conn.fetch(
+                """UPDATE notify.notifications
+                   SET recipient_name = $2, subject = $2, body = $2, fallbacks = '[]',
+                       last_error = CASE WHEN status = 'pending' THEN 'erased: personal data erased on request'
+                                         ELSE NULL END,
+                       status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END,
+                       recipient_address = CASE WHEN channel = 'internal' THEN recipient_address ELSE $2 END
+                   WHERE complaint_id = $1 AND body <> $2
+                   RETURNING id""",
+                complaint_id,
+                ERASED,
+            )
+            await conn.execute(
+                """UPDATE notify.delivery_attempts SET answer = NULL,
+                       recipient_address = CASE WHEN channel = 'internal' THEN recipient_address ELSE $2 END
+                   WHERE notification_id IN (SELECT id FROM notify.notifications WHERE complaint_id = $1)""",
+                complaint_id,
+                ERASED,
+            )
+        return len(ids)
 
     async def for_complaint(self, complaint_id: str) -> list[Notification]:
         rows = await self.pool.fetch(f"{_SELECT} WHERE complaint_id = $1 ORDER BY accepted_order", complaint_id)

@@ -13,6 +13,7 @@ from typing import Any
 from services.common import domain_events as ev
 from services.common.deadlines.clock import BusinessCalendar
 from services.common.deadlines.policy import PolicyError, load_policy
+from services.common.erasure import ERASED
 from services.common.events import STAGE_AFTER, StoredEvent
 
 # The event that meets each target (the workflow's SLA engine stops its clock there).
@@ -249,3 +250,6 @@ def _fold_payload(facts: ComplaintFacts, p: ev.DomainEvent, at: datetime, iso: s
     elif isinstance(p, ev.Closed):
         facts.closed_at = iso
         _leave_departments(facts, facts.resolved_at or iso)
+    elif isinstance(p, ev.CustomerDataErased):  # counted as before; the customer's words go
+        facts.suggestion = ERASED if facts.suggestion else None
+        facts.follow_up_outcome = ERASED if facts.follow_up_outcome else None

@@ -15,6 +15,7 @@ from prometheus_client import Gauge
 from pydantic import BaseModel
 
 from services.common import domain_events as ev
+from services.common.erasure import ERASED
 from services.common.events import STAGE_AFTER, NewEvent
 from services.common.privacy import mask_email, mask_phone, scrub_text
 from services.workflow.permissions import Staff
@@ -89,6 +90,9 @@ _COLUMNS_SET_BY: dict[type[ev.DomainEvent], Callable[[Any, NewEvent], dict[str, 
     ev.Resolved: lambda p, _: dict(next_deadline=None, transfer_to=None),
     ev.Reopened: lambda p, _: dict(assignee=p.assignee),
     ev.Closed: lambda p, _: dict(next_deadline=None),
+    ev.CustomerDataErased: lambda p, _: dict(
+        customer_name=ERASED, customer_contact=None, account_id=None, summary=ERASED
+    ),
 }
 
 

@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 import httpx
@@ -53,6 +54,27 @@ async def enqueue(conn: asyncpg.Connection, messages: Sequence[KeyedNotification
             for m in messages
         ],
     )
+
+
+async def rewrite_requests(
+    pool: asyncpg.Pool, complaint_id: str, rewrite: Callable[[dict[str, Any]], dict[str, Any]]
+) -> int:
+    """Replace a complaint's stored requests by `rewrite(request)` (erasing personal data); a
+    message not yet handed over goes on with what is left of it. Returns how many changed."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "SELECT position, request FROM workflow.outbox WHERE complaint_id = $1 FOR UPDATE", complaint_id
+        )
+        updates = []
+        for row in rows:
+            request = json.loads(row["request"])
+            new = rewrite(request)
+            if new != request:
+                updates.append((row["position"], json.dumps(new, ensure_ascii=False)))
+        await conn.executemany(
+            "UPDATE workflow.outbox SET request = $2, last_error = NULL WHERE position = $1", updates
+        )
+    return len(updates)
 
 
 async def alerts_to(pool: asyncpg.Pool, addresses: Sequence[str], limit: int = 30) -> list[dict]:

@@ -1,0 +1,18 @@
+"""Intake's contract for other services: what the workflow service calls when it erases a
+customer's personal data (services/workflow/erasure/). Side-effect free."""
+
+from pydantic import BaseModel
+
+ERASURE_SCOPE_PATH = "/v1/erasure-scope/{complaint_id}"
+ERASE_PATH = "/v1/erasures/{complaint_id}"
+
+
+class ScopedComplaint(BaseModel):
+    complaint_id: str
+    repeat_of: str | None = None  # a repeat linked into that complaint: it has no workflow of its own
+
+
+class ErasureScope(BaseModel):
+    """Every complaint of the customer who made this one (same phone, e-mail or account)."""
+
+    complaints: list[ScopedComplaint]
