@@ -267,6 +267,12 @@ class LocalSystem:
             dev_server_extra_args=[
                 "--sqlite-pragma",
                 "journal_mode=wal",
+                # A deleted history (an erasure) is gone once the queues' ack levels pass its close;
+                # they move every 30 s by default: every second here, so an erasure ends in seconds.
+                "--dynamic-config-value",
+                'history.transferProcessorUpdateAckInterval="1s"',
+                "--dynamic-config-value",
+                'history.visibilityProcessorUpdateAckInterval="1s"',
                 "--ui-codec-endpoint",
                 f"{s.url_of('worker')}/codec",
             ],

@@ -63,6 +63,7 @@ from services.workflow.contract import (
     TransferBody,
     complaint_id_from_workflow_id,
 )
+from services.workflow.erasure import api as erasure_api
 from services.workflow.eventstore import EventStore
 from services.workflow.permissions import Staff
 from services.workflow.playbooks import Playbook, load_playbooks, suggest
@@ -108,6 +109,7 @@ app = service_app(
 )
 
 app.include_router(console.router)
+app.include_router(erasure_api.router)
 
 
 @app.exception_handler(SignInRequired)

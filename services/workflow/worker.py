@@ -29,6 +29,8 @@ from services.common.temporal import connect
 from services.workflow import inbox
 from services.workflow.activities import ComplaintActivities
 from services.workflow.contract import ComplaintClient
+from services.workflow.erasure.activities import ErasureActivities
+from services.workflow.erasure.workflow import CustomerErasureWorkflow
 from services.workflow.eventstore import EventStore
 from services.workflow.outbox import MessageRelay
 from services.workflow.routing import Router, assign_queued, load_routing
@@ -72,12 +74,24 @@ def cache_bytecode(workflow_classes: Sequence[type]) -> None:
             pass  # a read-only install: its installer wrote the cache (pip does by default)
 
 
+WORKFLOWS = [ComplaintWorkflow, CustomerErasureWorkflow]
+
+
+def erasure_activities_of(activities: ErasureActivities) -> list[Callable]:
+    return [
+        activities.begin_erasure,
+        activities.wait_until_closed,
+        activities.erase_complaint,
+        activities.finish_erasure,
+    ]
+
+
 def build_worker(client: Client, task_queue: str, activities: Sequence[Callable], **options) -> Worker:
-    cache_bytecode([ComplaintWorkflow])
+    cache_bytecode(WORKFLOWS)
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[ComplaintWorkflow],
+        workflows=WORKFLOWS,
         activities=list(activities),
         workflow_runner=SANDBOX,
         **options,
@@ -117,10 +131,17 @@ async def lifespan(app: FastAPI):
             settings.policy_dir,
             on_messages=relay.wake.set,
         )
+        erasure = ErasureActivities(
+            activities.event_store, http, settings.url_of("intake"), settings.url_of("notify"), temporal
+        )
         complaints = ComplaintClient(temporal, settings.temporal_task_queue)
         loops = app.state.loops
         async with (
-            build_worker(temporal, settings.temporal_task_queue, activities_of(activities)),
+            build_worker(
+                temporal,
+                settings.temporal_task_queue,
+                [*activities_of(activities), *erasure_activities_of(erasure)],
+            ),
             loops.supervised(
                 "message-relay", relay.one_pass, 1.0, wake=relay.wake, settle_seconds=RELAY_SETTLE_SECONDS
             ),

@@ -48,6 +48,13 @@ from services.workflow.contract.client import (
     ComplaintNotFound,
     EngineUnavailable,
 )
+from services.workflow.contract.erasure import (
+    ERASURE_WORKFLOW_TYPE,
+    ErasureBody,
+    ErasureRecord,
+    ErasureRequest,
+    erasure_workflow_id,
+)
 from services.workflow.contract.names import (
     STATUS_QUERY,
     TASK_QUEUE,
@@ -86,6 +93,11 @@ from services.workflow.contract.view import (
 )
 
 __all__ = [
+    "ERASURE_WORKFLOW_TYPE",
+    "ErasureBody",
+    "ErasureRecord",
+    "ErasureRequest",
+    "erasure_workflow_id",
     "REOPENABLE",
     "CLASSIFIED_FIELDS",
     "STATUS_QUERY",
