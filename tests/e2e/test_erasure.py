@@ -181,8 +181,13 @@ async def test_an_erased_customer_is_gone_from_every_store_and_read_and_still_co
     rebuilt = await http.post(f"{reporting}/v1/projection/rebuild", headers=system.headers_as("operator"))
     assert rebuilt.status_code == 202
     assert (await eventually(lambda: _same_summary(http, reporting, manager, after)))
+    # Asked again (another request): nothing is left to change, and that is recorded too.
+    twice = await http.post(f"{workflow}/v1/erasures", json=body, headers=manager)
+    second_id = twice.json()["erasure_id"]
+    redone = await eventually(lambda: _completed(http, workflow, manager, second_id))
+    assert redone["complaints"] == [first] and redone["erased"][first] == dict.fromkeys(stores, 0)
     listed = (await http.get(f"{workflow}/v1/erasures", headers=manager)).json()
-    assert [e["erasure_id"] for e in listed] == [erasure_id]
+    assert [e["erasure_id"] for e in listed] == [second_id, erasure_id]
 
     # The erasure's own history holds ids and the basis only, and replays.
     opened = await asyncio.to_thread(subprocess.run, [
@@ -203,3 +208,8 @@ async def test_an_erased_customer_is_gone_from_every_store_and_read_and_still_co
 async def _same_summary(http, reporting, headers, expected):
     now = (await http.get(f"{reporting}/v1/reports/summary", headers=headers)).json()["by_status"]
     return now if now == expected else None
+
+
+async def _completed(http, workflow, headers, erasure_id):
+    got = await http.get(f"{workflow}/v1/erasures/{erasure_id}", headers=headers)
+    return got.json() if got.status_code == 200 and got.json()["completed_at"] else None
