@@ -3,7 +3,8 @@ whose timer fires in the same second, each then running one local activity that 
 to PostgreSQL (what an escalation costs at the least), on a worker process of their own like
 the workflow service's.
 
-    python -m tests.bench.bare_timers --temporal HOST:PORT --task-queue Q --database-url URL [--event-store]
+    python -m tests.bench.bare_timers --temporal HOST:PORT --task-queue Q --database-url URL
+        [--payload-keys FILE] [--event-store]
 
 With --event-store the local activity appends the escalation's two events and its message
 through the real event store instead (a decomposition: the engine plus our transaction).
@@ -13,6 +14,7 @@ import argparse
 import asyncio
 import uuid
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from temporalio import activity, workflow
 
@@ -66,11 +68,14 @@ async def create_table(pool: asyncpg.Pool) -> None:
                                workflow_id text PRIMARY KEY, recorded_at timestamptz NOT NULL DEFAULT now())""")
 
 
-async def serve(temporal: str, task_queue: str, database_url: str, event_store: bool) -> None:
+async def serve(temporal: str, task_queue: str, database_url: str, event_store: bool, keys: Path | None) -> None:
     from temporalio.contrib.pydantic import pydantic_data_converter
 
+    from services.common.codec import with_encryption
+
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
-    client = await Client.connect(temporal, data_converter=pydantic_data_converter)
+    # The system's payload codec: its clients start these workflows, and the codec is part of the engine's cost.
+    client = await Client.connect(temporal, data_converter=with_encryption(pydantic_data_converter, keys))
     worker = Worker(client, task_queue=task_queue, workflows=[BareTimer], activities=[Fired(pool, event_store).record_fired],
                     workflow_runner=SANDBOX)
     await worker.run()
@@ -81,6 +86,7 @@ if __name__ == "__main__":
     parser.add_argument("--temporal", required=True)
     parser.add_argument("--task-queue", required=True)
     parser.add_argument("--database-url", required=True)
+    parser.add_argument("--payload-keys", type=Path, default=None, help="the system's payload key file")
     parser.add_argument("--event-store", action="store_true")
     args = parser.parse_args()
-    asyncio.run(serve(args.temporal, args.task_queue, args.database_url, args.event_store))
+    asyncio.run(serve(args.temporal, args.task_queue, args.database_url, args.event_store, args.payload_keys))

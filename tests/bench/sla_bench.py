@@ -110,7 +110,9 @@ async def bare_storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: 
     queue = "bench-bare-timers"
     worker = subprocess.Popen([sys.executable, "-m", "tests.bench.bare_timers", "--temporal",
                                system.settings.temporal_address, "--task-queue", queue,
-                               "--database-url", system.settings.database_url, *(["--event-store"] if event_store else [])])
+                               "--database-url", system.settings.database_url,
+                               *(["--payload-keys", str(keys)] if (keys := system.settings.payload_keys_file) else []),
+                               *(["--event-store"] if event_store else [])])
     client = system.temporal.client
     try:
         deadline = (datetime.now(timezone.utc) + timedelta(seconds=lead)).replace(microsecond=0)
