@@ -9,7 +9,7 @@ ERASE_PATH = "/v1/erasures/{complaint_id}"
 
 class ScopedComplaint(BaseModel):
     complaint_id: str
-    repeat_of: str | None = None  # a repeat linked into that complaint: it has no workflow of its own
+    linked: bool = False  # a repeat linked into another complaint: it has no workflow of its own
 
 
 class ErasureScope(BaseModel):

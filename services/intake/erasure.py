@@ -22,7 +22,7 @@ async def erasure_scope(complaint_id: ComplaintId, intake: IntakeDep) -> Erasure
     """The complaints an erasure asked for on this one covers: the same customer's, by the
     hashed identities intake keeps to find repeats."""
     rows = await intake.submissions.pool.fetch(
-        """SELECT s.complaint_id, s.repeat_of
+        """SELECT s.complaint_id, s.repeat_of IS NOT NULL AS linked
            FROM intake.submissions asked
            JOIN intake.submissions s
              ON s.complaint_id = asked.complaint_id OR s.customer_keys && asked.customer_keys

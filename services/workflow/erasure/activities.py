@@ -64,7 +64,7 @@ class ErasureActivities:
             request.requested_by,
             request.basis,
             [c.complaint_id for c in scope.complaints],
-            [c.complaint_id for c in scope.complaints if c.repeat_of],
+            [c.complaint_id for c in scope.complaints if c.linked],
         )
         return scope
 
@@ -187,10 +187,7 @@ class ErasureActivities:
 
 
 def _scope(complaints: list[str], repeats: set[str]) -> ErasureScope:
-    # Which complaint a repeat joined is not kept: only that it has no workflow matters here.
-    return ErasureScope(
-        complaints=[ScopedComplaint(complaint_id=c, repeat_of="linked" if c in repeats else None) for c in complaints]
-    )
+    return ErasureScope(complaints=[ScopedComplaint(complaint_id=c, linked=c in repeats) for c in complaints])
 
 
 async def erasure_record(pool: asyncpg.Pool, erasure_id: str) -> ErasureRecord | None:

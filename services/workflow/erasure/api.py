@@ -3,6 +3,7 @@ customer's, with the basis (the customer's request, how it was verified); the er
 its own workflow (workflow.py) and its record is read here."""
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -73,7 +74,7 @@ async def request_erasure(
         complaint_id=order.complaint_id,
         requested_by=order.requested_by,
         basis=order.basis,
-        requested_at=await pool.fetchval("SELECT now()"),
+        requested_at=datetime.now(UTC),  # recorded when the workflow begins, a moment from now
         waiting_for=[order.complaint_id],
     )
 

@@ -34,7 +34,7 @@ class CustomerErasureWorkflow:
         erased: dict[str, dict[str, int]] = {}
         for complaint in scope.complaints:
             complaint_id = complaint.complaint_id
-            if complaint.repeat_of is None:  # a linked repeat is handled, and closed, with the one it joined
+            if not complaint.linked:  # a linked repeat is handled, and closed, with the one it joined
                 await workflow.execute_activity_method(
                     ErasureActivities.wait_until_closed,
                     complaint_id,
