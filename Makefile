@@ -10,7 +10,7 @@ CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install browser run test test-fast test-faults lint bench histories clean
+.PHONY: install browser run test test-fast test-faults lint bench histories compose-env clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version' 
@@ -53,6 +53,9 @@ bench: $(STAMP)  ## SLA timer storm and history sizes; intake throughput against
 histories: $(STAMP)  ## record workflow histories for the replay test (after a deliberate change)
 	$(BIN)/python -m tests.workflow.record_histories
 	$(BIN)/python -m tests.workflow.record_event_examples
+
+compose-env: $(STAMP)  ## tokens and payload keys for deploy/compose.yaml, in .data/compose/ (kept once made)
+	$(BIN)/python -m services.compose_env
 
 clean:  ## forget local state (complaints, database, deliveries, logs)
 	rm -rf .data

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     intake_url: str | None = None
     workflow_url: str | None = None
     notify_url: str | None = None
+    reporting_url: str | None = None  # the console links staff to its dashboard
     # The token this process presents to other services, and the SHA-256 of the tokens it
     # accepts, per calling service (see services/common/service_auth.py).
     service_token: SecretStr | None = None

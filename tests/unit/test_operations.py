@@ -49,3 +49,51 @@ def test_the_kubernetes_manifests_validate_against_the_api_schemas():
         kubernetes_validate.validate(doc, "1.30", strict=True)  # raises on the first wrong field
     workers = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "worker"]
     assert workers and workers[0]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert_settings_exist({name for d in docs if d["kind"] == "ConfigMap" for name in d["data"]})
+
+
+def assert_settings_exist(names) -> None:
+    """A misspelt or unknown variable is silently ignored by the services: refuse it here."""
+    from services.common.settings import Settings
+
+    for name in names:
+        assert name == "DATABASE_URL" or name.startswith("OTEL_") or \
+            name.removeprefix("COMPLAINTS_").lower() in Settings.model_fields, name
+
+
+def test_the_compose_file_follows_the_compose_spec_and_every_service_can_call_the_others(tmp_path, monkeypatch):
+    """No Docker engine runs here, so the file is checked, not run: the compose specification's
+    schema, settings the services read, and the tokens `make compose-env` makes."""
+    from check_jsonschema.builtin_schemas import get_builtin_schema
+    from jsonschema.validators import validator_for
+
+    from services.common.service_auth import caller_of
+    from services.common.settings import Settings
+    from services.compose_env import SERVICES, write
+
+    compose = yaml.safe_load((ROOT / "deploy/compose.yaml").read_text())
+    schema = get_builtin_schema("vendor.compose-spec")
+    errors = [e.message for e in validator_for(schema)(schema).iter_errors(compose)]
+    assert errors == []
+    services = compose["services"]
+    assert {"postgres", "temporal", "temporal-ui", "search-attributes", "otel-collector", "prometheus"} <= set(services)
+    assert services["temporal"]["environment"]["DB"].startswith("postgres")  # Temporal on PostgreSQL persistence
+
+    made = write(tmp_path)
+    for name in ("payload-keys", "operator-token"):
+        assert (tmp_path / compose["secrets"][name]["file"].removeprefix("../.data/")) in made
+    for service, caller in SERVICES.items():
+        spec = services[service]
+        env_file = tmp_path / spec["env_file"].removeprefix("../.data/")
+        assert env_file.exists(), service
+        module = spec["command"][1].split(":")[0] if spec["command"][0] == "uvicorn" else spec["command"][2]
+        assert (ROOT / (module.replace(".", "/") + ".py")).exists(), module
+        variables = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+        variables |= {k: str(v) for k, v in spec["environment"].items()}
+        assert_settings_exist(variables)
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        settings = Settings(_env_file=None)
+        assert settings.service_token is not None
+        assert caller_of(settings.service_token.get_secret_value(), settings) == caller, service
+        assert set(settings.caller_tokens) >= {"intake", "workflow", "notify", "reporting", "operator"}
