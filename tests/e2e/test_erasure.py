@@ -110,6 +110,14 @@ async def test_an_erased_customer_is_gone_from_every_store_and_read_and_still_co
     assert unknown.status_code == 404 and unknown.json()["fields"][0]["field"] == "complaint_id"
     missing = await http.post(f"{workflow}/v1/erasures", json={"complaint_id": first}, headers=manager)
     assert missing.status_code == 422 and "basis" in missing.text
+    # The stores' own erasure endpoints answer the workflow service only.
+    intake_scope, notify_erase = f"{s.url_of('intake')}/v1/erasure-scope/{first}", f"{s.url_of('notify')}/v1/erasures/{first}"
+    assert (await http.get(intake_scope, headers={"Authorization": "Bearer nobody"})).status_code == 401
+    assert (await http.get(intake_scope, headers=system.headers_as("operator"))).status_code == 403
+    assert (await http.post(f"{s.url_of('intake')}/v1/erasures/{first}", headers=manager)).status_code == 401
+    assert (await http.post(notify_erase, headers=system.headers_as("intake"))).status_code == 403
+    assert (await http.get(intake_scope, headers=system.headers_as("workflow"))).json()["complaints"][0] == {
+        "complaint_id": first, "linked": False}
 
     key = {"Idempotency-Key": str(uuid.uuid4())}
     asked = await http.post(f"{workflow}/v1/erasures", json=body, headers={**manager, **key})
