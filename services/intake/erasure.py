@@ -50,8 +50,7 @@ async def erase(complaint_id: ComplaintId, intake: IntakeDep) -> ErasedCopy:
         record = json.loads(row["workflow_input"])
         if record.get("customer", {}).get("erased") and not row["customer_keys"]:
             return ErasedCopy(store="intake", complaint_id=complaint_id, rows=0)
-        erased = erase_data(record, Identity.of(record.get("customer")))
-        erased["status_url"] = None
+        erased = erase_data(record, Identity.of(record.get("customer")))  # status_url with the rest
         await conn.execute(
             """UPDATE intake.submissions SET workflow_input = $2, customer_keys = '{}', tracking_token = $3
                WHERE complaint_id = $1""",

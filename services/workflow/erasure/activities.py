@@ -85,9 +85,9 @@ class ErasureActivities:
         """Erase one complaint everywhere: intake's submission, the events and messages here,
         notify's copies, then its workflow histories in Temporal. Returns records changed per store."""
         changed: dict[str, int] = {}
-        changed["intake"] = (await self._erase_at(self.intake_url, INTAKE_ERASE_PATH, step.complaint_id)).rows
+        changed["intake"] = await self._erase_at(self.intake_url, INTAKE_ERASE_PATH, step.complaint_id)
         changed["events"], changed["outbox"] = await self._erase_here(step.complaint_id)
-        changed["notify"] = (await self._erase_at(self.notify_url, NOTIFY_ERASE_PATH, step.complaint_id)).rows
+        changed["notify"] = await self._erase_at(self.notify_url, NOTIFY_ERASE_PATH, step.complaint_id)
         await self._record_erased(step)
         changed["temporal"] = await self._delete_histories(step.complaint_id)
         await self.pool.execute(
@@ -106,12 +106,13 @@ class ErasureActivities:
             erasure_id,
         )
 
-    async def _erase_at(self, base_url: str, path: str, complaint_id: str) -> ErasedCopy:
+    async def _erase_at(self, base_url: str, path: str, complaint_id: str) -> int:
+        """Ask another service to erase its copy; returns the records it changed."""
         response = await self.http.post(f"{base_url}{path.format(complaint_id=complaint_id)}")
-        if response.status_code == 404:  # intake never had it (an event-store-only complaint)
-            return ErasedCopy(store=base_url, complaint_id=complaint_id, rows=0)
+        if response.status_code == 404:  # that store never had it (an event-store-only complaint)
+            return 0
         response.raise_for_status()
-        return ErasedCopy.model_validate_json(response.content)
+        return ErasedCopy.model_validate_json(response.content).rows
 
     async def _erase_here(self, complaint_id: str) -> tuple[int, int]:
         identity = Identity()
@@ -192,8 +193,15 @@ def _scope(complaints: list[str], repeats: set[str]) -> ErasureScope:
 
 async def erasure_record(pool: asyncpg.Pool, erasure_id: str) -> ErasureRecord | None:
     row = await pool.fetchrow("SELECT * FROM workflow.erasures WHERE erasure_id = $1", erasure_id)
-    if row is None:
-        return None
+    return None if row is None else _as_record(row)
+
+
+async def latest_erasures(pool: asyncpg.Pool, limit: int) -> list[ErasureRecord]:
+    rows = await pool.fetch("SELECT * FROM workflow.erasures ORDER BY requested_at DESC LIMIT $1", limit)
+    return [_as_record(row) for row in rows]
+
+
+def _as_record(row: asyncpg.Record) -> ErasureRecord:
     erased = json.loads(row["erased"])
     return ErasureRecord(
         erasure_id=row["erasure_id"],

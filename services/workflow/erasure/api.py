@@ -21,7 +21,7 @@ from services.workflow.contract import (
     ErasureRequest,
     erasure_workflow_id,
 )
-from services.workflow.erasure.activities import erasure_record
+from services.workflow.erasure.activities import erasure_record, latest_erasures
 from services.workflow.staff_auth import SignedIn
 
 router = APIRouter(tags=["erasure"])
@@ -95,6 +95,4 @@ async def list_erasures(
 ) -> list[ErasureRecord]:
     """The latest erasures first: the register a data-protection audit asks for."""
     _may_erase(staff)
-    pool = request.app.state.pool
-    ids = await pool.fetch("SELECT erasure_id FROM workflow.erasures ORDER BY requested_at DESC LIMIT $1", limit)
-    return [r for row in ids if (r := await erasure_record(pool, row["erasure_id"])) is not None]
+    return await latest_erasures(request.app.state.pool, limit)

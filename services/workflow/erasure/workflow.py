@@ -21,7 +21,6 @@ UNTIL_CLOSED = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(hours=1),
-    non_retryable_error_types=[],
 )
 ERASING_TIMEOUT = timedelta(minutes=3)  # four stores, then Temporal's deletion (up to a minute)
 
