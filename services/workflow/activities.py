@@ -30,6 +30,9 @@ class EventsAndMessages(BaseModel):
 
     events: list[NewEvent]
     messages: list[KeyedNotificationRequest] = []
+    # The history length the recording workflow task began with: it tells an abandoned task's
+    # events from a live one's (eventstore._supersede_abandoned). None from older workers.
+    fence: int | None = None
 
 
 # Breaches, escalations … per minute: rate() over these (alerts: deploy/prometheus/alerts.yml).
@@ -58,7 +61,7 @@ class ComplaintActivities:
         """Append a step's events and put its messages in the outbox, in one transaction; a
         retried step is recognised by its event ids and message keys, and stored once."""
         try:
-            result = await self.event_store.append(step.events, messages=step.messages)
+            result = await self.event_store.append(step.events, messages=step.messages, fence=step.fence)
         except VersionConflict as exc:
             # Another writer owns this stream's next version: retrying cannot help.
             raise ApplicationError(str(exc), type="VersionConflict", non_retryable=True) from exc

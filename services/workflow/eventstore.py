@@ -30,13 +30,18 @@ def _same(row: asyncpg.Record, event: NewEvent) -> bool:
     return (row["version"], row["type"]) == (event.version, event.type)
 
 
-async def _supersede_abandoned(conn: asyncpg.Connection, events: list[NewEvent]) -> int:
-    """The stream already holds the versions this step is about to write. If they were stored
-    before this step's workflow task began, a task that never completed wrote them (its worker
-    died after the local activity committed) and the task that replaced it, whose decisions are
-    the ones in the workflow's history, owns these versions: the old ones leave the stream for
-    `superseded_events`. Rows stored after this task began are a live writer's, and stay (the
-    caller reports a conflict). Returns the stream's version afterwards."""
+async def _supersede_abandoned(conn: asyncpg.Connection, events: list[NewEvent], fence: int | None) -> int:
+    """The stream already holds the versions this step is about to write. If an earlier workflow
+    task wrote them, one that never completed (its worker died after the local activity
+    committed), the task that replaced it owns these versions: its decisions are the ones in the
+    workflow's history. The old rows leave the stream for `superseded_events`. Rows of a later
+    task (or of this one) are a live writer's, and stay: the caller reports a conflict.
+
+    Which task is earlier is told by the fencing token, the history length a task began with:
+    a later task's history is at least as long, and of two tasks with the same length (a
+    speculative Update task that was lost, then its replacement) the later began later. Rows
+    or steps without a token (older generations) fall back to time: rows recorded before this
+    step's task began are an earlier task's. Returns the stream's version afterwards."""
     stream_id, first = events[0].stream_id, events[0].version
     task_began = min(e.occurred_at for e in events)
     # The table lock first (a rare path): two appends each holding the delete's row lock mode
@@ -45,16 +50,20 @@ async def _supersede_abandoned(conn: asyncpg.Connection, events: list[NewEvent])
     moved = await conn.fetch(
         f"""WITH abandoned AS (
                 DELETE FROM {SCHEMA}.events WHERE stream_id = $1 AND version >= $2
-                  AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.events WHERE stream_id = $1 AND version >= $2
-                                  AND recorded_at >= $3)
+                  AND NOT EXISTS (
+                      SELECT 1 FROM {SCHEMA}.events WHERE stream_id = $1 AND version >= $2
+                         AND NOT CASE WHEN $4::int IS NULL OR task_fence IS NULL THEN recorded_at < $3
+                                      ELSE (task_fence, occurred_at) < ($4::int, $3::timestamptz) END)
                 RETURNING *)
             INSERT INTO {SCHEMA}.superseded_events
-                (position, event_id, stream_id, version, type, data, occurred_at, recorded_at)
-            SELECT position, event_id, stream_id, version, type, data, occurred_at, recorded_at FROM abandoned
+                (position, event_id, stream_id, version, type, data, occurred_at, recorded_at, task_fence)
+            SELECT position, event_id, stream_id, version, type, data, occurred_at, recorded_at, task_fence
+            FROM abandoned
             RETURNING version, type""",
         stream_id,
         first,
         task_began,
+        fence,
     )
     if moved:
         log.warning(
@@ -105,9 +114,15 @@ class EventStore:
         self.pool = pool
         self.project = project
 
-    async def append(self, events: list[NewEvent], messages: Sequence[KeyedNotificationRequest] = ()) -> AppendResult:
+    async def append(
+        self,
+        events: list[NewEvent],
+        messages: Sequence[KeyedNotificationRequest] = (),
+        fence: int | None = None,
+    ) -> AppendResult:
         """Append events of one stream, which must continue its versions without a gap, and put
-        the messages they cause in the outbox in the same transaction."""
+        the messages they cause in the outbox in the same transaction. `fence` is the history
+        length the writing workflow task began with (see `_supersede_abandoned`)."""
         if not events:
             if messages:
                 async with self.pool.acquire() as conn, conn.transaction():
@@ -120,13 +135,15 @@ class EventStore:
             raise ValueError("versions within one append must be consecutive")
 
         try:
-            return await self._append_once(events, messages)
+            return await self._append_once(events, messages, fence)
         except asyncpg.UniqueViolationError:
             # Another append to this stream (a retry of the same step still running, or a stale
             # writer) committed between the checks and the insert: look again.
-            return await self._append_once(events, messages)
+            return await self._append_once(events, messages, fence)
 
-    async def _append_once(self, events: list[NewEvent], messages: Sequence[KeyedNotificationRequest]) -> AppendResult:
+    async def _append_once(
+        self, events: list[NewEvent], messages: Sequence[KeyedNotificationRequest], fence: int | None
+    ) -> AppendResult:
         stream_id = events[0].stream_id
         async with self.pool.acquire() as conn, conn.transaction():
             known = await conn.fetch(
@@ -141,7 +158,7 @@ class EventStore:
                 f"SELECT coalesce(max(version), 0) FROM {SCHEMA}.events WHERE stream_id = $1", stream_id
             )
             if current >= events[0].version:
-                current = await _supersede_abandoned(conn, events)
+                current = await _supersede_abandoned(conn, events, fence)
             if current != events[0].version - 1:
                 raise VersionConflict(stream_id, events[0].version - 1, current)
 
@@ -153,9 +170,9 @@ class EventStore:
             # their commit, and only for that (the checks above ride on the unique constraints).
             await conn.execute(f"LOCK TABLE {SCHEMA}.events IN EXCLUSIVE MODE")
             rows = await conn.fetch(
-                f"""INSERT INTO {SCHEMA}.events (event_id, stream_id, version, type, data, occurred_at)
-                    SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[],
-                                         $6::timestamptz[])
+                f"""INSERT INTO {SCHEMA}.events (event_id, stream_id, version, type, data, occurred_at, task_fence)
+                    SELECT *, $7::int FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[],
+                                                  $6::timestamptz[])
                     RETURNING position""",
                 [e.event_id for e in events],
                 [e.stream_id for e in events],
@@ -163,6 +180,7 @@ class EventStore:
                 [e.type for e in events],
                 [json.dumps(e.data, ensure_ascii=False, default=str) for e in events],
                 [e.occurred_at for e in events],
+                fence,
             )
             return AppendResult([r["position"] for r in rows], duplicate=False)
 

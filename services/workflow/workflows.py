@@ -1078,7 +1078,9 @@ class ComplaintWorkflow(OlderGenerations):
                     summary += " → " + ", ".join(f"{m.template} ({m.channel})" for m in messages)
                 await workflow.execute_local_activity_method(
                     ComplaintActivities.record,
-                    EventsAndMessages(events=batch, messages=list(messages)),
+                    EventsAndMessages(
+                        events=batch, messages=list(messages), fence=workflow.info().get_current_history_length()
+                    ),
                     summary=summary,
                     **LOCAL_OPTIONS,
                 )

@@ -112,3 +112,49 @@ async def test_events_of_a_workflow_task_that_never_completed_give_way_to_its_re
     assert [(e.version, e.type) for e in await store.superseded("a")] == [(2, "BatchLinked"), (3, "Something")]
     # Its own retry is recognised as before.
     assert (await store.append([retried])).duplicate
+
+
+def at(stream: str, version: int, event_type: str, began: datetime) -> NewEvent:
+    return NewEvent(event_id=uuid.uuid4(), stream_id=stream, version=version, type=event_type, occurred_at=began)
+
+
+async def test_an_earlier_task_s_events_give_way_even_when_stored_after_the_later_task_began(store):
+    """Seen in the fault suite: a speculative Update task on a worker that was then killed stored
+    Acknowledged after the task that replaced it had begun (by the clock), so the time rule took
+    it for a live writer's and the replacement stored a second Acknowledged. The fencing token
+    (the history length each task began with) orders the two tasks whatever the clocks say."""
+    t0 = datetime.now(UTC)
+    await store.append([at("a", 1, "ComplaintReceived", t0)], fence=3)
+    replacement_began = datetime.now(UTC)
+    await store.append([at("a", 2, "Acknowledged", t0), at("a", 3, "BatchLinked", t0)], fence=9)  # lost task
+
+    await store.append([at("a", 2, "BatchLinked", replacement_began)], fence=14)
+
+    assert [(e.version, e.type) for e in await store.read_stream("a")] == [(1, "ComplaintReceived"), (2, "BatchLinked")]
+    assert [(e.version, e.type) for e in await store.superseded("a")] == [(2, "Acknowledged"), (3, "BatchLinked")]
+
+
+async def test_a_stale_task_never_supersedes_a_later_one(store):
+    """A worker that lost its task (a long pause) and writes afterwards is refused, however long
+    ago its task began: the later task's history is longer."""
+    t0 = datetime.now(UTC)
+    await store.append([at("a", 1, "ComplaintReceived", t0)], fence=3)
+    await store.append([at("a", 2, "Acknowledged", datetime.now(UTC))], fence=14)
+
+    with pytest.raises(VersionConflict):
+        await store.append([at("a", 2, "BatchLinked", datetime.now(UTC))], fence=9)
+    assert [e.type for e in await store.read_stream("a")] == ["ComplaintReceived", "Acknowledged"]
+    assert await store.superseded("a") == []
+
+
+async def test_of_two_tasks_with_the_same_history_length_the_later_begun_wins(store):
+    """A lost speculative task and its replacement can begin with the same history length."""
+    t0 = datetime.now(UTC)
+    await store.append([at("a", 1, "ComplaintReceived", t0)], fence=3)
+    lost_began = datetime.now(UTC)
+    await store.append([at("a", 2, "Acknowledged", lost_began)], fence=9)
+
+    with pytest.raises(VersionConflict):  # the lost task is not the later one
+        await store.append([at("a", 2, "BatchLinked", t0)], fence=9)
+    await store.append([at("a", 2, "BatchLinked", datetime.now(UTC))], fence=9)
+    assert [e.type for e in await store.read_stream("a")] == ["ComplaintReceived", "BatchLinked"]
