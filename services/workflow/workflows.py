@@ -92,6 +92,8 @@ class ComplaintWorkflow(OlderGenerations):
         # customer-comms-v1: a receipt at once, messages in the customer's language and zone
         # with their other address as fallback, a word when a second follow-up is coming.
         self._comms = False
+        # quiet-timers-v1: deadlines fire without upserting search attributes (see `_publish_state`).
+        self._quiet_timers = False
         self._reopen: ReopenAction | None = None  # a reopening not yet taken up by `run`
 
     @property
@@ -132,7 +134,8 @@ class ComplaintWorkflow(OlderGenerations):
         a local activity is found on replay only if no workflow task ended between the two (a
         query can end one), so the later behaviours (routing, the liaison) are implied by this
         check instead of checked where they happen."""
-        self._comms = workflow.patched("customer-comms-v1")
+        self._quiet_timers = workflow.patched("quiet-timers-v1")
+        self._comms = self._quiet_timers or workflow.patched("customer-comms-v1")
         self._reopenable = self._comms or workflow.patched("reopen-v1")
         self._timeliness = self._reopenable or workflow.patched("timeliness-v1")
         self._outbox = self._timeliness or workflow.patched("message-outbox-v1")
@@ -356,6 +359,7 @@ class ComplaintWorkflow(OlderGenerations):
                 pass
 
     async def _fire(self, dues: list[Due]) -> None:
+        searchable = not self._quiet_timers
         for due in dues:
             target = self.sla.targets[due.target]
             # A transfer not accepted in time is the receiving department's to answer for.
@@ -377,6 +381,7 @@ class ComplaintWorkflow(OlderGenerations):
                             group=group,
                         )
                     ],
+                    searchable=searchable,
                 )
             elif due.kind == "remind":
                 await self._record(
@@ -386,6 +391,7 @@ class ComplaintWorkflow(OlderGenerations):
                             "progress_reminder", "owner", facts, key=f"progress/{target.started_at.isoformat()}/remind"
                         )
                     ],
+                    searchable=searchable,
                 )
             else:
                 escalated = events.Escalated(**facts, level=due.level, to=due.to)
@@ -401,6 +407,7 @@ class ComplaintWorkflow(OlderGenerations):
                             group=group,
                         )
                     ],
+                    searchable=searchable,
                 )
 
     # ------------------------------------------------------------ staff and customer input
@@ -1049,6 +1056,7 @@ class ComplaintWorkflow(OlderGenerations):
         *steps: events.DomainEvent,
         messages: Sequence[KeyedNotificationRequest] = (),
         messages_first: bool = False,
+        searchable: bool = True,
     ) -> None:
         """Append domain events and the messages they cause in one local activity (one
         transaction: the workflow's outbox), then show the new state. A retry after a crash is
@@ -1089,7 +1097,7 @@ class ComplaintWorkflow(OlderGenerations):
                     ComplaintActivities.append_events, batch, summary=summary, **LOCAL_OPTIONS
                 )
             self.view.history += [HistoryEntry(type=e.type, at=e.occurred_at) for e in batch]
-            self._publish_state()
+            self._publish_state(searchable)
             self._shown = self.view.model_copy(deep=True)
             self._deadlines_changed = True  # whatever was recorded may have moved a deadline
         if not self._outbox and not messages_first:
@@ -1207,9 +1215,12 @@ class ComplaintWorkflow(OlderGenerations):
             },
         )
 
-    def _publish_state(self) -> None:
-        """Search attributes (only those that changed: each upsert is a history event) and the
-        words the Temporal UI shows for this complaint."""
+    def _publish_state(self, searchable: bool = True) -> None:
+        """Search attributes (only those that changed: each upsert is a history event and a
+        visibility write) and the words the Temporal UI shows for this complaint. Not
+        `searchable`: the words only; the attributes that changed are upserted at the next
+        searchable change (until then a missed deadline shows as `ComplaintNextDeadline` in the
+        past)."""
         v, now = self.view, workflow.now()
         v.deadlines = self._deadlines()
         v.next_deadline = self.sla.next_deadline(now)  # the SLA state exists before the first event
@@ -1226,7 +1237,7 @@ class ComplaintWorkflow(OlderGenerations):
             sa.ESCALATION_LEVEL: v.escalation_level,
         }
         changes = []
-        for key, value in wanted.items():
+        for key, value in wanted.items() if searchable else ():
             if self._published.get(key.name) == value:
                 continue
             if value is None:

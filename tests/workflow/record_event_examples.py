@@ -84,9 +84,11 @@ async def main() -> None:
             await drive(env)
         await every_other_action(env)
         rows = await pool.fetch("SELECT type, data FROM workflow.events ORDER BY position")
-    examples: dict[str, dict] = {}
+    recorded: dict[str, dict] = {}
     for row in rows:
-        examples.setdefault(row["type"], json.loads(row["data"]))
+        recorded.setdefault(row["type"], json.loads(row["data"]))
+    # Events written outside the complaint workflow (the erasure's) keep their saved example.
+    examples = json.loads(EXAMPLES.read_text(encoding="utf-8")) | recorded
     EXAMPLES.write_text(json.dumps(examples, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     print(f"{len(examples)} event types: {', '.join(sorted(examples))}")
 

@@ -320,8 +320,9 @@ SCENARIOS = {"happy_path": happy_path, "survey_given_up": survey_given_up,
 # plan and tier 3's one update, on the timeliness-v1 code; transfers-v1: department transfers,
 # and compensation within authority: new Updates that older histories never call; reopen-v1:
 # a resolved complaint stays open to reopening for the policy's days; customer-comms-v1: a receipt,
-# messages in the customer's language and zone with fallbacks, a word before a second follow-up).
-GENERATION = "customer-comms-v1"
+# messages in the customer's language and zone with fallbacks, a word before a second follow-up;
+# quiet-timers-v1: deadlines fire without a search-attribute upsert).
+GENERATION = "quiet-timers-v1"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

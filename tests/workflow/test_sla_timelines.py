@@ -121,13 +121,20 @@ async def test_tier_1_untouched_warns_breaches_and_climbs_around_the_clock(env, 
     all_sent = await alerts.sent()
     assert len(sent) == 15 and len({n.idempotency_key for n in all_sent}) == len(all_sent)
 
-    described = await _search_attributes(handle, sa.BREACHED, sa.ESCALATION_LEVEL, sa.TIER, sa.STATUS)
-    assert described == {"ComplaintBreached": True, "ComplaintEscalationLevel": 3, "ComplaintTier": 1,
+    # Deadlines fire without a visibility write: for the Temporal UI the complaint is overdue
+    # by its next deadline, the first one it missed, until people act on it.
+    described = await _search_attributes(handle, sa.BREACHED, sa.ESCALATION_LEVEL, sa.TIER, sa.STATUS,
+                                         sa.NEXT_DEADLINE)
+    overdue_since = datetime.fromisoformat(described.pop("ComplaintNextDeadline"))
+    assert described == {"ComplaintBreached": False, "ComplaintEscalationLevel": 0, "ComplaintTier": 1,
                          "ComplaintStatus": "assigned"}
+    assert overdue_since == received + timedelta(minutes=15)
 
     # Acknowledged late: the owner now owes a progress update every 2 h; the owner is reminded
     # 30 min before, and the missed deadline itself is the breach, escalated at once.
     await drive(handle).acknowledge(StaffAction(staff_id="agent-1"))
+    described = await _search_attributes(handle, sa.BREACHED, sa.ESCALATION_LEVEL, sa.STATUS)
+    assert described == {"ComplaintBreached": True, "ComplaintEscalationLevel": 3, "ComplaintStatus": "acknowledged"}
     await advance(env, handle, timedelta(hours=2, minutes=1), "SlaBreached")
     tail = timeline(await events_of(store, handle), received)[len(RECEIVED) + 18:]
     assert [row[1:] for row in tail] == [
