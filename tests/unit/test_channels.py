@@ -9,6 +9,7 @@ from email.parser import BytesParser
 
 import httpx
 import pytest
+from aiosmtplib.email import flatten_message
 from fastapi import FastAPI, Request, Response
 
 from services.notify.contract import Address, NotificationRequest, complaint_of_reply_address
@@ -25,7 +26,7 @@ MESSAGE = OutboundMessage(notification_id=str(uuid.uuid4()), channel="email", re
 
 def test_an_email_is_utf8_mime_with_both_parts_and_names_its_thread():
     mail = mime_message(MESSAGE, "Customer Care <care@example.com>", "care+{complaint_id}@example.com")
-    raw = mail.as_bytes(policy=email.policy.SMTP)
+    raw = flatten_message(mail)  # as aiosmtplib puts it on the wire
     assert b"=?utf-8?" in raw.split(b"\r\n\r\n", 1)[0]  # the Chinese subject and name, encoded
     parsed = BytesParser(policy=email.policy.default).parsebytes(raw)
     assert parsed["Subject"] == MESSAGE.subject and parsed["To"].addresses[0].display_name == "王芳"
