@@ -7,12 +7,15 @@
    and the ratio to the engine's own limit: as many bare workflows whose timers fire in the
    same second and each run one local activity writing a row (tests/bench/bare_timers.py).
    Target: the storm's p99 within 1.2x of the bare storm's.
+   Each storm also prints the CPU seconds each process spent from just before the deadline to
+   the last escalation: where a storm's time goes on a machine whose cores they all share.
 2. History events per complaint for the tier-3 happy path and a tier-1 path with two
    escalations (every event is load on the Temporal cluster).
 """
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -23,8 +26,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import asyncpg
+import psutil
 
-from services.run import LocalSystem, settings_on_free_ports
+from services.run import SERVICES, LocalSystem, settings_on_free_ports
 from services.workflow.contract import (
     Channel,
     ComplaintClient,
@@ -83,9 +87,76 @@ async def escalation_lags(pool: asyncpg.Pool, ids: list[str], deadline: datetime
     return [(r["escalated_at"] - deadline).total_seconds() for r in rows]
 
 
+class CpuMeter:
+    """CPU seconds of this process (with the local SMTP server), of every process it started and
+    of the embedded PostgreSQL (its server detaches), by what they are, between `start` and
+    `stop` (a process must still run at `stop`)."""
+
+    def __init__(self, postgres_dir: Path | None = None) -> None:
+        self.postgres_dir = postgres_dir
+        self.started: dict[int, tuple[str, float]] = {}
+        self.spent: dict[str, float] = {}
+
+    def _processes(self) -> list[psutil.Process]:
+        me = psutil.Process()
+        found = [me, *me.children(recursive=True)]
+        pid_file = self.postgres_dir / "postmaster.pid" if self.postgres_dir else None
+        if pid_file and pid_file.exists():
+            try:
+                server = psutil.Process(int(pid_file.read_text().split()[0]))
+                found += [server, *server.children(recursive=True)]
+            except (psutil.Error, ValueError, IndexError):
+                pass
+        return found
+
+    @staticmethod
+    def _role(process: psutil.Process) -> str:
+        command = " ".join(process.cmdline())
+        if process.pid == os.getpid():
+            return "bench and SMTP"
+        if "start-dev" in command:
+            return "engine"
+        if "postgres" in process.name():
+            return "database"
+        if "bare_timers" in command:
+            return "bare worker"
+        return next((name for name, app in SERVICES.items() if app in command), "other")
+
+    def _now(self) -> dict[int, tuple[str, float]]:
+        seen = {}
+        for process in self._processes():
+            try:
+                times = process.cpu_times()
+                seen[process.pid] = (self._role(process), times.user + times.system)
+            except psutil.Error:
+                pass  # gone in between
+        return seen
+
+    def start(self) -> None:
+        self.started = self._now()
+
+    def stop(self) -> None:
+        spent: dict[str, float] = {}
+        for pid, (role, cpu) in self._now().items():
+            spent[role] = spent.get(role, 0.0) + cpu - self.started.get(pid, (role, 0.0))[1]
+        self.spent = spent
+
+    def __str__(self) -> str:
+        ordered = sorted(self.spent.items(), key=lambda item: -item[1])
+        return ", ".join(f"{role} {cpu:.1f}" for role, cpu in ordered if cpu >= 0.05)
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def meter_from(system: LocalSystem, deadline: datetime) -> CpuMeter:
+    """A meter that starts a second before the deadline."""
+    meter = CpuMeter(system.settings.data_dir / "postgres" if system.postgres else None)
+    before = (deadline - datetime.now(timezone.utc)).total_seconds() - 1
+    asyncio.get_running_loop().call_later(max(0.0, before), meter.start)
+    return meter
 
 
 async def storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float) -> list[float]:
@@ -95,7 +166,11 @@ async def storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float
     t0 = time.monotonic()
     await start_all(complaints, batch)
     print(f"  started {count} complaints in {time.monotonic() - t0:.1f}s; deadline at {deadline:%H:%M:%S}")
+    cpu = meter_from(system, deadline)
     lags = await escalation_lags(pool, [c.complaint_id for c in batch], deadline, timeout=lead + 600)
+    cpu.stop()
+    if count > 100:  # a baseline's few complaints cost next to nothing
+        print(f"  CPU seconds from the deadline to the last escalation: {cpu}")
     await asyncio.gather(*(complaints.handle(c.complaint_id).terminate() for c in batch), return_exceptions=True)
     return lags
 
@@ -126,6 +201,7 @@ async def bare_storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: 
         t0 = time.monotonic()
         handles = await asyncio.gather(*(start(i) for i in ids))
         print(f"  started {count} bare workflows in {time.monotonic() - t0:.1f}s; deadline at {deadline:%H:%M:%S}")
+        cpu = meter_from(system, deadline)
         started = time.monotonic()
         while True:
             rows = await pool.fetch(f"SELECT recorded_at FROM {bare_timers.TABLE} WHERE workflow_id = ANY($1::text[])",
@@ -135,6 +211,8 @@ async def bare_storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: 
             if time.monotonic() - started > lead + 600:
                 raise SystemExit(f"FAIL: only {len(rows)} of {count} bare timers fired")
             await asyncio.sleep(1)
+        cpu.stop()
+        print(f"  CPU seconds from the deadline to the last timer's row: {cpu}")
         await asyncio.gather(*(h.terminate() for h in handles), return_exceptions=True)
         return [(r["recorded_at"] - deadline).total_seconds() for r in rows]
     finally:
