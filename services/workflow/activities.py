@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 from services.common.deadlines.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from services.common.events import NewEvent
 from services.notify.contract import NOTIFICATIONS_PATH, KeyedNotificationRequest
-from services.workflow.eventstore import EventStore, VersionConflict
+from services.workflow.eventstore import EventStore, TaskFence, VersionConflict
 from services.workflow.routing import Route, Router, RouteRequest
 
 log = logging.getLogger(__name__)
@@ -30,9 +30,9 @@ class EventsAndMessages(BaseModel):
 
     events: list[NewEvent]
     messages: list[KeyedNotificationRequest] = []
-    # The history length the recording workflow task began with: it tells an abandoned task's
-    # events from a live one's (eventstore._supersede_abandoned). None from older workers.
-    fence: int | None = None
+    # The recording workflow task: it tells an abandoned task's events from a live one's
+    # (eventstore._supersede_abandoned). None from older workers.
+    fence: TaskFence | None = None
 
 
 # Breaches, escalations … per minute: rate() over these (alerts: deploy/prometheus/alerts.yml).

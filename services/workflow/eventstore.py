@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from pydantic import BaseModel
 
 from services.common.events import NewEvent, StoredEvent
 from services.notify.contract import KeyedNotificationRequest
@@ -30,18 +31,26 @@ def _same(row: asyncpg.Record, event: NewEvent) -> bool:
     return (row["version"], row["type"]) == (event.version, event.type)
 
 
-async def _supersede_abandoned(conn: asyncpg.Connection, events: list[NewEvent], fence: int | None) -> int:
+class TaskFence(BaseModel):
+    """The workflow task that writes: its run, and the history length it began with."""
+
+    run_id: str
+    history_length: int
+
+
+async def _supersede_abandoned(conn: asyncpg.Connection, events: list[NewEvent], fence: TaskFence | None) -> int:
     """The stream already holds the versions this step is about to write. If an earlier workflow
     task wrote them, one that never completed (its worker died after the local activity
     committed), the task that replaced it owns these versions: its decisions are the ones in the
     workflow's history. The old rows leave the stream for `superseded_events`. Rows of a later
     task (or of this one) are a live writer's, and stay: the caller reports a conflict.
 
-    Which task is earlier is told by the fencing token, the history length a task began with:
-    a later task's history is at least as long, and of two tasks with the same length (a
-    speculative Update task that was lost, then its replacement) the later began later. Rows
-    or steps without a token (older generations) fall back to time: rows recorded before this
-    step's task began are an earlier task's. Returns the stream's version afterwards."""
+    Within one run, which task is earlier is told by the fencing token, the history length a
+    task began with: a later task's history is at least as long, and of two tasks with the same
+    length (a speculative Update task that was lost, then its replacement) the later began
+    later. Across runs (an operator's reset starts a new run from an earlier point) and for rows
+    or steps without a token (older generations), time tells: rows recorded before this step's
+    task began are an earlier task's. Returns the stream's version afterwards."""
     stream_id, first = events[0].stream_id, events[0].version
     task_began = min(e.occurred_at for e in events)
     # The table lock first (a rare path): two appends each holding the delete's row lock mode
@@ -52,18 +61,23 @@ async def _supersede_abandoned(conn: asyncpg.Connection, events: list[NewEvent],
                 DELETE FROM {SCHEMA}.events WHERE stream_id = $1 AND version >= $2
                   AND NOT EXISTS (
                       SELECT 1 FROM {SCHEMA}.events WHERE stream_id = $1 AND version >= $2
-                         AND NOT CASE WHEN $4::int IS NULL OR task_fence IS NULL THEN recorded_at < $3
-                                      ELSE (task_fence, occurred_at) < ($4::int, $3::timestamptz) END)
+                         AND NOT CASE WHEN task_run_id IS NOT DISTINCT FROM $5 AND task_fence IS NOT NULL
+                                                   AND $4::int IS NOT NULL
+                                      THEN (task_fence, occurred_at) < ($4::int, $3::timestamptz)
+                                      ELSE recorded_at < $3 END)
                 RETURNING *)
             INSERT INTO {SCHEMA}.superseded_events
-                (position, event_id, stream_id, version, type, data, occurred_at, recorded_at, task_fence)
-            SELECT position, event_id, stream_id, version, type, data, occurred_at, recorded_at, task_fence
+                (position, event_id, stream_id, version, type, data, occurred_at, recorded_at, task_run_id,
+                 task_fence)
+            SELECT position, event_id, stream_id, version, type, data, occurred_at, recorded_at, task_run_id,
+                   task_fence
             FROM abandoned
             RETURNING version, type""",
         stream_id,
         first,
         task_began,
-        fence,
+        fence.history_length if fence else None,
+        fence.run_id if fence else None,
     )
     if moved:
         log.warning(
@@ -118,11 +132,11 @@ class EventStore:
         self,
         events: list[NewEvent],
         messages: Sequence[KeyedNotificationRequest] = (),
-        fence: int | None = None,
+        fence: TaskFence | None = None,
     ) -> AppendResult:
         """Append events of one stream, which must continue its versions without a gap, and put
-        the messages they cause in the outbox in the same transaction. `fence` is the history
-        length the writing workflow task began with (see `_supersede_abandoned`)."""
+        the messages they cause in the outbox in the same transaction. `fence` names the writing
+        workflow task (see `_supersede_abandoned`)."""
         if not events:
             if messages:
                 async with self.pool.acquire() as conn, conn.transaction():
@@ -142,7 +156,7 @@ class EventStore:
             return await self._append_once(events, messages, fence)
 
     async def _append_once(
-        self, events: list[NewEvent], messages: Sequence[KeyedNotificationRequest], fence: int | None
+        self, events: list[NewEvent], messages: Sequence[KeyedNotificationRequest], fence: TaskFence | None
     ) -> AppendResult:
         stream_id = events[0].stream_id
         async with self.pool.acquire() as conn, conn.transaction():
@@ -170,9 +184,10 @@ class EventStore:
             # their commit, and only for that (the checks above ride on the unique constraints).
             await conn.execute(f"LOCK TABLE {SCHEMA}.events IN EXCLUSIVE MODE")
             rows = await conn.fetch(
-                f"""INSERT INTO {SCHEMA}.events (event_id, stream_id, version, type, data, occurred_at, task_fence)
-                    SELECT *, $7::int FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[],
-                                                  $6::timestamptz[])
+                f"""INSERT INTO {SCHEMA}.events
+                        (event_id, stream_id, version, type, data, occurred_at, task_run_id, task_fence)
+                    SELECT *, $7::text, $8::int FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[],
+                                                            $5::jsonb[], $6::timestamptz[])
                     RETURNING position""",
                 [e.event_id for e in events],
                 [e.stream_id for e in events],
@@ -180,7 +195,8 @@ class EventStore:
                 [e.type for e in events],
                 [json.dumps(e.data, ensure_ascii=False, default=str) for e in events],
                 [e.occurred_at for e in events],
-                fence,
+                fence.run_id if fence else None,
+                fence.history_length if fence else None,
             )
             return AppendResult([r["position"] for r in rows], duplicate=False)
 

@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         static_summary,
     )
     from services.workflow.contract.names import STATUS_QUERY, WORKFLOW_TYPE
+    from services.workflow.eventstore import TaskFence
     from services.workflow.legacy import OlderGenerations, legacy_classification
     from services.workflow.routing import Route, RouteRequest
     from services.workflow.stages import Action, ActionNotAllowed, ensure_allowed
@@ -1086,9 +1087,7 @@ class ComplaintWorkflow(OlderGenerations):
                     summary += " → " + ", ".join(f"{m.template} ({m.channel})" for m in messages)
                 await workflow.execute_local_activity_method(
                     ComplaintActivities.record,
-                    EventsAndMessages(
-                        events=batch, messages=list(messages), fence=workflow.info().get_current_history_length()
-                    ),
+                    EventsAndMessages(events=batch, messages=list(messages), fence=self._fence()),
                     summary=summary,
                     **LOCAL_OPTIONS,
                 )
@@ -1102,6 +1101,11 @@ class ComplaintWorkflow(OlderGenerations):
             self._deadlines_changed = True  # whatever was recorded may have moved a deadline
         if not self._outbox and not messages_first:
             await self._send_each(messages)
+
+    @staticmethod
+    def _fence() -> TaskFence:
+        info = workflow.info()
+        return TaskFence(run_id=info.run_id, history_length=info.get_current_history_length())
 
     async def _reply_if_after_hours(self) -> None:
         """Outside business hours the customer hears when handling starts (domain §2)."""

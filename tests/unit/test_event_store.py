@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.common.events import NewEvent
-from services.workflow.eventstore import VersionConflict
+from services.workflow.eventstore import TaskFence, VersionConflict
 
 
 def event(stream: str, version: int, event_type: str = "Something", **data) -> NewEvent:
@@ -118,17 +118,21 @@ def at(stream: str, version: int, event_type: str, began: datetime) -> NewEvent:
     return NewEvent(event_id=uuid.uuid4(), stream_id=stream, version=version, type=event_type, occurred_at=began)
 
 
+def task(history_length: int, run_id: str = "run-1") -> TaskFence:
+    return TaskFence(run_id=run_id, history_length=history_length)
+
+
 async def test_an_earlier_task_s_events_give_way_even_when_stored_after_the_later_task_began(store):
     """Seen in the fault suite: a speculative Update task on a worker that was then killed stored
     Acknowledged after the task that replaced it had begun (by the clock), so the time rule took
     it for a live writer's and the replacement stored a second Acknowledged. The fencing token
     (the history length each task began with) orders the two tasks whatever the clocks say."""
     t0 = datetime.now(UTC)
-    await store.append([at("a", 1, "ComplaintReceived", t0)], fence=3)
+    await store.append([at("a", 1, "ComplaintReceived", t0)], fence=task(3))
     replacement_began = datetime.now(UTC)
-    await store.append([at("a", 2, "Acknowledged", t0), at("a", 3, "BatchLinked", t0)], fence=9)  # lost task
+    await store.append([at("a", 2, "Acknowledged", t0), at("a", 3, "BatchLinked", t0)], fence=task(9))  # lost task
 
-    await store.append([at("a", 2, "BatchLinked", replacement_began)], fence=14)
+    await store.append([at("a", 2, "BatchLinked", replacement_began)], fence=task(14))
 
     assert [(e.version, e.type) for e in await store.read_stream("a")] == [(1, "ComplaintReceived"), (2, "BatchLinked")]
     assert [(e.version, e.type) for e in await store.superseded("a")] == [(2, "Acknowledged"), (3, "BatchLinked")]
@@ -138,11 +142,11 @@ async def test_a_stale_task_never_supersedes_a_later_one(store):
     """A worker that lost its task (a long pause) and writes afterwards is refused, however long
     ago its task began: the later task's history is longer."""
     t0 = datetime.now(UTC)
-    await store.append([at("a", 1, "ComplaintReceived", t0)], fence=3)
-    await store.append([at("a", 2, "Acknowledged", datetime.now(UTC))], fence=14)
+    await store.append([at("a", 1, "ComplaintReceived", t0)], fence=task(3))
+    await store.append([at("a", 2, "Acknowledged", datetime.now(UTC))], fence=task(14))
 
     with pytest.raises(VersionConflict):
-        await store.append([at("a", 2, "BatchLinked", datetime.now(UTC))], fence=9)
+        await store.append([at("a", 2, "BatchLinked", datetime.now(UTC))], fence=task(9))
     assert [e.type for e in await store.read_stream("a")] == ["ComplaintReceived", "Acknowledged"]
     assert await store.superseded("a") == []
 
@@ -150,11 +154,24 @@ async def test_a_stale_task_never_supersedes_a_later_one(store):
 async def test_of_two_tasks_with_the_same_history_length_the_later_begun_wins(store):
     """A lost speculative task and its replacement can begin with the same history length."""
     t0 = datetime.now(UTC)
-    await store.append([at("a", 1, "ComplaintReceived", t0)], fence=3)
+    await store.append([at("a", 1, "ComplaintReceived", t0)], fence=task(3))
     lost_began = datetime.now(UTC)
-    await store.append([at("a", 2, "Acknowledged", lost_began)], fence=9)
+    await store.append([at("a", 2, "Acknowledged", lost_began)], fence=task(9))
 
     with pytest.raises(VersionConflict):  # the lost task is not the later one
-        await store.append([at("a", 2, "BatchLinked", t0)], fence=9)
-    await store.append([at("a", 2, "BatchLinked", datetime.now(UTC))], fence=9)
+        await store.append([at("a", 2, "BatchLinked", t0)], fence=task(9))
+    await store.append([at("a", 2, "BatchLinked", datetime.now(UTC))], fence=task(9))
     assert [e.type for e in await store.read_stream("a")] == ["ComplaintReceived", "BatchLinked"]
+
+
+async def test_a_reset_run_supersedes_what_the_old_run_wrote_after_the_reset_point(store):
+    """An operator's reset starts a new run from an earlier point of the history: its tasks have
+    shorter histories than the old run's, and time decides between the runs."""
+    t0 = datetime.now(UTC)
+    await store.append([at("a", 1, "ComplaintReceived", t0)], fence=task(3))
+    await store.append([at("a", 2, "Escalated", t0)], fence=task(30))
+    reset_began = datetime.now(UTC)
+
+    await store.append([at("a", 2, "Acknowledged", reset_began)], fence=task(12, run_id="run-2"))
+    assert [e.type for e in await store.read_stream("a")] == ["ComplaintReceived", "Acknowledged"]
+    assert [e.type for e in await store.superseded("a")] == ["Escalated"]
