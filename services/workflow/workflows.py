@@ -1230,6 +1230,19 @@ class ComplaintWorkflow(OlderGenerations):
         v.next_deadline = self.sla.next_deadline(now)  # the SLA state exists before the first event
         v.breached = self.sla.breached
         v.escalation_level = self.sla.escalation_level
+        if searchable:
+            self._upsert_search_attributes()
+        due = f"next deadline {v.next_deadline:%Y-%m-%d %H:%M} UTC" if v.next_deadline else "no deadline running"
+        workflow.set_current_details(
+            f"**{v.stage.value.replace('_', ' ')}** · tier {v.tier or '?'} · group {v.group or '-'}"
+            f" · owner {v.owner or '-'} · {due}"
+            f"{' · BREACHED, escalation level ' + str(v.escalation_level) if v.breached else ''}"
+            f"\n\npolicy {v.policy} · last event: {v.history[-1].type if v.history else '-'}"
+        )
+
+    def _upsert_search_attributes(self) -> None:
+        """The view's searchable state, upserting only what changed since the last upsert."""
+        v = self.view
         wanted: dict[SearchAttributeKey[Any], Any] = {
             sa.STATUS: v.stage.value,
             sa.CHANNEL: v.channel.value,
@@ -1241,7 +1254,7 @@ class ComplaintWorkflow(OlderGenerations):
             sa.ESCALATION_LEVEL: v.escalation_level,
         }
         changes = []
-        for key, value in wanted.items() if searchable else ():
+        for key, value in wanted.items():
             if self._published.get(key.name) == value:
                 continue
             if value is None:
@@ -1251,13 +1264,6 @@ class ComplaintWorkflow(OlderGenerations):
             self._published[key.name] = value
         if changes:
             workflow.upsert_search_attributes(changes)
-        due = f"next deadline {v.next_deadline:%Y-%m-%d %H:%M} UTC" if v.next_deadline else "no deadline running"
-        workflow.set_current_details(
-            f"**{v.stage.value.replace('_', ' ')}** · tier {v.tier or '?'} · group {v.group or '-'}"
-            f" · owner {v.owner or '-'} · {due}"
-            f"{' · BREACHED, escalation level ' + str(v.escalation_level) if v.breached else ''}"
-            f"\n\npolicy {v.policy} · last event: {v.history[-1].type if v.history else '-'}"
-        )
 
 
 def _compensation_text(c: CompensationView) -> str:
