@@ -8,7 +8,10 @@
    same second and each run one local activity writing a row (tests/bench/bare_timers.py).
    Target: the storm's p99 within 1.2x of the bare storm's.
    Each storm also prints the CPU seconds each process spent from just before the deadline to
-   the last escalation: where a storm's time goes on a machine whose cores they all share.
+   the last escalation: where a storm's time goes on a machine whose cores they all share; and,
+   from the histories of a sample, where each workflow's lag goes: how late the engine fired
+   its timer, how long the workflow task then waited for the worker, and how long the worker
+   took to complete it (its local activity included).
 2. History events per complaint for the tier-3 happy path and a tier-1 path with two
    escalations (every event is load on the Temporal cluster).
 """
@@ -27,6 +30,8 @@ from pathlib import Path
 
 import asyncpg
 import psutil
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
 
 from services.run import SERVICES, LocalSystem, settings_on_free_ports
 from services.workflow.contract import (
@@ -38,6 +43,7 @@ from services.workflow.contract import (
     ResolveAction,
     StaffAction,
     SurveyAnswer,
+    workflow_id_for,
 )
 from services.common.deadlines.policy import POLICY_DIR
 
@@ -146,6 +152,44 @@ class CpuMeter:
         return ", ".join(f"{role} {cpu:.1f}" for role, cpu in ordered if cpu >= 0.05)
 
 
+PHASES = ("timer fired after the deadline", "task waited for the worker", "task in the worker")
+
+
+async def lag_phases(client: Client, workflow_ids: list[str], deadline: datetime, sample: int = 100) -> dict:
+    """Each phase of the lag (PHASES) for a sample of a storm's workflows, from their histories:
+    the deadline's TimerFired, then the first workflow task after it, scheduled, started (a task
+    that timed out on the worker's sticky queue counts its wait until its retry started) and
+    completed."""
+    phases: dict[str, list[float]] = {name: [] for name in PHASES}
+    for workflow_id in workflow_ids[:: max(1, len(workflow_ids) // sample)]:
+        events = (await client.get_workflow_handle(workflow_id).fetch_history()).events
+        for name, seconds in zip(PHASES, _phases_of(events, deadline), strict=True):
+            phases[name].append(seconds)
+    return phases
+
+
+def _phases_of(events: list, deadline: datetime) -> tuple[float, float, float]:
+    def at(index: int) -> datetime:
+        return events[index].event_time.ToDatetime(tzinfo=timezone.utc)
+
+    def first(event_type: int, start: int) -> int:
+        return next(i for i in range(start, len(events)) if events[i].event_type == event_type)
+
+    fired = next(i for i, e in enumerate(events)
+                 if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED and at(i) >= deadline - timedelta(seconds=1))
+    scheduled = first(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, fired)
+    started = first(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, scheduled)
+    completed = first(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, started)
+    return ((at(fired) - deadline).total_seconds(), (at(started) - at(scheduled)).total_seconds(),
+            (at(completed) - at(started)).total_seconds())
+
+
+def print_phases(phases: dict) -> None:
+    for name in PHASES:
+        values = phases[name]
+        print(f"    {name:<32} p50 {percentile(values, 50):6.2f}s  p99 {percentile(values, 99):6.2f}s")
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
@@ -171,6 +215,9 @@ async def storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float
     cpu.stop()
     if count > 100:  # a baseline's few complaints cost next to nothing
         print(f"  CPU seconds from the deadline to the last escalation: {cpu}")
+        print("  where the lag goes (a sample of the complaints' histories):")
+        print_phases(await lag_phases(system.temporal.client,
+                                      [workflow_id_for(c.complaint_id) for c in batch], deadline))
     await asyncio.gather(*(complaints.handle(c.complaint_id).terminate() for c in batch), return_exceptions=True)
     return lags
 
@@ -213,6 +260,8 @@ async def bare_storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: 
             await asyncio.sleep(1)
         cpu.stop()
         print(f"  CPU seconds from the deadline to the last timer's row: {cpu}")
+        print("  where the lag goes (a sample of the bare workflows' histories):")
+        print_phases(await lag_phases(client, ids, deadline))
         await asyncio.gather(*(h.terminate() for h in handles), return_exceptions=True)
         return [(r["recorded_at"] - deadline).total_seconds() for r in rows]
     finally:
