@@ -47,13 +47,16 @@ async def lifespan(app: FastAPI):
         app.state.webhook_secret = settings.webhook_secret
         provider = channels_from(settings, staff_emails(settings.roster_file))
         outbox: Outbox = app.state.outbox
-        async with (
-            app.state.loops.supervised(
-                "dispatcher", lambda: outbox.deliver_due(provider), settings.notify_poll_seconds, wake=outbox.wake
-            ),
-            app.state.loops.supervised("metrics", lambda: refresh_gauges(pool), 5.0),
-        ):
-            yield
+        try:
+            async with (
+                app.state.loops.supervised(
+                    "dispatcher", lambda: outbox.deliver_due(provider), settings.notify_poll_seconds, wake=outbox.wake
+                ),
+                app.state.loops.supervised("metrics", lambda: refresh_gauges(pool), 5.0),
+            ):
+                yield
+        finally:
+            await provider.close()
 
 
 app = service_app("notify", "Notify service", "Outbox and delivery of every message to customers and staff.", lifespan)

@@ -34,6 +34,12 @@ class Channels:
                 return Delivery(delivery.reference, f"{delivery.answer}; e-mail copy failed: {exc.answer}", True)
         return delivery
 
+    async def close(self) -> None:
+        """Ends the providers' open connections (the SMTP sessions kept between messages)."""
+        for provider in self.by_channel.values():
+            if isinstance(provider, SmtpProvider):
+                await provider.close()
+
     def _staff_email(self, address: str) -> str | None:
         kind, _, who = address.partition(":")
         return self.staff_email.get(who) if kind == "staff" else None

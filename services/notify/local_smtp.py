@@ -1,6 +1,7 @@
 """A real SMTP server for local use and tests (aiosmtpd): keeps every message it accepts in a
 Maildir (`<data_dir>/mail`, readable by any mail program) and counts the SMTP transactions, so
-a test can see a message sent twice. `make run` starts it and points notify at it.
+a test can see a message sent twice, and the sessions clients opened. `make run` starts it and
+points notify at it.
 
     python -m services.notify.local_smtp [--port 8025] [--dir .data/mail]
 """
@@ -27,7 +28,14 @@ class MaildirHandler:
         self.refuse = refuse  # a recipient this server answers 550 for (a bounce, in tests)
         self.unavailable = False  # answers 421 (try again later) to every message while set
         self.transactions: Counter[str] = Counter()  # Message-ID -> how often it was accepted
+        self.sessions = 0  # SMTP sessions a client opened (each greets with EHLO once)
         self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list):
+        session.host_name = hostname  # what aiosmtpd does itself when a handler has no EHLO hook
+        with self.lock:
+            self.sessions += 1
+        return responses
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list):
         if self.unavailable:

@@ -11,8 +11,11 @@ SMTP answers: 5xx for a recipient (no such mailbox) is permanent, anything else 
 connection refused, a timeout) is retried.
 """
 
+import asyncio
 import html
 import re
+import time
+from dataclasses import dataclass, field
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
@@ -64,7 +67,25 @@ def mime_message(message: OutboundMessage, sender: str, reply_to_template: str) 
     return mail
 
 
+@dataclass
+class _Session:
+    """One open SMTP connection, greeted and (when asked) encrypted, between messages."""
+
+    smtp: aiosmtplib.SMTP
+    sent: int = 0
+    idle_since: float = field(default_factory=time.monotonic)
+
+
 class SmtpProvider:
+    """Sends over a few SMTP sessions kept open between messages, as mail servers expect of a
+    sender with many messages: a new connection per message (greeting, EHLO, perhaps a TLS
+    handshake, QUIT) cost the server and notify more than the message itself. A session is
+    used for at most MESSAGES_PER_SESSION messages and kept at most IDLE_SECONDS between
+    them (a burst reuses it, a quiet hour holds no connection); one that fails is closed."""
+
+    MESSAGES_PER_SESSION = 100
+    IDLE_SECONDS = 5.0
+
     def __init__(
         self,
         host: str,
@@ -75,31 +96,108 @@ class SmtpProvider:
         password: str | None = None,
         security: str = "none",  # none, starttls, tls
         timeout: float = 15.0,
+        max_sessions: int = 10,  # of the dispatcher's 20 side by side: a burst is not held up by one
     ):
         self.host, self.port, self.sender, self.reply_to_template = host, port, sender, reply_to_template
         self.username, self.password, self.security, self.timeout = username, password, security, timeout
+        self._sessions = asyncio.Semaphore(max_sessions)
+        self._idle: list[_Session] = []
+        self._quitting: set[asyncio.Task] = set()
 
     async def deliver(self, message: OutboundMessage) -> Delivery:
         mail = mime_message(message, self.sender, self.reply_to_template)
+        async with self._sessions:
+            if (session := self._reusable()) is not None:
+                try:
+                    return await self._send(session, mail, message)
+                except _StaleSession:
+                    pass  # the server closed it while it was idle: once more, on a new connection
+            return await self._send(await self._connect(), mail, message)
+
+    async def close(self) -> None:
+        """Says QUIT on the kept sessions (notify's shutdown)."""
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(_quit(session) for session in idle), *self._quitting)
+
+    def _reusable(self) -> _Session | None:
+        now = time.monotonic()
+        while self._idle:
+            session = self._idle.pop()  # the most recently used: the likeliest to be open still
+            if session.smtp.is_connected and now - session.idle_since < self.IDLE_SECONDS:
+                return session
+            session.smtp.close()
+        return None
+
+    async def _connect(self) -> _Session:
+        smtp = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            username=self.username,
+            password=self.password,
+            use_tls=self.security == "tls",
+            start_tls=True if self.security == "starttls" else False,
+            timeout=self.timeout,
+        )
         try:
-            errors, answer = await aiosmtplib.send(
-                mail,
-                hostname=self.host,
-                port=self.port,
-                username=self.username,
-                password=self.password,
-                use_tls=self.security == "tls",
-                start_tls=True if self.security == "starttls" else False,
-                timeout=self.timeout,
-            )
+            await smtp.connect()
+        except aiosmtplib.SMTPResponseException as exc:
+            smtp.close()
+            raise DeliveryFailed(f"{exc.code} {exc.message}", permanent=False) from exc
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            smtp.close()
+            raise DeliveryFailed(f"SMTP server {self.host}:{self.port}: {exc}") from exc
+        return _Session(smtp)
+
+    async def _send(self, session: _Session, mail: Message, message: OutboundMessage) -> Delivery:
+        reused, keep = session.sent > 0, False
+        try:
+            _, answer = await session.smtp.send_message(mail)
+            keep = True
         except aiosmtplib.SMTPRecipientsRefused as exc:
+            keep = True  # aiosmtplib reset the envelope: the session goes on
             refused = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
             raise DeliveryFailed(f"recipient refused: {refused}", permanent=_permanent(exc.recipients)) from exc
         except aiosmtplib.SMTPResponseException as exc:
             raise DeliveryFailed(f"{exc.code} {exc.message}", permanent=500 <= exc.code < 600) from exc
-        except (aiosmtplib.SMTPException, OSError) as exc:
+        except aiosmtplib.SMTPTimeoutError as exc:  # a slow server, not a closed session: no second try now
             raise DeliveryFailed(f"SMTP server {self.host}:{self.port}: {exc}") from exc
+        except (aiosmtplib.SMTPServerDisconnected, OSError) as exc:
+            if reused:
+                raise _StaleSession from exc
+            raise DeliveryFailed(f"SMTP server {self.host}:{self.port}: {exc}") from exc
+        except aiosmtplib.SMTPException as exc:
+            raise DeliveryFailed(f"SMTP server {self.host}:{self.port}: {exc}") from exc
+        finally:
+            # Cancelled (notify's delivery timeout) or failed mid-transaction: the session's state
+            # is unknown, so it is closed, never handed to the next message.
+            if keep:
+                self._release(session)
+            else:
+                session.smtp.close()
         return Delivery(reference=message.message_id, answer=answer)
+
+    def _release(self, session: _Session) -> None:
+        session.sent += 1
+        if session.sent >= self.MESSAGES_PER_SESSION:
+            quitting = asyncio.ensure_future(_quit(session))  # off the message's path
+            self._quitting.add(quitting)
+            quitting.add_done_callback(self._quitting.discard)
+            return
+        session.idle_since = time.monotonic()
+        self._idle.append(session)
+
+
+class _StaleSession(Exception):
+    """A kept session failed on the wire, most likely closed by the server while idle. The
+    message is sent once more on a new connection; had the first reached the server after all,
+    the receiver drops the repeat by its Message-ID."""
+
+
+async def _quit(session: _Session) -> None:
+    try:
+        await session.smtp.quit(timeout=5)
+    except (aiosmtplib.SMTPException, OSError):
+        session.smtp.close()
 
 
 def _permanent(refusals: list[aiosmtplib.SMTPRecipientRefused]) -> bool:

@@ -15,7 +15,9 @@ from fastapi import FastAPI, Request, Response
 from services.notify.contract import Address, NotificationRequest, complaint_of_reply_address
 from services.notify.outbox import MAX_ATTEMPTS, Outbox
 from services.notify.providers import Delivery, DeliveryFailed, OutboundMessage
-from services.notify.smtp import mime_message
+from services.notify.local_smtp import LocalSmtpServer
+from services.notify.smtp import SmtpProvider, mime_message
+from services.run import free_port
 from services.notify.webhook import WebhookProvider, signed_headers, verify
 from tests.conftest import migrated_pool
 
@@ -43,6 +45,70 @@ def test_a_reply_address_names_its_complaint():
     assert complaint_of_reply_address("Care <care+20261130-abcdef12@example.com>", template) == "20261130-ABCDEF12"
     assert complaint_of_reply_address("care@example.com", template) is None
     assert complaint_of_reply_address("care+x@elsewhere.com", template) is None
+
+
+@pytest.fixture
+def smtp_server(tmp_path):
+    server = LocalSmtpServer(tmp_path / "mail", port=free_port())
+    server.handler.refuse = lambda address: address.startswith("nobody@")
+    server.start()
+    yield server
+    server.stop()
+
+
+def email_to(address: str) -> OutboundMessage:
+    return OutboundMessage(**{**MESSAGE.__dict__, "notification_id": str(uuid.uuid4()), "recipient_address": address})
+
+
+async def test_messages_in_a_burst_share_one_smtp_session_and_a_refusal_does_not_end_it(smtp_server):
+    mailer = SmtpProvider(smtp_server.host, smtp_server.port, "care@example.com", "care+{complaint_id}@example.com")
+    sent = [email_to(f"customer{n}@example.com") for n in range(3)]
+    try:
+        for message in sent[:2]:
+            await mailer.deliver(message)
+        with pytest.raises(DeliveryFailed) as bounced:
+            await mailer.deliver(email_to("nobody@example.com"))
+        assert bounced.value.permanent
+        await mailer.deliver(sent[2])
+    finally:
+        await mailer.close()
+    assert smtp_server.handler.sessions == 1
+    assert smtp_server.handler.transactions == {m.message_id: 1 for m in sent}
+
+
+async def test_a_session_is_retired_after_its_messages_and_closed_when_it_failed(smtp_server):
+    mailer = SmtpProvider(smtp_server.host, smtp_server.port, "care@example.com", "care+{complaint_id}@example.com")
+    mailer.MESSAGES_PER_SESSION = 2
+    try:
+        for n in range(5):
+            await mailer.deliver(email_to(f"customer{n}@example.com"))
+        assert smtp_server.handler.sessions == 3  # 2 + 2 + 1
+        smtp_server.handler.unavailable = True  # 421: the server ends the session
+        with pytest.raises(DeliveryFailed) as busy:
+            await mailer.deliver(email_to("later@example.com"))
+        assert not busy.value.permanent
+        smtp_server.handler.unavailable = False
+        await mailer.deliver(email_to("later@example.com"))
+    finally:
+        await mailer.close()
+    assert smtp_server.handler.sessions == 4  # the failed session was not used again
+    assert sum(smtp_server.handler.transactions.values()) == 6
+
+
+async def test_a_message_after_the_server_restarted_goes_out_once_on_a_new_session(smtp_server):
+    mailer = SmtpProvider(smtp_server.host, smtp_server.port, "care@example.com", "care+{complaint_id}@example.com")
+    first, second = email_to("first@example.com"), email_to("second@example.com")
+    try:
+        await mailer.deliver(first)
+        # The kept session dies with the server; this loop has not run since, so the client has
+        # not seen the connection close: the send fails on the wire and goes again, once.
+        smtp_server.stop()
+        smtp_server.start()
+        await mailer.deliver(second)
+    finally:
+        await mailer.close()
+    assert smtp_server.handler.sessions == 2
+    assert smtp_server.handler.transactions == {first.message_id: 1, second.message_id: 1}
 
 
 def gateway(status: int, seen: list[dict], secret: str = "s3cret") -> httpx.AsyncClient:
