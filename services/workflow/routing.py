@@ -334,16 +334,14 @@ async def assign_queued(router: Router, complaints: ComplaintClient) -> None:
     """Complaints routed while nobody of their group was on duty are picked, by the group's
     strategy, as soon as someone is: the 2 h assignment target does not wait for a manual assign.
 
-    Every worker replica runs this loop; one sweeps at a time (a session advisory lock), and the
-    assignment's Update id is the complaint's, so even a sweep that overlaps another after a
-    crash assigns each queued complaint once."""
-    async with router.pool.acquire() as conn:
-        if not await conn.fetchval("SELECT pg_try_advisory_lock(hashtext('workflow:queue-sweep'))"):
+    Every worker replica runs this loop; one sweeps at a time (an advisory lock held by a
+    transaction open for the sweep: however the sweep ends, even cancelled, the pool's reset
+    rolls it back and the lock goes with it), and the assignment's Update id is the complaint's,
+    so even a sweep that overlaps another after a crash assigns each queued complaint once."""
+    async with router.pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtext('workflow:queue-sweep'))"):
             return  # another replica is sweeping
-        try:
-            await _sweep(router, complaints)
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(hashtext('workflow:queue-sweep'))")
+        await _sweep(router, complaints)
 
 
 async def _sweep(router: Router, complaints: ComplaintClient) -> None:

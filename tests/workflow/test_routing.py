@@ -2,6 +2,8 @@
 member from the shipped roster by the group's strategy, the urgent call for tier 1, the
 liaison for tier 2, the green channel, surge overflow, and the staff inbox it all lands in."""
 
+import pytest
+
 from services.intake.classification import Facts, load_rules
 from services.workflow import inbox
 from services.workflow.contract import Customer, StaffAction
@@ -125,3 +127,34 @@ async def test_queue_sweeps_of_several_worker_replicas_assign_a_queued_complaint
         view = await drive(handle).status()
         picked = [e for e in await store.read_stream(view.complaint_id) if e.type == "AssignedToPerson"]
         assert view.assignee is not None and len(picked) == 1, [e.data for e in picked]
+
+
+async def test_a_queue_sweep_cancelled_midway_leaves_the_next_sweep_free_to_run(env, store, notifications):
+    """The sweep's lock lives and dies with its transaction: a sweep cancelled while it assigns
+    (a worker shutting down) does not keep every later sweep out."""
+    import asyncio
+
+    from services.workflow.contract import ComplaintClient
+    from services.workflow.routing import Router, assign_queued, load_routing
+
+    await store.pool.execute("UPDATE workflow.staff SET on_duty = false WHERE 'front-line-service' = ANY(groups)")
+    handle, _ = await _routed(env, "The cashier was rude to me")
+    await store.pool.execute("UPDATE workflow.staff SET on_duty = true")
+    router = Router(store.pool, load_routing())
+    assigning = asyncio.Event()
+
+    class Stalled(ComplaintClient):
+        async def assign(self, *args, **kwargs):
+            assigning.set()
+            await asyncio.Event().wait()  # never answers
+
+    sweep = asyncio.create_task(assign_queued(router, Stalled(env.client, scenarios.TASK_QUEUE)))
+    await assigning.wait()
+    sweep.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sweep
+    held = await store.pool.fetchval("""SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+                                          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())""")
+    assert held == 0
+    await assign_queued(router, ComplaintClient(env.client, scenarios.TASK_QUEUE))
+    assert (await drive(handle).status()).assignee is not None
