@@ -80,8 +80,8 @@ class SmtpProvider:
     """Sends over a few SMTP sessions kept open between messages, as mail servers expect of a
     sender with many messages: a new connection per message (greeting, EHLO, perhaps a TLS
     handshake, QUIT) cost the server and notify more than the message itself. A session is
-    used for at most MESSAGES_PER_SESSION messages and kept at most IDLE_SECONDS between
-    them (a burst reuses it, a quiet hour holds no connection); one that fails is closed."""
+    used for at most MESSAGES_PER_SESSION messages and ended after IDLE_SECONDS without one
+    (a burst reuses it, a quiet hour holds no connection); one that fails is closed."""
 
     MESSAGES_PER_SESSION = 100
     IDLE_SECONDS = 5.0
@@ -179,12 +179,21 @@ class SmtpProvider:
     def _release(self, session: _Session) -> None:
         session.sent += 1
         if session.sent >= self.MESSAGES_PER_SESSION:
-            quitting = asyncio.ensure_future(_quit(session))  # off the message's path
-            self._quitting.add(quitting)
-            quitting.add_done_callback(self._quitting.discard)
+            self._retire(session)
             return
         session.idle_since = time.monotonic()
         self._idle.append(session)
+        asyncio.get_running_loop().call_later(self.IDLE_SECONDS, self._expire, session, session.idle_since)
+
+    def _expire(self, session: _Session, idle_since: float) -> None:
+        if session.idle_since == idle_since and session in self._idle:  # not used since
+            self._idle.remove(session)
+            self._retire(session)
+
+    def _retire(self, session: _Session) -> None:
+        quitting = asyncio.ensure_future(_quit(session))  # off the message's path
+        self._quitting.add(quitting)
+        quitting.add_done_callback(self._quitting.discard)
 
 
 class _StaleSession(Exception):

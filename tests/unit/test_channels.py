@@ -1,6 +1,7 @@
 """Notify's channels: e-mail as MIME, signed webhooks to gateways, the next address when one
 fails for good, dead letters, and a gateway's delivery receipt."""
 
+import asyncio
 import email.policy
 import json
 import time
@@ -74,6 +75,21 @@ async def test_messages_in_a_burst_share_one_smtp_session_and_a_refusal_does_not
         await mailer.close()
     assert smtp_server.handler.sessions == 1
     assert smtp_server.handler.transactions == {m.message_id: 1 for m in sent}
+
+
+async def test_a_session_idle_for_a_while_is_ended(smtp_server):
+    mailer = SmtpProvider(smtp_server.host, smtp_server.port, "care@example.com", "care+{complaint_id}@example.com")
+    mailer.IDLE_SECONDS = 0.2
+    await mailer.deliver(email_to("first@example.com"))
+    [session] = mailer._idle
+    for _ in range(50):
+        if not session.smtp.is_connected:
+            break
+        await asyncio.sleep(0.1)
+    assert not session.smtp.is_connected and not mailer._idle  # ended with QUIT, not held open
+    await mailer.deliver(email_to("second@example.com"))
+    await mailer.close()
+    assert smtp_server.handler.sessions == 2
 
 
 async def test_a_session_is_retired_after_its_messages_and_closed_when_it_failed(smtp_server):
