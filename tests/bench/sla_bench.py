@@ -8,7 +8,8 @@
    same second and each run one local activity writing a row (tests/bench/bare_timers.py).
    Target: the storm's p99 within 1.2x of the bare storm's.
    Each storm also prints the CPU seconds each process spent from just before the deadline to
-   the last escalation: where a storm's time goes on a machine whose cores they all share; and,
+   the last escalation: where a storm's time goes on a machine whose cores they all share (and
+   the worker's CPU per deadline, ours against the bare worker's, which the lag ratio tracks); and,
    from the histories of a sample, where each workflow's lag goes: how late the engine fired
    its timer, how long the workflow task then waited for the worker, and how long the worker
    took to complete it (its local activity included).
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -203,7 +205,16 @@ def meter_from(system: LocalSystem, deadline: datetime) -> CpuMeter:
     return meter
 
 
-async def storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float) -> list[float]:
+@dataclass
+class Storm:
+    lags: list[float]  # seconds from the deadline to each workflow's recorded escalation
+    cpu: CpuMeter
+
+    def worker_ms_per_deadline(self, role: str) -> float:
+        return self.cpu.spent.get(role, 0.0) / len(self.lags) * 1000
+
+
+async def storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float) -> Storm:
     complaints = complaints_of(system)
     deadline = (datetime.now(timezone.utc) + timedelta(seconds=lead)).replace(microsecond=0)
     batch = [complaint(deadline - FIRST_RESPONSE, URGENT) for _ in range(count)]
@@ -219,11 +230,11 @@ async def storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float
         print_phases(await lag_phases(system.temporal.client,
                                       [workflow_id_for(c.complaint_id) for c in batch], deadline))
     await asyncio.gather(*(complaints.handle(c.complaint_id).terminate() for c in batch), return_exceptions=True)
-    return lags
+    return Storm(lags, cpu)
 
 
 async def bare_storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float,
-                     event_store: bool = False) -> list[float]:
+                     event_store: bool = False) -> Storm:
     """The same storm with bare workflows on a worker process of their own (with
     `event_store`, their local activity runs our event store's transaction)."""
     from tests.bench import bare_timers
@@ -263,7 +274,7 @@ async def bare_storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: 
         print("  where the lag goes (a sample of the bare workflows' histories):")
         print_phases(await lag_phases(client, ids, deadline))
         await asyncio.gather(*(h.terminate() for h in handles), return_exceptions=True)
-        return [(r["recorded_at"] - deadline).total_seconds() for r in rows]
+        return Storm([(r["recorded_at"] - deadline).total_seconds() for r in rows], cpu)
     finally:
         worker.terminate()
         worker.wait(30)
@@ -338,14 +349,16 @@ async def main(count: int, baseline_count: int, lead: float, decompose: bool = F
         pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
         try:
             print(f"timer storm: baseline of {baseline_count} complaints alone")
-            base = await storm(system, pool, baseline_count, lead=15)
+            base = (await storm(system, pool, baseline_count, lead=15)).lags
             print(f"engine's own limit: {count} bare workflows, timer and one local activity in the same second")
-            bare = await bare_storm(system, pool, count, lead=lead)
+            bare_run = await bare_storm(system, pool, count, lead=lead)
+            bare = bare_run.lags
             if decompose:
                 print(f"decomposition: {count} bare workflows whose local activity runs our event store's transaction")
-                with_store = await bare_storm(system, pool, count, lead=lead, event_store=True)
+                with_store = (await bare_storm(system, pool, count, lead=lead, event_store=True)).lags
             print(f"timer storm: {count} complaints, first-response deadline in the same second")
-            lags = await storm(system, pool, count, lead=lead)
+            ours = await storm(system, pool, count, lead=lead)
+            lags = ours.lags
             b50, b99 = percentile(base, 50), percentile(base, 99)
             s50, s99 = percentile(lags, 50), percentile(lags, 99)
             print(f"  every one of {count} escalated exactly once")
@@ -356,6 +369,9 @@ async def main(count: int, baseline_count: int, lead: float, decompose: bool = F
             print(f"  bare storm    p50 {e50:.3f}s  p99 {e99:.3f}s  (the engine's own limit on this machine)")
             print(f"  ratio storm/bare storm  p50 {s50 / max(e50, 1e-3):.2f}x  p99 {s99 / max(e99, 1e-3):.2f}x"
                   "  (target: p99 <= 1.2x)")
+            w_ours, w_bare = ours.worker_ms_per_deadline("worker"), bare_run.worker_ms_per_deadline("bare worker")
+            print(f"  worker CPU per deadline  storm {w_ours:.1f} ms  bare {w_bare:.1f} ms  "
+                  f"({w_ours / max(w_bare, 1e-3):.2f}x; the lag ratio has tracked this one)")
             if decompose:
                 d50, d99 = percentile(with_store, 50), percentile(with_store, 99)
                 print(f"  bare + our event store transaction  p50 {d50:.3f}s  p99 {d99:.3f}s  "
