@@ -154,9 +154,15 @@ async def answer_survey(row: ComplaintByToken, answer: SurveyAnswer, intake: Int
 
 
 @router.post("/v1/track/{token}/reply", response_model=CustomerStatus, tags=["customers"])
-async def reply(row: ComplaintByToken, message: CustomerReply, intake: IntakeDep) -> CustomerStatus:
-    """The customer answers our question; the complaint's SLA clock runs again."""
-    await customer_update(intake, row, message, "no_question_open")
+async def reply(
+    row: ComplaintByToken,
+    message: CustomerReply,
+    intake: IntakeDep,
+    key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)] = None,
+) -> CustomerStatus:
+    """The customer answers our question; the complaint's SLA clock runs again. With an
+    `Idempotency-Key`, the same reply sent again gets the first outcome."""
+    await customer_update(intake, row, message, "no_question_open", key=key)
     return await track(row, intake)
 
 
@@ -186,7 +192,7 @@ async def customer_update(
         elif isinstance(arg, ReopenAction):
             await complaints.reopen(complaint_id, arg, f"customer:{key}" if key else None)
         else:
-            await complaints.customer_reply(complaint_id, arg)
+            await complaints.customer_reply(complaint_id, arg, f"customer:{key}" if key else None)
     except (ActionRefused, ComplaintClosed, ComplaintNotFound) as exc:
         if await _already_recorded(intake, complaint_id, arg):
             return
@@ -200,8 +206,9 @@ async def customer_update(
 
 async def _already_recorded(intake: Intake, complaint_id: str, arg: CustomerInput) -> bool:
     """A customer's form sent again after its answer was lost (a dropped connection, a reload)
-    is the same answer: it gets the outcome, not 'already answered'. Browsers send no
-    idempotency key, so the survey is recognised by its content (one per complaint)."""
+    is the same answer: it gets the outcome, not 'already answered'. The reply and reopen forms
+    carry a form token (their Update id); the survey, one per complaint, is recognised by its
+    content."""
     if not isinstance(arg, SurveyAnswer):
         return False
     try:

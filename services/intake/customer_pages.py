@@ -141,9 +141,10 @@ async def reply_form(
     row: ComplaintByToken,
     intake: IntakeDep,
     message: Annotated[str, Form(min_length=1, max_length=10_000)],
+    form_token: Annotated[str, Form(min_length=1, max_length=100)],
 ):
     reply = adapted(lambda: CustomerReply(message=message))
-    return await _page_after(request, token, row, intake, reply, "no_question_open")
+    return await _page_after(request, token, row, intake, reply, "no_question_open", key=form_token)
 
 
 @router.post("/track/{token}/reopen", response_class=HTMLResponse, tags=["customers"])

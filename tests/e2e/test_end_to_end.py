@@ -422,8 +422,10 @@ async def test_sla_actions_and_policies_over_http(system, http):
     asked = await http.post(f"{complaint}/request-info", json={"question": "Which store?"}, headers=as_agent)
     assert asked.status_code == 200 and "resolution" not in asked.json()["deadlines"]  # clock paused
     assert (await http.get(status_url)).json()["stage"] == "waiting_on_customer"
-    replied = await http.post(f"{status_url}/reply", json={"message": "南京西路店"})
+    replied = await http.post(f"{status_url}/reply", json={"message": "南京西路店"}, headers={"Idempotency-Key": "r1"})
     assert replied.status_code == 200 and replied.json()["stage"] == "acknowledged"
+    resent = await http.post(f"{status_url}/reply", json={"message": "南京西路店"}, headers={"Idempotency-Key": "r1"})
+    assert resent.status_code == 200  # its first answer was lost: the same reply gets the same outcome
     again = await http.post(f"{status_url}/reply", json={"message": "again"})
     assert again.status_code == 409 and again.json()["error"] == "no_question_open"
 
@@ -626,8 +628,13 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
         await browser.post(f"{staff}/v1/complaints/{complaint_id}/acknowledge", headers=as_staff)
         await browser.post(f"{staff}/v1/complaints/{complaint_id}/request-info", headers=as_staff,
                            json={"question": "Which store and what time?"})
-        replied = await browser.post(f"{page_url}/reply", data={"message": "南京西路店, 10:30"})
-        assert replied.status_code == 303
+        form_token = re.search(r'name="form_token" value="([^"]+)"', (await browser.get(page_url)).text).group(1)
+        for _ in range(2):  # sent twice (a reload, a double click): recorded once, no error
+            replied = await browser.post(f"{page_url}/reply", data={"message": "南京西路店, 10:30",
+                                                                    "form_token": form_token})
+            assert replied.status_code == 303, replied.text
+        events = (await browser.get(f"{staff}/v1/complaints/{complaint_id}/events", headers=as_staff)).json()["events"]
+        assert [e["type"] for e in events].count("CustomerReplied") == 1
         await browser.post(f"{staff}/v1/complaints/{complaint_id}/resolve", headers=as_staff,
                            json={"cause": "new clerk", "measures_taken": "coached", "improvement_plan": "training"})
         await eventually(lambda: _json_stage(browser, page_url.replace("/track/", "/v1/track/"), "awaiting_survey"))
@@ -649,7 +656,7 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
         assert rated.status_code == 303
         twice = await browser.post(f"{page_url}/survey", data={"satisfaction_result": "1", "satisfaction_speed": "1"})
         assert twice.status_code == 409 and 'class="error"' in twice.text  # the page says why
-        nul = await browser.post(f"{page_url}/reply", data={"message": "a\x00b"})
+        nul = await browser.post(f"{page_url}/reply", data={"message": "a\x00b", "form_token": "t"})
         assert nul.status_code == 422
 
 
