@@ -60,14 +60,15 @@ class StaffAlerts:
 class SurgeMonitor:
     """Complaints per minute over all channels (and all intake processes: the count comes from
     the submissions table, refreshed every second, plus this process's since then). Above the
-    threshold, complaints are marked for overflow and on call is warned once per surge."""
+    threshold, complaints are marked for overflow and on call is warned once per surge: the
+    surge is a row (`intake.surges`) that every intake process shares, and the warning goes
+    out from it until notify takes it, whichever process is still running."""
 
     def __init__(self, pool: asyncpg.Pool, threshold: int, alerts: StaffAlerts | None = None):
         self.pool, self.threshold, self.alerts = pool, threshold, alerts
         self._counted, self._since_count = 0, 0
-        self.episode: datetime | None = None  # when the current surge began
-        self._warnings: set[asyncio.Task] = set()
-        self._unsent: tuple[datetime, int] | None = None  # a warning notify has not taken yet
+        self.episode: datetime | None = None  # when the current surge began, as this process saw it
+        self._beginning: set[asyncio.Task] = set()
 
     def rate(self) -> int:
         return self._counted + self._since_count
@@ -79,33 +80,45 @@ class SurgeMonitor:
             return False
         if self.episode is None:
             self.episode = now
-            if self.alerts:
-                self._unsent = (now, self.rate())
-                self._send_warning()
+            task = asyncio.create_task(self._begin())  # the request that crossed the threshold does not wait
+            self._beginning.add(task)  # kept until done: a task nobody holds may be collected
+            task.add_done_callback(self._beginning.discard)
         return True
 
-    def _send_warning(self) -> None:
-        task = asyncio.create_task(self._warn())  # the request that crossed the threshold does not wait
-        self._warnings.add(task)  # kept until done: a task nobody holds may be collected
-        task.add_done_callback(self._warnings.discard)
+    async def _begin(self) -> None:
+        try:
+            await self._record_and_warn()
+        except (OSError, asyncpg.PostgresError) as exc:  # the surge-count loop tries again within a second
+            log.warning("intake surge not recorded yet", extra={"error": str(exc)})
 
-    async def _warn(self) -> None:
-        """Send the surge's warning; kept for the next refresh until notify takes it (its key
-        is the surge's start, so a repeat is one message)."""
-        unsent = self._unsent
-        if unsent is None or self.alerts is None:
+    async def _record_and_warn(self) -> None:
+        if self.episode is not None:
+            # Another process's open surge stands (the one-open index): this one joins it.
+            await self.pool.execute(
+                "INSERT INTO intake.surges (started_at, per_minute) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                self.episode,
+                self.rate(),
+            )
+        if self.alerts is None:
             return
-        if await self.alerts.surge(unsent[0], unsent[1], self.threshold) and self._unsent == unsent:
-            self._unsent = None
+        for surge in await self.pool.fetch(
+            "SELECT started_at, per_minute FROM intake.surges WHERE warned_at IS NULL ORDER BY started_at"
+        ):
+            # Its key is the surge's start: sent again after a crash, it is one message.
+            if await self.alerts.surge(surge["started_at"], surge["per_minute"], self.threshold):
+                await self.pool.execute(
+                    "UPDATE intake.surges SET warned_at = now() WHERE started_at = $1", surge["started_at"]
+                )
 
     async def refresh(self) -> None:
-        if self._unsent is not None and not self._warnings:
-            self._send_warning()  # a warning notify did not take (it was down) goes again
         since = datetime.now(UTC) - timedelta(minutes=1)
         self._counted = await self.pool.fetchval(
             "SELECT count(*) FROM intake.submissions WHERE received_at > $1", since
         )
         self._since_count = 0
-        if self.episode is not None and self.rate() <= self.threshold:
-            log.info("intake surge over", extra={"since": self.episode.isoformat()})
-            self.episode = None
+        if self.rate() <= self.threshold:  # the count every process shares
+            if self.episode is not None:
+                log.info("intake surge over", extra={"since": self.episode.isoformat()})
+                self.episode = None
+            await self.pool.execute("UPDATE intake.surges SET ended_at = now() WHERE ended_at IS NULL")
+        await self._record_and_warn()

@@ -1,7 +1,8 @@
-"""Intake's alerts to staff reach notify even when it was down when they were raised."""
+"""Intake's alerts to staff reach notify even when it was down when they were raised, and even
+when the intake process that raised them is gone."""
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 
@@ -10,24 +11,65 @@ from services.intake.alerts import StaffAlerts, SurgeMonitor
 from services.run import free_port
 from tests.conftest import TOKENS, migrated_pool
 
+SURGE_BEGAN = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+
+
+async def crossing(monitor: SurgeMonitor, at: datetime = SURGE_BEGAN) -> list[bool]:
+    """Four complaints against a threshold of 2; waits for what the third one set off."""
+    overflowed = [monitor.count_one(at) for _ in range(4)]
+    await asyncio.gather(*monitor._beginning)
+    return overflowed
+
 
 async def test_a_surge_warning_notify_did_not_take_goes_again_once_and_only_once(fresh_database_url, notify):
     pool = await migrated_pool(fresh_database_url, "intake")
-    as_intake = bearer(TOKENS["intake"])
     try:
-        async with httpx.AsyncClient(timeout=5, headers=as_intake) as http:
+        async with httpx.AsyncClient(timeout=5, headers=bearer(TOKENS["intake"])) as http:
             alerts = StaffAlerts(http, f"http://127.0.0.1:{free_port()}")  # notify is down
             monitor = SurgeMonitor(pool, threshold=2, alerts=alerts)
-            surge_began = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
-            assert [monitor.count_one(surge_began) for _ in range(4)] == [False, False, True, True]
-            await asyncio.gather(*monitor._warnings)
+            assert await crossing(monitor) == [False, False, True, True]
+            assert await pool.fetchval("SELECT count(*) FROM intake.surges WHERE warned_at IS NULL") == 1
 
             alerts.notify_url = notify  # notify is back
             for _ in range(3):  # each pass of the surge-count loop
                 await monitor.refresh()
-                await asyncio.gather(*monitor._warnings)
         rows = await pool.fetch("SELECT template, body FROM notify.notifications")
         assert [r["template"] for r in rows] == ["surge_warning"]
         assert "2026-11-24T09:30:00+00:00" in rows[0]["body"]
+    finally:
+        await pool.close()
+
+
+async def test_a_surge_is_warned_once_over_intake_processes_even_when_the_first_one_died(fresh_database_url, notify):
+    pool = await migrated_pool(fresh_database_url, "intake")
+    try:
+        async with httpx.AsyncClient(timeout=5, headers=bearer(TOKENS["intake"])) as http:
+            # The process that saw the surge begin could not reach notify, then died.
+            dead = SurgeMonitor(pool, threshold=2, alerts=StaffAlerts(http, f"http://127.0.0.1:{free_port()}"))
+            await crossing(dead)
+            # Its successor, and a second replica, meet the same surge seconds later.
+            replicas = [SurgeMonitor(pool, threshold=2, alerts=StaffAlerts(http, notify)) for _ in range(2)]
+            for n, replica in enumerate(replicas, start=1):
+                assert await crossing(replica, SURGE_BEGAN + timedelta(seconds=n)) == [False, False, True, True]
+        rows = await pool.fetch("SELECT template, body FROM notify.notifications")
+        assert [r["template"] for r in rows] == ["surge_warning"]  # the first process's surge, once
+        assert "2026-11-24T09:30:00+00:00" in rows[0]["body"]
+        assert await pool.fetchval("SELECT count(*) FROM intake.surges") == 1
+    finally:
+        await pool.close()
+
+
+async def test_a_surge_that_ended_is_closed_and_the_next_one_warns_again(fresh_database_url, notify):
+    pool = await migrated_pool(fresh_database_url, "intake")
+    try:
+        async with httpx.AsyncClient(timeout=5, headers=bearer(TOKENS["intake"])) as http:
+            monitor = SurgeMonitor(pool, threshold=2, alerts=StaffAlerts(http, notify))
+            await crossing(monitor)
+            await monitor.refresh()  # no submissions in the last minute: the surge is over
+            assert monitor.episode is None
+            assert await pool.fetchval("SELECT count(*) FROM intake.surges WHERE ended_at IS NULL") == 0
+            await crossing(monitor, SURGE_BEGAN + timedelta(hours=1))
+        rows = await pool.fetch("SELECT body FROM notify.notifications ORDER BY created_at")
+        assert len(rows) == 2 and "2026-11-24T10:30:00+00:00" in rows[1]["body"]
     finally:
         await pool.close()
