@@ -88,8 +88,8 @@ class SurgeMonitor:
     async def _begin(self) -> None:
         try:
             await self._record_and_warn()
-        except (OSError, asyncpg.PostgresError) as exc:  # the surge-count loop tries again within a second
-            log.warning("intake surge not recorded yet", extra={"error": str(exc)})
+        except Exception as exc:  # noqa: BLE001 - the surge-count loop tries again within a second
+            log.warning("intake surge not recorded yet", extra={"error": repr(exc)})
 
     async def _record_and_warn(self) -> None:
         if self.episode is not None:
