@@ -186,13 +186,14 @@ async def customer_update(
     intake: Intake, row: asyncpg.Record, arg: CustomerInput, refusal_code: str, key: str | None = None
 ) -> None:
     complaint_id, complaints = row["complaint_id"], intake.complaints
+    update_id = f"customer:{key}" if key else None
     try:
         if isinstance(arg, SurveyAnswer):
             await complaints.answer_survey(complaint_id, arg)
         elif isinstance(arg, ReopenAction):
-            await complaints.reopen(complaint_id, arg, f"customer:{key}" if key else None)
+            await complaints.reopen(complaint_id, arg, update_id)
         else:
-            await complaints.customer_reply(complaint_id, arg, f"customer:{key}" if key else None)
+            await complaints.customer_reply(complaint_id, arg, update_id)
     except (ActionRefused, ComplaintClosed, ComplaintNotFound) as exc:
         if await _already_recorded(intake, complaint_id, arg):
             return
