@@ -5,6 +5,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 
 from services.common.service_auth import bearer
 from services.intake.alerts import StaffAlerts, SurgeMonitor
@@ -14,6 +15,23 @@ from tests.conftest import TOKENS, migrated_pool
 SURGE_BEGAN = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 
 
+@pytest.fixture
+async def pool(fresh_database_url):
+    pool = await migrated_pool(fresh_database_url, "intake")
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def as_intake():
+    async with httpx.AsyncClient(timeout=5, headers=bearer(TOKENS["intake"])) as http:
+        yield http
+
+
+def notify_down() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
 async def crossing(monitor: SurgeMonitor, at: datetime = SURGE_BEGAN) -> list[bool]:
     """Four complaints against a threshold of 2; waits for what the third one set off."""
     overflowed = [monitor.count_one(at) for _ in range(4)]
@@ -21,55 +39,44 @@ async def crossing(monitor: SurgeMonitor, at: datetime = SURGE_BEGAN) -> list[bo
     return overflowed
 
 
-async def test_a_surge_warning_notify_did_not_take_goes_again_once_and_only_once(fresh_database_url, notify):
-    pool = await migrated_pool(fresh_database_url, "intake")
-    try:
-        async with httpx.AsyncClient(timeout=5, headers=bearer(TOKENS["intake"])) as http:
-            alerts = StaffAlerts(http, f"http://127.0.0.1:{free_port()}")  # notify is down
-            monitor = SurgeMonitor(pool, threshold=2, alerts=alerts)
-            assert await crossing(monitor) == [False, False, True, True]
-            assert await pool.fetchval("SELECT count(*) FROM intake.surges WHERE warned_at IS NULL") == 1
-
-            alerts.notify_url = notify  # notify is back
-            for _ in range(3):  # each pass of the surge-count loop
-                await monitor.refresh()
-        rows = await pool.fetch("SELECT template, body FROM notify.notifications")
-        assert [r["template"] for r in rows] == ["surge_warning"]
-        assert "2026-11-24T09:30:00+00:00" in rows[0]["body"]
-    finally:
-        await pool.close()
+async def surge_warnings(pool) -> list[str]:
+    """The bodies of the messages notify took, oldest first: all surge warnings, or it fails."""
+    rows = await pool.fetch("SELECT template, body FROM notify.notifications ORDER BY created_at")
+    assert {r["template"] for r in rows} <= {"surge_warning"}, rows
+    return [r["body"] for r in rows]
 
 
-async def test_a_surge_is_warned_once_over_intake_processes_even_when_the_first_one_died(fresh_database_url, notify):
-    pool = await migrated_pool(fresh_database_url, "intake")
-    try:
-        async with httpx.AsyncClient(timeout=5, headers=bearer(TOKENS["intake"])) as http:
-            # The process that saw the surge begin could not reach notify, then died.
-            dead = SurgeMonitor(pool, threshold=2, alerts=StaffAlerts(http, f"http://127.0.0.1:{free_port()}"))
-            await crossing(dead)
-            # Its successor, and a second replica, meet the same surge seconds later.
-            replicas = [SurgeMonitor(pool, threshold=2, alerts=StaffAlerts(http, notify)) for _ in range(2)]
-            for n, replica in enumerate(replicas, start=1):
-                assert await crossing(replica, SURGE_BEGAN + timedelta(seconds=n)) == [False, False, True, True]
-        rows = await pool.fetch("SELECT template, body FROM notify.notifications")
-        assert [r["template"] for r in rows] == ["surge_warning"]  # the first process's surge, once
-        assert "2026-11-24T09:30:00+00:00" in rows[0]["body"]
-        assert await pool.fetchval("SELECT count(*) FROM intake.surges") == 1
-    finally:
-        await pool.close()
+async def test_a_surge_warning_notify_did_not_take_goes_again_once_and_only_once(pool, as_intake, notify):
+    alerts = StaffAlerts(as_intake, notify_down())
+    monitor = SurgeMonitor(pool, threshold=2, alerts=alerts)
+    assert await crossing(monitor) == [False, False, True, True]
+    assert await pool.fetchval("SELECT count(*) FROM intake.surges WHERE warned_at IS NULL") == 1
+
+    alerts.notify_url = notify  # notify is back
+    for _ in range(3):  # each pass of the surge-count loop
+        await monitor.refresh()
+    [warning] = await surge_warnings(pool)
+    assert "2026-11-24T09:30:00+00:00" in warning
 
 
-async def test_a_surge_that_ended_is_closed_and_the_next_one_warns_again(fresh_database_url, notify):
-    pool = await migrated_pool(fresh_database_url, "intake")
-    try:
-        async with httpx.AsyncClient(timeout=5, headers=bearer(TOKENS["intake"])) as http:
-            monitor = SurgeMonitor(pool, threshold=2, alerts=StaffAlerts(http, notify))
-            await crossing(monitor)
-            await monitor.refresh()  # no submissions in the last minute: the surge is over
-            assert monitor.episode is None
-            assert await pool.fetchval("SELECT count(*) FROM intake.surges WHERE ended_at IS NULL") == 0
-            await crossing(monitor, SURGE_BEGAN + timedelta(hours=1))
-        rows = await pool.fetch("SELECT body FROM notify.notifications ORDER BY created_at")
-        assert len(rows) == 2 and "2026-11-24T10:30:00+00:00" in rows[1]["body"]
-    finally:
-        await pool.close()
+async def test_a_surge_is_warned_once_over_intake_processes_even_when_the_first_one_died(pool, as_intake, notify):
+    # The process that saw the surge begin could not reach notify, then died.
+    await crossing(SurgeMonitor(pool, threshold=2, alerts=StaffAlerts(as_intake, notify_down())))
+    # Its successor, and a second replica, meet the same surge seconds later.
+    replicas = [SurgeMonitor(pool, threshold=2, alerts=StaffAlerts(as_intake, notify)) for _ in range(2)]
+    for n, replica in enumerate(replicas, start=1):
+        assert await crossing(replica, SURGE_BEGAN + timedelta(seconds=n)) == [False, False, True, True]
+    [warning] = await surge_warnings(pool)  # the first process's surge, once
+    assert "2026-11-24T09:30:00+00:00" in warning
+    assert await pool.fetchval("SELECT count(*) FROM intake.surges") == 1
+
+
+async def test_a_surge_that_ended_is_closed_and_the_next_one_warns_again(pool, as_intake, notify):
+    monitor = SurgeMonitor(pool, threshold=2, alerts=StaffAlerts(as_intake, notify))
+    await crossing(monitor)
+    await monitor.refresh()  # no submissions in the last minute: the surge is over
+    assert monitor.episode is None
+    assert await pool.fetchval("SELECT count(*) FROM intake.surges WHERE ended_at IS NULL") == 0
+    await crossing(monitor, SURGE_BEGAN + timedelta(hours=1))
+    warnings = await surge_warnings(pool)
+    assert len(warnings) == 2 and "2026-11-24T10:30:00+00:00" in warnings[1]
