@@ -145,7 +145,7 @@ class SmtpProvider:
             raise DeliveryFailed(f"{exc.code} {exc.message}", permanent=False) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
             smtp.close()
-            raise DeliveryFailed(f"SMTP server {self.host}:{self.port}: {exc}") from exc
+            raise self._unreachable(exc) from exc
         return _Session(smtp)
 
     async def _send(self, session: _Session, mail: Message, message: OutboundMessage) -> Delivery:
@@ -160,13 +160,13 @@ class SmtpProvider:
         except aiosmtplib.SMTPResponseException as exc:
             raise DeliveryFailed(f"{exc.code} {exc.message}", permanent=500 <= exc.code < 600) from exc
         except aiosmtplib.SMTPTimeoutError as exc:  # a slow server, not a closed session: no second try now
-            raise DeliveryFailed(f"SMTP server {self.host}:{self.port}: {exc}") from exc
+            raise self._unreachable(exc) from exc
         except (aiosmtplib.SMTPServerDisconnected, OSError) as exc:
             if reused:
                 raise _StaleSession from exc
-            raise DeliveryFailed(f"SMTP server {self.host}:{self.port}: {exc}") from exc
+            raise self._unreachable(exc) from exc
         except aiosmtplib.SMTPException as exc:
-            raise DeliveryFailed(f"SMTP server {self.host}:{self.port}: {exc}") from exc
+            raise self._unreachable(exc) from exc
         finally:
             # Cancelled (notify's delivery timeout) or failed mid-transaction: the session's state
             # is unknown, so it is closed, never handed to the next message.
@@ -175,6 +175,10 @@ class SmtpProvider:
             else:
                 session.smtp.close()
         return Delivery(reference=message.message_id, answer=answer)
+
+    def _unreachable(self, exc: Exception) -> DeliveryFailed:
+        """No answer to go by (refused, dropped, timed out): tried again later."""
+        return DeliveryFailed(f"SMTP server {self.host}:{self.port}: {exc}")
 
     def _release(self, session: _Session) -> None:
         session.sent += 1
