@@ -1,14 +1,16 @@
 """The secrets `deploy/compose.yaml` reads, made once: `python -m services.compose_env` (or
 `make compose-env`) writes into `.data/compose/`: `<service>.env` with each service's own
-token and the digests of the tokens it accepts, the operator's token (Prometheus scrapes with
-it) and the payload keys. Existing files are kept: new tokens would lock running
-services out of each other, new keys would leave histories unreadable."""
+token and the digests of the tokens it accepts (intake's and notify's also with the key that
+signs reply addresses), the operator's token (Prometheus scrapes with it) and the payload keys.
+Existing files are kept: new tokens would lock running services out of each other, new keys
+would leave histories unreadable and customers' answers unmatched."""
 
 import json
 import sys
 from pathlib import Path
 
 from services.common.codec import PayloadKeys
+from services.common.local_secrets import kept_secret
 from services.common.service_auth import digest, new_service_tokens
 
 # Compose's application services and the caller each presents itself as.
@@ -32,11 +34,13 @@ def write(data_dir: Path) -> list[Path]:
         written.append(tokens_file)
     tokens: dict[str, str] = json.loads(tokens_file.read_text(encoding="utf-8"))
     accepted = json.dumps({caller: digest(token) for caller, token in tokens.items()})
+    reply_key = kept_secret(compose / "mail-reply-key.txt", 32)  # notify signs, intake checks
     for service, caller in SERVICES.items():
         env = compose / f"{service}.env"
-        env.write_text(
-            f"COMPLAINTS_SERVICE_TOKEN={tokens[caller]}\nCOMPLAINTS_CALLER_TOKENS={accepted}\n", encoding="utf-8"
-        )
+        lines = [f"COMPLAINTS_SERVICE_TOKEN={tokens[caller]}", f"COMPLAINTS_CALLER_TOKENS={accepted}"]
+        if service in ("intake", "notify"):
+            lines.append(f"COMPLAINTS_MAIL_REPLY_KEY={reply_key}")
+        env.write_text("\n".join(lines) + "\n", encoding="utf-8")
         env.chmod(0o600)
         written.append(env)
     operator = compose / "operator-token.txt"

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import random
-import secrets
 import signal
 import socket
 import subprocess
@@ -31,6 +30,7 @@ from services.common.db import (
     ensure_database,
     start_embedded_postgres,
 )
+from services.common.local_secrets import kept_secret
 from services.common.service_auth import bearer, digest, new_service_tokens
 from services.common.settings import Settings
 from services.intake.keys import ANY_CHANNEL, create_key
@@ -171,6 +171,8 @@ class LocalSystem:
 
         if s.demo_password is None:
             s.demo_password = SecretStr(self.ensure_demo_password())
+        if s.mail_reply_key is None:  # kept: customers answer messages sent before a restart
+            s.mail_reply_key = SecretStr(kept_secret(s.data_dir / "mail-reply-key.txt", 32))
         for name in SERVICES:
             self.start_service(name)
         await self.wait_healthy()
@@ -208,13 +210,7 @@ class LocalSystem:
 
     def ensure_demo_password(self) -> str:
         """The demo accounts' password, made on the first run and kept in the data folder."""
-        path = self.settings.data_dir / "staff-demo-password.txt"
-        if path.exists():
-            return path.read_text().strip()
-        password = secrets.token_urlsafe(9)
-        path.write_text(password + "\n")
-        path.chmod(0o600)
-        return password
+        return kept_secret(self.settings.data_dir / "staff-demo-password.txt", 9)
 
     async def staff_headers(self, staff_id: str) -> dict[str, str]:
         """Signed in as this roster member with the demo password (tests, benches)."""

@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     # Where a customer's reply goes: the complaint's own address, which the e-mail channel
     # adapter turns back into the complaint (see services/notify/smtp.py).
     mail_reply_to: str = "care+{complaint_id}@complaints.local"
+    # Signs the complaint id in that address and in the thread (services/notify/contract.py);
+    # notify and intake hold the same one, kept as long as customers may answer old messages.
+    # Unset: no answer is matched to its complaint. `make run` keeps one under the data folder.
+    mail_reply_key: SecretStr | None = None
     # Gateways for the other channels (sms, wechat, dingtalk, push): a URL each, all signed with
     # this secret (services/notify/webhook.py). Unset: written to the deliveries folder.
     webhook_urls: dict[str, str] = {}

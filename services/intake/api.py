@@ -19,6 +19,7 @@ from services.intake.alerts import StaffAlerts, SurgeMonitor
 from services.intake.keys import KeyStore, RateLimiter
 from services.intake.state import Intake
 from services.intake.submissions import IntakeRules, Submissions
+from services.notify.contract import ReplyAddresses
 from services.workflow.contract import (
     ComplaintClient,
 )
@@ -42,6 +43,8 @@ async def lifespan(app: FastAPI):
         submissions = Submissions(
             pool, complaints, settings.url_of("intake"), rules, settings.default_policy, surge, alerts
         )
+        if settings.mail_reply_key is None:
+            log.warning("COMPLAINTS_MAIL_REPLY_KEY is unset: customers' e-mail answers start complaints of their own")
         app.state.intake = Intake(
             submissions=submissions,
             complaints=complaints,
@@ -50,7 +53,7 @@ async def lifespan(app: FastAPI):
             http=http,
             notify_url=settings.url_of("notify"),
             zone=settings.time_zone,
-            reply_to=settings.mail_reply_to,
+            replies=ReplyAddresses.from_settings(settings),
         )
         loops = app.state.loops
         async with (

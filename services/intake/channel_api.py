@@ -174,7 +174,7 @@ async def _as_reply(intake: Intake, raw: bytes, submission: ComplaintSubmission)
     """An answer to one of our messages, from that complaint's customer: added to it."""
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(message, email.message.EmailMessage)
-    complaint_id = thread_of(message, intake.reply_to)
+    complaint_id = thread_of(message, intake.replies)
     if complaint_id is None or submission.customer.email is None:
         return None
     body = submission.description

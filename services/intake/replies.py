@@ -1,11 +1,12 @@
 """A customer's e-mail answer to one of our messages goes to its complaint, not to a new one.
 
-Our messages name the complaint's thread (References: `<complaint-<id>@complaints.notify>`)
-and reply to the complaint's own address (`care+<id>@…`), so a mail program's answer carries
-one or the other. From the complaint's own customer (the sender is the address we wrote to),
-it is their answer to our question when we asked one, and otherwise what they wrote again,
-added to the complaint for its handler. A closed complaint's thread, or a sender who is not
-its customer, is a new complaint as any other e-mail.
+Our messages name the complaint's thread (In-Reply-To, References) and reply to the
+complaint's own address (`care+<id>.<signature>@…`), so a mail program's answer carries one or
+the other. The signature (services/notify/contract.py) shows it answers a message we sent, not
+an id someone guessed. From the complaint's own customer (the sender is the address we wrote
+to), it is their answer to our question when we asked one, and otherwise what they wrote
+again, added to the complaint for its handler. A closed complaint's thread, an unsigned one, or
+a sender who is not its customer, is a new complaint as any other e-mail.
 """
 
 import email.message
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 
 from services.common.web import ApiError
 from services.intake.state import Intake
-from services.notify.contract import complaint_of_reply_address, complaint_of_thread
+from services.notify.contract import ReplyAddresses
 from services.workflow.contract import (
     ActionRefused,
     Channel,
@@ -33,14 +34,14 @@ _QUOTE_STARTS = re.compile(
 )
 
 
-def thread_of(message: email.message.EmailMessage, reply_to: str) -> str | None:
-    """The complaint an e-mail answers, by its thread headers or the address it was sent to."""
+def thread_of(message: email.message.EmailMessage, replies: ReplyAddresses) -> str | None:
+    """The complaint an e-mail answers, by its signed thread or the signed address it was sent to."""
     for header in ("In-Reply-To", "References"):
-        if complaint_id := complaint_of_thread(str(message.get(header, ""))):
+        if complaint_id := replies.complaint_of_thread(str(message.get(header, ""))):
             return complaint_id
     for header in ("To", "Cc", "Delivered-To"):
         for _, address in email.utils.getaddresses([str(v) for v in message.get_all(header, [])]):
-            if complaint_id := complaint_of_reply_address(address, reply_to):
+            if complaint_id := replies.complaint_of_address(address):
                 return complaint_id
     return None
 

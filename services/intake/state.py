@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 
 from services.intake.keys import KeyStore, RateLimiter
 from services.intake.submissions import Submissions
+from services.notify.contract import ReplyAddresses
 from services.workflow.contract import ComplaintClient
 
 
@@ -22,7 +23,7 @@ class Intake:
     http: httpx.AsyncClient  # to notify, for the messages a customer was sent
     notify_url: str
     zone: ZoneInfo  # the organisation's: customers' pages show times in it
-    reply_to: str = ""  # the complaint's own e-mail address, `care+{complaint_id}@…` (notify's Reply-To)
+    replies: ReplyAddresses  # how a customer's e-mail answer names its complaint (notify's Reply-To)
 
 
 def intake_of(request: Request) -> Intake:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.common.settings import Settings
+from services.notify.contract import ReplyAddresses
 from services.notify.providers import Delivery, DeliveryFailed, LocalMailboxProvider, OutboundMessage, Provider
 from services.notify.smtp import SmtpProvider
 from services.notify.webhook import WebhookProvider
@@ -53,7 +54,7 @@ def channels_from(settings: Settings, staff_email: dict[str, str] | None = None)
             settings.smtp_host,
             settings.smtp_port,
             settings.mail_from,
-            settings.mail_reply_to,
+            ReplyAddresses.from_settings(settings),
             username=settings.smtp_username,
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
             security=settings.smtp_security,

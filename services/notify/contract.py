@@ -1,7 +1,11 @@
 """What a service sends notify: one notification request model for every sender (the
 workflow's outbox, intake's staff alerts) and the bodies of notify's `POST /v1/notifications`
-and of its batch form. Side-effect free, so senders import it instead of notify's implementation."""
+and of its batch form, and where a customer's e-mail answer finds its complaint (intake reads
+it). Side-effect free, so senders import it instead of notify's implementation."""
 
+import base64
+import hashlib
+import hmac
 import re
 import uuid
 from email.utils import parseaddr
@@ -9,43 +13,86 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from services.common.settings import Settings
+
 NOTIFICATIONS_PATH = "/v1/notifications"
 ERASE_PATH = "/v1/erasures/{complaint_id}"  # the workflow service erases a customer's messages
 MESSAGE_DOMAIN = "complaints.notify"
 
 
-def thread_id(complaint_id: str) -> str:
-    """The Message-ID every message about a complaint refers to: a customer's mail program
-    threads them, and their reply names the complaint (In-Reply-To, References)."""
-    return f"<complaint-{complaint_id}@{MESSAGE_DOMAIN}>"
+class ReplyAddresses:
+    """Where a customer's answer to our e-mail finds its complaint: the thread every message
+    names (In-Reply-To, References: `<complaint-<id>.<signature>@complaints.notify>`) and the
+    complaint's own Reply-To (`care+<id>.<signature>@…`). The signature is an HMAC of the
+    complaint id with a key only notify and intake hold, so only someone who received one of
+    our messages can answer into a complaint: a guessed or enumerated id starts a complaint of
+    its own. Without a key messages still thread in mail programs, and no answer is matched."""
 
+    SIGNATURE_LENGTH = 16  # base32 digits: 80 bits, and the thread header fits on one line
 
-_THREAD = re.compile(r"<complaint-([0-9A-Za-z-]{1,100})@" + re.escape(MESSAGE_DOMAIN) + ">")
+    def __init__(self, template: str, key: bytes | None) -> None:
+        self.template = template  # `care+{complaint_id}@example.com`
+        self.key = key
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "ReplyAddresses":
+        key = settings.mail_reply_key.get_secret_value().encode() if settings.mail_reply_key else None
+        return cls(settings.mail_reply_to, key)
 
-def complaint_of_thread(header: str) -> str | None:
-    """The complaint a References or In-Reply-To header names by its thread, if any."""
-    found = _THREAD.search(header)
-    return found.group(1).upper() if found else None
+    def thread_id(self, complaint_id: str) -> str:
+        """The Message-ID every message about a complaint refers to: a customer's mail program
+        threads them, and their reply names the complaint (In-Reply-To, References)."""
+        return f"<complaint-{self._signed(complaint_id) or complaint_id}@{MESSAGE_DOMAIN}>"
 
+    def reply_to(self, complaint_id: str) -> str | None:
+        """The complaint's own address, None when answers cannot be matched (no key, no
+        `{complaint_id}` in the template)."""
+        signed = self._signed(complaint_id)
+        if signed is None or "{complaint_id}" not in self.template:
+            return None
+        return self.template.format(complaint_id=signed)
 
-def reply_address(template: str, complaint_id: str | None) -> str | None:
-    """`care+{complaint_id}@example.com` with the complaint's id: where a reply finds it."""
-    if not complaint_id or "{complaint_id}" not in template:
+    def complaint_of_thread(self, header: str) -> str | None:
+        """The complaint a References or In-Reply-To header names by its signed thread, if any."""
+        for found in _THREAD.finditer(header):
+            if complaint_id := self._verified(found.group(1)):
+                return complaint_id
         return None
-    return template.format(complaint_id=complaint_id)
 
-
-def complaint_of_reply_address(address: str, template: str) -> str | None:
-    """The complaint id a reply was addressed to, by the same template; None for another address."""
-    if "{complaint_id}" not in template:
+    def complaint_of_address(self, address: str) -> str | None:
+        """The complaint whose signed reply address this is; None for any other address."""
+        if "{complaint_id}" not in self.template:
+            return None
+        before, _, after = self.template.partition("{complaint_id}")
+        before, after = before.lower(), after.lower()
+        mailbox = parseaddr(address)[1].lower()
+        if mailbox.startswith(before) and mailbox.endswith(after) and len(mailbox) > len(before + after):
+            return self._verified(mailbox[len(before) : len(mailbox) - len(after)])
         return None
-    before, _, after = template.partition("{complaint_id}")
-    _, mailbox = parseaddr(address)
-    mailbox = mailbox.lower()
-    if mailbox.startswith(before.lower()) and mailbox.endswith(after.lower()) and len(mailbox) > len(before + after):
-        return mailbox[len(before) : len(mailbox) - len(after)].upper()
-    return None
+
+    def _signature(self, complaint_id: str) -> str | None:
+        if self.key is None:
+            return None
+        mac = hmac.new(self.key, complaint_id.upper().encode(), hashlib.sha256).digest()
+        return base64.b32encode(mac[: self.SIGNATURE_LENGTH * 5 // 8]).decode().lower()
+
+    def _signed(self, complaint_id: str) -> str | None:
+        signature = self._signature(complaint_id)
+        return f"{complaint_id}.{signature}" if signature else None
+
+    def _verified(self, signed: str) -> str | None:
+        """The complaint id of `<id>.<signature>` when the signature is ours (mail systems may
+        change the case of an address)."""
+        complaint_id, dot, signature = signed.rpartition(".")
+        expected = self._signature(complaint_id) if dot and complaint_id else None
+        if expected is None or not hmac.compare_digest(expected, signature.lower()):
+            return None
+        return complaint_id.upper()
+
+
+_THREAD = re.compile(
+    rf"<complaint-([0-9A-Za-z-]{{1,100}}\.[A-Za-z2-7]{{{ReplyAddresses.SIGNATURE_LENGTH}}})@{re.escape(MESSAGE_DOMAIN)}>"
+)
 
 
 BATCH_PATH = "/v1/notifications/batch"

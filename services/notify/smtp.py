@@ -24,7 +24,7 @@ from email.utils import formataddr, formatdate, parseaddr
 
 import aiosmtplib
 
-from services.notify.contract import reply_address, thread_id
+from services.notify.contract import ReplyAddresses
 from services.notify.providers import Delivery, DeliveryFailed, OutboundMessage
 
 _LINK = re.compile(r"https?://[^\s<>\"]+")
@@ -46,7 +46,7 @@ def _address(name_and_address: tuple[str, str]) -> str:
     return formataddr(name_and_address, charset="utf-8")
 
 
-def mime_message(message: OutboundMessage, sender: str, reply_to_template: str) -> Message:
+def mime_message(message: OutboundMessage, sender: str, replies: ReplyAddresses) -> Message:
     """Built with the standard library's compat32 classes, whose headers are the strings we
     give them: the default policy parses every header it is given again, which made building
     the message most of notify's CPU for each e-mail."""
@@ -57,10 +57,11 @@ def mime_message(message: OutboundMessage, sender: str, reply_to_template: str) 
     mail["To"] = _address((message.recipient_name, message.recipient_address))
     mail["Subject"] = _encoded(message.subject, "Subject")
     if message.complaint_id:
-        mail["In-Reply-To"] = thread_id(message.complaint_id)
-        mail["References"] = thread_id(message.complaint_id)
+        thread = replies.thread_id(message.complaint_id)
+        mail["In-Reply-To"] = thread
+        mail["References"] = thread
         mail["X-Complaint-Id"] = message.complaint_id
-        if reply_to := reply_address(reply_to_template, message.complaint_id):
+        if reply_to := replies.reply_to(message.complaint_id):
             mail["Reply-To"] = reply_to
     mail.attach(MIMEText(message.body, "plain", "utf-8"))
     mail.attach(MIMEText(_html(message.body), "html", "utf-8"))
@@ -91,21 +92,21 @@ class SmtpProvider:
         host: str,
         port: int,
         sender: str,
-        reply_to_template: str,
+        replies: ReplyAddresses,
         username: str | None = None,
         password: str | None = None,
         security: str = "none",  # none, starttls, tls
         timeout: float = 15.0,
         max_sessions: int = 10,  # of the dispatcher's 20 side by side: a burst is not held up by one
     ):
-        self.host, self.port, self.sender, self.reply_to_template = host, port, sender, reply_to_template
+        self.host, self.port, self.sender, self.replies = host, port, sender, replies
         self.username, self.password, self.security, self.timeout = username, password, security, timeout
         self._sessions = asyncio.Semaphore(max_sessions)
         self._idle: list[_Session] = []
         self._quitting: set[asyncio.Task] = set()
 
     async def deliver(self, message: OutboundMessage) -> Delivery:
-        mail = mime_message(message, self.sender, self.reply_to_template)
+        mail = mime_message(message, self.sender, self.replies)
         async with self._sessions:
             if (session := self._reusable()) is not None:
                 try:

@@ -8,6 +8,7 @@ from email.message import EmailMessage
 import httpx
 import pytest
 
+from services.notify.contract import ReplyAddresses
 from services.run import LocalSystem, settings_on_free_ports
 
 pytestmark = pytest.mark.e2e
@@ -70,8 +71,10 @@ async def test_receipt_result_and_survey_arrive_by_email_once_with_the_link_and_
         link = next(word for word in body.split() if "/track/" in word).split("：")[-1]
         assert "北京时间" in body and "+00:00" not in body  # a time written for people, in their zone
         assert receipt.get_body(preferencelist=("html",)) is not None  # and an HTML part
-        assert receipt["In-Reply-To"] == f"<complaint-{complaint_id}@complaints.notify>"  # one thread
-        assert receipt["Reply-To"] == f"care+{complaint_id}@complaints.local"
+        replies = ReplyAddresses.from_settings(system.settings)  # the key `make run` keeps in the data folder
+        assert receipt["In-Reply-To"] == receipt["References"] == replies.thread_id(complaint_id)  # one thread
+        assert receipt["Reply-To"] == replies.reply_to(complaint_id)
+        assert receipt["Reply-To"].startswith(f"care+{complaint_id}.")  # the complaint's own, signed
         page = await http.get(link)
         assert page.status_code == 200 and complaint_id in page.text  # the tracking link works
 
@@ -207,6 +210,21 @@ async def test_an_email_answer_goes_to_its_complaint_once(system):
         stranger = await http.post(inbound, content=reply_to(question, "someone.else@example.com", "我也有问题"),
                                    headers={"Content-Type": "message/rfc822"})
         assert stranger.status_code == 202 and stranger.json()["complaint_id"] != complaint_id  # a complaint of its own
+
+        # Someone who knows the customer's address and guesses the complaint's id, without
+        # one of our messages: the unsigned thread and address name no complaint.
+        forged = EmailMessage()
+        forged["From"] = address
+        forged["To"] = f"care+{complaint_id}@complaints.local"
+        forged["Subject"] = "Re: 您的投诉"
+        forged["Message-ID"] = f"<{uuid.uuid4()}@mail.example.com>"
+        forged["In-Reply-To"] = forged["References"] = f"<complaint-{complaint_id}@complaints.notify>"
+        forged.set_content("请把赔偿打到这个账户")
+        taken = await http.post(inbound, content=forged.as_bytes(), headers={"Content-Type": "message/rfc822"})
+        assert taken.status_code == 202 and taken.json()["complaint_id"] != complaint_id
+        assert taken.json()["linked_to"] != complaint_id
+        events = (await http.get(f"{staff}/events", headers=as_manager)).json()["events"]
+        assert not [e for e in events if "请把赔偿" in str(e["data"])]  # nothing of it in the complaint
 
 
 async def test_the_local_mailbox_page_shows_what_was_sent_to_operators_only(system):

@@ -13,7 +13,7 @@ import pytest
 from aiosmtplib.email import flatten_message
 from fastapi import FastAPI, Request, Response
 
-from services.notify.contract import Address, NotificationRequest, complaint_of_reply_address
+from services.notify.contract import Address, NotificationRequest, ReplyAddresses
 from services.notify.outbox import MAX_ATTEMPTS, Outbox
 from services.notify.providers import Delivery, DeliveryFailed, OutboundMessage
 from services.notify.local_smtp import LocalSmtpServer
@@ -25,27 +25,44 @@ from tests.conftest import migrated_pool
 MESSAGE = OutboundMessage(notification_id=str(uuid.uuid4()), channel="email", recipient_name="王芳",
                           recipient_address="wang.fang@example.com", subject="您的投诉已受理（20261130-ABCDEF12）",
                           body="您好：\n\n查看进度：https://example.com/track/t\n", complaint_id="20261130-ABCDEF12")
+REPLIES = ReplyAddresses("care+{complaint_id}@example.com", key=b"the key notify and intake share")
 
 
 def test_an_email_is_utf8_mime_with_both_parts_and_names_its_thread():
-    mail = mime_message(MESSAGE, "Customer Care <care@example.com>", "care+{complaint_id}@example.com")
+    mail = mime_message(MESSAGE, "Customer Care <care@example.com>", REPLIES)
     raw = flatten_message(mail)  # as aiosmtplib puts it on the wire
     assert b"=?utf-8?" in raw.split(b"\r\n\r\n", 1)[0]  # the Chinese subject and name, encoded
     parsed = BytesParser(policy=email.policy.default).parsebytes(raw)
     assert parsed["Subject"] == MESSAGE.subject and parsed["To"].addresses[0].display_name == "王芳"
     assert parsed["Message-ID"] == MESSAGE.message_id
-    assert parsed["In-Reply-To"] == parsed["References"] == "<complaint-20261130-ABCDEF12@complaints.notify>"
-    assert parsed["Reply-To"] == "care+20261130-ABCDEF12@example.com"
+    thread, reply_to = parsed["In-Reply-To"], parsed["Reply-To"]
+    assert thread == parsed["References"] and thread.startswith("<complaint-20261130-ABCDEF12.")
+    assert reply_to.startswith("care+20261130-ABCDEF12.") and reply_to.endswith("@example.com")
+    assert REPLIES.complaint_of_thread(thread) == REPLIES.complaint_of_address(reply_to) == "20261130-ABCDEF12"
     assert "查看进度" in parsed.get_body(preferencelist=("plain",)).get_content()
     html = parsed.get_body(preferencelist=("html",)).get_content()
     assert '<a href="https://example.com/track/t">' in html
 
 
-def test_a_reply_address_names_its_complaint():
-    template = "care+{complaint_id}@example.com"
-    assert complaint_of_reply_address("Care <care+20261130-abcdef12@example.com>", template) == "20261130-ABCDEF12"
-    assert complaint_of_reply_address("care@example.com", template) is None
-    assert complaint_of_reply_address("care+x@elsewhere.com", template) is None
+def test_a_reply_finds_its_complaint_only_by_an_address_or_thread_we_signed():
+    address, thread = REPLIES.reply_to("20261130-ABCDEF12"), REPLIES.thread_id("20261130-ABCDEF12")
+    assert address is not None
+    assert REPLIES.complaint_of_address(f"Care <{address.lower()}>") == "20261130-ABCDEF12"  # case may change
+    assert REPLIES.complaint_of_thread(f"<other@mail.example.com> {thread}") == "20261130-ABCDEF12"
+    # A guessed id, unsigned or signed with another key, names no complaint.
+    assert REPLIES.complaint_of_address("care+20261130-abcdef12@example.com") is None
+    assert REPLIES.complaint_of_thread("<complaint-20261130-ABCDEF12@complaints.notify>") is None
+    forger = ReplyAddresses(REPLIES.template, key=b"a guess")
+    assert REPLIES.complaint_of_address(forger.reply_to("20261130-ABCDEF12") or "") is None
+    assert REPLIES.complaint_of_thread(forger.thread_id("20261130-ABCDEF12")) is None
+    assert REPLIES.complaint_of_address(address.replace("20261130-ABCDEF12", "20261130-ABCDEF13")) is None
+    assert REPLIES.complaint_of_address("care@example.com") is None
+    assert REPLIES.complaint_of_address(address.replace("example.com", "elsewhere.com")) is None
+    # Without a key messages still thread, and no answer is matched.
+    unkeyed = ReplyAddresses(REPLIES.template, key=None)
+    assert unkeyed.thread_id("20261130-ABCDEF12") == "<complaint-20261130-ABCDEF12@complaints.notify>"
+    assert unkeyed.reply_to("20261130-ABCDEF12") is None
+    assert unkeyed.complaint_of_thread(thread) is None and unkeyed.complaint_of_address(address) is None
 
 
 @pytest.fixture
@@ -62,7 +79,7 @@ def email_to(address: str) -> OutboundMessage:
 
 
 async def test_messages_in_a_burst_share_one_smtp_session_and_a_refusal_does_not_end_it(smtp_server):
-    mailer = SmtpProvider(smtp_server.host, smtp_server.port, "care@example.com", "care+{complaint_id}@example.com")
+    mailer = SmtpProvider(smtp_server.host, smtp_server.port, "care@example.com", REPLIES)
     sent = [email_to(f"customer{n}@example.com") for n in range(3)]
     try:
         for message in sent[:2]:
@@ -78,7 +95,7 @@ async def test_messages_in_a_burst_share_one_smtp_session_and_a_refusal_does_not
 
 
 async def test_a_session_idle_for_a_while_is_ended(smtp_server):
-    mailer = SmtpProvider(smtp_server.host, smtp_server.port, "care@example.com", "care+{complaint_id}@example.com")
+    mailer = SmtpProvider(smtp_server.host, smtp_server.port, "care@example.com", REPLIES)
     mailer.IDLE_SECONDS = 0.2
     await mailer.deliver(email_to("first@example.com"))
     [session] = mailer._idle
@@ -93,7 +110,7 @@ async def test_a_session_idle_for_a_while_is_ended(smtp_server):
 
 
 async def test_a_session_is_retired_after_its_messages_and_closed_when_it_failed(smtp_server):
-    mailer = SmtpProvider(smtp_server.host, smtp_server.port, "care@example.com", "care+{complaint_id}@example.com")
+    mailer = SmtpProvider(smtp_server.host, smtp_server.port, "care@example.com", REPLIES)
     mailer.MESSAGES_PER_SESSION = 2
     try:
         for n in range(5):
@@ -112,7 +129,7 @@ async def test_a_session_is_retired_after_its_messages_and_closed_when_it_failed
 
 
 async def test_a_message_after_the_server_restarted_goes_out_once_on_a_new_session(smtp_server):
-    mailer = SmtpProvider(smtp_server.host, smtp_server.port, "care@example.com", "care+{complaint_id}@example.com")
+    mailer = SmtpProvider(smtp_server.host, smtp_server.port, "care@example.com", REPLIES)
     first, second = email_to("first@example.com"), email_to("second@example.com")
     try:
         await mailer.deliver(first)

@@ -82,6 +82,7 @@ def test_the_compose_file_follows_the_compose_spec_and_every_service_can_call_th
     made = write(tmp_path)
     for name in ("payload-keys", "operator-token"):
         assert (tmp_path / compose["secrets"][name]["file"].removeprefix("../.data/")) in made
+    reply_keys: dict[str, str | None] = {}
     for service, caller in SERVICES.items():
         spec = services[service]
         env_file = tmp_path / spec["env_file"].removeprefix("../.data/")
@@ -97,3 +98,9 @@ def test_the_compose_file_follows_the_compose_spec_and_every_service_can_call_th
         assert settings.service_token is not None
         assert caller_of(settings.service_token.get_secret_value(), settings) == caller, service
         assert set(settings.caller_tokens) >= {"intake", "workflow", "notify", "reporting", "operator"}
+        # Notify signs reply addresses and intake checks them, with the same key; no one else holds it.
+        reply_keys[service] = settings.mail_reply_key.get_secret_value() if settings.mail_reply_key else None
+        monkeypatch.delenv("COMPLAINTS_MAIL_REPLY_KEY", raising=False)
+    assert reply_keys["intake"] and reply_keys["intake"] == reply_keys["notify"]
+    assert not any(key for service, key in reply_keys.items() if service not in ("intake", "notify"))
+    assert write(tmp_path) and (tmp_path / "compose" / "notify.env").read_text().count(reply_keys["notify"]) == 1  # kept
