@@ -40,9 +40,9 @@ test-fast: $(STAMP)  ## everything but the end-to-end test
 test-faults: $(STAMP)  ## kill -9 each part of the running system under load; prints what was lost or doubled
 	$(BIN)/python -m pytest -m faults -s tests/faults
 
-lint: $(STAMP)  ## ruff (rules, import order, complexity, format) and mypy over services/: all clean
-	$(BIN)/ruff check services
-	$(BIN)/ruff format --check services
+lint: $(STAMP)  ## ruff (rules, import order, complexity, format) over services/ and tests/, mypy over services/
+	$(BIN)/ruff check services tests
+	$(BIN)/ruff format --check services tests
 	$(BIN)/mypy services
 
 bench: $(STAMP)  ## SLA timer storm and history sizes; intake throughput against raw start_workflow; reporting at 1M events

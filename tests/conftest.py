@@ -81,11 +81,20 @@ async def notify(fresh_database_url, tmp_path):
     """The notify service as its own process on a real port, on the test's database, taking
     messages from whoever holds the workflow service's token."""
     port = free_port()
-    env = {**os.environ, "DATABASE_URL": fresh_database_url, "COMPLAINTS_DATA_DIR": str(tmp_path),
-           "COMPLAINTS_NOTIFY_PORT": str(port), "COMPLAINTS_NOTIFY_POLL_SECONDS": "0.2",
-           "COMPLAINTS_CALLER_TOKENS": json.dumps({caller: digest(t) for caller, t in TOKENS.items()})}
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "services.notify.api:app", "--host", "127.0.0.1",
-                                "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DATABASE_URL": fresh_database_url,
+        "COMPLAINTS_DATA_DIR": str(tmp_path),
+        "COMPLAINTS_NOTIFY_PORT": str(port),
+        "COMPLAINTS_NOTIFY_POLL_SECONDS": "0.2",
+        "COMPLAINTS_CALLER_TOKENS": json.dumps({caller: digest(t) for caller, t in TOKENS.items()}),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "services.notify.api:app", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(timeout=2) as http:

@@ -13,7 +13,7 @@ through the real event store instead (a decomposition: the engine plus our trans
 import argparse
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from temporalio import activity, workflow
@@ -24,9 +24,9 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.worker import Worker
 
     from services.common.events import NewEvent
+    from services.notify.contract import KeyedNotificationRequest
     from services.workflow import inbox
     from services.workflow.eventstore import EventStore
-    from services.notify.contract import KeyedNotificationRequest
     from services.workflow.worker import SANDBOX
 
 TABLE = "bench_bare_timer_fired"
@@ -38,8 +38,9 @@ class BareTimer:
     async def run(self, deadline_iso: str) -> None:
         deadline = datetime.fromisoformat(deadline_iso)
         await workflow.sleep(max(0.0, (deadline - workflow.now()).total_seconds()))
-        await workflow.execute_local_activity("record_fired", workflow.info().workflow_id,
-                                              start_to_close_timeout=timedelta(seconds=30))
+        await workflow.execute_local_activity(
+            "record_fired", workflow.info().workflow_id, start_to_close_timeout=timedelta(seconds=30)
+        )
         await workflow.sleep(timedelta(days=1))  # then waits for its next deadline, as a complaint does
 
 
@@ -50,16 +51,39 @@ class Fired:
     @activity.defn(name="record_fired")
     async def record_fired(self, workflow_id: str) -> None:
         if self.store is not None:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             facts = {"target": "first_response", "deadline": now.isoformat(), "due_at": now.isoformat()}
-            await self.store.append([
-                NewEvent(event_id=uuid.uuid4(), stream_id=workflow_id, version=1, type="SlaBreached", occurred_at=now,
-                         data=facts),
-                NewEvent(event_id=uuid.uuid4(), stream_id=workflow_id, version=2, type="Escalated", occurred_at=now,
-                         data={**facts, "level": 1, "to": "lead"}),
-            ], messages=[KeyedNotificationRequest(
-                idempotency_key=f"{workflow_id}/escalation", complaint_id=workflow_id, template="sla_escalation",
-                channel="internal", recipient_name="lead", recipient_address="role:lead", variables=facts)])
+            await self.store.append(
+                [
+                    NewEvent(
+                        event_id=uuid.uuid4(),
+                        stream_id=workflow_id,
+                        version=1,
+                        type="SlaBreached",
+                        occurred_at=now,
+                        data=facts,
+                    ),
+                    NewEvent(
+                        event_id=uuid.uuid4(),
+                        stream_id=workflow_id,
+                        version=2,
+                        type="Escalated",
+                        occurred_at=now,
+                        data={**facts, "level": 1, "to": "lead"},
+                    ),
+                ],
+                messages=[
+                    KeyedNotificationRequest(
+                        idempotency_key=f"{workflow_id}/escalation",
+                        complaint_id=workflow_id,
+                        template="sla_escalation",
+                        channel="internal",
+                        recipient_name="lead",
+                        recipient_address="role:lead",
+                        variables=facts,
+                    )
+                ],
+            )
         await self.pool.execute(f"INSERT INTO {TABLE} (workflow_id) VALUES ($1) ON CONFLICT DO NOTHING", workflow_id)
 
 
@@ -76,8 +100,13 @@ async def serve(temporal: str, task_queue: str, database_url: str, event_store: 
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
     # The system's payload codec: its clients start these workflows, and the codec is part of the engine's cost.
     client = await Client.connect(temporal, data_converter=with_encryption(pydantic_data_converter, keys))
-    worker = Worker(client, task_queue=task_queue, workflows=[BareTimer], activities=[Fired(pool, event_store).record_fired],
-                    workflow_runner=SANDBOX)
+    worker = Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[BareTimer],
+        activities=[Fired(pool, event_store).record_fired],
+        workflow_runner=SANDBOX,
+    )
     await worker.run()
 
 

@@ -45,7 +45,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -65,8 +65,11 @@ TEXTS = [json.loads(line)["text"] for line in EXAMPLES_FILE.read_text(encoding="
 
 def new_body(number: int) -> dict:
     """The next text of the mix, from a customer of its own (one customer again would be a repeat)."""
-    return {"channel": "app", "description": TEXTS[number % len(TEXTS)],
-            "customer": {"name": "Bench", "email": f"bench-{uuid.uuid4().hex[:12]}@example.com"}}
+    return {
+        "channel": "app",
+        "description": TEXTS[number % len(TEXTS)],
+        "customer": {"name": "Bench", "email": f"bench-{uuid.uuid4().hex[:12]}@example.com"},
+    }
 
 
 def system_processes() -> list[tuple[str, int, str]]:
@@ -141,9 +144,11 @@ def print_cpu(cpu: dict[str, dict[str, float]], count: int) -> None:
     """The CPU each part spent per complaint, for each side."""
     for name in ("raw", "intake"):
         parts = sorted(cpu[name].items(), key=lambda kv: -kv[1])
-        print(f"  CPU ms per complaint, {name:6}: " + ", ".join(
-            f"{part} {used * 1000 / count:.1f}" for part, used in parts if used > 0.005)
-              + f"; total {sum(cpu[name].values()) * 1000 / count:.1f}")
+        print(
+            f"  CPU ms per complaint, {name:6}: "
+            + ", ".join(f"{part} {used * 1000 / count:.1f}" for part, used in parts if used > 0.005)
+            + f"; total {sum(cpu[name].values()) * 1000 / count:.1f}"
+        )
 
 
 def p50_p99(latencies: list[float]) -> str:
@@ -159,17 +164,26 @@ def in_turn(sides: tuple, round_number: int) -> tuple:
 def ratios(raw_seconds: list[float], intake_seconds: list[float]) -> str:
     """Intake's throughput over raw's, from the seconds each round took: of the totals, the median
     and quartiles of the rounds (pairs of the same texts), and each round's."""
-    each = [raw / intake for raw, intake in zip(raw_seconds, intake_seconds)]
+    each = [raw / intake for raw, intake in zip(raw_seconds, intake_seconds, strict=True)]
     low, median, high = statistics.quantiles(each, n=4) if len(each) > 1 else each * 3
-    return (f"{sum(raw_seconds) / sum(intake_seconds):.2f} of the totals, median of rounds {median:.2f}"
-            f" (quartiles {low:.2f}–{high:.2f}; rounds: {' '.join(f'{r:.2f}' for r in each)})")
+    return (
+        f"{sum(raw_seconds) / sum(intake_seconds):.2f} of the totals, median of rounds {median:.2f}"
+        f" (quartiles {low:.2f}–{high:.2f}; rounds: {' '.join(f'{r:.2f}' for r in each)})"
+    )
 
 
 def http_post(host: str, path: str, headers: dict[str, str], body: dict) -> bytes:
     """One HTTP/1.1 request as bytes, on a keep-alive connection."""
     content = json.dumps(body).encode()
-    head = "".join(f"{name}: {value}\r\n" for name, value in
-                   {**headers, "Host": host, "Content-Type": "application/json", "Content-Length": len(content)}.items())
+    head = "".join(
+        f"{name}: {value}\r\n"
+        for name, value in {
+            **headers,
+            "Host": host,
+            "Content-Type": "application/json",
+            "Content-Length": len(content),
+        }.items()
+    )
     return f"POST {path} HTTP/1.1\r\n{head}\r\n".encode() + content
 
 
@@ -206,8 +220,9 @@ class KeepAliveConnections:
             reader, writer = connection = await asyncio.open_connection(self.host, self.port)
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
-        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                      if line.lower().startswith(b"content-length:"))
+        length = next(
+            int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+        )
         body = await reader.readexactly(length)
         self.free.put_nowait(connection)
         return int(head.split(b" ", 2)[1]), body
@@ -231,8 +246,14 @@ async def timed(items: list, concurrency: int, one) -> tuple[float, list[float]]
 async def main(count: int, concurrency: int, rounds: int) -> None:
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="complaints-intake-bench-") as tmp:
-        settings = settings_on_free_ports(Path(tmp), log_level="WARNING", surge_per_minute=10**6, batch_min_customers=10**6,
-                                          intake_rate_per_minute=10**7, intake_rate_burst=10**6)
+        settings = settings_on_free_ports(
+            Path(tmp),
+            log_level="WARNING",
+            surge_per_minute=10**6,
+            batch_min_customers=10**6,
+            intake_rate_per_minute=10**7,
+            intake_rate_burst=10**6,
+        )
         async with LocalSystem(settings) as system:
             # The client every service uses (pydantic payloads, tracing), as intake's own.
             complaints = ComplaintClient(await connect(settings), settings.temporal_task_queue)
@@ -242,10 +263,13 @@ async def main(count: int, concurrency: int, rounds: int) -> None:
             def record_as_intake_builds_it(number: int) -> ComplaintInput:
                 submission = ComplaintSubmission.model_validate(new_body(number))
                 return ComplaintInput(
-                    complaint_id=f"R-{uuid.uuid4().hex[:12]}", received_at=datetime.now(timezone.utc),
-                    status_url=f"{settings.url_of('intake')}/track/raw", policy=settings.default_policy,
+                    complaint_id=f"R-{uuid.uuid4().hex[:12]}",
+                    received_at=datetime.now(UTC),
+                    status_url=f"{settings.url_of('intake')}/track/raw",
+                    policy=settings.default_policy,
                     classification=rules.classify(submission.facts()),
-                    **submission.model_dump())
+                    **submission.model_dump(),
+                )
 
             # Intake starts each workflow inside its request's trace, so the worker traces the run;
             # a start with no trace context leaves the worker's spans out (about 3 ms of its CPU a
@@ -258,10 +282,12 @@ async def main(count: int, concurrency: int, rounds: int) -> None:
                     await complaints.start(complaint)  # intake's own start call
 
             async with KeepAliveConnections(settings.host, settings.intake_port, concurrency) as http:
+
                 def intake_request(number: int) -> bytes:
                     headers = {"Authorization": f"Bearer {system.dev_key}", "Idempotency-Key": str(uuid.uuid4())}
-                    return http_post(f"{settings.host}:{settings.intake_port}", "/v1/complaints", headers,
-                                     new_body(number))
+                    return http_post(
+                        f"{settings.host}:{settings.intake_port}", "/v1/complaints", headers, new_body(number)
+                    )
 
                 async def submit(request: bytes):
                     status, answer = await asyncio.wait_for(http.send(request), timeout=60)
@@ -273,8 +299,7 @@ async def main(count: int, concurrency: int, rounds: int) -> None:
 
                 async def settle():
                     """Until the worker has routed every complaint started so far."""
-                    while await pool.fetchval("SELECT count(*) FROM workflow.events WHERE type = 'Assigned'") \
-                            < started:
+                    while await pool.fetchval("SELECT count(*) FROM workflow.events WHERE type = 'Assigned'") < started:
                         await asyncio.sleep(0.05)
 
                 # per side: burst seconds, sustained seconds (each per round), latencies
@@ -315,33 +340,47 @@ async def main(count: int, concurrency: int, rounds: int) -> None:
                         capacity[name][0].append(size / rate)
                         capacity[name][1].extend(latencies)
                 await pool.close()
-            print(f"intake vs raw start_workflow, {count} complaints each in {rounds} alternating rounds,"
-                  f" {concurrency} at a time, all parts sharing the cores, the worker running:")
+            print(
+                f"intake vs raw start_workflow, {count} complaints each in {rounds} alternating rounds,"
+                f" {concurrency} at a time, all parts sharing the cores, the worker running:"
+            )
             for name, label in (("raw", "raw start_workflow"), ("intake", "intake POST")):
                 burst, sustained, latencies = results[name]
-                print(f"  {label:18}  burst {count / sum(burst):6.1f}/s  sustained {count / sum(sustained):5.1f}/s"
-                      f"  {p50_p99(latencies)}")
+                print(
+                    f"  {label:18}  burst {count / sum(burst):6.1f}/s  sustained {count / sum(sustained):5.1f}/s"
+                    f"  {p50_p99(latencies)}"
+                )
             print_cpu(cpu, count)
             (raw_burst, raw_sustained, raw_lat), (in_burst, in_sustained, in_lat) = results["raw"], results["intake"]
-            print(f"  CPU busy while sending, of {cores} cores: raw"
-                  f" {busy_while_sending['raw'] / (sum(raw_burst) * cores):.0%},"
-                  f" intake {busy_while_sending['intake'] / (sum(in_burst) * cores):.0%}")
+            print(
+                f"  CPU busy while sending, of {cores} cores: raw"
+                f" {busy_while_sending['raw'] / (sum(raw_burst) * cores):.0%},"
+                f" intake {busy_while_sending['intake'] / (sum(in_burst) * cores):.0%}"
+            )
 
             print(f"  ratio intake/raw sustained throughput {ratios(raw_sustained, in_sustained)} (target >= 0.9)")
-            print(f"  ratio intake/raw burst throughput {ratios(raw_burst, in_burst)};"
-                  f" p99 latency ratio {percentile(in_lat, 99) / percentile(raw_lat, 99):.2f}")
+            print(
+                f"  ratio intake/raw burst throughput {ratios(raw_burst, in_burst)};"
+                f" p99 latency ratio {percentile(in_lat, 99) / percentile(raw_lat, 99):.2f}"
+            )
             (raw_seconds, raw_lat), (in_seconds, in_lat) = capacity["raw"], capacity["intake"]
             if not raw_seconds:
                 print("start capacity on the same server budget: skipped, it needs two cores")
                 return
-            print(f"start capacity on the same server budget, {rounds} alternating rounds: the Temporal server"
-                  f" alone on CPU 0; intake, PostgreSQL and the load generator on CPU 1; the worker paused:")
-            for label, seconds, latencies in (("raw start_workflow", raw_seconds, raw_lat),
-                                              ("intake POST", in_seconds, in_lat)):
+            print(
+                f"start capacity on the same server budget, {rounds} alternating rounds: the Temporal server"
+                f" alone on CPU 0; intake, PostgreSQL and the load generator on CPU 1; the worker paused:"
+            )
+            for label, seconds, latencies in (
+                ("raw start_workflow", raw_seconds, raw_lat),
+                ("intake POST", in_seconds, in_lat),
+            ):
                 print(f"  {label:18}  {count / sum(seconds):6.1f}/s  {p50_p99(latencies)}")
             print_cpu(capacity_cpu, count)
-            print(f"  ratio intake/raw start throughput {ratios(raw_seconds, in_seconds)} (target >= 0.9);"
-                  f" p99 latency ratio {percentile(in_lat, 99) / percentile(raw_lat, 99):.2f}")
+            print(
+                f"  ratio intake/raw start throughput {ratios(raw_seconds, in_seconds)} (target >= 0.9);"
+                f" p99 latency ratio {percentile(in_lat, 99) / percentile(raw_lat, 99):.2f}"
+            )
 
 
 if __name__ == "__main__":

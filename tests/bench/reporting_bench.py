@@ -44,8 +44,11 @@ def lifecycle(complaint_id: str, received: datetime, rng: random.Random) -> list
     first_due = received + timedelta(minutes={1: 15, 2: 30, 3: 60}[tier])
     resolution_due = received + timedelta(hours={1: 24, 2: 24, 3: 48}[tier])
     late = rng.random() < 1 / 6
-    answered = first_due + timedelta(minutes=rng.randint(1, 90)) if late else received + timedelta(
-        seconds=rng.randint(60, int((first_due - received).total_seconds())))
+    answered = (
+        first_due + timedelta(minutes=rng.randint(1, 90))
+        if late
+        else received + timedelta(seconds=rng.randint(60, int((first_due - received).total_seconds())))
+    )
     resolved = answered + timedelta(hours=rng.uniform(1, 30))
     iso = lambda m: m.isoformat()  # noqa: E731
     events = [
@@ -53,12 +56,15 @@ def lifecycle(complaint_id: str, received: datetime, rng: random.Random) -> list
         ("TierAssigned", received, {"tier": tier, "complaint_type": rng.choice(TYPES), "urgency": "medium",
                                     "responsibility": "billing", "scope": "single_customer", "rule": "bench",
                                     "policy": "default@v3",
-                                    "deadlines": {"first_response": iso(first_due), "resolution": iso(resolution_due)}}),
+                                    "deadlines": {"first_response": iso(first_due),
+                                                  "resolution": iso(resolution_due)}}),
         ("Assigned", received, {"group": f"group-{tier}", "assignee": f"agent-{rng.randint(1, 40)}"}),
     ]  # fmt: skip
     if late:
-        events += [("SlaBreached", first_due, {"target": "first_response", "deadline": iso(first_due)}),
-                   ("Escalated", first_due, {"target": "first_response", "level": 1, "to": "group_lead"})]
+        events += [
+            ("SlaBreached", first_due, {"target": "first_response", "deadline": iso(first_due)}),
+            ("Escalated", first_due, {"target": "first_response", "level": 1, "to": "group_lead"}),
+        ]
     events += [
         ("Acknowledged", answered, {"staff_id": "agent", "deadlines": {"resolution": iso(resolution_due)}}),
         ("ProgressPosted", answered + timedelta(minutes=30), {"staff_id": "agent", "message": "on it",
@@ -170,10 +176,14 @@ async def main(events: int, runs: int) -> None:
             counted = sum(t.complaints for t in report.tiers)
             assert counted == sum(r["complaints"] for r in baseline), (counted, baseline)
             print(f"projection catch-up: {catch_up:,.0f} events/s (target >= 5,000)")
-            print(f"timeliness report for a month ({counted:,} complaints): p95 {p95(projected):.1f} ms "
-                  f"(target <= 50 ms); plain aggregate over the raw events: p95 {p95(plain):.1f} ms")
-            print(f"ratio: the report is {p95(plain) / p95(projected):.1f}x faster than the plain aggregate "
-                  "(target >= 20x)")
+            print(
+                f"timeliness report for a month ({counted:,} complaints): p95 {p95(projected):.1f} ms "
+                f"(target <= 50 ms); plain aggregate over the raw events: p95 {p95(plain):.1f} ms"
+            )
+            print(
+                f"ratio: the report is {p95(plain) / p95(projected):.1f}x faster than the plain aggregate "
+                "(target >= 20x)"
+            )
             await pool.close()
         finally:
             server.cleanup()

@@ -27,7 +27,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -35,6 +35,7 @@ import psutil
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from services.common.deadlines.policy import POLICY_DIR
 from services.run import SERVICES, LocalSystem, settings_on_free_ports
 from services.workflow.contract import (
     Channel,
@@ -47,7 +48,6 @@ from services.workflow.contract import (
     SurveyAnswer,
     workflow_id_for,
 )
-from services.common.deadlines.policy import POLICY_DIR
 
 URGENT = "Fire in the store, a customer was injured"
 ROUTINE = "How do I change my password?"
@@ -56,8 +56,11 @@ FIRST_RESPONSE = timedelta(minutes=15)  # default policy, tier 1
 
 def complaint(received_at: datetime, description: str) -> ComplaintInput:
     return ComplaintInput(
-        complaint_id=f"B-{uuid.uuid4().hex[:12]}", channel=Channel.app, received_at=received_at,
-        customer=Customer(name="Bench", email="bench@example.com"), description=description,
+        complaint_id=f"B-{uuid.uuid4().hex[:12]}",
+        channel=Channel.app,
+        received_at=received_at,
+        customer=Customer(name="Bench", email="bench@example.com"),
+        description=description,
     )
 
 
@@ -172,18 +175,24 @@ async def lag_phases(client: Client, workflow_ids: list[str], deadline: datetime
 
 def _phases_of(events: list, deadline: datetime) -> tuple[float, float, float]:
     def at(index: int) -> datetime:
-        return events[index].event_time.ToDatetime(tzinfo=timezone.utc)
+        return events[index].event_time.ToDatetime(tzinfo=UTC)
 
     def first(event_type: int, start: int) -> int:
         return next(i for i in range(start, len(events)) if events[i].event_type == event_type)
 
-    fired = next(i for i, e in enumerate(events)
-                 if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED and at(i) >= deadline - timedelta(seconds=1))
+    fired = next(
+        i
+        for i, e in enumerate(events)
+        if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED and at(i) >= deadline - timedelta(seconds=1)
+    )
     scheduled = first(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, fired)
     started = first(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, scheduled)
     completed = first(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, started)
-    return ((at(fired) - deadline).total_seconds(), (at(started) - at(scheduled)).total_seconds(),
-            (at(completed) - at(started)).total_seconds())
+    return (
+        (at(fired) - deadline).total_seconds(),
+        (at(started) - at(scheduled)).total_seconds(),
+        (at(completed) - at(started)).total_seconds(),
+    )
 
 
 def print_phases(phases: dict) -> None:
@@ -200,7 +209,7 @@ def percentile(values: list[float], p: float) -> float:
 def meter_from(system: LocalSystem, deadline: datetime) -> CpuMeter:
     """A meter that starts a second before the deadline."""
     meter = CpuMeter(system.settings.data_dir / "postgres" if system.postgres else None)
-    before = (deadline - datetime.now(timezone.utc)).total_seconds() - 1
+    before = (deadline - datetime.now(UTC)).total_seconds() - 1
     asyncio.get_running_loop().call_later(max(0.0, before), meter.start)
     return meter
 
@@ -216,7 +225,7 @@ class Storm:
 
 async def storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float) -> Storm:
     complaints = complaints_of(system)
-    deadline = (datetime.now(timezone.utc) + timedelta(seconds=lead)).replace(microsecond=0)
+    deadline = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
     batch = [complaint(deadline - FIRST_RESPONSE, URGENT) for _ in range(count)]
     t0 = time.monotonic()
     await start_all(complaints, batch)
@@ -227,28 +236,40 @@ async def storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float
     if count > 100:  # a baseline's few complaints cost next to nothing
         print(f"  CPU seconds from the deadline to the last escalation: {cpu}")
         print("  where the lag goes (a sample of the complaints' histories):")
-        print_phases(await lag_phases(system.temporal.client,
-                                      [workflow_id_for(c.complaint_id) for c in batch], deadline))
+        print_phases(
+            await lag_phases(system.temporal.client, [workflow_id_for(c.complaint_id) for c in batch], deadline)
+        )
     await asyncio.gather(*(complaints.handle(c.complaint_id).terminate() for c in batch), return_exceptions=True)
     return Storm(lags, cpu)
 
 
-async def bare_storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float,
-                     event_store: bool = False) -> Storm:
+async def bare_storm(
+    system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float, event_store: bool = False
+) -> Storm:
     """The same storm with bare workflows on a worker process of their own (with
     `event_store`, their local activity runs our event store's transaction)."""
     from tests.bench import bare_timers
 
     await bare_timers.create_table(pool)
     queue = "bench-bare-timers"
-    worker = subprocess.Popen([sys.executable, "-m", "tests.bench.bare_timers", "--temporal",
-                               system.settings.temporal_address, "--task-queue", queue,
-                               "--database-url", system.settings.database_url,
-                               *(["--payload-keys", str(keys)] if (keys := system.settings.payload_keys_file) else []),
-                               *(["--event-store"] if event_store else [])])
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.bench.bare_timers",
+            "--temporal",
+            system.settings.temporal_address,
+            "--task-queue",
+            queue,
+            "--database-url",
+            system.settings.database_url,
+            *(["--payload-keys", str(keys)] if (keys := system.settings.payload_keys_file) else []),
+            *(["--event-store"] if event_store else []),
+        ]
+    )
     client = system.temporal.client
     try:
-        deadline = (datetime.now(timezone.utc) + timedelta(seconds=lead)).replace(microsecond=0)
+        deadline = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
         ids = [f"bare-{uuid.uuid4().hex[:12]}" for _ in range(count)]  # also their event streams
         gate = asyncio.Semaphore(50)
 
@@ -262,8 +283,9 @@ async def bare_storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: 
         cpu = meter_from(system, deadline)
         started = time.monotonic()
         while True:
-            rows = await pool.fetch(f"SELECT recorded_at FROM {bare_timers.TABLE} WHERE workflow_id = ANY($1::text[])",
-                                    ids)
+            rows = await pool.fetch(
+                f"SELECT recorded_at FROM {bare_timers.TABLE} WHERE workflow_id = ANY($1::text[])", ids
+            )
             if len(rows) == count:
                 break
             if time.monotonic() - started > lead + 600:
@@ -296,7 +318,7 @@ async def handle_to_close(complaints: ComplaintClient, complaint_id: str) -> Non
 
 async def history_sizes(system: LocalSystem) -> dict[str, int]:
     complaints = complaints_of(system)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
 
     # Tier 3, handled in time, satisfied customer. (Off hours it also gets the auto-reply.)
     [routine] = await start_all(complaints, [complaint(now, ROUTINE)])
@@ -304,18 +326,20 @@ async def history_sizes(system: LocalSystem) -> dict[str, int]:
     await handle_to_close(complaints, routine)
 
     # Tier 1, first response missed by 45 min: breach (level 1), then level 2, then handled.
-    [urgent] = await start_all(complaints, [complaint(now - FIRST_RESPONSE - timedelta(minutes=30, seconds=5),
-                                                      URGENT)])
+    [urgent] = await start_all(complaints, [complaint(now - FIRST_RESPONSE - timedelta(minutes=30, seconds=5), URGENT)])
     await _until(complaints, urgent, "Escalated", count=2)
     await handle_to_close(complaints, urgent)
-    return {"tier-3 happy path": await history_length(complaints, routine),
-            "tier-1 with two escalations": await history_length(complaints, urgent),
-            "tier-3 domain events": len((await complaints.status(routine)).history),
-            "tier-1 domain events": len((await complaints.status(urgent)).history)}
+    return {
+        "tier-3 happy path": await history_length(complaints, routine),
+        "tier-1 with two escalations": await history_length(complaints, urgent),
+        "tier-3 domain events": len((await complaints.status(routine)).history),
+        "tier-1 domain events": len((await complaints.status(urgent)).history),
+    }
 
 
-async def _until(complaints: ComplaintClient, complaint_id: str, event_type: str, count: int = 1,
-                 timeout: float = 60) -> None:
+async def _until(
+    complaints: ComplaintClient, complaint_id: str, event_type: str, count: int = 1, timeout: float = 60
+) -> None:
     for _ in range(int(timeout / 0.1)):
         view = await complaints.status(complaint_id)
         if sum(h.type == event_type for h in view.history) >= count:
@@ -342,8 +366,9 @@ def bench_policies(directory: Path) -> Path:
 
 async def main(count: int, baseline_count: int, lead: float, decompose: bool = False) -> None:
     with tempfile.TemporaryDirectory(prefix="complaints-bench-") as tmp:
-        settings = settings_on_free_ports(Path(tmp), log_level="WARNING",
-                                          policy_dir=bench_policies(Path(tmp) / "policies"))
+        settings = settings_on_free_ports(
+            Path(tmp), log_level="WARNING", policy_dir=bench_policies(Path(tmp) / "policies")
+        )
         system = LocalSystem(settings)
         await system.start()
         pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
@@ -367,22 +392,30 @@ async def main(count: int, baseline_count: int, lead: float, decompose: bool = F
             print(f"  ratio storm/baseline  p50 {s50 / max(b50, 1e-3):.1f}x  p99 {s99 / max(b99, 1e-3):.1f}x")
             e50, e99 = percentile(bare, 50), percentile(bare, 99)
             print(f"  bare storm    p50 {e50:.3f}s  p99 {e99:.3f}s  (the engine's own limit on this machine)")
-            print(f"  ratio storm/bare storm  p50 {s50 / max(e50, 1e-3):.2f}x  p99 {s99 / max(e99, 1e-3):.2f}x"
-                  "  (target: p99 <= 1.2x)")
+            print(
+                f"  ratio storm/bare storm  p50 {s50 / max(e50, 1e-3):.2f}x  p99 {s99 / max(e99, 1e-3):.2f}x"
+                "  (target: p99 <= 1.2x)"
+            )
             w_ours, w_bare = ours.worker_ms_per_deadline("worker"), bare_run.worker_ms_per_deadline("bare worker")
-            print(f"  worker CPU per deadline  storm {w_ours:.1f} ms  bare {w_bare:.1f} ms  "
-                  f"({w_ours / max(w_bare, 1e-3):.2f}x; the lag ratio has tracked this one)")
+            print(
+                f"  worker CPU per deadline  storm {w_ours:.1f} ms  bare {w_bare:.1f} ms  "
+                f"({w_ours / max(w_bare, 1e-3):.2f}x; the lag ratio has tracked this one)"
+            )
             if decompose:
                 d50, d99 = percentile(with_store, 50), percentile(with_store, 99)
-                print(f"  bare + our event store transaction  p50 {d50:.3f}s  p99 {d99:.3f}s  "
-                      f"({d99 / max(e99, 1e-3):.2f}x the bare storm's p99)")
+                print(
+                    f"  bare + our event store transaction  p50 {d50:.3f}s  p99 {d99:.3f}s  "
+                    f"({d99 / max(e99, 1e-3):.2f}x the bare storm's p99)"
+                )
 
             sizes = await history_sizes(system)
             print("history events per complaint:")
             for name in ("tier-3 happy path", "tier-1 with two escalations"):
                 domain = sizes[name.split(" ")[0] + " domain events"]
-                print(f"  {name:<30} {sizes[name]:>4} history events for {domain} domain events "
-                      f"({sizes[name] / domain:.1f} per domain event)")
+                print(
+                    f"  {name:<30} {sizes[name]:>4} history events for {domain} domain events "
+                    f"({sizes[name] / domain:.1f} per domain event)"
+                )
         finally:
             await pool.close()
             await system.stop()
@@ -393,8 +426,11 @@ if __name__ == "__main__":
     parser.add_argument("--complaints", type=int, default=1000)
     parser.add_argument("--baseline", type=int, default=10)
     parser.add_argument("--lead", type=float, default=120, help="seconds from the start to the common deadline")
-    parser.add_argument("--decompose", action="store_true",
-                        help="also bare workflows whose local activity runs our event store's transaction")
+    parser.add_argument(
+        "--decompose",
+        action="store_true",
+        help="also bare workflows whose local activity runs our event store's transaction",
+    )
     args = parser.parse_args()
     asyncio.run(main(args.complaints, args.baseline, args.lead, args.decompose))
     sys.exit(0)

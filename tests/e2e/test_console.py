@@ -20,14 +20,22 @@ ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", "test-artifacts")) / "cons
 # Debian's chromium, installed by `make test` (the Makefile); Playwright's own download cannot
 # reach the internet here. Flags: no sandbox as root, and no calls home on a closed network.
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 
 @pytest.fixture(scope="module")
 async def system(tmp_path_factory):
-    settings = settings_on_free_ports(tmp_path_factory.mktemp("console"),
-                                      temporal_task_queue=f"console-{uuid.uuid4().hex[:6]}")
+    settings = settings_on_free_ports(
+        tmp_path_factory.mktemp("console"), temporal_task_queue=f"console-{uuid.uuid4().hex[:6]}"
+    )
     async with LocalSystem(settings) as local:
         yield local
 
@@ -63,9 +71,16 @@ async def shot(page: Page, name: str) -> None:
 async def submit(system, description: str) -> str:
     async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
         n = uuid.uuid4().int % 10**8
-        answer = await http.post(f"{system.settings.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": str(n)}, json={
-            "channel": "hotline", "description": description, "demand": "an apology and my money back",
-            "customer": {"name": "李伟", "phone": f"+86 139-{n // 10**4:04d}-{n % 10**4:04d}"}})
+        answer = await http.post(
+            f"{system.settings.url_of('intake')}/v1/complaints",
+            headers={"Idempotency-Key": str(n)},
+            json={
+                "channel": "hotline",
+                "description": description,
+                "demand": "an apology and my money back",
+                "customer": {"name": "李伟", "phone": f"+86 139-{n // 10**4:04d}-{n % 10**4:04d}"},
+            },
+        )
         assert answer.status_code == 202, answer.text
         return answer.json()["complaint_id"]
 
@@ -128,12 +143,20 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     message = agent.locator("#post_progress-message")
     await expect(message).not_to_have_value("")
     await act(agent, "post_progress", done="Progress update")
-    await act(agent, "propose_compensation", {"kind": "refund", "amount": "1500", "reason": "charged twice"},
-              done="Propose compensation")
+    await act(
+        agent,
+        "propose_compensation",
+        {"kind": "refund", "amount": "1500", "reason": "charged twice"},
+        done="Propose compensation",
+    )
     await expect(agent.get_by_test_id("compensations")).to_contain_text("pending")
     await expect(agent.locator("details[data-action='decide_compensation']")).to_have_count(0)  # beyond an agent
-    await act(agent, "transfer", {"to_group": "liaison-operations", "reason": "billing owns double charges"},
-              done="Transfer to a department")
+    await act(
+        agent,
+        "transfer",
+        {"to_group": "liaison-operations", "reason": "billing owns double charges"},
+        done="Transfer to a department",
+    )
     await expect(agent.locator(".mark.transfer")).to_contain_text("liaison-operations")
     await shown_after_reload(agent, "messages", "delivered (sms)")  # notify's delivery status
     await shot(agent, "2-agent-complaint")
@@ -161,23 +184,40 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     await expect(standby).to_contain_text("On duty")
     await shot(lead, "4-lead-team")
     await lead.goto(f"{system.settings.url_of('workflow')}/console/complaints/{complaint_id}")
-    await act(lead, "decide_compensation", {"approve": "yes", "note": "within a lead's limit"},
-              done="Approve or reject compensation")
+    await act(
+        lead,
+        "decide_compensation",
+        {"approve": "yes", "note": "within a lead's limit"},
+        done="Approve or reject compensation",
+    )
     await expect(lead.get_by_test_id("compensations")).to_contain_text("approved")
 
     # The manager resolves with the written result; the timeline has every step.
     manager = await sign_in(browser, system, "wang.fang", lang="zh")
     await manager.goto(f"{system.settings.url_of('workflow')}/console/complaints/{complaint_id}")
     await expect(manager.get_by_role("heading", name="可执行操作")).to_be_visible()  # Chinese labels
-    await act(manager, "resolve", {"cause": "a rude agent and a payment retry",
-                                   "measures_taken": "apologised; refunded the second charge",
-                                   "improvement_plan": "coaching; retries reuse the first payment's key"},
-              done="办结并书面反馈")
+    await act(
+        manager,
+        "resolve",
+        {
+            "cause": "a rude agent and a payment retry",
+            "measures_taken": "apologised; refunded the second charge",
+            "improvement_plan": "coaching; retries reuse the first payment's key",
+        },
+        done="办结并书面反馈",
+    )
     await expect(manager.get_by_test_id("stage")).to_have_text(re.compile("已办结|待满意度回访"))
     await expect(manager.locator("details[data-action='reopen']")).to_have_count(1)  # within the window
     timeline = manager.get_by_test_id("timeline")
-    for step in ("Acknowledged", "ProgressPosted", "CompensationProposed", "TransferRequested",
-                 "TransferAccepted", "CompensationDecided", "Resolved"):
+    for step in (
+        "Acknowledged",
+        "ProgressPosted",
+        "CompensationProposed",
+        "TransferRequested",
+        "TransferAccepted",
+        "CompensationDecided",
+        "Resolved",
+    ):
         await expect(timeline).to_contain_text(step)
     await shot(manager, "5-manager-resolved")
 
@@ -203,8 +243,9 @@ async def test_the_console_refuses_what_the_person_may_not_do(system, browser):
     await other.goto(f"{console}/complaints/{complaint_id}")
     await expect(other.get_by_test_id("no-actions")).to_be_visible()
     csrf = await other.locator("header input[name=csrf]").get_attribute("value")
-    refused = await other.request.post(f"{console}/complaints/{complaint_id}/acknowledge",
-                                       form={"csrf": csrf, "action_key": "k1"})
+    refused = await other.request.post(
+        f"{console}/complaints/{complaint_id}/acknowledge", form={"csrf": csrf, "action_key": "k1"}
+    )
     assert refused.status == 403 and "not yours" in await refused.text()
     no_token = await other.request.post(f"{console}/complaints/{complaint_id}/acknowledge", form={"action_key": "k2"})
     assert no_token.status == 403 and (await no_token.json())["error"] == "csrf"

@@ -17,8 +17,9 @@ RECEIPTS = ("received", "after_hours")  # after hours, the auto-reply is the rec
 
 @pytest.fixture(scope="module")
 async def system(tmp_path_factory):
-    settings = settings_on_free_ports(tmp_path_factory.mktemp("email"), temporal_task_queue=f"mail-{uuid.uuid4().hex[:6]}",
-                                      notify_poll_seconds=0.2)
+    settings = settings_on_free_ports(
+        tmp_path_factory.mktemp("email"), temporal_task_queue=f"mail-{uuid.uuid4().hex[:6]}", notify_poll_seconds=0.2
+    )
     async with LocalSystem(settings) as local:
         yield local
 
@@ -33,6 +34,7 @@ async def eventually(check, timeout: float = 30.0):
 
 async def routed(http: httpx.AsyncClient, staff_url: str, headers: dict) -> None:
     """Until the complaint's receipt and routing are recorded (staff act on it from then)."""
+
     async def assigned():
         answer = await http.get(f"{staff_url}/events", headers=headers)
         return answer.status_code == 200 and any(e["type"] == "Assigned" for e in answer.json()["events"])
@@ -53,9 +55,15 @@ def text_of(message: EmailMessage) -> str:
 
 async def submit(system, http: httpx.AsyncClient, **customer) -> tuple[str, str]:
     n = uuid.uuid4().hex[:8]
-    sent = await http.post(f"{system.settings.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": n}, json={
-        "channel": "web_form", "description": f"订单 {n} 被重复扣款，请退款",
-        "customer": {"name": "王芳", "email": f"wang.fang.{n}@example.com", **customer}})
+    sent = await http.post(
+        f"{system.settings.url_of('intake')}/v1/complaints",
+        headers={"Idempotency-Key": n},
+        json={
+            "channel": "web_form",
+            "description": f"订单 {n} 被重复扣款，请退款",
+            "customer": {"name": "王芳", "email": f"wang.fang.{n}@example.com", **customer},
+        },
+    )
     assert sent.status_code == 202, sent.text
     return sent.json()["complaint_id"], f"wang.fang.{n}@example.com"
 
@@ -65,7 +73,7 @@ async def test_receipt_result_and_survey_arrive_by_email_once_with_the_link_and_
         complaint_id, address = await submit(system, http)
         receipt = await eventually(lambda: _receipt(system, complaint_id))
         assert receipt["To"].addresses[0].addr_spec == address
-        assert receipt["Subject"].startswith(f"您的投诉已")  # a Chinese subject, encoded on the wire
+        assert receipt["Subject"].startswith("您的投诉已")  # a Chinese subject, encoded on the wire
         assert complaint_id in receipt["Subject"]
         body = text_of(receipt)
         link = next(word for word in body.split() if "/track/" in word).split("：")[-1]
@@ -83,8 +91,15 @@ async def test_receipt_result_and_survey_arrive_by_email_once_with_the_link_and_
         view = (await http.get(staff, headers=await system.staff_headers("wang.fang"))).json()
         handler = await system.staff_headers(view["assignee"] or "wang.fang")
         assert (await http.post(f"{staff}/acknowledge", headers=handler)).status_code == 200
-        resolved = await http.post(f"{staff}/resolve", headers=handler, json={
-            "cause": "支付重试导致重复扣款", "measures_taken": "已退还第二笔扣款", "improvement_plan": "重试使用同一支付键"})
+        resolved = await http.post(
+            f"{staff}/resolve",
+            headers=handler,
+            json={
+                "cause": "支付重试导致重复扣款",
+                "measures_taken": "已退还第二笔扣款",
+                "improvement_plan": "重试使用同一支付键",
+            },
+        )
         assert resolved.status_code == 200, resolved.text
         result = await eventually(lambda: _one(system, complaint_id, "书面处理结果"))
         assert "已退还第二笔扣款" in text_of(result)
@@ -117,23 +132,42 @@ async def test_a_bounced_address_falls_back_to_the_phone_and_staff_see_every_att
     system.mail.handler.refuse = lambda address: address.startswith("gone.")
     async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
         n = uuid.uuid4().hex[:8]
-        sent = await http.post(f"{system.settings.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": n},
-                               json={"channel": "hotline", "description": "charged twice for my order",
-                                     "customer": {"name": "Li Wei", "email": f"gone.{n}@example.com",
-                                                  "phone": "13912345678", "preferred_channel": "email"}})
+        sent = await http.post(
+            f"{system.settings.url_of('intake')}/v1/complaints",
+            headers={"Idempotency-Key": n},
+            json={
+                "channel": "hotline",
+                "description": "charged twice for my order",
+                "customer": {
+                    "name": "Li Wei",
+                    "email": f"gone.{n}@example.com",
+                    "phone": "13912345678",
+                    "preferred_channel": "email",
+                },
+            },
+        )
         complaint_id = sent.json()["complaint_id"]
         notify = system.settings.url_of("notify")
 
         async def receipt_by_sms():
-            items = (await http.get(f"{notify}/v1/notifications", params={"complaint_id": complaint_id},
-                                    headers=system.headers_as("operator"))).json()
+            items = (
+                await http.get(
+                    f"{notify}/v1/notifications",
+                    params={"complaint_id": complaint_id},
+                    headers=system.headers_as("operator"),
+                )
+            ).json()
             receipt = next((n for n in items if n["template"] in RECEIPTS), None)
             return receipt if receipt and receipt["channel"] == "sms" and receipt["status"] == "delivered" else None
 
         receipt = await eventually(receipt_by_sms)
         assert receipt["subject"].startswith(f"We have received your complaint {complaint_id}")  # English, as written
-        attempts = (await http.get(f"{notify}/v1/notifications/{receipt['notification_id']}/attempts",
-                                   headers=system.headers_as("operator"))).json()
+        attempts = (
+            await http.get(
+                f"{notify}/v1/notifications/{receipt['notification_id']}/attempts",
+                headers=system.headers_as("operator"),
+            )
+        ).json()
         assert [(a["channel"], a["outcome"]) for a in attempts] == [("email", "failed"), ("sms", "delivered")]
         assert "550" in attempts[0]["answer"] and attempts[0]["recipient_address"].startswith("g***@")
 
@@ -147,8 +181,13 @@ async def test_while_the_mail_server_is_down_messages_wait_and_then_arrive_once(
             complaint_id, _ = await submit(system, http)
 
             async def retried():
-                items = (await http.get(f"{notify}/v1/notifications", params={"complaint_id": complaint_id},
-                                        headers=system.headers_as("operator"))).json()
+                items = (
+                    await http.get(
+                        f"{notify}/v1/notifications",
+                        params={"complaint_id": complaint_id},
+                        headers=system.headers_as("operator"),
+                    )
+                ).json()
                 receipt = next((n for n in items if n["template"] in RECEIPTS), None)
                 # Tried twice and refused (not caught in the middle of a third attempt).
                 tried = receipt and receipt["attempts"] >= 2 and "SMTP server" in (receipt["last_error"] or "")
@@ -201,14 +240,18 @@ async def test_an_email_answer_goes_to_its_complaint_once(system):
         replies = [e["data"]["message"] for e in events if e["type"] == "CustomerReplied"]
         assert replies == ["订单号 778"]  # their words, without the quoted question
 
-        more = await http.post(inbound, content=reply_to(question, address, "还有一件事"),
-                               headers={"Content-Type": "message/rfc822"})
+        more = await http.post(
+            inbound, content=reply_to(question, address, "还有一件事"), headers={"Content-Type": "message/rfc822"}
+        )
         assert more.json()["complaint_id"] == complaint_id  # no question open: added as what they wrote again
         events = (await http.get(f"{staff}/events", headers=as_manager)).json()["events"]
         assert [e["data"]["description"] for e in events if e["type"] == "RepeatLinked"] == ["还有一件事"]
 
-        stranger = await http.post(inbound, content=reply_to(question, "someone.else@example.com", "我也有问题"),
-                                   headers={"Content-Type": "message/rfc822"})
+        stranger = await http.post(
+            inbound,
+            content=reply_to(question, "someone.else@example.com", "我也有问题"),
+            headers={"Content-Type": "message/rfc822"},
+        )
         assert stranger.status_code == 202 and stranger.json()["complaint_id"] != complaint_id  # a complaint of its own
 
         # Someone who knows the customer's address and guesses the complaint's id, without

@@ -3,9 +3,9 @@
 launcher as `make run`, on free ports and a temporary data folder."""
 
 import asyncio
-import subprocess
 import json
 import re
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -18,8 +18,10 @@ from services.run import LocalSystem, settings_on_free_ports
 from services.workflow.contract import workflow_id_for
 
 # What an update that got past its validator leaves in a workflow's history.
-UPDATE_EVENTS = {EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
-                 EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED}
+UPDATE_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED,
+}
 
 pytestmark = pytest.mark.e2e
 
@@ -36,8 +38,15 @@ def new_complaint(**changes) -> dict:
     """COMPLAINT from a customer of its own: the same customer twice about one matter is linked
     to the open complaint, which only the repeat test wants."""
     n = uuid.uuid4().int % 10**8
-    return {**COMPLAINT, "customer": {"name": "王芳", "phone": f"+86 139-{n // 10**4:04d}-{n % 10**4:04d}",
-                                      "email": f"wang.fang.{n}@example.com"}, **changes}
+    return {
+        **COMPLAINT,
+        "customer": {
+            "name": "王芳",
+            "phone": f"+86 139-{n // 10**4:04d}-{n % 10**4:04d}",
+            "email": f"wang.fang.{n}@example.com",
+        },
+        **changes,
+    }
 
 
 RESOLUTION = {
@@ -50,9 +59,9 @@ RESOLUTION = {
 
 @pytest.fixture(scope="module")
 async def system(tmp_path_factory):
-    settings = settings_on_free_ports(tmp_path_factory.mktemp("system"),
-                                      temporal_task_queue=f"e2e-{uuid.uuid4().hex[:6]}",
-                                      batch_min_customers=1000)  # batches: test_intake_rules.py
+    settings = settings_on_free_ports(
+        tmp_path_factory.mktemp("system"), temporal_task_queue=f"e2e-{uuid.uuid4().hex[:6]}", batch_min_customers=1000
+    )  # batches: test_intake_rules.py
     async with LocalSystem(settings) as local:
         yield local
     assert not local.processes
@@ -73,8 +82,11 @@ async def read_whole_feed(http: httpx.AsyncClient, system, page_size: int = 4) -
     """The event feed, as reporting reads it (the operator's token may read it too)."""
     url, events, after = system.settings.url_of("workflow"), [], 0
     while True:
-        page = (await http.get(f"{url}/v1/events", params={"after": after, "limit": page_size},
-                               headers=system.headers_as("operator"))).json()
+        page = (
+            await http.get(
+                f"{url}/v1/events", params={"after": after, "limit": page_size}, headers=system.headers_as("operator")
+            )
+        ).json()
         if not page["events"]:
             return events
         events += page["events"]
@@ -97,8 +109,9 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     assert again.status_code == 202
     assert again.json()["complaint_id"] == complaint_id and again.headers["Idempotent-Replayed"] == "true"
     assert (await handle.describe()).run_id == run_id
-    changed = await http.post(f"{intake}/v1/complaints", json=new_complaint(**{"description": "other"}),
-                              headers={"Idempotency-Key": key})
+    changed = await http.post(
+        f"{intake}/v1/complaints", json=new_complaint(**{"description": "other"}), headers={"Idempotency-Key": key}
+    )
     assert changed.status_code == 409 and changed.json()["fields"][0]["field"] == "Idempotency-Key"
 
     # The customer can follow it.
@@ -111,18 +124,17 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     # activities, such as the customer's receipt, can still be finishing on a slow machine.)
     history_length = len((await handle.fetch_history()).events)
     as_manager = await system.staff_headers("wang.fang")
-    refused = await http.post(f"{staff}/v1/complaints/{complaint_id}/resolve", json=RESOLUTION,
-                              headers=as_manager)
+    refused = await http.post(f"{staff}/v1/complaints/{complaint_id}/resolve", json=RESOLUTION, headers=as_manager)
     assert refused.status_code == 409
     assert "only when it is acknowledged" in refused.json()["message"]
     since_refusal = (await handle.fetch_history()).events[history_length:]
     assert not [e for e in since_refusal if e.event_type in UPDATE_EVENTS], since_refusal
 
-    acked = await http.post(f"{staff}/v1/complaints/{complaint_id}/acknowledge", json={"note": "called back"},
-                            headers=as_manager)
+    acked = await http.post(
+        f"{staff}/v1/complaints/{complaint_id}/acknowledge", json={"note": "called back"}, headers=as_manager
+    )
     assert acked.status_code == 200 and acked.json()["owner"] == "wang.fang"  # the signed-in person
-    resolved = await http.post(f"{staff}/v1/complaints/{complaint_id}/resolve", json=RESOLUTION,
-                               headers=as_manager)
+    resolved = await http.post(f"{staff}/v1/complaints/{complaint_id}/resolve", json=RESOLUTION, headers=as_manager)
     assert resolved.status_code == 200 and resolved.json()["stage"] == "resolved"
 
     # Feedback and survey reach the customer through notify's outbox.
@@ -133,19 +145,22 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     assert [n["template"] for n in sent] == ["feedback", "survey_request"]
     assert sent[0]["recipient_address"] == "w***@example.com"  # masked in the API's view
     # In the local SMTP server's Maildir, addressed to the customer.
-    (feedback_mail,) = [m for m in system.mail.messages()
-                        if m["Message-ID"] == f"<{sent[0]['notification_id']}@complaints.notify>"]
+    (feedback_mail,) = [
+        m for m in system.mail.messages() if m["Message-ID"] == f"<{sent[0]['notification_id']}@complaints.notify>"
+    ]
     assert RESOLUTION["cause"] in feedback_mail.get_body(preferencelist=("plain",)).get_content()
     assert feedback_mail["To"].addresses[0].addr_spec == "wang.fang@example.com"
 
     # The customer answers the survey; the complaint closes.
-    answered = await http.post(f"{status_url}/survey",
-                               json={"satisfaction_result": 5, "satisfaction_speed": 4, "suggestion": "很好"})
+    answered = await http.post(
+        f"{status_url}/survey", json={"satisfaction_result": 5, "satisfaction_speed": 4, "suggestion": "很好"}
+    )
     assert answered.status_code == 200, answered.text
     await eventually(lambda: _stage_is(http, status_url, "closed"))
     # Sent again (its answer was lost on the way back): the same answer, so the same outcome.
-    resent = await http.post(f"{status_url}/survey",
-                             json={"satisfaction_result": 5, "satisfaction_speed": 4, "suggestion": "很好"})
+    resent = await http.post(
+        f"{status_url}/survey", json={"satisfaction_result": 5, "satisfaction_speed": 4, "suggestion": "很好"}
+    )
     assert resent.status_code == 200 and resent.json()["stage"] == "closed", resent.text
     twice = await http.post(f"{status_url}/survey", json={"satisfaction_result": 1, "satisfaction_speed": 1})
     assert twice.status_code == 409
@@ -162,8 +177,15 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     mine = [e for e in feed if e["stream_id"] == complaint_id]
     # The after-hours auto-reply depends on when the test runs (Shanghai business hours).
     assert [e["type"] for e in mine if e["type"] != "AutoReplySent"] == [
-        "ComplaintReceived", "TierAssigned", "Assigned", "Acknowledged", "Resolved",
-        "FeedbackSent", "SurveyRequested", "SurveyAnswered", "Closed",
+        "ComplaintReceived",
+        "TierAssigned",
+        "Assigned",
+        "Acknowledged",
+        "Resolved",
+        "FeedbackSent",
+        "SurveyRequested",
+        "SurveyAnswered",
+        "Closed",
     ]
     assert [e["version"] for e in mine] == list(range(1, len(mine) + 1))
     assert mine[0]["data"]["customer"]["phone"] == "138****5678"  # masked in the feed
@@ -180,13 +202,14 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
         if submit is None:
             return None
         trace_id = submit["context"]["trace_id"]
-        in_workflow = {sp["name"] for sp in _spans(traces / "worker.jsonl")
-                       if sp["context"]["trace_id"] == trace_id}
+        in_workflow = {sp["name"] for sp in _spans(traces / "worker.jsonl") if sp["context"]["trace_id"] == trace_id}
         in_notify = [sp for sp in _spans(traces / "notify.jsonl") if sp["context"]["trace_id"] == trace_id]
-        notify_calls = [sp for sp in in_notify
-                        if sp["kind"] == "SpanKind.CONSUMER" and sp["name"] == "accept notification"]
-        if {"RunWorkflow:ComplaintWorkflow", "RunActivity:record", "hand over notification"} <= in_workflow \
-                and len(notify_calls) == len(delivered):
+        notify_calls = [
+            sp for sp in in_notify if sp["kind"] == "SpanKind.CONSUMER" and sp["name"] == "accept notification"
+        ]
+        if {"RunWorkflow:ComplaintWorkflow", "RunActivity:record", "hand over notification"} <= in_workflow and len(
+            notify_calls
+        ) == len(delivered):
             return True
         return None
 
@@ -218,8 +241,13 @@ async def _has_event(http, status_url, event_type):
 
 async def _delivered(http, system, complaint_id, templates: set[str]):
     """All notifications of the complaint, once those templates are among them, all delivered."""
-    items = (await http.get(f"{system.settings.url_of('notify')}/v1/notifications",
-                            params={"complaint_id": complaint_id}, headers=system.headers_as("operator"))).json()
+    items = (
+        await http.get(
+            f"{system.settings.url_of('notify')}/v1/notifications",
+            params={"complaint_id": complaint_id},
+            headers=system.headers_as("operator"),
+        )
+    ).json()
     complete = templates <= {n["template"] for n in items} and all(n["status"] in ("sent", "delivered") for n in items)
     return items if complete else None
 
@@ -234,8 +262,9 @@ async def test_a_staff_action_retried_with_its_idempotency_key_acts_once(system,
     (not 409 'already resolved'); a progress update sent twice reaches the customer once."""
     s = system.settings
     intake, staff = s.url_of("intake"), s.url_of("workflow")
-    submitted = await http.post(f"{intake}/v1/complaints", json=new_complaint(),
-                                headers={"Idempotency-Key": str(uuid.uuid4())})
+    submitted = await http.post(
+        f"{intake}/v1/complaints", json=new_complaint(), headers={"Idempotency-Key": str(uuid.uuid4())}
+    )
     complaint_id, status_url = submitted.json()["complaint_id"], submitted.json()["status_url"]
     await eventually(lambda: _has_event(http, status_url, "Assigned"))
     url = f"{staff}/v1/complaints/{complaint_id}"
@@ -273,18 +302,23 @@ async def test_bad_input_gets_a_4xx_json_error_naming_the_field(system, http):
     assert missing.status_code == 422
     assert {f["field"] for f in missing.json()["fields"]} == {"customer", "description"}
 
-    wrong = await http.post(f"{intake}/v1/complaints", headers=headers, json={
-        **COMPLAINT, "channel": "fax", "customer": {"name": "Li", "phone": "12"}, "occurred_at": "yesterday"})
+    wrong = await http.post(
+        f"{intake}/v1/complaints",
+        headers=headers,
+        json={**COMPLAINT, "channel": "fax", "customer": {"name": "Li", "phone": "12"}, "occurred_at": "yesterday"},
+    )
     assert wrong.status_code == 422
     fields = {f["field"] for f in wrong.json()["fields"]}
     assert {"channel", "customer.phone", "occurred_at"} <= fields
 
-    naive = await http.post(f"{intake}/v1/complaints", headers=headers,
-                            json=new_complaint(**{"occurred_at": "2026-11-22T08:15:00"}))
+    naive = await http.post(
+        f"{intake}/v1/complaints", headers=headers, json=new_complaint(**{"occurred_at": "2026-11-22T08:15:00"})
+    )
     assert naive.status_code == 422 and naive.json()["fields"][0]["field"] == "occurred_at"
 
-    broken = await http.post(f"{intake}/v1/complaints", content=b'{"channel": "hotl', headers={
-        **headers, "content-type": "application/json"})
+    broken = await http.post(
+        f"{intake}/v1/complaints", content=b'{"channel": "hotl', headers={**headers, "content-type": "application/json"}
+    )
     assert broken.status_code == 422 and broken.json()["fields"][0]["field"] == "body"
     assert "malformed JSON" in broken.json()["message"]
 
@@ -292,11 +326,13 @@ async def test_bad_input_gets_a_4xx_json_error_naming_the_field(system, http):
     assert no_key.status_code == 422 and no_key.json()["fields"][0]["field"] == "Idempotency-Key"
 
     as_manager = await system.staff_headers("wang.fang")
-    unknown = await http.get(f"{system.settings.url_of('workflow')}/v1/complaints/20990101-00000000",
-                             headers=as_manager)
+    unknown = await http.get(
+        f"{system.settings.url_of('workflow')}/v1/complaints/20990101-00000000", headers=as_manager
+    )
     assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
-    unknown_update = await http.post(f"{system.settings.url_of('workflow')}/v1/complaints/nope/acknowledge",
-                                     headers=as_manager)
+    unknown_update = await http.post(
+        f"{system.settings.url_of('workflow')}/v1/complaints/nope/acknowledge", headers=as_manager
+    )
     assert unknown_update.status_code == 404
 
 
@@ -329,9 +365,14 @@ async def test_out_of_range_numbers_and_nul_characters_are_422_naming_the_field(
 
 async def test_notify_delivers_once_per_idempotency_key(system, http):
     notify = system.settings.url_of("notify")
-    body = {"complaint_id": f"N-{uuid.uuid4().hex[:8]}", "template": "survey_request", "channel": "sms",
-            "recipient_name": "Li", "recipient_address": "13800001111",
-            "variables": {"complaint_id": "X", "answer_by": "tomorrow", "status_url": None}}
+    body = {
+        "complaint_id": f"N-{uuid.uuid4().hex[:8]}",
+        "template": "survey_request",
+        "channel": "sms",
+        "recipient_name": "Li",
+        "recipient_address": "13800001111",
+        "variables": {"complaint_id": "X", "answer_by": "tomorrow", "status_url": None},
+    }
     as_workflow = system.headers_as("workflow")
     headers = {"Idempotency-Key": str(uuid.uuid4()), **as_workflow}
     first = await http.post(f"{notify}/v1/notifications", json=body, headers=headers)
@@ -344,8 +385,11 @@ async def test_notify_delivers_once_per_idempotency_key(system, http):
     files = list((Path(system.settings.deliveries_dir) / "sms").glob(f"{first.json()['notification_id']}*"))
     assert len(files) == 1
 
-    unknown_template = await http.post(f"{notify}/v1/notifications", json={**body, "template": "nope"},
-                                       headers={"Idempotency-Key": str(uuid.uuid4()), **as_workflow})
+    unknown_template = await http.post(
+        f"{notify}/v1/notifications",
+        json={**body, "template": "nope"},
+        headers={"Idempotency-Key": str(uuid.uuid4()), **as_workflow},
+    )
     assert unknown_template.status_code == 422 and unknown_template.json()["fields"][0]["field"] == "template"
 
 
@@ -367,8 +411,11 @@ async def test_the_event_feed_is_read_by_reporting_and_the_operator_only(system,
 async def test_sla_actions_and_policies_over_http(system, http):
     s = system.settings
     intake, staff = s.url_of("intake"), s.url_of("workflow")
-    accepted = await http.post(f"{intake}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
-                               json=new_complaint(**{"description": "the agent was rude"}))
+    accepted = await http.post(
+        f"{intake}/v1/complaints",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json=new_complaint(**{"description": "the agent was rude"}),
+    )
     complaint_id, status_url = accepted.json()["complaint_id"], accepted.json()["status_url"]
     # Routed to front-line-service and picked: zhou.ting (an agent); liu.yang leads every group.
     as_agent, as_lead = await system.staff_headers("zhou.ting"), await system.staff_headers("liu.yang")
@@ -377,8 +424,11 @@ async def test_sla_actions_and_policies_over_http(system, http):
     await eventually(lambda: _has_event(http, status_url, "Assigned"))
 
     view = (await http.get(complaint, headers=as_agent)).json()
-    assert view["tier"] == 3 and view["policy"] == "default@v3" and set(view["deadlines"]) >= {
-        "first_response", "resolution"}
+    assert (
+        view["tier"] == 3
+        and view["policy"] == "default@v3"
+        and set(view["deadlines"]) >= {"first_response", "resolution"}
+    )
     # Routed to the service skill group and picked from those on duty at once: assignment met.
     assert (view["group"], view["assignee"]) == ("front-line-service", "zhou.ting")
     assert "assignment" not in view["deadlines"]
@@ -391,11 +441,15 @@ async def test_sla_actions_and_policies_over_http(system, http):
     assert retiered.status_code == 200 and retiered.json()["tier"] == 2
     bad_tier = await http.post(f"{complaint}/retier", json={"tier": 7, "reason": "x"}, headers=as_lead)
     assert bad_tier.status_code == 422 and bad_tier.json()["fields"][0]["field"] == "tier"
-    corrected = await http.post(f"{complaint}/reclassify", headers=as_lead,
-                                json={"responsibility": "product", "reason": "a design flaw of the app"})
+    corrected = await http.post(
+        f"{complaint}/reclassify",
+        headers=as_lead,
+        json={"responsibility": "product", "reason": "a design flaw of the app"},
+    )
     assert corrected.status_code == 200 and corrected.json()["classification"]["responsibility"] == "product"
-    unchanged = await http.post(f"{complaint}/reclassify", headers=as_lead,
-                                json={"responsibility": "product", "reason": "again"})
+    unchanged = await http.post(
+        f"{complaint}/reclassify", headers=as_lead, json={"responsibility": "product", "reason": "again"}
+    )
     assert unchanged.status_code == 409 and "already" in unchanged.json()["message"]
     empty = await http.post(f"{complaint}/reclassify", headers=as_lead, json={"reason": "nothing"})
     assert empty.status_code == 422 and "complaint_type" in empty.json()["message"]
@@ -415,8 +469,9 @@ async def test_sla_actions_and_policies_over_http(system, http):
     assert no_plan.status_code == 422 and no_plan.json()["fields"][0]["field"] == "plan"
     planned = await http.post(f"{complaint}/plan", json=plan, headers=as_agent)
     assert planned.status_code == 200 and planned.json()["solution_plan"] == plan["plan"]
-    progress = await http.post(f"{complaint}/progress", json={"message": "An engineer is on it, result within 1 h"},
-                               headers=as_agent)
+    progress = await http.post(
+        f"{complaint}/progress", json={"message": "An engineer is on it, result within 1 h"}, headers=as_agent
+    )
     assert progress.status_code == 200
 
     asked = await http.post(f"{complaint}/request-info", json={"question": "Which store?"}, headers=as_agent)
@@ -439,21 +494,37 @@ async def test_sla_actions_and_policies_over_http(system, http):
         refused = await http.post(f"{staff}/v1/policies/preset-001/apply", json=unconfirmed, headers=as_admin)
         assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "all_running", unconfirmed
     assert (await http.get(complaint, headers=as_agent)).json()["policy"] != "preset-001@v3"
-    by_manager = await http.post(f"{staff}/v1/policies/preset-001/apply", json={"complaint_ids": [complaint_id]},
-                                 headers=await system.staff_headers("wang.fang"))
+    by_manager = await http.post(
+        f"{staff}/v1/policies/preset-001/apply",
+        json={"complaint_ids": [complaint_id]},
+        headers=await system.staff_headers("wang.fang"),
+    )
     assert by_manager.status_code == 403 and "admin" in by_manager.json()["message"]
-    applied = await http.post(f"{staff}/v1/policies/preset-001/apply", json={"complaint_ids": [complaint_id]},
-                              headers=as_admin)
-    assert applied.status_code == 200 and applied.json() == {"policy": "preset-001@v3", "moved": [complaint_id],
-                                                             "refused": {}}
+    applied = await http.post(
+        f"{staff}/v1/policies/preset-001/apply", json={"complaint_ids": [complaint_id]}, headers=as_admin
+    )
+    assert applied.status_code == 200 and applied.json() == {
+        "policy": "preset-001@v3",
+        "moved": [complaint_id],
+        "refused": {},
+    }
     assert (await http.get(complaint, headers=as_agent)).json()["policy"] == "preset-001@v3"
 
     events = (await http.get(f"{complaint}/events", headers=as_agent)).json()["events"]
     types = [e["type"] for e in events]
     by = {e["type"]: e["data"].get("staff_id") for e in events}
     assert (by["Retiered"], by["Acknowledged"], by["PolicyApplied"]) == ("liu.yang", "zhou.ting", "ops.admin")
-    for expected in ("Retiered", "AssignedToPerson", "Acknowledged", "ProgressPosted", "InfoRequested",
-                     "ClockPaused", "CustomerReplied", "ClockResumed", "PolicyApplied"):
+    for expected in (
+        "Retiered",
+        "AssignedToPerson",
+        "Acknowledged",
+        "ProgressPosted",
+        "InfoRequested",
+        "ClockPaused",
+        "CustomerReplied",
+        "ClockResumed",
+        "PolicyApplied",
+    ):
         assert expected in types
 
 
@@ -467,11 +538,14 @@ async def test_an_oversize_body_gets_413(system, http):
 async def test_channel_adapters_over_http_and_redelivery_is_the_same_complaint(system, http):
     from tests.unit.test_adapters import chinese_email
 
-    intake, staff = system.settings.url_of("intake"), system.settings.url_of("workflow")
+    intake = system.settings.url_of("intake")
     # A sender of its own: the same customer about the same matter would join their open complaint.
     sender = f"mail.{uuid.uuid4().hex[:8]}@example.com"
-    raw = chinese_email("gbk").replace(b"20261122.1234", uuid.uuid4().hex.encode()) \
+    raw = (
+        chinese_email("gbk")
+        .replace(b"20261122.1234", uuid.uuid4().hex.encode())
         .replace(b"wang.fang@example.com", sender.encode())
+    )
     first = await http.post(f"{intake}/v1/channels/email", content=raw, headers={"content-type": "message/rfc822"})
     again = await http.post(f"{intake}/v1/channels/email", content=raw, headers={"content-type": "message/rfc822"})
     assert first.status_code == again.status_code == 202, first.text
@@ -485,15 +559,24 @@ async def test_channel_adapters_over_http_and_redelivery_is_the_same_complaint(s
     not_mail = await http.post(f"{intake}/v1/channels/email", content=b"hello", headers={"content-type": "text/plain"})
     assert not_mail.status_code == 422 and not_mail.json()["fields"][0]["field"] in ("From", "body")
 
-    call = {"call_id": f"call-{uuid.uuid4().hex[:8]}", "caller_number": "13812345678", "ivr_tags": ["urgent"],
-            "agent_id": "agent-12", "notes": "the heater in the store is smoking", "started_at": "2026-11-22T08:00:00+08:00"}
+    call = {
+        "call_id": f"call-{uuid.uuid4().hex[:8]}",
+        "caller_number": "13812345678",
+        "ivr_tags": ["urgent"],
+        "agent_id": "agent-12",
+        "notes": "the heater in the store is smoking",
+        "started_at": "2026-11-22T08:00:00+08:00",
+    }
     call_accepted = await http.post(f"{intake}/v1/channels/call-centre", json=call)
     assert call_accepted.status_code == 202
     call_view = await eventually(lambda: _view_with_tier(http, system, call_accepted.json()["complaint_id"]))
     assert call_view["tier"] == 1 and call_view["group"] == "special-team"
 
-    post = {"event_id": f"post-{uuid.uuid4().hex[:8]}", "text": "门店服务太差",
-            "author": {"name": "小李", "handle": "@xiaoli", "email": "xiaoli@example.com"}}
+    post = {
+        "event_id": f"post-{uuid.uuid4().hex[:8]}",
+        "text": "门店服务太差",
+        "author": {"name": "小李", "handle": "@xiaoli", "email": "xiaoli@example.com"},
+    }
     assert (await http.post(f"{intake}/v1/channels/social-media/webhook", json=post)).status_code == 202
     unknown_source = await http.post(f"{intake}/v1/channels/fax/webhook", json=post)
     assert unknown_source.status_code == 422 and unknown_source.json()["fields"][0]["field"] == "source"
@@ -506,14 +589,18 @@ async def test_channel_adapters_over_http_and_redelivery_is_the_same_complaint(s
 
 
 async def _events_of(http, system, complaint_id):
-    response = await http.get(f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}/events",
-                              headers=await system.staff_headers("wang.fang"))
+    response = await http.get(
+        f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}/events",
+        headers=await system.staff_headers("wang.fang"),
+    )
     return response.json()["events"] if response.status_code == 200 else None
 
 
 async def _view_with_tier(http, system, complaint_id):
-    response = await http.get(f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}",
-                              headers=await system.staff_headers("wang.fang"))
+    response = await http.get(
+        f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}",
+        headers=await system.staff_headers("wang.fang"),
+    )
     return response.json() if response.status_code == 200 and response.json().get("tier") else None
 
 
@@ -532,12 +619,14 @@ async def test_channel_keys_are_scoped_hashed_and_rate_limited(system):
     async with httpx.AsyncClient(timeout=30) as anonymous:
         missing = await anonymous.post(f"{intake}/v1/complaints", json=body, headers=key_header)
         assert missing.status_code == 401 and missing.json()["fields"][0]["field"] == "Authorization"
-        wrong = await anonymous.post(f"{intake}/v1/complaints", json=body,
-                                     headers={**key_header, "Authorization": "Bearer ck_nope_nope"})
+        wrong = await anonymous.post(
+            f"{intake}/v1/complaints", json=body, headers={**key_header, "Authorization": "Bearer ck_nope_nope"}
+        )
         assert wrong.status_code == 401
         as_hotline = {"Authorization": f"Bearer {hotline_key}"}
-        other_channel = await anonymous.post(f"{intake}/v1/complaints", json={**body, "channel": "email"},
-                                             headers={**key_header, **as_hotline})
+        other_channel = await anonymous.post(
+            f"{intake}/v1/complaints", json={**body, "channel": "email"}, headers={**key_header, **as_hotline}
+        )
         assert other_channel.status_code == 403 and other_channel.json()["fields"][0]["field"] == "channel"
         ok = await anonymous.post(f"{intake}/v1/complaints", json=body, headers={**key_header, **as_hotline})
         assert ok.status_code == 202
@@ -556,9 +645,14 @@ async def test_a_reference_belongs_to_the_key_that_sent_it(system):
     first_body = new_complaint(**{"channel": "web_form", "external_ref": ref})
     other_body = new_complaint(**{"channel": "web_form", "external_ref": ref})  # another customer
     async with httpx.AsyncClient(timeout=30) as http:
+
         def send(key, body, idempotency_key=None):
-            return http.post(intake, json=body, headers={"Authorization": f"Bearer {key}",
-                                                         "Idempotency-Key": idempotency_key or str(uuid.uuid4())})
+            return http.post(
+                intake,
+                json=body,
+                headers={"Authorization": f"Bearer {key}", "Idempotency-Key": idempotency_key or str(uuid.uuid4())},
+            )
+
         first = await send(keys[0], first_body)
         other = await send(keys[1], other_body)
         assert first.status_code == other.status_code == 202
@@ -577,12 +671,17 @@ async def test_a_reference_belongs_to_the_key_that_sent_it(system):
 
 async def test_a_busy_key_gets_429_with_retry_after(tmp_path):
     settings = settings_on_free_ports(tmp_path, intake_rate_per_minute=6, intake_rate_burst=2)
-    async with LocalSystem(settings) as local, \
-            httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {local.dev_key}"}) as http:
+    async with (
+        LocalSystem(settings) as local,
+        httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {local.dev_key}"}) as http,
+    ):
         codes = []
         for _ in range(3):
-            response = await http.post(f"{settings.url_of('intake')}/v1/complaints", json=COMPLAINT,
-                                       headers={"Idempotency-Key": str(uuid.uuid4())})
+            response = await http.post(
+                f"{settings.url_of('intake')}/v1/complaints",
+                json=COMPLAINT,
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+            )
             codes.append(response.status_code)
         assert codes == [202, 202, 429]
         assert response.json()["error"] == "rate_limited" and 1 <= int(response.headers["Retry-After"]) <= 10
@@ -592,33 +691,53 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
     intake, staff = system.settings.url_of("intake"), system.settings.url_of("workflow")
     async with httpx.AsyncClient(timeout=30, base_url=intake) as browser:  # no API key: a person
         form = await browser.get("/complaint-form")
-        assert form.status_code == 200 and "<form method=\"post\"" in form.text and "<script" not in form.text
+        assert form.status_code == 200 and '<form method="post"' in form.text and "<script" not in form.text
         token = re.search(r'name="form_token" value="([^"]+)"', form.text).group(1)
 
-        bad = await browser.post("/complaint-form", data={"form_token": token, "name": "李雷", "description": "x",
-                                                          "phone": "not a phone"})
+        bad = await browser.post(
+            "/complaint-form", data={"form_token": token, "name": "李雷", "description": "x", "phone": "not a phone"}
+        )
         assert bad.status_code == 422 and "customer.phone" in bad.text and "李雷" in bad.text  # kept what was typed
 
-        unreadable = await browser.post("/complaint-form", data={"form_token": token, "name": "李雷",
-                                                                 "description": "x", "phone": "13812345678",
-                                                                 "occurred_at": "yesterday"})
+        unreadable = await browser.post(
+            "/complaint-form",
+            data={
+                "form_token": token,
+                "name": "李雷",
+                "description": "x",
+                "phone": "13812345678",
+                "occurred_at": "yesterday",
+            },
+        )
         assert unreadable.status_code == 422 and "occurred_at" in unreadable.text
 
-        fields = {"form_token": token, "name": "李雷", "phone": "13812345678",
-                  "description": "店员态度很差 the clerk was rude", "demand": "an apology",
-                  "company": "李记商行", "occurred_at": "2026-11-20T14:05", "impact": "left without buying"}
+        fields = {
+            "form_token": token,
+            "name": "李雷",
+            "phone": "13812345678",
+            "description": "店员态度很差 the clerk was rude",
+            "demand": "an apology",
+            "company": "李记商行",
+            "occurred_at": "2026-11-20T14:05",
+            "impact": "left without buying",
+        }
         sent = await browser.post("/complaint-form", data=fields)
         assert sent.status_code == 303 and sent.headers["location"].startswith("/track/")
         again = await browser.post("/complaint-form", data=fields)  # double click: same complaint
         assert again.headers["location"] == sent.headers["location"]
         page_url = sent.headers["location"]
-        json_status = await eventually(lambda: _json_stage(browser, page_url.replace("/track/", "/v1/track/"),
-                                                           "assigned"))
+        json_status = await eventually(
+            lambda: _json_stage(browser, page_url.replace("/track/", "/v1/track/"), "assigned")
+        )
         complaint_id = json_status["complaint_id"]
         as_staff = await system.staff_headers("wang.fang")
-        record = next(e for e in (await browser.get(f"{staff}/v1/complaints/{complaint_id}/events",
-                                                    headers=as_staff)).json()["events"]
-                      if e["type"] == "ComplaintReceived")["data"]
+        record = next(
+            e
+            for e in (await browser.get(f"{staff}/v1/complaints/{complaint_id}/events", headers=as_staff)).json()[
+                "events"
+            ]
+            if e["type"] == "ComplaintReceived"
+        )["data"]
         assert record["occurred_at"] == "2026-11-20T14:05:00+08:00"  # the form's local time, in the policy zone
         assert (record["customer"]["company"], record["impact"]) == ("李记商行", "left without buying")
         page = await browser.get(page_url)
@@ -626,17 +745,24 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
         assert "<script" not in page.text
 
         await browser.post(f"{staff}/v1/complaints/{complaint_id}/acknowledge", headers=as_staff)
-        await browser.post(f"{staff}/v1/complaints/{complaint_id}/request-info", headers=as_staff,
-                           json={"question": "Which store and what time?"})
+        await browser.post(
+            f"{staff}/v1/complaints/{complaint_id}/request-info",
+            headers=as_staff,
+            json={"question": "Which store and what time?"},
+        )
         form_token = re.search(r'name="form_token" value="([^"]+)"', (await browser.get(page_url)).text).group(1)
         for _ in range(2):  # sent twice (a reload, a double click): recorded once, no error
-            replied = await browser.post(f"{page_url}/reply", data={"message": "南京西路店, 10:30",
-                                                                    "form_token": form_token})
+            replied = await browser.post(
+                f"{page_url}/reply", data={"message": "南京西路店, 10:30", "form_token": form_token}
+            )
             assert replied.status_code == 303, replied.text
         events = (await browser.get(f"{staff}/v1/complaints/{complaint_id}/events", headers=as_staff)).json()["events"]
         assert [e["type"] for e in events].count("CustomerReplied") == 1
-        await browser.post(f"{staff}/v1/complaints/{complaint_id}/resolve", headers=as_staff,
-                           json={"cause": "new clerk", "measures_taken": "coached", "improvement_plan": "training"})
+        await browser.post(
+            f"{staff}/v1/complaints/{complaint_id}/resolve",
+            headers=as_staff,
+            json={"cause": "new clerk", "measures_taken": "coached", "improvement_plan": "training"},
+        )
         await eventually(lambda: _json_stage(browser, page_url.replace("/track/", "/v1/track/"), "awaiting_survey"))
 
         async def told_both():  # messages reach notify through the workflow's outbox, just after
@@ -682,16 +808,24 @@ async def test_staff_sign_in_tokens_and_every_deny_path(system, http):
         signed_in = await client.post("/v1/auth/token", json={"staff_id": "zhou.ting", "password": password})
         assert signed_in.status_code == 200, signed_in.text
         token = signed_in.json()["access_token"]
-        assert signed_in.json()["staff"] == {"staff_id": "zhou.ting", "name": "Zhou Ting", "role": "agent",
-                                              "authority": "agent",
-                                              "groups": ["front-line-service", "front-line-general"]}
+        assert signed_in.json()["staff"] == {
+            "staff_id": "zhou.ting",
+            "name": "Zhou Ting",
+            "role": "agent",
+            "authority": "agent",
+            "groups": ["front-line-service", "front-line-general"],
+        }
         mine = {"Authorization": f"Bearer {token}"}
         assert (await client.get("/v1/auth/me", headers=mine)).json()["staff_id"] == "zhou.ting"
         lead = (await client.post("/v1/auth/token", json={"staff_id": "liu.yang", "password": password})).json()
         assert (lead["staff"]["role"], lead["staff"]["authority"]) == ("senior", "group_lead")  # routing.toml
 
-        for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": f"Bearer {system.dev_key}"},
-                        system.headers_as("operator")):
+        for headers in (
+            {},
+            {"Authorization": "Bearer not-a-token"},
+            {"Authorization": f"Bearer {system.dev_key}"},
+            system.headers_as("operator"),
+        ):
             denied = await client.get("/v1/complaints", headers=headers)
             assert denied.status_code == 401, headers
             assert denied.headers["WWW-Authenticate"] == "Bearer"
@@ -730,19 +864,27 @@ async def test_a_transfer_over_http_is_answered_by_the_receiving_group_only(syst
     as_holder = await system.staff_headers(holder["assignee"])
     assert (await http.post(f"{complaint}/acknowledge", headers=as_holder)).status_code == 200
 
-    nowhere = await http.post(f"{complaint}/transfer", json={"to_group": "finance", "reason": "refund"},
-                              headers=as_holder)
+    nowhere = await http.post(
+        f"{complaint}/transfer", json={"to_group": "finance", "reason": "refund"}, headers=as_holder
+    )
     assert nowhere.status_code == 422 and nowhere.json()["fields"][0]["field"] == "to_group"
-    sent = await http.post(f"{complaint}/transfer", json={"to_group": "liaison-operations", "reason": "refund"},
-                           headers=as_holder)
+    sent = await http.post(
+        f"{complaint}/transfer", json={"to_group": "liaison-operations", "reason": "refund"}, headers=as_holder
+    )
     assert sent.status_code == 200 and sent.json()["transfer"]["to_group"] == "liaison-operations"
     assert sent.json()["transfer"]["liaison"] == "ma.jun"  # the group's member on duty is asked, by name
 
     async def asked():  # the task reaches ma.jun through the outbox, rendered
-        items = (await http.get(f"{s.url_of('notify')}/v1/notifications", headers=system.headers_as("operator"),
-                                params={"complaint_id": complaint.rsplit("/", 1)[-1]})).json()
-        return [n for n in items if n["template"] == "transfer_request" and n["recipient_address"] == "staff:ma.jun"] \
-            or None
+        items = (
+            await http.get(
+                f"{s.url_of('notify')}/v1/notifications",
+                headers=system.headers_as("operator"),
+                params={"complaint_id": complaint.rsplit("/", 1)[-1]},
+            )
+        ).json()
+        return [
+            n for n in items if n["template"] == "transfer_request" and n["recipient_address"] == "staff:ma.jun"
+        ] or None
 
     assert await eventually(asked)
     not_theirs = await http.post(f"{complaint}/transfer/accept", headers=as_holder)
@@ -750,9 +892,13 @@ async def test_a_transfer_over_http_is_answered_by_the_receiving_group_only(syst
     taken = await http.post(f"{complaint}/transfer/accept", headers=await system.staff_headers("ma.jun"))
     assert taken.status_code == 200, taken.text
     assert (taken.json()["group"], taken.json()["assignee"], taken.json()["owner"]) == (
-        "liaison-operations", "ma.jun", holder["assignee"])
-    again = await http.post(f"{complaint}/transfer/decline", json={"reason": "x"},
-                            headers=await system.staff_headers("ma.jun"))
+        "liaison-operations",
+        "ma.jun",
+        holder["assignee"],
+    )
+    again = await http.post(
+        f"{complaint}/transfer/decline", json={"reason": "x"}, headers=await system.staff_headers("ma.jun")
+    )
     assert again.status_code == 409 and "no transfer" in again.json()["message"]
 
 
@@ -761,28 +907,40 @@ async def test_compensation_is_granted_within_authority_and_approved_above_it(sy
     as_agent = await system.staff_headers("zhou.ting")  # front-line-service, an agent
     assert (await http.post(f"{complaint}/acknowledge", headers=as_agent)).status_code == 200
 
-    apology = await http.post(f"{complaint}/compensations", headers=as_agent,
-                              json={"kind": "written_apology", "reason": "rude on the phone"})
+    apology = await http.post(
+        f"{complaint}/compensations", headers=as_agent, json={"kind": "written_apology", "reason": "rude on the phone"}
+    )
     assert apology.status_code == 200 and apology.json()["compensations"][0]["status"] == "granted"
     no_amount = await http.post(f"{complaint}/compensations", headers=as_agent, json={"kind": "refund", "reason": "x"})
     assert no_amount.status_code == 422 and "amount" in no_amount.json()["message"]
-    too_much = await http.post(f"{complaint}/compensations", headers=as_agent,
-                               json={"kind": "refund", "amount": 5_000_000, "reason": "x"})
+    too_much = await http.post(
+        f"{complaint}/compensations", headers=as_agent, json={"kind": "refund", "amount": 5_000_000, "reason": "x"}
+    )
     assert too_much.status_code == 422 and too_much.json()["fields"][0]["field"] == "amount"
-    refund = await http.post(f"{complaint}/compensations", headers=as_agent,
-                             json={"kind": "refund", "amount": 1500, "reason": "a second charge"})
+    refund = await http.post(
+        f"{complaint}/compensations",
+        headers=as_agent,
+        json={"kind": "refund", "amount": 1500, "reason": "a second charge"},
+    )
     pending = refund.json()["compensations"][1]
     assert (pending["status"], pending["approver_role"]) == ("pending", "group_lead")
 
     for who in ("zhou.ting", "zheng.li"):  # the proposer's own limit, and a liaison's, are too low
-        denied = await http.post(f"{complaint}/compensations/decision", json={"approve": True},
-                                 headers=await system.staff_headers(who))
+        denied = await http.post(
+            f"{complaint}/compensations/decision", json={"approve": True}, headers=await system.staff_headers(who)
+        )
         assert denied.status_code == 403, (who, denied.text)
-    approved = await http.post(f"{complaint}/compensations/decision", json={"approve": True, "note": "fine"},
-                               headers=await system.staff_headers("liu.yang"))  # a group lead
+    approved = await http.post(
+        f"{complaint}/compensations/decision",
+        json={"approve": True, "note": "fine"},
+        headers=await system.staff_headers("liu.yang"),
+    )  # a group lead
     assert approved.status_code == 200 and approved.json()["compensations"][1]["decided_by"] == "liu.yang"
-    resolved = await http.post(f"{complaint}/resolve", headers=as_agent, json={
-        "cause": "a second charge", "measures_taken": "refunded", "improvement_plan": "one charge per order"})
+    resolved = await http.post(
+        f"{complaint}/resolve",
+        headers=as_agent,
+        json={"cause": "a second charge", "measures_taken": "refunded", "improvement_plan": "one charge per order"},
+    )
     assert resolved.json()["resolution"]["compensation"] == "written apology; refund of 1500 yuan"
 
 
@@ -792,8 +950,9 @@ async def test_an_internal_note_is_for_staff_only(system, http):
     suggested = (await http.get(f"{complaint}/playbooks", headers=as_agent)).json()
     assert suggested[0]["id"] == "staff-attitude" and suggested[0]["remedy"]["kind"] == "written_apology"
     assert (await http.get(f"{complaint}/playbooks")).status_code == 401
-    noted = await http.post(f"{complaint}/notes", headers=as_agent,
-                            json={"text": "Customer asked to be called after 18:00 on 13812345678"})
+    noted = await http.post(
+        f"{complaint}/notes", headers=as_agent, json={"text": "Customer asked to be called after 18:00 on 13812345678"}
+    )
     assert noted.status_code == 200 and noted.json()["notes"][0]["staff_id"] == "zhou.ting"
     assert (await http.post(f"{complaint}/notes", headers=as_agent, json={"text": ""})).status_code == 422
     page = (await http.get(status_url)).json()
@@ -810,10 +969,13 @@ async def test_a_retier_becomes_a_candidate_labelled_example(system, http, tmp_p
 
     s = system.settings
     complaint, _, complaint_id = await _assigned_complaint(
-        system, http, "My neighbour's fence fell onto my car, call me on 13812345678")
-    retiered = await http.post(f"{complaint}/retier",
-                               json={"tier": 2, "reason": "property damaged"},
-                               headers=await system.staff_headers("wang.fang"))
+        system, http, "My neighbour's fence fell onto my car, call me on 13812345678"
+    )
+    retiered = await http.post(
+        f"{complaint}/retier",
+        json={"tier": 2, "reason": "property damaged"},
+        headers=await system.staff_headers("wang.fang"),
+    )
     assert retiered.status_code == 200, retiered.text
     feed = f"{s.url_of('workflow')}/v1/classification/candidates"
     assert (await http.get(feed, headers=await system.staff_headers("wang.fang"))).status_code == 401
@@ -829,15 +991,18 @@ async def test_a_retier_becomes_a_candidate_labelled_example(system, http, tmp_p
     added = json.loads(examples.read_text().splitlines()[-1])
     assert (added["tier"], added["lang"], added["text"]) == (2, "en", mine["text"])
 
+
 async def _assigned_complaint(system, http, description: str) -> tuple[str, str, str]:
     """A complaint submitted through intake and routed: (its staff URL, its status URL, its id)."""
     s = system.settings
-    accepted = await http.post(f"{s.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
-                               json=new_complaint(**{"description": description}))
+    accepted = await http.post(
+        f"{s.url_of('intake')}/v1/complaints",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json=new_complaint(**{"description": description}),
+    )
     complaint_id, status_url = accepted.json()["complaint_id"], accepted.json()["status_url"]
     await eventually(lambda: _has_event(http, status_url, "Assigned"))
     return f"{s.url_of('workflow')}/v1/complaints/{complaint_id}", status_url, complaint_id
-
 
 
 async def test_the_customer_and_staff_reopen_a_resolved_complaint_within_its_window(system, http):
@@ -856,11 +1021,13 @@ async def test_the_customer_and_staff_reopen_a_resolved_complaint_within_its_win
     async with httpx.AsyncClient(timeout=30) as browser:  # a person: no key
         page = await browser.get(page_url)
         token = re.search(r'name="form_token" value="([^"]+)"', page.text).group(1)
-        reopened = await browser.post(f"{page_url}/reopen", data={"reason": "the agent never apologised",
-                                                                  "form_token": token})
+        reopened = await browser.post(
+            f"{page_url}/reopen", data={"reason": "the agent never apologised", "form_token": token}
+        )
         assert reopened.status_code == 303, reopened.text
-        again = await browser.post(f"{page_url}/reopen", data={"reason": "the agent never apologised",
-                                                               "form_token": token})
+        again = await browser.post(
+            f"{page_url}/reopen", data={"reason": "the agent never apologised", "form_token": token}
+        )
         assert again.status_code == 303  # the same form sent twice: reopened once
     view = (await http.get(complaint, headers=as_agent)).json()
     assert (view["stage"], view["assignee"], view["reopened"]) == ("acknowledged", "zhou.ting", 1)
@@ -915,11 +1082,19 @@ async def test_a_root_cause_review_with_actions_whose_overdue_owner_is_reminded(
     reporting = system.settings.url_of("reporting")
     _, _, complaint_id = await _assigned_complaint(system, http, "the agent was rude to me")
     as_lead, as_agent = await system.staff_headers("liu.yang"), await system.staff_headers("zhou.ting")
-    review = {"complaint_id": complaint_id, "what": "a customer was shouted at", "why": "a new agent, no coaching",
-              "who": "front-line service", "when": "2026-11-30 morning", "where": "hotline",
-              "how": "call escalated; apology given",
-              "actions": [{"action": "coach the agent", "owner": "zhou.ting", "due_at": "2026-11-01T09:00:00+08:00"},
-                          {"action": "update the script", "owner": "liu.yang", "due_at": "2099-01-01T09:00:00+08:00"}]}
+    review = {
+        "complaint_id": complaint_id,
+        "what": "a customer was shouted at",
+        "why": "a new agent, no coaching",
+        "who": "front-line service",
+        "when": "2026-11-30 morning",
+        "where": "hotline",
+        "how": "call escalated; apology given",
+        "actions": [
+            {"action": "coach the agent", "owner": "zhou.ting", "due_at": "2026-11-01T09:00:00+08:00"},
+            {"action": "update the script", "owner": "liu.yang", "due_at": "2099-01-01T09:00:00+08:00"},
+        ],
+    }
     assert (await http.post(f"{reporting}/v1/reviews", json=review, headers=as_agent)).status_code == 403
     unnamed = await http.post(f"{reporting}/v1/reviews", json={**review, "complaint_id": None}, headers=as_lead)
     assert unnamed.status_code == 422
@@ -936,8 +1111,9 @@ async def test_a_root_cause_review_with_actions_whose_overdue_owner_is_reminded(
     assert len(await eventually(in_owner_mailbox)) == 1
     listed = (await http.get(f"{reporting}/v1/reviews", params={"status": "open"}, headers=as_lead)).json()
     assert created.json()["review_id"] in {r["review_id"] for r in listed}
-    not_theirs = await http.post(f"{reporting}/v1/review-actions/{overdue['action_id']}/done",
-                                 headers=await system.staff_headers("zhao.min"))
+    not_theirs = await http.post(
+        f"{reporting}/v1/review-actions/{overdue['action_id']}/done", headers=await system.staff_headers("zhao.min")
+    )
     assert not_theirs.status_code == 403
     done = await http.post(f"{reporting}/v1/review-actions/{overdue['action_id']}/done", headers=as_agent)
     assert done.status_code == 200 and done.json()["done_by"] == "zhou.ting"
@@ -982,10 +1158,14 @@ async def test_every_service_serves_metrics_and_the_business_gauges_move(system,
 
     assert await eventually(lambda: scraped("workflow", "complaints_open", stage="acknowledged"))  # a gauge refreshed
     assert await eventually(lambda: scraped("worker", "complaint_events_recorded_total", type="Acknowledged"))
-    for name, metric in (("intake", "starter_backlog"), ("workflow", "outbox_pending_messages"),
-                         ("notify", "notifications_pending"), ("reporting", "projection_lag_seconds"),
-                         ("workflow", "complaints_nearest_deadline_overdue_seconds")):
-        assert await eventually(lambda: _present(scraped, name, metric)), (name, metric)
+    for name, metric in (
+        ("intake", "starter_backlog"),
+        ("workflow", "outbox_pending_messages"),
+        ("notify", "notifications_pending"),
+        ("reporting", "projection_lag_seconds"),
+        ("workflow", "complaints_nearest_deadline_overdue_seconds"),
+    ):
+        assert await eventually(lambda name=name, metric=metric: _present(scraped, name, metric)), (name, metric)
     sdk = await http.get(f"http://{s.host}:{s.worker_sdk_metrics_port}/metrics")
     assert sdk.status_code == 200 and "temporal_workflow_task" in sdk.text  # the SDK's own
 
@@ -998,7 +1178,9 @@ async def test_rebuilding_the_projection_from_zero_gives_the_same_reports(system
     reporting = system.settings.url_of("reporting")
     as_operator = system.headers_as("operator")
     complaint, _, _ = await _assigned_complaint(system, http, "the agent was rude to me")
-    assert (await http.post(f"{complaint}/acknowledge", headers=await system.staff_headers("zhou.ting"))).status_code == 200
+    assert (
+        await http.post(f"{complaint}/acknowledge", headers=await system.staff_headers("zhou.ting"))
+    ).status_code == 200
 
     async def settled():  # the projection has read the whole feed: two reads agree
         first = await _report_figures(http, reporting, as_operator)
@@ -1029,13 +1211,25 @@ async def test_histories_hold_ciphertext_that_the_codec_server_opens_for_operato
     from services.run import temporal_cli
 
     complaint = new_complaint()
-    accepted = await http.post(f"{system.settings.url_of('intake')}/v1/complaints", json=complaint,
-                               headers={"Idempotency-Key": str(uuid.uuid4())})
+    accepted = await http.post(
+        f"{system.settings.url_of('intake')}/v1/complaints",
+        json=complaint,
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
     complaint_id, status_url = accepted.json()["complaint_id"], accepted.json()["status_url"]
     await eventually(lambda: _has_event(http, status_url, "Assigned"))
     token = status_url.rsplit("/", 1)[-1]
-    show = [temporal_cli(), "workflow", "show", "--address", system.settings.temporal_address,
-            "-w", workflow_id_for(complaint_id), "--output", "json"]
+    show = [
+        temporal_cli(),
+        "workflow",
+        "show",
+        "--address",
+        system.settings.temporal_address,
+        "-w",
+        workflow_id_for(complaint_id),
+        "--output",
+        "json",
+    ]
     plain = await asyncio.to_thread(subprocess.run, show, capture_output=True, text=True, timeout=60)
     assert plain.returncode == 0, plain.stderr
     seen = plain.stdout + _payload_texts(plain.stdout)  # what the CLI prints, payloads decoded from base64
@@ -1047,8 +1241,9 @@ async def test_histories_hold_ciphertext_that_the_codec_server_opens_for_operato
     refused = await asyncio.to_thread(subprocess.run, codec, capture_output=True, text=True, timeout=60)
     assert complaint["customer"]["email"] not in refused.stdout + _payload_texts(refused.stdout)  # no token
     operator = f"Bearer {system.service_tokens['operator']}"
-    opened = await asyncio.to_thread(subprocess.run, [*codec, "--codec-auth", operator], capture_output=True,
-                                     text=True, timeout=60)
+    opened = await asyncio.to_thread(
+        subprocess.run, [*codec, "--codec-auth", operator], capture_output=True, text=True, timeout=60
+    )
     assert opened.returncode == 0, opened.stderr
     assert complaint["customer"]["email"] in _payload_texts(opened.stdout)  # an SRE with the operator token
 

@@ -26,21 +26,29 @@ SCHEMAS = ("intake", "workflow", "notify", "reporting")
 
 @pytest.fixture(scope="module")
 async def system(tmp_path_factory):
-    settings = settings_on_free_ports(tmp_path_factory.mktemp("erasure"), temporal_task_queue=f"erase-{uuid.uuid4().hex[:6]}")
+    settings = settings_on_free_ports(
+        tmp_path_factory.mktemp("erasure"), temporal_task_queue=f"erase-{uuid.uuid4().hex[:6]}"
+    )
     async with LocalSystem(settings) as local:
         yield local
 
 
 def a_customer() -> dict:
     n = uuid.uuid4().int % 10**8
-    return {"name": f"欧阳{uuid.uuid4().hex[:6]}", "phone": f"+86 137-{n // 10**4:04d}-{n % 10**4:04d}",
-            "email": f"erase.{uuid.uuid4().hex[:10]}@example.com", "account_id": f"ACC-{uuid.uuid4().hex[:8]}"}
+    return {
+        "name": f"欧阳{uuid.uuid4().hex[:6]}",
+        "phone": f"+86 137-{n // 10**4:04d}-{n % 10**4:04d}",
+        "email": f"erase.{uuid.uuid4().hex[:10]}@example.com",
+        "account_id": f"ACC-{uuid.uuid4().hex[:8]}",
+    }
 
 
 async def submit(system, http, customer: dict, description: str) -> tuple[str, str]:
-    accepted = await http.post(f"{system.settings.url_of('intake')}/v1/complaints",
-                               headers={"Idempotency-Key": str(uuid.uuid4())},
-                               json={"channel": "hotline", "customer": customer, "description": description})
+    accepted = await http.post(
+        f"{system.settings.url_of('intake')}/v1/complaints",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json={"channel": "hotline", "customer": customer, "description": description},
+    )
     assert accepted.status_code == 202, accepted.text
     complaint_id, status_url = accepted.json()["complaint_id"], accepted.json()["status_url"]
     await eventually(lambda: _has_event(http, status_url, "Assigned"))
@@ -56,8 +64,10 @@ async def close(system, http, complaint_id: str, status_url: str, customer: dict
     resolution = {**RESOLUTION, "cause": f"A retry charged {customer['name']}'s card twice"}
     assert (await http.post(f"{staff}/resolve", json=resolution, headers=manager)).status_code == 200
     await eventually(lambda: _stage_is(http, status_url, "awaiting_survey"))
-    answered = await http.post(f"{status_url}/survey", json={
-        "satisfaction_result": 4, "satisfaction_speed": 4, "suggestion": f"call me on {customer['phone']}"})
+    answered = await http.post(
+        f"{status_url}/survey",
+        json={"satisfaction_result": 4, "satisfaction_speed": 4, "suggestion": f"call me on {customer['phone']}"},
+    )
     assert answered.status_code == 200, answered.text
     await eventually(lambda: _stage_is(http, status_url, "closed"))
 
@@ -66,8 +76,9 @@ async def traces_in_tables(system, secrets: list[str]) -> list[str]:
     """Every row of every table of the four services, as text, searched for the secrets."""
     pool = await asyncpg.create_pool(system.settings.database_url, min_size=1, max_size=1)
     try:
-        tables = await pool.fetch("SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY($1)",
-                                  list(SCHEMAS))
+        tables = await pool.fetch(
+            "SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY($1)", list(SCHEMAS)
+        )
         found = []
         for t in tables:
             rows = await pool.fetch(f'SELECT t::text AS row FROM "{t["schemaname"]}"."{t["tablename"]}" t')
@@ -85,14 +96,28 @@ async def test_an_erased_customer_is_gone_from_every_store_and_read_and_still_co
     first, first_url = await submit(system, http, customer, f"我是{customer['name']}，退款三次都没到账")
     second_text = "The invoice for my last order 4411 shows the wrong address"
     second, second_url = await submit(system, http, customer, second_text)
-    repeat = await http.post(f"{s.url_of('intake')}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
-                             json={"channel": "email", "customer": customer,
-                                   "description": f"{second_text} -- still wrong, {customer['name']}"})
+    repeat = await http.post(
+        f"{s.url_of('intake')}/v1/complaints",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json={
+            "channel": "email",
+            "customer": customer,
+            "description": f"{second_text} -- still wrong, {customer['name']}",
+        },
+    )
     assert repeat.json()["linked_to"] == second  # a repeat: no workflow of its own, its words in the second's trail
     await close(system, http, first, first_url, customer)
     digits = "".join(c for c in customer["phone"] if c.isdigit())[-11:]
-    secrets = [customer["name"], customer["email"], customer["account_id"], digits, customer["phone"],
-               mask_phone(customer["phone"]), first_url.rsplit("/", 1)[-1], second_url.rsplit("/", 1)[-1]]
+    secrets = [
+        customer["name"],
+        customer["email"],
+        customer["account_id"],
+        digits,
+        customer["phone"],
+        mask_phone(customer["phone"]),
+        first_url.rsplit("/", 1)[-1],
+        second_url.rsplit("/", 1)[-1],
+    ]
     assert await traces_in_tables(system, secrets)  # the search finds them while they are there
 
     async def closed_in_reports():
@@ -105,19 +130,25 @@ async def test_an_erased_customer_is_gone_from_every_store_and_read_and_still_co
     body = {"complaint_id": first, "basis": "the customer's request by hotline, identity checked (ticket 4711)"}
     assert (await http.post(f"{workflow}/v1/erasures", json=body)).status_code == 401
     assert (await http.post(f"{workflow}/v1/erasures", json=body, headers=agent)).status_code == 403
-    unknown = await http.post(f"{workflow}/v1/erasures", json={**body, "complaint_id": "20261130-00000000"},
-                              headers=manager)
+    unknown = await http.post(
+        f"{workflow}/v1/erasures", json={**body, "complaint_id": "20261130-00000000"}, headers=manager
+    )
     assert unknown.status_code == 404 and unknown.json()["fields"][0]["field"] == "complaint_id"
     missing = await http.post(f"{workflow}/v1/erasures", json={"complaint_id": first}, headers=manager)
     assert missing.status_code == 422 and "basis" in missing.text
     # The stores' own erasure endpoints answer the workflow service only.
-    intake_scope, notify_erase = f"{s.url_of('intake')}/v1/erasure-scope/{first}", f"{s.url_of('notify')}/v1/erasures/{first}"
+    intake_scope, notify_erase = (
+        f"{s.url_of('intake')}/v1/erasure-scope/{first}",
+        f"{s.url_of('notify')}/v1/erasures/{first}",
+    )
     assert (await http.get(intake_scope, headers={"Authorization": "Bearer nobody"})).status_code == 401
     assert (await http.get(intake_scope, headers=system.headers_as("operator"))).status_code == 403
     assert (await http.post(f"{s.url_of('intake')}/v1/erasures/{first}", headers=manager)).status_code == 401
     assert (await http.post(notify_erase, headers=system.headers_as("intake"))).status_code == 403
     assert (await http.get(intake_scope, headers=system.headers_as("workflow"))).json()["complaints"][0] == {
-        "complaint_id": first, "linked": False}
+        "complaint_id": first,
+        "linked": False,
+    }
 
     key = {"Idempotency-Key": str(uuid.uuid4())}
     asked = await http.post(f"{workflow}/v1/erasures", json=body, headers={**manager, **key})
@@ -157,17 +188,33 @@ async def test_an_erased_customer_is_gone_from_every_store_and_read_and_still_co
         with pytest.raises(RPCError) as gone:
             await system.temporal.client.get_workflow_handle(workflow_id_for(complaint_id)).describe()
         assert gone.value.status == RPCStatusCode.NOT_FOUND
-    show = await asyncio.to_thread(subprocess.run, [
-        temporal_cli(), "workflow", "show", "--address", s.temporal_address, "-w", workflow_id_for(first),
-        "--codec-endpoint", f"{s.url_of('worker')}/codec", "--codec-auth",
-        f"Bearer {system.service_tokens['operator']}"], capture_output=True, text=True, timeout=60)
+    show = await asyncio.to_thread(
+        subprocess.run,
+        [
+            temporal_cli(),
+            "workflow",
+            "show",
+            "--address",
+            s.temporal_address,
+            "-w",
+            workflow_id_for(first),
+            "--codec-endpoint",
+            f"{s.url_of('worker')}/codec",
+            "--codec-auth",
+            f"Bearer {system.service_tokens['operator']}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert show.returncode != 0 and customer["email"] not in show.stdout
 
     # Gone from new reads: the tracking links, the staff view, the inbox search.
     assert (await http.get(first_url)).status_code == 404
     assert (await http.get(f"{workflow}/v1/complaints/{first}", headers=manager)).status_code == 404
-    found = await http.get(f"{workflow}/v1/complaints", params={"search": customer["name"], "include_closed": True},
-                           headers=manager)
+    found = await http.get(
+        f"{workflow}/v1/complaints", params={"search": customer["name"], "include_closed": True}, headers=manager
+    )
     assert found.status_code == 200 and found.json() == []
 
     # The audit trail stays: every event, with the erasure as the last; the messages' templates and times.
@@ -175,8 +222,13 @@ async def test_an_erased_customer_is_gone_from_every_store_and_read_and_still_co
     types = [e["type"] for e in trail["events"]]
     assert types[0] == "ComplaintReceived" and "Resolved" in types and types[-1] == "CustomerDataErased"
     assert trail["events"][-1]["data"] == {"erasure_id": erasure_id, "requested_by": "wang.fang"}
-    messages = (await http.get(f"{s.url_of('notify')}/v1/notifications", params={"complaint_id": first},
-                               headers=system.headers_as("operator"))).json()
+    messages = (
+        await http.get(
+            f"{s.url_of('notify')}/v1/notifications",
+            params={"complaint_id": first},
+            headers=system.headers_as("operator"),
+        )
+    ).json()
     assert {"feedback", "survey_request"} <= {m["template"] for m in messages}
     assert all(m["body"] == "[erased]" for m in messages)
 
@@ -188,7 +240,7 @@ async def test_an_erased_customer_is_gone_from_every_store_and_read_and_still_co
     after = await eventually(counted_again)
     rebuilt = await http.post(f"{reporting}/v1/projection/rebuild", headers=system.headers_as("operator"))
     assert rebuilt.status_code == 202
-    assert (await eventually(lambda: _same_summary(http, reporting, manager, after)))
+    assert await eventually(lambda: _same_summary(http, reporting, manager, after))
     # Asked again (another request): nothing is left to change, and that is recorded too.
     twice = await http.post(f"{workflow}/v1/erasures", json=body, headers=manager)
     second_id = twice.json()["erasure_id"]
@@ -198,18 +250,36 @@ async def test_an_erased_customer_is_gone_from_every_store_and_read_and_still_co
     assert [e["erasure_id"] for e in listed] == [second_id, erasure_id]
 
     # The erasure's own history holds ids and the basis only, and replays.
-    opened = await asyncio.to_thread(subprocess.run, [
-        temporal_cli(), "workflow", "show", "--address", s.temporal_address, "-w", erasure_workflow_id(erasure_id),
-        "--output", "json", "--codec-endpoint", f"{s.url_of('worker')}/codec", "--codec-auth",
-        f"Bearer {system.service_tokens['operator']}"], capture_output=True, text=True, timeout=60)
+    opened = await asyncio.to_thread(
+        subprocess.run,
+        [
+            temporal_cli(),
+            "workflow",
+            "show",
+            "--address",
+            s.temporal_address,
+            "-w",
+            erasure_workflow_id(erasure_id),
+            "--output",
+            "json",
+            "--codec-endpoint",
+            f"{s.url_of('worker')}/codec",
+            "--codec-auth",
+            f"Bearer {system.service_tokens['operator']}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert opened.returncode == 0, opened.stderr
     decoded = _payload_texts(opened.stdout)
     assert first in decoded and "ticket 4711" in decoded
     assert not [secret for secret in secrets if secret in decoded]
     client = system.temporal.client
     history = await client.get_workflow_handle(erasure_workflow_id(erasure_id)).fetch_history()
-    replayer = Replayer(workflows=[CustomerErasureWorkflow], data_converter=client.data_converter,
-                        workflow_runner=SANDBOX)
+    replayer = Replayer(
+        workflows=[CustomerErasureWorkflow], data_converter=client.data_converter, workflow_runner=SANDBOX
+    )
     await replayer.replay_workflow(history)
 
 

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 async def system(tmp_path_factory):
-    settings = settings_on_free_ports(tmp_path_factory.mktemp("fuzzed"),
-                                      temporal_task_queue=f"fuzz-{uuid.uuid4().hex[:6]}")
+    settings = settings_on_free_ports(
+        tmp_path_factory.mktemp("fuzzed"), temporal_task_queue=f"fuzz-{uuid.uuid4().hex[:6]}"
+    )
     async with LocalSystem(settings) as local:
         yield local
 
@@ -38,10 +39,27 @@ async def test_schemathesis_finds_no_server_error(system, service):
     token = await credential_for(system, service)
     run = await asyncio.to_thread(
         subprocess.run,
-        [str(schemathesis), "run", f"{system.settings.url_of(service)}/openapi.json",
-         "--checks", "not_a_server_error", "--max-examples", "20", "--workers", "1", "--seed", "7", "--no-color",
-         "--request-timeout", "20", "--header", f"Authorization: Bearer {token}"],
-        capture_output=True, text=True, timeout=600,
+        [
+            str(schemathesis),
+            "run",
+            f"{system.settings.url_of(service)}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "20",
+            "--workers",
+            "1",
+            "--seed",
+            "7",
+            "--no-color",
+            "--request-timeout",
+            "20",
+            "--header",
+            f"Authorization: Bearer {token}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert run.returncode == 0, run.stdout[-4000:]
     summary = re.search(r"(\d+) generated, (\d+) passed", run.stdout)

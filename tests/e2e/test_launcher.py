@@ -22,14 +22,25 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def launch(data_dir: Path, ports: dict[str, int]) -> tuple[subprocess.Popen, str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update({
-        "COMPLAINTS_DATA_DIR": str(data_dir),
-        "COMPLAINTS_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
-        "COMPLAINTS_TEMPORAL_UI_PORT": str(ports["ui"]),
-        **{f"COMPLAINTS_{name.upper()}_PORT": str(ports[name]) for name in ("intake", "workflow", "notify", "reporting", "worker")},
-    })
-    process = subprocess.Popen([sys.executable, "-m", "services.run"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env.update(
+        {
+            "COMPLAINTS_DATA_DIR": str(data_dir),
+            "COMPLAINTS_TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
+            "COMPLAINTS_TEMPORAL_UI_PORT": str(ports["ui"]),
+            **{
+                f"COMPLAINTS_{name.upper()}_PORT": str(ports[name])
+                for name in ("intake", "workflow", "notify", "reporting", "worker")
+            },
+        }
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     banner = []
     deadline = time.monotonic() + 120
     for line in process.stdout:
@@ -68,9 +79,12 @@ def test_run_prints_urls_keeps_complaints_across_restart_and_stops_cleanly(tmp_p
 
     key = (tmp_path / "channel-key.txt").read_text().strip()
     assert key in banner  # the banner shows the local channel key
-    accepted = httpx.post(f"http://127.0.0.1:{ports['intake']}/v1/complaints", json=COMPLAINT,
-                          headers={"Idempotency-Key": str(uuid.uuid4()), "Authorization": f"Bearer {key}"},
-                          timeout=30)
+    accepted = httpx.post(
+        f"http://127.0.0.1:{ports['intake']}/v1/complaints",
+        json=COMPLAINT,
+        headers={"Idempotency-Key": str(uuid.uuid4()), "Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
     assert accepted.status_code == 202
     complaint_id = accepted.json()["complaint_id"]
     staff = f"http://127.0.0.1:{ports['workflow']}/v1/complaints/{complaint_id}"
@@ -92,8 +106,11 @@ def test_run_prints_urls_keeps_complaints_across_restart_and_stops_cleanly(tmp_p
 
 def _sign_in(ports: dict[str, int], data_dir: Path, staff_id: str) -> dict[str, str]:
     password = (data_dir / "staff-demo-password.txt").read_text().strip()
-    signed_in = httpx.post(f"http://127.0.0.1:{ports['workflow']}/v1/auth/token",
-                           json={"staff_id": staff_id, "password": password}, timeout=30)
+    signed_in = httpx.post(
+        f"http://127.0.0.1:{ports['workflow']}/v1/auth/token",
+        json={"staff_id": staff_id, "password": password},
+        timeout=30,
+    )
     assert signed_in.status_code == 200, signed_in.text
     return {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
 

@@ -29,8 +29,11 @@ async def test_a_complaint_accepted_while_temporal_is_down_runs_when_it_is_back(
             retried = await http.post(f"{intake}/v1/complaints", json=COMPLAINT, headers={"Idempotency-Key": key})
             assert retried.json()["complaint_id"] == accepted.json()["complaint_id"]
             # The customer writes again about it while Temporal is still down: kept, and linked later.
-            again = await http.post(f"{intake}/v1/complaints", headers={"Idempotency-Key": str(uuid.uuid4())},
-                                    json={**COMPLAINT, "description": COMPLAINT["description"] + " — still no refund"})
+            again = await http.post(
+                f"{intake}/v1/complaints",
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+                json={**COMPLAINT, "description": COMPLAINT["description"] + " — still no refund"},
+            )
             assert again.status_code == 202 and again.json()["linked_to"] == accepted.json()["complaint_id"]
 
             await system.start_temporal()  # same state file; the starter picks the complaint up
@@ -58,8 +61,11 @@ async def test_a_staff_action_while_no_worker_runs_answers_503_and_its_retry_act
     try:
         await system.start()
         async with httpx.AsyncClient(timeout=60, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
-            accepted = await http.post(f"{settings.url_of('intake')}/v1/complaints", json=COMPLAINT,
-                                       headers={"Idempotency-Key": str(uuid.uuid4())})
+            accepted = await http.post(
+                f"{settings.url_of('intake')}/v1/complaints",
+                json=COMPLAINT,
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+            )
             complaint = f"{settings.url_of('workflow')}/v1/complaints/{accepted.json()['complaint_id']}"
             as_manager = await system.staff_headers("wang.fang")
 

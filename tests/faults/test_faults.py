@@ -75,8 +75,14 @@ class Traffic:
 
     async def complaint_lifecycle(self, deadline: float) -> None:
         intake, staff = self.system.settings.url_of("intake"), self.system.settings.url_of("workflow")
-        accepted = await self.until_answered("POST", f"{intake}/v1/complaints", 202, deadline,
-                                             json=new_complaint(), headers={"Idempotency-Key": str(uuid.uuid4())})
+        accepted = await self.until_answered(
+            "POST",
+            f"{intake}/v1/complaints",
+            202,
+            deadline,
+            json=new_complaint(),
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
         if accepted is None:
             return
         complaint_id = accepted["complaint_id"]
@@ -87,8 +93,14 @@ class Traffic:
                 break
             await asyncio.sleep(0.5)
         for action, body in (("acknowledge", {"note": "on it"}), ("resolve", RESOLUTION)):
-            done = await self.until_answered("POST", f"{staff}/v1/complaints/{complaint_id}/{action}", 200, deadline,
-                                             json=body, headers={**self.as_staff, "Idempotency-Key": str(uuid.uuid4())})
+            done = await self.until_answered(
+                "POST",
+                f"{staff}/v1/complaints/{complaint_id}/{action}",
+                200,
+                deadline,
+                json=body,
+                headers={**self.as_staff, "Idempotency-Key": str(uuid.uuid4())},
+            )
             if done is None:
                 return
         self.resolved.add(complaint_id)
@@ -116,8 +128,11 @@ class Traffic:
 
 
 async def notifications_of(http, system, complaint_id) -> list[dict]:
-    response = await http.get(f"{system.settings.url_of('notify')}/v1/notifications",
-                              params={"complaint_id": complaint_id}, headers=system.headers_as("operator"))
+    response = await http.get(
+        f"{system.settings.url_of('notify')}/v1/notifications",
+        params={"complaint_id": complaint_id},
+        headers=system.headers_as("operator"),
+    )
     response.raise_for_status()
     return response.json()
 
@@ -189,7 +204,8 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
         while time.monotonic() < settle_until:
             sent = {c: await notifications_of(http, system, c) for c in sorted(traffic.resolved)}
             pending = [n for items in sent.values() for n in items if n["status"] not in ("sent", "delivered")] + [
-                c for c, items in sent.items() if not set(ONCE_PER_COMPLAINT) <= {n["template"] for n in items}]
+                c for c, items in sent.items() if not set(ONCE_PER_COMPLAINT) <= {n["template"] for n in items}
+            ]
             if not pending:
                 break
             await asyncio.sleep(2)
@@ -202,9 +218,14 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
         ours = [n for items in sent.values() for n in items if n["channel"] in ("email", "sms")]
         received = Counter(
             (smtp if n["channel"] == "email" else sms).get(f"<{n['notification_id']}@complaints.notify>", 0) > 0
-            for n in ours)
-        doubled = [(c, template) for c, items in sent.items() for template in ONCE_PER_COMPLAINT
-                   if [n["template"] for n in items].count(template) > 1]
+            for n in ours
+        )
+        doubled = [
+            (c, template)
+            for c, items in sent.items()
+            for template in ONCE_PER_COMPLAINT
+            if [n["template"] for n in items].count(template) > 1
+        ]
         sent_twice_smtp = sum(count - 1 for count in smtp.values())
         redelivered = sent_twice_smtp + sum(len(copies) - 1 for copies in sms.values())
         retried_email = sum(1 for n in ours if n["channel"] == "email" and n["attempts"] > 1)
@@ -222,7 +243,8 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
             "duplicate event ids": len(feed) - len({e["event_id"] for e in feed}),
             "duplicate stream versions": len(feed) - len({(e["stream_id"], e["version"]) for e in feed}),
             "staff actions not recorded exactly once": sum(
-                1 for c in traffic.resolved for t in ("Acknowledged", "Resolved") if events_by_complaint[(c, t)] != 1),
+                1 for c in traffic.resolved for t in ("Acknowledged", "Resolved") if events_by_complaint[(c, t)] != 1
+            ),
             "customer messages delivered": received[True],
             "customer messages not received": received[False] + len(pending or []),
             "doubled messages": len(doubled),

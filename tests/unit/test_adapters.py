@@ -74,11 +74,20 @@ def test_mail_without_a_sender_or_headers_is_refused_with_the_field():
 
 
 def test_an_urgent_ivr_key_makes_the_call_urgent():
-    event = CallCentreEvent(call_id="call-889", caller_number="13812345678", ivr_tags=["complaint", "URGENT"],
-                            agent_id="agent-12", notes="customer says the charger smells burnt",
-                            started_at=datetime(2026, 11, 22, 8, 0, tzinfo=UTC))
+    event = CallCentreEvent(
+        call_id="call-889",
+        caller_number="13812345678",
+        ivr_tags=["complaint", "URGENT"],
+        agent_id="agent-12",
+        notes="customer says the charger smells burnt",
+        started_at=datetime(2026, 11, 22, 8, 0, tzinfo=UTC),
+    )
     submission = from_call_centre(event)
-    assert (submission.channel, submission.urgency_hint, submission.external_ref) == (Channel.hotline, "high", "call-889")
+    assert (submission.channel, submission.urgency_hint, submission.external_ref) == (
+        Channel.hotline,
+        "high",
+        "call-889",
+    )
     assert submission.recorded_by == "agent-12" and submission.customer.phone == "13812345678"
     assert assign_tier(submission.description, submission.urgency_hint).tier == 1
     calm = from_call_centre(event.model_copy(update={"ivr_tags": ["complaint"]}))
@@ -86,8 +95,12 @@ def test_an_urgent_ivr_key_makes_the_call_urgent():
 
 
 def test_webhooks_from_app_chat_and_social_media():
-    event = WebhookEvent(event_id="weibo-5521", author=WebhookAuthor(name="小李", handle="@xiaoli", phone="13900001111"),
-                         text="门店服务太差", url="https://weibo.example/5521")
+    event = WebhookEvent(
+        event_id="weibo-5521",
+        author=WebhookAuthor(name="小李", handle="@xiaoli", phone="13900001111"),
+        text="门店服务太差",
+        url="https://weibo.example/5521",
+    )
     submission = from_webhook("social-media", event)
     assert submission.channel == Channel.social_media and submission.external_ref == "weibo-5521"
     assert "https://weibo.example/5521" in submission.description and submission.channel_tags == ["handle:@xiaoli"]

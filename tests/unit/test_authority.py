@@ -16,12 +16,15 @@ def test_each_role_grants_up_to_its_limit_and_the_lowest_role_above_approves():
     assert AUTHORITY.approver_for("refund", 1_000_000) is None  # nobody: refused at the API
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("[limits.intern]\nrefund = 10\n", "unknown role 'intern'"),
-    ("[limits.agent]\nvoucher = 10\n", "unknown kind 'voucher'"),
-    ("[limits.agent]\nrefund = true\n", "refund must be an amount"),
-    ("[limits.agent]\nreturn = 5\n", "return must be true or false"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[limits.intern]\nrefund = 10\n", "unknown role 'intern'"),
+        ("[limits.agent]\nvoucher = 10\n", "unknown kind 'voucher'"),
+        ("[limits.agent]\nrefund = true\n", "refund must be an amount"),
+        ("[limits.agent]\nreturn = 5\n", "return must be true or false"),
+    ],
+)
 def test_a_bad_authority_file_is_refused_naming_the_role_and_kind(tmp_path, text, message):
     path = tmp_path / "authority.toml"
     path.write_text(text)

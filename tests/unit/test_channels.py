@@ -14,17 +14,23 @@ from aiosmtplib.email import flatten_message
 from fastapi import FastAPI, Request, Response
 
 from services.notify.contract import Address, NotificationRequest, ReplyAddresses
+from services.notify.local_smtp import LocalSmtpServer
 from services.notify.outbox import MAX_ATTEMPTS, Outbox
 from services.notify.providers import Delivery, DeliveryFailed, OutboundMessage
-from services.notify.local_smtp import LocalSmtpServer
 from services.notify.smtp import SmtpProvider, mime_message
-from services.run import free_port
 from services.notify.webhook import WebhookProvider, signed_headers, verify
+from services.run import free_port
 from tests.conftest import migrated_pool
 
-MESSAGE = OutboundMessage(notification_id=str(uuid.uuid4()), channel="email", recipient_name="王芳",
-                          recipient_address="wang.fang@example.com", subject="您的投诉已受理（20261130-ABCDEF12）",
-                          body="您好：\n\n查看进度：https://example.com/track/t\n", complaint_id="20261130-ABCDEF12")
+MESSAGE = OutboundMessage(
+    notification_id=str(uuid.uuid4()),
+    channel="email",
+    recipient_name="王芳",
+    recipient_address="wang.fang@example.com",
+    subject="您的投诉已受理（20261130-ABCDEF12）",
+    body="您好：\n\n查看进度：https://example.com/track/t\n",
+    complaint_id="20261130-ABCDEF12",
+)
 REPLIES = ReplyAddresses("care+{complaint_id}@example.com", key=b"the key notify and intake share")
 
 
@@ -151,8 +157,9 @@ def gateway(status: int, seen: list[dict], secret: str = "s3cret") -> httpx.Asyn
     @app.post("/send")
     async def send(request: Request) -> Response:
         body = await request.body()
-        ok = verify(secret, request.headers.get("x-complaints-timestamp"),
-                    request.headers.get("x-complaints-signature"), body)
+        ok = verify(
+            secret, request.headers.get("x-complaints-timestamp"), request.headers.get("x-complaints-signature"), body
+        )
         seen.append({"signed": ok, "key": request.headers.get("idempotency-key"), **json.loads(body)})
         return Response(json.dumps({"id": "gw-1"}), status_code=status if ok else 401)
 
@@ -163,7 +170,8 @@ async def test_a_webhook_is_signed_and_its_answer_decides_retry_or_fallback():
     seen: list[dict] = []
     sms = OutboundMessage(**{**MESSAGE.__dict__, "channel": "sms", "recipient_address": "13812345678"})
     assert await WebhookProvider("http://gateway/send", "s3cret", gateway(200, seen)).deliver(sms) == Delivery(
-        reference="gw-1", answer='200 {"id": "gw-1"}')
+        reference="gw-1", answer='200 {"id": "gw-1"}'
+    )
     assert seen[0]["signed"] and seen[0]["key"] == sms.notification_id and seen[0]["to"]["address"] == "13812345678"
     with pytest.raises(DeliveryFailed) as invalid:
         await WebhookProvider("http://gateway/send", "s3cret", gateway(400, seen)).deliver(sms)
@@ -208,10 +216,16 @@ async def outbox(fresh_database_url):
 
 
 def receipt(fallbacks: list[Address]) -> NotificationRequest:
-    return NotificationRequest(complaint_id="C-1", template="received", channel="email", recipient_name="Li",
-                               recipient_address="li@example.com", language="en", fallbacks=fallbacks,
-                               variables={"complaint_id": "C-1", "status_url": None, "first_response_by": None,
-                                          "resolution_by": None})
+    return NotificationRequest(
+        complaint_id="C-1",
+        template="received",
+        channel="email",
+        recipient_name="Li",
+        recipient_address="li@example.com",
+        language="en",
+        fallbacks=fallbacks,
+        variables={"complaint_id": "C-1", "status_url": None, "first_response_by": None, "resolution_by": None},
+    )
 
 
 async def due_now(outbox: Outbox) -> None:

@@ -28,8 +28,6 @@ RULES = load_rules()
 ACCURACY: dict[str, str] = {}  # read by the terminal summary
 
 
-
-
 def _score(path: Path, leave_one_out: bool) -> tuple[float, float, int]:
     result = score(RULES, read_labelled(path), leave_one_out)
     return result.tier, result.complaint_type, result.count
@@ -70,12 +68,14 @@ def test_held_out_accuracy_before_and_after_the_accepted_retier_examples():
     source; `make test` shows the held-out accuracy without them and with them."""
     learned = {r["text"] for r in read_labelled(EXAMPLES) if str(r.get("source", "")).startswith("retier:")}
     assert learned <= {e.text for e in RULES.examples.items}  # accepted examples take part in the votes
-    untaught = replace(RULES, examples=replace(
-        RULES.examples, items=tuple(e for e in RULES.examples.items if e.text not in learned)))
+    untaught = replace(
+        RULES, examples=replace(RULES.examples, items=tuple(e for e in RULES.examples.items if e.text not in learned))
+    )
     held_out = read_labelled(HOLDOUT)
     before, after = score(untaught, held_out), score(RULES, held_out)
     ACCURACY[f"held-out set before / after the {len(learned)} accepted re-tier examples"] = (
-        f"tier {before.tier:.1%} / {after.tier:.1%}, type {before.complaint_type:.1%} / {after.complaint_type:.1%}")
+        f"tier {before.tier:.1%} / {after.tier:.1%}, type {before.complaint_type:.1%} / {after.complaint_type:.1%}"
+    )
     assert after.tier >= 0.90
 
 
@@ -84,8 +84,12 @@ def test_an_accepted_retier_teaches_the_classifier_about_similar_complaints(tmp_
     assert RULES.classify(Facts(text=unseen)).needs_review  # nothing known decides it: tier 2 by default
     examples = tmp_path / "examples.jsonl"
     examples.write_text(EXAMPLES.read_text(encoding="utf-8"), encoding="utf-8")
-    retiered = {"complaint_id": "20261130-0000AAAA", "tier": 3, "complaint_type": "service_attitude",
-                "text": "The parking attendant blocked my car in the garage for an hour"}
+    retiered = {
+        "complaint_id": "20261130-0000AAAA",
+        "tier": 3,
+        "complaint_type": "service_attitude",
+        "text": "The parking attendant blocked my car in the garage for an hour",
+    }
     assert accept_candidates([retiered], examples) == 1
     assert read_labelled(examples)[-1]["source"] == "retier:20261130-0000AAAA"
     taught = replace(RULES, examples=load_examples(examples, RULES.examples.k, RULES.examples.min_similarity))
@@ -98,8 +102,14 @@ def test_every_field_records_the_rule_that_decided_it_and_why():
     assert (result.tier, result.complaint_type, result.scope) == (1, "product_fault", "group")
     tier = result.decision("tier")
     assert tier.rule == "payment-system-down" and "支付" in tier.reason
-    assert {d.field for d in result.decided_by} == {"tier", "complaint_type", "urgency", "responsibility",
-                                                    "scope", "difficulty"}
+    assert {d.field for d in result.decided_by} == {
+        "tier",
+        "complaint_type",
+        "urgency",
+        "responsibility",
+        "scope",
+        "difficulty",
+    }
     assert result.rules_version == "classification@v6" and result.cause.startswith("payment-system-down: ")
 
 
@@ -124,25 +134,49 @@ def test_a_group_problem_is_never_routine():
     assert result.decision("tier").rule == "many-customers"
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"version": 0, "defaults": {}}, "'version' must be a positive integer"),
-    ({"version": 1, "defaults": {"urgency": "low"}}, "[defaults] must set"),
-    ({"version": 1, "defaults": {"complaint_type": "other", "urgency": "urgent", "responsibility": "rnd",
-                                 "scope": "group", "difficulty": "front_line"}}, "urgency 'urgent' is not one of"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ({"version": 0, "defaults": {}}, "'version' must be a positive integer"),
+        ({"version": 1, "defaults": {"urgency": "low"}}, "[defaults] must set"),
+        (
+            {
+                "version": 1,
+                "defaults": {
+                    "complaint_type": "other",
+                    "urgency": "urgent",
+                    "responsibility": "rnd",
+                    "scope": "group",
+                    "difficulty": "front_line",
+                },
+            },
+            "urgency 'urgent' is not one of",
+        ),
+    ],
+)
 def test_a_bad_rules_file_is_refused_with_the_field_named(data, message):
     with pytest.raises(RulesError, match=message.replace("[", r"\[")):
         parse_rules(data, "rules.toml")
 
 
 def test_a_rule_without_a_condition_or_with_an_unknown_field_is_refused():
-    defaults = {"complaint_type": "other", "urgency": "low", "responsibility": "rnd", "scope": "group",
-                "difficulty": "front_line"}
+    defaults = {
+        "complaint_type": "other",
+        "urgency": "low",
+        "responsibility": "rnd",
+        "scope": "group",
+        "difficulty": "front_line",
+    }
     with pytest.raises(RulesError, match=r"rule 1 \(x\): give at least one condition"):
         parse_rules({"version": 1, "defaults": defaults, "rule": [{"name": "x", "sets": {"urgency": "high"}}]})
     with pytest.raises(RulesError, match="unknown field 'keywords'"):
-        parse_rules({"version": 1, "defaults": defaults,
-                     "rule": [{"name": "x", "keywords": ["a"], "sets": {"urgency": "high"}}]})
+        parse_rules(
+            {
+                "version": 1,
+                "defaults": defaults,
+                "rule": [{"name": "x", "keywords": ["a"], "sets": {"urgency": "high"}}],
+            }
+        )
     with pytest.raises(RulesError, match="cannot set 'tier'"):
         parse_rules({"version": 1, "defaults": defaults, "rule": [{"name": "x", "any": ["a"], "sets": {"tier": 1}}]})
 
@@ -184,9 +218,18 @@ def test_the_sources_examples_are_tiered_as_the_sources_tier_them(text, tier):
     assert RULES.classify(Facts(text=text)).tier == tier
 
 
-@pytest.mark.parametrize("text", ["厨房里有燃气味", "There is a gas smell near the stove", "The charger started to smoke",
-                                  "宝宝被烫伤了", "The kettle burned my hand", "孩子在店里摔倒了",
-                                  "The socket gave me an electric shock"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "厨房里有燃气味",
+        "There is a gas smell near the stove",
+        "The charger started to smoke",
+        "宝宝被烫伤了",
+        "The kettle burned my hand",
+        "孩子在店里摔倒了",
+        "The socket gave me an electric shock",
+    ],
+)
 def test_safety_words_are_never_below_tier_1(text):
     assert RULES.classify(Facts(text=text)).tier == 1
 

@@ -13,17 +13,24 @@ from services.common.deadlines.policy import CalendarSpec, load_policy
 
 SHANGHAI = BusinessCalendar(load_policy("default").calendar)
 # A daylight-saving zone, a lunch break, a holiday and a make-up Saturday.
-BERLIN = BusinessCalendar(CalendarSpec(
-    timezone="Europe/Berlin",
-    working_hours={"mon": ["08:00-12:00", "13:00-17:00"], "tue": ["08:00-12:00", "13:00-17:00"],
-                   "wed": ["08:00-12:00", "13:00-17:00"], "thu": ["08:00-12:00", "13:00-17:00"],
-                   "fri": ["08:00-14:00"], "sat": [], "sun": []},
-    holidays=[date(2026, 12, 25), date(2027, 4, 5)],
-    make_up_days=[date(2026, 12, 19)],
-))
+BERLIN = BusinessCalendar(
+    CalendarSpec(
+        timezone="Europe/Berlin",
+        working_hours={
+            "mon": ["08:00-12:00", "13:00-17:00"],
+            "tue": ["08:00-12:00", "13:00-17:00"],
+            "wed": ["08:00-12:00", "13:00-17:00"],
+            "thu": ["08:00-12:00", "13:00-17:00"],
+            "fri": ["08:00-14:00"],
+            "sat": [],
+            "sun": [],
+        },
+        holidays=[date(2026, 12, 25), date(2027, 4, 5)],
+        make_up_days=[date(2026, 12, 19)],
+    )
+)
 CALENDARS = st.sampled_from([SHANGHAI, BERLIN])
-moments = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31),
-                       timezones=st.just(UTC))
+moments = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2027, 12, 31), timezones=st.just(UTC))
 durations = st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=10))
 
 
@@ -45,10 +52,16 @@ def test_a_deadline_falls_in_working_time(calendar, start, duration):
     assert calendar.spans_on(calendar.local(just_before).date())
 
 
-@given(CALENDARS, moments, st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=5)),
-       st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3)), durations)
+@given(
+    CALENDARS,
+    moments,
+    st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=5)),
+    st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3)),
+    durations,
+)
 def test_pausing_shifts_the_deadline_by_exactly_the_paused_business_time(
-        calendar, start, before_pause, pause_length, target):
+    calendar, start, before_pause, pause_length, target
+):
     """The SLA clock stops while paused: the deadline becomes `start + target` of working time
     counted outside the pause. It moves by the business time inside the pause, no more."""
     original = calendar.add(start, target)

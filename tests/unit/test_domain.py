@@ -54,8 +54,10 @@ def _allowed(stage: Stage, action: Action) -> bool:
 
 
 def test_refusal_names_the_current_and_the_needed_stage():
-    with pytest.raises(ActionNotAllowed,
-                       match="cannot resolve a complaint that is assigned; only when it is acknowledged or waiting on customer"):
+    with pytest.raises(
+        ActionNotAllowed,
+        match="cannot resolve a complaint that is assigned; only when it is acknowledged or waiting on customer",
+    ):
         ensure_allowed(Stage.assigned, Action.resolve)
 
 
@@ -97,8 +99,9 @@ def test_log_lines_mask_contact_data_and_keep_ids_and_times(capsys):
     handlers, level = root.handlers[:], root.level
     try:
         configure_logging("test")
-        logging.getLogger("test").warning("SMS to 13812341234 failed",
-                                          extra={"complaint_id": "20261122-9F3A1B2C", "phone": "13812341234"})
+        logging.getLogger("test").warning(
+            "SMS to 13812341234 failed", extra={"complaint_id": "20261122-9F3A1B2C", "phone": "13812341234"}
+        )
     finally:
         root.handlers[:], root.level = handlers, level  # pytest's own capture again
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
@@ -119,20 +122,34 @@ def test_text_that_postgresql_cannot_store_is_refused_with_its_field():
     from services.intake.adapters import CallCentreEvent
 
     with pytest.raises(ValidationError) as in_list:
-        CallCentreEvent(call_id="1", caller_number="13812341234", ivr_tags=["ok", "u\x00"], notes="n",
-                        started_at="2026-11-22T08:00:00+08:00")
+        CallCentreEvent(
+            call_id="1",
+            caller_number="13812341234",
+            ivr_tags=["ok", "u\x00"],
+            notes="n",
+            started_at="2026-11-22T08:00:00+08:00",
+        )
     assert in_list.value.errors()[0]["loc"] == ("ivr_tags",)
 
 
 def test_event_data_leaving_the_service_masks_contact_fields_and_contact_typed_into_text():
-    data = {"complaint_id": "20261122-9F3A1B2C", "received_at": "2026-11-22T09:30:00+08:00",
-            "customer": {"name": "王芳", "phone": "13812345678", "email": "wang.fang@example.com"},
-            "description": "请打 139 1234 5678 联系我", "repeats": [{"text": "or mail li@example.org"}],
-            "note": None, "tier": 2}
+    data = {
+        "complaint_id": "20261122-9F3A1B2C",
+        "received_at": "2026-11-22T09:30:00+08:00",
+        "customer": {"name": "王芳", "phone": "13812345678", "email": "wang.fang@example.com"},
+        "description": "请打 139 1234 5678 联系我",
+        "repeats": [{"text": "or mail li@example.org"}],
+        "note": None,
+        "tier": 2,
+    }
     masked = masked_event_data(data)
     assert masked["customer"] == {"name": "王芳", "phone": "138****5678", "email": "w***@example.com"}
     assert masked["description"] == "请打 139****5678 联系我"
     assert masked["repeats"] == [{"text": "or mail l***@example.org"}]
     # ids, times and numbers are not free text: a date is not a phone number
-    assert {k: masked[k] for k in ("complaint_id", "received_at", "note", "tier")} == \
-           {"complaint_id": "20261122-9F3A1B2C", "received_at": "2026-11-22T09:30:00+08:00", "note": None, "tier": 2}
+    assert {k: masked[k] for k in ("complaint_id", "received_at", "note", "tier")} == {
+        "complaint_id": "20261122-9F3A1B2C",
+        "received_at": "2026-11-22T09:30:00+08:00",
+        "note": None,
+        "tier": 2,
+    }

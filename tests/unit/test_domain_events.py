@@ -28,7 +28,9 @@ def test_a_stored_payload_reads_as_its_type_and_writes_back_the_same(event_type)
 def test_times_are_read_as_times():
     breach = payload_of("SlaBreached", STORED["SlaBreached"])
     assert isinstance(breach, SlaBreached) and breach.deadline is not None and breach.deadline.tzinfo is not None
-    assert all(at.tzinfo is not None for at in (payload_of("TierAssigned", STORED["TierAssigned"]).deadlines or {}).values())
+    assert all(
+        at.tzinfo is not None for at in (payload_of("TierAssigned", STORED["TierAssigned"]).deadlines or {}).values()
+    )
 
 
 def test_an_older_or_odd_payload_reads_leniently():

@@ -63,7 +63,8 @@ def test_a_message_to_the_customer_loses_its_addresses_and_a_staff_alert_keeps_i
     to_customer = {"complaint_id": "C-1", "template": "feedback", "channel": "email", "recipient_name": "欧阳娜娜",
                    "recipient_address": "nana.ouyang@example.com",
                    "fallbacks": [{"channel": "sms", "address": "13922223333"}],
-                   "variables": {"status_url": "https://x/track/tok", "resolution": {"cause": "欧阳娜娜's card"}}}  # fmt: skip
+                   "variables": {"status_url": "https://x/track/tok",
+                                 "resolution": {"cause": "欧阳娜娜's card"}}}  # fmt: skip
     erased = erase_message_request(to_customer, identity)
     assert not any(trace in _text(erased) for trace in TRACES)
     assert erased["fallbacks"] == [] and erased["variables"]["status_url"] is None

@@ -12,8 +12,14 @@ from services.workflow.eventstore import TaskFence, VersionConflict
 
 
 def event(stream: str, version: int, event_type: str = "Something", **data) -> NewEvent:
-    return NewEvent(event_id=uuid.uuid4(), stream_id=stream, version=version, type=event_type,
-                    occurred_at=datetime.now(UTC), data=data)
+    return NewEvent(
+        event_id=uuid.uuid4(),
+        stream_id=stream,
+        version=version,
+        type=event_type,
+        occurred_at=datetime.now(UTC),
+        data=data,
+    )
 
 
 async def test_appends_are_read_back_in_order(store):
@@ -102,8 +108,14 @@ async def test_events_of_a_workflow_task_that_never_completed_give_way_to_its_re
     abandoned = event("a", 2, "BatchLinked", batch_id="B-1")
     await store.append([abandoned, event("a", 3, "Something")])
 
-    retried = NewEvent(event_id=abandoned.event_id, stream_id="a", version=2, type="Resolved",
-                       occurred_at=datetime.now(UTC), data={"cause": "c"})
+    retried = NewEvent(
+        event_id=abandoned.event_id,
+        stream_id="a",
+        version=2,
+        type="Resolved",
+        occurred_at=datetime.now(UTC),
+        data={"cause": "c"},
+    )
     result = await store.append([retried])
 
     assert not result.duplicate

@@ -13,8 +13,14 @@ CONFIG = load_routing()
 
 
 def event(stream: str, version: int, event_type: str, **data) -> NewEvent:
-    return NewEvent(event_id=uuid.uuid4(), stream_id=stream, version=version, type=event_type,
-                    occurred_at=datetime.now(UTC), data=data)
+    return NewEvent(
+        event_id=uuid.uuid4(),
+        stream_id=stream,
+        version=version,
+        type=event_type,
+        occurred_at=datetime.now(UTC),
+        data=data,
+    )
 
 
 def person(staff_id: str, role: str, *groups: str) -> Staff:
@@ -23,11 +29,27 @@ def person(staff_id: str, role: str, *groups: str) -> Staff:
 
 async def complaint(store, cid: str, group: str, tier: int, *later: tuple[str, dict]) -> None:
     due = (datetime.now(UTC) + timedelta(hours=tier)).isoformat()
-    events = [event(cid, 1, "ComplaintReceived", channel="hotline", received_at=datetime.now(UTC).isoformat(),
-                    customer={"name": "李伟", "phone": "13912345678"}, description="the agent was rude"),
-              event(cid, 2, "TierAssigned", tier=tier, complaint_type="service_attitude", urgency="low",
-                    deadlines={"resolution": due}),
-              event(cid, 3, "Assigned", group=group, assignee="zhou.ting")]
+    events = [
+        event(
+            cid,
+            1,
+            "ComplaintReceived",
+            channel="hotline",
+            received_at=datetime.now(UTC).isoformat(),
+            customer={"name": "李伟", "phone": "13912345678"},
+            description="the agent was rude",
+        ),
+        event(
+            cid,
+            2,
+            "TierAssigned",
+            tier=tier,
+            complaint_type="service_attitude",
+            urgency="low",
+            deadlines={"resolution": due},
+        ),
+        event(cid, 3, "Assigned", group=group, assignee="zhou.ting"),
+    ]
     events += [event(cid, 4 + i, kind, **data) for i, (kind, data) in enumerate(later)]
     await store.append(events)
 
@@ -35,8 +57,13 @@ async def complaint(store, cid: str, group: str, tier: int, *later: tuple[str, d
 async def test_filters_and_search_narrow_the_list_and_the_warned_mark_is_kept(store):
     await complaint(store, "C-1", "front-line-service", 3, ("SlaWarning", {"target": "resolution", "fraction": 0.5}))
     await complaint(store, "C-2", "special-team", 1)
-    await complaint(store, "C-3", "front-line-service", 2, ("TransferRequested", {"to_group": "liaison-product",
-                                                                                  "reason": "a defect"}))
+    await complaint(
+        store,
+        "C-3",
+        "front-line-service",
+        2,
+        ("TransferRequested", {"to_group": "liaison-product", "reason": "a defect"}),
+    )
 
     async def ids(**filters) -> list[str]:
         return [i.complaint_id for i in await inbox.list_items(store.pool, inbox.Filters(**filters))]
@@ -53,10 +80,17 @@ async def test_filters_and_search_narrow_the_list_and_the_warned_mark_is_kept(st
 
 async def test_the_team_page_shows_each_escalation_to_whoever_holds_the_role_it_went_to(store):
     escalated = {"target": "resolution", "level": 1, "to": "group_lead"}
-    await complaint(store, "E-1", "front-line-service", 3, ("SlaBreached", {"target": "resolution"}),
-                    ("Escalated", escalated))
-    await complaint(store, "E-2", "special-team", 1, ("SlaBreached", {"target": "resolution"}),
-                    ("Escalated", {**escalated, "to": "manager", "level": 2}))
+    await complaint(
+        store, "E-1", "front-line-service", 3, ("SlaBreached", {"target": "resolution"}), ("Escalated", escalated)
+    )
+    await complaint(
+        store,
+        "E-2",
+        "special-team",
+        1,
+        ("SlaBreached", {"target": "resolution"}),
+        ("Escalated", {**escalated, "to": "manager", "level": 2}),
+    )
 
     async def to(staff: Staff) -> list[str]:
         return [r["complaint_id"] for r in await inbox.escalations_to(store.pool, staff, CONFIG)]

@@ -21,9 +21,14 @@ async def outbox(fresh_database_url):
 
 
 def a_survey(complaint_id: str = "C-1") -> NotificationRequest:
-    return NotificationRequest(complaint_id=complaint_id, template="survey_request", channel="sms", recipient_name="Li",
-                          recipient_address="13800001111",
-                          variables={"complaint_id": complaint_id, "answer_by": "tomorrow", "status_url": None})
+    return NotificationRequest(
+        complaint_id=complaint_id,
+        template="survey_request",
+        channel="sms",
+        recipient_name="Li",
+        recipient_address="13800001111",
+        variables={"complaint_id": complaint_id, "answer_by": "tomorrow", "status_url": None},
+    )
 
 
 async def test_a_notify_that_died_mid_delivery_sends_again_and_the_receiver_sees_it_once(outbox, tmp_path):
@@ -33,9 +38,17 @@ async def test_a_notify_that_died_mid_delivery_sends_again_and_the_receiver_sees
     # The first process claims the message and the provider sends it; the process is killed
     # before it records the outcome.
     (claimed,) = await outbox._claim(batch=20)
-    await mailbox.deliver(OutboundMessage(
-        notification_id=str(claimed["id"]), channel="sms", recipient_name="Li", recipient_address="13800001111",
-        subject="s", body="b", attempt=claimed["attempts"]))
+    await mailbox.deliver(
+        OutboundMessage(
+            notification_id=str(claimed["id"]),
+            channel="sms",
+            recipient_name="Li",
+            recipient_address="13800001111",
+            subject="s",
+            body="b",
+            attempt=claimed["attempts"],
+        )
+    )
     assert await outbox.deliver_due(mailbox) == 0  # a live claim is never taken twice
 
     # The lease runs out; another process delivers it again.
@@ -85,14 +98,14 @@ async def test_repeats_of_one_message_are_one_message_at_the_receiver(tmp_path):
     first, other = str(uuid.uuid4()), str(uuid.uuid4())
 
     async def send(notification_id, attempt):
-        return await mailbox.deliver(OutboundMessage(notification_id, "email", "Wang", "w@example.com", "s", "b",
-                                                     attempt=attempt))
+        return await mailbox.deliver(
+            OutboundMessage(notification_id, "email", "Wang", "w@example.com", "s", "b", attempt=attempt)
+        )
 
     paths = await asyncio.gather(send(first, 1), send(first, 2), send(first, 3), send(other, 1))
     assert len(set(paths)) == 4  # nothing overwritten
     assert sorted(len(c) for c in mailbox.attempts("email").values()) == [1, 3]
     assert len(mailbox.received("email")) == 2
-
 
 
 async def test_a_complaints_messages_are_listed_in_the_order_they_were_handed_over(outbox):

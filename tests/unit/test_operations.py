@@ -21,7 +21,9 @@ def registered_metrics() -> set[str]:
 def test_every_alert_names_metrics_that_exist_and_a_runbook_section():
     rules = yaml.safe_load((ROOT / "deploy/prometheus/alerts.yml").read_text())["groups"][0]["rules"]
     runbook = (ROOT / "deploy/RUNBOOK.md").read_text()
-    anchors = {"#" + re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in re.findall(r"^## (.+)$", runbook, re.M)}
+    anchors = {
+        "#" + re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-") for h in re.findall(r"^## (.+)$", runbook, re.M)
+    }
     known = registered_metrics()
     assert {"complaints_open", "starter_backlog", "outbox_oldest_pending_seconds"} <= known
     for rule in rules:
@@ -48,7 +50,10 @@ def test_the_kubernetes_manifests_validate_against_the_api_schemas():
     for doc in docs:
         kubernetes_validate.validate(doc, "1.30", strict=True)  # raises on the first wrong field
     workers = [d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "worker"]
-    assert workers and workers[0]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert (
+        workers
+        and workers[0]["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    )
     assert_settings_exist({name for d in docs if d["kind"] == "ConfigMap" for name in d["data"]})
 
 
@@ -57,8 +62,11 @@ def assert_settings_exist(names) -> None:
     from services.common.settings import Settings
 
     for name in names:
-        assert name == "DATABASE_URL" or name.startswith("OTEL_") or \
-            name.removeprefix("COMPLAINTS_").lower() in Settings.model_fields, name
+        assert (
+            name == "DATABASE_URL"
+            or name.startswith("OTEL_")
+            or name.removeprefix("COMPLAINTS_").lower() in Settings.model_fields
+        ), name
 
 
 def test_the_compose_file_follows_the_compose_spec_and_every_service_can_call_the_others(tmp_path, monkeypatch):
@@ -103,4 +111,6 @@ def test_the_compose_file_follows_the_compose_spec_and_every_service_can_call_th
         monkeypatch.delenv("COMPLAINTS_MAIL_REPLY_KEY", raising=False)
     assert reply_keys["intake"] and reply_keys["intake"] == reply_keys["notify"]
     assert not any(key for service, key in reply_keys.items() if service not in ("intake", "notify"))
-    assert write(tmp_path) and (tmp_path / "compose" / "notify.env").read_text().count(reply_keys["notify"]) == 1  # kept
+    assert (
+        write(tmp_path) and (tmp_path / "compose" / "notify.env").read_text().count(reply_keys["notify"]) == 1
+    )  # kept

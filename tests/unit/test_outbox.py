@@ -21,13 +21,27 @@ from tests.conftest import AS_WORKFLOW, TOKENS
 def a_step(survey_due: datetime) -> tuple[list[NewEvent], list[KeyedNotificationRequest]]:
     """What a workflow task appends when it asks for the survey: the same ids every attempt,
     but a body that depends on the attempt's clock."""
-    event = NewEvent(event_id=uuid.UUID(int=7), stream_id="C-1", version=1, type="SurveyRequested",
-                     occurred_at=survey_due - timedelta(hours=48), data={"answer_by": survey_due.isoformat()})
+    event = NewEvent(
+        event_id=uuid.UUID(int=7),
+        stream_id="C-1",
+        version=1,
+        type="SurveyRequested",
+        occurred_at=survey_due - timedelta(hours=48),
+        data={"answer_by": survey_due.isoformat()},
+    )
     message = KeyedNotificationRequest(
-        idempotency_key="complaint-C-1/survey_request", complaint_id="C-1", template="survey_request",
-        channel="email", recipient_name="王芳", recipient_address="wang.fang@example.com",
-        variables={"complaint_id": "C-1", "status_url": "http://intake.test/track/t",
-                   "answer_by": survey_due.isoformat()})
+        idempotency_key="complaint-C-1/survey_request",
+        complaint_id="C-1",
+        template="survey_request",
+        channel="email",
+        recipient_name="王芳",
+        recipient_address="wang.fang@example.com",
+        variables={
+            "complaint_id": "C-1",
+            "status_url": "http://intake.test/track/t",
+            "answer_by": survey_due.isoformat(),
+        },
+    )
     return [event], [message]
 
 
@@ -96,15 +110,19 @@ async def test_notify_takes_messages_only_from_the_services_that_send_them(store
         anonymous = await http.post(f"{notify}/v1/notifications", json=body, headers=new_key)
         assert anonymous.status_code == 401 and anonymous.json()["fields"][0]["field"] == "Authorization"
         assert anonymous.headers["WWW-Authenticate"] == "Bearer"
-        forged = await http.post(f"{notify}/v1/notifications", json=body,
-                                 headers={**new_key, "Authorization": "Bearer " + TOKENS["workflow"][:-1] + "x"})
+        forged = await http.post(
+            f"{notify}/v1/notifications",
+            json=body,
+            headers={**new_key, "Authorization": "Bearer " + TOKENS["workflow"][:-1] + "x"},
+        )
         assert forged.status_code == 401
         for caller in ("operator", "notify"):  # may not send
             refused = await http.post(f"{notify}/v1/notifications", json=body, headers={**new_key, **as_[caller]})
             assert refused.status_code == 403, caller
         for caller in ("workflow", "intake", "reporting"):  # reporting: reminders of overdue review actions
-            accepted = await http.post(f"{notify}/v1/notifications", json=body,
-                                       headers={"Idempotency-Key": f"{caller}/1", **as_[caller]})
+            accepted = await http.post(
+                f"{notify}/v1/notifications", json=body, headers={"Idempotency-Key": f"{caller}/1", **as_[caller]}
+            )
             assert accepted.status_code == 202, caller
 
         listing = f"{notify}/v1/notifications?complaint_id=C-1"
@@ -140,11 +158,23 @@ async def test_an_escalation_to_a_role_reaches_the_people_who_hold_it_once_each(
     await store.pool.execute("UPDATE workflow.staff SET on_duty = (staff_id <> 'liu.yang')")  # off shift
     facts = {"target": "resolution", "deadline": "2026-11-24T12:00:00+00:00", "due_at": "2026-11-24T12:00:00+00:00"}
     escalation = KeyedNotificationRequest(
-        idempotency_key="complaint-C-9/resolution/level/1", complaint_id="C-9", template="sla_escalation",
-        channel="internal", recipient_name="group_lead of front-line-service",
+        idempotency_key="complaint-C-9/resolution/level/1",
+        complaint_id="C-9",
+        template="sla_escalation",
+        channel="internal",
+        recipient_name="group_lead of front-line-service",
         recipient_address="role:group_lead@front-line-service",
-        variables={**facts, "complaint_id": "C-9", "status_url": None, "level": 1, "breach": True, "tier": 3,
-                   "role": "group_lead", "owner": None})
+        variables={
+            **facts,
+            "complaint_id": "C-9",
+            "status_url": None,
+            "level": 1,
+            "breach": True,
+            "tier": 3,
+            "role": "group_lead",
+            "owner": None,
+        },
+    )
     await store.append([], messages=[escalation])
     async with httpx.AsyncClient(timeout=5, headers=AS_WORKFLOW) as http:
         relay = MessageRelay(store.pool, http, notify, recipients=router.recipients)
@@ -178,26 +208,43 @@ def _item(key: str, **changes) -> dict:
 async def test_notify_takes_a_batch_with_an_outcome_per_message_as_the_single_form_answers(store, notify):
     batch_url = f"{notify}/v1/notifications/batch"
     async with httpx.AsyncClient(timeout=5, headers=AS_WORKFLOW) as http:
-        single = await http.post(f"{notify}/v1/notifications", json=a_step(datetime(2026, 11, 24, 10, 0, tzinfo=UTC))[1][0].body(),
-                                 headers={"Idempotency-Key": "k/0"})
+        single = await http.post(
+            f"{notify}/v1/notifications",
+            json=a_step(datetime(2026, 11, 24, 10, 0, tzinfo=UTC))[1][0].body(),
+            headers={"Idempotency-Key": "k/0"},
+        )
         assert single.status_code == 202
-        answer = await http.post(batch_url, json={"notifications": [
-            _item("k/1"),
-            _item("k/0"),  # taken before by the single form, same message
-            _item("k/1-other"),
-            _item("k/bad", template="no_such_template"),
-        ]})
+        answer = await http.post(
+            batch_url,
+            json={
+                "notifications": [
+                    _item("k/1"),
+                    _item("k/0"),  # taken before by the single form, same message
+                    _item("k/1-other"),
+                    _item("k/bad", template="no_such_template"),
+                ]
+            },
+        )
         assert answer.status_code == 200, answer.text
         again = await http.post(batch_url, json={"notifications": [_item("k/1-other", recipient_name="Someone else")]})
         results = {r["idempotency_key"]: r for r in answer.json()["results"]}
         assert [r["idempotency_key"] for r in answer.json()["results"]] == ["k/1", "k/0", "k/1-other", "k/bad"]
         assert results["k/1"]["status"] == 202
-        assert results["k/0"] == {"idempotency_key": "k/0", "status": 200,
-                                  "notification_id": single.json()["notification_id"], "error": None}
+        assert results["k/0"] == {
+            "idempotency_key": "k/0",
+            "status": 200,
+            "notification_id": single.json()["notification_id"],
+            "error": None,
+        }
         assert results["k/bad"]["status"] == 422 and "no_such_template" in results["k/bad"]["error"]
         assert again.json()["results"][0]["status"] == 409
-        listed = (await http.get(f"{notify}/v1/notifications", params={"complaint_id": "C-1"},
-                                 headers={"Authorization": AS_WORKFLOW["Authorization"]})).json()
+        listed = (
+            await http.get(
+                f"{notify}/v1/notifications",
+                params={"complaint_id": "C-1"},
+                headers={"Authorization": AS_WORKFLOW["Authorization"]},
+            )
+        ).json()
         assert len(listed) == 3  # k/0, k/1, k/1-other: once each
 
         twice = await http.post(batch_url, json={"notifications": [_item("k/2"), _item("k/2")]})
@@ -214,8 +261,9 @@ async def test_notify_takes_a_batch_with_an_outcome_per_message_as_the_single_fo
 async def test_the_relay_hands_a_backlog_over_in_batches(store, notify):
     """After a storm of deadlines: 120 messages go to notify in three requests, not 120."""
     events, messages = a_step(datetime(2026, 11, 24, 10, 0, tzinfo=UTC))
-    await store.append([], messages=[messages[0].model_copy(update={"idempotency_key": f"storm/{i}"})
-                                     for i in range(120)])
+    await store.append(
+        [], messages=[messages[0].model_copy(update={"idempotency_key": f"storm/{i}"}) for i in range(120)]
+    )
     posts = []
 
     async def count(request: httpx.Request) -> None:

@@ -18,7 +18,9 @@ def test_the_playbook_for_a_complaints_words_and_type_comes_first():
 
 def test_a_bad_playbook_file_is_refused_naming_the_playbook_and_field(tmp_path):
     path = tmp_path / "playbooks.toml"
-    path.write_text('[[playbook]]\nid = "x"\ntypes = []\nkeywords = []\n'
-                    'title = { en = "a", zh = "b" }\nsteps = { en = "a", zh = "b" }\nupdate = { en = "a", zh = "b" }\n')
+    path.write_text(
+        '[[playbook]]\nid = "x"\ntypes = []\nkeywords = []\n'
+        'title = { en = "a", zh = "b" }\nsteps = { en = "a", zh = "b" }\nupdate = { en = "a", zh = "b" }\n'
+    )
     with pytest.raises(PlaybookError, match=r"playbook 1 \(x\): keywords"):
         load_playbooks(path)

@@ -19,16 +19,25 @@ def test_phone_numbers_written_with_dots_or_inside_a_handle_are_masked():
 
 def test_complaint_ids_whose_hex_part_is_all_digits_are_left_alone():
     assert scrub_text("see 20261124-12346579 and 20261122-9F3A1B2C") == "see 20261124-12346579 and 20261122-9F3A1B2C"
-    logged = _mask_personal_data(None, "info", {"complaint_id": "20261124-12346579", "idempotency_key": "13812345678",
-                                                "event": "call 13812345678"})
-    assert logged == {"complaint_id": "20261124-12346579", "idempotency_key": "13812345678",
-                      "event": "call 138****5678"}
+    logged = _mask_personal_data(
+        None,
+        "info",
+        {"complaint_id": "20261124-12346579", "idempotency_key": "13812345678", "event": "call 13812345678"},
+    )
+    assert logged == {
+        "complaint_id": "20261124-12346579",
+        "idempotency_key": "13812345678",
+        "event": "call 138****5678",
+    }
 
 
 def test_a_phone_typed_into_any_field_people_write_is_masked_in_the_feed():
-    received = {"customer": {"name": "王芳 13812345678", "company": "李记 tel 13912345678", "phone": "13812345678"},
-                "recorded_by": "agent-3 (13712345678)", "channel_tags": ["urgent", "wx_13612345678"],
-                "attachments": [{"filename": "13512345678 receipt.jpg", "content_type": "image/jpeg"}]}
+    received = {
+        "customer": {"name": "王芳 13812345678", "company": "李记 tel 13912345678", "phone": "13812345678"},
+        "recorded_by": "agent-3 (13712345678)",
+        "channel_tags": ["urgent", "wx_13612345678"],
+        "attachments": [{"filename": "13512345678 receipt.jpg", "content_type": "image/jpeg"}],
+    }
     masked = json.dumps(masked_event_data(received), ensure_ascii=False)
     for number in ("13812345678", "13912345678", "13712345678", "13612345678", "13512345678"):
         assert number not in masked
@@ -47,8 +56,14 @@ def test_tracking_tokens_never_leave_in_a_span_even_when_set_after_the_span_star
     secret = "Zq3x-secret-token_abc"
     with provider.get_tracer("test").start_as_current_span(f"GET /track/{secret}") as span:
         # as the ASGI instrumentation does: the URL attributes are set again once the span runs
-        span.set_attributes({"http.target": f"/v1/track/{secret}?x=1", "http.url": f"http://h/track/{secret}/survey",
-                             "http.method": "GET", "http.status_code": 200})
+        span.set_attributes(
+            {
+                "http.target": f"/v1/track/{secret}?x=1",
+                "http.url": f"http://h/track/{secret}/survey",
+                "http.method": "GET",
+                "http.status_code": 200,
+            }
+        )
     (finished,) = exported.get_finished_spans()
     assert secret not in json.dumps({"name": finished.name, **dict(finished.attributes)})
     assert finished.name == "GET /track/{token}"

@@ -9,18 +9,32 @@ from services.notify.rendering import render, written_time
 CUSTOMER_TEMPLATES = {
     "received": {"first_response_by": "2026-11-30T01:30:00+00:00", "resolution_by": "2026-12-01T02:00:00+00:00"},
     "after_hours": {"handling_starts": "2026-12-07T09:00:00+08:00", "first_response_by": "2026-12-07T02:00:00+00:00"},
-    "acknowledged": {"handler": "zhou.ting", "group": "front-line-service", "next_update_by": "2026-11-30T09:00:00Z",
-                     "resolution_by": "2026-12-01T02:00:00+00:00"},
+    "acknowledged": {
+        "handler": "zhou.ting",
+        "group": "front-line-service",
+        "next_update_by": "2026-11-30T09:00:00Z",
+        "resolution_by": "2026-12-01T02:00:00+00:00",
+    },
     "progress_update": {"message": "We have found the second charge."},
     "solution_plan": {"handler": "zhou.ting", "plan": "Refund today.", "resolution_by": "2026-12-01T02:00:00+00:00"},
     "info_request": {"question": "Which order?"},
     "transfer_accepted": {"handler": "ma.jun", "group": "liaison-operations"},
-    "feedback": {"resolution": {"cause": "a retry", "measures_taken": "refunded", "improvement_plan": "one key",
-                                "compensation": None}},
+    "feedback": {
+        "resolution": {
+            "cause": "a retry",
+            "measures_taken": "refunded",
+            "improvement_plan": "one key",
+            "compensation": None,
+        }
+    },
     "survey_request": {"answer_by": "2026-11-26T07:04:07.352548+00:00"},
     "follow_up_promised": {"follow_up_by": "2026-12-02T02:00:00+00:00"},
-    "reopened": {"reason": "still charged", "by": "customer", "owner": "zhou.ting",
-                 "resolution_by": "2026-12-03T02:00:00+00:00"},
+    "reopened": {
+        "reason": "still charged",
+        "by": "customer",
+        "owner": "zhou.ting",
+        "resolution_by": "2026-12-03T02:00:00+00:00",
+    },
     "repeat_linked": {"stage": "acknowledged", "next_deadline": "2026-12-01T02:00:00+00:00"},
 }
 INTERNAL_NAMES = ("zhou.ting", "ma.jun", "front-line-service", "liaison-operations")
@@ -28,10 +42,19 @@ INTERNAL_NAMES = ("zhou.ting", "ma.jun", "front-line-service", "liaison-operatio
 
 def request(template: str, language: str | None, **variables) -> NotificationRequest:
     return NotificationRequest(
-        complaint_id="20261130-ABCDEF12", template=template, channel="email", recipient_name="王芳",
-        recipient_address="wang.fang@example.com", language=language,
-        variables={"complaint_id": "20261130-ABCDEF12", "status_url": "https://example.com/track/t",
-                   "timezone": "Asia/Shanghai", **variables})
+        complaint_id="20261130-ABCDEF12",
+        template=template,
+        channel="email",
+        recipient_name="王芳",
+        recipient_address="wang.fang@example.com",
+        language=language,
+        variables={
+            "complaint_id": "20261130-ABCDEF12",
+            "status_url": "https://example.com/track/t",
+            "timezone": "Asia/Shanghai",
+            **variables,
+        },
+    )
 
 
 @pytest.mark.parametrize("language", ["zh-CN", "en", None])

@@ -24,13 +24,27 @@ def at(day: int, hour: int, minute: int = 0) -> datetime:
 
 def fixture_events() -> list[StoredEvent]:
     """Four complaints, Friday 27 and Monday 30 November 2026 (Shanghai; 09:00-18:00 working)."""
+
     def received(cid, when, channel, tier, kind, deadlines, group, assignee):
-        return [(cid, when, "ComplaintReceived", {"channel": channel, "received_at": when.isoformat()}),
-                (cid, when, "TierAssigned", {"tier": tier, "complaint_type": kind, "urgency": "medium",
-                                             "responsibility": "billing", "scope": "single_customer",
-                                             "rule": f"rule-{kind}", "policy": POLICY,
-                                             "deadlines": {k: v.isoformat() for k, v in deadlines.items()}}),
-                (cid, when, "Assigned", {"group": group, "assignee": assignee})]
+        return [
+            (cid, when, "ComplaintReceived", {"channel": channel, "received_at": when.isoformat()}),
+            (
+                cid,
+                when,
+                "TierAssigned",
+                {
+                    "tier": tier,
+                    "complaint_type": kind,
+                    "urgency": "medium",
+                    "responsibility": "billing",
+                    "scope": "single_customer",
+                    "rule": f"rule-{kind}",
+                    "policy": POLICY,
+                    "deadlines": {k: v.isoformat() for k, v in deadlines.items()},
+                },
+            ),
+            (cid, when, "Assigned", {"group": group, "assignee": assignee}),
+        ]
 
     c1, c2, c3, c4 = "C-1", "C-2", "C-3", "C-4"
     steps = [
@@ -68,14 +82,25 @@ def fixture_events() -> list[StoredEvent]:
         # C-4 tier 3: Friday 17:30, answered Monday 09:30: 64 h of wall time, 1 h of business time.
         *received(c4, at(27, 17, 30), "hotline", 3, "service_attitude",
                   {"first_response": at(30, 9, 30), "resolution": at(29, 17, 30)}, "front-line-service", "a3"),
-        (c4, at(30, 9, 30), "Acknowledged", {"staff_id": "a3", "deadlines": {"resolution": at(29, 17, 30).isoformat()}}),
+        (c4, at(30, 9, 30), "Acknowledged",
+         {"staff_id": "a3", "deadlines": {"resolution": at(29, 17, 30).isoformat()}}),
     ]  # fmt: skip
     versions: dict[str, int] = {}
     events = []
     for position, (cid, when, kind, data) in enumerate(steps, start=1):
         versions[cid] = versions.get(cid, 0) + 1
-        events.append(StoredEvent(event_id=uuid.uuid4(), stream_id=cid, version=versions[cid], type=kind,
-                                  occurred_at=when, data=data, position=position, recorded_at=when))
+        events.append(
+            StoredEvent(
+                event_id=uuid.uuid4(),
+                stream_id=cid,
+                version=versions[cid],
+                type=kind,
+                occurred_at=when,
+                data=data,
+                position=position,
+                recorded_at=when,
+            )
+        )
     return events
 
 
@@ -110,8 +135,10 @@ async def test_the_timeliness_report_matches_the_hand_computed_figures(projected
     three = tiers[3]
     assert three.first_response.median == 64 * 3600 and three.first_response_business.median == 3600
     departments = {d.group: d for d in report.departments}
-    assert (departments["liaison-product"].transfers_accepted, departments["liaison-product"].average_seconds_to_accept
-            ) == (1, 1200)
+    assert (
+        departments["liaison-product"].transfers_accepted,
+        departments["liaison-product"].average_seconds_to_accept,
+    ) == (1, 1200)
     assert departments["special-team"].hours_handled == 0.5  # 12:00 to 12:30, then liaison-product
     assert departments["liaison-product"].hours_handled == 0.5  # 12:30 to the result at 13:00
     drill = {(d.tier, d.value): d for d in report.drilldown}
@@ -124,9 +151,14 @@ async def test_distributions_satisfaction_and_targets(projected):
         happy = await reports.satisfaction(conn, PERIOD)
         held = await reports.against_targets(conn, PERIOD)
     assert [(c.value, c.complaints) for c in spread.by["type"]] == [
-        ("product_fault", 2), ("process_problem", 1), ("service_attitude", 1)]
+        ("product_fault", 2),
+        ("process_problem", 1),
+        ("service_attitude", 1),
+    ]
     assert [(p.starts, p.received, p.breached) for p in spread.daily] == [
-        (date(2026, 11, 27), 1, 0), (date(2026, 11, 30), 3, 1)]
+        (date(2026, 11, 27), 1, 0),
+        (date(2026, 11, 30), 3, 1),
+    ]
     assert [p.starts for p in spread.weekly] == [date(2026, 11, 23), date(2026, 11, 30)]  # weeks start on Monday
     assert (happy.surveys_answered, happy.satisfied, happy.satisfied_share) == (2, 1, 0.5)
     assert happy.dissatisfied_reasons == ["call me on 138****5678 next time"]  # masked
@@ -139,10 +171,18 @@ async def test_distributions_satisfaction_and_targets(projected):
 
 async def _rows(pool) -> list[dict]:
     rows = await pool.fetch("SELECT * FROM reporting.complaints ORDER BY complaint_id")
-    complaints = [{k: (json.loads(v) if k in ("targets", "escalations", "transfers", "departments") else v)
-                   for k, v in dict(r).items()} for r in rows]
-    side = [dict(r) for table in ("targets", "escalations", "departments", "transfers")
-            for r in await pool.fetch(f"SELECT * FROM reporting.complaint_{table} ORDER BY 1, 2")]
+    complaints = [
+        {
+            k: (json.loads(v) if k in ("targets", "escalations", "transfers", "departments") else v)
+            for k, v in dict(r).items()
+        }
+        for r in rows
+    ]
+    side = [
+        dict(r)
+        for table in ("targets", "escalations", "departments", "transfers")
+        for r in await pool.fetch(f"SELECT * FROM reporting.complaint_{table} ORDER BY 1, 2")
+    ]
     return complaints + side
 
 
@@ -150,9 +190,11 @@ async def _rows(pool) -> list[dict]:
 async def test_the_projection_is_the_same_whatever_the_pages_and_after_a_rebuild(projected, page_size):
     whole = await _rows(projected)
     events = fixture_events()
-    await projected.execute("TRUNCATE reporting.complaints, reporting.complaint_targets, "
-                            "reporting.complaint_escalations, reporting.complaint_departments, "
-                            "reporting.complaint_transfers")
+    await projected.execute(
+        "TRUNCATE reporting.complaints, reporting.complaint_targets, "
+        "reporting.complaint_escalations, reporting.complaint_departments, "
+        "reporting.complaint_transfers"
+    )
     for i in range(0, len(events), page_size):
         async with projected.acquire() as conn, conn.transaction():
             await apply_page(conn, events[i : i + page_size])
@@ -180,22 +222,36 @@ async def test_the_policy_simulator_replays_the_period_against_a_proposal(projec
     first_two = next(r for r in proposal.rates if (r.tier, r.target) == (2, "first_response"))
     assert (first_two.late_now, first_two.late_proposed, first_two.breach_rate_proposed) == (1, 2, 1.0)
     assert [(c.complaint_id, c.target, c.late_now, c.late_proposed) for c in proposal.changes] == [
-        ("C-1", "first_response", False, True)]
+        ("C-1", "first_response", False, True)
+    ]
     assert proposal.proposed == "default@v4"
 
 
-@pytest.mark.parametrize("filters", [{"tier": 2}, {"channel": "email"}, {"tier": 1, "group": "liaison-product"},
-                                     {"person": "a2", "complaint_type": "product_fault"}])
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {"tier": 2},
+        {"channel": "email"},
+        {"tier": 1, "group": "liaison-product"},
+        {"person": "a2", "complaint_type": "product_fault"},
+    ],
+)
 async def test_every_filter_narrows_every_part_of_the_report(projected, filters):
     period = reports.Period(PERIOD.start, PERIOD.end, SHANGHAI, **filters)
     async with projected.acquire() as conn:
         report = await reports.timeliness(conn, period, by="person")
         held = await reports.against_targets(conn, period)
-    column = {"tier": "tier", "channel": "channel", "group": "group_name", "person": "assignee",
-              "complaint_type": "complaint_type"}
+    column = {
+        "tier": "tier",
+        "channel": "channel",
+        "group": "group_name",
+        "person": "assignee",
+        "complaint_type": "complaint_type",
+    }
     rows = await projected.fetch("SELECT * FROM reporting.complaints")
     expected = {r["complaint_id"] for r in rows if all(r[column[k]] == v for k, v in filters.items())}
     assert sum(t.complaints for t in report.tiers) == len(expected) > 0
     assert sum(sum(t.escalations_by_level.values()) for t in report.tiers) == sum(
-        r["escalation_level"] > 0 for r in rows if r["complaint_id"] in expected)
+        r["escalation_level"] > 0 for r in rows if r["complaint_id"] in expected
+    )
     assert held.figures

@@ -2,6 +2,9 @@
 
 from datetime import datetime, timedelta, timezone
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from services.common.deadlines.policy import load_policy
 from services.common.deadlines.sla import SlaState
 
@@ -36,8 +39,10 @@ def test_tier_1_first_response_warns_breaches_and_climbs_the_chain_once_each():
 def test_a_worker_back_after_an_outage_fires_what_is_due_in_order_without_stale_warnings():
     sla = SlaState(policy=POLICY, tier=1)
     sla.start("first_response", MONDAY_10)
-    assert fired(sla, MONDAY_10 + 50 * M) == [("breach", "first_response", 1, "group_lead"),
-                                              ("climb", "first_response", 2, "department_head")]
+    assert fired(sla, MONDAY_10 + 50 * M) == [
+        ("breach", "first_response", 1, "group_lead"),
+        ("climb", "first_response", 2, "department_head"),
+    ]
 
 
 def test_meeting_a_target_in_time_stops_it():
@@ -110,10 +115,6 @@ def test_retiering_takes_the_new_budgets_from_the_original_start():
     sla.move_to(preset, 1, MONDAY_10 + 31 * M)
     assert sla.deadline(target, MONDAY_10 + 31 * M) == MONDAY_10 + timedelta(hours=24)
     assert "solution_plan" not in sla.targets
-
-
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st
 
 
 @given(st.integers(1, 3), st.lists(st.integers(0, 6000), min_size=1, max_size=30))

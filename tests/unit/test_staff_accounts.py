@@ -42,7 +42,8 @@ async def test_who_may_act_on_which_complaint(store):
         return await staff_auth.staff_for_token(store.pool, router, issued.token)
 
     agent, other_agent, lead, manager, admin = [
-        await person(i) for i in ("zhou.ting", "zhao.min", "liu.yang", "wang.fang", "ops.admin")]
+        await person(i) for i in ("zhou.ting", "zhao.min", "liu.yang", "wang.fang", "ops.admin")
+    ]
     service_desk = Handling(group="front-line-service", assignee="zhou.ting", owner=None, liaison=None)
     config = router.config
     assert refusal(agent, "acknowledge", service_desk, config) is None

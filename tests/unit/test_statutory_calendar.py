@@ -52,8 +52,9 @@ def test_2027_make_up_saturdays_come_from_the_policy_file_until_a_library_has_th
     saturday = date(2027, 1, 30)
     assert saturday.weekday() == 5 and not working(saturday)
     announced = POLICY.calendar.model_copy(update={"make_up_days": [saturday]})
-    calendar = BusinessCalendar(with_statutory_days(POLICY.model_copy(update={"calendar": announced}),
-                                                    years=(2027,)).calendar)
+    calendar = BusinessCalendar(
+        with_statutory_days(POLICY.model_copy(update={"calendar": announced}), years=(2027,)).calendar
+    )
     assert calendar.is_working_time(datetime.combine(saturday, time(10, 0), SHANGHAI))
     assert not calendar.is_working_time(datetime.combine(date(2027, 2, 8), time(10, 0), SHANGHAI))
 

@@ -55,20 +55,27 @@ async def test_anything_else_unhandled_is_still_a_500_and_logged(client):
     assert response.status_code == 500 and response.json() == {"error": "internal_error", "message": "internal error"}
 
 
-@pytest.mark.parametrize(("request_args", "field", "location"), [
-    (("POST", "/notes/%00", {"json": {"text": "ok"}}), "path", "path"),
-    (("POST", "/notes/1?q=a%00b", {"json": {"text": "ok"}}), "q", "query"),
-    (("POST", "/notes/1", {"json": {"text": "call me\u0000"}}), "text", "body"),
-    (("POST", "/notes/1", {"json": {"text": "ok", "tags": ["fine", "bad\u0000"]}}), "tags.1", "body"),
-])
+@pytest.mark.parametrize(
+    ("request_args", "field", "location"),
+    [
+        (("POST", "/notes/%00", {"json": {"text": "ok"}}), "path", "path"),
+        (("POST", "/notes/1?q=a%00b", {"json": {"text": "ok"}}), "q", "query"),
+        (("POST", "/notes/1", {"json": {"text": "call me\u0000"}}), "text", "body"),
+        (("POST", "/notes/1", {"json": {"text": "ok", "tags": ["fine", "bad\u0000"]}}), "tags.1", "body"),
+    ],
+)
 async def test_a_nul_character_is_a_422_naming_the_field(client, request_args, field, location):
     method, url, kwargs = request_args
     response = await client.request(method, url, **kwargs)
     assert response.status_code == 422, response.text
-    assert response.json()["fields"] == [{"field": field, "location": location,
-                                          "message": "must not contain a NUL character"}]
+    assert response.json()["fields"] == [
+        {"field": field, "location": location, "message": "must not contain a NUL character"}
+    ]
 
 
 async def test_a_clean_json_body_still_reaches_the_route(client):
     response = await client.post("/notes/7", json={"text": "订单 \\u0000 written out is fine"})
-    assert response.status_code == 200 and response.json() == {"note_id": "7", "text": "订单 \\u0000 written out is fine"}
+    assert response.status_code == 200 and response.json() == {
+        "note_id": "7",
+        "text": "订单 \\u0000 written out is fine",
+    }

@@ -60,8 +60,12 @@ async def every_other_action(env: WorkflowEnvironment) -> str:
     await complaints.transfer(cid, TransferAction(staff_id="agent-8", to_group="liaison-operations", reason="finance"))
     await complaints.accept_transfer(cid, StaffAction(staff_id="ma.jun"))
     await complaints.add_note(cid, NoteAction(staff_id="agent-8", text="call after 18:00"))
-    await complaints.propose_compensation(cid, CompensationAction(
-        staff_id="agent-8", kind="refund", amount=3000, reason="charged twice", approver_role="department_head"))
+    await complaints.propose_compensation(
+        cid,
+        CompensationAction(
+            staff_id="agent-8", kind="refund", amount=3000, reason="charged twice", approver_role="department_head"
+        ),
+    )
     await complaints.decide_compensation(cid, DecisionAction(staff_id="chen.jie", approve=True))
     await complaints.apply_policy(cid, ApplyPolicyAction(staff_id="ops-1", policy="default"))
     await env.sleep(timedelta(hours=3))  # the progress cadence passes: a reminder
@@ -70,7 +74,9 @@ async def every_other_action(env: WorkflowEnvironment) -> str:
     await scenarios.wait_for_event(handle, "SurveyRequested")
     await complaints.answer_survey(cid, SurveyAnswer(satisfaction_result=1, satisfaction_speed=2))
     await scenarios.wait_for_event(handle, "FollowUpRequested")
-    await complaints.record_follow_up(cid, FollowUpAction(staff_id="agent-8", outcome="refunded", extra_compensation="a voucher"))
+    await complaints.record_follow_up(
+        cid, FollowUpAction(staff_id="agent-8", outcome="refunded", extra_compensation="a voucher")
+    )
     await handle.result()
 
     late = scenarios.a_complaint(await scenarios.skip_to(env, 5, time(22, 0)), scenarios.ROUTINE)

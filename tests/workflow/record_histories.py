@@ -39,7 +39,10 @@ def workflow_tasks_before_routing(history) -> int:
     for event in history.events:
         tasks += event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
         marker = event.marker_recorded_event_attributes
-        if marker.marker_name == "core_local_activity" and b"route_complaint" in marker.details["data"].payloads[0].data:
+        if (
+            marker.marker_name == "core_local_activity"
+            and b"route_complaint" in marker.details["data"].payloads[0].data
+        ):
             return tasks
     raise AssertionError("the complaint was never routed")
 
@@ -55,12 +58,13 @@ async def record_queried_during_first_task(tmp: Path) -> None:
             handle = complaints.handle(complaint.complaint_id)
             routed = asyncio.Event()
 
-            async def ask():
+            async def ask(complaint_id: str, routed: asyncio.Event) -> None:
                 while not routed.is_set():
-                    if any(h.type == "Assigned" for h in (await complaints.status(complaint.complaint_id)).history):
+                    if any(h.type == "Assigned" for h in (await complaints.status(complaint_id)).history):
                         routed.set()
 
-            await asyncio.wait_for(asyncio.gather(*(ask() for _ in range(5))), timeout=60)
+            asking = (ask(complaint.complaint_id, routed) for _ in range(5))
+            await asyncio.wait_for(asyncio.gather(*asking), timeout=60)
             history = await handle.fetch_history()
             if workflow_tasks_before_routing(history) > 1:
                 (HISTORIES / f"{scenarios.GENERATION}__queried_during_first_task.json").write_text(history.to_json())

@@ -83,7 +83,9 @@ class OutboxMessages:
 
     async def sent(self) -> list[KeyedNotificationRequest]:
         rows = await self.pool.fetch("SELECT idempotency_key, request FROM workflow.outbox ORDER BY position")
-        return [KeyedNotificationRequest(idempotency_key=r["idempotency_key"], **json.loads(r["request"])) for r in rows]
+        return [
+            KeyedNotificationRequest(idempotency_key=r["idempotency_key"], **json.loads(r["request"])) for r in rows
+        ]
 
     async def of(self, complaint_id: str) -> list[KeyedNotificationRequest]:
         return [n for n in await self.sent() if n.complaint_id == complaint_id]
@@ -111,8 +113,9 @@ async def recording_run():
 
 
 @asynccontextmanager
-async def complaint_worker(client: Client, event_store: EventStore, policy_dir: Path = POLICY_DIR,
-                           staff_on_duty: bool = True, **worker_options):
+async def complaint_worker(
+    client: Client, event_store: EventStore, policy_dir: Path = POLICY_DIR, staff_on_duty: bool = True, **worker_options
+):
     """A worker with the real activities (event store and outbox, policies, routing over the
     shipped roster); notify is not called. staff_on_duty=False: nobody can be picked, the
     group's queue has every complaint (the timelines of an untouched complaint)."""
@@ -120,8 +123,7 @@ async def complaint_worker(client: Client, event_store: EventStore, policy_dir: 
     await router.load_roster()
     await event_store.pool.execute("UPDATE workflow.staff SET on_duty = $1", staff_on_duty)
     async with httpx.AsyncClient() as http:
-        real = ComplaintActivities(event_store, router, http, notify_url="http://unused.invalid",
-                                   policy_dir=policy_dir)
+        real = ComplaintActivities(event_store, router, http, notify_url="http://unused.invalid", policy_dir=policy_dir)
         async with build_worker(client, TASK_QUEUE, activities_of(real), **worker_options):
             yield OutboxMessages(event_store.pool)
 
@@ -166,8 +168,10 @@ async def wait_for(handle: WorkflowHandle, check, what: str, timeout: float = 20
         if check(view):
             return view
         await asyncio.sleep(0.05)
-    raise AssertionError(f"never {what}; last seen {view.stage if view else '-'}, "
-                         f"history {[h.type for h in view.history] if view else []}")
+    raise AssertionError(
+        f"never {what}; last seen {view.stage if view else '-'}, "
+        f"history {[h.type for h in view.history] if view else []}"
+    )
 
 
 async def wait_for_stage(handle: WorkflowHandle, stage: Stage) -> ComplaintView:
@@ -187,7 +191,9 @@ async def acknowledge_and_resolve(handle: WorkflowHandle) -> None:
 
 async def answer(handle: WorkflowHandle, result: int, speed: int) -> None:
     await wait_for_event(handle, "SurveyRequested")
-    await drive(handle).answer_survey(SurveyAnswer(satisfaction_result=result, satisfaction_speed=speed, suggestion="快"))
+    await drive(handle).answer_survey(
+        SurveyAnswer(satisfaction_result=result, satisfaction_speed=speed, suggestion="快")
+    )
 
 
 async def happy_path(env: WorkflowEnvironment) -> WorkflowHandle:
@@ -259,9 +265,13 @@ async def compensated(env: WorkflowEnvironment) -> WorkflowHandle:
     await wait_for_event(handle, "Assigned")
     await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
     await drive(handle).propose_compensation(
-        CompensationAction(staff_id="agent-2", kind="gift", amount=30, reason="a coupon"))
-    await drive(handle).propose_compensation(CompensationAction(
-        staff_id="agent-2", kind="refund", amount=3000, reason="charged twice", approver_role="department_head"))
+        CompensationAction(staff_id="agent-2", kind="gift", amount=30, reason="a coupon")
+    )
+    await drive(handle).propose_compensation(
+        CompensationAction(
+            staff_id="agent-2", kind="refund", amount=3000, reason="charged twice", approver_role="department_head"
+        )
+    )
     await env.sleep(timedelta(hours=2, minutes=5))
     await wait_for_event(handle, "Escalated")
     await drive(handle).decide_compensation(DecisionAction(staff_id="chen.jie", approve=True))
@@ -278,11 +288,16 @@ async def repeat_and_batch_linked(env: WorkflowEnvironment) -> WorkflowHandle:
     handle = await start(env.client, complaint)
     await wait_for_event(handle, "Assigned")
     received = await env.get_current_time()
-    await drive(handle).link_repeat(RepeatSubmission(
-        submission_id="T-repeat", channel=Channel.email, received_at=received, description="still charged twice",
-        similarity=0.5))
-    await drive(handle).link_batch(BatchLink(batch_id="B-1", cause="money-lost",
-                                                                        customers=5))
+    await drive(handle).link_repeat(
+        RepeatSubmission(
+            submission_id="T-repeat",
+            channel=Channel.email,
+            received_at=received,
+            description="still charged twice",
+            similarity=0.5,
+        )
+    )
+    await drive(handle).link_batch(BatchLink(batch_id="B-1", cause="money-lost", customers=5))
     await acknowledge_and_resolve(handle)
     await answer(handle, 2, 2)  # dissatisfied: the second follow-up
     await wait_for_stage(handle, Stage.second_follow_up)
@@ -310,10 +325,16 @@ async def reopened(env: WorkflowEnvironment) -> WorkflowHandle:
     return handle
 
 
-SCENARIOS = {"happy_path": happy_path, "survey_given_up": survey_given_up,
-             "tier_1_escalated_twice": tier_1_escalated_twice, "repeat_and_batch_linked": repeat_and_batch_linked,
-             "tier_1_plan_given": tier_1_plan_given, "transferred": transferred,
-             "compensated": compensated, "reopened": reopened}
+SCENARIOS = {
+    "happy_path": happy_path,
+    "survey_given_up": survey_given_up,
+    "tier_1_escalated_twice": tier_1_escalated_twice,
+    "repeat_and_batch_linked": repeat_and_batch_linked,
+    "tier_1_plan_given": tier_1_plan_given,
+    "transferred": transferred,
+    "compensated": compensated,
+    "reopened": reopened,
+}
 # Histories are saved per generation of the workflow: each generation's stay, so complaints
 # started under any of them keep replaying. A new generation = a new `workflow.patched` id, or
 # policies whose data takes branches the saved ones never took (policy-v3: tier 1's solution

@@ -31,8 +31,15 @@ from tests.workflow.scenarios import drive
 
 SURVEY_ANSWER_WINDOW = timedelta(hours=48)  # default policy, tiers 2 and 3
 REOPEN_WINDOW = timedelta(days=7)  # default policy
-LIFECYCLE = ["ComplaintReceived", "TierAssigned", "Assigned", "Acknowledged", "Resolved",
-             "FeedbackSent", "SurveyRequested"]
+LIFECYCLE = [
+    "ComplaintReceived",
+    "TierAssigned",
+    "Assigned",
+    "Acknowledged",
+    "Resolved",
+    "FeedbackSent",
+    "SurveyRequested",
+]
 
 
 async def test_happy_path_records_every_stage_once_and_in_order(env, store, notifications):
@@ -61,7 +68,8 @@ async def test_happy_path_records_every_stage_once_and_in_order(env, store, noti
     # Written in the customer's language (a Chinese name, an English complaint: English), with
     # the phone as the fallback when e-mail fails for good, times as moments notify writes out.
     assert {(n.language, tuple((f.channel, f.address) for f in n.fallbacks)) for n in to_customer} == {
-        ("en", (("sms", "13812341234"),))}
+        ("en", (("sms", "13812341234"),))
+    }
     received = datetime.fromisoformat(sent[0].variables["first_response_by"])
     assert received - stream[0].occurred_at <= timedelta(minutes=30)  # tier 2: first response within 30 min
     acknowledged = sent[2].variables
@@ -194,20 +202,29 @@ async def test_staff_correct_type_and_responsibility_with_a_reason(env, store, n
     handle = await scenarios.start(env.client, complaint)
     await scenarios.wait_for_event(handle, "Assigned")
     await drive(handle).acknowledge(StaffAction(staff_id="agent-7"))
-    fix = ReclassifyAction(staff_id="lead-1", complaint_type="product_fault", responsibility="rnd",
-                           reason="a billing bug in the app, not a process error")
+    fix = ReclassifyAction(
+        staff_id="lead-1",
+        complaint_type="product_fault",
+        responsibility="rnd",
+        reason="a billing bug in the app, not a process error",
+    )
     view = await drive(handle).reclassify(fix)
     assert (view.complaint_type, view.classification.responsibility) == ("product_fault", "rnd")
     decided = view.classification.decision("responsibility")
     assert (decided.rule, decided.reason) == ("staff:lead-1", fix.reason)
     with pytest.raises(ActionRefused, match="classified so already"):
-        await drive(handle).reclassify(ReclassifyAction(staff_id="lead-1", complaint_type="product_fault",
-                                                        reason="again"))
+        await drive(handle).reclassify(
+            ReclassifyAction(staff_id="lead-1", complaint_type="product_fault", reason="again")
+        )
 
     event = next(e for e in await store.read_stream(complaint.complaint_id) if e.type == "Reclassified")
     assert (event.data["from_type"], event.data["to_type"]) == ("process_problem", "product_fault")
     assert (event.data["from_responsibility"], event.data["to_responsibility"]) == ("undetermined", "rnd")
-    listed = [i for i in await inbox.list_items(store.pool, inbox.Filters(), limit=500) if i.complaint_id == complaint.complaint_id]
+    listed = [
+        i
+        for i in await inbox.list_items(store.pool, inbox.Filters(), limit=500)
+        if i.complaint_id == complaint.complaint_id
+    ]
     assert listed[0].complaint_type == "product_fault"
     await handle.terminate("test over")
 
@@ -218,9 +235,19 @@ async def test_a_resolved_complaint_is_reopened_within_its_window_and_closes_aft
     outcome = await handle.result()
     stream = await store.read_stream(outcome.complaint_id)
     types = [e.type for e in stream]
-    assert types[types.index("FollowedUp"):] == [
-        "FollowedUp", "Reopened", "SlaWarning", "SlaWarning", "SlaBreached", "Escalated", "Resolved", "FeedbackSent",
-        "SurveyRequested", "SurveyExpired", "Closed"]
+    assert types[types.index("FollowedUp") :] == [
+        "FollowedUp",
+        "Reopened",
+        "SlaWarning",
+        "SlaWarning",
+        "SlaBreached",
+        "Escalated",
+        "Resolved",
+        "FeedbackSent",
+        "SurveyRequested",
+        "SurveyExpired",
+        "Closed",
+    ]
     reopened = next(e for e in stream if e.type == "Reopened")
     resolved = [e for e in stream if e.type == "Resolved"]
     # By the customer, two days after the first result; back to its owner, due 24 h later (tier 2).

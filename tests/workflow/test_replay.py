@@ -9,7 +9,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from services.common.codec import with_encryption
-
 from services.workflow.worker import SANDBOX
 from services.workflow.workflows import ComplaintWorkflow
 
@@ -22,8 +21,18 @@ def test_histories_of_every_generation_are_saved():
     and with the policy loaded locally; for that one also a complaint queried during its first
     workflow task, which the dev server splits in two (see record_histories.py)."""
     stems = {p.stem for p in HISTORIES}
-    for generation in ("before-routing", "routing-v1", "liaison-told-v1", "policy-local-v1", "message-outbox-v1",
-                       "timeliness-v1", "policy-v3", "transfers-v1", "reopen-v1", "customer-comms-v1"):
+    for generation in (
+        "before-routing",
+        "routing-v1",
+        "liaison-told-v1",
+        "policy-local-v1",
+        "message-outbox-v1",
+        "timeliness-v1",
+        "policy-v3",
+        "transfers-v1",
+        "reopen-v1",
+        "customer-comms-v1",
+    ):
         assert {f"{generation}__happy_path", f"{generation}__survey_given_up"} <= stems
     assert {"policy-local-v1__queried_during_first_task", "message-outbox-v1__queried_during_first_task"} <= stems
 
@@ -32,10 +41,11 @@ def test_histories_of_every_generation_are_saved():
 async def test_saved_history_replays_with_current_code(path):
     history = WorkflowHistory.from_json(f"complaint-{path.stem.split('__')[-1]}", path.read_text())
     replayer = Replayer(
-        workflows=[ComplaintWorkflow], workflow_runner=SANDBOX,
+        workflows=[ComplaintWorkflow],
+        workflow_runner=SANDBOX,
         # Histories recorded on a local system are encrypted (services/common/codec.py); older
         # ones are not, and pass through the codec as they are.
-        data_converter=with_encryption(pydantic_data_converter, TEST_PAYLOAD_KEYS)
+        data_converter=with_encryption(pydantic_data_converter, TEST_PAYLOAD_KEYS),
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

@@ -55,8 +55,7 @@ async def test_tier_2_goes_to_senior_agents_with_a_business_liaison(env, store, 
 
 
 async def test_tier_3_goes_to_the_skill_group_of_its_type_round_robin(env, store, notifications):
-    picked = [(await _routed(env, "The app sometimes shows the wrong language after a restart."))[1]
-              for _ in range(3)]
+    picked = [(await _routed(env, "The app sometimes shows the wrong language after a restart."))[1] for _ in range(3)]
     assert {v.group for v in picked} == {"front-line-product"}
     assert [v.assignee for v in picked] == ["sun.lei", "zhao.min", "sun.lei"]
     _, rude = await _routed(env, "The cashier was rude to me")
@@ -86,10 +85,16 @@ async def test_the_inbox_lists_routed_complaints_masked_and_counts_load(env, sto
     items = await inbox.list_items(store.pool, inbox.Filters(assignee=view.assignee))
     item = next(i for i in items if i.complaint_id == view.complaint_id)
     assert item.customer_contact == "138****1234"
-    assert (item.tier, item.complaint_type, item.group_name, item.stage) == (2, "process_problem",
-                                                                             "senior-agents", "acknowledged")
+    assert (item.tier, item.complaint_type, item.group_name, item.stage) == (
+        2,
+        "process_problem",
+        "senior-agents",
+        "acknowledged",
+    )
     assert item.owner == view.assignee and item.next_deadline is not None
-    dumped = " ".join(str(v) for i in await inbox.list_items(store.pool, inbox.Filters(), limit=500) for v in i.model_dump().values())
+    dumped = " ".join(
+        str(v) for i in await inbox.list_items(store.pool, inbox.Filters(), limit=500) for v in i.model_dump().values()
+    )
     assert "13812341234" not in dumped
 
 
@@ -99,8 +104,13 @@ async def test_a_repeat_arriving_while_the_complaint_is_received_waits_for_it(en
 
     complaint = scenarios.a_complaint(await env.get_current_time(), "The cashier was rude to me")
     handle = await scenarios.start(env.client, complaint)
-    repeat = RepeatSubmission(submission_id="T-again", channel=Channel.email, received_at=complaint.received_at,
-                              description="and rude again", similarity=0.4)
+    repeat = RepeatSubmission(
+        submission_id="T-again",
+        channel=Channel.email,
+        received_at=complaint.received_at,
+        description="and rude again",
+        similarity=0.4,
+    )
     view = await drive(handle).link_repeat(repeat)
     assert view.repeats == 1
     types = [e.type for e in await store.read_stream(complaint.complaint_id)]
@@ -153,8 +163,10 @@ async def test_a_queue_sweep_cancelled_midway_leaves_the_next_sweep_free_to_run(
     sweep.cancel()
     with pytest.raises(asyncio.CancelledError):
         await sweep
-    held = await store.pool.fetchval("""SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
-                                          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())""")
+    held = await store.pool.fetchval(
+        """SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"""
+    )
     assert held == 0
     await assign_queued(router, ComplaintClient(env.client, scenarios.TASK_QUEUE))
     assert (await drive(handle).status()).assignee is not None

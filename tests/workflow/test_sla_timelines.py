@@ -86,8 +86,15 @@ async def test_tier_1_untouched_warns_breaches_and_climbs_around_the_clock(env, 
     handle = await start(env.client, a_complaint(received, URGENT))
     await wait_for_event(handle, "Assigned")
     await advance(env, handle, timedelta(hours=3, minutes=15))
-    await scenarios.wait_for(handle, lambda v: v.history[-1].type == "Escalated" and v.escalation_level == 3
-                             and sum(h.type == "Escalated" for h in v.history) == 9, "all climbs recorded")
+    await scenarios.wait_for(
+        handle,
+        lambda v: (
+            v.history[-1].type == "Escalated"
+            and v.escalation_level == 3
+            and sum(h.type == "Escalated" for h in v.history) == 9
+        ),
+        "all climbs recorded",
+    )
 
     assert timeline(await events_of(store, handle), received) == RECEIVED + [
         ("0:07:30", "SlaWarning", "first_response 0.5"),
@@ -109,8 +116,11 @@ async def test_tier_1_untouched_warns_breaches_and_climbs_around_the_clock(env, 
         ("3:00:00", "Escalated", "assignment L3 manager"),
         ("3:00:00", "Escalated", "solution_plan L3 manager"),
     ]
-    sent = [(n.template, n.recipient_address, n.variables.get("level") or n.variables.get("fraction"))
-            for n in await alerts.of(handle.id.removeprefix("complaint-")) if n.template != "received"]
+    sent = [
+        (n.template, n.recipient_address, n.variables.get("level") or n.variables.get("fraction"))
+        for n in await alerts.of(handle.id.removeprefix("complaint-"))
+        if n.template != "received"
+    ]
     assert sent[:5] == [
         ("sla_warning", "role:queue@special-team", 0.5),
         ("sla_warning", "role:queue@special-team", 0.8),
@@ -123,11 +133,14 @@ async def test_tier_1_untouched_warns_breaches_and_climbs_around_the_clock(env, 
 
     # Deadlines fire without a visibility write: for the Temporal UI the complaint is overdue
     # by its next deadline, the first one it missed, until people act on it.
-    described = await _search_attributes(handle, sa.BREACHED, sa.ESCALATION_LEVEL, sa.TIER, sa.STATUS,
-                                         sa.NEXT_DEADLINE)
+    described = await _search_attributes(handle, sa.BREACHED, sa.ESCALATION_LEVEL, sa.TIER, sa.STATUS, sa.NEXT_DEADLINE)
     overdue_since = datetime.fromisoformat(described.pop("ComplaintNextDeadline"))
-    assert described == {"ComplaintBreached": False, "ComplaintEscalationLevel": 0, "ComplaintTier": 1,
-                         "ComplaintStatus": "assigned"}
+    assert described == {
+        "ComplaintBreached": False,
+        "ComplaintEscalationLevel": 0,
+        "ComplaintTier": 1,
+        "ComplaintStatus": "assigned",
+    }
     assert overdue_since == received + timedelta(minutes=15)
 
     # Acknowledged late: the owner now owes a progress update every 2 h; the owner is reminded
@@ -136,9 +149,11 @@ async def test_tier_1_untouched_warns_breaches_and_climbs_around_the_clock(env, 
     described = await _search_attributes(handle, sa.BREACHED, sa.ESCALATION_LEVEL, sa.STATUS)
     assert described == {"ComplaintBreached": True, "ComplaintEscalationLevel": 3, "ComplaintStatus": "acknowledged"}
     await advance(env, handle, timedelta(hours=2, minutes=1), "SlaBreached")
-    tail = timeline(await events_of(store, handle), received)[len(RECEIVED) + 18:]
+    tail = timeline(await events_of(store, handle), received)[len(RECEIVED) + 18 :]
     assert [row[1:] for row in tail] == [
-        ("Acknowledged", ""), ("ProgressReminder", "progress"), ("SlaBreached", "progress"),
+        ("Acknowledged", ""),
+        ("ProgressReminder", "progress"),
+        ("SlaBreached", "progress"),
         ("Escalated", "progress L1 group_lead"),
     ]
     ack_at = tail[0][0]
@@ -150,8 +165,9 @@ async def test_tier_1_untouched_warns_breaches_and_climbs_around_the_clock(env, 
 
 async def _describe(handle):
     return await handle._client.workflow_service.describe_workflow_execution(
-        DescribeWorkflowExecutionRequest(namespace=handle._client.namespace,
-                                         execution=WorkflowExecution(workflow_id=handle.id))
+        DescribeWorkflowExecutionRequest(
+            namespace=handle._client.namespace, execution=WorkflowExecution(workflow_id=handle.id)
+        )
     )
 
 
@@ -201,7 +217,9 @@ async def test_tier_2_resolution_runs_around_the_clock_and_progress_is_due_by_17
     assert acknowledged.deadlines["progress"] == received + timedelta(hours=7)  # Monday 17:00 local
     await advance(env, handle, timedelta(hours=36, minutes=20))
     await scenarios.wait_for(handle, lambda v: sum(h.type == "Escalated" for h in v.history) == 6, "six escalations")
-    await drive(handle).post_progress(ProgressAction(staff_id="agent-2", message="Refund approved, money back tomorrow"))
+    await drive(handle).post_progress(
+        ProgressAction(staff_id="agent-2", message="Refund approved, money back tomorrow")
+    )
 
     assert timeline(await events_of(store, handle), received) == RECEIVED + [
         ("0:10:00", "Acknowledged", ""),
@@ -251,8 +269,9 @@ async def test_tier_3_owes_one_update_before_completion_due_halfway_through_reso
         ("24:20:00", "Escalated", "progress L1 group_lead"),
         ("25:20:00", "ProgressPosted", ""),
     ]
-    assert [r[1] for r in timeline(await events_of(store, prompt), received)][len(RECEIVED):] == [
-        "Acknowledged", "ProgressPosted",
+    assert [r[1] for r in timeline(await events_of(store, prompt), received)][len(RECEIVED) :] == [
+        "Acknowledged",
+        "ProgressPosted",
     ]
 
 
@@ -270,7 +289,9 @@ async def test_tier_3_after_hours_gets_an_auto_reply_and_every_clock_waits_for_m
     deadlines = (await drive(handle).status()).deadlines
     assert deadlines["first_response"] == monday_9 + timedelta(hours=1)  # business time
     assert datetime.fromisoformat(auto_reply.variables["first_response_by"]) == deadlines["first_response"]
-    customer_told = [n.template for n in await alerts.of(handle.id.removeprefix("complaint-")) if n.channel != "internal"]
+    customer_told = [
+        n.template for n in await alerts.of(handle.id.removeprefix("complaint-")) if n.channel != "internal"
+    ]
     assert customer_told == ["after_hours"]  # one receipt, not two
     assert deadlines["resolution"] == monday_9 + timedelta(hours=48)  # around the clock, from Monday 09:00
 
@@ -355,8 +376,9 @@ async def test_retiering_recomputes_the_running_deadlines(env, store, alerts):
 
 async def test_a_transfer_not_accepted_in_time_escalates_in_the_receiving_department(env, store, alerts):
     """Domain §5 (sources 000, 003): the receiving department accepts a transfer within 2 h. Not
-    in time: warnings to its queue, then its department head and on up its chain. Accepted: it works the complaint, the first
-    responder keeps ownership, and the customer hears who handles it now."""
+    in time: warnings to its queue, then its department head and on up its chain. Accepted: it
+    works the complaint, the first responder keeps ownership, and the customer hears who handles
+    it now."""
     received = await skip_to(env, MONDAY, time(10, 0))
     handle = await start(env.client, a_complaint(received, MONEY))  # tier 2: business hours
     await wait_for_event(handle, "Assigned")
@@ -364,7 +386,8 @@ async def test_a_transfer_not_accepted_in_time_escalates_in_the_receiving_depart
     sender_group = (await drive(handle).status()).group
     await advance(env, handle, timedelta(minutes=10))
     sent = await drive(handle).transfer(
-        TransferAction(staff_id="agent-2", to_group="liaison-operations", reason="the refund needs finance"))
+        TransferAction(staff_id="agent-2", to_group="liaison-operations", reason="the refund needs finance")
+    )
     assert sent.transfer.to_group == "liaison-operations" and sent.group == sender_group
     assert _close(sent.deadlines["transfer_acceptance"], received + timedelta(hours=2, minutes=10))
     with pytest.raises(ActionRefused, match="waiting to be accepted"):
@@ -375,7 +398,7 @@ async def test_a_transfer_not_accepted_in_time_escalates_in_the_receiving_depart
     assert accepted.transfer is None and "transfer_acceptance" not in accepted.deadlines
 
     rows = timeline(await events_of(store, handle), received)
-    assert rows[len(RECEIVED) + 1:] == [
+    assert rows[len(RECEIVED) + 1 :] == [
         ("0:10:00", "TransferRequested", ""),
         ("1:10:00", "SlaWarning", "transfer_acceptance 0.5"),
         ("1:46:00", "SlaWarning", "transfer_acceptance 0.8"),
@@ -404,7 +427,8 @@ async def test_a_declined_transfer_goes_back_to_the_sender_with_the_reason(env, 
     await drive(handle).transfer(TransferAction(staff_id="agent-2", to_group="liaison-product", reason="a defect?"))
     await advance(env, handle, timedelta(minutes=30))
     back = await drive(handle).decline_transfer(
-        DeclineTransferAction(staff_id="zheng.li", reason="no defect: a billing question"))
+        DeclineTransferAction(staff_id="zheng.li", reason="no defect: a billing question")
+    )
     assert (back.group, back.transfer) == (group, None) and "transfer_acceptance" not in back.deadlines
     with pytest.raises(ActionRefused, match="no transfer"):
         await drive(handle).accept_transfer(StaffAction(staff_id="zheng.li"))
@@ -424,10 +448,14 @@ async def test_a_compensation_beyond_authority_waits_for_its_approver_and_escala
     await wait_for_event(handle, "Assigned")
     await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
     coupon = await drive(handle).propose_compensation(
-        CompensationAction(staff_id="agent-2", kind="gift", amount=30, reason="a coupon for the trouble"))
+        CompensationAction(staff_id="agent-2", kind="gift", amount=30, reason="a coupon for the trouble")
+    )
     assert coupon.compensations[0].status == "granted" and "compensation_approval" not in coupon.deadlines
-    refund = await drive(handle).propose_compensation(CompensationAction(
-        staff_id="agent-2", kind="refund", amount=3000, reason="charged twice", approver_role="department_head"))
+    refund = await drive(handle).propose_compensation(
+        CompensationAction(
+            staff_id="agent-2", kind="refund", amount=3000, reason="charged twice", approver_role="department_head"
+        )
+    )
     assert refund.compensations[1].status == "pending"
     assert _close(refund.deadlines["compensation_approval"], received + timedelta(hours=2))
     with pytest.raises(ActionRefused, match="waiting for approval"):
@@ -435,12 +463,16 @@ async def test_a_compensation_beyond_authority_waits_for_its_approver_and_escala
     await advance(env, handle, timedelta(hours=2, minutes=5), "Escalated")
     decided = await drive(handle).decide_compensation(DecisionAction(staff_id="chen.jie", approve=True, note="ok"))
     assert (decided.compensations[1].status, decided.compensations[1].decided_by) == ("approved", "chen.jie")
-    resolved = await drive(handle).resolve(ResolveAction(
-        staff_id="agent-2", resolution=scenarios.RESOLUTION.model_copy(update={"compensation": None})))
+    resolved = await drive(handle).resolve(
+        ResolveAction(staff_id="agent-2", resolution=scenarios.RESOLUTION.model_copy(update={"compensation": None}))
+    )
     assert resolved.resolution.compensation == "gift of 30 yuan; refund of 3000 yuan"
 
-    rows = [r for r in timeline(await events_of(store, handle), received)
-            if r[1] in ("CompensationProposed", "CompensationDecided") or "compensation_approval" in r[2]]
+    rows = [
+        r
+        for r in timeline(await events_of(store, handle), received)
+        if r[1] in ("CompensationProposed", "CompensationDecided") or "compensation_approval" in r[2]
+    ]
     assert rows == [
         ("0:00:00", "CompensationProposed", ""),
         ("0:00:00", "CompensationProposed", ""),
@@ -474,8 +506,9 @@ async def test_running_complaints_keep_their_policy_unless_an_operator_moves_the
     assert view.policy == now and view.deadlines["solution_plan"] == received + timedelta(hours=4)
 
     # A broken policy file is refused and changes nothing.
-    (policy_dir / "broken.toml").write_text(v1.replace('name = "default"', 'name = "broken"')
-                                            .replace('timezone = "Asia/Shanghai"', 'timezone = "Atlantis"'))
+    (policy_dir / "broken.toml").write_text(
+        v1.replace('name = "default"', 'name = "broken"').replace('timezone = "Asia/Shanghai"', 'timezone = "Atlantis"')
+    )
     with pytest.raises(ActionRefused) as refused:
         await drive(moved).apply_policy(ApplyPolicyAction(staff_id="ops-1", policy="broken"))
     assert "unknown time zone" in refused.value.message
@@ -502,20 +535,26 @@ async def test_a_dissatisfied_customer_gets_a_second_follow_up_that_escalates_wh
     *_, needed, promised = await alerts.sent()
     assert needed.template == "follow_up_needed" and needed.recipient_address == "staff:agent-7"
     assert promised.template == "follow_up_promised" and promised.recipient_address == "wang.fang@example.com"
-    assert promised.variables["follow_up_by"] == (await drive(handle).status()).deadlines["second_follow_up"].isoformat()
+    assert (
+        promised.variables["follow_up_by"] == (await drive(handle).status()).deadlines["second_follow_up"].isoformat()
+    )
 
     await advance(env, handle, timedelta(hours=48, minutes=1), "Escalated")
-    await drive(handle).record_follow_up(FollowUpAction(staff_id="agent-7", outcome="called, refunded twice the fee",
-                                               extra_compensation="50 yuan"))
+    await drive(handle).record_follow_up(
+        FollowUpAction(staff_id="agent-7", outcome="called, refunded twice the fee", extra_compensation="50 yuan")
+    )
     outcome = await handle.result()
     assert outcome.breached and outcome.escalation_level == 1
     rows = timeline(await events_of(store, handle), received)
     answered = next(i for i, r in enumerate(rows) if r[1] == "SurveyAnswered")
     start_hms = rows[answered][0]
     assert [(_minutes(r[0]) - _minutes(start_hms), *r[1:]) for r in rows[answered:]] == [
-        (0, "SurveyAnswered", ""), (0, "FollowUpRequested", ""),
-        (24 * 60, "SlaWarning", "second_follow_up 0.5"), (round(38.4 * 60), "SlaWarning", "second_follow_up 0.8"),
-        (48 * 60, "SlaBreached", "second_follow_up"), (48 * 60, "Escalated", "second_follow_up L1 group_lead"),
+        (0, "SurveyAnswered", ""),
+        (0, "FollowUpRequested", ""),
+        (24 * 60, "SlaWarning", "second_follow_up 0.5"),
+        (round(38.4 * 60), "SlaWarning", "second_follow_up 0.8"),
+        (48 * 60, "SlaBreached", "second_follow_up"),
+        (48 * 60, "Escalated", "second_follow_up L1 group_lead"),
         (48 * 60 + 1, "FollowedUp", ""),
         (7 * 24 * 60, "Closed", ""),  # not settled: open to reopening until 7 days after the result
     ]
@@ -536,8 +575,9 @@ async def test_no_alert_twice_across_a_worker_restart(env, store, policy_dir):
     # worker starts at once.
     async with scenarios.complaint_worker(env.client, store, policy_dir, staff_on_duty=False, **no_cache) as outbox:
         await advance(env, handle, timedelta(minutes=45), "SlaWarning")
-        await scenarios.wait_for(handle, lambda v: sum(h.type == "SlaWarning" for h in v.history) == 4,
-                                 "all warnings recorded")
+        await scenarios.wait_for(
+            handle, lambda v: sum(h.type == "SlaWarning" for h in v.history) == 4, "all warnings recorded"
+        )
         events = await events_of(store, handle)
         assert [e.version for e in events] == list(range(1, len(events) + 1))
         rows = timeline(events, received)
