@@ -1098,6 +1098,9 @@ async def test_a_root_cause_review_with_actions_whose_overdue_owner_is_reminded(
     assert (await http.post(f"{reporting}/v1/reviews", json=review, headers=as_agent)).status_code == 403
     unnamed = await http.post(f"{reporting}/v1/reviews", json={**review, "complaint_id": None}, headers=as_lead)
     assert unnamed.status_code == 422
+    year_one = {"action": "x", "owner": "zhou.ting", "due_at": "0001-01-01T00:00:00Z"}  # found by the fuzzer: 500
+    refused = await http.post(f"{reporting}/v1/reviews", json={**review, "actions": [year_one]}, headers=as_lead)
+    assert refused.status_code == 422 and "due_at" in refused.text
     created = await http.post(f"{reporting}/v1/reviews", json=review, headers=as_lead)
     assert created.status_code == 201, created.text
     overdue = next(a for a in created.json()["actions"] if a["owner"] == "zhou.ting")
@@ -1117,6 +1120,10 @@ async def test_a_root_cause_review_with_actions_whose_overdue_owner_is_reminded(
     assert not_theirs.status_code == 403
     done = await http.post(f"{reporting}/v1/review-actions/{overdue['action_id']}/done", headers=as_agent)
     assert done.status_code == 200 and done.json()["done_by"] == "zhou.ting"
+    added = await http.post(
+        f"{reporting}/v1/reviews/{created.json()['review_id']}/actions", json=year_one, headers=as_lead
+    )
+    assert added.status_code == 422 and "due_at" in added.text
     as_csv = await http.get(f"{reporting}/v1/reviews", params={"format": "csv"}, headers=as_lead)
     assert "coach the agent" in as_csv.text and "update the script" in as_csv.text
 
