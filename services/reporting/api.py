@@ -9,7 +9,7 @@ import csv
 import io
 import uuid
 from contextlib import asynccontextmanager
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -93,13 +93,9 @@ def period_of(
         zone = ZoneInfo(tz) if tz else app.state.zone
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise ApiError(422, "invalid_request", f"tz: unknown time zone '{tz}'", field="tz") from exc
-    last = end or datetime.now(zone).date()
-    first = start or last - timedelta(days=29)
-    if first > last:
-        raise ApiError(422, "invalid_request", "start: after end", field="start")
-    if last - first > timedelta(days=3 * 366):
-        raise ApiError(422, "invalid_request", "start: a period of at most three years", field="start")
-    return reports.Period(first, last, zone, tier, complaint_type, channel, group, person)
+    return reports.Period.asked(
+        start, end, zone, tier=tier, complaint_type=complaint_type, channel=channel, group=group, person=person
+    )
 
 
 Format = Annotated[Literal["json", "csv"], Query(description="csv: one row per line, for spreadsheets")]

@@ -108,9 +108,7 @@ async def dashboard(
     reader = await _signed_in_reader(request)
     if not isinstance(reader, Reader):
         return reader
-    zone = request.app.state.zone
-    last = end or datetime.now(zone).date()
-    period = reports.Period(start or last - timedelta(days=29), last, zone)
+    period = reports.Period.asked(start, end, request.app.state.zone)
     async with request.app.state.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         held = await reports.against_targets(conn, period)
         spread = await reports.distributions(conn, period)

@@ -11,6 +11,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from services.common.privacy import scrub_text
+from services.common.web import ApiError
 
 # Domain §2 and §7: what the figures are held against.
 RESPONSE_TARGET = 0.95
@@ -31,6 +32,11 @@ COLUMN_OF: dict[str, str] = {
 }
 
 
+# Reports cover this century: dates near the calendar's ends would overflow the period's
+# arithmetic (the previous period, a zone's offset) instead of meaning anything.
+FIRST_REPORTED_DAY, LAST_REPORTED_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
 @dataclass(frozen=True)
 class Period:
     """Complaints received from `start` (a local date) up to and including `end`, in `zone`."""
@@ -43,6 +49,24 @@ class Period:
     channel: str | None = None
     group: str | None = None
     person: str | None = None
+
+    @classmethod
+    def asked(
+        cls, start: date | None, end: date | None, zone: ZoneInfo, longest_days: int = 3 * 366, **filters: Any
+    ) -> "Period":
+        """The period a reader asked for (by default the 30 days up to today in `zone`); 422
+        naming the field for a date outside the reports' range, a start after the end, or a
+        period longer than `longest_days`."""
+        for name, day in (("start", start), ("end", end)):
+            if day is not None and not FIRST_REPORTED_DAY <= day <= LAST_REPORTED_DAY:
+                raise ApiError(422, "invalid_request", f"{name}: a date from 2000 to 2099", field=name)
+        last = end or datetime.now(zone).date()
+        first = start or last - timedelta(days=29)
+        if first > last:
+            raise ApiError(422, "invalid_request", "start: after end", field="start")
+        if last - first > timedelta(days=longest_days):
+            raise ApiError(422, "invalid_request", f"start: a period of at most {longest_days} days", field="start")
+        return cls(first, last, zone, **filters)
 
     def bounds(self) -> tuple[datetime, datetime]:
         return (

@@ -1060,6 +1060,10 @@ async def test_reports_over_http_for_leads_and_up_in_json_and_csv(system, http):
     assert refused.status_code == 403 and "group leads" in refused.json()["message"]
     bad_zone = await http.get(url, headers=as_lead, params={"tz": "Mars/Olympus"})
     assert bad_zone.status_code == 422 and bad_zone.json()["fields"][0]["field"] == "tz"
+    for edge in ({"end": "0001-01-01"}, {"start": "0001-01-01", "end": "0001-01-02"}, {"start": "9999-12-31"}):
+        beyond = await http.get(url, headers=as_lead, params=edge)
+        assert beyond.status_code == 422, (edge, beyond.text)
+        assert beyond.json()["fields"][0]["field"] in edge, beyond.text
 
     async def acknowledged_in_report():
         report = (await http.get(url, headers=as_lead, params={"tier": 3, "by": "person"})).json()

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.common.events import StoredEvent
+from services.common.web import ApiError
 from services.reporting import reports
 from services.reporting.projector import apply_page
 from tests.conftest import migrated_pool
@@ -255,3 +256,21 @@ async def test_every_filter_narrows_every_part_of_the_report(projected, filters)
         r["escalation_level"] > 0 for r in rows if r["complaint_id"] in expected
     )
     assert held.figures
+
+
+def test_a_period_is_asked_for_within_the_reports_range_or_refused_naming_the_field():
+    zone = SHANGHAI
+    before = datetime.now(zone).date()
+    default = reports.Period.asked(None, None, zone)
+    assert default.end in {before, datetime.now(zone).date()}  # today, even across midnight
+    assert default.end - default.start == timedelta(days=29)
+    # Near the calendar's ends the period's arithmetic overflowed: a 500 before.
+    for start, end, field in ((None, date(1, 1, 1), "end"), (date(1, 1, 1), date(1, 1, 2), "start"),
+                              (date(9999, 12, 31), None, "start"), (date(2026, 11, 30), date(2026, 11, 1), "start"),
+                              (date(2020, 1, 1), date(2026, 1, 1), "start")):  # fmt: skip
+        with pytest.raises(ApiError) as refused:
+            reports.Period.asked(start, end, zone)
+        assert refused.value.status == 422 and refused.value.field == field, (start, end)
+    with pytest.raises(ApiError):
+        reports.Period.asked(date(2026, 1, 1), date(2026, 6, 1), zone, longest_days=92)  # a simulation's limit
+    assert reports.Period.asked(date(2026, 9, 1), date(2026, 11, 30), zone, longest_days=92, tier=1).tier == 1
