@@ -7,6 +7,8 @@ so an adapter or a person can see at once which field was wrong.
 import asyncio
 import json
 import logging
+from datetime import UTC, date, datetime
+from typing import Annotated
 from urllib.parse import parse_qsl
 
 import asyncpg
@@ -14,11 +16,26 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import AfterValidator, AwareDatetime
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 log = logging.getLogger(__name__)
+
+# The times an API takes (a deadline, a period, a "since") lie in this century: a date near the
+# calendar's ends overflows the arithmetic on it (a zone's offset, a period before it) or comes
+# back from the database driver without a zone, and means nothing here anyway.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+def _in_this_century(moment: datetime) -> datetime:
+    if not datetime(2000, 1, 1, tzinfo=UTC) <= moment < datetime(2100, 1, 1, tzinfo=UTC):
+        raise ValueError("must be from 2000 to 2099")
+    return moment
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_in_this_century)]
 
 
 class ApiError(Exception):

@@ -11,7 +11,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from services.common.privacy import scrub_text
-from services.common.web import ApiError
+from services.common.web import FIRST_DAY, LAST_DAY, ApiError
 
 # Domain §2 and §7: what the figures are held against.
 RESPONSE_TARGET = 0.95
@@ -30,11 +30,6 @@ COLUMN_OF: dict[str, str] = {
     "responsibility": "responsibility",
     "scope": "scope",
 }
-
-
-# Reports cover this century: dates near the calendar's ends would overflow the period's
-# arithmetic (the previous period, a zone's offset) instead of meaning anything.
-FIRST_REPORTED_DAY, LAST_REPORTED_DAY = date(2000, 1, 1), date(2099, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -58,7 +53,7 @@ class Period:
         naming the field for a date outside the reports' range, a start after the end, or a
         period longer than `longest_days`."""
         for name, day in (("start", start), ("end", end)):
-            if day is not None and not FIRST_REPORTED_DAY <= day <= LAST_REPORTED_DAY:
+            if day is not None and not FIRST_DAY <= day <= LAST_DAY:
                 raise ApiError(422, "invalid_request", f"{name}: a date from 2000 to 2099", field=name)
         last = end or datetime.now(zone).date()
         first = start or last - timedelta(days=29)

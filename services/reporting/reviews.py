@@ -8,30 +8,19 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 import httpx
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from services.common.privacy import scrub_text
+from services.common.web import Moment
 from services.notify.contract import NOTIFICATIONS_PATH, NotificationRequest
 
 log = logging.getLogger(__name__)
 
 
-# An action's deadline is a date people will meet: bounded, so nothing near the calendar's ends
-# reaches the database (whose driver reads them back without a time zone).
-EARLIEST_DUE, LATEST_DUE = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
-
-
 class ActionBody(BaseModel):
     action: str = Field(min_length=1, max_length=2000)
     owner: str = Field(min_length=1, max_length=100, description="the staff id who carries it out")
-    due_at: AwareDatetime = Field(description="from 2000 to 2099, with time zone")
-
-    @field_validator("due_at")
-    @classmethod
-    def _a_real_deadline(cls, due_at: datetime) -> datetime:
-        if not EARLIEST_DUE <= due_at < LATEST_DUE:
-            raise ValueError("must be from 2000 to 2099")
-        return due_at
+    due_at: Moment = Field(description="from 2000 to 2099, with time zone")
 
 
 class ReviewBody(BaseModel):

@@ -33,7 +33,7 @@ from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers, service_caller
 from services.common.settings import get_settings
 from services.common.temporal import connect
-from services.common.web import ApiError
+from services.common.web import ApiError, Moment
 from services.workflow import inbox, outbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.authority import load_authority
@@ -327,7 +327,7 @@ class RetierCandidate(BaseModel):
     dependencies=[Depends(service_caller("operator"))],
 )
 async def retier_candidates(
-    after: Annotated[datetime | None, Query(description="only re-tiers after this moment")] = None,
+    after: Annotated[Moment | None, Query(description="only re-tiers after this moment, with time zone")] = None,
 ) -> list[RetierCandidate]:
     """Every re-tier with its reason (the last one per complaint), for `python -m
     services.intake.classification candidates` to list and accept into the labelled set."""

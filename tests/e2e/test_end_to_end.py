@@ -979,10 +979,19 @@ async def test_a_retier_becomes_a_candidate_labelled_example(system, http, tmp_p
     assert retiered.status_code == 200, retiered.text
     feed = f"{s.url_of('workflow')}/v1/classification/candidates"
     assert (await http.get(feed, headers=await system.staff_headers("wang.fang"))).status_code == 401
-    candidates = (await http.get(feed, headers=system.headers_as("operator"))).json()
+    operator = system.headers_as("operator")
+    candidates = (await http.get(feed, headers=operator)).json()
     mine = next(c for c in candidates if c["complaint_id"] == complaint_id)
     assert (mine["tier"], mine["reason"]) == (2, "property damaged")
     assert "13812345678" not in mine["text"] and "138****5678" in mine["text"]
+    since = {"after": mine["retiered_at"]}
+    assert complaint_id not in {
+        c["complaint_id"] for c in (await http.get(feed, params=since, headers=operator)).json()
+    }
+    # The first two answered 500 (their UTC is outside the calendar); the last has no zone to say when it was.
+    for edge in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2026-11-30T10:00:00"):
+        refused = await http.get(feed, params={"after": edge}, headers=operator)
+        assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "after", refused.text
 
     examples = tmp_path / "examples.jsonl"
     examples.write_text('{"lang": "en", "tier": 3, "type": "other", "text": "How do I reset my password?"}\n')
