@@ -25,18 +25,28 @@ async def system(tmp_path_factory):
         yield local
 
 
-async def credential_for(system: LocalSystem, service: str) -> str:
+# Signing out would leave the rest of the run without its credential.
+SIGN_OUT = ["--exclude-operation-id", "sign_out_v1_auth_token_delete"]
+
+
+async def credential_for(system: LocalSystem, service: str, caller: str) -> str:
     if service == "intake":  # a channel key of its own: the fuzzer must not spend another's rate budget
         return await system.new_channel_key(label="schemathesis")
+    if caller == "manager":  # staff actions, rosters, policies, reports as a manager signs in for them
+        return (await system.staff_headers("wang.fang"))["Authorization"].removeprefix("Bearer ")
     if service == "notify":  # the sender's token may also read the outbox back
         return system.service_tokens["workflow"]
-    return system.service_tokens["operator"]  # the event feed; staff sign-in is not in place yet
+    return system.service_tokens["operator"]  # the event feed, the outbox, the classification feed
 
 
-@pytest.mark.parametrize("service", ["intake", "workflow", "notify", "reporting"])
-async def test_schemathesis_finds_no_server_error(system, service):
+@pytest.mark.parametrize(
+    "service, caller",
+    [("intake", "channel"), ("workflow", "operator"), ("workflow", "manager"), ("notify", "workflow"),
+     ("reporting", "operator"), ("reporting", "manager")],
+)  # fmt: skip
+async def test_schemathesis_finds_no_server_error(system, service, caller):
     schemathesis = Path(sys.executable).parent / "schemathesis"
-    token = await credential_for(system, service)
+    token = await credential_for(system, service, caller)
     run = await asyncio.to_thread(
         subprocess.run,
         [
@@ -56,6 +66,7 @@ async def test_schemathesis_finds_no_server_error(system, service):
             "20",
             "--header",
             f"Authorization: Bearer {token}",
+            *(SIGN_OUT if caller == "manager" and service == "workflow" else []),
         ],
         capture_output=True,
         text=True,
