@@ -311,3 +311,57 @@ async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, bro
     await agent.get_by_label("Password · 密码").fill(system.ensure_demo_password())
     await agent.get_by_role("button", name="Sign in · 登录").click()
     await expect(agent.locator("[role=alert]")).to_contain_text("group leads and up")
+
+
+async def test_a_manager_erases_a_customers_personal_data_from_the_complaint_page(system, browser):
+    complaint_id = await submit(system, f"please delete my data ({uuid.uuid4().hex[:6]})")
+    console = f"{system.settings.url_of('workflow')}/console"
+
+    # Only managers are offered it; an agent's forged form is refused and nothing is recorded.
+    agent = await sign_in(browser, system, "zhou.ting")
+    await agent.goto(f"{console}/complaints/{complaint_id}")
+    await expect(agent.locator("details[data-action='erase']")).to_have_count(0)
+    csrf = await agent.locator("header input[name=csrf]").get_attribute("value")
+    forged = await agent.request.post(
+        f"{console}/complaints/{complaint_id}/erase",
+        form={"csrf": csrf, "action_key": "k1", "basis": "the customer asked", "confirm": "yes"},
+    )
+    assert forged.status == 403 and "only a manager" in await forged.text()
+
+    manager = await sign_in(browser, system, "wang.fang")
+    await manager.goto(f"{console}/complaints/{complaint_id}")
+    form = manager.locator("details[data-action='erase']")
+    await form.locator("summary").click()
+    await form.get_by_label("Basis").fill("the customer asked by hotline, ticket 4711")
+    # Without the box ticked the browser does not send it; a request that skips the browser is refused.
+    await form.get_by_role("button", name="Erase the customer's personal data").click()
+    await expect(form.locator("[name=confirm]")).to_have_js_property("validity.valid", False)
+    csrf = await manager.locator("header input[name=csrf]").get_attribute("value")
+    unconfirmed = await manager.request.post(
+        f"{console}/complaints/{complaint_id}/erase", form={"csrf": csrf, "action_key": "k2", "basis": "asked"}
+    )
+    assert unconfirmed.status == 422 and "tick the box" in await unconfirmed.text()
+
+    await form.get_by_label(re.compile("cannot be undone")).check()
+    key = await form.locator("[name=action_key]").input_value()
+    await form.get_by_role("button", name="Erase the customer's personal data").click()
+    await expect(manager.get_by_test_id("done")).to_contain_text("Erase the customer's personal data")
+    # Still being handled: recorded now, erased when it closes.
+    await shown_after_reload(manager, "erasures", "waiting for")
+    erasures = manager.get_by_test_id("erasures")
+    await expect(erasures).to_contain_text("wang.fang")
+    await expect(erasures).to_contain_text(complaint_id)
+    await expect(erasures.locator("li")).to_have_count(1)
+    resent = await manager.request.post(  # the same form sent again (a reload, a double click) asks once
+        f"{console}/complaints/{complaint_id}/erase",
+        form={"csrf": csrf, "action_key": key, "basis": "the customer asked by hotline, ticket 4711", "confirm": "yes"},
+    )
+    assert resent.ok
+    async with httpx.AsyncClient(timeout=30, headers=await system.staff_headers("wang.fang")) as http:
+        register = (await http.get(f"{system.settings.url_of('workflow')}/v1/erasures")).json()
+    mine = [r for r in register if r["complaint_id"] == complaint_id]
+    # The form's key names the erasure (its workflow id), so a resend finds the one already asked.
+    assert [r["erasure_id"] for r in mine] == [str(uuid.uuid5(uuid.NAMESPACE_URL, f"erasure/wang.fang/console:{key}"))]
+    await manager.reload()
+    await expect(erasures.locator("li")).to_have_count(1)
+    await shot(manager, "9-manager-erasure")

@@ -3,7 +3,7 @@ stage and their role allow), what each form asks, and how a posted form becomes 
 the staff API makes (services/workflow/acting.py)."""
 
 from dataclasses import dataclass
-from typing import get_args
+from typing import TypeVar, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -97,6 +97,7 @@ FORMS: tuple[ActionForm, ...] = (
     ActionForm("add_note", NoteBody, (Field("text", "textarea"),)),
 )
 BY_ACTION = {f.action: f for f in FORMS}
+M = TypeVar("M", bound=BaseModel)
 
 
 def offered(view: ComplaintView, staff: Staff, handling: Handling, desk: Desk) -> list[ActionForm]:
@@ -120,18 +121,23 @@ def offered(view: ComplaintView, staff: Staff, handling: Handling, desk: Desk) -
     ]
 
 
+def validated(model: type[M], given: dict[str, object], first_field: str) -> M:
+    """A form's fields as the API's body, or 422 naming the first field that is wrong."""
+    try:
+        return model.model_validate(given)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = ".".join(str(p) for p in err.get("loc", ())) or first_field
+        raise ApiError(422, "invalid_request", f"{name}: {err.get('msg')}", field=name) from exc
+
+
 def _body(form: ActionForm, fields: dict[str, str]) -> BaseModel | None:
     if form.body is None:
         return None
     given: dict[str, object] = {f.name: fields[f.name] for f in form.fields if fields.get(f.name, "").strip()}
     if form.action == "decide_compensation":
         given["approve"] = fields.get("approve") == "yes"
-    try:
-        return form.body.model_validate(given)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        name = ".".join(str(p) for p in err.get("loc", ())) or form.fields[0].name
-        raise ApiError(422, "invalid_request", f"{name}: {err.get('msg')}", field=name) from exc
+    return validated(form.body, given, form.fields[0].name)
 
 
 async def perform(desk: Desk, staff: Staff, complaint_id: str, action: str, fields: dict[str, str], key: str) -> None:

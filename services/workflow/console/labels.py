@@ -96,6 +96,18 @@ LABELS: dict[str, tuple[str, str]] = {
     "resolve": ("办结并书面反馈", "Resolve with the written result"),
     "record_follow_up": ("记录二次回访", "Record the second follow-up"),
     "reopen": ("重新打开", "Reopen"),
+    # erasure of a customer's personal data (managers)
+    "erase": ("删除客户个人信息", "Erase the customer's personal data"),
+    "erase_explained": (
+        "删除该客户全部投诉中的身份信息和原话；处理经过保留，报表照常统计。仍在处理的投诉在结案时删除。",
+        "Their identity and words leave all their complaints; what happened stays and reports still count it."
+        " A complaint still being handled is erased when it closes.",
+    ),
+    "basis": ("依据（客户的请求及核实方式）", "Basis (the customer's request and how it was verified)"),
+    "erase_confirm": ("已核实客户身份，确认删除，无法恢复", "I verified who asks; this cannot be undone"),
+    "erasures": ("个人信息删除", "Erasures"),
+    "erasure_waiting": ("等待结案后删除：", "waiting for"),
+    "erasure_completed": ("已删除", "erased"),
     # form fields
     "note": ("备注", "Note"),
     "message": ("告知客户的内容", "What the customer is told"),

@@ -35,7 +35,9 @@ from services.workflow.console.session import (
     safe_next,
     set_cookie,
 )
-from services.workflow.contract import ComplaintType, Stage
+from services.workflow.contract import ComplaintType, ErasureBody, Stage
+from services.workflow.erasure.activities import erasures_of
+from services.workflow.erasure.api import ERASING_ROLE, start_erasure
 from services.workflow.permissions import LEADING_ROLES, Staff
 from services.workflow.playbooks import suggest
 from services.workflow.routing import RoutingConfig
@@ -294,6 +296,10 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
         ],
         "delivery_known": delivery is not _UNKNOWN,
         "offers": offers,
+        # A manager may erase the customer's personal data (services/workflow/erasure/).
+        "erasure": {"key": str(uuid.uuid4()), "records": await erasures_of(pool, complaint_id)}
+        if session.staff.at_least(ERASING_ROLE)
+        else None,
         "playbooks": suggest(request.app.state.playbooks, view.complaint_type, (record and record["summary"]) or ""),
         "now": datetime.now().astimezone(),
     }
@@ -324,7 +330,31 @@ async def complaint_page(
     request: Request, complaint_id: str, session: CurrentSession, done: Annotated[str | None, Query()] = None
 ) -> Response:
     context = await _complaint_context(request, session, complaint_id)
-    return _render(request, "complaint.html", {**context, "done": done if done in forms.BY_ACTION else None})
+    known = done in forms.BY_ACTION or done == ERASE
+    return _render(request, "complaint.html", {**context, "done": done if known else None})
+
+
+ERASE = "erase"
+
+
+@router.post(f"/complaints/{{complaint_id}}/{ERASE}", response_class=HTMLResponse)
+async def erase(request: Request, complaint_id: str, session: CurrentSession, form: CheckedForm) -> Response:
+    """A manager erases the customer's personal data from the complaint's page: the basis, and a
+    box ticked to confirm, since it cannot be undone. The staff API's path (the same checks and
+    record); the form's key asks once."""
+    key = form.get("action_key") or str(uuid.uuid4())
+    try:
+        if form.get("confirm") != "yes":
+            raise ApiError(422, "invalid_request", "confirm: tick the box to confirm the erasure", field="confirm")
+        body = forms.validated(ErasureBody, {"complaint_id": complaint_id, "basis": form.get("basis", "")}, "basis")
+        await start_erasure(request.app.state.pool, _desk(request).complaints, session.staff, body, f"console:{key}")
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        context = await _complaint_context(request, session, complaint_id)
+        error = {"action": ERASE, "message": exc.message, "field": exc.field}
+        return _render(request, "complaint.html", {**context, "error": error, "done": None}, status=exc.status)
+    return RedirectResponse(f"/console/complaints/{complaint_id}?done={ERASE}", status_code=303)
 
 
 @router.post("/complaints/{complaint_id}/{action}", response_class=HTMLResponse)

@@ -196,6 +196,16 @@ async def erasure_record(pool: asyncpg.Pool, erasure_id: str) -> ErasureRecord |
     return None if row is None else _as_record(row)
 
 
+async def erasures_of(pool: asyncpg.Pool, complaint_id: str) -> list[ErasureRecord]:
+    """The erasures asked on this complaint or covering it, latest first."""
+    rows = await pool.fetch(
+        """SELECT * FROM workflow.erasures WHERE complaint_id = $1 OR $1 = ANY(complaints)
+           ORDER BY requested_at DESC""",
+        complaint_id,
+    )
+    return [_as_record(row) for row in rows]
+
+
 async def latest_erasures(pool: asyncpg.Pool, limit: int) -> list[ErasureRecord]:
     rows = await pool.fetch("SELECT * FROM workflow.erasures ORDER BY requested_at DESC LIMIT $1", limit)
     return [_as_record(row) for row in rows]

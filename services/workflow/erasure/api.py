@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
+import asyncpg
 from fastapi import APIRouter, Header, Path, Query, Request
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
@@ -15,6 +16,7 @@ from services.common.privacy import scrub_text
 from services.common.web import ApiError
 from services.workflow.contract import (
     ERASURE_WORKFLOW_TYPE,
+    ComplaintClient,
     EngineUnavailable,
     ErasureBody,
     ErasureRecord,
@@ -22,6 +24,7 @@ from services.workflow.contract import (
     erasure_workflow_id,
 )
 from services.workflow.erasure.activities import erasure_record, latest_erasures
+from services.workflow.permissions import Staff
 from services.workflow.staff_auth import SignedIn
 
 router = APIRouter(tags=["erasure"])
@@ -29,7 +32,7 @@ ERASING_ROLE = "manager"  # the data-protection duty sits with managers (and adm
 ErasureId = Annotated[str, Path(max_length=64, pattern=r"^[0-9a-f-]+$")]
 
 
-def _may_erase(staff: SignedIn) -> None:
+def _may_erase(staff: Staff) -> None:
     if not staff.at_least(ERASING_ROLE):
         raise ApiError(403, "forbidden", "only a manager erases a customer's personal data")
 
@@ -44,8 +47,15 @@ async def request_erasure(
     """Erase every complaint of this complaint's customer: their identity and words leave every
     store, Temporal's histories are deleted, what happened stays (and reports still count it).
     A complaint still being handled is erased when it closes. The same Idempotency-Key asks once."""
+    return await start_erasure(request.app.state.pool, request.app.state.complaints, staff, body, key)
+
+
+async def start_erasure(
+    pool: asyncpg.Pool, complaints: ComplaintClient, staff: Staff, body: ErasureBody, key: str | None
+) -> ErasureRecord:
+    """The staff API's and the console's one way to ask for an erasure (a manager's, on a known
+    complaint); the same key asks once."""
     _may_erase(staff)
-    pool = request.app.state.pool
     known = await pool.fetchval("SELECT count(*) FROM workflow.events WHERE stream_id = $1", body.complaint_id)
     if not known:
         raise ApiError(404, "not_found", f"no complaint {body.complaint_id}", field="complaint_id")
@@ -56,7 +66,6 @@ async def request_erasure(
         requested_by=staff.staff_id,
         basis=scrub_text(body.basis),  # a phone or e-mail typed into it would outlive the erasure
     )
-    complaints = request.app.state.complaints
     temporal: Client = complaints.temporal
     try:
         await temporal.start_workflow(
