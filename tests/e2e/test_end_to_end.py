@@ -1089,6 +1089,12 @@ async def test_reports_over_http_for_leads_and_up_in_json_and_csv(system, http):
     for name in ("distributions", "satisfaction", "targets"):
         answer = await http.get(f"{reporting}/v1/reports/{name}", headers=as_lead)
         assert answer.status_code == 200, (name, answer.text)
+    # Every report takes the same filters: today's complaints, then none of a person who has none.
+    spread = (await http.get(f"{reporting}/v1/reports/distributions", headers=as_lead)).json()
+    assert sum(c["complaints"] for c in spread["by"]["channel"]) >= 1
+    nobody = {"person": "no.such.person"}
+    spread = (await http.get(f"{reporting}/v1/reports/distributions", headers=as_lead, params=nobody)).json()
+    assert sum(c["complaints"] for c in spread["by"]["channel"]) == 0
 
 
 async def test_a_root_cause_review_with_actions_whose_overdue_owner_is_reminded(system, http):
