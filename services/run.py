@@ -131,6 +131,8 @@ class LocalSystem:
         for name, value in s.model_dump(exclude={"service_token", "caller_tokens", "demo_password"}).items():
             if isinstance(value, SecretStr):
                 value = value.get_secret_value()
+            if isinstance(value, list):
+                value = [v.get_secret_value() if isinstance(v, SecretStr) else v for v in value]
             if isinstance(value, dict | list):
                 value = json.dumps(value)
             if value is not None:

@@ -108,6 +108,8 @@ class Settings(BaseSettings):
     # notify and intake hold the same one, kept as long as customers may answer old messages.
     # Unset: no answer is matched to its complaint. `make run` keeps one under the data folder.
     mail_reply_key: SecretStr | None = None
+    # After a new key: the keys before it, still accepted on answers to messages they signed.
+    mail_reply_previous_keys: list[SecretStr] = []
     # Gateways for the other channels (sms, wechat, dingtalk, push): a URL each, all signed with
     # this secret (services/notify/webhook.py). Unset: written to the deliveries folder.
     webhook_urls: dict[str, str] = {}

@@ -30,14 +30,16 @@ class ReplyAddresses:
 
     SIGNATURE_LENGTH = 16  # base32 digits: 80 bits, and the thread header fits on one line
 
-    def __init__(self, template: str, key: bytes | None) -> None:
+    def __init__(self, template: str, key: bytes | None, previous_keys: tuple[bytes, ...] = ()) -> None:
         self.template = template  # `care+{complaint_id}@example.com`
-        self.key = key
+        self.key = key  # signs; it and the previous keys (a rotation) are accepted
+        self.accepted = (key, *previous_keys) if key else ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "ReplyAddresses":
         key = settings.mail_reply_key.get_secret_value().encode() if settings.mail_reply_key else None
-        return cls(settings.mail_reply_to, key)
+        previous = tuple(k.get_secret_value().encode() for k in settings.mail_reply_previous_keys)
+        return cls(settings.mail_reply_to, key, previous)
 
     def thread_id(self, complaint_id: str) -> str:
         """The Message-ID every message about a complaint refers to: a customer's mail program
@@ -70,24 +72,23 @@ class ReplyAddresses:
             return self._verified(mailbox[len(before) : len(mailbox) - len(after)])
         return None
 
-    def _signature(self, complaint_id: str) -> str | None:
-        if self.key is None:
-            return None
-        mac = hmac.new(self.key, complaint_id.upper().encode(), hashlib.sha256).digest()
+    def _signature(self, complaint_id: str, key: bytes) -> str:
+        mac = hmac.new(key, complaint_id.upper().encode(), hashlib.sha256).digest()
         return base64.b32encode(mac[: self.SIGNATURE_LENGTH * 5 // 8]).decode().lower()
 
     def _signed(self, complaint_id: str) -> str | None:
-        signature = self._signature(complaint_id)
-        return f"{complaint_id}.{signature}" if signature else None
+        return f"{complaint_id}.{self._signature(complaint_id, self.key)}" if self.key else None
 
     def _verified(self, signed: str) -> str | None:
-        """The complaint id of `<id>.<signature>` when the signature is ours (mail systems may
-        change the case of an address)."""
+        """The complaint id of `<id>.<signature>` when the signature is one of our keys' (mail
+        systems may change the case of an address)."""
         complaint_id, dot, signature = signed.rpartition(".")
-        expected = self._signature(complaint_id) if dot and complaint_id else None
-        if expected is None or not hmac.compare_digest(expected, signature.lower()):
+        if not dot or not complaint_id:
             return None
-        return complaint_id.upper()
+        given = signature.lower()
+        if any(hmac.compare_digest(self._signature(complaint_id, key), given) for key in self.accepted):
+            return complaint_id.upper()
+        return None
 
 
 _THREAD = re.compile(

@@ -12,14 +12,16 @@ import httpx
 import pytest
 from aiosmtplib.email import flatten_message
 from fastapi import FastAPI, Request, Response
+from pydantic import SecretStr
 
+from services.common.settings import Settings
 from services.notify.contract import Address, NotificationRequest, ReplyAddresses
 from services.notify.local_smtp import LocalSmtpServer
 from services.notify.outbox import MAX_ATTEMPTS, Outbox
 from services.notify.providers import Delivery, DeliveryFailed, OutboundMessage
 from services.notify.smtp import SmtpProvider, mime_message
 from services.notify.webhook import WebhookProvider, signed_headers, verify
-from services.run import free_port
+from services.run import LocalSystem, free_port, settings_on_free_ports
 from tests.conftest import migrated_pool
 
 MESSAGE = OutboundMessage(
@@ -64,6 +66,11 @@ def test_a_reply_finds_its_complaint_only_by_an_address_or_thread_we_signed():
     assert REPLIES.complaint_of_address(address.replace("20261130-ABCDEF12", "20261130-ABCDEF13")) is None
     assert REPLIES.complaint_of_address("care@example.com") is None
     assert REPLIES.complaint_of_address(address.replace("example.com", "elsewhere.com")) is None
+    # After a new key, answers to messages the old one signed still find their complaint.
+    rotated = ReplyAddresses(REPLIES.template, key=b"the next key", previous_keys=(b"the key notify and intake share",))
+    assert rotated.complaint_of_address(address) == rotated.complaint_of_thread(thread) == "20261130-ABCDEF12"
+    assert rotated.reply_to("20261130-ABCDEF12") != address  # new messages carry the new key's signature
+    assert REPLIES.complaint_of_address(rotated.reply_to("20261130-ABCDEF12") or "") is None
     # Without a key messages still thread, and no answer is matched.
     unkeyed = ReplyAddresses(REPLIES.template, key=None)
     assert unkeyed.thread_id("20261130-ABCDEF12") == "<complaint-20261130-ABCDEF12@complaints.notify>"
@@ -281,3 +288,18 @@ async def test_a_gateways_receipt_confirms_or_moves_on(outbox):
     await outbox.pool.execute("UPDATE notify.notifications SET status = 'sent'")
     confirmed = await outbox.record_receipt(sent.notification_id, delivered=True, answer="read")
     assert confirmed.status == "delivered" and confirmed.delivered_at is not None
+
+
+def test_the_launcher_hands_the_reply_keys_to_the_services_that_read_them_back(tmp_path, monkeypatch):
+    settings = settings_on_free_ports(
+        tmp_path, mail_reply_key=SecretStr("now"), mail_reply_previous_keys=[SecretStr("before")]
+    )
+    env = LocalSystem(settings).service_env("intake")
+    for name in ("COMPLAINTS_MAIL_REPLY_KEY", "COMPLAINTS_MAIL_REPLY_PREVIOUS_KEYS"):
+        monkeypatch.setenv(name, env[name])
+    replies = ReplyAddresses.from_settings(Settings(_env_file=None))
+    old = ReplyAddresses(replies.template, key=b"before")
+    assert replies.complaint_of_thread(old.thread_id("20261130-ABCDEF12")) == "20261130-ABCDEF12"
+    assert replies.reply_to("20261130-ABCDEF12") == ReplyAddresses(replies.template, key=b"now").reply_to(
+        "20261130-ABCDEF12"
+    )
