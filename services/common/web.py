@@ -7,7 +7,7 @@ so an adapter or a person can see at once which field was wrong.
 import asyncio
 import json
 import logging
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import parse_qsl
 
@@ -27,11 +27,13 @@ log = logging.getLogger(__name__)
 # calendar's ends overflows the arithmetic on it (a zone's offset, a period before it) or comes
 # back from the database driver without a zone, and means nothing here anyway.
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+_FIRST_MOMENT = datetime.combine(FIRST_DAY, time(0), tzinfo=UTC)
+_AFTER_LAST_MOMENT = datetime.combine(LAST_DAY + timedelta(days=1), time(0), tzinfo=UTC)
 
 
 def _in_this_century(moment: datetime) -> datetime:
-    if not datetime(2000, 1, 1, tzinfo=UTC) <= moment < datetime(2100, 1, 1, tzinfo=UTC):
-        raise ValueError("must be from 2000 to 2099")
+    if not _FIRST_MOMENT <= moment < _AFTER_LAST_MOMENT:  # compared, not converted: no overflow
+        raise ValueError(f"must be from {FIRST_DAY.year} to {LAST_DAY.year}")
     return moment
 
 

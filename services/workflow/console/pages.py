@@ -325,6 +325,9 @@ def _message_summary(request: dict) -> dict[str, Any]:
     return {"template": request.get("template"), "channel": request.get("channel"), "text": text}
 
 
+ERASE = "erase"  # not a workflow action: the erasure runs as its own workflow (services/workflow/erasure/)
+
+
 @router.get("/complaints/{complaint_id}", response_class=HTMLResponse)
 async def complaint_page(
     request: Request, complaint_id: str, session: CurrentSession, done: Annotated[str | None, Query()] = None
@@ -332,9 +335,6 @@ async def complaint_page(
     context = await _complaint_context(request, session, complaint_id)
     known = done in forms.BY_ACTION or done == ERASE
     return _render(request, "complaint.html", {**context, "done": done if known else None})
-
-
-ERASE = "erase"
 
 
 @router.post(f"/complaints/{{complaint_id}}/{ERASE}", response_class=HTMLResponse)
