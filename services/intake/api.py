@@ -52,6 +52,7 @@ async def lifespan(app: FastAPI):
             limiter=RateLimiter(settings.intake_rate_per_minute, settings.intake_rate_burst),
             http=http,
             notify_url=settings.url_of("notify"),
+            workflow_url=settings.url_of("workflow"),
             zone=settings.time_zone,
             replies=ReplyAddresses.from_settings(settings),
         )

@@ -14,11 +14,13 @@ from services.common.web import ApiError
 from services.intake.state import Intake, IntakeDep
 from services.notify.contract import NOTIFICATIONS_PATH
 from services.workflow.contract import (
+    KEPT_VIEW_PATH,
     REOPENABLE,
     ActionRefused,
     ComplaintClosed,
     ComplaintError,
     ComplaintNotFound,
+    ComplaintView,
     CustomerReply,
     EngineUnavailable,
     ReopenAction,
@@ -108,10 +110,7 @@ async def track(row: ComplaintByToken, intake: IntakeDep) -> CustomerStatus:
             received_at=row["received_at"],
             survey_open=False,
         )
-    try:
-        view = await intake.complaints.status(row["complaint_id"])
-    except ComplaintError as exc:
-        raise ApiError(503, "temporarily_unavailable", "status is not available right now; try again") from exc
+    view = await _view(intake, row["complaint_id"])
     survey_open = view.stage == Stage.awaiting_survey and view.survey is None
     return CustomerStatus(
         complaint_id=view.complaint_id,
@@ -212,8 +211,26 @@ async def _already_recorded(intake: Intake, complaint_id: str, arg: CustomerInpu
     content."""
     if not isinstance(arg, SurveyAnswer):
         return False
-    try:
-        view = await intake.complaints.status(complaint_id)
-    except ComplaintError as exc:  # cannot tell now whether it is a repeat: neither yes nor no
-        raise ApiError(503, "temporarily_unavailable", "this cannot be checked right now; try again") from exc
+    view = await _view(intake, complaint_id)  # 503 when it cannot tell now: neither yes nor no
     return view.survey == arg
+
+
+async def _view(intake: Intake, complaint_id: str) -> ComplaintView:
+    """The complaint from its workflow or, once Temporal forgot the closed complaint (its
+    retention), as the workflow service kept it."""
+    unavailable = ApiError(503, "temporarily_unavailable", "the complaint cannot be shown right now; try again")
+    try:
+        return await intake.complaints.status(complaint_id)
+    except ComplaintNotFound:
+        pass
+    except ComplaintError as exc:
+        raise unavailable from exc
+    try:
+        answer = await intake.http.get(f"{intake.workflow_url}{KEPT_VIEW_PATH.format(complaint_id=complaint_id)}")
+    except httpx.HTTPError as exc:
+        raise unavailable from exc
+    if answer.status_code == 404:
+        raise ApiError(404, "not_found", "this complaint is no longer kept")
+    if answer.status_code != 200:
+        raise unavailable
+    return ComplaintView.model_validate_json(answer.content)

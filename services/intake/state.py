@@ -22,6 +22,7 @@ class Intake:
     limiter: RateLimiter
     http: httpx.AsyncClient  # to notify, for the messages a customer was sent
     notify_url: str
+    workflow_url: str  # the workflow service: a closed complaint's kept view, once Temporal forgot it
     zone: ZoneInfo  # the organisation's: customers' pages show times in it
     replies: ReplyAddresses  # how a customer's e-mail answer names its complaint (notify's Reply-To)
 

@@ -11,6 +11,7 @@ import json
 import logging
 from contextlib import asynccontextmanager
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -34,12 +35,13 @@ from services.common.service_auth import outgoing_headers, service_caller
 from services.common.settings import get_settings
 from services.common.temporal import connect
 from services.common.web import ApiError, Moment
-from services.workflow import inbox, outbox, staff_auth
+from services.workflow import inbox, kept_views, outbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.authority import load_authority
 from services.workflow.console import pages as console
 from services.workflow.console.session import SignInRequired
 from services.workflow.contract import (
+    KEPT_VIEW_PATH,
     WORKFLOW_TYPE,
     AcknowledgeBody,
     ApplyPolicyAction,
@@ -97,7 +99,11 @@ async def lifespan(app: FastAPI):
                 await inbox.refresh_gauges(pool)
                 await outbox.refresh_gauges(pool)
 
-            async with app.state.loops.supervised("metrics", refresh_gauges, 5.0):
+            keep = partial(kept_views.keep_closed, pool, app.state.complaints)
+            async with (
+                app.state.loops.supervised("metrics", refresh_gauges, 5.0),
+                app.state.loops.supervised("kept-views", keep, 10.0),
+            ):
                 yield
 
 
@@ -254,7 +260,19 @@ async def set_duty(staff_id: str, body: Duty, staff: SignedIn) -> StaffMember:
 
 @app.get("/v1/complaints/{complaint_id}", response_model=ComplaintView, tags=["staff"])
 async def get_complaint(complaint_id: str, staff: SignedIn) -> ComplaintView:
-    return await _complaints().status(complaint_id)
+    return await kept_views.view_of(app.state.pool, _complaints(), complaint_id)
+
+
+@app.get(
+    KEPT_VIEW_PATH,
+    response_model=ComplaintView,
+    tags=["feed"],
+    dependencies=[Depends(service_caller("intake"))],
+)
+async def kept_view(complaint_id: str) -> ComplaintView:
+    """A complaint as its workflow shows it, or as it was kept once Temporal forgot it: intake's
+    customer pages ask here when the engine no longer knows the complaint."""
+    return await kept_views.view_of(app.state.pool, _complaints(), complaint_id)
 
 
 @app.post("/v1/complaints/{complaint_id}/acknowledge", response_model=ComplaintView, tags=["staff"])

@@ -12,7 +12,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
+from temporalio.service import RPCError, RPCStatusCode
 
 from services.run import LocalSystem, settings_on_free_ports
 from services.workflow.contract import workflow_id_for
@@ -1296,3 +1299,49 @@ def _payload_texts(history_json: str) -> str:
 
     walk(json.loads(history_json or "{}"))
     return "\n".join(texts)
+
+
+async def test_a_closed_complaint_stays_readable_after_temporal_forgets_it(system, http):
+    """Temporal deletes a closed workflow after the namespace's retention (a day on the dev
+    server); staff and the customer still read the complaint from the view kept at its close."""
+    complaint, status_url, complaint_id = await _assigned_complaint(system, http, "the agent was rude to me")
+    as_agent = await system.staff_headers("zhou.ting")
+    assert (await http.post(f"{complaint}/acknowledge", headers=as_agent)).status_code == 200
+    assert (await http.post(f"{complaint}/resolve", json=RESOLUTION, headers=as_agent)).status_code == 200
+    await eventually(lambda: _stage_is(http, status_url, "awaiting_survey"))
+    answer = {"satisfaction_result": 5, "satisfaction_speed": 5}
+    assert (await http.post(f"{status_url}/survey", json=answer)).status_code == 200
+    await eventually(lambda: _stage_is(http, status_url, "closed"))
+
+    pool = await asyncpg.create_pool(system.settings.database_url, min_size=1, max_size=1)
+    try:
+
+        async def kept():
+            return await pool.fetchval("SELECT view FROM workflow.kept_views WHERE complaint_id = $1", complaint_id)
+
+        assert json.loads(await eventually(kept, timeout=60))["stage"] == "closed"
+    finally:
+        await pool.close()
+
+    # The retention passes: Temporal deletes the workflow.
+    client = system.temporal.client
+    await client.workflow_service.delete_workflow_execution(
+        DeleteWorkflowExecutionRequest(
+            namespace=client.namespace, workflow_execution=WorkflowExecution(workflow_id=workflow_id_for(complaint_id))
+        )
+    )
+
+    async def forgotten():
+        try:
+            await client.get_workflow_handle(workflow_id_for(complaint_id)).describe()
+        except RPCError as exc:
+            return exc.status == RPCStatusCode.NOT_FOUND
+        return False
+
+    await eventually(forgotten)
+    view = await http.get(complaint, headers=as_agent)  # 404 before: no complaint
+    assert view.status_code == 200, view.text
+    assert view.json()["stage"] == "closed" and view.json()["survey"]["satisfaction_result"] == 5
+    status = await http.get(status_url)  # 503 before, for good
+    assert status.status_code == 200, status.text
+    assert status.json()["stage"] == "closed" and any(h["type"] == "Resolved" for h in status.json()["history"])

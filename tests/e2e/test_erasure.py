@@ -72,6 +72,14 @@ async def close(system, http, complaint_id: str, status_url: str, customer: dict
     await eventually(lambda: _stage_is(http, status_url, "closed"))
 
 
+async def _kept_view(system, complaint_id: str) -> str | None:
+    pool = await asyncpg.create_pool(system.settings.database_url, min_size=1, max_size=1)
+    try:
+        return await pool.fetchval("SELECT view::text FROM workflow.kept_views WHERE complaint_id = $1", complaint_id)
+    finally:
+        await pool.close()
+
+
 async def traces_in_tables(system, secrets: list[str]) -> list[str]:
     """Every row of every table of the four services, as text, searched for the secrets."""
     pool = await asyncpg.create_pool(system.settings.database_url, min_size=1, max_size=1)
@@ -125,6 +133,9 @@ async def test_an_erased_customer_is_gone_from_every_store_and_read_and_still_co
         return summary if summary["by_status"].get("closed") else None
 
     counted = (await eventually(closed_in_reports))["by_status"]
+    # Its view is kept for when Temporal forgets it (services/workflow/kept_views.py): the erasure takes it too.
+    kept = await eventually(lambda: _kept_view(system, first), timeout=60)
+    assert customer["name"] in kept
 
     # Deny paths: no token, not a manager, an unknown complaint, a body without a basis.
     body = {"complaint_id": first, "basis": "the customer's request by hotline, identity checked (ticket 4711)"}
@@ -173,8 +184,16 @@ async def test_an_erased_customer_is_gone_from_every_store_and_read_and_still_co
     for complaint_id in (first, second):
         stores = done["erased"][complaint_id]
         assert stores["intake"] == 1 and stores["events"] > 0 and stores["notify"] > 0 and stores["temporal"] == 1
+    assert done["erased"][first]["kept_view"] == 1 and await _kept_view(system, first) is None
     (repeat_id,) = set(done["complaints"]) - {first, second}
-    assert done["erased"][repeat_id] == {"intake": 1, "events": 0, "outbox": 0, "notify": 0, "temporal": 0}
+    assert done["erased"][repeat_id] == {
+        "intake": 1,
+        "events": 0,
+        "outbox": 0,
+        "notify": 0,
+        "temporal": 0,
+        "kept_view": 0,
+    }
 
     # Gone from the store: no row of any table of any service holds any of it (reporting, which
     # follows the feed, once it has read the erasure).

@@ -21,7 +21,7 @@ from services.common.privacy import mask_name, masked_event_data
 from services.common.settings import get_settings
 from services.common.web import ApiError
 from services.common.web_session import new_form_token, page_headers, same_origin
-from services.workflow import inbox, outbox, staff_auth
+from services.workflow import inbox, kept_views, outbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.console import forms
 from services.workflow.console.labels import LANGUAGES, label
@@ -239,7 +239,7 @@ async def my_work(
 async def _complaint_context(request: Request, session: Session, complaint_id: str) -> dict[str, Any]:
     desk, pool = _desk(request), request.app.state.pool
     handling = await desk.handling(complaint_id)  # 404 for an unknown id
-    view = await desk.complaints.status(complaint_id)
+    view = await kept_views.view_of(pool, desk.complaints, complaint_id)
     record = await pool.fetchrow(
         "SELECT customer_name, customer_contact, account_id, segment, summary, urgency FROM workflow.inbox "
         "WHERE complaint_id = $1",

@@ -56,6 +56,7 @@ from services.workflow.contract.erasure import (
     erasure_workflow_id,
 )
 from services.workflow.contract.names import (
+    KEPT_VIEW_PATH,
     STATUS_QUERY,
     TASK_QUEUE,
     UPDATES,
@@ -100,6 +101,7 @@ __all__ = [
     "erasure_workflow_id",
     "REOPENABLE",
     "CLASSIFIED_FIELDS",
+    "KEPT_VIEW_PATH",
     "STATUS_QUERY",
     "TASK_QUEUE",
     "UPDATES",

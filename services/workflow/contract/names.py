@@ -27,6 +27,9 @@ from services.workflow.contract.actions import (
 from services.workflow.contract.record import ComplaintInput
 
 WORKFLOW_TYPE = "ComplaintWorkflow"
+# The workflow service's answer for a complaint Temporal no longer keeps (closed, past the
+# namespace's retention): its last view, for intake's customer pages (services/workflow/kept_views.py).
+KEPT_VIEW_PATH = "/v1/kept-views/{complaint_id}"
 TASK_QUEUE = "complaints"  # the default; a deployment may name another in its settings
 STATUS_QUERY = "status"
 _ID_PREFIX = "complaint-"

@@ -23,7 +23,7 @@ from services.common.events import NewEvent
 from services.intake.contract import ERASE_PATH as INTAKE_ERASE_PATH
 from services.intake.contract import ERASURE_SCOPE_PATH, ErasureScope, ScopedComplaint
 from services.notify.contract import ERASE_PATH as NOTIFY_ERASE_PATH
-from services.workflow import outbox
+from services.workflow import kept_views, outbox
 from services.workflow.contract import ErasureRecord, ErasureRequest, workflow_id_for
 from services.workflow.eventstore import EventStore
 
@@ -90,6 +90,7 @@ class ErasureActivities:
         changed["notify"] = await self._erase_at(self.notify_url, NOTIFY_ERASE_PATH, step.complaint_id)
         await self._record_erased(step)
         changed["temporal"] = await self._delete_histories(step.complaint_id)
+        changed["kept_view"] = await kept_views.forget(self.pool, step.complaint_id)
         await self.pool.execute(
             """UPDATE workflow.erasures SET erased = erased || jsonb_build_object($2::text, $3::jsonb)
                WHERE erasure_id = $1 AND NOT erased ? $2""",

@@ -1,0 +1,74 @@
+"""Closed complaints stay readable after Temporal forgets them.
+
+A complaint's view (`ComplaintView`) comes from its workflow's query. Temporal deletes a closed
+workflow once the namespace's retention has passed (a day on the dev server), and staff, the
+customer's page and audits still read the complaint long after. So a background pass keeps each
+closed complaint's final view in the workflow service's database, and `view_of` answers from it
+once the engine no longer knows the workflow. The event store keeps what happened in any case;
+this keeps what the pages show.
+
+An erasure deletes the kept view (`forget`), and a pass never keeps one after the complaint's
+`CustomerDataErased` event: both take the same per-complaint lock, so neither can undo the other.
+"""
+
+import asyncpg
+
+from services.workflow.contract import ComplaintClient, ComplaintNotFound, ComplaintView, Stage
+
+BATCH = 50
+
+
+async def keep_closed(pool: asyncpg.Pool, complaints: ComplaintClient) -> bool:
+    """One pass: the final view of closed complaints not kept yet. Busy when a full batch was seen."""
+    waiting = await pool.fetch(
+        """SELECT i.complaint_id FROM workflow.inbox i
+           WHERE i.stage = 'closed'
+             AND NOT EXISTS (SELECT 1 FROM workflow.kept_views k WHERE k.complaint_id = i.complaint_id)
+             AND NOT EXISTS (SELECT 1 FROM workflow.events e
+                             WHERE e.stream_id = i.complaint_id AND e.type = 'CustomerDataErased')
+           LIMIT $1""",
+        BATCH,
+    )
+    for row in waiting:
+        complaint_id = row["complaint_id"]
+        try:
+            view: ComplaintView | None = await complaints.status(complaint_id)
+        except ComplaintNotFound:
+            view = None  # gone before it was kept (the service was down past the retention): noted once
+        if view is not None and view.stage != Stage.closed:
+            continue  # the inbox ran ahead of the workflow's last step: next pass
+        await _keep(pool, complaint_id, view)
+    return len(waiting) == BATCH
+
+
+async def _keep(pool: asyncpg.Pool, complaint_id: str, view: ComplaintView | None) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('kept-view/' || $1))", complaint_id)
+        await conn.execute(
+            """INSERT INTO workflow.kept_views (complaint_id, view)
+               SELECT $1, $2::jsonb
+               WHERE NOT EXISTS (SELECT 1 FROM workflow.events
+                                 WHERE stream_id = $1 AND type = 'CustomerDataErased')
+               ON CONFLICT (complaint_id) DO NOTHING""",
+            complaint_id,
+            view.model_dump_json() if view else None,
+        )
+
+
+async def forget(pool: asyncpg.Pool, complaint_id: str) -> int:
+    """An erasure's part: the kept view goes (after the complaint's CustomerDataErased event)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('kept-view/' || $1))", complaint_id)
+        deleted = await conn.execute("DELETE FROM workflow.kept_views WHERE complaint_id = $1", complaint_id)
+    return int(deleted.split()[-1])
+
+
+async def view_of(pool: asyncpg.Pool, complaints: ComplaintClient, complaint_id: str) -> ComplaintView:
+    """The complaint as its workflow shows it, or as it was kept once the engine forgot it."""
+    try:
+        return await complaints.status(complaint_id)
+    except ComplaintNotFound:
+        kept = await pool.fetchval("SELECT view FROM workflow.kept_views WHERE complaint_id = $1", complaint_id)
+        if kept is None:
+            raise
+        return ComplaintView.model_validate_json(kept)
