@@ -22,6 +22,7 @@ from services.workflow.contract import (
     Channel,
     ComplaintClosed,
     ComplaintError,
+    ComplaintNotFound,
     CustomerReply,
     RepeatSubmission,
     Stage,
@@ -81,11 +82,11 @@ async def take_reply(
                     similarity=1.0,
                 ),
             )
-        except (ActionRefused, ComplaintClosed):
+        except (ActionRefused, ComplaintClosed, ComplaintNotFound):
             return None
         if view.stage == Stage.closed:
             return None
-    except ComplaintClosed:
+    except (ComplaintClosed, ComplaintNotFound):  # not found: closed long ago, gone from the engine
         return None
     except ComplaintError as exc:
         raise ApiError(503, "temporarily_unavailable", "the complaint cannot take the answer now; retry") from exc

@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import uuid
+from email.message import EmailMessage
 from pathlib import Path
 
 import asyncpg
@@ -17,6 +18,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.service import RPCError, RPCStatusCode
 
+from services.notify.contract import ReplyAddresses
 from services.run import LocalSystem, settings_on_free_ports
 from services.workflow.contract import workflow_id_for
 
@@ -1345,3 +1347,25 @@ async def test_a_closed_complaint_stays_readable_after_temporal_forgets_it(syste
     status = await http.get(status_url)  # 503 before, for good
     assert status.status_code == 200, status.text
     assert status.json()["stage"] == "closed" and any(h["type"] == "Resolved" for h in status.json()["history"])
+
+    # Their e-mail answer to our old message: a complaint of its own (503 before, retried for ever).
+    email = await _customer_email(system, complaint_id)
+    answer = EmailMessage()
+    answer["From"], answer["To"], answer["Subject"] = email, "care@complaints.local", "Re: 您的投诉"
+    answer["Message-ID"] = f"<{uuid.uuid4()}@mail.example.com>"
+    answer["In-Reply-To"] = ReplyAddresses.from_settings(system.settings).thread_id(complaint_id)
+    answer.set_content("The same agent was rude again today")
+    inbound = f"{system.settings.url_of('intake')}/v1/channels/email"
+    taken = await http.post(inbound, content=answer.as_bytes(), headers={"Content-Type": "message/rfc822"})
+    assert taken.status_code == 202, taken.text
+    assert taken.json()["complaint_id"] != complaint_id
+
+
+async def _customer_email(system, complaint_id: str) -> str:
+    pool = await asyncpg.create_pool(system.settings.database_url, min_size=1, max_size=1)
+    try:
+        return await pool.fetchval(
+            "SELECT workflow_input->'customer'->>'email' FROM intake.submissions WHERE complaint_id = $1", complaint_id
+        )
+    finally:
+        await pool.close()
