@@ -5,16 +5,20 @@ complaint's stage is the workflow's Update validator (409 with the reason). The 
 always comes from the credential, never from what was typed.
 """
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 import asyncpg
 
 from services.common.web import ApiError
+from services.workflow import kept_views
 from services.workflow.authority import Authority
 from services.workflow.contract import (
     UPDATES,
     CompensationBody,
     ComplaintClient,
+    ComplaintClosed,
+    ComplaintNotFound,
     ComplaintView,
     DecisionAction,
     DecisionBody,
@@ -60,7 +64,17 @@ class Desk:
         """One action, if they may: the Update's argument type comes from the contract."""
         staff_id = await self.permit(staff, complaint_id, update)
         action = UPDATES[update](staff_id=staff_id, **fields)
-        return await getattr(self.complaints, update)(complaint_id, action, key)
+        return await self._sent(complaint_id, getattr(self.complaints, update)(complaint_id, action, key))
+
+    async def _sent(self, complaint_id: str, update: Awaitable[ComplaintView]) -> ComplaintView:
+        """An Update's answer; refused as closed when the engine no longer knows a complaint that
+        closed and was kept (services/workflow/kept_views.py), not 'no such complaint'."""
+        try:
+            return await update
+        except ComplaintNotFound:
+            if await kept_views.was_kept(self.pool, complaint_id):
+                raise ComplaintClosed(f"complaint {complaint_id} is closed") from None
+            raise
 
     async def transfer(self, staff: Staff, complaint_id: str, body: TransferBody, key: str | None) -> ComplaintView:
         if body.to_group not in self.router.config.groups:
@@ -90,13 +104,12 @@ class Desk:
     ) -> ComplaintView:
         """Only someone whose own limit covers the pending compensation decides it."""
         staff_id = await self.permit(staff, complaint_id, "decide_compensation")
-        pending = (await self.complaints.status(complaint_id)).pending_compensation()
+        pending = (await kept_views.view_of(self.pool, self.complaints, complaint_id)).pending_compensation()
         if pending is not None and not self.authority.covers(staff.authority, pending.kind, pending.amount):
             raise ApiError(
                 403,
                 "forbidden",
                 f"this {pending.kind.replace('_', ' ')} is beyond your authority; a {pending.approver_role} decides it",
             )
-        return await self.complaints.decide_compensation(
-            complaint_id, DecisionAction(staff_id=staff_id, **body.model_dump()), key
-        )
+        decision = DecisionAction(staff_id=staff_id, **body.model_dump())
+        return await self._sent(complaint_id, self.complaints.decide_compensation(complaint_id, decision, key))

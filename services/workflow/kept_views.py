@@ -63,6 +63,11 @@ async def forget(pool: asyncpg.Pool, complaint_id: str) -> int:
     return int(deleted.split()[-1])
 
 
+async def was_kept(pool: asyncpg.Pool, complaint_id: str) -> bool:
+    """Whether the complaint closed and was kept: an action on it is refused as on any closed one."""
+    return bool(await pool.fetchval("SELECT 1 FROM workflow.kept_views WHERE complaint_id = $1", complaint_id))
+
+
 async def view_of(pool: asyncpg.Pool, complaints: ComplaintClient, complaint_id: str) -> ComplaintView:
     """The complaint as its workflow shows it, or as it was kept once the engine forgot it."""
     try:

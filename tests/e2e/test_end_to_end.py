@@ -1344,6 +1344,8 @@ async def test_a_closed_complaint_stays_readable_after_temporal_forgets_it(syste
     view = await http.get(complaint, headers=as_agent)  # 404 before: no complaint
     assert view.status_code == 200, view.text
     assert view.json()["stage"] == "closed" and view.json()["survey"]["satisfaction_result"] == 5
+    note = await http.post(f"{complaint}/notes", json={"text": "called back"}, headers=as_agent)
+    assert note.status_code == 409 and "closed" in note.json()["message"], note.text  # 404 before: no complaint
     status = await http.get(status_url)  # 503 before, for good
     assert status.status_code == 200, status.text
     assert status.json()["stage"] == "closed" and any(h["type"] == "Resolved" for h in status.json()["history"])
