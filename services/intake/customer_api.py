@@ -218,7 +218,12 @@ async def _already_recorded(intake: Intake, complaint_id: str, arg: CustomerInpu
 async def _view(intake: Intake, complaint_id: str) -> ComplaintView:
     """The complaint from its workflow or, once Temporal forgot the closed complaint (its
     retention), as the workflow service kept it."""
-    unavailable = ApiError(503, "temporarily_unavailable", "the complaint cannot be shown right now; try again")
+    unavailable = ApiError(
+        503,
+        "temporarily_unavailable",
+        "the complaint cannot be shown right now; try again",
+        headers={"Retry-After": "2"},
+    )
     try:
         return await intake.complaints.status(complaint_id)
     except ComplaintNotFound:
