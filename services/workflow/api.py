@@ -98,6 +98,7 @@ async def lifespan(app: FastAPI):
             async def refresh_gauges() -> None:
                 await inbox.refresh_gauges(pool)
                 await outbox.refresh_gauges(pool)
+                await kept_views.refresh_gauge(pool)
 
             keep = partial(kept_views.keep_closed, pool, app.state.complaints)
             async with (

@@ -12,23 +12,26 @@ An erasure deletes the kept view (`forget`), and a pass never keeps one after th
 """
 
 import asyncpg
+from prometheus_client import Gauge
 
 from services.workflow.contract import ComplaintClient, ComplaintNotFound, ComplaintView, Stage
 
 BATCH = 50
+# Closed complaints the pass has not kept yet: not kept before the namespace's retention, a
+# complaint's view is gone (its events stay). Alerted on well before (deploy/prometheus/alerts.yml).
+OLDEST_WAITING = Gauge(
+    "kept_views_oldest_waiting_seconds", "time since the oldest closed complaint not kept yet was closed"
+)
+_WAITING = """FROM workflow.inbox i
+           WHERE i.stage = 'closed'
+             AND NOT EXISTS (SELECT 1 FROM workflow.kept_views k WHERE k.complaint_id = i.complaint_id)
+             AND NOT EXISTS (SELECT 1 FROM workflow.events e
+                             WHERE e.stream_id = i.complaint_id AND e.type = 'CustomerDataErased')"""
 
 
 async def keep_closed(pool: asyncpg.Pool, complaints: ComplaintClient) -> bool:
     """One pass: the final view of closed complaints not kept yet. Busy when a full batch was seen."""
-    waiting = await pool.fetch(
-        """SELECT i.complaint_id FROM workflow.inbox i
-           WHERE i.stage = 'closed'
-             AND NOT EXISTS (SELECT 1 FROM workflow.kept_views k WHERE k.complaint_id = i.complaint_id)
-             AND NOT EXISTS (SELECT 1 FROM workflow.events e
-                             WHERE e.stream_id = i.complaint_id AND e.type = 'CustomerDataErased')
-           LIMIT $1""",
-        BATCH,
-    )
+    waiting = await pool.fetch(f"SELECT i.complaint_id {_WAITING} ORDER BY i.updated_at LIMIT $1", BATCH)
     for row in waiting:
         complaint_id = row["complaint_id"]
         try:
@@ -39,6 +42,11 @@ async def keep_closed(pool: asyncpg.Pool, complaints: ComplaintClient) -> bool:
             continue  # the inbox ran ahead of the workflow's last step: next pass
         await _keep(pool, complaint_id, view)
     return len(waiting) == BATCH
+
+
+async def refresh_gauge(pool: asyncpg.Pool) -> None:
+    waited = await pool.fetchval(f"SELECT coalesce(extract(epoch FROM now() - min(i.updated_at)), 0) {_WAITING}")
+    OLDEST_WAITING.set(max(0.0, float(waited or 0)))
 
 
 async def _keep(pool: asyncpg.Pool, complaint_id: str, view: ComplaintView | None) -> None:

@@ -1195,6 +1195,7 @@ async def test_every_service_serves_metrics_and_the_business_gauges_move(system,
         ("notify", "notifications_pending"),
         ("reporting", "projection_lag_seconds"),
         ("workflow", "complaints_nearest_deadline_overdue_seconds"),
+        ("workflow", "kept_views_oldest_waiting_seconds"),
     ):
         assert await eventually(lambda name=name, metric=metric: _present(scraped, name, metric)), (name, metric)
     sdk = await http.get(f"http://{s.host}:{s.worker_sdk_metrics_port}/metrics")

@@ -95,3 +95,14 @@ async def test_an_erased_complaint_is_never_kept_and_an_erasure_forgets_what_was
     assert await kept_views.forget(pool, "C-1") == 0
     kept = {r["complaint_id"] for r in await pool.fetch("SELECT complaint_id FROM workflow.kept_views")}
     assert kept == {"C-2"}
+
+
+async def test_the_gauge_says_how_long_the_oldest_closed_complaint_has_waited_to_be_kept(pool):
+    await closed_in_inbox(pool, "C-1", "C-2")
+    await pool.execute("UPDATE workflow.inbox SET updated_at = now() - interval '2 hours' WHERE complaint_id = 'C-1'")
+    await erased(pool, "C-2")  # an erased complaint is not waiting for anything
+    await kept_views.refresh_gauge(pool)
+    assert 7200 <= kept_views.OLDEST_WAITING._value.get() < 7300
+    await kept_views.keep_closed(pool, Engine({"C-1": view("C-1")}))
+    await kept_views.refresh_gauge(pool)
+    assert kept_views.OLDEST_WAITING._value.get() == 0
