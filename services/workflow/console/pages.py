@@ -7,6 +7,7 @@ stage and my role allow), Team (leads and up: load, breaches, escalations to me,
 
 import json
 import uuid
+from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -343,26 +344,31 @@ async def erase(request: Request, complaint_id: str, session: CurrentSession, fo
     box ticked to confirm, since it cannot be undone. The staff API's path (the same checks and
     record); the form's key asks once."""
     key = form.get("action_key") or str(uuid.uuid4())
-    try:
+
+    async def erasing() -> None:
         if form.get("confirm") != "yes":
             raise ApiError(422, "invalid_request", "confirm: tick the box to confirm the erasure", field="confirm")
         body = forms.validated(ErasureBody, {"complaint_id": complaint_id, "basis": form.get("basis", "")}, "basis")
         await start_erasure(request.app.state.pool, _desk(request).complaints, session.staff, body, f"console:{key}")
-    except ApiError as exc:
-        if exc.status == 404:
-            raise
-        context = await _complaint_context(request, session, complaint_id)
-        error = {"action": ERASE, "message": exc.message, "field": exc.field}
-        return _render(request, "complaint.html", {**context, "error": error, "done": None}, status=exc.status)
-    return RedirectResponse(f"/console/complaints/{complaint_id}?done={ERASE}", status_code=303)
+
+    return await _done_or_refused(request, session, complaint_id, ERASE, erasing())
 
 
 @router.post("/complaints/{complaint_id}/{action}", response_class=HTMLResponse)
 async def act(request: Request, complaint_id: str, action: str, session: CurrentSession, form: CheckedForm) -> Response:
     """One action from its form; a refusal is shown on the page with its reason and status."""
     key = form.get("action_key") or str(uuid.uuid4())  # one per rendered form: a resubmit acts once
+    acting = forms.perform(_desk(request), session.staff, complaint_id, action, form, f"console:{key}")
+    return await _done_or_refused(request, session, complaint_id, action, acting)
+
+
+async def _done_or_refused(
+    request: Request, session: Session, complaint_id: str, action: str, attempt: Awaitable[None]
+) -> Response:
+    """Back to the complaint's page with the action done, or the page again with the refusal,
+    its reason and status (an unknown complaint stays a 404)."""
     try:
-        await forms.perform(_desk(request), session.staff, complaint_id, action, form, f"console:{key}")
+        await attempt
     except ApiError as exc:
         if exc.status == 404:
             raise
