@@ -1316,15 +1316,8 @@ async def test_a_closed_complaint_stays_readable_after_temporal_forgets_it(syste
     assert (await http.post(f"{status_url}/survey", json=answer)).status_code == 200
     await eventually(lambda: _stage_is(http, status_url, "closed"))
 
-    pool = await asyncpg.create_pool(system.settings.database_url, min_size=1, max_size=1)
-    try:
-
-        async def kept():
-            return await pool.fetchval("SELECT view FROM workflow.kept_views WHERE complaint_id = $1", complaint_id)
-
-        assert json.loads(await eventually(kept, timeout=60))["stage"] == "closed"
-    finally:
-        await pool.close()
+    kept = await eventually(lambda: kept_view(system, complaint_id), timeout=60)
+    assert json.loads(kept)["stage"] == "closed"
 
     # The retention passes: Temporal deletes the workflow.
     client = system.temporal.client
@@ -1352,7 +1345,11 @@ async def test_a_closed_complaint_stays_readable_after_temporal_forgets_it(syste
     assert status.json()["stage"] == "closed" and any(h["type"] == "Resolved" for h in status.json()["history"])
 
     # Their e-mail answer to our old message: a complaint of its own (503 before, retried for ever).
-    email = await _customer_email(system, complaint_id)
+    email = await database_value(
+        system,
+        "SELECT workflow_input->'customer'->>'email' FROM intake.submissions WHERE complaint_id = $1",
+        complaint_id,
+    )
     answer = EmailMessage()
     answer["From"], answer["To"], answer["Subject"] = email, "care@complaints.local", "Re: 您的投诉"
     answer["Message-ID"] = f"<{uuid.uuid4()}@mail.example.com>"
@@ -1364,11 +1361,17 @@ async def test_a_closed_complaint_stays_readable_after_temporal_forgets_it(syste
     assert taken.json()["complaint_id"] != complaint_id
 
 
-async def _customer_email(system, complaint_id: str) -> str:
+async def database_value(system, sql: str, *args):
+    """One value read straight from the system's database (what no API shows)."""
     pool = await asyncpg.create_pool(system.settings.database_url, min_size=1, max_size=1)
     try:
-        return await pool.fetchval(
-            "SELECT workflow_input->'customer'->>'email' FROM intake.submissions WHERE complaint_id = $1", complaint_id
-        )
+        return await pool.fetchval(sql, *args)
     finally:
         await pool.close()
+
+
+async def kept_view(system, complaint_id: str) -> str | None:
+    """The closed complaint's view as the workflow service kept it (services/workflow/kept_views.py)."""
+    return await database_value(
+        system, "SELECT view::text FROM workflow.kept_views WHERE complaint_id = $1", complaint_id
+    )

@@ -18,7 +18,14 @@ from services.run import LocalSystem, settings_on_free_ports, temporal_cli
 from services.workflow.contract import erasure_workflow_id, workflow_id_for
 from services.workflow.erasure.workflow import CustomerErasureWorkflow
 from services.workflow.worker import SANDBOX
-from tests.e2e.test_end_to_end import RESOLUTION, _has_event, _payload_texts, _stage_is, eventually
+from tests.e2e.test_end_to_end import (
+    RESOLUTION,
+    _has_event,
+    _payload_texts,
+    _stage_is,
+    eventually,
+    kept_view,
+)
 
 pytestmark = pytest.mark.e2e
 SCHEMAS = ("intake", "workflow", "notify", "reporting")
@@ -70,14 +77,6 @@ async def close(system, http, complaint_id: str, status_url: str, customer: dict
     )
     assert answered.status_code == 200, answered.text
     await eventually(lambda: _stage_is(http, status_url, "closed"))
-
-
-async def _kept_view(system, complaint_id: str) -> str | None:
-    pool = await asyncpg.create_pool(system.settings.database_url, min_size=1, max_size=1)
-    try:
-        return await pool.fetchval("SELECT view::text FROM workflow.kept_views WHERE complaint_id = $1", complaint_id)
-    finally:
-        await pool.close()
 
 
 async def traces_in_tables(system, secrets: list[str]) -> list[str]:
@@ -134,7 +133,7 @@ async def test_an_erased_customer_is_gone_from_every_store_and_read_and_still_co
 
     counted = (await eventually(closed_in_reports))["by_status"]
     # Its view is kept for when Temporal forgets it (services/workflow/kept_views.py): the erasure takes it too.
-    kept = await eventually(lambda: _kept_view(system, first), timeout=60)
+    kept = await eventually(lambda: kept_view(system, first), timeout=60)
     assert customer["name"] in kept
 
     # Deny paths: no token, not a manager, an unknown complaint, a body without a basis.
@@ -184,7 +183,7 @@ async def test_an_erased_customer_is_gone_from_every_store_and_read_and_still_co
     for complaint_id in (first, second):
         stores = done["erased"][complaint_id]
         assert stores["intake"] == 1 and stores["events"] > 0 and stores["notify"] > 0 and stores["temporal"] == 1
-    assert done["erased"][first]["kept_view"] == 1 and await _kept_view(system, first) is None
+    assert done["erased"][first]["kept_view"] == 1 and await kept_view(system, first) is None
     (repeat_id,) = set(done["complaints"]) - {first, second}
     assert done["erased"][repeat_id] == {
         "intake": 1,
