@@ -61,7 +61,7 @@ async def store(fresh_database_url):
     from services.workflow.eventstore import EventStore
 
     pool = await migrated_pool(fresh_database_url, "workflow")
-    yield EventStore(pool, project=inbox.project)
+    yield EventStore(pool, inbox=inbox.changes_of)
     await pool.close()
 
 

@@ -80,7 +80,7 @@ log = logging.getLogger(__name__)
 async def lifespan(app: FastAPI):
     async with service_database("workflow", MIGRATIONS) as (settings, pool):
         app.state.pool = pool
-        app.state.events = EventStore(pool, project=inbox.project)
+        app.state.events = EventStore(pool, inbox=inbox.changes_of)
         app.state.router = Router(pool, load_routing(settings.routing_file))
         app.state.authority = load_authority()
         app.state.playbooks = load_playbooks()

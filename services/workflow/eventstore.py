@@ -4,11 +4,16 @@ Appends take a table lock (EXCLUSIVE mode still lets readers read) so that posit
 handed out in commit order: a reader that follows the global position never skips an
 event whose transaction committed late. The same technique as pyeventsourcing's
 PostgreSQL recorder.
+
+A step that continues its stream is one statement, one round trip: `workflow.append_in_one_call`
+(migrations/013: checks, inbox row, outbox, lock, insert, committed on its own). A
+retried step or a version another task holds goes the careful way, `_append_carefully`. In a
+storm of deadlines every escalation is such an append, and each round trip costs the worker.
 """
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,14 +124,31 @@ def _stored(row: asyncpg.Record) -> StoredEvent:
     return StoredEvent(**{**dict(row), "data": json.loads(row["data"])})
 
 
-Projector = Callable[[asyncpg.Connection, list[NewEvent]], Awaitable[None]]
+# The staff inbox row's changes a step's events make (inbox.changes_of).
+InboxChanges = Callable[[list[NewEvent]], dict[str, Any]]
+
+
+def _event_columns(events: list[NewEvent]) -> tuple[list, str, list[int], list[str], list[str], list]:
+    """One stream's events as the columns both ways of appending insert."""
+    return (
+        [e.event_id for e in events],
+        events[0].stream_id,
+        [e.version for e in events],
+        [e.type for e in events],
+        [json.dumps(e.data, ensure_ascii=False, default=str) for e in events],
+        [e.occurred_at for e in events],
+    )
 
 
 class EventStore:
-    def __init__(self, pool: asyncpg.Pool, project: Projector | None = None):
-        """`project` updates a read model inside the append's transaction (the staff inbox)."""
+    def __init__(self, pool: asyncpg.Pool, inbox: InboxChanges | None = None):
+        """`inbox`: the staff inbox's changes, applied with each append (none without)."""
         self.pool = pool
-        self.project = project
+        self.inbox = inbox
+
+    def _inbox_row(self, events: list[NewEvent]) -> str | None:
+        changes = self.inbox(events) if self.inbox else None
+        return json.dumps(changes, ensure_ascii=False, default=str) if changes else None
 
     async def append(
         self,
@@ -158,8 +180,31 @@ class EventStore:
     async def _append_once(
         self, events: list[NewEvent], messages: Sequence[KeyedNotificationRequest], fence: TaskFence | None
     ) -> AppendResult:
+        inbox_row = self._inbox_row(events)
+        positions = await self.pool.fetchval(
+            f"SELECT {SCHEMA}.append_in_one_call($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            *_event_columns(events),
+            fence.run_id if fence else None,
+            fence.history_length if fence else None,
+            *outbox.columns(messages),
+            inbox_row,
+        )
+        if positions is not None:
+            return AppendResult(list(positions), duplicate=False)
+        async with self.pool.acquire() as conn:
+            return await self._append_carefully(conn, events, messages, fence, inbox_row)
+
+    async def _append_carefully(
+        self,
+        conn: asyncpg.Connection,
+        events: list[NewEvent],
+        messages: Sequence[KeyedNotificationRequest],
+        fence: TaskFence | None,
+        inbox_row: str | None,
+    ) -> AppendResult:
+        """A retried step (its events stored already) or a version another task holds."""
         stream_id = events[0].stream_id
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with conn.transaction():
             known = await conn.fetch(
                 f"SELECT event_id, position, version, type FROM {SCHEMA}.events WHERE event_id = ANY($1::uuid[])",
                 [e.event_id for e in events],
@@ -176,25 +221,26 @@ class EventStore:
             if current != events[0].version - 1:
                 raise VersionConflict(stream_id, events[0].version - 1, current)
 
-            if self.project:
-                await self.project(conn, events)
+            await conn.execute(f"SELECT {SCHEMA}.project_inbox($1, $2)", stream_id, inbox_row)
             await outbox.enqueue(conn, messages)
             # Positions in commit order, so that a feed reader never passes a position that a
             # slower transaction commits later: appends take the table lock from their insert to
             # their commit, and only for that (the checks above ride on the unique constraints).
             await conn.execute(f"LOCK TABLE {SCHEMA}.events IN EXCLUSIVE MODE")
+            ids, stream, versions, types, datas, occurred = _event_columns(events)
             rows = await conn.fetch(
                 f"""INSERT INTO {SCHEMA}.events
                         (event_id, stream_id, version, type, data, occurred_at, task_run_id, task_fence)
-                    SELECT *, $7::text, $8::int FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[],
-                                                            $5::jsonb[], $6::timestamptz[])
+                    SELECT e.id, $2, e.version, e.type, e.data, e.occurred, $7::text, $8::int
+                    FROM unnest($1::uuid[], $3::int[], $4::text[], $5::jsonb[], $6::timestamptz[])
+                         AS e(id, version, type, data, occurred)
                     RETURNING position""",
-                [e.event_id for e in events],
-                [e.stream_id for e in events],
-                [e.version for e in events],
-                [e.type for e in events],
-                [json.dumps(e.data, ensure_ascii=False, default=str) for e in events],
-                [e.occurred_at for e in events],
+                ids,
+                stream,
+                versions,
+                types,
+                datas,
+                occurred,
                 fence.run_id if fence else None,
                 fence.history_length if fence else None,
             )

@@ -1,8 +1,8 @@
 """The staff inbox: a read model of every complaint, one row each, for the staff list views.
 
-`project` runs inside the event store's append transaction, so the inbox is never behind the
-events and a retried append changes nothing. Contact data is masked before it is stored:
-the list views cannot show what the table does not hold.
+The event store applies `changes_of` a step's events in the step's own statement, so the
+inbox is never behind the events and a retried append changes nothing. Contact data is masked
+before it is stored: the list views cannot show what the table does not hold.
 """
 
 from collections.abc import Callable
@@ -111,27 +111,14 @@ def _changes(event: NewEvent) -> dict[str, Any]:
     return changes
 
 
-async def project(conn: asyncpg.Connection, events: list[NewEvent]) -> None:
+def changes_of(events: list[NewEvent]) -> dict[str, Any]:
+    """The inbox row's columns a step's events set, later events winning. The event store applies
+    them in the step's own statement (`workflow.project_inbox`, migrations/013), so the inbox is
+    never behind the events and a retried step changes nothing."""
     changes: dict = {}
     for event in events:
         changes.update(_changes(event))
-    if not changes:
-        return
-    columns = list(changes)
-    assignments = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
-    placeholders = ", ".join(f"${i}" for i in range(2, len(columns) + 2))
-    await conn.execute(
-        f"""INSERT INTO workflow.inbox (complaint_id, {", ".join(columns)}) VALUES ($1, {placeholders})
-            ON CONFLICT (complaint_id) DO UPDATE SET {assignments}, updated_at = now()""",
-        events[0].stream_id,
-        *changes.values(),
-    )
-    if changes.get("owner"):  # whoever acknowledges is the assignee if nobody was
-        await conn.execute(
-            "UPDATE workflow.inbox SET assignee = $2 WHERE complaint_id = $1 AND assignee IS NULL",
-            events[0].stream_id,
-            changes["owner"],
-        )
+    return changes
 
 
 @dataclass(frozen=True)

@@ -124,7 +124,7 @@ async def lifespan(app: FastAPI):
         check_escalation_roles(router, settings.policy_dir)
         relay = MessageRelay(pool, http, settings.url_of("notify"), recipients=router.recipients)
         activities = ComplaintActivities(
-            EventStore(pool, project=inbox.project),
+            EventStore(pool, inbox=inbox.changes_of),
             router,
             http,
             settings.url_of("notify"),

@@ -46,7 +46,7 @@ class BareTimer:
 
 class Fired:
     def __init__(self, pool: asyncpg.Pool, event_store: bool = False):
-        self.pool, self.store = pool, EventStore(pool, project=inbox.project) if event_store else None
+        self.pool, self.store = pool, EventStore(pool, inbox=inbox.changes_of) if event_store else None
 
     @activity.defn(name="record_fired")
     async def record_fired(self, workflow_id: str) -> None:

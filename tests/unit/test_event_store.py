@@ -187,3 +187,65 @@ async def test_a_reset_run_supersedes_what_the_old_run_wrote_after_the_reset_poi
     await store.append([at("a", 2, "Acknowledged", reset_began)], fence=task(12, run_id="run-2"))
     assert [e.type for e in await store.read_stream("a")] == ["ComplaintReceived", "Acknowledged"]
     assert [e.type for e in await store.superseded("a")] == ["Escalated"]
+
+
+async def test_a_new_step_is_stored_in_one_call_and_anything_else_is_left_to_the_careful_path(store):
+    """`workflow.append_in_one_call` (migration 013) stores a step that continues its stream
+    with its inbox row and messages, and answers NULL, changing nothing, for a step stored before
+    or a version that does not follow the stream's."""
+    first, second = event("a", 1), event("a", 2)
+
+    async def call(*events: NewEvent, key: str = "a/receipt", inbox: str = '{"stage": "received"}'):
+        return await store.pool.fetchval(
+            "SELECT workflow.append_in_one_call($1, $2, $3, $4, $5, $6, 'run', 7, $7, $8, $9, $10, $11)",
+            [e.event_id for e in events],
+            "a",
+            [e.version for e in events],
+            [e.type for e in events],
+            ["{}" for _ in events],
+            [e.occurred_at for e in events],
+            [key],
+            ["a"],
+            ['{"template": "receipt"}'],
+            ["{}"],
+            inbox,
+        )
+
+    stored = await call(first)
+    assert stored is not None and len(stored) == 1
+    refused = '{"stage": "closed"}'
+    assert await call(first, key="a/again", inbox=refused) is None  # a retry: its events are there
+    assert await call(event("a", 3), key="a/gap", inbox=refused) is None  # version 2 is missing
+    assert await call(event("a", 1), key="a/taken", inbox=refused) is None  # version 1 is another task's
+    later = '{"breached": true, "escalation_level": 1, "next_deadline": "2026-12-01 09:00:00+08:00"}'
+    assert (await call(second, key="a/next", inbox=later))[0] > stored[0]
+
+    row = await store.pool.fetchrow("SELECT stage, breached, escalation_level, next_deadline FROM workflow.inbox")
+    assert (row["stage"], row["breached"], row["escalation_level"]) == ("received", True, 1)
+    assert row["next_deadline"] == datetime(2026, 12, 1, 1, tzinfo=UTC)
+
+    outbox = await store.pool.fetch("SELECT idempotency_key FROM workflow.outbox ORDER BY position")
+    assert [r["idempotency_key"] for r in outbox] == ["a/receipt", "a/next"]
+    rows = await store.pool.fetch("SELECT version, task_run_id, task_fence FROM workflow.events ORDER BY version")
+    assert [tuple(r) for r in rows] == [(1, "run", 7), (2, "run", 7)]
+
+
+async def test_a_retried_step_keeps_one_copy_of_its_messages_and_its_inbox_row(store):
+    from services.notify.contract import KeyedNotificationRequest
+
+    message = KeyedNotificationRequest(
+        idempotency_key="a/escalation",
+        complaint_id="a",
+        template="sla_escalation",
+        channel="internal",
+        recipient_name="lead",
+        recipient_address="role:lead",
+        variables={"level": 1},
+    )
+    step = [event("a", 1, "SlaBreached", target="first_response"), event("a", 2, "Escalated", level=1)]
+    first = await store.append(step, messages=[message])
+    again = await store.append(step, messages=[message])
+
+    assert again.duplicate and again.positions == first.positions
+    assert await store.pool.fetchval("SELECT count(*) FROM workflow.outbox") == 1
+    assert await store.pool.fetchval("SELECT count(*) FROM workflow.inbox WHERE complaint_id = 'a'") == 1

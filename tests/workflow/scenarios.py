@@ -104,7 +104,7 @@ async def recording_run():
         pool = await migrated_pool(server.get_uri("postgres"), "workflow")
         env = await start_time_skipping_env()
         try:
-            async with complaint_worker(env.client, EventStore(pool, project=inbox.project)):
+            async with complaint_worker(env.client, EventStore(pool, inbox=inbox.changes_of)):
                 yield env, pool
         finally:
             await env.shutdown()
