@@ -43,6 +43,33 @@ async def ensure_database(admin_url: str, database: str) -> None:
         await conn.close()
 
 
+class LeavesWhenBroken(asyncpg.Connection):
+    """A connection that leaves the pool when asyncpg finds it still inside an earlier operation
+    (`InternalClientError`, "another operation is in progress"): seen when PostgreSQL went away
+    in the middle of a query. Our release skips the reset query that would have noticed
+    (`_end_open_transaction`), so without this the pool would hand the broken connection to one
+    caller after another. The caller gets a connection error instead (503 at the edge), and the
+    pool opens a fresh connection for the next one. SQLAlchemy treats the error as a disconnect
+    too (sqlalchemy/sqlalchemy#13241)."""
+
+    async def _do_execute(self, *args, **kwargs):  # every query with arguments, prepared or not
+        try:
+            return await super()._do_execute(*args, **kwargs)
+        except asyncpg.InternalClientError as exc:
+            raise self._left(exc) from exc
+
+    async def execute(self, *args, **kwargs):  # also the plain queries: BEGIN, COMMIT, ROLLBACK
+        try:
+            return await super().execute(*args, **kwargs)
+        except asyncpg.InternalClientError as exc:
+            raise self._left(exc) from exc
+
+    def _left(self, exc: asyncpg.InternalClientError) -> asyncpg.ConnectionDoesNotExistError:
+        log.warning("database connection left broken; closed", extra={"error": str(exc)[:200]})
+        self.terminate()
+        return asyncpg.ConnectionDoesNotExistError(f"the connection was left broken ({exc})")
+
+
 async def _end_open_transaction(conn: asyncpg.Connection) -> None:
     """Reset on release. The services keep no session state (advisory locks are transaction-scoped,
     settings are SET LOCAL, nobody LISTENs), so asyncpg's default reset query would only cost a
@@ -53,6 +80,7 @@ async def _end_open_transaction(conn: asyncpg.Connection) -> None:
 
 async def create_pool(database_url: str, **kwargs) -> asyncpg.Pool:
     kwargs.setdefault("reset", _end_open_transaction)
+    kwargs.setdefault("connection_class", LeavesWhenBroken)
     kwargs.setdefault("min_size", 1)
     kwargs.setdefault("max_size", 10)
     # Every query here reads a few thousand rows at most: compiling it (JIT, tens of ms) costs
