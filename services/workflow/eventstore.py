@@ -7,7 +7,8 @@ PostgreSQL recorder.
 
 A step that continues its stream is one statement, one round trip: `workflow.append_in_one_call`
 (migrations/013: checks, inbox row, outbox, lock, insert, committed on its own). A
-retried step or a version another task holds goes the careful way, `_append_carefully`. In a
+retried step or a version another task holds goes the careful way, `_append_carefully`, and
+ends in the same `workflow.store_step` (inbox row, outbox, lock, insert) once its checks pass. In a
 storm of deadlines every escalation is such an append, and each round trip costs the worker.
 """
 
@@ -128,16 +129,25 @@ def _stored(row: asyncpg.Record) -> StoredEvent:
 InboxChanges = Callable[[list[NewEvent]], dict[str, Any]]
 
 
-def _event_columns(events: list[NewEvent]) -> tuple[list, str, list[int], list[str], list[str], list]:
-    """One stream's events as the columns both ways of appending insert."""
-    return (
+def _step_arguments(
+    events: list[NewEvent], messages: Sequence[KeyedNotificationRequest], fence: TaskFence | None, inbox_row: str | None
+) -> list:
+    """A step as the arguments of `append_in_one_call` and `store_step` (migrations/013)."""
+    return [
         [e.event_id for e in events],
         events[0].stream_id,
         [e.version for e in events],
         [e.type for e in events],
         [json.dumps(e.data, ensure_ascii=False, default=str) for e in events],
         [e.occurred_at for e in events],
-    )
+        fence.run_id if fence else None,
+        fence.history_length if fence else None,
+        *outbox.columns(messages),
+        inbox_row,
+    ]
+
+
+_STEP_PARAMETERS = ", ".join(f"${i}" for i in range(1, 14))
 
 
 class EventStore:
@@ -180,27 +190,19 @@ class EventStore:
     async def _append_once(
         self, events: list[NewEvent], messages: Sequence[KeyedNotificationRequest], fence: TaskFence | None
     ) -> AppendResult:
-        inbox_row = self._inbox_row(events)
-        positions = await self.pool.fetchval(
-            f"SELECT {SCHEMA}.append_in_one_call($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            *_event_columns(events),
-            fence.run_id if fence else None,
-            fence.history_length if fence else None,
-            *outbox.columns(messages),
-            inbox_row,
-        )
+        step = _step_arguments(events, messages, fence, self._inbox_row(events))
+        positions = await self.pool.fetchval(f"SELECT {SCHEMA}.append_in_one_call({_STEP_PARAMETERS})", *step)
         if positions is not None:
             return AppendResult(list(positions), duplicate=False)
         async with self.pool.acquire() as conn:
-            return await self._append_carefully(conn, events, messages, fence, inbox_row)
+            return await self._append_carefully(conn, events, fence, step)
 
     async def _append_carefully(
         self,
         conn: asyncpg.Connection,
         events: list[NewEvent],
-        messages: Sequence[KeyedNotificationRequest],
         fence: TaskFence | None,
-        inbox_row: str | None,
+        step: list,
     ) -> AppendResult:
         """A retried step (its events stored already) or a version another task holds."""
         stream_id = events[0].stream_id
@@ -221,30 +223,8 @@ class EventStore:
             if current != events[0].version - 1:
                 raise VersionConflict(stream_id, events[0].version - 1, current)
 
-            await conn.execute(f"SELECT {SCHEMA}.project_inbox($1, $2)", stream_id, inbox_row)
-            await outbox.enqueue(conn, messages)
-            # Positions in commit order, so that a feed reader never passes a position that a
-            # slower transaction commits later: appends take the table lock from their insert to
-            # their commit, and only for that (the checks above ride on the unique constraints).
-            await conn.execute(f"LOCK TABLE {SCHEMA}.events IN EXCLUSIVE MODE")
-            ids, stream, versions, types, datas, occurred = _event_columns(events)
-            rows = await conn.fetch(
-                f"""INSERT INTO {SCHEMA}.events
-                        (event_id, stream_id, version, type, data, occurred_at, task_run_id, task_fence)
-                    SELECT e.id, $2, e.version, e.type, e.data, e.occurred, $7::text, $8::int
-                    FROM unnest($1::uuid[], $3::int[], $4::text[], $5::jsonb[], $6::timestamptz[])
-                         AS e(id, version, type, data, occurred)
-                    RETURNING position""",
-                ids,
-                stream,
-                versions,
-                types,
-                datas,
-                occurred,
-                fence.run_id if fence else None,
-                fence.history_length if fence else None,
-            )
-            return AppendResult([r["position"] for r in rows], duplicate=False)
+            positions = await conn.fetchval(f"SELECT {SCHEMA}.store_step({_STEP_PARAMETERS})", *step)
+            return AppendResult(list(positions), duplicate=False)
 
     async def superseded(self, stream_id: str) -> list[StoredEvent]:
         """Events of this complaint that a workflow task stored and never completed (audit)."""

@@ -40,33 +40,27 @@ CLAIM_LEASE = timedelta(seconds=30)  # a claimed message is handed over again if
 MAX_BACKOFF_SECONDS = 60.0  # never given up: a message waits for notify as long as it takes
 
 
-def rows(messages: Sequence[KeyedNotificationRequest]) -> list[tuple[str, str | None, str, str]]:
-    """The outbox rows of these messages: key, complaint, request and the current trace context
-    (the complaint's trace continues at the hand-over)."""
+def columns(
+    messages: Sequence[KeyedNotificationRequest],
+) -> tuple[list[str], list[str | None], list[str], list[str]]:
+    """Messages as the outbox's columns (keys, complaints, requests, trace contexts) for
+    `workflow.enqueue_messages` (migrations/013); the complaint's trace continues at the hand-over."""
     carrier: dict[str, str] = {}
     if messages:
         propagate.inject(carrier)
     context = json.dumps(carrier)
-    return [(m.idempotency_key, m.complaint_id, json.dumps(m.body(), ensure_ascii=False), context) for m in messages]
-
-
-def columns(
-    messages: Sequence[KeyedNotificationRequest],
-) -> tuple[list[str], list[str | None], list[str], list[str]]:
-    """The same rows as four columns (keys, complaints, requests, trace contexts)."""
-    found = rows(messages)
-    return ([r[0] for r in found], [r[1] for r in found], [r[2] for r in found], [r[3] for r in found])
+    return (
+        [m.idempotency_key for m in messages],
+        [m.complaint_id for m in messages],
+        [json.dumps(m.body(), ensure_ascii=False) for m in messages],
+        [context for _ in messages],
+    )
 
 
 async def enqueue(conn: asyncpg.Connection, messages: Sequence[KeyedNotificationRequest]) -> None:
     """Store messages inside the caller's transaction; a key stored before keeps its first body."""
-    if not messages:
-        return
-    await conn.executemany(
-        """INSERT INTO workflow.outbox (idempotency_key, complaint_id, request, trace_context)
-           VALUES ($1, $2, $3, $4) ON CONFLICT (idempotency_key) DO NOTHING""",
-        rows(messages),
-    )
+    if messages:
+        await conn.execute("SELECT workflow.enqueue_messages($1, $2, $3, $4)", *columns(messages))
 
 
 async def rewrite_requests(
