@@ -12,6 +12,7 @@ connection refused, a timeout) is retried.
 """
 
 import asyncio
+import hashlib
 import html
 import re
 import time
@@ -50,7 +51,7 @@ def mime_message(message: OutboundMessage, sender: str, replies: ReplyAddresses)
     """Built with the standard library's compat32 classes, whose headers are the strings we
     give them: the default policy parses every header it is given again, which made building
     the message most of notify's CPU for each e-mail."""
-    mail = MIMEMultipart("alternative")
+    mail = MIMEMultipart("alternative", boundary=_boundary(message.message_id))
     mail["Message-ID"] = message.message_id
     mail["Date"] = formatdate(localtime=False)
     mail["From"] = _address(parseaddr(sender))
@@ -66,6 +67,15 @@ def mime_message(message: OutboundMessage, sender: str, replies: ReplyAddresses)
     mail.attach(MIMEText(message.body, "plain", "utf-8"))
     mail.attach(MIMEText(_html(message.body), "html", "utf-8"))
     return mail
+
+
+def _boundary(message_id: str) -> str:
+    """The parts' boundary, from the Message-ID. "_" is outside base64's alphabet and our parts
+    are UTF-8, which the standard library always sends as base64, so no line of a part can be
+    the boundary; left to itself, the generator proves that for a random one by compiling a
+    new regular expression per e-mail (a fifth of the CPU of building one). And each attempt
+    at a message is the same MIME but for its Date."""
+    return "=_" + hashlib.sha256(message_id.encode()).hexdigest()[:32]
 
 
 @dataclass

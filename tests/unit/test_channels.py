@@ -2,8 +2,10 @@
 fails for good, dead letters, and a gateway's delivery receipt."""
 
 import asyncio
+import dataclasses
 import email.policy
 import json
+import re
 import time
 import uuid
 from email.parser import BytesParser
@@ -50,6 +52,23 @@ def test_an_email_is_utf8_mime_with_both_parts_and_names_its_thread():
     assert "查看进度" in parsed.get_body(preferencelist=("plain",)).get_content()
     html = parsed.get_body(preferencelist=("html",)).get_content()
     assert '<a href="https://example.com/track/t">' in html
+
+
+def test_every_attempt_at_an_email_is_the_same_mime_but_its_date_and_no_body_ends_a_part():
+    def sent(message: OutboundMessage) -> bytes:
+        raw = flatten_message(mime_message(message, "care@example.com", REPLIES))
+        return re.sub(rb"^Date: .*\r\n", b"", raw, flags=re.M)
+
+    first = sent(MESSAGE)
+    assert sent(dataclasses.replace(MESSAGE, attempt=2)) == first  # a receiver sees one message twice
+    assert sent(dataclasses.replace(MESSAGE, notification_id=str(uuid.uuid4()))) != first
+    # A body that writes the boundary itself is still one body in one part of each kind.
+    boundary = BytesParser(policy=email.policy.default).parsebytes(first).get_boundary()
+    assert boundary is not None
+    tricky = dataclasses.replace(MESSAGE, body=f"--{boundary}\n\n--{boundary}--\nend")
+    parsed = BytesParser(policy=email.policy.default).parsebytes(sent(tricky))
+    assert [part.get_content_type() for part in parsed.iter_parts()] == ["text/plain", "text/html"]
+    assert parsed.get_body(preferencelist=("plain",)).get_content() == tricky.body
 
 
 def test_a_reply_finds_its_complaint_only_by_an_address_or_thread_we_signed():
