@@ -5,8 +5,10 @@
    deadline and the recorded Escalated event, and the ratio to a baseline of a few complaints
    measured alone in the same run (the machines are noisy: ratios, not absolute limits),
    and the ratio to the engine's own limit: as many bare workflows whose timers fire in the
-   same second and each run one local activity writing a row (tests/bench/bare_timers.py).
-   Target: the storm's p99 within 1.2x of the bare storm's.
+   same second and each run one local activity writing a row (tests/bench/bare_timers.py),
+   in pairs of storms (three by default), the side that goes first alternating, because these
+   machines' speed drifts within the hour. Target: the storm's p99 within 1.2x of the bare
+   storm's (the median of the pairs' ratios).
    Each storm also prints the CPU seconds each process spent from just before the deadline to
    the last escalation: where a storm's time goes on a machine whose cores they all share (and
    the worker's CPU per deadline, ours against the bare worker's, which the lag ratio tracks); and,
@@ -364,7 +366,55 @@ def bench_policies(directory: Path) -> Path:
     return directory
 
 
-async def main(count: int, baseline_count: int, lead: float, decompose: bool = False) -> None:
+async def storm_pairs(
+    system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float, pairs: int
+) -> list[tuple[Storm, Storm]]:
+    """Pairs of storms, bare workflows and our complaints, the side that goes first alternating:
+    these machines' speed drifts by a quarter within the hour, so one pair can say little."""
+    runs = []
+    for n in range(pairs):
+        sides: dict[str, Storm] = {}
+        for side in ("bare", "ours") if n % 2 == 0 else ("ours", "bare"):
+            if side == "bare":
+                print(f"pair {n + 1}, the engine's own limit: {count} bare workflows, timer and one local activity")
+                sides[side] = await bare_storm(system, pool, count, lead=lead)
+            else:
+                print(f"pair {n + 1}, timer storm: {count} complaints, first-response deadline in the same second")
+                sides[side] = await storm(system, pool, count, lead=lead)
+        runs.append((sides["bare"], sides["ours"]))
+    return runs
+
+
+def report_storms(runs: list[tuple[Storm, Storm]], base: list[float], count: int) -> None:
+    def ratios(p: float) -> list[float]:
+        return [percentile(ours.lags, p) / max(percentile(bare.lags, p), 1e-3) for bare, ours in runs]
+
+    def worker_ratio(bare: Storm, ours: Storm) -> float:
+        return ours.worker_ms_per_deadline("worker") / max(bare.worker_ms_per_deadline("bare worker"), 1e-3)
+
+    print(f"  every one of {count} escalated exactly once, in each of {len(runs)} storms")
+    b50, b99 = percentile(base, 50), percentile(base, 99)
+    print(f"  baseline lag  p50 {b50:.3f}s  p99 {b99:.3f}s")
+    for n, (bare, ours) in enumerate(runs, 1):
+        print(
+            f"  pair {n}: bare p50 {percentile(bare.lags, 50):.2f}s p99 {percentile(bare.lags, 99):.2f}s, "
+            f"ours p50 {percentile(ours.lags, 50):.2f}s p99 {percentile(ours.lags, 99):.2f}s: "
+            f"p99 {ratios(99)[n - 1]:.2f}x; worker CPU per deadline {ours.worker_ms_per_deadline('worker'):.1f} ms "
+            f"against {bare.worker_ms_per_deadline('bare worker'):.1f} ms ({worker_ratio(bare, ours):.2f}x)"
+        )
+    s99 = statistics.median(percentile(ours.lags, 99) for _, ours in runs)
+    print(f"  ratio storm/baseline  p99 {s99 / max(b99, 1e-3):.1f}x  (the storms' median p99)")
+    print(
+        f"  ratio storm/bare storm, median of {len(runs)} pairs  p50 {statistics.median(ratios(50)):.2f}x  "
+        f"p99 {statistics.median(ratios(99)):.2f}x  (target: p99 <= 1.2x)"
+    )
+    print(
+        f"  worker CPU per deadline, median of the pairs  {statistics.median(worker_ratio(*run) for run in runs):.2f}x"
+        "  (the lag ratio has tracked this one)"
+    )
+
+
+async def main(count: int, baseline_count: int, lead: float, pairs: int, decompose: bool = False) -> None:
     with tempfile.TemporaryDirectory(prefix="complaints-bench-") as tmp:
         settings = settings_on_free_ports(
             Path(tmp), log_level="WARNING", policy_dir=bench_policies(Path(tmp) / "policies")
@@ -375,37 +425,17 @@ async def main(count: int, baseline_count: int, lead: float, decompose: bool = F
         try:
             print(f"timer storm: baseline of {baseline_count} complaints alone")
             base = (await storm(system, pool, baseline_count, lead=15)).lags
-            print(f"engine's own limit: {count} bare workflows, timer and one local activity in the same second")
-            bare_run = await bare_storm(system, pool, count, lead=lead)
-            bare = bare_run.lags
+            runs = await storm_pairs(system, pool, count, lead, pairs)
             if decompose:
                 print(f"decomposition: {count} bare workflows whose local activity runs our event store's transaction")
                 with_store = (await bare_storm(system, pool, count, lead=lead, event_store=True)).lags
-            print(f"timer storm: {count} complaints, first-response deadline in the same second")
-            ours = await storm(system, pool, count, lead=lead)
-            lags = ours.lags
-            b50, b99 = percentile(base, 50), percentile(base, 99)
-            s50, s99 = percentile(lags, 50), percentile(lags, 99)
-            print(f"  every one of {count} escalated exactly once")
-            print(f"  baseline lag  p50 {b50:.3f}s  p99 {b99:.3f}s")
-            print(f"  storm lag     p50 {s50:.3f}s  p99 {s99:.3f}s  (mean {statistics.mean(lags):.3f}s)")
-            print(f"  ratio storm/baseline  p50 {s50 / max(b50, 1e-3):.1f}x  p99 {s99 / max(b99, 1e-3):.1f}x")
-            e50, e99 = percentile(bare, 50), percentile(bare, 99)
-            print(f"  bare storm    p50 {e50:.3f}s  p99 {e99:.3f}s  (the engine's own limit on this machine)")
-            print(
-                f"  ratio storm/bare storm  p50 {s50 / max(e50, 1e-3):.2f}x  p99 {s99 / max(e99, 1e-3):.2f}x"
-                "  (target: p99 <= 1.2x)"
-            )
-            w_ours, w_bare = ours.worker_ms_per_deadline("worker"), bare_run.worker_ms_per_deadline("bare worker")
-            print(
-                f"  worker CPU per deadline  storm {w_ours:.1f} ms  bare {w_bare:.1f} ms  "
-                f"({w_ours / max(w_bare, 1e-3):.2f}x; the lag ratio has tracked this one)"
-            )
+            report_storms(runs, base, count)
             if decompose:
+                bare_p99 = statistics.median(percentile(bare.lags, 99) for bare, _ in runs)
                 d50, d99 = percentile(with_store, 50), percentile(with_store, 99)
                 print(
                     f"  bare + our event store transaction  p50 {d50:.3f}s  p99 {d99:.3f}s  "
-                    f"({d99 / max(e99, 1e-3):.2f}x the bare storm's p99)"
+                    f"({d99 / max(bare_p99, 1e-3):.2f}x the bare storms' median p99)"
                 )
 
             sizes = await history_sizes(system)
@@ -426,11 +456,12 @@ if __name__ == "__main__":
     parser.add_argument("--complaints", type=int, default=1000)
     parser.add_argument("--baseline", type=int, default=10)
     parser.add_argument("--lead", type=float, default=120, help="seconds from the start to the common deadline")
+    parser.add_argument("--pairs", type=int, default=3, help="storms of each side, alternating which goes first")
     parser.add_argument(
         "--decompose",
         action="store_true",
         help="also bare workflows whose local activity runs our event store's transaction",
     )
     args = parser.parse_args()
-    asyncio.run(main(args.complaints, args.baseline, args.lead, args.decompose))
+    asyncio.run(main(args.complaints, args.baseline, args.lead, args.pairs, args.decompose))
     sys.exit(0)
