@@ -194,19 +194,12 @@ class EventStore:
         positions = await self.pool.fetchval(f"SELECT {SCHEMA}.append_in_one_call({_STEP_PARAMETERS})", *step)
         if positions is not None:
             return AppendResult(list(positions), duplicate=False)
-        async with self.pool.acquire() as conn:
-            return await self._append_carefully(conn, events, fence, step)
+        return await self._append_carefully(events, fence, step)
 
-    async def _append_carefully(
-        self,
-        conn: asyncpg.Connection,
-        events: list[NewEvent],
-        fence: TaskFence | None,
-        step: list,
-    ) -> AppendResult:
+    async def _append_carefully(self, events: list[NewEvent], fence: TaskFence | None, step: list) -> AppendResult:
         """A retried step (its events stored already) or a version another task holds."""
         stream_id = events[0].stream_id
-        async with conn.transaction():
+        async with self.pool.acquire() as conn, conn.transaction():
             known = await conn.fetch(
                 f"SELECT event_id, position, version, type FROM {SCHEMA}.events WHERE event_id = ANY($1::uuid[])",
                 [e.event_id for e in events],
