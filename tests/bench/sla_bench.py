@@ -14,7 +14,8 @@
    the worker's CPU per deadline, ours against the bare worker's, which the lag ratio tracks); and,
    from the histories of a sample, where each workflow's lag goes: how late the engine fired
    its timer, how long the workflow task then waited for the worker, and how long the worker
-   took to complete it (its local activity included).
+   took to complete it (its local activity included), and how many waited out the worker's
+   sticky queue.
 2. History events per complaint for the tier-3 happy path and a tier-1 path with two
    escalations (every event is load on the Temporal cluster).
 """
@@ -174,20 +175,34 @@ class CpuMeter:
 PHASES = ("timer fired after the deadline", "task waited for the worker", "task in the worker")
 
 
-async def lag_phases(client: Client, workflow_ids: list[str], deadline: datetime, sample: int = 100) -> dict:
+@dataclass
+class LagPhases:
+    """Where a storm's lag went, from the histories of a sample of its workflows."""
+
+    seconds: dict[str, list[float]]  # each of PHASES, one value per sampled workflow
+    # Sampled workflows whose task waited out the worker's sticky queue (10 s) and was then
+    # scheduled again on the shared queue: the storm's tail, paying a second task for one deadline.
+    sticky_timeouts: int
+    sampled: int
+
+
+async def lag_phases(client: Client, workflow_ids: list[str], deadline: datetime, sample: int = 100) -> LagPhases:
     """Each phase of the lag (PHASES) for a sample of a storm's workflows, from their histories:
     the deadline's TimerFired, then the first workflow task after it, scheduled, started (a task
     that timed out on the worker's sticky queue counts its wait until its retry started) and
     completed."""
-    phases: dict[str, list[float]] = {name: [] for name in PHASES}
+    found = LagPhases(seconds={name: [] for name in PHASES}, sticky_timeouts=0, sampled=0)
     for workflow_id in workflow_ids[:: max(1, len(workflow_ids) // sample)]:
         events = (await client.get_workflow_handle(workflow_id).fetch_history()).events
-        for name, seconds in zip(PHASES, _phases_of(events, deadline), strict=True):
-            phases[name].append(seconds)
-    return phases
+        *seconds, timed_out = _phases_of(events, deadline)
+        for name, value in zip(PHASES, seconds, strict=True):
+            found.seconds[name].append(value)
+        found.sticky_timeouts += timed_out
+        found.sampled += 1
+    return found
 
 
-def _phases_of(events: list, deadline: datetime) -> tuple[float, float, float]:
+def _phases_of(events: list, deadline: datetime) -> tuple[float, float, float, bool]:
     def at(index: int) -> datetime:
         return events[index].event_time.ToDatetime(tzinfo=UTC)
 
@@ -202,17 +217,25 @@ def _phases_of(events: list, deadline: datetime) -> tuple[float, float, float]:
     scheduled = first(EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, fired)
     started = first(EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED, scheduled)
     completed = first(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, started)
+    timed_out = any(
+        events[i].event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT for i in range(scheduled, started)
+    )
     return (
         (at(fired) - deadline).total_seconds(),
         (at(started) - at(scheduled)).total_seconds(),
         (at(completed) - at(started)).total_seconds(),
+        timed_out,
     )
 
 
-def print_phases(phases: dict) -> None:
+def print_phases(phases: LagPhases) -> None:
     for name in PHASES:
-        values = phases[name]
+        values = phases.seconds[name]
         print(f"    {name:<32} p50 {percentile(values, 50):6.2f}s  p99 {percentile(values, 99):6.2f}s")
+    print(
+        f"    task waited out the worker's sticky queue and was scheduled again: "
+        f"{phases.sticky_timeouts} of {phases.sampled}"
+    )
 
 
 def percentile(values: list[float], p: float) -> float:
