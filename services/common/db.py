@@ -84,7 +84,7 @@ async def create_pool(database_url: str, **kwargs) -> asyncpg.Pool:
     kwargs.setdefault("min_size", 1)
     kwargs.setdefault("max_size", 10)
     # Every query here reads a few thousand rows at most: compiling it (JIT, tens of ms) costs
-    # more than it could save (seen: the month's timeliness report 58 ms with it, see make bench).
+    # more than it could save, even for the month's timeliness report (make bench measures it).
     kwargs.setdefault("server_settings", {"jit": "off"})
     return await asyncpg.create_pool(database_url, **kwargs)
 
