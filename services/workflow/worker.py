@@ -141,6 +141,7 @@ async def lifespan(app: FastAPI):
                 temporal,
                 settings.temporal_task_queue,
                 [*activities_of(activities), *erasure_activities_of(erasure)],
+                max_cached_workflows=settings.worker_cached_complaints,
             ),
             loops.supervised(
                 "message-relay", relay.one_pass, 1.0, wake=relay.wake, settle_seconds=RELAY_SETTLE_SECONDS

@@ -1,0 +1,72 @@
+"""A worker keeps at most `worker_cached_complaints` open complaints in memory (the SDK's
+workflow cache); any other complaint replays its history from Temporal at its next action.
+With room for one, complaints worked in turn each replay, and each action is taken once."""
+
+import re
+import uuid
+
+import httpx
+import pytest
+
+from services.run import LocalSystem, settings_on_free_ports
+from tests.e2e.test_end_to_end import eventually, new_complaint
+
+pytestmark = pytest.mark.e2e
+
+
+def _sdk_metric(text: str, name: str, absent: float | None = None) -> float:
+    """The sum of a metric's samples in the SDK's Prometheus text (a counter appears at its
+    first count: `absent` stands for it until then)."""
+    found = [float(value) for value in re.findall(rf"^{name}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)]
+    if not found and absent is not None:
+        return absent
+    assert found, f"{name} not in the worker's SDK metrics"
+    return sum(found)
+
+
+async def test_complaints_the_worker_does_not_keep_replay_at_their_next_action(tmp_path):
+    settings = settings_on_free_ports(tmp_path, worker_cached_complaints=1)
+    system = LocalSystem(settings)
+    sdk_metrics = f"http://{settings.host}:{settings.worker_sdk_metrics_port}/metrics"
+    try:
+        await system.start()
+        async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+            as_manager = await system.staff_headers("wang.fang")
+            complaints = []
+            for _ in range(3):
+                accepted = await http.post(
+                    f"{settings.url_of('intake')}/v1/complaints",
+                    json=new_complaint(),
+                    headers={"Idempotency-Key": str(uuid.uuid4())},
+                )
+                assert accepted.status_code == 202, accepted.text
+                complaints.append(f"{settings.url_of('workflow')}/v1/complaints/{accepted.json()['complaint_id']}")
+
+            async def assigned(complaint: str) -> bool | None:
+                response = await http.get(complaint, headers=as_manager)
+                return response.status_code == 200 and response.json()["stage"] == "assigned" or None
+
+            for complaint in complaints:
+                assert await eventually(lambda complaint=complaint: assigned(complaint))
+            missed_before = _sdk_metric((await http.get(sdk_metrics)).text, "temporal_sticky_cache_miss", absent=0)
+
+            for step in ("acknowledge", "notes"):  # each complaint in turn: the one kept is never the next
+                for complaint in complaints:
+                    body = {"text": "checked the order"} if step == "notes" else {}
+                    response = await http.post(
+                        f"{complaint}/{step}", json=body, headers={**as_manager, "Idempotency-Key": str(uuid.uuid4())}
+                    )
+                    assert response.status_code == 200, response.text
+
+            text = (await http.get(sdk_metrics)).text
+            assert _sdk_metric(text, "temporal_sticky_cache_size") <= 1
+            # Each of the six actions found its complaint evicted by the one before.
+            assert _sdk_metric(text, "temporal_sticky_cache_miss") - missed_before >= 6
+            for complaint in complaints:
+                view = (await http.get(complaint, headers=as_manager)).json()
+                assert view["stage"] == "acknowledged" and view["owner"] == "wang.fang"
+                events = (await http.get(f"{complaint}/events", headers=as_manager)).json()["events"]
+                kinds = [e["type"] for e in events]
+                assert kinds.count("Acknowledged") == 1 and kinds.count("NoteAdded") == 1, kinds
+    finally:
+        await system.stop()
