@@ -50,18 +50,26 @@ async def test_complaints_the_worker_does_not_keep_replay_at_their_next_action(t
                 assert await eventually(lambda complaint=complaint: assigned(complaint))
             missed_before = _sdk_metric((await http.get(sdk_metrics)).text, "temporal_sticky_cache_miss", absent=0)
 
+            async def act(url: str, body: dict) -> httpx.Response:
+                """A 503 (no worker took it in time) is retried with the same key, as staff clients do."""
+                headers = {**as_manager, "Idempotency-Key": str(uuid.uuid4())}
+                for _ in range(5):
+                    response = await http.post(url, json=body, headers=headers)
+                    if response.status_code != 503:
+                        break
+                return response
+
             for step in ("acknowledge", "notes"):  # each complaint in turn: the one kept is never the next
                 for complaint in complaints:
                     body = {"text": "checked the order"} if step == "notes" else {}
-                    response = await http.post(
-                        f"{complaint}/{step}", json=body, headers={**as_manager, "Idempotency-Key": str(uuid.uuid4())}
-                    )
+                    response = await act(f"{complaint}/{step}", body)
                     assert response.status_code == 200, response.text
 
             text = (await http.get(sdk_metrics)).text
             assert _sdk_metric(text, "temporal_sticky_cache_size") <= 1
-            # Each of the six actions found its complaint evicted by the one before.
-            assert _sdk_metric(text, "temporal_sticky_cache_miss") - missed_before >= 6
+            # Each action after the first found its complaint evicted by the one before (the first
+            # may find the complaint the worker ran last).
+            assert _sdk_metric(text, "temporal_sticky_cache_miss") - missed_before >= 5
             for complaint in complaints:
                 view = (await http.get(complaint, headers=as_manager)).json()
                 assert view["stage"] == "acknowledged" and view["owner"] == "wang.fang"
