@@ -183,7 +183,10 @@ class LagPhases:
     # Sampled workflows whose task waited out the worker's sticky queue (10 s) and was then
     # scheduled again on the shared queue: the storm's tail, paying a second task for one deadline.
     sticky_timeouts: int
-    sampled: int
+
+    @property
+    def sampled(self) -> int:
+        return len(self.seconds[PHASES[0]])
 
 
 async def lag_phases(client: Client, workflow_ids: list[str], deadline: datetime, sample: int = 100) -> LagPhases:
@@ -191,13 +194,12 @@ async def lag_phases(client: Client, workflow_ids: list[str], deadline: datetime
     the deadline's TimerFired, then the first workflow task after it, scheduled, started (a task
     that timed out on the worker's sticky queue counts its wait until its retry started) and
     completed."""
-    found = LagPhases(seconds={name: [] for name in PHASES}, sticky_timeouts=0, sampled=0)
+    found = LagPhases(seconds={name: [] for name in PHASES}, sticky_timeouts=0)
     for workflow_id in workflow_ids[:: max(1, len(workflow_ids) // sample)]:
         *seconds, timed_out = await _phases_once_completed(client, workflow_id, deadline)
         for name, value in zip(PHASES, seconds, strict=True):
             found.seconds[name].append(value)
         found.sticky_timeouts += timed_out
-        found.sampled += 1
     return found
 
 
