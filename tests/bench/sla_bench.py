@@ -8,7 +8,9 @@
    same second and each run one local activity writing a row (tests/bench/bare_timers.py),
    in pairs of storms (three by default), the side that goes first alternating, because these
    machines' speed drifts within the hour. Target: the storm's p99 within 1.2x of the bare
-   storm's (the median of the pairs' ratios).
+   storm's (the median of the pairs' ratios). `--start-rate N` starts both sides' workflows at N
+   a second: started faster than the worker takes them, our complaints' timers are set while
+   their first tasks queue, and fire up to two seconds after the deadline instead of in its second.
    Each storm also prints the CPU seconds each process spent from just before the deadline to
    the last escalation: where a storm's time goes on a machine whose cores they all share (and
    the worker's CPU per deadline, ours against the bare worker's, which the lag ratio tracks); and,
@@ -29,9 +31,12 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import psutil
@@ -55,6 +60,7 @@ from services.workflow.contract import (
 URGENT = "Fire in the store, a customer was injured"
 ROUTINE = "How do I change my password?"
 FIRST_RESPONSE = timedelta(minutes=15)  # default policy, tier 1
+T = TypeVar("T")
 
 
 def complaint(received_at: datetime, description: str) -> ComplaintInput:
@@ -67,15 +73,33 @@ def complaint(received_at: datetime, description: str) -> ComplaintInput:
     )
 
 
-async def start_all(complaints: ComplaintClient, batch: list[ComplaintInput], concurrency: int = 50) -> list[str]:
+async def paced(starts: list[Callable[[], Awaitable[T]]], per_second: float | None, concurrency: int = 50) -> list[T]:
+    """Each start, `concurrency` at a time and, with `per_second`, no faster than that."""
     gate = asyncio.Semaphore(concurrency)
+    began = time.monotonic()
 
-    async def one(c: ComplaintInput) -> str:
+    async def one(n: int, start: Callable[[], Awaitable[T]]) -> T:
+        if per_second:
+            await asyncio.sleep(max(0.0, began + n / per_second - time.monotonic()))
         async with gate:
-            await complaints.start(c)
-            return c.complaint_id
+            return await start()
 
-    return await asyncio.gather(*(one(c) for c in batch))
+    return await asyncio.gather(*(one(n, start) for n, start in enumerate(starts)))
+
+
+async def start_all(
+    complaints: ComplaintClient, batch: list[ComplaintInput], per_second: float | None = None
+) -> list[str]:
+    async def start(c: ComplaintInput) -> str:
+        await complaints.start(c)
+        return c.complaint_id
+
+    return await paced([partial(start, c) for c in batch], per_second)
+
+
+def check_started_before(deadline: datetime) -> None:
+    if datetime.now(UTC) > deadline - timedelta(seconds=5):
+        raise SystemExit("FAIL: starting the storm took until its deadline; give it a longer --lead")
 
 
 async def terminate_all(client: Client, workflow_ids: list[str], concurrency: int = 50) -> None:
@@ -275,13 +299,16 @@ class Storm:
         return self.cpu.spent.get(role, 0.0) / len(self.lags) * 1000
 
 
-async def storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float) -> Storm:
+async def storm(
+    system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float, per_second: float | None = None
+) -> Storm:
     complaints = complaints_of(system)
     deadline = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
     batch = [complaint(deadline - FIRST_RESPONSE, URGENT) for _ in range(count)]
     t0 = time.monotonic()
-    await start_all(complaints, batch)
+    await start_all(complaints, batch, per_second)
     print(f"  started {count} complaints in {time.monotonic() - t0:.1f}s; deadline at {deadline:%H:%M:%S}")
+    check_started_before(deadline)
     cpu = meter_from(system, deadline)
     lags = await escalation_lags(pool, [c.complaint_id for c in batch], deadline, timeout=lead + 600)
     cpu.stop()
@@ -296,7 +323,12 @@ async def storm(system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float
 
 
 async def bare_storm(
-    system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float, event_store: bool = False
+    system: LocalSystem,
+    pool: asyncpg.Pool,
+    count: int,
+    lead: float,
+    event_store: bool = False,
+    per_second: float | None = None,
 ) -> Storm:
     """The same storm with bare workflows on a worker process of their own (with
     `event_store`, their local activity runs our event store's transaction)."""
@@ -323,15 +355,11 @@ async def bare_storm(
     try:
         deadline = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
         ids = [f"bare-{uuid.uuid4().hex[:12]}" for _ in range(count)]  # also their event streams
-        gate = asyncio.Semaphore(50)
-
-        async def start(workflow_id: str):
-            async with gate:
-                return await client.start_workflow("BareTimer", deadline.isoformat(), id=workflow_id, task_queue=queue)
-
+        start = partial(client.start_workflow, "BareTimer", deadline.isoformat(), task_queue=queue)
         t0 = time.monotonic()
-        handles = await asyncio.gather(*(start(i) for i in ids))
+        handles = await paced([partial(start, id=i) for i in ids], per_second)
         print(f"  started {count} bare workflows in {time.monotonic() - t0:.1f}s; deadline at {deadline:%H:%M:%S}")
+        check_started_before(deadline)
         cpu = meter_from(system, deadline)
         started = time.monotonic()
         while True:
@@ -417,7 +445,7 @@ def bench_policies(directory: Path) -> Path:
 
 
 async def storm_pairs(
-    system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float, pairs: int
+    system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float, pairs: int, per_second: float | None = None
 ) -> list[tuple[Storm, Storm]]:
     """Pairs of storms, bare workflows and our complaints, the side that goes first alternating:
     these machines' speed drifts by a quarter within the hour, so one pair can say little."""
@@ -426,11 +454,11 @@ async def storm_pairs(
         first = "bare" if n % 2 == 0 else "ours"
         print(f"pair {n + 1} ({first} first): {count} bare workflows, timer and one local activity; {count} complaints")
         if first == "bare":
-            bare = await bare_storm(system, pool, count, lead=lead)
-            ours = await storm(system, pool, count, lead=lead)
+            bare = await bare_storm(system, pool, count, lead=lead, per_second=per_second)
+            ours = await storm(system, pool, count, lead=lead, per_second=per_second)
         else:
-            ours = await storm(system, pool, count, lead=lead)
-            bare = await bare_storm(system, pool, count, lead=lead)
+            ours = await storm(system, pool, count, lead=lead, per_second=per_second)
+            bare = await bare_storm(system, pool, count, lead=lead, per_second=per_second)
         runs.append((bare, ours))
     return runs
 
@@ -466,7 +494,14 @@ def report_storms(runs: list[tuple[Storm, Storm]], base: list[float], count: int
     )
 
 
-async def main(count: int, baseline_count: int, lead: float, pairs: int, decompose: bool = False) -> None:
+async def main(
+    count: int,
+    baseline_count: int,
+    lead: float,
+    pairs: int,
+    decompose: bool = False,
+    per_second: float | None = None,
+) -> None:
     with tempfile.TemporaryDirectory(prefix="complaints-bench-") as tmp:
         settings = settings_on_free_ports(
             Path(tmp), log_level="WARNING", policy_dir=bench_policies(Path(tmp) / "policies")
@@ -477,10 +512,12 @@ async def main(count: int, baseline_count: int, lead: float, pairs: int, decompo
         try:
             print(f"timer storm: baseline of {baseline_count} complaints alone")
             base = (await storm(system, pool, baseline_count, lead=15)).lags
-            runs = await storm_pairs(system, pool, count, lead, pairs)
+            runs = await storm_pairs(system, pool, count, lead, pairs, per_second)
             if decompose:
                 print(f"decomposition: {count} bare workflows whose local activity runs our event store's transaction")
-                with_store = (await bare_storm(system, pool, count, lead=lead, event_store=True)).lags
+                with_store = (
+                    await bare_storm(system, pool, count, lead=lead, event_store=True, per_second=per_second)
+                ).lags
             report_storms(runs, base, count)
             if decompose:
                 bare_p99 = statistics.median(percentile(bare.lags, 99) for bare, _ in runs)
@@ -514,6 +551,13 @@ if __name__ == "__main__":
         action="store_true",
         help="also bare workflows whose local activity runs our event store's transaction",
     )
+    parser.add_argument(
+        "--start-rate",
+        type=float,
+        default=None,
+        help="start each storm's workflows no faster than this many a second (default: 50 at a time, "
+        "as fast as that goes); at the worker's own pace every complaint's timer is set on time",
+    )
     args = parser.parse_args()
-    asyncio.run(main(args.complaints, args.baseline, args.lead, args.pairs, args.decompose))
+    asyncio.run(main(args.complaints, args.baseline, args.lead, args.pairs, args.decompose, args.start_rate))
     sys.exit(0)
