@@ -149,7 +149,7 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
         {"kind": "refund", "amount": "1500", "reason": "charged twice"},
         done="Propose compensation",
     )
-    await expect(agent.get_by_test_id("compensations")).to_contain_text("pending")
+    await expect(agent.get_by_test_id("compensations")).to_contain_text("awaiting approval")
     await expect(agent.locator("details[data-action='decide_compensation']")).to_have_count(0)  # beyond an agent
     await act(
         agent,
@@ -158,7 +158,7 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
         done="Transfer to a department",
     )
     await expect(agent.locator(".mark.transfer")).to_contain_text("liaison-operations")
-    await shown_after_reload(agent, "messages", "delivered (sms)")  # notify's delivery status
+    await shown_after_reload(agent, "messages", "delivered (SMS)")  # notify's delivery status
     await shot(agent, "2-agent-complaint")
 
     # The liaison of the receiving department: the transfer waits in their queue; accept it.
@@ -196,6 +196,10 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     manager = await sign_in(browser, system, "wang.fang", lang="zh")
     await manager.goto(f"{system.settings.url_of('workflow')}/console/complaints/{complaint_id}")
     await expect(manager.get_by_role("heading", name="可执行操作")).to_be_visible()  # Chinese labels
+    await expect(manager.get_by_test_id("deadlines")).to_contain_text("办结")  # the resolution deadline's target
+    await expect(manager.get_by_test_id("deadlines").locator("time.countdown").first).to_have_text(
+        re.compile(r"^(超时 )?\d+(天|小时|分)")
+    )
     await act(
         manager,
         "resolve",
@@ -208,17 +212,16 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     )
     await expect(manager.get_by_test_id("stage")).to_have_text(re.compile("已办结|待满意度回访"))
     await expect(manager.locator("details[data-action='reopen']")).to_have_count(1)  # within the window
+    # Every step on the timeline, and the domain's codes too, in the reader's language.
     timeline = manager.get_by_test_id("timeline")
-    for step in (
-        "Acknowledged",
-        "ProgressPosted",
-        "CompensationProposed",
-        "TransferRequested",
-        "TransferAccepted",
-        "CompensationDecided",
-        "Resolved",
-    ):
+    for step in ("确认受理", "进度更新", "提出补偿", "申请转办", "接收转办", "补偿审批", "办结"):
         await expect(timeline).to_contain_text(step)
+    await expect(timeline).to_contain_text("方式: 退款")  # the compensation's kind
+    await expect(timeline.locator("strong[title='TransferAccepted']")).to_have_text("接收转办")  # the code on hover
+    await expect(manager.get_by_test_id("compensations")).to_contain_text("退款")
+    await expect(manager.get_by_test_id("messages")).to_contain_text("已送达 (短信)")
+    for code in ("TransferAccepted", "CompensationDecided", "hotline", "awaiting approval", "(optional)", " (sms)"):
+        await expect(manager.locator("main")).not_to_contain_text(code)
     await shot(manager, "5-manager-resolved")
 
     phone = await sign_in(browser, system, "zhou.ting", width=390)

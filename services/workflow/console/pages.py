@@ -25,7 +25,7 @@ from services.common.web_session import new_form_token, page_headers, same_origi
 from services.workflow import inbox, kept_views, outbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.console import forms
-from services.workflow.console.labels import LANGUAGES, label
+from services.workflow.console.labels import FIELD_VALUES, LANGUAGES, label, value_label
 from services.workflow.console.session import (
     LANG_COOKIE,
     SESSION_COOKIE,
@@ -75,6 +75,8 @@ def _render(request: Request, template: str, context: dict[str, Any], status: in
         template,
         {
             "t": lambda key: label(key, lang),
+            "v": lambda kind, value: value_label(kind, value, lang),
+            "field_values": FIELD_VALUES,
             "lang": lang,
             "local": local,
             "zone": zone.key,

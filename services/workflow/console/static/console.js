@@ -1,11 +1,13 @@
 // Live countdowns to each deadline, and inserting a playbook's text into a form. The pages work
 // without it: the deadline itself is printed, and the text can be copied by hand.
 (function () {
+  var UNITS = { zh: ["天", "小时", "分", "秒", "超时 "], en: ["d ", "h ", "m ", "s", "−"] };
   function left(ms) {
     var overdue = ms < 0, s = Math.floor(Math.abs(ms) / 1000);
     var d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
-    var text = (d ? d + "d " : "") + (d || h ? h + "h " : "") + m + "m " + (d ? "" : sec + "s");
-    return (overdue ? "−" : "") + text.trim();
+    var u = UNITS[document.documentElement.lang === "zh-CN" ? "zh" : "en"];
+    var text = (d ? d + u[0] : "") + (d || h ? h + u[1] : "") + m + u[2] + (d ? "" : sec + u[3]);
+    return (overdue ? u[4] : "") + text.trim();
   }
   function tick() {
     var now = Date.now();
