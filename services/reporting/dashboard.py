@@ -1,7 +1,8 @@
 """The managers' dashboard (`/dashboard`, server-rendered, charts drawn as SVG on the server:
 no script, no build step): the breach trend, compliance against 95 %, satisfaction against
 85 %, the tier × type heat map and the open complaints by stage. Staff sign in here with their
-workflow-service account; the session is their staff token in a cookie of this service."""
+workflow-service account, or arrive signed in from the staff console (a one-use handoff code);
+the session is their staff token in a cookie of this service."""
 
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -63,6 +64,26 @@ async def sign_in(
     signed_in = RedirectResponse("/dashboard", status_code=303)
     web_session.set_cookie(request, signed_in, DASHBOARD_COOKIE, answer.json()["access_token"], "/dashboard", 12 * 3600)
     signed_in.delete_cookie(SIGN_IN_COOKIE, path="/dashboard")
+    return signed_in
+
+
+@router.get("/handoff")
+async def handoff(request: Request, code: Annotated[str, Query(min_length=16, max_length=100)]) -> Response:
+    """Arriving from the staff console: its one-use code becomes this dashboard's session, so
+    whoever signed in there is not asked for their password again. A used or expired code gets
+    the sign-in form."""
+    try:
+        answer = await request.app.state.sign_in_http.post("/v1/auth/handoff/redeem", json={"code": code})
+    except httpx.HTTPError as exc:
+        raise ApiError(503, "temporarily_unavailable", "sign-in is not available right now; try again") from exc
+    if answer.status_code != 200:
+        if answer.status_code >= 500:
+            raise ApiError(503, "temporarily_unavailable", "sign-in is not available right now; try again")
+        refused = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
+        return await sign_in_page(request, error=refused.get("message", "this sign-in link does not work; sign in"))
+    signed_in = RedirectResponse("/dashboard", status_code=303)
+    web_session.set_cookie(request, signed_in, DASHBOARD_COOKIE, answer.json()["access_token"], "/dashboard", 12 * 3600)
+    signed_in.headers.update(HEADERS)
     return signed_in
 
 

@@ -195,6 +195,34 @@ async def sign_in(body: SignIn) -> TokenIssued:
     return TokenIssued(access_token=issued.token, expires_at=issued.expires_at, staff=_as_view(staff))
 
 
+class HandoffIssued(BaseModel):
+    code: str
+    expires_at: datetime
+
+
+class HandoffCode(BaseModel):
+    code: str = Field(min_length=16, max_length=100, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+@app.post("/v1/auth/handoff", response_model=HandoffIssued, tags=["sign-in"])
+async def hand_off(staff: SignedIn) -> HandoffIssued:
+    """A code that signs you in to another of our services (the reports dashboard) once, within a
+    minute: one sign-in for the console and the dashboard."""
+    issued = await staff_auth.hand_off(app.state.pool, staff.staff_id)
+    return HandoffIssued(code=issued.token, expires_at=issued.expires_at)
+
+
+@app.post("/v1/auth/handoff/redeem", response_model=TokenIssued, tags=["sign-in"])
+async def redeem_handoff(body: HandoffCode) -> TokenIssued:
+    """Trade a handoff code for a token of your own; the code is its credential and works once."""
+    issued = await staff_auth.redeem_handoff(app.state.pool, body.code)
+    if issued is None:
+        raise ApiError(401, "unauthorized", "this sign-in link was used or has expired; sign in again", field="code")
+    staff = await staff_auth.staff_for_token(app.state.pool, app.state.router, issued.token)
+    assert staff is not None  # issued a moment ago
+    return TokenIssued(access_token=issued.token, expires_at=issued.expires_at, staff=_as_view(staff))
+
+
 @app.get("/v1/auth/me", response_model=SignedInAs, tags=["sign-in"])
 async def me(staff: SignedIn) -> SignedInAs:
     return _as_view(staff)

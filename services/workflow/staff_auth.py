@@ -27,6 +27,7 @@ from services.workflow.routing import Router
 log = logging.getLogger(__name__)
 
 TOKEN_LIFETIME = timedelta(hours=12)  # one working day and its overtime
+HANDOFF_LIFETIME = timedelta(seconds=60)  # a redirect's round trip, with room for a slow network
 # This many wrong passwords in a row lock the account for LOCKOUT (the person, or an admin
 # setting a new password, unlocks it sooner).
 MAX_FAILED_ATTEMPTS = 5
@@ -105,17 +106,52 @@ async def sign_in(pool: asyncpg.Pool, staff_id: str, password: str) -> IssuedTok
     await pool.execute(
         "UPDATE workflow.staff_credentials SET failed_attempts = 0, locked_until = NULL WHERE staff_id = $1", staff_id
     )
+    issued = await _new_token(pool, staff_id)
+    if _hasher.check_needs_rehash(stored):
+        await set_password(pool, staff_id, password)
+    return issued
+
+
+async def _new_token(db: asyncpg.Pool | asyncpg.Connection, staff_id: str) -> IssuedToken:
     token = secrets.token_urlsafe(32)
-    expires_at = await pool.fetchval(
+    expires_at = await db.fetchval(
         """INSERT INTO workflow.staff_tokens (token_hash, staff_id, expires_at) VALUES ($1, $2, now() + $3)
            RETURNING expires_at""",
         _digest(token),
         staff_id,
         TOKEN_LIFETIME,
     )
-    if _hasher.check_needs_rehash(stored):
-        await set_password(pool, staff_id, password)
     return IssuedToken(token, expires_at)
+
+
+async def hand_off(pool: asyncpg.Pool, staff_id: str) -> IssuedToken:
+    """A code that signs this person in to another of our services once, within HANDOFF_LIFETIME:
+    one sign-in for the console and the reports dashboard. It travels in a redirect's URL, so it
+    is single-use and short-lived; the service that redeems it gets a session of its own."""
+    code = secrets.token_urlsafe(32)
+    expires_at = await pool.fetchval(
+        """WITH stale AS (DELETE FROM workflow.staff_handoffs WHERE expires_at < now() - interval '1 day')
+           INSERT INTO workflow.staff_handoffs (code_hash, staff_id, expires_at) VALUES ($1, $2, now() + $3)
+           RETURNING expires_at""",
+        _digest(code),
+        staff_id,
+        HANDOFF_LIFETIME,
+    )
+    return IssuedToken(code, expires_at)
+
+
+async def redeem_handoff(pool: asyncpg.Pool, code: str) -> IssuedToken | None:
+    """A new token for a handoff code not used yet and not expired; None otherwise (alike)."""
+    async with pool.acquire() as conn, conn.transaction():
+        staff_id = await conn.fetchval(
+            """UPDATE workflow.staff_handoffs SET used_at = now()
+               WHERE code_hash = $1 AND used_at IS NULL AND expires_at > now() RETURNING staff_id""",
+            _digest(code),
+        )
+        if staff_id is None:
+            log.warning("handoff refused: unknown, used or expired code")
+            return None
+        return await _new_token(conn, staff_id)
 
 
 async def sign_out(pool: asyncpg.Pool, token: str) -> None:

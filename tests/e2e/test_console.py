@@ -279,11 +279,11 @@ async def test_the_console_refuses_what_the_person_may_not_do(system, browser):
 async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, browser):
     complaint_id = await submit(system, f"the agent was rude to me ({uuid.uuid4().hex[:6]})")
     manager = await sign_in(browser, system, "wang.fang")
-    await manager.get_by_role("link", name="Reports").click()  # the reporting service: its own sign-in
-    await expect(manager).to_have_url(re.compile(r"/dashboard/sign-in$"))
-    await manager.get_by_label("Staff id · 工号").fill("wang.fang")
-    await manager.get_by_label("Password · 密码").fill(system.ensure_demo_password())
-    await manager.get_by_role("button", name="Sign in · 登录").click()
+    handed = []
+    manager.on("request", lambda r: handed.append(r.url) if "/dashboard/handoff" in r.url else None)
+    # The reporting service, signed in as who the console has: no second password.
+    await manager.get_by_role("link", name="Reports").click()
+    await expect(manager).to_have_url(re.compile(r"/dashboard$"))
     figures = manager.get_by_test_id("figures")
     await expect(figures).to_contain_text("Responses within target")
     await expect(figures).to_contain_text("target ≥ 95 %")
@@ -308,7 +308,19 @@ async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, bro
     await expect(manager.locator("[role=alert]")).to_contain_text("policy:")
     await shot(manager, "9-manager-simulator")
 
+    # The handoff's link works once: opened again (a copied URL, a browser's history), it asks to sign in.
+    assert len(handed) == 1 and "code=" in handed[0]
+    stranger = await browser.new_page()
+    await stranger.goto(handed[0])
+    await expect(stranger.locator("[role=alert]")).to_contain_text("used or has expired")
+    await expect(stranger.get_by_label("Password · 密码")).to_be_visible()
+
+    # An agent handed over is the agent there: the dashboard is for group leads and up.
     agent = await sign_in(browser, system, "zhou.ting")
+    await expect(agent.get_by_role("link", name="Reports")).to_have_count(0)
+    await agent.goto(f"{system.settings.url_of('workflow')}/console/reports")
+    await expect(agent).to_have_url(re.compile(r"/dashboard$"))
+    await expect(agent.locator("main")).to_contain_text("group leads and up")
     await agent.goto(f"{system.settings.url_of('reporting')}/dashboard/sign-in")
     await agent.get_by_label("Staff id · 工号").fill("zhou.ting")
     await agent.get_by_label("Password · 密码").fill(system.ensure_demo_password())

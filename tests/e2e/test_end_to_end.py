@@ -3,6 +3,7 @@
 launcher as `make run`, on free ports and a temporary data folder."""
 
 import asyncio
+import hashlib
 import json
 import re
 import subprocess
@@ -859,6 +860,46 @@ async def test_staff_sign_in_tokens_and_every_deny_path(system, http):
         assert not await pool.fetchval("SELECT count(*) FROM workflow.staff_tokens WHERE token_hash = $1", token)
     finally:
         await pool.close()
+
+
+async def test_a_handoff_code_signs_its_person_in_once_and_only_within_its_minute(system):
+    """One sign-in for the console and the dashboard: a signed-in person's handoff code becomes a
+    token of their own, once; a used, expired, unknown or malformed code, or asking without a
+    token, is refused."""
+    password = system.settings.demo_password.get_secret_value()
+    async with httpx.AsyncClient(timeout=30, base_url=system.settings.url_of("workflow")) as client:
+        assert (await client.post("/v1/auth/handoff")).status_code == 401  # only a signed-in person hands off
+        signed_in = (await client.post("/v1/auth/token", json={"staff_id": "liu.yang", "password": password})).json()
+        mine = {"Authorization": f"Bearer {signed_in['access_token']}"}
+        code = (await client.post("/v1/auth/handoff", headers=mine)).json()["code"]
+
+        redeemed = await client.post("/v1/auth/handoff/redeem", json={"code": code})
+        assert redeemed.status_code == 200, redeemed.text
+        assert redeemed.json()["staff"]["staff_id"] == "liu.yang"
+        theirs = {"Authorization": f"Bearer {redeemed.json()['access_token']}"}
+        assert redeemed.json()["access_token"] != signed_in["access_token"]  # a session of its own
+        assert (await client.get("/v1/auth/me", headers=theirs)).json()["staff_id"] == "liu.yang"
+
+        again = await client.post("/v1/auth/handoff/redeem", json={"code": code})
+        unknown = await client.post("/v1/auth/handoff/redeem", json={"code": "A" * 43})
+        for refused in (again, unknown):
+            assert refused.status_code == 401 and refused.json()["fields"][0]["field"] == "code"
+        malformed = await client.post("/v1/auth/handoff/redeem", json={"code": "x y"})
+        assert malformed.status_code == 422 and malformed.json()["fields"][0]["field"] == "code"
+
+        late = (await client.post("/v1/auth/handoff", headers=mine)).json()["code"]
+        pool = await asyncpg.create_pool(system.settings.database_url, min_size=1, max_size=1)
+        try:  # its minute has passed
+            expired = await pool.execute(
+                "UPDATE workflow.staff_handoffs SET expires_at = now() - interval '1 second' WHERE code_hash = $1",
+                hashlib.sha256(late.encode()).hexdigest(),
+            )
+            assert expired == "UPDATE 1"
+            # Only the code's digest is stored.
+            assert not await pool.fetchval("SELECT count(*) FROM workflow.staff_handoffs WHERE code_hash = $1", late)
+        finally:
+            await pool.close()
+        assert (await client.post("/v1/auth/handoff/redeem", json={"code": late})).status_code == 401
 
 
 async def test_a_transfer_over_http_is_answered_by_the_receiving_group_only(system, http):

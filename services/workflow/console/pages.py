@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, get_args
+from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, Form, Query, Request
@@ -80,7 +81,6 @@ def _render(request: Request, template: str, context: dict[str, Any], status: in
             "lang": lang,
             "local": local,
             "zone": zone.key,
-            "reports_url": f"{get_settings().url_of('reporting')}/dashboard",
             **context,
         },
         status_code=status,
@@ -378,6 +378,21 @@ async def _done_or_refused(
         error = {"action": action, "message": exc.message, "field": exc.field}
         return _render(request, "complaint.html", {**context, "error": error, "done": None}, status=exc.status)
     return RedirectResponse(f"/console/complaints/{complaint_id}?done={action}", status_code=303)
+
+
+# ---------------------------------------------------------------- reports
+
+
+@router.get("/reports")
+async def reports(request: Request, session: CurrentSession) -> Response:
+    """To the reports dashboard (the reporting service), signed in as this person: a one-use
+    code in the redirect, which the dashboard trades for its own session (no second password).
+    The dashboard decides who may read reports."""
+    issued = await staff_auth.hand_off(request.app.state.pool, session.staff.staff_id)
+    target = f"{get_settings().url_of('reporting')}/dashboard/handoff?{urlencode({'code': issued.token})}"
+    response = RedirectResponse(target, status_code=303)
+    response.headers.update(PAGE_HEADERS)
+    return response
 
 
 # ---------------------------------------------------------------- team
