@@ -1,6 +1,6 @@
-"""The console speaks the reader's language for the domain's codes too: every code the system
-can record has its words in Chinese and English, so a new channel, target, event or message
-cannot reach a page as a raw code."""
+"""The console and the dashboard speak the reader's language for the domain's codes too: every
+code the system can record has its words in Chinese and English, so a new channel, stage,
+target, event or message cannot reach a page as a raw code."""
 
 import re
 from pathlib import Path
@@ -8,9 +8,9 @@ from typing import get_args
 
 import pytest
 
+from services.common.code_words import FIELD_VALUES, VALUES, value_label
 from services.common.deadlines.policy import TARGETS
 from services.common.domain_events import EVENT_TYPES
-from services.workflow.console.labels import FIELD_VALUES, VALUES, value_label
 from services.workflow.console.pages import _TIMELINE_FIELDS
 from services.workflow.contract.actions import CompensationKind
 from services.workflow.contract.names import RANK
@@ -23,6 +23,7 @@ from services.workflow.contract.record import (
     Scope,
     Urgency,
 )
+from services.workflow.contract.view import Stage
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,6 +39,7 @@ def _delivery_statuses() -> set[str]:
 
 
 CODES = {
+    "stage": {s.value for s in Stage},
     "target": set(TARGETS),
     "channel": {c.value for c in Channel},
     "complaint_type": set(get_args(ComplaintType)),
