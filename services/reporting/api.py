@@ -39,6 +39,7 @@ async def lifespan(app: FastAPI):
         app.state.sign_in_http = sign_in_http
         app.state.pool = pool
         app.state.zone = settings.time_zone
+        app.state.console_url = f"{settings.url_of('workflow')}/console"  # the dashboard's way back
         app.state.staff_tokens = StaffTokens(sign_in_http)
         projector = Projector(pool, feed_reader(http, f"{settings.url_of('workflow')}/v1/events"))
         app.state.projector = projector

@@ -18,6 +18,7 @@ from services.common.deadlines.policy import POLICY_DIR
 from services.common.web import ApiError
 from services.reporting import reports, simulator
 from services.reporting.access import DASHBOARD_COOKIE, READS_REPORTS, Reader
+from services.reporting.words import LANGUAGES, label, value_label
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 PAGES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -25,9 +26,37 @@ SIGN_IN_COOKIE = "dashboard_sign_in"
 HEADERS = web_session.page_headers(inline_styles=True)  # the charts' colours are inline
 
 
+LANG_COOKIE = "dashboard_lang"
+
+
+def _lang(request: Request) -> str:
+    lang = request.cookies.get(LANG_COOKIE, "zh")
+    return lang if lang in LANGUAGES else "zh"
+
+
 def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-    response = PAGES.TemplateResponse(request, template, context, status_code=status)
+    lang = context.pop("lang", None) or _lang(request)
+    words = {
+        "t": lambda key: label(key, lang),
+        "v": lambda kind, value: value_label(kind, value, lang),
+        "lang": lang,
+        "console_url": request.app.state.console_url,
+    }
+    response = PAGES.TemplateResponse(request, template, {**words, **context}, status_code=status)
     response.headers.update(HEADERS)
+    return response
+
+
+def _remember_language(request: Request, response: Response, lang: str) -> None:
+    web_session.set_cookie(request, response, LANG_COOKIE, lang, "/dashboard", 365 * 24 * 3600)
+
+
+@router.get("/language/{lang}")
+async def choose_language(request: Request, lang: str, next: Annotated[str | None, Query(max_length=500)] = None):
+    if lang not in LANGUAGES:
+        raise ApiError(404, "not_found", f"no language '{lang}'", field="lang")
+    response = RedirectResponse(web_session.safe_next(next, "/dashboard"), status_code=303)
+    _remember_language(request, response, lang)
     return response
 
 
@@ -37,9 +66,15 @@ async def _reader(request: Request) -> Reader | None:
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
-async def sign_in_page(request: Request, error: str | None = None) -> Response:
+async def sign_in_page(request: Request) -> Response:
+    return _sign_in_form(request)
+
+
+def _sign_in_form(request: Request, error: str | None = None, lang: str | None = None) -> Response:
+    """The sign-in form; `error` is ours to write, never taken from the address (a link could
+    otherwise put any words on this page)."""
     token = web_session.new_form_token()
-    response = _page(request, "sign_in.html", {"csrf": token, "error": error})
+    response = _page(request, "sign_in.html", {"csrf": token, "error": error, "lang": lang})
     web_session.set_cookie(request, response, SIGN_IN_COOKIE, token, "/dashboard", 3600)
     return response
 
@@ -60,7 +95,7 @@ async def sign_in(
     except httpx.HTTPError as exc:
         raise ApiError(503, "temporarily_unavailable", "sign-in is not available right now; try again") from exc
     if answer.status_code != 200:
-        return await sign_in_page(request, error=answer.json().get("message", "wrong staff id or password"))
+        return _sign_in_form(request, error=answer.json().get("message", "wrong staff id or password"))
     signed_in = RedirectResponse("/dashboard", status_code=303)
     web_session.set_cookie(request, signed_in, DASHBOARD_COOKIE, answer.json()["access_token"], "/dashboard", 12 * 3600)
     signed_in.delete_cookie(SIGN_IN_COOKIE, path="/dashboard")
@@ -68,10 +103,14 @@ async def sign_in(
 
 
 @router.get("/handoff")
-async def handoff(request: Request, code: Annotated[str, Query(min_length=16, max_length=100)]) -> Response:
+async def handoff(
+    request: Request,
+    code: Annotated[str, Query(min_length=16, max_length=100)],
+    lang: Annotated[str | None, Query(pattern="^(zh|en)$")] = None,
+) -> Response:
     """Arriving from the staff console: its one-use code becomes this dashboard's session, so
-    whoever signed in there is not asked for their password again. A used or expired code gets
-    the sign-in form."""
+    whoever signed in there is not asked for their password again, and the console's language
+    is kept. A used or expired code gets the sign-in form."""
     try:
         answer = await request.app.state.sign_in_http.post("/v1/auth/handoff/redeem", json={"code": code})
     except httpx.HTTPError as exc:
@@ -79,10 +118,14 @@ async def handoff(request: Request, code: Annotated[str, Query(min_length=16, ma
     if answer.status_code != 200:
         if answer.status_code >= 500:
             raise ApiError(503, "temporarily_unavailable", "sign-in is not available right now; try again")
-        refused = answer.json() if answer.headers.get("content-type", "").startswith("application/json") else {}
-        return await sign_in_page(request, error=refused.get("message", "this sign-in link does not work; sign in"))
+        refused = _sign_in_form(request, error=label("handoff_refused", lang or _lang(request)), lang=lang)
+        if lang:
+            _remember_language(request, refused, lang)
+        return refused
     signed_in = RedirectResponse("/dashboard", status_code=303)
     web_session.set_cookie(request, signed_in, DASHBOARD_COOKIE, answer.json()["access_token"], "/dashboard", 12 * 3600)
+    if lang:
+        _remember_language(request, signed_in, lang)
     signed_in.headers.update(HEADERS)
     return signed_in
 

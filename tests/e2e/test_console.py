@@ -298,15 +298,28 @@ async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, bro
     policy = manager.get_by_label("Proposed policy (TOML)")
     text = await policy.input_value()
     await policy.fill(text.replace("version = 3", "version = 4", 1))
-    await manager.get_by_role("button", name="Simulate · 模拟").click()
+    await manager.get_by_role("button", name="Simulate").click()
     result = manager.get_by_test_id("simulation")
     await expect(result).to_contain_text("proposed default@v4")
     await expect(result).to_contain_text("in force default@v3")
     await expect(result).to_contain_text("0 complaints would change")  # the same numbers: nothing changes
     await manager.get_by_label("Proposed policy (TOML)").fill("name = 'broken'")
-    await manager.get_by_role("button", name="Simulate · 模拟").click()
+    await manager.get_by_role("button", name="Simulate").click()
     await expect(manager.locator("[role=alert]")).to_contain_text("policy:")
     await shot(manager, "9-manager-simulator")
+
+    # In Chinese, the figures and the domain's codes alike; and back to the console from the header.
+    await manager.get_by_role("link", name="中文").click()
+    await expect(manager.get_by_role("heading", name="时效政策模拟")).to_be_visible()
+    await manager.goto(f"{system.settings.url_of('reporting')}/dashboard")
+    await expect(manager.get_by_test_id("figures")).to_contain_text("按时响应率")
+    await expect(manager.get_by_test_id("heat-map")).to_contain_text("服务态度")
+    await expect(manager.get_by_test_id("stages")).to_contain_text("已分派")
+    for code in ("Responses within target", "service attitude", "assigned", "breached"):
+        await expect(manager.locator("main")).not_to_contain_text(code)
+    await shot(manager, "10-manager-dashboard-zh")
+    await manager.get_by_role("link", name="投诉工作台").click()
+    await expect(manager.get_by_test_id("signed-in-as")).to_contain_text("wang.fang")  # still signed in there
 
     # The handoff's link works once: opened again (a copied URL, a browser's history), it asks to sign in.
     assert len(handed) == 1 and "code=" in handed[0]

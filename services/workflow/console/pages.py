@@ -385,11 +385,12 @@ async def _done_or_refused(
 
 @router.get("/reports")
 async def reports(request: Request, session: CurrentSession) -> Response:
-    """To the reports dashboard (the reporting service), signed in as this person: a one-use
-    code in the redirect, which the dashboard trades for its own session (no second password).
-    The dashboard decides who may read reports."""
+    """To the reports dashboard (the reporting service), signed in as this person and in their
+    language: a one-use code in the redirect, which the dashboard trades for its own session (no
+    second password). The dashboard decides who may read reports."""
     issued = await staff_auth.hand_off(request.app.state.pool, session.staff.staff_id)
-    target = f"{get_settings().url_of('reporting')}/dashboard/handoff?{urlencode({'code': issued.token})}"
+    handed = urlencode({"code": issued.token, "lang": _lang(request)})
+    target = f"{get_settings().url_of('reporting')}/dashboard/handoff?{handed}"
     response = RedirectResponse(target, status_code=303)
     response.headers.update(PAGE_HEADERS)
     return response
