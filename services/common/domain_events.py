@@ -54,6 +54,7 @@ class TierAssigned(DomainEvent):
     difficulty: str | None = None
     rule: str | None = None
     reason: str | None = None
+    reason_zh: str | None = None  # the reason in Chinese, for the console
     decided_by: list[dict[str, Any]] = []
     rules_version: str | None = None
     needs_review: bool = False  # nothing recognised it: tier 2 until staff confirm or correct it
@@ -67,6 +68,7 @@ class Assigned(DomainEvent):
     liaison: str | None = None
     rule: str | None = None
     reason: str | None = None
+    reason_zh: str | None = None  # the reason in Chinese, for the console
     strategy: str | None = None
 
 

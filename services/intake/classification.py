@@ -38,6 +38,7 @@ from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import get_args
 
+from services.common.code_words import value_label
 from services.common.keywords import any_of
 from services.workflow.contract import (
     CLASSIFIED_FIELDS,
@@ -158,9 +159,18 @@ class Facts:
 
 
 @dataclass(frozen=True)
+class Why:
+    """Why something applies, as staff read it in English and in Chinese."""
+
+    en: str
+    zh: str
+
+
+@dataclass(frozen=True)
 class Rule:
     name: str
     reason: str
+    reason_zh: str
     sets: dict[str, str]
     any: re.Pattern | None = None
     all: tuple[re.Pattern, ...] = ()
@@ -171,32 +181,35 @@ class Rule:
     hints: frozenset[str] = frozenset()
     cause: bool = True  # whether complaints matching it may share one cause (batch incidents)
 
-    def match(self, facts: Facts, text: str) -> str | None:
+    def match(self, facts: Facts, text: str) -> Why | None:
         """Why this rule applies to these facts, or None."""
-        why = []
+        why: list[Why] = []
         if self.tags:
             hit = sorted(self.tags & set(facts.tags))
             if not hit:
                 return None
-            why.append(f"IVR/channel tag '{hit[0]}'")
+            why.append(Why(f"IVR/channel tag '{hit[0]}'", f"IVR/渠道标签“{hit[0]}”"))
         if self.channels and facts.channel not in self.channels:
             return None
         if self.segments:
             if facts.segment not in self.segments:
                 return None
-            why.append(f"customer segment '{facts.segment}'")
+            why.append(Why(f"customer segment '{facts.segment}'", f"客户分层“{facts.segment}”"))
         if self.hints:
             if facts.urgency_hint not in self.hints:
                 return None
-            why.append(f"the channel's urgency hint '{facts.urgency_hint}'")
+            hint = value_label("urgency", facts.urgency_hint, "zh")
+            why.append(Why(f"the channel's urgency hint '{facts.urgency_hint}'", f"渠道的紧急提示“{hint}”"))
         for pattern in ((self.any,) if self.any else ()) + self.all:
             found = pattern.search(text)
             if not found:
                 return None
-            why.append(f"mentions '{found.group(0)}'")
+            why.append(Why(f"mentions '{found.group(0)}'", f"提到“{found.group(0)}”"))
         if self.none and self.none.search(text):
             return None
-        return ", ".join(why) or "always"
+        if not why:
+            return Why("always", "始终适用")
+        return Why(", ".join(w.en for w in why), "，".join(w.zh for w in why))
 
 
 @dataclass(frozen=True)
@@ -221,35 +234,57 @@ class Ruleset:
                 continue
             for field in open_fields:
                 decided[field] = FieldDecision(
-                    field=field, value=rule.sets[field], rule=rule.name, reason=f"{rule.reason} ({why})"
+                    field=field,
+                    value=rule.sets[field],
+                    rule=rule.name,
+                    reason=f"{rule.reason} ({why.en})",
+                    reason_zh=f"{rule.reason_zh}（{why.zh}）",
                 )
             if cause is None and rule.cause:
-                cause = f"{rule.name}: {why}"  # rule and words: "money-lost: mentions 'charged twice'"
+                cause = f"{rule.name}: {why.en}"  # rule and words: "money-lost: mentions 'charged twice'"
         if "urgency" not in decided or "complaint_type" not in decided:
             voted = self.examples.vote(facts.text, skip_example)
             if voted:
                 tier, kind, example, score = voted
-                reason = (
+                like = Why(
                     f"no rule decided it; most like the labelled example '{example.text[:80]}' "
-                    f"(tier {example.tier}, {example.complaint_type}; similarity {score:.2f})"
+                    f"(tier {example.tier}, {example.complaint_type}; similarity {score:.2f})",
+                    f"没有规则判定；最接近已标注的样例“{example.text[:80]}”"
+                    f"（等级 {example.tier}，{value_label('complaint_type', example.complaint_type, 'zh')}；"
+                    f"相似度 {score:.2f}）",
                 )
                 for name, value in (("urgency", URGENCY_BY_TIER[tier]), ("complaint_type", kind)):
                     decided.setdefault(
-                        name, FieldDecision(field=name, value=value, rule="similar-examples", reason=reason)
+                        name,
+                        FieldDecision(
+                            field=name, value=value, rule="similar-examples", reason=like.en, reason_zh=like.zh
+                        ),
                     )
         for name, value in self.defaults.items():
-            reason = "no rule decided it"
+            default = Why("no rule decided it", "没有规则判定")
             if name == "urgency":
-                reason = "no rule recognised it and no labelled example is alike: for staff to review"
-            decided.setdefault(name, FieldDecision(field=name, value=value, rule="default", reason=reason))
+                default = Why(
+                    "no rule recognised it and no labelled example is alike: for staff to review",
+                    "没有规则识别，也没有相近的已标注样例：待人工复核",
+                )
+            decided.setdefault(
+                name, FieldDecision(field=name, value=value, rule="default", reason=default.en, reason_zh=default.zh)
+            )
         urgency, scope = decided["urgency"], decided["scope"]
         tier = TIER_BY_URGENCY[str(urgency.value)]
         if self.group_is_never_routine and tier == 3 and scope.value == "group":
             tier, basis = 2, scope
         else:
             basis = urgency
+        basis_zh = (
+            f"{value_label('classification_field', basis.field, 'zh')}{value_label(basis.field, basis.value, 'zh')}"
+        )
         decided["tier"] = FieldDecision(
-            field="tier", value=tier, rule=basis.rule, reason=f"{basis.field} {basis.value}: {basis.reason}"
+            field="tier",
+            value=tier,
+            rule=basis.rule,
+            reason=f"{basis.field} {basis.value}: {basis.reason}",
+            reason_zh=f"{basis_zh}：{basis.reason_zh or basis.reason}",
         )
         return Classification(
             **{f: decided[f].value for f in CLASSIFIED_FIELDS},
@@ -284,7 +319,7 @@ def parse_rules(data: dict, source: str = "<rules>", base: Path | None = None) -
         if name in names:
             raise RulesError(f"{source}: {where}: the name is used twice")
         names.add(name)
-        unknown = sorted(set(raw) - {"name", "reason", "sets", "cause", *CONDITIONS})
+        unknown = sorted(set(raw) - {"name", "reason", "reason_zh", "sets", "cause", *CONDITIONS})
         if unknown:
             raise RulesError(f"{source}: {where}: unknown field '{unknown[0]}'")
         sets = raw.get("sets")
@@ -300,6 +335,7 @@ def parse_rules(data: dict, source: str = "<rules>", base: Path | None = None) -
             Rule(
                 name=name,
                 reason=str(raw.get("reason", name)),
+                reason_zh=str(raw.get("reason_zh", raw.get("reason", name))),
                 sets=dict(sets),
                 any=any_of(_strings(source, where, raw["any"], "any")) if "any" in raw else None,
                 all=tuple(p for g in groups if (p := any_of(_strings(source, where, g, "all"))) is not None),

@@ -42,6 +42,7 @@ class Route(BaseModel):
     group: str
     rule: str
     reason: str
+    reason_zh: str | None = None  # the same in Chinese, for the console
     strategy: Strategy
     assignee: str | None = None  # None: nobody of the group is on duty; the group's queue has it
     liaison: str | None = None
@@ -58,6 +59,7 @@ class GroupConfig:
 class RouteRule:
     name: str
     reason: str
+    reason_zh: str
     group: str
     tiers: frozenset[int] = frozenset()
     types: frozenset[str] = frozenset()
@@ -108,6 +110,7 @@ def load_routing(path: Path = ROUTING_FILE) -> RoutingConfig:
             RouteRule(
                 name=raw["name"],
                 reason=raw.get("reason", raw["name"]),
+                reason_zh=raw.get("reason_zh", raw.get("reason", raw["name"])),
                 group=raw["group"],
                 tiers=frozenset(raw.get("tiers", ())),
                 types=frozenset(raw.get("types", ())),
@@ -173,6 +176,7 @@ class Router:
                 group=rule.group,
                 rule=rule.name,
                 reason=rule.reason,
+                reason_zh=rule.reason_zh,
                 strategy=group.strategy,
                 assignee=assignee,
                 liaison=liaison,

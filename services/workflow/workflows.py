@@ -182,7 +182,8 @@ class ComplaintWorkflow(OlderGenerations):
                 difficulty=found.difficulty,
                 rule=tier_decision.rule if tier_decision else None,
                 reason=tier_decision.reason if tier_decision else None,
-                decided_by=[d.model_dump(mode="json") for d in found.decided_by],
+                **_in_chinese(tier_decision.reason_zh if tier_decision else None),
+                decided_by=[d.model_dump(mode="json", exclude_none=True) for d in found.decided_by],
                 rules_version=found.rules_version,
                 needs_review=found.needs_review,
                 policy=policy.ref,
@@ -194,6 +195,7 @@ class ComplaintWorkflow(OlderGenerations):
                 liaison=route.liaison,
                 rule=route.rule,
                 reason=route.reason,
+                **_in_chinese(route.reason_zh),
                 strategy=route.strategy,
             ),
         )
@@ -1264,6 +1266,11 @@ class ComplaintWorkflow(OlderGenerations):
             self._published[key.name] = value
         if changes:
             workflow.upsert_search_attributes(changes)
+
+
+def _in_chinese(reason: str | None) -> dict[str, str]:
+    """A rule's reason in Chinese, stored only when the rule gave one (older inputs did not)."""
+    return {"reason_zh": reason} if reason else {}
 
 
 def _compensation_text(c: CompensationView) -> str:

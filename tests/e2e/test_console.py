@@ -217,10 +217,12 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     for step in ("确认受理", "进度更新", "提出补偿", "申请转办", "接收转办", "补偿审批", "办结"):
         await expect(timeline).to_contain_text(step)
     await expect(timeline).to_contain_text("方式: 退款")  # the compensation's kind
+    await expect(timeline).to_contain_text("三级服务态度投诉交一线服务组")  # the route's reason
+    await expect(manager.get_by_test_id("classification")).to_contain_text("员工对客户的服务态度（提到“rude”）")
     await expect(timeline.locator("strong[title='TransferAccepted']")).to_have_text("接收转办")  # the code on hover
     await expect(manager.get_by_test_id("compensations")).to_contain_text("退款")
     await expect(manager.get_by_test_id("messages")).to_contain_text("已送达 (短信)")
-    for code in ("TransferAccepted", "CompensationDecided", "hotline", "awaiting approval", "(optional)", " (sms)"):
+    for code in ("TransferAccepted", "hotline", "awaiting approval", "(optional)", " (sms)", "how staff treated"):
         await expect(manager.locator("main")).not_to_contain_text(code)
     await shot(manager, "5-manager-resolved")
 

@@ -5,6 +5,7 @@ The labelled set is also the classifier's example memory, so it is scored leave-
 example votes for itself). The held-out set is never used to write rules or examples: it is
 written fresh, committed before any rule change, and scored once the change is done."""
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from services.intake.classification import (
     read_labelled,
     score,
 )
+from services.workflow.routing import load_routing
 
 EXAMPLES = RULES_FILE.with_name("classification_examples.jsonl")
 HOLDOUT = Path(__file__).parents[1] / "data" / "holdout_complaints.jsonl"
@@ -111,6 +113,25 @@ def test_every_field_records_the_rule_that_decided_it_and_why():
         "difficulty",
     }
     assert result.rules_version == "classification@v6" and result.cause.startswith("payment-system-down: ")
+
+
+def test_each_reason_reads_in_chinese_too_with_the_words_that_matched():
+    result = RULES.classify(Facts(text="The agent was rude to me on the phone", urgency_hint="high"))
+    attitude = result.decision("complaint_type")
+    assert attitude.reason == "how staff treated the customer (mentions 'rude')"
+    assert attitude.reason_zh == "员工对客户的服务态度（提到“rude”）"
+    assert result.decision("urgency").reason_zh == "渠道将投诉标记为紧急（渠道的紧急提示“高”）"
+    assert result.decision("tier").reason_zh == "紧急程度高：渠道将投诉标记为紧急（渠道的紧急提示“高”）"
+    unknown = RULES.classify(Facts(text="zzzz qqqq"))
+    assert unknown.decision("urgency").reason_zh == "没有规则识别，也没有相近的已标注样例：待人工复核"
+
+
+def test_every_shipped_rule_and_route_gives_its_reason_in_chinese():
+    han = re.compile(r"[\u4e00-\u9fff]")
+    untranslated = [r.name for r in RULES.rules if r.reason_zh == r.reason or not han.search(r.reason_zh)]
+    assert not untranslated, f"rules without a Chinese reason: {untranslated}"
+    routes = load_routing().routes
+    assert routes and not [r.name for r in routes if not han.search(r.reason_zh)]
 
 
 def test_channel_hints_and_segment_decide_when_words_do_not():

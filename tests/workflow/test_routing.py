@@ -33,12 +33,14 @@ async def test_tier_1_goes_to_the_special_team_with_an_urgent_call(env, store, n
     assert call[0].recipient_address.removeprefix("staff:") in {"chen.jie", "wang.fang"}
     assigned = next(e for e in await store.read_stream(view.complaint_id) if e.type == "Assigned").data
     assert (assigned["rule"], assigned["strategy"]) == ("tier-1-special-team", "least_loaded")
+    assert assigned["reason_zh"] == "一级投诉不排队，直接交专项小组"  # the console's Chinese reads it
     # The special team includes the business owner of the area (000, 001): told at once.
     assert view.liaison is not None
     owner = [n for n in await notifications.of(view.complaint_id) if n.template == "liaison_assigned"]
     assert [n.recipient_address for n in owner] == [f"staff:{view.liaison}"]
     tiered = next(e for e in await store.read_stream(view.complaint_id) if e.type == "TierAssigned").data
     assert tiered["rule"] == "payment-system-down" and tiered["scope"] == "group"
+    assert tiered["reason_zh"].startswith("紧急程度高：支付或核心系统对所有人不可用（提到“支付”")
 
 
 async def test_least_loaded_spreads_the_special_teams_work(env, store, notifications):

@@ -254,8 +254,11 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
     received_data = masked_event_data(json.loads(received)) if received else {}
     events = await request.app.state.events.read_stream(complaint_id)
     timeline = []
+    in_chinese = _lang(request) == "zh"
     for event in events:
         data = masked_event_data(event.data)
+        if in_chinese and data.get("reason_zh"):  # a rule's reason has its Chinese; staff's own words do not
+            data["reason"] = data["reason_zh"]
         details = [(k, data[k]) for k in _TIMELINE_FIELDS if data.get(k) not in (None, "", [])]
         timeline.append({"type": event.type, "at": event.occurred_at, "details": details})
     messages = await pool.fetch(

@@ -128,6 +128,7 @@ class FieldDecision(BaseModel):
     value: str | int
     rule: str
     reason: str
+    reason_zh: str | None = None  # the same in Chinese, for the console (staff's own words have none)
 
 
 class Classification(BaseModel):
