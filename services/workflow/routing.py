@@ -53,6 +53,7 @@ class Route(BaseModel):
 class GroupConfig:
     strategy: Strategy
     urgent_call_roles: tuple[str, ...] = ()
+    title: dict[str, str] = field(default_factory=dict)  # what staff call it, by language (zh, en)
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,13 @@ class RoutingConfig:
     # Who holds each escalation-chain role: group (or "*" for every group) -> role -> staff ids.
     escalation: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
 
+    def title_of(self, group: str | None, lang: str) -> str:
+        """A group as staff call it in this language; its id when the file names it no other way."""
+        if not group:
+            return ""
+        known = self.groups.get(group)
+        return (known.title.get(lang) if known else None) or group
+
     def holders(self, role: str, group: str) -> tuple[str, ...]:
         """The staff who hold a chain role for a group: the group's own, else everyone's ("*")."""
         return self.escalation.get(group, {}).get(role) or self.escalation.get("*", {}).get(role) or ()
@@ -101,7 +109,10 @@ def load_routing(path: Path = ROUTING_FILE) -> RoutingConfig:
     for name, raw in data.get("groups", {}).items():
         if raw.get("strategy") not in ("round_robin", "least_loaded"):
             raise RoutingError(f"{path}: groups.{name}: strategy must be round_robin or least_loaded")
-        groups[name] = GroupConfig(raw["strategy"], tuple(raw.get("urgent_call_roles", ())))
+        title = raw.get("title", {})
+        if not isinstance(title, dict) or not all(isinstance(t, str) and t for t in title.values()):
+            raise RoutingError(f"{path}: groups.{name}: title must be a table of names, e.g. {{ zh = ..., en = ... }}")
+        groups[name] = GroupConfig(raw["strategy"], tuple(raw.get("urgent_call_roles", ())), dict(title))
     routes = []
     for index, raw in enumerate(data.get("route", []), start=1):
         if raw.get("group") not in groups:

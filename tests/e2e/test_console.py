@@ -157,7 +157,7 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
         {"to_group": "liaison-operations", "reason": "billing owns double charges"},
         done="Transfer to a department",
     )
-    await expect(agent.locator(".mark.transfer")).to_contain_text("liaison-operations")
+    await expect(agent.locator(".mark.transfer")).to_contain_text("Operations liaison")  # the group's title
     await shown_after_reload(agent, "messages", "delivered (SMS)")  # notify's delivery status
     await shot(agent, "2-agent-complaint")
 
@@ -218,11 +218,12 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
         await expect(timeline).to_contain_text(step)
     await expect(timeline).to_contain_text("方式: 退款")  # the compensation's kind
     await expect(timeline).to_contain_text("三级服务态度投诉交一线服务组")  # the route's reason
+    await expect(timeline).to_contain_text("接收组: 运营业务联络组")  # a group by its title
     await expect(manager.get_by_test_id("classification")).to_contain_text("员工对客户的服务态度（提到“rude”）")
     await expect(timeline.locator("strong[title='TransferAccepted']")).to_have_text("接收转办")  # the code on hover
     await expect(manager.get_by_test_id("compensations")).to_contain_text("退款")
     await expect(manager.get_by_test_id("messages")).to_contain_text("已送达 (短信)")
-    for code in ("TransferAccepted", "hotline", "awaiting approval", "(optional)", " (sms)", "how staff treated"):
+    for code in ("TransferAccepted", "hotline", "(optional)", " (sms)", "how staff treated", "liaison-operations"):
         await expect(manager.locator("main")).not_to_contain_text(code)
     await shot(manager, "5-manager-resolved")
 

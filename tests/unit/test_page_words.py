@@ -8,6 +8,7 @@ import pytest
 
 from services.reporting import words as dashboard_words
 from services.workflow.console import labels as console_words
+from services.workflow.routing import RoutingError, load_routing
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = {
@@ -35,3 +36,20 @@ def test_the_dashboard_names_each_figure_the_reports_compute():
     computed = re.findall(r'Figure\(name="([^"]+)"', (ROOT / "services/reporting/reports.py").read_text())
     assert len(computed) == 4
     assert not set(computed) - set(dashboard_words.LABELS)
+
+
+def test_every_group_has_a_title_in_both_languages_and_an_unknown_one_shows_its_id():
+    config = load_routing()
+    for group in config.groups:
+        zh, en = config.title_of(group, "zh"), config.title_of(group, "en")
+        assert re.search(r"[\u4e00-\u9fff]", zh) and zh != group, group
+        assert en != group and not re.search(r"[\u4e00-\u9fff]", en), group
+    assert config.title_of("a-group-gone-from-the-file", "zh") == "a-group-gone-from-the-file"
+    assert config.title_of(None, "en") == ""
+
+
+def test_a_group_title_that_is_not_a_table_of_names_is_refused(tmp_path):
+    bad = tmp_path / "routing.toml"
+    bad.write_text('[groups.a]\nstrategy = "round_robin"\ntitle = "A"\n', encoding="utf-8")
+    with pytest.raises(RoutingError, match="groups.a: title"):
+        load_routing(bad)

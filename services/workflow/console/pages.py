@@ -78,6 +78,7 @@ def _render(request: Request, template: str, context: dict[str, Any], status: in
             "t": lambda key: label(key, lang),
             "v": lambda kind, value: value_label(kind, value, lang),
             "field_values": FIELD_VALUES,
+            "g": lambda group: request.app.state.router.config.title_of(group, lang),
             "lang": lang,
             "local": local,
             "zone": zone.key,
@@ -254,11 +255,15 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
     received_data = masked_event_data(json.loads(received)) if received else {}
     events = await request.app.state.events.read_stream(complaint_id)
     timeline = []
-    in_chinese = _lang(request) == "zh"
+    lang = _lang(request)
+    in_chinese, routing_config = lang == "zh", request.app.state.router.config
     for event in events:
         data = masked_event_data(event.data)
         if in_chinese and data.get("reason_zh"):  # a rule's reason has its Chinese; staff's own words do not
             data["reason"] = data["reason_zh"]
+        for key in ("group", "to_group", "from_group"):
+            if isinstance(data.get(key), str):
+                data[key] = routing_config.title_of(data[key], lang)
         details = [(k, data[k]) for k in _TIMELINE_FIELDS if data.get(k) not in (None, "", [])]
         timeline.append({"type": event.type, "at": event.occurred_at, "details": details})
     messages = await pool.fetch(
