@@ -94,6 +94,8 @@ async def sign_in(
         )
     except httpx.HTTPError as exc:
         raise ApiError(503, "temporarily_unavailable", "sign-in is not available right now; try again") from exc
+    if answer.status_code >= 500:
+        raise ApiError(503, "temporarily_unavailable", "sign-in is not available right now; try again")
     if answer.status_code != 200:
         return _sign_in_form(request, error=answer.json().get("message", "wrong staff id or password"))
     signed_in = RedirectResponse("/dashboard", status_code=303)
@@ -115,9 +117,9 @@ async def handoff(
         answer = await request.app.state.sign_in_http.post("/v1/auth/handoff/redeem", json={"code": code})
     except httpx.HTTPError as exc:
         raise ApiError(503, "temporarily_unavailable", "sign-in is not available right now; try again") from exc
+    if answer.status_code >= 500:
+        raise ApiError(503, "temporarily_unavailable", "sign-in is not available right now; try again")
     if answer.status_code != 200:
-        if answer.status_code >= 500:
-            raise ApiError(503, "temporarily_unavailable", "sign-in is not available right now; try again")
         refused = _sign_in_form(request, error=label("handoff_refused", lang or _lang(request)), lang=lang)
         if lang:
             _remember_language(request, refused, lang)
