@@ -32,16 +32,22 @@ from services.workflow.contract import (
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-# What each stage means to the customer, and what comes next.
+# What each stage means to the customer, and what comes next: in Chinese and English, as the
+# rest of the customer's page.
 NEXT_STEP = {
-    Stage.received: "We have your complaint and are assigning it to the right team.",
-    Stage.assigned: "A team has your complaint; a handler will contact you shortly.",
-    Stage.acknowledged: "A handler is working on your complaint.",
-    Stage.waiting_on_customer: "We need a detail from you: please answer the question we sent you.",
-    Stage.resolved: "Your complaint is resolved; the written result is on its way to you.",
-    Stage.awaiting_survey: "Please tell us how satisfied you are with the result.",
-    Stage.second_follow_up: "We are sorry it did not satisfy you; a handler will contact you again.",
-    Stage.closed: "Your complaint is closed. Thank you.",
+    Stage.received: "我们已收到您的投诉，正在分派给合适的团队。 / "
+    "We have your complaint and are assigning it to the right team.",
+    Stage.assigned: "已有团队负责您的投诉，处理人员将尽快与您联系。 / "
+    "A team has your complaint; a handler will contact you shortly.",
+    Stage.acknowledged: "处理人员正在处理您的投诉。 / A handler is working on your complaint.",
+    Stage.waiting_on_customer: "我们需要您补充一些信息：请回答我们发给您的问题。 / "
+    "We need a detail from you: please answer the question we sent you.",
+    Stage.resolved: "您的投诉已处理完毕，书面处理结果正在发送给您。 / "
+    "Your complaint is resolved; the written result is on its way to you.",
+    Stage.awaiting_survey: "请告诉我们您对处理结果是否满意。 / Please tell us how satisfied you are with the result.",
+    Stage.second_follow_up: "很抱歉结果未能让您满意，处理人员将再次与您联系。 / "
+    "We are sorry it did not satisfy you; a handler will contact you again.",
+    Stage.closed: "您的投诉已结案，感谢您的反馈。 / Your complaint is closed. Thank you.",
 }
 
 

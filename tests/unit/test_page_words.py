@@ -53,3 +53,13 @@ def test_a_group_title_that_is_not_a_table_of_names_is_refused(tmp_path):
     bad.write_text('[groups.a]\nstrategy = "round_robin"\ntitle = "A"\n', encoding="utf-8")
     with pytest.raises(RoutingError, match="groups.a: title"):
         load_routing(bad)
+
+
+def test_the_customers_page_says_each_stage_and_what_comes_next_in_both_languages():
+    from services.intake.customer_api import NEXT_STEP, STAGE_LABEL
+    from services.workflow.contract.view import Stage
+
+    for stage in Stage:
+        for text in (STAGE_LABEL[stage], NEXT_STEP[stage]):
+            zh, _, en = text.partition(" / ")
+            assert re.search(r"[\u4e00-\u9fff]", zh) and en and not re.search(r"[\u4e00-\u9fff]", en), text
