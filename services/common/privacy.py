@@ -58,6 +58,7 @@ FREE_TEXT_FIELDS = frozenset(
         "question",
         "note",
         "reason",
+        "reason_zh",
         "cause",
         "measures_taken",
         "improvement_plan",

@@ -37,9 +37,18 @@ def test_a_phone_typed_into_any_field_people_write_is_masked_in_the_feed():
         "recorded_by": "agent-3 (13712345678)",
         "channel_tags": ["urgent", "wx_13612345678"],
         "attachments": [{"filename": "13512345678 receipt.jpg", "content_type": "image/jpeg"}],
+        "decided_by": [{"reason": "mentions '13412345678'", "reason_zh": "提到“13312345678”"}],
     }
     masked = json.dumps(masked_event_data(received), ensure_ascii=False)
-    for number in ("13812345678", "13912345678", "13712345678", "13612345678", "13512345678"):
+    for number in (
+        "13812345678",
+        "13912345678",
+        "13712345678",
+        "13612345678",
+        "13512345678",
+        "13412345678",
+        "13312345678",
+    ):
         assert number not in masked
     assert "urgent" in masked and "image/jpeg" in masked
 
