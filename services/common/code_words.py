@@ -3,6 +3,19 @@ compensation, roles, events, messages, delivery) in Chinese and English: one tab
 page of every service, so the console and the reports dashboard call a thing the same."""
 
 LANGUAGES = ("zh", "en")
+DEFAULT_LANGUAGE = "zh"
+
+
+def in_language(pair: tuple[str, str], lang: str) -> str:
+    """The reader's words of a (Chinese, English) pair."""
+    return pair[0] if lang == "zh" else pair[1]
+
+
+def word(table: dict[str, tuple[str, str]], key: str, lang: str) -> str:
+    """A page's own word from its table; a missing one shows as its key (a test then finds it)."""
+    pair = table.get(key)
+    return key if pair is None else in_language(pair, lang)
+
 
 # The domain's coded values as people read them, by kind: a page shows these words, never the code.
 # Chinese terms follow the sources (003's classification matrix, 001's tiers).
@@ -217,4 +230,4 @@ def value_label(kind: str, value: object, lang: str) -> str:
     pair = codes.get(text)
     if pair is None:
         return text.replace("_", " ")
-    return pair[0] if lang == "zh" else pair[1]
+    return in_language(pair, lang)

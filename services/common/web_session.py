@@ -1,7 +1,8 @@
 """What a browser session needs on any of our services' pages: an HttpOnly, SameSite=Strict
 cookie (Secure over HTTPS) holding the staff token, a CSRF token derived from it (an HMAC: no
 storage, and another site cannot compute it without the cookie), the Origin check on POSTs,
-and a `next` that can only lead back into the same pages (never an open redirect)."""
+and a `next` that can only lead back into the same pages (never an open redirect); and the
+reader's language, chosen on any page and kept in a cookie of that service's pages."""
 
 import hashlib
 import hmac
@@ -9,6 +10,12 @@ import secrets
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
+from fastapi.responses import RedirectResponse
+
+from services.common.code_words import DEFAULT_LANGUAGE, LANGUAGES
+from services.common.web import ApiError
+
+LANGUAGE_KEPT = 365 * 24 * 3600  # seconds: a reader chooses once
 
 
 def page_headers(inline_styles: bool = False) -> dict[str, str]:
@@ -51,3 +58,22 @@ def safe_next(path: str | None, prefix: str) -> str:
     if path and path.startswith(prefix) and not path.startswith("//") and "\\" not in path:
         return path
     return prefix
+
+
+def language_of(request: Request, cookie: str) -> str:
+    """The reader's language: the one they chose (kept in `cookie`), else Chinese."""
+    lang = request.cookies.get(cookie, DEFAULT_LANGUAGE)
+    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def remember_language(request: Request, response: Response, cookie: str, lang: str, path: str) -> None:
+    set_cookie(request, response, cookie, lang, path, LANGUAGE_KEPT)
+
+
+def switch_language(request: Request, lang: str, next: str | None, cookie: str, prefix: str) -> Response:
+    """The language switch in a page's header: remember `lang`, back to the page under `prefix`."""
+    if lang not in LANGUAGES:
+        raise ApiError(404, "not_found", f"no language '{lang}'", field="lang")
+    response = RedirectResponse(safe_next(next, prefix), status_code=303)
+    remember_language(request, response, cookie, lang, prefix)
+    return response

@@ -18,7 +18,7 @@ from services.common.deadlines.policy import POLICY_DIR
 from services.common.web import ApiError
 from services.reporting import reports, simulator
 from services.reporting.access import DASHBOARD_COOKIE, READS_REPORTS, Reader
-from services.reporting.words import LANGUAGES, label, value_label
+from services.reporting.words import label, value_label
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 PAGES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -30,8 +30,7 @@ LANG_COOKIE = "dashboard_lang"
 
 
 def _lang(request: Request) -> str:
-    lang = request.cookies.get(LANG_COOKIE, "zh")
-    return lang if lang in LANGUAGES else "zh"
+    return web_session.language_of(request, LANG_COOKIE)
 
 
 def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
@@ -47,17 +46,9 @@ def _page(request: Request, template: str, context: dict[str, Any], status: int 
     return response
 
 
-def _remember_language(request: Request, response: Response, lang: str) -> None:
-    web_session.set_cookie(request, response, LANG_COOKIE, lang, "/dashboard", 365 * 24 * 3600)
-
-
 @router.get("/language/{lang}")
 async def choose_language(request: Request, lang: str, next: Annotated[str | None, Query(max_length=500)] = None):
-    if lang not in LANGUAGES:
-        raise ApiError(404, "not_found", f"no language '{lang}'", field="lang")
-    response = RedirectResponse(web_session.safe_next(next, "/dashboard"), status_code=303)
-    _remember_language(request, response, lang)
-    return response
+    return web_session.switch_language(request, lang, next, LANG_COOKIE, "/dashboard")
 
 
 async def _reader(request: Request) -> Reader | None:
@@ -122,12 +113,12 @@ async def handoff(
     if answer.status_code != 200:
         refused = _sign_in_form(request, error=label("handoff_refused", lang or _lang(request)), lang=lang)
         if lang:
-            _remember_language(request, refused, lang)
+            web_session.remember_language(request, refused, LANG_COOKIE, lang, "/dashboard")
         return refused
     signed_in = RedirectResponse("/dashboard", status_code=303)
     web_session.set_cookie(request, signed_in, DASHBOARD_COOKIE, answer.json()["access_token"], "/dashboard", 12 * 3600)
     if lang:
-        _remember_language(request, signed_in, lang)
+        web_session.remember_language(request, signed_in, LANG_COOKIE, lang, "/dashboard")
     signed_in.headers.update(HEADERS)
     return signed_in
 

@@ -2,7 +2,7 @@
 as stages and complaint types, are in services/common/code_words.py, shared with the console).
 The language is the reader's choice, handed over from the console or switched in the header."""
 
-from services.common.code_words import LANGUAGES, value_label
+from services.common.code_words import LANGUAGES, value_label, word
 
 __all__ = ["LABELS", "LANGUAGES", "label", "value_label"]
 
@@ -72,7 +72,4 @@ LABELS: dict[str, tuple[str, str]] = {
 
 
 def label(key: str, lang: str) -> str:
-    pair = LABELS.get(key)
-    if pair is None:
-        return key
-    return pair[0] if lang == "zh" else pair[1]
+    return word(LABELS, key, lang)

@@ -3,7 +3,7 @@ and a missing translation shows as its key in a test rather than as nothing. The
 values (channels, stages, targets, events...) have their words in services/common/code_words.py,
 shared with the reports dashboard."""
 
-from services.common.code_words import FIELD_VALUES, LANGUAGES, value_label
+from services.common.code_words import FIELD_VALUES, LANGUAGES, value_label, word
 
 __all__ = ["FIELD_VALUES", "LANGUAGES", "LABELS", "label", "value_label"]
 
@@ -149,7 +149,4 @@ LABELS: dict[str, tuple[str, str]] = {
 
 
 def label(key: str, lang: str) -> str:
-    pair = LABELS.get(key)
-    if pair is None:
-        return key
-    return pair[0] if lang == "zh" else pair[1]
+    return word(LABELS, key, lang)

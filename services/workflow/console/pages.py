@@ -22,11 +22,11 @@ from fastapi.templating import Jinja2Templates
 from services.common.privacy import mask_name, masked_event_data
 from services.common.settings import get_settings
 from services.common.web import ApiError
-from services.common.web_session import new_form_token, page_headers, same_origin
+from services.common.web_session import language_of, new_form_token, page_headers, same_origin, switch_language
 from services.workflow import inbox, kept_views, outbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.console import forms
-from services.workflow.console.labels import FIELD_VALUES, LANGUAGES, label, value_label
+from services.workflow.console.labels import FIELD_VALUES, label, value_label
 from services.workflow.console.session import (
     LANG_COOKIE,
     SESSION_COOKIE,
@@ -58,8 +58,7 @@ _TIMELINE_FIELDS = (
 
 
 def _lang(request: Request) -> str:
-    lang = request.cookies.get(LANG_COOKIE, "zh")
-    return lang if lang in LANGUAGES else "zh"
+    return language_of(request, LANG_COOKIE)
 
 
 def _render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
@@ -143,11 +142,7 @@ async def sign_out(request: Request, session: CurrentSession, form: CheckedForm)
 
 @router.get("/language/{lang}")
 async def choose_language(request: Request, lang: str, next: Annotated[str | None, Query(max_length=500)] = None):
-    if lang not in LANGUAGES:
-        raise ApiError(404, "not_found", f"no language '{lang}'", field="lang")
-    response = RedirectResponse(safe_next(next), status_code=303)
-    set_cookie(request, response, LANG_COOKIE, lang, max_age=365 * 24 * 3600)
-    return response
+    return switch_language(request, lang, next, LANG_COOKIE, "/console")
 
 
 @router.get("/static/{name}")
