@@ -79,19 +79,29 @@ async def sign_in(
 ) -> Response:
     if csrf != request.cookies.get(SIGN_IN_COOKIE) or not web_session.same_origin(request):
         raise ApiError(403, "csrf", "this sign-in form is not from this dashboard; reload the page", field="csrf")
+    answer = await _ask_workflow(request, "/v1/auth/token", {"staff_id": staff_id, "password": password})
+    if answer.status_code != 200:
+        return _sign_in_form(request, error=answer.json().get("message", "wrong staff id or password"))
+    return _signed_in(request, answer.json()["access_token"])
+
+
+async def _ask_workflow(request: Request, path: str, body: dict[str, str]) -> httpx.Response:
+    """The workflow service's sign-in answer; 503 here while it cannot give one."""
     try:
-        answer = await request.app.state.sign_in_http.post(
-            "/v1/auth/token", json={"staff_id": staff_id, "password": password}
-        )
+        answer = await request.app.state.sign_in_http.post(path, json=body)
     except httpx.HTTPError as exc:
         raise ApiError(503, "temporarily_unavailable", "sign-in is not available right now; try again") from exc
     if answer.status_code >= 500:
         raise ApiError(503, "temporarily_unavailable", "sign-in is not available right now; try again")
-    if answer.status_code != 200:
-        return _sign_in_form(request, error=answer.json().get("message", "wrong staff id or password"))
+    return answer
+
+
+def _signed_in(request: Request, token: str) -> Response:
+    """Into the dashboard with this staff token as its session."""
     signed_in = RedirectResponse("/dashboard", status_code=303)
-    web_session.set_cookie(request, signed_in, DASHBOARD_COOKIE, answer.json()["access_token"], "/dashboard", 12 * 3600)
+    web_session.set_cookie(request, signed_in, DASHBOARD_COOKIE, token, "/dashboard", 12 * 3600)
     signed_in.delete_cookie(SIGN_IN_COOKIE, path="/dashboard")
+    signed_in.headers.update(HEADERS)
     return signed_in
 
 
@@ -104,23 +114,14 @@ async def handoff(
     """Arriving from the staff console: its one-use code becomes this dashboard's session, so
     whoever signed in there is not asked for their password again, and the console's language
     is kept. A used or expired code gets the sign-in form."""
-    try:
-        answer = await request.app.state.sign_in_http.post("/v1/auth/handoff/redeem", json={"code": code})
-    except httpx.HTTPError as exc:
-        raise ApiError(503, "temporarily_unavailable", "sign-in is not available right now; try again") from exc
-    if answer.status_code >= 500:
-        raise ApiError(503, "temporarily_unavailable", "sign-in is not available right now; try again")
-    if answer.status_code != 200:
-        refused = _sign_in_form(request, error=label("handoff_refused", lang or _lang(request)), lang=lang)
-        if lang:
-            web_session.remember_language(request, refused, LANG_COOKIE, lang, "/dashboard")
-        return refused
-    signed_in = RedirectResponse("/dashboard", status_code=303)
-    web_session.set_cookie(request, signed_in, DASHBOARD_COOKIE, answer.json()["access_token"], "/dashboard", 12 * 3600)
+    answer = await _ask_workflow(request, "/v1/auth/handoff/redeem", {"code": code})
+    if answer.status_code == 200:
+        arrived = _signed_in(request, answer.json()["access_token"])
+    else:
+        arrived = _sign_in_form(request, error=label("handoff_refused", lang or _lang(request)), lang=lang)
     if lang:
-        web_session.remember_language(request, signed_in, LANG_COOKIE, lang, "/dashboard")
-    signed_in.headers.update(HEADERS)
-    return signed_in
+        web_session.remember_language(request, arrived, LANG_COOKIE, lang, "/dashboard")
+    return arrived
 
 
 @router.post("/sign-out")

@@ -190,6 +190,10 @@ async def sign_in(body: SignIn) -> TokenIssued:
         ) from exc
     if issued is None:
         raise ApiError(401, "unauthorized", "wrong staff id or password", field="password")
+    return await _token_issued(issued)
+
+
+async def _token_issued(issued: staff_auth.IssuedToken) -> TokenIssued:
     staff = await staff_auth.staff_for_token(app.state.pool, app.state.router, issued.token)
     assert staff is not None  # issued a moment ago
     return TokenIssued(access_token=issued.token, expires_at=issued.expires_at, staff=_as_view(staff))
@@ -218,9 +222,7 @@ async def redeem_handoff(body: HandoffCode) -> TokenIssued:
     issued = await staff_auth.redeem_handoff(app.state.pool, body.code)
     if issued is None:
         raise ApiError(401, "unauthorized", "this sign-in link was used or has expired; sign in again", field="code")
-    staff = await staff_auth.staff_for_token(app.state.pool, app.state.router, issued.token)
-    assert staff is not None  # issued a moment ago
-    return TokenIssued(access_token=issued.token, expires_at=issued.expires_at, staff=_as_view(staff))
+    return await _token_issued(issued)
 
 
 @app.get("/v1/auth/me", response_model=SignedInAs, tags=["sign-in"])
