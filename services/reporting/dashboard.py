@@ -14,11 +14,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from services.common import web_session
+from services.common.code_words import value_label
 from services.common.deadlines.policy import POLICY_DIR
 from services.common.web import ApiError
 from services.reporting import reports, simulator
 from services.reporting.access import DASHBOARD_COOKIE, READS_REPORTS, Reader
-from services.reporting.words import label, value_label
+from services.reporting.words import label
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 PAGES = Jinja2Templates(directory=Path(__file__).parent / "templates")

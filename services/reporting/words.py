@@ -2,9 +2,7 @@
 as stages and complaint types, are in services/common/code_words.py, shared with the console).
 The language is the reader's choice, handed over from the console or switched in the header."""
 
-from services.common.code_words import LANGUAGES, value_label, word
-
-__all__ = ["LABELS", "LANGUAGES", "label", "value_label"]
+from services.common.code_words import word
 
 LABELS: dict[str, tuple[str, str]] = {
     "dashboard": ("投诉时效看板", "Timeliness dashboard"),

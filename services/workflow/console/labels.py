@@ -3,9 +3,7 @@ and a missing translation shows as its key in a test rather than as nothing. The
 values (channels, stages, targets, events...) have their words in services/common/code_words.py,
 shared with the reports dashboard."""
 
-from services.common.code_words import FIELD_VALUES, LANGUAGES, value_label, word
-
-__all__ = ["FIELD_VALUES", "LANGUAGES", "LABELS", "label", "value_label"]
+from services.common.code_words import word
 
 LABELS: dict[str, tuple[str, str]] = {
     # frame

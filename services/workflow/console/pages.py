@@ -19,6 +19,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from services.common.code_words import FIELD_VALUES, value_label
 from services.common.privacy import mask_name, masked_event_data
 from services.common.settings import get_settings
 from services.common.web import ApiError
@@ -26,7 +27,7 @@ from services.common.web_session import language_of, new_form_token, page_header
 from services.workflow import inbox, kept_views, outbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.console import forms
-from services.workflow.console.labels import FIELD_VALUES, label, value_label
+from services.workflow.console.labels import label
 from services.workflow.console.session import (
     LANG_COOKIE,
     SESSION_COOKIE,
