@@ -3,12 +3,16 @@ staff acknowledging and resolving, each retrying with its Idempotency-Key as rea
 while processes are killed with -9 and restarted: the workflow service with its worker (twice),
 notify, PostgreSQL, the Temporal dev server, and intake's connection to Temporal cut.
 
+Meanwhile a manager and customers read their pages, and the manager signs in and out while
+PostgreSQL is down.
+
 Then: every 202 has a running or completed workflow, none failed; the feed holds no event twice;
 every message was delivered, and the receiver, which drops repeats by Message-ID, got each
 once; no request was answered 500. The counts are printed."""
 
 import asyncio
 import random
+import re
 import time
 import uuid
 from collections import Counter
@@ -43,14 +47,17 @@ class Traffic:
     refused: list[str] = field(default_factory=list)
     accepted: set[str] = field(default_factory=set)
     resolved: set[str] = field(default_factory=set)
+    pages: dict[str, str] = field(default_factory=dict)  # complaint id -> the customer's page
     answered: set[str] = field(default_factory=set)  # the customer rated it: the complaint closes
     unfinished: list[str] = field(default_factory=list)
     tasks: set[asyncio.Task] = field(default_factory=set)
     as_staff: dict[str, str] = field(default_factory=dict)  # a signed-in manager (before any fault)
 
-    async def call(self, method: str, url: str, **kwargs) -> httpx.Response | None:
+    async def call(
+        self, method: str, url: str, client: httpx.AsyncClient | None = None, **kwargs
+    ) -> httpx.Response | None:
         try:
-            response = await self.http.request(method, url, **kwargs)
+            response = await (client or self.http).request(method, url, **kwargs)
         except httpx.TransportError:
             self.answers["no answer"] += 1
             return None
@@ -87,6 +94,7 @@ class Traffic:
             return
         complaint_id = accepted["complaint_id"]
         self.accepted.add(complaint_id)
+        self.pages[complaint_id] = accepted["page_url"]
         while time.monotonic() < deadline:  # staff see it once it is assigned
             response = await self.call("GET", f"{staff}/v1/complaints/{complaint_id}", headers=self.as_staff)
             if response is not None and response.status_code == 200 and response.json()["stage"] == "assigned":
@@ -127,6 +135,107 @@ class Traffic:
         await asyncio.gather(*list(self.tasks))
 
 
+@dataclass
+class Readers:
+    """People reading pages while the faults happen, each page once a second: a manager's console
+    (the inbox and a resolved complaint), the reports it hands over to the dashboard (a one-use
+    code traded for the dashboard's session), the report API, and a customer's own page. Their
+    answers count with the traffic's: 200, 503 while a dependency is down, or no answer while
+    the service itself is; any other answer is a fault they must not see."""
+
+    traffic: Traffic
+    manager_token: str
+    answers: Counter = field(default_factory=Counter)
+
+    def visits(self) -> list[tuple[str, dict]]:
+        workflow, reporting = (self.traffic.system.settings.url_of(s) for s in ("workflow", "reporting"))
+        found = [
+            (f"{workflow}/console", {}),
+            (f"{workflow}/console/reports", {"follow_redirects": True}),  # lands on the dashboard
+            (f"{reporting}/v1/reports/timeliness", {"headers": {"Authorization": f"Bearer {self.manager_token}"}}),
+        ]
+        if self.traffic.resolved:
+            complaint_id = random.choice(sorted(self.traffic.resolved))
+            found += [
+                (f"{workflow}/console/complaints/{complaint_id}", {}),
+                (self.traffic.pages[complaint_id], {}),
+            ]
+        return found
+
+    async def run(self, stop: asyncio.Event) -> None:
+        # A browser of its own: the console's session cookie, then the dashboard's.
+        async with httpx.AsyncClient(timeout=10, cookies={"console_session": self.manager_token}) as browser:
+            while not stop.is_set():
+                for url, options in self.visits():
+                    response = await self.traffic.call("GET", url, client=browser, **options)
+                    self.answers[response.status_code if response is not None else "no answer"] += 1
+                    if response is not None and response.status_code not in (200, 503):
+                        self.traffic.refused.append(f"GET {url} -> {response.status_code} {response.text[:300]}")
+                await asyncio.sleep(1)
+
+
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@dataclass
+class SigningInAndOut:
+    """A manager signing in and out while PostgreSQL is down, where the staff accounts live: the
+    console and the dashboard answer 503 (try again), never a wrong-password form, and a
+    sign-out that could not revoke the session keeps it rather than pretend it is gone."""
+
+    system: LocalSystem
+    staff_id: str
+    seen: dict[str, int] = field(default_factory=dict)
+
+    def browser(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=10, base_url=self.system.settings.url_of("reporting"))
+
+    async def sign_in(self, browser: httpx.AsyncClient, site: str, path: str) -> httpx.Response:
+        form = await browser.get(f"{site}{path}/sign-in")
+        assert form.status_code == 200, form.text
+        password = self.system.settings.demo_password
+        assert password is not None
+        return await browser.post(
+            f"{site}{path}/sign-in",
+            data={"staff_id": self.staff_id, "password": password.get_secret_value(), "csrf": _csrf(form.text)},
+        )
+
+    async def before(self) -> None:
+        """Signed in to the dashboard before the outage."""
+        self.dashboard = self.browser()
+        signed_in = await self.sign_in(self.dashboard, "", "/dashboard")
+        assert signed_in.status_code == 303, signed_in.text
+        self.session_page = await self.dashboard.get("/dashboard")
+        assert self.session_page.status_code == 200, self.session_page.text
+        self.token = self.dashboard.cookies["dashboard_session"]
+
+    async def while_down(self) -> None:
+        async with self.browser() as fresh:
+            self.seen["dashboard sign-in"] = (await self.sign_in(fresh, "", "/dashboard")).status_code
+        async with self.browser() as fresh:
+            console = self.system.settings.url_of("workflow")
+            self.seen["console sign-in"] = (await self.sign_in(fresh, console, "/console")).status_code
+        signed_out = await self.dashboard.post("/dashboard/sign-out", data={"csrf": _csrf(self.session_page.text)})
+        self.seen["dashboard sign-out"] = signed_out.status_code
+
+    async def after(self) -> None:
+        """Back up: the session the failed sign-out kept still works, and signing out now ends it."""
+        self.seen["dashboard after the outage"] = (await self.dashboard.get("/dashboard")).status_code
+        signed_out = await self.dashboard.post("/dashboard/sign-out", data={"csrf": _csrf(self.session_page.text)})
+        self.seen["dashboard sign-out after the outage"] = signed_out.status_code
+        self.seen["dashboard once signed out"] = (await self.dashboard.get("/dashboard")).status_code
+        # The token itself is revoked, and the reports stop taking it at once (not a minute later).
+        reports = await self.dashboard.get("/v1/reports/timeliness", headers={"Authorization": f"Bearer {self.token}"})
+        self.seen["reports with the signed-out token"] = reports.status_code
+        await self.dashboard.aclose()
+
+
+def _csrf(page: str) -> str:
+    found = CSRF.search(page)
+    assert found, page[:500]
+    return found.group(1)
+
+
 async def notifications_of(http, system, complaint_id) -> list[dict]:
     response = await http.get(
         f"{system.settings.url_of('notify')}/v1/notifications",
@@ -147,6 +256,8 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
         stop = asyncio.Event()
         deadline = time.monotonic() + 420
         load = asyncio.create_task(traffic.run(stop, deadline))
+        readers = Readers(traffic, system.staff_tokens["wang.fang"])
+        reading = asyncio.create_task(readers.run(stop))
 
         async def outage(kill, restart, down_for: float = 3.0):
             await asyncio.sleep(6)  # traffic between faults: staff actions and deliveries in flight
@@ -175,13 +286,22 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
             caught_mid_delivery.append(await chaos.kill_notify_mid_delivery(system))
 
         await outage(kill_notify, lambda: chaos.restart_service(system, "notify"))
-        await outage(lambda: chaos.kill_postgres(system), lambda: chaos.restart_postgres(system))
+        signing = SigningInAndOut(system, "wang.fang")
+        await signing.before()
+
+        async def kill_postgres():
+            await chaos.kill_postgres(system)
+            await signing.while_down()
+
+        await outage(kill_postgres, lambda: chaos.restart_postgres(system))
         await outage(lambda: chaos.kill_temporal(system), system.start_temporal)
         await outage(proxy.cut, proxy.restore, down_for=8.0)
         await outage(smtp_down, smtp_up, down_for=8.0)  # the mail server away for a while
         await asyncio.sleep(6)
         stop.set()
         await load
+        await reading
+        await signing.after()
         await traffic.finish()
 
         # Every 202 has its workflow; none failed.
@@ -253,6 +373,10 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
             "sent twice to the SMTP server": sent_twice_smtp,
             "redelivered after a crash (dropped by the receiver)": redelivered,
             "answers": {str(k): v for k, v in sorted(traffic.answers.items(), key=str)},
+            "pages read (console, dashboard, reports, customer's page)": {
+                str(k): v for k, v in sorted(readers.answers.items(), key=str)
+            },
+            "signing in and out while PostgreSQL was down, then after": signing.seen,
             "500s": len(traffic.server_errors),
             "refused": len(traffic.refused),
             "unfinished": len(traffic.unfinished),
@@ -273,4 +397,13 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
         # have taken it before notify could record so (RFC 1047); it carries the same Message-ID.
         assert redelivered <= caught_mid_delivery[0], report
         assert traffic.server_errors == [], traffic.server_errors[:5]
+        assert signing.seen == {
+            "dashboard sign-in": 503,
+            "console sign-in": 503,
+            "dashboard sign-out": 503,
+            "dashboard after the outage": 200,
+            "dashboard sign-out after the outage": 303,
+            "dashboard once signed out": 303,  # to the sign-in form
+            "reports with the signed-out token": 401,
+        }, report
         assert traffic.refused == [] and traffic.unfinished == [], (traffic.refused[:5], traffic.unfinished[:5])
