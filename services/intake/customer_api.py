@@ -3,7 +3,7 @@ token is the credential: unguessable, one per complaint)."""
 
 import logging
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
 import httpx
@@ -89,6 +89,8 @@ class CustomerStatus(BaseModel):
     reopen_until: datetime | None = None  # the result did not settle it: the customer may reopen it until then
     history: list[dict] = []
     messages: list[CustomerMessage] = []  # what we sent the customer; never internal alerts
+    # False while the messages cannot be read back (notify is down): they are kept, not lost.
+    messages_shown: bool = True
 
 
 async def complaint_by_token(token: str, intake: IntakeDep) -> asyncpg.Record:
@@ -129,12 +131,13 @@ async def track(row: ComplaintByToken, intake: IntakeDep) -> CustomerStatus:
         survey_due_at=view.survey_due_at,
         reopen_until=view.reopen_until if view.stage in REOPENABLE else None,
         history=[{"type": h.type, "at": h.at} for h in view.history if h.type not in STAFF_ONLY_EVENTS],
-        messages=await _messages_to_customer(intake, view.complaint_id),
+        **await _messages_to_customer(intake, view.complaint_id),
     )
 
 
-async def _messages_to_customer(intake: Intake, complaint_id: str) -> list[CustomerMessage]:
-    """From notify's outbox: what was sent to the customer (internal alerts left out)."""
+async def _messages_to_customer(intake: Intake, complaint_id: str) -> dict[str, Any]:
+    """From notify's outbox: what was sent to the customer (internal alerts left out). While
+    notify cannot answer, the rest of the page still shows, and says the messages are not lost."""
     try:
         response = await intake.http.get(
             f"{intake.notify_url}{NOTIFICATIONS_PATH}", params={"complaint_id": complaint_id}, timeout=5
@@ -142,14 +145,15 @@ async def _messages_to_customer(intake: Intake, complaint_id: str) -> list[Custo
         response.raise_for_status()
     except httpx.HTTPError as exc:
         log.warning("messages unavailable", extra={"complaint_id": complaint_id, "error": str(exc)})
-        return []
-    return [
+        return {"messages": [], "messages_shown": False}
+    sent = [
         CustomerMessage(
             subject=n["subject"], body=n["body"], sent_at=n["delivered_at"] or n["sent_at"] or n["created_at"]
         )
         for n in response.json()
         if n["channel"] != "internal"
     ]
+    return {"messages": sent, "messages_shown": True}
 
 
 @router.post("/v1/track/{token}/survey", response_model=CustomerStatus, tags=["customers"])

@@ -236,6 +236,19 @@ def _csrf(page: str) -> str:
     return found.group(1)
 
 
+MESSAGES_NOT_SHOWN = "Your messages cannot be shown right now; none is lost."
+
+
+async def customer_reads(traffic: Traffic) -> tuple[int, bool, bool, bool]:
+    """A customer whose complaint was resolved (so they have been sent messages) opens their
+    page: its status, whether it lists messages, says they cannot be shown, and whether the JSON
+    answer says they are shown."""
+    complaint_id = sorted(traffic.resolved)[0]
+    page = await traffic.http.get(traffic.pages[complaint_id])
+    status = await traffic.http.get(traffic.pages[complaint_id].replace("/track/", "/v1/track/"))
+    return page.status_code, "<pre>" in page.text, MESSAGES_NOT_SHOWN in page.text, status.json()["messages_shown"]
+
+
 async def notifications_of(http, system, complaint_id) -> list[dict]:
     response = await http.get(
         f"{system.settings.url_of('notify')}/v1/notifications",
@@ -282,8 +295,11 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
         async def smtp_up():
             system.mail.handler.unavailable = False
 
+        customer_page: dict[str, object] = {}
+
         async def kill_notify():
             caught_mid_delivery.append(await chaos.kill_notify_mid_delivery(system))
+            customer_page["while notify was down"] = await customer_reads(traffic)
 
         await outage(kill_notify, lambda: chaos.restart_service(system, "notify"))
         signing = SigningInAndOut(system, "wang.fang")
@@ -298,6 +314,7 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
         await outage(proxy.cut, proxy.restore, down_for=8.0)
         await outage(smtp_down, smtp_up, down_for=8.0)  # the mail server away for a while
         await asyncio.sleep(6)
+        customer_page["once it was back"] = await customer_reads(traffic)
         stop.set()
         await load
         await reading
@@ -377,6 +394,7 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
                 str(k): v for k, v in sorted(readers.answers.items(), key=str)
             },
             "signing in and out while PostgreSQL was down, then after": signing.seen,
+            "a customer's page (status, lists messages, says they cannot be shown, shown in JSON)": customer_page,
             "500s": len(traffic.server_errors),
             "refused": len(traffic.refused),
             "unfinished": len(traffic.unfinished),
@@ -397,6 +415,10 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
         # have taken it before notify could record so (RFC 1047); it carries the same Message-ID.
         assert redelivered <= caught_mid_delivery[0], report
         assert traffic.server_errors == [], traffic.server_errors[:5]
+        assert customer_page == {
+            "while notify was down": (200, False, True, False),  # the rest of the page, and why no messages
+            "once it was back": (200, True, False, True),
+        }, report
         assert signing.seen == {
             "dashboard sign-in": 503,
             "console sign-in": 503,
