@@ -1,12 +1,14 @@
 """What every service's HTTP API shares: one JSON error shape and the health endpoint.
 
 Errors look like `{"error": "<code>", "message": "...", "fields": [{"field", "location", "message"}]}`
-so an adapter or a person can see at once which field was wrong.
+so an adapter or a person can see at once which field was wrong; a browser asking for HTML gets
+the same as a page (`services/common/error_pages.py`).
 """
 
 import asyncio
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import parse_qsl
@@ -15,11 +17,13 @@ import asyncpg
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, AwareDatetime
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
+
+from services.common.error_pages import error_page, wants_page
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +59,20 @@ def error_body(code: str, message: str, fields: list[dict] | None = None) -> dic
     return body
 
 
+def error_response(request: Request, status: int, body: dict, headers: Mapping[str, str] | None = None) -> Response:
+    """The one way an error is answered: JSON for an API client, the same said as a page to a
+    person whose browser asks for HTML."""
+    if wants_page(request):
+        return error_page(request, status, body, headers)
+    return JSONResponse(status_code=status, content=body, headers=headers)
+
+
 def _field_of(loc: tuple) -> tuple[str, str]:
     location, *path = loc or ("body",)
     return ".".join(str(p) for p in path) or str(location), str(location)
 
 
-async def _on_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _on_validation_error(request: Request, exc: RequestValidationError) -> Response:
     fields = []
     for err in exc.errors():
         field, location = _field_of(tuple(err.get("loc", ())))
@@ -70,17 +82,17 @@ async def _on_validation_error(_request: Request, exc: RequestValidationError) -
             message = f"malformed JSON at character {err['loc'][-1]}: {err.get('ctx', {}).get('error', message)}"
         fields.append({"field": field, "location": location, "message": message})
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
-    return JSONResponse(status_code=422, content=error_body("invalid_request", summary, fields))
+    return error_response(request, 422, error_body("invalid_request", summary, fields))
 
 
-async def _on_api_error(_request: Request, exc: ApiError) -> JSONResponse:
+async def _on_api_error(request: Request, exc: ApiError) -> Response:
     fields = [{"field": exc.field, "message": exc.message}] if exc.field else None
-    return JSONResponse(status_code=exc.status, content=error_body(exc.code, exc.message, fields), headers=exc.headers)
+    return error_response(request, exc.status, error_body(exc.code, exc.message, fields), exc.headers)
 
 
-async def _on_http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+async def _on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-    return JSONResponse(status_code=exc.status_code, content=error_body(code, str(exc.detail)), headers=exc.headers)
+    return error_response(request, exc.status_code, error_body(code, str(exc.detail)), exc.headers)
 
 
 RETRY_AFTER_SECONDS = 5
@@ -113,19 +125,20 @@ def unavailable_dependency(exc: BaseException) -> str | None:
     return None
 
 
-async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
     """The one translation of what no route handled: a dependency that is down is a 503 the
     caller may retry; anything else is a bug, logged with its traceback."""
     dependency = unavailable_dependency(exc)
     if dependency is not None:
         log.warning("dependency unavailable", extra={"dependency": dependency, "error": repr(exc)[:300]})
-        return JSONResponse(
-            status_code=503,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-            content=error_body("temporarily_unavailable", f"{dependency} is not reachable right now; retry shortly"),
+        return error_response(
+            request,
+            503,
+            error_body("temporarily_unavailable", f"{dependency} is not reachable right now; retry shortly"),
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     log.exception("unhandled error", exc_info=exc)
-    return JSONResponse(status_code=500, content=error_body("internal_error", "internal error"))
+    return error_response(request, 500, error_body("internal_error", "internal error"))
 
 
 def _nul_field(value, path: str = "") -> str | None:

@@ -257,6 +257,10 @@ async def test_the_console_refuses_what_the_person_may_not_do(system, browser):
     assert no_token.status == 403 and (await no_token.json())["error"] == "csrf"
     bad_filter = await other.request.get(f"{console}?tier=9")
     assert bad_filter.status == 422 and (await bad_filter.json())["fields"][0]["field"] == "tier"
+    opened = await other.goto(f"{console}?tier=9")  # typed into the address bar: a page, not JSON
+    assert opened is not None and opened.status == 422
+    await expect(other.get_by_role("heading", level=1)).to_contain_text("请求有误")
+    await expect(other.locator("main li code")).to_have_text("tier")
     await other.goto(f"{console}/team")
     await expect(other.locator("[role=alert]")).to_contain_text("group leads")
     await shot(other, "7-agent-refused-team")

@@ -149,16 +149,17 @@ class Readers:
 
     def visits(self) -> list[tuple[str, dict]]:
         workflow, reporting = (self.traffic.system.settings.url_of(s) for s in ("workflow", "reporting"))
+        page = {"headers": {"Accept": BROWSER_ACCEPT}}
         found = [
-            (f"{workflow}/console", {}),
-            (f"{workflow}/console/reports", {"follow_redirects": True}),  # lands on the dashboard
+            (f"{workflow}/console", page),
+            (f"{workflow}/console/reports", {**page, "follow_redirects": True}),  # lands on the dashboard
             (f"{reporting}/v1/reports/timeliness", {"headers": {"Authorization": f"Bearer {self.manager_token}"}}),
         ]
         if self.traffic.resolved:
             complaint_id = random.choice(sorted(self.traffic.resolved))
             found += [
-                (f"{workflow}/console/complaints/{complaint_id}", {}),
-                (self.traffic.pages[complaint_id], {}),
+                (f"{workflow}/console/complaints/{complaint_id}", page),
+                (self.traffic.pages[complaint_id], page),
             ]
         return found
 
@@ -171,9 +172,14 @@ class Readers:
                     self.answers[response.status_code if response is not None else "no answer"] += 1
                     if response is not None and response.status_code not in (200, 503):
                         self.traffic.refused.append(f"GET {url} -> {response.status_code} {response.text[:300]}")
+                    if response is not None and "headers" in options and "Accept" in options["headers"]:
+                        # A person reads a page even when it cannot be served: never bare JSON.
+                        if not response.headers.get("content-type", "").startswith("text/html"):
+                            self.traffic.refused.append(f"GET {url} -> {response.status_code}, not a page")
                 await asyncio.sleep(1)
 
 
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 

@@ -1,5 +1,6 @@
 """The shared error translation of every service: a dependency that is down is a 503 with
-Retry-After (never a 500), and a NUL character anywhere in a request is a 422 naming the field."""
+Retry-After (never a 500), and a NUL character anywhere in a request is a 422 naming the field;
+a browser asking for HTML gets the same answer as a page."""
 
 import asyncpg
 import httpx
@@ -7,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from services.common.web import install_common_routes
+from services.common.web import ApiError, install_common_routes
 from services.run import free_port
 
 
@@ -21,6 +22,7 @@ def an_app(pool_url: str) -> FastAPI:
     install_common_routes(app, "test")
 
     @app.get("/from-database")
+    @app.post("/from-database")
     async def from_database():
         conn = await asyncpg.connect(pool_url, timeout=2)  # what a pool does when PostgreSQL is down
         await conn.close()
@@ -28,6 +30,10 @@ def an_app(pool_url: str) -> FastAPI:
     @app.get("/bug")
     async def bug():
         raise KeyError("a real bug")
+
+    @app.get("/quoted")
+    async def quoted():
+        raise ApiError(409, "conflict", "cannot <script>alert(1)</script> now", field="<b>state</b>")
 
     @app.post("/notes/{note_id}")
     async def add(note_id: str, note: Note, q: str | None = None):
@@ -79,3 +85,43 @@ async def test_a_clean_json_body_still_reaches_the_route(client):
         "note_id": "7",
         "text": "订单 \\u0000 written out is fine",
     }
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+async def test_a_browser_gets_the_503_as_a_page_that_comes_back_by_itself(client):
+    response = await client.get("/from-database", headers=BROWSER)
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+    page = response.text
+    assert "暂时无法访问，请稍后重试" in page and "Temporarily unavailable" in page
+    assert "is not reachable right now; retry shortly" in page
+    assert '<meta http-equiv="refresh" content="5">' in page
+
+
+async def test_a_form_sent_while_a_dependency_is_down_is_not_sent_again_by_the_page(client):
+    response = await client.post("/from-database", headers=BROWSER)
+    assert response.status_code == 503 and "Temporarily unavailable" in response.text
+    assert "http-equiv" not in response.text
+
+
+async def test_a_browser_gets_the_field_that_was_wrong_named_on_the_page(client):
+    response = await client.post("/notes/1", json={"tags": "not a list"}, headers=BROWSER)
+    assert response.status_code == 422 and response.headers["content-type"].startswith("text/html")
+    assert "请求有误" in response.text and "<code>text</code>" in response.text and "<code>tags</code>" in response.text
+
+
+async def test_what_the_page_repeats_is_escaped(client):
+    response = await client.get("/quoted", headers=BROWSER)
+    assert response.status_code == 409
+    assert "<script>" not in response.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in response.text
+    assert "<code>&lt;b&gt;state&lt;/b&gt;</code>" in response.text
+
+
+async def test_an_api_client_still_gets_json(client):
+    for accept in ({}, {"Accept": "application/json"}, {"Accept": "*/*"}, {"Accept": "application/json, text/html"}):
+        response = await client.get("/from-database", headers=accept)
+        assert response.status_code == 503 and response.json()["error"] == "temporarily_unavailable", accept
