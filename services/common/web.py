@@ -98,6 +98,23 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> Respo
 RETRY_AFTER_SECONDS = 5
 
 
+# What a dependency that is down raises. Their handler is registered for each, so Starlette
+# answers them where it answers a route's own errors; its last-resort handler (for any other
+# Exception) also re-raises to the server, which logs a traceback: an outage would fill the logs
+# with what look like bugs, one per request answered 503.
+DEPENDENCY_EXCEPTIONS: tuple[type[Exception], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.InterfaceError,
+    RPCError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+    httpx.TransportError,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
 def unavailable_dependency(exc: BaseException) -> str | None:
     """Which dependency an exception says is down (or too busy to answer), if it says so."""
     if isinstance(
@@ -257,6 +274,8 @@ def install_common_routes(app: FastAPI, service: str) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _on_api_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
+    for dependency_down in DEPENDENCY_EXCEPTIONS:
+        app.add_exception_handler(dependency_down, _on_unexpected)
     app.add_exception_handler(Exception, _on_unexpected)
 
     @app.get("/healthz", tags=["ops"])

@@ -125,3 +125,15 @@ async def test_an_api_client_still_gets_json(client):
     for accept in ({}, {"Accept": "application/json"}, {"Accept": "*/*"}, {"Accept": "application/json, text/html"}):
         response = await client.get("/from-database", headers=accept)
         assert response.status_code == 503 and response.json()["error"] == "temporarily_unavailable", accept
+
+
+async def test_a_dependency_that_is_down_is_answered_without_reaching_the_server_as_an_error():
+    """Starlette's last-resort handler answers, then re-raises to the server, which logs a
+    traceback per request: during an outage, the logs would fill with what look like bugs."""
+    down = f"postgresql://nobody@127.0.0.1:{free_port()}/nothing"
+    transport = httpx.ASGITransport(app=an_app(down), raise_app_exceptions=True)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        response = await http.get("/from-database")  # answered, nothing raised to the server
+        assert response.status_code == 503
+        with pytest.raises(KeyError):  # a bug still reaches the server, to be logged as one
+            await http.get("/bug")
