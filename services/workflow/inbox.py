@@ -18,6 +18,7 @@ from services.common import domain_events as ev
 from services.common.erasure import ERASED
 from services.common.events import STAGE_AFTER, NewEvent
 from services.common.privacy import mask_email, mask_phone, scrub_text
+from services.workflow.contract import ComplaintView
 from services.workflow.permissions import Staff
 from services.workflow.routing import RoutingConfig
 
@@ -170,6 +171,23 @@ async def list_items(pool: asyncpg.Pool, filters: Filters, *, limit: int = 50, o
         search,
     )
     return [InboxItem(**{k: v for k, v in dict(r).items() if k in InboxItem.model_fields}) for r in rows]
+
+
+async def recorded_view(pool: asyncpg.Pool, complaint_id: str) -> ComplaintView | None:
+    """The complaint as its events have recorded it, from its row here: what a person reads while
+    the workflow engine cannot show the live view (no running deadlines, no actions to offer)."""
+    row = await pool.fetchrow("SELECT * FROM workflow.inbox WHERE complaint_id = $1", complaint_id)
+    if row is None or row["received_at"] is None or row["channel"] is None:
+        return None  # its receipt is not recorded yet
+    return ComplaintView.model_validate(
+        {
+            **{k: row[k] for k in ("complaint_id", "stage", "channel", "received_at", "tier", "complaint_type")},
+            **{k: row[k] for k in ("owner", "assignee", "liaison", "batch_id", "next_deadline", "breached")},
+            "group": row["group_name"],
+            "repeats": row["linked_count"],
+            "escalation_level": row["escalation_level"],
+        }
+    )
 
 
 async def open_counts(pool: asyncpg.Pool) -> list[dict[str, Any]]:

@@ -11,6 +11,8 @@ An erasure deletes the kept view (`forget`), and a pass never keeps one after th
 `CustomerDataErased` event: both take the same per-complaint lock, so neither can undo the other.
 """
 
+from datetime import timedelta
+
 import asyncpg
 from prometheus_client import Gauge
 
@@ -76,10 +78,12 @@ async def was_kept(pool: asyncpg.Pool, complaint_id: str) -> bool:
     return bool(await pool.fetchval("SELECT 1 FROM workflow.kept_views WHERE complaint_id = $1", complaint_id))
 
 
-async def view_of(pool: asyncpg.Pool, complaints: ComplaintClient, complaint_id: str) -> ComplaintView:
+async def view_of(
+    pool: asyncpg.Pool, complaints: ComplaintClient, complaint_id: str, rpc_timeout: timedelta | None = None
+) -> ComplaintView:
     """The complaint as its workflow shows it, or as it was kept once the engine forgot it."""
     try:
-        return await complaints.status(complaint_id)
+        return await complaints.status(complaint_id, rpc_timeout)
     except ComplaintNotFound:
         kept = await pool.fetchval("SELECT view FROM workflow.kept_views WHERE complaint_id = $1", complaint_id)
         if kept is None:

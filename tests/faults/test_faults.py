@@ -242,6 +242,17 @@ def _csrf(page: str) -> str:
     return found.group(1)
 
 
+async def staff_reads(traffic: Traffic, readers: Readers) -> tuple[int, bool, bool]:
+    """The manager opens a resolved complaint's page in the console: its status, whether it says
+    it shows only what was recorded, and whether it offers any action."""
+    complaint_id = sorted(traffic.resolved)[0]
+    url = f"{traffic.system.settings.url_of('workflow')}/console/complaints/{complaint_id}"
+    async with httpx.AsyncClient(cookies={"console_session": readers.manager_token}) as browser:
+        page = await browser.get(url, headers={"Accept": BROWSER_ACCEPT}, timeout=60)
+    offers = f'action="/console/complaints/{complaint_id}/' in page.text
+    return page.status_code, 'data-testid="recorded-only"' in page.text and "Resolved" in page.text, offers
+
+
 MESSAGES_NOT_SHOWN = "Your messages cannot be shown right now; none is lost."
 
 
@@ -331,11 +342,18 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
             await signing.while_down()
 
         await outage(kill_postgres, lambda: chaos.restart_postgres(system))
-        await outage(lambda: chaos.kill_temporal(system), system.start_temporal)
+        console_page: dict[str, tuple[int, bool, bool]] = {}
+
+        async def kill_temporal():
+            await chaos.kill_temporal(system)
+            console_page["while Temporal was down"] = await staff_reads(traffic, readers)
+
+        await outage(kill_temporal, system.start_temporal)
         await outage(proxy.cut, proxy.restore, down_for=8.0)
         await outage(smtp_down, smtp_up, down_for=8.0)  # the mail server away for a while
         await asyncio.sleep(6)
         customer_page["once it was back"] = await customer_reads(traffic)
+        console_page["once it was back"] = await staff_reads(traffic, readers)
         stop.set()
         await load
         await reading
@@ -423,6 +441,7 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
             },
             "signing in and out while PostgreSQL was down, then after": signing.seen,
             "a customer's page (status, lists messages, says they cannot be shown, shown in JSON)": customer_page,
+            "a manager's complaint page (status, only what was recorded, offers actions)": console_page,
             "500s": len(traffic.server_errors),
             "requests that reached the server as an error (its logs)": unanswered,
             "refused": len(traffic.refused),
@@ -449,6 +468,8 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
             "while notify was down": (200, False, True, False),  # the rest of the page, and why no messages
             "once it was back": (200, True, False, True),
         }, report
+        assert console_page["while Temporal was down"] == (200, True, False), report  # recorded, no actions
+        assert console_page["once it was back"][:2] == (200, False), report  # the live view again
         assert signing.seen == {
             "dashboard sign-in": 503,
             "console sign-in": 503,

@@ -32,6 +32,14 @@ LABELS: dict[str, tuple[str, str]] = {
     "search": ("搜索（编号或客户）", "Search (id or customer)"),
     "any": ("全部", "any"),
     "nothing_here": ("暂无", "Nothing here"),
+    "live_view_unavailable": (
+        "流程引擎暂时无法显示此投诉的实时状态。以下是已记录的内容；恢复后即可操作。",
+        "The workflow engine cannot show this complaint's live state right now. Below is what has been "
+        "recorded; actions come back with it.",
+    ),
+    "reload": ("重新加载", "Reload"),
+    "next_deadline_recorded": ("已记录的下一个时限", "Next deadline, as recorded"),
+    "actions_wait_for_engine": ("流程引擎恢复后即可操作。", "Actions come back with the workflow engine."),
     "complaint": ("投诉", "Complaint"),
     "customer": ("客户", "Customer"),
     "summary": ("摘要", "Summary"),

@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import Awaitable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, get_args
 from urllib.parse import urlencode
@@ -38,7 +38,7 @@ from services.workflow.console.session import (
     safe_next,
     set_cookie,
 )
-from services.workflow.contract import ComplaintType, ErasureBody, Stage
+from services.workflow.contract import ComplaintType, EngineUnavailable, ErasureBody, Stage
 from services.workflow.erasure.activities import erasures_of
 from services.workflow.erasure.api import ERASING_ROLE, start_erasure
 from services.workflow.permissions import LEADING_ROLES, Staff
@@ -236,10 +236,22 @@ async def my_work(
 # ---------------------------------------------------------------- a complaint
 
 
+# How long a complaint's page waits for the workflow to show its live view before it shows what
+# the events have recorded instead (a worker restarting, or the engine down).
+LIVE_VIEW_WAIT = timedelta(seconds=10)
+
+
 async def _complaint_context(request: Request, session: Session, complaint_id: str) -> dict[str, Any]:
     desk, pool = _desk(request), request.app.state.pool
     handling = await desk.handling(complaint_id)  # 404 for an unknown id
-    view = await kept_views.view_of(pool, desk.complaints, complaint_id)
+    try:
+        view, live = await kept_views.view_of(pool, desk.complaints, complaint_id, LIVE_VIEW_WAIT), True
+    except EngineUnavailable:
+        # What the events have recorded still helps someone on the phone with the customer.
+        recorded = await inbox.recorded_view(pool, complaint_id)
+        if recorded is None:
+            raise
+        view, live = recorded, False
     record = await pool.fetchrow(
         "SELECT customer_name, customer_contact, account_id, segment, summary, urgency FROM workflow.inbox "
         "WHERE complaint_id = $1",
@@ -269,7 +281,7 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
     )
     delivery = await _delivery_of(request, complaint_id)
     router = request.app.state.router
-    in_scope = forms.offered(view, session.staff, handling, desk)
+    in_scope = forms.offered(view, session.staff, handling, desk) if live else []
     staff_list = await router.staff() if any(f.action == "assign" for f in in_scope) else []  # only to offer them
     choices = {
         "to_group": tuple(g for g in sorted(router.config.groups) if g != view.group),
@@ -288,6 +300,7 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
     return {
         "session": session,
         "view": view,
+        "live": live,
         "record": dict(record) if record else {},
         "customer_name": mask_name((record and record["customer_name"]) or ""),
         "received": received_data,

@@ -118,10 +118,11 @@ class ComplaintClient:
         except (RPCError, RuntimeError) as exc:  # RuntimeError: a lazy client that cannot connect
             raise EngineUnavailable(f"the workflow engine did not take the complaint: {exc}") from exc
 
-    async def status(self, complaint_id: str) -> ComplaintView:
+    async def status(self, complaint_id: str, rpc_timeout: timedelta | None = None) -> ComplaintView:
+        """The complaint's live view; `rpc_timeout` bounds the wait for a worker to answer."""
         handle = self.handle(complaint_id)
         try:
-            return await handle.query(STATUS_QUERY, result_type=ComplaintView)
+            return await handle.query(STATUS_QUERY, result_type=ComplaintView, rpc_timeout=rpc_timeout)
         except (RPCError, RuntimeError) as exc:
             error = await self._translate(handle, complaint_id, exc)
             if isinstance(error, ComplaintClosed):  # a closed complaint still answers: this was the engine
