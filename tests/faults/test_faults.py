@@ -11,12 +11,8 @@ every message was delivered, and the receiver, which drops repeats by Message-ID
 once; no request was answered 500. The counts are printed."""
 
 import asyncio
-import random
-import re
 import time
-import uuid
 from collections import Counter
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
@@ -25,260 +21,14 @@ from temporalio.client import WorkflowExecutionStatus
 from services.notify.providers import LocalMailboxProvider
 from services.run import LocalSystem, free_port, settings_on_free_ports
 from services.workflow.contract import workflow_id_for
-from tests.e2e.test_end_to_end import RESOLUTION, new_complaint, read_whole_feed
+from tests.e2e.test_end_to_end import read_whole_feed
 from tests.faults import chaos
+from tests.faults.people import Readers, SigningInAndOut, Traffic, customer_reads, staff_reads
 
 pytestmark = pytest.mark.faults
 
-SUBMISSIONS_PER_SECOND = 4
 SETTLE_SECONDS = 150  # after the last fault: every retry done, every message out
 ONCE_PER_COMPLAINT = ("feedback", "survey_request")
-
-
-@dataclass
-class Traffic:
-    """Adapters and staff as they behave in production: a request that fails (no answer,
-    503, 429) is sent again with the same Idempotency-Key until it gets an answer."""
-
-    system: LocalSystem
-    http: httpx.AsyncClient
-    answers: Counter = field(default_factory=Counter)
-    server_errors: list[str] = field(default_factory=list)
-    refused: list[str] = field(default_factory=list)
-    accepted: set[str] = field(default_factory=set)
-    resolved: set[str] = field(default_factory=set)
-    pages: dict[str, str] = field(default_factory=dict)  # complaint id -> the customer's page
-    answered: set[str] = field(default_factory=set)  # the customer rated it: the complaint closes
-    unfinished: list[str] = field(default_factory=list)
-    tasks: set[asyncio.Task] = field(default_factory=set)
-    as_staff: dict[str, str] = field(default_factory=dict)  # a signed-in manager (before any fault)
-
-    async def call(
-        self, method: str, url: str, client: httpx.AsyncClient | None = None, **kwargs
-    ) -> httpx.Response | None:
-        try:
-            response = await (client or self.http).request(method, url, **kwargs)
-        except httpx.TransportError:
-            self.answers["no answer"] += 1
-            return None
-        self.answers[response.status_code] += 1
-        if response.status_code >= 500 and response.status_code != 503:
-            self.server_errors.append(f"{method} {url} -> {response.status_code} {response.text[:300]}")
-        if method == "GET" and response.status_code == 409:  # seen once: "closed" for a running complaint
-            self.refused.append(f"{method} {url} -> {response.status_code} {response.text[:300]}")
-        return response
-
-    async def until_answered(self, method: str, url: str, ok: int, deadline: float, **kwargs) -> dict | None:
-        while time.monotonic() < deadline:
-            response = await self.call(method, url, **kwargs)
-            if response is not None and response.status_code == ok:
-                return response.json()
-            if response is not None and response.status_code in (400, 401, 403, 409, 413, 422):
-                self.refused.append(f"{method} {url} -> {response.status_code} {response.text[:300]}")
-                return None
-            await asyncio.sleep(0.5)
-        self.unfinished.append(f"{method} {url}")
-        return None
-
-    async def complaint_lifecycle(self, deadline: float) -> None:
-        intake, staff = self.system.settings.url_of("intake"), self.system.settings.url_of("workflow")
-        accepted = await self.until_answered(
-            "POST",
-            f"{intake}/v1/complaints",
-            202,
-            deadline,
-            json=new_complaint(),
-            headers={"Idempotency-Key": str(uuid.uuid4())},
-        )
-        if accepted is None:
-            return
-        complaint_id = accepted["complaint_id"]
-        self.accepted.add(complaint_id)
-        self.pages[complaint_id] = accepted["page_url"]
-        while time.monotonic() < deadline:  # staff see it once it is assigned
-            response = await self.call("GET", f"{staff}/v1/complaints/{complaint_id}", headers=self.as_staff)
-            if response is not None and response.status_code == 200 and response.json()["stage"] == "assigned":
-                break
-            await asyncio.sleep(0.5)
-        for action, body in (("acknowledge", {"note": "on it"}), ("resolve", RESOLUTION)):
-            done = await self.until_answered(
-                "POST",
-                f"{staff}/v1/complaints/{complaint_id}/{action}",
-                200,
-                deadline,
-                json=body,
-                headers={**self.as_staff, "Idempotency-Key": str(uuid.uuid4())},
-            )
-            if done is None:
-                return
-        self.resolved.add(complaint_id)
-        if random.random() < 0.5:
-            return  # this customer does not answer the survey (yet): the complaint stays open
-        status_url = accepted["status_url"]
-        while time.monotonic() < deadline:
-            response = await self.call("GET", status_url)
-            if response is not None and response.status_code == 200 and response.json()["survey_open"]:
-                break
-            await asyncio.sleep(0.5)
-        rating = {"satisfaction_result": 5, "satisfaction_speed": 4}
-        if await self.until_answered("POST", f"{status_url}/survey", 200, deadline, json=rating) is not None:
-            self.answered.add(complaint_id)
-
-    async def run(self, stop: asyncio.Event, deadline: float) -> None:
-        while not stop.is_set():
-            task = asyncio.create_task(self.complaint_lifecycle(deadline))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-            await asyncio.sleep(random.expovariate(SUBMISSIONS_PER_SECOND))
-
-    async def finish(self) -> None:
-        await asyncio.gather(*list(self.tasks))
-
-
-@dataclass
-class Readers:
-    """People reading pages while the faults happen, each page once a second: a manager's console
-    (the inbox and a resolved complaint), the reports it hands over to the dashboard (a one-use
-    code traded for the dashboard's session), the report API, and a customer's own page. Their
-    answers count with the traffic's: 200, 503 while a dependency is down, or no answer while
-    the service itself is; any other answer is a fault they must not see."""
-
-    traffic: Traffic
-    manager_token: str
-    answers: Counter = field(default_factory=Counter)
-
-    def visits(self) -> list[tuple[str, dict]]:
-        workflow, reporting = (self.traffic.system.settings.url_of(s) for s in ("workflow", "reporting"))
-        page = {"headers": {"Accept": BROWSER_ACCEPT}}
-        found = [
-            (f"{workflow}/console", page),
-            (f"{workflow}/console/reports", {**page, "follow_redirects": True}),  # lands on the dashboard
-            (f"{reporting}/v1/reports/timeliness", {"headers": {"Authorization": f"Bearer {self.manager_token}"}}),
-        ]
-        if self.traffic.resolved:
-            complaint_id = random.choice(sorted(self.traffic.resolved))
-            found += [
-                (f"{workflow}/console/complaints/{complaint_id}", page),
-                (self.traffic.pages[complaint_id], page),
-            ]
-        return found
-
-    async def run(self, stop: asyncio.Event) -> None:
-        # A browser of its own: the console's session cookie, then the dashboard's.
-        async with httpx.AsyncClient(timeout=10, cookies={"console_session": self.manager_token}) as browser:
-            while not stop.is_set():
-                for url, options in self.visits():
-                    response = await self.traffic.call("GET", url, client=browser, **options)
-                    self.answers[response.status_code if response is not None else "no answer"] += 1
-                    if response is not None and response.status_code not in (200, 503):
-                        self.traffic.refused.append(f"GET {url} -> {response.status_code} {response.text[:300]}")
-                    if response is not None and "headers" in options and "Accept" in options["headers"]:
-                        # A person reads a page even when it cannot be served: never bare JSON.
-                        if not response.headers.get("content-type", "").startswith("text/html"):
-                            self.traffic.refused.append(f"GET {url} -> {response.status_code}, not a page")
-                await asyncio.sleep(1)
-
-
-BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
-CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-@dataclass
-class SigningInAndOut:
-    """A manager signing in and out while PostgreSQL is down, where the staff accounts live: the
-    console and the dashboard answer 503 (try again), never a wrong-password form, and a
-    sign-out that could not revoke the session keeps it rather than pretend it is gone."""
-
-    system: LocalSystem
-    staff_id: str
-    seen: dict[str, int] = field(default_factory=dict)
-
-    def browser(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=10, base_url=self.system.settings.url_of("reporting"))
-
-    async def sign_in(self, browser: httpx.AsyncClient, site: str, path: str) -> httpx.Response:
-        form = await browser.get(f"{site}{path}/sign-in")
-        assert form.status_code == 200, form.text
-        password = self.system.settings.demo_password
-        assert password is not None
-        return await browser.post(
-            f"{site}{path}/sign-in",
-            data={"staff_id": self.staff_id, "password": password.get_secret_value(), "csrf": _csrf(form.text)},
-        )
-
-    async def before(self) -> None:
-        """Signed in to the dashboard before the outage."""
-        self.dashboard = self.browser()
-        signed_in = await self.sign_in(self.dashboard, "", "/dashboard")
-        assert signed_in.status_code == 303, signed_in.text
-        self.session_page = await self.dashboard.get("/dashboard")
-        assert self.session_page.status_code == 200, self.session_page.text
-        self.token = self.dashboard.cookies["dashboard_session"]
-
-    async def while_down(self) -> None:
-        async with self.browser() as fresh:
-            self.seen["dashboard sign-in"] = (await self.sign_in(fresh, "", "/dashboard")).status_code
-        async with self.browser() as fresh:
-            console = self.system.settings.url_of("workflow")
-            self.seen["console sign-in"] = (await self.sign_in(fresh, console, "/console")).status_code
-        signed_out = await self.dashboard.post("/dashboard/sign-out", data={"csrf": _csrf(self.session_page.text)})
-        self.seen["dashboard sign-out"] = signed_out.status_code
-
-    async def after(self) -> None:
-        """Back up: the session the failed sign-out kept still works, and signing out now ends it."""
-        self.seen["dashboard after the outage"] = (await self.dashboard.get("/dashboard")).status_code
-        signed_out = await self.dashboard.post("/dashboard/sign-out", data={"csrf": _csrf(self.session_page.text)})
-        self.seen["dashboard sign-out after the outage"] = signed_out.status_code
-        self.seen["dashboard once signed out"] = (await self.dashboard.get("/dashboard")).status_code
-        # The token itself is revoked, and the reports stop taking it at once (not a minute later).
-        reports = await self.dashboard.get("/v1/reports/timeliness", headers={"Authorization": f"Bearer {self.token}"})
-        self.seen["reports with the signed-out token"] = reports.status_code
-        await self.dashboard.aclose()
-
-
-def _csrf(page: str) -> str:
-    found = CSRF.search(page)
-    assert found, page[:500]
-    return found.group(1)
-
-
-async def staff_reads(traffic: Traffic, readers: Readers) -> tuple[int, bool, bool]:
-    """The manager opens a resolved complaint's page in the console: its status, whether it says
-    it shows only what was recorded, and whether it offers any action."""
-    complaint_id = sorted(traffic.resolved)[0]
-    url = f"{traffic.system.settings.url_of('workflow')}/console/complaints/{complaint_id}"
-    async with httpx.AsyncClient(cookies={"console_session": readers.manager_token}) as browser:
-        page = await browser.get(url, headers={"Accept": BROWSER_ACCEPT}, timeout=60)
-    offers = f'action="/console/complaints/{complaint_id}/' in page.text
-    return page.status_code, 'data-testid="recorded-only"' in page.text and "Resolved" in page.text, offers
-
-
-MESSAGES_NOT_SHOWN = "Your messages cannot be shown right now; none is lost."
-
-
-async def customer_reads(traffic: Traffic) -> tuple[int, bool, bool, bool]:
-    """A customer whose complaint was resolved (so they have been sent messages) opens their
-    page: its status, whether it lists messages, says they cannot be shown, and whether the JSON
-    answer says they are shown."""
-    complaint_id = sorted(traffic.resolved)[0]
-    page = await _read_until_answered(traffic, traffic.pages[complaint_id])
-    status = await _read_until_answered(traffic, traffic.pages[complaint_id].replace("/track/", "/v1/track/"))
-    return page.status_code, "<pre>" in page.text, MESSAGES_NOT_SHOWN in page.text, status.json()["messages_shown"]
-
-
-async def _read_until_answered(traffic: Traffic, url: str, within: float = 90.0) -> httpx.Response:
-    """As a customer reloads: the page also asks the workflow, whose queries wait for a worker
-    under this load (and for its sticky queue after a kill), so one read may time out."""
-    until = time.monotonic() + within
-    while True:
-        try:
-            response = await traffic.http.get(url, timeout=30)
-        except httpx.TransportError:
-            response = None
-        if response is not None and response.status_code != 503 or time.monotonic() > until:
-            assert response is not None, f"no answer from {url} within {within} s"
-            return response
-        await asyncio.sleep(1)
 
 
 async def notifications_of(http, system, complaint_id) -> list[dict]:
@@ -303,6 +53,8 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
         load = asyncio.create_task(traffic.run(stop, deadline))
         readers = Readers(traffic, system.staff_tokens["wang.fang"])
         reading = asyncio.create_task(readers.run(stop))
+        signing = SigningInAndOut(system, "wang.fang")
+        await signing.before()  # signed in to the dashboard before any fault
 
         async def outage(kill, restart, down_for: float = 3.0):
             await asyncio.sleep(6)  # traffic between faults: staff actions and deliveries in flight
@@ -334,8 +86,6 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
             customer_page["while notify was down"] = await customer_reads(traffic)
 
         await outage(kill_notify, lambda: chaos.restart_service(system, "notify"))
-        signing = SigningInAndOut(system, "wang.fang")
-        await signing.before()
 
         async def kill_postgres():
             await chaos.kill_postgres(system)
