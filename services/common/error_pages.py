@@ -44,7 +44,8 @@ def error_page(request: Request, status: int, body: dict, headers: Mapping[str, 
     )
     retry = (headers or {}).get("Retry-After")
     # A page that could not be read comes back by itself; a form is not sent again without the person.
-    refresh = f'<meta http-equiv="refresh" content="{int(retry)}">' if retry and request.method == "GET" else ""
+    comes_back = retry is not None and retry.isdigit() and request.method == "GET"  # not an HTTP-date
+    refresh = f'<meta http-equiv="refresh" content="{retry}">' if comes_back else ""
     page = f"""<!doctype html>
 <html lang="zh"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 {refresh}<title>{zh} / {en}</title>

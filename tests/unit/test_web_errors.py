@@ -35,6 +35,10 @@ def an_app(pool_url: str) -> FastAPI:
     async def quoted():
         raise ApiError(409, "conflict", "cannot <script>alert(1)</script> now", field="<b>state</b>")
 
+    @app.get("/maintenance")
+    async def maintenance():
+        raise ApiError(503, "maintenance", "back at eight", headers={"Retry-After": "Wed, 21 Oct 2026 08:00:00 GMT"})
+
     @app.post("/notes/{note_id}")
     async def add(note_id: str, note: Note, q: str | None = None):
         return {"note_id": note_id, "text": note.text}
@@ -137,3 +141,8 @@ async def test_a_dependency_that_is_down_is_answered_without_reaching_the_server
         assert response.status_code == 503
         with pytest.raises(KeyError):  # a bug still reaches the server, to be logged as one
             await http.get("/bug")
+
+
+async def test_a_retry_after_given_as_a_date_still_makes_a_page(client):
+    response = await client.get("/maintenance", headers=BROWSER)
+    assert response.status_code == 503 and "back at eight" in response.text and "http-equiv" not in response.text
