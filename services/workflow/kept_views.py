@@ -83,7 +83,7 @@ async def view_of(
 ) -> ComplaintView:
     """The complaint as its workflow shows it, or as it was kept once the engine forgot it."""
     try:
-        return await complaints.status(complaint_id, rpc_timeout)
+        return await complaints.status(complaint_id, rpc_timeout=rpc_timeout)
     except ComplaintNotFound:
         kept = await pool.fetchval("SELECT view FROM workflow.kept_views WHERE complaint_id = $1", complaint_id)
         if kept is None:

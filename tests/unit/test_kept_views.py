@@ -2,7 +2,7 @@
 real PostgreSQL; the engine's side is a stand-in that knows some complaints and not others."""
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -19,7 +19,7 @@ class Engine:
     def __init__(self, views: dict[str, ComplaintView]):
         self.views, self.asked = views, []
 
-    async def status(self, complaint_id: str) -> ComplaintView:
+    async def status(self, complaint_id: str, rpc_timeout: timedelta | None = None) -> ComplaintView:
         self.asked.append(complaint_id)
         if complaint_id not in self.views:
             raise ComplaintNotFound(f"no complaint {complaint_id}")
