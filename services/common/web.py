@@ -98,15 +98,18 @@ async def _on_http_error(request: Request, exc: StarletteHTTPException) -> Respo
 RETRY_AFTER_SECONDS = 5
 
 
+DATABASE_DOWN: tuple[type[Exception], ...] = (  # unreachable, shutting down, out of connections
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.InterfaceError,
+)
 # What a dependency that is down raises. Their handler is registered for each, so Starlette
 # answers them where it answers a route's own errors; its last-resort handler (for any other
 # Exception) also re-raises to the server, which logs a traceback: an outage would fill the logs
 # with what look like bugs, one per request answered 503.
 DEPENDENCY_EXCEPTIONS: tuple[type[Exception], ...] = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.InterfaceError,
+    *DATABASE_DOWN,
     RPCError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
     httpx.TransportError,
@@ -117,15 +120,7 @@ DEPENDENCY_EXCEPTIONS: tuple[type[Exception], ...] = (
 
 def unavailable_dependency(exc: BaseException) -> str | None:
     """Which dependency an exception says is down (or too busy to answer), if it says so."""
-    if isinstance(
-        exc,
-        (
-            asyncpg.PostgresConnectionError,
-            asyncpg.OperatorInterventionError,
-            asyncpg.InsufficientResourcesError,
-            asyncpg.InterfaceError,
-        ),
-    ):
+    if isinstance(exc, DATABASE_DOWN):
         return "the database"
     if isinstance(exc, RPCError) and exc.status in (
         RPCStatusCode.UNAVAILABLE,

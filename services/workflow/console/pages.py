@@ -244,8 +244,9 @@ LIVE_VIEW_WAIT = timedelta(seconds=10)
 async def _complaint_context(request: Request, session: Session, complaint_id: str) -> dict[str, Any]:
     desk, pool = _desk(request), request.app.state.pool
     handling = await desk.handling(complaint_id)  # 404 for an unknown id
+    live = True
     try:
-        view, live = await kept_views.view_of(pool, desk.complaints, complaint_id, LIVE_VIEW_WAIT), True
+        view = await kept_views.view_of(pool, desk.complaints, complaint_id, LIVE_VIEW_WAIT)
     except EngineUnavailable:
         # What the events have recorded still helps someone on the phone with the customer.
         recorded = await inbox.recorded_view(pool, complaint_id)
