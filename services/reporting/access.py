@@ -4,7 +4,7 @@ dashboard's browser session keeps the same staff token in a cookie of its own.""
 
 import time
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 from fastapi import Depends, Request
@@ -31,22 +31,28 @@ class Reader:
 
 
 class StaffTokens:
-    """Staff tokens as the workflow service knows them (`GET /v1/auth/me`), remembered briefly."""
+    """Staff tokens as the workflow service knows them (`GET /v1/auth/me`), remembered briefly;
+    this service's one way to ask the workflow service about a sign-in."""
 
     def __init__(self, http: httpx.AsyncClient):
         self.http = http  # its base URL is the workflow service's
         self._known: dict[str, tuple[float, Reader | None]] = {}
 
+    async def ask(self, method: str, path: str, **options: Any) -> httpx.Response:
+        """The workflow service's answer about a sign-in; 503 here while it cannot give one."""
+        try:
+            answer = await self.http.request(method, path, **options)
+        except httpx.HTTPError as exc:
+            raise _sign_in_unavailable() from exc
+        if answer.status_code >= 500:
+            raise _sign_in_unavailable()
+        return answer
+
     async def reader(self, token: str) -> Reader | None:
         remembered = self._known.get(token)
         if remembered and remembered[0] > time.monotonic():
             return remembered[1]
-        try:
-            answer = await self.http.get("/v1/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
-        except httpx.HTTPError as exc:
-            raise ApiError(503, "temporarily_unavailable", "sign-in cannot be checked right now; try again") from exc
-        if answer.status_code >= 500:
-            raise ApiError(503, "temporarily_unavailable", "sign-in cannot be checked right now; try again")
+        answer = await self.ask("GET", "/v1/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
         me = answer.json() if answer.status_code == 200 else None
         reader = Reader(me["staff_id"], me["authority"]) if me else None
         if len(self._known) > 10_000:
@@ -54,9 +60,16 @@ class StaffTokens:
         self._known[token] = (time.monotonic() + REMEMBER_SECONDS, reader)
         return reader
 
-    def forget(self, token: str) -> None:
-        """Signed out here: this service stops honouring the token at once, not a minute later."""
+    async def revoke(self, token: str) -> None:
+        """Signed out: the workflow service revokes the token (503 while it cannot, so the person
+        tries again rather than leaving a live token behind), and this service stops honouring it
+        at once, not a minute later."""
+        await self.ask("DELETE", "/v1/auth/token", headers={"Authorization": f"Bearer {token}"})
         self._known.pop(token, None)
+
+
+def _sign_in_unavailable() -> ApiError:
+    return ApiError(503, "temporarily_unavailable", "sign-in cannot be checked right now; try again")
 
 
 async def reader_of(request: Request, token: str | None, least: str = READS_REPORTS) -> Reader:

@@ -36,7 +36,6 @@ async def lifespan(app: FastAPI):
         httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http,
         httpx.AsyncClient(base_url=settings.url_of("workflow"), timeout=10) as sign_in_http,
     ):
-        app.state.sign_in_http = sign_in_http
         app.state.pool = pool
         app.state.zone = settings.time_zone
         app.state.console_url = f"{settings.url_of('workflow')}/console"  # the dashboard's way back

@@ -8,7 +8,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import httpx
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -80,21 +79,12 @@ async def sign_in(
 ) -> Response:
     if csrf != request.cookies.get(SIGN_IN_COOKIE) or not web_session.same_origin(request):
         raise ApiError(403, "csrf", "this sign-in form is not from this dashboard; reload the page", field="csrf")
-    answer = await _ask_workflow(request, "POST", "/v1/auth/token", json={"staff_id": staff_id, "password": password})
+    answer = await request.app.state.staff_tokens.ask(
+        "POST", "/v1/auth/token", json={"staff_id": staff_id, "password": password}
+    )
     if answer.status_code != 200:
         return _sign_in_form(request, error=answer.json().get("message", "wrong staff id or password"))
     return _signed_in(request, answer.json()["access_token"])
-
-
-async def _ask_workflow(request: Request, method: str, path: str, **options: Any) -> httpx.Response:
-    """The workflow service's answer about a sign-in; 503 here while it cannot give one."""
-    try:
-        answer = await request.app.state.sign_in_http.request(method, path, **options)
-    except httpx.HTTPError as exc:
-        raise ApiError(503, "temporarily_unavailable", "sign-in is not available right now; try again") from exc
-    if answer.status_code >= 500:
-        raise ApiError(503, "temporarily_unavailable", "sign-in is not available right now; try again")
-    return answer
 
 
 def _signed_in(request: Request, token: str) -> Response:
@@ -115,7 +105,7 @@ async def handoff(
     """Arriving from the staff console: its one-use code becomes this dashboard's session, so
     whoever signed in there is not asked for their password again, and the console's language
     is kept. A used or expired code gets the sign-in form."""
-    answer = await _ask_workflow(request, "POST", "/v1/auth/handoff/redeem", json={"code": code})
+    answer = await request.app.state.staff_tokens.ask("POST", "/v1/auth/handoff/redeem", json={"code": code})
     if answer.status_code == 200:
         arrived = _signed_in(request, answer.json()["access_token"])
     else:
@@ -130,10 +120,7 @@ async def sign_out(request: Request, csrf: Annotated[str, Form(max_length=100)] 
     token = request.cookies.get(DASHBOARD_COOKIE)
     if not token or csrf != web_session.csrf_for(token) or not web_session.same_origin(request):
         raise ApiError(403, "csrf", "this form is not from this dashboard session; reload the page", field="csrf")
-    # Signed out only once the workflow service has revoked the token: while it cannot, a 503
-    # keeps the session, so the person tries again rather than leaving a live token behind.
-    await _ask_workflow(request, "DELETE", "/v1/auth/token", headers={"Authorization": f"Bearer {token}"})
-    request.app.state.staff_tokens.forget(token)
+    await request.app.state.staff_tokens.revoke(token)  # 503, and the session kept, while it cannot
     response = RedirectResponse("/dashboard/sign-in", status_code=303)
     response.delete_cookie(DASHBOARD_COOKIE, path="/dashboard")
     return response
