@@ -173,10 +173,9 @@ async def list_items(pool: asyncpg.Pool, filters: Filters, *, limit: int = 50, o
     return [InboxItem(**{k: v for k, v in dict(r).items() if k in InboxItem.model_fields}) for r in rows]
 
 
-async def recorded_view(pool: asyncpg.Pool, complaint_id: str) -> ComplaintView | None:
+def recorded_view(row: asyncpg.Record | None) -> ComplaintView | None:
     """The complaint as its events have recorded it, from its row here: what a person reads while
     the workflow engine cannot show the live view (no running deadlines, no actions to offer)."""
-    row = await pool.fetchrow("SELECT * FROM workflow.inbox WHERE complaint_id = $1", complaint_id)
     if row is None or row["received_at"] is None or row["channel"] is None:
         return None  # its receipt is not recorded yet
     return ComplaintView.model_validate(

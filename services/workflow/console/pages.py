@@ -244,20 +244,16 @@ LIVE_VIEW_WAIT = timedelta(seconds=10)
 async def _complaint_context(request: Request, session: Session, complaint_id: str) -> dict[str, Any]:
     desk, pool = _desk(request), request.app.state.pool
     handling = await desk.handling(complaint_id)  # 404 for an unknown id
+    record = await pool.fetchrow("SELECT * FROM workflow.inbox WHERE complaint_id = $1", complaint_id)
     live = True
     try:
         view = await kept_views.view_of(pool, desk.complaints, complaint_id, LIVE_VIEW_WAIT)
     except EngineUnavailable:
         # What the events have recorded still helps someone on the phone with the customer.
-        recorded = await inbox.recorded_view(pool, complaint_id)
+        recorded = inbox.recorded_view(record)
         if recorded is None:
             raise
         view, live = recorded, False
-    record = await pool.fetchrow(
-        "SELECT customer_name, customer_contact, account_id, segment, summary, urgency FROM workflow.inbox "
-        "WHERE complaint_id = $1",
-        complaint_id,
-    )
     received = await pool.fetchval(
         "SELECT data FROM workflow.events WHERE stream_id = $1 AND type = 'ComplaintReceived'", complaint_id
     )
