@@ -42,6 +42,7 @@ from services.workflow.console import pages as console
 from services.workflow.console.session import SignInRequired
 from services.workflow.contract import (
     KEPT_VIEW_PATH,
+    RECORDED_VIEW_PATH,
     WORKFLOW_TYPE,
     AcknowledgeBody,
     ApplyPolicyAction,
@@ -304,6 +305,21 @@ async def kept_view(complaint_id: str) -> ComplaintView:
     """A complaint as its workflow shows it, or as it was kept once Temporal forgot it: intake's
     customer pages ask here when the engine no longer knows the complaint."""
     return await kept_views.view_of(app.state.pool, _complaints(), complaint_id)
+
+
+@app.get(
+    RECORDED_VIEW_PATH,
+    response_model=ComplaintView,
+    tags=["feed"],
+    dependencies=[Depends(service_caller("intake"))],
+)
+async def recorded_view(complaint_id: str) -> ComplaintView:
+    """A complaint as its events have recorded it (stage, group, steps; no running deadlines):
+    intake's customer pages show it while the engine cannot show the live view."""
+    view = await inbox.recorded_view_of(app.state.pool, complaint_id)
+    if view is None:
+        raise ApiError(404, "not_found", "no complaint recorded with this id", field="complaint_id")
+    return view
 
 
 @app.post("/v1/complaints/{complaint_id}/acknowledge", response_model=ComplaintView, tags=["staff"])

@@ -18,7 +18,7 @@ from services.common import domain_events as ev
 from services.common.erasure import ERASED
 from services.common.events import STAGE_AFTER, NewEvent
 from services.common.privacy import mask_email, mask_phone, scrub_text
-from services.workflow.contract import ComplaintView
+from services.workflow.contract import ComplaintView, HistoryEntry
 from services.workflow.permissions import Staff
 from services.workflow.routing import RoutingConfig
 
@@ -187,6 +187,19 @@ def recorded_view(row: asyncpg.Record | None) -> ComplaintView | None:
             "escalation_level": row["escalation_level"],
         }
     )
+
+
+async def recorded_view_of(pool: asyncpg.Pool, complaint_id: str) -> ComplaintView | None:
+    """`recorded_view` read by complaint, with its steps (type and time) from its events: what a
+    customer's page shows while the engine cannot show the live view."""
+    view = recorded_view(await pool.fetchrow("SELECT * FROM workflow.inbox WHERE complaint_id = $1", complaint_id))
+    if view is None:
+        return None
+    steps = await pool.fetch(
+        "SELECT type, occurred_at FROM workflow.events WHERE stream_id = $1 ORDER BY version", complaint_id
+    )
+    view.history = [HistoryEntry(type=s["type"], at=s["occurred_at"]) for s in steps]
+    return view
 
 
 async def open_counts(pool: asyncpg.Pool) -> list[dict[str, Any]]:

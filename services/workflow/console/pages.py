@@ -9,7 +9,7 @@ import json
 import uuid
 from collections.abc import Awaitable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, get_args
 from urllib.parse import urlencode
@@ -38,7 +38,7 @@ from services.workflow.console.session import (
     safe_next,
     set_cookie,
 )
-from services.workflow.contract import ComplaintType, EngineUnavailable, ErasureBody, Stage
+from services.workflow.contract import LIVE_VIEW_WAIT, ComplaintType, EngineUnavailable, ErasureBody, Stage
 from services.workflow.erasure.activities import erasures_of
 from services.workflow.erasure.api import ERASING_ROLE, start_erasure
 from services.workflow.permissions import LEADING_ROLES, Staff
@@ -234,11 +234,6 @@ async def my_work(
 
 
 # ---------------------------------------------------------------- a complaint
-
-
-# How long a complaint's page waits for the workflow to show its live view before it shows what
-# the events have recorded instead (a worker restarting, or the engine down).
-LIVE_VIEW_WAIT = timedelta(seconds=10)
 
 
 async def _complaint_context(request: Request, session: Session, complaint_id: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from services.workflow.contract.actions import (
     TransferBody,
 )
 from services.workflow.contract.client import (
+    LIVE_VIEW_WAIT,
     ActionRefused,
     ComplaintClient,
     ComplaintClosed,
@@ -57,6 +58,7 @@ from services.workflow.contract.erasure import (
 )
 from services.workflow.contract.names import (
     KEPT_VIEW_PATH,
+    RECORDED_VIEW_PATH,
     STATUS_QUERY,
     TASK_QUEUE,
     UPDATES,
@@ -102,6 +104,8 @@ __all__ = [
     "REOPENABLE",
     "CLASSIFIED_FIELDS",
     "KEPT_VIEW_PATH",
+    "LIVE_VIEW_WAIT",
+    "RECORDED_VIEW_PATH",
     "STATUS_QUERY",
     "TASK_QUEUE",
     "UPDATES",

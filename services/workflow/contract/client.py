@@ -90,6 +90,9 @@ class EngineUnavailable(ComplaintError):
 # 503 to retry (with the same Idempotency-Key: the first outcome, never a second action) instead
 # of a request that hangs until their browser gives up.
 UPDATE_WAIT = timedelta(seconds=10)
+# How long a page waits for the workflow to show a complaint's live view before it shows what the
+# events have recorded instead (a worker restarting, or the engine down).
+LIVE_VIEW_WAIT = timedelta(seconds=10)
 
 
 class ComplaintClient:

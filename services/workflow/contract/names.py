@@ -30,6 +30,9 @@ WORKFLOW_TYPE = "ComplaintWorkflow"
 # The workflow service's answer for a complaint Temporal no longer keeps (closed, past the
 # namespace's retention): its last view, for intake's customer pages (services/workflow/kept_views.py).
 KEPT_VIEW_PATH = "/v1/kept-views/{complaint_id}"
+# What the events have recorded of a complaint (services/workflow/inbox.py), for intake's customer
+# pages while the engine cannot show the live view: no deadlines running, nothing to act on.
+RECORDED_VIEW_PATH = "/v1/recorded-views/{complaint_id}"
 TASK_QUEUE = "complaints"  # the default; a deployment may name another in its settings
 STATUS_QUERY = "status"
 _ID_PREFIX = "complaint-"
