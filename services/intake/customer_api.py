@@ -15,6 +15,8 @@ from services.intake.state import Intake, IntakeDep
 from services.notify.contract import NOTIFICATIONS_PATH
 from services.workflow.contract import (
     KEPT_VIEW_PATH,
+    LIVE_VIEW_WAIT,
+    RECORDED_VIEW_PATH,
     REOPENABLE,
     ActionRefused,
     ComplaintClosed,
@@ -91,6 +93,9 @@ class CustomerStatus(BaseModel):
     messages: list[CustomerMessage] = []  # what we sent the customer; never internal alerts
     # False while the messages cannot be read back (notify is down): they are kept, not lost.
     messages_shown: bool = True
+    # False while the workflow cannot show the live status (the engine or its worker restarting):
+    # this is what the events recorded, and answering, rating or reopening waits until it is back.
+    live: bool = True
 
 
 async def complaint_by_token(token: str, intake: IntakeDep) -> asyncpg.Record:
@@ -118,8 +123,12 @@ async def track(row: ComplaintByToken, intake: IntakeDep) -> CustomerStatus:
             received_at=row["received_at"],
             survey_open=False,
         )
-    view = await _view(intake, row["complaint_id"])
-    survey_open = view.stage == Stage.awaiting_survey and view.survey is None
+    try:
+        view, live = await _view(intake, row["complaint_id"]), True
+    except EngineUnavailable:
+        # The customer still sees where their complaint stands, as its events recorded it.
+        view, live = await _recorded_view(intake, row["complaint_id"]), False
+    survey_open = live and view.stage == Stage.awaiting_survey and view.survey is None
     return CustomerStatus(
         complaint_id=view.complaint_id,
         stage=view.stage,
@@ -129,9 +138,10 @@ async def track(row: ComplaintByToken, intake: IntakeDep) -> CustomerStatus:
         received_at=view.received_at,
         survey_open=survey_open,
         survey_due_at=view.survey_due_at,
-        reopen_until=view.reopen_until if view.stage in REOPENABLE else None,
+        reopen_until=view.reopen_until if live and view.stage in REOPENABLE else None,
         history=[{"type": h.type, "at": h.at} for h in view.history if h.type not in STAFF_ONLY_EVENTS],
         **await _messages_to_customer(intake, view.complaint_id),
+        live=live,
     )
 
 
@@ -225,27 +235,46 @@ async def _already_recorded(intake: Intake, complaint_id: str, arg: CustomerInpu
     return view.survey == arg
 
 
-async def _view(intake: Intake, complaint_id: str) -> ComplaintView:
-    """The complaint from its workflow or, once Temporal forgot the closed complaint (its
-    retention), as the workflow service kept it."""
-    unavailable = ApiError(
+def _unavailable() -> ApiError:
+    return ApiError(
         503,
         "temporarily_unavailable",
         "the complaint cannot be shown right now; try again",
         headers={"Retry-After": "2"},
     )
+
+
+async def _view(intake: Intake, complaint_id: str) -> ComplaintView:
+    """The complaint from its workflow or, once Temporal forgot the closed complaint (its
+    retention), as the workflow service kept it. `EngineUnavailable` when the workflow cannot
+    answer within `LIVE_VIEW_WAIT`."""
     try:
-        return await intake.complaints.status(complaint_id)
+        return await intake.complaints.status(complaint_id, rpc_timeout=LIVE_VIEW_WAIT)
     except ComplaintNotFound:
         pass
+    except EngineUnavailable:
+        raise
     except ComplaintError as exc:
-        raise unavailable from exc
-    try:
-        answer = await intake.http.get(f"{intake.workflow_url}{KEPT_VIEW_PATH.format(complaint_id=complaint_id)}")
-    except httpx.HTTPError as exc:
-        raise unavailable from exc
+        raise _unavailable() from exc
+    answer = await _ask_workflow_service(intake, KEPT_VIEW_PATH, complaint_id)
     if answer.status_code == 404:
         raise ApiError(404, "not_found", "this complaint is no longer kept")
+    return _view_in(answer)
+
+
+async def _recorded_view(intake: Intake, complaint_id: str) -> ComplaintView:
+    """The complaint as its events recorded it, from the workflow service's database."""
+    return _view_in(await _ask_workflow_service(intake, RECORDED_VIEW_PATH, complaint_id))
+
+
+async def _ask_workflow_service(intake: Intake, path: str, complaint_id: str) -> httpx.Response:
+    try:
+        return await intake.http.get(f"{intake.workflow_url}{path.format(complaint_id=complaint_id)}")
+    except httpx.HTTPError as exc:
+        raise _unavailable() from exc
+
+
+def _view_in(answer: httpx.Response) -> ComplaintView:
     if answer.status_code != 200:
-        raise unavailable
+        raise _unavailable()
     return ComplaintView.model_validate_json(answer.content)

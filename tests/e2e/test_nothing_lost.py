@@ -96,3 +96,65 @@ async def test_a_staff_action_while_no_worker_runs_answers_503_and_its_retry_act
             assert [e["type"] for e in events].count("Acknowledged") == 1
     finally:
         await system.stop()
+
+
+async def test_a_customer_follows_their_complaint_as_recorded_while_temporal_is_down(tmp_path):
+    """The customer's page asks the workflow for the live status. With the engine down it shows
+    what the events recorded instead of an error, says so, and offers no form until it is back;
+    an answer sent meanwhile gets a 503 to try again."""
+    settings = settings_on_free_ports(tmp_path)
+    system = LocalSystem(settings)
+    try:
+        await system.start()
+        async with httpx.AsyncClient(timeout=60, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+            accepted = await http.post(
+                f"{settings.url_of('intake')}/v1/complaints",
+                json=COMPLAINT,
+                headers={"Idempotency-Key": str(uuid.uuid4())},
+            )
+            assert accepted.status_code == 202, accepted.text
+            status_url, page_url = accepted.json()["status_url"], accepted.json()["page_url"]
+            complaint = f"{settings.url_of('workflow')}/v1/complaints/{accepted.json()['complaint_id']}"
+            as_manager = await system.staff_headers("wang.fang")
+
+            async def assigned():
+                body = (await http.get(status_url)).json()
+                return body.get("stage") == "assigned" or None
+
+            assert await eventually(assigned)
+            assert (await http.post(f"{complaint}/acknowledge", headers=as_manager)).status_code == 200
+            asked = await http.post(f"{complaint}/request-info", headers=as_manager, json={"question": "Which store?"})
+            assert asked.status_code == 200, asked.text
+            live = (await http.get(status_url)).json()
+            assert live["live"] is True and live["stage"] == "waiting_on_customer"
+            page = await http.get(page_url, headers={"Accept": "text/html"})
+            assert 'action="' in page.text and "recorded-only" not in page.text  # the reply form
+
+            await system.stop_temporal()
+            recorded = await http.get(status_url)
+            assert recorded.status_code == 200, recorded.text
+            body = recorded.json()
+            assert body["live"] is False and body["stage"] == "waiting_on_customer"
+            assert [h["type"] for h in body["history"]] == [h["type"] for h in live["history"]]
+            assert body["survey_open"] is False and body["reopen_until"] is None
+            page = await http.get(page_url, headers={"Accept": "text/html"})
+            assert page.status_code == 200 and 'data-testid="recorded-only"' in page.text
+            assert 'action="' not in page.text  # nothing to send until the engine can take it
+            reply = await http.post(f"{status_url}/reply", json={"message": "The one on Main Street"})
+            assert reply.status_code == 503 and reply.headers["Retry-After"], reply.text
+
+            # The recorded view is the workflow service's to give intake, to no one else.
+            recorded_path = f"{settings.url_of('workflow')}/v1/recorded-views/{accepted.json()['complaint_id']}"
+            assert (await http.get(recorded_path)).status_code == 401  # a channel key
+            assert (await http.get(recorded_path, headers=as_manager)).status_code == 401  # a staff sign-in
+            assert (await http.get(recorded_path, headers=system.headers_as("intake"))).status_code == 200
+
+            await system.start_temporal()
+
+            async def live_again():
+                body = (await http.get(status_url)).json()
+                return body if body.get("live") else None
+
+            assert (await eventually(live_again, timeout=60))["stage"] == "waiting_on_customer"
+    finally:
+        await system.stop()

@@ -9,6 +9,7 @@ import re
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -240,26 +241,38 @@ async def staff_reads(traffic: Traffic, readers: Readers) -> tuple[int, bool, bo
 MESSAGES_NOT_SHOWN = "Your messages cannot be shown right now; none is lost."
 
 
-async def customer_reads(traffic: Traffic) -> tuple[int, bool, bool, bool]:
+async def customer_reads(traffic: Traffic, live: bool = True) -> tuple[int, bool, bool, bool, bool]:
     """A customer whose complaint was resolved (so they have been sent messages) opens their
-    page: its status, whether it lists messages, says they cannot be shown, and whether the JSON
-    answer says they are shown."""
+    page: its status, whether it lists messages, says they cannot be shown, whether the JSON
+    answer says they are shown, and whether it shows the live status (or, while the engine is
+    down, what was recorded). Expecting it `live`, they reload until it is."""
     complaint_id = sorted(traffic.resolved)[0]
-    page = await _read_until_answered(traffic, traffic.pages[complaint_id])
-    status = await _read_until_answered(traffic, traffic.pages[complaint_id].replace("/track/", "/v1/track/"))
-    return page.status_code, "<pre>" in page.text, MESSAGES_NOT_SHOWN in page.text, status.json()["messages_shown"]
+    page_url = traffic.pages[complaint_id]
+    page = await _read_until(traffic, page_url, lambda r: live != ('data-testid="recorded-only"' in r.text))
+    status = await _read_until(traffic, page_url.replace("/track/", "/v1/track/"), lambda r: r.json()["live"] == live)
+    return (
+        page.status_code,
+        "<pre>" in page.text,
+        MESSAGES_NOT_SHOWN in page.text,
+        status.json()["messages_shown"],
+        status.json()["live"],
+    )
 
 
-async def _read_until_answered(traffic: Traffic, url: str, within: float = 90.0) -> httpx.Response:
+async def _read_until(
+    traffic: Traffic, url: str, as_expected: Callable[[httpx.Response], bool], within: float = 90.0
+) -> httpx.Response:
     """As a customer reloads: the page also asks the workflow, whose queries wait for a worker
-    under this load (and for its sticky queue after a kill), so one read may time out."""
+    under this load (and for its sticky queue after a kill), so one read may time out or show
+    what was recorded."""
     until = time.monotonic() + within
     while True:
         try:
             response = await traffic.http.get(url, timeout=30)
         except httpx.TransportError:
             response = None
-        if response is not None and response.status_code != 503 or time.monotonic() > until:
+        answered = response is not None and response.status_code == 200 and as_expected(response)
+        if answered or time.monotonic() > until:
             assert response is not None, f"no answer from {url} within {within} s"
             return response
         await asyncio.sleep(1)
