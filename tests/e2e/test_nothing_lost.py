@@ -1,5 +1,8 @@
-"""A complaint answered with 202 is durable before the answer: with Temporal down, intake
-keeps it in its own table and starts the workflow once Temporal is back."""
+"""A complaint answered with 202 is durable before the answer, and people keep their footing
+while a part is down: with Temporal down, intake keeps a complaint in its own table and starts
+the workflow once Temporal is back, a customer follows their complaint as it was recorded, and a
+staff action waits for a worker to answer 503 and acts once when retried. Each test stops a part
+of the system, so each starts a system of its own."""
 
 import uuid
 
@@ -12,149 +15,133 @@ from tests.e2e.test_end_to_end import COMPLAINT, eventually
 pytestmark = pytest.mark.e2e
 
 
-async def test_a_complaint_accepted_while_temporal_is_down_runs_when_it_is_back(tmp_path):
-    settings = settings_on_free_ports(tmp_path)
-    system = LocalSystem(settings)
-    intake = settings.url_of("intake")
+@pytest.fixture
+async def system(tmp_path):
+    system = LocalSystem(settings_on_free_ports(tmp_path))
     try:
         await system.start()
-        await system.stop_temporal()
-        async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
-            key = str(uuid.uuid4())
-            accepted = await http.post(f"{intake}/v1/complaints", json=COMPLAINT, headers={"Idempotency-Key": key})
-            assert accepted.status_code == 202, accepted.text
-            status_url = accepted.json()["status_url"]
-            waiting = (await http.get(status_url)).json()
-            assert waiting["stage"] == "received"  # safe with intake, not started yet
-            retried = await http.post(f"{intake}/v1/complaints", json=COMPLAINT, headers={"Idempotency-Key": key})
-            assert retried.json()["complaint_id"] == accepted.json()["complaint_id"]
-            # The customer writes again about it while Temporal is still down: kept, and linked later.
-            again = await http.post(
-                f"{intake}/v1/complaints",
-                headers={"Idempotency-Key": str(uuid.uuid4())},
-                json={**COMPLAINT, "description": COMPLAINT["description"] + " — still no refund"},
-            )
-            assert again.status_code == 202 and again.json()["linked_to"] == accepted.json()["complaint_id"]
-
-            await system.start_temporal()  # same state file; the starter picks the complaint up
-
-            async def assigned():
-                body = (await http.get(status_url)).json()
-                return body if body.get("stage") == "assigned" else None
-
-            running = await eventually(assigned, timeout=60)
-            assert running["complaint_id"] == accepted.json()["complaint_id"]
-            assert [h["type"] for h in running["history"]][:3] == ["ComplaintReceived", "TierAssigned", "Assigned"]
-
-            async def linked():
-                body = (await http.get(status_url)).json()
-                return body if "RepeatLinked" in [h["type"] for h in body["history"]] else None
-
-            assert [h["type"] for h in (await eventually(linked, timeout=60))["history"]].count("RepeatLinked") == 1
+        yield system
     finally:
         await system.stop()
 
 
-async def test_a_staff_action_while_no_worker_runs_answers_503_and_its_retry_acts_once(tmp_path):
-    settings = settings_on_free_ports(tmp_path)
-    system = LocalSystem(settings)
-    try:
-        await system.start()
-        async with httpx.AsyncClient(timeout=60, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
-            accepted = await http.post(
-                f"{settings.url_of('intake')}/v1/complaints",
-                json=COMPLAINT,
-                headers={"Idempotency-Key": str(uuid.uuid4())},
-            )
-            complaint = f"{settings.url_of('workflow')}/v1/complaints/{accepted.json()['complaint_id']}"
-            as_manager = await system.staff_headers("wang.fang")
-
-            async def assigned():
-                response = await http.get(complaint, headers=as_manager)
-                return response.status_code == 200 and response.json()["stage"] == "assigned" or None
-
-            assert await eventually(assigned)
-            worker = system.processes["worker"]
-            worker.kill()
-            worker.wait()
-
-            staff = {**as_manager, "Idempotency-Key": str(uuid.uuid4())}
-            refused = await http.post(f"{complaint}/acknowledge", headers=staff)
-            assert refused.status_code == 503 and refused.headers["Retry-After"], refused.text
-            assert refused.json()["error"] == "temporal_unavailable"
-
-            system.start_service("worker")
-            await system.wait_healthy(names=("worker",))
-
-            async def acknowledged():
-                response = await http.post(f"{complaint}/acknowledge", headers=staff)  # the same key
-                return response.json() if response.status_code == 200 else None
-
-            view = await eventually(acknowledged)
-            assert view["owner"] == "wang.fang" and view["stage"] == "acknowledged"
-            events = (await http.get(f"{complaint}/events", headers=as_manager)).json()["events"]
-            assert [e["type"] for e in events].count("Acknowledged") == 1
-    finally:
-        await system.stop()
+async def submit(system: LocalSystem, http: httpx.AsyncClient, key: str | None = None, **changes) -> httpx.Response:
+    return await http.post(
+        f"{system.settings.url_of('intake')}/v1/complaints",
+        json={**COMPLAINT, **changes},
+        headers={"Idempotency-Key": key or str(uuid.uuid4())},
+    )
 
 
-async def test_a_customer_follows_their_complaint_as_recorded_while_temporal_is_down(tmp_path):
+async def test_a_complaint_accepted_while_temporal_is_down_runs_when_it_is_back(system, http):
+    await system.stop_temporal()
+    key = str(uuid.uuid4())
+    accepted = await submit(system, http, key)
+    assert accepted.status_code == 202, accepted.text
+    status_url = accepted.json()["status_url"]
+    waiting = (await http.get(status_url)).json()
+    assert waiting["stage"] == "received"  # safe with intake, not started yet
+    retried = await submit(system, http, key)
+    assert retried.json()["complaint_id"] == accepted.json()["complaint_id"]
+    # The customer writes again about it while Temporal is still down: kept, and linked later.
+    again = await submit(system, http, description=COMPLAINT["description"] + " — still no refund")
+    assert again.status_code == 202 and again.json()["linked_to"] == accepted.json()["complaint_id"]
+
+    await system.start_temporal()  # same state file; the starter picks the complaint up
+
+    async def assigned():
+        body = (await http.get(status_url)).json()
+        return body if body.get("stage") == "assigned" else None
+
+    running = await eventually(assigned, timeout=60)
+    assert running["complaint_id"] == accepted.json()["complaint_id"]
+    assert [h["type"] for h in running["history"]][:3] == ["ComplaintReceived", "TierAssigned", "Assigned"]
+
+    async def linked():
+        body = (await http.get(status_url)).json()
+        return body if "RepeatLinked" in [h["type"] for h in body["history"]] else None
+
+    assert [h["type"] for h in (await eventually(linked, timeout=60))["history"]].count("RepeatLinked") == 1
+
+
+async def test_a_staff_action_while_no_worker_runs_answers_503_and_its_retry_acts_once(system, http):
+    accepted = await submit(system, http)
+    complaint = f"{system.settings.url_of('workflow')}/v1/complaints/{accepted.json()['complaint_id']}"
+    as_manager = await system.staff_headers("wang.fang")
+
+    async def assigned():
+        response = await http.get(complaint, headers=as_manager)
+        return response.status_code == 200 and response.json()["stage"] == "assigned" or None
+
+    assert await eventually(assigned)
+    worker = system.processes["worker"]
+    worker.kill()
+    worker.wait()
+
+    staff = {**as_manager, "Idempotency-Key": str(uuid.uuid4())}
+    refused = await http.post(f"{complaint}/acknowledge", headers=staff)
+    assert refused.status_code == 503 and refused.headers["Retry-After"], refused.text
+    assert refused.json()["error"] == "temporal_unavailable"
+
+    system.start_service("worker")
+    await system.wait_healthy(names=("worker",))
+
+    async def acknowledged():
+        response = await http.post(f"{complaint}/acknowledge", headers=staff)  # the same key
+        return response.json() if response.status_code == 200 else None
+
+    view = await eventually(acknowledged)
+    assert view["owner"] == "wang.fang" and view["stage"] == "acknowledged"
+    events = (await http.get(f"{complaint}/events", headers=as_manager)).json()["events"]
+    assert [e["type"] for e in events].count("Acknowledged") == 1
+
+
+async def test_a_customer_follows_their_complaint_as_recorded_while_temporal_is_down(system, http):
     """The customer's page asks the workflow for the live status. With the engine down it shows
     what the events recorded instead of an error, says so, and offers no form until it is back;
     an answer sent meanwhile gets a 503 to try again."""
-    settings = settings_on_free_ports(tmp_path)
-    system = LocalSystem(settings)
-    try:
-        await system.start()
-        async with httpx.AsyncClient(timeout=60, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
-            accepted = await http.post(
-                f"{settings.url_of('intake')}/v1/complaints",
-                json=COMPLAINT,
-                headers={"Idempotency-Key": str(uuid.uuid4())},
-            )
-            assert accepted.status_code == 202, accepted.text
-            status_url, page_url = accepted.json()["status_url"], accepted.json()["page_url"]
-            complaint = f"{settings.url_of('workflow')}/v1/complaints/{accepted.json()['complaint_id']}"
-            as_manager = await system.staff_headers("wang.fang")
+    accepted = await submit(system, http)
+    assert accepted.status_code == 202, accepted.text
+    complaint_id = accepted.json()["complaint_id"]
+    status_url, page_url = accepted.json()["status_url"], accepted.json()["page_url"]
+    complaint = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
+    as_manager = await system.staff_headers("wang.fang")
 
-            async def assigned():
-                body = (await http.get(status_url)).json()
-                return body.get("stage") == "assigned" or None
+    async def assigned():
+        return (await http.get(status_url)).json().get("stage") == "assigned" or None
 
-            assert await eventually(assigned)
-            assert (await http.post(f"{complaint}/acknowledge", headers=as_manager)).status_code == 200
-            asked = await http.post(f"{complaint}/request-info", headers=as_manager, json={"question": "Which store?"})
-            assert asked.status_code == 200, asked.text
-            live = (await http.get(status_url)).json()
-            assert live["live"] is True and live["stage"] == "waiting_on_customer"
-            page = await http.get(page_url, headers={"Accept": "text/html"})
-            assert 'action="' in page.text and "recorded-only" not in page.text  # the reply form
+    assert await eventually(assigned)
+    assert (await http.post(f"{complaint}/acknowledge", headers=as_manager)).status_code == 200
+    asked = await http.post(f"{complaint}/request-info", headers=as_manager, json={"question": "Which store?"})
+    assert asked.status_code == 200, asked.text
+    live = (await http.get(status_url)).json()
+    assert live["live"] is True and live["stage"] == "waiting_on_customer"
+    page = await http.get(page_url, headers={"Accept": "text/html"})
+    assert 'action="' in page.text and "recorded-only" not in page.text  # the reply form
 
-            await system.stop_temporal()
-            recorded = await http.get(status_url)
-            assert recorded.status_code == 200, recorded.text
-            body = recorded.json()
-            assert body["live"] is False and body["stage"] == "waiting_on_customer"
-            assert [h["type"] for h in body["history"]] == [h["type"] for h in live["history"]]
-            assert body["survey_open"] is False and body["reopen_until"] is None
-            page = await http.get(page_url, headers={"Accept": "text/html"})
-            assert page.status_code == 200 and 'data-testid="recorded-only"' in page.text
-            assert 'action="' not in page.text  # nothing to send until the engine can take it
-            reply = await http.post(f"{status_url}/reply", json={"message": "The one on Main Street"})
-            assert reply.status_code == 503 and reply.headers["Retry-After"], reply.text
+    await system.stop_temporal()
+    recorded = await http.get(status_url)
+    assert recorded.status_code == 200, recorded.text
+    body = recorded.json()
+    assert body["live"] is False and body["stage"] == "waiting_on_customer"
+    assert [h["type"] for h in body["history"]] == [h["type"] for h in live["history"]]
+    assert body["survey_open"] is False and body["reopen_until"] is None
+    page = await http.get(page_url, headers={"Accept": "text/html"})
+    assert page.status_code == 200 and 'data-testid="recorded-only"' in page.text
+    assert 'action="' not in page.text  # nothing to send until the engine can take it
+    reply = await http.post(f"{status_url}/reply", json={"message": "The one on Main Street"})
+    assert reply.status_code == 503 and reply.headers["Retry-After"], reply.text
 
-            # The recorded view is the workflow service's to give intake, to no one else.
-            recorded_path = f"{settings.url_of('workflow')}/v1/recorded-views/{accepted.json()['complaint_id']}"
-            assert (await http.get(recorded_path)).status_code == 401  # a channel key
-            assert (await http.get(recorded_path, headers=as_manager)).status_code == 401  # a staff sign-in
-            assert (await http.get(recorded_path, headers=system.headers_as("intake"))).status_code == 200
+    # The recorded view is the workflow service's to give intake, to no one else.
+    recorded_view = f"{system.settings.url_of('workflow')}/v1/recorded-views/{complaint_id}"
+    assert (await http.get(recorded_view)).status_code == 401  # a channel key
+    assert (await http.get(recorded_view, headers=as_manager)).status_code == 401  # a staff sign-in
+    assert (await http.get(recorded_view, headers=system.headers_as("intake"))).status_code == 200
 
-            await system.start_temporal()
+    await system.start_temporal()
 
-            async def live_again():
-                body = (await http.get(status_url)).json()
-                return body if body.get("live") else None
+    async def live_again():
+        body = (await http.get(status_url)).json()
+        return body if body.get("live") else None
 
-            assert (await eventually(live_again, timeout=60))["stage"] == "waiting_on_customer"
-    finally:
-        await system.stop()
+    assert (await eventually(live_again, timeout=60))["stage"] == "waiting_on_customer"
