@@ -1,7 +1,25 @@
 """Fixtures of the end-to-end tests; each module starts its own `system` (a LocalSystem)."""
 
+import os
+import shutil
+from pathlib import Path
+
 import httpx
 import pytest
+from playwright.async_api import async_playwright
+
+# Debian's chromium, installed by `make test` (the Makefile); Playwright's own download cannot
+# reach the internet here. Flags: no sandbox as root, and no calls home on a closed network.
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 
 @pytest.fixture
@@ -9,3 +27,14 @@ async def http(system):
     """An HTTP client that authenticates as a channel adapter (the key allows every channel)."""
     async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+async def browser():
+    """Chromium, headless, for the pages' tests (the console's, the customer's)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"no chromium at {CHROMIUM}: `make test` installs Debian's chromium (apt-get install chromium)")
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        await chromium.close()

@@ -4,31 +4,18 @@ do their part of one complaint; screenshots are saved as test artefacts."""
 
 import os
 import re
-import shutil
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, expect
 
 from services.run import LocalSystem, settings_on_free_ports
 
 pytestmark = pytest.mark.e2e
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", "test-artifacts")) / "console"
-# Debian's chromium, installed by `make test` (the Makefile); Playwright's own download cannot
-# reach the internet here. Flags: no sandbox as root, and no calls home on a closed network.
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +25,6 @@ async def system(tmp_path_factory):
     )
     async with LocalSystem(settings) as local:
         yield local
-
-
-@pytest.fixture(scope="module")
-async def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"no chromium at {CHROMIUM}: `make test` installs Debian's chromium (apt-get install chromium)")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        await chromium.close()
 
 
 async def sign_in(browser: Browser, system, staff_id: str, *, width: int = 1280, lang: str = "en") -> Page:
