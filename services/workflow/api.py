@@ -316,7 +316,8 @@ async def kept_view(complaint_id: str) -> ComplaintView:
 async def recorded_view(complaint_id: str) -> ComplaintView:
     """A complaint as its events have recorded it (stage, group, steps; no running deadlines):
     intake's customer pages show it while the engine cannot show the live view."""
-    view = await inbox.recorded_view_of(app.state.pool, complaint_id)
+    row = await inbox.row_of(app.state.pool, complaint_id)
+    view = inbox.recorded_view(row, await app.state.events.read_stream(complaint_id) if row else ())
     if view is None:
         raise ApiError(404, "not_found", "no complaint recorded with this id", field="complaint_id")
     return view

@@ -5,7 +5,7 @@ inbox is never behind the events and a retried append changes nothing. Contact d
 before it is stored: the list views cannot show what the table does not hold.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from services.common import domain_events as ev
 from services.common.erasure import ERASED
-from services.common.events import STAGE_AFTER, NewEvent
+from services.common.events import STAGE_AFTER, NewEvent, StoredEvent
 from services.common.privacy import mask_email, mask_phone, scrub_text
 from services.workflow.contract import ComplaintView, HistoryEntry
 from services.workflow.permissions import Staff
@@ -173,9 +173,14 @@ async def list_items(pool: asyncpg.Pool, filters: Filters, *, limit: int = 50, o
     return [InboxItem(**{k: v for k, v in dict(r).items() if k in InboxItem.model_fields}) for r in rows]
 
 
-def recorded_view(row: asyncpg.Record | None) -> ComplaintView | None:
-    """The complaint as its events have recorded it, from its row here: what a person reads while
-    the workflow engine cannot show the live view (no running deadlines, no actions to offer)."""
+async def row_of(pool: asyncpg.Pool, complaint_id: str) -> asyncpg.Record | None:
+    return await pool.fetchrow("SELECT * FROM workflow.inbox WHERE complaint_id = $1", complaint_id)
+
+
+def recorded_view(row: asyncpg.Record | None, steps: Sequence[StoredEvent] = ()) -> ComplaintView | None:
+    """The complaint as its events have recorded it, from its row here (and its `steps`, the
+    stream's events, when given): what a person reads while the workflow engine cannot show the
+    live view (no running deadlines, no actions to offer)."""
     if row is None or row["received_at"] is None or row["channel"] is None:
         return None  # its receipt is not recorded yet
     return ComplaintView.model_validate(
@@ -185,21 +190,9 @@ def recorded_view(row: asyncpg.Record | None) -> ComplaintView | None:
             "group": row["group_name"],
             "repeats": row["linked_count"],
             "escalation_level": row["escalation_level"],
+            "history": [HistoryEntry(type=e.type, at=e.occurred_at) for e in steps],
         }
     )
-
-
-async def recorded_view_of(pool: asyncpg.Pool, complaint_id: str) -> ComplaintView | None:
-    """`recorded_view` read by complaint, with its steps (type and time) from its events: what a
-    customer's page shows while the engine cannot show the live view."""
-    view = recorded_view(await pool.fetchrow("SELECT * FROM workflow.inbox WHERE complaint_id = $1", complaint_id))
-    if view is None:
-        return None
-    steps = await pool.fetch(
-        "SELECT type, occurred_at FROM workflow.events WHERE stream_id = $1 ORDER BY version", complaint_id
-    )
-    view.history = [HistoryEntry(type=s["type"], at=s["occurred_at"]) for s in steps]
-    return view
 
 
 async def open_counts(pool: asyncpg.Pool) -> list[dict[str, Any]]:

@@ -239,7 +239,7 @@ async def my_work(
 async def _complaint_context(request: Request, session: Session, complaint_id: str) -> dict[str, Any]:
     desk, pool = _desk(request), request.app.state.pool
     handling = await desk.handling(complaint_id)  # 404 for an unknown id
-    record = await pool.fetchrow("SELECT * FROM workflow.inbox WHERE complaint_id = $1", complaint_id)
+    record = await inbox.row_of(pool, complaint_id)
     live = True
     try:
         view = await kept_views.view_of(pool, desk.complaints, complaint_id, LIVE_VIEW_WAIT)
