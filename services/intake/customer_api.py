@@ -124,10 +124,11 @@ async def track(row: ComplaintByToken, intake: IntakeDep) -> CustomerStatus:
             survey_open=False,
         )
     try:
-        view, live = await _view(intake, row["complaint_id"]), True
+        view = await _view(intake, row["complaint_id"])
     except EngineUnavailable:
         # The customer still sees where their complaint stands, as its events recorded it.
-        view, live = await _recorded_view(intake, row["complaint_id"]), False
+        view = await _recorded_view(intake, row["complaint_id"])
+    live = view.live
     survey_open = live and view.stage == Stage.awaiting_survey and view.survey is None
     return CustomerStatus(
         complaint_id=view.complaint_id,

@@ -292,7 +292,10 @@ async def set_duty(staff_id: str, body: Duty, staff: SignedIn) -> StaffMember:
 
 @app.get("/v1/complaints/{complaint_id}", response_model=ComplaintView, tags=["staff"])
 async def get_complaint(complaint_id: str, staff: SignedIn) -> ComplaintView:
-    return await kept_views.view_of(app.state.pool, _complaints(), complaint_id)
+    """The complaint's live view; while the engine cannot answer, what its events recorded, with
+    `live` false (503 only for one whose receipt is not recorded yet). Act on a live view: a
+    recorded one may show a step the workflow has not completed yet."""
+    return await kept_views.view_or_recorded(app.state.pool, _complaints(), app.state.events, complaint_id)
 
 
 @app.get(
@@ -316,8 +319,7 @@ async def kept_view(complaint_id: str) -> ComplaintView:
 async def recorded_view(complaint_id: str) -> ComplaintView:
     """A complaint as its events have recorded it (stage, group, steps; no running deadlines):
     intake's customer pages show it while the engine cannot show the live view."""
-    row = await inbox.row_of(app.state.pool, complaint_id)
-    view = inbox.recorded_view(row, await app.state.events.read_stream(complaint_id) if row else ())
+    view = await kept_views.recorded(app.state.pool, app.state.events, complaint_id)
     if view is None:
         raise ApiError(404, "not_found", "no complaint recorded with this id", field="complaint_id")
     return view

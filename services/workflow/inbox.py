@@ -191,6 +191,7 @@ def recorded_view(row: asyncpg.Record | None, steps: Sequence[StoredEvent] = ())
             "repeats": row["linked_count"],
             "escalation_level": row["escalation_level"],
             "history": [HistoryEntry(type=e.type, at=e.occurred_at) for e in steps],
+            "live": False,
         }
     )
 

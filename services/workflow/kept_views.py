@@ -16,7 +16,16 @@ from datetime import timedelta
 import asyncpg
 from prometheus_client import Gauge
 
-from services.workflow.contract import ComplaintClient, ComplaintNotFound, ComplaintView, Stage
+from services.workflow import inbox
+from services.workflow.contract import (
+    LIVE_VIEW_WAIT,
+    ComplaintClient,
+    ComplaintNotFound,
+    ComplaintView,
+    EngineUnavailable,
+    Stage,
+)
+from services.workflow.eventstore import EventStore
 
 BATCH = 50
 # Closed complaints the pass has not kept yet: not kept before the namespace's retention, a
@@ -89,3 +98,24 @@ async def view_of(
         if kept is None:
             raise
         return ComplaintView.model_validate_json(kept)
+
+
+async def view_or_recorded(
+    pool: asyncpg.Pool, complaints: ComplaintClient, events: EventStore, complaint_id: str
+) -> ComplaintView:
+    """What staff read: the live (or kept) view; while the engine cannot answer within
+    `LIVE_VIEW_WAIT`, what the events recorded (`live` false), since someone on the phone with the
+    customer still needs it. `EngineUnavailable` only for a complaint whose receipt is not recorded."""
+    try:
+        return await view_of(pool, complaints, complaint_id, LIVE_VIEW_WAIT)
+    except EngineUnavailable:
+        found = await recorded(pool, events, complaint_id)
+        if found is None:
+            raise
+        return found
+
+
+async def recorded(pool: asyncpg.Pool, events: EventStore, complaint_id: str) -> ComplaintView | None:
+    """The complaint as its events recorded it (`inbox.recorded_view`), None before its receipt."""
+    row = await inbox.row_of(pool, complaint_id)
+    return inbox.recorded_view(row, await events.read_stream(complaint_id) if row else ())

@@ -1,6 +1,6 @@
 """A complaint answered with 202 is durable before the answer, and people keep their footing
 while a part is down: with Temporal down, intake keeps a complaint in its own table and starts
-the workflow once Temporal is back, a customer follows their complaint as it was recorded, and a
+the workflow once Temporal is back, a customer and staff follow a complaint as it was recorded, and a
 staff action waits for a worker to answer 503 and acts once when retried. Each test stops a part
 of the system, so each starts a system of its own."""
 
@@ -96,10 +96,10 @@ async def test_a_staff_action_while_no_worker_runs_answers_503_and_its_retry_act
     assert [e["type"] for e in events].count("Acknowledged") == 1
 
 
-async def test_a_customer_follows_their_complaint_as_recorded_while_temporal_is_down(system, http):
-    """The customer's page asks the workflow for the live status. With the engine down it shows
-    what the events recorded instead of an error, says so, and offers no form until it is back;
-    an answer sent meanwhile gets a 503 to try again."""
+async def test_a_customer_and_staff_follow_a_complaint_as_recorded_while_temporal_is_down(system, http):
+    """The customer's page and the staff API ask the workflow for the live status. With the engine
+    down they show what the events recorded instead of an error and say so (`live` false), and the
+    page offers no form until it is back; an answer sent meanwhile gets a 503 to try again."""
     accepted = await submit(system, http)
     assert accepted.status_code == 202, accepted.text
     complaint_id = accepted.json()["complaint_id"]
@@ -119,7 +119,16 @@ async def test_a_customer_follows_their_complaint_as_recorded_while_temporal_is_
     page = await http.get(page_url, headers={"Accept": "text/html"})
     assert 'action="' in page.text and "recorded-only" not in page.text  # the reply form
 
+    staff_live = (await http.get(complaint, headers=as_manager)).json()
+    assert staff_live["live"] is True
+
     await system.stop_temporal()
+    staff_recorded = await http.get(complaint, headers=as_manager)
+    assert staff_recorded.status_code == 200, staff_recorded.text
+    body = staff_recorded.json()
+    assert body["live"] is False
+    assert (body["stage"], body["owner"], body["group"]) == ("waiting_on_customer", "wang.fang", staff_live["group"])
+    assert [h["type"] for h in body["history"]] == [h["type"] for h in staff_live["history"]]
     recorded = await http.get(status_url)
     assert recorded.status_code == 200, recorded.text
     body = recorded.json()

@@ -80,10 +80,13 @@ class Traffic:
         complaint_id = accepted["complaint_id"]
         self.accepted.add(complaint_id)
         self.pages[complaint_id] = accepted["page_url"]
-        while time.monotonic() < deadline:  # staff see it once it is assigned
+        while time.monotonic() < deadline:  # staff act once the live view shows it assigned
             response = await self.call("GET", f"{staff}/v1/complaints/{complaint_id}", headers=self.as_staff)
-            if response is not None and response.status_code == 200 and response.json()["stage"] == "assigned":
-                break
+            # Not `live`: what the events recorded while no worker answers, a step the workflow
+            # may not have completed yet; as in the console, no action is offered on it.
+            if response is not None and response.status_code == 200 and response.json()["live"]:
+                if response.json()["stage"] == "assigned":
+                    break
             await asyncio.sleep(0.5)
         for action, body in (("acknowledge", {"note": "on it"}), ("resolve", RESOLUTION)):
             done = await self.until_answered(
@@ -227,15 +230,27 @@ def _csrf(page: str) -> str:
     return found.group(1)
 
 
-async def staff_reads(traffic: Traffic, readers: Readers) -> tuple[int, bool, bool]:
+async def staff_reads(traffic: Traffic, readers: Readers) -> tuple[int, bool, bool, int, str, bool]:
     """The manager opens a resolved complaint's page in the console: its status, whether it says
-    it shows only what was recorded, and whether it offers any action."""
+    it shows only what was recorded, and whether it offers any action; then reads it from the
+    staff API: its status, stage and whether it is the live view."""
     complaint_id = sorted(traffic.resolved)[0]
-    url = f"{traffic.system.settings.url_of('workflow')}/console/complaints/{complaint_id}"
+    workflow = traffic.system.settings.url_of("workflow")
     async with httpx.AsyncClient(cookies={"console_session": readers.manager_token}) as browser:
-        page = await browser.get(url, headers={"Accept": BROWSER_ACCEPT}, timeout=60)
+        page = await browser.get(
+            f"{workflow}/console/complaints/{complaint_id}", headers={"Accept": BROWSER_ACCEPT}, timeout=60
+        )
     offers = f'action="/console/complaints/{complaint_id}/' in page.text
-    return page.status_code, 'data-testid="recorded-only"' in page.text and "Resolved" in page.text, offers
+    api = await traffic.http.get(f"{workflow}/v1/complaints/{complaint_id}", headers=traffic.as_staff, timeout=60)
+    view = api.json() if api.status_code == 200 else {}
+    return (
+        page.status_code,
+        'data-testid="recorded-only"' in page.text and "Resolved" in page.text,
+        offers,
+        api.status_code,
+        view.get("stage", ""),
+        view.get("live", False),
+    )
 
 
 MESSAGES_NOT_SHOWN = "Your messages cannot be shown right now; none is lost."

@@ -6,8 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.common.events import NewEvent
 from services.workflow import kept_views
-from services.workflow.contract import Channel, ComplaintNotFound, ComplaintView, Stage
+from services.workflow.contract import (
+    LIVE_VIEW_WAIT,
+    Channel,
+    ComplaintNotFound,
+    ComplaintView,
+    EngineUnavailable,
+    Stage,
+)
+from services.workflow.eventstore import EventStore
 from tests.conftest import migrated_pool
 
 AT = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -106,3 +115,50 @@ async def test_the_gauge_says_how_long_the_oldest_closed_complaint_has_waited_to
     await kept_views.keep_closed(pool, Engine({"C-1": view("C-1")}))
     await kept_views.refresh_gauge(pool)
     assert kept_views.OLDEST_WAITING._value.get() == 0
+
+
+class EngineDown(Engine):
+    async def status(self, complaint_id: str, rpc_timeout: timedelta | None = None) -> ComplaintView:
+        self.asked.append((complaint_id, rpc_timeout))
+        raise EngineUnavailable("the workflow engine did not answer")
+
+
+async def test_while_the_engine_cannot_answer_staff_read_what_the_events_recorded(pool):
+    await pool.execute(
+        """INSERT INTO workflow.inbox (complaint_id, stage, channel, received_at, tier, group_name, owner)
+           VALUES ('C-1', 'acknowledged', 'hotline', $1, 2, 'senior-agents', 'li.na')""",
+        AT,
+    )
+    await pool.execute("INSERT INTO workflow.inbox (complaint_id, stage) VALUES ('C-2', 'received')")
+    events = EventStore(pool)
+    await events.append(
+        [
+            NewEvent(
+                event_id=uuid.uuid4(),
+                stream_id="C-1",
+                version=v,
+                type=t,
+                data={},
+                occurred_at=AT + timedelta(minutes=v),
+            )
+            for v, t in ((1, "ComplaintReceived"), (2, "Acknowledged"))
+        ]
+    )
+    engine = EngineDown({})
+
+    recorded = await kept_views.view_or_recorded(pool, engine, events, "C-1")
+    assert engine.asked == [("C-1", LIVE_VIEW_WAIT)]  # it waited as long as a page does
+    assert recorded.live is False
+    assert (recorded.stage, recorded.group, recorded.owner, recorded.tier) == (
+        Stage.acknowledged,
+        "senior-agents",
+        "li.na",
+        2,
+    )
+    assert [h.type for h in recorded.history] == ["ComplaintReceived", "Acknowledged"]
+    assert recorded.deadlines == {}  # no running deadline is shown as if it were live
+    with pytest.raises(EngineUnavailable):  # its receipt is not recorded: nothing to show but "try again"
+        await kept_views.view_or_recorded(pool, engine, events, "C-2")
+
+    live = await kept_views.view_or_recorded(pool, Engine({"C-1": view("C-1", Stage.resolved)}), events, "C-1")
+    assert live.live is True and live.stage == Stage.resolved

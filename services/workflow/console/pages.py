@@ -38,7 +38,7 @@ from services.workflow.console.session import (
     safe_next,
     set_cookie,
 )
-from services.workflow.contract import LIVE_VIEW_WAIT, ComplaintType, EngineUnavailable, ErasureBody, Stage
+from services.workflow.contract import ComplaintType, ErasureBody, Stage
 from services.workflow.erasure.activities import erasures_of
 from services.workflow.erasure.api import ERASING_ROLE, start_erasure
 from services.workflow.permissions import LEADING_ROLES, Staff
@@ -240,15 +240,8 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
     desk, pool = _desk(request), request.app.state.pool
     handling = await desk.handling(complaint_id)  # 404 for an unknown id
     record = await inbox.row_of(pool, complaint_id)
-    live = True
-    try:
-        view = await kept_views.view_of(pool, desk.complaints, complaint_id, LIVE_VIEW_WAIT)
-    except EngineUnavailable:
-        # What the events have recorded still helps someone on the phone with the customer.
-        recorded = inbox.recorded_view(record)
-        if recorded is None:
-            raise
-        view, live = recorded, False
+    view = await kept_views.view_or_recorded(pool, desk.complaints, request.app.state.events, complaint_id)
+    live = view.live
     received = await pool.fetchval(
         "SELECT data FROM workflow.events WHERE stream_id = $1 AND type = 'ComplaintReceived'", complaint_id
     )

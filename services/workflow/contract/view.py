@@ -92,6 +92,9 @@ class ComplaintView(BaseModel):
     reopen_until: datetime | None = None  # resolved: the customer or staff may reopen it until then
     reopened: int = 0  # how often it was reopened
     history: list[HistoryEntry] = []
+    # False: the engine could not answer, so this is what the complaint's events recorded (stage,
+    # group, people, steps), without running deadlines, and no action can be taken until it is back.
+    live: bool = True
 
 
 class ComplaintOutcome(BaseModel):
