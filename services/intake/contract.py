@@ -1,10 +1,23 @@
 """Intake's contract for other services: what the workflow service calls when it erases a
-customer's personal data (services/workflow/erasure/). Side-effect free."""
+customer's personal data (services/workflow/erasure/), and when staff ask for a complaint whose
+workflow has not started yet. Side-effect free."""
+
+from datetime import datetime
 
 from pydantic import BaseModel
 
 ERASURE_SCOPE_PATH = "/v1/erasure-scope/{complaint_id}"
 ERASE_PATH = "/v1/erasures/{complaint_id}"
+ACCEPTED_PATH = "/v1/accepted/{complaint_id}"
+
+
+class AcceptedSubmission(BaseModel):
+    """A complaint intake accepted (202): its workflow runs under the same id once started."""
+
+    complaint_id: str
+    channel: str
+    received_at: datetime
+    started: bool
 
 
 class ScopedComplaint(BaseModel):

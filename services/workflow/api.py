@@ -35,7 +35,7 @@ from services.common.service_auth import outgoing_headers, service_caller
 from services.common.settings import get_settings
 from services.common.temporal import connect
 from services.common.web import ApiError, Moment
-from services.workflow import inbox, kept_views, outbox, staff_auth
+from services.workflow import inbox, kept_views, not_started, outbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.authority import load_authority
 from services.workflow.console import pages as console
@@ -50,9 +50,11 @@ from services.workflow.contract import (
     AssignBody,
     CompensationBody,
     ComplaintClient,
+    ComplaintNotFound,
     ComplaintView,
     DecisionBody,
     DeclineTransferBody,
+    EngineUnavailable,
     FollowUpBody,
     NoteBody,
     PlanBody,
@@ -91,10 +93,17 @@ async def lifespan(app: FastAPI):
         app.state.complaints = ComplaintClient(await connect(settings), settings.temporal_task_queue)
         app.state.desk = Desk(pool, app.state.router, app.state.authority, app.state.complaints)
         # The console reads delivery status from notify, as the workflow service.
-        async with httpx.AsyncClient(
-            base_url=settings.url_of("notify"), headers=outgoing_headers(settings), timeout=3
-        ) as notify:
+        async with (
+            httpx.AsyncClient(
+                base_url=settings.url_of("notify"), headers=outgoing_headers(settings), timeout=3
+            ) as notify,
+            # Staff who ask for a complaint the engine does not know yet: intake may hold it.
+            httpx.AsyncClient(
+                base_url=settings.url_of("intake"), headers=outgoing_headers(settings), timeout=3
+            ) as intake,
+        ):
             app.state.notify = notify
+            app.state.intake = intake
 
             async def refresh_gauges() -> None:
                 await inbox.refresh_gauges(pool)
@@ -294,8 +303,12 @@ async def set_duty(staff_id: str, body: Duty, staff: SignedIn) -> StaffMember:
 async def get_complaint(complaint_id: str, staff: SignedIn) -> ComplaintView:
     """The complaint's live view; while the engine cannot answer, what its events recorded, with
     `live` false (503 only for one whose receipt is not recorded yet). Act on a live view: a
-    recorded one may show a step the workflow has not completed yet."""
-    return await kept_views.view_or_recorded(app.state.pool, _complaints(), app.state.events, complaint_id)
+    recorded one may show a step the workflow has not completed yet. One intake accepted and
+    has not started yet (Temporal was unreachable) shows as received, not live."""
+    try:
+        return await kept_views.view_or_recorded(app.state.pool, _complaints(), app.state.events, complaint_id)
+    except (ComplaintNotFound, EngineUnavailable) as engine_said:  # it does not know it, or cannot say
+        return await not_started.accepted_view(app.state.intake, complaint_id, engine_said)
 
 
 @app.get(

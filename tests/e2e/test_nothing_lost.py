@@ -46,6 +46,19 @@ async def test_a_complaint_accepted_while_temporal_is_down_runs_when_it_is_back(
     # The customer writes again about it while Temporal is still down: kept, and linked later.
     again = await submit(system, http, description=COMPLAINT["description"] + " — still no refund")
     assert again.status_code == 202 and again.json()["linked_to"] == accepted.json()["complaint_id"]
+    # Staff asked for it (the customer on the phone reads them the number) learn it was accepted.
+    staff_api = f"{system.settings.url_of('workflow')}/v1/complaints"
+    as_manager = await system.staff_headers("wang.fang")
+    held = await http.get(f"{staff_api}/{accepted.json()['complaint_id']}", headers=as_manager)
+    assert held.status_code == 200, held.text
+    body = held.json()
+    assert (body["stage"], body["live"], body["channel"]) == ("received", False, COMPLAINT["channel"])
+    assert (await http.get(f"{staff_api}/20261201-00000000", headers=as_manager)).status_code == 404
+    # What intake holds is the workflow service's to ask, no one else's.
+    held_by_intake = f"{system.settings.url_of('intake')}/v1/accepted/{accepted.json()['complaint_id']}"
+    assert (await http.get(held_by_intake)).status_code == 401  # the channel key
+    assert (await http.get(held_by_intake, headers=as_manager)).status_code == 401
+    assert (await http.get(held_by_intake, headers=system.headers_as("workflow"))).status_code == 200
 
     await system.start_temporal()  # same state file; the starter picks the complaint up
 
