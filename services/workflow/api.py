@@ -35,7 +35,7 @@ from services.common.service_auth import outgoing_headers, service_caller
 from services.common.settings import get_settings
 from services.common.temporal import connect
 from services.common.web import ApiError, Moment
-from services.workflow import inbox, kept_views, not_started, outbox, staff_auth
+from services.workflow import inbox, kept_views, outbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.authority import load_authority
 from services.workflow.console import pages as console
@@ -50,11 +50,9 @@ from services.workflow.contract import (
     AssignBody,
     CompensationBody,
     ComplaintClient,
-    ComplaintNotFound,
     ComplaintView,
     DecisionBody,
     DeclineTransferBody,
-    EngineUnavailable,
     FollowUpBody,
     NoteBody,
     PlanBody,
@@ -305,10 +303,8 @@ async def get_complaint(complaint_id: str, staff: SignedIn) -> ComplaintView:
     `live` false (503 only for one whose receipt is not recorded yet). Act on a live view: a
     recorded one may show a step the workflow has not completed yet. One intake accepted and
     has not started yet (Temporal was unreachable) shows as received, not live."""
-    try:
-        return await kept_views.view_or_recorded(app.state.pool, _complaints(), app.state.events, complaint_id)
-    except (ComplaintNotFound, EngineUnavailable) as engine_said:  # it does not know it, or cannot say
-        return await not_started.accepted_view(app.state.intake, complaint_id, engine_said)
+    state = app.state
+    return await kept_views.staff_view(state.pool, state.complaints, state.events, state.intake, complaint_id)
 
 
 @app.get(

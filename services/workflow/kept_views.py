@@ -14,9 +14,10 @@ An erasure deletes the kept view (`forget`), and a pass never keeps one after th
 from datetime import timedelta
 
 import asyncpg
+import httpx
 from prometheus_client import Gauge
 
-from services.workflow import inbox
+from services.workflow import inbox, not_started
 from services.workflow.contract import (
     LIVE_VIEW_WAIT,
     ComplaintClient,
@@ -100,19 +101,22 @@ async def view_of(
         return ComplaintView.model_validate_json(kept)
 
 
-async def view_or_recorded(
-    pool: asyncpg.Pool, complaints: ComplaintClient, events: EventStore, complaint_id: str
+async def staff_view(
+    pool: asyncpg.Pool, complaints: ComplaintClient, events: EventStore, intake: httpx.AsyncClient, complaint_id: str
 ) -> ComplaintView:
-    """What staff read: the live (or kept) view; while the engine cannot answer within
-    `LIVE_VIEW_WAIT`, what the events recorded (`live` false), since someone on the phone with the
-    customer still needs it. `EngineUnavailable` only for a complaint whose receipt is not recorded."""
+    """What staff read (the console and the staff API): the live (or kept) view; while the engine
+    cannot answer within `LIVE_VIEW_WAIT`, what the events recorded (`live` false), since someone
+    on the phone with the customer still needs it; and one the engine does not know yet, as
+    received, while intake holds it unstarted (`not_started`)."""
     try:
         return await view_of(pool, complaints, complaint_id, LIVE_VIEW_WAIT)
-    except EngineUnavailable:
+    except EngineUnavailable as engine_said:
         found = await recorded(pool, events, complaint_id)
-        if found is None:
-            raise
-        return found
+        if found is not None:
+            return found
+        return await not_started.accepted_view(intake, complaint_id, engine_said)
+    except ComplaintNotFound as engine_said:
+        return await not_started.accepted_view(intake, complaint_id, engine_said)
 
 
 async def recorded(pool: asyncpg.Pool, events: EventStore, complaint_id: str) -> ComplaintView | None:

@@ -54,6 +54,12 @@ async def test_a_complaint_accepted_while_temporal_is_down_runs_when_it_is_back(
     body = held.json()
     assert (body["stage"], body["live"], body["channel"]) == ("received", False, COMPLAINT["channel"])
     assert (await http.get(f"{staff_api}/20261201-00000000", headers=as_manager)).status_code == 404
+    complaint_page = f"/console/complaints/{accepted.json()['complaint_id']}"
+    session = {"console_session": as_manager["Authorization"].removeprefix("Bearer ")}
+    async with httpx.AsyncClient(base_url=system.settings.url_of("workflow"), cookies=session, timeout=30) as browser:
+        page = await browser.get(complaint_page, headers={"Accept": "text/html"})
+    assert page.status_code == 200 and 'data-testid="not-started"' in page.text, page.text[:500]
+    assert 'data-testid="no-actions"' in page.text and f'action="{complaint_page}/' not in page.text
     # What intake holds is the workflow service's to ask, no one else's.
     held_by_intake = f"{system.settings.url_of('intake')}/v1/accepted/{accepted.json()['complaint_id']}"
     assert (await http.get(held_by_intake)).status_code == 401  # the channel key

@@ -4,9 +4,11 @@ real PostgreSQL; the engine's side is a stand-in that knows some complaints and 
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from services.common.events import NewEvent
+from services.intake.contract import AcceptedSubmission
 from services.workflow import kept_views
 from services.workflow.contract import (
     LIVE_VIEW_WAIT,
@@ -123,7 +125,7 @@ class EngineDown(Engine):
         raise EngineUnavailable("the workflow engine did not answer")
 
 
-async def test_while_the_engine_cannot_answer_staff_read_what_the_events_recorded(pool):
+async def test_while_the_engine_cannot_answer_staff_read_what_was_recorded_or_accepted(pool):
     await pool.execute(
         """INSERT INTO workflow.inbox (complaint_id, stage, channel, received_at, tier, group_name, owner)
            VALUES ('C-1', 'acknowledged', 'hotline', $1, 2, 'senior-agents', 'li.na')""",
@@ -145,8 +147,9 @@ async def test_while_the_engine_cannot_answer_staff_read_what_the_events_recorde
         ]
     )
     engine = EngineDown({})
+    intake = intake_holding({"C-2": True, "C-3": False})  # C-2 started; C-3 waits for Temporal
 
-    recorded = await kept_views.view_or_recorded(pool, engine, events, "C-1")
+    recorded = await kept_views.staff_view(pool, engine, events, intake, "C-1")
     assert engine.asked == [("C-1", LIVE_VIEW_WAIT)]  # it waited as long as a page does
     assert recorded.live is False
     assert (recorded.stage, recorded.group, recorded.owner, recorded.tier) == (
@@ -157,8 +160,29 @@ async def test_while_the_engine_cannot_answer_staff_read_what_the_events_recorde
     )
     assert [h.type for h in recorded.history] == ["ComplaintReceived", "Acknowledged"]
     assert recorded.deadlines == {}  # no running deadline is shown as if it were live
-    with pytest.raises(EngineUnavailable):  # its receipt is not recorded: nothing to show but "try again"
-        await kept_views.view_or_recorded(pool, engine, events, "C-2")
+    with pytest.raises(EngineUnavailable):  # started, its receipt not recorded: nothing to show but "try again"
+        await kept_views.staff_view(pool, engine, events, intake, "C-2")
+    waiting = await kept_views.staff_view(pool, engine, events, intake, "C-3")  # accepted, not started
+    assert (waiting.stage, waiting.live) == (Stage.received, False)
+    with pytest.raises(ComplaintNotFound):  # intake accepted no such complaint: none, engine down or not
+        await kept_views.staff_view(pool, engine, events, intake, "C-4")
 
-    live = await kept_views.view_or_recorded(pool, Engine({"C-1": view("C-1", Stage.resolved)}), events, "C-1")
+    live = await kept_views.staff_view(pool, Engine({"C-1": view("C-1", Stage.resolved)}), events, intake, "C-1")
     assert live.live is True and live.stage == Stage.resolved
+    waiting = await kept_views.staff_view(pool, Engine({}), events, intake, "C-3")  # the engine knows none yet
+    assert (waiting.stage, waiting.live) == (Stage.received, False)
+
+
+def intake_holding(started: dict[str, bool]) -> httpx.AsyncClient:
+    """Intake's accepted endpoint: the complaints it holds, started or not; 404 for the rest."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        complaint_id = request.url.path.rsplit("/", 1)[-1]
+        if complaint_id not in started:
+            return httpx.Response(404, json={"error": "not_found", "message": complaint_id})
+        held = AcceptedSubmission(
+            complaint_id=complaint_id, channel="hotline", received_at=AT, started=started[complaint_id]
+        )
+        return httpx.Response(200, json=held.model_dump(mode="json"))
+
+    return httpx.AsyncClient(base_url="http://intake", transport=httpx.MockTransport(answer))

@@ -37,6 +37,11 @@ LABELS: dict[str, tuple[str, str]] = {
         "The workflow engine cannot show this complaint's live state right now. Below is what has been "
         "recorded; actions come back with it.",
     ),
+    "not_started_yet": (
+        "此投诉已受理，流程引擎暂时无法连接，恢复后即开始处理，不会丢失。",
+        "This complaint was accepted while the workflow engine could not be reached; it starts once "
+        "the engine is back, and nothing is lost.",
+    ),
     "reload": ("重新加载", "Reload"),
     "next_deadline_recorded": ("已记录的下一个时限", "Next deadline, as recorded"),
     "actions_wait_for_engine": ("流程引擎恢复后即可操作。", "Actions come back with the workflow engine."),

@@ -237,11 +237,10 @@ async def my_work(
 
 
 async def _complaint_context(request: Request, session: Session, complaint_id: str) -> dict[str, Any]:
-    desk, pool = _desk(request), request.app.state.pool
-    handling = await desk.handling(complaint_id)  # 404 for an unknown id
-    record = await inbox.row_of(pool, complaint_id)
-    view = await kept_views.view_or_recorded(pool, desk.complaints, request.app.state.events, complaint_id)
+    desk, pool, state = _desk(request), request.app.state.pool, request.app.state
+    view = await kept_views.staff_view(pool, desk.complaints, state.events, state.intake, complaint_id)
     live = view.live
+    record = await inbox.row_of(pool, complaint_id)
     received = await pool.fetchval(
         "SELECT data FROM workflow.events WHERE stream_id = $1 AND type = 'ComplaintReceived'", complaint_id
     )
@@ -266,7 +265,7 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
     )
     delivery = await _delivery_of(request, complaint_id)
     router = request.app.state.router
-    in_scope = forms.offered(view, session.staff, handling, desk) if live else []
+    in_scope = forms.offered(view, session.staff, await desk.handling(complaint_id), desk) if live else []
     staff_list = await router.staff() if any(f.action == "assign" for f in in_scope) else []  # only to offer them
     choices = {
         "to_group": tuple(g for g in sorted(router.config.groups) if g != view.group),
