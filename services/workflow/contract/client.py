@@ -8,6 +8,7 @@ Each error is an `ApiError`, so an HTTP API that lets one pass answers with its 
 from datetime import timedelta
 from typing import Any
 
+from circuitbreaker import CircuitBreaker
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
@@ -95,9 +96,25 @@ UPDATE_WAIT = timedelta(seconds=10)
 LIVE_VIEW_WAIT = timedelta(seconds=10)
 
 
+# Once a read finds the engine unreachable, reads answer "unavailable" at once for this long
+# (pages then show what was recorded) instead of each waiting out its timeout, 5 to 10 s during an
+# outage; the first read after it asks the engine again.
+ENGINE_RECHECK = timedelta(seconds=5)
+
+
+def _unreachable(_kind: type, exc: BaseException) -> bool:
+    return isinstance(exc, RPCError) and exc.status == RPCStatusCode.UNAVAILABLE
+
+
 class ComplaintClient:
-    def __init__(self, temporal: Client, task_queue: str = TASK_QUEUE):
+    def __init__(self, temporal: Client, task_queue: str = TASK_QUEUE, recheck_after: timedelta = ENGINE_RECHECK):
         self.temporal, self.task_queue = temporal, task_queue
+        self._reads = CircuitBreaker(
+            failure_threshold=1,
+            recovery_timeout=recheck_after.total_seconds(),
+            expected_exception=_unreachable,
+            name="complaint reads",
+        )
 
     def handle(self, complaint_id: str) -> WorkflowHandle[Any, ComplaintOutcome]:
         return self.temporal.get_workflow_handle(workflow_id_for(complaint_id), result_type=ComplaintOutcome)
@@ -123,9 +140,13 @@ class ComplaintClient:
 
     async def status(self, complaint_id: str, rpc_timeout: timedelta | None = None) -> ComplaintView:
         """The complaint's live view; `rpc_timeout` bounds the wait for a worker to answer."""
+        if self._reads.opened:
+            raise EngineUnavailable("the workflow engine was unreachable moments ago; try again shortly")
         handle = self.handle(complaint_id)
         try:
-            return await handle.query(STATUS_QUERY, result_type=ComplaintView, rpc_timeout=rpc_timeout)
+            return await self._reads.call_async(
+                handle.query, STATUS_QUERY, result_type=ComplaintView, rpc_timeout=rpc_timeout
+            )
         except (RPCError, RuntimeError) as exc:
             error = await self._translate(handle, complaint_id, exc)
             if isinstance(error, ComplaintClosed):  # a closed complaint still answers: this was the engine

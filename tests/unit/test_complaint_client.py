@@ -1,0 +1,48 @@
+"""The complaint client's reads while the Temporal server is down (services/workflow/contract/
+client.py), on a real dev server that is stopped: the first read waits and finds it unreachable,
+the next ones answer at once until it is asked again."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from services.run import temporal_cli
+from services.workflow.contract import ComplaintClient, ComplaintNotFound, EngineUnavailable
+
+WAIT = timedelta(seconds=2)
+
+
+@pytest.fixture
+async def stopped_engine():
+    """A client connected to a dev server, and a function that stops the server."""
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_cli(), ui=False)
+    try:
+        yield await Client.connect(env.client.service_client.config.target_host), env.shutdown
+    finally:
+        await env.shutdown()
+
+
+async def test_once_the_engine_is_found_unreachable_reads_answer_at_once_until_it_is_asked_again(stopped_engine):
+    temporal, stop = stopped_engine
+    complaints = ComplaintClient(temporal, recheck_after=timedelta(minutes=10))
+    asks_again_soon = ComplaintClient(temporal, recheck_after=timedelta(milliseconds=1))
+    with pytest.raises(ComplaintNotFound):  # up: an unknown complaint is not an outage
+        await complaints.status("C-0", rpc_timeout=WAIT)
+    await stop()
+
+    with pytest.raises(EngineUnavailable) as first:
+        await complaints.status("C-1", rpc_timeout=WAIT)
+    assert isinstance(first.value.__cause__, RPCError)  # it asked the engine, and waited
+    with pytest.raises(EngineUnavailable) as next_read:
+        await complaints.status("C-2", rpc_timeout=WAIT)
+    assert next_read.value.__cause__ is None  # it did not ask again
+
+    for complaint_id in ("C-1", "C-2"):  # once its pause is over, a read asks the engine again
+        with pytest.raises(EngineUnavailable) as asked:
+            await asks_again_soon.status(complaint_id, rpc_timeout=WAIT)
+        assert isinstance(asked.value.__cause__, RPCError)
+        await asyncio.sleep(0.01)
