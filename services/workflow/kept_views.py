@@ -9,6 +9,10 @@ this keeps what the pages show.
 
 An erasure deletes the kept view (`forget`), and a pass never keeps one after the complaint's
 `CustomerDataErased` event: both take the same per-complaint lock, so neither can undo the other.
+
+`staff_view` is the one answer to what staff read of a complaint, whatever the engine's state:
+live, kept, as its events recorded it while the engine cannot answer, or as received while
+intake holds it unstarted.
 """
 
 from datetime import timedelta
