@@ -1,6 +1,6 @@
-"""The complaint client's reads while the Temporal server is down (services/workflow/contract/
-client.py), on a real dev server that is stopped: the first read waits and finds it unreachable,
-the next ones answer at once until it is asked again."""
+"""The complaint client while the Temporal server is down (services/workflow/contract/client.py),
+on a real dev server that is stopped: the first read waits and finds it unreachable, the next
+reads and actions answer at once until it is asked again."""
 
 import asyncio
 from datetime import timedelta
@@ -11,7 +11,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from services.run import temporal_cli
-from services.workflow.contract import ComplaintClient, ComplaintNotFound, EngineUnavailable
+from services.workflow.contract import ComplaintClient, ComplaintNotFound, EngineUnavailable, StaffAction
 
 WAIT = timedelta(seconds=2)
 
@@ -26,7 +26,7 @@ async def stopped_engine():
         await env.shutdown()
 
 
-async def test_once_the_engine_is_found_unreachable_reads_answer_at_once_until_it_is_asked_again(stopped_engine):
+async def test_once_the_engine_is_found_unreachable_calls_answer_at_once_until_it_is_asked_again(stopped_engine):
     temporal, stop = stopped_engine
     complaints = ComplaintClient(temporal, recheck_after=timedelta(minutes=10))
     asks_again_soon = ComplaintClient(temporal, recheck_after=timedelta(milliseconds=1))
@@ -40,6 +40,9 @@ async def test_once_the_engine_is_found_unreachable_reads_answer_at_once_until_i
     with pytest.raises(EngineUnavailable) as next_read:
         await complaints.status("C-2", rpc_timeout=WAIT)
     assert next_read.value.__cause__ is None  # it did not ask again
+    with pytest.raises(EngineUnavailable) as action:  # nor does a staff action: retried with its key
+        await complaints.acknowledge("C-2", StaffAction(staff_id="li.na"), key="k-1")
+    assert action.value.__cause__ is None
 
     for complaint_id in ("C-1", "C-2"):  # once its pause is over, a read asks the engine again
         with pytest.raises(EngineUnavailable) as asked:

@@ -96,9 +96,10 @@ UPDATE_WAIT = timedelta(seconds=10)
 LIVE_VIEW_WAIT = timedelta(seconds=10)
 
 
-# Once a read finds the engine unreachable, reads answer "unavailable" at once for this long
-# (pages then show what was recorded) instead of each waiting out its timeout, 5 to 10 s during an
-# outage; the first read after it asks the engine again.
+# Once a read or an action finds the engine unreachable, reads and actions answer "unavailable"
+# at once for this long (pages then show what was recorded; an action is retried with its key)
+# instead of each waiting out its timeout, 5 to 10 s during an outage; the first call after it
+# asks the engine again.
 ENGINE_RECHECK = timedelta(seconds=5)
 
 
@@ -109,11 +110,11 @@ def _unreachable(_kind: type, exc: BaseException) -> bool:
 class ComplaintClient:
     def __init__(self, temporal: Client, task_queue: str = TASK_QUEUE, recheck_after: timedelta = ENGINE_RECHECK):
         self.temporal, self.task_queue = temporal, task_queue
-        self._reads = CircuitBreaker(
+        self._engine = CircuitBreaker(
             failure_threshold=1,
             recovery_timeout=recheck_after.total_seconds(),
             expected_exception=_unreachable,
-            name="complaint reads",
+            name="temporal server",
         )
 
     def handle(self, complaint_id: str) -> WorkflowHandle[Any, ComplaintOutcome]:
@@ -140,11 +141,10 @@ class ComplaintClient:
 
     async def status(self, complaint_id: str, rpc_timeout: timedelta | None = None) -> ComplaintView:
         """The complaint's live view; `rpc_timeout` bounds the wait for a worker to answer."""
-        if self._reads.opened:
-            raise EngineUnavailable("the workflow engine was unreachable moments ago; try again shortly")
+        self._unless_found_unreachable()
         handle = self.handle(complaint_id)
         try:
-            return await self._reads.call_async(
+            return await self._engine.call_async(
                 handle.query, STATUS_QUERY, result_type=ComplaintView, rpc_timeout=rpc_timeout
             )
         except (RPCError, RuntimeError) as exc:
@@ -251,9 +251,11 @@ class ComplaintClient:
     ) -> ComplaintView:
         if not isinstance(arg, UPDATES[name]):
             raise TypeError(f"{name} takes a {UPDATES[name].__name__}, not a {type(arg).__name__}")
+        self._unless_found_unreachable()
         handle = self.handle(complaint_id)
         try:
-            return await handle.execute_update(
+            return await self._engine.call_async(
+                handle.execute_update,
                 name,
                 arg,
                 id=update_id or (f"{name}:{key}" if key else None),
@@ -266,6 +268,10 @@ class ComplaintClient:
             raise EngineUnavailable("no worker took the action in time; try again") from exc
         except (RPCError, RuntimeError) as exc:
             raise await self._translate(handle, complaint_id, exc) from exc
+
+    def _unless_found_unreachable(self) -> None:
+        if self._engine.opened:
+            raise EngineUnavailable("the workflow engine was unreachable moments ago; try again shortly")
 
     async def _translate(self, handle: WorkflowHandle, complaint_id: str, exc: Exception) -> ComplaintError:
         """NOT_FOUND from an Update or a query means closed, or unknown: the execution's status
