@@ -9,7 +9,7 @@ import re
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -230,18 +230,25 @@ def _csrf(page: str) -> str:
     return found.group(1)
 
 
-async def staff_reads(traffic: Traffic, readers: Readers) -> tuple[int, bool, bool, int, str, bool]:
+async def staff_reads(traffic: Traffic, readers: Readers, live: bool = True) -> tuple[int, bool, bool, int, str, bool]:
     """The manager opens a resolved complaint's page in the console: its status, whether it says
     it shows only what was recorded, and whether it offers any action; then reads it from the
-    staff API: its status, stage and whether it is the live view."""
+    staff API: its status, stage and whether it is the live view. Expecting it `live`, they
+    reload until it is (a query waits for a worker under this load)."""
     complaint_id = sorted(traffic.resolved)[0]
     workflow = traffic.system.settings.url_of("workflow")
     async with httpx.AsyncClient(cookies={"console_session": readers.manager_token}) as browser:
-        page = await browser.get(
-            f"{workflow}/console/complaints/{complaint_id}", headers={"Accept": BROWSER_ACCEPT}, timeout=60
+        page = await _read_until(
+            lambda: browser.get(
+                f"{workflow}/console/complaints/{complaint_id}", headers={"Accept": BROWSER_ACCEPT}, timeout=60
+            ),
+            lambda r: live != ('data-testid="recorded-only"' in r.text),
         )
     offers = f'action="/console/complaints/{complaint_id}/' in page.text
-    api = await traffic.http.get(f"{workflow}/v1/complaints/{complaint_id}", headers=traffic.as_staff, timeout=60)
+    api = await _read_until(
+        lambda: traffic.http.get(f"{workflow}/v1/complaints/{complaint_id}", headers=traffic.as_staff, timeout=60),
+        lambda r: r.json()["live"] == live,
+    )
     view = api.json() if api.status_code == 200 else {}
     return (
         page.status_code,
@@ -263,8 +270,13 @@ async def customer_reads(traffic: Traffic, live: bool = True) -> tuple[int, bool
     down, what was recorded). Expecting it `live`, they reload until it is."""
     complaint_id = sorted(traffic.resolved)[0]
     page_url = traffic.pages[complaint_id]
-    page = await _read_until(traffic, page_url, lambda r: live != ('data-testid="recorded-only"' in r.text))
-    status = await _read_until(traffic, page_url.replace("/track/", "/v1/track/"), lambda r: r.json()["live"] == live)
+    page = await _read_until(
+        lambda: traffic.http.get(page_url, timeout=30), lambda r: live != ('data-testid="recorded-only"' in r.text)
+    )
+    status = await _read_until(
+        lambda: traffic.http.get(page_url.replace("/track/", "/v1/track/"), timeout=30),
+        lambda r: r.json()["live"] == live,
+    )
     return (
         page.status_code,
         "<pre>" in page.text,
@@ -275,19 +287,19 @@ async def customer_reads(traffic: Traffic, live: bool = True) -> tuple[int, bool
 
 
 async def _read_until(
-    traffic: Traffic, url: str, as_expected: Callable[[httpx.Response], bool], within: float = 90.0
+    read: Callable[[], Awaitable[httpx.Response]], as_expected: Callable[[httpx.Response], bool], within: float = 90.0
 ) -> httpx.Response:
-    """As a customer reloads: the page also asks the workflow, whose queries wait for a worker
+    """As a person reloads: the page also asks the workflow, whose queries wait for a worker
     under this load (and for its sticky queue after a kill), so one read may time out or show
     what was recorded."""
     until = time.monotonic() + within
     while True:
         try:
-            response = await traffic.http.get(url, timeout=30)
+            response = await read()
         except httpx.TransportError:
             response = None
         answered = response is not None and response.status_code == 200 and as_expected(response)
         if answered or time.monotonic() > until:
-            assert response is not None, f"no answer from {url} within {within} s"
+            assert response is not None, f"no answer within {within} s"
             return response
         await asyncio.sleep(1)
