@@ -2,11 +2,14 @@
 
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.async_api import async_playwright
+
+from services.run import LocalSystem, settings_on_free_ports
 
 # Debian's chromium, installed by `make test` (the Makefile); Playwright's own download cannot
 # reach the internet here. Flags: no sandbox as root, and no calls home on a closed network.
@@ -20,6 +23,21 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
+
+
+@pytest.fixture(scope="module")
+async def system(request, tmp_path_factory):
+    """The module's own system, shared by its tests: its folder and task queue named after the
+    module, its settings changed by the module's `SYSTEM_SETTINGS`. Every process is gone after."""
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    settings = settings_on_free_ports(
+        tmp_path_factory.mktemp(name),
+        temporal_task_queue=f"{name}-{uuid.uuid4().hex[:6]}",
+        **getattr(request.module, "SYSTEM_SETTINGS", {}),
+    )
+    async with LocalSystem(settings) as local:
+        yield local
+    assert not local.processes
 
 
 @pytest.fixture

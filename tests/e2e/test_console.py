@@ -11,20 +11,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from services.run import LocalSystem, settings_on_free_ports
-
 pytestmark = pytest.mark.e2e
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", "test-artifacts")) / "console"
-
-
-@pytest.fixture(scope="module")
-async def system(tmp_path_factory):
-    settings = settings_on_free_ports(
-        tmp_path_factory.mktemp("console"), temporal_task_queue=f"console-{uuid.uuid4().hex[:6]}"
-    )
-    async with LocalSystem(settings) as local:
-        yield local
 
 
 async def sign_in(browser: Browser, system, staff_id: str, *, width: int = 1280, lang: str = "en") -> Page:

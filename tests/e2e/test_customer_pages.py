@@ -7,7 +7,6 @@ import asyncio
 import os
 import re
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,21 +14,12 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
-from services.run import LocalSystem, settings_on_free_ports
+from services.run import LocalSystem
 from tests.e2e.test_end_to_end import RESOLUTION
 
 pytestmark = pytest.mark.e2e
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", "test-artifacts")) / "customer"
-
-
-@pytest.fixture(scope="module")
-async def system(tmp_path_factory):
-    settings = settings_on_free_ports(
-        tmp_path_factory.mktemp("customer"), temporal_task_queue=f"customer-{uuid.uuid4().hex[:6]}"
-    )
-    async with LocalSystem(settings) as local:
-        yield local
 
 
 async def on_a_phone(browser: Browser) -> Page:

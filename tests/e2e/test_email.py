@@ -9,19 +9,12 @@ import httpx
 import pytest
 
 from services.notify.contract import ReplyAddresses
-from services.run import LocalSystem, settings_on_free_ports
 
 pytestmark = pytest.mark.e2e
 RECEIPTS = ("received", "after_hours")  # after hours, the auto-reply is the receipt
 
 
-@pytest.fixture(scope="module")
-async def system(tmp_path_factory):
-    settings = settings_on_free_ports(
-        tmp_path_factory.mktemp("email"), temporal_task_queue=f"mail-{uuid.uuid4().hex[:6]}", notify_poll_seconds=0.2
-    )
-    async with LocalSystem(settings) as local:
-        yield local
+SYSTEM_SETTINGS = {"notify_poll_seconds": 0.2}
 
 
 async def eventually(check, timeout: float = 30.0):

@@ -63,14 +63,7 @@ RESOLUTION = {
 }
 
 
-@pytest.fixture(scope="module")
-async def system(tmp_path_factory):
-    settings = settings_on_free_ports(
-        tmp_path_factory.mktemp("system"), temporal_task_queue=f"e2e-{uuid.uuid4().hex[:6]}", batch_min_customers=1000
-    )  # batches: test_intake_rules.py
-    async with LocalSystem(settings) as local:
-        yield local
-    assert not local.processes
+SYSTEM_SETTINGS = {"batch_min_customers": 1000}  # batches: test_intake_rules.py
 
 
 async def eventually(check, timeout: float = 30.0):

@@ -14,7 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 
 from services.common.privacy import mask_phone
-from services.run import LocalSystem, settings_on_free_ports, temporal_cli
+from services.run import temporal_cli
 from services.workflow.contract import erasure_workflow_id, workflow_id_for
 from services.workflow.erasure.workflow import CustomerErasureWorkflow
 from services.workflow.worker import SANDBOX
@@ -29,15 +29,6 @@ from tests.e2e.test_end_to_end import (
 
 pytestmark = pytest.mark.e2e
 SCHEMAS = ("intake", "workflow", "notify", "reporting")
-
-
-@pytest.fixture(scope="module")
-async def system(tmp_path_factory):
-    settings = settings_on_free_ports(
-        tmp_path_factory.mktemp("erasure"), temporal_task_queue=f"erase-{uuid.uuid4().hex[:6]}"
-    )
-    async with LocalSystem(settings) as local:
-        yield local
 
 
 def a_customer() -> dict:

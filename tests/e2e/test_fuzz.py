@@ -6,23 +6,13 @@ import asyncio
 import re
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
 
-from services.run import LocalSystem, settings_on_free_ports
+from services.run import LocalSystem
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-async def system(tmp_path_factory):
-    settings = settings_on_free_ports(
-        tmp_path_factory.mktemp("fuzzed"), temporal_task_queue=f"fuzz-{uuid.uuid4().hex[:6]}"
-    )
-    async with LocalSystem(settings) as local:
-        yield local
 
 
 # Signing out would leave the rest of the run without its credential.

@@ -12,20 +12,13 @@ from temporalio.service import RPCError, RPCStatusCode
 from services.common.db import create_pool
 from services.common.temporal import connect
 from services.intake.submissions import ComplaintSubmission, IntakeRules, Submissions
-from services.run import LocalSystem, settings_on_free_ports
 from services.workflow.contract import ComplaintClient, workflow_id_for
 from tests.e2e.test_end_to_end import eventually, new_complaint
 
 BATCH_MIN, SURGE_PER_MINUTE = 3, 14
 
 
-@pytest.fixture(scope="module")
-async def system(tmp_path_factory):
-    settings = settings_on_free_ports(
-        tmp_path_factory.mktemp("rules"), batch_min_customers=BATCH_MIN, surge_per_minute=SURGE_PER_MINUTE
-    )
-    async with LocalSystem(settings) as local:
-        yield local
+SYSTEM_SETTINGS = {"batch_min_customers": BATCH_MIN, "surge_per_minute": SURGE_PER_MINUTE}
 
 
 async def _submit(http, system, body) -> dict:
