@@ -5,10 +5,14 @@ Each error is an `ApiError`, so an HTTP API that lets one pass answers with its 
 (409 refused or closed, 404 unknown, 503 the engine did not answer) and never a 500.
 """
 
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
+from types import TracebackType
 from typing import Any
 
-from circuitbreaker import CircuitBreaker
+from circuitbreaker import STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
@@ -98,8 +102,8 @@ LIVE_VIEW_WAIT = timedelta(seconds=10)
 
 # Once a read or an action finds the engine unreachable, reads and actions answer "unavailable"
 # at once for this long (pages then show what was recorded; an action is retried with its key)
-# instead of each waiting out its timeout, 5 to 10 s during an outage; the first call after it
-# asks the engine again.
+# instead of each waiting out its timeout, 5 to 10 s during an outage; then one call asks the
+# engine again.
 ENGINE_RECHECK = timedelta(seconds=5)
 
 
@@ -107,15 +111,49 @@ def _unreachable(_kind: type, exc: BaseException) -> bool:
     return isinstance(exc, RPCError) and exc.status == RPCStatusCode.UNAVAILABLE
 
 
-class ComplaintClient:
-    def __init__(self, temporal: Client, task_queue: str = TASK_QUEUE, recheck_after: timedelta = ENGINE_RECHECK):
-        self.temporal, self.task_queue = temporal, task_queue
-        self._engine = CircuitBreaker(
+class EngineBreaker(CircuitBreaker):
+    """Opened by the first call that finds the Temporal server unreachable. While open, calls
+    answer "unavailable" without asking. After `recheck_after`, one call at a time asks again
+    (the others still answer at once, instead of each waiting out an outage): an answer closes
+    it, unreachable opens it for another pause. A call its caller gave up on (cancelled) says
+    nothing of the server and changes nothing."""
+
+    def __init__(self, recheck_after: timedelta):
+        super().__init__(
             failure_threshold=1,
             recovery_timeout=recheck_after.total_seconds(),
             expected_exception=_unreachable,
             name="temporal server",
         )
+        self._asking_again = False
+
+    @contextmanager
+    def asking(self) -> Iterator[None]:
+        """Around one call to the server; raises EngineUnavailable instead of asking."""
+        state = self.state
+        if state == STATE_OPEN or (state == STATE_HALF_OPEN and self._asking_again):
+            raise EngineUnavailable("the workflow engine was unreachable moments ago; try again shortly")
+        probe = state == STATE_HALF_OPEN
+        self._asking_again = self._asking_again or probe
+        try:
+            with self:
+                yield
+        finally:
+            if probe:
+                self._asking_again = False
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc_value: BaseException | None, traceback: TracebackType | None
+    ) -> bool:
+        if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
+            return False
+        return bool(super().__exit__(exc_type, exc_value, traceback))
+
+
+class ComplaintClient:
+    def __init__(self, temporal: Client, task_queue: str = TASK_QUEUE, recheck_after: timedelta = ENGINE_RECHECK):
+        self.temporal, self.task_queue = temporal, task_queue
+        self._engine = EngineBreaker(recheck_after)
 
     def handle(self, complaint_id: str) -> WorkflowHandle[Any, ComplaintOutcome]:
         return self.temporal.get_workflow_handle(workflow_id_for(complaint_id), result_type=ComplaintOutcome)
@@ -141,12 +179,10 @@ class ComplaintClient:
 
     async def status(self, complaint_id: str, rpc_timeout: timedelta | None = None) -> ComplaintView:
         """The complaint's live view; `rpc_timeout` bounds the wait for a worker to answer."""
-        self._unless_found_unreachable()
         handle = self.handle(complaint_id)
         try:
-            return await self._engine.call_async(
-                handle.query, STATUS_QUERY, result_type=ComplaintView, rpc_timeout=rpc_timeout
-            )
+            with self._engine.asking():
+                return await handle.query(STATUS_QUERY, result_type=ComplaintView, rpc_timeout=rpc_timeout)
         except (RPCError, RuntimeError) as exc:
             error = await self._translate(handle, complaint_id, exc)
             if isinstance(error, ComplaintClosed):  # a closed complaint still answers: this was the engine
@@ -251,27 +287,22 @@ class ComplaintClient:
     ) -> ComplaintView:
         if not isinstance(arg, UPDATES[name]):
             raise TypeError(f"{name} takes a {UPDATES[name].__name__}, not a {type(arg).__name__}")
-        self._unless_found_unreachable()
         handle = self.handle(complaint_id)
         try:
-            return await self._engine.call_async(
-                handle.execute_update,
-                name,
-                arg,
-                id=update_id or (f"{name}:{key}" if key else None),
-                result_type=ComplaintView,
-                rpc_timeout=rpc_timeout or UPDATE_WAIT,
-            )
+            with self._engine.asking():
+                return await handle.execute_update(
+                    name,
+                    arg,
+                    id=update_id or (f"{name}:{key}" if key else None),
+                    result_type=ComplaintView,
+                    rpc_timeout=rpc_timeout or UPDATE_WAIT,
+                )
         except WorkflowUpdateFailedError as exc:
             raise ActionRefused(getattr(exc.cause, "message", None) or str(exc.cause)) from exc
         except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
             raise EngineUnavailable("no worker took the action in time; try again") from exc
         except (RPCError, RuntimeError) as exc:
             raise await self._translate(handle, complaint_id, exc) from exc
-
-    def _unless_found_unreachable(self) -> None:
-        if self._engine.opened:
-            raise EngineUnavailable("the workflow engine was unreachable moments ago; try again shortly")
 
     async def _translate(self, handle: WorkflowHandle, complaint_id: str, exc: Exception) -> ComplaintError:
         """NOT_FOUND from an Update or a query means closed, or unknown: the execution's status
