@@ -1,6 +1,8 @@
 """Masking of personal data (domain §4: contact data masked in views and logs, 138****1234)."""
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 # 7+ digits, optionally with a leading + and separators (spaces, hyphens, dots: 138.1234.5678):
@@ -42,6 +44,21 @@ def scrub_text(text: str) -> str:
     """Mask every e-mail address and phone number found in free text."""
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     return _PHONE.sub(lambda m: mask_phone(m.group(1)), text)
+
+
+def masked_contact(customer: Mapping[str, Any]) -> str | None:
+    """The contact a list shows of a customer: the phone masked, else the e-mail masked."""
+    if customer.get("phone"):
+        return mask_phone(customer["phone"])
+    if customer.get("email"):
+        return mask_email(customer["email"])
+    return None
+
+
+def masked_summary(*texts: str | None, length: int = 160) -> str:
+    """The customer's words as a list shows them: one line, contact data masked, cut short."""
+    text = " ".join(t for t in texts if t)
+    return scrub_text(" ".join(text.split()))[:length]
 
 
 # Event fields written by people (the customer's words, staff notes): where contact data typed

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from services.common import domain_events as ev
 from services.common.erasure import ERASED
 from services.common.events import STAGE_AFTER, NewEvent, StoredEvent
-from services.common.privacy import mask_email, mask_phone, scrub_text
+from services.common.privacy import masked_contact, masked_summary, scrub_text
 from services.workflow.contract import ComplaintView, HistoryEntry
 from services.workflow.permissions import Staff
 from services.workflow.routing import RoutingConfig
@@ -49,25 +49,16 @@ class InboxItem(BaseModel):
     batch_id: str | None
 
 
-def _masked_contact(customer: dict) -> str | None:
-    if customer.get("phone"):
-        return mask_phone(customer["phone"])
-    if customer.get("email"):
-        return mask_email(customer["email"])
-    return None
-
-
 def _received(p: ev.ComplaintReceived, event: NewEvent) -> dict[str, Any]:
     customer = p.customer or {}
-    text = " ".join(x for x in (p.subject, p.description) if x)
     return dict(
         channel=p.channel,
         received_at=p.received_at or event.occurred_at,
         customer_name=scrub_text(customer.get("name") or "") or None,
-        customer_contact=_masked_contact(customer),
+        customer_contact=masked_contact(customer),
         account_id=customer.get("account_id"),
         segment=customer.get("segment"),
-        summary=scrub_text(" ".join(text.split()))[:160],
+        summary=masked_summary(p.subject, p.description),
     )
 
 

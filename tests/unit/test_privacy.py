@@ -7,7 +7,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from services.common.logs import _mask_personal_data
-from services.common.privacy import masked_event_data, scrub_text
+from services.common.privacy import masked_contact, masked_event_data, masked_summary, scrub_text
 from services.common.telemetry import WithoutTrackingTokens
 
 
@@ -79,3 +79,11 @@ def test_tracking_tokens_never_leave_in_a_span_even_when_set_after_the_span_star
     assert finished.attributes["http.target"] == "/v1/track/{token}?x=1"
     assert finished.attributes["http.url"] == "http://h/track/{token}/survey"
     assert finished.attributes["http.status_code"] == 200 and finished.context == span.get_span_context()
+
+
+def test_a_list_shows_the_phone_else_the_email_masked_and_the_words_on_one_line_masked_and_short():
+    assert masked_contact({"phone": "+86 138-1234-5678", "email": "wang.fang@example.com"}) == "138****5678"
+    assert masked_contact({"phone": None, "email": "wang.fang@example.com"}) == "w***@example.com"
+    assert masked_contact({"name": "王芳"}) is None
+    summary = masked_summary("重复扣款", "请打\n13812345678  联系我" + "。" * 300)
+    assert summary.startswith("重复扣款 请打 138****5678 联系我。") and len(summary) == 160
