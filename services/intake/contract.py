@@ -9,6 +9,7 @@ from pydantic import BaseModel
 ERASURE_SCOPE_PATH = "/v1/erasure-scope/{complaint_id}"
 ERASE_PATH = "/v1/erasures/{complaint_id}"
 ACCEPTED_PATH = "/v1/accepted/{complaint_id}"
+WAITING_PATH = "/v1/accepted"  # ?limit=: the accepted complaints whose workflow has not started
 
 
 class AcceptedSubmission(BaseModel):
@@ -18,6 +19,27 @@ class AcceptedSubmission(BaseModel):
     channel: str
     received_at: datetime
     started: bool
+
+
+class WaitingComplaint(BaseModel):
+    """An accepted complaint whose workflow has not started (Temporal unreachable since it came
+    in), as a staff list shows it: personal data masked, tier and type as intake classified it."""
+
+    complaint_id: str
+    channel: str
+    received_at: datetime
+    tier: int | None = None
+    complaint_type: str | None = None
+    customer_name: str | None = None  # masked
+    customer_contact: str | None = None  # masked
+    summary: str = ""  # contact data masked
+
+
+class WaitingComplaints(BaseModel):
+    """The oldest first, up to the limit asked for; `total` counts them all."""
+
+    complaints: list[WaitingComplaint]
+    total: int
 
 
 class ScopedComplaint(BaseModel):

@@ -35,7 +35,8 @@ from services.common.service_auth import outgoing_headers, service_caller
 from services.common.settings import get_settings
 from services.common.temporal import connect
 from services.common.web import ApiError, Moment
-from services.workflow import inbox, kept_views, outbox, staff_auth
+from services.intake.contract import WaitingComplaints
+from services.workflow import inbox, kept_views, not_started, outbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.authority import load_authority
 from services.workflow.console import pages as console
@@ -295,6 +296,16 @@ async def set_duty(staff_id: str, body: Duty, staff: SignedIn) -> StaffMember:
     if member is None:
         raise ApiError(404, "not_found", f"no staff member '{staff_id}'", field="staff_id")
     return member
+
+
+@app.get("/v1/complaints/waiting-to-start", response_model=WaitingComplaints, tags=["staff"])
+async def complaints_waiting_to_start(
+    staff: SignedIn, limit: Annotated[int, Query(ge=1, le=200)] = 50
+) -> WaitingComplaints:
+    """Complaints intake accepted while Temporal was unreachable, whose workflow has not started
+    yet (it starts once Temporal is back), the oldest first: not in the inbox until then, and
+    an urgent one should not go unseen meanwhile. Contact data is masked."""
+    return await not_started.waiting(app.state.intake, limit)
 
 
 @app.get("/v1/complaints/{complaint_id}", response_model=ComplaintView, tags=["staff"])

@@ -3,14 +3,15 @@
 Intake stores a submission before it answers 202, and starts its workflow at once, or once
 Temporal is reachable again. Until then the engine knows no such complaint; staff who ask for it
 (the customer on the phone reads them the number) are told it was accepted and waits to start,
-rather than that it does not exist."""
+rather than that it does not exist; and every member of staff sees the ones waiting, so that an
+urgent complaint is not unseen for as long as the outage lasts."""
 
 from urllib.parse import quote
 
 import httpx
 
 from services.common.web import RETRY_AFTER_SECONDS, ApiError
-from services.intake.contract import ACCEPTED_PATH, AcceptedSubmission
+from services.intake.contract import ACCEPTED_PATH, WAITING_PATH, AcceptedSubmission, WaitingComplaints
 from services.workflow.contract import Channel, ComplaintError, ComplaintNotFound, ComplaintView, Stage
 
 
@@ -23,12 +24,7 @@ async def accepted_view(intake: httpx.AsyncClient, complaint_id: str, engine_sai
     if answer.status_code in (404, 422):  # 422: not even the shape of a complaint id
         raise ComplaintNotFound(f"no complaint {complaint_id}")
     if answer.status_code != 200:
-        raise ApiError(
-            503,
-            "temporarily_unavailable",
-            "intake cannot say right now whether it holds this complaint; retry shortly",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        raise _intake_unavailable("whether it holds this complaint")
     submission = AcceptedSubmission.model_validate_json(answer.content)
     if submission.started:
         raise engine_said
@@ -38,4 +34,22 @@ async def accepted_view(intake: httpx.AsyncClient, complaint_id: str, engine_sai
         channel=Channel(submission.channel),
         received_at=submission.received_at,
         live=False,
+    )
+
+
+async def waiting(intake: httpx.AsyncClient, limit: int = 50) -> WaitingComplaints:
+    """The complaints intake accepted whose workflow has not started, the oldest first (none
+    while Temporal is up, but for the moment between acceptance and start)."""
+    answer = await intake.get(WAITING_PATH, params={"limit": limit})
+    if answer.status_code != 200:
+        raise _intake_unavailable("which complaints wait to start")
+    return WaitingComplaints.model_validate_json(answer.content)
+
+
+def _intake_unavailable(what: str) -> ApiError:
+    return ApiError(
+        503,
+        "temporarily_unavailable",
+        f"intake cannot say right now {what}; retry shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )

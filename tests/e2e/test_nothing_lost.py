@@ -4,12 +4,15 @@ the workflow once Temporal is back, a customer and staff follow a complaint as i
 staff action waits for a worker to answer 503 and acts once when retried. Each test stops a part
 of the system, so each starts a system of its own."""
 
+import re
 import uuid
 
 import httpx
 import pytest
+from playwright.async_api import Browser, expect
 
 from services.run import LocalSystem, settings_on_free_ports
+from tests.e2e.test_console import shot, sign_in
 from tests.e2e.test_end_to_end import COMPLAINT, eventually
 
 pytestmark = pytest.mark.e2e
@@ -33,7 +36,7 @@ async def submit(system: LocalSystem, http: httpx.AsyncClient, key: str | None =
     )
 
 
-async def test_a_complaint_accepted_while_temporal_is_down_runs_when_it_is_back(system, http):
+async def test_a_complaint_accepted_while_temporal_is_down_runs_when_it_is_back(system, http, browser: Browser):
     await system.stop_temporal()
     key = str(uuid.uuid4())
     accepted = await submit(system, http, key)
@@ -56,8 +59,8 @@ async def test_a_complaint_accepted_while_temporal_is_down_runs_when_it_is_back(
     assert (await http.get(f"{staff_api}/20261201-00000000", headers=as_manager)).status_code == 404
     complaint_page = f"/console/complaints/{accepted.json()['complaint_id']}"
     session = {"console_session": as_manager["Authorization"].removeprefix("Bearer ")}
-    async with httpx.AsyncClient(base_url=system.settings.url_of("workflow"), cookies=session, timeout=30) as browser:
-        page = await browser.get(complaint_page, headers={"Accept": "text/html"})
+    async with httpx.AsyncClient(base_url=system.settings.url_of("workflow"), cookies=session, timeout=30) as console:
+        page = await console.get(complaint_page, headers={"Accept": "text/html"})
     assert page.status_code == 200 and 'data-testid="not-started"' in page.text, page.text[:500]
     assert 'data-testid="no-actions"' in page.text and f'action="{complaint_page}/' not in page.text
     # What intake holds is the workflow service's to ask, no one else's.
@@ -65,6 +68,26 @@ async def test_a_complaint_accepted_while_temporal_is_down_runs_when_it_is_back(
     assert (await http.get(held_by_intake)).status_code == 401  # the channel key
     assert (await http.get(held_by_intake, headers=as_manager)).status_code == 401
     assert (await http.get(held_by_intake, headers=system.headers_as("workflow"))).status_code == 200
+    waiting_at_intake = f"{system.settings.url_of('intake')}/v1/accepted"
+    assert (await http.get(waiting_at_intake)).status_code == 401
+    assert (await http.get(waiting_at_intake, headers=as_manager)).status_code == 401
+
+    # In no queue until it starts, it is listed for every member of staff, contact data masked.
+    complaint_id = accepted.json()["complaint_id"]
+    waiting_list = await http.get(f"{staff_api}/waiting-to-start", headers=await system.staff_headers("zhou.ting"))
+    assert waiting_list.status_code == 200, waiting_list.text
+    listed = {c["complaint_id"]: c for c in waiting_list.json()["complaints"]}
+    assert list(listed) == [complaint_id], listed  # the repeat is not a complaint of its own
+    assert (listed[complaint_id]["channel"], listed[complaint_id]["customer_contact"]) == ("hotline", "138****5678")
+    assert not any(raw in waiting_list.text for raw in ("138-1234", "1381234", "wang.fang@"))
+    assert (await http.get(f"{staff_api}/waiting-to-start")).status_code == 401  # the channel key
+    page = await sign_in(browser, system, "zhou.ting")
+    row = page.get_by_test_id("waiting").locator(f'tr[data-complaint="{complaint_id}"]')
+    await expect(row).to_contain_text("138****5678")
+    await expect(row.locator("time[data-since]")).to_have_text(re.compile(r"^\d+m \d+s$"))  # how long it waits
+    await shot(page, "waiting-to-start")
+    shown = await page.content()
+    assert not any(raw in shown for raw in ("138-1234", "1381234", "wang.fang@"))
 
     await system.start_temporal()  # same state file; the starter picks the complaint up
 
@@ -81,6 +104,9 @@ async def test_a_complaint_accepted_while_temporal_is_down_runs_when_it_is_back(
         return body if "RepeatLinked" in [h["type"] for h in body["history"]] else None
 
     assert [h["type"] for h in (await eventually(linked, timeout=60))["history"]].count("RepeatLinked") == 1
+    await page.reload()  # started: in its queue now, and no longer waiting
+    await expect(page.get_by_test_id("waiting")).to_have_count(0)
+    await page.context.close()
 
 
 async def test_a_staff_action_while_no_worker_runs_answers_503_and_its_retry_acts_once(system, http):

@@ -9,7 +9,7 @@ import pytest
 from services.common.web import ApiError
 from services.intake.contract import AcceptedSubmission
 from services.workflow.contract import Channel, ComplaintNotFound, EngineUnavailable, Stage
-from services.workflow.not_started import accepted_view
+from services.workflow.not_started import accepted_view, waiting
 
 AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -69,3 +69,23 @@ async def test_an_id_is_asked_for_as_one_path_segment():
     with pytest.raises(ComplaintNotFound):
         await accepted_view(intake, "C-1?x=1/../2", ENGINE_DOWN)
     assert asked == [b"/v1/accepted/C-1%3Fx%3D1%2F..%2F2"]
+
+
+def intake_listing(status: int, body: dict) -> httpx.AsyncClient:
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert (request.url.path, request.url.params["limit"]) == ("/v1/accepted", "50")
+        return httpx.Response(status, json=body)
+
+    return httpx.AsyncClient(base_url="http://intake", transport=httpx.MockTransport(answer))
+
+
+async def test_the_complaints_waiting_to_start_are_intakes_list():
+    listed = {"complaint_id": "C-1", "channel": "app", "received_at": AT.isoformat(), "tier": 1}
+    found = await waiting(intake_listing(200, {"complaints": [listed], "total": 3}))
+    assert (found.total, [(c.complaint_id, c.tier, c.received_at) for c in found.complaints]) == (3, [("C-1", 1, AT)])
+
+
+async def test_when_intake_cannot_list_them_staff_get_a_503_to_retry():
+    with pytest.raises(ApiError) as refused:
+        await waiting(intake_listing(503, {"error": "temporarily_unavailable", "message": "x"}))
+    assert refused.value.status == 503 and refused.value.headers

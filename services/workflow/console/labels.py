@@ -42,6 +42,17 @@ LABELS: dict[str, tuple[str, str]] = {
         "This complaint was accepted while the workflow engine could not be reached; it starts once "
         "the engine is back, and nothing is lost.",
     ),
+    "waiting_to_start": ("已受理、待开始处理", "Accepted, waiting to start"),
+    "waiting_to_start_why": (
+        "流程引擎接手后即开始处理（引擎无法连接时，待其恢复）；在此之前不在任何队列中，紧急投诉请直接联系客户。",
+        "Each starts as soon as the workflow engine takes it (while it cannot be reached, once it is back); "
+        "until then it is in no queue: call the customer of an urgent one.",
+    ),
+    "waiting_unknown": (
+        "暂时无法查询已受理、待开始处理的投诉。",
+        "Complaints accepted and waiting to start cannot be checked right now.",
+    ),
+    "waited": ("已等待", "Waited"),
     "reload": ("重新加载", "Reload"),
     "next_deadline_recorded": ("已记录的下一个时限", "Next deadline, as recorded"),
     "actions_wait_for_engine": ("流程引擎恢复后即可操作。", "Actions come back with the workflow engine."),

@@ -6,6 +6,7 @@ stage and my role allow), Team (leads and up: load, breaches, escalations to me,
 """
 
 import json
+import logging
 import uuid
 from collections.abc import Awaitable
 from dataclasses import replace
@@ -24,7 +25,8 @@ from services.common.privacy import mask_name, masked_event_data
 from services.common.settings import get_settings
 from services.common.web import ApiError
 from services.common.web_session import language_of, new_form_token, page_headers, same_origin, switch_language
-from services.workflow import inbox, kept_views, outbox, staff_auth
+from services.intake.contract import WaitingComplaints
+from services.workflow import inbox, kept_views, not_started, outbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.console import forms
 from services.workflow.console.labels import label
@@ -45,6 +47,7 @@ from services.workflow.permissions import LEADING_ROLES, Staff
 from services.workflow.playbooks import suggest
 from services.workflow.routing import RoutingConfig
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)
 PAGES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 STATIC = Path(__file__).parent / "static"
@@ -163,6 +166,16 @@ def _rows(items: list[inbox.InboxItem]) -> list[dict[str, Any]]:
     return [{**i.model_dump(), "customer_name": mask_name(i.customer_name or "")} for i in items]
 
 
+async def _waiting_to_start(request: Request) -> WaitingComplaints | None:
+    """Accepted complaints whose workflow has not started (none while Temporal is up), for every
+    member of staff: they are in no queue yet. None when intake cannot say: the page says so."""
+    try:
+        return await not_started.waiting(request.app.state.intake)
+    except (ApiError, httpx.TransportError) as exc:
+        log.warning("the waiting complaints could not be read from intake: %s", exc)
+        return None
+
+
 def _addresses_of(staff: Staff, config: RoutingConfig) -> list[str]:
     """Where alerts reach this person: by name, as the queue of their groups, and as the chain
     roles they hold for any group."""
@@ -211,6 +224,7 @@ async def my_work(
     mine_ids = {i.complaint_id for i in mine}
     alerts = await outbox.alerts_to(pool, _addresses_of(staff, config))
     context = {
+        "waiting": await _waiting_to_start(request),
         "alerts": alerts,
         "session": session,
         "mine": _rows(mine),

@@ -1,4 +1,4 @@
-// Live countdowns to each deadline, and inserting a playbook's text into a form. The pages work
+// Live countdowns to each deadline, the time each complaint waiting to start has waited, and inserting a playbook's text into a form. The pages work
 // without it: the deadline itself is printed, and the text can be copied by hand.
 (function () {
   var UNITS = { zh: ["天", "小时", "分", "秒", "超时 "], en: ["d ", "h ", "m ", "s", "−"] };
@@ -16,6 +16,10 @@
       if (!el.title) el.title = el.textContent;
       el.textContent = left(ms);
       el.classList.toggle("overdue", ms < 0);
+    });
+    document.querySelectorAll("time[data-since]").forEach(function (el) {
+      if (!el.title) el.title = el.textContent;
+      el.textContent = left(Math.max(now - Date.parse(el.getAttribute("data-since")), 0));
     });
   }
   document.addEventListener("DOMContentLoaded", function () {
