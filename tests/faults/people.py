@@ -260,6 +260,20 @@ async def staff_reads(traffic: Traffic, readers: Readers, live: bool = True) -> 
     )
 
 
+async def waiting_to_start(traffic: Traffic, any_waiting: bool) -> tuple[int, set[str]]:
+    """What staff are shown as accepted and waiting to start (in no queue yet): the status and the
+    complaints listed. Expecting `any_waiting` or none, they reload until it is so."""
+    workflow = traffic.system.settings.url_of("workflow")
+    listed = await _read_until(
+        lambda: traffic.http.get(
+            f"{workflow}/v1/complaints/waiting-to-start", params={"limit": 200}, headers=traffic.as_staff, timeout=30
+        ),
+        lambda r: bool(r.json()["complaints"]) == any_waiting,
+    )
+    complaints = listed.json()["complaints"] if listed.status_code == 200 else []
+    return listed.status_code, {c["complaint_id"] for c in complaints}
+
+
 MESSAGES_NOT_SHOWN = "Your messages cannot be shown right now; none is lost."
 
 

@@ -23,7 +23,7 @@ from services.run import LocalSystem, free_port, settings_on_free_ports
 from services.workflow.contract import workflow_id_for
 from tests.e2e.test_end_to_end import read_whole_feed
 from tests.faults import chaos
-from tests.faults.people import Readers, SigningInAndOut, Traffic, customer_reads, staff_reads
+from tests.faults.people import Readers, SigningInAndOut, Traffic, customer_reads, staff_reads, waiting_to_start
 
 pytestmark = pytest.mark.faults
 
@@ -100,7 +100,13 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
             customer_page["while Temporal was down"] = await customer_reads(traffic, live=False)
 
         await outage(kill_temporal, system.start_temporal)
-        await outage(proxy.cut, proxy.restore, down_for=8.0)
+        waiting: dict[str, tuple[int, set[str]]] = {}
+
+        async def cut_intake_from_temporal():  # what it accepts meanwhile waits to start
+            await proxy.cut()
+            waiting["while intake could not reach Temporal"] = await waiting_to_start(traffic, any_waiting=True)
+
+        await outage(cut_intake_from_temporal, proxy.restore, down_for=8.0)
         await outage(smtp_down, smtp_up, down_for=8.0)  # the mail server away for a while
         await asyncio.sleep(6)
         customer_page["once it was back"] = await customer_reads(traffic)
@@ -110,6 +116,7 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
         await reading
         await signing.after()
         await traffic.finish()
+        waiting["once it was back"] = await waiting_to_start(traffic, any_waiting=False)
 
         # Every 202 has its workflow; none failed.
         client = system.temporal.client
@@ -195,6 +202,10 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
             "a manager's complaint (page: status, only what was recorded, offers actions; API: status, stage, live)": (
                 console_page
             ),
+            "waiting to start, as staff see it (status, how many; all of them 202s)": {
+                moment: (status, len(listed), listed <= traffic.accepted)
+                for moment, (status, listed) in waiting.items()
+            },
             "500s": len(traffic.server_errors),
             "requests that reached the server as an error (its logs)": unanswered,
             "refused": len(traffic.refused),
@@ -228,6 +239,10 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
         assert stage in ("resolved", "awaiting_survey", "closed"), report
         page, recorded, _, api, _, live = console_page["once it was back"]
         assert (page, recorded, api, live) == (200, False, 200, True), report  # the live view again
+        # Accepted while intake could not start them: listed for staff, each one a 202; none once back.
+        status, listed = waiting["while intake could not reach Temporal"]
+        assert status == 200 and listed and listed <= traffic.accepted, report
+        assert waiting["once it was back"] == (200, set()), report
         assert signing.seen == {
             "dashboard sign-in": 503,
             "console sign-in": 503,
