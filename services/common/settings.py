@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     traces_dir: Path | None = None
     reporting_poll_seconds: float = 0.5
     notify_poll_seconds: float = 1.0
+    # A staff member's alerts reach the console at once; their e-mail copies wait this long and
+    # go out together, one e-mail for a burst (services/notify/alert_emails.py).
+    alert_email_wait_seconds: float = 30.0
 
     # E-mail: an SMTP relay (production: TLS and a login). Unset: e-mail is written to the
     # deliveries folder like the other channels. `make run` starts a local SMTP server that

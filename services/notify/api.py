@@ -2,6 +2,7 @@
 
 import uuid
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -17,7 +18,8 @@ from services.common.service import service_app, service_database
 from services.common.service_auth import service_caller, unauthorized
 from services.common.web import ApiError
 from services.notify import mailbox_page
-from services.notify.channels import channels_from, staff_emails
+from services.notify.alert_emails import AlertEmails, keeping_copies, staff_emails
+from services.notify.channels import channels_from
 from services.notify.contract import (
     BATCH_PATH,
     ERASE_PATH,
@@ -43,14 +45,19 @@ tracer = trace.get_tracer(__name__)
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     async with service_database("notify", MIGRATIONS) as (settings, pool):
-        app.state.outbox = Outbox(pool)
+        outbox = app.state.outbox = Outbox(pool, on_delivered=keeping_copies(staff_emails(settings.roster_file)))
         app.state.webhook_secret = settings.webhook_secret
-        provider = channels_from(settings, staff_emails(settings.roster_file))
-        outbox: Outbox = app.state.outbox
+        provider = channels_from(settings)
+        alert_emails = AlertEmails(
+            pool, outbox, timedelta(seconds=settings.alert_email_wait_seconds), f"{settings.url_of('workflow')}/console"
+        )
         try:
             async with (
                 app.state.loops.supervised(
                     "dispatcher", lambda: outbox.deliver_due(provider), settings.notify_poll_seconds, wake=outbox.wake
+                ),
+                app.state.loops.supervised(
+                    "alert e-mails", alert_emails.send_due, min(settings.alert_email_wait_seconds / 3, 5.0)
                 ),
                 app.state.loops.supervised("metrics", lambda: refresh_gauges(pool), 5.0),
             ):

@@ -7,7 +7,8 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 import asyncpg
@@ -15,6 +16,7 @@ from prometheus_client import Gauge
 from pydantic import BaseModel
 
 from services.common.erasure import ERASED
+from services.notify.alert_emails import Delivered
 from services.notify.contract import Acceptance, KeyedNotificationRequest, NotificationRequest
 from services.notify.providers import DeliveryFailed, OutboundMessage, Provider
 from services.notify.rendering import TemplateProblem, render
@@ -97,9 +99,10 @@ def backoff(attempts: int) -> float:
 
 
 class Outbox:
-    def __init__(self, pool: asyncpg.Pool):
+    def __init__(self, pool: asyncpg.Pool, on_delivered: Delivered | None = None):
         self.pool = pool
         self.wake = asyncio.Event()
+        self.on_delivered = on_delivered  # in each delivery's transaction (alert_emails.keeping_copies)
 
     async def accept(self, key: str, request: NotificationRequest) -> tuple[Notification, bool]:
         """Store the notification once per key; returns (notification, created_now)."""
@@ -112,8 +115,11 @@ class Outbox:
         assert outcome.notification_id is not None
         return await self._stored(outcome.notification_id), outcome.status == 202
 
-    async def accept_many(self, requests: Sequence[KeyedNotificationRequest]) -> list[Acceptance]:
-        """Store each message once per key, all in one statement; an outcome per message, in order."""
+    async def accept_many(
+        self, requests: Sequence[KeyedNotificationRequest], conn: asyncpg.Connection | None = None
+    ) -> list[Acceptance]:
+        """Store each message once per key, all in one statement; an outcome per message, in order.
+        On `conn`, in the caller's transaction."""
         outcomes: dict[str, Acceptance] = {}
         new: list[tuple] = []
         for keyed in requests:
@@ -142,7 +148,7 @@ class Outbox:
                 )
             )
         if new:
-            async with self.pool.acquire() as conn:
+            async with _on(self.pool, conn) as conn:
                 columns = list(zip(*new, strict=True))
                 inserted = await conn.fetch(
                     """INSERT INTO notify.notifications (id, idempotency_key, request_hash, complaint_id, template,
@@ -317,6 +323,8 @@ class Outbox:
                     outcome,
                 )
                 await _log_attempt(conn, row["id"], row, outcome, delivery.answer)
+                if self.on_delivered is not None:
+                    await self.on_delivered(conn, row["id"], row["channel"], row["recipient_address"])
 
         await _until_recorded(record, notification_id)
 
@@ -377,6 +385,16 @@ class Outbox:
             "delivery failed for good and no other address is known (dead letter)",
             extra={"notification_id": str(notification_id), "error": error},
         )
+
+
+@asynccontextmanager
+async def _on(pool: asyncpg.Pool, conn: asyncpg.Connection | None) -> AsyncIterator[asyncpg.Connection]:
+    """The caller's connection, or one from the pool."""
+    if conn is not None:
+        yield conn
+    else:
+        async with pool.acquire() as acquired:
+            yield acquired
 
 
 async def _until_recorded(record: Callable[[], Awaitable[None]], notification_id: str) -> None:
