@@ -66,7 +66,7 @@ class AlertEmails:
         every copy waiting for them; returns how many e-mails were stored."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                """SELECT c.alert_id, c.email, c.kept_at, a.recipient_name, a.subject, a.complaint_id
+                """SELECT c.alert_id, c.email, c.kept_at, a.recipient_name, a.subject, a.body, a.complaint_id
                    FROM notify.alert_email_copies c JOIN notify.notifications a ON a.id = c.alert_id
                    WHERE c.email_id IS NULL AND c.email IN (
                        SELECT email FROM notify.alert_email_copies WHERE email_id IS NULL
@@ -105,6 +105,7 @@ class AlertEmails:
             recipient_address=first["email"],
             variables={
                 "alerts": alerts,
+                "text": first["body"] if len(copies) == 1 else None,  # a lone alert, written out
                 "count": len(copies),
                 "more": len(copies) - len(alerts),
                 "console_url": self.console_url,

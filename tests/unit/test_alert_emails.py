@@ -100,6 +100,7 @@ async def test_a_later_alert_waits_again_and_an_email_about_one_complaint_names_
     assert await sender.send_due() == 1
     second = (await emails(outbox))[1]
     assert second["complaint_id"] == "C-2" and second["subject"].startswith("[tier 1] ESCALATION level 1: C-2")
+    assert "Complaint C-2 (tier 1) missed its first response deadline" in second["body"]  # the alert itself
 
 
 async def test_an_alert_delivered_twice_keeps_one_copy(notify):
