@@ -133,6 +133,7 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "compensation_decided": ("补偿审批结果", "compensation decided"),
         "customer_wrote_again": ("客户再次来信", "customer wrote again"),
         "complaint_reopened": ("投诉重新打开", "complaint reopened"),
+        "alert_email": ("提醒邮件", "alerts by e-mail"),
         "follow_up_needed": ("需二次回访", "second follow-up needed"),
         "batch_incident": ("批量事件", "batch incident"),
         "surge_warning": ("投诉激增预警", "surge warning"),

@@ -66,12 +66,12 @@ class AlertEmails:
         every copy waiting for them; returns how many e-mails were stored."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                """SELECT c.alert_id, c.email, c.kept_at, a.recipient_name, a.subject, a.body, a.complaint_id
+                """SELECT c.alert_id, c.email, a.created_at, a.recipient_name, a.subject, a.body, a.complaint_id
                    FROM notify.alert_email_copies c JOIN notify.notifications a ON a.id = c.alert_id
                    WHERE c.email_id IS NULL AND c.email IN (
                        SELECT email FROM notify.alert_email_copies WHERE email_id IS NULL
                        GROUP BY email HAVING min(kept_at) <= now() - $1::interval)
-                   ORDER BY c.email, c.kept_at, c.alert_id
+                   ORDER BY c.email, a.accepted_order
                    FOR UPDATE OF c SKIP LOCKED""",
                 self.wait,
             )
@@ -92,7 +92,7 @@ class AlertEmails:
     def _email(self, copies: list[asyncpg.Record]) -> tuple[KeyedNotificationRequest, list[object]]:
         first = copies[0]
         alerts = [
-            {"subject": c["subject"], "complaint_id": c["complaint_id"], "at": c["kept_at"].isoformat()}
+            {"subject": c["subject"], "complaint_id": c["complaint_id"], "at": c["created_at"].isoformat()}
             for c in copies[:LISTED]
         ]
         complaints = {c["complaint_id"] for c in copies}
