@@ -2,7 +2,7 @@
 
 An alert to a named member of staff is delivered to the console at once (the local mailbox the
 console lists). When the roster gives that person an e-mail, a copy is kept with the delivery
-(`keep_copy`, in its transaction) and waits: once a person's oldest waiting copy is
+(`keeping_copies`, in its transaction) and waits: once a person's oldest waiting copy is
 `alert_email_wait_seconds` old, every copy waiting for them goes out as one e-mail. A storm of
 deadlines is then one e-mail to the lead, not hundreds, and a lone alert is in their inbox within
 the wait (the console has it at once). The e-mail is an ordinary notification, stored in the same
@@ -60,6 +60,8 @@ def staff_emails(roster_file: Path) -> dict[str, str]:
 class AlertEmails:
     def __init__(self, pool: asyncpg.Pool, outbox: "Outbox", wait: timedelta, console_url: str):
         self.pool, self.outbox, self.wait, self.console_url = pool, outbox, wait, console_url
+        # How often to look: a few times within the wait, at least every 5 s, never a busy loop.
+        self.every_seconds = max(0.2, min(wait.total_seconds() / 3, 5.0))
 
     async def send_due(self) -> int:
         """One e-mail for each person whose oldest waiting copy has waited long enough, with

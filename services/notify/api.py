@@ -56,9 +56,7 @@ async def lifespan(app: FastAPI):
                 app.state.loops.supervised(
                     "dispatcher", lambda: outbox.deliver_due(provider), settings.notify_poll_seconds, wake=outbox.wake
                 ),
-                app.state.loops.supervised(
-                    "alert e-mails", alert_emails.send_due, min(settings.alert_email_wait_seconds / 3, 5.0)
-                ),
+                app.state.loops.supervised("alert e-mails", alert_emails.send_due, alert_emails.every_seconds),
                 app.state.loops.supervised("metrics", lambda: refresh_gauges(pool), 5.0),
             ):
                 yield
