@@ -10,32 +10,25 @@ transaction that marks its copies: retries, Message-ID and attempts as for any o
 and a crash before the commit leaves the copies waiting for the next pass."""
 
 import tomllib
-from collections.abc import Awaitable, Callable
+import uuid
 from datetime import timedelta
 from itertools import groupby
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import asyncpg
 
 from services.notify.contract import KeyedNotificationRequest
-
-if TYPE_CHECKING:
-    from services.notify.outbox import Outbox
+from services.notify.outbox import Delivered, Outbox
 
 TEMPLATE = "alert_email"
 LISTED = 50  # alerts written out in one e-mail; the rest are counted (the console lists them all)
-
-
-# Called in a delivery's transaction: (connection, notification id, channel, recipient address).
-Delivered = Callable[[asyncpg.Connection, object, str, str], Awaitable[None]]
 
 
 def keeping_copies(staff_email: dict[str, str]) -> Delivered:
     """Keeps a copy of each alert delivered to a person the roster gives an e-mail (a second
     delivery of the same alert keeps one)."""
 
-    async def keep(conn: asyncpg.Connection, alert_id: object, channel: str, address: str) -> None:
+    async def keep(conn: asyncpg.Connection, alert_id: uuid.UUID, channel: str, address: str) -> None:
         kind, _, who = address.partition(":")
         if channel == "internal" and kind == "staff" and (email := staff_email.get(who)):
             await conn.execute(
@@ -58,7 +51,7 @@ def staff_emails(roster_file: Path) -> dict[str, str]:
 
 
 class AlertEmails:
-    def __init__(self, pool: asyncpg.Pool, outbox: "Outbox", wait: timedelta, console_url: str):
+    def __init__(self, pool: asyncpg.Pool, outbox: Outbox, wait: timedelta, console_url: str):
         self.pool, self.outbox, self.wait, self.console_url = pool, outbox, wait, console_url
         # How often to look: a few times within the wait, at least every 5 s, never a busy loop.
         self.every_seconds = max(0.2, min(wait.total_seconds() / 3, 5.0))
@@ -91,7 +84,7 @@ class AlertEmails:
                 )
             return len(emails)
 
-    def _email(self, copies: list[asyncpg.Record]) -> tuple[KeyedNotificationRequest, list[object]]:
+    def _email(self, copies: list[asyncpg.Record]) -> tuple[KeyedNotificationRequest, list[uuid.UUID]]:
         first = copies[0]
         alerts = [
             {"subject": c["subject"], "complaint_id": c["complaint_id"], "at": c["created_at"].isoformat()}

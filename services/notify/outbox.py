@@ -16,12 +16,15 @@ from prometheus_client import Gauge
 from pydantic import BaseModel
 
 from services.common.erasure import ERASED
-from services.notify.alert_emails import Delivered
 from services.notify.contract import Acceptance, KeyedNotificationRequest, NotificationRequest
 from services.notify.providers import DeliveryFailed, OutboundMessage, Provider
 from services.notify.rendering import TemplateProblem, render
 
 log = logging.getLogger(__name__)
+
+# What else a delivery records, in its transaction: (connection, notification id, channel,
+# recipient address). Alert e-mail copies: alert_emails.keeping_copies.
+Delivered = Callable[[asyncpg.Connection, uuid.UUID, str, str], Awaitable[None]]
 
 MAX_ATTEMPTS = 10
 # A provider call is given up after DELIVERY_TIMEOUT; a claim whose process died is taken up
