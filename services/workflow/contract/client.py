@@ -133,8 +133,9 @@ class EngineBreaker(CircuitBreaker):
         state = self.state
         if state == STATE_OPEN or (state == STATE_HALF_OPEN and self._asking_again):
             raise EngineUnavailable("the workflow engine was unreachable moments ago; try again shortly")
-        probe = state == STATE_HALF_OPEN
-        self._asking_again = self._asking_again or probe
+        probe = state == STATE_HALF_OPEN  # and no other call is asking: this one does
+        if probe:
+            self._asking_again = True
         try:
             with self:
                 yield
