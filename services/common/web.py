@@ -52,6 +52,16 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.field, self.headers = status, code, message, field, headers
 
 
+# How long a caller waits before trying again after a 503, unless the answer says otherwise.
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable(message: str, retry_after: int = RETRY_AFTER_SECONDS) -> ApiError:
+    """What cannot be answered now because something it needs is down: a 503 that says when to
+    try again."""
+    return ApiError(503, "temporarily_unavailable", message, headers={"Retry-After": str(retry_after)})
+
+
 def error_body(code: str, message: str, fields: list[dict] | None = None) -> dict:
     body: dict[str, object] = {"error": code, "message": message}
     if fields:
@@ -61,7 +71,9 @@ def error_body(code: str, message: str, fields: list[dict] | None = None) -> dic
 
 def error_response(request: Request, status: int, body: dict, headers: Mapping[str, str] | None = None) -> Response:
     """The one way an error is answered: JSON for an API client, the same said as a page to a
-    person whose browser asks for HTML."""
+    person whose browser asks for HTML. Every 503 says when to try again."""
+    if status == 503 and "retry-after" not in {name.lower() for name in headers or {}}:
+        headers = {**(headers or {}), "Retry-After": str(RETRY_AFTER_SECONDS)}
     if wants_page(request):
         return error_page(request, status, body, headers)
     return JSONResponse(status_code=status, content=body, headers=headers)
@@ -93,9 +105,6 @@ async def _on_api_error(request: Request, exc: ApiError) -> Response:
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error_response(request, exc.status_code, error_body(code, str(exc.detail)), exc.headers)
-
-
-RETRY_AFTER_SECONDS = 5
 
 
 DATABASE_DOWN: tuple[type[Exception], ...] = (  # unreachable, shutting down, out of connections

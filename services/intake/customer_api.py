@@ -10,7 +10,7 @@ import httpx
 from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel
 
-from services.common.web import ApiError
+from services.common.web import ApiError, unavailable
 from services.intake.state import Intake, IntakeDep
 from services.notify.contract import NOTIFICATIONS_PATH
 from services.workflow.contract import (
@@ -220,9 +220,7 @@ async def customer_update(
         reason = exc.message if isinstance(exc, ActionRefused) else "this complaint is closed"
         raise ApiError(409, refusal_code, reason) from exc
     except EngineUnavailable as exc:
-        raise ApiError(
-            503, "temporarily_unavailable", "this cannot be saved right now; try again", headers={"Retry-After": "2"}
-        ) from exc
+        raise unavailable("this cannot be saved right now; try again", retry_after=2) from exc
 
 
 async def _already_recorded(intake: Intake, complaint_id: str, arg: CustomerInput) -> bool:
@@ -237,12 +235,7 @@ async def _already_recorded(intake: Intake, complaint_id: str, arg: CustomerInpu
 
 
 def _unavailable() -> ApiError:
-    return ApiError(
-        503,
-        "temporarily_unavailable",
-        "the complaint cannot be shown right now; try again",
-        headers={"Retry-After": "2"},
-    )
+    return unavailable("the complaint cannot be shown right now; try again", retry_after=2)
 
 
 async def _view(intake: Intake, complaint_id: str) -> ComplaintView:

@@ -14,7 +14,7 @@ import email.utils
 import re
 from datetime import UTC, datetime
 
-from services.common.web import ApiError
+from services.common.web import unavailable
 from services.intake.state import Intake
 from services.notify.contract import ReplyAddresses
 from services.workflow.contract import (
@@ -89,5 +89,5 @@ async def take_reply(
     except (ComplaintClosed, ComplaintNotFound):  # not found: closed long ago, gone from the engine
         return None
     except ComplaintError as exc:
-        raise ApiError(503, "temporarily_unavailable", "the complaint cannot take the answer now; retry") from exc
+        raise unavailable("the complaint cannot take the answer now; retry") from exc
     return row["complaint_id"], row["tracking_token"], datetime.now(UTC)

@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.common.service_auth import caller_of, unauthorized
 from services.common.settings import get_settings
-from services.common.web import ApiError
+from services.common.web import ApiError, unavailable
 from services.workflow.contract.names import RANK
 
 READS_REPORTS = "group_lead"
@@ -69,7 +69,7 @@ class StaffTokens:
 
 
 def _sign_in_unavailable() -> ApiError:
-    return ApiError(503, "temporarily_unavailable", "sign-in cannot be checked right now; try again")
+    return unavailable("sign-in cannot be checked right now; try again")
 
 
 async def reader_of(request: Request, token: str | None, least: str = READS_REPORTS) -> Reader:

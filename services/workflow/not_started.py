@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import httpx
 
-from services.common.web import RETRY_AFTER_SECONDS, ApiError
+from services.common.web import ApiError, unavailable
 from services.intake.contract import ACCEPTED_PATH, WAITING_PATH, AcceptedSubmission, WaitingComplaints
 from services.workflow.contract import Channel, ComplaintError, ComplaintNotFound, ComplaintView, Stage
 
@@ -47,9 +47,4 @@ async def waiting(intake: httpx.AsyncClient, limit: int = 50) -> WaitingComplain
 
 
 def _intake_unavailable(what: str) -> ApiError:
-    return ApiError(
-        503,
-        "temporarily_unavailable",
-        f"intake cannot say right now {what}; retry shortly",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
+    return unavailable(f"intake cannot say right now {what}; retry shortly")

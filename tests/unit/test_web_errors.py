@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from services.common.web import ApiError, install_common_routes
+from services.common.web import ApiError, install_common_routes, unavailable
 from services.run import free_port
 
 
@@ -38,6 +38,14 @@ def an_app(pool_url: str) -> FastAPI:
     @app.get("/maintenance")
     async def maintenance():
         raise ApiError(503, "maintenance", "back at eight", headers={"Retry-After": "Wed, 21 Oct 2026 08:00:00 GMT"})
+
+    @app.get("/sign-in-down")
+    async def sign_in_down():
+        raise ApiError(503, "temporarily_unavailable", "sign-in cannot be checked right now")  # no Retry-After
+
+    @app.get("/intake-down")
+    async def intake_down():
+        raise unavailable("intake cannot say right now", retry_after=2)
 
     @app.post("/notes/{note_id}")
     async def add(note_id: str, note: Note, q: str | None = None):
@@ -116,6 +124,22 @@ async def test_a_browser_gets_the_field_that_was_wrong_named_on_the_page(client)
     response = await client.post("/notes/1", json={"tags": "not a list"}, headers=BROWSER)
     assert response.status_code == 422 and response.headers["content-type"].startswith("text/html")
     assert "请求有误" in response.text and "<code>text</code>" in response.text and "<code>tags</code>" in response.text
+
+
+async def test_every_503_says_when_to_try_again(client):
+    """A 503 raised without Retry-After (reporting's sign-in and intake's reply form answered so)
+    gets the default; one that names its own keeps it."""
+    for headers in ({}, BROWSER):
+        response = await client.get("/sign-in-down", headers=headers)
+        assert response.status_code == 503 and response.headers["Retry-After"] == "5", headers
+        response = await client.get("/intake-down", headers=headers)
+        assert response.status_code == 503 and response.headers["Retry-After"] == "2", headers
+    assert (await client.get("/intake-down")).json() == {
+        "error": "temporarily_unavailable",
+        "message": "intake cannot say right now",
+    }
+    response = await client.get("/maintenance")
+    assert response.headers["Retry-After"] == "Wed, 21 Oct 2026 08:00:00 GMT"
 
 
 async def test_what_the_page_repeats_is_escaped(client):
