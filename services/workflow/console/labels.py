@@ -164,6 +164,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "go_on_duty": ("上岗", "Go on duty"),
     "go_off_duty": ("下岗", "Go off duty"),
     "open_complaints": ("未结投诉", "Open"),
+    # The people table counts what routing balances: open complaints assigned to the person
+    # (My work's "Mine" also lists those they own or liaise on).
+    "assigned_open": ("在办（已分派）", "Assigned, open"),
     "addressed_to_me": ("升级给我的", "Escalations to me"),
     "level": ("级别", "Level"),
     "only_leads": ("团队页面仅限组长及以上", "The team page is for group leads and up"),
