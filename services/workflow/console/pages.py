@@ -255,11 +255,9 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
     view = await kept_views.staff_view(pool, desk.complaints, state.events, state.intake, complaint_id)
     live = view.live
     record = await inbox.row_of(pool, complaint_id)
-    received = await pool.fetchval(
-        "SELECT data FROM workflow.events WHERE stream_id = $1 AND type = 'ComplaintReceived'", complaint_id
-    )
-    received_data = masked_event_data(json.loads(received)) if received else {}
     events = await request.app.state.events.read_stream(complaint_id)
+    received = next((e.data for e in events if e.type == "ComplaintReceived"), None)
+    received_data = masked_event_data(received) if received else {}
     timeline = []
     lang = _lang(request)
     in_chinese, routing_config = lang == "zh", request.app.state.router.config
