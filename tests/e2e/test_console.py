@@ -101,6 +101,7 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     await expect(row).to_be_visible()
     await row.get_by_role("link", name=complaint_id).click()
     await expect(agent.get_by_test_id("stage")).to_have_text("assigned")
+    await expect(agent.locator("dl.facts")).to_contain_text("the agent was rude to me on the phone")  # as received
     await expect(agent.get_by_test_id("deadlines")).to_contain_text("first response")
     await act(agent, "acknowledge", {"note": "called the customer back"}, done="Acknowledge")
     await expect(agent.get_by_test_id("stage")).to_have_text("in handling")
