@@ -152,11 +152,11 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     dependency = unavailable_dependency(exc)
     if dependency is not None:
         log.warning("dependency unavailable", extra={"dependency": dependency, "error": repr(exc)[:300]})
+        # error_response adds the default Retry-After, as to every 503.
         return error_response(
             request,
             503,
             error_body("temporarily_unavailable", f"{dependency} is not reachable right now; retry shortly"),
-            {"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     log.exception("unhandled error", exc_info=exc)
     return error_response(request, 500, error_body("internal_error", "internal error"))
