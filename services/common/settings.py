@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # of 1,000 deadlines with room for 250, the worker spent 3.5 times the CPU. Size it to the
     # open complaints each worker replica runs (the SDK's sticky_cache_* metrics show misses).
     worker_cached_complaints: int = Field(default=1000, ge=0)
+    # Live views (workflow queries) each service may wait for at once; past it, pages show what
+    # the events recorded (services/workflow/contract/client.py, READS_IN_FLIGHT).
+    engine_reads_in_flight: int = Field(default=16, ge=1)
 
     # Where services reach each other; derived from host and ports unless set.
     intake_url: str | None = None

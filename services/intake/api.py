@@ -35,7 +35,11 @@ async def lifespan(app: FastAPI):
         httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http,
     ):
         # Lazy: intake keeps accepting complaints while Temporal is down; the starter starts them.
-        complaints = ComplaintClient(await connect(settings, lazy=True), settings.temporal_task_queue)
+        complaints = ComplaintClient(
+            await connect(settings, lazy=True),
+            settings.temporal_task_queue,
+            reads_in_flight=settings.engine_reads_in_flight,
+        )
         instrument_http_client(http)
         alerts = StaffAlerts(http, settings.url_of("notify"))
         surge = SurgeMonitor(pool, settings.surge_per_minute, alerts)

@@ -89,7 +89,9 @@ async def lifespan(app: FastAPI):
         await app.state.router.load_roster(settings.roster_file)
         if settings.demo_password is not None:
             await staff_auth.give_demo_accounts(pool, settings.demo_password.get_secret_value())
-        app.state.complaints = ComplaintClient(await connect(settings), settings.temporal_task_queue)
+        app.state.complaints = ComplaintClient(
+            await connect(settings), settings.temporal_task_queue, reads_in_flight=settings.engine_reads_in_flight
+        )
         app.state.desk = Desk(pool, app.state.router, app.state.authority, app.state.complaints)
         # The console reads delivery status from notify, as the workflow service.
         async with (

@@ -11,7 +11,15 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from services.run import temporal_cli
-from services.workflow.contract import ComplaintClient, ComplaintNotFound, EngineUnavailable, StaffAction
+from services.workflow.contract import (
+    WORKFLOW_TYPE,
+    ComplaintClient,
+    ComplaintNotFound,
+    EngineUnavailable,
+    StaffAction,
+    workflow_id_for,
+)
+from services.workflow.contract.client import READS_TURNED_AWAY
 
 WAIT = timedelta(seconds=2)
 
@@ -109,3 +117,31 @@ async def test_a_call_given_up_on_says_nothing_of_the_engine(stopped_engine):
         *(complaints.status(f"C-{n}", rpc_timeout=WAIT) for n in (4, 5)), return_exceptions=True
     )
     assert [asked(outcome) for outcome in outcomes] == [True, False]
+
+
+async def test_past_its_reads_in_flight_a_read_is_answered_at_once_without_asking(stopped_engine):
+    """A worker that has fallen behind (here: none polls the complaint's queue, so every read
+    waits out its timeout): the reads already waiting keep waiting, and the next ones answer
+    "unavailable" at once instead of queueing behind them."""
+    temporal, _ = stopped_engine
+    await temporal.start_workflow(WORKFLOW_TYPE, id=workflow_id_for("C-1"), task_queue="no-worker-polls")
+    complaints = ComplaintClient(temporal, task_queue="no-worker-polls", reads_in_flight=2)
+    waiting = [asyncio.create_task(complaints.status("C-1", rpc_timeout=WAIT)) for _ in range(2)]
+    while complaints.reads_in_flight < 2:
+        await asyncio.sleep(0)
+    turned_away_before = READS_TURNED_AWAY._value.get()
+
+    with pytest.raises(EngineUnavailable) as turned_away:
+        await complaints.status("C-1", rpc_timeout=WAIT)
+    assert not asked(turned_away.value)
+    assert not any(read.done() for read in waiting)  # still waiting for the engine
+    assert READS_TURNED_AWAY._value.get() == turned_away_before + 1
+
+    for read in asyncio.as_completed(waiting):  # no answer within their timeout: asked, and waited
+        with pytest.raises(EngineUnavailable) as timed_out:
+            await read
+        assert asked(timed_out.value)
+    assert complaints.reads_in_flight == 0
+    with pytest.raises(EngineUnavailable) as asked_again:  # room again: the next read asks
+        await complaints.status("C-1", rpc_timeout=timedelta(milliseconds=300))
+    assert asked(asked_again.value)

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from circuitbreaker import STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker
+from prometheus_client import Counter
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
@@ -106,6 +107,17 @@ LIVE_VIEW_WAIT = timedelta(seconds=10)
 # engine again.
 ENGINE_RECHECK = timedelta(seconds=5)
 
+# Live views one process may be waiting for at once. Normally a read is answered in
+# milliseconds and few are in flight. Once the worker falls behind (after the engine restarts,
+# each read of a complaint it no longer holds replays its whole history), more reads only queue
+# behind the others until every one times out, while the worker still replays each: no read is
+# answered at all. Past this many, a read is answered "unavailable" at once (pages show what was
+# recorded), so those that are asked are answered in time.
+READS_IN_FLIGHT = 16
+READS_TURNED_AWAY = Counter(
+    "complaint_reads_turned_away_total", "live views not asked for: too many were already waiting for the engine"
+)
+
 
 def _unreachable(_kind: type, exc: BaseException) -> bool:
     return isinstance(exc, RPCError) and exc.status == RPCStatusCode.UNAVAILABLE
@@ -152,9 +164,17 @@ class EngineBreaker(CircuitBreaker):
 
 
 class ComplaintClient:
-    def __init__(self, temporal: Client, task_queue: str = TASK_QUEUE, recheck_after: timedelta = ENGINE_RECHECK):
+    def __init__(
+        self,
+        temporal: Client,
+        task_queue: str = TASK_QUEUE,
+        recheck_after: timedelta = ENGINE_RECHECK,
+        reads_in_flight: int = READS_IN_FLIGHT,
+    ):
         self.temporal, self.task_queue = temporal, task_queue
         self._engine = EngineBreaker(recheck_after)
+        self._reads_allowed = reads_in_flight
+        self.reads_in_flight = 0
 
     def handle(self, complaint_id: str) -> WorkflowHandle[Any, ComplaintOutcome]:
         return self.temporal.get_workflow_handle(workflow_id_for(complaint_id), result_type=ComplaintOutcome)
@@ -180,7 +200,11 @@ class ComplaintClient:
 
     async def status(self, complaint_id: str, rpc_timeout: timedelta | None = None) -> ComplaintView:
         """The complaint's live view; `rpc_timeout` bounds the wait for a worker to answer."""
+        if self.reads_in_flight >= self._reads_allowed:
+            READS_TURNED_AWAY.inc()
+            raise EngineUnavailable("the workflow engine is behind on reads; try again shortly")
         handle = self.handle(complaint_id)
+        self.reads_in_flight += 1
         try:
             with self._engine.asking():
                 return await handle.query(STATUS_QUERY, result_type=ComplaintView, rpc_timeout=rpc_timeout)
@@ -189,6 +213,8 @@ class ComplaintClient:
             if isinstance(error, ComplaintClosed):  # a closed complaint still answers: this was the engine
                 error = EngineUnavailable("the workflow engine could not show this complaint right now; try again")
             raise error from exc
+        finally:
+            self.reads_in_flight -= 1
 
     # Staff actions. `key` is the caller's Idempotency-Key: it names the Update, so a retry of
     # an action that completed returns its first outcome instead of acting twice.
