@@ -66,6 +66,10 @@ with workflow.unsafe.imports_passed_through():
     from services.workflow.routing import Route, RouteRequest
     from services.workflow.stages import Action, ActionNotAllowed, ensure_allowed
 
+# A Temporal timer counts from when its workflow task completes. The first wait after receipt is
+# cut to this, then set again from a later task, when a burst of arriving complaints has passed.
+RE_AIM_AFTER = timedelta(seconds=30)
+
 
 @workflow.defn(name=WORKFLOW_TYPE)
 class ComplaintWorkflow(OlderGenerations):
@@ -95,6 +99,8 @@ class ComplaintWorkflow(OlderGenerations):
         self._comms = False
         # quiet-timers-v1: deadlines fire without upserting search attributes (see `_publish_state`).
         self._quiet_timers = False
+        # re-aimed-wait-v1: the first wait after receipt is cut short, then set again (`_handle_until`).
+        self._re_aim_first_wait = False
         self._reopen: ReopenAction | None = None  # a reopening not yet taken up by `run`
 
     @property
@@ -135,7 +141,8 @@ class ComplaintWorkflow(OlderGenerations):
         a local activity is found on replay only if no workflow task ended between the two (a
         query can end one), so the later behaviours (routing, the liaison) are implied by this
         check instead of checked where they happen."""
-        self._quiet_timers = workflow.patched("quiet-timers-v1")
+        self._re_aim_first_wait = workflow.patched("re-aimed-wait-v1")
+        self._quiet_timers = self._re_aim_first_wait or workflow.patched("quiet-timers-v1")
         self._comms = self._quiet_timers or workflow.patched("customer-comms-v1")
         self._reopenable = self._comms or workflow.patched("reopen-v1")
         self._timeliness = self._reopenable or workflow.patched("timeliness-v1")
@@ -351,12 +358,18 @@ class ComplaintWorkflow(OlderGenerations):
             if done():
                 return
             wake_at = self.sla.next_wakeup(workflow.now())
+            wait = max(wake_at - workflow.now(), timedelta(0)) if wake_at else None
+            summary = "next SLA deadline or warning"
+            if self._re_aim_first_wait and wait is not None and wait > RE_AIM_AFTER:
+                # The receipt's task ran while complaints were arriving: its timer counts from the
+                # moment the busy worker completed that task, later than `workflow.now()`, and so
+                # would fire late by as long. Waking once soon sets the rest from a prompt task.
+                wait, summary = RE_AIM_AFTER, "re-aim the timer of the next SLA deadline"
+            self._re_aim_first_wait = False
             self._deadlines_changed = False
             try:
                 await workflow.wait_condition(
-                    lambda: done() or self._deadlines_changed,
-                    timeout=max(wake_at - workflow.now(), timedelta(0)) if wake_at else None,
-                    timeout_summary="next SLA deadline or warning",
+                    lambda: done() or self._deadlines_changed, timeout=wait, timeout_summary=summary
                 )
             except TimeoutError:
                 pass

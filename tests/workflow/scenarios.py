@@ -343,7 +343,7 @@ SCENARIOS = {
 # a resolved complaint stays open to reopening for the policy's days; customer-comms-v1: a receipt,
 # messages in the customer's language and zone with fallbacks, a word before a second follow-up;
 # quiet-timers-v1: deadlines fire without a search-attribute upsert).
-GENERATION = "quiet-timers-v1"
+GENERATION = "re-aimed-wait-v1"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

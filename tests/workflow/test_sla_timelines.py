@@ -31,6 +31,7 @@ from services.workflow.contract import (
     StaffAction,
     TransferAction,
 )
+from services.workflow.workflows import RE_AIM_AFTER
 from tests.workflow import scenarios
 from tests.workflow.scenarios import MONEY, ROUTINE, URGENT, a_complaint, drive, skip_to, timeline, wait_for_event
 
@@ -204,6 +205,36 @@ def _close(a, b, within: timedelta = timedelta(seconds=1)) -> bool:
 def _minutes(hms: str) -> int:
     h, m, s = (int(x) for x in hms.split(":"))
     return h * 60 + m + round(s / 60)
+
+
+async def test_the_wait_set_by_the_receipts_task_is_set_again_by_a_later_one(env, store, alerts):
+    """A timer counts from when its workflow task completes. The receipt's task, run while a burst
+    of complaints arrives, can complete seconds after `workflow.now()`, and a deadline timer set
+    there fires seconds late. So that task waits at most RE_AIM_AFTER, and the timer that fires
+    at the first deadline is set by a later task (one that has nothing else to do)."""
+    received = await skip_to(env, WEDNESDAY, time(23, 0))
+    handle = await start(env.client, a_complaint(received, URGENT))
+    await wait_for_event(handle, "Assigned")
+    await advance(env, handle, timedelta(minutes=8), "SlaWarning")
+
+    history = (await handle.fetch_history()).events
+    receipt_task = next(  # the task that ran the receipt's local activities
+        e.marker_recorded_event_attributes.workflow_task_completed_event_id
+        for e in history
+        if e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    )
+    started = {
+        e.event_id: e.timer_started_event_attributes for e in history if e.HasField("timer_started_event_attributes")
+    }
+    set_by_receipt = [t for t in started.values() if t.workflow_task_completed_event_id == receipt_task]
+    assert [t.start_to_fire_timeout.ToTimedelta() for t in set_by_receipt] == [RE_AIM_AFTER]
+    fired = [
+        started[e.timer_fired_event_attributes.started_event_id]
+        for e in history
+        if e.HasField("timer_fired_event_attributes")
+    ]
+    assert fired[0] == set_by_receipt[0] and fired[1].workflow_task_completed_event_id > receipt_task
+    assert timeline(await events_of(store, handle), received)[3] == ("0:07:30", "SlaWarning", "first_response 0.5")
 
 
 async def test_tier_2_resolution_runs_around_the_clock_and_progress_is_due_by_17_00_the_same_day(env, store, alerts):
