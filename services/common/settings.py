@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     # open complaints each worker replica runs (the SDK's sticky_cache_* metrics show misses).
     worker_cached_complaints: int = Field(default=1000, ge=0)
     # Live views (workflow queries) each service may wait for at once; past it, pages show what
-    # the events recorded (services/workflow/contract/client.py, READS_IN_FLIGHT).
+    # the events recorded (why: services/workflow/contract/client.py, READS_IN_FLIGHT).
     engine_reads_in_flight: int = Field(default=16, ge=1)
 
     # Where services reach each other; derived from host and ports unless set.

@@ -27,6 +27,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from services.common.settings import Settings
 from services.common.web import ApiError
 from services.workflow.contract.actions import (
     ApplyPolicyAction,
@@ -112,8 +113,8 @@ ENGINE_RECHECK = timedelta(seconds=5)
 # each read of a complaint it no longer holds replays its whole history), more reads only queue
 # behind the others until every one times out, while the worker still replays each: no read is
 # answered at all. Past this many, a read is answered "unavailable" at once (pages show what was
-# recorded), so those that are asked are answered in time.
-READS_IN_FLIGHT = 16
+# recorded), so those that are asked are answered in time. Set per service in its settings.
+READS_IN_FLIGHT: int = Settings.model_fields["engine_reads_in_flight"].default
 READS_TURNED_AWAY = Counter(
     "complaint_reads_turned_away_total", "live views not asked for: too many were already waiting for the engine"
 )
