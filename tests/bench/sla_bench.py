@@ -25,13 +25,15 @@
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -296,8 +298,32 @@ class Storm:
         return self.cpu.spent.get(role, 0.0) / len(self.lags) * 1000
 
 
+# What follows an escalation once it is recorded: its message's delivery and the reports.
+CONSUMERS = ("notify", "reporting", "workflow")
+
+
+@asynccontextmanager
+async def paused_from(system: LocalSystem, names: Sequence[str], deadline: datetime) -> AsyncIterator[None]:
+    """The named services stopped (SIGSTOP) from just before the deadline until the block ends,
+    then resumed: the storm without their work, which they catch up on afterwards."""
+    await asyncio.sleep(max(0.0, (deadline - datetime.now(UTC)).total_seconds() - 0.3))
+    pids = [system.processes[name].pid for name in names]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)
+
+
 async def storm(
-    system: LocalSystem, pool: asyncpg.Pool, count: int, lead: float, per_second: float | None = None
+    system: LocalSystem,
+    pool: asyncpg.Pool,
+    count: int,
+    lead: float,
+    per_second: float | None = None,
+    paused: Sequence[str] = (),
 ) -> Storm:
     complaints = complaints_of(system)
     deadline = (datetime.now(UTC) + timedelta(seconds=lead)).replace(microsecond=0)
@@ -307,8 +333,9 @@ async def storm(
     print(f"  started {count} complaints in {time.monotonic() - t0:.1f}s; deadline at {deadline:%H:%M:%S}")
     check_started_before(deadline)
     cpu = meter_from(system, deadline)
-    lags = await escalation_lags(pool, [c.complaint_id for c in batch], deadline, timeout=lead + 600)
-    cpu.stop()
+    async with paused_from(system, paused, deadline) if paused else nullcontext():
+        lags = await escalation_lags(pool, [c.complaint_id for c in batch], deadline, timeout=lead + 600)
+        cpu.stop()
     if count > 100:  # a baseline's few complaints cost next to nothing
         print(f"  CPU seconds from the deadline to the last escalation: {cpu}")
         print("  where the lag goes (a sample of the complaints' histories):")
@@ -515,6 +542,10 @@ async def main(
                 with_store = (
                     await bare_storm(system, pool, count, lead=lead, event_store=True, per_second=per_second)
                 ).lags
+                print(f"decomposition: {count} complaints, {', '.join(CONSUMERS)} paused until the last escalation")
+                without_consumers = (
+                    await storm(system, pool, count, lead=lead, per_second=per_second, paused=CONSUMERS)
+                ).lags
             report_storms(runs, base, count)
             if decompose:
                 bare_p99 = statistics.median(percentile(bare.lags, 99) for bare, _ in runs)
@@ -522,6 +553,11 @@ async def main(
                 print(
                     f"  bare + our event store transaction  p50 {d50:.3f}s  p99 {d99:.3f}s  "
                     f"({d99 / max(bare_p99, 1e-3):.2f}x the bare storms' median p99)"
+                )
+                c50, c99 = percentile(without_consumers, 50), percentile(without_consumers, 99)
+                print(
+                    f"  ours, its consumers paused  p50 {c50:.3f}s  p99 {c99:.3f}s  "
+                    f"({c99 / max(bare_p99, 1e-3):.2f}x the bare storms' median p99)"
                 )
 
             sizes = await history_sizes(system)
