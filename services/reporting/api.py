@@ -44,7 +44,7 @@ async def lifespan(app: FastAPI):
         app.state.projector = projector
         reminders = reviews.OverdueReminders(pool, http, settings.url_of("notify"))
         async with (
-            app.state.loops.supervised("projector", projector.catch_up_once, settings.reporting_poll_seconds),
+            app.state.loops.supervised("projector", projector.one_pass, settings.reporting_poll_seconds),
             app.state.loops.supervised("review-reminders", reminders.remind_once, 5.0),
         ):
             yield

@@ -83,6 +83,12 @@ class Projector:
         )
         return position or 0
 
+    async def one_pass(self) -> bool:
+        """The projector loop's pass: read on at once only after a full page (behind, catching
+        up). A page that was not full means the projection is current; the next pass waits for
+        the poll, so events written meanwhile are read together rather than a page per few."""
+        return await self.catch_up_once() >= self.page_size
+
     async def catch_up_once(self) -> int:
         """Read and apply one page; returns how many events it applied."""
         after = await self.checkpoint()

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.common.events import StoredEvent
+from services.common.events import EventPage, StoredEvent
 from services.common.web import ApiError
 from services.reporting import reports
-from services.reporting.projector import apply_page
+from services.reporting.projector import Projector, apply_page
 from tests.conftest import migrated_pool
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -200,6 +200,29 @@ async def test_the_projection_is_the_same_whatever_the_pages_and_after_a_rebuild
         async with projected.acquire() as conn, conn.transaction():
             await apply_page(conn, events[i : i + page_size])
     assert await _rows(projected) == whole
+
+
+async def test_the_projector_reads_on_at_once_only_after_a_full_page(fresh_database_url):
+    """A storm's events trickle in: read a page per poll, not a page per few events."""
+    events = fixture_events()
+    reads: list[int] = []
+
+    async def read_page(after: int, limit: int) -> EventPage:
+        page = [e for e in events if e.position > after][:limit]
+        reads.append(len(page))
+        return EventPage(events=page, next_after=page[-1].position if page else after)
+
+    pool = await migrated_pool(fresh_database_url, "reporting")
+    try:
+        assert len(events) == 30
+        projector = Projector(pool, read_page, page_size=12)
+        # Two full pages go on at once; the rest is not a full page: caught up, wait for the poll.
+        assert [await projector.one_pass() for _ in range(3)] == [True, True, False]
+        assert reads == [12, 12, 6]
+        assert await projector.checkpoint() == events[-1].position
+        assert await projector.one_pass() is False
+    finally:
+        await pool.close()
 
 
 async def test_the_policy_simulator_replays_the_period_against_a_proposal(projected):
