@@ -2,7 +2,6 @@
 loading a policy, routing)."""
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -47,10 +46,8 @@ class ComplaintActivities:
         http: httpx.AsyncClient,
         notify_url: str,
         policy_dir: Path = POLICY_DIR,
-        on_messages: Callable[[], object] | None = None,
     ):
         self.event_store = event_store
-        self.on_messages = on_messages  # tells the outbox relay of this process to look now
         self.router = router
         self.http = http
         self.notify_url = notify_url.rstrip("/")
@@ -65,8 +62,6 @@ class ComplaintActivities:
         except VersionConflict as exc:
             # Another writer owns this stream's next version: retrying cannot help.
             raise ApplicationError(str(exc), type="VersionConflict", non_retryable=True) from exc
-        if step.messages and self.on_messages:
-            self.on_messages()
         if not result.duplicate:
             for event in step.events:
                 RECORDED.labels(event.type).inc()

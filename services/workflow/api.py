@@ -33,6 +33,7 @@ from services.common.privacy import masked_event_data, scrub_text
 from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers, service_caller
 from services.common.settings import get_settings
+from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
 from services.common.web import ApiError, Moment
 from services.intake.contract import WaitingComplaints
@@ -102,7 +103,13 @@ async def lifespan(app: FastAPI):
             httpx.AsyncClient(
                 base_url=settings.url_of("intake"), headers=outgoing_headers(settings), timeout=3
             ) as intake,
+            # The complaints' messages to notify: a batch may take notify a while to store.
+            httpx.AsyncClient(headers=outgoing_headers(settings), timeout=10) as relay_http,
         ):
+            instrument_http_client(relay_http)
+            relay = outbox.MessageRelay(
+                pool, relay_http, settings.url_of("notify"), recipients=app.state.router.recipients
+            )
             app.state.notify = notify
             app.state.intake = intake
 
@@ -115,6 +122,7 @@ async def lifespan(app: FastAPI):
             async with (
                 app.state.loops.supervised("metrics", refresh_gauges, 5.0),
                 app.state.loops.supervised("kept-views", keep, 10.0),
+                app.state.loops.supervised("message-relay", relay.one_pass, outbox.RELAY_POLL_SECONDS),
             ):
                 yield
 

@@ -10,7 +10,6 @@ as its events (`EventStore.append`), inside the workflow's one local activity pe
   deduplicates by key, so a hand-over repeated after a crash delivers once.
 """
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -37,6 +36,10 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 CLAIM_LEASE = timedelta(seconds=30)  # a claimed message is handed over again if its relay died
+# The relay runs in the staff API's process, which polls: the worker that stores the messages
+# cannot wake it, and should not run it (a timer storm waits for the worker's Python alone). A
+# message waits at most this long; a storm's messages go over in whole batches meanwhile.
+RELAY_POLL_SECONDS = 0.5
 MAX_BACKOFF_SECONDS = 60.0  # never given up: a message waits for notify as long as it takes
 
 
@@ -133,7 +136,6 @@ class MessageRelay:
         `recipients` turns a message to a role into a copy per person (Router.recipients)."""
         self.pool, self.http, self.batch, self.recipients = pool, http, batch, recipients
         self.url = f"{notify_url.rstrip('/')}{BATCH_PATH}"
-        self.wake = asyncio.Event()  # set when this process stored messages: hand over at once
 
     async def one_pass(self) -> bool:
         """The relay loop's pass: more may be waiting only when it claimed a whole batch (a

@@ -1,6 +1,8 @@
-"""The worker: runs ComplaintWorkflow and its activities, relays the workflow's outbox to
-notify and assigns queued complaints, as a process of its own apart from the staff API, so
-that workers scale on their own. It answers /healthz (and /metrics) on `worker_port`.
+"""The worker: runs ComplaintWorkflow and its activities and assigns queued complaints, as a
+process of its own apart from the staff API, so that workers scale on their own. It answers
+/healthz (and /metrics) on `worker_port`. The workflows' outbox goes to notify from the staff
+API's process (services/workflow/outbox.py), not from here: a timer storm waits for this
+process's Python, one activation at a time, and nothing else should take its turns.
 
     python -m services.workflow.worker
 """
@@ -32,16 +34,10 @@ from services.workflow.contract import ComplaintClient
 from services.workflow.erasure.activities import ErasureActivities
 from services.workflow.erasure.workflow import CustomerErasureWorkflow
 from services.workflow.eventstore import EventStore
-from services.workflow.outbox import MessageRelay
 from services.workflow.routing import Router, assign_queued, load_routing
 from services.workflow.workflows import ComplaintWorkflow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# Messages stored within this long of each other go to notify in one batch: a storm of
-# deadlines then costs a few hand-overs instead of one per message while the workflows
-# still have escalations to record; a message waits at most this much longer.
-RELAY_SETTLE_SECONDS = 0.2
-
 # Pydantic's e-mail validation imports these lazily; they are deterministic, so the sandbox
 # may pass them through instead of re-importing them in every workflow run.
 SANDBOX = SandboxedWorkflowRunner(
@@ -122,14 +118,12 @@ async def lifespan(app: FastAPI):
         router = Router(pool, load_routing(settings.routing_file))
         await router.load_roster(settings.roster_file)
         check_escalation_roles(router, settings.policy_dir)
-        relay = MessageRelay(pool, http, settings.url_of("notify"), recipients=router.recipients)
         activities = ComplaintActivities(
             EventStore(pool, inbox=inbox.changes_of),
             router,
             http,
             settings.url_of("notify"),
             settings.policy_dir,
-            on_messages=relay.wake.set,
         )
         erasure = ErasureActivities(
             activities.event_store, http, settings.url_of("intake"), settings.url_of("notify"), temporal
@@ -143,9 +137,6 @@ async def lifespan(app: FastAPI):
                 [*activities_of(activities), *erasure_activities_of(erasure)],
                 max_cached_workflows=settings.worker_cached_complaints,
             ),
-            loops.supervised(
-                "message-relay", relay.one_pass, 1.0, wake=relay.wake, settle_seconds=RELAY_SETTLE_SECONDS
-            ),
             loops.supervised("queue-assignment", partial(assign_queued, router, complaints), 2.0),
         ):
             yield  # leaving the block shuts the worker down gracefully
@@ -154,7 +145,7 @@ async def lifespan(app: FastAPI):
 app = service_app(
     "worker",
     "Complaint workflow worker",
-    "Runs the complaints' workflows and relays their messages; health, metrics and the codec server here.",
+    "Runs the complaints' workflows; health, metrics and the codec server here.",
     lifespan,
 )
 install_codec_server(app, get_settings())

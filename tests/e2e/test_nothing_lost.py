@@ -7,6 +7,7 @@ of the system, so each starts a system of its own."""
 import re
 import uuid
 
+import asyncpg
 import httpx
 import pytest
 from playwright.async_api import Browser, expect
@@ -139,6 +140,44 @@ async def test_a_staff_action_while_no_worker_runs_answers_503_and_its_retry_act
     assert view["owner"] == "wang.fang" and view["stage"] == "acknowledged"
     events = (await http.get(f"{complaint}/events", headers=as_manager)).json()["events"]
     assert [e["type"] for e in events].count("Acknowledged") == 1
+
+
+async def test_messages_stored_before_the_worker_died_reach_notify_while_it_is_down(system, http):
+    """The outbox is relayed by the workflow service's API process, not by the worker: what a
+    complaint's steps stored while notify was down goes out once notify is back, even while no
+    worker runs."""
+    notify = system.processes["notify"]
+    notify.kill()
+    notify.wait()
+    accepted = await submit(system, http)
+    assert accepted.status_code == 202, accepted.text
+    complaint_id = accepted.json()["complaint_id"]
+    db = await asyncpg.connect(system.settings.database_url)
+    try:
+
+        async def stored() -> list[str] | None:  # the receipt and the assignee's notice, say
+            rows = await db.fetch("SELECT status FROM workflow.outbox WHERE complaint_id = $1", complaint_id)
+            return [r["status"] for r in rows] if len(rows) >= 2 else None
+
+        assert set(await eventually(stored)) == {"pending"}
+        worker = system.processes["worker"]
+        worker.kill()
+        worker.wait()
+        system.start_service("notify")
+        await system.wait_healthy(names=("notify",))
+
+        async def handed_over() -> list[str] | None:
+            rows = await db.fetch("SELECT status FROM workflow.outbox WHERE complaint_id = $1", complaint_id)
+            return [r["status"] for r in rows] if all(r["status"] == "handed_over" for r in rows) else None
+
+        relayed = await eventually(handed_over, timeout=60)
+        accepted_by_notify = await db.fetchval(
+            "SELECT count(*) FROM notify.notifications WHERE complaint_id = $1", complaint_id
+        )
+        assert accepted_by_notify >= len(relayed) >= 2
+        assert worker.poll() is not None  # still down: nobody restarted it
+    finally:
+        await db.close()
 
 
 async def test_a_customer_and_staff_follow_a_complaint_as_recorded_while_temporal_is_down(system, http):
