@@ -8,6 +8,7 @@ in this module could cause.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -47,7 +48,7 @@ class LoopState:
 OnePass = Callable[[], Awaitable[object]]
 
 
-async def _run(state: LoopState, one_pass: OnePass, wake: asyncio.Event | None, settle_seconds: float) -> None:
+async def _run(state: LoopState, one_pass: OnePass, wake: asyncio.Event | None) -> None:
     while True:
         try:
             busy = await one_pass()
@@ -73,11 +74,8 @@ async def _run(state: LoopState, one_pass: OnePass, wake: asyncio.Event | None, 
             await asyncio.sleep(state.every_seconds)
             continue
         wake.clear()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=state.every_seconds)
-        except TimeoutError:
-            continue
-        await asyncio.sleep(settle_seconds)  # what arrives together is taken in one pass
 
 
 class Loops:
@@ -94,14 +92,12 @@ class Loops:
         every_seconds: float,
         on_stop: Callable[[], Awaitable[object]] | None = None,
         wake: asyncio.Event | None = None,
-        settle_seconds: float = 0.0,
     ):
         """Run `one_pass` repeatedly for the block's lifetime: again at once while it returns
-        something truthy (more work), else after `every_seconds` or `settle_seconds` after `wake`
-        is set.
+        something truthy (more work), else after `every_seconds` or as soon as `wake` is set.
         `on_stop` runs once at the end (for example: write down what the loop holds in memory)."""
         state = LoopState(name, every_seconds)
-        state.task = asyncio.create_task(_run(state, one_pass, wake, settle_seconds), name=f"loop:{name}")
+        state.task = asyncio.create_task(_run(state, one_pass, wake), name=f"loop:{name}")
         self.states[name] = state
         try:
             yield state

@@ -57,28 +57,3 @@ async def test_health_reports_each_loop_and_is_503_when_a_loop_has_died():
             dead = await http.get("/healthz")
             assert dead.status_code == 503 and dead.json()["status"] == "unhealthy"
             assert dead.json()["loops"]["projector"]["state"] == "dead"
-
-
-async def test_work_that_arrives_together_is_taken_in_one_pass_after_the_wake():
-    passes = []
-    wake = asyncio.Event()
-    arrived: list[int] = []
-
-    async def one_pass():
-        passes.append(list(arrived))
-        return None
-
-    loops = Loops()
-    async with loops.supervised("relay", one_pass, every_seconds=60, wake=wake, settle_seconds=0.3):
-        while not passes:  # the first pass runs at start
-            await asyncio.sleep(0.01)
-        for item in range(5):  # five messages stored one after another, each waking the loop
-            arrived.append(item)
-            wake.set()
-            await asyncio.sleep(0)
-        for _ in range(300):
-            if len(passes) > 1:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)
-    assert passes[1:] == [[0, 1, 2, 3, 4]]
