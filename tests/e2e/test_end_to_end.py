@@ -190,9 +190,9 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     assert mine[0]["data"]["customer"]["phone"] == "138****5678"  # masked in the feed
 
     # One trace from the intake request through the workflow's activity (events and messages
-    # stored together) and the outbox relay to notify, which takes each message of a batch in
-    # its complaint's trace (spans are written in batches, so the last ones may still be on
-    # their way).
+    # stored together, in the worker) and the outbox relay (in the workflow API's process) to
+    # notify, which takes each message of a batch in its complaint's trace (spans are written
+    # in batches, so the last ones may still be on their way).
     traces = s.data_dir / "traces"
     delivered = await _delivered(http, system, complaint_id, set())
 
@@ -201,14 +201,14 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
         if submit is None:
             return None
         trace_id = submit["context"]["trace_id"]
-        in_workflow = {sp["name"] for sp in _spans(traces / "worker.jsonl") if sp["context"]["trace_id"] == trace_id}
+        in_worker = {sp["name"] for sp in _spans(traces / "worker.jsonl") if sp["context"]["trace_id"] == trace_id}
+        in_relay = {sp["name"] for sp in _spans(traces / "workflow.jsonl") if sp["context"]["trace_id"] == trace_id}
         in_notify = [sp for sp in _spans(traces / "notify.jsonl") if sp["context"]["trace_id"] == trace_id]
         notify_calls = [
             sp for sp in in_notify if sp["kind"] == "SpanKind.CONSUMER" and sp["name"] == "accept notification"
         ]
-        if {"RunWorkflow:ComplaintWorkflow", "RunActivity:record", "hand over notification"} <= in_workflow and len(
-            notify_calls
-        ) == len(delivered):
+        recorded = {"RunWorkflow:ComplaintWorkflow", "RunActivity:record"} <= in_worker
+        if recorded and "hand over notification" in in_relay and len(notify_calls) == len(delivered):
             return True
         return None
 
