@@ -582,7 +582,8 @@ if __name__ == "__main__":
     parser.add_argument(
         "--decompose",
         action="store_true",
-        help="also bare workflows whose local activity runs our event store's transaction",
+        help="also bare workflows whose local activity runs our event store's transaction, and our "
+        "complaints with notify, reporting and the workflow API stopped until the last escalation",
     )
     parser.add_argument(
         "--start-rate",
