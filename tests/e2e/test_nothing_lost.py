@@ -155,9 +155,13 @@ async def test_messages_stored_before_the_worker_died_reach_notify_while_it_is_d
     db = await asyncpg.connect(system.settings.database_url)
     try:
 
-        async def stored() -> list[str] | None:  # the receipt and the assignee's notice, say
+        async def statuses() -> list[str]:
             rows = await db.fetch("SELECT status FROM workflow.outbox WHERE complaint_id = $1", complaint_id)
-            return [r["status"] for r in rows] if len(rows) >= 2 else None
+            return [r["status"] for r in rows]
+
+        async def stored() -> list[str] | None:  # the receipt and the assignee's notice, say
+            found = await statuses()
+            return found if len(found) >= 2 else None
 
         assert set(await eventually(stored)) == {"pending"}
         worker = system.processes["worker"]
@@ -167,8 +171,8 @@ async def test_messages_stored_before_the_worker_died_reach_notify_while_it_is_d
         await system.wait_healthy(names=("notify",))
 
         async def handed_over() -> list[str] | None:
-            rows = await db.fetch("SELECT status FROM workflow.outbox WHERE complaint_id = $1", complaint_id)
-            return [r["status"] for r in rows] if all(r["status"] == "handed_over" for r in rows) else None
+            found = await statuses()
+            return found if all(status == "handed_over" for status in found) else None
 
         relayed = await eventually(handed_over, timeout=60)
         accepted_by_notify = await db.fetchval(
