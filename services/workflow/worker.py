@@ -34,6 +34,7 @@ from services.workflow.contract import ComplaintClient
 from services.workflow.erasure.activities import ErasureActivities
 from services.workflow.erasure.workflow import CustomerErasureWorkflow
 from services.workflow.eventstore import EventStore
+from services.workflow.heap import settle_heap
 from services.workflow.routing import Router, assign_queued, load_routing
 from services.workflow.workflows import ComplaintWorkflow
 
@@ -139,6 +140,7 @@ async def lifespan(app: FastAPI):
             ),
             loops.supervised("queue-assignment", partial(assign_queued, router, complaints), 2.0),
         ):
+            settle_heap()
             yield  # leaving the block shuts the worker down gracefully
 
 

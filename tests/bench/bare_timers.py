@@ -1,7 +1,7 @@
 """The engine's own limit for a timer storm, the baseline of `make bench`: bare workflows
 whose timer fires in the same second, each then running one local activity that writes a row
-to PostgreSQL (what an escalation costs at the least), on a worker process of their own like
-the workflow service's.
+to PostgreSQL (what an escalation costs at the least), on a worker process of their own set up
+like the workflow service's (its sandbox, its garbage collector).
 
     python -m tests.bench.bare_timers --temporal HOST:PORT --task-queue Q --database-url URL
         [--payload-keys FILE] [--event-store]
@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from services.notify.contract import KeyedNotificationRequest
     from services.workflow import inbox
     from services.workflow.eventstore import EventStore
+    from services.workflow.heap import settle_heap
     from services.workflow.worker import SANDBOX
 
 TABLE = "bench_bare_timer_fired"
@@ -107,6 +108,7 @@ async def serve(temporal: str, task_queue: str, database_url: str, event_store: 
         activities=[Fired(pool, event_store).record_fired],
         workflow_runner=SANDBOX,
     )
+    settle_heap()  # the workflow service's worker process is set up so too
     await worker.run()
 
 

@@ -1213,6 +1213,7 @@ async def test_every_service_serves_metrics_and_the_business_gauges_move(system,
         scraped = await http.get(url, headers=as_operator)
         assert scraped.status_code == 200, name
         assert "http_request_duration_seconds" in scraped.text or name == "worker", name
+        assert "python_gc_pause_seconds_bucket" in scraped.text, name
 
     async def scraped(name: str, metric: str, **labels) -> float | None:
         text = (await http.get(f"{s.url_of(name)}/metrics", headers=as_operator)).text
@@ -1223,6 +1224,11 @@ async def test_every_service_serves_metrics_and_the_business_gauges_move(system,
 
     assert await eventually(lambda: scraped("workflow", "complaints_open", stage="acknowledged"))  # a gauge refreshed
     assert await eventually(lambda: scraped("worker", "complaint_events_recorded_total", type="Acknowledged"))
+    # The worker's heap settled once it was built (services/workflow/heap.py): a full collection,
+    # timed, and young collections rarer there than in a service left with CPython's thresholds.
+    assert (await scraped("worker", "python_gc_pause_seconds_count", generation="2") or 0) >= 1
+    assert await scraped("worker", "python_gc_threshold", generation="0") == 20_000
+    assert await scraped("intake", "python_gc_threshold", generation="0") == 700
     for name, metric in (
         ("intake", "starter_backlog"),
         ("workflow", "outbox_pending_messages"),

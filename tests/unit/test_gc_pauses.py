@@ -1,6 +1,9 @@
-"""The garbage collector: its pauses timed into /metrics on every service."""
+"""The garbage collector: its pauses timed into /metrics on every service, and the worker's
+thresholds (services/workflow/heap.py)."""
 
 import gc
+import subprocess
+import sys
 
 from prometheus_client import REGISTRY
 
@@ -52,3 +55,15 @@ def test_the_timer_is_installed_once_per_process():
     assert first is second
     assert sum(isinstance(c, GcPauses) for c in gc.callbacks) == 1
     assert REGISTRY.get_sample_value("python_gc_pause_seconds_count", {"generation": "2"}) is not None
+
+
+def test_the_worker_settles_its_heap_young_collections_rarer_start_up_frozen():
+    probe = (
+        "import gc; from services.workflow.heap import settle_heap, YOUNG_GENERATION;"
+        "before = gc.get_threshold(); settle_heap();"
+        "print(before[0], gc.get_threshold()[0], YOUNG_GENERATION, gc.get_freeze_count())"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split()
+    before, after, wanted, frozen = map(int, out)
+    assert before == 700 and after == wanted == 20_000
+    assert frozen > 1_000  # the modules and objects loaded at start
