@@ -9,8 +9,8 @@ activations a full collection walks the whole cache with the GIL held: 0.5 to 0.
 the middle of a timer storm, during which no complaint's deadline was worked on. A young
 generation of 20,000 lets an activation's objects die young instead (one young collection per
 storm of 1,000 deadlines instead of about 110, and no full one), and the objects loaded at start
-(modules, schemas) are frozen out of every collection. Cyclic garbage waits a little longer for
-its collection: a few megabytes at most.
+(modules, schemas) are frozen out of every collection. The price: cyclic garbage, such as a
+complaint's sandbox once it leaves the cache, waits longer for the collection that frees it.
 """
 
 import gc

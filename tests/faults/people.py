@@ -306,14 +306,21 @@ async def _read_until(
     """As a person reloads: the page also asks the workflow, whose queries wait for a worker
     under this load (and for its sticky queue after a kill), so one read may time out or show
     what was recorded."""
-    until = time.monotonic() + within
+    began = time.monotonic()
+    until = began + within
+    tries: list[str] = []
     while True:
         try:
             response = await read()
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
             response = None
+            tries.append(type(exc).__name__)
+        else:
+            tries.append(str(response.status_code))
         answered = response is not None and response.status_code == 200 and as_expected(response)
         if answered or time.monotonic() > until:
+            if time.monotonic() - began > within / 3:  # a slow read says what it got meanwhile
+                print(f"\n    a read took {time.monotonic() - began:.0f} s: {Counter(tries)}", flush=True)
             assert response is not None, f"no answer within {within} s"
             return response
         await asyncio.sleep(1)

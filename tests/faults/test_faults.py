@@ -56,11 +56,21 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
         signing = SigningInAndOut(system, "wang.fang")
         await signing.before()  # signed in to the dashboard before any fault
 
+        began = time.monotonic()
+
         async def outage(kill, restart, down_for: float = 3.0):
             await asyncio.sleep(6)  # traffic between faults: staff actions and deliveries in flight
+            killed = time.monotonic()
             await kill()
+            read = time.monotonic()  # what people saw meanwhile, read inside `kill`
             await asyncio.sleep(down_for)
             await restart()
+            # As it goes, so that a run that fails tells which outage took long, and where.
+            print(
+                f"\n  {kill.__name__}: at +{killed - began:.0f} s; killed and read in {read - killed:.1f} s, "
+                f"back {time.monotonic() - read - down_for:.1f} s after its {down_for:.0f} s down",
+                flush=True,
+            )
 
         async def kill_workflow_service():  # its staff API and its worker, at once
             await asyncio.gather(chaos.kill_service(system, "workflow"), chaos.kill_service(system, "worker"))
@@ -68,7 +78,10 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
         async def restart_workflow_service():
             await asyncio.gather(chaos.restart_service(system, "workflow"), chaos.restart_service(system, "worker"))
 
-        await outage(lambda: chaos.kill_service(system, "worker"), lambda: chaos.restart_service(system, "worker"))
+        async def kill_worker():
+            await chaos.kill_service(system, "worker")
+
+        await outage(kill_worker, lambda: chaos.restart_service(system, "worker"))
         await outage(kill_workflow_service, restart_workflow_service, down_for=1.0)
         caught_mid_delivery = []
         assert system.mail is not None
