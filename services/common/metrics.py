@@ -65,9 +65,9 @@ class GcPauses(Collector):
         family = HistogramMetricFamily(
             "python_gc_pause_seconds", "How long each garbage collection held the process", labels=["generation"]
         )
+        bounds = [*(str(b) for b in self.BUCKETS), "+Inf"]
         for generation, counts in enumerate(self._counts):
             cumulative = list(itertools.accumulate(counts))
-            bounds = [*(str(b) for b in self.BUCKETS), "+Inf"]
             family.add_metric([str(generation)], list(zip(bounds, cumulative, strict=True)), self._sums[generation])
         yield family
         thresholds = GaugeMetricFamily(
