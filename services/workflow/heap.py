@@ -8,8 +8,9 @@ few milliseconds later is soon promoted to the oldest generation, and every few 
 activations a full collection walks the whole cache with the GIL held: 0.5 to 0.8 s measured in
 the middle of a timer storm, during which no complaint's deadline was worked on. A young
 generation of 20,000 lets an activation's objects die young instead (one young collection per
-storm of 1,000 deadlines instead of about 110, and no full one), and the objects loaded at start
-(modules, schemas) are frozen out of every collection.
+storm of 1,000 deadlines instead of about 110; a full one at most every 20 young ones, so seldom
+inside a storm), and the objects loaded at start (modules, schemas) are frozen out of every
+collection.
 
 The price is memory: cyclic garbage, such as a complaint's sandbox once it leaves the cache,
 waits for the next full collection. Starting 2,000 complaints through a cache of 1,000 left the
