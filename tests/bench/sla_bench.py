@@ -13,11 +13,13 @@
    their first tasks queue, and fire up to two seconds after the deadline instead of in its second.
    Each storm also prints the CPU seconds each process spent from just before the deadline to
    the last escalation: where a storm's time goes on a machine whose cores they all share (and
-   the worker's CPU per deadline, ours against the bare worker's, which the lag ratio tracks); and,
-   from the histories of a sample, where each workflow's lag goes: how late the engine fired
-   its timer, how long the workflow task then waited for the worker, and how long the worker
-   took to complete it (its local activity included), and how many waited out the worker's
-   sticky queue.
+   the worker's CPU per deadline, ours against the bare worker's, which the lag ratio tracks), the
+   workers' CPU split between their Python threads and the SDK's Rust core; and, from the
+   histories of a sample, where each workflow's lag goes: how late the engine fired its timer,
+   how long the workflow task then waited for the worker, and how long the worker took to
+   complete it (its local activity included), and how many waited out the worker's sticky queue.
+   First it prints how fast the machine runs plain Python that day: the storms' lags move with
+   it, and so does their ratio once a storm's wait passes the sticky timeout.
 2. History events per complaint for the tier-3 happy path and a tier-1 path with two
    escalations (every event is load on the Temporal cluster).
 """
@@ -145,6 +147,8 @@ class CpuMeter:
         self.postgres_dir = postgres_dir
         self.started: dict[int, tuple[str, float]] = {}
         self.spent: dict[str, float] = {}
+        self.threads_started: dict[tuple[int, int], tuple[str, float]] = {}
+        self.threads_spent: dict[str, float] = {}
 
     def _processes(self) -> list[psutil.Process]:
         me = psutil.Process()
@@ -181,14 +185,41 @@ class CpuMeter:
                 pass  # gone in between
         return seen
 
+    def _worker_threads(self) -> dict[tuple[int, int], tuple[str, float]]:
+        """The workers' CPU by kind of thread: Python's (the event loop and the activation
+        threads, which share one GIL; they keep the process's name) and the SDK's Rust core
+        (named by its runtime: `tokio-rt-worker` and the like)."""
+        seen = {}
+        for process in self._processes():
+            try:
+                role = self._role(process)
+                if role not in ("worker", "bare worker"):
+                    continue
+                for thread in process.threads():
+                    name = Path(f"/proc/{process.pid}/task/{thread.id}/comm").read_text().strip()
+                    kind = "Python" if name.startswith("python") else name
+                    seen[(process.pid, thread.id)] = (f"{role} {kind}", thread.user_time + thread.system_time)
+            except (psutil.Error, OSError):
+                pass  # gone in between
+        return seen
+
     def start(self) -> None:
         self.started = self._now()
+        self.threads_started = self._worker_threads()
 
     def stop(self) -> None:
         spent: dict[str, float] = {}
         for pid, (role, cpu) in self._now().items():
             spent[role] = spent.get(role, 0.0) + cpu - self.started.get(pid, (role, 0.0))[1]
         self.spent = spent
+        threads: dict[str, float] = {}
+        for key, (kind, cpu) in self._worker_threads().items():
+            threads[kind] = threads.get(kind, 0.0) + cpu - self.threads_started.get(key, (kind, 0.0))[1]
+        self.threads_spent = threads
+
+    def threads(self) -> str:
+        ordered = sorted(self.threads_spent.items(), key=lambda item: -item[1])
+        return ", ".join(f"{kind} {cpu:.2f}" for kind, cpu in ordered if cpu >= 0.01)
 
     def __str__(self) -> str:
         ordered = sorted(self.spent.items(), key=lambda item: -item[1])
@@ -281,6 +312,17 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
+def machine_speed() -> float:
+    """Seconds for a pure-Python loop of ten million additions: one core's speed for Python
+    today, so that storms measured on different days can be compared (ratios within one run
+    need no such help)."""
+    began = time.perf_counter()
+    total = 0
+    for n in range(10_000_000):
+        total += n
+    return time.perf_counter() - began
+
+
 def meter_from(system: LocalSystem, deadline: datetime) -> CpuMeter:
     """A meter that starts a second before the deadline."""
     meter = CpuMeter(system.settings.data_dir / "postgres" if system.postgres else None)
@@ -338,6 +380,7 @@ async def storm(
         cpu.stop()
     if count > 100:  # a baseline's few complaints cost next to nothing
         print(f"  CPU seconds from the deadline to the last escalation: {cpu}")
+        print(f"  of the worker's, by thread: {cpu.threads()}")
         print("  where the lag goes (a sample of the complaints' histories):")
         print_phases(
             await lag_phases(system.temporal.client, [workflow_id_for(c.complaint_id) for c in batch], deadline)
@@ -397,6 +440,7 @@ async def bare_storm(
             await asyncio.sleep(1)
         cpu.stop()
         print(f"  CPU seconds from the deadline to the last timer's row: {cpu}")
+        print(f"  of the worker's, by thread: {cpu.threads()}")
         print("  where the lag goes (a sample of the bare workflows' histories):")
         print_phases(await lag_phases(client, ids, deadline))
         await terminate_all(client, [h.id for h in handles])
@@ -526,6 +570,7 @@ async def main(
     decompose: bool = False,
     per_second: float | None = None,
 ) -> None:
+    print(f"this machine: a pure-Python loop of 10^7 additions takes {machine_speed():.2f}s")
     with tempfile.TemporaryDirectory(prefix="complaints-bench-") as tmp:
         settings = settings_on_free_ports(
             Path(tmp), log_level="WARNING", policy_dir=bench_policies(Path(tmp) / "policies")
