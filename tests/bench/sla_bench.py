@@ -208,22 +208,29 @@ class CpuMeter:
         self.threads_started = self._worker_threads()
 
     def stop(self) -> None:
-        spent: dict[str, float] = {}
-        for pid, (role, cpu) in self._now().items():
-            spent[role] = spent.get(role, 0.0) + cpu - self.started.get(pid, (role, 0.0))[1]
-        self.spent = spent
-        threads: dict[str, float] = {}
-        for key, (kind, cpu) in self._worker_threads().items():
-            threads[kind] = threads.get(kind, 0.0) + cpu - self.threads_started.get(key, (kind, 0.0))[1]
-        self.threads_spent = threads
+        self.spent = _spent(self.started, self._now())
+        self.threads_spent = _spent(self.threads_started, self._worker_threads())
 
     def threads(self) -> str:
-        ordered = sorted(self.threads_spent.items(), key=lambda item: -item[1])
-        return ", ".join(f"{kind} {cpu:.2f}" for kind, cpu in ordered if cpu >= 0.01)
+        return _listed(self.threads_spent, digits=2, floor=0.01)
 
     def __str__(self) -> str:
-        ordered = sorted(self.spent.items(), key=lambda item: -item[1])
-        return ", ".join(f"{role} {cpu:.1f}" for role, cpu in ordered if cpu >= 0.05)
+        return _listed(self.spent, digits=1, floor=0.05)
+
+
+def _spent(before: dict[T, tuple[str, float]], after: dict[T, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds by label between two readings of (label, CPU seconds) per process or thread;
+    one that began in between counts from zero."""
+    spent: dict[str, float] = {}
+    for key, (label, cpu) in after.items():
+        spent[label] = spent.get(label, 0.0) + cpu - before.get(key, (label, 0.0))[1]
+    return spent
+
+
+def _listed(spent: dict[str, float], digits: int, floor: float) -> str:
+    """Largest first, leaving out what spent less than `floor`."""
+    ordered = sorted(spent.items(), key=lambda item: -item[1])
+    return ", ".join(f"{label} {cpu:.{digits}f}" for label, cpu in ordered if cpu >= floor)
 
 
 PHASES = ("timer fired after the deadline", "task waited for the worker", "task in the worker")
