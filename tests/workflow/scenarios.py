@@ -375,7 +375,8 @@ def on_plan(actual: datetime | timedelta, planned: datetime | timedelta) -> bool
     return -timedelta(seconds=1) < actual - planned <= STEP_SLACK  # type: ignore[operator]
 
 
-def _seconds(hms: str) -> int:
+def seconds_of(hms: str) -> int:
+    """A timeline row's H:MM:SS as seconds."""
     hours, minutes, seconds = (int(part) for part in hms.split(":"))
     return hours * 3600 + minutes * 60 + seconds
 
@@ -387,7 +388,7 @@ class Offset(str):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, str):
             return NotImplemented
-        return on_plan(timedelta(seconds=_seconds(self)), timedelta(seconds=_seconds(other)))
+        return on_plan(timedelta(seconds=seconds_of(self)), timedelta(seconds=seconds_of(other)))
 
     def __ne__(self, other: object) -> bool:
         return not self == other

@@ -198,8 +198,8 @@ async def _search_attributes(handle, *keys) -> dict:
 
 
 def _minutes(hms: str) -> int:
-    h, m, s = (int(x) for x in hms.split(":"))
-    return h * 60 + m + round(s / 60)
+    seconds = scenarios.seconds_of(hms)
+    return seconds // 60 + round(seconds % 60 / 60)
 
 
 async def test_the_wait_set_by_the_receipts_task_is_set_again_by_a_later_one(env, store, alerts):
