@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
-import httpx
 from fastapi import FastAPI
 
+from services.common.http_client import http_client
 from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers
 from services.common.telemetry import instrument_http_client
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 async def lifespan(app: FastAPI):
     async with (
         service_database("intake", MIGRATIONS) as (settings, pool),
-        httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http,
+        http_client(timeout=10, headers=outgoing_headers(settings)) as http,
     ):
         # Lazy: intake keeps accepting complaints while Temporal is down; the starter starts them.
         complaints = ComplaintClient(

@@ -22,6 +22,7 @@ import time
 
 import httpx
 
+from services.common.http_client import http_client
 from services.notify.providers import Delivery, DeliveryFailed, OutboundMessage
 
 MAX_AGE_SECONDS = 300
@@ -49,7 +50,7 @@ def verify(secret: str, timestamp: str | None, signed: str | None, body: bytes, 
 class WebhookProvider:
     def __init__(self, url: str, secret: str, http: httpx.AsyncClient | None = None, timeout: float = 10.0):
         self.url, self.secret, self.timeout = url, secret, timeout
-        self.http = http or httpx.AsyncClient(timeout=timeout)
+        self.http = http or http_client(timeout=timeout)
 
     async def deliver(self, message: OutboundMessage) -> Delivery:
         body = json.dumps(

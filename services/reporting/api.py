@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import httpx
 from fastapi import Depends, FastAPI, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
+from services.common.http_client import http_client
 from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers, service_caller
 from services.common.web import ApiError
@@ -33,8 +33,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 async def lifespan(app: FastAPI):
     async with (
         service_database("reporting", MIGRATIONS) as (settings, pool),
-        httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http,
-        httpx.AsyncClient(base_url=settings.url_of("workflow"), timeout=10) as sign_in_http,
+        http_client(timeout=10, headers=outgoing_headers(settings)) as http,
+        http_client(base_url=settings.url_of("workflow"), timeout=10) as sign_in_http,
     ):
         app.state.pool = pool
         app.state.zone = settings.time_zone

@@ -15,7 +15,6 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.responses import RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -29,6 +28,7 @@ from services.common.deadlines.policy import (
     load_policy,
 )
 from services.common.events import EventPage
+from services.common.http_client import http_client
 from services.common.privacy import masked_event_data, scrub_text
 from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers, service_caller
@@ -96,15 +96,11 @@ async def lifespan(app: FastAPI):
         app.state.desk = Desk(pool, app.state.router, app.state.authority, app.state.complaints)
         # The console reads delivery status from notify, as the workflow service.
         async with (
-            httpx.AsyncClient(
-                base_url=settings.url_of("notify"), headers=outgoing_headers(settings), timeout=3
-            ) as notify,
+            http_client(base_url=settings.url_of("notify"), headers=outgoing_headers(settings), timeout=3) as notify,
             # Staff who ask for a complaint the engine does not know yet: intake may hold it.
-            httpx.AsyncClient(
-                base_url=settings.url_of("intake"), headers=outgoing_headers(settings), timeout=3
-            ) as intake,
+            http_client(base_url=settings.url_of("intake"), headers=outgoing_headers(settings), timeout=3) as intake,
             # The complaints' messages to notify: a batch may take notify a while to store.
-            httpx.AsyncClient(headers=outgoing_headers(settings), timeout=10) as relay_http,
+            http_client(headers=outgoing_headers(settings), timeout=10) as relay_http,
         ):
             instrument_http_client(relay_http)
             relay = outbox.MessageRelay(

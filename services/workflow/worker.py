@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 
-import httpx
 import uvicorn
 from fastapi import FastAPI
 from temporalio.client import Client
@@ -23,6 +22,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from services.common.codec_server import install_codec_server
 from services.common.deadlines.policy import PolicyError, available_policies, load_policy
+from services.common.http_client import http_client
 from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers
 from services.common.settings import get_settings
@@ -112,7 +112,7 @@ async def lifespan(app: FastAPI):
     # The schema is the workflow service's: the worker writes its events and outbox.
     async with (
         service_database("worker", MIGRATIONS, schema="workflow") as (settings, pool),
-        httpx.AsyncClient(timeout=10, headers=outgoing_headers(settings)) as http,
+        http_client(timeout=10, headers=outgoing_headers(settings)) as http,
     ):
         instrument_http_client(http)
         temporal = await connect(settings, sdk_metrics=f"{settings.host}:{settings.worker_sdk_metrics_port}")
