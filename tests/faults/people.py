@@ -1,7 +1,10 @@
 """Who uses the system while `make test-faults` breaks it: channel adapters submitting and staff
 acting (`Traffic`, each retrying with its Idempotency-Key as real clients do), a manager and
 customers reading their pages (`Readers`), a manager signing in and out (`SigningInAndOut`), and
-the probes the suite takes while one part is down (`staff_reads`, `customer_reads`)."""
+the probes the suite takes while one part is down (`staff_reads`, `customer_reads`,
+`waiting_to_start`). Each reader and probe has a client of its own, as each person has a
+browser: hundreds of the traffic's requests waiting on a slow system hold every connection of
+its pool, and a read queued behind them would measure that queue, not the system."""
 
 import asyncio
 import random
@@ -18,6 +21,9 @@ from services.run import LocalSystem
 from tests.e2e.test_end_to_end import RESOLUTION, new_complaint
 
 SUBMISSIONS_PER_SECOND = 4
+# Requests the adapters and staff have in flight at once; the rest wait their turn. The limit is
+# ours, not the HTTP pool's, which must never make a request wait (`services/common/http_client.py`).
+IN_FLIGHT = 100
 
 
 @dataclass
@@ -37,12 +43,17 @@ class Traffic:
     unfinished: list[str] = field(default_factory=list)
     tasks: set[asyncio.Task] = field(default_factory=set)
     as_staff: dict[str, str] = field(default_factory=dict)  # a signed-in manager (before any fault)
+    in_flight: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(IN_FLIGHT))
 
     async def call(
         self, method: str, url: str, client: httpx.AsyncClient | None = None, **kwargs
     ) -> httpx.Response | None:
         try:
-            response = await (client or self.http).request(method, url, **kwargs)
+            if client is not None:  # a reader's own browser: one request at a time
+                response = await client.request(method, url, **kwargs)
+            else:
+                async with self.in_flight:
+                    response = await self.http.request(method, url, **kwargs)
         except httpx.TransportError:
             self.answers["no answer"] += 1
             return None
@@ -239,16 +250,19 @@ async def staff_reads(traffic: Traffic, readers: Readers, live: bool = True) -> 
     workflow = traffic.system.settings.url_of("workflow")
     async with httpx.AsyncClient(cookies={"console_session": readers.manager_token}) as browser:
         page = await _read_until(
-            lambda: browser.get(
-                f"{workflow}/console/complaints/{complaint_id}", headers={"Accept": BROWSER_ACCEPT}, timeout=60
+            "the console's complaint page",
+            lambda wait: browser.get(
+                f"{workflow}/console/complaints/{complaint_id}", headers={"Accept": BROWSER_ACCEPT}, timeout=wait
             ),
             lambda r: live != ('data-testid="recorded-only"' in r.text),
         )
     offers = f'action="/console/complaints/{complaint_id}/' in page.text
-    api = await _read_until(
-        lambda: traffic.http.get(f"{workflow}/v1/complaints/{complaint_id}", headers=traffic.as_staff, timeout=60),
-        lambda r: r.json()["live"] == live,
-    )
+    async with httpx.AsyncClient(headers=traffic.as_staff) as staff_api:
+        api = await _read_until(
+            "the staff API's complaint",
+            lambda wait: staff_api.get(f"{workflow}/v1/complaints/{complaint_id}", timeout=wait),
+            lambda r: r.json()["live"] == live,
+        )
     view = api.json() if api.status_code == 200 else {}
     return (
         page.status_code,
@@ -264,12 +278,14 @@ async def waiting_to_start(traffic: Traffic, any_waiting: bool) -> tuple[int, se
     """What staff are shown as accepted and waiting to start (in no queue yet): the status and the
     complaints listed. Expecting `any_waiting` or none, they reload until it is so."""
     workflow = traffic.system.settings.url_of("workflow")
-    listed = await _read_until(
-        lambda: traffic.http.get(
-            f"{workflow}/v1/complaints/waiting-to-start", params={"limit": 200}, headers=traffic.as_staff, timeout=30
-        ),
-        lambda r: bool(r.json()["complaints"]) == any_waiting,
-    )
+    async with httpx.AsyncClient(headers=traffic.as_staff) as staff_api:
+        listed = await _read_until(
+            "the complaints waiting to start",
+            lambda wait: staff_api.get(
+                f"{workflow}/v1/complaints/waiting-to-start", params={"limit": 200}, timeout=wait
+            ),
+            lambda r: bool(r.json()["complaints"]) == any_waiting,
+        )
     complaints = listed.json()["complaints"] if listed.status_code == 200 else []
     return listed.status_code, {c["complaint_id"] for c in complaints}
 
@@ -284,13 +300,17 @@ async def customer_reads(traffic: Traffic, live: bool = True) -> tuple[int, bool
     down, what was recorded). Expecting it `live`, they reload until it is."""
     complaint_id = sorted(traffic.resolved)[0]
     page_url = traffic.pages[complaint_id]
-    page = await _read_until(
-        lambda: traffic.http.get(page_url, timeout=30), lambda r: live != ('data-testid="recorded-only"' in r.text)
-    )
-    status = await _read_until(
-        lambda: traffic.http.get(page_url.replace("/track/", "/v1/track/"), timeout=30),
-        lambda r: r.json()["live"] == live,
-    )
+    async with httpx.AsyncClient() as browser:
+        page = await _read_until(
+            "the customer's page",
+            lambda wait: browser.get(page_url, timeout=wait),
+            lambda r: live != ('data-testid="recorded-only"' in r.text),
+        )
+        status = await _read_until(
+            "the customer's status (JSON)",
+            lambda wait: browser.get(page_url.replace("/track/", "/v1/track/"), timeout=wait),
+            lambda r: r.json()["live"] == live,
+        )
     return (
         page.status_code,
         "<pre>" in page.text,
@@ -301,17 +321,21 @@ async def customer_reads(traffic: Traffic, live: bool = True) -> tuple[int, bool
 
 
 async def _read_until(
-    read: Callable[[], Awaitable[httpx.Response]], as_expected: Callable[[httpx.Response], bool], within: float = 90.0
+    what: str,
+    read: Callable[[float], Awaitable[httpx.Response]],
+    as_expected: Callable[[httpx.Response], bool],
+    within: float = 90.0,
 ) -> httpx.Response:
     """As a person reloads: the page also asks the workflow, whose queries wait for a worker
-    under this load (and for its sticky queue after a kill), so one read may time out or show
-    what was recorded."""
+    under this load (and for its sticky queue after a kill), so one read may show what was
+    recorded, or answer slowly. Each read waits as long as is left of `within`, as a browser
+    waits for a slow page: an answer that comes late is still an answer."""
     began = time.monotonic()
     until = began + within
     tries: list[str] = []
     while True:
         try:
-            response = await read()
+            response = await read(max(until - time.monotonic(), 5.0))
         except httpx.TransportError as exc:
             response = None
             tries.append(type(exc).__name__)
@@ -319,8 +343,9 @@ async def _read_until(
             tries.append(str(response.status_code))
         answered = response is not None and response.status_code == 200 and as_expected(response)
         if answered or time.monotonic() > until:
-            if time.monotonic() - began > within / 3:  # a slow read says what it got meanwhile
-                print(f"\n    a read took {time.monotonic() - began:.0f} s: {Counter(tries)}", flush=True)
-            assert response is not None, f"no answer within {within} s"
+            took = time.monotonic() - began
+            if took > within / 3:  # a slow read says what it got meanwhile
+                print(f"\n    {what}: a read took {took:.0f} s: {Counter(tries)}", flush=True)
+            assert response is not None, f"{what}: no answer within {within} s: {Counter(tries)}"
             return response
         await asyncio.sleep(1)

@@ -14,10 +14,10 @@ import asyncio
 import time
 from collections import Counter
 
-import httpx
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
+from services.common.http_client import http_client
 from services.notify.providers import LocalMailboxProvider
 from services.run import LocalSystem, free_port, settings_on_free_ports
 from services.workflow.contract import workflow_id_for
@@ -46,89 +46,94 @@ async def test_nothing_is_lost_or_doubled_when_every_part_is_killed_under_load(t
     proxy = chaos.CuttableProxy(free_port(), settings.temporal_address)
     await proxy.restore()
     system = LocalSystem(settings, overrides={"intake": {"COMPLAINTS_TEMPORAL_ADDRESS": proxy.address}})
-    async with system, httpx.AsyncClient(timeout=10, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+    async with system, http_client(timeout=10, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
         traffic = Traffic(system, http, as_staff=await system.staff_headers("wang.fang"))
         stop = asyncio.Event()
         deadline = time.monotonic() + 420
         load = asyncio.create_task(traffic.run(stop, deadline))
         readers = Readers(traffic, system.staff_tokens["wang.fang"])
         reading = asyncio.create_task(readers.run(stop))
-        signing = SigningInAndOut(system, "wang.fang")
-        await signing.before()  # signed in to the dashboard before any fault
+        try:
+            signing = SigningInAndOut(system, "wang.fang")
+            await signing.before()  # signed in to the dashboard before any fault
 
-        began = time.monotonic()
+            began = time.monotonic()
 
-        async def outage(kill, restart, down_for: float = 3.0):
-            await asyncio.sleep(6)  # traffic between faults: staff actions and deliveries in flight
-            killed = time.monotonic()
-            await kill()
-            read = time.monotonic()  # what people saw meanwhile, read inside `kill`
-            await asyncio.sleep(down_for)
-            await restart()
-            # As it goes, so that a run that fails tells which outage took long, and where.
-            print(
-                f"\n  {kill.__name__}: at +{killed - began:.0f} s; killed and read in {read - killed:.1f} s, "
-                f"back {time.monotonic() - read - down_for:.1f} s after its {down_for:.0f} s down",
-                flush=True,
-            )
+            async def outage(kill, restart, down_for: float = 3.0):
+                await asyncio.sleep(6)  # traffic between faults: staff actions and deliveries in flight
+                killed = time.monotonic()
+                await kill()
+                read = time.monotonic()  # what people saw meanwhile, read inside `kill`
+                await asyncio.sleep(down_for)
+                await restart()
+                # As it goes, so that a run that fails tells which outage took long, and where.
+                print(
+                    f"\n  {kill.__name__}: at +{killed - began:.0f} s; killed and read in {read - killed:.1f} s, "
+                    f"back {time.monotonic() - read - down_for:.1f} s after its {down_for:.0f} s down",
+                    flush=True,
+                )
 
-        async def kill_workflow_service():  # its staff API and its worker, at once
-            await asyncio.gather(chaos.kill_service(system, "workflow"), chaos.kill_service(system, "worker"))
+            async def kill_workflow_service():  # its staff API and its worker, at once
+                await asyncio.gather(chaos.kill_service(system, "workflow"), chaos.kill_service(system, "worker"))
 
-        async def restart_workflow_service():
-            await asyncio.gather(chaos.restart_service(system, "workflow"), chaos.restart_service(system, "worker"))
+            async def restart_workflow_service():
+                await asyncio.gather(chaos.restart_service(system, "workflow"), chaos.restart_service(system, "worker"))
 
-        async def kill_worker():
-            await chaos.kill_service(system, "worker")
+            async def kill_worker():
+                await chaos.kill_service(system, "worker")
 
-        await outage(kill_worker, lambda: chaos.restart_service(system, "worker"))
-        await outage(kill_workflow_service, restart_workflow_service, down_for=1.0)
-        caught_mid_delivery = []
-        assert system.mail is not None
+            await outage(kill_worker, lambda: chaos.restart_service(system, "worker"))
+            await outage(kill_workflow_service, restart_workflow_service, down_for=1.0)
+            caught_mid_delivery = []
+            assert system.mail is not None
 
-        async def smtp_down():  # answering 421 (try later), as a relay under maintenance does
-            system.mail.handler.unavailable = True
+            async def smtp_down():  # answering 421 (try later), as a relay under maintenance does
+                system.mail.handler.unavailable = True
 
-        async def smtp_up():
-            system.mail.handler.unavailable = False
+            async def smtp_up():
+                system.mail.handler.unavailable = False
 
-        customer_page: dict[str, object] = {}
+            customer_page: dict[str, object] = {}
 
-        async def kill_notify():
-            caught_mid_delivery.append(await chaos.kill_notify_mid_delivery(system))
-            customer_page["while notify was down"] = await customer_reads(traffic)
+            async def kill_notify():
+                caught_mid_delivery.append(await chaos.kill_notify_mid_delivery(system))
+                customer_page["while notify was down"] = await customer_reads(traffic)
 
-        await outage(kill_notify, lambda: chaos.restart_service(system, "notify"))
+            await outage(kill_notify, lambda: chaos.restart_service(system, "notify"))
 
-        async def kill_postgres():
-            await chaos.kill_postgres(system)
-            await signing.while_down()
+            async def kill_postgres():
+                await chaos.kill_postgres(system)
+                await signing.while_down()
 
-        await outage(kill_postgres, lambda: chaos.restart_postgres(system))
-        console_page: dict[str, tuple[int, bool, bool, int, str, bool]] = {}
+            await outage(kill_postgres, lambda: chaos.restart_postgres(system))
+            console_page: dict[str, tuple[int, bool, bool, int, str, bool]] = {}
 
-        async def kill_temporal():
-            await chaos.kill_temporal(system)
-            console_page["while Temporal was down"] = await staff_reads(traffic, readers, live=False)
-            customer_page["while Temporal was down"] = await customer_reads(traffic, live=False)
+            async def kill_temporal():
+                await chaos.kill_temporal(system)
+                console_page["while Temporal was down"] = await staff_reads(traffic, readers, live=False)
+                customer_page["while Temporal was down"] = await customer_reads(traffic, live=False)
 
-        await outage(kill_temporal, system.start_temporal)
-        waiting: dict[str, tuple[int, set[str]]] = {}
+            await outage(kill_temporal, system.start_temporal)
+            waiting: dict[str, tuple[int, set[str]]] = {}
 
-        async def cut_intake_from_temporal():  # what it accepts meanwhile waits to start
-            await proxy.cut()
-            waiting["while intake could not reach Temporal"] = await waiting_to_start(traffic, any_waiting=True)
+            async def cut_intake_from_temporal():  # what it accepts meanwhile waits to start
+                await proxy.cut()
+                waiting["while intake could not reach Temporal"] = await waiting_to_start(traffic, any_waiting=True)
 
-        await outage(cut_intake_from_temporal, proxy.restore, down_for=8.0)
-        await outage(smtp_down, smtp_up, down_for=8.0)  # the mail server away for a while
-        await asyncio.sleep(6)
-        customer_page["once it was back"] = await customer_reads(traffic)
-        console_page["once it was back"] = await staff_reads(traffic, readers)
-        stop.set()
-        await load
-        await reading
-        await signing.after()
-        await traffic.finish()
+            await outage(cut_intake_from_temporal, proxy.restore, down_for=8.0)
+            await outage(smtp_down, smtp_up, down_for=8.0)  # the mail server away for a while
+            await asyncio.sleep(6)
+            customer_page["once it was back"] = await customer_reads(traffic)
+            console_page["once it was back"] = await staff_reads(traffic, readers)
+            stop.set()
+            await load
+            await reading
+            await signing.after()
+            await traffic.finish()
+        finally:  # a check that failed on the way stops the load, which would outlive the system
+            stop.set()
+            for task in (load, reading, *traffic.tasks):
+                task.cancel()
         waiting["once it was back"] = await waiting_to_start(traffic, any_waiting=False)
 
         # Every 202 has its workflow; none failed.
