@@ -26,7 +26,12 @@ with workflow.unsafe.imports_passed_through():
     from services.notify.contract import Address, KeyedNotificationRequest
     from services.workflow import search_attributes as sa
     from services.workflow.activities import ComplaintActivities, EventsAndMessages
-    from services.workflow.activity_options import LOCAL_OPTIONS, ONE_ATTEMPT
+    from services.workflow.activity_options import (
+        LOCAL_OPTIONS,
+        ONE_ATTEMPT,
+        SHORT_LOCAL_OPTIONS,
+        LocalActivityOptions,
+    )
     from services.workflow.contract import (
         ApplyPolicyAction,
         AssignAction,
@@ -101,6 +106,8 @@ class ComplaintWorkflow(OlderGenerations):
         self._quiet_timers = False
         # re-aimed-wait-v1: the first wait after receipt is cut short, then set again (`_handle_until`).
         self._re_aim_first_wait = False
+        # short-local-attempts-v1: local activities retry on workflow timers (activity_options.py).
+        self._short_local = False
         self._reopen: ReopenAction | None = None  # a reopening not yet taken up by `run`
 
     @property
@@ -141,7 +148,8 @@ class ComplaintWorkflow(OlderGenerations):
         a local activity is found on replay only if no workflow task ended between the two (a
         query can end one), so the later behaviours (routing, the liaison) are implied by this
         check instead of checked where they happen."""
-        self._re_aim_first_wait = workflow.patched("re-aimed-wait-v1")
+        self._short_local = workflow.patched("short-local-attempts-v1")
+        self._re_aim_first_wait = self._short_local or workflow.patched("re-aimed-wait-v1")
         self._quiet_timers = self._re_aim_first_wait or workflow.patched("quiet-timers-v1")
         self._comms = self._quiet_timers or workflow.patched("customer-comms-v1")
         self._reopenable = self._comms or workflow.patched("reopen-v1")
@@ -155,8 +163,11 @@ class ComplaintWorkflow(OlderGenerations):
         # Local: reading a file on the worker needs no task queue round trip, nor the events
         # and the server's work of a regular activity (a third of the server's CPU per complaint).
         return await workflow.execute_local_activity_method(
-            ComplaintActivities.load_policy, name, summary=f"policy {name}", **LOCAL_OPTIONS
+            ComplaintActivities.load_policy, name, summary=f"policy {name}", **self._local_options()
         )
+
+    def _local_options(self) -> LocalActivityOptions:
+        return SHORT_LOCAL_OPTIONS if self._short_local else LOCAL_OPTIONS
 
     def _assign_tier(self, policy: Policy) -> Classification:
         """Intake's classification (or the first rules table, for complaints from before it),
@@ -1044,7 +1055,7 @@ class ComplaintWorkflow(OlderGenerations):
             ComplaintActivities.route_complaint,
             request,
             summary=f"route tier {tier} {complaint_type}",
-            **LOCAL_OPTIONS,
+            **self._local_options(),
         )
 
     def _next_deadline_text(self) -> str | None:
@@ -1104,7 +1115,7 @@ class ComplaintWorkflow(OlderGenerations):
                     ComplaintActivities.record,
                     EventsAndMessages(events=batch, messages=list(messages), fence=self._fence()),
                     summary=summary,
-                    **LOCAL_OPTIONS,
+                    **self._local_options(),
                 )
             else:
                 await workflow.execute_local_activity_method(

@@ -1,6 +1,7 @@
 """ComplaintWorkflow on the time-skipping test server, with the real event store (PostgreSQL)."""
 
 import asyncio
+import contextlib
 import time
 from datetime import datetime, timedelta
 from datetime import time as dt_time
@@ -10,12 +11,15 @@ import httpx
 import pytest
 from temporalio import activity
 from temporalio.api.enums.v1 import EventType
+from temporalio.service import RPCError
 
 from services.workflow import inbox
 from services.workflow.activities import ComplaintActivities, EventsAndMessages
 from services.workflow.contract import (
     ActionRefused,
     ComplaintClosed,
+    ComplaintView,
+    EngineUnavailable,
     FollowUpAction,
     ReclassifyAction,
     ReopenAction,
@@ -194,6 +198,69 @@ async def test_a_worker_that_dies_after_storing_a_step_sends_its_message_once_as
     stream = await store.read_stream(complaint_id)
     assert [e.version for e in stream] == list(range(1, len(stream) + 1))
     assert [e.type for e in stream][-2:] == ["SurveyAnswered", "Closed"]
+
+
+class DatabaseDownForTheAcknowledgement(ComplaintActivities):
+    """PostgreSQL refuses connections for the first attempts to store the acknowledgement."""
+
+    failures_left = 5
+    attempts = 0
+
+    @activity.defn(name="record")
+    async def record(self, step: EventsAndMessages) -> list[int]:
+        if any(e.type == "Acknowledged" for e in step.events):
+            self.attempts += 1
+            if self.failures_left:
+                self.failures_left -= 1
+                raise ConnectionRefusedError(111, "Connect call failed ('127.0.0.1', 5432)")
+        return await ComplaintActivities.record(self, step)
+
+
+async def test_a_step_retried_while_the_database_is_down_never_holds_the_workflow_task(env, store):
+    """Finding: retried inside its workflow task (1 + 2 + 4 + 8 + 16 s here), an acknowledgement held
+    the task until the worker heartbeated it at 8 s; a heartbeated task that had accepted the
+    Update once left a history that did not replay (deploy/RUNBOOK.md). Each attempt now ends
+    the task, and the retry waits on a workflow timer."""
+    router = Router(store.pool, load_routing())
+    await router.load_roster()
+    async with httpx.AsyncClient() as http:
+        down = DatabaseDownForTheAcknowledgement(store, router, http, notify_url="http://unused.invalid")
+        async with build_worker(env.client, scenarios.TASK_QUEUE, activities_of(down)):
+            handle = await scenarios.start(env.client, scenarios.a_complaint(await env.get_current_time()))
+            await scenarios.wait_for_event(handle, "Assigned")
+            acknowledged = asyncio.create_task(_acknowledge_as_the_console_does(handle))
+            # Skips the retries' timers. The test server cannot skip while a task is held (the
+            # call then fails after 30 s), and the acknowledgement is awaited all the same.
+            with contextlib.suppress(RPCError):
+                await env.sleep(timedelta(minutes=1))
+            view = await acknowledged
+            await handle.terminate("test over")
+
+    assert view.owner == "agent-7" and down.attempts == 6
+    events = (await handle.fetch_history()).events
+    accepted = next(
+        i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+    )
+    # A failed attempt is recorded (a marker) and the task ends with a timer for the retry.
+    retried_on_a_timer = [
+        timer.event_id
+        for marker, timer in zip(events[accepted:], events[accepted + 1 :], strict=False)
+        if marker.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and timer.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+    ]
+    assert len(retried_on_a_timer) == 5, "each retry waits on a workflow timer, outside any task"
+    stream = await store.read_stream(scenarios.complaint_id_from_workflow_id(handle.id))
+    assert [e.type for e in stream].count("Acknowledged") == 1
+
+
+async def _acknowledge_as_the_console_does(handle) -> ComplaintView:
+    """A 503 (no answer in time) is sent again with the form's key: the same action, once."""
+    for _ in range(12):
+        try:
+            return await drive(handle).acknowledge(StaffAction(staff_id="agent-7"), key="form-1")
+        except EngineUnavailable:
+            continue
+    raise AssertionError("the acknowledgement never went through")
 
 
 async def test_staff_correct_type_and_responsibility_with_a_reason(env, store, notifications):
