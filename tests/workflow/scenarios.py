@@ -342,8 +342,9 @@ SCENARIOS = {
 # and compensation within authority: new Updates that older histories never call; reopen-v1:
 # a resolved complaint stays open to reopening for the policy's days; customer-comms-v1: a receipt,
 # messages in the customer's language and zone with fallbacks, a word before a second follow-up;
-# quiet-timers-v1: deadlines fire without a search-attribute upsert).
-GENERATION = "re-aimed-wait-v1"
+# quiet-timers-v1: deadlines fire without a search-attribute upsert; re-aimed-wait-v1: the first
+# wait after receipt is cut short; short-local-attempts-v1: local activities retry on timers).
+GENERATION = "short-local-attempts-v1"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

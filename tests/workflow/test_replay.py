@@ -32,6 +32,9 @@ def test_histories_of_every_generation_are_saved():
         "transfers-v1",
         "reopen-v1",
         "customer-comms-v1",
+        "quiet-timers-v1",
+        "re-aimed-wait-v1",
+        "short-local-attempts-v1",
     ):
         assert {f"{generation}__happy_path", f"{generation}__survey_given_up"} <= stems
     assert {"policy-local-v1__queried_during_first_task", "message-outbox-v1__queried_during_first_task"} <= stems
