@@ -27,11 +27,7 @@ LOCAL_OPTIONS = LocalActivityOptions(start_to_close_timeout=timedelta(seconds=10
 # heartbeated every 8 s. The server expects an Update's task to end within its timeout; one
 # heartbeated while an acknowledgement retried against a database that was down left a history
 # that did not replay (deploy/RUNBOOK.md).
-SHORT_LOCAL_OPTIONS = LocalActivityOptions(
-    start_to_close_timeout=timedelta(seconds=10),
-    retry_policy=RETRY_FOREVER,
-    local_retry_threshold=timedelta(milliseconds=500),
-)
+SHORT_LOCAL_OPTIONS = LocalActivityOptions(**LOCAL_OPTIONS, local_retry_threshold=timedelta(milliseconds=500))
 # An operator's policy move: one attempt, so a bad file is refused at once instead of retried.
 ONE_ATTEMPT = ActivityOptions(
     start_to_close_timeout=timedelta(seconds=30), retry_policy=RetryPolicy(maximum_attempts=1)
