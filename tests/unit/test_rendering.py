@@ -3,8 +3,9 @@ their zone, no internal names of staff or groups."""
 
 import pytest
 
+from services.common.written_time import written_time
 from services.notify.contract import NotificationRequest
-from services.notify.rendering import render, written_time
+from services.notify.rendering import render
 
 CUSTOMER_TEMPLATES = {
     "received": {"first_response_by": "2026-11-30T01:30:00+00:00", "resolution_by": "2026-12-01T02:00:00+00:00"},
