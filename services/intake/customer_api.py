@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from services.common.web import ApiError, unavailable
 from services.intake.state import Intake, IntakeDep
+from services.intake.words import NEXT_STEP, STAGE, both
 from services.notify.contract import NOTIFICATIONS_PATH
 from services.workflow.contract import (
     KEPT_VIEW_PATH,
@@ -34,35 +35,6 @@ from services.workflow.contract import (
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-# What each stage means to the customer, and what comes next: in Chinese and English, as the
-# rest of the customer's page.
-NEXT_STEP = {
-    Stage.received: "我们已收到您的投诉，正在分派给合适的团队。 / "
-    "We have your complaint and are assigning it to the right team.",
-    Stage.assigned: "已有团队负责您的投诉，处理人员将尽快与您联系。 / "
-    "A team has your complaint; a handler will contact you shortly.",
-    Stage.acknowledged: "处理人员正在处理您的投诉。 / A handler is working on your complaint.",
-    Stage.waiting_on_customer: "我们需要您补充一些信息：请回答我们发给您的问题。 / "
-    "We need a detail from you: please answer the question we sent you.",
-    Stage.resolved: "您的投诉已处理完毕，书面处理结果正在发送给您。 / "
-    "Your complaint is resolved; the written result is on its way to you.",
-    Stage.awaiting_survey: "请告诉我们您对处理结果是否满意。 / Please tell us how satisfied you are with the result.",
-    Stage.second_follow_up: "很抱歉结果未能让您满意，处理人员将再次与您联系。 / "
-    "We are sorry it did not satisfy you; a handler will contact you again.",
-    Stage.closed: "您的投诉已结案，感谢您的反馈。 / Your complaint is closed. Thank you.",
-}
-
-
-STAGE_LABEL = {
-    Stage.received: "已收到 / Received",
-    Stage.assigned: "已分派 / Assigned",
-    Stage.acknowledged: "处理中 / Being handled",
-    Stage.waiting_on_customer: "等待您的回复 / Waiting for you",
-    Stage.resolved: "已解决 / Resolved",
-    Stage.awaiting_survey: "请评价 / Please rate us",
-    Stage.second_follow_up: "回访中 / Following up",
-    Stage.closed: "已结案 / Closed",
-}
 # Steps the customer's page does not list: staff's own notes.
 STAFF_ONLY_EVENTS = {"NoteAdded"}
 # Which deadline tells the customer "by when" in each stage.
@@ -118,8 +90,8 @@ async def track(row: ComplaintByToken, intake: IntakeDep) -> CustomerStatus:
         return CustomerStatus(
             complaint_id=row["complaint_id"],
             stage=Stage.received,
-            stage_label=STAGE_LABEL[Stage.received],
-            next_step=NEXT_STEP[Stage.received],
+            stage_label=both(STAGE[Stage.received]),
+            next_step=both(NEXT_STEP[Stage.received]),
             received_at=row["received_at"],
             survey_open=False,
         )
@@ -133,8 +105,8 @@ async def track(row: ComplaintByToken, intake: IntakeDep) -> CustomerStatus:
     return CustomerStatus(
         complaint_id=view.complaint_id,
         stage=view.stage,
-        stage_label=STAGE_LABEL[view.stage],
-        next_step=NEXT_STEP[view.stage],
+        stage_label=both(STAGE[view.stage]),
+        next_step=both(NEXT_STEP[view.stage]),
         expected_by=view.survey_due_at if survey_open else view.deadlines.get(EXPECTED_BY.get(view.stage, "")),
         received_at=view.received_at,
         survey_open=survey_open,

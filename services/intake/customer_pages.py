@@ -5,21 +5,25 @@ import math
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from services.common import web_session
+from services.common.code_words import in_language
 from services.common.web import ApiError
+from services.common.written_time import ZONE_NAMES, written_time
 from services.intake.channel_api import accept, adapted
 from services.intake.customer_api import ComplaintByToken, CustomerInput, customer_update, track
 from services.intake.keys import ChannelKey
 from services.intake.state import Intake, IntakeDep
 from services.intake.submissions import ComplaintSubmission
-from services.workflow.contract import Channel, CustomerReply, ReopenAction, SurveyAnswer
+from services.intake.words import LANG_COOKIE, NEXT_STEP, STAGE, label, message_language, page_language
+from services.workflow.contract import Channel, ComplaintInput, CustomerReply, ReopenAction, SurveyAnswer
 
 router = APIRouter()
 
@@ -27,11 +31,33 @@ PAGES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 WEB_FORM_KEY = ChannelKey(key_id="web-form", channel=Channel.web_form.value)  # intake's own form
 
 
+def _page(
+    request: Request, template: str, lang: str, zone: str, context: dict[str, Any], status_code: int = 200
+) -> HTMLResponse:
+    """A customer's page in `lang` ('zh' or 'en'), its times written for `zone` as their
+    messages write them."""
+    words = {
+        "t": lambda key: label(key, lang),
+        "lang": lang,
+        "when": lambda moment: written_time(moment, message_language(lang), zone),
+        "zone_name": ZONE_NAMES.get(zone, {}).get(message_language(lang), zone),
+    }
+    return PAGES.TemplateResponse(request, template, {**words, **context}, status_code=status_code)
+
+
+def _form_page(request: Request, intake: Intake, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    return _page(request, "form.html", page_language(request), intake.zone.key, context, status_code)
+
+
+@router.get("/language/{lang}", tags=["customers"])
+async def choose_language(request: Request, lang: str, next: Annotated[str | None, Query(max_length=500)] = None):
+    """The switch in a customer's page's header: remember the language, back to the page."""
+    return web_session.switch_language(request, lang, next, LANG_COOKIE, "/")
+
+
 @router.get("/complaint-form", response_class=HTMLResponse, tags=["customers"])
 async def complaint_form(request: Request, intake: IntakeDep) -> HTMLResponse:
-    return PAGES.TemplateResponse(
-        request, "form.html", {"form_token": str(uuid.uuid4()), "values": {}, "zone": intake.zone.key}
-    )
+    return _form_page(request, intake, {"form_token": str(uuid.uuid4()), "values": {}})
 
 
 @router.post("/complaint-form", response_class=HTMLResponse, tags=["customers"])
@@ -95,23 +121,33 @@ async def submit_complaint_form(
             else [{"loc": ("occurred_at",), "msg": "give the date and time it happened"}]
         )
         errors = [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in problems]
-        return PAGES.TemplateResponse(
-            request,
-            "form.html",
-            {"form_token": form_token, "values": values, "errors": errors, "zone": intake.zone.key},
-            status_code=422,
-        )
+        return _form_page(request, intake, {"form_token": form_token, "values": values, "errors": errors}, 422)
     accepted = await accept(intake, f"web-form:{form_token}", submission, Response(), WEB_FORM_KEY)
     return RedirectResponse(accepted.page_url.removeprefix(intake.submissions.intake_url), status_code=303)
 
 
 @router.get("/track/{token}", response_class=HTMLResponse, tags=["customers"])
-async def status_page(
-    request: Request, token: str, row: ComplaintByToken, intake: IntakeDep, error: str | None = None
+async def status_page(request: Request, token: str, row: ComplaintByToken, intake: IntakeDep) -> HTMLResponse:
+    return await _status_page(request, token, row, intake)
+
+
+async def _status_page(
+    request: Request, token: str, row: asyncpg.Record, intake: Intake, refusal: str | None = None
 ) -> HTMLResponse:
+    """The complaint's page in the customer's language; `refusal` names a form it did not take."""
     status = await track(row, intake)
-    context = {"status": status, "token": token, "zone": intake.zone, "error": error, "form_token": str(uuid.uuid4())}
-    return PAGES.TemplateResponse(request, "status.html", context)
+    complaint = ComplaintInput.model_validate_json(row["workflow_input"])
+    lang = page_language(request, complaint.language())
+    context = {
+        "status": status,
+        "stage": in_language(STAGE[status.stage], lang),
+        "next_step": in_language(NEXT_STEP[status.stage], lang),
+        "token": token,
+        "error": label(refusal, lang) if refusal else None,
+        "form_token": str(uuid.uuid4()),
+    }
+    zone = complaint.customer.time_zone or intake.zone.key
+    return _page(request, "status.html", lang, zone, context, status_code=409 if refusal else 200)
 
 
 @router.post("/track/{token}/survey", response_class=HTMLResponse, tags=["customers"])
@@ -174,7 +210,5 @@ async def _page_after(
     except ApiError as exc:
         if exc.status != 409:
             raise
-        page = await status_page(request, token, row, intake, error=exc.message)
-        page.status_code = 409
-        return page
+        return await _status_page(request, token, row, intake, refusal=exc.code)
     return RedirectResponse(f"/track/{token}", status_code=303)

@@ -233,7 +233,7 @@ class Submissions:
 
     async def by_token(self, token: str) -> asyncpg.Record | None:
         return await self.pool.fetchrow(
-            """SELECT complaint_id, received_at, workflow_started_at,
+            """SELECT complaint_id, received_at, workflow_started_at, workflow_input,
                       coalesce((workflow_input->'customer'->>'erased')::boolean, false) AS erased
                FROM intake.submissions WHERE tracking_token = $1""",
             token,

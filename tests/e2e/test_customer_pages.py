@@ -7,13 +7,16 @@ import asyncio
 import os
 import re
 import time
+import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Locator, Page, expect
 
+from services.common.written_time import written_time
 from services.run import LocalSystem
 from tests.e2e.test_end_to_end import RESOLUTION
 
@@ -47,13 +50,13 @@ async def shot(page: Page, name: str) -> None:
 async def test_a_customer_sends_follows_answers_and_rates_their_complaint(system: LocalSystem, browser: Browser):
     page = await on_a_phone(browser)
     await page.goto(f"{system.settings.url_of('intake')}/complaint-form")
-    await page.get_by_label("姓名 / Name").fill("李伟")
-    await page.get_by_label("手机 / Phone").fill("13912345678")
-    await page.get_by_label("发生了什么 / What happened").fill("我的订单被重复扣款了，客服一直没有回复")
-    await page.get_by_label("您的诉求 / What do you expect").fill("退还多扣的款项")
-    await page.get_by_role("button", name="提交 / Submit").click()
+    await page.get_by_label("姓名").fill("李伟")
+    await page.get_by_label("手机").fill("13912345678")
+    await page.get_by_label("发生了什么").fill("我的订单被重复扣款了，客服一直没有回复")
+    await page.get_by_label("您的诉求").fill("退还多扣的款项")
+    await page.get_by_role("button", name="提交", exact=True).click()
     await expect(page).to_have_url(re.compile(r"/track/"))
-    await reload_until(page, lambda: page.get_by_text("已分派 / Assigned"))
+    await reload_until(page, lambda: page.get_by_text("已分派", exact=True))
     await shot(page, "1-assigned")
     complaint_id = (await page.locator("h1").inner_text()).rsplit(" ", 1)[-1]
 
@@ -62,7 +65,7 @@ async def test_a_customer_sends_follows_answers_and_rates_their_complaint(system
         assert (await http.post(f"{staff}/acknowledge")).status_code == 200
         asked = await http.post(f"{staff}/request-info", json={"question": "请问是哪一笔订单？"})
         assert asked.status_code == 200, asked.text
-        answer_box = lambda: page.get_by_label("您的回复 / Your answer")  # noqa: E731
+        answer_box = lambda: page.get_by_label("您的回复", exact=True)  # noqa: E731
         await reload_until(page, answer_box)
 
         # The engine goes down: the page still shows where the complaint stands, says it is what
@@ -70,7 +73,7 @@ async def test_a_customer_sends_follows_answers_and_rates_their_complaint(system
         await system.stop_temporal()
         await page.reload()
         await expect(page.get_by_test_id("recorded-only")).to_be_visible()
-        await expect(page.get_by_text("等待您的回复 / Waiting for you")).to_be_visible()
+        await expect(page.get_by_text("等待您的回复", exact=True)).to_be_visible()
         await expect(answer_box()).to_have_count(0)
         await shot(page, "2-recorded-while-the-engine-is-down")
         await system.start_temporal()
@@ -78,16 +81,71 @@ async def test_a_customer_sends_follows_answers_and_rates_their_complaint(system
         await reload_until(page, answer_box)
         await expect(page.get_by_test_id("recorded-only")).to_have_count(0)
         await answer_box().fill("订单 778，11 月 22 日")
-        await page.get_by_role("button", name="发送 / Send").click()
-        await expect(page.get_by_text("处理中 / Being handled")).to_be_visible()
+        await page.get_by_role("button", name="发送", exact=True).click()
+        await expect(page.get_by_text("处理中", exact=True)).to_be_visible()
 
         assert (await http.post(f"{staff}/resolve", json=RESOLUTION)).status_code == 200
-    await reload_until(page, lambda: page.get_by_role("button", name="提交 / Submit"))
+    await reload_until(page, lambda: page.get_by_role("button", name="提交", exact=True))
     await expect(page.get_by_text(RESOLUTION["measures_taken"])).to_be_visible()  # the written result
     await shot(page, "3-survey")
-    await page.get_by_label("对处理结果的满意度 / Satisfaction with the result (1–5)").select_option("5")
-    await page.get_by_label("对处理速度的满意度 / Satisfaction with the speed (1–5)").select_option("4")
-    await page.get_by_role("button", name="提交 / Submit").click()
-    await reload_until(page, lambda: page.get_by_text("已结案 / Closed"))
+    await page.get_by_label("对处理结果的满意度（1–5）").select_option("5")
+    await page.get_by_label("对处理速度的满意度（1–5）").select_option("4")
+    await page.get_by_role("button", name="提交", exact=True).click()
+    await reload_until(page, lambda: page.get_by_text("已结案", exact=True))
     await expect(page.locator("form")).to_have_count(0)
     await shot(page, "4-closed")
+
+
+async def test_a_customers_page_speaks_their_language_and_writes_times_in_their_zone(
+    system: LocalSystem, browser: Browser
+):
+    intake = system.settings.url_of("intake")
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+        sent = await http.post(
+            f"{intake}/v1/complaints",
+            headers={"Idempotency-Key": f"app-{uuid.uuid4()}"},
+            json={
+                "channel": "app",
+                "customer": {"name": "Ann Lee", "email": "ann@example.com", "time_zone": "Europe/London"},
+                "description": "My parcel is three days late and nobody answers the phone",
+            },
+        )
+        assert sent.status_code == 202, sent.text
+        page_url = sent.json()["page_url"]
+
+        async def assigned() -> dict | None:
+            status = (await http.get(sent.json()["status_url"])).json()
+            return status if status["stage"] == "assigned" and status["messages"] else None
+
+        until = time.monotonic() + 60
+        while (status := await assigned()) is None:
+            assert time.monotonic() < until, "not assigned with its receipt within 60 s"
+            await asyncio.sleep(0.5)
+
+    # A browser set to Chinese still gets the complaint's language: the customer wrote in English.
+    page = await on_a_phone(browser)
+    await page.goto(page_url)
+    await expect(page.locator("html")).to_have_attribute("lang", "en")
+    await expect(page.get_by_text("Assigned", exact=True)).to_be_visible()
+    by = written_time(datetime.fromisoformat(status["expected_by"]), "en", "Europe/London")
+    assert by.endswith("(Europe/London)")
+    await expect(page.get_by_text(f"By: {by}")).to_be_visible()  # their zone, as their messages write it
+    sent_at = written_time(datetime.fromisoformat(status["messages"][0]["sent_at"]), "en", "Europe/London")
+    await expect(page.get_by_text(sent_at, exact=True)).to_be_visible()
+    body = await page.locator("body").inner_text()
+    assert not re.search(r"[\u4e00-\u9fff]", body.replace("中文", "")), body  # no Chinese but the switch's name
+    await shot(page, "5-english")
+
+    # The switch: the page, and the next one, in Chinese.
+    await page.get_by_role("link", name="中文").click()
+    await expect(page).to_have_url(re.compile(re.escape(page_url.removeprefix(intake)) + "$"))
+    await expect(page.get_by_text("已分派", exact=True)).to_be_visible()
+    await expect(
+        page.get_by_text(
+            f"预计：{written_time(datetime.fromisoformat(status['expected_by']), 'zh-CN', 'Europe/London')}"
+        )
+    ).to_be_visible()
+    await page.reload()
+    await expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+    await page.get_by_role("link", name="English").click()
+    await expect(page.get_by_text("Assigned", exact=True)).to_be_visible()

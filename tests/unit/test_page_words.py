@@ -5,7 +5,9 @@ import re
 from pathlib import Path
 
 import pytest
+from starlette.requests import Request
 
+from services.intake import words as customer_words
 from services.reporting import words as dashboard_words
 from services.workflow.console import labels as console_words
 from services.workflow.routing import RoutingError, load_routing
@@ -14,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGES = {
     "console": (ROOT / "services/workflow/console/templates", console_words.LABELS),
     "dashboard": (ROOT / "services/reporting/templates", dashboard_words.LABELS),
+    "customer": (ROOT / "services/intake/templates", customer_words.LABELS),
 }
 
 
@@ -56,10 +59,31 @@ def test_a_group_title_that_is_not_a_table_of_names_is_refused(tmp_path):
 
 
 def test_the_customers_page_says_each_stage_and_what_comes_next_in_both_languages():
-    from services.intake.customer_api import NEXT_STEP, STAGE_LABEL
     from services.workflow.contract.view import Stage
 
     for stage in Stage:
-        for text in (STAGE_LABEL[stage], NEXT_STEP[stage]):
-            zh, _, en = text.partition(" / ")
-            assert re.search(r"[\u4e00-\u9fff]", zh) and en and not re.search(r"[\u4e00-\u9fff]", en), text
+        for zh, en in (customer_words.STAGE[stage], customer_words.NEXT_STEP[stage]):
+            assert re.search(r"[\u4e00-\u9fff]", zh) and en and not re.search(r"[\u4e00-\u9fff]", en), stage
+
+
+def test_each_form_a_customers_page_may_refuse_has_its_words():
+    pages = (ROOT / "services/intake/customer_pages.py").read_text()
+    refusals = set(re.findall(r'_page_after\([^)]*"(\w+)"', pages))
+    assert refusals == {"survey_not_open", "no_question_open", "cannot_reopen"}, refusals
+    assert refusals <= set(customer_words.LABELS)
+
+
+def test_a_customers_page_speaks_their_choice_then_their_complaints_language_then_their_browsers():
+    def reader(cookie: str | None = None, accept: str = "") -> Request:
+        headers = [(b"accept-language", accept.encode())]
+        if cookie:
+            headers.append((b"cookie", f"{customer_words.LANG_COOKIE}={cookie}".encode()))
+        return Request({"type": "http", "headers": headers})
+
+    assert customer_words.page_language(reader(), "en") == "en"
+    assert customer_words.page_language(reader(), "zh-CN") == "zh"
+    assert customer_words.page_language(reader(cookie="en"), "zh-CN") == "en"  # the switch wins
+    assert customer_words.page_language(reader(cookie="fr"), "en") == "en"  # a cookie we never set
+    assert customer_words.page_language(reader(accept="en-GB,en;q=0.9,zh;q=0.5")) == "en"  # the form
+    assert customer_words.page_language(reader(accept="fr-FR,zh-TW;q=0.8")) == "zh"
+    assert customer_words.page_language(reader()) == "zh"

@@ -1,0 +1,122 @@
+"""The customer's pages' words in Chinese and English, one table. A page speaks the customer's
+language: the one they chose with the switch in its header, else the language of their
+complaint (the language we write to them in), else their browser's."""
+
+from fastapi import Request
+
+from services.common.code_words import LANGUAGES, word
+from services.workflow.contract import Stage
+
+LANG_COOKIE = "customer_lang"
+
+LABELS: dict[str, tuple[str, str]] = {
+    "language": ("语言", "Language"),
+    "complaint": ("投诉", "Complaint"),
+    "submit_complaint": ("提交投诉", "Submit a complaint"),
+    "name": ("姓名", "Name"),
+    "phone": ("手机", "Phone"),
+    "email": ("邮箱", "E-mail"),
+    "company": ("公司（选填）", "Company (optional)"),
+    "account_id": ("账号（选填）", "Account or customer number (optional)"),
+    "occurred_at": ("发生时间", "When it happened"),
+    "description": ("发生了什么", "What happened"),
+    "impact": ("影响（如：3 个订单无法提交）", "What it caused (e.g. 3 orders could not be submitted)"),
+    "demand": ("您的诉求", "What do you expect"),
+    "urgent": ("有人受伤或有危险", "Someone is hurt or in danger"),
+    "submit": ("提交", "Submit"),
+    "expected_by": ("预计", "By"),
+    "recorded_only": (
+        "这里显示的是已记录的进度，实时状态稍后恢复；届时您可以回复、评价或重新打开投诉。您的投诉不会丢失，请稍后刷新。",
+        "This is the progress we have recorded; the live status will be back shortly, and you can answer, rate"
+        " or reopen then. Nothing is lost. Refresh in a moment.",
+    ),
+    "your_answer": ("您的回复", "Your answer"),
+    "send": ("发送", "Send"),
+    "satisfaction_result": ("对处理结果的满意度（1–5）", "Satisfaction with the result (1–5)"),
+    "satisfaction_speed": ("对处理速度的满意度（1–5）", "Satisfaction with the speed (1–5)"),
+    "suggestion": ("建议", "Suggestion"),
+    "reopen_label": ("问题没有解决？重新打开投诉", "Not settled? Reopen your complaint"),
+    "reopen_until": ("截止", "until"),
+    "reopen": ("重新打开", "Reopen"),
+    "messages": ("我们发给您的消息", "Messages to you"),
+    "messages_unavailable": (
+        "暂时无法显示消息，消息不会丢失，请稍后刷新。",
+        "Your messages cannot be shown right now; none is lost. Refresh in a moment.",
+    ),
+    "none_yet": ("暂无", "None yet."),
+    # a form the complaint no longer takes (sent twice, or from a page left open)
+    "survey_not_open": ("评价已提交或已不再开放。", "The survey was answered already or is no longer open."),
+    "no_question_open": ("目前没有需要您回答的问题。", "There is no question waiting for your answer."),
+    "cannot_reopen": ("这份投诉现在不能重新打开。", "This complaint cannot be reopened now."),
+}
+
+# What each stage means to the customer, and what comes next.
+STAGE: dict[Stage, tuple[str, str]] = {
+    Stage.received: ("已收到", "Received"),
+    Stage.assigned: ("已分派", "Assigned"),
+    Stage.acknowledged: ("处理中", "Being handled"),
+    Stage.waiting_on_customer: ("等待您的回复", "Waiting for you"),
+    Stage.resolved: ("已解决", "Resolved"),
+    Stage.awaiting_survey: ("请评价", "Please rate us"),
+    Stage.second_follow_up: ("回访中", "Following up"),
+    Stage.closed: ("已结案", "Closed"),
+}
+NEXT_STEP: dict[Stage, tuple[str, str]] = {
+    Stage.received: (
+        "我们已收到您的投诉，正在分派给合适的团队。",
+        "We have your complaint and are assigning it to the right team.",
+    ),
+    Stage.assigned: (
+        "已有团队负责您的投诉，处理人员将尽快与您联系。",
+        "A team has your complaint; a handler will contact you shortly.",
+    ),
+    Stage.acknowledged: ("处理人员正在处理您的投诉。", "A handler is working on your complaint."),
+    Stage.waiting_on_customer: (
+        "我们需要您补充一些信息：请回答我们发给您的问题。",
+        "We need a detail from you: please answer the question we sent you.",
+    ),
+    Stage.resolved: (
+        "您的投诉已处理完毕，书面处理结果正在发送给您。",
+        "Your complaint is resolved; the written result is on its way to you.",
+    ),
+    Stage.awaiting_survey: (
+        "请告诉我们您对处理结果是否满意。",
+        "Please tell us how satisfied you are with the result.",
+    ),
+    Stage.second_follow_up: (
+        "很抱歉结果未能让您满意，处理人员将再次与您联系。",
+        "We are sorry it did not satisfy you; a handler will contact you again.",
+    ),
+    Stage.closed: ("您的投诉已结案，感谢您的反馈。", "Your complaint is closed. Thank you."),
+}
+
+
+def label(key: str, lang: str) -> str:
+    return word(LABELS, key, lang)
+
+
+def both(pair: tuple[str, str]) -> str:
+    """Chinese and English together, as the JSON for customers has always given them."""
+    return f"{pair[0]} / {pair[1]}"
+
+
+def page_language(request: Request, complaint_language: str | None = None) -> str:
+    """'zh' or 'en': the reader's choice (the switch's cookie), else their complaint's language
+    ("zh-CN" or "en", as messages name it), else the first of ours their browser asks for."""
+    chosen = request.cookies.get(LANG_COOKIE)
+    if chosen in LANGUAGES:
+        return chosen
+    if complaint_language:
+        return "zh" if complaint_language.startswith("zh") else "en"
+    for part in request.headers.get("accept-language", "").split(","):
+        tag = part.split(";")[0].strip().lower()
+        if tag.startswith("zh"):
+            return "zh"
+        if tag.startswith("en"):
+            return "en"
+    return "zh"
+
+
+def message_language(lang: str) -> str:
+    """The page's language as messages and times name it."""
+    return "zh-CN" if lang == "zh" else "en"
