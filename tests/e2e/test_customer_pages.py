@@ -87,6 +87,7 @@ async def test_a_customer_sends_follows_answers_and_rates_their_complaint(system
         assert (await http.post(f"{staff}/resolve", json=RESOLUTION)).status_code == 200
     await reload_until(page, lambda: page.get_by_role("button", name="提交", exact=True))
     await expect(page.get_by_text(RESOLUTION["measures_taken"])).to_be_visible()  # the written result
+    await expect(page.locator("li strong").first).to_contain_text("请您评价")  # the newest message first
     await shot(page, "3-survey")
     await page.get_by_label("对处理结果的满意度（1–5）").select_option("5")
     await page.get_by_label("对处理速度的满意度（1–5）").select_option("4")
