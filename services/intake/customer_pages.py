@@ -49,6 +49,21 @@ def _form_page(request: Request, intake: Intake, context: dict[str, Any], status
     return _page(request, "form.html", page_language(request), intake.zone.key, context, status_code)
 
 
+# Where a problem the record's rules find shows on the form: its field ("form": the form as a whole).
+_FORM_FIELD = {
+    ("customer", "name"): "name",
+    ("customer", "phone"): "phone",
+    ("customer",): "phone",  # neither a phone nor an e-mail: asked beside the phone
+    ("customer", "email"): "email",
+    ("customer", "company"): "company",
+    ("customer", "account_id"): "account_id",
+    ("occurred_at",): "occurred_at",
+    ("description",): "description",
+    ("impact",): "impact",
+    ("demand",): "demand",
+}
+
+
 @router.get("/language/{lang}", tags=["customers"])
 async def choose_language(request: Request, lang: str, next: Annotated[str | None, Query(max_length=500)] = None):
     """The switch in a customer's page's header: remember the language, back to the page."""
@@ -57,7 +72,7 @@ async def choose_language(request: Request, lang: str, next: Annotated[str | Non
 
 @router.get("/complaint-form", response_class=HTMLResponse, tags=["customers"])
 async def complaint_form(request: Request, intake: IntakeDep) -> HTMLResponse:
-    return _form_page(request, intake, {"form_token": str(uuid.uuid4()), "values": {}})
+    return _form_page(request, intake, {"form_token": str(uuid.uuid4()), "values": {}, "problems": []})
 
 
 @router.post("/complaint-form", response_class=HTMLResponse, tags=["customers"])
@@ -115,13 +130,10 @@ async def submit_complaint_form(
             },
         )
     except ValueError as exc:  # ValidationError is one; so is an unreadable time
-        problems = (
-            exc.errors()
-            if isinstance(exc, ValidationError)
-            else [{"loc": ("occurred_at",), "msg": "give the date and time it happened"}]
-        )
-        errors = [f"{'.'.join(str(p) for p in e['loc']) or 'form'}: {e['msg']}" for e in problems]
-        return _form_page(request, intake, {"form_token": form_token, "values": values, "errors": errors}, 422)
+        fields = [e["loc"] for e in exc.errors()] if isinstance(exc, ValidationError) else [("occurred_at",)]
+        problems = {_FORM_FIELD.get(tuple(str(p) for p in loc), "form"): True for loc in fields}
+        context = {"form_token": form_token, "values": values, "problems": list(problems)}
+        return _form_page(request, intake, context, 422)
     accepted = await accept(intake, f"web-form:{form_token}", submission, Response(), WEB_FORM_KEY)
     return RedirectResponse(accepted.page_url.removeprefix(intake.submissions.intake_url), status_code=303)
 

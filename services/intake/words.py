@@ -44,6 +44,21 @@ LABELS: dict[str, tuple[str, str]] = {
         "Your messages cannot be shown right now; none is lost. Refresh in a moment.",
     ),
     "none_yet": ("暂无", "None yet."),
+    # what the web form asks again, beside the field (problem_<field>)
+    "problems": ("请检查以下内容：", "Please check:"),
+    "problem_name": ("请填写您的姓名。", "Enter your name."),
+    "problem_phone": (
+        "请填写有效的手机号码；或留下邮箱，以便我们答复您。",
+        "Enter a valid phone number, or leave an e-mail address, so that we can answer you.",
+    ),
+    "problem_email": ("请填写有效的邮箱地址。", "Enter a valid e-mail address."),
+    "problem_company": ("请检查公司名称。", "Check the company name."),
+    "problem_account_id": ("请检查账号。", "Check the account number."),
+    "problem_occurred_at": ("请填写发生的日期和时间。", "Give the date and time it happened."),
+    "problem_description": ("请说明发生了什么。", "Say what happened."),
+    "problem_impact": ("请检查影响的说明。", "Check what it caused."),
+    "problem_demand": ("请检查您的诉求。", "Check what you expect."),
+    "problem_form": ("请检查填写的内容。", "Check what you entered."),
     # a form the complaint no longer takes (sent twice, or from a page left open)
     "survey_not_open": ("评价已提交或已不再开放。", "The survey was answered already or is no longer open."),
     "no_question_open": ("目前没有需要您回答的问题。", "There is no question waiting for your answer."),

@@ -696,7 +696,16 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
         bad = await browser.post(
             "/complaint-form", data={"form_token": token, "name": "李雷", "description": "x", "phone": "not a phone"}
         )
-        assert bad.status_code == 422 and "customer.phone" in bad.text and "李雷" in bad.text  # kept what was typed
+        assert bad.status_code == 422 and "李雷" in bad.text  # kept what was typed
+        # Said in the page's words beside the field, not as the record's rule (no pattern, no path).
+        assert re.search(r'id="phone" name="phone"[^>]*aria-invalid="true" aria-describedby="phone-problem"', bad.text)
+        assert '<p class="error" id="phone-problem">请填写有效的手机号码' in bad.text
+        assert "customer.phone" not in bad.text and "should match" not in bad.text
+        assert bad.text.count('aria-invalid="true"') == 1  # only the field that was wrong
+        no_contact = await browser.post(
+            "/complaint-form", data={"form_token": token, "name": "李雷", "description": "x"}
+        )
+        assert no_contact.status_code == 422 and 'id="phone-problem"' in no_contact.text
 
         unreadable = await browser.post(
             "/complaint-form",
@@ -708,7 +717,8 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
                 "occurred_at": "yesterday",
             },
         )
-        assert unreadable.status_code == 422 and "occurred_at" in unreadable.text
+        assert unreadable.status_code == 422 and 'id="occurred_at-problem"' in unreadable.text
+        assert 'id="phone-problem"' not in unreadable.text  # only what was wrong
 
         fields = {
             "form_token": token,

@@ -87,3 +87,11 @@ def test_a_customers_page_speaks_their_choice_then_their_complaints_language_the
     assert customer_words.page_language(reader(accept="en-GB,en;q=0.9,zh;q=0.5")) == "en"  # the form
     assert customer_words.page_language(reader(accept="fr-FR,zh-TW;q=0.8")) == "zh"
     assert customer_words.page_language(reader()) == "zh"
+
+
+def test_every_field_the_web_form_may_ask_again_has_its_name_and_its_request():
+    from services.intake.customer_pages import _FORM_FIELD
+
+    for field in {*_FORM_FIELD.values(), "form"}:
+        assert f"problem_{field}" in customer_words.LABELS, field
+        assert field == "form" or field in customer_words.LABELS, field
