@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from services.intake import words as customer_words
 from services.run import LocalSystem
 from tests.e2e.test_end_to_end import RESOLUTION, new_complaint
 
@@ -290,7 +291,8 @@ async def waiting_to_start(traffic: Traffic, any_waiting: bool) -> tuple[int, se
     return listed.status_code, {c["complaint_id"] for c in complaints}
 
 
-MESSAGES_NOT_SHOWN = "Your messages cannot be shown right now; none is lost."
+# The page says it in the customer's language, whichever that is.
+MESSAGES_NOT_SHOWN = customer_words.LABELS["messages_unavailable"]
 
 
 async def customer_reads(traffic: Traffic, live: bool = True) -> tuple[int, bool, bool, bool, bool]:
@@ -314,7 +316,7 @@ async def customer_reads(traffic: Traffic, live: bool = True) -> tuple[int, bool
     return (
         page.status_code,
         "<pre>" in page.text,
-        MESSAGES_NOT_SHOWN in page.text,
+        any(words in page.text for words in MESSAGES_NOT_SHOWN),
         status.json()["messages_shown"],
         status.json()["live"],
     )
