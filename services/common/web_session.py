@@ -60,10 +60,10 @@ def safe_next(path: str | None, prefix: str) -> str:
     return prefix
 
 
-def language_of(request: Request, cookie: str) -> str:
-    """The reader's language: the one they chose (kept in `cookie`), else Chinese."""
-    lang = request.cookies.get(cookie, DEFAULT_LANGUAGE)
-    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+def language_of(request: Request, cookie: str, otherwise: str = DEFAULT_LANGUAGE) -> str:
+    """The reader's language: the one they chose (kept in `cookie`), else `otherwise`."""
+    lang = request.cookies.get(cookie)
+    return lang if lang in LANGUAGES else otherwise
 
 
 def remember_language(request: Request, response: Response, cookie: str, lang: str, path: str) -> None:

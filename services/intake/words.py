@@ -4,7 +4,8 @@ complaint (the language we write to them in), else their browser's."""
 
 from fastapi import Request
 
-from services.common.code_words import LANGUAGES, word
+from services.common.code_words import DEFAULT_LANGUAGE, word
+from services.common.web_session import language_of
 from services.workflow.contract import Stage
 
 LANG_COOKIE = "customer_lang"
@@ -118,18 +119,21 @@ def both(pair: tuple[str, str]) -> str:
 def page_language(request: Request, complaint_language: str | None = None) -> str:
     """'zh' or 'en': the reader's choice (the switch's cookie), else their complaint's language
     ("zh-CN" or "en", as messages name it), else the first of ours their browser asks for."""
-    chosen = request.cookies.get(LANG_COOKIE)
-    if chosen in LANGUAGES:
-        return chosen
     if complaint_language:
-        return "zh" if complaint_language.startswith("zh") else "en"
+        otherwise = "zh" if complaint_language.startswith("zh") else "en"
+    else:
+        otherwise = _browser_language(request)
+    return language_of(request, LANG_COOKIE, otherwise)
+
+
+def _browser_language(request: Request) -> str:
     for part in request.headers.get("accept-language", "").split(","):
         tag = part.split(";")[0].strip().lower()
         if tag.startswith("zh"):
             return "zh"
         if tag.startswith("en"):
             return "en"
-    return "zh"
+    return DEFAULT_LANGUAGE
 
 
 def message_language(lang: str) -> str:
