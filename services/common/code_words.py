@@ -203,6 +203,7 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "outcome": ("结果", "outcome"),
         "status": ("状态", "status"),
         "channel": ("渠道", "channel"),
+        "liaison": ("业务联络人", "liaison"),
     },
 }
 

@@ -334,6 +334,10 @@ class Router:
         )
         return [StaffMember(**dict(r)) for r in rows]
 
+    async def names(self) -> dict[str, str]:
+        """Staff id -> the person's name, for pages that show who did what."""
+        return {r["staff_id"]: r["name"] for r in await self.pool.fetch("SELECT staff_id, name FROM workflow.staff")}
+
     async def set_on_duty(self, staff_id: str, on_duty: bool) -> StaffMember | None:
         updated = await self.pool.fetchval(
             "UPDATE workflow.staff SET on_duty = $2, updated_at = now() WHERE staff_id = $1 RETURNING staff_id",

@@ -132,11 +132,18 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     await shown_after_reload(liaison, "alerts", "transfer request")
     waiting = liaison.get_by_test_id("queue").locator(f"tr[data-complaint='{complaint_id}']")
     await expect(waiting).to_contain_text("transfer waiting")
+    await expect(waiting).to_contain_text("Zhou Ting")  # staff by name, not by their sign-in id
     await waiting.get_by_role("link", name=complaint_id).click()
     await act(liaison, "accept_transfer", done="Accept the transfer")
-    await expect(liaison.get_by_test_id("assignee")).to_have_text("ma.jun")
+    await expect(liaison.get_by_test_id("assignee")).to_have_text("Ma Jun")
+    await expect(liaison.get_by_test_id("assignee").locator("[title='ma.jun']")).to_be_visible()  # the id on hover
     await act(liaison, "add_note", {"text": "second charge confirmed in billing"}, done="Internal note")
-    await expect(liaison.get_by_test_id("notes")).to_contain_text("second charge confirmed")
+    await expect(liaison.get_by_test_id("notes")).to_contain_text("Ma Jun: second charge confirmed")
+    timeline = liaison.get_by_test_id("timeline")
+    await expect(timeline).to_contain_text("liaison: Ma Jun")  # whom the transfer asked
+    await expect(timeline).to_contain_text("by: Zhou Ting")
+    await expect(timeline).not_to_contain_text("ma.jun")
+    await expect(timeline).not_to_contain_text("zhou.ting")
     await shot(liaison, "3-liaison-accepted")
 
     # The group lead: the team page, then the approval the refund waits for.
@@ -152,6 +159,8 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     await expect(standby).to_contain_text("On duty")
     await shot(lead, "4-lead-team")
     await lead.goto(f"{system.settings.url_of('workflow')}/console/complaints/{complaint_id}")
+    # Whom a lead may assign it to, by name (the group's members).
+    await expect(lead.locator("details[data-action='assign'] option[value='ma.jun']")).to_have_text("Ma Jun (ma.jun)")
     await act(
         lead,
         "decide_compensation",
@@ -352,7 +361,7 @@ async def test_a_manager_erases_a_customers_personal_data_from_the_complaint_pag
     # Still being handled: recorded now, erased when it closes.
     await shown_after_reload(manager, "erasures", "waiting for")
     erasures = manager.get_by_test_id("erasures")
-    await expect(erasures).to_contain_text("wang.fang")
+    await expect(erasures).to_contain_text("Wang Fang")  # who asked, by name
     await expect(erasures).to_contain_text(complaint_id)
     await expect(erasures.locator("li")).to_have_count(1)
     resent = await manager.request.post(  # the same form sent again (a reload, a double click) asks once

@@ -57,8 +57,10 @@ PAGE_HEADERS = page_headers()
 _TIMELINE_FIELDS = (
     "staff_id", "assignee", "group", "to_group", "from_group", "tier", "to_tier", "complaint_type", "to_type",
     "target", "level", "to", "message", "plan", "question", "reason", "text", "note", "kind", "amount",
-    "approved", "outcome", "status", "channel",
+    "approved", "outcome", "status", "channel", "liaison",
 )  # fmt: skip
+# Fields that name a member of staff: pages show the person's name (their id on hover).
+_PEOPLE_FIELDS = frozenset({"staff_id", "assignee", "liaison"})
 
 
 def _lang(request: Request) -> str:
@@ -85,6 +87,8 @@ def _render(request: Request, template: str, context: dict[str, Any], status: in
             "lang": lang,
             "local": local,
             "zone": zone.key,
+            "people_fields": _PEOPLE_FIELDS,
+            "names": {},
             **context,
         },
         status_code=status,
@@ -243,6 +247,7 @@ async def my_work(
         "channels": sorted({i.channel for i in queue + mine if i.channel}),
         "groups": sorted(config.groups),
         "now": datetime.now().astimezone(),
+        "names": await request.app.state.router.names(),
     }
     return _render(request, "my_work.html", context)
 
@@ -318,6 +323,7 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
         else None,
         "playbooks": suggest(request.app.state.playbooks, view.complaint_type, (record and record["summary"]) or ""),
         "now": datetime.now().astimezone(),
+        "names": await router.names(),
     }
 
 
