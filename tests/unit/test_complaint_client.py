@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from temporalio.client import Client
+from temporalio.client import Client, Interceptor, OutboundInterceptor, QueryWorkflowInput
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -145,3 +145,52 @@ async def test_past_its_reads_in_flight_a_read_is_answered_at_once_without_askin
     with pytest.raises(EngineUnavailable) as asked_again:  # room again: the next read asks
         await complaints.status("C-1", rpc_timeout=timedelta(milliseconds=300))
     assert asked(asked_again.value)
+
+
+class CountsQueries(Interceptor):
+    """Counts the queries a client sends to the engine."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        counter = self
+
+        class Counting(OutboundInterceptor):
+            async def query_workflow(self, input: QueryWorkflowInput):
+                counter.sent += 1
+                return await super().query_workflow(input)
+
+        return Counting(next)
+
+
+async def test_the_call_that_asks_again_asks_the_health_check_first_and_goes_on_once_it_answers():
+    """A query to a stopped server waits while the SDK retries it (about 9 s): the call that
+    asks again after the pause asks the health check first, which answers at once. Refused, it
+    sends no query; once the server is back, the call goes on and gets the real answer."""
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=temporal_cli(), ui=False)
+    target = env.client.service_client.config.target_host
+    queries = CountsQueries()
+    temporal = await Client.connect(target, interceptors=[queries])
+    complaints = ComplaintClient(temporal, recheck_after=PAUSE)
+    await env.shutdown()
+    await after_the_pause(complaints)
+    assert queries.sent == 1  # the first call found the server unreachable by its query
+
+    with pytest.raises(EngineUnavailable) as refused:
+        await complaints.status("C-2", rpc_timeout=timedelta(minutes=1))
+    assert asked(refused.value) and queries.sent == 1  # the health check said so: no query waited
+
+    back = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli(), ui=False, port=int(target.rsplit(":", 1)[1])
+    )
+    try:
+        await asyncio.sleep(PAUSE.total_seconds() * 2)
+        with pytest.raises(ComplaintNotFound):  # the health check answered; the query went on
+            await complaints.status("C-3", rpc_timeout=WAIT)
+        assert queries.sent == 2
+        with pytest.raises(ComplaintNotFound):  # closed again: every call asks
+            await complaints.status("C-4", rpc_timeout=WAIT)
+        assert queries.sent == 3
+    finally:
+        await back.shutdown()

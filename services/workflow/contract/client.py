@@ -6,8 +6,8 @@ Each error is an `ApiError`, so an HTTP API that lets one pass answers with its 
 """
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
 from typing import Any
@@ -107,6 +107,10 @@ LIVE_VIEW_WAIT = timedelta(seconds=10)
 # instead of each waiting out its timeout, 5 to 10 s during an outage; then one call asks the
 # engine again.
 ENGINE_RECHECK = timedelta(seconds=5)
+# The call that asks again first asks the engine's health check, which answers at once either way:
+# a call of its own would wait while the SDK retries an unreachable server (about 9 s), and a
+# person's page with it, once every ENGINE_RECHECK of an outage.
+HEALTH_CHECK_WAIT = timedelta(seconds=2)
 
 # Live views one process may be waiting for at once. Normally a read is answered in
 # milliseconds and few are in flight. Once the worker falls behind (after the engine restarts,
@@ -127,11 +131,11 @@ def _unreachable(_kind: type, exc: BaseException) -> bool:
 class EngineBreaker(CircuitBreaker):
     """Opened by the first call that finds the Temporal server unreachable. While open, calls
     answer "unavailable" without asking. After `recheck_after`, one call at a time asks again
-    (the others still answer at once, instead of each waiting out an outage): an answer closes
-    it, unreachable opens it for another pause. A call its caller gave up on (cancelled) says
-    nothing of the server and changes nothing."""
+    (the others still answer at once, instead of each waiting out an outage), through `is_up`
+    first: unreachable opens it for another pause at once, an answer closes it and the call goes
+    on. A call its caller gave up on (cancelled) says nothing of the server and changes nothing."""
 
-    def __init__(self, recheck_after: timedelta):
+    def __init__(self, recheck_after: timedelta, is_up: Callable[[], Awaitable[None]]):
         super().__init__(
             failure_threshold=1,
             recovery_timeout=recheck_after.total_seconds(),
@@ -139,9 +143,10 @@ class EngineBreaker(CircuitBreaker):
             name="temporal server",
         )
         self._asking_again = False
+        self._is_up = is_up
 
-    @contextmanager
-    def asking(self) -> Iterator[None]:
+    @asynccontextmanager
+    async def asking(self) -> AsyncIterator[None]:
         """Around one call to the server; raises EngineUnavailable instead of asking."""
         state = self.state
         if state == STATE_OPEN or (state == STATE_HALF_OPEN and self._asking_again):
@@ -151,6 +156,8 @@ class EngineBreaker(CircuitBreaker):
             self._asking_again = True
         try:
             with self:
+                if probe:
+                    await self._is_up()
                 yield
         finally:
             if probe:
@@ -173,7 +180,7 @@ class ComplaintClient:
         reads_in_flight: int = READS_IN_FLIGHT,
     ):
         self.temporal, self.task_queue = temporal, task_queue
-        self._engine = EngineBreaker(recheck_after)
+        self._engine = EngineBreaker(recheck_after, self._engine_is_up)
         self._reads_allowed = reads_in_flight
         self.reads_in_flight = 0
 
@@ -207,7 +214,7 @@ class ComplaintClient:
         handle = self.handle(complaint_id)
         self.reads_in_flight += 1
         try:
-            with self._engine.asking():
+            async with self._engine.asking():
                 return await handle.query(STATUS_QUERY, result_type=ComplaintView, rpc_timeout=rpc_timeout)
         except (RPCError, RuntimeError) as exc:
             error = await self._translate(handle, complaint_id, exc)
@@ -317,7 +324,7 @@ class ComplaintClient:
             raise TypeError(f"{name} takes a {UPDATES[name].__name__}, not a {type(arg).__name__}")
         handle = self.handle(complaint_id)
         try:
-            with self._engine.asking():
+            async with self._engine.asking():
                 return await handle.execute_update(
                     name,
                     arg,
@@ -331,6 +338,11 @@ class ComplaintClient:
             raise EngineUnavailable("no worker took the action in time; try again") from exc
         except (RPCError, RuntimeError) as exc:
             raise await self._translate(handle, complaint_id, exc) from exc
+
+    async def _engine_is_up(self) -> None:
+        """Raises RPCError (UNAVAILABLE) unless the engine's health check says it serves."""
+        if not await self.temporal.service_client.check_health(timeout=HEALTH_CHECK_WAIT):
+            raise RPCError("the workflow engine's health check says it is not serving", RPCStatusCode.UNAVAILABLE, b"")
 
     async def _translate(self, handle: WorkflowHandle, complaint_id: str, exc: Exception) -> ComplaintError:
         """NOT_FOUND from an Update or a query means closed, or unknown: the execution's status
