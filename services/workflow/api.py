@@ -102,7 +102,8 @@ async def lifespan(app: FastAPI):
             # The complaints' messages to notify: a batch may take notify a while to store.
             http_client(headers=outgoing_headers(settings), timeout=10) as relay_http,
         ):
-            instrument_http_client(relay_http)
+            for traced in (notify, intake, relay_http):  # a page's calls appear in its trace
+                instrument_http_client(traced)
             relay = outbox.MessageRelay(
                 pool, relay_http, settings.url_of("notify"), recipients=app.state.router.recipients
             )

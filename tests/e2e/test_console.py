@@ -11,6 +11,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from tests.e2e.test_end_to_end import eventually, spans_in
+
 pytestmark = pytest.mark.e2e
 
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", "test-artifacts")) / "console"
@@ -125,6 +127,22 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     )
     await expect(agent.locator(".mark.transfer")).to_contain_text("Operations liaison")  # the group's title
     await shown_after_reload(agent, "messages", "delivered (SMS)")  # notify's delivery status
+
+    # An SRE finds the page's call to notify in the page's trace.
+    traces = system.settings.traces_dir or system.settings.data_dir / "traces"
+
+    async def page_traced_through_notify():
+        pages = {
+            sp["context"]["trace_id"]
+            for sp in spans_in(traces / "workflow.jsonl")
+            if sp["name"] == "GET /console/complaints/{complaint_id}"
+        }
+        return any(
+            sp["name"] == "GET /v1/notifications" and sp["context"]["trace_id"] in pages
+            for sp in spans_in(traces / "notify.jsonl")
+        )
+
+    assert await eventually(page_traced_through_notify)
     await shot(agent, "2-agent-complaint")
 
     # The liaison of the receiving department: the transfer waits in their queue; accept it.

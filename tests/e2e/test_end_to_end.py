@@ -197,13 +197,13 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     delivered = await _delivered(http, system, complaint_id, set())
 
     async def whole_trace():
-        submit = next((sp for sp in _spans(traces / "intake.jsonl") if sp["name"] == "POST /v1/complaints"), None)
+        submit = next((sp for sp in spans_in(traces / "intake.jsonl") if sp["name"] == "POST /v1/complaints"), None)
         if submit is None:
             return None
         trace_id = submit["context"]["trace_id"]
-        in_worker = {sp["name"] for sp in _spans(traces / "worker.jsonl") if sp["context"]["trace_id"] == trace_id}
-        in_relay = {sp["name"] for sp in _spans(traces / "workflow.jsonl") if sp["context"]["trace_id"] == trace_id}
-        in_notify = [sp for sp in _spans(traces / "notify.jsonl") if sp["context"]["trace_id"] == trace_id]
+        in_worker = {sp["name"] for sp in spans_in(traces / "worker.jsonl") if sp["context"]["trace_id"] == trace_id}
+        in_relay = {sp["name"] for sp in spans_in(traces / "workflow.jsonl") if sp["context"]["trace_id"] == trace_id}
+        in_notify = [sp for sp in spans_in(traces / "notify.jsonl") if sp["context"]["trace_id"] == trace_id]
         notify_calls = [
             sp for sp in in_notify if sp["kind"] == "SpanKind.CONSUMER" and sp["name"] == "accept notification"
         ]
@@ -222,7 +222,7 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
     assert "/track/{token}" in (traces / "intake.jsonl").read_text(encoding="utf-8")
 
 
-def _spans(path: Path) -> list[dict]:
+def spans_in(path: Path) -> list[dict]:
     if not path.exists():
         return []
     complete = path.read_text().split("\n")[:-1]  # a line still being written has no newline yet
