@@ -59,6 +59,22 @@ async def test_once_the_engine_is_found_unreachable_calls_answer_at_once_until_i
         await asyncio.sleep(0.01)
 
 
+async def test_a_call_slow_to_answer_asks_the_health_check_and_answers_without_waiting_out_the_sdks_retries(
+    stopped_engine,
+):
+    """The call that finds an outage: the SDK retries a stopped server's calls for about 9 s;
+    after SLOW_ANSWER the call asks the health check, which says the server is unreachable."""
+    temporal, stop = stopped_engine
+    await stop()
+    for call in (
+        lambda complaints: complaints.status("C-1", rpc_timeout=timedelta(minutes=1)),
+        lambda complaints: complaints.acknowledge("C-1", StaffAction(staff_id="li.na"), key="k-1"),
+    ):
+        with pytest.raises(EngineUnavailable) as found:
+            await call(ComplaintClient(temporal))
+        assert asked(found.value) and "health check: tcp connect error" in str(found.value)
+
+
 def asked(outcome: BaseException) -> bool:
     """Whether a call that answered "unavailable" asked the engine (and waited) first."""
     assert isinstance(outcome, EngineUnavailable), outcome

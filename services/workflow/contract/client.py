@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from circuitbreaker import STATE_HALF_OPEN, STATE_OPEN, CircuitBreaker
 from prometheus_client import Counter
@@ -62,6 +62,8 @@ from services.workflow.contract.names import (
 from services.workflow.contract.record import ComplaintInput
 from services.workflow.contract.view import ComplaintOutcome, ComplaintView
 
+T = TypeVar("T")
+
 
 class ComplaintError(ApiError):
     status, code = 500, "complaint_error"
@@ -111,6 +113,10 @@ ENGINE_RECHECK = timedelta(seconds=5)
 # a call of its own would wait while the SDK retries an unreachable server (about 9 s), and a
 # person's page with it, once every ENGINE_RECHECK of an outage.
 HEALTH_CHECK_WAIT = timedelta(seconds=2)
+# A call not answered within this long asks the health check whether the engine is still there
+# (a slow answer is often a worker replaying a complaint): unreachable, it answers "unavailable"
+# now, so the call that finds an outage waits this long instead of the SDK's retries.
+SLOW_ANSWER = timedelta(seconds=1)
 
 # Live views one process may be waiting for at once. Normally a read is answered in
 # milliseconds and few are in flight. Once the worker falls behind (after the engine restarts,
@@ -145,6 +151,20 @@ class EngineBreaker(CircuitBreaker):
         self._asking_again = False
         self._is_up = is_up
 
+    async def ask(self, call: Callable[[], Awaitable[T]]) -> T:
+        """The call's answer; EngineUnavailable instead of asking while the breaker is open, and
+        RPCError (UNAVAILABLE) as soon as the health check says so of a call slow to answer."""
+        async with self.asking():
+            answering = asyncio.ensure_future(call())
+            answering.add_done_callback(_retrieved)
+            try:
+                done, _ = await asyncio.wait({answering}, timeout=SLOW_ANSWER.total_seconds())
+                if not done:
+                    await self._is_up()
+                return await answering
+            finally:
+                answering.cancel()  # the health check's answer came first, or the caller gave up
+
     @asynccontextmanager
     async def asking(self) -> AsyncIterator[None]:
         """Around one call to the server; raises EngineUnavailable instead of asking."""
@@ -169,6 +189,13 @@ class EngineBreaker(CircuitBreaker):
         if exc_type is not None and issubclass(exc_type, asyncio.CancelledError):
             return False
         return bool(super().__exit__(exc_type, exc_value, traceback))
+
+
+def _retrieved(task: asyncio.Future) -> None:
+    """Marks a call's outcome as read, so one dropped for the health check's answer is not
+    logged as "never retrieved"."""
+    if not task.cancelled():
+        task.exception()
 
 
 class ComplaintClient:
@@ -214,8 +241,9 @@ class ComplaintClient:
         handle = self.handle(complaint_id)
         self.reads_in_flight += 1
         try:
-            async with self._engine.asking():
-                return await handle.query(STATUS_QUERY, result_type=ComplaintView, rpc_timeout=rpc_timeout)
+            return await self._engine.ask(
+                lambda: handle.query(STATUS_QUERY, result_type=ComplaintView, rpc_timeout=rpc_timeout)
+            )
         except (RPCError, RuntimeError) as exc:
             error = await self._translate(handle, complaint_id, exc)
             if isinstance(error, ComplaintClosed):  # a closed complaint still answers: this was the engine
@@ -324,14 +352,15 @@ class ComplaintClient:
             raise TypeError(f"{name} takes a {UPDATES[name].__name__}, not a {type(arg).__name__}")
         handle = self.handle(complaint_id)
         try:
-            async with self._engine.asking():
-                return await handle.execute_update(
+            return await self._engine.ask(
+                lambda: handle.execute_update(
                     name,
                     arg,
                     id=update_id or (f"{name}:{key}" if key else None),
                     result_type=ComplaintView,
                     rpc_timeout=rpc_timeout or UPDATE_WAIT,
                 )
+            )
         except WorkflowUpdateFailedError as exc:
             raise ActionRefused(getattr(exc.cause, "message", None) or str(exc.cause)) from exc
         except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
@@ -341,7 +370,11 @@ class ComplaintClient:
 
     async def _engine_is_up(self) -> None:
         """Raises RPCError (UNAVAILABLE) unless the engine's health check says it serves."""
-        if not await self.temporal.service_client.check_health(timeout=HEALTH_CHECK_WAIT):
+        try:
+            serving = await self.temporal.service_client.check_health(timeout=HEALTH_CHECK_WAIT)
+        except RPCError as exc:
+            raise RPCError(f"its health check: {exc.message}", exc.status, exc.raw_grpc_status) from exc
+        if not serving:
             raise RPCError("the workflow engine's health check says it is not serving", RPCStatusCode.UNAVAILABLE, b"")
 
     async def _translate(self, handle: WorkflowHandle, complaint_id: str, exc: Exception) -> ComplaintError:
