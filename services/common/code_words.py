@@ -40,6 +40,7 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "feedback": ("书面反馈", "written feedback"),
         "survey_follow_up": ("满意度回访", "satisfaction follow-up"),
         "second_follow_up": ("二次回访", "second follow-up"),
+        "progress": ("进度更新", "progress update"),
     },
     "channel": {
         "hotline": ("热线电话", "hotline"),

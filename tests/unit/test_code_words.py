@@ -9,7 +9,7 @@ from typing import get_args
 import pytest
 
 from services.common.code_words import FIELD_VALUES, VALUES, value_label
-from services.common.deadlines.policy import TARGETS
+from services.common.deadlines.policy import DEADLINES
 from services.common.domain_events import EVENT_TYPES
 from services.workflow.console.pages import _TIMELINE_FIELDS
 from services.workflow.contract.actions import CompensationKind
@@ -40,7 +40,7 @@ def _delivery_statuses() -> set[str]:
 
 CODES = {
     "stage": {s.value for s in Stage},
-    "target": set(TARGETS),
+    "target": set(DEADLINES),
     "channel": {c.value for c in Channel},
     "complaint_type": set(get_args(ComplaintType)),
     "urgency": set(get_args(Urgency)),

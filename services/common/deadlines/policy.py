@@ -187,6 +187,9 @@ TARGETS = (
     "survey_follow_up",
     "second_follow_up",
 )
+# Every deadline a complaint can run: the targets above, and its next progress update (whose
+# cadence is `TierPolicy.progress`).
+DEADLINES = (*TARGETS, "progress")
 
 
 class Policy(BaseModel):
