@@ -148,6 +148,8 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     # The liaison of the receiving department: the transfer waits in their queue; accept it.
     liaison = await sign_in(browser, system, "ma.jun")
     await shown_after_reload(liaison, "alerts", "transfer request")
+    await expect(liaison.get_by_test_id("alerts")).to_contain_text("Ma Jun")  # whom it reached, in words
+    await expect(liaison.get_by_test_id("alerts")).not_to_contain_text("staff:")
     waiting = liaison.get_by_test_id("queue").locator(f"tr[data-complaint='{complaint_id}']")
     await expect(waiting).to_contain_text("transfer waiting")
     await expect(waiting).to_contain_text("Zhou Ting")  # staff by name, not by their sign-in id

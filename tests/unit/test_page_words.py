@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 from starlette.requests import Request
 
+from services.common.code_words import value_label
 from services.intake import words as customer_words
 from services.reporting import words as dashboard_words
 from services.workflow.console import labels as console_words
+from services.workflow.console.pages import PAGES as CONSOLE_PAGES
 from services.workflow.routing import RoutingError, load_routing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,3 +97,31 @@ def test_every_field_the_web_form_may_ask_again_has_its_name_and_its_request():
     for field in {*_FORM_FIELD.values(), "form"}:
         assert f"problem_{field}" in customer_words.LABELS, field
         assert field == "form" or field in customer_words.LABELS, field
+
+
+@pytest.mark.parametrize(
+    ("address", "lang", "shown"),
+    [
+        ("staff:ma.jun", "en", "Ma Jun"),
+        ("staff:someone.gone", "en", "someone.gone"),  # no longer on the roster: the id
+        ("role:group_lead@senior-agents", "en", "group lead · Senior agents"),
+        ("role:group_lead@senior-agents", "zh", "组长 · 资深客服组"),
+        ("role:queue@liaison-operations", "en", "queue: Operations liaison"),
+        ("role:queue@liaison-operations", "zh", "队列: 运营业务联络组"),
+    ],
+)
+def test_an_alert_says_whom_it_reached_in_words(address, lang, shown):
+    """My work lists the alerts that reached a person as them, as their group's queue, or in a
+    role of a group's escalation chain: said in words, the address itself on hover."""
+    config = load_routing()
+    marks = CONSOLE_PAGES.env.get_template("_marks.html").make_module(
+        {
+            "names": {"ma.jun": "Ma Jun"},
+            "g": lambda group: config.title_of(group, lang),
+            "t": lambda key: console_words.label(key, lang),
+            "v": lambda kind, value: value_label(kind, value, lang),
+        }
+    )
+    html = str(marks.addressee(address))
+    assert re.sub(r"<[^>]+>", "", html).strip() == shown
+    assert f'title="{address}"' in html

@@ -157,6 +157,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "attempts": ("次尝试", "attempts"),
     # team
     "people": ("人员", "People"),
+    "person": ("姓名", "Name"),
+    "queue_of": ("队列", "queue"),
     "groups": ("组", "Groups"),
     "role": ("角色", "Role"),
     "on_duty": ("在岗", "On duty"),
