@@ -25,6 +25,7 @@ _bearer = HTTPBearer(auto_error=False)
 class Reader:
     who: str  # a staff id, or "operator"
     authority: str
+    name: str = ""  # as the roster names the person; pages show it
 
     def at_least(self, role: str) -> bool:
         return RANK.get(self.authority, 0) >= RANK[role]
@@ -54,7 +55,7 @@ class StaffTokens:
             return remembered[1]
         answer = await self.ask("GET", "/v1/auth/me", headers={"Authorization": f"Bearer {token}"}, timeout=5)
         me = answer.json() if answer.status_code == 200 else None
-        reader = Reader(me["staff_id"], me["authority"]) if me else None
+        reader = Reader(me["staff_id"], me["authority"], me.get("name") or "") if me else None
         if len(self._known) > 10_000:
             self._known.clear()
         self._known[token] = (time.monotonic() + REMEMBER_SECONDS, reader)
