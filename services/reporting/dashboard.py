@@ -135,17 +135,26 @@ async def _signed_in_reader(request: Request) -> Reader | Response:
     return reader
 
 
-def _trend_points(trend: list[reports.TrendPoint], width: int = 640, height: int = 160) -> dict[str, Any]:
-    """The daily breach rate as an SVG polyline (x: days, y: 0–100 %)."""
-    if not trend:
-        return {"points": "", "labels": []}
-    step = width / max(1, len(trend) - 1)
-    points = []
-    for i, p in enumerate(trend):
+def _trend_points(
+    trend: list[reports.TrendPoint], period: reports.Period, width: int = 640, height: int = 160
+) -> dict[str, Any]:
+    """The daily breach rate as an SVG line over the period (x: the day's place in it, so days
+    without complaints leave their gap; y: 0–100 %), and a dot for each day, which a single day
+    still shows."""
+    days = max(1, (period.end - period.start).days)
+    dots = []
+    for p in trend:
         rate = p.breached / p.received if p.received else 0.0
-        points.append(f"{i * step:.1f},{height - rate * height:.1f}")
-    labels = [(0, trend[0].starts.isoformat()), (width, trend[-1].starts.isoformat())]
-    return {"points": " ".join(points), "labels": labels, "width": width, "height": height}
+        x = min(days, max(0, (p.starts - period.start).days)) * width / days
+        dots.append({"x": round(x, 1), "y": round(height - rate * height, 1), "point": p, "rate": rate})
+    labels = [(0, period.start.isoformat()), (width, period.end.isoformat())]
+    return {
+        "points": " ".join(f"{d['x']},{d['y']}" for d in dots),
+        "dots": dots,
+        "labels": labels,
+        "width": width,
+        "height": height,
+    }
 
 
 @router.get("", response_class=HTMLResponse)
@@ -169,7 +178,7 @@ async def dashboard(
         "csrf": web_session.csrf_for(request.cookies[DASHBOARD_COOKIE]),
         "period": period,
         "figures": held.figures,
-        "trend": _trend_points(spread.daily),
+        "trend": _trend_points(spread.daily, period),
         "daily": spread.daily,
         "tiers": sorted({c.tier for c in cells}, key=lambda t: (t is None, t)),
         "types": sorted({c.complaint_type or "" for c in cells}),

@@ -288,12 +288,14 @@ async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, bro
     # The reporting service, signed in as who the console has: no second password.
     await manager.get_by_role("link", name="Reports").click()
     await expect(manager).to_have_url(re.compile(r"/dashboard$"))
+    await expect(manager.get_by_test_id("signed-in-as")).to_have_text("Wang Fang (wang.fang, manager)")
     figures = manager.get_by_test_id("figures")
     await expect(figures).to_contain_text("Responses within target")
     await expect(figures).to_contain_text("target ≥ 95 %")
     await shown_after_reload(manager, "stages", "assigned")  # the projection follows the feed
     await expect(manager.get_by_test_id("heat-map")).to_contain_text("service attitude")
     await expect(manager.get_by_test_id("trend")).to_be_visible()
+    await expect(manager.get_by_test_id("trend").locator("circle").first).to_be_attached()  # a day, as a dot
     await shot(manager, "8-manager-dashboard")
     assert complaint_id  # submitted above: today's complaints are on the dashboard
 

@@ -11,6 +11,7 @@ import pytest
 from services.common.events import EventPage, StoredEvent
 from services.common.web import ApiError
 from services.reporting import reports
+from services.reporting.dashboard import _trend_points
 from services.reporting.projector import Projector, apply_page
 from tests.conftest import migrated_pool
 
@@ -297,3 +298,20 @@ def test_a_period_is_asked_for_within_the_reports_range_or_refused_naming_the_fi
     with pytest.raises(ApiError):
         reports.Period.asked(date(2026, 1, 1), date(2026, 6, 1), zone, longest_days=92)  # a simulation's limit
     assert reports.Period.asked(date(2026, 9, 1), date(2026, 11, 30), zone, longest_days=92, tier=1).tier == 1
+
+
+def test_the_breach_trend_places_each_day_by_its_date_and_shows_a_single_day():
+    zone = ZoneInfo("Asia/Shanghai")
+    month = reports.Period(start=date(2026, 11, 4), end=date(2026, 12, 3), zone=zone)
+    days = [
+        reports.TrendPoint(starts=date(2026, 11, 4), received=4, breached=1, escalated=0),
+        reports.TrendPoint(starts=date(2026, 11, 19), received=2, breached=2, escalated=1),  # 15 of 29 days in
+        reports.TrendPoint(starts=date(2026, 12, 3), received=5, breached=0, escalated=0),
+    ]
+    trend = _trend_points(days, month, width=580, height=100)
+    assert [(d["x"], d["y"]) for d in trend["dots"]] == [(0, 75.0), (300.0, 0), (580.0, 100.0)]
+    assert trend["points"] == "0.0,75.0 300.0,0.0 580.0,100.0"
+    assert trend["labels"] == [(0, "2026-11-04"), (580, "2026-12-03")]  # the period, not its first and last days
+
+    (today,) = _trend_points(days[2:], month, width=580, height=100)["dots"]  # one day: a dot where it falls
+    assert (today["x"], today["y"], today["rate"]) == (580.0, 100.0, 0.0)
