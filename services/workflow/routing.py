@@ -306,9 +306,15 @@ class Router:
 
     async def recipients(self, request: dict) -> list[tuple[str, dict]]:
         """The people a message to an escalation-chain role goes to: its holders on duty, or all
-        of them when none is (an escalation does not wait for a shift). Other messages as they
-        are. Each person's copy is (their staff id, the request addressed to them)."""
-        role_at = re.fullmatch(r"role:([a-z_]+)@(.+)", request.get("recipient_address", ""))
+        of them when none is (an escalation does not wait for a shift); a message to one member of
+        staff, addressed by their name. Other messages as they are. Each person's copy of a
+        role's message is (their staff id, the request addressed to them)."""
+        address = request.get("recipient_address", "")
+        person = re.fullmatch(r"staff:(.+)", address)
+        if person:  # named by id in the workflow (it reads no roster): addressed by name, as a role's copies are
+            name = await self.pool.fetchval("SELECT name FROM workflow.staff WHERE staff_id = $1", person[1])
+            return [("", {**request, "recipient_name": name} if name else request)]
+        role_at = re.fullmatch(r"role:([a-z_]+)@(.+)", address)
         if not role_at:
             return [("", request)]
         holders = self.config.holders(role_at[1], role_at[2])

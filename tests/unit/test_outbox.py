@@ -189,6 +189,12 @@ async def test_an_escalation_to_a_role_reaches_the_people_who_hold_it_once_each(
     people = await router.recipients(escalation.body())
     assert [suffix for suffix, _ in people] == ["liu.yang", "chen.jie"]
 
+    # A message to one person (the workflow names them by id) is addressed by their name.
+    to_one = {**escalation.body(), "recipient_name": "ma.jun", "recipient_address": "staff:ma.jun"}
+    assert await router.recipients(to_one) == [("", {**to_one, "recipient_name": "Ma Jun"})]
+    gone = {**to_one, "recipient_name": "someone.gone", "recipient_address": "staff:someone.gone"}
+    assert await router.recipients(gone) == [("", gone)]  # off the roster: as the workflow named them
+
 
 async def test_an_escalation_role_nobody_holds_stops_the_worker_at_start(store):
     router = Router(store.pool, load_routing())
