@@ -36,6 +36,7 @@ from services.notify.outbox import (
     TemplateProblem,
     refresh_gauges,
 )
+from services.notify.staff_words import load_staff_words
 from services.notify.webhook import verify
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -45,7 +46,11 @@ tracer = trace.get_tracer(__name__)
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     async with service_database("notify", MIGRATIONS) as (settings, pool):
-        outbox = app.state.outbox = Outbox(pool, on_delivered=keeping_copies(staff_emails(settings.roster_file)))
+        outbox = app.state.outbox = Outbox(
+            pool,
+            on_delivered=keeping_copies(staff_emails(settings.roster_file)),
+            staff_words=load_staff_words(settings.roster_file, settings.routing_file),
+        )
         app.state.webhook_secret = settings.webhook_secret
         provider = channels_from(settings)
         alert_emails = AlertEmails(

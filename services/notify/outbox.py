@@ -19,6 +19,7 @@ from services.common.erasure import ERASED
 from services.notify.contract import Acceptance, KeyedNotificationRequest, NotificationRequest
 from services.notify.providers import DeliveryFailed, OutboundMessage, Provider
 from services.notify.rendering import TemplateProblem, render
+from services.notify.staff_words import StaffWords
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +103,11 @@ def backoff(attempts: int) -> float:
 
 
 class Outbox:
-    def __init__(self, pool: asyncpg.Pool, on_delivered: Delivered | None = None):
+    def __init__(
+        self, pool: asyncpg.Pool, on_delivered: Delivered | None = None, staff_words: StaffWords | None = None
+    ):
         self.pool = pool
+        self.staff_words = staff_words  # how staff alerts name people and groups
         self.wake = asyncio.Event()
         self.on_delivered = on_delivered  # in each delivery's transaction (alert_emails.keeping_copies)
 
@@ -128,7 +132,7 @@ class Outbox:
         for keyed in requests:
             request = keyed.request()
             try:
-                subject, body = render(request)
+                subject, body = render(request, self.staff_words)
             except TemplateProblem as exc:
                 outcomes[keyed.idempotency_key] = Acceptance(
                     idempotency_key=keyed.idempotency_key, status=422, error=str(exc)

@@ -79,9 +79,9 @@ async def test_a_burst_of_alerts_is_in_the_console_at_once_and_one_email_once_th
     assert await sender.send_due() == 1
     (email,) = await emails(outbox)
     assert (email["recipient_address"], email["complaint_id"]) == (CHEN, None)  # about three complaints
-    assert email["subject"].startswith("[3 alerts] [tier 1] ESCALATION level 1: C-1")
+    assert email["subject"].startswith("[3 alerts / 3 条提醒] [tier 1] ESCALATION level 1: C-1")
     assert [line.split(": ", 1)[1] for line in email["body"].splitlines() if line.startswith("- ")] == [
-        f"[tier 1] ESCALATION level 1: C-{n} first response overdue" for n in (1, 2, 3)
+        f"[tier 1] ESCALATION level 1: C-{n} first response overdue / 超时升级 L1" for n in (1, 2, 3)
     ]
     assert await sender.send_due() == 0  # sent once
 

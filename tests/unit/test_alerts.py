@@ -39,11 +39,12 @@ async def crossing(monitor: SurgeMonitor, at: datetime = SURGE_BEGAN) -> list[bo
     return overflowed
 
 
-async def surge_warnings(pool) -> list[str]:
-    """The bodies of the messages notify took, oldest first: all surge warnings, or it fails."""
-    rows = await pool.fetch("SELECT template, body FROM notify.notifications ORDER BY created_at")
+async def surge_warnings(pool) -> list[tuple[str, str]]:
+    """(key, body) of the messages notify took, oldest first: all surge warnings, or it fails. The
+    key names the surge's first second; the body, its first minute as people read it."""
+    rows = await pool.fetch("SELECT template, idempotency_key, body FROM notify.notifications ORDER BY created_at")
     assert {r["template"] for r in rows} <= {"surge_warning"}, rows
-    return [r["body"] for r in rows]
+    return [(r["idempotency_key"], r["body"]) for r in rows]
 
 
 async def test_a_surge_warning_notify_did_not_take_goes_again_once_and_only_once(pool, as_intake, notify):
@@ -55,8 +56,8 @@ async def test_a_surge_warning_notify_did_not_take_goes_again_once_and_only_once
     alerts.notify_url = notify  # notify is back
     for _ in range(3):  # each pass of the surge-count loop
         await monitor.refresh()
-    [warning] = await surge_warnings(pool)
-    assert "2026-11-24T09:30:00+00:00" in warning
+    [(key, warning)] = await surge_warnings(pool)
+    assert key == "intake/surge/20261124T093000" and "Since Tue 24 Nov 2026, 17:30 (China Standard Time)" in warning
 
 
 async def test_a_surge_is_warned_once_over_intake_processes_even_when_the_first_one_died(pool, as_intake, notify):
@@ -66,8 +67,8 @@ async def test_a_surge_is_warned_once_over_intake_processes_even_when_the_first_
     replicas = [SurgeMonitor(pool, threshold=2, alerts=StaffAlerts(as_intake, notify)) for _ in range(2)]
     for n, replica in enumerate(replicas, start=1):
         assert await crossing(replica, SURGE_BEGAN + timedelta(seconds=n)) == [False, False, True, True]
-    [warning] = await surge_warnings(pool)  # the first process's surge, once
-    assert "2026-11-24T09:30:00+00:00" in warning
+    [(key, _)] = await surge_warnings(pool)  # the first process's surge, once
+    assert key == "intake/surge/20261124T093000"
     assert await pool.fetchval("SELECT count(*) FROM intake.surges") == 1
 
 
@@ -79,4 +80,5 @@ async def test_a_surge_that_ended_is_closed_and_the_next_one_warns_again(pool, a
     assert await pool.fetchval("SELECT count(*) FROM intake.surges WHERE ended_at IS NULL") == 0
     await crossing(monitor, SURGE_BEGAN + timedelta(hours=1))
     warnings = await surge_warnings(pool)
-    assert len(warnings) == 2 and "2026-11-24T10:30:00+00:00" in warnings[1]
+    assert [key for key, _ in warnings] == ["intake/surge/20261124T093000", "intake/surge/20261124T103000"]
+    assert "自 周二 2026年11月24日 18:30（北京时间） 起" in warnings[1][1]

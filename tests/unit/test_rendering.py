@@ -1,11 +1,17 @@
 """What customers read: every customer template in Chinese and English, times written out in
-their zone, no internal names of staff or groups."""
+their zone, no internal names of staff or groups. What staff read: every alert in both languages,
+people by name and groups by title, codes in words, times written out."""
+
+import re
+from pathlib import Path
 
 import pytest
 
+from services.common.settings import Settings
 from services.common.written_time import written_time
 from services.notify.contract import NotificationRequest
 from services.notify.rendering import render
+from services.notify.staff_words import load_staff_words
 
 CUSTOMER_TEMPLATES = {
     "received": {"first_response_by": "2026-11-30T01:30:00+00:00", "resolution_by": "2026-12-01T02:00:00+00:00"},
@@ -80,3 +86,127 @@ def test_times_are_written_in_the_readers_zone_and_language():
     assert written_time("2026-11-26 17:00", "en", "Asia/Shanghai").startswith("Thu 26 Nov 2026, 17:00")  # older text
     _, body = render(request("survey_request", "en", answer_by=moment))
     assert "by Thu 26 Nov 2026, 15:04 (China Standard Time)" in body
+
+
+DUE = "2026-11-30T01:30:00+00:00"
+SLA = {"target": "first_response", "deadline": DUE, "due_at": DUE, "tier": 2, "owner": "zhou.ting"}
+STAFF_TEMPLATES = {
+    "sla_warning": {**SLA, "fraction": 0.8, "role": "owner"},
+    "sla_escalation": {**SLA, "level": 1, "breach": True, "role": "group_lead"},
+    "progress_reminder": {**SLA, "target": "progress", "role": "owner"},
+    "transfer_request": {
+        "from_group": "front-line-service",
+        "to_group": "liaison-operations",
+        "reason": "billing owns double charges",
+        "tier": 2,
+        "role": "liaison",
+        "owner": "zhou.ting",
+    },
+    "transfer_declined": {
+        "from_group": "front-line-service",
+        "to_group": "liaison-operations",
+        "reason": "not ours",
+        "declined_by": "ma.jun",
+        "tier": 2,
+    },
+    "compensation_approval": {
+        "kind": "written_apology",
+        "amount": None,
+        "reason": "rude",
+        "proposed_by": "zhou.ting",
+        "tier": 2,
+    },
+    "compensation_decided": {
+        "kind": "refund",
+        "amount": 1500,
+        "approved": True,
+        "note": "within a lead's limit",
+        "decided_by": "liu.yang",
+        "tier": 2,
+    },
+    "complaint_reopened": {
+        "reason": "still charged",
+        "by": "customer",
+        "owner": "zhou.ting",
+        "resolution_by": DUE,
+        "tier": 2,
+    },
+    "customer_wrote_again": {"message": "still waiting", "count": 2, "tier": 2},
+    "follow_up_needed": {
+        "survey": {"satisfaction_result": 2, "satisfaction_speed": 1, "suggestion": "faster"},
+        "tier": 2,
+    },
+    "liaison_assigned": {
+        "tier": 2,
+        "group": "senior-agents",
+        "assignee": "liu.yang",
+        "complaint_type": "process_problem",
+        "summary": "tier 2 · 快递延误",
+    },
+    "urgent_call": {"tier": 1, "group": "special-team", "assignee": "chen.jie", "summary": "tier 1 · 起火"},
+    "surge_warning": {
+        "since": "2026-11-30T01:30:00+00:00",
+        "per_minute": 40,
+        "threshold": 30,
+        "overflow_group": "standby",
+    },
+    "batch_incident": {"batch_id": "B-1", "cause": "payment system down", "complaints": 12},
+    "review_action_overdue": {"action": "one key", "action_id": "a-1", "subject": "double charges", "due_at": DUE},
+    "alert_email": {
+        "alerts": [{"subject": "[tier 2] 20261130-ABCDEF12 / 超时升级", "complaint_id": "20261130-ABCDEF12", "at": DUE}]
+        * 2,
+        "text": None,
+        "count": 2,
+        "more": 0,
+        "console_url": "http://console",
+    },
+}
+STAFF_WORDS = load_staff_words(Settings().roster_file, Settings().routing_file)
+TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "services/notify/templates"
+
+
+def _staff_templates() -> set[str]:
+    """Templates without a language of their own: what staff read."""
+    names = {p.name.split(".")[0] for p in TEMPLATE_DIR.glob("*.subject.j2")}
+    return {n for n in names if not (TEMPLATE_DIR / f"{n}.en.subject.j2").exists()}
+
+
+def test_every_staff_alert_is_checked_below():
+    assert _staff_templates() == set(STAFF_TEMPLATES)
+
+
+@pytest.mark.parametrize("template", sorted(STAFF_TEMPLATES))
+def test_every_staff_alert_reads_in_both_languages_with_people_by_name_and_codes_in_words(template):
+    alert = request(template, None, **STAFF_TEMPLATES[template]).model_copy(
+        update={"channel": "internal", "recipient_address": "staff:wang.fang"}
+    )
+    subject, body = render(alert, STAFF_WORDS)
+    text = subject + body
+    assert "{{" not in text
+    assert re.search(r"[\u4e00-\u9fff]", subject) and re.search(r"[A-Za-z]{3}", subject), subject  # both languages
+    assert re.search(r"[\u4e00-\u9fff]", body) and re.search(r"[A-Za-z]{3} [a-z]{3}", body), body
+    assert not any(name in text for name in INTERNAL_NAMES + ("liu.yang", "chen.jie", "senior-agents")), text
+    assert not re.search(r"\b[a-z]+_[a-z_]+\b", text), text  # no code ("first_response", "group_lead")
+    assert "+00:00" not in text and "T01:30" not in text  # no machine timestamps
+
+
+def test_a_staff_alert_names_people_and_groups_as_staff_call_them():
+    _, body = render(
+        request("transfer_request", None, **STAFF_TEMPLATES["transfer_request"]).model_copy(
+            update={"channel": "internal"}
+        ),
+        STAFF_WORDS,
+    )
+    assert "Front line, service transfers complaint 20261130-ABCDEF12 to Operations liaison." in body
+    assert "一线服务组 将投诉 20261130-ABCDEF12 转给 运营业务联络组。" in body
+    assert "first responder (Zhou Ting)" in body
+    _, escalation = render(request("sla_escalation", None, **STAFF_TEMPLATES["sla_escalation"]), STAFF_WORDS)
+    assert (
+        "missed its first response deadline (Mon 30 Nov 2026, 09:30 (China Standard Time)); owner Zhou Ting"
+        in escalation
+    )
+    assert "已超过首次响应时限（周一 2026年11月30日 09:30（北京时间））" in escalation
+    _, unknown = render(
+        request("sla_escalation", None, **{**STAFF_TEMPLATES["sla_escalation"], "owner": "someone.gone"})
+    )
+    assert "owner someone.gone" in unknown  # off the roster (or no words loaded): the id, never nothing
