@@ -35,17 +35,17 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-async def submit(system, description: str) -> str:
+async def submit(system, description: str, phone: str | None = None, channel: str = "hotline") -> str:
     async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
         n = uuid.uuid4().int % 10**8
         answer = await http.post(
             f"{system.settings.url_of('intake')}/v1/complaints",
             headers={"Idempotency-Key": str(n)},
             json={
-                "channel": "hotline",
+                "channel": channel,
                 "description": description,
                 "demand": "an apology and my money back",
-                "customer": {"name": "李伟", "phone": f"+86 139-{n // 10**4:04d}-{n % 10**4:04d}"},
+                "customer": {"name": "李伟", "phone": phone or f"+86 139-{n // 10**4:04d}-{n % 10**4:04d}"},
             },
         )
         assert answer.status_code == 202, answer.text
@@ -399,3 +399,19 @@ async def test_a_manager_erases_a_customers_personal_data_from_the_complaint_pag
     await manager.reload()
     await expect(erasures.locator("li")).to_have_count(1)
     await shot(manager, "9-manager-erasure")
+
+
+async def test_what_the_customer_said_when_they_wrote_again_is_on_the_complaint_page(system, browser):
+    """A second message from the customer about the same matter is linked to their complaint, not
+    a new one: its words are on the complaint's page, so nobody asks them to repeat the story."""
+    phone = f"+86 137-{uuid.uuid4().int % 10**4:04d}-{uuid.uuid4().int % 10**4:04d}"
+    first = await submit(system, "my parcel is three days late and nobody answers the phone", phone)
+    again = await submit(system, "my parcel is three days late, and now the box arrived crushed", phone, "app")
+    assert again == first  # linked: the same complaint
+    manager = await sign_in(browser, system, "wang.fang")
+    await manager.goto(f"{system.settings.url_of('workflow')}/console/complaints/{first}")
+    await shown_after_reload(manager, "wrote-again", "the box arrived crushed")
+    wrote_again = manager.get_by_test_id("wrote-again")
+    await expect(wrote_again.locator("li")).to_have_count(1)
+    await expect(wrote_again).to_contain_text("app")  # the channel it came by
+    await expect(manager.locator("dl.facts")).to_contain_text("nobody answers the phone")  # the first, as received

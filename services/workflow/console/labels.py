@@ -90,6 +90,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "notes": ("内部备注", "Internal notes"),
     "linked": ("关联", "Linked"),
     "repeats": ("重复投诉", "repeat submissions"),
+    "wrote_again": ("客户再次来信", "The customer wrote again"),
     "batch": ("批量事件", "batch"),
     "earlier": ("历史投诉", "earlier complaints"),
     "compensations": ("补偿", "Compensation"),

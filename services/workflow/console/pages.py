@@ -263,6 +263,13 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
     events = await request.app.state.events.read_stream(complaint_id)
     received = next((e.data for e in events if e.type == "ComplaintReceived"), None)
     received_data = masked_event_data(received) if received else {}
+    # What the customer said when they wrote again (linked, not a new complaint): staff read it
+    # here instead of asking them to repeat it.
+    wrote_again = [
+        {**masked_event_data(e.data), "at": _moment(e.data.get("received_at")) or e.occurred_at}
+        for e in events
+        if e.type == "RepeatLinked"
+    ]
     timeline = []
     lang = _lang(request)
     in_chinese, routing_config = lang == "zh", request.app.state.router.config
@@ -305,6 +312,7 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
         "record": dict(record) if record else {},
         "customer_name": mask_name((record and record["customer_name"]) or ""),
         "received": received_data,
+        "wrote_again": wrote_again,
         "timeline": timeline,
         "messages": [
             {
@@ -325,6 +333,13 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
         "now": datetime.now().astimezone(),
         "names": await router.names(),
     }
+
+
+def _moment(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 _UNKNOWN: dict[str, dict] = {}
