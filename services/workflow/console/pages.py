@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from services.common.code_words import FIELD_VALUES, value_label
+from services.common.domain_events import RepeatLinked, payload_of
 from services.common.privacy import mask_name, masked_event_data
 from services.common.settings import get_settings
 from services.common.web import ApiError
@@ -265,11 +266,10 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
     received_data = masked_event_data(received) if received else {}
     # What the customer said when they wrote again (linked, not a new complaint): staff read it
     # here instead of asking them to repeat it.
-    wrote_again = [
-        {**masked_event_data(e.data), "at": _moment(e.data.get("received_at")) or e.occurred_at}
-        for e in events
-        if e.type == "RepeatLinked"
-    ]
+    wrote_again = []
+    for e in events:
+        if isinstance(repeat := payload_of(e.type, e.data), RepeatLinked):
+            wrote_again.append({**masked_event_data(e.data), "at": repeat.received_at or e.occurred_at})
     timeline = []
     lang = _lang(request)
     in_chinese, routing_config = lang == "zh", request.app.state.router.config
@@ -333,13 +333,6 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
         "now": datetime.now().astimezone(),
         "names": await router.names(),
     }
-
-
-def _moment(value: object) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
-        return None
 
 
 _UNKNOWN: dict[str, dict] = {}
