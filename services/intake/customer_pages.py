@@ -5,7 +5,7 @@ import math
 import uuid
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Form, Query, Request, Response
@@ -72,7 +72,7 @@ async def choose_language(request: Request, lang: str, next: Annotated[str | Non
 
 @router.get("/complaint-form", response_class=HTMLResponse, tags=["customers"])
 async def complaint_form(request: Request, intake: IntakeDep) -> HTMLResponse:
-    return _form_page(request, intake, {"form_token": str(uuid.uuid4()), "values": {}, "problems": []})
+    return _form_page(request, intake, {"form_token": str(uuid.uuid4()), "values": {}, "problems": {}})
 
 
 @router.post("/complaint-form", response_class=HTMLResponse, tags=["customers"])
@@ -90,6 +90,7 @@ async def submit_complaint_form(
     occurred_at: Annotated[str, Form(max_length=40, description="local time, as a datetime-local input sends it")] = "",
     impact: Annotated[str, Form(max_length=2000)] = "",
     urgent: Annotated[str, Form(max_length=10)] = "",
+    preferred_channel: Annotated[Literal["", "email", "sms"], Form(description="how we answer them")] = "",
 ):
     values = {
         "name": name,
@@ -102,6 +103,7 @@ async def submit_complaint_form(
         "occurred_at": occurred_at,
         "impact": impact,
         "urgent": urgent,
+        "preferred_channel": preferred_channel,
     }
     wait = intake.limiter.take(f"form:{request.client.host if request.client else '-'}")
     if wait:
@@ -111,6 +113,11 @@ async def submit_complaint_form(
             "too many submissions; try again shortly",
             headers={"Retry-After": str(max(1, math.ceil(wait)))},
         )
+    # Asked to answer by a channel without its address: asked beside the missing address.
+    missing = {"email": "email", "sms": "phone"}.get(preferred_channel)
+    if missing and not values[missing]:
+        problems = {missing: f"problem_reply_by_{preferred_channel}"}
+        return _form_page(request, intake, {"form_token": form_token, "values": values, "problems": problems}, 422)
     try:
         # The browser sends wall-clock time without a zone: it is the organisation's zone.
         when = datetime.fromisoformat(occurred_at).replace(tzinfo=intake.zone) if occurred_at else None
@@ -127,12 +134,13 @@ async def submit_complaint_form(
                 "email": email or None,
                 "company": company or None,
                 "account_id": account_id or None,
+                "preferred_channel": preferred_channel or None,
             },
         )
     except ValueError as exc:  # ValidationError is one; so is an unreadable time
         fields = [e["loc"] for e in exc.errors()] if isinstance(exc, ValidationError) else [("occurred_at",)]
-        problems = {_FORM_FIELD.get(tuple(str(p) for p in loc), "form"): True for loc in fields}
-        context = {"form_token": form_token, "values": values, "problems": list(problems)}
+        found = [_FORM_FIELD.get(tuple(str(p) for p in loc), "form") for loc in fields]
+        context = {"form_token": form_token, "values": values, "problems": {f: f"problem_{f}" for f in found}}
         return _form_page(request, intake, context, 422)
     accepted = await accept(intake, f"web-form:{form_token}", submission, Response(), WEB_FORM_KEY)
     return RedirectResponse(accepted.page_url.removeprefix(intake.submissions.intake_url), status_code=303)

@@ -54,6 +54,8 @@ async def test_a_customer_sends_follows_answers_and_rates_their_complaint(system
     await page.get_by_label("手机").fill("13912345678")
     await page.get_by_label("发生了什么").fill("我的订单被重复扣款了，客服一直没有回复")
     await page.get_by_label("您的诉求").fill("退还多扣的款项")
+    await page.get_by_label("短信", exact=True).check()  # how we answer them
+    await shot(page, "0-form")
     await page.get_by_role("button", name="提交", exact=True).click()
     await expect(page).to_have_url(re.compile(r"/track/"))
     await reload_until(page, lambda: page.get_by_text("已分派", exact=True))

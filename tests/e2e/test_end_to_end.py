@@ -691,6 +691,7 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
     async with httpx.AsyncClient(timeout=30, base_url=intake) as browser:  # no API key: a person
         form = await browser.get("/complaint-form")
         assert form.status_code == 200 and '<form method="post"' in form.text and "<script" not in form.text
+        assert "发生时间（北京时间，选填）" in form.text  # the zone its time is read in, and that it may stay empty
         token = re.search(r'name="form_token" value="([^"]+)"', form.text).group(1)
 
         bad = await browser.post(
@@ -698,7 +699,9 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
         )
         assert bad.status_code == 422 and "李雷" in bad.text  # kept what was typed
         # Said in the page's words beside the field, not as the record's rule (no pattern, no path).
-        assert re.search(r'id="phone" name="phone"[^>]*aria-invalid="true" aria-describedby="phone-problem"', bad.text)
+        assert re.search(
+            r'id="phone" name="phone"[^>]*aria-invalid="true" aria-describedby="phone-problem contact-hint"', bad.text
+        )
         assert '<p class="error" id="phone-problem">请填写有效的手机号码' in bad.text
         assert "customer.phone" not in bad.text and "should match" not in bad.text
         assert bad.text.count('aria-invalid="true"') == 1  # only the field that was wrong
@@ -719,11 +722,27 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
         )
         assert unreadable.status_code == 422 and 'id="occurred_at-problem"' in unreadable.text
         assert 'id="phone-problem"' not in unreadable.text  # only what was wrong
+        # Asked to answer by text message with no phone: asked for the phone, in words.
+        no_phone = await browser.post(
+            "/complaint-form",
+            data={
+                "form_token": token,
+                "name": "李雷",
+                "description": "x",
+                "email": "lilei@example.com",
+                "preferred_channel": "sms",
+            },
+        )
+        assert no_phone.status_code == 422 and "lilei@example.com" in no_phone.text
+        assert '<p class="error" id="phone-problem">您选择了短信答复，请填写手机号码。' in no_phone.text
+        assert re.search(r'value="sms" checked', no_phone.text)  # the choice is kept
 
         fields = {
             "form_token": token,
             "name": "李雷",
             "phone": "13812345678",
+            "email": "lilei@example.com",
+            "preferred_channel": "sms",
             "description": "店员态度很差 the clerk was rude",
             "demand": "an apology",
             "company": "李记商行",
@@ -749,6 +768,7 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
         )["data"]
         assert record["occurred_at"] == "2026-11-20T14:05:00+08:00"  # the form's local time, in the policy zone
         assert (record["customer"]["company"], record["impact"]) == ("李记商行", "left without buying")
+        assert record["customer"]["preferred_channel"] == "sms"  # answered by text message, not e-mail
         page = await browser.get(page_url)
         assert page.status_code == 200 and complaint_id in page.text and "已分派" in page.text
         assert "<script" not in page.text
@@ -783,6 +803,13 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
 
         status = await eventually(told_both)
         assert status["expected_by"] is not None and status["survey_open"]
+        told = await browser.get(
+            f"{system.settings.url_of('notify')}/v1/notifications",
+            params={"complaint_id": complaint_id},
+            headers=system.headers_as("operator"),
+        )
+        to_customer = [n for n in told.json() if n["channel"] != "internal"]
+        assert to_customer and {n["channel"] for n in to_customer} == {"sms"}  # the way they asked for
         page = await browser.get(page_url)
         assert 'action="' + page_url + '/survey"' in page.text and "Which store and what time?" in page.text
         assert f"{intake}{page_url}" in page.text  # our messages link the customer's page
