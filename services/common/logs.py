@@ -55,3 +55,6 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root.setLevel(level)
     structlog.contextvars.bind_contextvars(service=service)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # Every outgoing request is a span of its trace already; at INFO, httpx wrote a line for each,
+    # and a feed polled twice a second buried everything else in the logs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -110,6 +110,36 @@ def test_log_lines_mask_contact_data_and_keep_ids_and_times(capsys):
     assert "*" not in line["timestamp"]
 
 
+def test_a_service_does_not_log_each_outgoing_request(capsys):
+    """The reports' projector reads the event feed twice a second: a line for each request buried
+    the rest of its log."""
+    import asyncio
+    import logging
+
+    import httpx
+
+    from services.common.logs import configure_logging
+
+    async def poll_twice() -> None:
+        ok = httpx.MockTransport(lambda request: httpx.Response(200, json=[]))
+        async with httpx.AsyncClient(transport=ok, base_url="http://workflow") as http:
+            for _ in range(2):
+                await http.get("/v1/events", params={"after": 4})
+
+    root, httpx_log = logging.getLogger(), logging.getLogger("httpx")
+    handlers, level, httpx_level = root.handlers[:], root.level, httpx_log.level
+    try:
+        configure_logging("test")
+        asyncio.run(poll_twice())
+        httpx_log.warning("a warning still shows")
+    finally:
+        root.handlers[:], root.level = handlers, level
+        httpx_log.setLevel(httpx_level)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert not [line for line in lines if "HTTP Request" in line], lines
+    assert any("a warning still shows" in line for line in lines)
+
+
 def test_text_that_postgresql_cannot_store_is_refused_with_its_field():
     from services.intake.submissions import ComplaintSubmission
 
