@@ -25,9 +25,18 @@ def _mask_personal_data(_logger, _method, event_dict):
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
-    """JSON logs on stderr; stdlib records (uvicorn, temporalio) go through the same masking."""
+    """JSON logs on stderr, each naming its service; stdlib records (uvicorn, temporalio) go
+    through the same masking."""
+
+    def _add_service(_logger, _method, event_dict):
+        # A processor, not a bound context variable: a context bound here (in the app's lifespan)
+        # does not reach the tasks that serve requests.
+        event_dict.setdefault("service", service)
+        return event_dict
+
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        _add_service,
         structlog.stdlib.add_log_level,
         structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -53,7 +62,11 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    structlog.contextvars.bind_contextvars(service=service)
+    # uvicorn installs its own plain-text handlers before the app starts: its lines (an error in
+    # a request included) are written through ours instead, as JSON and masked.
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     # Every outgoing request is a span of its trace already; at INFO, httpx wrote a line for each,
     # and a feed polled twice a second buried everything else in the logs.

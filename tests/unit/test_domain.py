@@ -140,6 +140,40 @@ def test_a_service_does_not_log_each_outgoing_request(capsys):
     assert any("a warning still shows" in line for line in lines)
 
 
+def test_every_line_names_its_service_and_uvicorns_lines_are_masked_json(capsys):
+    """Logging is configured in the app's lifespan; requests are served in other tasks, whose
+    lines named no service. uvicorn's own handler wrote plain text, a failed request's
+    traceback unmasked."""
+    import asyncio
+    import contextvars
+    import json
+    import logging
+
+    from services.common.logs import configure_logging
+
+    uvicorn_log = logging.getLogger("uvicorn")
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, uvicorn_log.handlers[:], uvicorn_log.propagate
+    plain = logging.StreamHandler()  # as uvicorn sets itself up before the app starts
+    uvicorn_log.handlers[:], uvicorn_log.propagate = [plain], False
+    try:
+        configure_logging("intake")
+
+        async def serve_a_request() -> None:
+            logging.getLogger("services.intake").info("form from 13812341234 refused")
+
+        contextvars.Context().run(asyncio.run, serve_a_request())  # a context the lifespan never saw
+        logging.getLogger("uvicorn.error").error("Exception in ASGI application: phone 13812341234")
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        uvicorn_log.handlers[:], uvicorn_log.propagate = saved[2], saved[3]
+    lines = [json.loads(line) for line in capsys.readouterr().err.strip().splitlines()]
+    assert [(line["service"], line["event"]) for line in lines] == [
+        ("intake", "form from 138****1234 refused"),
+        ("intake", "Exception in ASGI application: phone 138****1234"),
+    ]
+
+
 def test_text_that_postgresql_cannot_store_is_refused_with_its_field():
     from services.intake.submissions import ComplaintSubmission
 
