@@ -32,14 +32,15 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         # A processor, not a bound context variable: a context bound here (in the app's lifespan)
         # does not reach the tasks that serve requests.
         event_dict.setdefault("service", service)
+        event_dict.pop("color_message", None)  # uvicorn's copy of the message for a terminal
         return event_dict
 
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
-        _add_service,
         structlog.stdlib.add_log_level,
         structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _add_service,
         _mask_personal_data,
     ]
     structlog.configure(

@@ -163,7 +163,10 @@ def test_every_line_names_its_service_and_uvicorns_lines_are_masked_json(capsys)
             logging.getLogger("services.intake").info("form from 13812341234 refused")
 
         contextvars.Context().run(asyncio.run, serve_a_request())  # a context the lifespan never saw
-        logging.getLogger("uvicorn.error").error("Exception in ASGI application: phone 13812341234")
+        logging.getLogger("uvicorn.error").error(
+            "Exception in ASGI application: phone 13812341234",
+            extra={"color_message": "\x1b[1mException\x1b[0m in ASGI application"},
+        )
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
         uvicorn_log.handlers[:], uvicorn_log.propagate = saved[2], saved[3]
@@ -172,6 +175,7 @@ def test_every_line_names_its_service_and_uvicorns_lines_are_masked_json(capsys)
         ("intake", "form from 138****1234 refused"),
         ("intake", "Exception in ASGI application: phone 138****1234"),
     ]
+    assert "color_message" not in lines[1]  # no copy with a terminal's colour codes
 
 
 def test_text_that_postgresql_cannot_store_is_refused_with_its_field():
