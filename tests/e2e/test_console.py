@@ -35,9 +35,15 @@ async def shot(page: Page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-async def submit(system, description: str, phone: str | None = None, channel: str = "hotline") -> str:
+async def submit(
+    system, description: str, phone: str | None = None, channel: str = "hotline", *, more: dict | None = None
+) -> str:
+    """A complaint as a channel adapter sends it; `more`: further fields of the record (its
+    `customer` merged into the customer's)."""
     async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
         n = uuid.uuid4().int % 10**8
+        more = dict(more or {})
+        customer = {"name": "李伟", "phone": phone or f"+86 139-{n // 10**4:04d}-{n % 10**4:04d}"}
         answer = await http.post(
             f"{system.settings.url_of('intake')}/v1/complaints",
             headers={"Idempotency-Key": str(n)},
@@ -45,7 +51,8 @@ async def submit(system, description: str, phone: str | None = None, channel: st
                 "channel": channel,
                 "description": description,
                 "demand": "an apology and my money back",
-                "customer": {"name": "李伟", "phone": phone or f"+86 139-{n // 10**4:04d}-{n % 10**4:04d}"},
+                **more,
+                "customer": {**customer, **more.get("customer", {})},
             },
         )
         assert answer.status_code == 202, answer.text
@@ -82,7 +89,15 @@ async def act(page: Page, action: str, fields: dict[str, str] | None = None, *, 
 
 
 async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(system, browser):
-    complaint_id = await submit(system, f"the agent was rude to me on the phone ({uuid.uuid4().hex[:6]})")
+    the_call = {
+        "recorded_by": "zhou.ting",  # who took the hotline call
+        "occurred_at": "2026-12-02T09:12:00+08:00",
+        "impact": "left the store without buying",
+        "customer": {"email": "liwei@example.com", "preferred_channel": "sms", "company": "李记商行"},
+    }
+    complaint_id = await submit(
+        system, f"the agent was rude to me on the phone ({uuid.uuid4().hex[:6]})", more=the_call
+    )
 
     # The agent: the complaint is in My work with a live countdown; acknowledge, tell the
     # customer (a playbook's text inserted), offer a refund above an agent's limit, transfer.
@@ -104,6 +119,15 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     await row.get_by_role("link", name=complaint_id).click()
     await expect(agent.get_by_test_id("stage")).to_have_text("assigned")
     await expect(agent.locator("dl.facts")).to_contain_text("the agent was rude to me on the phone")  # as received
+    # The whole record (domain §4), not only what was said: when it happened, what it caused, how
+    # to answer them, who took the call.
+    facts = agent.locator("dl.facts")
+    await expect(facts).to_contain_text("Happened2026-12-02 09:12")
+    await expect(facts).to_contain_text("Impactleft the store without buying")
+    await expect(facts).to_contain_text("Company / account李记商行")
+    await expect(agent.get_by_test_id("reply-by")).to_have_text("SMS (the customer's choice)")
+    await expect(facts).to_contain_text("hotline · recorded by Zhou Ting")
+    assert "liwei@example.com" not in await facts.inner_text()  # contact data stays masked
     await expect(agent.get_by_test_id("deadlines")).to_contain_text("first response")
     await act(agent, "acknowledge", {"note": "called the customer back"}, done="Acknowledge")
     await expect(agent.get_by_test_id("stage")).to_have_text("in handling")

@@ -41,7 +41,7 @@ from services.workflow.console.session import (
     safe_next,
     set_cookie,
 )
-from services.workflow.contract import ComplaintType, ErasureBody, Stage
+from services.workflow.contract import ComplaintType, Customer, ErasureBody, Stage
 from services.workflow.erasure.activities import erasures_of
 from services.workflow.erasure.api import ERASING_ROLE, start_erasure
 from services.workflow.permissions import LEADING_ROLES, Staff
@@ -256,6 +256,24 @@ async def my_work(
 # ---------------------------------------------------------------- a complaint
 
 
+def _moment(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _reply_by(received: dict[str, Any] | None) -> dict[str, Any] | None:
+    """How the customer is answered: the channel every message to them takes first, and whether
+    they chose it (domain §4, §5). None once their contact data is erased."""
+    try:
+        customer = Customer.model_validate((received or {}).get("customer") or {})
+    except ValueError:
+        return None
+    (channel, _address), *_others = customer.reply_channels()
+    return {"channel": channel, "chosen": customer.preferred_channel is not None}
+
+
 async def _complaint_context(request: Request, session: Session, complaint_id: str) -> dict[str, Any]:
     desk, pool, state = _desk(request), request.app.state.pool, request.app.state
     view = await kept_views.staff_view(pool, desk.complaints, state.events, state.intake, complaint_id)
@@ -264,6 +282,7 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
     events = await request.app.state.events.read_stream(complaint_id)
     received = next((e.data for e in events if e.type == "ComplaintReceived"), None)
     received_data = masked_event_data(received) if received else {}
+    received_data["occurred_at"] = _moment(received_data.get("occurred_at"))
     # What the customer said when they wrote again (linked, not a new complaint): staff read it
     # here instead of asking them to repeat it.
     wrote_again = []
@@ -312,6 +331,7 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
         "record": dict(record) if record else {},
         "customer_name": mask_name((record and record["customer_name"]) or ""),
         "received": received_data,
+        "reply_by": _reply_by(received),
         "wrote_again": wrote_again,
         "timeline": timeline,
         "messages": [
