@@ -190,20 +190,24 @@ def _as_view(staff: Staff) -> SignedInAs:
     )
 
 
+def _locked_out(exc: staff_auth.LockedOut, field: str) -> ApiError:
+    seconds = max(1, int(exc.retry_after.total_seconds()))
+    return ApiError(
+        429,
+        "locked_out",
+        f"too many wrong passwords: this account signs in again in {seconds // 60 + 1} min",
+        field=field,
+        headers={"Retry-After": str(seconds)},
+    )
+
+
 @app.post("/v1/auth/token", response_model=TokenIssued, tags=["sign-in"])
 async def sign_in(body: SignIn) -> TokenIssued:
     """Sign in with the roster id and password; send the token as `Authorization: Bearer`."""
     try:
         issued = await staff_auth.sign_in(app.state.pool, body.staff_id, body.password)
     except staff_auth.LockedOut as exc:
-        seconds = max(1, int(exc.retry_after.total_seconds()))
-        raise ApiError(
-            429,
-            "locked_out",
-            f"too many wrong passwords: this account signs in again in {seconds // 60 + 1} min",
-            field="password",
-            headers={"Retry-After": str(seconds)},
-        ) from exc
+        raise _locked_out(exc, "password") from exc
     if issued is None:
         raise ApiError(401, "unauthorized", "wrong staff id or password", field="password")
     return await _token_issued(issued)
@@ -239,6 +243,35 @@ async def redeem_handoff(body: HandoffCode) -> TokenIssued:
     if issued is None:
         raise ApiError(401, "unauthorized", "this sign-in link was used or has expired; sign in again", field="code")
     return await _token_issued(issued)
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=200)
+    new_password: str = Field(
+        min_length=1,
+        max_length=200,
+        description=f"at least {staff_auth.MIN_PASSWORD_LENGTH} characters, not containing the staff id",
+    )
+
+
+@app.post("/v1/auth/password", status_code=204, tags=["sign-in"])
+async def change_password(
+    body: PasswordChange,
+    staff: SignedIn,
+    credentials: Annotated[HTTPAuthorizationCredentials, Depends(HTTPBearer())],
+) -> None:
+    """Change your own password. Your other sessions are signed out; this token goes on. Wrong
+    current passwords count towards the sign-in lockout."""
+    try:
+        await staff_auth.change_password(
+            app.state.pool, staff.staff_id, body.current_password, body.new_password, credentials.credentials
+        )
+    except staff_auth.LockedOut as exc:
+        raise _locked_out(exc, "current_password") from exc
+    except staff_auth.WrongPassword as exc:
+        raise ApiError(403, "wrong_password", "the current password is wrong", field="current_password") from exc
+    except staff_auth.UnfitPassword as exc:
+        raise ApiError(422, "unfit_password", staff_auth.PASSWORD_PROBLEMS[exc.problem], field="new_password") from exc
 
 
 @app.get("/v1/auth/me", response_model=SignedInAs, tags=["sign-in"])

@@ -38,11 +38,36 @@ _bearer = HTTPBearer(auto_error=False, description="the token from POST /v1/auth
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
+# What a new password must be (NIST SP 800-63B: length and not the obvious, no composition rules).
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 200
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def set_password(pool: asyncpg.Pool, staff_id: str, password: str) -> None:
+# Why a new password is refused, in words (the console has them in Chinese too).
+PASSWORD_PROBLEMS = {
+    "too_short": f"a password has at least {MIN_PASSWORD_LENGTH} characters",
+    "too_long": f"a password has at most {MAX_PASSWORD_LENGTH} characters",
+    "contains_staff_id": "a password must not contain the staff id",
+    "unchanged": "the new password is the current one",
+}
+
+
+def password_problem(staff_id: str, password: str) -> str | None:
+    """Why a new password is refused ("too_short", "too_long", "contains_staff_id"), or None."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        return "too_short"
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return "too_long"
+    if staff_id.lower() in password.lower():
+        return "contains_staff_id"
+    return None
+
+
+async def set_password(pool: asyncpg.Pool | asyncpg.Connection, staff_id: str, password: str) -> None:
     await pool.execute(
         """INSERT INTO workflow.staff_credentials (staff_id, password_hash) VALUES ($1, $2)
            ON CONFLICT (staff_id) DO UPDATE
@@ -75,9 +100,59 @@ class LockedOut(Exception):
         self.retry_after = retry_after
 
 
+class WrongPassword(Exception):
+    """The current password given to change it is not the person's."""
+
+
+class UnfitPassword(Exception):
+    def __init__(self, problem: str):
+        super().__init__(problem)
+        self.problem = problem  # password_problem's code, or "unchanged"
+
+
 async def sign_in(pool: asyncpg.Pool, staff_id: str, password: str) -> IssuedToken | None:
     """A new token for the right password; None for a wrong password or an unknown id (alike).
     Raises LockedOut while the account is locked after repeated wrong passwords."""
+    stored = await _checked_password(pool, staff_id, password)
+    if stored is None:
+        return None
+    issued = await _new_token(pool, staff_id)
+    if _hasher.check_needs_rehash(stored):
+        await set_password(pool, staff_id, password)
+    return issued
+
+
+async def change_password(pool: asyncpg.Pool, staff_id: str, current: str, new: str, keep_token: str) -> None:
+    """The person's own change: the current password first (wrong ones count towards the lockout,
+    so a stolen session cannot guess it), then the new one's fitness. Every other session of
+    theirs is signed out; `keep_token`, the one they changed it with, goes on."""
+    if await _checked_password(pool, staff_id, current) is None:
+        raise WrongPassword()
+    problem = password_problem(staff_id, new) or ("unchanged" if new == current else None)
+    if problem:
+        raise UnfitPassword(problem)
+    async with pool.acquire() as conn, conn.transaction():
+        await set_password(conn, staff_id, new)
+        await revoke_tokens(conn, staff_id, keeping=keep_token)
+    log.info("password changed; other sessions signed out", extra={"staff_id": staff_id})
+
+
+async def revoke_tokens(db: asyncpg.Pool | asyncpg.Connection, staff_id: str, keeping: str | None = None) -> int:
+    """Sign the person out everywhere (but of the session `keeping`): after a password change or
+    reset, a session opened with the old password must not go on. Returns how many ended."""
+    ended = await db.fetch(
+        """UPDATE workflow.staff_tokens SET revoked_at = now()
+           WHERE staff_id = $1 AND revoked_at IS NULL AND expires_at > now() AND token_hash IS DISTINCT FROM $2
+           RETURNING 1""",
+        staff_id,
+        _digest(keeping) if keeping else None,
+    )
+    return len(ended)
+
+
+async def _checked_password(pool: asyncpg.Pool, staff_id: str, password: str) -> str | None:
+    """The stored hash when `password` is the person's; None otherwise (an unknown id alike,
+    and as slow). Counts wrong ones towards the lockout; raises LockedOut while locked."""
     row = await pool.fetchrow(
         """SELECT password_hash, locked_until - now() AS locked_for FROM workflow.staff_credentials
            WHERE staff_id = $1""",
@@ -106,10 +181,7 @@ async def sign_in(pool: asyncpg.Pool, staff_id: str, password: str) -> IssuedTok
     await pool.execute(
         "UPDATE workflow.staff_credentials SET failed_attempts = 0, locked_until = NULL WHERE staff_id = $1", staff_id
     )
-    issued = await _new_token(pool, staff_id)
-    if _hasher.check_needs_rehash(stored):
-        await set_password(pool, staff_id, password)
-    return issued
+    return stored
 
 
 async def _new_token(db: asyncpg.Pool | asyncpg.Connection, staff_id: str) -> IssuedToken:

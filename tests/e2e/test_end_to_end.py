@@ -892,6 +892,40 @@ async def test_staff_sign_in_tokens_and_every_deny_path(system, http):
         await pool.close()
 
 
+async def test_a_person_changes_their_own_password_over_the_api(system):
+    """`POST /v1/auth/password`: only with a token and the current password; the new one is
+    refused in words naming the field; once changed, the old password and every other session
+    stop working, the token it was changed with goes on. (chen.jie: no other test here signs in
+    as them.)"""
+    demo = system.settings.demo_password.get_secret_value()
+    async with httpx.AsyncClient(timeout=30, base_url=system.settings.url_of("workflow")) as client:
+
+        async def signed_in(password: str) -> httpx.Response:
+            return await client.post("/v1/auth/token", json={"staff_id": "chen.jie", "password": password})
+
+        here = {"Authorization": f"Bearer {(await signed_in(demo)).json()['access_token']}"}
+        elsewhere = {"Authorization": f"Bearer {(await signed_in(demo)).json()['access_token']}"}
+        new = "three rivers meet at the old bridge"
+
+        async def change(current: str, to: str, headers: dict | None = None) -> httpx.Response:
+            body = {"current_password": current, "new_password": to}
+            return await client.post("/v1/auth/password", json=body, headers=here if headers is None else headers)
+
+        assert (await change(demo, new, headers={})).status_code == 401
+        assert (await change(demo, new, headers=system.headers_as("operator"))).status_code == 401
+        wrong = await change("guess", new)
+        assert wrong.status_code == 403 and wrong.json()["fields"][0]["field"] == "current_password"
+        short = await change(demo, "short")
+        assert short.status_code == 422 and short.json()["fields"][0]["field"] == "new_password"
+        assert "12 characters" in short.json()["message"]
+        assert (await client.get("/v1/auth/me", headers=elsewhere)).status_code == 200  # nothing changed yet
+
+        assert (await change(demo, new)).status_code == 204
+        assert (await signed_in(demo)).status_code == 401 and (await signed_in(new)).status_code == 200
+        assert (await client.get("/v1/auth/me", headers=here)).status_code == 200
+        assert (await client.get("/v1/auth/me", headers=elsewhere)).status_code == 401
+
+
 async def test_a_handoff_code_signs_its_person_in_once_and_only_within_its_minute(system):
     """One sign-in for the console and the dashboard: a signed-in person's handoff code becomes a
     token of their own, once; a used, expired, unknown or malformed code, or asking without a

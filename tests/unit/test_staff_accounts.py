@@ -71,3 +71,51 @@ async def test_repeated_wrong_passwords_lock_the_account_for_a_while(store):
     for _ in range(staff_auth.MAX_FAILED_ATTEMPTS - 1):
         assert await staff_auth.sign_in(store.pool, "zhou.ting", "guess") is None
     assert await staff_auth.sign_in(store.pool, "zhou.ting", "correct horse battery staple") is not None
+
+
+async def test_a_person_changes_their_password_and_their_other_sessions_end(store):
+    router = await _router(store)
+    old, new = "correct horse battery staple", "purple monkey dishwasher at dawn"
+    await staff_auth.set_password(store.pool, "zhou.ting", old)
+    here = await staff_auth.sign_in(store.pool, "zhou.ting", old)
+    elsewhere = await staff_auth.sign_in(store.pool, "zhou.ting", old)
+    await staff_auth.set_password(store.pool, "zhao.min", "demo password 1")
+    colleague = await staff_auth.sign_in(store.pool, "zhao.min", "demo password 1")
+
+    with pytest.raises(staff_auth.WrongPassword):
+        await staff_auth.change_password(store.pool, "zhou.ting", "guess", new, here.token)
+    for unfit, problem in (("short", "too_short"), ("zhou.ting is my name", "contains_staff_id"), (old, "unchanged")):
+        with pytest.raises(staff_auth.UnfitPassword) as refused:
+            await staff_auth.change_password(store.pool, "zhou.ting", old, unfit, here.token)
+        assert refused.value.problem == problem
+    assert await staff_auth.staff_for_token(store.pool, router, elsewhere.token) is not None  # nothing changed yet
+
+    await staff_auth.change_password(store.pool, "zhou.ting", old, new, here.token)
+    assert await staff_auth.sign_in(store.pool, "zhou.ting", old) is None
+    assert await staff_auth.sign_in(store.pool, "zhou.ting", new) is not None
+    assert await staff_auth.staff_for_token(store.pool, router, here.token) is not None  # the session it was changed in
+    assert await staff_auth.staff_for_token(store.pool, router, elsewhere.token) is None  # opened with the old one
+    assert await staff_auth.staff_for_token(store.pool, router, colleague.token) is not None  # nobody else's
+
+
+async def test_wrong_current_passwords_count_towards_the_lockout(store):
+    """A session left open on a shared computer must not become a way to guess the password."""
+    await _router(store)
+    await staff_auth.set_password(store.pool, "zhou.ting", "correct horse battery staple")
+    session = await staff_auth.sign_in(store.pool, "zhou.ting", "correct horse battery staple")
+    for _ in range(staff_auth.MAX_FAILED_ATTEMPTS):
+        with pytest.raises(staff_auth.WrongPassword):
+            await staff_auth.change_password(store.pool, "zhou.ting", "guess", "a new long password", session.token)
+    with pytest.raises(staff_auth.LockedOut):
+        await staff_auth.change_password(
+            store.pool, "zhou.ting", "correct horse battery staple", "a new long password", session.token
+        )
+
+
+async def test_an_administrators_reset_signs_the_person_out_everywhere(store):
+    router = await _router(store)
+    await staff_auth.set_password(store.pool, "zhou.ting", "correct horse battery staple")
+    sessions = [await staff_auth.sign_in(store.pool, "zhou.ting", "correct horse battery staple") for _ in range(2)]
+    await staff_auth.sign_out(store.pool, sessions[0].token)  # ended already: not counted again
+    assert await staff_auth.revoke_tokens(store.pool, "zhou.ting") == 1
+    assert await staff_auth.staff_for_token(store.pool, router, sessions[1].token) is None

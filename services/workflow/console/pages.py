@@ -149,6 +149,33 @@ async def sign_out(request: Request, session: CurrentSession, form: CheckedForm)
     return response
 
 
+@router.get("/password", response_class=HTMLResponse)
+async def password_page(request: Request, session: CurrentSession, changed: bool = False) -> HTMLResponse:
+    return _render(request, "password.html", {"session": session, "changed": changed})
+
+
+@router.post("/password", response_class=HTMLResponse)
+async def change_password(request: Request, session: CurrentSession, form: CheckedForm) -> Response:
+    """The person's own password (staff_auth.change_password): their other sessions end, this one goes on."""
+    current, new = form.get("current_password", ""), form.get("new_password", "")
+    error, status = None, 200
+    if new != form.get("new_password_again", ""):
+        error, status = "passwords_differ", 422
+    else:
+        try:
+            pool, staff_id = request.app.state.pool, session.staff.staff_id
+            await staff_auth.change_password(pool, staff_id, current, new, session.token)
+        except staff_auth.LockedOut:
+            error, status = "locked_out", 429
+        except staff_auth.WrongPassword:
+            error, status = "wrong_current_password", 403
+        except staff_auth.UnfitPassword as exc:
+            error, status = f"password_{exc.problem}", 422
+    if error:
+        return _render(request, "password.html", {"session": session, "error": error}, status=status)
+    return RedirectResponse("/console/password?changed=true", status_code=303)
+
+
 @router.get("/language/{lang}")
 async def choose_language(request: Request, lang: str, next: Annotated[str | None, Query(max_length=500)] = None):
     return switch_language(request, lang, next, LANG_COOKIE, "/console")
