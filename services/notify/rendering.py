@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFo
 from jinja2.runtime import Context
 
 from services.common.code_words import value_label
+from services.common.money import written_amount
 from services.common.written_time import written_time
 from services.notify.contract import NotificationRequest
 from services.notify.staff_words import StaffWords
@@ -55,6 +56,7 @@ def _words(code: object, kind: str, language: str) -> str:
 TEMPLATES.filters["person"] = _person  # {{ owner | person }}: "Zhou Ting"
 TEMPLATES.filters["group"] = _group  # {{ to_group | group('zh') }}: "运营业务联络组"
 TEMPLATES.filters["words"] = _words  # {{ target | words('target', 'zh') }}: "首次响应"
+TEMPLATES.filters["yuan"] = written_amount  # {{ amount | yuan('zh') }}: "1,500 元"
 
 
 def _template_names(request: NotificationRequest, part: str) -> list[str]:

@@ -141,7 +141,7 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
         {"kind": "refund", "amount": "1500", "reason": "charged twice"},
         done="Propose compensation",
     )
-    await expect(agent.get_by_test_id("compensations")).to_contain_text("awaiting approval")
+    await expect(agent.get_by_test_id("compensations")).to_contain_text("refund 1,500 yuan — awaiting approval")
     await expect(agent.locator("details[data-action='decide_compensation']")).to_have_count(0)  # beyond an agent
     await act(
         agent,

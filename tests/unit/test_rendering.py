@@ -118,7 +118,7 @@ STAFF_TEMPLATES = {
     },
     "compensation_decided": {
         "kind": "refund",
-        "amount": 1500,
+        "amount": 1500.0,  # as the workflow records it (a float)
         "approved": True,
         "note": "within a lead's limit",
         "decided_by": "liu.yang",
@@ -210,3 +210,18 @@ def test_a_staff_alert_names_people_and_groups_as_staff_call_them():
         request("sla_escalation", None, **{**STAFF_TEMPLATES["sla_escalation"], "owner": "someone.gone"})
     )
     assert "owner someone.gone" in unknown  # off the roster (or no words loaded): the id, never nothing
+
+
+def test_amounts_are_written_as_money_not_as_floats():
+    """The workflow records an amount as a float: '1500.0 yuan' read like a machine's."""
+    from services.common.money import written_amount
+
+    _, body = render(request("compensation_decided", None, **STAFF_TEMPLATES["compensation_decided"]), STAFF_WORDS)
+    assert "the refund of 1,500 yuan you proposed" in body and "（1,500 元）" in body
+    assert "1500.0" not in body
+    assert [written_amount(a, lang) for a, lang in ((1500.5, "en"), (12, "zh-CN"), (None, "en"), ("n/a", "zh"))] == [
+        "1,500.50 yuan",
+        "12 元",
+        "",
+        "n/a",
+    ]

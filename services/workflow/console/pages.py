@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 
 from services.common.code_words import FIELD_VALUES, value_label
 from services.common.domain_events import RepeatLinked, payload_of
+from services.common.money import written_amount
 from services.common.privacy import mask_name, masked_event_data
 from services.common.settings import get_settings
 from services.common.web import ApiError
@@ -87,6 +88,7 @@ def _render(request: Request, template: str, context: dict[str, Any], status: in
             "g": lambda group: request.app.state.router.config.title_of(group, lang),
             "lang": lang,
             "local": local,
+            "money": lambda amount: written_amount(amount, lang),
             "zone": zone.key,
             "people_fields": _PEOPLE_FIELDS,
             "names": {},
