@@ -70,6 +70,12 @@ async def choose_language(request: Request, lang: str, next: Annotated[str | Non
     return web_session.switch_language(request, lang, next, LANG_COOKIE, "/")
 
 
+@router.get("/", include_in_schema=False)
+async def front_page() -> RedirectResponse:
+    """A customer who opens the site's address finds the form to complain."""
+    return RedirectResponse("/complaint-form", status_code=303)
+
+
 @router.get("/complaint-form", response_class=HTMLResponse, tags=["customers"])
 async def complaint_form(request: Request, intake: IntakeDep) -> HTMLResponse:
     return _form_page(request, intake, {"form_token": str(uuid.uuid4()), "values": {}, "problems": {}})

@@ -689,6 +689,8 @@ async def test_a_busy_key_gets_429_with_retry_after(tmp_path):
 async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(system):
     intake, staff = system.settings.url_of("intake"), system.settings.url_of("workflow")
     async with httpx.AsyncClient(timeout=30, base_url=intake) as browser:  # no API key: a person
+        front = await browser.get("/")  # the site's address leads to the form
+        assert front.status_code == 303 and front.headers["location"] == "/complaint-form"
         form = await browser.get("/complaint-form")
         assert form.status_code == 200 and '<form method="post"' in form.text and "<script" not in form.text
         assert "发生时间（北京时间，选填）" in form.text  # the zone its time is read in, and that it may stay empty
