@@ -158,9 +158,15 @@ async def status_page(request: Request, token: str, row: ComplaintByToken, intak
 
 
 async def _status_page(
-    request: Request, token: str, row: asyncpg.Record, intake: Intake, refusal: str | None = None
+    request: Request,
+    token: str,
+    row: asyncpg.Record,
+    intake: Intake,
+    refusal: str | None = None,
+    status_code: int = 409,
 ) -> HTMLResponse:
-    """The complaint's page in the customer's language; `refusal` names a form it did not take."""
+    """The complaint's page in the customer's language; `refusal` names a form it did not take
+    (answered with `status_code`)."""
     status = await track(row, intake)
     complaint = ComplaintInput.model_validate_json(row["workflow_input"])
     lang = page_language(request, complaint.language())
@@ -173,7 +179,7 @@ async def _status_page(
         "form_token": str(uuid.uuid4()),
     }
     zone = complaint.customer.time_zone or intake.zone.key
-    return _page(request, "status.html", lang, zone, context, status_code=409 if refusal else 200)
+    return _page(request, "status.html", lang, zone, context, status_code=status_code if refusal else 200)
 
 
 @router.post("/track/{token}/survey", response_class=HTMLResponse, tags=["customers"])
@@ -182,10 +188,12 @@ async def survey_form(
     token: str,
     row: ComplaintByToken,
     intake: IntakeDep,
-    satisfaction_result: Annotated[int, Form(ge=1, le=5)],
-    satisfaction_speed: Annotated[int, Form(ge=1, le=5)],
+    satisfaction_result: Annotated[int | None, Form(ge=1, le=5)] = None,
+    satisfaction_speed: Annotated[int | None, Form(ge=1, le=5)] = None,
     suggestion: Annotated[str, Form(max_length=2000)] = "",
 ):
+    if satisfaction_result is None or satisfaction_speed is None:  # a browser that let it through
+        return await _status_page(request, token, row, intake, refusal="survey_scores_missing", status_code=422)
     answer = adapted(
         lambda: SurveyAnswer(
             satisfaction_result=satisfaction_result,

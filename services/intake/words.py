@@ -79,6 +79,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "problem_demand": ("请检查您的诉求。", "Check what you expect."),
     "problem_form": ("请检查填写的内容。", "Check what you entered."),
     # a form the complaint no longer takes (sent twice, or from a page left open)
+    "survey_scores_missing": (
+        "请为处理结果和处理速度各选一个分数。",
+        "Choose a score for the result and one for the speed.",
+    ),
     "survey_not_open": ("评价已提交或已不再开放。", "The survey was answered already or is no longer open."),
     "no_question_open": ("目前没有需要您回答的问题。", "There is no question waiting for your answer."),
     "cannot_reopen": ("这份投诉现在不能重新打开。", "This complaint cannot be reopened now."),

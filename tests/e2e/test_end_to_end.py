@@ -816,6 +816,8 @@ async def test_a_customer_uses_the_web_form_and_status_page_without_javascript(s
         assert 'action="' + page_url + '/survey"' in page.text and "Which store and what time?" in page.text
         assert f"{intake}{page_url}" in page.text  # our messages link the customer's page
 
+        unscored = await browser.post(f"{page_url}/survey", data={"satisfaction_result": "5"})
+        assert unscored.status_code == 422 and "请为处理结果和处理速度各选一个分数。" in unscored.text
         rated = await browser.post(f"{page_url}/survey", data={"satisfaction_result": "5", "satisfaction_speed": "4"})
         assert rated.status_code == 303
         twice = await browser.post(f"{page_url}/survey", data={"satisfaction_result": "1", "satisfaction_speed": "1"})
