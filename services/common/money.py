@@ -1,8 +1,11 @@
 """An amount of money written for people, the same way in a message and on a page: '1,500 yuan' /
 '1,500 元', cents only when there are any ('1,500.50 元'). Amounts are yuan (the compensation
-limits in authority.toml are too)."""
+limits in authority.toml are too). And a granted compensation as the written result cites it to
+the customer: '退款 1,500 元' / 'refund of 1,500 yuan'."""
 
 from decimal import Decimal, InvalidOperation
+
+from services.common.code_words import value_label
 
 
 def written_amount(amount: object, language: str | None) -> str:
@@ -16,3 +19,19 @@ def written_amount(amount: object, language: str | None) -> str:
         return str(amount)
     number = f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.2f}"
     return f"{number} 元" if (language or "").startswith("zh") else f"{number} yuan"
+
+
+def written_compensation(kind: str, amount: object, language: str | None) -> str:
+    """One compensation as a customer reads it: 'refund of 1,500 yuan' / '退款 1,500 元'; a kind
+    without an amount (a written apology) is its word alone."""
+    chinese = (language or "").startswith("zh")
+    what = value_label("compensation_kind", kind, "zh" if chinese else "en")
+    if amount is None:
+        return what
+    return f"{what} {written_amount(amount, language)}" if chinese else f"{what} of {written_amount(amount, language)}"
+
+
+def written_compensations(granted: list[tuple[str, object]], language: str | None) -> str:
+    """Several (kind, amount), in the order they were granted."""
+    separator = "；" if (language or "").startswith("zh") else "; "
+    return separator.join(written_compensation(kind, amount, language) for kind, amount in granted)

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from services.common.deadlines.policy import Policy
     from services.common.deadlines.sla import Due, SlaState
     from services.common.events import NewEvent
+    from services.common.money import written_compensations
     from services.notify.contract import Address, KeyedNotificationRequest
     from services.workflow import search_attributes as sa
     from services.workflow.activities import ComplaintActivities, EventsAndMessages
@@ -108,6 +109,9 @@ class ComplaintWorkflow(OlderGenerations):
         self._re_aim_first_wait = False
         # short-local-attempts-v1: local activities retry on workflow timers (activity_options.py).
         self._short_local = False
+        # compensation-in-words-v1: the written result cites what was granted in the customer's
+        # language ('退款 1,500 元'), not in English with the recorded float ('refund of 1500 yuan').
+        self._compensation_in_words = False
         self._reopen: ReopenAction | None = None  # a reopening not yet taken up by `run`
 
     @property
@@ -148,7 +152,8 @@ class ComplaintWorkflow(OlderGenerations):
         a local activity is found on replay only if no workflow task ended between the two (a
         query can end one), so the later behaviours (routing, the liaison) are implied by this
         check instead of checked where they happen."""
-        self._short_local = workflow.patched("short-local-attempts-v1")
+        self._compensation_in_words = workflow.patched("compensation-in-words-v1")
+        self._short_local = self._compensation_in_words or workflow.patched("short-local-attempts-v1")
         self._re_aim_first_wait = self._short_local or workflow.patched("re-aimed-wait-v1")
         self._quiet_timers = self._re_aim_first_wait or workflow.patched("quiet-timers-v1")
         self._comms = self._quiet_timers or workflow.patched("customer-comms-v1")
@@ -791,9 +796,7 @@ class ComplaintWorkflow(OlderGenerations):
         self.view.resolution = action.resolution
         granted = [c for c in self.view.compensations if c.status in ("granted", "approved")]
         if granted and action.resolution.compensation is None:  # the written result cites it (002)
-            self.view.resolution = action.resolution.model_copy(
-                update={"compensation": "; ".join(_compensation_text(c) for c in granted)}
-            )
+            self.view.resolution = action.resolution.model_copy(update={"compensation": self._cited(granted)})
         for target in (
             "resolution",
             "solution_plan",
@@ -1193,6 +1196,12 @@ class ComplaintWorkflow(OlderGenerations):
         assert update is not None  # called from staff actions' Update handlers only
         return f"{kind}/{update.id}"
 
+    def _cited(self, granted: list[CompensationView]) -> str:
+        """What was granted, as the written result to the customer cites it (002)."""
+        if not self._compensation_in_words:
+            return "; ".join(_compensation_text(c) for c in granted)
+        return written_compensations([(c.kind, c.amount) for c in granted], self.complaint.language())
+
     def _to_customer(self, template: str, variables: dict, key: str | None = None) -> KeyedNotificationRequest:
         """A message to the customer, in the channel they prefer (their other one if it fails
         for good), in their language and time zone."""
@@ -1298,5 +1307,6 @@ def _in_chinese(reason: str | None) -> dict[str, str]:
 
 
 def _compensation_text(c: CompensationView) -> str:
+    """Generations before compensation-in-words-v1."""
     what = c.kind.replace("_", " ")
     return f"{what} of {c.amount:g} yuan" if c.amount is not None else what

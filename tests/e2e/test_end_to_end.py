@@ -1038,7 +1038,7 @@ async def test_compensation_is_granted_within_authority_and_approved_above_it(sy
         headers=as_agent,
         json={"cause": "a second charge", "measures_taken": "refunded", "improvement_plan": "one charge per order"},
     )
-    assert resolved.json()["resolution"]["compensation"] == "written apology; refund of 1500 yuan"
+    assert resolved.json()["resolution"]["compensation"] == "written apology; refund of 1,500 yuan"
 
 
 async def test_an_internal_note_is_for_staff_only(system, http):

@@ -225,3 +225,13 @@ def test_amounts_are_written_as_money_not_as_floats():
         "",
         "n/a",
     ]
+
+
+def test_granted_compensations_are_cited_in_the_customers_language():
+    """The written result cites what was granted (002): its kind in words, its amount as money."""
+    from services.common.money import written_compensations
+
+    granted = [("written_apology", None), ("refund", 1500.0), ("gift", 30.5)]
+    assert written_compensations(granted, "zh-CN") == "书面致歉；退款 1,500 元；赠品 30.50 元"
+    assert written_compensations(granted, "en") == "written apology; refund of 1,500 yuan; gift of 30.50 yuan"
+    assert written_compensations([], "en") == ""

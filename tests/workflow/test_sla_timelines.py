@@ -467,12 +467,23 @@ async def test_a_declined_transfer_goes_back_to_the_sender_with_the_reason(env, 
     await finish(handle)
 
 
-async def test_a_compensation_beyond_authority_waits_for_its_approver_and_escalates_above_them(env, store, alerts):
+@pytest.mark.parametrize(
+    "language, cited",
+    [
+        (None, ("en", "gift of 30 yuan; refund of 3,000 yuan")),  # the complaint was written in English
+        ("zh-CN", ("zh-CN", "赠品 30 元；退款 3,000 元")),  # the customer asked for Chinese
+    ],
+)
+async def test_a_compensation_beyond_authority_waits_for_its_approver_and_escalates_above_them(
+    env, store, alerts, language, cited
+):
     """Source 002: within the proposer's limit a compensation is granted at once; above it the
     approver has the policy's 2 h (business time for tier 2), then the roles above them are
-    told. The written result cites what was granted."""
+    told. The written result cites what was granted, in the customer's language."""
     received = await skip_to(env, MONDAY, time(10, 0))
-    handle = await start(env.client, a_complaint(received, MONEY))
+    complaint = a_complaint(received, MONEY)
+    complaint.customer.language = language
+    handle = await start(env.client, complaint)
     await wait_for_event(handle, "Assigned")
     await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
     coupon = await drive(handle).propose_compensation(
@@ -494,7 +505,7 @@ async def test_a_compensation_beyond_authority_waits_for_its_approver_and_escala
     resolved = await drive(handle).resolve(
         ResolveAction(staff_id="agent-2", resolution=scenarios.RESOLUTION.model_copy(update={"compensation": None}))
     )
-    assert resolved.resolution.compensation == "gift of 30 yuan; refund of 3000 yuan"
+    assert resolved.resolution.compensation == cited[1]
 
     rows = [
         r
@@ -514,6 +525,9 @@ async def test_a_compensation_beyond_authority_waits_for_its_approver_and_escala
     assert ("compensation_approval", f"role:department_head@{resolved.group}") in told
     assert ("compensation_decided", "staff:agent-2") in told
     await finish(handle)
+    complaint_id = handle.id.removeprefix("complaint-")
+    (feedback,) = [n for n in await alerts.of(complaint_id) if n.template == "feedback"]
+    assert (feedback.language, feedback.variables["resolution"]["compensation"]) == cited
 
 
 async def test_running_complaints_keep_their_policy_unless_an_operator_moves_them(env, store, alerts, policy_dir):
