@@ -139,7 +139,9 @@ async def change_password(pool: asyncpg.Pool, staff_id: str, current: str, new: 
 
 async def revoke_tokens(db: asyncpg.Pool | asyncpg.Connection, staff_id: str, keeping: str | None = None) -> int:
     """Sign the person out everywhere (but of the session `keeping`): after a password change or
-    reset, a session opened with the old password must not go on. Returns how many ended."""
+    reset, a session opened with the old password must not go on, nor a handoff code one of them
+    asked for (it would open a new one). Returns how many sessions ended."""
+    await db.execute("DELETE FROM workflow.staff_handoffs WHERE staff_id = $1 AND used_at IS NULL", staff_id)
     ended = await db.fetch(
         """UPDATE workflow.staff_tokens SET revoked_at = now()
            WHERE staff_id = $1 AND revoked_at IS NULL AND expires_at > now() AND token_hash IS DISTINCT FROM $2

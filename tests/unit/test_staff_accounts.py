@@ -81,6 +81,9 @@ async def test_a_person_changes_their_password_and_their_other_sessions_end(stor
     elsewhere = await staff_auth.sign_in(store.pool, "zhou.ting", old)
     await staff_auth.set_password(store.pool, "zhao.min", "demo password 1")
     colleague = await staff_auth.sign_in(store.pool, "zhao.min", "demo password 1")
+    # A code for the dashboard, asked for by the other session before the change.
+    handed_off = await staff_auth.hand_off(store.pool, "zhou.ting")
+    colleagues_code = await staff_auth.hand_off(store.pool, "zhao.min")
 
     with pytest.raises(staff_auth.WrongPassword):
         await staff_auth.change_password(store.pool, "zhou.ting", "guess", new, here.token)
@@ -96,6 +99,8 @@ async def test_a_person_changes_their_password_and_their_other_sessions_end(stor
     assert await staff_auth.staff_for_token(store.pool, router, here.token) is not None  # the session it was changed in
     assert await staff_auth.staff_for_token(store.pool, router, elsewhere.token) is None  # opened with the old one
     assert await staff_auth.staff_for_token(store.pool, router, colleague.token) is not None  # nobody else's
+    assert await staff_auth.redeem_handoff(store.pool, handed_off.token) is None  # it would open a new session
+    assert await staff_auth.redeem_handoff(store.pool, colleagues_code.token) is not None
 
 
 async def test_wrong_current_passwords_count_towards_the_lockout(store):
@@ -117,5 +122,7 @@ async def test_an_administrators_reset_signs_the_person_out_everywhere(store):
     await staff_auth.set_password(store.pool, "zhou.ting", "correct horse battery staple")
     sessions = [await staff_auth.sign_in(store.pool, "zhou.ting", "correct horse battery staple") for _ in range(2)]
     await staff_auth.sign_out(store.pool, sessions[0].token)  # ended already: not counted again
+    code = await staff_auth.hand_off(store.pool, "zhou.ting")
     assert await staff_auth.revoke_tokens(store.pool, "zhou.ting") == 1
     assert await staff_auth.staff_for_token(store.pool, router, sessions[1].token) is None
+    assert await staff_auth.redeem_handoff(store.pool, code.token) is None
