@@ -9,10 +9,14 @@ _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za
 # phone numbers in free text, Chinese characters right beside them included (请打13812345678联系我)
 # and handles built on them (wx_13812345678). Not a run that goes on with a hyphen or Latin
 # letter, nor a complaint id (20261122-9F3A1B2C, whose hex part can be all digits), nor a date.
+# Nor an IPv4 address, which `_IPV4` masks as one (a phone-shaped mask would mislead whoever reads it).
 _PHONE = re.compile(
-    r"(?<![A-Za-z0-9-])(?!\d{8}-[0-9A-F]{8}(?![0-9A-Za-z]))(?!\d{4}-\d{1,2}-\d{1,2}(?!\d))"
+    r"(?<![A-Za-z0-9-])(?<!\d\.)(?!\d{8}-[0-9A-F]{8}(?![0-9A-Za-z]))(?!\d{4}-\d{1,2}-\d{1,2}(?!\d))"
+    r"(?!\d{1,3}(?:\.\d{1,3}){3}(?!\d|\.\d))"
     r"(\+?\d(?:[\d\s-]|\.(?=\d)){5,}\d)(?![A-Za-z0-9_-])"
 )
+# An IPv4 address keeps its network (abuse is traced by it) and loses its host: 10.20.30.*.
+_IPV4 = re.compile(r"(?<![\d.])(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}(?!\d|\.\d)")
 
 
 def mask_phone(phone: str) -> str:
@@ -41,9 +45,10 @@ def mask_contact(value: str) -> str:
 
 
 def scrub_text(text: str) -> str:
-    """Mask every e-mail address and phone number found in free text."""
+    """Mask every e-mail address, phone number and IPv4 address found in free text."""
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    return _PHONE.sub(lambda m: mask_phone(m.group(1)), text)
+    text = _PHONE.sub(lambda m: mask_phone(m.group(1)), text)
+    return _IPV4.sub(r"\1.*", text)
 
 
 def masked_contact(customer: Mapping[str, Any]) -> str | None:

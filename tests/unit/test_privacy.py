@@ -17,6 +17,13 @@ def test_phone_numbers_written_with_dots_or_inside_a_handle_are_masked():
     assert scrub_text("total 12.50 yuan on 2026-11-23") == "total 12.50 yuan on 2026-11-23"
 
 
+def test_an_ip_address_keeps_its_network_and_is_not_taken_for_a_phone():
+    """A client's address in an access log read '******:54321' or '102****3040', a phone-shaped mask."""
+    assert scrub_text("10.20.30.40:54321 - GET /console") == "10.20.30.*:54321 - GET /console"
+    assert scrub_text("我的IP是192.168.1.10，路由器 1.2.3.4.") == "我的IP是192.168.1.*，路由器 1.2.3.*."
+    assert scrub_text("call 138.1234.5678.") == "call 138****5678."
+
+
 def test_complaint_ids_whose_hex_part_is_all_digits_are_left_alone():
     assert scrub_text("see 20261124-12346579 and 20261122-9F3A1B2C") == "see 20261124-12346579 and 20261122-9F3A1B2C"
     logged = _mask_personal_data(
