@@ -2,14 +2,17 @@
 loading a policy, routing)."""
 
 import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from services.common import domain_events as ev
 from services.common.deadlines.policy import POLICY_DIR, Policy, PolicyError, load_policy
 from services.common.events import NewEvent
 from services.notify.contract import NOTIFICATIONS_PATH, KeyedNotificationRequest
@@ -36,6 +39,28 @@ class EventsAndMessages(BaseModel):
 
 # Breaches, escalations … per minute: rate() over these (alerts: deploy/prometheus/alerts.yml).
 RECORDED = Counter("complaint_events_recorded_total", "domain events this worker appended, by type", ["type"])
+# How late each deadline's warning, reminder, breach or escalation was made durable, against the
+# moment it was due: the promise that deadlines fire to the second, watched where it is kept. A
+# worker that falls behind (a storm of deadlines, too small a cache, a starved CPU) shows here
+# before anyone notices a late escalation. Alerted on (deploy/prometheus/alerts.yml).
+DEADLINE_LAG = Histogram(
+    "complaint_deadline_lag_seconds",
+    "seconds from the moment a deadline's warning, reminder, breach or escalation was due to its recording",
+    ["type"],
+    buckets=(0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 900),
+)
+_DEADLINE_EVENTS = {e.type for e in (ev.SlaWarning, ev.ProgressReminder, ev.SlaBreached, ev.Escalated)}
+
+
+def observe_deadline_lags(events: Sequence[NewEvent], recorded_at: datetime) -> None:
+    """Each deadline event's lag behind its due moment. Only a step's first storing counts: its
+    retry (stored already) is not observed again."""
+    for event in events:
+        if event.type not in _DEADLINE_EVENTS:
+            continue
+        facts = ev.payload_of(event.type, event.data)
+        if isinstance(facts, ev.SlaFacts) and facts.due_at is not None:
+            DEADLINE_LAG.labels(event.type).observe(max(0.0, (recorded_at - facts.due_at).total_seconds()))
 
 
 class ComplaintActivities:
@@ -65,6 +90,7 @@ class ComplaintActivities:
         if not result.duplicate:
             for event in step.events:
                 RECORDED.labels(event.type).inc()
+            observe_deadline_lags(step.events, recorded_at=datetime.now(UTC))
         return result.positions
 
     @activity.defn

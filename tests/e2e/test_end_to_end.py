@@ -1272,6 +1272,8 @@ async def test_every_service_serves_metrics_and_the_business_gauges_move(system,
         assert scraped.status_code == 200, name
         assert "http_request_duration_seconds" in scraped.text or name == "worker", name
         assert "python_gc_pause_seconds_bucket" in scraped.text, name
+        # How late deadlines are recorded, from the process that records them (no deadline here yet).
+        assert name != "worker" or "# TYPE complaint_deadline_lag_seconds histogram" in scraped.text
 
     async def scraped(name: str, metric: str, **labels) -> float | None:
         text = (await http.get(f"{s.url_of(name)}/metrics", headers=as_operator)).text
