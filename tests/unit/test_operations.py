@@ -14,8 +14,8 @@ OURS = re.compile(r"\b((?:complaints?|outbox|notifications|projection|starter|se
 def registered_metrics() -> set[str]:
     names = set()
     for path in (ROOT / "services").rglob("*.py"):
-        names.update(re.findall(r'(?:Gauge|Counter)\(\s*"([a-z_]+)"', path.read_text(encoding="utf-8")))
-    return names | {f"{n}_total" for n in names}
+        names.update(re.findall(r'(?:Gauge|Counter|Histogram)\(\s*"([a-z_]+)"', path.read_text(encoding="utf-8")))
+    return names | {f"{n}_{suffix}" for n in names for suffix in ("total", "bucket", "count", "sum")}
 
 
 def test_every_alert_names_metrics_that_exist_and_a_runbook_section():
