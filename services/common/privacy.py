@@ -10,11 +10,21 @@ _EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za
 # and handles built on them (wx_13812345678). Not a run that goes on with a hyphen or Latin
 # letter, nor a complaint id (20261122-9F3A1B2C, whose hex part can be all digits), nor a date.
 # Nor an IPv4 address, which `_IPV4` masks as one (a phone-shaped mask would mislead whoever reads it).
+# Each run found is then told apart (`_masked_number`): staff must still read an order number or
+# an amount in the customer's words.
 _PHONE = re.compile(
     r"(?<![A-Za-z0-9-])(?<!\d\.)(?!\d{8}-[0-9A-F]{8}(?![0-9A-Za-z]))(?!\d{4}-\d{1,2}-\d{1,2}(?!\d))"
     r"(?!\d{1,3}(?:\.\d{1,3}){3}(?!\d|\.\d))"
     r"(\+?\d(?:[\d\s-]|\.(?=\d)){5,}\d)(?![A-Za-z0-9_-])"
 )
+# A mainland resident identity number: region, birth date, sequence, check character (0-9 or X).
+_RESIDENT_ID = re.compile(
+    r"(?<![0-9A-Za-z])([1-9]\d{5})(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}([\dXx])(?![0-9A-Za-z])"
+)
+# Money: a currency sign or code just before the number, or a currency word just after it.
+_CURRENCY_BEFORE = re.compile(r"(?:[¥￥$€£]|RMB|CNY|USD)\s?$", re.IGNORECASE)
+_CURRENCY_AFTER = re.compile(r"^\s?(?:元|块|圆|万|yuan|rmb|cny|usd|dollars?)", re.IGNORECASE)
+_CHINESE_MOBILE = re.compile(r"(?:0086|86)?1[3-9]\d{9}")
 # An IPv4 address keeps its network (abuse is traced by it) and loses its host: 10.20.30.*.
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}(?!\d|\.\d)")
 
@@ -45,10 +55,44 @@ def mask_contact(value: str) -> str:
 
 
 def scrub_text(text: str) -> str:
-    """Mask every e-mail address, phone number and IPv4 address found in free text."""
+    """Mask every e-mail address, phone number, identity number, bank card number and IPv4
+    address found in free text; leave the numbers staff work with (orders, amounts, dates)."""
     text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    text = _PHONE.sub(lambda m: mask_phone(m.group(1)), text)
+    text = _RESIDENT_ID.sub(lambda m: f"{m.group(1)}********{m.group(0)[-4:]}", text)
+    text = _PHONE.sub(_masked_number, text)
     return _IPV4.sub(r"\1.*", text)
+
+
+def _masked_number(found: re.Match[str]) -> str:
+    """A run of digits as free text may show it: a phone number or a bank card masked, money,
+    a dotted date or version, and a long number that can be no phone (an order's, a parcel's) kept."""
+    run, text = found.group(1), found.string
+    digits = re.sub(r"\D", "", run)
+    if _CURRENCY_BEFORE.search(text, 0, found.start(1)) or _CURRENCY_AFTER.match(text[found.end(1) :]):
+        return run  # 退款 1500000 元, ¥1280000
+    groups = run.lstrip("+").split(".")
+    if len(groups) > 1 and any(len(re.sub(r"\D", "", g)) < 3 for g in groups[1:]):
+        return run  # 1234567.89, 2026.11.24, 2026.11.24.1; not 138.1234.5678
+    if 16 <= len(digits) <= 19 and _luhn_valid(digits):
+        return f"{digits[:4]}{'*' * (len(digits) - 8)}{digits[-4:]}"  # a bank card
+    if len(digits) >= 12 and not re.search(r"\s", run):
+        # One token too long for a local number: a phone only with its country or trunk prefix.
+        if not (run.startswith(("+", "0")) or _CHINESE_MOBILE.fullmatch(digits)):
+            return run  # 订单号 202611240001, a parcel's tracking number
+    tokens = run.split()
+    if len(digits) > 11 and len(tokens) > 1 and all(len(re.sub(r"\D", "", t)) >= 7 for t in tokens):
+        # Numbers listed one after another (13812345678 13912345678): each masked, none lost in the other.
+        return re.sub(r"\S+", lambda token: mask_phone(token.group(0)), run)
+    return mask_phone(run)
+
+
+def _luhn_valid(digits: str) -> bool:
+    """The check digit of payment card numbers (ISO/IEC 7812)."""
+    total = 0
+    for position, digit in enumerate(int(d) for d in reversed(digits)):
+        doubled = digit * 2 if position % 2 else digit
+        total += doubled - 9 if doubled > 9 else doubled
+    return total % 10 == 0
 
 
 def masked_contact(customer: Mapping[str, Any]) -> str | None:
