@@ -23,7 +23,7 @@ _RESIDENT_ID = re.compile(
 )
 # Money: a currency sign or code just before the number, or a currency word just after it.
 _CURRENCY_BEFORE = re.compile(r"(?:[¥￥$€£]|RMB|CNY|USD)\s?$", re.IGNORECASE)
-_CURRENCY_AFTER = re.compile(r"^\s?(?:元|块|圆|万|yuan|rmb|cny|usd|dollars?)", re.IGNORECASE)
+_CURRENCY_AFTER = re.compile(r"\s?(?:元|块|圆|万|yuan|rmb|cny|usd|dollars?)", re.IGNORECASE)
 _CHINESE_MOBILE = re.compile(r"(?:0086|86)?1[3-9]\d{9}")
 # An IPv4 address keeps its network (abuse is traced by it) and loses its host: 10.20.30.*.
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}(?!\d|\.\d)")
@@ -64,26 +64,34 @@ def scrub_text(text: str) -> str:
 
 
 def _masked_number(found: re.Match[str]) -> str:
-    """A run of digits as free text may show it: a phone number or a bank card masked, money,
-    a dotted date or version, and a long number that can be no phone (an order's, a parcel's) kept."""
+    """A run of digits as free text may show it: phone numbers and bank cards masked; money,
+    dotted dates and versions, and long numbers that can be no phone (an order's, a parcel's) kept."""
     run, text = found.group(1), found.string
-    digits = re.sub(r"\D", "", run)
-    if _CURRENCY_BEFORE.search(text, 0, found.start(1)) or _CURRENCY_AFTER.match(text[found.end(1) :]):
+    tokens = run.split()
+    if len(tokens) > 1 and all(len(_digits_of(token)) >= 7 for token in tokens):
+        # Numbers side by side (13812345678 13912345678; a date, then a phone): each on its own.
+        return re.sub(r"\S+", lambda token: _masked_one(token.group(0)), run)
+    if _CURRENCY_BEFORE.search(text, 0, found.start(1)) or _CURRENCY_AFTER.match(text, found.end(1)):
         return run  # 退款 1500000 元, ¥1280000
-    groups = run.lstrip("+").split(".")
-    if len(groups) > 1 and any(len(re.sub(r"\D", "", g)) < 3 for g in groups[1:]):
-        return run  # 1234567.89, 2026.11.24, 2026.11.24.1; not 138.1234.5678
+    return _masked_one(run)
+
+
+def _masked_one(number: str) -> str:
+    digits = _digits_of(number)
+    groups = number.lstrip("+").split(".")
+    if len(groups) > 1 and any(len(_digits_of(group)) < 3 for group in groups[1:]):
+        return number  # 1234567.89, 2026.11.24, 2026.11.24.1; not 138.1234.5678
     if 16 <= len(digits) <= 19 and _luhn_valid(digits):
         return f"{digits[:4]}{'*' * (len(digits) - 8)}{digits[-4:]}"  # a bank card
-    if len(digits) >= 12 and not re.search(r"\s", run):
+    if len(digits) >= 12 and not re.search(r"\s", number):
         # One token too long for a local number: a phone only with its country or trunk prefix.
-        if not (run.startswith(("+", "0")) or _CHINESE_MOBILE.fullmatch(digits)):
-            return run  # 订单号 202611240001, a parcel's tracking number
-    tokens = run.split()
-    if len(digits) > 11 and len(tokens) > 1 and all(len(re.sub(r"\D", "", t)) >= 7 for t in tokens):
-        # Numbers listed one after another (13812345678 13912345678): each masked, none lost in the other.
-        return re.sub(r"\S+", lambda token: mask_phone(token.group(0)), run)
-    return mask_phone(run)
+        if not (number.startswith(("+", "0")) or _CHINESE_MOBILE.fullmatch(digits)):
+            return number  # 订单号 202611240001, a parcel's tracking number
+    return mask_phone(number)
+
+
+def _digits_of(text: str) -> str:
+    return re.sub(r"\D", "", text)
 
 
 def _luhn_valid(digits: str) -> bool:

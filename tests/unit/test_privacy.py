@@ -47,6 +47,9 @@ def test_personal_numbers_are_masked_for_what_they_are():
     assert scrub_text("打 8613812345678 或 0086 13912345678") == "打 138****5678 或 139****5678"
     assert scrub_text("座机 0755-12345678") == "座机 755****5678"
     assert scrub_text("13812345678 13912345678 都行") == "138****5678 139****5678 都行"
+    # Side by side, each is told apart on its own: a date or an order kept, the phone beside it masked.
+    assert scrub_text("2026.11.24 13812345678 联系我") == "2026.11.24 138****5678 联系我"
+    assert scrub_text("订单 202611240001 13812345678") == "订单 202611240001 138****5678"
     assert scrub_text("+86 138 1234 5678") == "138****5678"
 
 
