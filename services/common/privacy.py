@@ -67,20 +67,54 @@ def _masked_number(found: re.Match[str]) -> str:
     """A run of digits as free text may show it: phone numbers and bank cards masked; money,
     dotted dates and versions, and long numbers that can be no phone (an order's, a parcel's) kept."""
     run, text = found.group(1), found.string
-    tokens = run.split()
-    if len(tokens) > 1 and all(len(_digits_of(token)) >= 7 for token in tokens):
-        # Numbers side by side (13812345678 13912345678; a date, then a phone): each on its own.
-        return re.sub(r"\S+", lambda token: _masked_one(token.group(0)), run)
-    if _CURRENCY_BEFORE.search(text, 0, found.start(1)) or _CURRENCY_AFTER.match(text, found.end(1)):
-        return run  # 退款 1500000 元, ¥1280000
-    return _masked_one(run)
+    if not re.search(r"\s", run):
+        money = _CURRENCY_BEFORE.search(text, 0, found.start(1)) or _CURRENCY_AFTER.match(text, found.end(1))
+        if money and not _CHINESE_MOBILE.fullmatch(_digits_of(run)):
+            return run  # 退款 1500000 元, ¥1280000; not a mobile number a currency word happens to follow
+        return _masked_one(run)
+    # Several tokens: a dotted date, version or amount stands on its own; the tokens between are
+    # one number written in groups (138 1234 5678) or numbers side by side.
+    shown, between = [], ""
+    for piece in re.split(r"(\s+)", run):
+        if _dotted_not_phone(piece):
+            shown += [_masked_side_by_side(between), piece]
+            between = ""
+        else:
+            between += piece
+    return "".join([*shown, _masked_side_by_side(between)])
+
+
+def _masked_side_by_side(numbers: str) -> str:
+    """Numbers between spaces: a token long enough to be a number of its own (7 digits or more)
+    begins the next number once the one before has as many (13812345678 13912345678 are two;
+    138 1234 5678 and 0086 13812345678 are one); each is then masked or kept on its own."""
+    shown, current = "", ""
+    for piece in re.split(r"(\s+)", numbers):
+        if len(_digits_of(piece)) >= 7 and len(_digits_of(current)) >= 7:
+            shown += _masked_group(current)
+            current = ""
+        current += piece
+    return shown + _masked_group(current)
+
+
+def _masked_group(number: str) -> str:
+    """One number with the spaces around it kept; a few digits alone are no phone."""
+    core = number.strip()
+    if len(_digits_of(core)) < 7:
+        return number
+    return number.replace(core, _masked_one(core), 1)
+
+
+def _dotted_not_phone(token: str) -> bool:
+    """1234567.89, 2026.11.24, 2026.11.24.1; not 138.1234.5678, whose groups are a phone's."""
+    groups = token.lstrip("+").split(".")
+    return len(groups) > 1 and any(len(_digits_of(group)) < 3 for group in groups[1:])
 
 
 def _masked_one(number: str) -> str:
     digits = _digits_of(number)
-    groups = number.lstrip("+").split(".")
-    if len(groups) > 1 and any(len(_digits_of(group)) < 3 for group in groups[1:]):
-        return number  # 1234567.89, 2026.11.24, 2026.11.24.1; not 138.1234.5678
+    if _dotted_not_phone(number):
+        return number
     if 16 <= len(digits) <= 19 and _luhn_valid(digits):
         return f"{digits[:4]}{'*' * (len(digits) - 8)}{digits[-4:]}"  # a bank card
     if len(digits) >= 12 and not re.search(r"\s", number):

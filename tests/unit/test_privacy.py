@@ -2,6 +2,8 @@
 
 import json
 
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -50,7 +52,36 @@ def test_personal_numbers_are_masked_for_what_they_are():
     # Side by side, each is told apart on its own: a date or an order kept, the phone beside it masked.
     assert scrub_text("2026.11.24 13812345678 联系我") == "2026.11.24 138****5678 联系我"
     assert scrub_text("订单 202611240001 13812345678") == "订单 202611240001 138****5678"
+    assert scrub_text("0086 18883093495 202611240001") == "188****3495 202611240001"
+    assert scrub_text("2026.11.24 130 0000 0000") == "2026.11.24 130****0000"
+    assert scrub_text("手机13372206605元") == "手机133****6605元"  # a currency word after a mobile keeps no mobile
     assert scrub_text("+86 138 1234 5678") == "138****5678"
+
+
+BEFORE = st.sampled_from(["", " ", "请打", "电话：", "tel: ", "（", "wx_", "\n", "2026.11.24 ", "订单 202611240001 "])
+AFTER = st.sampled_from(["", " ", "联系我", "。", "）", ", ", "\n", " 或 13900001111", " 202611240001", "元"])
+MOBILE = st.from_regex(r"1[3-9][0-9]{9}", fullmatch=True)
+
+
+@given(BEFORE, MOBILE, st.sampled_from(["{}", "{0}-{1}-{2}", "{0} {1} {2}", "{0}.{1}.{2}", "+86 {}", "0086 {}"]), AFTER)
+def test_a_mobile_number_is_masked_however_it_is_written_and_whatever_is_around_it(before, mobile, form, after):
+    written = form.format(mobile[:3], mobile[3:7], mobile[7:]) if "{0}" in form else form.format(mobile)
+    scrubbed = scrub_text(before + written + after)
+    assert mobile not in scrubbed and written not in scrubbed
+    assert f"{mobile[:3]}****{mobile[-4:]}" in scrubbed  # shown masked, not swallowed by what is beside it
+
+
+def luhn_sum(number: str) -> int:
+    """Every second digit from the right doubled (less 9 past 9), all summed: a card's check."""
+    return sum(d if i % 2 == 0 else (2 * d - 9 if d > 4 else 2 * d) for i, d in enumerate(map(int, reversed(number))))
+
+
+@given(st.sampled_from(["订单号 ", "单号：", "order ", "运单 "]), st.from_regex(r"[1-9][0-9]{11,15}", fullmatch=True))
+def test_an_order_number_is_kept_unless_it_is_a_phone_with_its_country_code(before, number):
+    scrubbed = scrub_text(f"{before}{number} 重复扣款")
+    is_card = 16 <= len(number) <= 19 and luhn_sum(number) % 10 == 0
+    is_phone = number.startswith("86") and len(number) == 13 and number[2] == "1" and number[3] in "3456789"
+    assert (number in scrubbed) == (not is_card and not is_phone)
 
 
 def test_complaint_ids_whose_hex_part_is_all_digits_are_left_alone():
