@@ -72,24 +72,16 @@ def _masked_number(found: re.Match[str]) -> str:
         if money and not _CHINESE_MOBILE.fullmatch(_digits_of(run)):
             return run  # 退款 1500000 元, ¥1280000; not a mobile number a currency word happens to follow
         return _masked_one(run)
-    # Several tokens: a dotted date, version or amount stands on its own; the tokens between are
-    # one number written in groups (138 1234 5678) or numbers side by side.
-    shown, between = [], ""
+    # Several tokens: a dotted date, version or amount stands on its own; of the others, one that
+    # is long enough to be a number of its own (7 digits or more) begins the next number once the
+    # one before has as many (13812345678 13912345678 are two; 138 1234 5678 and 0086 13812345678
+    # are one). Each number is then masked or kept on its own.
+    shown, current = "", ""
     for piece in re.split(r"(\s+)", run):
         if _dotted_not_phone(piece):
-            shown += [_masked_side_by_side(between), piece]
-            between = ""
-        else:
-            between += piece
-    return "".join([*shown, _masked_side_by_side(between)])
-
-
-def _masked_side_by_side(numbers: str) -> str:
-    """Numbers between spaces: a token long enough to be a number of its own (7 digits or more)
-    begins the next number once the one before has as many (13812345678 13912345678 are two;
-    138 1234 5678 and 0086 13812345678 are one); each is then masked or kept on its own."""
-    shown, current = "", ""
-    for piece in re.split(r"(\s+)", numbers):
+            shown += _masked_group(current) + piece
+            current = ""
+            continue
         if len(_digits_of(piece)) >= 7 and len(_digits_of(current)) >= 7:
             shown += _masked_group(current)
             current = ""
