@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from services.workflow import inbox
     from services.workflow.eventstore import EventStore
     from services.workflow.heap import settle_heap
-    from services.workflow.worker import SANDBOX
+    from services.workflow.sandbox import RESTRICTIONS, ContextFreeSandboxRunner
 
 TABLE = "bench_bare_timer_fired"
 
@@ -106,7 +106,8 @@ async def serve(temporal: str, task_queue: str, database_url: str, event_store: 
         task_queue=task_queue,
         workflows=[BareTimer],
         activities=[Fired(pool, event_store).record_fired],
-        workflow_runner=SANDBOX,
+        # The runner our worker has (services/workflow/sandbox.py): the same settings on both sides.
+        workflow_runner=ContextFreeSandboxRunner(client.data_converter, restrictions=RESTRICTIONS),
     )
     settle_heap()  # the workflow service's worker process is set up so too
     await worker.run()
