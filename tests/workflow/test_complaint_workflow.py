@@ -253,6 +253,36 @@ async def test_a_step_retried_while_the_database_is_down_never_holds_the_workflo
     assert [e.type for e in stream].count("Acknowledged") == 1
 
 
+async def test_a_query_while_a_step_waits_to_be_stored_shows_the_complaint_as_last_recorded(env, store):
+    """The acknowledgement has changed the workflow's state but its event is not stored yet (the
+    database refused it; the retry waits on a timer): the complaint is shown as its last recorded
+    step left it, not half-way, and as acknowledged once the event is stored."""
+    router = Router(store.pool, load_routing())
+    await router.load_roster()
+    async with httpx.AsyncClient() as http:
+        down = DatabaseDownForTheAcknowledgement(store, router, http, notify_url="http://unused.invalid")
+        down.failures_left = 1
+        async with build_worker(env.client, scenarios.TASK_QUEUE, activities_of(down)):
+            handle = await scenarios.start(env.client, scenarios.a_complaint(await env.get_current_time()))
+            assigned = await scenarios.wait_for_event(handle, "Assigned")
+            acknowledged = asyncio.create_task(_acknowledge_as_the_console_does(handle))
+            for _ in range(400):
+                if down.attempts:
+                    break
+                await asyncio.sleep(0.05)
+            assert down.attempts == 1  # refused once; the retry now waits on its timer
+            shown = await drive(handle).status()
+            assert shown == assigned
+            assert (shown.stage, shown.owner, shown.history[-1].type) == (Stage.assigned, None, "Assigned")
+            with contextlib.suppress(RPCError):
+                await env.sleep(timedelta(minutes=1))
+            await acknowledged
+            shown = await drive(handle).status()
+            await handle.terminate("test over")
+
+    assert (shown.stage, shown.owner, shown.history[-1].type) == (Stage.acknowledged, "agent-7", "Acknowledged")
+
+
 async def _acknowledge_as_the_console_does(handle) -> ComplaintView:
     """A 503 (no answer in time) is sent again with the form's key: the same action, once."""
     for _ in range(12):
