@@ -65,6 +65,11 @@ class ContextFreeSandboxRunner(SandboxedWorkflowRunner):
         return _ContextFree(super().create_instance(det))
 
 
+def runner_for(converter: DataConverter) -> ContextFreeSandboxRunner:
+    """The runner of our workers, and of the tests that replay their histories."""
+    return ContextFreeSandboxRunner(converter, restrictions=RESTRICTIONS)
+
+
 class _ContextFree(WorkflowInstance):
     def __init__(self, sandboxed: WorkflowInstance) -> None:
         self._sandboxed = sandboxed

@@ -18,7 +18,6 @@ import uvicorn
 from fastapi import FastAPI
 from temporalio.client import Client
 from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from services.common.codec_server import install_codec_server
 from services.common.deadlines.policy import PolicyError, available_policies, load_policy
@@ -36,12 +35,10 @@ from services.workflow.erasure.workflow import CustomerErasureWorkflow
 from services.workflow.eventstore import EventStore
 from services.workflow.heap import settle_heap
 from services.workflow.routing import Router, assign_queued, load_routing
-from services.workflow.sandbox import RESTRICTIONS, ContextFreeSandboxRunner
+from services.workflow.sandbox import runner_for
 from services.workflow.workflows import ComplaintWorkflow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-# The SDK's own runner, for replaying and for workers whose converter may take a context.
-SANDBOX = SandboxedWorkflowRunner(restrictions=RESTRICTIONS)
 
 
 def activities_of(activities: ComplaintActivities) -> list[Callable]:
@@ -88,7 +85,7 @@ def build_worker(client: Client, task_queue: str, activities: Sequence[Callable]
         task_queue=task_queue,
         workflows=WORKFLOWS,
         activities=list(activities),
-        workflow_runner=ContextFreeSandboxRunner(client.data_converter, restrictions=RESTRICTIONS),
+        workflow_runner=runner_for(client.data_converter),
         **options,
     )
 

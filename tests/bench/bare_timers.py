@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from services.workflow import inbox
     from services.workflow.eventstore import EventStore
     from services.workflow.heap import settle_heap
-    from services.workflow.sandbox import RESTRICTIONS, ContextFreeSandboxRunner
+    from services.workflow.sandbox import runner_for
 
 TABLE = "bench_bare_timer_fired"
 
@@ -107,7 +107,7 @@ async def serve(temporal: str, task_queue: str, database_url: str, event_store: 
         workflows=[BareTimer],
         activities=[Fired(pool, event_store).record_fired],
         # The runner our worker has (services/workflow/sandbox.py): the same settings on both sides.
-        workflow_runner=ContextFreeSandboxRunner(client.data_converter, restrictions=RESTRICTIONS),
+        workflow_runner=runner_for(client.data_converter),
     )
     settle_heap()  # the workflow service's worker process is set up so too
     await worker.run()

@@ -17,7 +17,7 @@ from services.common.privacy import mask_phone
 from services.run import temporal_cli
 from services.workflow.contract import erasure_workflow_id, workflow_id_for
 from services.workflow.erasure.workflow import CustomerErasureWorkflow
-from services.workflow.worker import SANDBOX
+from services.workflow.sandbox import runner_for
 from tests.e2e.test_end_to_end import (
     RESOLUTION,
     _has_event,
@@ -287,7 +287,9 @@ async def test_an_erased_customer_is_gone_from_every_store_and_read_and_still_co
     client = system.temporal.client
     history = await client.get_workflow_handle(erasure_workflow_id(erasure_id)).fetch_history()
     replayer = Replayer(
-        workflows=[CustomerErasureWorkflow], data_converter=client.data_converter, workflow_runner=SANDBOX
+        workflows=[CustomerErasureWorkflow],
+        data_converter=client.data_converter,
+        workflow_runner=runner_for(client.data_converter),
     )
     await replayer.replay_workflow(history)
 

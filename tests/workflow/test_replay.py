@@ -9,7 +9,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from services.common.codec import with_encryption
-from services.workflow.worker import SANDBOX
+from services.workflow.sandbox import runner_for
 from services.workflow.workflows import ComplaintWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -44,12 +44,9 @@ def test_histories_of_every_generation_are_saved():
 @pytest.mark.parametrize("path", HISTORIES, ids=lambda p: p.stem)
 async def test_saved_history_replays_with_current_code(path):
     history = WorkflowHistory.from_json(f"complaint-{path.stem.split('__')[-1]}", path.read_text())
-    replayer = Replayer(
-        workflows=[ComplaintWorkflow],
-        workflow_runner=SANDBOX,
-        # Histories recorded on a local system are encrypted (services/common/codec.py); older
-        # ones are not, and pass through the codec as they are.
-        data_converter=with_encryption(pydantic_data_converter, TEST_PAYLOAD_KEYS),
-    )
+    # Histories recorded on a local system are encrypted (services/common/codec.py); older ones
+    # are not, and pass through the codec as they are.
+    converter = with_encryption(pydantic_data_converter, TEST_PAYLOAD_KEYS)
+    replayer = Replayer(workflows=[ComplaintWorkflow], workflow_runner=runner_for(converter), data_converter=converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

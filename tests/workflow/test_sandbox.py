@@ -110,7 +110,7 @@ async def test_a_complaint_through_its_breach_never_enters_the_sandbox_for_a_pay
 async def test_the_sdks_runner_enters_the_sandbox_for_each_payload(env, store, trips_into_sandbox, monkeypatch):
     """The same complaint with the SDK's runner: what the test above would see without ours."""
     monkeypatch.setattr(
-        worker_module, "ContextFreeSandboxRunner", lambda converter, **options: SandboxedWorkflowRunner(**options)
+        worker_module, "runner_for", lambda converter: SandboxedWorkflowRunner(restrictions=RESTRICTIONS)
     )
     steps, _ = await escalated_complaint(env, store)
 
