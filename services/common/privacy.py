@@ -30,7 +30,7 @@ _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}\.\d{1,3}\.\d{1,3})\.\d{1,3}(?!\d|\.\d)")
 
 
 def mask_phone(phone: str) -> str:
-    digits = re.sub(r"\D", "", phone)[-11:]  # a country code (+86) is not shown
+    digits = _digits_of(phone)[-11:]  # a country code (+86) is not shown
     if len(digits) < 7:
         return "*" * len(digits)
     return f"{digits[:3]}****{digits[-4:]}"
