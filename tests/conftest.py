@@ -14,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
+from hypothesis import settings
 
 from services.common.db import (
     create_pool,
@@ -26,6 +27,11 @@ from services.common.service_auth import bearer, digest, new_service_tokens
 from services.run import free_port
 
 SERVICES_DIR = Path(__file__).resolve().parents[1] / "services"
+
+# Property tests judge results, never speed: an example that pays for a lazy import or a
+# collector's pause on a busy machine must not fail the run (Hypothesis's default is 200 ms).
+settings.register_profile("complaints", deadline=None)
+settings.load_profile("complaints")
 
 
 @pytest.fixture(scope="session")
