@@ -14,7 +14,7 @@ import asyncpg
 import httpx
 import pytest
 import pytest_asyncio
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from services.common.db import (
     create_pool,
@@ -29,8 +29,9 @@ from services.run import free_port
 SERVICES_DIR = Path(__file__).resolve().parents[1] / "services"
 
 # Property tests judge results, never speed: an example that pays for a lazy import or a
-# collector's pause on a busy machine must not fail the run (Hypothesis's default is 200 ms).
-settings.register_profile("complaints", deadline=None)
+# collector's pause on a busy machine must not fail the run (Hypothesis's default is 200 ms),
+# nor may slow generation of examples.
+settings.register_profile("complaints", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("complaints")
 
 
