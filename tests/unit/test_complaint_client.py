@@ -3,8 +3,10 @@ on a real dev server that is stopped: the first read waits and finds it unreacha
 reads and actions answer at once until it is asked again, by one call at a time."""
 
 import asyncio
+import time
 from datetime import timedelta
 
+import circuitbreaker
 import pytest
 from temporalio.client import Client, Interceptor, OutboundInterceptor, QueryWorkflowInput
 from temporalio.service import RPCError
@@ -81,22 +83,45 @@ def asked(outcome: BaseException) -> bool:
     return isinstance(outcome.__cause__, RPCError)
 
 
-PAUSE = timedelta(milliseconds=200)
+# Long: it ends when a test lets the breaker's clock pass it, never because a busy machine
+# paused this process between two calls.
+PAUSE = timedelta(minutes=10)
 
 
-async def after_the_pause(complaints: ComplaintClient) -> None:
+class PauseClock:
+    """The breaker's clock (circuitbreaker reads `monotonic` through its own module): real time,
+    plus what the test lets pass."""
+
+    def __init__(self) -> None:
+        self.passed = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.passed
+
+    def let_the_pause_pass(self) -> None:
+        self.passed += 2 * PAUSE.total_seconds()
+
+
+@pytest.fixture
+def pause_clock(monkeypatch) -> PauseClock:
+    clock = PauseClock()
+    monkeypatch.setattr(circuitbreaker, "monotonic", clock)
+    return clock
+
+
+async def after_the_pause(complaints: ComplaintClient, clock: PauseClock) -> None:
     """Finds the engine unreachable, then lets the pause pass."""
     with pytest.raises(EngineUnavailable) as first:
         await complaints.status("C-1", rpc_timeout=WAIT)
     assert asked(first.value)
-    await asyncio.sleep(PAUSE.total_seconds() * 2)
+    clock.let_the_pause_pass()
 
 
-async def test_after_the_pause_one_call_at_a_time_asks_the_engine_again(stopped_engine):
+async def test_after_the_pause_one_call_at_a_time_asks_the_engine_again(stopped_engine, pause_clock):
     temporal, stop = stopped_engine
     await stop()
     complaints = ComplaintClient(temporal, recheck_after=PAUSE)
-    await after_the_pause(complaints)
+    await after_the_pause(complaints, pause_clock)
 
     reads = [complaints.status(f"C-{n}", rpc_timeout=WAIT) for n in range(3)]
     outcomes = await asyncio.gather(
@@ -108,17 +133,17 @@ async def test_after_the_pause_one_call_at_a_time_asks_the_engine_again(stopped_
     with pytest.raises(EngineUnavailable) as during:
         await complaints.status("C-4", rpc_timeout=WAIT)
     assert not asked(during.value)
-    await asyncio.sleep(PAUSE.total_seconds() * 2)
+    pause_clock.let_the_pause_pass()
     with pytest.raises(EngineUnavailable) as later:
         await complaints.status("C-5", rpc_timeout=WAIT)
     assert asked(later.value)
 
 
-async def test_a_call_given_up_on_says_nothing_of_the_engine(stopped_engine):
+async def test_a_call_given_up_on_says_nothing_of_the_engine(stopped_engine, pause_clock):
     temporal, stop = stopped_engine
     await stop()
     complaints = ComplaintClient(temporal, recheck_after=PAUSE)
-    await after_the_pause(complaints)
+    await after_the_pause(complaints, pause_clock)
 
     asking = asyncio.create_task(complaints.status("C-2", rpc_timeout=WAIT))
     await asyncio.sleep(0)  # it starts, and asks
@@ -180,7 +205,7 @@ class CountsQueries(Interceptor):
         return Counting(next)
 
 
-async def test_the_call_that_asks_again_asks_the_health_check_first_and_goes_on_once_it_answers():
+async def test_the_call_that_asks_again_asks_the_health_check_first_and_goes_on_once_it_answers(pause_clock):
     """A query to a stopped server waits while the SDK retries it (about 9 s): the call that
     asks again after the pause asks the health check first, which answers at once. Refused, it
     sends no query; once the server is back, the call goes on and gets the real answer."""
@@ -190,7 +215,7 @@ async def test_the_call_that_asks_again_asks_the_health_check_first_and_goes_on_
     temporal = await Client.connect(target, interceptors=[queries])
     complaints = ComplaintClient(temporal, recheck_after=PAUSE)
     await env.shutdown()
-    await after_the_pause(complaints)
+    await after_the_pause(complaints, pause_clock)
     assert queries.sent == 1  # the first call found the server unreachable by its query
 
     with pytest.raises(EngineUnavailable) as refused:
@@ -201,7 +226,7 @@ async def test_the_call_that_asks_again_asks_the_health_check_first_and_goes_on_
         dev_server_existing_path=temporal_cli(), ui=False, port=int(target.rsplit(":", 1)[1])
     )
     try:
-        await asyncio.sleep(PAUSE.total_seconds() * 2)
+        pause_clock.let_the_pause_pass()
         with pytest.raises(ComplaintNotFound):  # the health check answered; the query went on
             await complaints.status("C-3", rpc_timeout=WAIT)
         assert queries.sent == 2
