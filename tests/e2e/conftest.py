@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import async_playwright
+from playwright.async_api import async_playwright, expect
 
 from services.run import LocalSystem, settings_on_free_ports
 
@@ -23,6 +23,11 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
 ]
+
+# What a page shows after another process acts (an Update through the engine, the relay, notify)
+# may take seconds on two busy cores: assertions wait up to 20 s, not Playwright's default 5 s.
+# A page that never shows it still fails, only later.
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture(scope="module")
