@@ -6,6 +6,7 @@ Working spans are wall-clock times in the calendar's zone (09:00-18:00 stays 09:
 across a daylight-saving change); all arithmetic happens in UTC.
 """
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
@@ -108,5 +109,9 @@ def _aware(moment: datetime) -> None:
         raise ValueError("deadline arithmetic needs aware datetimes")
 
 
-def clock_for(kind: str, calendar: BusinessCalendar) -> Clock:
-    return calendar if kind == "business" else AroundTheClock()
+AROUND_THE_CLOCK = AroundTheClock()
+
+
+def clock_for(kind: str, calendar: Callable[[], BusinessCalendar]) -> Clock:
+    """`calendar` is asked for only by a business clock (building one is not free)."""
+    return calendar() if kind == "business" else AROUND_THE_CLOCK

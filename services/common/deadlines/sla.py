@@ -7,6 +7,7 @@ escalation chain); `next_wakeup(now)` says when the workflow's durable timer mus
 Everything that has fired is remembered, so nothing fires twice, on replay either.
 """
 
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Literal
 
@@ -53,7 +54,11 @@ class TargetState(BaseModel):
         return bool(self.pauses) and self.pauses[-1].end is None
 
 
-class Due(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Due:
+    """Something a target's clock has made due: built several times per deadline step, so a
+    plain dataclass, not a validated model (every field comes from the SLA state itself)."""
+
     kind: Kind
     target: str
     at: datetime  # when it became due (deadline, warning moment, climb moment)
@@ -79,12 +84,14 @@ class SlaState(BaseModel):
 
     def calendar(self) -> BusinessCalendar:
         # Derived from the policy, kept out of the serialised state; rebuilt after a policy move.
-        if self._calendar_cache is None or self._calendar_cache.spec is not self.policy.calendar:
-            self._calendar_cache = BusinessCalendar(self.policy.calendar)
-        return self._calendar_cache
+        # Read once: a private attribute's every read goes through pydantic's __getattr__.
+        cached = self._calendar_cache
+        if cached is None or cached.spec is not self.policy.calendar:
+            cached = self._calendar_cache = BusinessCalendar(self.policy.calendar)
+        return cached
 
     def _clock(self, target: TargetState) -> Clock:
-        return clock_for(target.clock, self.calendar())
+        return clock_for(target.clock, self.calendar)
 
     def _tier(self) -> TierPolicy:
         return self.policy.tier(self.tier)
