@@ -1,10 +1,13 @@
 """Background loops that cannot die: every loop of every service runs under `supervised`.
 
 A loop is one pass (a coroutine function) repeated: at once again while it finds work, every
-`every_seconds` while idle. Any exception a pass raises (a dependency down, a bug) is logged with
-its traceback and the loop goes on after a backoff; `/healthz` reports each loop (passes,
-consecutive failures, last error) and answers 503 if a loop's task has ended, which only a bug
-in this module could cause.
+`every_seconds` while idle. Any exception a pass raises is logged and the loop goes on after a
+backoff: a dependency that is down (the one classification of `web.unavailable_dependency`: it
+happens at every start, while the services come up in turn) as one line naming it, a warning
+that turns into an error once it has lasted `PERSISTENT_FAILURES` passes; anything else, a bug,
+as an error with its traceback. `/healthz` reports each loop (passes, consecutive failures,
+last error) and answers 503 if a loop's task has ended, which only a bug in this module could
+cause.
 """
 
 import asyncio
@@ -15,9 +18,14 @@ from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from services.common.web import unavailable_dependency
+
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30.0
+# Consecutive failures for want of a dependency after which they are logged as errors: with the
+# backoff, a minute or more of outage, past what a start or a restart of a neighbour takes.
+PERSISTENT_FAILURES = 5
 
 
 @dataclass
@@ -58,11 +66,7 @@ async def _run(state: LoopState, one_pass: OnePass, wake: asyncio.Event | None) 
             state.failures += 1
             state.last_error = f"{type(exc).__name__}: {exc}"[:500]
             backoff = min(state.every_seconds * 2 ** min(state.failures, 10), MAX_BACKOFF_SECONDS)
-            log.error(
-                "background loop pass failed; retrying",
-                exc_info=exc,
-                extra={"loop": state.name, "failures": state.failures, "retry_in_seconds": backoff},
-            )
+            _log_failure(state, exc, backoff)
             await asyncio.sleep(backoff)
             continue
         if state.failures:
@@ -76,6 +80,19 @@ async def _run(state: LoopState, one_pass: OnePass, wake: asyncio.Event | None) 
         wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=state.every_seconds)
+
+
+def _log_failure(state: LoopState, exc: Exception, backoff: float) -> None:
+    facts = {"loop": state.name, "failures": state.failures, "retry_in_seconds": backoff}
+    dependency = unavailable_dependency(exc)
+    if dependency is None:
+        log.error("background loop pass failed; retrying", exc_info=exc, extra=facts)
+        return
+    log.log(
+        logging.WARNING if state.failures < PERSISTENT_FAILURES else logging.ERROR,
+        "background loop waits for a dependency; retrying",
+        extra={**facts, "dependency": dependency, "error": state.last_error},
+    )
 
 
 class Loops:

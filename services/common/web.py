@@ -122,6 +122,7 @@ DEPENDENCY_EXCEPTIONS: tuple[type[Exception], ...] = (
     RPCError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
     httpx.TransportError,
+    httpx.HTTPStatusError,  # a 502, 503 or 504 from a service this one calls (else a bug, a 500)
     OSError,
     asyncio.TimeoutError,
 )
@@ -141,6 +142,8 @@ def unavailable_dependency(exc: BaseException) -> str | None:
         return "the workflow engine's workers"
     if isinstance(exc, httpx.TransportError):
         return "a service this one calls"
+    if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code in (502, 503, 504):
+        return "a service this one calls"  # it answered, saying that it (or what it needs) is down
     if isinstance(exc, (OSError, asyncio.TimeoutError)):  # refused, reset, unreachable, timed out
         return "a dependency"
     return None

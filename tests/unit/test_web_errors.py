@@ -31,6 +31,12 @@ def an_app(pool_url: str) -> FastAPI:
     async def bug():
         raise KeyError("a real bug")
 
+    @app.get("/peer/{status}")
+    async def peer(status: int):
+        """A service this one calls answers `status`, and the route lets raise_for_status raise."""
+        request = httpx.Request("GET", "http://notify.internal/v1/notifications")
+        httpx.Response(status, request=request).raise_for_status()
+
     @app.get("/quoted")
     async def quoted():
         raise ApiError(409, "conflict", "cannot <script>alert(1)</script> now", field="<b>state</b>")
@@ -66,6 +72,18 @@ async def test_a_database_that_is_down_is_a_503_with_retry_after(client):
     response = await client.get("/from-database")
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
     assert response.json()["error"] == "temporarily_unavailable"
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+async def test_a_service_called_that_answers_it_is_down_is_a_503(client, status):
+    response = await client.get(f"/peer/{status}")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+    assert response.json()["error"] == "temporarily_unavailable"
+
+
+async def test_a_service_called_that_refuses_the_request_is_our_bug_a_500(client):
+    response = await client.get("/peer/404")
+    assert response.status_code == 500 and response.json()["error"] == "internal_error"
 
 
 async def test_anything_else_unhandled_is_still_a_500_and_logged(client):
