@@ -20,10 +20,9 @@ VERSION = "0.1.0"
 
 @asynccontextmanager
 async def service_database(service: str, migrations: Path, schema: str | None = None):
-    """Configure logs and traces, open the pool, apply the migrations of the service's schema
+    """Configure traces, open the pool, apply the migrations of the service's schema
     (`schema`: the worker's process writes the workflow service's)."""
     settings: Settings = get_settings()
-    configure_logging(service, settings.log_level)
     configure_tracing(service, settings)
     pool: asyncpg.Pool = await create_pool(settings.require_database_url())
     try:
@@ -34,6 +33,9 @@ async def service_database(service: str, migrations: Path, schema: str | None = 
 
 
 def service_app(service: str, title: str, description: str, lifespan) -> FastAPI:
+    # Logs first, as the server imports the app: its own first lines ("Started server process")
+    # are then JSON like every other, not the plain text a log shipper cannot parse.
+    configure_logging(service, get_settings().log_level)
     app = FastAPI(title=title, description=description, version=VERSION, lifespan=lifespan)
     app.state.loops = Loops()  # its background loops, supervised and reported by /healthz
     install_common_routes(app, service)

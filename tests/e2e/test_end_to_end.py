@@ -220,6 +220,11 @@ async def test_a_complaint_from_intake_to_closed_over_http(system, http):
         assert "138-1234-5678" not in text and "wang.fang@example.com" not in text
         assert token not in text, f"the customer's tracking token is in {path.name}"
     assert "/track/{token}" in (traces / "intake.jsonl").read_text(encoding="utf-8")
+    # Structured from a process's first line (the server's own included), so a log shipper parses each.
+    for path in (s.data_dir / "logs").glob("*.log"):
+        complete = [line for line in path.read_text(encoding="utf-8").split("\n")[:-1] if line.strip()]
+        plain = [line for line in complete if not line.startswith("{") or "service" not in json.loads(line)]
+        assert complete and not plain, f"{path.name}: {plain[:3]}"
 
 
 def spans_in(path: Path) -> list[dict]:
