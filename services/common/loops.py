@@ -2,7 +2,7 @@
 
 A loop is one pass (a coroutine function) repeated: at once again while it finds work, every
 `every_seconds` while idle. Any exception a pass raises is logged and the loop goes on after a
-backoff: a dependency that is down (the one classification of `web.unavailable_dependency`: it
+backoff: a dependency that is down (`dependencies.unavailable_dependency` says which: it
 happens at every start, while the services come up in turn) as one line naming it, a warning
 that turns into an error once it has lasted `PERSISTENT_FAILURES` passes; anything else, a bug,
 as an error with its traceback. `/healthz` reports each loop (passes, consecutive failures,
@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
-from services.common.web import unavailable_dependency
+from services.common.dependencies import unavailable_dependency
 
 log = logging.getLogger(__name__)
 

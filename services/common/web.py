@@ -5,7 +5,6 @@ so an adapter or a person can see at once which field was wrong; a browser askin
 the same as a page (`services/common/error_pages.py`).
 """
 
-import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -13,16 +12,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from urllib.parse import parse_qsl
 
-import asyncpg
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, AwareDatetime
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.service import RPCError, RPCStatusCode
 
+from services.common.dependencies import DEPENDENCY_EXCEPTIONS, unavailable_dependency
 from services.common.error_pages import error_page, wants_page
 
 log = logging.getLogger(__name__)
@@ -105,48 +101,6 @@ async def _on_api_error(request: Request, exc: ApiError) -> Response:
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> Response:
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error_response(request, exc.status_code, error_body(code, str(exc.detail)), exc.headers)
-
-
-DATABASE_DOWN: tuple[type[Exception], ...] = (  # unreachable, shutting down, out of connections
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.InterfaceError,
-)
-# What a dependency that is down raises. Their handler is registered for each, so Starlette
-# answers them where it answers a route's own errors; its last-resort handler (for any other
-# Exception) also re-raises to the server, which logs a traceback: an outage would fill the logs
-# with what look like bugs, one per request answered 503.
-DEPENDENCY_EXCEPTIONS: tuple[type[Exception], ...] = (
-    *DATABASE_DOWN,
-    RPCError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
-    httpx.TransportError,
-    httpx.HTTPStatusError,  # a 502, 503 or 504 from a service this one calls (else a bug, a 500)
-    OSError,
-    asyncio.TimeoutError,
-)
-
-
-def unavailable_dependency(exc: BaseException) -> str | None:
-    """Which dependency an exception says is down (or too busy to answer), if it says so."""
-    if isinstance(exc, DATABASE_DOWN):
-        return "the database"
-    if isinstance(exc, RPCError) and exc.status in (
-        RPCStatusCode.UNAVAILABLE,
-        RPCStatusCode.DEADLINE_EXCEEDED,
-        RPCStatusCode.RESOURCE_EXHAUSTED,
-    ):
-        return "the workflow engine"
-    if isinstance(exc, WorkflowUpdateRPCTimeoutOrCancelledError):
-        return "the workflow engine's workers"
-    if isinstance(exc, httpx.TransportError):
-        return "a service this one calls"
-    if isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code in (502, 503, 504):
-        return "a service this one calls"  # it answered, saying that it (or what it needs) is down
-    if isinstance(exc, (OSError, asyncio.TimeoutError)):  # refused, reset, unreachable, timed out
-        return "a dependency"
-    return None
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
@@ -281,6 +235,10 @@ def install_common_routes(app: FastAPI, service: str) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _on_api_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _on_http_error)  # type: ignore[arg-type]
+    # One handler registered for each exception a dependency that is down raises, so Starlette
+    # answers them where it answers a route's own errors; its last-resort handler (for any other
+    # Exception) also re-raises to the server, which logs a traceback: an outage would fill the
+    # logs with what look like bugs, one per request answered 503.
     for dependency_down in DEPENDENCY_EXCEPTIONS:
         app.add_exception_handler(dependency_down, _on_unexpected)
     app.add_exception_handler(Exception, _on_unexpected)

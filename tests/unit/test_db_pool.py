@@ -6,7 +6,7 @@ import asyncpg
 import pytest
 
 from services.common.db import create_pool
-from services.common.web import unavailable_dependency
+from services.common.dependencies import unavailable_dependency
 
 
 @pytest.fixture
