@@ -24,6 +24,20 @@ def _mask_personal_data(_logger, _method, event_dict):
     return event_dict
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to `sys.stderr` as it is when a record is written. Logs are configured as a service's
+    app is imported, and whatever imports it (a test runner) may swap stderr and close its own
+    before the last records (an exit handler's) are written."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     """JSON logs on stderr, each naming its service; stdlib records (uvicorn, temporalio) go
     through the same masking."""
@@ -49,7 +63,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

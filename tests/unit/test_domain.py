@@ -1,5 +1,7 @@
 """The pure parts: tier rules, the stage machine, the record's validation, masking."""
 
+import sys
+
 import pytest
 from pydantic import ValidationError
 
@@ -141,7 +143,7 @@ def test_a_service_does_not_log_each_outgoing_request(capsys):
 
 
 def test_every_line_names_its_service_and_uvicorns_lines_are_masked_json(capsys):
-    """Logging is configured in the app's lifespan; requests are served in other tasks, whose
+    """Logging is configured as the app is imported; requests are served in other tasks, whose
     lines named no service. uvicorn's own handler wrote plain text, a failed request's
     traceback unmasked."""
     import asyncio
@@ -176,6 +178,32 @@ def test_every_line_names_its_service_and_uvicorns_lines_are_masked_json(capsys)
         ("intake", "Exception in ASGI application: phone 138****1234"),
     ]
     assert "color_message" not in lines[1]  # no copy with a terminal's colour codes
+
+
+def test_log_lines_go_to_stderr_as_it_is_when_written(monkeypatch):
+    """Logs are configured when a service's app is imported; what imports it (a test runner)
+    may swap stderr and close the stream it had: the exit handlers' last lines failed with
+    "I/O operation on closed file"."""
+    import io
+    import json
+    import logging
+
+    from services.common.logs import configure_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    first, later = io.StringIO(), io.StringIO()
+    try:
+        monkeypatch.setattr(sys, "stderr", first)
+        configure_logging("test")
+        monkeypatch.setattr(sys, "stderr", later)
+        first.close()
+        logging.getLogger("test").warning("written after the swap")
+    finally:
+        root.handlers[:], root.level = handlers, level
+    written = later.getvalue()
+    assert "Logging error" not in written, written
+    assert json.loads(written)["event"] == "written after the swap"
 
 
 def test_text_that_postgresql_cannot_store_is_refused_with_its_field():
