@@ -1,26 +1,18 @@
 """Repeats (domain §3): the same customer writing again about the same open matter is
 recognised by who they are and what they wrote, and added to that complaint."""
 
-import hashlib
 from datetime import datetime, timedelta
 
 import asyncpg
 
+from services.common.customer_identity import identity_keys
 from services.workflow.contract import Customer
 
 
 def customer_keys(customer: Customer) -> list[str]:
     """Hashed identities of a customer (phone, e-mail, account), to find their earlier complaints
     without indexing contact data."""
-    found = []
-    digits = "".join(c for c in customer.phone or "" if c.isdigit())
-    if digits:
-        found.append(f"phone:{digits[-11:]}")
-    if customer.email:
-        found.append(f"email:{str(customer.email).lower()}")
-    if customer.account_id:
-        found.append(f"account:{customer.account_id.strip().lower()}")
-    return [hashlib.sha256(k.encode()).hexdigest()[:32] for k in found]
+    return identity_keys(customer.phone, str(customer.email) if customer.email else None, customer.account_id)
 
 
 def _bigrams(text: str) -> set[str]:

@@ -84,6 +84,8 @@ async def lifespan(app: FastAPI):
     async with service_database("workflow", MIGRATIONS) as (settings, pool):
         app.state.pool = pool
         app.state.events = EventStore(pool, inbox=inbox.changes_of)
+        if filled := await inbox.fill_customer_keys(pool):
+            log.info("inbox rows given their customer's keys", extra={"rows": filled})
         app.state.router = Router(pool, load_routing(settings.routing_file))
         app.state.authority = load_authority()
         app.state.playbooks = load_playbooks()
@@ -296,7 +298,11 @@ async def list_complaints(
     complaint_type: Annotated[str | None, Query(max_length=100)] = None,
     channel: Annotated[str | None, Query(max_length=50)] = None,
     search: Annotated[
-        str | None, Query(max_length=100, description="complaint id, customer name, masked contact or account")
+        str | None,
+        Query(
+            max_length=100,
+            description="complaint id, customer name, masked contact or account, or a whole phone number or e-mail",
+        ),
     ] = None,
     include_closed: bool = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,

@@ -2,9 +2,11 @@
 
 The event store applies `changes_of` a step's events in the step's own statement, so the
 inbox is never behind the events and a retried append changes nothing. Contact data is masked
-before it is stored: the list views cannot show what the table does not hold.
+before it is stored: the list views cannot show what the table does not hold. To find a
+caller's complaints by their number or address, it keeps them hashed as well.
 """
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +17,7 @@ from prometheus_client import Gauge
 from pydantic import BaseModel
 
 from services.common import domain_events as ev
+from services.common.customer_identity import keys_in_search, keys_of
 from services.common.erasure import ERASED
 from services.common.events import STAGE_AFTER, NewEvent, StoredEvent
 from services.common.privacy import masked_contact, masked_summary, scrub_text
@@ -56,6 +59,7 @@ def _received(p: ev.ComplaintReceived, event: NewEvent) -> dict[str, Any]:
         received_at=p.received_at or event.occurred_at,
         customer_name=scrub_text(customer.get("name") or "") or None,
         customer_contact=masked_contact(customer),
+        customer_keys=keys_of(customer),
         account_id=customer.get("account_id"),
         segment=customer.get("segment"),
         summary=masked_summary(p.subject, p.description),
@@ -83,7 +87,7 @@ _COLUMNS_SET_BY: dict[type[ev.DomainEvent], Callable[[Any, NewEvent], dict[str, 
     ev.Reopened: lambda p, _: dict(assignee=p.assignee),
     ev.Closed: lambda p, _: dict(next_deadline=None),
     ev.CustomerDataErased: lambda p, _: dict(
-        customer_name=ERASED, customer_contact=None, account_id=None, summary=ERASED
+        customer_name=ERASED, customer_contact=None, customer_keys=[], account_id=None, summary=ERASED
     ),
 }
 
@@ -126,7 +130,9 @@ class Filters:
     complaint_type: str | None = None
     channel: str | None = None
     breached: bool | None = None
-    search: str | None = None  # a complaint id (or its start), a customer's name, masked contact or account
+    # a complaint id (or its start), a customer's name, masked contact or account, or their
+    # phone number or e-mail address in full
+    search: str | None = None
     open_only: bool = True
 
 
@@ -134,6 +140,7 @@ async def list_items(pool: asyncpg.Pool, filters: Filters, *, limit: int = 50, o
     """Most urgent first: the nearest deadline, then the oldest."""
     f = filters
     search = f"%{f.search.strip()}%" if f.search and f.search.strip() else None
+    identities = keys_in_search(f.search) if f.search else []
     rows = await pool.fetch(
         """SELECT * FROM workflow.inbox
            WHERE ($1::text IS NULL OR group_name = $1) AND ($2::text IS NULL OR assignee = $2)
@@ -144,7 +151,7 @@ async def list_items(pool: asyncpg.Pool, filters: Filters, *, limit: int = 50, o
              AND ($10::int IS NULL OR tier = $10) AND ($11::text IS NULL OR complaint_type = $11)
              AND ($12::text IS NULL OR channel = $12)
              AND ($13::text IS NULL OR complaint_id ILIKE $13 OR customer_name ILIKE $13
-                  OR customer_contact ILIKE $13 OR account_id ILIKE $13)
+                  OR customer_contact ILIKE $13 OR account_id ILIKE $13 OR customer_keys && $14::text[])
            ORDER BY next_deadline NULLS LAST, received_at, complaint_id
            LIMIT $6 OFFSET $7""",
         f.group,
@@ -160,6 +167,7 @@ async def list_items(pool: asyncpg.Pool, filters: Filters, *, limit: int = 50, o
         f.complaint_type,
         f.channel,
         search,
+        identities,
     )
     return [InboxItem(**{k: v for k, v in dict(r).items() if k in InboxItem.model_fields}) for r in rows]
 
@@ -218,6 +226,27 @@ async def escalations_to(pool: asyncpg.Pool, staff: Staff, config: RoutingConfig
         return holds or (role == "manager" and staff.at_least("manager"))
 
     return [dict(r) for r in rows if addressed_to_me(r)]
+
+
+async def fill_customer_keys(pool: asyncpg.Pool, batch: int = 500) -> int:
+    """Rows older than the customer's keys (migrations/015) get them from their ComplaintReceived
+    event, as a new row gets them when it is projected. Returns how many rows were filled."""
+    filled = 0
+    while True:
+        rows = await pool.fetch(
+            """SELECT i.complaint_id, e.data->'customer' AS customer
+               FROM workflow.inbox i
+               LEFT JOIN workflow.events e ON e.stream_id = i.complaint_id AND e.type = 'ComplaintReceived'
+               WHERE i.customer_keys IS NULL LIMIT $1""",
+            batch,
+        )
+        await pool.executemany(
+            "UPDATE workflow.inbox SET customer_keys = $2 WHERE complaint_id = $1 AND customer_keys IS NULL",
+            [(r["complaint_id"], keys_of(json.loads(r["customer"]) if r["customer"] else None)) for r in rows],
+        )
+        filled += len(rows)
+        if len(rows) < batch:
+            return filled
 
 
 OPEN = Gauge("complaints_open", "open complaints by stage and tier", ["stage", "tier"])

@@ -95,8 +95,12 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
         "impact": "left the store without buying",
         "customer": {"email": "liwei@example.com", "preferred_channel": "sms", "company": "李记商行"},
     }
+    n = uuid.uuid4().int % 10**8
     complaint_id = await submit(
-        system, f"the agent was rude to me on the phone ({uuid.uuid4().hex[:6]})", more=the_call
+        system,
+        f"the agent was rude to me on the phone ({uuid.uuid4().hex[:6]})",
+        phone=f"+86 139-{n // 10**4:04d}-{n % 10**4:04d}",
+        more=the_call,
     )
 
     # The agent: the complaint is in My work with a live countdown; acknowledge, tell the
@@ -106,14 +110,25 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     await expect(row).to_be_visible(timeout=30_000)
     await expect(row.locator("time.countdown")).to_have_text(re.compile(r"^\d+h \d+m|^\d+m \d+s|^\d+d"))
     await shot(agent, "1-agent-my-work")
-    await agent.get_by_label("Search (id or customer)").fill(complaint_id)  # filters and search
+    await agent.get_by_label("Search (id, customer, phone or e-mail)").fill(complaint_id)  # filters and search
     await agent.get_by_label("Tier").select_option("1")
     await agent.get_by_role("button", name="Apply").click()
     await expect(agent.get_by_test_id("mine")).to_have_count(0)  # a tier-3 complaint: filtered out
     await agent.get_by_label("Tier").select_option("3")
     await agent.get_by_role("button", name="Apply").click()
     await expect(agent.get_by_test_id("mine").locator("tbody tr")).to_have_count(1)
-    await agent.get_by_label("Search (id or customer)").fill("139****")  # the masked contact finds it too
+    await agent.get_by_label("Search (id, customer, phone or e-mail)").fill("139****")  # the masked contact too
+    await agent.get_by_role("button", name="Apply").click()
+    await expect(row).to_be_visible()
+    # A caller's whole number, as they say it, finds their complaint; the list still shows it masked.
+    await agent.get_by_label("Search (id, customer, phone or e-mail)").fill(f"139{n:08d}")
+    await agent.get_by_role("button", name="Apply").click()
+    await expect(row).to_be_visible()
+    await expect(row).not_to_contain_text(f"{n:08d}")
+    await agent.get_by_label("Search (id, customer, phone or e-mail)").fill(f"139{(n + 1) % 10**8:08d}")
+    await agent.get_by_role("button", name="Apply").click()
+    await expect(agent.get_by_test_id("mine")).to_have_count(0)  # another caller's number
+    await agent.get_by_label("Search (id, customer, phone or e-mail)").fill(complaint_id)
     await agent.get_by_role("button", name="Apply").click()
     await expect(row).to_be_visible()
     await row.get_by_role("link", name=complaint_id).click()

@@ -99,3 +99,64 @@ async def test_the_team_page_shows_each_escalation_to_whoever_holds_the_role_it_
     assert await to(person("chen.jie", "senior", "special-team")) == ["E-1"]  # special-team's lead: not to manager
     assert await to(person("wang.fang", "manager", "special-team")) == ["E-2"]
     assert await to(person("zhou.ting", "agent", "front-line-service")) == []
+
+
+async def test_a_whole_phone_number_or_e_mail_finds_the_callers_complaints_though_the_list_shows_them_masked(store):
+    async def ids(search: str) -> list[str]:
+        return [i.complaint_id for i in await inbox.list_items(store.pool, inbox.Filters(search=search))]
+
+    await complaint(store, "P-1", "front-line-service", 3)  # 13912345678
+    await store.append(
+        [
+            event(
+                "P-2",
+                1,
+                "ComplaintReceived",
+                channel="email",
+                received_at=datetime.now(UTC).isoformat(),
+                customer={"name": "Wei Li", "email": "Li.Wei@Example.com", "account_id": "ACC-77"},
+                description="the parcel never came",
+            )
+        ]
+    )
+    # As the agent hears or reads it: with or without the country code, spaces or dashes.
+    for number in ("13912345678", "+86 139 1234 5678", "139-1234-5678", "(+86) 139.1234.5678"):
+        assert await ids(number) == ["P-1"], number
+    assert await ids("li.wei@example.com") == ["P-2"] and await ids("acc-77") == ["P-2"]
+    # Another caller's number, or part of one, is not theirs.
+    assert await ids("13912345679") == [] and await ids("other@example.com") == []
+    assert await ids("12345678") == []
+    row = await inbox.row_of(store.pool, "P-1")
+    assert "13912345678" not in str(dict(row))  # kept hashed, as the list keeps it masked
+
+    # Erased: the keys go with the rest of the customer.
+    await store.append([event("P-1", 4, "CustomerDataErased", erasure_id="er-1", requested_by="ops.admin")])
+    assert await ids("13912345678") == []
+
+
+async def test_rows_from_before_the_customer_keys_are_given_them_from_their_received_event(store):
+    await complaint(store, "O-1", "front-line-service", 3)
+    await complaint(store, "O-2", "front-line-service", 2)
+    await store.pool.execute("UPDATE workflow.inbox SET customer_keys = NULL")  # as migration 015 leaves them
+
+    assert await inbox.fill_customer_keys(store.pool, batch=1) == 2
+    found = await inbox.list_items(store.pool, inbox.Filters(search="139 1234 5678"))
+    assert sorted(i.complaint_id for i in found) == ["O-1", "O-2"]
+    assert await inbox.fill_customer_keys(store.pool) == 0  # nothing left to fill
+
+
+def test_the_inbox_and_intake_know_a_customer_by_the_same_keys_as_intake_has_stored_them():
+    import hashlib
+
+    from services.common.customer_identity import keys_of
+    from services.intake.repeats import customer_keys
+    from services.workflow.contract import Customer
+
+    customer = Customer(name="李伟", phone="+86 139-1234-5678", email="Li.Wei@Example.com", account_id=" ACC-77 ")
+    stored_before = [  # intake.submissions.customer_keys as intake has always written them
+        hashlib.sha256(k.encode()).hexdigest()[:32]
+        for k in ("phone:13912345678", "email:li.wei@example.com", "account:acc-77")
+    ]
+    assert customer_keys(customer) == stored_before
+    assert keys_of(customer.model_dump(mode="json")) == stored_before
+    assert keys_of({**customer.model_dump(mode="json"), "erased": True}) == []

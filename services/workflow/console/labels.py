@@ -47,7 +47,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "all_open": ("全部未结投诉", "All open complaints"),
     "filters": ("筛选", "Filters"),
     "apply": ("应用", "Apply"),
-    "search": ("搜索（编号或客户）", "Search (id or customer)"),
+    "search": ("搜索（编号、客户、电话或邮箱）", "Search (id, customer, phone or e-mail)"),
     "any": ("全部", "any"),
     "nothing_here": ("暂无", "Nothing here"),
     "live_view_unavailable": (
