@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -37,7 +37,7 @@ from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
 from services.common.web import ApiError, Moment
 from services.intake.contract import WaitingComplaints
-from services.workflow import inbox, kept_views, not_started, outbox, staff_auth
+from services.workflow import contacts, inbox, kept_views, not_started, outbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.authority import load_authority
 from services.workflow.console import pages as console
@@ -511,6 +511,27 @@ async def playbooks_for(complaint_id: str, staff: SignedIn) -> list[Playbook]:
     if row is None:
         raise ApiError(404, "not_found", f"no complaint {complaint_id}", field="complaint_id")
     return suggest(app.state.playbooks, row["complaint_type"], row["summary"] or "")
+
+
+@app.post("/v1/complaints/{complaint_id}/contact", response_model=contacts.CustomerContact, tags=["staff"])
+async def show_contact(
+    complaint_id: str, staff: SignedIn, response: Response, body: contacts.ContactRequest
+) -> contacts.CustomerContact:
+    """The customer's phone and e-mail in full, to call them back: for whoever may act on the
+    complaint (403 otherwise), and recorded as shown to them with the reason chosen
+    (`contact-showings`). 410 once the customer's data is erased. Every list and view shows the
+    contact masked."""
+    response.headers["Cache-Control"] = "no-store"
+    state = app.state
+    return await contacts.show(state.pool, state.events, _desk(), staff, complaint_id, body.purpose)
+
+
+@app.get("/v1/complaints/{complaint_id}/contact-showings", response_model=list[contacts.ContactShowing], tags=["staff"])
+async def contact_showings(complaint_id: str, staff: SignedIn) -> list[contacts.ContactShowing]:
+    """Who was shown the customer's contact in full, when and why, the latest first: for whoever
+    may act on the complaint."""
+    await _desk().permit(staff, complaint_id, contacts.SEE_CONTACT)
+    return await contacts.showings(app.state.pool, complaint_id)
 
 
 @app.post("/v1/complaints/{complaint_id}/notes", response_model=ComplaintView, tags=["staff"])

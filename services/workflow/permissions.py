@@ -7,6 +7,7 @@
 - Assigning, re-tiering and correcting the classification: group lead and up.
 - Moving complaints to another policy version: admins.
 - Accepting or declining a transfer: the receiving group (its members, leads, managers).
+- Seeing the customer's contact in full (contacts.py): whoever may act on the complaint.
 """
 
 from dataclasses import dataclass

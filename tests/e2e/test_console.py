@@ -319,6 +319,48 @@ async def test_the_console_refuses_what_the_person_may_not_do(system, browser):
     await expect(owner).to_have_url(re.compile(r"/console/sign-in\?next="))
 
 
+async def test_the_handler_sees_the_full_contact_on_asking_and_the_page_records_who_did(system, browser):
+    n = uuid.uuid4().int % 10**8
+    phone = f"+86 139-{n // 10**4:04d}-{n % 10**4:04d}"
+    complaint_id = await submit(system, f"the agent was rude to me ({uuid.uuid4().hex[:6]})", phone=phone)
+    console = f"{system.settings.url_of('workflow')}/console"
+
+    agent = await sign_in(browser, system, "zhou.ting")  # front-line-service, where it went
+    await agent.goto(f"{console}/complaints/{complaint_id}")
+    facts = agent.locator("dl.facts")
+    await expect(facts).to_contain_text("139****")
+    assert phone not in await facts.inner_text()  # masked until asked for
+    ask = agent.locator("details[data-action='show_contact']")
+    await ask.locator("summary").click()
+    await ask.get_by_label("Reason").select_option("call_back")
+    await ask.get_by_role("button", name="Show the full contact").click()
+    await expect(agent.get_by_test_id("contact")).to_contain_text(phone)
+    await expect(agent.get_by_test_id("contact")).to_contain_text("shown to you, and recorded")
+    await expect(agent.get_by_test_id("contact-showings")).to_contain_text("Zhou Ting · calling them back")
+    await shot(agent, "9-agent-full-contact")
+    await agent.goto(f"{console}/complaints/{complaint_id}")  # for that answer only
+    await expect(agent.get_by_test_id("contact")).to_have_count(0)
+    assert phone not in await agent.locator("main").inner_text()
+
+    # Another group's agent is not offered it, and a forged form is refused with the reason.
+    other = await sign_in(browser, system, "zhao.min")
+    await other.goto(f"{console}/complaints/{complaint_id}")
+    await expect(other.locator("details[data-action='show_contact']")).to_have_count(0)
+    await expect(other.get_by_test_id("contact-showings")).to_have_count(0)
+    csrf = await other.locator("header input[name=csrf]").get_attribute("value")
+    refused = await other.request.post(
+        f"{console}/complaints/{complaint_id}/contact", form={"csrf": csrf, "purpose": "call_back"}
+    )
+    assert refused.status == 403 and "not yours" in await refused.text() and phone not in await refused.text()
+    no_token = await other.request.post(f"{console}/complaints/{complaint_id}/contact", form={"purpose": "call_back"})
+    assert no_token.status == 403 and (await no_token.json())["error"] == "csrf"
+    no_reason = await agent.request.post(
+        f"{console}/complaints/{complaint_id}/contact",
+        form={"csrf": await agent.locator("header input[name=csrf]").get_attribute("value"), "purpose": "curious"},
+    )
+    assert no_reason.status == 422 and phone not in await no_reason.text()
+
+
 async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, browser):
     complaint_id = await submit(system, f"the agent was rude to me ({uuid.uuid4().hex[:6]})")
     manager = await sign_in(browser, system, "wang.fang")

@@ -1064,6 +1064,57 @@ async def test_an_internal_note_is_for_staff_only(system, http):
     assert "13812345678" not in note["text"] and "138****5678" in note["text"]  # masked when it leaves
 
 
+async def test_whoever_may_act_sees_the_customers_contact_in_full_and_each_showing_is_recorded(system, http):
+    s = system.settings
+    customer = new_complaint()["customer"]
+    accepted = await http.post(
+        f"{s.url_of('intake')}/v1/complaints",
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+        json=new_complaint(description="the agent was rude to me", customer=customer),
+    )
+    complaint_id, status_url = accepted.json()["complaint_id"], accepted.json()["status_url"]
+    await eventually(lambda: _has_event(http, status_url, "Assigned"))
+    complaint = f"{s.url_of('workflow')}/v1/complaints/{complaint_id}"
+    as_agent = await system.staff_headers("zhou.ting")  # front-line-service, where it went
+
+    call_back = {"purpose": "call_back"}
+    shown = await http.post(f"{complaint}/contact", headers=as_agent, json=call_back)
+    assert shown.status_code == 200, shown.text
+    assert shown.headers["cache-control"] == "no-store"
+    assert (shown.json()["name"], shown.json()["phone"], shown.json()["email"]) == (
+        customer["name"],
+        customer["phone"],
+        customer["email"],
+    )
+    assert customer["phone"] not in (await http.get(complaint, headers=as_agent)).text  # the view stays masked
+
+    # Deny paths: nobody signed in, another group's agent, a complaint that is not there, no reason.
+    assert (await http.post(f"{complaint}/contact", json=call_back)).status_code == 401
+    other = await http.post(f"{complaint}/contact", headers=await system.staff_headers("zhao.min"), json=call_back)
+    assert other.status_code == 403 and "front-line-service" in other.json()["message"]
+    assert customer["phone"] not in other.text
+    nowhere = await http.post(
+        f"{s.url_of('workflow')}/v1/complaints/20260101-00000000/contact", headers=as_agent, json=call_back
+    )
+    assert nowhere.status_code == 404
+    for reason in ({}, {"purpose": "curiosity"}):  # a reason from the list, or none shown
+        refused = await http.post(f"{complaint}/contact", headers=as_agent, json=reason)
+        assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "purpose"
+
+    # The record: who was shown it, when and why; refused ones are not in it.
+    as_manager = await system.staff_headers("wang.fang")
+    confirm = {"purpose": "confirm_identity"}
+    assert (await http.post(f"{complaint}/contact", headers=as_manager, json=confirm)).status_code == 200
+    record = (await http.get(f"{complaint}/contact-showings", headers=as_manager)).json()
+    assert [(r["staff_id"], r["purpose"]) for r in record] == [
+        ("wang.fang", "confirm_identity"),
+        ("zhou.ting", "call_back"),
+    ]
+    assert (
+        await http.get(f"{complaint}/contact-showings", headers=await system.staff_headers("zhao.min"))
+    ).status_code == 403
+
+
 async def test_a_retier_becomes_a_candidate_labelled_example(system, http, tmp_path):
     """Re-tiering teaches classification: each re-tier with its reason is a candidate example
     (contacts scrubbed); accepting one adds it to the labelled set once."""

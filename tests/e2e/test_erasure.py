@@ -117,6 +117,14 @@ async def test_an_erased_customer_is_gone_from_every_store_and_read_and_still_co
         second_url.rsplit("/", 1)[-1],
     ]
     assert await traces_in_tables(system, secrets)  # the search finds them while they are there
+    # Staff find the caller by their number and see their contact in full, until the erasure.
+    call_back = {"purpose": "call_back"}
+    shown = await http.post(f"{workflow}/v1/complaints/{first}/contact", headers=manager, json=call_back)
+    assert shown.json()["phone"] == customer["phone"]
+    found = await http.get(
+        f"{workflow}/v1/complaints", params={"search": digits, "include_closed": "true"}, headers=manager
+    )
+    assert {c["complaint_id"] for c in found.json()} == {first, second}
 
     async def closed_in_reports():
         summary = (await http.get(f"{reporting}/v1/reports/summary", headers=manager)).json()
@@ -192,6 +200,14 @@ async def test_an_erased_customer_is_gone_from_every_store_and_read_and_still_co
         return None if left else True
 
     assert await eventually(nothing_left) is True
+    gone = await http.post(f"{workflow}/v1/complaints/{first}/contact", headers=manager, json=call_back)
+    assert gone.status_code == 410 and customer["phone"] not in gone.text
+    found = await http.get(
+        f"{workflow}/v1/complaints", params={"search": digits, "include_closed": "true"}, headers=manager
+    )
+    assert found.json() == []
+    showings = (await http.get(f"{workflow}/v1/complaints/{first}/contact-showings", headers=manager)).json()
+    assert [(r["staff_id"], r["purpose"]) for r in showings] == [("wang.fang", "call_back")]  # the record stays
     # Gone from Temporal: neither history exists, for the SDK nor for the CLI (with the codec).
     for complaint_id in (first, second):
         with pytest.raises(RPCError) as gone:

@@ -150,6 +150,19 @@ LABELS: dict[str, tuple[str, str]] = {
     "resolve": ("办结并书面反馈", "Resolve with the written result"),
     "record_follow_up": ("记录二次回访", "Record the second follow-up"),
     "reopen": ("重新打开", "Reopen"),
+    # the customer's contact in full, to call them back (services/workflow/contacts.py)
+    "show_contact": ("查看完整联系方式", "Show the full contact"),
+    "show_contact_explained": (
+        "列表和页面只显示隐去部分的联系方式。查看完整号码会被记录（谁、何时、为何）。",
+        "Lists and pages show the contact masked. Seeing it in full is recorded: who, when and why.",
+    ),
+    "contact_purpose": ("查看原因", "Reason"),
+    "purpose_call_back": ("回电告知进展", "calling them back"),
+    "purpose_confirm_identity": ("核实客户身份", "confirming who they are"),
+    "purpose_written_result": ("寄送书面结果", "sending the written result"),
+    "purpose_follow_up": ("满意度回访", "the satisfaction follow-up"),
+    "contact_shown": ("已向您显示，并已记录", "shown to you, and recorded"),
+    "contact_showings": ("完整联系方式查看记录", "Full contact shown to"),
     # erasure of a customer's personal data (managers)
     "erase": ("删除客户个人信息", "Erase the customer's personal data"),
     "erase_explained": (

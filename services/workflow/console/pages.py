@@ -28,7 +28,7 @@ from services.common.settings import get_settings
 from services.common.web import ApiError
 from services.common.web_session import language_of, new_form_token, page_headers, same_origin, switch_language
 from services.intake.contract import WaitingComplaints
-from services.workflow import inbox, kept_views, not_started, outbox, staff_auth
+from services.workflow import contacts, inbox, kept_views, not_started, outbox, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.console import forms
 from services.workflow.console.labels import label
@@ -45,7 +45,7 @@ from services.workflow.console.session import (
 from services.workflow.contract import ComplaintType, Customer, ErasureBody, Stage
 from services.workflow.erasure.activities import erasures_of
 from services.workflow.erasure.api import ERASING_ROLE, start_erasure
-from services.workflow.permissions import LEADING_ROLES, Staff
+from services.workflow.permissions import LEADING_ROLES, Staff, refusal
 from services.workflow.playbooks import suggest
 from services.workflow.routing import RoutingConfig
 
@@ -337,6 +337,10 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
     )
     delivery = await _delivery_of(request, complaint_id)
     router = request.app.state.router
+    # The contact in full, on asking, to whoever may act on the complaint; with who saw it before.
+    may_see_contact = record is not None and (
+        refusal(session.staff, contacts.SEE_CONTACT, await desk.handling(complaint_id), router.config) is None
+    )
     in_scope = forms.offered(view, session.staff, await desk.handling(complaint_id), desk) if live else []
     staff_list = await router.staff() if any(f.action == "assign" for f in in_scope) else []  # only to offer them
     choices = {
@@ -361,6 +365,10 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
         "customer_name": mask_name((record and record["customer_name"]) or ""),
         "received": received_data,
         "reply_by": _reply_by(received),
+        "contact_purposes": get_args(contacts.Purpose)
+        if may_see_contact and not ((received or {}).get("customer") or {}).get("erased")
+        else (),
+        "contact_showings": await contacts.showings(pool, complaint_id) if may_see_contact else [],
         "wrote_again": wrote_again,
         "timeline": timeline,
         "messages": [
@@ -414,6 +422,26 @@ async def complaint_page(
     context = await _complaint_context(request, session, complaint_id)
     known = done in forms.BY_ACTION or done == ERASE
     return _render(request, "complaint.html", {**context, "done": done if known else None})
+
+
+@router.post("/complaints/{complaint_id}/contact", response_class=HTMLResponse)
+async def show_contact(request: Request, complaint_id: str, session: CurrentSession, form: CheckedForm) -> Response:
+    """The customer's contact in full on the complaint's page, for this answer only (never
+    cached), recorded as shown to this person with the reason they chose (contacts.py)."""
+    state = request.app.state
+    try:
+        body = forms.validated(contacts.ContactRequest, {"purpose": form.get("purpose", "")}, "purpose")
+        contact = await contacts.show(
+            state.pool, state.events, _desk(request), session.staff, complaint_id, body.purpose
+        )
+    except ApiError as exc:
+        if exc.status == 404:
+            raise
+        context = await _complaint_context(request, session, complaint_id)
+        error = {"action": "show_contact", "message": exc.message, "field": exc.field}
+        return _render(request, "complaint.html", {**context, "error": error, "done": None}, status=exc.status)
+    context = await _complaint_context(request, session, complaint_id)
+    return _render(request, "complaint.html", {**context, "contact": contact, "done": None})
 
 
 @router.post(f"/complaints/{{complaint_id}}/{ERASE}", response_class=HTMLResponse)
