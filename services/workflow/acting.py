@@ -45,13 +45,7 @@ class Desk:
         )
         if row is None:
             raise ApiError(404, "not_found", f"no complaint {complaint_id}", field="complaint_id")
-        return Handling(
-            group=row["group_name"],
-            assignee=row["assignee"],
-            owner=row["owner"],
-            liaison=row["liaison"],
-            transfer_to=row["transfer_to"],
-        )
+        return Handling.of(row)
 
     async def permit(self, staff: Staff, complaint_id: str, action: str) -> str:
         """The acting person's id once they may take this action on this complaint; 403 otherwise."""

@@ -10,7 +10,9 @@
 - Seeing the customer's contact in full (contacts.py): whoever may act on the complaint.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from services.workflow.contract.names import RANK
 from services.workflow.routing import RoutingConfig
@@ -48,6 +50,16 @@ class Handling:
     owner: str | None
     liaison: str | None
     transfer_to: str | None = None  # a transfer waiting for this group
+
+    @classmethod
+    def of(cls, inbox_row: Mapping[str, Any]) -> "Handling":
+        return cls(
+            group=inbox_row["group_name"],
+            assignee=inbox_row["assignee"],
+            owner=inbox_row["owner"],
+            liaison=inbox_row["liaison"],
+            transfer_to=inbox_row["transfer_to"],
+        )
 
 
 LEAD_ACTIONS = {"assign": "assign a complaint", "retier": "change a tier", "reclassify": "correct a classification"}

@@ -45,7 +45,7 @@ from services.workflow.console.session import (
 from services.workflow.contract import ComplaintType, Customer, ErasureBody, Stage
 from services.workflow.erasure.activities import erasures_of
 from services.workflow.erasure.api import ERASING_ROLE, start_erasure
-from services.workflow.permissions import LEADING_ROLES, Staff, refusal
+from services.workflow.permissions import LEADING_ROLES, Handling, Staff, refusal
 from services.workflow.playbooks import suggest
 from services.workflow.routing import RoutingConfig
 
@@ -339,7 +339,7 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
     router = request.app.state.router
     # The contact in full, on asking, to whoever may act on the complaint; with who saw it before.
     may_see_contact = record is not None and (
-        refusal(session.staff, contacts.SEE_CONTACT, await desk.handling(complaint_id), router.config) is None
+        refusal(session.staff, contacts.SEE_CONTACT, Handling.of(record), router.config) is None
     )
     in_scope = forms.offered(view, session.staff, await desk.handling(complaint_id), desk) if live else []
     staff_list = await router.staff() if any(f.action == "assign" for f in in_scope) else []  # only to offer them
