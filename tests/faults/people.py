@@ -244,7 +244,8 @@ def _csrf(page: str) -> str:
 
 async def staff_reads(traffic: Traffic, readers: Readers, live: bool = True) -> tuple[int, bool, bool, int, str, bool]:
     """The manager opens a resolved complaint's page in the console: its status, whether it says
-    it shows only what was recorded, and whether it offers any action; then reads it from the
+    it shows only what was recorded, and whether it offers any action of the workflow's (the
+    contact in full is offered still: it needs only the database); then reads it from the
     staff API: its status, stage and whether it is the live view. Expecting it `live`, they
     reload until it is (a query waits for a worker under this load)."""
     complaint_id = sorted(traffic.resolved)[0]
@@ -257,7 +258,9 @@ async def staff_reads(traffic: Traffic, readers: Readers, live: bool = True) -> 
             ),
             lambda r: live != ('data-testid="recorded-only"' in r.text),
         )
-    offers = f'action="/console/complaints/{complaint_id}/' in page.text
+    # An action on the complaint (its workflow's); showing the contact asks only the database.
+    action_forms = re.findall(rf'action="/console/complaints/{re.escape(complaint_id)}/([a-z_-]+)"', page.text)
+    offers = any(action != "contact" for action in action_forms)
     async with httpx.AsyncClient(headers=traffic.as_staff) as staff_api:
         api = await _read_until(
             "the staff API's complaint",
