@@ -7,8 +7,9 @@ the record names no customer and outlives an erasure; an erased customer has no 
 to show.
 """
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import asyncpg
 from pydantic import BaseModel, Field
@@ -49,6 +50,12 @@ class ContactShowing(BaseModel):
     shown_at: datetime
 
 
+def customer_of(received: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The customer record a complaint's receipt holds; None once it is erased."""
+    customer = (received or {}).get("customer") or {}
+    return None if customer.get("erased") else customer
+
+
 async def show(
     pool: asyncpg.Pool, events: EventStore, desk: Desk, staff: Staff, complaint_id: str, purpose: Purpose
 ) -> CustomerContact:
@@ -56,8 +63,8 @@ async def show(
     complaint (403 otherwise), recorded as shown to them; 410 once the customer is erased."""
     await desk.permit(staff, complaint_id, SEE_CONTACT)
     received = next((e for e in await events.read_stream(complaint_id) if e.type == ev.ComplaintReceived.type), None)
-    customer = (received.data.get("customer") or {}) if received else {}
-    if customer.get("erased"):
+    customer = customer_of(received.data if received else None)
+    if customer is None:
         raise ApiError(410, "erased", "the customer's contact data was erased on request", field="complaint_id")
     shown_at = await pool.fetchval(
         """INSERT INTO workflow.contact_showings (complaint_id, staff_id, purpose) VALUES ($1, $2, $3)

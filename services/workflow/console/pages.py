@@ -366,7 +366,7 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
         "received": received_data,
         "reply_by": _reply_by(received),
         "contact_purposes": get_args(contacts.Purpose)
-        if may_see_contact and not ((received or {}).get("customer") or {}).get("erased")
+        if may_see_contact and contacts.customer_of(received) is not None
         else (),
         "contact_showings": await contacts.showings(pool, complaint_id) if may_see_contact else [],
         "wrote_again": wrote_again,
