@@ -336,6 +336,8 @@ async def test_the_handler_sees_the_full_contact_on_asking_and_the_page_records_
     await ask.get_by_role("button", name="Show the full contact").click()
     await expect(agent.get_by_test_id("contact")).to_contain_text(phone)
     await expect(agent.get_by_test_id("contact")).to_contain_text("shown to you, and recorded")
+    call = agent.get_by_test_id("contact").get_by_role("link", name=phone)  # a phone's tap calls them
+    await expect(call).to_have_attribute("href", f"tel:+86139{n:08d}")
     await expect(agent.get_by_test_id("contact-showings")).to_contain_text("Zhou Ting · calling them back")
     await shot(agent, "9-agent-full-contact")
     await agent.goto(f"{console}/complaints/{complaint_id}")  # for that answer only
