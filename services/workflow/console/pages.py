@@ -435,11 +435,7 @@ async def show_contact(request: Request, complaint_id: str, session: CurrentSess
             state.pool, state.events, _desk(request), session.staff, complaint_id, body.purpose
         )
     except ApiError as exc:
-        if exc.status == 404:
-            raise
-        context = await _complaint_context(request, session, complaint_id)
-        error = {"action": "show_contact", "message": exc.message, "field": exc.field}
-        return _render(request, "complaint.html", {**context, "error": error, "done": None}, status=exc.status)
+        return await _refused(request, session, complaint_id, "show_contact", exc)
     context = await _complaint_context(request, session, complaint_id)
     return _render(request, "complaint.html", {**context, "contact": contact, "done": None})
 
@@ -471,17 +467,22 @@ async def act(request: Request, complaint_id: str, action: str, session: Current
 async def _done_or_refused(
     request: Request, session: Session, complaint_id: str, action: str, attempt: Awaitable[None]
 ) -> Response:
-    """Back to the complaint's page with the action done, or the page again with the refusal,
-    its reason and status (an unknown complaint stays a 404)."""
+    """Back to the complaint's page with the action done, or the page again with the refusal."""
     try:
         await attempt
     except ApiError as exc:
-        if exc.status == 404:
-            raise
-        context = await _complaint_context(request, session, complaint_id)
-        error = {"action": action, "message": exc.message, "field": exc.field}
-        return _render(request, "complaint.html", {**context, "error": error, "done": None}, status=exc.status)
+        return await _refused(request, session, complaint_id, action, exc)
     return RedirectResponse(f"/console/complaints/{complaint_id}?done={action}", status_code=303)
+
+
+async def _refused(request: Request, session: Session, complaint_id: str, action: str, exc: ApiError) -> Response:
+    """The complaint's page again with the refusal, its reason and status (an unknown complaint
+    stays a 404)."""
+    if exc.status == 404:
+        raise exc
+    context = await _complaint_context(request, session, complaint_id)
+    error = {"action": action, "message": exc.message, "field": exc.field}
+    return _render(request, "complaint.html", {**context, "error": error, "done": None}, status=exc.status)
 
 
 # ---------------------------------------------------------------- reports
