@@ -337,11 +337,12 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
     )
     delivery = await _delivery_of(request, complaint_id)
     router = request.app.state.router
+    handling = Handling.of(record) if record is not None else None  # who it is with, from the row read above
     # The contact in full, on asking, to whoever may act on the complaint; with who saw it before.
-    may_see_contact = record is not None and (
-        refusal(session.staff, contacts.SEE_CONTACT, Handling.of(record), router.config) is None
+    may_see_contact = handling is not None and (
+        refusal(session.staff, contacts.SEE_CONTACT, handling, router.config) is None
     )
-    in_scope = forms.offered(view, session.staff, await desk.handling(complaint_id), desk) if live else []
+    in_scope = forms.offered(view, session.staff, handling or await desk.handling(complaint_id), desk) if live else []
     staff_list = await router.staff() if any(f.action == "assign" for f in in_scope) else []  # only to offer them
     choices = {
         "to_group": tuple(g for g in sorted(router.config.groups) if g != view.group),
