@@ -9,6 +9,8 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from services.common.erasure import was_erased
+
 # A phone number is its last 11 digits: "+86 138-1234-5678" and "13812345678" are one person.
 PHONE_DIGITS = 11
 # Fewer digits than this in a search are part of a number, not a whole one.
@@ -35,8 +37,7 @@ def identity_keys(phone: str | None, email: str | None, account_id: str | None) 
 
 def keys_of(customer: Mapping[str, Any] | None) -> list[str]:
     """The keys of a customer record as events store it; none once it is erased."""
-    customer = customer or {}
-    if customer.get("erased"):
+    if customer is None or was_erased(customer):
         return []
     return identity_keys(customer.get("phone"), customer.get("email"), customer.get("account_id"))
 

@@ -13,6 +13,7 @@ happened, when and by whom stays, so the audit trail and the reports still hold.
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,11 @@ def erase_customer(customer: dict[str, Any]) -> dict[str, Any]:
     """A customer record without who they are; still valid where a name is required."""
     kept = {k: v for k, v in customer.items() if k not in IDENTIFYING}
     return {**kept, "name": ERASED, "erased": True}
+
+
+def was_erased(customer: Mapping[str, Any] | None) -> bool:
+    """Whether a customer record is one `erase_customer` made."""
+    return bool((customer or {}).get("erased"))
 
 
 def erase_data(data: Any, identity: Identity, *, customer_message: bool = False, in_text: bool = False) -> Any:

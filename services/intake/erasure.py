@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
-from services.common.erasure import ErasedCopy, Identity, erase_data
+from services.common.erasure import ErasedCopy, Identity, erase_data, was_erased
 from services.common.service_auth import service_caller
 from services.common.web import ApiError
 from services.intake.contract import ERASE_PATH, ERASURE_SCOPE_PATH, ErasureScope, ScopedComplaint
@@ -48,7 +48,7 @@ async def erase(complaint_id: ComplaintId, intake: IntakeDep) -> ErasedCopy:
         if row is None:
             raise ApiError(404, "not_found", f"no complaint {complaint_id}", field="complaint_id")
         record = json.loads(row["workflow_input"])
-        if record.get("customer", {}).get("erased") and not row["customer_keys"]:
+        if was_erased(record.get("customer")) and not row["customer_keys"]:
             return ErasedCopy(store="intake", complaint_id=complaint_id, rows=0)
         erased = erase_data(record, Identity.of(record.get("customer")))  # status_url with the rest
         await conn.execute(

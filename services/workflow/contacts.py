@@ -15,6 +15,7 @@ import asyncpg
 from pydantic import BaseModel, Field
 
 from services.common import domain_events as ev
+from services.common.erasure import was_erased
 from services.common.web import ApiError
 from services.workflow.acting import Desk
 from services.workflow.eventstore import EventStore
@@ -53,7 +54,7 @@ class ContactShowing(BaseModel):
 def customer_of(received: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
     """The customer record a complaint's receipt holds; None once it is erased."""
     customer = (received or {}).get("customer") or {}
-    return None if customer.get("erased") else customer
+    return None if was_erased(customer) else customer
 
 
 async def show(
