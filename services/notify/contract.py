@@ -124,11 +124,24 @@ class NotificationRequest(BaseModel):
     fallbacks: list[Address] = Field(default=[], max_length=3)
 
 
+MAX_KEY_LENGTH = 200
+
+
+def notification_key(identity: str) -> str:
+    """A message's Idempotency-Key from what identifies it (a complaint's workflow, its step, a
+    staff action's own key): as it reads when it fits, else its start and the digest of the
+    whole, so that an action's key as long as the staff API takes still names one message."""
+    if len(identity) <= MAX_KEY_LENGTH:
+        return identity
+    digest = hashlib.sha256(identity.encode()).hexdigest()
+    return f"{identity[: MAX_KEY_LENGTH - len(digest) - 1]}#{digest}"
+
+
 class KeyedNotificationRequest(NotificationRequest):
     """A request with the Idempotency-Key it is handed over with: what a sender stores until
     notify has taken it, so a repeated hand-over delivers once."""
 
-    idempotency_key: str = Field(min_length=1, max_length=200)
+    idempotency_key: str = Field(min_length=1, max_length=MAX_KEY_LENGTH)
 
     def body(self) -> dict:
         return self.model_dump(mode="json", exclude={"idempotency_key"})

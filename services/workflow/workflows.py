@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from services.common.deadlines.sla import Due, SlaState
     from services.common.events import NewEvent
     from services.common.money import written_compensations
-    from services.notify.contract import Address, KeyedNotificationRequest
+    from services.notify.contract import Address, KeyedNotificationRequest, notification_key
     from services.workflow import search_attributes as sa
     from services.workflow.activities import ComplaintActivities, EventsAndMessages
     from services.workflow.activity_options import (
@@ -1243,7 +1243,9 @@ class ComplaintWorkflow(OlderGenerations):
         self, template: str, channel: str, name: str, address: str, variables: dict, key: str
     ) -> KeyedNotificationRequest:
         return KeyedNotificationRequest(
-            idempotency_key=f"{workflow.info().workflow_id}/{key}",
+            # A key that fits reads as before; a longer one (a staff action's own key is up to
+            # 200 characters) failed the workflow task, so no history holds one.
+            idempotency_key=notification_key(f"{workflow.info().workflow_id}/{key}"),
             complaint_id=self.complaint.complaint_id,
             template=template,
             channel=channel,

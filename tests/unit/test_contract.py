@@ -65,3 +65,14 @@ def test_customers_see_times_in_the_zone_of_the_default_policys_calendar():
     settings = Settings()
     policy = load_policy(settings.default_policy, settings.policy_dir)
     assert settings.time_zone.key == policy.calendar.timezone
+
+
+def test_a_message_key_reads_as_given_when_it_fits_and_stays_one_message_when_not():
+    from services.notify.contract import MAX_KEY_LENGTH, notification_key
+
+    fits = "complaint-20261204-0A1B2C3D/ack/acknowledge:console:5f0e"
+    assert notification_key(fits) == fits
+    long = f"complaint-20261204-0A1B2C3D/progress/post_progress:{'k' * 199}"
+    keys = {notification_key(long + end) for end in ("1", "2")}
+    assert len(keys) == 2 and all(len(k) == MAX_KEY_LENGTH and k.startswith(long[:100]) for k in keys)
+    assert notification_key(long + "1") == notification_key(long + "1")

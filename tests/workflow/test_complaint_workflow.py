@@ -21,6 +21,7 @@ from services.workflow.contract import (
     ComplaintView,
     EngineUnavailable,
     FollowUpAction,
+    ProgressAction,
     ReclassifyAction,
     ReopenAction,
     ResolveAction,
@@ -291,6 +292,27 @@ async def _acknowledge_as_the_console_does(handle) -> ComplaintView:
         except EngineUnavailable:
             continue
     raise AssertionError("the acknowledgement never went through")
+
+
+async def test_an_action_whose_key_is_as_long_as_the_api_takes_is_done_and_told_once(env, store, notifications):
+    """A staff client's Idempotency-Key may be 200 characters: the message key made of it (the
+    workflow's id, the step, the Update's id) was longer than notify takes, and the workflow task
+    failed on it again and again, every later action on the complaint refused."""
+    handle = await scenarios.start(env.client, scenarios.a_complaint(await env.get_current_time()))
+    await scenarios.wait_for_event(handle, "Assigned")
+    long_key, other_long_key = "k" * 199 + "1", "k" * 199 + "2"
+    acknowledged = await drive(handle).acknowledge(StaffAction(staff_id="agent-7"), key=long_key)
+    again = await drive(handle).acknowledge(StaffAction(staff_id="agent-7"), key=long_key)
+    assert acknowledged.stage == again.stage == Stage.acknowledged
+    progress = ProgressAction(staff_id="agent-7", message="an engineer is on it")
+    for key in (long_key, other_long_key):  # two updates whose keys differ only at the end
+        await drive(handle).post_progress(progress, key=key)
+
+    sent = await notifications.of(handle.id.removeprefix("complaint-"))
+    keys = [n.idempotency_key for n in sent if n.template in ("acknowledged", "progress_update")]
+    assert len(keys) == len(set(keys)) == 3  # acknowledged once; two progress updates
+    assert all(len(k) <= 200 and k.startswith(f"{handle.id}/") for k in keys)
+    await handle.terminate("test over")
 
 
 async def test_staff_correct_type_and_responsibility_with_a_reason(env, store, notifications):
