@@ -14,7 +14,7 @@ from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers
 from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
-from services.intake import accepted, channel_api, customer_api, customer_pages, erasure, starter
+from services.intake import accepted, channel_api, customer_api, customer_pages, erasure, staff_recorded, starter
 from services.intake.alerts import StaffAlerts, SurgeMonitor
 from services.intake.keys import KeyStore, RateLimiter
 from services.intake.state import Intake
@@ -78,3 +78,4 @@ app.include_router(customer_api.router)
 app.include_router(customer_pages.router)
 app.include_router(erasure.router)
 app.include_router(accepted.router)
+app.include_router(staff_recorded.router)

@@ -36,8 +36,8 @@ from services.common.settings import get_settings
 from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
 from services.common.web import ApiError, Moment
-from services.intake.contract import WaitingComplaints
-from services.workflow import contacts, inbox, kept_views, not_started, outbox, staff_auth
+from services.intake.contract import RecordedComplaint, WaitingComplaints
+from services.workflow import contacts, inbox, kept_views, not_started, outbox, recording, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.authority import load_authority
 from services.workflow.console import pages as console
@@ -151,6 +151,18 @@ ActionKey = Annotated[
         pattern=r"^[\x21-\x7e]+$",
         description="one per action the person means (the console sends one per form): a retry with the same "
         "key returns the first outcome instead of acting twice",
+    ),
+]
+
+RecordingKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="one per complaint the person takes down (the console sends one per form): a retry with the "
+        "same key answers with the first outcome instead of recording it twice",
     ),
 ]
 
@@ -321,6 +333,20 @@ async def list_complaints(
         open_only=not include_closed,
     )
     return await inbox.list_items(app.state.pool, filters, limit=limit, offset=offset)
+
+
+@app.post("/v1/complaints", status_code=202, response_model=RecordedComplaint, tags=["staff"])
+async def record_complaint(
+    staff: SignedIn, taken: recording.TakenDown, key: RecordingKey, response: Response
+) -> RecordedComplaint:
+    """A complaint the signed-in person took down: a customer on the hotline, at a store's
+    counter, or in a chat group or social post (`channel`). Recorded under their name and
+    started as every channel's complaint is; the customer is sent the acknowledgement with their
+    tracking page. `linked_to`: it was the same matter as the customer's open complaint, and was
+    added to that one. Every role but admin may record."""
+    recorded = await recording.record(app.state.intake, staff, taken, key)
+    response.headers["Location"] = f"/v1/complaints/{recorded.complaint_id}"
+    return recorded
 
 
 @app.get("/v1/staff", response_model=list[StaffMember], tags=["staff"])

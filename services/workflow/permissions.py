@@ -8,6 +8,8 @@
 - Moving complaints to another policy version: admins.
 - Accepting or declining a transfer: the receiving group (its members, leads, managers).
 - Seeing the customer's contact in full (contacts.py): whoever may act on the complaint.
+- Taking a complaint down for a customer (recording.py): everyone who serves customers, that
+  is every role but admin.
 """
 
 from collections.abc import Mapping
@@ -82,6 +84,13 @@ def refusal(staff: Staff, action: str, handling: Handling, config: RoutingConfig
     if _in_scope(staff, handling, config):
         return None
     return f"this complaint is with group '{handling.group}', which is not yours"
+
+
+def recording_refusal(staff: Staff) -> str | None:
+    """Why this person may not take a complaint down for a customer; None when they may."""
+    if staff.role == "admin":
+        return "an admin account does not take complaints down; sign in as the person who served the customer"
+    return None
 
 
 def _in_scope(staff: Staff, handling: Handling, config: RoutingConfig) -> bool:

@@ -363,6 +363,59 @@ async def test_the_handler_sees_the_full_contact_on_asking_and_the_page_records_
     assert no_reason.status == 422 and phone not in await no_reason.text()
 
 
+async def test_an_agent_takes_down_a_complaint_made_at_the_counter(system, browser):
+    n = uuid.uuid4().int % 10**8
+    phone = f"+86 138-{n // 10**4:04d}-{n % 10**4:04d}"
+    console = f"{system.settings.url_of('workflow')}/console"
+    agent = await sign_in(browser, system, "zhou.ting")
+    await agent.get_by_role("link", name="Record a complaint").click()
+    await expect(agent).to_have_url(re.compile(r"/console/record$"))
+    form = agent.get_by_test_id("record-form")
+    await form.get_by_label("store").check()
+    await form.get_by_label("Customer's name").fill("Wu Hao")
+    await form.get_by_label("Description").fill(f"the headphones bought here have no sound on the left ({n})")
+    await form.get_by_label("Happened").fill("2026-12-01T10:15")
+    await form.get_by_role("button", name="Record a complaint").click()
+
+    # Refused (no way to answer the customer): the form again, as typed, the box to fix marked.
+    await expect(agent.get_by_test_id("error")).to_contain_text("give a phone or an email")
+    await expect(form.get_by_label("Customer's name")).to_have_value("Wu Hao")
+    await expect(form.get_by_label("Phone")).to_have_attribute("aria-invalid", "true")
+    await form.get_by_label("Phone").fill(phone)
+    await shot(agent, "12-agent-records-a-complaint")
+    await form.get_by_role("button", name="Record a complaint").click()
+
+    await expect(agent).to_have_url(re.compile(r"/console/complaints/[0-9]{8}-[0-9A-F]{8}\?done=recorded$"))
+    complaint_id = re.search(r"complaints/([^?]+)", agent.url).group(1)
+    await expect(agent.get_by_test_id("done")).to_contain_text("complaint recorded")
+    facts = agent.locator("dl.facts")
+    await expect(facts).to_contain_text("store · recorded by Zhou Ting")
+    await expect(facts).to_contain_text("2026-12-01 10:15")
+    await expect(facts).to_contain_text("138****")
+    assert phone not in await facts.inner_text()
+
+    # The same form sent again (a double click, a reload) records nothing new.
+    csrf = await agent.locator("header input[name=csrf]").get_attribute("value")
+    await agent.goto(f"{console}/record")
+    key = await agent.locator("input[name=record_key]").get_attribute("value")
+    fields = {"csrf": csrf, "record_key": key, "channel": "hotline", "customer_name": "Wu Hao", "phone": phone,
+              "description": f"my parcel was left in the rain and the box is soaked ({n})"}  # fmt: skip
+    sent = [await agent.request.post(f"{console}/record", form=fields, max_redirects=0) for _ in range(2)]
+    assert [r.status for r in sent] == [303, 303]
+    assert sent[0].headers["location"] == sent[1].headers["location"] != f"/console/complaints/{complaint_id}"
+
+    # Not offered to an admin account, refused if forged, and refused without the form's token.
+    admin = await sign_in(browser, system, "ops.admin")
+    await expect(admin.get_by_role("link", name="Record a complaint")).to_have_count(0)
+    refused = await admin.goto(f"{console}/record")
+    assert refused is not None and refused.status == 403
+    admin_csrf = await admin.locator("header input[name=csrf]").get_attribute("value")
+    forged = await admin.request.post(f"{console}/record", form={**fields, "csrf": admin_csrf, "record_key": "x"})
+    assert forged.status == 403 and "admin" in await forged.text()
+    no_token = await agent.request.post(f"{console}/record", form={**fields, "csrf": ""})
+    assert no_token.status == 403 and (await no_token.json())["error"] == "csrf"
+
+
 async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, browser):
     complaint_id = await submit(system, f"the agent was rude to me ({uuid.uuid4().hex[:6]})")
     manager = await sign_in(browser, system, "wang.fang")

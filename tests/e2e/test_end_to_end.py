@@ -1115,6 +1115,79 @@ async def test_whoever_may_act_sees_the_customers_contact_in_full_and_each_showi
     ).status_code == 403
 
 
+async def test_staff_record_a_complaint_taken_on_the_phone_under_their_own_name(system, http):
+    """A hotline agent takes a complaint down: it is recorded under the signed-in person (not
+    whoever the body names), started as every channel's is, and the customer is told; the same
+    key again is the same complaint, and the same matter again joins the open one."""
+    s = system.settings
+    recording = f"{s.url_of('workflow')}/v1/complaints"
+    as_agent = await system.staff_headers("zhou.ting")
+    taken = new_complaint(
+        channel="hotline",
+        description=f"I was charged twice for order {uuid.uuid4().hex[:8]} and the chat does not answer",
+        demand="refund the second charge",
+        recorded_by="someone.else",
+    )
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = await http.post(recording, headers={**as_agent, **key}, json=taken)
+    assert first.status_code == 202, first.text
+    complaint_id = first.json()["complaint_id"]
+    assert first.headers["location"] == f"/v1/complaints/{complaint_id}"
+    assert (first.json()["linked_to"], first.json()["replayed"]) == (None, False)
+    assert "tracking" not in first.text and "token" not in first.text  # the customer's, not staff's
+
+    again = await http.post(recording, headers={**as_agent, **key}, json=taken)
+    assert (again.status_code, again.json()["complaint_id"], again.json()["replayed"]) == (202, complaint_id, True)
+    reused = await http.post(recording, headers={**as_agent, **key}, json={**taken, "description": "another"})
+    assert reused.status_code == 409 and reused.json()["fields"][0]["field"] == "Idempotency-Key"
+
+    complaint = f"{recording}/{complaint_id}"
+    view = await eventually(lambda: _json_if(http.get(complaint, headers=as_agent), lambda v: v["stage"] == "assigned"))
+    assert view["channel"] == "hotline"
+    events = (await http.get(f"{complaint}/events", headers=as_agent)).json()["events"]
+    received = next(e for e in events if e["type"] == "ComplaintReceived")
+    assert received["data"]["recorded_by"] == "zhou.ting"
+    told = await eventually(lambda: _delivered(http, system, complaint_id, set()))
+    assert {n["template"] for n in told} & {"received", "after_hours"}, told
+
+    # The same customer about the same matter, taken down again: added to the open complaint.
+    repeat = await http.post(
+        recording, headers={**as_agent, "Idempotency-Key": str(uuid.uuid4())}, json={**taken, "channel": "store"}
+    )
+    assert repeat.status_code == 202 and repeat.json()["linked_to"] == complaint_id, repeat.text
+
+    # Deny paths: nobody signed in, an admin account, a channel an adapter brings, no contact,
+    # a time in the future (intake's rule, passed on with its field), no key.
+    assert (await http.post(recording, headers=key, json=taken)).status_code == 401
+    admin = await http.post(recording, headers={**await system.staff_headers("ops.admin"), **key}, json=taken)
+    assert admin.status_code == 403 and "admin" in admin.json()["message"]
+    for wrong, field in (
+        ({"channel": "web_form"}, "channel"),
+        ({"customer": {"name": "王芳"}}, "customer"),
+        ({"occurred_at": "2099-01-01T09:00:00+08:00"}, "occurred_at"),
+    ):
+        refused = await http.post(
+            recording, headers={**as_agent, "Idempotency-Key": str(uuid.uuid4())}, json={**taken, **wrong}
+        )
+        assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == field, refused.text
+    no_key = await http.post(recording, headers=as_agent, json=taken)
+    assert no_key.status_code == 422 and no_key.json()["fields"][0]["field"] == "Idempotency-Key"
+
+    # Intake's side of it is the workflow service's alone, and names who recorded it.
+    at_intake = f"{s.url_of('intake')}/v1/staff-recorded"
+    assert (await http.post(at_intake, headers=key, json=taken)).status_code == 401
+    assert (await http.post(at_intake, headers={**system.headers_as("notify"), **key}, json=taken)).status_code == 403
+    unnamed = await http.post(
+        at_intake, headers={**system.headers_as("workflow"), **key}, json={**taken, "recorded_by": None}
+    )
+    assert unnamed.status_code == 422 and unnamed.json()["fields"][0]["field"] == "recorded_by"
+
+
+async def _json_if(answer, condition):
+    body = (await answer).json()
+    return body if condition(body) else None
+
+
 async def test_a_retier_becomes_a_candidate_labelled_example(system, http, tmp_path):
     """Re-tiering teaches classification: each re-tier with its reason is a candidate example
     (contacts scrubbed); accepting one adds it to the labelled set once."""

@@ -128,7 +128,8 @@ def validated(model: type[M], given: dict[str, object], first_field: str) -> M:
     except ValidationError as exc:
         err = exc.errors()[0]
         name = ".".join(str(p) for p in err.get("loc", ())) or first_field
-        raise ApiError(422, "invalid_request", f"{name}: {err.get('msg')}", field=name) from exc
+        said = str(err.get("msg", "")).removeprefix("Value error, ")  # a validator's own words, as staff read them
+        raise ApiError(422, "invalid_request", f"{name}: {said}", field=name) from exc
 
 
 def _body(form: ActionForm, fields: dict[str, str]) -> BaseModel | None:

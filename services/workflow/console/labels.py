@@ -213,6 +213,40 @@ LABELS: dict[str, tuple[str, str]] = {
     "addressed_to_me": ("升级给我的", "Escalations to me"),
     "level": ("级别", "Level"),
     "only_leads": ("团队页面仅限组长及以上", "The team page is for group leads and up"),
+    # recording a complaint taken down by phone, at a counter or in a chat group
+    "record_complaint": ("记录投诉", "Record a complaint"),
+    "record_complaint_explained": (
+        "客户在电话里、门店柜台或社群中提出的投诉：按客户的原话记下。提交后系统自动分级、查重并开始计时，"
+        "客户会收到受理通知和进度查询链接。",
+        "A complaint a customer made on the phone, at a store's counter or in a chat group: write it down in "
+        "their words. Once submitted it is tiered, checked against their open complaints and its deadlines "
+        "start; the customer is sent the acknowledgement with the page to follow it.",
+    ),
+    "customer_name": ("客户姓名", "Customer's name"),
+    "phone": ("手机号", "Phone"),
+    "email": ("邮箱", "E-mail"),
+    "contact_needed": (
+        "手机号和邮箱至少填一项，用于答复客户",
+        "A phone or an e-mail, at least one, to answer the customer",
+    ),
+    "preferred_channel": ("答复方式", "Reply by"),
+    "company": ("公司", "Company"),
+    "account_id": ("账号", "Account"),
+    "segment": ("客户类别", "Customer segment"),
+    "segment_vip": ("VIP 客户", "VIP"),
+    "segment_standard": ("普通客户", "standard"),
+    "customer_language": ("答复语言", "Language to write to them in"),
+    "by_their_words": ("按投诉的语言", "the language of the complaint"),
+    "urgency_hint": ("紧急程度（您的判断）", "Urgency (your judgement)"),
+    "subject": ("主题", "Subject"),
+    "the_problem": ("问题", "The problem"),
+    "the_customer": ("客户", "The customer"),
+    "recorded": ("投诉已记录", "complaint recorded"),
+    "recorded_linked": (
+        "与该客户的未结投诉是同一件事，已并入这条投诉",
+        "the same matter as the customer's open complaint: added to this one",
+    ),
+    "only_serving_staff": ("管理员账号不记录投诉", "An admin account does not take complaints down"),
 }
 
 

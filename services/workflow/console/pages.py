@@ -28,9 +28,9 @@ from services.common.settings import get_settings
 from services.common.web import ApiError
 from services.common.web_session import language_of, new_form_token, page_headers, same_origin, switch_language
 from services.intake.contract import WaitingComplaints
-from services.workflow import contacts, inbox, kept_views, not_started, outbox, staff_auth
+from services.workflow import contacts, inbox, kept_views, not_started, outbox, recording, staff_auth
 from services.workflow.acting import Desk
-from services.workflow.console import forms
+from services.workflow.console import forms, record_form
 from services.workflow.console.labels import label
 from services.workflow.console.session import (
     LANG_COOKIE,
@@ -45,7 +45,7 @@ from services.workflow.console.session import (
 from services.workflow.contract import ComplaintType, Customer, ErasureBody, Stage
 from services.workflow.erasure.activities import erasures_of
 from services.workflow.erasure.api import ERASING_ROLE, start_erasure
-from services.workflow.permissions import LEADING_ROLES, Handling, Staff, refusal
+from services.workflow.permissions import LEADING_ROLES, Handling, Staff, recording_refusal, refusal
 from services.workflow.playbooks import suggest
 from services.workflow.routing import RoutingConfig
 
@@ -421,7 +421,7 @@ async def complaint_page(
     request: Request, complaint_id: str, session: CurrentSession, done: Annotated[str | None, Query()] = None
 ) -> Response:
     context = await _complaint_context(request, session, complaint_id)
-    known = done in forms.BY_ACTION or done == ERASE
+    known = done in forms.BY_ACTION or done in (ERASE, "recorded", "recorded_linked")
     return _render(request, "complaint.html", {**context, "done": done if known else None})
 
 
@@ -484,6 +484,47 @@ async def _refused(request: Request, session: Session, complaint_id: str, action
     context = await _complaint_context(request, session, complaint_id)
     error = {"action": action, "message": exc.message, "field": exc.field}
     return _render(request, "complaint.html", {**context, "error": error, "done": None}, status=exc.status)
+
+
+# ---------------------------------------------------------------- recording a complaint
+
+
+def _record_page(request: Request, session: Session, values: dict[str, str], error: ApiError | None = None):
+    """The form, filled with what was posted when it was refused; a new key for each form shown
+    empty, the same key again with a refused one (nothing was recorded under it)."""
+    context = {
+        "session": session,
+        "channels": [c.value for c in recording.STAFF_CHANNELS],
+        "values": values,
+        "record_key": values.get("record_key") or str(uuid.uuid4()),
+        "error": {"message": error.message, "field": error.field} if error else None,
+    }
+    return _render(request, "record.html", context, status=error.status if error else 200)
+
+
+@router.get("/record", response_class=HTMLResponse)
+async def record_page(request: Request, session: CurrentSession) -> Response:
+    if recording_refusal(session.staff):
+        return _render(request, "forbidden.html", {"session": session, "reason": "only_serving_staff"}, status=403)
+    return _record_page(request, session, {})
+
+
+@router.post("/record", response_class=HTMLResponse)
+async def record(request: Request, session: CurrentSession, form: CheckedForm) -> Response:
+    """A complaint taken down on the phone, at a counter or in a chat group, through the staff
+    API's path (recording.py); to its page once recorded, or the form again with the refusal.
+    The form's key records it once however often it is sent."""
+    key = form.get("record_key") or str(uuid.uuid4())
+    try:
+        taken = record_form.taken_down(form, get_settings().time_zone)
+        recorded = await recording.record(request.app.state.intake, session.staff, taken, f"console:{key}")
+    except ApiError as exc:
+        if exc.status not in (409, 422, 503):  # a refusal of the person (403) is its own page
+            raise
+        refused = ApiError(exc.status, exc.code, exc.message, record_form.form_field(exc.field), exc.headers)
+        return _record_page(request, session, form, refused)
+    done = "recorded_linked" if recorded.linked_to else "recorded"
+    return RedirectResponse(f"/console/complaints/{recorded.complaint_id}?done={done}", status_code=303)
 
 
 # ---------------------------------------------------------------- reports
