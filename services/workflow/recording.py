@@ -7,7 +7,7 @@ included; source 002: staff record the customer's problem quickly and accurately
 import logging
 
 import httpx
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from services.common.web import ApiError, unavailable
 from services.intake.contract import STAFF_RECORDED_PATH, RecordedComplaint
@@ -25,6 +25,10 @@ INTAKE_TIMEOUT_SECONDS = 10
 class TakenDown(ComplaintRecord):
     """The complaint as the customer gave it to a member of staff. Who recorded it is the
     signed-in person, whatever `recorded_by` says."""
+
+    channel: Channel = Field(
+        description="where the customer made it", json_schema_extra={"enum": [c.value for c in STAFF_CHANNELS]}
+    )
 
     @field_validator("channel")
     @classmethod
