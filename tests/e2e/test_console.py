@@ -394,6 +394,18 @@ async def test_an_agent_takes_down_a_complaint_made_at_the_counter(system, brows
     await expect(facts).to_contain_text("138****")
     assert phone not in await facts.inner_text()
 
+    # It went to another group's queue (tier 2: senior agents); when the customer calls again,
+    # the agent finds it by the number they give, in every queue, not only in their own.
+    async with httpx.AsyncClient(timeout=30, headers=await system.staff_headers("zhou.ting")) as http:
+        view = (await http.get(f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}")).json()
+    assert view["group"] not in ("front-line-service", "front-line-general"), view["group"]
+    await agent.goto(console)
+    await expect(agent.locator(f"tr[data-complaint='{complaint_id}']")).to_have_count(0)  # not in her queues
+    await agent.get_by_label("Search (id, customer, phone or e-mail)").fill(f"138{n:08d}")
+    await agent.get_by_role("button", name="Apply").click()
+    await expect(agent.get_by_test_id("queue").locator(f"tr[data-complaint='{complaint_id}']")).to_be_visible()
+    await expect(agent.locator("#h-queue")).to_contain_text("Found in every queue")
+
     # The same form sent again (a double click, a reload) records nothing new.
     csrf = await agent.locator("header input[name=csrf]").get_attribute("value")
     await agent.goto(f"{console}/record")

@@ -45,6 +45,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "delivery": ("送达", "Delivery"),
     "my_queues": ("我所在组的队列", "My groups' queues"),
     "all_open": ("全部未结投诉", "All open complaints"),
+    "found_everywhere": ("所有队列中找到的投诉", "Found in every queue"),
     "filters": ("筛选", "Filters"),
     "apply": ("应用", "Apply"),
     "search": ("搜索（编号、客户、电话或邮箱）", "Search (id, customer, phone or e-mail)"),

@@ -248,12 +248,16 @@ async def my_work(
         channel=channel or None,
         group=group or None,
         search=q or None,
+        open_only=not q,  # a caller may ask about a complaint that was closed
     )
     mine = await inbox.list_items(pool, replace(narrowed, person=staff.staff_id), limit=200)
-    # Managers see every queue; everyone else their groups' and the groups they lead.
+    # Managers see every queue; everyone else their groups' and the groups they lead. A search
+    # looks in every queue: the caller on the line may have complained to another group, and any
+    # member of staff may read a complaint (acting on it is another matter: permissions.py).
     config = request.app.state.router.config
     led = {g for g in config.groups if any(staff.staff_id in config.holders(r, g) for r in LEADING_ROLES)}
-    groups = None if staff.at_least("manager") else tuple(sorted(set(staff.groups) | led))
+    everywhere = staff.at_least("manager") or narrowed.search is not None
+    groups = None if everywhere else tuple(sorted(set(staff.groups) | led))
     queue = await inbox.list_items(pool, replace(narrowed, groups=groups), limit=200)
     mine_ids = {i.complaint_id for i in mine}
     alerts = await outbox.alerts_to(pool, _addresses_of(staff, config))
@@ -263,7 +267,11 @@ async def my_work(
         "session": session,
         "mine": _rows(mine),
         "queue": _rows([i for i in queue if i.complaint_id not in mine_ids]),
-        "queue_title": "all_open" if groups is None else "my_queues",
+        "queue_title": "my_queues"
+        if groups is not None
+        else "all_open"
+        if staff.at_least("manager")
+        else "found_everywhere",
         "filters": {
             "tier": int(tier_number) if tier_number else "",
             "stage": narrowed.stage or "",
