@@ -401,8 +401,9 @@ async def test_an_agent_takes_down_a_complaint_made_at_the_counter(system, brows
     assert view["group"] not in ("front-line-service", "front-line-general"), view["group"]
     await agent.goto(console)
     await expect(agent.locator(f"tr[data-complaint='{complaint_id}']")).to_have_count(0)  # not in her queues
-    await agent.get_by_label("Search (id, customer, phone or e-mail)").fill(f"138{n:08d}")
-    await agent.get_by_role("button", name="Apply").click()
+    await agent.get_by_role("link", name="Record a complaint").click()  # the form asks this first
+    await agent.get_by_label("has the customer complained before?").fill(f"138{n:08d}")
+    await agent.get_by_role("button", name="Find").click()
     await expect(agent.get_by_test_id("queue").locator(f"tr[data-complaint='{complaint_id}']")).to_be_visible()
     await expect(agent.locator("#h-queue")).to_contain_text("Found in every queue")
 

@@ -223,6 +223,11 @@ LABELS: dict[str, tuple[str, str]] = {
         "their words. Once submitted it is tiered, checked against their open complaints and its deadlines "
         "start; the customer is sent the acknowledgement with the page to follow it.",
     ),
+    "find_their_complaints": (
+        "先查一下：客户以前投诉过吗？（手机号或邮箱）",
+        "First: has the customer complained before? (their phone or e-mail)",
+    ),
+    "find": ("查找", "Find"),
     "customer_name": ("客户姓名", "Customer's name"),
     "phone": ("手机号", "Phone"),
     "email": ("邮箱", "E-mail"),
