@@ -9,6 +9,7 @@ whether the action fits the complaint's stage, and a refusal comes back as 409 w
 
 import json
 import logging
+import uuid
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import partial
@@ -37,7 +38,7 @@ from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
 from services.common.web import ApiError, Moment
 from services.intake.contract import RecordedComplaint, WaitingComplaints
-from services.workflow import contacts, inbox, kept_views, not_started, outbox, recording, staff_auth
+from services.workflow import contacts, handover, inbox, kept_views, not_started, outbox, recording, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.authority import load_authority
 from services.workflow.console import pages as console
@@ -368,6 +369,15 @@ async def set_duty(staff_id: str, body: Duty, staff: SignedIn) -> StaffMember:
     if member is None:
         raise ApiError(404, "not_found", f"no staff member '{staff_id}'", field="staff_id")
     return member
+
+
+@app.post("/v1/staff/{staff_id}/hand-over", response_model=handover.Handover, tags=["staff"])
+async def hand_over(staff_id: str, staff: SignedIn, key: ActionKey = None) -> handover.Handover:
+    """Hand an off-duty person's complaints in handling to on-duty members of each complaint's
+    group, by the group's strategy (group lead and up; 409 while the person is on duty). Each is
+    an assignment by the lead, recorded with the reason; the owner stays. `left`: the ones that
+    stay with the person, and why. The same key again assigns nothing twice."""
+    return await handover.hand_over(_desk(), app.state.router, staff, staff_id, key or str(uuid.uuid4()))
 
 
 @app.get("/v1/complaints/waiting-to-start", response_model=WaitingComplaints, tags=["staff"])

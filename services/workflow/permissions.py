@@ -10,6 +10,8 @@
 - Seeing the customer's contact in full (contacts.py): whoever may act on the complaint.
 - Taking a complaint down for a customer (recording.py): everyone who serves customers, that
   is every role but admin.
+- Handing an off-duty person's complaints to colleagues on duty (handover.py): group lead and
+  up; each complaint's assignment then follows the rule for assigning.
 """
 
 from collections.abc import Mapping
@@ -90,6 +92,15 @@ def recording_refusal(staff: Staff) -> str | None:
     """Why this person may not take a complaint down for a customer; None when they may."""
     if staff.role == "admin":
         return "an admin account does not take complaints down; sign in as the person who served the customer"
+    return None
+
+
+def handover_refusal(staff: Staff) -> str | None:
+    """Why this person may not hand someone's complaints over; None when they may."""
+    if not staff.at_least("group_lead"):
+        return (
+            f"only a group lead or above hands someone's complaints over; you are {staff.authority.replace('_', ' ')}"
+        )
     return None
 
 

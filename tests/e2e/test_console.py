@@ -429,6 +429,44 @@ async def test_an_agent_takes_down_a_complaint_made_at_the_counter(system, brows
     assert no_token.status == 403 and (await no_token.json())["error"] == "csrf"
 
 
+async def test_a_lead_hands_an_absent_persons_complaints_over_on_the_team_page(system, browser):
+    complaint_id = await submit(system, f"charged twice for order {uuid.uuid4().hex[:8]}, refund me")
+    workflow = system.settings.url_of("workflow")
+    async with httpx.AsyncClient(timeout=30, headers=await system.staff_headers("wang.fang")) as http:
+        complaint = f"{workflow}/v1/complaints/{complaint_id}"
+        await eventually(lambda: _stage_is(http, complaint, "assigned"))
+        taken = await http.post(f"{complaint}/assign", json={"assignee": "liu.yang"})
+        assert taken.status_code == 200 and taken.json()["group"] == "senior-agents", taken.text
+
+        manager = await sign_in(browser, system, "wang.fang")
+        await manager.goto(f"{workflow}/console/team")
+        hand_over = manager.get_by_role("button", name="Hand over to colleagues on duty: liu.yang")
+        await expect(hand_over).to_have_count(0)  # offered only once she is off duty
+        await manager.get_by_role("button", name="Go off duty: liu.yang").click()
+        try:
+            await hand_over.click()
+            handed = manager.get_by_test_id("handed-over")
+            await expect(handed).to_contain_text("Complaints handed over from Liu Yang")
+            await expect(handed.get_by_role("listitem").filter(has_text=complaint_id)).to_contain_text("Chen Jie")
+            await shot(manager, "13-lead-hands-over")
+            await expect(manager.get_by_role("button", name="Hand over to colleagues on duty: liu.yang")).to_have_count(
+                0
+            )  # nothing of hers left to hand over
+        finally:
+            assert (await http.put(f"{workflow}/v1/staff/liu.yang/duty", json={"on_duty": True})).status_code == 200
+        assert (await http.get(complaint)).json()["assignee"] == "chen.jie"
+
+    # Not for an agent, even with a forged form.
+    agent = await sign_in(browser, system, "zhou.ting")
+    csrf = await agent.locator("header input[name=csrf]").get_attribute("value")
+    forged = await agent.request.post(f"{workflow}/console/team/hand-over/liu.yang", form={"csrf": csrf})
+    assert forged.status == 403 and "group lead" in await forged.text()
+
+
+async def _stage_is(http: httpx.AsyncClient, complaint: str, stage: str) -> bool:
+    return (await http.get(complaint)).json().get("stage") == stage
+
+
 async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, browser):
     complaint_id = await submit(system, f"the agent was rude to me ({uuid.uuid4().hex[:6]})")
     manager = await sign_in(browser, system, "wang.fang")

@@ -1240,6 +1240,56 @@ async def _assigned_complaint(system, http, description: str) -> tuple[str, str,
     return f"{s.url_of('workflow')}/v1/complaints/{complaint_id}", status_url, complaint_id
 
 
+async def test_a_lead_hands_an_off_duty_persons_complaints_to_colleagues_on_duty(system, http):
+    """Liu Yang is off sick: the manager hands her complaints in handling to the senior agents on
+    duty (Chen Jie, the group's other member), each an assignment with the reason; the owner
+    stays; what is already handed over is not handed again."""
+    workflow = system.settings.url_of("workflow")
+    as_manager = await system.staff_headers("wang.fang")
+    as_her = await system.staff_headers("liu.yang")
+    complaints = [
+        await _assigned_complaint(system, http, f"charged twice for order {uuid.uuid4().hex[:8]}, refund me")
+        for _ in range(2)
+    ]
+    for complaint, _, _ in complaints:
+        taken = await http.post(f"{complaint}/assign", json={"assignee": "liu.yang"}, headers=as_manager)
+        assert taken.status_code == 200 and taken.json()["group"] == "senior-agents", taken.text
+    first = complaints[0][0]
+    assert (await http.post(f"{first}/acknowledge", headers=as_her)).status_code == 200  # she owns it now
+    ids = {complaint_id for _, _, complaint_id in complaints}
+    hand_over = f"{workflow}/v1/staff/liu.yang/hand-over"
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+
+    on_duty = await http.post(hand_over, headers={**as_manager, **key})
+    assert on_duty.status_code == 409 and on_duty.json()["fields"][0]["field"] == "staff_id"  # not while on duty
+    duty = f"{workflow}/v1/staff/liu.yang/duty"
+    assert (await http.put(duty, json={"on_duty": False}, headers=as_manager)).status_code == 200
+    try:
+        assert (await http.post(hand_over, headers=key)).status_code == 401
+        agent = await http.post(hand_over, headers={**await system.staff_headers("zhou.ting"), **key})
+        assert agent.status_code == 403 and "group lead" in agent.json()["message"]
+        nobody = await http.post(f"{workflow}/v1/staff/no.one/hand-over", headers={**as_manager, **key})
+        assert nobody.status_code == 404
+
+        handed = await http.post(hand_over, headers={**as_manager, **key})
+        assert handed.status_code == 200, handed.text
+        ours = {h["complaint_id"]: h["assignee"] for h in handed.json()["handed_over"] if h["complaint_id"] in ids}
+        assert ours == dict.fromkeys(ids, "chen.jie")
+        again = await http.post(hand_over, headers={**as_manager, **key})
+        assert again.status_code == 200 and again.json()["handed_over"] == []  # nothing is hers any more
+    finally:
+        assert (await http.put(duty, json={"on_duty": True}, headers=as_manager)).status_code == 200
+
+    for complaint, _, _ in complaints:
+        view = (await http.get(complaint, headers=as_manager)).json()
+        assert view["assignee"] == "chen.jie"
+        assert view["owner"] == ("liu.yang" if complaint == first else None)  # the first responder stays
+        events = (await http.get(f"{complaint}/events", headers=as_manager)).json()["events"]
+        moved = [e["data"] for e in events if e["type"] == "AssignedToPerson"][-1]
+        assert (moved["staff_id"], moved["assignee"]) == ("wang.fang", "chen.jie")
+        assert "handed over from liu.yang" in moved["note"]
+
+
 async def test_the_customer_and_staff_reopen_a_resolved_complaint_within_its_window(system, http):
     complaint, status_url, complaint_id = await _assigned_complaint(system, http, "the agent was rude to me")
     as_agent = await system.staff_headers("zhou.ting")  # front-line-service

@@ -212,6 +212,9 @@ LABELS: dict[str, tuple[str, str]] = {
     # (My work's "Mine" also lists those they own or liaise on).
     "assigned_open": ("在办（已分派）", "Assigned, open"),
     "addressed_to_me": ("升级给我的", "Escalations to me"),
+    "hand_over": ("转交给在岗同事", "Hand over to colleagues on duty"),
+    "handed_over_from": ("已转交的投诉，原处理人", "Complaints handed over from"),
+    "left_with_them": ("未能转交（请手动分派）", "Not handed over (assign these by hand)"),
     "level": ("级别", "Level"),
     "only_leads": ("团队页面仅限组长及以上", "The team page is for group leads and up"),
     # recording a complaint taken down by phone, at a counter or in a chat group

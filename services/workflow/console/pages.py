@@ -28,7 +28,7 @@ from services.common.settings import get_settings
 from services.common.web import ApiError
 from services.common.web_session import language_of, new_form_token, page_headers, same_origin, switch_language
 from services.intake.contract import WaitingComplaints
-from services.workflow import contacts, inbox, kept_views, not_started, outbox, recording, staff_auth
+from services.workflow import contacts, handover, inbox, kept_views, not_started, outbox, recording, staff_auth
 from services.workflow.acting import Desk
 from services.workflow.console import forms, record_form
 from services.workflow.console.labels import label
@@ -556,9 +556,34 @@ async def reports(request: Request, session: CurrentSession) -> Response:
 
 @router.get("/team", response_class=HTMLResponse)
 async def team(request: Request, session: CurrentSession) -> Response:
-    staff = session.staff
-    if not staff.at_least("group_lead"):
+    if not session.staff.at_least("group_lead"):
         return _render(request, "forbidden.html", {"session": session, "reason": "only_leads"}, status=403)
+    return await _team_page(request, session)
+
+
+@router.post("/team/hand-over/{staff_id}", response_class=HTMLResponse)
+async def hand_over(request: Request, staff_id: str, session: CurrentSession, form: CheckedForm) -> Response:
+    """An off-duty person's complaints to colleagues on duty (handover.py), from the Team page:
+    the page again, saying what went to whom and what stayed. The form's key hands over once."""
+    key = form.get("handover_key") or str(uuid.uuid4())
+    router = request.app.state.router
+    try:
+        done = await handover.hand_over(_desk(request), router, session.staff, staff_id, f"console:{key}")
+    except ApiError as exc:
+        if exc.status != 409:  # back on duty meanwhile: said on the page; the rest is its own answer
+            raise
+        return await _team_page(request, session, error=exc.message, status=409)
+    return await _team_page(request, session, handed={"person": staff_id, **done.model_dump()})
+
+
+async def _team_page(
+    request: Request,
+    session: Session,
+    handed: dict[str, Any] | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    staff = session.staff
     pool, config = request.app.state.pool, request.app.state.router.config
     breached_by_person = {
         r["assignee"]: r["n"]
@@ -573,8 +598,13 @@ async def team(request: Request, session: CurrentSession) -> Response:
         "groups": await inbox.open_counts(pool),
         "to_me": await inbox.escalations_to(pool, staff, config),
         "duty_key": str(uuid.uuid4()),
+        "handover_key": str(uuid.uuid4()),
+        "in_handling": await handover.in_handling_by_person(pool),
+        "handed": handed,
+        "error": error,
+        "names": await request.app.state.router.names(),
     }
-    return _render(request, "team.html", context)
+    return _render(request, "team.html", context, status=status)
 
 
 @router.post("/team/duty/{staff_id}")
