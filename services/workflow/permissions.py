@@ -19,9 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.workflow.contract.names import RANK
-from services.workflow.routing import RoutingConfig
-
-LEADING_ROLES = ("group_lead", "department_head", "manager")
+from services.workflow.routing import LEADING_ROLES, RoutingConfig
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ ROUTING_FILE = Path(__file__).with_name("routing.toml")
 ROSTER_FILE = Path(__file__).with_name("roster.toml")
 Strategy = Literal["round_robin", "least_loaded"]
 ROLES = ("agent", "senior", "liaison", "manager", "admin")
+# The escalation chain's roles, lowest first: who leads a group, and whom groups answer to.
+LEADING_ROLES = ("group_lead", "department_head", "manager")
 
 
 class RoutingError(ValueError):
@@ -95,6 +97,17 @@ class RoutingConfig:
     def holders(self, role: str, group: str) -> tuple[str, ...]:
         """The staff who hold a chain role for a group: the group's own, else everyone's ("*")."""
         return self.escalation.get(group, {}).get(role) or self.escalation.get("*", {}).get(role) or ()
+
+    def common_superiors(self, group: str, other: str) -> tuple[str, ...]:
+        """Who two groups that disagree answer to together (source 001: a disagreement between
+        departments goes up to their common superior): the holders of the lowest chain role
+        held for both by the same people, else the first group's managers."""
+        for role in LEADING_ROLES:
+            theirs = set(self.holders(role, other))
+            common = tuple(staff_id for staff_id in self.holders(role, group) if staff_id in theirs)
+            if common:
+                return common
+        return self.holders(LEADING_ROLES[-1], group)
 
     def group_for(self, request: RouteRequest) -> RouteRule:
         for rule in self.routes:
@@ -314,10 +327,14 @@ class Router:
         if person:  # named by id in the workflow (it reads no roster): addressed by name, as a role's copies are
             name = await self.pool.fetchval("SELECT name FROM workflow.staff WHERE staff_id = $1", person[1])
             return [("", {**request, "recipient_name": name} if name else request)]
+        between = re.fullmatch(r"superior:([^|]+)\|(.+)", address)
         role_at = re.fullmatch(r"role:([a-z_]+)@(.+)", address)
-        if not role_at:
+        if between:
+            holders = self.config.common_superiors(between[1], between[2])
+        elif role_at:
+            holders = self.config.holders(role_at[1], role_at[2])
+        else:
             return [("", request)]
-        holders = self.config.holders(role_at[1], role_at[2])
         if not holders:
             return [("", request)]  # not a chain role (the group's queue): the group's mailbox
         rows = await self.pool.fetch(

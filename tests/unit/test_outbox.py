@@ -14,7 +14,7 @@ from services.common.service_auth import bearer
 from services.notify.contract import KeyedNotificationRequest
 from services.run import free_port
 from services.workflow.outbox import MessageRelay
-from services.workflow.routing import Router, RoutingError, load_routing
+from services.workflow.routing import Router, RoutingConfig, RoutingError, load_routing
 from tests.conftest import AS_WORKFLOW, TOKENS
 
 
@@ -194,6 +194,49 @@ async def test_an_escalation_to_a_role_reaches_the_people_who_hold_it_once_each(
     assert await router.recipients(to_one) == [("", {**to_one, "recipient_name": "Ma Jun"})]
     gone = {**to_one, "recipient_name": "someone.gone", "recipient_address": "staff:someone.gone"}
     assert await router.recipients(gone) == [("", gone)]  # off the roster: as the workflow named them
+
+
+def test_two_groups_that_disagree_answer_to_the_lowest_superior_they_share():
+    """Source 001: a disagreement between departments goes up to their common superior."""
+    own_leads = RoutingConfig(
+        groups={},
+        routes=(),
+        escalation={
+            "a": {"group_lead": ("lead.a",)},
+            "b": {"group_lead": ("lead.b",)},
+            "*": {"department_head": ("head",), "manager": ("boss",)},
+        },
+    )
+    assert own_leads.common_superiors("a", "b") == ("head",)
+    assert own_leads.common_superiors("a", "a") == ("lead.a",)
+    shared = RoutingConfig(groups={}, routes=(), escalation={"*": {"group_lead": ("l1", "l2"), "manager": ("m",)}})
+    assert shared.common_superiors("a", "b") == ("l1", "l2")
+    apart = RoutingConfig(
+        groups={},
+        routes=(),
+        escalation={
+            "a": {"group_lead": ("x",), "department_head": ("d1",), "manager": ("m1",)},
+            "b": {"group_lead": ("y",), "department_head": ("d2",), "manager": ("m2",)},
+        },
+    )
+    assert apart.common_superiors("a", "b") == ("m1",)  # nobody shared: the first group's managers
+
+
+async def test_a_disputed_transfer_reaches_the_people_both_groups_answer_to(store):
+    router = Router(store.pool, load_routing())
+    await router.load_roster()
+    await store.pool.execute("UPDATE workflow.staff SET on_duty = true")
+    disputed = {
+        "template": "transfer_disputed",
+        "channel": "internal",
+        "recipient_name": "common superior of front-line-service and liaison-operations",
+        "recipient_address": "superior:front-line-service|liaison-operations",
+    }
+    people = await router.recipients(disputed)
+    assert [(suffix, r["recipient_address"], r["recipient_name"]) for suffix, r in people] == [
+        ("liu.yang", "staff:liu.yang", "Liu Yang"),  # routing.toml: they lead every group
+        ("chen.jie", "staff:chen.jie", "Chen Jie"),
+    ]
 
 
 async def test_an_escalation_role_nobody_holds_stops_the_worker_at_start(store):
