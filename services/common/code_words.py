@@ -130,6 +130,7 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "liaison_assigned": ("业务联络人指派", "liaison assigned"),
         "transfer_request": ("转办请求", "transfer request"),
         "transfer_declined": ("转办被退回", "transfer declined"),
+        "transfer_disputed": ("转办分歧待裁决", "transfer disputed"),
         "compensation_approval": ("补偿待审批", "compensation to approve"),
         "compensation_decided": ("补偿审批结果", "compensation decided"),
         "customer_wrote_again": ("客户再次来信", "customer wrote again"),

@@ -154,7 +154,8 @@ class ComplaintWorkflow(OlderGenerations):
         a local activity is found on replay only if no workflow task ended between the two (a
         query can end one), so the later behaviours (routing, the liaison) are implied by this
         check instead of checked where they happen."""
-        self._compensation_in_words = workflow.patched("compensation-in-words-v1")
+        self._disputes_go_up = workflow.patched("transfer-disputes-v1")
+        self._compensation_in_words = self._disputes_go_up or workflow.patched("compensation-in-words-v1")
         self._short_local = self._compensation_in_words or workflow.patched("short-local-attempts-v1")
         self._re_aim_first_wait = self._short_local or workflow.patched("re-aimed-wait-v1")
         self._quiet_timers = self._re_aim_first_wait or workflow.patched("quiet-timers-v1")
@@ -619,19 +620,36 @@ class ComplaintWorkflow(OlderGenerations):
 
     @workflow.update
     async def decline_transfer(self, action: DeclineTransferAction) -> ComplaintView:
-        """The receiving department does not take it: back to whoever asked, with the reason."""
+        """The receiving department does not take it: back to whoever asked, with the reason, and
+        the disagreement up to the two groups' common superior, who decides (source 001)."""
         now = workflow.now()
         pending = self.view.transfer
         assert pending is not None  # the validator saw it
         self.sla.meet("transfer_acceptance", now)
         self.view.transfer = None
         facts = {"from_group": pending.from_group, "to_group": pending.to_group, "reason": action.reason}
+        key = self._action_key("transfer-declined", now)
         sender = self._to_person(
-            "transfer_declined",
-            pending.requested_by,
-            {**facts, "declined_by": action.staff_id},
-            self._action_key("transfer-declined", now),
+            "transfer_declined", pending.requested_by, {**facts, "declined_by": action.staff_id}, key
         )
+        messages = [sender]
+        if self._disputes_go_up:
+            between = f"{pending.from_group}|{pending.to_group}"  # the relay finds who they answer to (routing.py)
+            messages.append(
+                self._message(
+                    "transfer_disputed",
+                    "internal",
+                    f"common superior of {pending.from_group} and {pending.to_group}",
+                    f"superior:{between}",
+                    {
+                        **facts,
+                        "declined_by": action.staff_id,
+                        "requested_by": pending.requested_by,
+                        "tier": self.sla.tier,
+                    },
+                    f"{key}/superior",
+                )
+            )
         await self._record(
             events.TransferDeclined(
                 staff_id=action.staff_id,
@@ -639,7 +657,7 @@ class ComplaintWorkflow(OlderGenerations):
                 waited_seconds=(now - pending.requested_at).total_seconds(),
                 deadlines=self._deadlines(),
             ),
-            messages=[sender],
+            messages=messages,
         )
         return self.view
 

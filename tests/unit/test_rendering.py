@@ -109,6 +109,14 @@ STAFF_TEMPLATES = {
         "declined_by": "ma.jun",
         "tier": 2,
     },
+    "transfer_disputed": {
+        "from_group": "front-line-service",
+        "to_group": "liaison-operations",
+        "reason": "not ours",
+        "declined_by": "ma.jun",
+        "requested_by": "zhou.ting",
+        "tier": 2,
+    },
     "compensation_approval": {
         "kind": "written_apology",
         "amount": None,

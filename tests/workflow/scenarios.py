@@ -344,8 +344,9 @@ SCENARIOS = {
 # messages in the customer's language and zone with fallbacks, a word before a second follow-up;
 # quiet-timers-v1: deadlines fire without a search-attribute upsert; re-aimed-wait-v1: the first
 # wait after receipt is cut short; short-local-attempts-v1: local activities retry on timers;
-# compensation-in-words-v1: the written result cites what was granted in the customer's language).
-GENERATION = "compensation-in-words-v1"
+# compensation-in-words-v1: the written result cites what was granted in the customer's language;
+# transfer-disputes-v1: a declined transfer also goes up to the two groups' common superior).
+GENERATION = "transfer-disputes-v1"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

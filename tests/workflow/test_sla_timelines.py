@@ -443,7 +443,7 @@ async def test_a_transfer_not_accepted_in_time_escalates_in_the_receiving_depart
     await finish(handle)
 
 
-async def test_a_declined_transfer_goes_back_to_the_sender_with_the_reason(env, store, alerts):
+async def test_a_declined_transfer_goes_back_to_the_sender_and_up_to_the_common_superior(env, store, alerts):
     received = await skip_to(env, WEDNESDAY, time(10, 0))
     handle = await start(env.client, a_complaint(received, MONEY))
     await wait_for_event(handle, "Assigned")
@@ -462,8 +462,13 @@ async def test_a_declined_transfer_goes_back_to_the_sender_with_the_reason(env, 
     declined = next(e for e in await events_of(store, handle) if e.type == "TransferDeclined")
     assert declined.data["reason"] == "no defect: a billing question"
     assert scenarios.on_plan(timedelta(seconds=declined.data["waited_seconds"]), timedelta(minutes=30))
-    sender = [n for n in await alerts.of(handle.id.removeprefix("complaint-")) if n.template == "transfer_declined"]
+    told = await alerts.of(handle.id.removeprefix("complaint-"))
+    sender = [n for n in told if n.template == "transfer_declined"]
     assert [n.recipient_address for n in sender] == ["staff:agent-2"]
+    # The disagreement goes up to whom both groups answer to, who decides (source 001).
+    disputed = [n for n in told if n.template == "transfer_disputed"]
+    assert [n.recipient_address for n in disputed] == [f"superior:{group}|liaison-product"]
+    assert (disputed[0].variables["requested_by"], disputed[0].variables["declined_by"]) == ("agent-2", "zheng.li")
     await finish(handle)
 
 
