@@ -42,6 +42,7 @@ from services.workflow import contacts, handover, inbox, kept_views, not_started
 from services.workflow.acting import Desk
 from services.workflow.authority import load_authority
 from services.workflow.console import pages as console
+from services.workflow.console import record_page, team_page
 from services.workflow.console.session import SignInRequired
 from services.workflow.contract import (
     KEPT_VIEW_PATH,
@@ -135,6 +136,8 @@ app = service_app(
 )
 
 app.include_router(console.router)
+app.include_router(record_page.router)
+app.include_router(team_page.router)
 app.include_router(erasure_api.router)
 
 

@@ -11,7 +11,7 @@ from services.common.code_words import value_label
 from services.intake import words as customer_words
 from services.reporting import words as dashboard_words
 from services.workflow.console import labels as console_words
-from services.workflow.console.pages import PAGES as CONSOLE_PAGES
+from services.workflow.console.rendering import PAGES as CONSOLE_PAGES
 from services.workflow.routing import RoutingError, load_routing
 
 ROOT = Path(__file__).resolve().parents[2]

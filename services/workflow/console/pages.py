@@ -2,7 +2,8 @@
 
 My work (my complaints and my groups' queues, nearest deadline first), a complaint (record,
 classification and why, every deadline, timeline, messages, notes, and exactly the actions the
-stage and my role allow), Team (leads and up: load, breaches, escalations to me, duty).
+stage and my role allow). Recording a complaint and Team have modules of their own
+(record_page.py, team_page.py); what every page shares is in rendering.py.
 """
 
 import json
@@ -11,27 +12,23 @@ import uuid
 from collections.abc import Awaitable
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any, get_args
 from urllib.parse import urlencode
 
 import httpx
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
-from services.common.code_words import FIELD_VALUES, value_label
 from services.common.domain_events import RepeatLinked, payload_of
-from services.common.money import written_amount
 from services.common.privacy import mask_name, masked_event_data
 from services.common.settings import get_settings
 from services.common.web import ApiError
-from services.common.web_session import language_of, new_form_token, page_headers, same_origin, switch_language
+from services.common.web_session import new_form_token, same_origin, switch_language
 from services.intake.contract import WaitingComplaints
-from services.workflow import contacts, handover, inbox, kept_views, not_started, outbox, recording, staff_auth
-from services.workflow.acting import Desk
-from services.workflow.console import forms, record_form
-from services.workflow.console.labels import label
+from services.workflow import contacts, inbox, kept_views, not_started, outbox, staff_auth
+from services.workflow.console import forms
+from services.workflow.console.record_page import RECORDED
+from services.workflow.console.rendering import PAGE_HEADERS, STATIC, desk_of, lang_of, render
 from services.workflow.console.session import (
     LANG_COOKIE,
     SESSION_COOKIE,
@@ -45,72 +42,25 @@ from services.workflow.console.session import (
 from services.workflow.contract import ComplaintType, Customer, ErasureBody, Stage
 from services.workflow.erasure.activities import erasures_of
 from services.workflow.erasure.api import ERASING_ROLE, start_erasure
-from services.workflow.permissions import LEADING_ROLES, Handling, Staff, recording_refusal, refusal
+from services.workflow.permissions import LEADING_ROLES, Handling, Staff, refusal
 from services.workflow.playbooks import suggest
 from services.workflow.routing import RoutingConfig
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)
-PAGES = Jinja2Templates(directory=Path(__file__).parent / "templates")
-STATIC = Path(__file__).parent / "static"
-PAGE_HEADERS = page_headers()
-
 # Scalar event fields worth a line on the timeline (the rest is on the record or in deadlines).
 _TIMELINE_FIELDS = (
     "staff_id", "assignee", "group", "to_group", "from_group", "tier", "to_tier", "complaint_type", "to_type",
     "target", "level", "to", "message", "plan", "question", "reason", "text", "note", "kind", "amount",
     "approved", "outcome", "status", "channel", "liaison",
 )  # fmt: skip
-# Fields that name a member of staff: pages show the person's name (their id on hover).
-_PEOPLE_FIELDS = frozenset({"staff_id", "assignee", "liaison"})
-
-
-def _lang(request: Request) -> str:
-    return language_of(request, LANG_COOKIE)
-
-
-def _render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
-    lang = _lang(request)
-    zone = get_settings().time_zone
-
-    def local(moment: datetime | None, with_seconds: bool = False) -> str:
-        if moment is None:
-            return ""
-        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M")
-
-    response = PAGES.TemplateResponse(
-        request,
-        template,
-        {
-            "t": lambda key: label(key, lang),
-            "v": lambda kind, value: value_label(kind, value, lang),
-            "field_values": FIELD_VALUES,
-            "g": lambda group: request.app.state.router.config.title_of(group, lang),
-            "lang": lang,
-            "local": local,
-            "money": lambda amount: written_amount(amount, lang),
-            "zone": zone.key,
-            "people_fields": _PEOPLE_FIELDS,
-            "names": {},
-            **context,
-        },
-        status_code=status,
-    )
-    response.headers.update(PAGE_HEADERS)
-    return response
-
-
-def _desk(request: Request) -> Desk:
-    return request.app.state.desk
-
-
 # ---------------------------------------------------------------- sign-in
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
 async def sign_in_page(request: Request, next: Annotated[str | None, Query(max_length=500)] = None) -> Response:
     token = new_form_token()
-    response = _render(request, "sign_in.html", {"csrf": token, "next": safe_next(next), "error": None})
+    response = render(request, "sign_in.html", {"csrf": token, "next": safe_next(next), "error": None})
     set_cookie(request, response, SIGN_IN_COOKIE, token, max_age=3600)
     return response
 
@@ -134,7 +84,7 @@ async def sign_in(
     if issued is None:
         token = new_form_token()
         context = {"csrf": token, "next": safe_next(next), "error": error or "wrong_password", "staff_id": staff_id}
-        response = _render(request, "sign_in.html", context, status=401 if error is None else 429)
+        response = render(request, "sign_in.html", context, status=401 if error is None else 429)
         set_cookie(request, response, SIGN_IN_COOKIE, token, max_age=3600)
         return response
     signed_in = RedirectResponse(safe_next(next), status_code=303)
@@ -153,7 +103,7 @@ async def sign_out(request: Request, session: CurrentSession, form: CheckedForm)
 
 @router.get("/password", response_class=HTMLResponse)
 async def password_page(request: Request, session: CurrentSession, changed: bool = False) -> HTMLResponse:
-    return _render(request, "password.html", {"session": session, "changed": changed})
+    return render(request, "password.html", {"session": session, "changed": changed})
 
 
 @router.post("/password", response_class=HTMLResponse)
@@ -174,7 +124,7 @@ async def change_password(request: Request, session: CurrentSession, form: Check
         except staff_auth.UnfitPassword as exc:
             error, status = f"password_{exc.problem}", 422
     if error:
-        return _render(request, "password.html", {"session": session, "error": error}, status=status)
+        return render(request, "password.html", {"session": session, "error": error}, status=status)
     return RedirectResponse("/console/password?changed=true", status_code=303)
 
 
@@ -267,11 +217,7 @@ async def my_work(
         "session": session,
         "mine": _rows(mine),
         "queue": _rows([i for i in queue if i.complaint_id not in mine_ids]),
-        "queue_title": "my_queues"
-        if groups is not None
-        else "all_open"
-        if staff.at_least("manager")
-        else "found_everywhere",
+        "queue_title": _queue_title(staff, groups),
         "filters": {
             "tier": int(tier_number) if tier_number else "",
             "stage": narrowed.stage or "",
@@ -287,7 +233,13 @@ async def my_work(
         "now": datetime.now().astimezone(),
         "names": await request.app.state.router.names(),
     }
-    return _render(request, "my_work.html", context)
+    return render(request, "my_work.html", context)
+
+
+def _queue_title(staff: Staff, groups: tuple[str, ...] | None) -> str:
+    if groups is not None:
+        return "my_queues"
+    return "all_open" if staff.at_least("manager") else "found_everywhere"  # a search, in every queue
 
 
 # ---------------------------------------------------------------- a complaint
@@ -312,7 +264,7 @@ def _reply_by(received: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 async def _complaint_context(request: Request, session: Session, complaint_id: str) -> dict[str, Any]:
-    desk, pool, state = _desk(request), request.app.state.pool, request.app.state
+    desk, pool, state = desk_of(request), request.app.state.pool, request.app.state
     view = await kept_views.staff_view(pool, desk.complaints, state.events, state.intake, complaint_id)
     live = view.live
     record = await inbox.row_of(pool, complaint_id)
@@ -327,7 +279,7 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
         if isinstance(repeat := payload_of(e.type, e.data), RepeatLinked):
             wrote_again.append({**masked_event_data(e.data), "at": repeat.received_at or e.occurred_at})
     timeline = []
-    lang = _lang(request)
+    lang = lang_of(request)
     in_chinese, routing_config = lang == "zh", request.app.state.router.config
     for event in events:
         data = masked_event_data(event.data)
@@ -429,8 +381,8 @@ async def complaint_page(
     request: Request, complaint_id: str, session: CurrentSession, done: Annotated[str | None, Query()] = None
 ) -> Response:
     context = await _complaint_context(request, session, complaint_id)
-    known = done in forms.BY_ACTION or done in (ERASE, "recorded", "recorded_linked")
-    return _render(request, "complaint.html", {**context, "done": done if known else None})
+    known = done in forms.BY_ACTION or done == ERASE or done in RECORDED
+    return render(request, "complaint.html", {**context, "done": done if known else None})
 
 
 @router.post("/complaints/{complaint_id}/contact", response_class=HTMLResponse)
@@ -441,12 +393,12 @@ async def show_contact(request: Request, complaint_id: str, session: CurrentSess
     try:
         body = forms.validated(contacts.ContactRequest, {"purpose": form.get("purpose", "")}, "purpose")
         contact = await contacts.show(
-            state.pool, state.events, _desk(request), session.staff, complaint_id, body.purpose
+            state.pool, state.events, desk_of(request), session.staff, complaint_id, body.purpose
         )
     except ApiError as exc:
         return await _refused(request, session, complaint_id, "show_contact", exc)
     context = await _complaint_context(request, session, complaint_id)
-    return _render(request, "complaint.html", {**context, "contact": contact, "done": None})
+    return render(request, "complaint.html", {**context, "contact": contact, "done": None})
 
 
 @router.post(f"/complaints/{{complaint_id}}/{ERASE}", response_class=HTMLResponse)
@@ -460,7 +412,7 @@ async def erase(request: Request, complaint_id: str, session: CurrentSession, fo
         if form.get("confirm") != "yes":
             raise ApiError(422, "invalid_request", "confirm: tick the box to confirm the erasure", field="confirm")
         body = forms.validated(ErasureBody, {"complaint_id": complaint_id, "basis": form.get("basis", "")}, "basis")
-        await start_erasure(request.app.state.pool, _desk(request).complaints, session.staff, body, f"console:{key}")
+        await start_erasure(request.app.state.pool, desk_of(request).complaints, session.staff, body, f"console:{key}")
 
     return await _done_or_refused(request, session, complaint_id, ERASE, erasing())
 
@@ -469,7 +421,7 @@ async def erase(request: Request, complaint_id: str, session: CurrentSession, fo
 async def act(request: Request, complaint_id: str, action: str, session: CurrentSession, form: CheckedForm) -> Response:
     """One action from its form; a refusal is shown on the page with its reason and status."""
     key = form.get("action_key") or str(uuid.uuid4())  # one per rendered form: a resubmit acts once
-    acting = forms.perform(_desk(request), session.staff, complaint_id, action, form, f"console:{key}")
+    acting = forms.perform(desk_of(request), session.staff, complaint_id, action, form, f"console:{key}")
     return await _done_or_refused(request, session, complaint_id, action, acting)
 
 
@@ -491,48 +443,7 @@ async def _refused(request: Request, session: Session, complaint_id: str, action
         raise exc
     context = await _complaint_context(request, session, complaint_id)
     error = {"action": action, "message": exc.message, "field": exc.field}
-    return _render(request, "complaint.html", {**context, "error": error, "done": None}, status=exc.status)
-
-
-# ---------------------------------------------------------------- recording a complaint
-
-
-def _record_page(request: Request, session: Session, values: dict[str, str], error: ApiError | None = None):
-    """The form, filled with what was posted when it was refused; a new key for each form shown
-    empty, the same key again with a refused one (nothing was recorded under it)."""
-    context = {
-        "session": session,
-        "channels": [c.value for c in recording.STAFF_CHANNELS],
-        "values": values,
-        "record_key": values.get("record_key") or str(uuid.uuid4()),
-        "error": {"message": error.message, "field": error.field} if error else None,
-    }
-    return _render(request, "record.html", context, status=error.status if error else 200)
-
-
-@router.get("/record", response_class=HTMLResponse)
-async def record_page(request: Request, session: CurrentSession) -> Response:
-    if recording_refusal(session.staff):
-        return _render(request, "forbidden.html", {"session": session, "reason": "only_serving_staff"}, status=403)
-    return _record_page(request, session, {})
-
-
-@router.post("/record", response_class=HTMLResponse)
-async def record(request: Request, session: CurrentSession, form: CheckedForm) -> Response:
-    """A complaint taken down on the phone, at a counter or in a chat group, through the staff
-    API's path (recording.py); to its page once recorded, or the form again with the refusal.
-    The form's key records it once however often it is sent."""
-    key = form.get("record_key") or str(uuid.uuid4())
-    try:
-        taken = record_form.taken_down(form, get_settings().time_zone)
-        recorded = await recording.record(request.app.state.intake, session.staff, taken, f"console:{key}")
-    except ApiError as exc:
-        if exc.status not in (409, 422, 503):  # a refusal of the person (403) is its own page
-            raise
-        refused = ApiError(exc.status, exc.code, exc.message, record_form.form_field(exc.field), exc.headers)
-        return _record_page(request, session, form, refused)
-    done = "recorded_linked" if recorded.linked_to else "recorded"
-    return RedirectResponse(f"/console/complaints/{recorded.complaint_id}?done={done}", status_code=303)
+    return render(request, "complaint.html", {**context, "error": error, "done": None}, status=exc.status)
 
 
 # ---------------------------------------------------------------- reports
@@ -544,75 +455,8 @@ async def reports(request: Request, session: CurrentSession) -> Response:
     language: a one-use code in the redirect, which the dashboard trades for its own session (no
     second password). The dashboard decides who may read reports."""
     issued = await staff_auth.hand_off(request.app.state.pool, session.staff.staff_id)
-    handed = urlencode({"code": issued.token, "lang": _lang(request)})
+    handed = urlencode({"code": issued.token, "lang": lang_of(request)})
     target = f"{get_settings().url_of('reporting')}/dashboard/handoff?{handed}"
     response = RedirectResponse(target, status_code=303)
     response.headers.update(PAGE_HEADERS)
     return response
-
-
-# ---------------------------------------------------------------- team
-
-
-@router.get("/team", response_class=HTMLResponse)
-async def team(request: Request, session: CurrentSession) -> Response:
-    if not session.staff.at_least("group_lead"):
-        return _render(request, "forbidden.html", {"session": session, "reason": "only_leads"}, status=403)
-    return await _team_page(request, session)
-
-
-@router.post("/team/hand-over/{staff_id}", response_class=HTMLResponse)
-async def hand_over(request: Request, staff_id: str, session: CurrentSession, form: CheckedForm) -> Response:
-    """An off-duty person's complaints to colleagues on duty (handover.py), from the Team page:
-    the page again, saying what went to whom and what stayed. The form's key hands over once."""
-    key = form.get("handover_key") or str(uuid.uuid4())
-    router = request.app.state.router
-    try:
-        done = await handover.hand_over(_desk(request), router, session.staff, staff_id, f"console:{key}")
-    except ApiError as exc:
-        if exc.status != 409:  # back on duty meanwhile: said on the page; the rest is its own answer
-            raise
-        return await _team_page(request, session, error=exc.message, status=409)
-    return await _team_page(request, session, handed={"person": staff_id, **done.model_dump()})
-
-
-async def _team_page(
-    request: Request,
-    session: Session,
-    handed: dict[str, Any] | None = None,
-    error: str | None = None,
-    status: int = 200,
-) -> Response:
-    staff = session.staff
-    pool, config = request.app.state.pool, request.app.state.router.config
-    breached_by_person = {
-        r["assignee"]: r["n"]
-        for r in await pool.fetch(
-            "SELECT assignee, count(*) AS n FROM workflow.inbox WHERE stage <> 'closed' AND breached GROUP BY assignee"
-        )
-    }
-    context = {
-        "session": session,
-        "people": await request.app.state.router.staff(),
-        "breached_by_person": breached_by_person,
-        "groups": await inbox.open_counts(pool),
-        "to_me": await inbox.escalations_to(pool, staff, config),
-        "duty_key": str(uuid.uuid4()),
-        "handover_key": str(uuid.uuid4()),
-        "in_handling": await handover.in_handling_by_person(pool),
-        "handed": handed,
-        "error": error,
-        "names": await request.app.state.router.names(),
-    }
-    return _render(request, "team.html", context, status=status)
-
-
-@router.post("/team/duty/{staff_id}")
-async def set_duty(request: Request, staff_id: str, session: CurrentSession, form: CheckedForm) -> Response:
-    staff = session.staff
-    if staff_id != staff.staff_id and not staff.at_least("group_lead"):
-        raise ApiError(403, "forbidden", "only a group lead or above sets someone else's duty")
-    member = await request.app.state.router.set_on_duty(staff_id, form.get("on_duty") == "yes")
-    if member is None:
-        raise ApiError(404, "not_found", f"no staff member '{staff_id}'", field="staff_id")
-    return RedirectResponse("/console/team" if staff.at_least("group_lead") else "/console", status_code=303)

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.common.web import ApiError
-from services.workflow.console.record_form import form_field, taken_down
+from services.workflow.console.record_page import form_field, taken_down
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 FORM = {
