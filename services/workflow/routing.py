@@ -17,6 +17,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from services.workflow.contract import AssignAction, ComplaintClient, ComplaintError
+from services.workflow.contract.names import SUPERIORS_ADDRESS
 
 log = logging.getLogger(__name__)
 
@@ -327,7 +328,7 @@ class Router:
         if person:  # named by id in the workflow (it reads no roster): addressed by name, as a role's copies are
             name = await self.pool.fetchval("SELECT name FROM workflow.staff WHERE staff_id = $1", person[1])
             return [("", {**request, "recipient_name": name} if name else request)]
-        between = re.fullmatch(r"superior:([^|]+)\|(.+)", address)
+        between = SUPERIORS_ADDRESS.fullmatch(address)
         role_at = re.fullmatch(r"role:([a-z_]+)@(.+)", address)
         if between:
             holders = self.config.common_superiors(between[1], between[2])

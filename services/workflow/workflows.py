@@ -66,7 +66,7 @@ with workflow.unsafe.imports_passed_through():
         TransferAction,
         static_summary,
     )
-    from services.workflow.contract.names import STATUS_QUERY, WORKFLOW_TYPE
+    from services.workflow.contract.names import STATUS_QUERY, WORKFLOW_TYPE, superiors_of
     from services.workflow.eventstore import TaskFence
     from services.workflow.legacy import OlderGenerations, legacy_classification
     from services.workflow.routing import Route, RouteRequest
@@ -634,13 +634,12 @@ class ComplaintWorkflow(OlderGenerations):
         )
         messages = [sender]
         if self._disputes_go_up:
-            between = f"{pending.from_group}|{pending.to_group}"  # the relay finds who they answer to (routing.py)
             messages.append(
                 self._message(
                     "transfer_disputed",
                     "internal",
                     f"common superior of {pending.from_group} and {pending.to_group}",
-                    f"superior:{between}",
+                    superiors_of(pending.from_group or pending.to_group, pending.to_group),  # no group: its leads
                     {
                         **facts,
                         "declined_by": action.staff_id,

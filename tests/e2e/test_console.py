@@ -467,6 +467,26 @@ async def _stage_is(http: httpx.AsyncClient, complaint: str, stage: str) -> bool
     return (await http.get(complaint)).json().get("stage") == stage
 
 
+async def test_a_declined_transfer_is_on_the_common_superiors_desk(system, browser):
+    complaint_id = await submit(system, f"the agent was rude and hung up on me ({uuid.uuid4().hex[:6]})")
+    complaint = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
+    async with httpx.AsyncClient(timeout=30, headers=await system.staff_headers("zhou.ting")) as http:
+        await eventually(lambda: _stage_is(http, complaint, "assigned"))
+        assert (await http.post(f"{complaint}/acknowledge")).status_code == 200
+        asked = await http.post(f"{complaint}/transfer", json={"to_group": "liaison-product", "reason": "a defect?"})
+        assert asked.status_code == 200, asked.text
+    async with httpx.AsyncClient(timeout=30, headers=await system.staff_headers("zheng.li")) as http:
+        declined = await http.post(f"{complaint}/transfer/decline", json={"reason": "rudeness is not a defect"})
+        assert declined.status_code == 200, declined.text
+
+    # Both groups answer to the group leads (routing.toml): the disagreement is on their desk.
+    lead = await sign_in(browser, system, "liu.yang")
+    disputed = lead.get_by_test_id("alerts").locator("li").filter(has_text=complaint_id)
+    await expect(disputed).to_contain_text("transfer disputed")
+    agent = await sign_in(browser, system, "zhao.min")  # neither group's superior
+    await expect(agent.locator("li").filter(has_text=complaint_id)).to_have_count(0)
+
+
 async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, browser):
     complaint_id = await submit(system, f"the agent was rude to me ({uuid.uuid4().hex[:6]})")
     manager = await sign_in(browser, system, "wang.fang")

@@ -40,6 +40,7 @@ from services.workflow.console.session import (
     set_cookie,
 )
 from services.workflow.contract import ComplaintType, Customer, ErasureBody, Stage
+from services.workflow.contract.names import superiors_of
 from services.workflow.erasure.activities import erasures_of
 from services.workflow.erasure.api import ERASING_ROLE, start_erasure
 from services.workflow.permissions import LEADING_ROLES, Handling, Staff, refusal
@@ -161,10 +162,16 @@ async def _waiting_to_start(request: Request) -> WaitingComplaints | None:
 
 
 def _addresses_of(staff: Staff, config: RoutingConfig) -> list[str]:
-    """Where alerts reach this person: by name, as the queue of their groups, and as the chain
-    roles they hold for any group."""
+    """Where alerts reach this person: by name, as the queue of their groups, as the chain
+    roles they hold for any group, and as the common superior of two groups."""
     held = [f"role:{r}@{g}" for r in LEADING_ROLES for g in config.groups if staff.staff_id in config.holders(r, g)]
-    return [f"staff:{staff.staff_id}", *(f"role:queue@{g}" for g in staff.groups), *held]
+    above = [
+        superiors_of(g, other)
+        for g in config.groups
+        for other in config.groups
+        if g != other and staff.staff_id in config.common_superiors(g, other)
+    ]
+    return [f"staff:{staff.staff_id}", *(f"role:queue@{g}" for g in staff.groups), *held, *above]
 
 
 def _choice(value: str | None, allowed: tuple[str, ...], field: str) -> str | None:

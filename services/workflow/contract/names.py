@@ -1,6 +1,8 @@
 """How a complaint is found in Temporal: its workflow's name, id, task queue, Updates and
 query, and the summary line the Temporal UI lists it with."""
 
+import re
+
 from services.common.privacy import scrub_text
 from services.workflow.contract.actions import (
     ApplyPolicyAction,
@@ -66,6 +68,15 @@ UPDATES: dict[str, type] = {
 # Staff roles, lowest first (the roster's and routing's escalation roles): who outranks whom,
 # for the staff API's permissions and reporting's readers alike.
 RANK = {"agent": 1, "senior": 2, "liaison": 2, "group_lead": 3, "department_head": 4, "manager": 5, "admin": 6}
+
+
+def superiors_of(group: str, other: str) -> str:
+    """Where a staff alert for the people two groups answer to together goes: the relay finds
+    them (routing.py), and the console lists the alert for each of them."""
+    return f"superior:{group}|{other}"
+
+
+SUPERIORS_ADDRESS = re.compile(r"superior:([^|]+)\|(.+)")
 
 
 def workflow_id_for(complaint_id: str) -> str:
