@@ -308,6 +308,7 @@ async def list_complaints(
     staff: SignedIn,
     group: Annotated[str | None, Query(max_length=100, description="a routing group, e.g. front-line-product")] = None,
     assignee: Annotated[str | None, Query(max_length=100, description="a staff id")] = None,
+    recorded_by: Annotated[str | None, Query(max_length=100, description="the staff id who took it down")] = None,
     stage: Annotated[Stage | None, Query()] = None,
     breached: Annotated[bool | None, Query(description="only breached (true) or unbreached (false)")] = None,
     tier: Annotated[int | None, Query(ge=1, le=3)] = None,
@@ -328,6 +329,7 @@ async def list_complaints(
     filters = inbox.Filters(
         group=group,
         assignee=assignee,
+        recorded_by=recorded_by,
         stage=stage.value if stage else None,
         tier=tier,
         complaint_type=complaint_type,

@@ -50,6 +50,7 @@ class InboxItem(BaseModel):
     transfer_to: str | None = None
     linked_count: int
     batch_id: str | None
+    recorded_by: str | None = None
 
 
 def _received(p: ev.ComplaintReceived, event: NewEvent) -> dict[str, Any]:
@@ -63,6 +64,7 @@ def _received(p: ev.ComplaintReceived, event: NewEvent) -> dict[str, Any]:
         account_id=customer.get("account_id"),
         segment=customer.get("segment"),
         summary=masked_summary(p.subject, p.description),
+        recorded_by=(p.model_extra or {}).get("recorded_by"),  # the staff member who took it down
     )
 
 
@@ -124,6 +126,7 @@ class Filters:
     group: str | None = None
     groups: tuple[str, ...] | None = None  # any of these groups, or a transfer waiting for one of them
     person: str | None = None  # assigned, owning or liaising
+    recorded_by: str | None = None  # who took it down
     assignee: str | None = None
     stage: str | None = None
     tier: int | None = None
@@ -149,7 +152,7 @@ async def list_items(pool: asyncpg.Pool, filters: Filters, *, limit: int = 50, o
              AND ($8::text[] IS NULL OR group_name = ANY($8) OR transfer_to = ANY($8))
              AND ($9::text IS NULL OR $9 IN (assignee, owner, liaison))
              AND ($10::int IS NULL OR tier = $10) AND ($11::text IS NULL OR complaint_type = $11)
-             AND ($12::text IS NULL OR channel = $12)
+             AND ($12::text IS NULL OR channel = $12) AND ($15::text IS NULL OR recorded_by = $15)
              AND ($13::text IS NULL OR complaint_id ILIKE $13 OR customer_name ILIKE $13
                   OR customer_contact ILIKE $13 OR account_id ILIKE $13 OR customer_keys && $14::text[])
            ORDER BY next_deadline NULLS LAST, received_at, complaint_id
@@ -168,6 +171,7 @@ async def list_items(pool: asyncpg.Pool, filters: Filters, *, limit: int = 50, o
         f.channel,
         search,
         identities,
+        f.recorded_by,
     )
     return [InboxItem(**{k: v for k, v in dict(r).items() if k in InboxItem.model_fields}) for r in rows]
 

@@ -394,17 +394,38 @@ async def test_an_agent_takes_down_a_complaint_made_at_the_counter(system, brows
     await expect(facts).to_contain_text("138****")
     assert phone not in await facts.inner_text()
 
-    # It went to another group's queue (tier 2: senior agents); when the customer calls again,
-    # the agent finds it by the number they give, in every queue, not only in their own.
+    # It went to another group's queue (tier 2: senior agents), yet she follows what she took
+    # down (source 001: the first to receive a complaint follows it to its close).
+    workflow = system.settings.url_of("workflow")
     async with httpx.AsyncClient(timeout=30, headers=await system.staff_headers("zhou.ting")) as http:
-        view = (await http.get(f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}")).json()
+        view = (await http.get(f"{workflow}/v1/complaints/{complaint_id}")).json()
+        mine = {"recorded_by": "zhou.ting", "include_closed": "true"}
+
+        async def listed() -> bool:
+            found = (await http.get(f"{workflow}/v1/complaints", params=mine)).json()
+            return complaint_id in {i["complaint_id"] for i in found}
+
+        await eventually(listed)  # the staff API's filter, as the page's list
     assert view["group"] not in ("front-line-service", "front-line-general"), view["group"]
     await agent.goto(console)
-    await expect(agent.locator(f"tr[data-complaint='{complaint_id}']")).to_have_count(0)  # not in her queues
+    row = f"tr[data-complaint='{complaint_id}']"
+    await expect(agent.get_by_test_id("taken-down").locator(row)).to_be_visible()
+    await expect(agent.locator(row)).to_have_count(1)  # there only: not in a queue of hers
+    other = await sign_in(browser, system, "zhao.min")  # who took nothing down: no such list
+    await expect(other.get_by_test_id("taken-down")).to_have_count(0)
+
+    # A caller whose complaint came in by another channel and went to another group: the agent
+    # finds it by the number they give, in every queue, not only in her own.
+    m = uuid.uuid4().int % 10**8
+    elsewhere = await submit(
+        system, f"charged twice for order {m}, refund me", phone=f"+86 137-{m // 10**4:04d}-{m % 10**4:04d}"
+    )
+    async with httpx.AsyncClient(timeout=30, headers=await system.staff_headers("zhou.ting")) as http:
+        await eventually(lambda: _stage_is(http, f"{workflow}/v1/complaints/{elsewhere}", "assigned"))
     await agent.get_by_role("link", name="Record a complaint").click()  # the form asks this first
-    await agent.get_by_label("has the customer complained before?").fill(f"138{n:08d}")
+    await agent.get_by_label("has the customer complained before?").fill(f"137{m:08d}")
     await agent.get_by_role("button", name="Find").click()
-    await expect(agent.get_by_test_id("queue").locator(f"tr[data-complaint='{complaint_id}']")).to_be_visible()
+    await expect(agent.get_by_test_id("queue").locator(f"tr[data-complaint='{elsewhere}']")).to_be_visible()
     await expect(agent.locator("#h-queue")).to_contain_text("Found in every queue")
 
     # The same form sent again (a double click, a reload) records nothing new.

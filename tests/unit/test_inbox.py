@@ -160,3 +160,15 @@ def test_the_inbox_and_intake_know_a_customer_by_the_same_keys_as_intake_has_sto
     assert customer_keys(customer) == stored_before
     assert keys_of(customer.model_dump(mode="json")) == stored_before
     assert keys_of({**customer.model_dump(mode="json"), "erased": True}) == []
+
+
+async def test_who_took_a_complaint_down_is_kept_and_lists_what_they_recorded(store):
+    taken = event("C-7", 1, "ComplaintReceived", channel="store", customer={"name": "Wu Hao"}, recorded_by="zhou.ting")
+    by_form = event("C-8", 1, "ComplaintReceived", channel="web_form", customer={"name": "Li Na"}, description="x")
+    assert inbox.changes_of([taken])["recorded_by"] == "zhou.ting"
+    assert inbox.changes_of([by_form])["recorded_by"] is None
+    await store.append([taken])
+    await store.append([by_form])
+    listed = await inbox.list_items(store.pool, inbox.Filters(recorded_by="zhou.ting"))
+    assert [(i.complaint_id, i.recorded_by) for i in listed] == [("C-7", "zhou.ting")]
+    assert await inbox.list_items(store.pool, inbox.Filters(recorded_by="zhao.min")) == []

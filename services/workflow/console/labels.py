@@ -44,6 +44,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "alerts": ("给我的提醒", "Alerts for me"),
     "delivery": ("送达", "Delivery"),
     "my_queues": ("我所在组的队列", "My groups' queues"),
+    "taken_down_by_me": ("我记录的投诉", "Taken down by me"),
     "all_open": ("全部未结投诉", "All open complaints"),
     "found_everywhere": ("所有队列中找到的投诉", "Found in every queue"),
     "filters": ("筛选", "Filters"),

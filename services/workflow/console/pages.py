@@ -217,13 +217,17 @@ async def my_work(
     groups = None if everywhere else tuple(sorted(set(staff.groups) | led))
     queue = await inbox.list_items(pool, replace(narrowed, groups=groups), limit=200)
     mine_ids = {i.complaint_id for i in mine}
+    # What I took down, wherever it went: the first to receive a complaint follows it to its close (001).
+    taken_down = await inbox.list_items(pool, replace(narrowed, recorded_by=staff.staff_id), limit=200)
+    taken_down_ids = {i.complaint_id for i in taken_down}
     alerts = await outbox.alerts_to(pool, _addresses_of(staff, config))
     context = {
         "waiting": await _waiting_to_start(request),
         "alerts": alerts,
         "session": session,
         "mine": _rows(mine),
-        "queue": _rows([i for i in queue if i.complaint_id not in mine_ids]),
+        "taken_down": _rows([i for i in taken_down if i.complaint_id not in mine_ids]),
+        "queue": _rows([i for i in queue if i.complaint_id not in mine_ids | taken_down_ids]),
         "queue_title": _queue_title(staff, groups),
         "filters": {
             "tier": int(tier_number) if tier_number else "",
