@@ -40,7 +40,8 @@ class Desk:
 
     async def handling(self, complaint_id: str) -> Handling:
         row = await self.pool.fetchrow(
-            "SELECT group_name, assignee, owner, liaison, transfer_to FROM workflow.inbox WHERE complaint_id = $1",
+            """SELECT group_name, assignee, owner, liaison, transfer_to, recorded_by
+               FROM workflow.inbox WHERE complaint_id = $1""",
             complaint_id,
         )
         if row is None:

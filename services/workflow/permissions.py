@@ -9,7 +9,8 @@
 - Accepting or declining a transfer: the receiving group (its members, leads, managers).
 - Seeing the customer's contact in full (contacts.py): whoever may act on the complaint.
 - Taking a complaint down for a customer (recording.py): everyone who serves customers, that
-  is every role but admin.
+  is every role but admin. Whoever took it down may add notes to it wherever it went (source
+  001: the first to receive a complaint follows it to its close); acting on it is for its handlers.
 - Handing an off-duty person's complaints to colleagues on duty (handover.py): group lead and
   up; each complaint's assignment then follows the rule for assigning.
 """
@@ -52,6 +53,7 @@ class Handling:
     owner: str | None
     liaison: str | None
     transfer_to: str | None = None  # a transfer waiting for this group
+    recorded_by: str | None = None  # who took it down
 
     @classmethod
     def of(cls, inbox_row: Mapping[str, Any]) -> "Handling":
@@ -61,11 +63,13 @@ class Handling:
             owner=inbox_row["owner"],
             liaison=inbox_row["liaison"],
             transfer_to=inbox_row["transfer_to"],
+            recorded_by=inbox_row["recorded_by"],
         )
 
 
 LEAD_ACTIONS = {"assign": "assign a complaint", "retier": "change a tier", "reclassify": "correct a classification"}
 RECEIVING_ACTIONS = ("accept_transfer", "decline_transfer")
+FOLLOWING_ACTION = "add_note"
 
 
 def refusal(staff: Staff, action: str, handling: Handling, config: RoutingConfig) -> str | None:
@@ -83,6 +87,8 @@ def refusal(staff: Staff, action: str, handling: Handling, config: RoutingConfig
         return f"the transfer waits for group '{handling.transfer_to}', which is not yours"
     if _in_scope(staff, handling, config):
         return None
+    if action == FOLLOWING_ACTION and staff.staff_id == handling.recorded_by:
+        return None  # who took it down follows it: what the customer said when they called again
     return f"this complaint is with group '{handling.group}', which is not yours"
 
 

@@ -393,6 +393,10 @@ async def test_an_agent_takes_down_a_complaint_made_at_the_counter(system, brows
     await expect(facts).to_contain_text("2026-12-01 10:15")
     await expect(facts).to_contain_text("138****")
     assert phone not in await facts.inner_text()
+    # Not hers to handle, but hers to follow: she adds what the customer says when they call again.
+    await expect(agent.locator("details[data-action='acknowledge']")).to_have_count(0)
+    await act(agent, "add_note", {"text": "called again: the left ear crackles too"}, done="Internal note")
+    await expect(agent.locator("main")).to_contain_text("the left ear crackles too")
 
     # It went to another group's queue (tier 2: senior agents), yet she follows what she took
     # down (source 001: the first to receive a complaint follows it to its close).

@@ -55,6 +55,13 @@ async def test_who_may_act_on_which_complaint(store):
     assert refusal(manager, "assign", assigned_elsewhere, config) is None
     assert "admin" in refusal(manager, "apply_policy", service_desk, config)
     assert refusal(admin, "apply_policy", service_desk, config) is None
+    # Who took it down adds notes to it wherever it went (001: they follow it to its close), no more.
+    taken_down_by_other = Handling(
+        group="senior-agents", assignee="liu.yang", owner=None, liaison=None, recorded_by="zhao.min"
+    )
+    assert refusal(other_agent, "add_note", taken_down_by_other, config) is None
+    assert "not yours" in refusal(other_agent, "acknowledge", taken_down_by_other, config)
+    assert "not yours" in refusal(agent, "add_note", taken_down_by_other, config)
 
 
 async def test_repeated_wrong_passwords_lock_the_account_for_a_while(store):
