@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import RedirectResponse
@@ -146,25 +146,26 @@ async def _to_sign_in(_request: Request, exc: SignInRequired) -> RedirectRespons
     return RedirectResponse(f"/console/sign-in?next={exc.next_path}", status_code=303)
 
 
+# What a staff client's Idempotency-Key may be: printable ASCII, as long as a message key built
+# from it can be kept (notify.contract.notification_key).
+_KEY_RULES: dict[str, Any] = {
+    "alias": "Idempotency-Key",
+    "min_length": 1,
+    "max_length": 200,
+    "pattern": r"^[\x21-\x7e]+$",
+}
 ActionKey = Annotated[
     str | None,
     Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
+        **_KEY_RULES,
         description="one per action the person means (the console sends one per form): a retry with the same "
         "key returns the first outcome instead of acting twice",
     ),
 ]
-
 RecordingKey = Annotated[
     str,
     Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        pattern=r"^[\x21-\x7e]+$",
+        **_KEY_RULES,
         description="one per complaint the person takes down (the console sends one per form): a retry with the "
         "same key answers with the first outcome instead of recording it twice",
     ),

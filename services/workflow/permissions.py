@@ -76,8 +76,8 @@ def refusal(staff: Staff, action: str, handling: Handling, config: RoutingConfig
     """Why this person may not take this action on this complaint; None when they may."""
     if action == "apply_policy":
         return None if staff.at_least("admin") else "only an admin moves complaints to another policy"
-    if action in LEAD_ACTIONS and not staff.at_least("group_lead"):
-        return f"only a group lead or above may {LEAD_ACTIONS[action]}; you are {staff.authority.replace('_', ' ')}"
+    if action in LEAD_ACTIONS:
+        return _leads_only(staff, LEAD_ACTIONS[action])
     if action in RECEIVING_ACTIONS:  # the receiving group answers a transfer
         if handling.transfer_to is None:
             return None  # nothing waits: the workflow says so (409)
@@ -101,11 +101,13 @@ def recording_refusal(staff: Staff) -> str | None:
 
 def handover_refusal(staff: Staff) -> str | None:
     """Why this person may not hand someone's complaints over; None when they may."""
-    if not staff.at_least("group_lead"):
-        return (
-            f"only a group lead or above hands someone's complaints over; you are {staff.authority.replace('_', ' ')}"
-        )
-    return None
+    return _leads_only(staff, "hand someone's complaints over")
+
+
+def _leads_only(staff: Staff, doing: str) -> str | None:
+    if staff.at_least("group_lead"):
+        return None
+    return f"only a group lead or above may {doing}; you are {staff.authority.replace('_', ' ')}"
 
 
 def _in_scope(staff: Staff, handling: Handling, config: RoutingConfig) -> bool:

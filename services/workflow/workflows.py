@@ -628,11 +628,8 @@ class ComplaintWorkflow(OlderGenerations):
         self.sla.meet("transfer_acceptance", now)
         self.view.transfer = None
         facts = {"from_group": pending.from_group, "to_group": pending.to_group, "reason": action.reason}
-        key = self._action_key("transfer-declined", now)
-        sender = self._to_person(
-            "transfer_declined", pending.requested_by, {**facts, "declined_by": action.staff_id}, key
-        )
-        messages = [sender]
+        key, declined = self._action_key("transfer-declined", now), {**facts, "declined_by": action.staff_id}
+        messages = [self._to_person("transfer_declined", pending.requested_by, declined, key)]
         if self._disputes_go_up:
             messages.append(
                 self._message(
@@ -640,12 +637,7 @@ class ComplaintWorkflow(OlderGenerations):
                     "internal",
                     f"common superior of {pending.from_group} and {pending.to_group}",
                     superiors_of(pending.from_group or pending.to_group, pending.to_group),  # no group: its leads
-                    {
-                        **facts,
-                        "declined_by": action.staff_id,
-                        "requested_by": pending.requested_by,
-                        "tier": self.sla.tier,
-                    },
+                    {**declined, "requested_by": pending.requested_by, "tier": self.sla.tier},
                     f"{key}/superior",
                 )
             )
