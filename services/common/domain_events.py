@@ -140,6 +140,22 @@ class NoteAdded(DomainEvent):
     text: str | None = None
 
 
+class ConsultationRequested(DomainEvent):
+    """Other departments asked for their view (source 002's joint consultation); staff only."""
+
+    staff_id: str | None = None
+    groups: list[str] | None = None
+    question: str | None = None
+    liaisons: dict[str, str | None] | None = None
+    consulted: list[str] | None = None  # every group asked so far, for the inbox
+
+
+class ConsultationAnswered(DomainEvent):
+    staff_id: str | None = None
+    group: str | None = None
+    answer: str | None = None
+
+
 class CompensationProposed(DomainEvent):
     """`status`: granted at once (within the proposer's authority) or pending `approver_role`."""
 
@@ -333,6 +349,8 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         TransferAccepted,
         TransferDeclined,
         NoteAdded,
+        ConsultationRequested,
+        ConsultationAnswered,
         CompensationProposed,
         CompensationDecided,
         InfoRequested,

@@ -35,8 +35,8 @@ from services.workflow.contract import (
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-# Steps the customer's page does not list: staff's own notes.
-STAFF_ONLY_EVENTS = {"NoteAdded"}
+# Steps the customer's page does not list: staff's own notes, and what another department answered.
+STAFF_ONLY_EVENTS = {"NoteAdded", "ConsultationAnswered"}
 # Which deadline tells the customer "by when" in each stage.
 EXPECTED_BY = {
     Stage.assigned: "first_response",

@@ -20,11 +20,14 @@ from services.workflow.contract import (
     ComplaintClosed,
     ComplaintNotFound,
     ComplaintView,
+    ConsultationAnswerAction,
+    ConsultationAnswerBody,
+    ConsultBody,
     DecisionAction,
     DecisionBody,
     TransferBody,
 )
-from services.workflow.permissions import Handling, Staff, refusal
+from services.workflow.permissions import Handling, Staff, answering_for, consulted_refusal, refusal
 from services.workflow.routing import Router
 
 
@@ -40,7 +43,7 @@ class Desk:
 
     async def handling(self, complaint_id: str) -> Handling:
         row = await self.pool.fetchrow(
-            """SELECT group_name, assignee, owner, liaison, transfer_to, recorded_by
+            """SELECT group_name, assignee, owner, liaison, transfer_to, recorded_by, consulted_groups
                FROM workflow.inbox WHERE complaint_id = $1""",
             complaint_id,
         )
@@ -79,6 +82,34 @@ class Desk:
         # A named person of the receiving group is asked (source 003), picked as routing picks.
         liaison = await self.router.pick_for(body.to_group)
         return await self.act(staff, complaint_id, "transfer", key, liaison=liaison, **body.model_dump())
+
+    async def consult(self, staff: Staff, complaint_id: str, body: ConsultBody, key: str | None) -> ComplaintView:
+        """Other departments asked for their view (source 002's joint consultation): each by a
+        named member on duty, picked as routing picks, as a transfer's liaison is."""
+        unknown = [g for g in body.groups if g not in self.router.config.groups]
+        if unknown:
+            raise ApiError(
+                422, "unknown_group", f"no group '{unknown[0]}' in the routing configuration", field="groups"
+            )
+        liaisons = {group: await self.router.pick_for(group) for group in body.groups}
+        return await self.act(staff, complaint_id, "consult", key, liaisons=liaisons, **body.model_dump())
+
+    async def answer_consultation(
+        self, staff: Staff, complaint_id: str, body: ConsultationAnswerBody, key: str | None
+    ) -> ComplaintView:
+        """An asked group's answer, by one of its members: for the group named, or the one asked
+        group this person answers for."""
+        handling = await self.handling(complaint_id)
+        reason = consulted_refusal(staff, handling, self.router.config)
+        if reason:
+            raise ApiError(403, "forbidden", reason)
+        groups = answering_for(staff, handling, self.router.config)
+        if body.group is not None and body.group not in groups:
+            raise ApiError(422, "not_asked", f"'{body.group}' is not an asked group you answer for", field="group")
+        if body.group is None and len(groups) > 1:
+            raise ApiError(422, "which_group", f"name the group you answer for: {', '.join(groups)}", field="group")
+        answer = ConsultationAnswerAction(staff_id=staff.staff_id, group=body.group or groups[0], answer=body.answer)
+        return await self._sent(complaint_id, self.complaints.answer_consultation(complaint_id, answer, key))
 
     async def propose_compensation(
         self, staff: Staff, complaint_id: str, body: CompensationBody, key: str | None

@@ -55,6 +55,8 @@ from services.workflow.contract import (
     CompensationBody,
     ComplaintClient,
     ComplaintView,
+    ConsultationAnswerBody,
+    ConsultBody,
     DecisionBody,
     DeclineTransferBody,
     FollowUpBody,
@@ -310,6 +312,9 @@ async def list_complaints(
     group: Annotated[str | None, Query(max_length=100, description="a routing group, e.g. front-line-product")] = None,
     assignee: Annotated[str | None, Query(max_length=100, description="a staff id")] = None,
     recorded_by: Annotated[str | None, Query(max_length=100, description="the staff id who took it down")] = None,
+    consulted: Annotated[
+        str | None, Query(max_length=100, description="a group asked for its view (a joint consultation)")
+    ] = None,
     stage: Annotated[Stage | None, Query()] = None,
     breached: Annotated[bool | None, Query(description="only breached (true) or unbreached (false)")] = None,
     tier: Annotated[int | None, Query(ge=1, le=3)] = None,
@@ -331,6 +336,7 @@ async def list_complaints(
         group=group,
         assignee=assignee,
         recorded_by=recorded_by,
+        consulted=(consulted,) if consulted else None,
         stage=stage.value if stage else None,
         tier=tier,
         complaint_type=complaint_type,
@@ -580,6 +586,23 @@ async def contact_showings(complaint_id: str, staff: SignedIn) -> list[contacts.
 async def add_note(complaint_id: str, staff: SignedIn, body: NoteBody, key: ActionKey = None) -> ComplaintView:
     """An internal note, for staff only: never on the customer's page nor in a message."""
     return await _desk().act(staff, complaint_id, "add_note", key, **body.model_dump())
+
+
+@app.post("/v1/complaints/{complaint_id}/consultations", response_model=ComplaintView, tags=["staff"])
+async def consult(complaint_id: str, staff: SignedIn, body: ConsultBody, key: ActionKey = None) -> ComplaintView:
+    """Ask other departments for their view of a complaint whose cause is hard to find (source
+    002: a joint consultation). Each group's member on duty is told by name; the complaint stays
+    with its handler, and its deadlines run on."""
+    return await _desk().consult(staff, complaint_id, body, key)
+
+
+@app.post("/v1/complaints/{complaint_id}/consultations/answers", response_model=ComplaintView, tags=["staff"])
+async def answer_consultation(
+    complaint_id: str, staff: SignedIn, body: ConsultationAnswerBody, key: ActionKey = None
+) -> ComplaintView:
+    """An asked group's findings, for its members, leads and managers; whoever asked and whoever
+    handles the complaint are told."""
+    return await _desk().answer_consultation(staff, complaint_id, body, key)
 
 
 @app.post("/v1/complaints/{complaint_id}/compensations", response_model=ComplaintView, tags=["staff"])

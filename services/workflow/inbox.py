@@ -51,6 +51,7 @@ class InboxItem(BaseModel):
     linked_count: int
     batch_id: str | None
     recorded_by: str | None = None
+    consulted_groups: list[str] | None = None  # other groups asked for their view
 
 
 def _received(p: ev.ComplaintReceived, event: NewEvent) -> dict[str, Any]:
@@ -83,6 +84,7 @@ _COLUMNS_SET_BY: dict[type[ev.DomainEvent], Callable[[Any, NewEvent], dict[str, 
     ev.RepeatLinked: lambda p, _: dict(linked_count=p.count),
     ev.BatchLinked: lambda p, _: dict(batch_id=p.batch_id),
     ev.TransferRequested: lambda p, _: dict(transfer_to=p.to_group),
+    ev.ConsultationRequested: lambda p, _: dict(consulted_groups=p.consulted),
     ev.TransferAccepted: lambda p, _: dict(group_name=p.to_group, assignee=p.staff_id, transfer_to=None),
     ev.TransferDeclined: lambda p, _: dict(transfer_to=None),
     ev.Resolved: lambda p, _: dict(next_deadline=None, transfer_to=None),
@@ -127,6 +129,7 @@ class Filters:
     groups: tuple[str, ...] | None = None  # any of these groups, or a transfer waiting for one of them
     person: str | None = None  # assigned, owning or liaising
     recorded_by: str | None = None  # who took it down
+    consulted: tuple[str, ...] | None = None  # any of these groups was asked for its view
     assignee: str | None = None
     stage: str | None = None
     tier: int | None = None
@@ -153,6 +156,7 @@ async def list_items(pool: asyncpg.Pool, filters: Filters, *, limit: int = 50, o
              AND ($9::text IS NULL OR $9 IN (assignee, owner, liaison))
              AND ($10::int IS NULL OR tier = $10) AND ($11::text IS NULL OR complaint_type = $11)
              AND ($12::text IS NULL OR channel = $12) AND ($15::text IS NULL OR recorded_by = $15)
+             AND ($16::text[] IS NULL OR consulted_groups && $16)
              AND ($13::text IS NULL OR complaint_id ILIKE $13 OR customer_name ILIKE $13
                   OR customer_contact ILIKE $13 OR account_id ILIKE $13 OR customer_keys && $14::text[])
            ORDER BY next_deadline NULLS LAST, received_at, complaint_id
@@ -172,6 +176,7 @@ async def list_items(pool: asyncpg.Pool, filters: Filters, *, limit: int = 50, o
         search,
         identities,
         f.recorded_by,
+        list(f.consulted) if f.consulted is not None else None,
     )
     return [InboxItem(**{k: v for k, v in dict(r).items() if k in InboxItem.model_fields}) for r in rows]
 

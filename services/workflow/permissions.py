@@ -7,6 +7,8 @@
 - Assigning, re-tiering and correcting the classification: group lead and up.
 - Moving complaints to another policy version: admins.
 - Accepting or declining a transfer: the receiving group (its members, leads, managers).
+- Asking other departments for their view (source 002's joint consultation): whoever may act on
+  the complaint; answering: the groups asked (their members, leads, managers).
 - Seeing the customer's contact in full (contacts.py): whoever may act on the complaint.
 - Taking a complaint down for a customer (recording.py): everyone who serves customers, that
   is every role but admin. Whoever took it down may add notes to it wherever it went (source
@@ -54,6 +56,7 @@ class Handling:
     liaison: str | None
     transfer_to: str | None = None  # a transfer waiting for this group
     recorded_by: str | None = None  # who took it down
+    consulted: tuple[str, ...] = ()  # other groups asked for their view
 
     @classmethod
     def of(cls, inbox_row: Mapping[str, Any]) -> "Handling":
@@ -64,12 +67,14 @@ class Handling:
             liaison=inbox_row["liaison"],
             transfer_to=inbox_row["transfer_to"],
             recorded_by=inbox_row["recorded_by"],
+            consulted=tuple(inbox_row["consulted_groups"] or ()),
         )
 
 
 LEAD_ACTIONS = {"assign": "assign a complaint", "retier": "change a tier", "reclassify": "correct a classification"}
 RECEIVING_ACTIONS = ("accept_transfer", "decline_transfer")
 FOLLOWING_ACTION = "add_note"
+CONSULTED_ACTION = "answer_consultation"
 
 
 def refusal(staff: Staff, action: str, handling: Handling, config: RoutingConfig) -> str | None:
@@ -85,11 +90,27 @@ def refusal(staff: Staff, action: str, handling: Handling, config: RoutingConfig
         if _in_scope(staff, receiving, config):
             return None
         return f"the transfer waits for group '{handling.transfer_to}', which is not yours"
+    if action == CONSULTED_ACTION:  # a group asked for its view answers, whoever handles the complaint
+        return consulted_refusal(staff, handling, config)
     if _in_scope(staff, handling, config):
         return None
     if action == FOLLOWING_ACTION and staff.staff_id == handling.recorded_by:
         return None  # who took it down follows it: what the customer said when they called again
     return f"this complaint is with group '{handling.group}', which is not yours"
+
+
+def consulted_refusal(staff: Staff, handling: Handling, config: RoutingConfig) -> str | None:
+    if answering_for(staff, handling, config):
+        return None
+    if not handling.consulted:
+        return "no other group was asked for its view of this complaint"
+    return f"only the groups asked for their view answer ({', '.join(handling.consulted)}); none of them is yours"
+
+
+def answering_for(staff: Staff, handling: Handling, config: RoutingConfig) -> list[str]:
+    """The groups asked for their view of this complaint that this person may answer for: their
+    own, or those they lead (managers: any)."""
+    return [g for g in handling.consulted if _in_scope(staff, Handling(g, None, None, None), config)]
 
 
 def recording_refusal(staff: Staff) -> str | None:

@@ -17,6 +17,8 @@ class Action(StrEnum):
     accept_transfer = "accept_transfer"
     decline_transfer = "decline_transfer"
     add_note = "add_note"
+    consult = "consult"
+    answer_consultation = "answer_consultation"
     propose_compensation = "propose_compensation"
     decide_compensation = "decide_compensation"
     request_info = "request_info"
@@ -44,6 +46,9 @@ ALLOWED_IN: dict[Action, set[Stage]] = {
     Action.accept_transfer: _HANDLING,
     Action.decline_transfer: _HANDLING,
     Action.add_note: set(Stage) - {Stage.closed},
+    # While it is being handled: a view that comes after the result can change nothing.
+    Action.consult: {Stage.acknowledged, Stage.waiting_on_customer},
+    Action.answer_consultation: {Stage.acknowledged, Stage.waiting_on_customer},
     # Before the result, or as the second follow-up's extra compensation (001).
     Action.propose_compensation: {Stage.acknowledged, Stage.waiting_on_customer, Stage.second_follow_up},
     Action.decide_compensation: {Stage.acknowledged, Stage.waiting_on_customer, Stage.second_follow_up},

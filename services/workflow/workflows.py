@@ -43,6 +43,10 @@ with workflow.unsafe.imports_passed_through():
         ComplaintInput,
         ComplaintOutcome,
         ComplaintView,
+        ConsultAction,
+        Consultation,
+        ConsultationAnswer,
+        ConsultationAnswerAction,
         CustomerReply,
         DecisionAction,
         DeclineTransferAction,
@@ -668,6 +672,81 @@ class ComplaintWorkflow(OlderGenerations):
     @add_note.validator
     def _validate_add_note(self, action: NoteAction) -> None:
         ensure_allowed(self.view.stage, Action.add_note)
+
+    @workflow.update
+    async def consult(self, action: ConsultAction) -> ComplaintView:
+        """Ask other departments for their view of a complaint whose cause is hard to find
+        (source 002: 联合会诊, a joint consultation). Each group's named member is told (its queue
+        when nobody was picked); the complaint stays with its handler and its deadlines run on."""
+        now = workflow.now()
+        for group in action.groups:
+            self.view.consultations.append(
+                Consultation(
+                    group=group,
+                    liaison=action.liaisons.get(group),
+                    question=action.question,
+                    asked_by=action.staff_id,
+                    asked_at=now,
+                )
+            )
+        key = self._action_key("consultation", now)
+        facts = {
+            "from_group": self.view.group,
+            "question": action.question,
+            "asked_by": action.staff_id,
+            "tier": self.sla.tier,
+        }
+        messages = [
+            self._to_person("consultation_requested", liaison, {**facts, "to_group": group}, f"{key}/{group}")
+            if (liaison := action.liaisons.get(group))
+            else self._to_staff(
+                "consultation_requested", "owner", {**facts, "to_group": group}, f"{key}/{group}", group
+            )
+            for group in action.groups
+        ]
+        await self._record(
+            events.ConsultationRequested(
+                staff_id=action.staff_id,
+                groups=action.groups,
+                question=action.question,
+                liaisons=action.liaisons,
+                consulted=sorted({c.group for c in self.view.consultations}),
+            ),
+            messages=messages,
+        )
+        return self.view
+
+    @consult.validator
+    def _validate_consult(self, action: ConsultAction) -> None:
+        ensure_allowed(self.view.stage, Action.consult)
+        if self.view.group in action.groups:
+            raise ActionNotAllowed(f"the complaint is with {self.view.group} already")
+
+    @workflow.update
+    async def answer_consultation(self, action: ConsultationAnswerAction) -> ComplaintView:
+        """An asked department's findings, back to whoever asked and whoever handles it."""
+        now = workflow.now()
+        asked = next(c for c in reversed(self.view.consultations) if c.group == action.group)
+        asked.answers.append(ConsultationAnswer(staff_id=action.staff_id, text=action.answer, at=now))
+        key = self._action_key("consultation-answered", now)
+        facts = {
+            "group": action.group,
+            "answered_by": action.staff_id,
+            "question": asked.question,
+            "answer": action.answer,
+        }
+        told = sorted({asked.asked_by, self.view.assignee or asked.asked_by} - {action.staff_id})
+        await self._record(
+            events.ConsultationAnswered(staff_id=action.staff_id, group=action.group, answer=action.answer),
+            messages=[self._to_person("consultation_answered", person, facts, f"{key}/{person}") for person in told],
+        )
+        return self.view
+
+    @answer_consultation.validator
+    def _validate_answer_consultation(self, action: ConsultationAnswerAction) -> None:
+        ensure_allowed(self.view.stage, Action.answer_consultation)
+        if all(c.group != action.group for c in self.view.consultations):
+            raise ActionNotAllowed(f"{action.group} was not asked for its view of this complaint")
 
     @workflow.update
     async def propose_compensation(self, action: CompensationAction) -> ComplaintView:

@@ -117,6 +117,19 @@ STAFF_TEMPLATES = {
         "requested_by": "zhou.ting",
         "tier": 2,
     },
+    "consultation_requested": {
+        "from_group": "front-line-service",
+        "to_group": "liaison-product",
+        "question": "did the 14:00 release change how invoices are numbered?",
+        "asked_by": "zhou.ting",
+        "tier": 2,
+    },
+    "consultation_answered": {
+        "group": "liaison-product",
+        "answered_by": "zheng.li",
+        "question": "did the 14:00 release change how invoices are numbered?",
+        "answer": "yes: a fix goes out at 18:00",
+    },
     "compensation_approval": {
         "kind": "written_apology",
         "amount": None,

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from services.workflow import staff_auth
-from services.workflow.permissions import Handling, refusal
+from services.workflow.permissions import Handling, answering_for, refusal
 from services.workflow.routing import Router, load_routing
 
 
@@ -62,6 +62,19 @@ async def test_who_may_act_on_which_complaint(store):
     assert refusal(other_agent, "add_note", taken_down_by_other, config) is None
     assert "not yours" in refusal(other_agent, "acknowledge", taken_down_by_other, config)
     assert "not yours" in refusal(agent, "add_note", taken_down_by_other, config)
+    # A group asked for its view answers (source 002's joint consultation), and does no more.
+    liaison = await person("zheng.li")
+    consulted = Handling(
+        group="front-line-service", assignee="zhou.ting", owner=None, liaison=None, consulted=("liaison-product",)
+    )
+    assert refusal(liaison, "answer_consultation", consulted, config) is None
+    assert answering_for(liaison, consulted, config) == ["liaison-product"]
+    assert "not yours" in refusal(liaison, "post_progress", consulted, config)
+    assert "none of them is yours" in refusal(other_agent, "answer_consultation", consulted, config)
+    assert "asked for its view" in refusal(liaison, "answer_consultation", service_desk, config)
+    assert refusal(manager, "answer_consultation", consulted, config) is None
+    assert refusal(agent, "consult", consulted, config) is None  # its handler asks
+    assert "not yours" in refusal(liaison, "consult", consulted, config)
 
 
 async def test_repeated_wrong_passwords_lock_the_account_for_a_while(store):

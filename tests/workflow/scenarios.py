@@ -31,6 +31,8 @@ from services.workflow.contract import (
     ComplaintClient,
     ComplaintInput,
     ComplaintView,
+    ConsultAction,
+    ConsultationAnswerAction,
     Customer,
     DecisionAction,
     DeclineTransferAction,
@@ -325,6 +327,30 @@ async def reopened(env: WorkflowEnvironment) -> WorkflowHandle:
     return handle
 
 
+async def consulted(env: WorkflowEnvironment) -> WorkflowHandle:
+    """A cause hard to find: two other departments asked for their view (source 002's joint
+    consultation), one answers, the handler resolves it with what they learned."""
+    handle = await start(env.client, a_complaint(await skip_to(env, 1, time(11, 0))))
+    await wait_for_event(handle, "Assigned")
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
+    await drive(handle).consult(
+        ConsultAction(
+            staff_id="agent-2",
+            groups=["liaison-product", "liaison-operations"],
+            question="was the second charge a defect of the app or a booking error?",
+            liaisons={"liaison-product": "zheng.li", "liaison-operations": "ma.jun"},
+        )
+    )
+    await env.sleep(timedelta(minutes=40))
+    await drive(handle).answer_consultation(
+        ConsultationAnswerAction(staff_id="zheng.li", group="liaison-product", answer="the app sent the payment twice")
+    )
+    await drive(handle).resolve(ResolveAction(staff_id="agent-2", resolution=RESOLUTION))
+    await answer(handle, 4, 4)
+    await handle.result()
+    return handle
+
+
 SCENARIOS = {
     "happy_path": happy_path,
     "survey_given_up": survey_given_up,
@@ -334,6 +360,7 @@ SCENARIOS = {
     "transferred": transferred,
     "compensated": compensated,
     "reopened": reopened,
+    "consulted": consulted,
 }
 # Histories are saved per generation of the workflow: each generation's stay, so complaints
 # started under any of them keep replaying. A new generation = a new `workflow.patched` id, or
@@ -345,8 +372,9 @@ SCENARIOS = {
 # quiet-timers-v1: deadlines fire without a search-attribute upsert; re-aimed-wait-v1: the first
 # wait after receipt is cut short; short-local-attempts-v1: local activities retry on timers;
 # compensation-in-words-v1: the written result cites what was granted in the customer's language;
-# transfer-disputes-v1: a declined transfer also goes up to the two groups' common superior).
-GENERATION = "transfer-disputes-v1"
+# transfer-disputes-v1: a declined transfer also goes up to the two groups' common superior;
+# consultations-v1: other departments asked for their view, new Updates older histories never call).
+GENERATION = "consultations-v1"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

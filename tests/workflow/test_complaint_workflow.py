@@ -19,6 +19,8 @@ from services.workflow.contract import (
     ActionRefused,
     ComplaintClosed,
     ComplaintView,
+    ConsultAction,
+    ConsultationAnswerAction,
     EngineUnavailable,
     FollowUpAction,
     ProgressAction,
@@ -402,3 +404,60 @@ async def test_reopening_is_refused_after_a_satisfied_answer_and_after_the_windo
     await drive(late).record_follow_up(FollowUpAction(staff_id="agent-7", outcome="refunded"))
     outcome = await late.result()  # the window is over: closed at once
     assert [e.type for e in await store.read_stream(outcome.complaint_id)][-2:] == ["FollowedUp", "Closed"]
+
+
+async def test_other_departments_are_asked_for_their_view_and_their_answer_reaches_the_handler(
+    env, store, notifications
+):
+    """Source 002's joint consultation: a complaint whose cause is hard to find is put to other
+    departments, each by a named member; the complaint stays with its handler, and an answer
+    goes back to whoever asked and whoever handles it."""
+    complaint = scenarios.a_complaint(await env.get_current_time())
+    handle = await scenarios.start(env.client, complaint)
+    await scenarios.wait_for_event(handle, "Assigned")
+    question = "did Tuesday's release change how refunds are booked?"
+    ask = ConsultAction(
+        staff_id="agent-7",
+        groups=["liaison-product", "liaison-operations"],
+        question=question,
+        liaisons={"liaison-product": "zheng.li", "liaison-operations": None},
+    )
+    with pytest.raises(ActionRefused, match="cannot consult a complaint that is assigned"):
+        await drive(handle).consult(ask)  # nobody handles it yet
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-7"))
+    view = await drive(handle).consult(ask, key="ask-1")
+    again = await drive(handle).consult(ask, key="ask-1")  # a retry asks nobody twice
+    assert [(c.group, c.liaison, c.asked_by) for c in view.consultations] == [
+        ("liaison-product", "zheng.li", "agent-7"),
+        ("liaison-operations", None, "agent-7"),
+    ]
+    assert len(again.consultations) == 2 and view.group != "liaison-product"
+    with pytest.raises(ActionRefused, match=f"the complaint is with {view.group} already"):
+        await drive(handle).consult(ask.model_copy(update={"groups": [view.group]}))
+    with pytest.raises(ActionRefused, match="front-line-product was not asked"):
+        await drive(handle).answer_consultation(
+            ConsultationAnswerAction(staff_id="x", group="front-line-product", answer="?")
+        )
+
+    answer = ConsultationAnswerAction(staff_id="zheng.li", group="liaison-product", answer="yes, fixed at 18:00")
+    answered = await drive(handle).answer_consultation(answer, key="answer-1")
+    assert [(a.staff_id, a.text) for a in answered.consultations[0].answers] == [("zheng.li", "yes, fixed at 18:00")]
+    assert answered.consultations[1].answers == [] and answered.assignee == view.assignee != "agent-7"
+
+    sent = await notifications.of(complaint.complaint_id)
+    asked = [(n.recipient_address, n.variables["to_group"]) for n in sent if n.template == "consultation_requested"]
+    assert asked == [("staff:zheng.li", "liaison-product"), ("role:queue@liaison-operations", "liaison-operations")]
+    told = [n for n in sent if n.template == "consultation_answered"]
+    # whoever asked and whoever it is assigned to
+    assert sorted(n.recipient_address for n in told) == sorted(["staff:agent-7", f"staff:{view.assignee}"])
+    assert {n.variables["answer"] for n in told} == {"yes, fixed at 18:00"}
+    assert not any(n.channel != "internal" for n in sent if n.template.startswith("consultation"))
+
+    stored = [e for e in await store.read_stream(complaint.complaint_id) if e.type.startswith("Consultation")]
+    assert [e.type for e in stored] == ["ConsultationRequested", "ConsultationAnswered"]
+    assert stored[0].data["consulted"] == ["liaison-operations", "liaison-product"]
+    listed = await inbox.list_items(store.pool, inbox.Filters(consulted=("liaison-product",)), limit=500)
+    assert complaint.complaint_id in [i.complaint_id for i in listed]
+    elsewhere = await inbox.list_items(store.pool, inbox.Filters(consulted=("front-line-product",)), limit=500)
+    assert complaint.complaint_id not in [i.complaint_id for i in elsewhere]
+    await handle.terminate("test over")

@@ -98,6 +98,31 @@ class RequestInfoBody(Text):
     question: str = Field(min_length=1, max_length=4000, description="what we need from the customer")
 
 
+class ConsultBody(Text):
+    """Ask other departments for their view of a complaint whose cause is hard to find (source
+    002: 联合会诊, a joint consultation across departments); the complaint stays with its handler."""
+
+    groups: list[str] = Field(
+        min_length=1, max_length=5, description="the groups asked (routing.toml), other than the complaint's own"
+    )
+    question: str = Field(min_length=1, max_length=4000, description="what the handler needs to know")
+
+    @model_validator(mode="after")
+    def _each_group_once(self) -> "ConsultBody":
+        if len(set(self.groups)) != len(self.groups):
+            raise ValueError("name each group once")
+        return self
+
+
+class ConsultationAnswerBody(Text):
+    answer: str = Field(min_length=1, max_length=4000, description="the asked department's findings")
+    group: str | None = Field(
+        default=None,
+        max_length=100,
+        description="the asked group answered for; only needed by someone in several of the groups asked",
+    )
+
+
 class RetierBody(Text):
     tier: int = Field(ge=1, le=3)
     reason: str = Field(min_length=1, max_length=1000)
@@ -151,6 +176,19 @@ class TransferAction(TransferBody):
     # The receiving group's member on duty who is asked to accept (picked by the group's
     # strategy when the transfer is made); None: the group's queue is asked.
     liaison: str | None = None
+
+
+class ConsultAction(ConsultBody):
+    staff_id: str
+    # Each group's member on duty who is asked by name (picked by the group's strategy when the
+    # question is asked); None: the group's queue is asked.
+    liaisons: dict[str, str | None] = {}
+
+
+class ConsultationAnswerAction(BaseModel):
+    staff_id: str
+    group: str  # which of the groups asked answers
+    answer: str = Field(min_length=1, max_length=4000)
 
 
 class DeclineTransferAction(DeclineTransferBody):

@@ -34,6 +34,8 @@ from services.workflow.contract.actions import (
     AssignAction,
     BatchLink,
     CompensationAction,
+    ConsultAction,
+    ConsultationAnswerAction,
     CustomerReply,
     DecisionAction,
     DeclineTransferAction,
@@ -280,6 +282,14 @@ class ComplaintClient:
 
     async def add_note(self, complaint_id: str, action: NoteAction, key: str | None = None) -> ComplaintView:
         return await self._update(complaint_id, "add_note", action, key)
+
+    async def consult(self, complaint_id: str, action: ConsultAction, key: str | None = None) -> ComplaintView:
+        return await self._update(complaint_id, "consult", action, key)
+
+    async def answer_consultation(
+        self, complaint_id: str, action: ConsultationAnswerAction, key: str | None = None
+    ) -> ComplaintView:
+        return await self._update(complaint_id, "answer_consultation", action, key)
 
     async def propose_compensation(
         self, complaint_id: str, action: CompensationAction, key: str | None = None

@@ -51,6 +51,23 @@ class InternalNote(BaseModel):
     at: datetime
 
 
+class ConsultationAnswer(BaseModel):
+    staff_id: str
+    text: str
+    at: datetime
+
+
+class Consultation(BaseModel):
+    """One group asked for its view (source 002's joint consultation); staff only."""
+
+    group: str
+    liaison: str | None = None  # the group's member asked by name
+    question: str
+    asked_by: str
+    asked_at: datetime
+    answers: list[ConsultationAnswer] = []
+
+
 class HistoryEntry(BaseModel):
     type: str
     at: datetime
@@ -80,6 +97,7 @@ class ComplaintView(BaseModel):
     transfer: PendingTransfer | None = None  # waiting for the receiving department
     compensations: list[CompensationView] = []
     notes: list[InternalNote] = []  # staff only
+    consultations: list[Consultation] = []  # other departments asked for their view; staff only
 
     def pending_compensation(self) -> CompensationView | None:
         """The compensation waiting for approval (one at a time)."""
