@@ -190,6 +190,8 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "group": ("组", "group"),
         "to_group": ("接收组", "to group"),
         "from_group": ("原组", "from group"),
+        "groups": ("会诊部门", "groups asked"),
+        "answer": ("会诊意见", "answer"),
         "tier": ("等级", "tier"),
         "to_tier": ("新等级", "new tier"),
         "complaint_type": ("问题类型", "complaint type"),

@@ -672,3 +672,56 @@ async def test_what_the_customer_said_when_they_wrote_again_is_on_the_complaint_
     await expect(wrote_again.locator("li")).to_have_count(1)
     await expect(wrote_again).to_contain_text("app")  # the channel it came by
     await expect(manager.locator("dl.facts")).to_contain_text("nobody answers the phone")  # the first, as received
+
+
+async def test_a_handler_asks_other_departments_and_their_liaison_answers_on_the_page(system, browser):
+    """Source 002's joint consultation: the handler asks two departments at once, the asked
+    liaison finds it on My work and answers; the handler reads the answer on the complaint page.
+    Someone of neither group is offered no answer, and refused one through the staff API."""
+    complaint_id = await submit(
+        system, f"the agent was rude when I asked why my invoice changed ({uuid.uuid4().hex[:6]})"
+    )
+    complaint = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
+    async with httpx.AsyncClient(timeout=30, headers=await system.staff_headers("zhou.ting")) as http:
+        await eventually(lambda: _stage_is(http, complaint, "assigned"))
+        assert (await http.post(f"{complaint}/acknowledge")).status_code == 200
+
+    agent = await sign_in(browser, system, "zhou.ting")
+    await agent.goto(f"{system.settings.url_of('workflow')}/console/complaints/{complaint_id}")
+    form = agent.locator("details[data-action='consult']")
+    await form.locator("summary").click()
+    await form.locator("textarea[name='question']").fill("did the 14:00 release renumber invoices?")
+    await form.locator("button[type=submit]").click()  # no department ticked: refused, naming the box
+    await expect(agent.locator("[role=alert]")).to_contain_text("groups")
+    form = agent.locator("details[data-action='consult']")
+    if await form.get_attribute("open") is None:
+        await form.locator("summary").click()
+    await form.get_by_label("Product liaison").check()
+    await form.get_by_label("Operations liaison").check()
+    await form.locator("textarea[name='question']").fill("did the 14:00 release renumber invoices?")
+    await form.locator("button[type=submit]").click()
+    await expect(agent.get_by_test_id("done")).to_contain_text("Ask other departments")
+    asked = agent.get_by_test_id("consultations")
+    await expect(asked.locator("li[data-group]")).to_have_count(2)
+    await expect(asked).to_contain_text("no answer yet")
+    await expect(agent.locator("details[data-action='answer_consultation']")).to_have_count(0)  # not asked of her
+
+    liaison = await sign_in(browser, system, "zheng.li")
+    await expect(liaison.get_by_test_id("consulted").locator(f"tr[data-complaint='{complaint_id}']")).to_have_count(1)
+    await liaison.get_by_test_id("consulted").get_by_role("link", name=complaint_id).click()
+    await expect(liaison.locator("details[data-action='acknowledge']")).to_have_count(0)  # it is not hers to handle
+    await act(liaison, "answer_consultation", {"answer": "yes: the fix goes out at 18:00"}, done="Answer for")
+    await expect(liaison.get_by_test_id("consultations")).to_contain_text("yes: the fix goes out at 18:00")
+
+    await agent.reload()
+    product = agent.get_by_test_id("consultations").locator("li[data-group='liaison-product']")
+    await expect(product).to_contain_text("Zheng Li")
+    await expect(product).to_contain_text("yes: the fix goes out at 18:00")
+    await shot(agent, "13-consultation-answered")
+    await agent.goto(f"{system.settings.url_of('workflow')}/console")
+    answered = agent.get_by_test_id("alerts").locator("li").filter(has_text=complaint_id)
+    await expect(answered.filter(has_text="consultation answered")).to_have_count(1)
+
+    async with httpx.AsyncClient(timeout=30, headers=await system.staff_headers("zhao.min")) as http:
+        refused = await http.post(f"{complaint}/consultations/answers", json={"answer": "not ours"})
+        assert refused.status_code == 403 and "none of them is yours" in refused.json()["message"]

@@ -1654,3 +1654,57 @@ async def kept_view(system, complaint_id: str) -> str | None:
     return await database_value(
         system, "SELECT view::text FROM workflow.kept_views WHERE complaint_id = $1", complaint_id
     )
+
+
+async def test_the_handler_asks_another_department_for_its_view_and_only_it_answers(system, http):
+    """Source 002's joint consultation through the staff API: asked by its handler while it is
+    being handled, each group by a named member; answered by the asked group alone; the customer's
+    page says specialists were consulted, never what they said."""
+    complaint, status_url, complaint_id = await _assigned_complaint(
+        system, http, f"the agent was rude when I asked about invoice {uuid.uuid4().hex[:8]}"
+    )
+    consultations = f"{complaint}/consultations"
+    as_agent, as_liaison = await system.staff_headers("zhou.ting"), await system.staff_headers("zheng.li")
+    ask = {"groups": ["liaison-product"], "question": "did the 14:00 release renumber invoices?"}
+
+    assert (await http.post(consultations, json=ask)).status_code == 401
+    early = await http.post(consultations, json=ask, headers=as_agent)
+    assert early.status_code == 409 and "only when it is acknowledged" in early.json()["message"]
+    assert (await http.post(f"{complaint}/acknowledge", headers=as_agent)).status_code == 200
+    for body, field in (
+        ({**ask, "groups": []}, "groups"),
+        ({**ask, "groups": ["no-such-group"]}, "groups"),
+        ({**ask, "groups": ["liaison-product", "liaison-product"]}, "groups"),
+        ({"groups": ["liaison-product"]}, "question"),
+    ):
+        refused = await http.post(consultations, json=body, headers=as_agent)
+        assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == field, refused.text
+    other = await http.post(consultations, json=ask, headers=await system.staff_headers("zhao.min"))
+    assert other.status_code == 403  # not her group's complaint
+    own = await http.post(consultations, json={**ask, "groups": ["front-line-service"]}, headers=as_agent)
+    assert own.status_code == 409 and "already" in own.json()["message"]
+
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    asked = await http.post(consultations, json=ask, headers={**as_agent, **key})
+    again = await http.post(consultations, json=ask, headers={**as_agent, **key})
+    assert asked.status_code == again.status_code == 200, asked.text
+    assert [(c["group"], c["liaison"]) for c in again.json()["consultations"]] == [("liaison-product", "zheng.li")]
+    listed = await http.get(
+        f"{system.settings.url_of('workflow')}/v1/complaints?consulted=liaison-product", headers=as_liaison
+    )
+    assert complaint_id in [i["complaint_id"] for i in listed.json()]
+
+    answers = f"{consultations}/answers"
+    wrong_group = await http.post(answers, json={"answer": "x", "group": "liaison-operations"}, headers=as_liaison)
+    assert wrong_group.status_code == 422 and wrong_group.json()["fields"][0]["field"] == "group"
+    outsider = await http.post(answers, json={"answer": "x"}, headers=await system.staff_headers("zhao.min"))
+    assert outsider.status_code == 403 and "none of them is yours" in outsider.json()["message"]
+    answered = await http.post(answers, json={"answer": "yes, fixed at 18:00"}, headers=as_liaison)
+    assert answered.status_code == 200, answered.text
+    assert [a["text"] for a in answered.json()["consultations"][0]["answers"]] == ["yes, fixed at 18:00"]
+    acting = await http.post(f"{complaint}/progress", json={"message": "x"}, headers=as_liaison)
+    assert acting.status_code == 403  # asked for a view, not handed the complaint
+
+    await eventually(lambda: _has_event(http, status_url, "ConsultationRequested"))
+    seen = [h["type"] for h in (await http.get(status_url)).json()["history"]]
+    assert "ConsultationAnswered" not in seen  # what another department said stays internal

@@ -15,6 +15,8 @@ from services.workflow.contract import (
     CompensationBody,
     ComplaintType,
     ComplaintView,
+    ConsultationAnswerBody,
+    ConsultBody,
     DecisionBody,
     DeclineTransferBody,
     FollowUpBody,
@@ -37,9 +39,10 @@ from services.workflow.stages import ALLOWED_IN, Action
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str = "text"  # text, textarea, number, select, decision
+    kind: str = "text"  # text, textarea, number, select, checkboxes, decision
     required: bool = True
     options: tuple[str, ...] = ()  # for a select; filled per page for people and groups
+    label: str | None = None  # its words' key when the field's own name reads otherwise elsewhere
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,12 @@ class ActionForm:
 _KINDS = tuple(get_args(CompensationKind))
 FORMS: tuple[ActionForm, ...] = (
     ActionForm("accept_transfer", None, style="primary"),
+    ActionForm(
+        "answer_consultation",
+        ConsultationAnswerBody,
+        (Field("answer", "textarea"), Field("group", "select", required=False, label="answering_for")),
+        style="primary",
+    ),
     ActionForm("decline_transfer", DeclineTransferBody, (Field("reason", "textarea"),)),
     ActionForm("acknowledge", AcknowledgeBody, (Field("note", "textarea", required=False),), style="primary"),
     ActionForm("decide_compensation", DecisionBody, (Field("approve", "decision"), Field("note", required=False))),
@@ -95,6 +104,9 @@ FORMS: tuple[ActionForm, ...] = (
         ),
     ),
     ActionForm("add_note", NoteBody, (Field("text", "textarea"),)),
+    ActionForm(
+        "consult", ConsultBody, (Field("groups", "checkboxes"), Field("question", "textarea", label="consult_question"))
+    ),
 )
 BY_ACTION = {f.action: f for f in FORMS}
 M = TypeVar("M", bound=BaseModel)
@@ -111,6 +123,7 @@ def offered(view: ComplaintView, staff: Staff, handling: Handling, desk: Desk) -
         "decide_compensation": pending is not None
         and desk.authority.covers(staff.authority, pending.kind, pending.amount),
         "reopen": view.reopen_until is not None,
+        "answer_consultation": bool(view.consultations),
     }
     return [
         form
@@ -136,6 +149,9 @@ def _body(form: ActionForm, fields: dict[str, str]) -> BaseModel | None:
     if form.body is None:
         return None
     given: dict[str, object] = {f.name: fields[f.name] for f in form.fields if fields.get(f.name, "").strip()}
+    for f in form.fields:
+        if f.kind == "checkboxes":  # every box ticked; none is an empty list, which the body refuses
+            given[f.name] = [v for v in fields.get(f.name, "").split(",") if v]
     if form.action == "decide_compensation":
         given["approve"] = fields.get("approve") == "yes"
     return validated(form.body, given, form.fields[0].name)
@@ -153,6 +169,10 @@ async def perform(desk: Desk, staff: Staff, complaint_id: str, action: str, fiel
         await desk.propose_compensation(staff, complaint_id, body, key)
     elif isinstance(body, DecisionBody):
         await desk.decide_compensation(staff, complaint_id, body, key)
+    elif isinstance(body, ConsultBody):
+        await desk.consult(staff, complaint_id, body, key)
+    elif isinstance(body, ConsultationAnswerBody):
+        await desk.answer_consultation(staff, complaint_id, body, key)
     elif isinstance(body, Resolution):
         await desk.act(staff, complaint_id, "resolve", key, resolution=body)
     else:

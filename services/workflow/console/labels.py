@@ -152,6 +152,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "resolve": ("办结并书面反馈", "Resolve with the written result"),
     "record_follow_up": ("记录二次回访", "Record the second follow-up"),
     "reopen": ("重新打开", "Reopen"),
+    "consult": ("请其他部门会诊", "Ask other departments"),
+    "answer_consultation": ("回复会诊意见", "Answer for your department"),
     # the customer's contact in full, to call them back (services/workflow/contacts.py)
     "show_contact": ("查看完整联系方式", "Show the full contact"),
     "show_contact_explained": (
@@ -183,6 +185,13 @@ LABELS: dict[str, tuple[str, str]] = {
     "plan": ("解决方案（做什么，何时完成）", "Plan (what will be done, by when)"),
     "question": ("需要客户提供的信息", "What we need from the customer"),
     "to_group": ("接收组", "Receiving group"),
+    "consult_groups": ("请哪些部门会诊", "Departments to ask"),
+    "consult_question": ("需要他们帮助查明什么", "What they should help find out"),
+    "answer": ("本部门的会诊意见", "Your department's findings"),
+    "answering_for": ("代表哪个部门回复（选填）", "Answering for (if you are in several)"),
+    "consultations": ("联合会诊", "Other departments consulted"),
+    "no_answer_yet": ("尚未回复", "no answer yet"),
+    "asked_for_view": ("请我部门会诊的投诉", "Asked for my department's view"),
     "reason": ("原因", "Reason"),
     "kind": ("方式", "Kind"),
     "amount": ("金额（元）", "Amount (yuan)"),

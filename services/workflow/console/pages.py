@@ -43,7 +43,7 @@ from services.workflow.contract import ComplaintType, Customer, ErasureBody, Sta
 from services.workflow.contract.names import superiors_of
 from services.workflow.erasure.activities import erasures_of
 from services.workflow.erasure.api import ERASING_ROLE, start_erasure
-from services.workflow.permissions import LEADING_ROLES, Handling, Staff, refusal
+from services.workflow.permissions import LEADING_ROLES, Handling, Staff, answering_for, refusal
 from services.workflow.playbooks import suggest
 from services.workflow.routing import RoutingConfig
 
@@ -53,7 +53,7 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 _TIMELINE_FIELDS = (
     "staff_id", "assignee", "group", "to_group", "from_group", "tier", "to_tier", "complaint_type", "to_type",
     "target", "level", "to", "message", "plan", "question", "reason", "text", "note", "kind", "amount",
-    "approved", "outcome", "status", "channel", "liaison",
+    "approved", "outcome", "status", "channel", "liaison", "groups", "answer",
 )  # fmt: skip
 # ---------------------------------------------------------------- sign-in
 
@@ -220,6 +220,11 @@ async def my_work(
     # What I took down, wherever it went: the first to receive a complaint follows it to its close (001).
     taken_down = await inbox.list_items(pool, replace(narrowed, recorded_by=staff.staff_id), limit=200)
     taken_down_ids = {i.complaint_id for i in taken_down}
+    # Complaints another group asked my groups about (a joint consultation, source 002).
+    consulted = await inbox.list_items(
+        pool, replace(narrowed, consulted=tuple(sorted(set(staff.groups) | led))), limit=200
+    )
+    consulted = [i for i in consulted if i.complaint_id not in mine_ids | taken_down_ids]
     alerts = await outbox.alerts_to(pool, _addresses_of(staff, config))
     context = {
         "waiting": await _waiting_to_start(request),
@@ -227,6 +232,7 @@ async def my_work(
         "session": session,
         "mine": _rows(mine),
         "taken_down": _rows([i for i in taken_down if i.complaint_id not in mine_ids]),
+        "consulted": _rows(consulted),
         "queue": _rows([i for i in queue if i.complaint_id not in mine_ids | taken_down_ids]),
         "queue_title": _queue_title(staff, groups),
         "filters": {
@@ -299,6 +305,8 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
         for key in ("group", "to_group", "from_group"):
             if isinstance(data.get(key), str):
                 data[key] = routing_config.title_of(data[key], lang)
+        if isinstance(data.get("groups"), list):  # the groups a consultation asked
+            data["groups"] = ", ".join(routing_config.title_of(str(g), lang) for g in data["groups"])
         details = [(k, data[k]) for k in _TIMELINE_FIELDS if data.get(k) not in (None, "", [])]
         timeline.append({"type": event.type, "at": event.occurred_at, "details": details})
     messages = await pool.fetch(
@@ -315,8 +323,11 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
     )
     in_scope = forms.offered(view, session.staff, handling or await desk.handling(complaint_id), desk) if live else []
     staff_list = await router.staff() if any(f.action == "assign" for f in in_scope) else []  # only to offer them
+    other_groups = tuple(g for g in sorted(router.config.groups) if g != view.group)
     choices = {
-        "to_group": tuple(g for g in sorted(router.config.groups) if g != view.group),
+        "to_group": other_groups,
+        "groups": other_groups,
+        "group": tuple(answering_for(session.staff, handling, router.config)) if handling else (),
         "assignee": tuple(
             m.staff_id for m in staff_list if not view.group or view.group in m.groups or m.staff_id == view.assignee
         ),

@@ -59,7 +59,8 @@ async def current_session(request: Request) -> Session:
 async def checked_form(request: Request, session: Annotated[Session, Depends(current_session)]) -> dict[str, str]:
     """A POSTed form of this session: its CSRF token and origin checked; the fields as text."""
     form = await request.form()
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    # A box ticked more than once (the groups of a consultation) comes as one comma-separated field.
+    fields = {k: ",".join(v for v in form.getlist(k) if isinstance(v, str)) for k in form.keys()}
     if not same_origin(request) or not hmac.compare_digest(fields.pop("csrf", ""), session.csrf):
         raise ApiError(403, "csrf", "this form is not from this console session; reload the page", field="csrf")
     return fields

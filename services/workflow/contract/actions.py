@@ -5,7 +5,7 @@ named for what it carries (`AssignBody`); the Update's argument adds `Action` (`
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from services.workflow.contract.record import Channel, ComplaintType, Responsibility, Text
 
@@ -107,11 +107,12 @@ class ConsultBody(Text):
     )
     question: str = Field(min_length=1, max_length=4000, description="what the handler needs to know")
 
-    @model_validator(mode="after")
-    def _each_group_once(self) -> "ConsultBody":
-        if len(set(self.groups)) != len(self.groups):
+    @field_validator("groups")
+    @classmethod
+    def _each_group_once(cls, groups: list[str]) -> list[str]:
+        if len(set(groups)) != len(groups):
             raise ValueError("name each group once")
-        return self
+        return groups
 
 
 class ConsultationAnswerBody(Text):
