@@ -71,6 +71,8 @@ class ComplaintFacts:
     escalations: list[dict[str, Any]] = field(default_factory=list)  # {level, target, to, at}
     transfers: list[dict[str, Any]] = field(default_factory=list)  # {to_group, requested_at, waited, accepted}
     departments: list[dict[str, Any]] = field(default_factory=list)  # {group, from, to}: time in each
+    # other departments asked for their view: {group, asked_at, answer_seconds} (None: no answer yet)
+    consultations: list[dict[str, Any]] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
@@ -109,7 +111,17 @@ class ComplaintFacts:
             }
             for i, t in enumerate(self.transfers)
         ]
-        return {"targets": targets, "escalations": escalations, "departments": departments, "transfers": transfers}
+        consultations = [
+            {**common, "seq": i, "tier": self.tier, "group_name": c["group"], "answer_seconds": c["answer_seconds"]}
+            for i, c in enumerate(self.consultations)
+        ]
+        return {
+            "targets": targets,
+            "escalations": escalations,
+            "departments": departments,
+            "transfers": transfers,
+            "consultations": consultations,
+        }
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> "ComplaintFacts":
@@ -220,6 +232,12 @@ def _fold_payload(facts: ComplaintFacts, p: ev.DomainEvent, at: datetime, iso: s
         if accepted:
             facts.group_name, facts.assignee = p.to_group, p.staff_id
             _enter_department(facts, p.to_group, iso)
+    elif isinstance(p, ev.ConsultationRequested):
+        facts.consultations.extend({"group": g, "asked_at": iso, "answer_seconds": None} for g in p.groups or ())
+    elif isinstance(p, ev.ConsultationAnswered):
+        waiting = [c for c in facts.consultations if c["group"] == p.group and c["answer_seconds"] is None]
+        if waiting:  # the group's first answer to its latest question
+            waiting[-1]["answer_seconds"] = _seconds(waiting[-1]["asked_at"], at)
     elif isinstance(p, ev.ClockResumed):
         facts.paused_seconds += p.paused_seconds or 0.0
     elif isinstance(p, ev.SlaBreached):

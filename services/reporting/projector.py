@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 PROJECTION = "complaints"
 
 
-JSON_COLUMNS = ("targets", "escalations", "transfers", "departments")
-SIDE_TABLES = ("targets", "escalations", "departments", "transfers")
+JSON_COLUMNS = ("targets", "escalations", "transfers", "departments", "consultations")
+SIDE_TABLES = ("targets", "escalations", "departments", "transfers", "consultations")
 _COLUMNS = [c for c in ComplaintFacts.__dataclass_fields__ if c != "complaint_id"]
 _UPSERT = f"""INSERT INTO reporting.complaints
     SELECT * FROM jsonb_populate_recordset(NULL::reporting.complaints, $1::jsonb)
@@ -119,7 +119,6 @@ class Projector:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("LOCK TABLE reporting.checkpoints IN EXCLUSIVE MODE")
             await conn.execute(
-                "TRUNCATE reporting.complaints, reporting.complaint_targets, reporting.complaint_escalations, "
-                "reporting.complaint_departments, reporting.complaint_transfers"
+                "TRUNCATE reporting.complaints, " + ", ".join(f"reporting.complaint_{name}" for name in SIDE_TABLES)
             )
             await conn.execute("UPDATE reporting.checkpoints SET position = 0 WHERE projection = $1", PROJECTION)

@@ -141,6 +141,10 @@ class DepartmentTime(BaseModel):
     transfers_accepted: int
     average_seconds_to_accept: float | None
     hours_handled: float  # time complaints spent with this department
+    # asked for its view of another department's complaint (source 002's joint consultation)
+    consultations_asked: int = 0
+    consultations_answered: int = 0
+    average_seconds_to_answer: float | None = None
 
 
 class DrillDown(BaseModel):
@@ -244,8 +248,9 @@ async def timeliness(conn: asyncpg.Connection, period: Period, by: Dimension | N
 
 
 async def _departments(conn: asyncpg.Connection, where: str, args: list[Any]) -> list[DepartmentTime]:
-    """Collaboration between departments, from the transfer events: how long the receiving one
-    took to accept, and how long complaints stayed with each department."""
+    """Collaboration between departments, from the transfer and consultation events: how long
+    the receiving one took to accept, how long complaints stayed with each department, and how
+    long a department asked for its view took to answer."""
     transfers = await conn.fetch(
         f"""SELECT to_group AS grp, count(*) AS received, count(*) FILTER (WHERE accepted) AS accepted,
                    avg(waited_seconds) FILTER (WHERE accepted) AS to_accept
@@ -257,8 +262,15 @@ async def _departments(conn: asyncpg.Connection, where: str, args: list[Any]) ->
             FROM reporting.complaint_departments n WHERE {where} GROUP BY 1""",
         *args,
     )
+    asked = await conn.fetch(
+        f"""SELECT group_name AS grp, count(*) AS asked, count(answer_seconds) AS answered,
+                   avg(answer_seconds) AS to_answer
+            FROM reporting.complaint_consultations n WHERE {where} GROUP BY 1""",
+        *args,
+    )
     by_group = {t["grp"]: t for t in transfers}
     seconds = {s["grp"]: float(s["seconds"] or 0) for s in spans}
+    consulted = {a["grp"]: a for a in asked}
     return [
         DepartmentTime(
             group=group,
@@ -266,8 +278,11 @@ async def _departments(conn: asyncpg.Connection, where: str, args: list[Any]) ->
             transfers_accepted=by_group[group]["accepted"] if group in by_group else 0,
             average_seconds_to_accept=by_group[group]["to_accept"] if group in by_group else None,
             hours_handled=round(seconds.get(group, 0.0) / 3600, 2),
+            consultations_asked=consulted[group]["asked"] if group in consulted else 0,
+            consultations_answered=consulted[group]["answered"] if group in consulted else 0,
+            average_seconds_to_answer=consulted[group]["to_answer"] if group in consulted else None,
         )
-        for group in sorted(set(by_group) | set(seconds), key=str)
+        for group in sorted(set(by_group) | set(seconds) | set(consulted), key=str)
         if group
     ]
 

@@ -12,7 +12,7 @@ from services.common.events import EventPage, StoredEvent
 from services.common.web import ApiError
 from services.reporting import reports
 from services.reporting.dashboard import _trend_points
-from services.reporting.projector import Projector, apply_page
+from services.reporting.projector import JSON_COLUMNS, SIDE_TABLES, Projector, apply_page
 from tests.conftest import migrated_pool
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -77,6 +77,10 @@ def fixture_events() -> list[StoredEvent]:
         (c3, at(30, 12, 10), "TransferRequested", {"to_group": "liaison-product", "from_group": "special-team",
                                                     "deadlines": {"transfer_acceptance": at(30, 14, 10).isoformat(),
                                                                   "resolution": at(31, 12).isoformat()}}),
+        (c3, at(30, 12, 6), "ConsultationRequested", {"staff_id": "s1", "question": "a defect?",
+                                                      "groups": ["liaison-product", "liaison-operations"]}),
+        (c3, at(30, 12, 21), "ConsultationAnswered", {"staff_id": "l1", "group": "liaison-product", "answer": "yes"}),
+        (c3, at(30, 12, 26), "ConsultationAnswered", {"staff_id": "l1", "group": "liaison-product", "answer": "+"}),
         (c3, at(30, 12, 30), "TransferAccepted", {"staff_id": "l1", "to_group": "liaison-product",
                                                    "from_group": "special-team", "waited_seconds": 1200.0}),
         (c3, at(30, 13), "Resolved", {"staff_id": "l1"}),
@@ -143,6 +147,16 @@ async def test_the_timeliness_report_matches_the_hand_computed_figures(projected
     ) == (1, 1200)
     assert departments["special-team"].hours_handled == 0.5  # 12:00 to 12:30, then liaison-product
     assert departments["liaison-product"].hours_handled == 0.5  # 12:30 to the result at 13:00
+    # Asked at 12:06: the product liaison answered at 12:21 (its second answer does not count
+    # again), the operations liaison not at all.
+    product, operations = departments["liaison-product"], departments["liaison-operations"]
+    assert (product.consultations_asked, product.consultations_answered, product.average_seconds_to_answer) == (
+        1,
+        1,
+        900,
+    )
+    assert (operations.consultations_asked, operations.consultations_answered) == (1, 0)
+    assert operations.average_seconds_to_answer is None and operations.hours_handled == 0
     drill = {(d.tier, d.value): d for d in report.drilldown}
     assert drill[(2, "product_fault")].breach_rate == 1.0 and drill[(2, "process_problem")].breach_rate == 0.0
 
@@ -173,16 +187,10 @@ async def test_distributions_satisfaction_and_targets(projected):
 
 async def _rows(pool) -> list[dict]:
     rows = await pool.fetch("SELECT * FROM reporting.complaints ORDER BY complaint_id")
-    complaints = [
-        {
-            k: (json.loads(v) if k in ("targets", "escalations", "transfers", "departments") else v)
-            for k, v in dict(r).items()
-        }
-        for r in rows
-    ]
+    complaints = [{k: (json.loads(v) if k in JSON_COLUMNS else v) for k, v in dict(r).items()} for r in rows]
     side = [
         dict(r)
-        for table in ("targets", "escalations", "departments", "transfers")
+        for table in SIDE_TABLES
         for r in await pool.fetch(f"SELECT * FROM reporting.complaint_{table} ORDER BY 1, 2")
     ]
     return complaints + side
@@ -193,9 +201,7 @@ async def test_the_projection_is_the_same_whatever_the_pages_and_after_a_rebuild
     whole = await _rows(projected)
     events = fixture_events()
     await projected.execute(
-        "TRUNCATE reporting.complaints, reporting.complaint_targets, "
-        "reporting.complaint_escalations, reporting.complaint_departments, "
-        "reporting.complaint_transfers"
+        "TRUNCATE reporting.complaints, " + ", ".join(f"reporting.complaint_{name}" for name in SIDE_TABLES)
     )
     for i in range(0, len(events), page_size):
         async with projected.acquire() as conn, conn.transaction():
@@ -215,11 +221,11 @@ async def test_the_projector_reads_on_at_once_only_after_a_full_page(fresh_datab
 
     pool = await migrated_pool(fresh_database_url, "reporting")
     try:
-        assert len(events) == 30
+        assert len(events) == 33
         projector = Projector(pool, read_page, page_size=12)
         # Two full pages go on at once; the rest is not a full page: caught up, wait for the poll.
         assert [await projector.one_pass() for _ in range(3)] == [True, True, False]
-        assert reads == [12, 12, 6]
+        assert reads == [12, 12, 9]
         assert await projector.checkpoint() == events[-1].position
         assert await projector.one_pass() is False
     finally:
