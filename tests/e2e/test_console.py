@@ -692,7 +692,7 @@ async def test_a_handler_asks_other_departments_and_their_liaison_answers_on_the
     await form.locator("summary").click()
     await form.locator("textarea[name='question']").fill("did the 14:00 release renumber invoices?")
     await form.locator("button[type=submit]").click()  # no department ticked: refused, naming the box
-    await expect(agent.locator("[role=alert]")).to_contain_text("groups")
+    await expect(agent.locator("[role=alert]")).to_contain_text("Departments to ask: choose at least 1")
     form = agent.locator("details[data-action='consult']")
     if await form.get_attribute("open") is None:
         await form.locator("summary").click()
@@ -710,6 +710,8 @@ async def test_a_handler_asks_other_departments_and_their_liaison_answers_on_the
     await expect(liaison.get_by_test_id("consulted").locator(f"tr[data-complaint='{complaint_id}']")).to_have_count(1)
     await liaison.get_by_test_id("consulted").get_by_role("link", name=complaint_id).click()
     await expect(liaison.locator("details[data-action='acknowledge']")).to_have_count(0)  # it is not hers to handle
+    answering = liaison.locator("details[data-action='answer_consultation']")
+    await expect(answering.locator("select[name='group']")).to_have_count(0)  # she is in one asked group only
     await act(liaison, "answer_consultation", {"answer": "yes: the fix goes out at 18:00"}, done="Answer for")
     await expect(liaison.get_by_test_id("consultations")).to_contain_text("yes: the fix goes out at 18:00")
 

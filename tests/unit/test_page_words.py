@@ -125,3 +125,11 @@ def test_an_alert_says_whom_it_reached_in_words(address, lang, shown):
     html = str(marks.addressee(address))
     assert re.sub(r"<[^>]+>", "", html).strip() == shown
     assert f'title="{address}"' in html
+
+
+def test_every_box_of_every_action_form_has_its_words():
+    """The action forms name their boxes in code (console/forms.py), not in the templates."""
+    from services.workflow.console.forms import FORMS
+
+    boxes = {field.label or field.name for form in FORMS for field in form.fields if field.kind != "decision"}
+    assert not boxes - set(console_words.LABELS), sorted(boxes - set(console_words.LABELS))

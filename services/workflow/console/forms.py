@@ -2,6 +2,7 @@
 stage and their role allow), what each form asks, and how a posted form becomes the same call
 the staff API makes (services/workflow/acting.py)."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar, get_args
 
@@ -9,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from services.common.web import ApiError
 from services.workflow.acting import Desk
+from services.workflow.console.form_errors import FormError
 from services.workflow.contract import (
     AcknowledgeBody,
     AssignBody,
@@ -105,7 +107,12 @@ FORMS: tuple[ActionForm, ...] = (
     ),
     ActionForm("add_note", NoteBody, (Field("text", "textarea"),)),
     ActionForm(
-        "consult", ConsultBody, (Field("groups", "checkboxes"), Field("question", "textarea", label="consult_question"))
+        "consult",
+        ConsultBody,
+        (
+            Field("groups", "checkboxes", label="consult_groups"),
+            Field("question", "textarea", label="consult_question"),
+        ),
     ),
 )
 BY_ACTION = {f.action: f for f in FORMS}
@@ -134,15 +141,17 @@ def offered(view: ComplaintView, staff: Staff, handling: Handling, desk: Desk) -
     ]
 
 
-def validated(model: type[M], given: dict[str, object], first_field: str) -> M:
-    """A form's fields as the API's body, or 422 naming the first field that is wrong."""
+def validated(model: type[M], given: dict[str, object], first_field: str, boxes: Mapping[str, str] | None = None) -> M:
+    """A form's fields as the API's body, or 422 naming the first field that is wrong (`boxes`:
+    the key of a field's label on the page, where it is not the field's own name)."""
     try:
         return model.model_validate(given)
     except ValidationError as exc:
         err = exc.errors()[0]
         name = ".".join(str(p) for p in err.get("loc", ())) or first_field
         said = str(err.get("msg", "")).removeprefix("Value error, ")  # a validator's own words, as staff read them
-        raise ApiError(422, "invalid_request", f"{name}: {said}", field=name) from exc
+        limits = {k: v for k, v in (err.get("ctx") or {}).items() if isinstance(v, int | float | str)}
+        raise FormError(name, err["type"], limits, said, (boxes or {}).get(name)) from exc
 
 
 def _body(form: ActionForm, fields: dict[str, str]) -> BaseModel | None:
@@ -154,7 +163,7 @@ def _body(form: ActionForm, fields: dict[str, str]) -> BaseModel | None:
             given[f.name] = [v for v in fields.get(f.name, "").split(",") if v]
     if form.action == "decide_compensation":
         given["approve"] = fields.get("approve") == "yes"
-    return validated(form.body, given, form.fields[0].name)
+    return validated(form.body, given, form.fields[0].name, {f.name: f.label for f in form.fields if f.label})
 
 
 async def perform(desk: Desk, staff: Staff, complaint_id: str, action: str, fields: dict[str, str], key: str) -> None:

@@ -188,6 +188,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "consult_groups": ("请哪些部门会诊", "Departments to ask"),
     "consult_question": ("需要他们帮助查明什么", "What they should help find out"),
     "answer": ("本部门的会诊意见", "Your department's findings"),
+    "text": ("备注内容（仅内部可见）", "Note (staff only)"),
+    "complaint_type": ("问题类型", "Complaint type"),
     "answering_for": ("代表哪个部门回复（选填）", "Answering for (if you are in several)"),
     "consultations": ("联合会诊", "Other departments consulted"),
     "no_answer_yet": ("尚未回复", "no answer yet"),

@@ -27,6 +27,7 @@ from services.common.web_session import new_form_token, same_origin, switch_lang
 from services.intake.contract import WaitingComplaints
 from services.workflow import contacts, inbox, kept_views, not_started, outbox, staff_auth
 from services.workflow.console import forms
+from services.workflow.console.form_errors import in_words
 from services.workflow.console.record_page import RECORDED
 from services.workflow.console.rendering import PAGE_HEADERS, STATIC, desk_of, lang_of, render
 from services.workflow.console.session import (
@@ -337,6 +338,13 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
             "form": f,
             "key": str(uuid.uuid4()),
             "choices": {field.name: field.options or choices.get(field.name, ()) for field in f.fields},
+            # an optional choice with nothing to choose between is not asked (answering for the one
+            # asked group a person is in)
+            "fields": [
+                field
+                for field in f.fields
+                if field.required or field.kind != "select" or len(field.options or choices.get(field.name, ())) > 1
+            ],
         }
         for f in in_scope
     ]
@@ -464,7 +472,7 @@ async def _refused(request: Request, session: Session, complaint_id: str, action
     if exc.status == 404:
         raise exc
     context = await _complaint_context(request, session, complaint_id)
-    error = {"action": action, "message": exc.message, "field": exc.field}
+    error = {"action": action, "message": in_words(exc, lang_of(request)), "field": exc.field}
     return render(request, "complaint.html", {**context, "error": error, "done": None}, status=exc.status)
 
 

@@ -14,8 +14,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from services.common.settings import get_settings
 from services.common.web import ApiError
 from services.workflow import recording
+from services.workflow.console.form_errors import FormError, in_words
 from services.workflow.console.forms import validated
-from services.workflow.console.rendering import render
+from services.workflow.console.rendering import lang_of, render
 from services.workflow.console.session import CheckedForm, CurrentSession, Session
 from services.workflow.permissions import recording_refusal
 from services.workflow.recording import TakenDown
@@ -50,13 +51,12 @@ def taken_down(form: Mapping[str, str], zone: ZoneInfo) -> TakenDown:
         try:
             record["occurred_at"] = datetime.fromisoformat(given["occurred_at"]).replace(tzinfo=zone)
         except ValueError as exc:
-            raise ApiError(
-                422, "invalid_request", "occurred_at: a date and time such as 2026-12-04T09:30", field="occurred_at"
-            ) from exc
+            raise FormError("occurred_at", "datetime_parsing", {}, "a date and time such as 2026-12-04T09:30") from exc
     try:
         return validated(TakenDown, {**record, "customer": customer}, "description")
-    except ApiError as exc:
-        raise ApiError(exc.status, exc.code, exc.message, field=form_field(exc.field)) from exc
+    except FormError as exc:
+        box = form_field(exc.field) or exc.field
+        raise FormError(box, exc.kind, exc.limits, exc.said) from exc
 
 
 def form_field(field: str | None) -> str | None:
@@ -75,7 +75,7 @@ def _record_page(request: Request, session: Session, values: dict[str, str], err
         "channels": [c.value for c in recording.STAFF_CHANNELS],
         "values": values,
         "record_key": values.get("record_key") or str(uuid.uuid4()),
-        "error": {"message": error.message, "field": error.field} if error else None,
+        "error": {"message": in_words(error, lang_of(request)), "field": error.field} if error else None,
     }
     return render(request, "record.html", context, status=error.status if error else 200)
 
@@ -99,7 +99,8 @@ async def record(request: Request, session: CurrentSession, form: CheckedForm) -
     except ApiError as exc:
         if exc.status not in (409, 422, 503):  # a refusal of the person (403) is its own page
             raise
-        refused = ApiError(exc.status, exc.code, exc.message, form_field(exc.field), exc.headers)
-        return _record_page(request, session, form, refused)
+        if not isinstance(exc, FormError):  # intake's refusal names the record's field: the form's box
+            exc = ApiError(exc.status, exc.code, exc.message, form_field(exc.field), exc.headers)
+        return _record_page(request, session, form, exc)
     done = RECORDED[1] if recorded.linked_to else RECORDED[0]
     return RedirectResponse(f"/console/complaints/{recorded.complaint_id}?done={done}", status_code=303)
