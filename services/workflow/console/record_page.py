@@ -55,8 +55,7 @@ def taken_down(form: Mapping[str, str], zone: ZoneInfo) -> TakenDown:
     try:
         return validated(TakenDown, {**record, "customer": customer}, "description")
     except FormError as exc:
-        box = form_field(exc.field) or exc.field
-        raise FormError(box, exc.kind, exc.limits, exc.said) from exc
+        raise FormError(form_field(exc.field) or "description", exc.kind, exc.limits, exc.said) from exc
 
 
 def form_field(field: str | None) -> str | None:
