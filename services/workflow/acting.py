@@ -15,6 +15,7 @@ from services.workflow import kept_views
 from services.workflow.authority import Authority
 from services.workflow.contract import (
     UPDATES,
+    ActionRefused,
     CompensationBody,
     ComplaintClient,
     ComplaintClosed,
@@ -104,6 +105,8 @@ class Desk:
         if reason:
             raise ApiError(403, "forbidden", reason)
         groups = answering_for(staff, handling, self.router.config)
+        if not groups:
+            raise ActionRefused("no other group was asked for its view of this complaint")
         if body.group is not None and body.group not in groups:
             raise ApiError(422, "not_asked", f"'{body.group}' is not an asked group you answer for", field="group")
         if body.group is None and len(groups) > 1:

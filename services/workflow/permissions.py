@@ -100,10 +100,10 @@ def refusal(staff: Staff, action: str, handling: Handling, config: RoutingConfig
 
 
 def consulted_refusal(staff: Staff, handling: Handling, config: RoutingConfig) -> str | None:
-    if answering_for(staff, handling, config):
+    """Why this person may not answer for an asked group; None when they may, or when no group
+    was asked (nothing to answer: the workflow says so, 409)."""
+    if not handling.consulted or answering_for(staff, handling, config):
         return None
-    if not handling.consulted:
-        return "no other group was asked for its view of this complaint"
     return f"only the groups asked for their view answer ({', '.join(handling.consulted)}); none of them is yours"
 
 

@@ -388,6 +388,11 @@ async def test_an_agent_takes_down_a_complaint_made_at_the_counter(system, brows
     await expect(agent).to_have_url(re.compile(r"/console/complaints/[0-9]{8}-[0-9A-F]{8}\?done=recorded$"))
     complaint_id = re.search(r"complaints/([^?]+)", agent.url).group(1)
     await expect(agent.get_by_test_id("done")).to_contain_text("complaint recorded")
+    for _ in range(60):  # the page waits a moment for its start; on a busy machine it may say it waits
+        if not await agent.get_by_test_id("not-started").count():
+            break
+        await agent.wait_for_timeout(500)
+        await agent.reload()
     facts = agent.locator("dl.facts")
     await expect(facts).to_contain_text("store · recorded by Zhou Ting")
     await expect(facts).to_contain_text("2026-12-01 10:15")

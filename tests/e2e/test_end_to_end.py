@@ -1684,6 +1684,9 @@ async def test_the_handler_asks_another_department_for_its_view_and_only_it_answ
     own = await http.post(consultations, json={**ask, "groups": ["front-line-service"]}, headers=as_agent)
     assert own.status_code == 409 and "already" in own.json()["message"]
 
+    nothing_asked = await http.post(f"{consultations}/answers", json={"answer": "x"}, headers=as_liaison)
+    assert nothing_asked.status_code == 409 and "no other group was asked" in nothing_asked.json()["message"]
+
     key = {"Idempotency-Key": str(uuid.uuid4())}
     asked = await http.post(consultations, json=ask, headers={**as_agent, **key})
     again = await http.post(consultations, json=ask, headers={**as_agent, **key})

@@ -71,7 +71,7 @@ async def test_who_may_act_on_which_complaint(store):
     assert answering_for(liaison, consulted, config) == ["liaison-product"]
     assert "not yours" in refusal(liaison, "post_progress", consulted, config)
     assert "none of them is yours" in refusal(other_agent, "answer_consultation", consulted, config)
-    assert "asked for its view" in refusal(liaison, "answer_consultation", service_desk, config)
+    assert refusal(liaison, "answer_consultation", service_desk, config) is None  # nothing asked: the desk's 409
     assert refusal(manager, "answer_consultation", consulted, config) is None
     assert refusal(agent, "consult", consulted, config) is None  # its handler asks
     assert "not yours" in refusal(liaison, "consult", consulted, config)

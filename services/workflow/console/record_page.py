@@ -3,17 +3,19 @@ customer said on the phone, at a counter or in a chat group, taken down by the s
 Its boxes become the complaint record the staff API takes, and a refusal's field comes back as
 the box to correct, so the page marks it."""
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import asyncpg
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.common.settings import get_settings
 from services.common.web import ApiError
-from services.workflow import recording
+from services.workflow import inbox, recording
 from services.workflow.console.form_errors import FormError, in_words
 from services.workflow.console.forms import validated
 from services.workflow.console.rendering import lang_of, render
@@ -102,4 +104,17 @@ async def record(request: Request, session: CurrentSession, form: CheckedForm) -
             exc = ApiError(exc.status, exc.code, exc.message, form_field(exc.field), exc.headers)
         return _record_page(request, session, form, exc)
     done = RECORDED[1] if recorded.linked_to else RECORDED[0]
+    await _until_received(request.app.state.pool, recorded.complaint_id)
     return RedirectResponse(f"/console/complaints/{recorded.complaint_id}?done={done}", status_code=303)
+
+
+async def _until_received(pool: asyncpg.Pool, complaint_id: str, within: float = 3.0) -> None:
+    """Intake answers once the complaint is stored and starts its workflow right after: the page
+    waits a moment for its receipt to be recorded, so the person lands on the whole record. Later
+    than that (the engine busy or down), the complaint's page says it waits to start."""
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        row = await inbox.row_of(pool, complaint_id)
+        if row is not None and row["received_at"] is not None:
+            return
+        await asyncio.sleep(0.1)
