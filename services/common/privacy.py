@@ -156,6 +156,7 @@ FREE_TEXT_FIELDS = frozenset(
         "text",
         "message",
         "question",
+        "answer",
         "note",
         "reason",
         "reason_zh",

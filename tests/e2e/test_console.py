@@ -717,13 +717,15 @@ async def test_a_handler_asks_other_departments_and_their_liaison_answers_on_the
     await expect(liaison.locator("details[data-action='acknowledge']")).to_have_count(0)  # it is not hers to handle
     answering = liaison.locator("details[data-action='answer_consultation']")
     await expect(answering.locator("select[name='group']")).to_have_count(0)  # she is in one asked group only
-    await act(liaison, "answer_consultation", {"answer": "yes: the fix goes out at 18:00"}, done="Answer for")
+    answer = "yes: the fix goes out at 18:00; her other line 13812345678 was charged too"
+    await act(liaison, "answer_consultation", {"answer": answer}, done="Answer for")
     await expect(liaison.get_by_test_id("consultations")).to_contain_text("yes: the fix goes out at 18:00")
 
     await agent.reload()
     product = agent.get_by_test_id("consultations").locator("li[data-group='liaison-product']")
     await expect(product).to_contain_text("Zheng Li")
     await expect(product).to_contain_text("yes: the fix goes out at 18:00")
+    await expect(product).to_contain_text("her other line 138****5678")  # typed into staff's words: masked
     await shot(agent, "13-consultation-answered")
     await agent.goto(f"{system.settings.url_of('workflow')}/console")
     answered = agent.get_by_test_id("alerts").locator("li").filter(has_text=complaint_id)

@@ -105,6 +105,7 @@ def test_a_phone_typed_into_any_field_people_write_is_masked_in_the_feed():
         "channel_tags": ["urgent", "wx_13612345678"],
         "attachments": [{"filename": "13512345678 receipt.jpg", "content_type": "image/jpeg"}],
         "decided_by": [{"reason": "mentions '13412345678'", "reason_zh": "提到“13312345678”"}],
+        "answer": "her second line 13212345678 was charged",  # a consulted department's answer
     }
     masked = json.dumps(masked_event_data(received), ensure_ascii=False)
     for number in (
@@ -115,6 +116,7 @@ def test_a_phone_typed_into_any_field_people_write_is_masked_in_the_feed():
         "13512345678",
         "13412345678",
         "13312345678",
+        "13212345678",
     ):
         assert number not in masked
     assert "urgent" in masked and "image/jpeg" in masked

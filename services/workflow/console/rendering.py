@@ -11,6 +11,7 @@ from fastapi.templating import Jinja2Templates
 
 from services.common.code_words import FIELD_VALUES, value_label
 from services.common.money import written_amount
+from services.common.privacy import scrub_text
 from services.common.settings import get_settings
 from services.common.web_session import language_of, page_headers
 from services.workflow.acting import Desk
@@ -49,6 +50,7 @@ def render(request: Request, template: str, context: dict[str, Any], status: int
             "lang": lang,
             "local": local,
             "money": lambda amount: written_amount(amount, lang),
+            "scrub": scrub_text,  # a phone or e-mail typed into staff's words shows masked, as in the feed
             "zone": zone.key,
             "people_fields": PEOPLE_FIELDS,
             "names": {},
