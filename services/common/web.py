@@ -2,9 +2,11 @@
 
 Errors look like `{"error": "<code>", "message": "...", "fields": [{"field", "location", "message"}]}`
 so an adapter or a person can see at once which field was wrong; a browser asking for HTML gets
-the same as a page (`services/common/error_pages.py`).
+the same as a page (`services/common/error_pages.py`). A refusal whose reason is coded adds
+`"reason": {"code", "params"}`, so a client can say it in its reader's language.
 """
 
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping
@@ -40,12 +42,28 @@ def _in_this_century(moment: datetime) -> datetime:
 Moment = Annotated[AwareDatetime, AfterValidator(_in_this_century)]
 
 
+@dataclasses.dataclass(frozen=True)
+class Reason:
+    """Why something was refused, as a code and its particulars (codes of stages, groups,
+    roles…), so each reader's words can be made of it; the message says it in English."""
+
+    code: str
+    params: Mapping[str, str | list[str]] = dataclasses.field(default_factory=dict)
+
+
 class ApiError(Exception):
     def __init__(
-        self, status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        reason: Reason | None = None,
     ):
         super().__init__(message)
         self.status, self.code, self.message, self.field, self.headers = status, code, message, field, headers
+        self.reason = reason
 
 
 # How long a caller waits before trying again after a 503, unless the answer says otherwise.
@@ -58,10 +76,12 @@ def unavailable(message: str, retry_after: int = RETRY_AFTER_SECONDS) -> ApiErro
     return ApiError(503, "temporarily_unavailable", message, headers={"Retry-After": str(retry_after)})
 
 
-def error_body(code: str, message: str, fields: list[dict] | None = None) -> dict:
+def error_body(code: str, message: str, fields: list[dict] | None = None, reason: Reason | None = None) -> dict:
     body: dict[str, object] = {"error": code, "message": message}
     if fields:
         body["fields"] = fields
+    if reason is not None:
+        body["reason"] = {"code": reason.code, "params": dict(reason.params)}
     return body
 
 
@@ -95,7 +115,7 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
 
 async def _on_api_error(request: Request, exc: ApiError) -> Response:
     fields = [{"field": exc.field, "message": exc.message}] if exc.field else None
-    return error_response(request, exc.status, error_body(exc.code, exc.message, fields), exc.headers)
+    return error_response(request, exc.status, error_body(exc.code, exc.message, fields, exc.reason), exc.headers)
 
 
 async def _on_http_error(request: Request, exc: StarletteHTTPException) -> Response:

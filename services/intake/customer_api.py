@@ -190,7 +190,7 @@ async def customer_update(
         if await _already_recorded(intake, complaint_id, arg):
             return
         reason = exc.message if isinstance(exc, ActionRefused) else "this complaint is closed"
-        raise ApiError(409, refusal_code, reason) from exc
+        raise ApiError(409, refusal_code, reason, reason=exc.reason) from exc
     except EngineUnavailable as exc:
         raise unavailable("this cannot be saved right now; try again", retry_after=2) from exc
 

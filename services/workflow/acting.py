@@ -28,7 +28,8 @@ from services.workflow.contract import (
     DecisionBody,
     TransferBody,
 )
-from services.workflow.permissions import Handling, Staff, answering_for, consulted_refusal, refusal
+from services.workflow.contract.refusals import refused
+from services.workflow.permissions import Handling, Staff, answering_for, consulted_refusal, forbidden, refusal
 from services.workflow.routing import Router
 
 
@@ -54,9 +55,8 @@ class Desk:
 
     async def permit(self, staff: Staff, complaint_id: str, action: str) -> str:
         """The acting person's id once they may take this action on this complaint; 403 otherwise."""
-        reason = refusal(staff, action, await self.handling(complaint_id), self.router.config)
-        if reason:
-            raise ApiError(403, "forbidden", reason)
+        if reason := refusal(staff, action, await self.handling(complaint_id), self.router.config):
+            raise forbidden(reason)
         return staff.staff_id
 
     async def act(self, staff: Staff, complaint_id: str, update: str, key: str | None, **fields) -> ComplaintView:
@@ -72,7 +72,7 @@ class Desk:
             return await update
         except ComplaintNotFound:
             if await kept_views.was_kept(self.pool, complaint_id):
-                raise ComplaintClosed(f"complaint {complaint_id} is closed") from None
+                raise ComplaintClosed.named(complaint_id) from None
             raise
 
     async def transfer(self, staff: Staff, complaint_id: str, body: TransferBody, key: str | None) -> ComplaintView:
@@ -101,12 +101,11 @@ class Desk:
         """An asked group's answer, by one of its members: for the group named, or the one asked
         group this person answers for."""
         handling = await self.handling(complaint_id)
-        reason = consulted_refusal(staff, handling, self.router.config)
-        if reason:
-            raise ApiError(403, "forbidden", reason)
+        if reason := consulted_refusal(staff, handling, self.router.config):
+            raise forbidden(reason)
         groups = answering_for(staff, handling, self.router.config)
         if not groups:
-            raise ActionRefused("no other group was asked for its view of this complaint")
+            raise ActionRefused.because(refused("nothing_asked"))
         if body.group is not None and body.group not in groups:
             raise ApiError(422, "not_asked", f"'{body.group}' is not an asked group you answer for", field="group")
         if body.group is None and len(groups) > 1:
@@ -135,10 +134,6 @@ class Desk:
         staff_id = await self.permit(staff, complaint_id, "decide_compensation")
         pending = (await kept_views.view_of(self.pool, self.complaints, complaint_id)).pending_compensation()
         if pending is not None and not self.authority.covers(staff.authority, pending.kind, pending.amount):
-            raise ApiError(
-                403,
-                "forbidden",
-                f"this {pending.kind.replace('_', ' ')} is beyond your authority; a {pending.approver_role} decides it",
-            )
+            raise forbidden(refused("beyond_authority", kind=pending.kind, approver=pending.approver_role or ""))
         decision = DecisionAction(staff_id=staff_id, **body.model_dump())
         return await self._sent(complaint_id, self.complaints.decide_compensation(complaint_id, decision, key))

@@ -74,7 +74,7 @@ from services.workflow.contract import (
 )
 from services.workflow.erasure import api as erasure_api
 from services.workflow.eventstore import EventStore
-from services.workflow.permissions import Staff
+from services.workflow.permissions import Staff, duty_refusal, forbidden, policy_refusal
 from services.workflow.playbooks import Playbook, load_playbooks, suggest
 from services.workflow.routing import Router, StaffMember, load_routing
 from services.workflow.staff_auth import SignedIn
@@ -375,8 +375,8 @@ class Duty(BaseModel):
 @app.put("/v1/staff/{staff_id}/duty", response_model=StaffMember, tags=["staff"])
 async def set_duty(staff_id: str, body: Duty, staff: SignedIn) -> StaffMember:
     """Start or end a shift (one's own, or as a group lead for others): routing picks only members on duty."""
-    if staff_id != staff.staff_id and not staff.at_least("group_lead"):
-        raise ApiError(403, "forbidden", "only a group lead or above sets someone else's duty")
+    if reason := duty_refusal(staff, staff_id):
+        raise forbidden(reason)
     member = await app.state.router.set_on_duty(staff_id, body.on_duty)
     if member is None:
         raise ApiError(404, "not_found", f"no staff member '{staff_id}'", field="staff_id")
@@ -716,8 +716,8 @@ class ApplyResult(BaseModel):
 async def apply_policy(name: str, staff: SignedIn, body: ApplyRequest | None = None) -> ApplyResult:
     """Move running complaints to the current version of this policy. Complaints not named
     keep the policy they started under. Admins only."""
-    if not staff.at_least("admin"):
-        raise ApiError(403, "forbidden", "only an admin moves complaints to another policy")
+    if reason := policy_refusal(staff):
+        raise forbidden(reason)
     staff_id = staff.staff_id
     if body is None or (body.complaint_ids is None) == (not body.all_running):
         # Moving every running complaint is never what an empty or mistyped request meant.

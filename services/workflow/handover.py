@@ -13,7 +13,8 @@ from pydantic import BaseModel
 
 from services.common.web import ApiError
 from services.workflow.acting import Desk
-from services.workflow.permissions import Staff, handover_refusal
+from services.workflow.contract.refusals import english, refused
+from services.workflow.permissions import Staff, forbidden, handover_refusal
 from services.workflow.routing import Router
 from services.workflow.stages import ALLOWED_IN, Action
 
@@ -50,14 +51,14 @@ async def in_handling_by_person(pool: asyncpg.Pool) -> dict[str, int]:
 
 
 async def hand_over(desk: Desk, router: Router, lead: Staff, person: str, key: str) -> Handover:
-    refusal = handover_refusal(lead)
-    if refusal:
-        raise ApiError(403, "forbidden", refusal)
+    if reason := handover_refusal(lead):
+        raise forbidden(reason)
     member = next((m for m in await router.staff() if m.staff_id == person), None)
     if member is None:
         raise ApiError(404, "not_found", f"no staff member '{person}'", field="staff_id")
     if member.on_duty:  # routing would pick them again, and they may be working on them
-        raise ApiError(409, "on_duty", f"{person} is on duty: set them off duty first", field="staff_id")
+        reason = refused("still_on_duty", person=person)
+        raise ApiError(409, "on_duty", english(reason), field="staff_id", reason=reason)
     rows = await desk.pool.fetch(
         """SELECT complaint_id, group_name FROM workflow.inbox
            WHERE assignee = $1 AND stage = ANY($2::text[])

@@ -21,7 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from services.common.web import ApiError, Reason
 from services.workflow.contract.names import RANK
+from services.workflow.contract.refusals import english, refused
 from services.workflow.routing import LEADING_ROLES, RoutingConfig
 
 
@@ -71,40 +73,45 @@ class Handling:
         )
 
 
-LEAD_ACTIONS = {"assign": "assign a complaint", "retier": "change a tier", "reclassify": "correct a classification"}
+LEAD_ACTIONS = ("assign", "retier", "reclassify")
 RECEIVING_ACTIONS = ("accept_transfer", "decline_transfer")
 FOLLOWING_ACTION = "add_note"
 CONSULTED_ACTION = "answer_consultation"
 
 
-def refusal(staff: Staff, action: str, handling: Handling, config: RoutingConfig) -> str | None:
+def forbidden(reason: Reason) -> ApiError:
+    """A refusal of the person: 403 with the reason in English and coded."""
+    return ApiError(403, "forbidden", english(reason), reason=reason)
+
+
+def refusal(staff: Staff, action: str, handling: Handling, config: RoutingConfig) -> Reason | None:
     """Why this person may not take this action on this complaint; None when they may."""
     if action == "apply_policy":
-        return None if staff.at_least("admin") else "only an admin moves complaints to another policy"
+        return policy_refusal(staff)
     if action in LEAD_ACTIONS:
-        return _leads_only(staff, LEAD_ACTIONS[action])
+        return _leads_only(staff, action)
     if action in RECEIVING_ACTIONS:  # the receiving group answers a transfer
         if handling.transfer_to is None:
             return None  # nothing waits: the workflow says so (409)
         receiving = Handling(group=handling.transfer_to, assignee=None, owner=None, liaison=None)
         if _in_scope(staff, receiving, config):
             return None
-        return f"the transfer waits for group '{handling.transfer_to}', which is not yours"
+        return refused("transfer_not_for_you", group=handling.transfer_to)
     if action == CONSULTED_ACTION:  # a group asked for its view answers, whoever handles the complaint
         return consulted_refusal(staff, handling, config)
     if _in_scope(staff, handling, config):
         return None
     if action == FOLLOWING_ACTION and staff.staff_id == handling.recorded_by:
         return None  # who took it down follows it: what the customer said when they called again
-    return f"this complaint is with group '{handling.group}', which is not yours"
+    return refused("not_your_group", group=handling.group or "")
 
 
-def consulted_refusal(staff: Staff, handling: Handling, config: RoutingConfig) -> str | None:
+def consulted_refusal(staff: Staff, handling: Handling, config: RoutingConfig) -> Reason | None:
     """Why this person may not answer for an asked group; None when they may, or when no group
     was asked (nothing to answer: the workflow says so, 409)."""
     if not handling.consulted or answering_for(staff, handling, config):
         return None
-    return f"only the groups asked for their view answer ({', '.join(handling.consulted)}); none of them is yours"
+    return refused("not_consulted", groups=list(handling.consulted))
 
 
 def answering_for(staff: Staff, handling: Handling, config: RoutingConfig) -> list[str]:
@@ -113,22 +120,38 @@ def answering_for(staff: Staff, handling: Handling, config: RoutingConfig) -> li
     return [g for g in handling.consulted if _in_scope(staff, Handling(g, None, None, None), config)]
 
 
-def recording_refusal(staff: Staff) -> str | None:
+def recording_refusal(staff: Staff) -> Reason | None:
     """Why this person may not take a complaint down for a customer; None when they may."""
     if staff.role == "admin":
-        return "an admin account does not take complaints down; sign in as the person who served the customer"
+        return refused("admin_takes_nothing_down")
     return None
 
 
-def handover_refusal(staff: Staff) -> str | None:
+def handover_refusal(staff: Staff) -> Reason | None:
     """Why this person may not hand someone's complaints over; None when they may."""
-    return _leads_only(staff, "hand someone's complaints over")
+    return _leads_only(staff, "hand_over")
 
 
-def _leads_only(staff: Staff, doing: str) -> str | None:
+def duty_refusal(staff: Staff, staff_id: str) -> Reason | None:
+    """Why this person may not start or end this person's shift: their own, or as a lead."""
+    return None if staff_id == staff.staff_id else _leads_only(staff, "set_duty")
+
+
+def policy_refusal(staff: Staff) -> Reason | None:
+    """Why this person may not move complaints to another policy version."""
+    return None if staff.at_least("admin") else refused("admins_only", doing="apply_policy")
+
+
+def erasure_refusal(staff: Staff) -> Reason | None:
+    """Why this person may not erase a customer's personal data: the data-protection duty sits
+    with managers (and admins)."""
+    return None if staff.at_least("manager") else refused("managers_only", doing="erase")
+
+
+def _leads_only(staff: Staff, doing: str) -> Reason | None:
     if staff.at_least("group_lead"):
         return None
-    return f"only a group lead or above may {doing}; you are {staff.authority.replace('_', ' ')}"
+    return refused("leads_only", doing=doing, authority=staff.authority)
 
 
 def _in_scope(staff: Staff, handling: Handling, config: RoutingConfig) -> bool:

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 from services.common.web import ApiError, unavailable
 from services.intake.contract import STAFF_RECORDED_PATH, RecordedComplaint
 from services.workflow.contract import Channel, ComplaintRecord
-from services.workflow.permissions import Staff, recording_refusal
+from services.workflow.permissions import Staff, forbidden, recording_refusal
 
 log = logging.getLogger(__name__)
 
@@ -44,9 +44,8 @@ async def record(intake: httpx.AsyncClient, staff: Staff, taken: TakenDown, key:
     complaint: the same key again answers with the first outcome (`replayed`), never a second
     complaint. Intake's refusal of the record (422, 409) is passed on as it said it; intake down
     is a 503 to retry with the same key."""
-    refusal = recording_refusal(staff)
-    if refusal:
-        raise ApiError(403, "forbidden", refusal)
+    if reason := recording_refusal(staff):
+        raise forbidden(reason)
     submission = taken.model_copy(update={"recorded_by": staff.staff_id})
     try:
         answer = await intake.post(

@@ -5,6 +5,8 @@ from enum import StrEnum
 
 from temporalio.exceptions import ApplicationError
 
+from services.common.web import Reason
+from services.workflow.contract.refusals import english, refused
 from services.workflow.contract.view import REOPENABLE, Stage
 
 
@@ -67,20 +69,20 @@ ALLOWED_IN: dict[Action, set[Stage]] = {
 
 
 class ActionNotAllowed(ApplicationError):
-    """What every refused action raises; the caller sees its message as the reason."""
+    """What every refused action raises: its message is the reason in English, its details the
+    coded reason (contract/refusals.py), which a caller says in its reader's language."""
 
-    def __init__(self, message: str):
-        super().__init__(message, type="ActionNotAllowed", non_retryable=True)
-
-
-def _words(value: str) -> str:
-    return value.replace("_", " ")
+    def __init__(self, reason: Reason):
+        super().__init__(
+            english(reason),
+            {"code": reason.code, "params": dict(reason.params)},
+            type="ActionNotAllowed",
+            non_retryable=True,
+        )
 
 
 def ensure_allowed(stage: Stage, action: Action) -> None:
     allowed = ALLOWED_IN[action]
     if stage not in allowed:
-        options = " or ".join(sorted(_words(s.value) for s in allowed))
-        raise ActionNotAllowed(
-            f"cannot {_words(action.value)} a complaint that is {_words(stage.value)}; only when it is {options}"
-        )
+        options = sorted((s.value for s in allowed), key=lambda s: s.replace("_", " "))
+        raise ActionNotAllowed(refused("wrong_stage", action=action.value, stage=stage.value, allowed=options))

@@ -71,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
         static_summary,
     )
     from services.workflow.contract.names import STATUS_QUERY, WORKFLOW_TYPE, superiors_of
+    from services.workflow.contract.refusals import refused
     from services.workflow.eventstore import TaskFence
     from services.workflow.legacy import OlderGenerations, legacy_classification
     from services.workflow.routing import Route, RouteRequest
@@ -584,9 +585,9 @@ class ComplaintWorkflow(OlderGenerations):
     def _validate_transfer(self, action: TransferAction) -> None:
         ensure_allowed(self.view.stage, Action.transfer)
         if self.view.transfer is not None:
-            raise ActionNotAllowed(f"a transfer to {self.view.transfer.to_group} is waiting to be accepted")
+            raise ActionNotAllowed(refused("transfer_waiting", group=self.view.transfer.to_group))
         if action.to_group == self.view.group:
-            raise ActionNotAllowed(f"the complaint is with {action.to_group} already")
+            raise ActionNotAllowed(refused("with_group_already", group=action.to_group))
 
     @workflow.update
     async def accept_transfer(self, action: StaffAction) -> ComplaintView:
@@ -620,7 +621,7 @@ class ComplaintWorkflow(OlderGenerations):
     def _validate_accept_transfer(self, action: StaffAction) -> None:
         ensure_allowed(self.view.stage, Action.accept_transfer)
         if self.view.transfer is None:
-            raise ActionNotAllowed("no transfer is waiting to be accepted")
+            raise ActionNotAllowed(refused("no_transfer_to_accept"))
 
     @workflow.update
     async def decline_transfer(self, action: DeclineTransferAction) -> ComplaintView:
@@ -660,7 +661,7 @@ class ComplaintWorkflow(OlderGenerations):
     def _validate_decline_transfer(self, action: DeclineTransferAction) -> None:
         ensure_allowed(self.view.stage, Action.decline_transfer)
         if self.view.transfer is None:
-            raise ActionNotAllowed("no transfer is waiting to be declined")
+            raise ActionNotAllowed(refused("no_transfer_to_decline"))
 
     @workflow.update
     async def add_note(self, action: NoteAction) -> ComplaintView:
@@ -720,7 +721,7 @@ class ComplaintWorkflow(OlderGenerations):
     def _validate_consult(self, action: ConsultAction) -> None:
         ensure_allowed(self.view.stage, Action.consult)
         if self.view.group in action.groups:
-            raise ActionNotAllowed(f"the complaint is with {self.view.group} already")
+            raise ActionNotAllowed(refused("with_group_already", group=self.view.group))
 
     @workflow.update
     async def answer_consultation(self, action: ConsultationAnswerAction) -> ComplaintView:
@@ -746,7 +747,7 @@ class ComplaintWorkflow(OlderGenerations):
     def _validate_answer_consultation(self, action: ConsultationAnswerAction) -> None:
         ensure_allowed(self.view.stage, Action.answer_consultation)
         if all(c.group != action.group for c in self.view.consultations):
-            raise ActionNotAllowed(f"{action.group} was not asked for its view of this complaint")
+            raise ActionNotAllowed(refused("group_not_asked", group=action.group))
 
     @workflow.update
     async def propose_compensation(self, action: CompensationAction) -> ComplaintView:
@@ -800,7 +801,7 @@ class ComplaintWorkflow(OlderGenerations):
     def _validate_propose_compensation(self, action: CompensationAction) -> None:
         ensure_allowed(self.view.stage, Action.propose_compensation)
         if self.view.pending_compensation() is not None:
-            raise ActionNotAllowed("a compensation is waiting for approval; decide it first")
+            raise ActionNotAllowed(refused("compensation_waiting"))
 
     @workflow.update
     async def decide_compensation(self, action: DecisionAction) -> ComplaintView:
@@ -841,7 +842,7 @@ class ComplaintWorkflow(OlderGenerations):
     def _validate_decide_compensation(self, action: DecisionAction) -> None:
         ensure_allowed(self.view.stage, Action.decide_compensation)
         if self.view.pending_compensation() is None:
-            raise ActionNotAllowed("no compensation is waiting for approval")
+            raise ActionNotAllowed(refused("no_compensation_waiting"))
 
     @workflow.update
     async def request_info(self, action: RequestInfoAction) -> ComplaintView:
@@ -912,7 +913,7 @@ class ComplaintWorkflow(OlderGenerations):
     def _validate_resolve(self, action: ResolveAction) -> None:
         ensure_allowed(self.view.stage, Action.resolve)
         if self.view.pending_compensation() is not None:
-            raise ActionNotAllowed("a compensation is waiting for approval; decide it before the result")
+            raise ActionNotAllowed(refused("compensation_waiting_before_result"))
 
     @workflow.update
     async def retier(self, action: RetierAction) -> ComplaintView:
@@ -934,7 +935,7 @@ class ComplaintWorkflow(OlderGenerations):
     def _validate_retier(self, action: RetierAction) -> None:
         ensure_allowed(self.view.stage, Action.retier)
         if action.tier == self.view.tier:
-            raise ActionNotAllowed(f"the complaint is tier {action.tier} already")
+            raise ActionNotAllowed(refused("same_tier", tier=action.tier))
 
     @workflow.update
     async def reclassify(self, action: ReclassifyAction) -> ComplaintView:
@@ -974,7 +975,7 @@ class ComplaintWorkflow(OlderGenerations):
         same_type = action.complaint_type in (None, self.view.complaint_type)
         same_responsibility = action.responsibility in (None, found.responsibility if found else None)
         if same_type and same_responsibility:
-            raise ActionNotAllowed("the complaint is classified so already")
+            raise ActionNotAllowed(refused("classified_so"))
 
     @workflow.update
     async def apply_policy(self, move: ApplyPolicyAction) -> ComplaintView:
@@ -1016,7 +1017,7 @@ class ComplaintWorkflow(OlderGenerations):
     def _validate_answer_survey(self, answer: SurveyAnswer) -> None:
         ensure_allowed(self.view.stage, Action.answer_survey)
         if self.view.survey is not None:
-            raise ActionNotAllowed("the survey has already been answered")
+            raise ActionNotAllowed(refused("survey_answered"))
 
     @workflow.update
     async def record_follow_up(self, action: FollowUpAction) -> ComplaintView:
@@ -1072,14 +1073,12 @@ class ComplaintWorkflow(OlderGenerations):
     @reopen.validator
     def _validate_reopen(self, action: ReopenAction) -> None:
         if not self._reopenable:
-            raise ActionNotAllowed("this complaint started before reopening existed; submit a new complaint")
+            raise ActionNotAllowed(refused("reopening_not_available"))
         ensure_allowed(self.view.stage, Action.reopen)
         if self._customer_satisfied():
-            raise ActionNotAllowed("the customer answered that the result settles it; a new matter is a new complaint")
+            raise ActionNotAllowed(refused("settled_by_customer"))
         if self.view.reopen_until is None or workflow.now() > self.view.reopen_until:
-            raise ActionNotAllowed(
-                f"a complaint can be reopened for {self.sla.policy.reopen_within_days} days after its result only"
-            )
+            raise ActionNotAllowed(refused("reopen_window_passed", days=self.sla.policy.reopen_within_days))
 
     @workflow.update
     async def link_repeat(self, repeat: RepeatSubmission) -> ComplaintView:

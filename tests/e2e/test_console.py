@@ -301,6 +301,22 @@ async def test_the_console_refuses_what_the_person_may_not_do(system, browser):
     await expect(other.locator("[role=alert]")).to_contain_text("group leads")
     await shot(other, "7-agent-refused-team")
 
+    # In Chinese a refusal reads in Chinese, a group by its title: of the person (403) and of the stage (409).
+    other_zh = await sign_in(browser, system, "zhao.min", lang="zh")
+    csrf = await other_zh.locator("header input[name=csrf]").get_attribute("value")
+    refused = await other_zh.request.post(
+        f"{console}/complaints/{complaint_id}/acknowledge", form={"csrf": csrf, "action_key": "k3"}
+    )
+    assert refused.status == 403 and "投诉在「一线服务组」，不是你所在的组" in await refused.text()
+    handler_zh = await sign_in(browser, system, "zhou.ting", lang="zh")
+    csrf = await handler_zh.locator("header input[name=csrf]").get_attribute("value")
+    too_early = await handler_zh.request.post(
+        f"{console}/complaints/{complaint_id}/post_progress", form={"csrf": csrf, "action_key": "k4", "message": "在查"}
+    )
+    text = await too_early.text()
+    assert too_early.status == 409 and "投诉当前为「已分派」，不能更新进度；仅在处理中时可以" in text
+    assert "cannot" not in text and "post progress" not in text
+
     # A wrong password says so (typed with the keyboard only), and signing out ends the session at once.
     context = await browser.new_context()
     page = await context.new_page()

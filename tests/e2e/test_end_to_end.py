@@ -1297,6 +1297,8 @@ async def test_the_customer_and_staff_reopen_a_resolved_complaint_within_its_win
     assert (await http.post(f"{complaint}/acknowledge", headers=as_agent)).status_code == 200
     early = await http.post(f"{complaint}/reopen", json={"reason": "x"}, headers=as_agent)
     assert early.status_code == 409 and "only when it is" in early.json()["message"]
+    reason = early.json()["reason"]  # coded too, for a client to say in its reader's language
+    assert reason["code"] == "wrong_stage" and reason["params"]["stage"] == "acknowledged"
     assert (await http.post(f"{complaint}/resolve", json=result, headers=as_agent)).status_code == 200
 
     # The customer's page offers to reopen it (no JavaScript), until 7 days after the result.
@@ -1324,6 +1326,7 @@ async def test_the_customer_and_staff_reopen_a_resolved_complaint_within_its_win
     assert (await http.post(f"{complaint}/resolve", json=result, headers=as_agent)).status_code == 200
     other = await http.post(f"{complaint}/reopen", json={"reason": "x"}, headers=await system.staff_headers("zhao.min"))
     assert other.status_code == 403 and "not yours" in other.json()["message"]
+    assert other.json()["reason"] == {"code": "not_your_group", "params": {"group": "front-line-service"}}
     staff_reopened = await http.post(f"{complaint}/reopen", json={"reason": "the refund bounced"}, headers=as_agent)
     assert staff_reopened.status_code == 200 and staff_reopened.json()["reopened"] == 2
     unnamed = await http.post(f"{complaint}/reopen", json={}, headers=as_agent)

@@ -24,6 +24,7 @@ from services.workflow.contract.record import (
     Urgency,
 )
 from services.workflow.contract.view import Stage
+from services.workflow.stages import Action
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +41,7 @@ def _delivery_statuses() -> set[str]:
 
 CODES = {
     "stage": {s.value for s in Stage},
+    "action": {a.value for a in Action},
     "target": set(DEADLINES),
     "channel": {c.value for c in Channel},
     "complaint_type": set(get_args(ComplaintType)),

@@ -13,6 +13,7 @@ from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.service import RPCError
 
+from services.common.web import Reason
 from services.workflow import inbox
 from services.workflow.activities import ComplaintActivities, EventsAndMessages
 from services.workflow.contract import (
@@ -422,8 +423,13 @@ async def test_other_departments_are_asked_for_their_view_and_their_answer_reach
         question=question,
         liaisons={"liaison-product": "zheng.li", "liaison-operations": None},
     )
-    with pytest.raises(ActionRefused, match="cannot consult a complaint that is assigned"):
+    with pytest.raises(ActionRefused, match="cannot consult a complaint that is assigned") as refused:
         await drive(handle).consult(ask)  # nobody handles it yet
+    # The reason comes back coded too, through the engine, for a reader's own words.
+    assert refused.value.reason == Reason(
+        "wrong_stage",
+        {"action": "consult", "stage": "assigned", "allowed": ["acknowledged", "waiting_on_customer"]},
+    )
     await drive(handle).acknowledge(StaffAction(staff_id="agent-7"))
     view = await drive(handle).consult(ask, key="ask-1")
     again = await drive(handle).consult(ask, key="ask-1")  # a retry asks nobody twice

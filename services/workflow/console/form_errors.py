@@ -1,9 +1,12 @@
-"""A form's box refused, said in the page's language: which box (by its label on the page) and
-what is wrong with it, from the kind of problem pydantic found and its limits. The staff API
-answers in English with the field's name; a person at the console reads their own words."""
+"""A refusal said in the page's language. A form's box: which box (by its label on the page)
+and what is wrong with it, from the kind of problem pydantic found and its limits. A refusal of
+the person or of the complaint's stage: its coded reason (contract/refusals.py), groups by their
+titles. The staff API answers in English with the field's name; a person at the console reads
+their own words."""
 
 from services.common.web import ApiError
 from services.workflow.console.labels import LABELS, label
+from services.workflow.contract.refusals import GroupTitle, said
 
 # pydantic's kind of problem -> what is wrong, in Chinese and English, with its limits ({max_length} …).
 _REASONS: dict[str, tuple[str, str]] = {
@@ -41,9 +44,11 @@ class FormError(ApiError):
         self.kind, self.limits, self.said, self.box = kind, limits, said, box or field
 
 
-def in_words(error: ApiError, lang: str) -> str:
-    """What the page says of a refusal: a form's box in the page's language; any other refusal
-    (permissions, the stage, a dependency) as its reason reads."""
+def in_words(error: ApiError, lang: str, group_title: GroupTitle = lambda group, _lang: group) -> str:
+    """What the page says of a refusal: a form's box, or a coded reason (permissions, the stage),
+    in the page's language; any other (a dependency down) as its message reads."""
+    if error.reason is not None:
+        return said(error.reason, lang, group_title)
     if not isinstance(error, FormError):
         return error.message
     box = label(error.box, lang) if error.box in LABELS else error.box

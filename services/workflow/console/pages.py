@@ -43,8 +43,8 @@ from services.workflow.console.session import (
 from services.workflow.contract import ComplaintType, Customer, ErasureBody, Stage
 from services.workflow.contract.names import superiors_of
 from services.workflow.erasure.activities import erasures_of
-from services.workflow.erasure.api import ERASING_ROLE, start_erasure
-from services.workflow.permissions import LEADING_ROLES, Handling, Staff, answering_for, refusal
+from services.workflow.erasure.api import start_erasure
+from services.workflow.permissions import LEADING_ROLES, Handling, Staff, answering_for, erasure_refusal, refusal
 from services.workflow.playbooks import suggest
 from services.workflow.routing import RoutingConfig
 
@@ -375,7 +375,7 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
         "offers": offers,
         # A manager may erase the customer's personal data (services/workflow/erasure/).
         "erasure": {"key": str(uuid.uuid4()), "records": await erasures_of(pool, complaint_id)}
-        if session.staff.at_least(ERASING_ROLE)
+        if erasure_refusal(session.staff) is None
         else None,
         "playbooks": suggest(request.app.state.playbooks, view.complaint_type, (record and record["summary"]) or ""),
         "now": datetime.now().astimezone(),
@@ -472,7 +472,8 @@ async def _refused(request: Request, session: Session, complaint_id: str, action
     if exc.status == 404:
         raise exc
     context = await _complaint_context(request, session, complaint_id)
-    error = {"action": action, "message": in_words(exc, lang_of(request)), "field": exc.field}
+    message = in_words(exc, lang_of(request), request.app.state.router.config.title_of)
+    error = {"action": action, "message": message, "field": exc.field}
     return render(request, "complaint.html", {**context, "error": error, "done": None}, status=exc.status)
 
 

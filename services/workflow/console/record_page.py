@@ -76,7 +76,12 @@ def _record_page(request: Request, session: Session, values: dict[str, str], err
         "channels": [c.value for c in recording.STAFF_CHANNELS],
         "values": values,
         "record_key": values.get("record_key") or str(uuid.uuid4()),
-        "error": {"message": in_words(error, lang_of(request)), "field": error.field} if error else None,
+        "error": {
+            "message": in_words(error, lang_of(request), request.app.state.router.config.title_of),
+            "field": error.field,
+        }
+        if error
+        else None,
     }
     return render(request, "record.html", context, status=error.status if error else 200)
 

@@ -10,8 +10,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.common.web import ApiError
 from services.workflow import handover, inbox
-from services.workflow.console.rendering import desk_of, render
+from services.workflow.console.form_errors import in_words
+from services.workflow.console.rendering import desk_of, lang_of, render
 from services.workflow.console.session import CheckedForm, CurrentSession, Session
+from services.workflow.permissions import duty_refusal, forbidden
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 
@@ -34,7 +36,8 @@ async def hand_over(request: Request, staff_id: str, session: CurrentSession, fo
     except ApiError as exc:
         if exc.status != 409:  # back on duty meanwhile: said on the page; the rest is its own answer
             raise
-        return await _team_page(request, session, error=exc.message, status=409)
+        words = in_words(exc, lang_of(request), router.config.title_of)
+        return await _team_page(request, session, error=words, status=409)
     return await _team_page(request, session, handed={"person": staff_id, **done.model_dump()})
 
 
@@ -72,8 +75,8 @@ async def _team_page(
 @router.post("/team/duty/{staff_id}")
 async def set_duty(request: Request, staff_id: str, session: CurrentSession, form: CheckedForm) -> Response:
     staff = session.staff
-    if staff_id != staff.staff_id and not staff.at_least("group_lead"):
-        raise ApiError(403, "forbidden", "only a group lead or above sets someone else's duty")
+    if reason := duty_refusal(staff, staff_id):
+        raise forbidden(reason)
     member = await request.app.state.router.set_on_duty(staff_id, form.get("on_duty") == "yes")
     if member is None:
         raise ApiError(404, "not_found", f"no staff member '{staff_id}'", field="staff_id")

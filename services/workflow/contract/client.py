@@ -28,7 +28,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.settings import Settings
-from services.common.web import ApiError
+from services.common.web import ApiError, Reason
 from services.workflow.contract.actions import (
     ApplyPolicyAction,
     AssignAction,
@@ -62,6 +62,7 @@ from services.workflow.contract.names import (
     workflow_id_for,
 )
 from services.workflow.contract.record import ComplaintInput
+from services.workflow.contract.refusals import english, refused
 from services.workflow.contract.view import ComplaintOutcome, ComplaintView
 
 T = TypeVar("T")
@@ -70,8 +71,8 @@ T = TypeVar("T")
 class ComplaintError(ApiError):
     status, code = 500, "complaint_error"
 
-    def __init__(self, message: str, headers: dict[str, str] | None = None):
-        super().__init__(self.status, self.code, message, headers=headers)
+    def __init__(self, message: str, headers: dict[str, str] | None = None, reason: Reason | None = None):
+        super().__init__(self.status, self.code, message, headers=headers, reason=reason)
 
 
 class ActionRefused(ComplaintError):
@@ -79,9 +80,27 @@ class ActionRefused(ComplaintError):
 
     status, code = 409, "action_not_allowed"
 
+    @classmethod
+    def because(cls, reason: Reason) -> "ActionRefused":
+        return cls(english(reason), reason=reason)
+
+    @classmethod
+    def of(cls, failure: BaseException | None) -> "ActionRefused":
+        """From the workflow's failure: its coded reason when it gave one (a refusal from a
+        worker of an older version gives only its message)."""
+        details = getattr(failure, "details", None) or ()
+        coded = details[0] if details and isinstance(details[0], dict) else {}
+        reason = Reason(coded["code"], coded.get("params") or {}) if isinstance(coded.get("code"), str) else None
+        return cls(getattr(failure, "message", None) or str(failure), reason=reason)
+
 
 class ComplaintClosed(ComplaintError):
     status, code = 409, "action_not_allowed"
+
+    @classmethod
+    def named(cls, complaint_id: str) -> "ComplaintClosed":
+        reason = refused("closed", complaint_id=complaint_id)
+        return cls(english(reason), reason=reason)
 
 
 class ComplaintNotFound(ComplaintError):
@@ -372,7 +391,7 @@ class ComplaintClient:
                 )
             )
         except WorkflowUpdateFailedError as exc:
-            raise ActionRefused(getattr(exc.cause, "message", None) or str(exc.cause)) from exc
+            raise ActionRefused.of(exc.cause) from exc
         except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
             raise EngineUnavailable("no worker took the action in time; try again") from exc
         except (RPCError, RuntimeError) as exc:
@@ -403,4 +422,4 @@ class ComplaintClient:
             return EngineUnavailable(f"the workflow engine did not answer: {failed}")
         if described.workflow_execution_info.status == WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
             return EngineUnavailable("the workflow engine could not take this right now; try again")
-        return ComplaintClosed(f"complaint {complaint_id} is closed")
+        return ComplaintClosed.named(complaint_id)

@@ -24,17 +24,16 @@ from services.workflow.contract import (
     erasure_workflow_id,
 )
 from services.workflow.erasure.activities import erasure_record, latest_erasures
-from services.workflow.permissions import Staff
+from services.workflow.permissions import Staff, erasure_refusal, forbidden
 from services.workflow.staff_auth import SignedIn
 
 router = APIRouter(tags=["erasure"])
-ERASING_ROLE = "manager"  # the data-protection duty sits with managers (and admins)
 ErasureId = Annotated[str, Path(max_length=64, pattern=r"^[0-9a-f-]+$")]
 
 
 def _may_erase(staff: Staff) -> None:
-    if not staff.at_least(ERASING_ROLE):
-        raise ApiError(403, "forbidden", "only a manager erases a customer's personal data")
+    if reason := erasure_refusal(staff):
+        raise forbidden(reason)
 
 
 @router.post("/v1/erasures", response_model=ErasureRecord, status_code=202)
