@@ -63,6 +63,7 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "solution_plan": ("给出解决方案", "solution plan"),
         "compensation_approval": ("补偿审批", "compensation approval"),
         "transfer_acceptance": ("转办接收", "transfer acceptance"),
+        "consultation_answer": ("会诊答复", "consultation answer"),
         "feedback": ("书面反馈", "written feedback"),
         "survey_follow_up": ("满意度回访", "satisfaction follow-up"),
         "second_follow_up": ("二次回访", "second follow-up"),

@@ -148,12 +148,14 @@ class ConsultationRequested(DomainEvent):
     question: str | None = None
     liaisons: dict[str, str | None] | None = None
     consulted: list[str] | None = None  # every group asked so far, for the inbox
+    deadlines: Deadlines | None = None  # with the answer's (the policy's consultation_answer)
 
 
 class ConsultationAnswered(DomainEvent):
     staff_id: str | None = None
     group: str | None = None
     answer: str | None = None
+    deadlines: Deadlines | None = None  # without the answer's once every group asked has answered
 
 
 class CompensationProposed(DomainEvent):

@@ -25,7 +25,14 @@ MEETS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
     ev.TransferAccepted: ("transfer_acceptance",),
     ev.TransferDeclined: ("transfer_acceptance",),
     ev.CompensationDecided: ("compensation_approval",),
-    ev.Resolved: ("resolution", "solution_plan", "transfer_acceptance", "compensation_approval", "progress"),
+    ev.Resolved: (
+        "resolution",
+        "solution_plan",
+        "transfer_acceptance",
+        "compensation_approval",
+        "consultation_answer",
+        "progress",
+    ),
     ev.FeedbackSent: ("feedback",),
     ev.FollowedUp: ("second_follow_up",),
 }
@@ -238,6 +245,10 @@ def _fold_payload(facts: ComplaintFacts, p: ev.DomainEvent, at: datetime, iso: s
         waiting = [c for c in facts.consultations if c["group"] == p.group and c["answer_seconds"] is None]
         if waiting:  # the group's first answer to its latest question
             waiting[-1]["answer_seconds"] = _seconds(waiting[-1]["asked_at"], at)
+        latest = {c["group"]: c for c in facts.consultations}
+        answer_by = facts.targets.get("consultation_answer")
+        if answer_by and answer_by["met"] is None and all(c["answer_seconds"] is not None for c in latest.values()):
+            answer_by["met"] = iso  # every department asked has answered: the workflow meets it so
     elif isinstance(p, ev.ClockResumed):
         facts.paused_seconds += p.paused_seconds or 0.0
     elif isinstance(p, ev.SlaBreached):

@@ -11,6 +11,7 @@ what is due, and sleeps again; an action that changes the deadlines wakes it to 
 
 import asyncio
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -80,6 +81,16 @@ with workflow.unsafe.imports_passed_through():
 # A Temporal timer counts from when its workflow task completes. The first wait after receipt is
 # cut to this, then set again from a later task, when a burst of arriving complaints has passed.
 RE_AIM_AFTER = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class LateGroup:
+    """Who hears of a late target: a group (None: the complaint's own), a person of it asked by
+    name, and what tells its messages apart from the other groups' for the same target."""
+
+    group: str | None
+    person: str | None = None
+    suffix: str = ""
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -402,8 +413,6 @@ class ComplaintWorkflow(OlderGenerations):
         searchable = not self._quiet_timers
         for due in dues:
             target = self.sla.targets[due.target]
-            # A transfer not accepted in time is the receiving department's to answer for.
-            group = self.view.transfer.to_group if due.target == "transfer_acceptance" and self.view.transfer else None
             facts = {
                 "target": due.target,
                 "deadline": due.deadline.isoformat() if due.deadline else None,
@@ -413,13 +422,13 @@ class ComplaintWorkflow(OlderGenerations):
                 await self._record(
                     events.SlaWarning(**facts, fraction=due.fraction),
                     messages=[
-                        self._to_staff(
+                        self._to_late_owner(
                             "sla_warning",
-                            "owner",
                             {**facts, "fraction": due.fraction},
-                            key=f"{due.target}/{target.started_at.isoformat()}/warn/{due.fraction}",
-                            group=group,
+                            f"{due.target}/{target.started_at.isoformat()}/warn/{due.fraction}{late.suffix}",
+                            late,
                         )
+                        for late in self._late_groups(due.target)
                     ],
                     searchable=searchable,
                 )
@@ -443,12 +452,42 @@ class ComplaintWorkflow(OlderGenerations):
                             "sla_escalation",
                             due.to,
                             {**facts, "level": due.level, "breach": due.kind == "breach"},
-                            key=f"{due.target}/{target.started_at.isoformat()}/level/{due.level}",
-                            group=group,
+                            key=f"{due.target}/{target.started_at.isoformat()}/level/{due.level}{late.suffix}",
+                            group=late.group,
                         )
+                        for late in self._late_groups(due.target)
                     ],
                     searchable=searchable,
                 )
+
+    def _late_groups(self, target: str) -> list[LateGroup]:
+        """Whose a late target is: a transfer not accepted in time is the receiving department's;
+        an unanswered consultation each asked department's that has not answered, its named
+        member first (each told apart by its messages' keys); any other the complaint's own."""
+        if target == "transfer_acceptance" and self.view.transfer:
+            return [LateGroup(self.view.transfer.to_group)]
+        if target == "consultation_answer":
+            unanswered = self._unanswered_groups()
+            named = {c.group: c.liaison for c in self.view.consultations}  # the latest ask's
+            return [LateGroup(g, named.get(g), f"/{g}") for g in unanswered] or [LateGroup(None)]
+        return [LateGroup(None)]
+
+    def _unanswered_groups(self) -> list[str]:
+        """The asked groups whose latest question has no answer yet (an answer is to the latest)."""
+        latest = {c.group: c for c in self.view.consultations}
+        return sorted(group for group, asked in latest.items() if not asked.answers)
+
+    def _to_late_owner(self, template: str, variables: dict, key: str, late: LateGroup) -> KeyedNotificationRequest:
+        """A late target's owner: a consultation's named member; else the complaint's owner, or
+        the late group's queue."""
+        if late.person:
+            return self._to_person(
+                template,
+                late.person,
+                {**variables, "tier": self.sla.tier, "role": "liaison", "owner": self.view.owner},
+                key,
+            )
+        return self._to_staff(template, "owner", variables, key=key, group=late.group)
 
     # ------------------------------------------------------------ staff and customer input
 
@@ -690,6 +729,9 @@ class ComplaintWorkflow(OlderGenerations):
                     asked_at=now,
                 )
             )
+        running = self.sla.targets.get("consultation_answer")
+        if running is None or not running.active:  # else the earliest question still unanswered counts
+            self.sla.start("consultation_answer", now)
         key = self._action_key("consultation", now)
         facts = {
             "from_group": self.view.group,
@@ -712,6 +754,7 @@ class ComplaintWorkflow(OlderGenerations):
                 question=action.question,
                 liaisons=action.liaisons,
                 consulted=sorted({c.group for c in self.view.consultations}),
+                deadlines=self._deadlines(),
             ),
             messages=messages,
         )
@@ -729,6 +772,8 @@ class ComplaintWorkflow(OlderGenerations):
         now = workflow.now()
         asked = next(c for c in reversed(self.view.consultations) if c.group == action.group)
         asked.answers.append(ConsultationAnswer(staff_id=action.staff_id, text=action.answer, at=now))
+        if not self._unanswered_groups():  # every department asked has answered
+            self.sla.meet("consultation_answer", now)
         key = self._action_key("consultation-answered", now)
         facts = {
             "group": action.group,
@@ -738,7 +783,9 @@ class ComplaintWorkflow(OlderGenerations):
         }
         told = sorted({asked.asked_by, self.view.assignee or asked.asked_by} - {action.staff_id})
         await self._record(
-            events.ConsultationAnswered(staff_id=action.staff_id, group=action.group, answer=action.answer),
+            events.ConsultationAnswered(
+                staff_id=action.staff_id, group=action.group, answer=action.answer, deadlines=self._deadlines()
+            ),
             messages=[self._to_person("consultation_answered", person, facts, f"{key}/{person}") for person in told],
         )
         return self.view
@@ -893,6 +940,7 @@ class ComplaintWorkflow(OlderGenerations):
             "solution_plan",
             "transfer_acceptance",
             "compensation_approval",
+            "consultation_answer",
             "progress",
             "assignment",
             "first_response",

@@ -556,11 +556,11 @@ async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, bro
     await manager.get_by_role("link", name=re.compile("Try a policy")).click()
     policy = manager.get_by_label("Proposed policy (TOML)")
     text = await policy.input_value()
-    await policy.fill(text.replace("version = 3", "version = 4", 1))
+    await policy.fill(text.replace("version = 4", "version = 5", 1))
     await manager.get_by_role("button", name="Simulate").click()
     result = manager.get_by_test_id("simulation")
-    await expect(result).to_contain_text("proposed default@v4")
-    await expect(result).to_contain_text("in force default@v3")
+    await expect(result).to_contain_text("proposed default@v5")
+    await expect(result).to_contain_text("in force default@v4")
     await expect(result).to_contain_text("0 complaints would change")  # the same numbers: nothing changes
     await manager.get_by_label("Proposed policy (TOML)").fill("name = 'broken'")
     await manager.get_by_role("button", name="Simulate").click()
@@ -725,6 +725,8 @@ async def test_a_handler_asks_other_departments_and_their_liaison_answers_on_the
     asked = agent.get_by_test_id("consultations")
     await expect(asked.locator("li[data-group]")).to_have_count(2)
     await expect(asked).to_contain_text("no answer yet")
+    await expect(asked.get_by_test_id("answer-by")).to_have_count(2)  # the policy's consultation_answer
+    await expect(agent.get_by_test_id("deadlines")).to_contain_text("consultation answer")
     await expect(agent.locator("details[data-action='answer_consultation']")).to_have_count(0)  # not asked of her
 
     liaison = await sign_in(browser, system, "zheng.li")
@@ -742,6 +744,7 @@ async def test_a_handler_asks_other_departments_and_their_liaison_answers_on_the
     await expect(product).to_contain_text("Zheng Li")
     await expect(product).to_contain_text("yes: the fix goes out at 18:00")
     await expect(product).to_contain_text("her other line 138****5678")  # typed into staff's words: masked
+    await expect(product.get_by_test_id("answer-by")).to_have_count(0)  # answered
     await shot(agent, "13-consultation-answered")
     await agent.goto(f"{system.settings.url_of('workflow')}/console")
     answered = agent.get_by_test_id("alerts").locator("li").filter(has_text=complaint_id)

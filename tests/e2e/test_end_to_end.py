@@ -430,7 +430,7 @@ async def test_sla_actions_and_policies_over_http(system, http):
     view = (await http.get(complaint, headers=as_agent)).json()
     assert (
         view["tier"] == 3
-        and view["policy"] == "default@v3"
+        and view["policy"] == "default@v4"
         and set(view["deadlines"]) >= {"first_response", "resolution"}
     )
     # Routed to the service skill group and picked from those on duty at once: assignment met.
@@ -497,7 +497,7 @@ async def test_sla_actions_and_policies_over_http(system, http):
     for unconfirmed in (None, {}, {"complaint_ids": [complaint_id], "all_running": True}):
         refused = await http.post(f"{staff}/v1/policies/preset-001/apply", json=unconfirmed, headers=as_admin)
         assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "all_running", unconfirmed
-    assert (await http.get(complaint, headers=as_agent)).json()["policy"] != "preset-001@v3"
+    assert (await http.get(complaint, headers=as_agent)).json()["policy"] != "preset-001@v4"
     by_manager = await http.post(
         f"{staff}/v1/policies/preset-001/apply",
         json={"complaint_ids": [complaint_id]},
@@ -508,11 +508,11 @@ async def test_sla_actions_and_policies_over_http(system, http):
         f"{staff}/v1/policies/preset-001/apply", json={"complaint_ids": [complaint_id]}, headers=as_admin
     )
     assert applied.status_code == 200 and applied.json() == {
-        "policy": "preset-001@v3",
+        "policy": "preset-001@v4",
         "moved": [complaint_id],
         "refused": {},
     }
-    assert (await http.get(complaint, headers=as_agent)).json()["policy"] == "preset-001@v3"
+    assert (await http.get(complaint, headers=as_agent)).json()["policy"] == "preset-001@v4"
 
     events = (await http.get(f"{complaint}/events", headers=as_agent)).json()["events"]
     types = [e["type"] for e in events]

@@ -16,7 +16,7 @@ DEFAULT_TEXT = (POLICY_DIR / "default.toml").read_text(encoding="utf-8")
 
 def test_default_policy_carries_source_000():
     policy = load_policy("default")
-    assert policy.source == "000" and policy.ref == "default@v3"
+    assert policy.source == "000" and policy.ref == "default@v4"
     numbers = {t: (policy.tier(t).first_response.within, policy.tier(t).resolution.within) for t in (1, 2, 3)}
     assert numbers == {
         1: (timedelta(minutes=15), timedelta(hours=24)),
@@ -117,4 +117,4 @@ def test_check_command_reports_good_and_bad_files(tmp_path):
         text=True,
     )
     assert run.returncode == 1
-    assert "ok: default@v3" in run.stdout and "unknown time zone" in run.stderr
+    assert "ok: default@v4" in run.stdout and "unknown time zone" in run.stderr

@@ -243,19 +243,19 @@ async def test_the_policy_simulator_replays_the_period_against_a_proposal(projec
     now = at(31, 12)
 
     same = simulate(parse_policy(text), happened, now=now)
-    assert same.changed_complaints == 0 and same.in_force == ["default@v3"]
+    assert same.changed_complaints == 0 and same.in_force == ["default@v4"]
     first_two = next(r for r in same.rates if (r.tier, r.target) == (2, "first_response"))
     assert (first_two.complaints, first_two.late_now, first_two.breach_rate_now) == (2, 1, 0.5)  # as it happened
 
     # Tier 2 answered within 5 minutes instead of 30: C-1 (10 min) would have been late too.
-    stricter = text.replace('first_response = "30m"', 'first_response = "5m"').replace("version = 3", "version = 4")
+    stricter = text.replace('first_response = "30m"', 'first_response = "5m"').replace("version = 4", "version = 5")
     proposal = simulate(parse_policy(stricter), happened, now=now)
     first_two = next(r for r in proposal.rates if (r.tier, r.target) == (2, "first_response"))
     assert (first_two.late_now, first_two.late_proposed, first_two.breach_rate_proposed) == (1, 2, 1.0)
     assert [(c.complaint_id, c.target, c.late_now, c.late_proposed) for c in proposal.changes] == [
         ("C-1", "first_response", False, True)
     ]
-    assert proposal.proposed == "default@v4"
+    assert proposal.proposed == "default@v5"
 
 
 @pytest.mark.parametrize(
@@ -321,3 +321,55 @@ def test_the_breach_trend_places_each_day_by_its_date_and_shows_a_single_day():
 
     (today,) = _trend_points(days[2:], month, width=580, height=100)["dots"]  # one day: a dot where it falls
     assert (today["x"], today["y"], today["rate"]) == (580.0, 100.0, 0.0)
+
+
+def test_a_consultations_answer_by_is_met_once_every_department_asked_has_answered():
+    """The workflow meets consultation_answer when the last department asked answers (or the
+    complaint is resolved); the reports fold it the same way, late or not."""
+    from services.reporting.facts import ComplaintFacts, fold
+
+    due = at(30, 14).isoformat()
+    steps = [
+        ("ConsultationRequested", at(30, 10), {"groups": ["liaison-product", "liaison-operations"],
+                                               "deadlines": {"consultation_answer": due}}),
+        ("ConsultationAnswered", at(30, 11), {"group": "liaison-product", "deadlines": {"consultation_answer": due}}),
+        ("SlaBreached", at(30, 14), {"target": "consultation_answer", "deadline": due, "due_at": due}),
+        ("ConsultationAnswered", at(30, 14, 30), {"group": "liaison-operations", "deadlines": {}}),
+    ]  # fmt: skip
+    facts, unanswered = ComplaintFacts("C-9"), ComplaintFacts("C-10")
+    for n, (kind, when, data) in enumerate(steps, start=1):
+        event = StoredEvent(
+            event_id=uuid.uuid4(),
+            stream_id="C-9",
+            version=n,
+            type=kind,
+            occurred_at=when,
+            data=data,
+            position=n,
+            recorded_at=when,
+        )
+        fold(facts, event)
+        if n <= 2:
+            fold(unanswered, event.model_copy(update={"stream_id": "C-10"}))
+        if n == 2:
+            assert facts.targets["consultation_answer"]["met"] is None  # operations has not answered
+    assert facts.targets["consultation_answer"] == {"due": _utc_of(at(30, 14)), "met": _utc_of(at(30, 14, 30)),
+                                                    "breached": True}  # fmt: skip
+    resolved = StoredEvent(
+        event_id=uuid.uuid4(),
+        stream_id="C-10",
+        version=3,
+        type="Resolved",
+        occurred_at=at(30, 12),
+        data={},
+        position=9,
+        recorded_at=at(30, 12),
+    )
+    fold(unanswered, resolved)
+    assert unanswered.targets["consultation_answer"]["met"] == _utc_of(at(30, 12))
+
+
+def _utc_of(moment: datetime) -> str:
+    from services.reporting.facts import _utc
+
+    return _utc(moment)

@@ -351,6 +351,34 @@ async def consulted(env: WorkflowEnvironment) -> WorkflowHandle:
     return handle
 
 
+async def consultation_late(env: WorkflowEnvironment) -> WorkflowHandle:
+    """A department asked for its view answers late (the policy's consultation_answer, tier 2:
+    4 working hours): warned, then its lead hears of it; its answer meets the deadline."""
+    handle = await start(env.client, a_complaint(await skip_to(env, 1, time(10, 0))))
+    await wait_for_event(handle, "Assigned")
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
+    await drive(handle).consult(
+        ConsultAction(
+            staff_id="agent-2",
+            groups=["liaison-product", "liaison-operations"],
+            question="was the second charge a defect of the app or a booking error?",
+            liaisons={"liaison-product": "zheng.li", "liaison-operations": None},
+        )
+    )
+    await env.sleep(timedelta(hours=1))
+    await drive(handle).answer_consultation(
+        ConsultationAnswerAction(staff_id="zheng.li", group="liaison-product", answer="not the app")
+    )
+    await env.sleep(timedelta(hours=3, minutes=30))  # past operations' deadline: its lead hears
+    await drive(handle).answer_consultation(
+        ConsultationAnswerAction(staff_id="ma.jun", group="liaison-operations", answer="a booking error")
+    )
+    await drive(handle).resolve(ResolveAction(staff_id="agent-2", resolution=RESOLUTION))
+    await answer(handle, 4, 4)
+    await handle.result()
+    return handle
+
+
 SCENARIOS = {
     "happy_path": happy_path,
     "survey_given_up": survey_given_up,
@@ -361,6 +389,7 @@ SCENARIOS = {
     "compensated": compensated,
     "reopened": reopened,
     "consulted": consulted,
+    "consultation_late": consultation_late,
 }
 # Histories are saved per generation of the workflow: each generation's stay, so complaints
 # started under any of them keep replaying. A new generation = a new `workflow.patched` id, or
@@ -373,8 +402,9 @@ SCENARIOS = {
 # wait after receipt is cut short; short-local-attempts-v1: local activities retry on timers;
 # compensation-in-words-v1: the written result cites what was granted in the customer's language;
 # transfer-disputes-v1: a declined transfer also goes up to the two groups' common superior;
-# consultations-v1: other departments asked for their view, new Updates older histories never call).
-GENERATION = "consultations-v1"
+# consultations-v1: other departments asked for their view, new Updates older histories never call;
+# consultation-deadline-v1: policy v4's consultation_answer, a deadline older policies never set).
+GENERATION = "consultation-deadline-v1"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

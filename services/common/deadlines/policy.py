@@ -152,6 +152,9 @@ class TierPolicy(BaseModel):
     compensation_approval: TargetField | None = None
     progress: ProgressCadence
     transfer_acceptance: TargetField
+    # A department asked for its view (002's joint consultation) answers within this, or its
+    # lead hears of it; None: no deadline of its own (the complaint's own still run).
+    consultation_answer: TargetField | None = None
     feedback: TargetField
     survey_follow_up: TargetField
     second_follow_up: TargetField
@@ -183,6 +186,7 @@ TARGETS = (
     "solution_plan",
     "compensation_approval",
     "transfer_acceptance",
+    "consultation_answer",
     "feedback",
     "survey_follow_up",
     "second_follow_up",

@@ -193,6 +193,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "answering_for": ("代表哪个部门回复（选填）", "Answering for (if you are in several)"),
     "consultations": ("联合会诊", "Other departments consulted"),
     "no_answer_yet": ("尚未回复", "no answer yet"),
+    "answer_by": ("答复期限", "answer by"),
     "asked_for_view": ("请我部门会诊的投诉", "Asked for my department's view"),
     "reason": ("原因", "Reason"),
     "kind": ("方式", "Kind"),
