@@ -353,7 +353,7 @@ async def consulted(env: WorkflowEnvironment) -> WorkflowHandle:
 
 async def consultation_late(env: WorkflowEnvironment) -> WorkflowHandle:
     """A department asked for its view answers late (the policy's consultation_answer, tier 2:
-    4 working hours): warned, then its lead hears of it; its answer meets the deadline."""
+    24 h): warned, then its lead hears of it; its answer meets the deadline."""
     handle = await start(env.client, a_complaint(await skip_to(env, 1, time(10, 0))))
     await wait_for_event(handle, "Assigned")
     await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
@@ -369,7 +369,7 @@ async def consultation_late(env: WorkflowEnvironment) -> WorkflowHandle:
     await drive(handle).answer_consultation(
         ConsultationAnswerAction(staff_id="zheng.li", group="liaison-product", answer="not the app")
     )
-    await env.sleep(timedelta(hours=3, minutes=30))  # past operations' deadline: its lead hears
+    await env.sleep(timedelta(hours=23, minutes=30))  # past operations' deadline: its lead hears
     await drive(handle).answer_consultation(
         ConsultationAnswerAction(staff_id="ma.jun", group="liaison-operations", answer="a booking error")
     )

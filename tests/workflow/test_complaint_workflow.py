@@ -470,9 +470,10 @@ async def test_other_departments_are_asked_for_their_view_and_their_answer_reach
 
 
 async def test_a_department_asked_for_its_view_answers_in_time_or_its_lead_hears_of_it(env, store, notifications):
-    """The policy's consultation_answer (tier 2: 4 working hours): warnings go to each asked
-    department that has not answered (its named member, else its queue), the breach to that
-    department's lead, and the deadline is met once every department asked has answered."""
+    """The policy's consultation_answer (tier 2: 24 h, source 001's cross-department answer):
+    warnings go to each asked department that has not answered (its named member, else its
+    queue), the breach to that department's lead, and the deadline is met once every department
+    asked has answered."""
     asked_at = await scenarios.skip_to(env, 1, dt_time(10, 0))  # a Tuesday, 10:00 in Shanghai
     complaint = scenarios.a_complaint(asked_at)
     handle = await scenarios.start(env.client, complaint)
@@ -486,22 +487,29 @@ async def test_a_department_asked_for_its_view_answers_in_time_or_its_lead_hears
             liaisons={"liaison-product": "zheng.li", "liaison-operations": None},
         )
     )
-    assert view.tier == 2 and scenarios.on_plan(view.deadlines["consultation_answer"], asked_at + timedelta(hours=4))
+    assert view.tier == 2 and scenarios.on_plan(view.deadlines["consultation_answer"], asked_at + timedelta(hours=24))
 
-    await env.sleep(timedelta(hours=2, minutes=30))  # past half the window: both warned
+    async def consultation_steps() -> list[str]:
+        stored = await store.read_stream(complaint.complaint_id)
+        return [e.type for e in stored if e.data.get("target") == "consultation_answer"]
+
+    await env.sleep(timedelta(hours=12, minutes=30))  # past half the window: both warned
     product = ConsultationAnswerAction(staff_id="zheng.li", group="liaison-product", answer="the app's")
     answered = await drive(handle).answer_consultation(product)
     assert "consultation_answer" in answered.deadlines  # operations has not answered yet
-    await env.sleep(timedelta(hours=2))  # past 80 % and the deadline: operations only
-    late = await scenarios.wait_for_event(handle, "Escalated")
+    await env.sleep(timedelta(hours=12))  # past 80 % and the deadline: operations only
+    for _ in range(400):
+        if "Escalated" in await consultation_steps():
+            break
+        await asyncio.sleep(0.05)
     operations = ConsultationAnswerAction(staff_id="ma.jun", group="liaison-operations", answer="not the bank's")
     done = await drive(handle).answer_consultation(operations)
-    assert "consultation_answer" not in done.deadlines and late.escalation_level == 1
-    await env.sleep(timedelta(hours=6))  # met: nothing climbs further
+    assert "consultation_answer" not in done.deadlines
+    await env.sleep(timedelta(hours=6))  # met: nothing climbs further (tier 2 climbs after 2 h)
+    await drive(handle).status()  # the workflow has caught up with the skipped time
 
-    sent = [
-        n for n in await notifications.of(complaint.complaint_id) if n.variables.get("target") == "consultation_answer"
-    ]
+    sent = await notifications.of(complaint.complaint_id)
+    sent = [n for n in sent if n.variables.get("target") == "consultation_answer"]
     warned = sorted((n.variables["fraction"], n.recipient_address) for n in sent if n.template == "sla_warning")
     assert warned == [
         (0.5, "role:queue@liaison-operations"),
@@ -510,8 +518,5 @@ async def test_a_department_asked_for_its_view_answers_in_time_or_its_lead_hears
     ]
     escalated = [(n.recipient_address, n.variables["level"]) for n in sent if n.template == "sla_escalation"]
     assert escalated == [("role:group_lead@liaison-operations", 1)]
-    stored = [
-        e for e in await store.read_stream(complaint.complaint_id) if e.data.get("target") == "consultation_answer"
-    ]
-    assert [e.type for e in stored] == ["SlaWarning", "SlaWarning", "SlaBreached", "Escalated"]
+    assert await consultation_steps() == ["SlaWarning", "SlaWarning", "SlaBreached", "Escalated"]
     await handle.terminate("test over")
