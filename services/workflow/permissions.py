@@ -15,6 +15,10 @@
   001: the first to receive a complaint follows it to its close); acting on it is for its handlers.
 - Handing an off-duty person's complaints to colleagues on duty (handover.py): group lead and
   up; each complaint's assignment then follows the rule for assigning.
+- Starting or ending one's own shift: everyone; someone else's: group lead and up.
+- Erasing a customer's personal data (erasure/): managers and admins.
+
+Each refusal is a coded reason (contract/refusals.py): 403 with it, in English and coded.
 """
 
 from collections.abc import Mapping
