@@ -52,6 +52,7 @@ class InboxItem(BaseModel):
     batch_id: str | None
     recorded_by: str | None = None
     consulted_groups: list[str] | None = None  # other groups asked for their view
+    answer_by: datetime | None = None  # when they must answer (None: answered, or none asked)
 
 
 def _received(p: ev.ComplaintReceived, event: NewEvent) -> dict[str, Any]:
@@ -87,9 +88,9 @@ _COLUMNS_SET_BY: dict[type[ev.DomainEvent], Callable[[Any, NewEvent], dict[str, 
     ev.ConsultationRequested: lambda p, _: dict(consulted_groups=p.consulted),
     ev.TransferAccepted: lambda p, _: dict(group_name=p.to_group, assignee=p.staff_id, transfer_to=None),
     ev.TransferDeclined: lambda p, _: dict(transfer_to=None),
-    ev.Resolved: lambda p, _: dict(next_deadline=None, transfer_to=None),
+    ev.Resolved: lambda p, _: dict(next_deadline=None, transfer_to=None, answer_by=None),
     ev.Reopened: lambda p, _: dict(assignee=p.assignee),
-    ev.Closed: lambda p, _: dict(next_deadline=None),
+    ev.Closed: lambda p, _: dict(next_deadline=None, answer_by=None),
     ev.CustomerDataErased: lambda p, _: dict(
         customer_name=ERASED, customer_contact=None, customer_keys=[], account_id=None, summary=ERASED
     ),
@@ -106,6 +107,7 @@ def _changes(event: NewEvent) -> dict[str, Any]:
     deadlines = getattr(payload, "deadlines", None)
     if deadlines is not None:
         changes["next_deadline"] = min(deadlines.values(), default=None)
+        changes["answer_by"] = deadlines.get("consultation_answer")
     if payload is not None and (columns := _COLUMNS_SET_BY.get(type(payload))):
         changes.update(columns(payload, event))
     return changes

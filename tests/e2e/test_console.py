@@ -730,7 +730,8 @@ async def test_a_handler_asks_other_departments_and_their_liaison_answers_on_the
     await expect(agent.locator("details[data-action='answer_consultation']")).to_have_count(0)  # not asked of her
 
     liaison = await sign_in(browser, system, "zheng.li")
-    await expect(liaison.get_by_test_id("consulted").locator(f"tr[data-complaint='{complaint_id}']")).to_have_count(1)
+    consulted_row = liaison.get_by_test_id("consulted").locator(f"tr[data-complaint='{complaint_id}']")
+    await expect(consulted_row.get_by_test_id("answer-by")).to_have_count(1)  # counts down to her answer's deadline
     await liaison.get_by_test_id("consulted").get_by_role("link", name=complaint_id).click()
     await expect(liaison.locator("details[data-action='acknowledge']")).to_have_count(0)  # it is not hers to handle
     answering = liaison.locator("details[data-action='answer_consultation']")

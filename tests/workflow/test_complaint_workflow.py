@@ -488,6 +488,8 @@ async def test_a_department_asked_for_its_view_answers_in_time_or_its_lead_hears
         )
     )
     assert view.tier == 2 and scenarios.on_plan(view.deadlines["consultation_answer"], asked_at + timedelta(hours=24))
+    row = await inbox.row_of(store.pool, complaint.complaint_id)  # the asked departments' My work counts down to it
+    assert row["answer_by"] == view.deadlines["consultation_answer"] != row["next_deadline"]
 
     async def consultation_steps() -> list[str]:
         stored = await store.read_stream(complaint.complaint_id)
@@ -505,6 +507,7 @@ async def test_a_department_asked_for_its_view_answers_in_time_or_its_lead_hears
     operations = ConsultationAnswerAction(staff_id="ma.jun", group="liaison-operations", answer="not the bank's")
     done = await drive(handle).answer_consultation(operations)
     assert "consultation_answer" not in done.deadlines
+    assert (await inbox.row_of(store.pool, complaint.complaint_id))["answer_by"] is None
     await env.sleep(timedelta(hours=6))  # met: nothing climbs further (tier 2 climbs after 2 h)
     await drive(handle).status()  # the workflow has caught up with the skipped time
 

@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import Awaitable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, get_args
 from urllib.parse import urlencode
 
@@ -226,6 +226,8 @@ async def my_work(
         pool, replace(narrowed, consulted=tuple(sorted(set(staff.groups) | led))), limit=200
     )
     consulted = [i for i in consulted if i.complaint_id not in mine_ids | taken_down_ids]
+    # The asked department's own deadline first: its answer's, else the complaint's next.
+    consulted.sort(key=lambda i: (i.answer_by or i.next_deadline or datetime.max.replace(tzinfo=UTC)).timestamp())
     alerts = await outbox.alerts_to(pool, _addresses_of(staff, config))
     context = {
         "waiting": await _waiting_to_start(request),
