@@ -76,6 +76,20 @@ def test_pausing_moves_the_deadline_by_the_paused_time_and_stops_timers_meanwhil
     assert fired(sla, MONDAY_10 + 230 * M) == [("warn", "solution_plan", 0.5, "owner")]
 
 
+def test_an_asked_departments_answer_by_runs_on_while_the_complaint_waits_on_the_customer():
+    """Another department's answer (source 001: within 24 h) does not wait on the customer."""
+    sla = SlaState(policy=POLICY, tier=2)
+    plan = sla.start("resolution", MONDAY_10)
+    asked = sla.start("consultation_answer", MONDAY_10)
+    assert sla.deadline(asked, MONDAY_10) == MONDAY_10 + 24 * 60 * M
+    sla.pause(MONDAY_10 + 60 * M)
+    assert sla.deadline(plan, MONDAY_10 + 90 * M) is None  # the complaint's own clock stops
+    assert sla.deadline(asked, MONDAY_10 + 90 * M) == MONDAY_10 + 24 * 60 * M
+    again = sla.start("consultation_answer", MONDAY_10 + 120 * M)  # asked while waiting
+    assert sla.deadline(again, MONDAY_10 + 120 * M) == MONDAY_10 + (24 * 60 + 120) * M
+    assert fired(sla, MONDAY_10 + (12 * 60 + 120) * M) == [("warn", "consultation_answer", 0.5, "owner")]
+
+
 def test_a_missed_progress_update_reminds_then_escalates():
     sla = SlaState(policy=POLICY, tier=1)
     sla.start("progress", MONDAY_10)

@@ -20,6 +20,9 @@ Kind = Literal["warn", "remind", "breach", "climb"]
 
 
 RECEIPT_TARGETS = ("first_response", "assignment", "resolution", "solution_plan")
+# Owed by another department, not waiting on what the customer sends: their clocks run on while
+# the complaint waits on the customer.
+RUN_WHILE_WAITING = ("consultation_answer",)
 
 
 class Pause(BaseModel):
@@ -163,7 +166,7 @@ class SlaState(BaseModel):
             clock=tier.clock_of(target_policy),
             warn_at=tier.warn_at,
         )
-        if self.paused_since is not None:
+        if self.paused_since is not None and name not in RUN_WHILE_WAITING:
             state.pauses.append(Pause(start=at))
         self.targets[name] = state
         return state
@@ -215,7 +218,7 @@ class SlaState(BaseModel):
             return
         self.paused_since = at
         for target in self.targets.values():
-            if target.active and target.name != "progress":
+            if target.active and target.name != "progress" and target.name not in RUN_WHILE_WAITING:
                 target.pauses.append(Pause(start=at))
         # No progress is owed to a customer we are waiting on; the cadence restarts on resume.
         self.targets.pop("progress", None)
