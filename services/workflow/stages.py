@@ -41,7 +41,8 @@ _HANDLING = {Stage.assigned, Stage.acknowledged, Stage.waiting_on_customer}
 # In which stages each action is allowed; anything else is rejected before it touches history.
 ALLOWED_IN: dict[Action, set[Stage]] = {
     Action.acknowledge: {Stage.assigned},
-    Action.assign: _HANDLING,
+    # And the second follow-up, which a person makes: someone off duty hands it to a colleague.
+    Action.assign: _HANDLING | {Stage.second_follow_up},
     Action.post_progress: {Stage.acknowledged},
     Action.give_plan: {Stage.acknowledged, Stage.waiting_on_customer},
     Action.transfer: {Stage.assigned, Stage.acknowledged},

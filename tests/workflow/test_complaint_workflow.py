@@ -18,6 +18,7 @@ from services.workflow import inbox
 from services.workflow.activities import ComplaintActivities, EventsAndMessages
 from services.workflow.contract import (
     ActionRefused,
+    AssignAction,
     ComplaintClosed,
     ComplaintView,
     ConsultAction,
@@ -382,6 +383,24 @@ async def test_a_resolved_complaint_is_reopened_within_its_window_and_closes_aft
     sent = [(n.template, n.recipient_address) for n in await notifications.sent()]
     assert ("reopened", "wang.fang@example.com") in sent and ("complaint_reopened", "staff:agent-7") in sent
     assert [t for t, _ in sent].count("feedback") == 2  # a written result for each resolution
+
+
+async def test_a_second_follow_up_is_handed_to_a_colleague_when_its_handler_is_away(env, store, notifications):
+    """A dissatisfied customer's second follow-up is a person's task: a lead assigns it to someone
+    on duty (the hand-over does the same), and the colleague records it."""
+    handle = await scenarios.start(env.client, scenarios.a_complaint(await scenarios.skip_to(env, 3, dt_time(10))))
+    await scenarios.acknowledge_and_resolve(handle)
+    await scenarios.answer(handle, 1, 2)
+    await scenarios.wait_for_stage(handle, Stage.second_follow_up)
+    view = await drive(handle).assign(AssignAction(staff_id="lead-1", assignee="agent-8", note="agent-7 is away"))
+    assert (view.stage, view.assignee, view.owner) == (Stage.second_follow_up, "agent-8", "agent-7")
+    await drive(handle).record_follow_up(FollowUpAction(staff_id="agent-8", outcome="called; refunded the fee"))
+    outcome = await handle.result()
+    assert [e.type for e in await store.read_stream(outcome.complaint_id)][-3:] == [
+        "AssignedToPerson",
+        "FollowedUp",
+        "Closed",
+    ]
 
 
 async def test_reopening_is_refused_after_a_satisfied_answer_and_after_the_window(env, store, notifications):
