@@ -15,14 +15,22 @@ from pydantic import ValidationError
 
 from services.common import web_session
 from services.common.code_words import in_language
-from services.common.web import ApiError
+from services.common.web import ApiError, Reason
 from services.common.written_time import ZONE_NAMES, written_time
 from services.intake.channel_api import accept, adapted
 from services.intake.customer_api import ComplaintByToken, CustomerInput, customer_update, track
 from services.intake.keys import ChannelKey
 from services.intake.state import Intake, IntakeDep
 from services.intake.submissions import ComplaintSubmission
-from services.intake.words import LANG_COOKIE, NEXT_STEP, STAGE, label, message_language, page_language
+from services.intake.words import (
+    CUSTOMER_REASONS,
+    LANG_COOKIE,
+    NEXT_STEP,
+    STAGE,
+    label,
+    message_language,
+    page_language,
+)
 from services.workflow.contract import Channel, ComplaintInput, CustomerReply, ReopenAction, SurveyAnswer
 
 router = APIRouter()
@@ -157,6 +165,16 @@ async def status_page(request: Request, token: str, row: ComplaintByToken, intak
     return await _status_page(request, token, row, intake)
 
 
+def _refused_in_words(refusal: str, reason: Reason | None, lang: str) -> str:
+    """Why a form was not taken: the workflow's reason where the customer has words for it,
+    else what the form could not do."""
+    if reason is not None and reason.code in CUSTOMER_REASONS:
+        return label(reason.code, lang).format_map(
+            {k: v if isinstance(v, str) else ", ".join(v) for k, v in reason.params.items()}
+        )
+    return label(refusal, lang)
+
+
 async def _status_page(
     request: Request,
     token: str,
@@ -164,9 +182,10 @@ async def _status_page(
     intake: Intake,
     refusal: str | None = None,
     status_code: int = 409,
+    reason: Reason | None = None,
 ) -> HTMLResponse:
     """The complaint's page in the customer's language; `refusal` names a form it did not take
-    (answered with `status_code`)."""
+    (answered with `status_code`), `reason` why, where the customer has words for it."""
     status = await track(row, intake)
     complaint = ComplaintInput.model_validate_json(row["workflow_input"])
     lang = page_language(request, complaint.language())
@@ -175,7 +194,7 @@ async def _status_page(
         "stage": in_language(STAGE[status.stage], lang),
         "next_step": in_language(NEXT_STEP[status.stage], lang),
         "token": token,
-        "error": label(refusal, lang) if refusal else None,
+        "error": _refused_in_words(refusal, reason, lang) if refusal else None,
         "form_token": str(uuid.uuid4()),
     }
     zone = complaint.customer.time_zone or intake.zone.key
@@ -244,5 +263,5 @@ async def _page_after(
     except ApiError as exc:
         if exc.status != 409:
             raise
-        return await _status_page(request, token, row, intake, refusal=exc.code)
+        return await _status_page(request, token, row, intake, refusal=exc.code, reason=exc.reason)
     return RedirectResponse(f"/track/{token}", status_code=303)

@@ -86,7 +86,20 @@ LABELS: dict[str, tuple[str, str]] = {
     "survey_not_open": ("评价已提交或已不再开放。", "The survey was answered already or is no longer open."),
     "no_question_open": ("目前没有需要您回答的问题。", "There is no question waiting for your answer."),
     "cannot_reopen": ("这份投诉现在不能重新打开。", "This complaint cannot be reopened now."),
+    # why, where the workflow said (its coded reasons, services/workflow/contract/refusals.py)
+    "reopen_window_passed": (
+        "投诉办结后 {days} 天内可以重新打开，现已超过期限。如有新的问题，请提交新的投诉。",
+        "A complaint can be reopened within {days} days of its result, and that time has passed. "
+        "For a new matter, please make a new complaint.",
+    ),
+    "settled_by_customer": (
+        "您已答复处理结果解决了问题，这份投诉不能再重新打开。如有新的问题，请提交新的投诉。",
+        "You told us the result settles it, so this complaint cannot be reopened. "
+        "For a new matter, please make a new complaint.",
+    ),
 }
+# The workflow's reasons a customer is told in their own words (with their particulars).
+CUSTOMER_REASONS = ("reopen_window_passed", "settled_by_customer")
 
 # What each stage means to the customer, and what comes next.
 STAGE: dict[Stage, tuple[str, str]] = {

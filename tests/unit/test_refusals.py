@@ -93,3 +93,20 @@ def test_the_reason_comes_back_from_the_workflow_failure_and_the_console_says_it
     assert "a_new_rule" in in_words(unknown, "zh")
     with pytest.raises(KeyError):
         refused("no_such_reason")
+
+
+def test_a_customer_is_told_why_their_complaint_cannot_be_reopened_in_their_words():
+    from services.intake.customer_pages import _refused_in_words
+    from services.intake.words import CUSTOMER_REASONS, LABELS
+
+    for code in CUSTOMER_REASONS:  # a reason the workflow gives, with no particular it lacks
+        assert code in WORDS
+        for words in LABELS[code]:
+            assert _placeholders(words) <= _placeholders(WORDS[code][1]), code
+    late = refused("reopen_window_passed", days=7)
+    assert _refused_in_words("cannot_reopen", late, "zh").startswith("投诉办结后 7 天内可以重新打开，现已超过期限")
+    assert _refused_in_words("cannot_reopen", late, "en").startswith("A complaint can be reopened within 7 days")
+    # A reason a customer has no words for (the complaint closed meanwhile): what the form could not do.
+    closed = refused("closed", complaint_id="C-1")
+    assert _refused_in_words("cannot_reopen", closed, "zh") == "这份投诉现在不能重新打开。"
+    assert _refused_in_words("cannot_reopen", None, "en") == "This complaint cannot be reopened now."
