@@ -13,6 +13,7 @@ from typing import Any
 from services.common import domain_events as ev
 from services.common.deadlines.clock import BusinessCalendar
 from services.common.deadlines.policy import PolicyError, load_policy
+from services.common.deadlines.sla import MET_ON_RESOLUTION
 from services.common.erasure import ERASED
 from services.common.events import STAGE_AFTER, StoredEvent
 
@@ -25,14 +26,7 @@ MEETS: dict[type[ev.DomainEvent], tuple[str, ...]] = {
     ev.TransferAccepted: ("transfer_acceptance",),
     ev.TransferDeclined: ("transfer_acceptance",),
     ev.CompensationDecided: ("compensation_approval",),
-    ev.Resolved: (
-        "resolution",
-        "solution_plan",
-        "transfer_acceptance",
-        "compensation_approval",
-        "consultation_answer",
-        "progress",
-    ),
+    ev.Resolved: MET_ON_RESOLUTION,
     ev.FeedbackSent: ("feedback",),
     ev.FollowedUp: ("second_follow_up",),
 }

@@ -22,7 +22,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from services.common import domain_events as events
     from services.common.deadlines.policy import Policy
-    from services.common.deadlines.sla import Due, SlaState
+    from services.common.deadlines.sla import MET_ON_RESOLUTION, Due, SlaState
     from services.common.events import NewEvent
     from services.common.money import written_compensations
     from services.notify.contract import Address, KeyedNotificationRequest, notification_key
@@ -935,16 +935,7 @@ class ComplaintWorkflow(OlderGenerations):
         granted = [c for c in self.view.compensations if c.status in ("granted", "approved")]
         if granted and action.resolution.compensation is None:  # the written result cites it (002)
             self.view.resolution = action.resolution.model_copy(update={"compensation": self._cited(granted)})
-        for target in (
-            "resolution",
-            "solution_plan",
-            "transfer_acceptance",
-            "compensation_approval",
-            "consultation_answer",
-            "progress",
-            "assignment",
-            "first_response",
-        ):
+        for target in MET_ON_RESOLUTION:
             self.sla.meet(target, now)
         self.view.transfer = None  # resolved: a transfer still waiting has nothing left to take
         self.sla.start("feedback", now)

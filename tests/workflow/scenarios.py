@@ -327,10 +327,9 @@ async def reopened(env: WorkflowEnvironment) -> WorkflowHandle:
     return handle
 
 
-async def consulted(env: WorkflowEnvironment) -> WorkflowHandle:
-    """A cause hard to find: two other departments asked for their view (source 002's joint
-    consultation), one answers, the handler resolves it with what they learned."""
-    handle = await start(env.client, a_complaint(await skip_to(env, 1, time(11, 0))))
+async def _two_departments_asked(env: WorkflowEnvironment, at: time, operations_liaison: str | None) -> WorkflowHandle:
+    """A Tuesday's complaint, acknowledged, put to the product and operations liaison groups."""
+    handle = await start(env.client, a_complaint(await skip_to(env, 1, at)))
     await wait_for_event(handle, "Assigned")
     await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
     await drive(handle).consult(
@@ -338,9 +337,16 @@ async def consulted(env: WorkflowEnvironment) -> WorkflowHandle:
             staff_id="agent-2",
             groups=["liaison-product", "liaison-operations"],
             question="was the second charge a defect of the app or a booking error?",
-            liaisons={"liaison-product": "zheng.li", "liaison-operations": "ma.jun"},
+            liaisons={"liaison-product": "zheng.li", "liaison-operations": operations_liaison},
         )
     )
+    return handle
+
+
+async def consulted(env: WorkflowEnvironment) -> WorkflowHandle:
+    """A cause hard to find: two other departments asked for their view (source 002's joint
+    consultation), one answers, the handler resolves it with what they learned."""
+    handle = await _two_departments_asked(env, time(11, 0), operations_liaison="ma.jun")
     await env.sleep(timedelta(minutes=40))
     await drive(handle).answer_consultation(
         ConsultationAnswerAction(staff_id="zheng.li", group="liaison-product", answer="the app sent the payment twice")
@@ -354,17 +360,7 @@ async def consulted(env: WorkflowEnvironment) -> WorkflowHandle:
 async def consultation_late(env: WorkflowEnvironment) -> WorkflowHandle:
     """A department asked for its view answers late (the policy's consultation_answer, tier 2:
     24 h): warned, then its lead hears of it; its answer meets the deadline."""
-    handle = await start(env.client, a_complaint(await skip_to(env, 1, time(10, 0))))
-    await wait_for_event(handle, "Assigned")
-    await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
-    await drive(handle).consult(
-        ConsultAction(
-            staff_id="agent-2",
-            groups=["liaison-product", "liaison-operations"],
-            question="was the second charge a defect of the app or a booking error?",
-            liaisons={"liaison-product": "zheng.li", "liaison-operations": None},
-        )
-    )
+    handle = await _two_departments_asked(env, time(10, 0), operations_liaison=None)
     await env.sleep(timedelta(hours=1))
     await drive(handle).answer_consultation(
         ConsultationAnswerAction(staff_id="zheng.li", group="liaison-product", answer="not the app")

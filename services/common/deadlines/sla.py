@@ -20,6 +20,17 @@ Kind = Literal["warn", "remind", "breach", "climb"]
 
 
 RECEIPT_TARGETS = ("first_response", "assignment", "resolution", "solution_plan")
+# What a complaint's result ends: every target of its handling (the feedback's starts then).
+MET_ON_RESOLUTION = (
+    "resolution",
+    "solution_plan",
+    "transfer_acceptance",
+    "compensation_approval",
+    "consultation_answer",
+    "progress",
+    "assignment",
+    "first_response",
+)
 # Owed by another department, not waiting on what the customer sends: their clocks run on while
 # the complaint waits on the customer.
 RUN_WHILE_WAITING = ("consultation_answer",)
