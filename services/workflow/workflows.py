@@ -733,11 +733,13 @@ class ComplaintWorkflow(OlderGenerations):
         if running is None or not running.active:  # else the earliest question still unanswered counts
             self.sla.start("consultation_answer", now)
         key = self._action_key("consultation", now)
+        answer_by = self._deadlines().get("consultation_answer")
         facts = {
             "from_group": self.view.group,
             "question": action.question,
             "asked_by": action.staff_id,
             "tier": self.sla.tier,
+            "answer_by": answer_by.isoformat() if answer_by else None,
         }
         messages = [
             self._to_person("consultation_requested", liaison, {**facts, "to_group": group}, f"{key}/{group}")

@@ -123,6 +123,7 @@ STAFF_TEMPLATES = {
         "question": "did the 14:00 release change how invoices are numbered?",
         "asked_by": "zhou.ting",
         "tier": 2,
+        "answer_by": "2026-11-30T01:30:00+00:00",
     },
     "consultation_answered": {
         "group": "liaison-product",
@@ -209,6 +210,21 @@ def test_every_staff_alert_reads_in_both_languages_with_people_by_name_and_codes
     assert not any(name in text for name in INTERNAL_NAMES + ("liu.yang", "chen.jie", "senior-agents")), text
     assert not re.search(r"\b[a-z]+_[a-z_]+\b", text), text  # no code ("first_response", "group_lead")
     assert "+00:00" not in text and "T01:30" not in text  # no machine timestamps
+
+
+def test_a_department_asked_for_its_view_is_told_by_when_to_answer():
+    asked = STAFF_TEMPLATES["consultation_requested"]
+    _, body = render(
+        request("consultation_requested", None, **asked).model_copy(update={"channel": "internal"}), STAFF_WORDS
+    )
+    assert "answer on its page in the console by Mon 30 Nov 2026, 09:30 (China Standard Time)." in body
+    assert "答复期限：周一 2026年11月30日 09:30（北京时间）" in body
+    # Asked under a policy with no answer-by (and by workflows from before it): no time promised.
+    older = {k: v for k, v in asked.items() if k != "answer_by"}
+    for variables in (older, {**older, "answer_by": None}):
+        alert = request("consultation_requested", None, **variables).model_copy(update={"channel": "internal"})
+        _, body = render(alert, STAFF_WORDS)
+        assert "answer on its page in the console." in body and "答复期限" not in body
 
 
 def test_a_staff_alert_names_people_and_groups_as_staff_call_them():
