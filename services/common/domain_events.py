@@ -266,6 +266,7 @@ class SlaBreached(SlaFacts):
 class Escalated(SlaFacts):
     level: int = 0
     to: str | None = None
+    groups: list[str] | None = None  # whose `to` it went to, when not the complaint's (a consultation's)
 
 
 # ---------------------------------------------------------------- resolution and follow-up (§6, §8)

@@ -219,10 +219,12 @@ async def open_counts(pool: asyncpg.Pool) -> list[dict[str, Any]]:
 
 async def escalations_to(pool: asyncpg.Pool, staff: Staff, config: RoutingConfig) -> list[dict[str, Any]]:
     """Open complaints whose latest escalation went to a chain role this person holds, for the
-    complaint's group or the group a transfer waits for (managers: every escalation to a manager)."""
+    groups it names (a late consultation's asked departments), else the complaint's group or the
+    group a transfer waits for (managers: every escalation to a manager)."""
     rows = await pool.fetch(
         """SELECT i.complaint_id, i.group_name, i.transfer_to, i.tier, i.escalation_level, i.next_deadline,
-                  e.data->>'to' AS escalated_to, e.data->>'target' AS target, e.occurred_at
+                  e.data->>'to' AS escalated_to, e.data->>'target' AS target, e.occurred_at,
+                  e.data->'groups' AS escalated_groups
            FROM workflow.inbox i
            JOIN LATERAL (SELECT data, occurred_at FROM workflow.events x WHERE x.stream_id = i.complaint_id
                          AND x.type = 'Escalated' ORDER BY x.version DESC LIMIT 1) e ON true
@@ -232,7 +234,8 @@ async def escalations_to(pool: asyncpg.Pool, staff: Staff, config: RoutingConfig
 
     def addressed_to_me(row: asyncpg.Record) -> bool:
         role = row["escalated_to"] or ""
-        groups = [g for g in (row["group_name"], row["transfer_to"]) if g]
+        named = json.loads(row["escalated_groups"]) if row["escalated_groups"] else None
+        groups = named or [g for g in (row["group_name"], row["transfer_to"]) if g]
         holds = any(staff.staff_id in config.holders(role, g) for g in groups)
         return holds or (role == "manager" and staff.at_least("manager"))
 

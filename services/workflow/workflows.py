@@ -443,7 +443,12 @@ class ComplaintWorkflow(OlderGenerations):
                     searchable=searchable,
                 )
             else:
-                escalated = events.Escalated(**facts, level=due.level, to=due.to)
+                late_groups = self._late_groups(due.target)
+                # A consultation's escalation names the departments it went to (their leads' Team page).
+                named = (
+                    {"groups": [g.group for g in late_groups if g.group]} if due.target == "consultation_answer" else {}
+                )
+                escalated = events.Escalated(**facts, level=due.level, to=due.to, **named)
                 steps = [events.SlaBreached(**facts), escalated] if due.kind == "breach" else [escalated]
                 await self._record(
                     *steps,
@@ -455,7 +460,7 @@ class ComplaintWorkflow(OlderGenerations):
                             key=f"{due.target}/{target.started_at.isoformat()}/level/{due.level}{late.suffix}",
                             group=late.group,
                         )
-                        for late in self._late_groups(due.target)
+                        for late in late_groups
                     ],
                     searchable=searchable,
                 )

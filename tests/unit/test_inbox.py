@@ -100,6 +100,13 @@ async def test_the_team_page_shows_each_escalation_to_whoever_holds_the_role_it_
     assert await to(person("wang.fang", "manager", "special-team")) == ["E-2"]
     assert await to(person("zhou.ting", "agent", "front-line-service")) == []
 
+    # A department asked for its view answered late: its lead was told, not the complaint's own group's.
+    late = {"target": "consultation_answer", "level": 1, "to": "group_lead", "groups": ["liaison-product"]}
+    await complaint(
+        store, "E-3", "special-team", 1, ("SlaBreached", {"target": "consultation_answer"}), ("Escalated", late)
+    )
+    assert await to(person("liu.yang", "senior", "senior-agents")) == ["E-3", "E-1"]  # leads liaison-product ("*")
+
 
 async def test_a_whole_phone_number_or_e_mail_finds_the_callers_complaints_though_the_list_shows_them_masked(store):
     async def ids(search: str) -> list[str]:

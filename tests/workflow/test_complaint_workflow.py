@@ -541,4 +541,9 @@ async def test_a_department_asked_for_its_view_answers_in_time_or_its_lead_hears
     escalated = [(n.recipient_address, n.variables["level"]) for n in sent if n.template == "sla_escalation"]
     assert escalated == [("role:group_lead@liaison-operations", 1)]
     assert await consultation_steps() == ["SlaWarning", "SlaWarning", "SlaBreached", "Escalated"]
+    escalated = [e for e in await store.read_stream(complaint.complaint_id) if e.type == "Escalated"]
+    assert [e.data.get("groups") for e in escalated if e.data["target"] == "consultation_answer"] == [
+        ["liaison-operations"]  # the department its lead's Team page shows it for
+    ]
+    assert all("groups" not in e.data for e in escalated if e.data["target"] != "consultation_answer")
     await handle.terminate("test over")
