@@ -72,7 +72,8 @@ class ComplaintFacts:
     escalations: list[dict[str, Any]] = field(default_factory=list)  # {level, target, to, at}
     transfers: list[dict[str, Any]] = field(default_factory=list)  # {to_group, requested_at, waited, accepted}
     departments: list[dict[str, Any]] = field(default_factory=list)  # {group, from, to}: time in each
-    # other departments asked for their view: {group, asked_at, answer_seconds} (None: no answer yet)
+    # other departments asked for their view: {group, asked_at, answer_seconds (None: no answer yet),
+    # late (its answer-by passed unanswered: its lead was told)}
     consultations: list[dict[str, Any]] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
@@ -113,7 +114,14 @@ class ComplaintFacts:
             for i, t in enumerate(self.transfers)
         ]
         consultations = [
-            {**common, "seq": i, "tier": self.tier, "group_name": c["group"], "answer_seconds": c["answer_seconds"]}
+            {
+                **common,
+                "seq": i,
+                "tier": self.tier,
+                "group_name": c["group"],
+                "answer_seconds": c["answer_seconds"],
+                "late": c.get("late", False),
+            }
             for i, c in enumerate(self.consultations)
         ]
         return {
@@ -251,6 +259,11 @@ def _fold_payload(facts: ComplaintFacts, p: ev.DomainEvent, at: datetime, iso: s
             facts.targets.setdefault(p.target, {"due": None, "met": None, "breached": False})["breached"] = True
     elif isinstance(p, ev.Escalated):
         facts.escalation_level = max(facts.escalation_level, p.level)
+        if p.target == "consultation_answer":  # the departments it went to had not answered in time
+            latest = {c["group"]: c for c in facts.consultations}
+            for group in p.groups or ():
+                if group in latest:
+                    latest[group]["late"] = True
         facts.escalations.append({"level": p.level, "target": p.target, "to": p.to, "at": iso})
     elif isinstance(p, ev.Resolved):
         facts.resolved_at = iso

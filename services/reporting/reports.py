@@ -145,6 +145,7 @@ class DepartmentTime(BaseModel):
     consultations_asked: int = 0
     consultations_answered: int = 0
     average_seconds_to_answer: float | None = None
+    consultations_late: int = 0  # its answer-by passed unanswered, and its lead was told
 
 
 class DrillDown(BaseModel):
@@ -264,7 +265,7 @@ async def _departments(conn: asyncpg.Connection, where: str, args: list[Any]) ->
     )
     asked = await conn.fetch(
         f"""SELECT group_name AS grp, count(*) AS asked, count(answer_seconds) AS answered,
-                   avg(answer_seconds) AS to_answer
+                   avg(answer_seconds) AS to_answer, count(*) FILTER (WHERE late) AS late
             FROM reporting.complaint_consultations n WHERE {where} GROUP BY 1""",
         *args,
     )
@@ -281,6 +282,7 @@ async def _departments(conn: asyncpg.Connection, where: str, args: list[Any]) ->
             consultations_asked=consulted[group]["asked"] if group in consulted else 0,
             consultations_answered=consulted[group]["answered"] if group in consulted else 0,
             average_seconds_to_answer=consulted[group]["to_answer"] if group in consulted else None,
+            consultations_late=consulted[group]["late"] if group in consulted else 0,
         )
         for group in sorted(set(by_group) | set(seconds) | set(consulted), key=str)
         if group

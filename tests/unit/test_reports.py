@@ -81,6 +81,8 @@ def fixture_events() -> list[StoredEvent]:
                                                       "groups": ["liaison-product", "liaison-operations"]}),
         (c3, at(30, 12, 21), "ConsultationAnswered", {"staff_id": "l1", "group": "liaison-product", "answer": "yes"}),
         (c3, at(30, 12, 26), "ConsultationAnswered", {"staff_id": "l1", "group": "liaison-product", "answer": "+"}),
+        (c3, at(30, 12, 50), "Escalated", {"target": "consultation_answer", "level": 1, "to": "group_lead",
+                                           "groups": ["liaison-operations"]}),
         (c3, at(30, 12, 30), "TransferAccepted", {"staff_id": "l1", "to_group": "liaison-product",
                                                    "from_group": "special-team", "waited_seconds": 1200.0}),
         (c3, at(30, 13), "Resolved", {"staff_id": "l1"}),
@@ -156,6 +158,7 @@ async def test_the_timeliness_report_matches_the_hand_computed_figures(projected
         900,
     )
     assert (operations.consultations_asked, operations.consultations_answered) == (1, 0)
+    assert (product.consultations_late, operations.consultations_late) == (0, 1)  # operations' lead was told
     assert operations.average_seconds_to_answer is None and operations.hours_handled == 0
     drill = {(d.tier, d.value): d for d in report.drilldown}
     assert drill[(2, "product_fault")].breach_rate == 1.0 and drill[(2, "process_problem")].breach_rate == 0.0
@@ -221,11 +224,11 @@ async def test_the_projector_reads_on_at_once_only_after_a_full_page(fresh_datab
 
     pool = await migrated_pool(fresh_database_url, "reporting")
     try:
-        assert len(events) == 33
+        assert len(events) == 34
         projector = Projector(pool, read_page, page_size=12)
         # Two full pages go on at once; the rest is not a full page: caught up, wait for the poll.
         assert [await projector.one_pass() for _ in range(3)] == [True, True, False]
-        assert reads == [12, 12, 9]
+        assert reads == [12, 12, 10]
         assert await projector.checkpoint() == events[-1].position
         assert await projector.one_pass() is False
     finally:
