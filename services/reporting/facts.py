@@ -204,6 +204,11 @@ def fold(facts: ComplaintFacts, event: StoredEvent) -> None:
     _fold_payload(facts, payload, at, iso)
 
 
+def _latest_questions(facts: ComplaintFacts) -> dict[str, dict[str, Any]]:
+    """Each asked group's latest question: the one its answer goes to, as in the workflow."""
+    return {c["group"]: c for c in facts.consultations}
+
+
 def _fold_payload(facts: ComplaintFacts, p: ev.DomainEvent, at: datetime, iso: str) -> None:  # noqa: C901 - one case per type
     if isinstance(p, ev.ComplaintReceived):
         facts.channel = p.channel
@@ -247,9 +252,9 @@ def _fold_payload(facts: ComplaintFacts, p: ev.DomainEvent, at: datetime, iso: s
         waiting = [c for c in facts.consultations if c["group"] == p.group and c["answer_seconds"] is None]
         if waiting:  # the group's first answer to its latest question
             waiting[-1]["answer_seconds"] = _seconds(waiting[-1]["asked_at"], at)
-        latest = {c["group"]: c for c in facts.consultations}
         answer_by = facts.targets.get("consultation_answer")
-        if answer_by and answer_by["met"] is None and all(c["answer_seconds"] is not None for c in latest.values()):
+        answered = all(c["answer_seconds"] is not None for c in _latest_questions(facts).values())
+        if answer_by and answer_by["met"] is None and answered:
             answer_by["met"] = iso  # every department asked has answered: the workflow meets it so
     elif isinstance(p, ev.ClockResumed):
         facts.paused_seconds += p.paused_seconds or 0.0
@@ -260,7 +265,7 @@ def _fold_payload(facts: ComplaintFacts, p: ev.DomainEvent, at: datetime, iso: s
     elif isinstance(p, ev.Escalated):
         facts.escalation_level = max(facts.escalation_level, p.level)
         if p.target == "consultation_answer":  # the departments it went to had not answered in time
-            latest = {c["group"]: c for c in facts.consultations}
+            latest = _latest_questions(facts)
             for group in p.groups or ():
                 if group in latest:
                     latest[group]["late"] = True

@@ -738,7 +738,8 @@ class ComplaintWorkflow(OlderGenerations):
         if running is None or not running.active:  # else the earliest question still unanswered counts
             self.sla.start("consultation_answer", now)
         key = self._action_key("consultation", now)
-        answer_by = self._deadlines().get("consultation_answer")
+        deadlines = self._deadlines()
+        answer_by = deadlines.get("consultation_answer")
         facts = {
             "from_group": self.view.group,
             "question": action.question,
@@ -761,7 +762,7 @@ class ComplaintWorkflow(OlderGenerations):
                 question=action.question,
                 liaisons=action.liaisons,
                 consulted=sorted({c.group for c in self.view.consultations}),
-                deadlines=self._deadlines(),
+                deadlines=deadlines,
             ),
             messages=messages,
         )

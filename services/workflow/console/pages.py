@@ -227,7 +227,7 @@ async def my_work(
     )
     consulted = [i for i in consulted if i.complaint_id not in mine_ids | taken_down_ids]
     # The asked department's own deadline first: its answer's, else the complaint's next.
-    consulted.sort(key=lambda i: (i.answer_by or i.next_deadline or datetime.max.replace(tzinfo=UTC)).timestamp())
+    consulted.sort(key=lambda i: i.answer_by or i.next_deadline or datetime.max.replace(tzinfo=UTC))
     alerts = await outbox.alerts_to(pool, _addresses_of(staff, config))
     context = {
         "waiting": await _waiting_to_start(request),

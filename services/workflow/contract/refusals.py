@@ -6,7 +6,7 @@ console says it in the page's language. Particulars are codes (a stage, an actio
 role), each shown in the reader's words; a group by its title from the routing configuration.
 """
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from services.common.code_words import value_label
 from services.common.web import Reason
@@ -151,9 +151,6 @@ def _word(name: str, value: str, lang: str, group_title: GroupTitle) -> str:
 
 class _Missing(dict):
     """A placeholder with no particular shows as itself rather than failing the refusal."""
-
-    def __init__(self, words: Mapping[str, str]):
-        super().__init__(words)
 
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
