@@ -24,6 +24,7 @@ from services.common.service_auth import outgoing_headers, service_caller
 from services.common.web import ApiError
 from services.reporting import dashboard, reports, reviews, simulator
 from services.reporting.access import AnyStaff, ReportReader, StaffTokens
+from services.reporting.group_titles import GroupTitles
 from services.reporting.projector import Projector, feed_reader
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -40,6 +41,7 @@ async def lifespan(app: FastAPI):
         app.state.zone = settings.time_zone
         app.state.console_url = f"{settings.url_of('workflow')}/console"  # the dashboard's way back
         app.state.staff_tokens = StaffTokens(sign_in_http)
+        app.state.group_titles = GroupTitles(sign_in_http)
         projector = Projector(pool, feed_reader(http, f"{settings.url_of('workflow')}/v1/events"))
         app.state.projector = projector
         reminders = reviews.OverdueReminders(pool, http, settings.url_of("notify"))

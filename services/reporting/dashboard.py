@@ -1,6 +1,7 @@
 """The managers' dashboard (`/dashboard`, server-rendered, charts drawn as SVG on the server:
 no script, no build step): the breach trend, compliance against 95 %, satisfaction against
-85 %, the tier × type heat map and the open complaints by stage. Staff sign in here with their
+85 %, the tier × type heat map, the open complaints by stage, and the departments: how long
+complaints stayed with each, how fast it accepted transfers and answered consultations. Staff sign in here with their
 workflow-service account, or arrive signed in from the staff console (a one-use handoff code);
 the session is their staff token in a cookie of this service."""
 
@@ -19,6 +20,7 @@ from services.common.web import ApiError
 from services.reporting import reports, simulator
 from services.reporting.access import DASHBOARD_COOKIE, READS_REPORTS, Reader
 from services.reporting.words import label
+from services.workflow.contract import title_in
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 PAGES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -41,6 +43,10 @@ def _page(request: Request, template: str, context: dict[str, Any], status: int 
         "lang": lang,
         "console_url": request.app.state.console_url,
     }
+    if "departments" in context:
+        titles = context.pop("group_titles")
+        words["group"] = lambda group: title_in(titles, group, lang)
+        words["span"] = lambda seconds: _span(seconds, lang)
     response = PAGES.TemplateResponse(request, template, {**words, **context}, status_code=status)
     response.headers.update(HEADERS)
     return response
@@ -135,6 +141,15 @@ async def _signed_in_reader(request: Request) -> Reader | Response:
     return reader
 
 
+def _span(seconds: float | None, lang: str) -> str:
+    """A time span as managers read it: minutes under an hour, else hours to one decimal."""
+    if seconds is None:
+        return "–"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} 分钟" if lang == "zh" else f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} 小时" if lang == "zh" else f"{seconds / 3600:.1f} h"
+
+
 def _trend_points(
     trend: list[reports.TrendPoint], period: reports.Period, width: int = 640, height: int = 160
 ) -> dict[str, Any]:
@@ -172,6 +187,7 @@ async def dashboard(
         spread = await reports.distributions(conn, period)
         cells = await reports.heat_map(conn, period)
         stages = await reports.open_by_stage(conn)
+        departments = await reports.departments(conn, period)
     worst = max((c.breached / c.complaints for c in cells if c.complaints), default=0) or 1
     context = {
         "reader": reader,
@@ -186,6 +202,8 @@ async def dashboard(
         "worst": worst,
         "stages": stages,
         "most_open": max(stages.values(), default=1),
+        "departments": departments,
+        "group_titles": await request.app.state.group_titles.known(request.cookies[DASHBOARD_COOKIE]),
     }
     return _page(request, "dashboard.html", context)
 

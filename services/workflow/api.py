@@ -45,6 +45,7 @@ from services.workflow.console import pages as console
 from services.workflow.console import record_page, team_page
 from services.workflow.console.session import SignInRequired
 from services.workflow.contract import (
+    GROUPS_PATH,
     KEPT_VIEW_PATH,
     RECORDED_VIEW_PATH,
     WORKFLOW_TYPE,
@@ -60,6 +61,7 @@ from services.workflow.contract import (
     DecisionBody,
     DeclineTransferBody,
     FollowUpBody,
+    Group,
     NoteBody,
     PlanBody,
     ProgressBody,
@@ -366,6 +368,13 @@ async def record_complaint(
 async def list_staff(staff: SignedIn) -> list[StaffMember]:
     """Who can be assigned: groups, role, on duty or not, open complaints (the load)."""
     return await app.state.router.staff()
+
+
+@app.get(GROUPS_PATH, response_model=list[Group], tags=["staff"])
+async def list_groups(staff: SignedIn) -> list[Group]:
+    """The routing groups (departments) with their titles in Chinese and English: what events,
+    the inbox and the reports name by id, for a page to show in its reader's words."""
+    return [Group(group=name, title=config.title) for name, config in app.state.router.config.groups.items()]
 
 
 class Duty(BaseModel):

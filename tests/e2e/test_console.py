@@ -549,6 +549,10 @@ async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, bro
     await expect(manager.get_by_test_id("heat-map")).to_contain_text("service attitude")
     await expect(manager.get_by_test_id("trend")).to_be_visible()
     await expect(manager.get_by_test_id("trend").locator("circle").first).to_be_attached()  # a day, as a dot
+    # The departments by their titles from the routing configuration, which the reports keep as ids.
+    service_desk = manager.get_by_test_id("departments").locator("tr[data-group='front-line-service']")
+    await expect(service_desk.locator("th")).to_have_text("Front line, service")
+    await expect(manager.get_by_test_id("departments")).not_to_contain_text("front-line-service")
     await shot(manager, "8-manager-dashboard")
     assert complaint_id  # submitted above: today's complaints are on the dashboard
 
@@ -574,6 +578,7 @@ async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, bro
     await expect(manager.get_by_test_id("figures")).to_contain_text("按时响应率")
     await expect(manager.get_by_test_id("heat-map")).to_contain_text("服务态度")
     await expect(manager.get_by_test_id("stages")).to_contain_text("已分派")
+    await expect(service_desk.locator("th")).to_have_text("一线服务组")
     for code in ("Responses within target", "service attitude", "assigned", "breached"):
         await expect(manager.locator("main")).not_to_contain_text(code)
     await shot(manager, "10-manager-dashboard-zh")

@@ -21,7 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from services.notify.contract import ReplyAddresses
 from services.run import LocalSystem, settings_on_free_ports
-from services.workflow.contract import workflow_id_for
+from services.workflow.contract import GROUPS_PATH, workflow_id_for
 
 # What an update that got past its validator leaves in a workflow's history.
 UPDATE_EVENTS = {
@@ -854,10 +854,15 @@ async def test_staff_sign_in_tokens_and_every_deny_path(system, http):
             {"Authorization": f"Bearer {system.dev_key}"},
             system.headers_as("operator"),
         ):
-            denied = await client.get("/v1/complaints", headers=headers)
-            assert denied.status_code == 401, headers
-            assert denied.headers["WWW-Authenticate"] == "Bearer"
-            assert denied.json()["fields"][0]["field"] == "Authorization"
+            for path in ("/v1/complaints", GROUPS_PATH):
+                denied = await client.get(path, headers=headers)
+                assert denied.status_code == 401, (path, headers)
+                assert denied.headers["WWW-Authenticate"] == "Bearer"
+                assert denied.json()["fields"][0]["field"] == "Authorization"
+        # The departments' titles, for pages that show what the events name by id.
+        groups = {g["group"]: g["title"] for g in (await client.get(GROUPS_PATH, headers=mine)).json()}
+        assert groups["front-line-service"] == {"zh": "一线服务组", "en": "Front line, service"}
+        assert all(set(title) == {"zh", "en"} for title in groups.values()), groups
 
         # Duty: one's own shift, or someone else's as a group lead.
         assert (await client.put("/v1/staff/zhou.ting/duty", json={"on_duty": True}, headers=mine)).status_code == 200

@@ -11,8 +11,11 @@ import pytest
 from services.common.events import EventPage, StoredEvent
 from services.common.web import ApiError
 from services.reporting import reports
-from services.reporting.dashboard import _trend_points
+from services.reporting.dashboard import _span, _trend_points
+from services.reporting.group_titles import GroupTitles
 from services.reporting.projector import JSON_COLUMNS, SIDE_TABLES, Projector, apply_page
+from services.run import free_port
+from services.workflow.contract import title_in
 from tests.conftest import migrated_pool
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -127,6 +130,7 @@ async def projected(fresh_database_url):
 async def test_the_timeliness_report_matches_the_hand_computed_figures(projected):
     async with projected.acquire() as conn:
         report = await reports.timeliness(conn, PERIOD, by="type")
+        assert await reports.departments(conn, PERIOD) == report.departments  # the dashboard's table
     tiers = {t.tier: t for t in report.tiers}
     assert {tier: t.complaints for tier, t in tiers.items()} == {1: 1, 2: 2, 3: 1}
     two = tiers[2]
@@ -324,6 +328,25 @@ def test_the_breach_trend_places_each_day_by_its_date_and_shows_a_single_day():
 
     (today,) = _trend_points(days[2:], month, width=580, height=100)["dots"]  # one day: a dot where it falls
     assert (today["x"], today["y"], today["rate"]) == (580.0, 100.0, 0.0)
+
+
+def test_a_departments_time_reads_in_minutes_under_an_hour_else_in_hours():
+    assert [_span(s, "en") for s in (None, 59, 25 * 60, 3600, 5.4 * 3600)] == ["–", "1 min", "25 min", "1.0 h", "5.4 h"]
+    assert _span(90 * 60, "zh") == "1.5 小时" and _span(600, "zh") == "10 分钟"
+
+
+async def test_while_the_workflow_service_cannot_name_the_departments_the_dashboard_shows_their_ids(caplog):
+    """A refused connection (nothing listens on the port): no titles, and each group by its id."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{free_port()}") as http:
+        titles = await GroupTitles(http).known("a-staff-token")
+    assert titles == {}
+    assert title_in(titles, "front-line-service", "zh") == "front-line-service"
+    assert "department titles unavailable, showing ids" in caplog.text
+    known = {"front-line-service": {"zh": "一线服务组", "en": "Front line, service"}}
+    assert title_in(known, "front-line-service", "zh") == "一线服务组"
+    assert title_in(known, "standby", "en") == "standby"  # a group the routing no longer has
 
 
 def test_a_consultations_answer_by_is_met_once_every_department_asked_has_answered():
