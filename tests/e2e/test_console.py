@@ -506,7 +506,17 @@ async def test_a_lead_hands_an_absent_persons_complaints_over_on_the_team_page(s
     agent = await sign_in(browser, system, "zhou.ting")
     csrf = await agent.locator("header input[name=csrf]").get_attribute("value")
     forged = await agent.request.post(f"{workflow}/console/team/hand-over/liu.yang", form={"csrf": csrf})
-    assert forged.status == 403 and "group lead" in await forged.text()
+    assert forged.status == 403 and "only a group lead or above may hand someone&#39;s complaints over" in (
+        await forged.text()
+    )
+    # In Chinese, the Team page's forms say why in Chinese, on the console's page.
+    agent_zh = await sign_in(browser, system, "zhou.ting", lang="zh")
+    csrf = await agent_zh.locator("header input[name=csrf]").get_attribute("value")
+    for path, doing in (("hand-over/liu.yang", "移交他人的投诉"), ("duty/liu.yang", "设置他人的值班状态")):
+        forged = await agent_zh.request.post(f"{workflow}/console/team/{path}", form={"csrf": csrf, "on_duty": "no"})
+        text = await forged.text()
+        assert forged.status == 403 and f"只有组长及以上可以{doing}；你是客服专员" in text, text
+        assert "only a group lead" not in text and 'data-testid="signed-in-as"' in text
 
 
 async def _stage_is(http: httpx.AsyncClient, complaint: str, stage: str) -> bool:

@@ -34,6 +34,8 @@ async def hand_over(request: Request, staff_id: str, session: CurrentSession, fo
     try:
         done = await handover.hand_over(desk_of(request), router, session.staff, staff_id, f"console:{key}")
     except ApiError as exc:
+        if exc.status == 403:
+            return _refused(request, session, exc)
         if exc.status != 409:  # back on duty meanwhile: said on the page; the rest is its own answer
             raise
         words = in_words(exc, lang_of(request), router.config.title_of)
@@ -76,8 +78,14 @@ async def _team_page(
 async def set_duty(request: Request, staff_id: str, session: CurrentSession, form: CheckedForm) -> Response:
     staff = session.staff
     if reason := duty_refusal(staff, staff_id):
-        raise forbidden(reason)
+        return _refused(request, session, forbidden(reason))
     member = await request.app.state.router.set_on_duty(staff_id, form.get("on_duty") == "yes")
     if member is None:
         raise ApiError(404, "not_found", f"no staff member '{staff_id}'", field="staff_id")
     return RedirectResponse("/console/team" if staff.at_least("group_lead") else "/console", status_code=303)
+
+
+def _refused(request: Request, session: Session, refusal: ApiError) -> Response:
+    """A form of this page refused for who sent it (a forged or stale one): why, in the page's language."""
+    words = in_words(refusal, lang_of(request), request.app.state.router.config.title_of)
+    return render(request, "forbidden.html", {"session": session, "message": words}, status=refusal.status)
