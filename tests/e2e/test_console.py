@@ -543,6 +543,49 @@ async def test_a_declined_transfer_is_on_the_common_superiors_desk(system, brows
     await expect(agent.locator("li").filter(has_text=complaint_id)).to_have_count(0)
 
 
+async def test_the_second_follow_up_is_done_on_the_page_that_shows_what_the_customer_said(system, browser):
+    """A dissatisfied customer's scores and words are on the complaint page for whoever calls
+    them back, and what that call did is on it afterwards."""
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+        accepted = await http.post(
+            f"{system.settings.url_of('intake')}/v1/complaints",
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+            json={"channel": "app", "description": "the agent was rude to me", "customer": {"name": "李伟",
+                  "email": f"li.{uuid.uuid4().hex[:6]}@example.com"}},
+        )  # fmt: skip
+        assert accepted.status_code == 202, accepted.text
+        complaint_id, status_url = accepted.json()["complaint_id"], accepted.json()["status_url"]
+    async with httpx.AsyncClient(timeout=30, headers=await system.staff_headers("zhou.ting")) as staff:
+        complaint = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
+        await eventually(lambda: _stage_is(staff, complaint, "assigned"))
+        assert (await staff.post(f"{complaint}/acknowledge")).status_code == 200
+        result = {"cause": "a rude agent", "measures_taken": "apologised", "improvement_plan": "coaching"}
+        assert (await staff.post(f"{complaint}/resolve", json=result)).status_code == 200
+        await eventually(lambda: _stage_is(staff, complaint, "awaiting_survey"))
+    async with httpx.AsyncClient(timeout=30) as customer:
+        said = {"satisfaction_result": 2, "satisfaction_speed": 4, "suggestion": "道歉不够诚恳，退款也还没到账"}
+        assert (await customer.post(f"{status_url}/survey", json=said)).status_code == 200
+
+    handler = await sign_in(browser, system, "zhou.ting", lang="zh")
+    await handler.goto(f"{system.settings.url_of('workflow')}/console/complaints/{complaint_id}")
+    await expect(handler.get_by_test_id("stage")).to_have_text("二次回访")
+    survey = handler.get_by_test_id("survey")
+    await expect(survey).to_contain_text("对处理结果2/5")
+    await expect(survey).to_contain_text("对处理速度4/5")
+    await expect(survey).to_contain_text("客户的意见道歉不够诚恳，退款也还没到账")
+    await act(
+        handler,
+        "record_follow_up",
+        {"outcome": "致电客户再次致歉，退款已加急", "extra_compensation": "20 元优惠券"},
+        done="记录二次回访",
+    )
+    follow_up = handler.get_by_test_id("follow-up")
+    await expect(follow_up).to_contain_text("致电客户再次致歉，退款已加急")
+    await expect(follow_up).to_contain_text("20 元优惠券")
+    await expect(follow_up).to_contain_text("Zhou Ting")
+    await shot(handler, "14-second-follow-up")
+
+
 async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, browser):
     complaint_id = await submit(system, f"the agent was rude to me ({uuid.uuid4().hex[:6]})")
     manager = await sign_in(browser, system, "wang.fang")

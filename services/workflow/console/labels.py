@@ -133,6 +133,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "refused": ("未执行", "Not done"),
     "resolution": ("书面处理结果", "Written result"),
     "survey": ("满意度", "Satisfaction"),
+    "survey_result": ("对处理结果", "With the result"),
+    "survey_speed": ("对处理速度", "With the speed"),
+    "survey_suggestion": ("客户的意见", "What the customer said"),
+    "second_follow_up_done": ("二次回访", "Second follow-up"),
     "solution_plan": ("解决方案", "Solution plan"),
     "policy": ("时限政策", "Policy"),
     # actions
