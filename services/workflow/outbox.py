@@ -89,13 +89,16 @@ async def rewrite_requests(
 
 async def alerts_to(pool: asyncpg.Pool, addresses: Sequence[str], limit: int = 30) -> list[dict]:
     """Staff alerts sent to any of these addresses (`staff:<id>`, `role:<role>@<group>`), newest
-    first: what the console lists for the person they reach."""
+    first, with the stage their complaint is in now: what the console lists for the person they
+    reach. Alerts about a closed complaint are done with and left out, so the list stays what
+    still asks for someone's attention."""
     rows = await pool.fetch(
-        """SELECT complaint_id, request->>'template' AS template, request->>'recipient_address' AS address,
-                  request->'variables' AS variables, created_at
-           FROM workflow.outbox
-           WHERE request->>'channel' = 'internal' AND request->>'recipient_address' = ANY($1::text[])
-           ORDER BY position DESC LIMIT $2""",
+        """SELECT o.complaint_id, o.request->>'template' AS template, o.request->>'recipient_address' AS address,
+                  o.request->'variables' AS variables, o.created_at, i.stage
+           FROM workflow.outbox o LEFT JOIN workflow.inbox i ON i.complaint_id = o.complaint_id
+           WHERE o.request->>'channel' = 'internal' AND o.request->>'recipient_address' = ANY($1::text[])
+             AND i.stage IS DISTINCT FROM 'closed'
+           ORDER BY o.position DESC LIMIT $2""",
         list(addresses),
         limit,
     )

@@ -584,6 +584,11 @@ async def test_the_second_follow_up_is_done_on_the_page_that_shows_what_the_cust
     await expect(follow_up).to_contain_text("20 元优惠券")
     await expect(follow_up).to_contain_text("Zhou Ting")
     await shot(handler, "14-second-follow-up")
+    # The alert that asked for it says where the complaint is now.
+    await handler.get_by_role("link", name="我的工作").click()
+    asked = handler.get_by_test_id("alerts").locator("li").filter(has_text=complaint_id)
+    await expect(asked).to_contain_text("需二次回访")
+    await expect(asked).to_contain_text("(现为 已办结)")
 
 
 async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, browser):

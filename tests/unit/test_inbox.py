@@ -179,3 +179,32 @@ async def test_who_took_a_complaint_down_is_kept_and_lists_what_they_recorded(st
     listed = await inbox.list_items(store.pool, inbox.Filters(recorded_by="zhou.ting"))
     assert [(i.complaint_id, i.recorded_by) for i in listed] == [("C-7", "zhou.ting")]
     assert await inbox.list_items(store.pool, inbox.Filters(recorded_by="zhao.min")) == []
+
+
+async def test_my_alerts_leave_out_closed_complaints_and_say_where_each_complaint_is_now(store):
+    from services.notify.contract import KeyedNotificationRequest
+    from services.workflow import outbox
+
+    def alert(cid: str, template: str) -> KeyedNotificationRequest:
+        return KeyedNotificationRequest(
+            idempotency_key=f"{cid}/{template}",
+            complaint_id=cid,
+            template=template,
+            channel="internal",
+            recipient_name="Zhou Ting",
+            recipient_address="staff:zhou.ting",
+            variables={"tier": 3},
+        )
+
+    await complaint(store, "C-1", "front-line-service", 3)
+    await complaint(store, "C-2", "front-line-service", 3)
+    await store.append([event("C-1", 4, "FollowUpRequested")], messages=[alert("C-1", "second_follow_up_needed")])
+    await store.append([event("C-2", 4, "SlaWarning", target="resolution")], messages=[alert("C-2", "sla_warning")])
+    shown = await outbox.alerts_to(store.pool, ["staff:zhou.ting"])
+    assert [(a["complaint_id"], a["template"], a["stage"]) for a in shown] == [
+        ("C-2", "sla_warning", "assigned"),
+        ("C-1", "second_follow_up_needed", "second_follow_up"),
+    ]
+    await store.append([event("C-1", 5, "FollowedUp"), event("C-1", 6, "Closed")])
+    assert [a["complaint_id"] for a in await outbox.alerts_to(store.pool, ["staff:zhou.ting"])] == ["C-2"]
+    assert await outbox.alerts_to(store.pool, ["staff:liu.yang"]) == []  # someone else's

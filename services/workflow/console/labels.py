@@ -133,6 +133,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "refused": ("未执行", "Not done"),
     "resolution": ("书面处理结果", "Written result"),
     "survey": ("满意度", "Satisfaction"),
+    "now_stage": ("现为", "now"),
     "survey_result": ("对处理结果", "With the result"),
     "survey_speed": ("对处理速度", "With the speed"),
     "survey_suggestion": ("客户的意见", "What the customer said"),
