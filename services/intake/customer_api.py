@@ -62,7 +62,7 @@ class CustomerStatus(BaseModel):
     survey_due_at: datetime | None = None
     reopen_until: datetime | None = None  # the result did not settle it: the customer may reopen it until then
     history: list[dict] = []
-    messages: list[CustomerMessage] = []  # what we sent the customer; never internal alerts
+    messages: list[CustomerMessage] = []  # what we sent the customer; never staff alerts
     # False while the messages cannot be read back (notify is down): they are kept, not lost.
     messages_shown: bool = True
     # False while the workflow cannot show the live status (the engine or its worker restarting):
@@ -119,7 +119,8 @@ async def track(row: ComplaintByToken, intake: IntakeDep) -> CustomerStatus:
 
 
 async def _messages_to_customer(intake: Intake, complaint_id: str) -> dict[str, Any]:
-    """From notify's outbox: what was sent to the customer (internal alerts left out). While
+    """From notify's outbox: what was sent to the customer (staff alerts and their e-mail copies
+    left out, though they name the complaint). While
     notify cannot answer, the rest of the page still shows, and says the messages are not lost."""
     try:
         response = await intake.http.get(
@@ -134,7 +135,7 @@ async def _messages_to_customer(intake: Intake, complaint_id: str) -> dict[str, 
             subject=n["subject"], body=n["body"], sent_at=n["delivered_at"] or n["sent_at"] or n["created_at"]
         )
         for n in response.json()
-        if n["channel"] != "internal"
+        if n["audience"] == "customer"
     ]
     return {"messages": sent, "messages_shown": True}
 

@@ -124,6 +124,17 @@ class NotificationRequest(BaseModel):
     fallbacks: list[Address] = Field(default=[], max_length=3)
 
 
+# Messages for staff that go out on a customer's kind of channel: the e-mail copies of staff
+# alerts (services/notify/alert_emails.py). With the internal channel, what a customer's pages
+# never show, though they name the complaint.
+STAFF_EMAIL_TEMPLATES = frozenset({"alert_email"})
+Audience = Literal["customer", "staff"]
+
+
+def audience_of(channel: str, template: str) -> Audience:
+    return "staff" if channel == "internal" or template in STAFF_EMAIL_TEMPLATES else "customer"
+
+
 MAX_KEY_LENGTH = 200
 
 

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 import asyncpg
 from prometheus_client import Gauge
-from pydantic import BaseModel
+from pydantic import BaseModel, computed_field
 
 from services.common.erasure import ERASED
-from services.notify.contract import Acceptance, KeyedNotificationRequest, NotificationRequest
+from services.notify.contract import Acceptance, Audience, KeyedNotificationRequest, NotificationRequest, audience_of
 from services.notify.providers import DeliveryFailed, OutboundMessage, Provider
 from services.notify.rendering import TemplateProblem, render
 from services.notify.staff_words import StaffWords
@@ -52,6 +52,12 @@ class Notification(BaseModel):
     created_at: datetime
     sent_at: datetime | None = None
     delivered_at: datetime | None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def audience(self) -> Audience:
+        """Whom it is for: a customer's pages list only what is for the customer."""
+        return audience_of(self.channel, self.template)
 
 
 class DeliveryAttempt(BaseModel):

@@ -291,3 +291,58 @@ async def test_the_local_mailbox_page_shows_what_was_sent_to_operators_only(syst
         key = page.text.split(f'">{receipt["Subject"]}</a>')[0].rsplit('href="/mailbox/', 1)[1]
         message = await browser.get(f"{notify}/mailbox/{key}", auth=("ops", system.service_tokens["operator"]))
         assert message.status_code == 200 and complaint_id in message.text and "北京时间" in message.text
+
+
+async def test_a_customers_page_never_shows_the_staff_alert_emails_about_their_complaint(system):
+    """An alert e-mail to a member of staff names the complaint it is about (as alert_emails.py
+    sends one for a lone alert) and goes out by e-mail like the customer's messages; the
+    customer's page lists only what was for the customer."""
+    notify = system.settings.url_of("notify")
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+        accepted = await http.post(
+            f"{system.settings.url_of('intake')}/v1/complaints",
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+            json={"channel": "app", "description": "订单被重复扣款", "customer": {"name": "王芳",
+                  "email": f"wang.fang.{uuid.uuid4().hex[:8]}@example.com"}},
+        )  # fmt: skip
+        assert accepted.status_code == 202, accepted.text
+        complaint_id, status_url = accepted.json()["complaint_id"], accepted.json()["status_url"]
+        alert_subject = f"[tier 2] transfer request: {complaint_id}"
+        sent = await http.post(
+            f"{notify}/v1/notifications",
+            headers={**system.headers_as("workflow"), "Idempotency-Key": f"alert-email/{uuid.uuid4()}"},
+            json={
+                "complaint_id": complaint_id,
+                "template": "alert_email",
+                "channel": "email",
+                "recipient_name": "Ma Jun",
+                "recipient_address": "ma.jun@complaints.local",
+                "variables": {
+                    "alerts": [
+                        {"subject": alert_subject, "complaint_id": complaint_id, "at": "2026-12-05T02:00:00+00:00"}
+                    ],
+                    "text": "Zhou Ting asks your department to take this complaint over",
+                    "count": 1,
+                    "more": 0,
+                    "console_url": f"{system.settings.url_of('workflow')}/console",
+                },
+            },
+        )
+        assert sent.status_code == 202, sent.text
+
+        async def both_delivered():
+            items = (
+                await http.get(
+                    f"{notify}/v1/notifications",
+                    params={"complaint_id": complaint_id},
+                    headers=system.headers_as("operator"),
+                )
+            ).json()
+            done = [n["audience"] for n in items if n["status"] in ("sent", "delivered")]
+            return "customer" in done and "staff" in done
+
+        await eventually(both_delivered)
+        shown = [m["subject"] for m in (await http.get(status_url)).json()["messages"]]
+        assert shown and all(complaint_id in s and "transfer request" not in s for s in shown), shown
+        page = (await http.get(status_url.replace("/v1/track/", "/track/"), headers={"Accept": "text/html"})).text
+        assert "A new alert for you" not in page and "ma.jun" not in page
