@@ -211,6 +211,9 @@ async def test_agent_liaison_lead_and_manager_work_one_complaint_in_the_browser(
     await expect(lead.get_by_test_id("people")).to_contain_text("ma.jun")
     # What routing balances, named as such: "Mine" on My work also counts owned and liaised ones.
     await expect(lead.get_by_test_id("people").locator("thead")).to_contain_text("Assigned, open")
+    # A person's groups by title, told apart though a title has a comma of its own.
+    groups_of_zhou = lead.get_by_test_id("people").locator("tr[data-staff='zhou.ting'] td[data-label='Groups']")
+    await expect(groups_of_zhou).to_have_text("Front line, service · Front line, general")
     standby = lead.get_by_test_id("people").locator("tr[data-staff='wu.hao']")
     await standby.get_by_role("button", name="Go off duty: wu.hao").click()  # a lead switches duty
     await expect(standby).to_contain_text("Off duty")
