@@ -127,8 +127,8 @@ NEXT_STEP: dict[Stage, tuple[str, str]] = {
         "We need a detail from you: please answer the question we sent you.",
     ),
     Stage.resolved: (
-        "您的投诉已处理完毕，书面处理结果正在发送给您。",
-        "Your complaint is resolved; the written result is on its way to you.",
+        "您的投诉已处理完毕，书面处理结果见下方我们发给您的消息。",
+        "Your complaint is resolved; the written result is among our messages to you below.",
     ),
     Stage.awaiting_survey: (
         "请告诉我们您对处理结果是否满意。",
