@@ -148,6 +148,7 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "feedback": ("书面处理结果", "written result"),
         "survey_request": ("满意度调查", "satisfaction survey"),
         "follow_up_promised": ("二次回访告知", "follow-up promised"),
+        "follow_up_done": ("二次回访结果", "follow-up result"),
         "reopened": ("重新打开告知", "reopened"),
         # to staff
         "sla_warning": ("时限预警", "deadline warning"),

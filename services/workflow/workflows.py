@@ -130,6 +130,8 @@ class ComplaintWorkflow(OlderGenerations):
         # compensation-in-words-v1: the written result cites what was granted in the customer's
         # language ('退款 1,500 元'), not in English with the recorded float ('refund of 1500 yuan').
         self._compensation_in_words = False
+        # follow-up-in-writing-v1: the second follow-up's outcome is written to the customer.
+        self._follow_up_in_writing = False
         self._reopen: ReopenAction | None = None  # a reopening not yet taken up by `run`
 
     @property
@@ -170,7 +172,8 @@ class ComplaintWorkflow(OlderGenerations):
         a local activity is found on replay only if no workflow task ended between the two (a
         query can end one), so the later behaviours (routing, the liaison) are implied by this
         check instead of checked where they happen."""
-        self._disputes_go_up = workflow.patched("transfer-disputes-v1")
+        self._follow_up_in_writing = workflow.patched("follow-up-in-writing-v1")
+        self._disputes_go_up = self._follow_up_in_writing or workflow.patched("transfer-disputes-v1")
         self._compensation_in_words = self._disputes_go_up or workflow.patched("compensation-in-words-v1")
         self._short_local = self._compensation_in_words or workflow.patched("short-local-attempts-v1")
         self._re_aim_first_wait = self._short_local or workflow.patched("re-aimed-wait-v1")
@@ -1070,8 +1073,18 @@ class ComplaintWorkflow(OlderGenerations):
     async def record_follow_up(self, action: FollowUpAction) -> ComplaintView:
         self.view.follow_up = action
         self.sla.meet("second_follow_up", workflow.now())
-        await self._record(events.FollowedUp(**action.model_dump(mode="json")))
+        await self._record(
+            events.FollowedUp(**action.model_dump(mode="json")), messages=self._follow_up_in_words(action)
+        )
         return self.view
+
+    def _follow_up_in_words(self, action: FollowUpAction) -> list[KeyedNotificationRequest]:
+        """The dissatisfied customer has in writing what the second follow-up did for them, and
+        any extra compensation (follow-up-in-writing-v1), as they had the first result."""
+        if not self._follow_up_in_writing:
+            return []
+        done = {"outcome": action.outcome, "extra_compensation": action.extra_compensation}
+        return [self._to_customer("follow_up_done", done, key=self._per_resolution("follow-up-done"))]
 
     @record_follow_up.validator
     def _validate_record_follow_up(self, action: FollowUpAction) -> None:

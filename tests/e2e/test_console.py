@@ -587,6 +587,14 @@ async def test_the_second_follow_up_is_done_on_the_page_that_shows_what_the_cust
     await expect(follow_up).to_contain_text("20 元优惠券")
     await expect(follow_up).to_contain_text("Zhou Ting")
     await shot(handler, "14-second-follow-up")
+    # The customer has it in writing, as they had the first result.
+    async with httpx.AsyncClient(timeout=30) as customer:
+
+        async def written_to_customer() -> bool:
+            messages = (await customer.get(status_url)).json()["messages"]
+            return any("退款已加急" in m["body"] and "20 元优惠券" in m["body"] for m in messages)
+
+        await eventually(written_to_customer)
     # The alert that asked for it says where the complaint is now.
     await handler.get_by_role("link", name="我的工作").click()
     asked = handler.get_by_test_id("alerts").locator("li").filter(has_text=complaint_id)

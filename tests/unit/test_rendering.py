@@ -36,6 +36,7 @@ CUSTOMER_TEMPLATES = {
     },
     "survey_request": {"answer_by": "2026-11-26T07:04:07.352548+00:00"},
     "follow_up_promised": {"follow_up_by": "2026-12-02T02:00:00+00:00"},
+    "follow_up_done": {"outcome": "Called you; the refund went out today.", "extra_compensation": "a 50 yuan voucher"},
     "reopened": {
         "reason": "still charged",
         "by": "customer",

@@ -399,8 +399,9 @@ SCENARIOS = {
 # compensation-in-words-v1: the written result cites what was granted in the customer's language;
 # transfer-disputes-v1: a declined transfer also goes up to the two groups' common superior;
 # consultations-v1: other departments asked for their view, new Updates older histories never call;
-# consultation-deadline-v1: policy v4's consultation_answer, a deadline older policies never set).
-GENERATION = "consultation-deadline-v1"
+# consultation-deadline-v1: policy v4's consultation_answer, a deadline older policies never set;
+# follow-up-in-writing-v1: the second follow-up's outcome is written to the customer).
+GENERATION = "follow-up-in-writing-v1"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -591,6 +591,11 @@ async def test_a_dissatisfied_customer_gets_a_second_follow_up_that_escalates_wh
         FollowUpAction(staff_id="agent-7", outcome="called, refunded twice the fee", extra_compensation="50 yuan")
     )
     outcome = await handle.result()
+    # What the follow-up did, in writing to the customer, as the first result was.
+    done = [m for m in await alerts.sent() if m.template == "follow_up_done"]
+    assert [(m.recipient_address, m.variables["outcome"], m.variables["extra_compensation"]) for m in done] == [
+        ("wang.fang@example.com", "called, refunded twice the fee", "50 yuan")
+    ]
     assert outcome.breached and outcome.escalation_level == 1
     rows = timeline(await events_of(store, handle), received)
     answered = next(i for i, r in enumerate(rows) if r[1] == "SurveyAnswered")
