@@ -1,7 +1,8 @@
 """The managers' dashboard (`/dashboard`, server-rendered, charts drawn as SVG on the server:
 no script, no build step): the breach trend, compliance against 95 %, satisfaction against
-85 %, the tier × type heat map, the open complaints by stage, and the departments: how long
-complaints stayed with each, how fast it accepted transfers and answered consultations. Staff sign in here with their
+85 %, the tier × type heat map, the open complaints by stage, what dissatisfied customers said
+beside what their second follow-up did, and the departments: how long complaints stayed with
+each, how fast it accepted transfers and answered consultations. Staff sign in here with their
 workflow-service account, or arrive signed in from the staff console (a one-use handoff code);
 the session is their staff token in a cookie of this service."""
 
@@ -29,6 +30,7 @@ HEADERS = web_session.page_headers(inline_styles=True)  # the charts' colours ar
 
 
 LANG_COOKIE = "dashboard_lang"
+UNHAPPY_LISTED = 10  # the latest dissatisfied answers on the page; the satisfaction report has them all
 
 
 def _lang(request: Request) -> str:
@@ -188,6 +190,7 @@ async def dashboard(
         cells = await reports.heat_map(conn, period)
         stages = await reports.open_by_stage(conn)
         departments = await reports.departments(conn, period)
+        happy = await reports.satisfaction(conn, period)
     worst = max((c.breached / c.complaints for c in cells if c.complaints), default=0) or 1
     context = {
         "reader": reader,
@@ -203,6 +206,8 @@ async def dashboard(
         "stages": stages,
         "most_open": max(stages.values(), default=1),
         "departments": departments,
+        "satisfaction": happy,
+        "unhappy": happy.dissatisfied[:UNHAPPY_LISTED],
         "group_titles": await request.app.state.group_titles.known(request.cookies[DASHBOARD_COOKIE]),
     }
     return _page(request, "dashboard.html", context)

@@ -380,6 +380,18 @@ async def _trend(conn: asyncpg.Connection, where: str, args: list[Any], unit: st
 # ---------------------------------------------------------------- satisfaction
 
 
+class DissatisfiedCustomer(BaseModel):
+    """One dissatisfied answer beside what the second follow-up did (contacts masked)."""
+
+    complaint_id: str
+    received_at: datetime
+    complaint_type: str | None
+    result: int
+    speed: int
+    said: str | None  # their suggestion
+    followed_up: str | None  # the second follow-up's outcome, once recorded
+
+
 class Satisfaction(BaseModel):
     start: date
     end: date
@@ -392,6 +404,7 @@ class Satisfaction(BaseModel):
     target: float = SATISFACTION_TARGET
     dissatisfied_reasons: list[str]  # what dissatisfied customers wrote (contacts masked)
     second_follow_ups: list[str]  # what was done for them
+    dissatisfied: list[DissatisfiedCustomer] = []  # each answer beside its follow-up, the latest first
 
 
 async def satisfaction(conn: asyncpg.Connection, period: Period) -> Satisfaction:
@@ -405,11 +418,12 @@ async def satisfaction(conn: asyncpg.Connection, period: Period) -> Satisfaction
         *args,
     )
     unhappy = await conn.fetch(
-        f"""SELECT suggestion, follow_up_outcome FROM reporting.complaints c
+        f"""SELECT complaint_id, received_at, complaint_type, satisfaction_result, satisfaction_speed,
+                   suggestion, follow_up_outcome FROM reporting.complaints c
             WHERE {where} AND least(satisfaction_result, satisfaction_speed) < {SATISFIED_FROM}
-            ORDER BY received_at LIMIT 200""",
+            ORDER BY received_at DESC LIMIT 200""",
         *args,
-    )
+    )  # the latest 200
     return Satisfaction(
         start=period.start,
         end=period.end,
@@ -419,8 +433,20 @@ async def satisfaction(conn: asyncpg.Connection, period: Period) -> Satisfaction
         average_speed=row["speed"],
         satisfied=row["satisfied"],
         satisfied_share=_share(row["satisfied"], row["answered"]),
-        dissatisfied_reasons=[scrub_text(r["suggestion"]) for r in unhappy if r["suggestion"]],
-        second_follow_ups=[scrub_text(r["follow_up_outcome"]) for r in unhappy if r["follow_up_outcome"]],
+        dissatisfied_reasons=[scrub_text(r["suggestion"]) for r in reversed(unhappy) if r["suggestion"]],
+        second_follow_ups=[scrub_text(r["follow_up_outcome"]) for r in reversed(unhappy) if r["follow_up_outcome"]],
+        dissatisfied=[
+            DissatisfiedCustomer(
+                complaint_id=r["complaint_id"],
+                received_at=r["received_at"],
+                complaint_type=r["complaint_type"],
+                result=r["satisfaction_result"],
+                speed=r["satisfaction_speed"],
+                said=scrub_text(r["suggestion"]) if r["suggestion"] else None,
+                followed_up=scrub_text(r["follow_up_outcome"]) if r["follow_up_outcome"] else None,
+            )
+            for r in unhappy  # the latest first
+        ],
     )
 
 

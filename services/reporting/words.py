@@ -41,6 +41,19 @@ LABELS: dict[str, tuple[str, str]] = {
     "breached_count": ("件超时", "breached"),
     "open_by_stage": ("未结投诉（按阶段）", "Open complaints by stage"),
     "none_open": ("没有未结投诉", "None open."),
+    # what dissatisfied customers said
+    "dissatisfied": ("客户不满意的原因", "Why customers were dissatisfied"),
+    "dissatisfied_note": ("最近的不满意评价及二次回访", "the latest dissatisfied answers and their second follow-up"),
+    "surveys_answered": ("已评价", "Surveys answered"),
+    "surveys_expired": ("未评价", "unanswered"),
+    "average_result": ("结果平均", "result on average"),
+    "average_speed": ("速度平均", "speed on average"),
+    "complaint": ("投诉", "Complaint"),
+    "scores": ("结果 · 速度", "Result · speed"),
+    "they_said": ("客户的意见", "What they said"),
+    "we_did": ("二次回访", "What the follow-up did"),
+    "not_yet": ("尚未回访", "not yet"),
+    "none_dissatisfied": ("该期间没有不满意的评价", "No dissatisfied answers in the period."),
     # the departments
     "departments": ("部门协作", "Departments"),
     "departments_note": (

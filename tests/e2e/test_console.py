@@ -601,6 +601,15 @@ async def test_the_second_follow_up_is_done_on_the_page_that_shows_what_the_cust
     await expect(asked).to_contain_text("需二次回访")
     await expect(asked).to_contain_text("(现为 已办结)")
 
+    # The manager reads why customers were dissatisfied beside what was done, on the dashboard.
+    manager = await sign_in(browser, system, "wang.fang", lang="zh")
+    await manager.get_by_role("link", name="报表").click()
+    await shown_after_reload(manager, "dissatisfied", "致电客户再次致歉")
+    row = manager.get_by_test_id("dissatisfied").locator("tr").filter(has_text=complaint_id)
+    await expect(row).to_contain_text("2/5 · 4/5")
+    await expect(row).to_contain_text("道歉不够诚恳，退款也还没到账")
+    await expect(row).to_contain_text("服务态度")
+
 
 async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, browser):
     complaint_id = await submit(system, f"the agent was rude to me ({uuid.uuid4().hex[:6]})")

@@ -186,6 +186,14 @@ async def test_distributions_satisfaction_and_targets(projected):
     assert (happy.surveys_answered, happy.satisfied, happy.satisfied_share) == (2, 1, 0.5)
     assert happy.dissatisfied_reasons == ["call me on 138****5678 next time"]  # masked
     assert happy.second_follow_ups == ["refunded the fee"]
+    ((unhappy),) = happy.dissatisfied  # each answer beside what the follow-up did, for the dashboard
+    assert (unhappy.complaint_id, unhappy.complaint_type, unhappy.result, unhappy.speed) == (
+        "C-2",
+        "product_fault",
+        2,
+        3,
+    )
+    assert (unhappy.said, unhappy.followed_up) == ("call me on 138****5678 next time", "refunded the fee")
     figures = {f.name: f for f in held.figures}
     assert figures["responses within target"].value == 0.75 and figures["responses within target"].met is False
     assert figures["customers satisfied"].value == 0.5
