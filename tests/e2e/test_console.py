@@ -660,6 +660,9 @@ async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, bro
     for code in ("Responses within target", "service attitude", "assigned", "breached"):
         await expect(manager.locator("main")).not_to_contain_text(code)
     await shot(manager, "10-manager-dashboard-zh")
+    await manager.set_viewport_size({"width": 390, "height": 844})  # on a phone the wide tables scroll, the page not
+    assert await manager.evaluate("document.documentElement.scrollWidth") <= 390
+    await manager.set_viewport_size({"width": 1280, "height": 900})
     await manager.get_by_role("link", name="投诉工作台").click()
     await expect(manager.get_by_test_id("signed-in-as")).to_contain_text("wang.fang")  # still signed in there
 
