@@ -566,7 +566,11 @@ async def test_the_second_follow_up_is_done_on_the_page_that_shows_what_the_cust
         assert (await staff.post(f"{complaint}/resolve", json=result)).status_code == 200
         await eventually(lambda: _stage_is(staff, complaint, "awaiting_survey"))
     async with httpx.AsyncClient(timeout=30) as customer:
-        said = {"satisfaction_result": 2, "satisfaction_speed": 4, "suggestion": "道歉不够诚恳，退款也还没到账"}
+        said = {
+            "satisfaction_result": 2,
+            "satisfaction_speed": 4,
+            "suggestion": "道歉不够诚恳，退款也还没到账，请打13812345678",
+        }
         assert (await customer.post(f"{status_url}/survey", json=said)).status_code == 200
 
     handler = await sign_in(browser, system, "zhou.ting", lang="zh")
@@ -575,7 +579,10 @@ async def test_the_second_follow_up_is_done_on_the_page_that_shows_what_the_cust
     survey = handler.get_by_test_id("survey")
     await expect(survey).to_contain_text("对处理结果2/5")
     await expect(survey).to_contain_text("对处理速度4/5")
-    await expect(survey).to_contain_text("客户的意见道歉不够诚恳，退款也还没到账")
+    await expect(survey).to_contain_text("客户的意见道歉不够诚恳，退款也还没到账，请打138****5678")  # masked
+    timeline = handler.get_by_test_id("timeline")
+    await expect(timeline.locator("li").filter(has_text="满意度已回复")).to_contain_text("对结果满意度: 2")
+    await expect(handler.locator("main")).not_to_contain_text("13812345678")
     await act(
         handler,
         "record_follow_up",
@@ -607,7 +614,7 @@ async def test_the_second_follow_up_is_done_on_the_page_that_shows_what_the_cust
     await shown_after_reload(manager, "dissatisfied", "致电客户再次致歉")
     row = manager.get_by_test_id("dissatisfied").locator("tr").filter(has_text=complaint_id)
     await expect(row).to_contain_text("2/5 · 4/5")
-    await expect(row).to_contain_text("道歉不够诚恳，退款也还没到账")
+    await expect(row).to_contain_text("道歉不够诚恳，退款也还没到账，请打138****5678")
     await expect(row).to_contain_text("服务态度")
 
 

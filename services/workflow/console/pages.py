@@ -54,7 +54,8 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 _TIMELINE_FIELDS = (
     "staff_id", "assignee", "group", "to_group", "from_group", "tier", "to_tier", "complaint_type", "to_type",
     "target", "level", "to", "message", "plan", "question", "reason", "text", "note", "kind", "amount",
-    "approved", "outcome", "status", "channel", "liaison", "groups", "answer",
+    "approved", "outcome", "extra_compensation", "status", "channel", "liaison", "groups", "answer",
+    "satisfaction_result", "satisfaction_speed", "suggestion",
 )  # fmt: skip
 # ---------------------------------------------------------------- sign-in
 
@@ -309,7 +310,7 @@ async def _complaint_context(request: Request, session: Session, complaint_id: s
             if isinstance(data.get(key), str):
                 data[key] = routing_config.title_of(data[key], lang)
         if isinstance(data.get("groups"), list):  # the groups a consultation asked
-            data["groups"] = ", ".join(routing_config.title_of(str(g), lang) for g in data["groups"])
+            data["groups"] = " · ".join(routing_config.title_of(str(g), lang) for g in data["groups"])
         details = [(k, data[k]) for k in _TIMELINE_FIELDS if data.get(k) not in (None, "", [])]
         timeline.append({"type": event.type, "at": event.occurred_at, "details": details})
     messages = await pool.fetch(
