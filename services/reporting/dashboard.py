@@ -44,11 +44,10 @@ def _page(request: Request, template: str, context: dict[str, Any], status: int 
         "v": lambda kind, value: value_label(kind, value, lang),
         "lang": lang,
         "console_url": request.app.state.console_url,
+        "span": lambda seconds: _span(seconds, lang),
     }
-    if "departments" in context:
-        titles = context.pop("group_titles")
+    if (titles := context.pop("group_titles", None)) is not None:
         words["group"] = lambda group: title_in(titles, group, lang)
-        words["span"] = lambda seconds: _span(seconds, lang)
     response = PAGES.TemplateResponse(request, template, {**words, **context}, status_code=status)
     response.headers.update(HEADERS)
     return response
