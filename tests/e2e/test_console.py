@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.test_end_to_end import eventually, spans_in
+from tests.e2e.test_end_to_end import eventually, spans_in, submit_new
 
 pytestmark = pytest.mark.e2e
 
@@ -549,15 +549,7 @@ async def test_a_declined_transfer_is_on_the_common_superiors_desk(system, brows
 async def test_the_second_follow_up_is_done_on_the_page_that_shows_what_the_customer_said(system, browser):
     """A dissatisfied customer's scores and words are on the complaint page for whoever calls
     them back, and what that call did is on it afterwards."""
-    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
-        accepted = await http.post(
-            f"{system.settings.url_of('intake')}/v1/complaints",
-            headers={"Idempotency-Key": uuid.uuid4().hex},
-            json={"channel": "app", "description": "the agent was rude to me", "customer": {"name": "李伟",
-                  "email": f"li.{uuid.uuid4().hex[:6]}@example.com"}},
-        )  # fmt: skip
-        assert accepted.status_code == 202, accepted.text
-        complaint_id, status_url = accepted.json()["complaint_id"], accepted.json()["status_url"]
+    complaint_id, status_url = await submit_new(system, channel="app", description="the agent was rude to me")
     async with httpx.AsyncClient(timeout=30, headers=await system.staff_headers("zhou.ting")) as staff:
         complaint = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
         await eventually(lambda: _stage_is(staff, complaint, "assigned"))

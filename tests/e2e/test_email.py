@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from services.notify.contract import ReplyAddresses
+from tests.e2e.test_end_to_end import notifications_of, submit_new
 
 pytestmark = pytest.mark.e2e
 RECEIPTS = ("received", "after_hours")  # after hours, the auto-reply is the receipt
@@ -298,15 +299,8 @@ async def test_a_customers_page_never_shows_the_staff_alert_emails_about_their_c
     sends one for a lone alert) and goes out by e-mail like the customer's messages; the
     customer's page lists only what was for the customer."""
     notify = system.settings.url_of("notify")
+    complaint_id, status_url = await submit_new(system, channel="app")
     async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
-        accepted = await http.post(
-            f"{system.settings.url_of('intake')}/v1/complaints",
-            headers={"Idempotency-Key": uuid.uuid4().hex},
-            json={"channel": "app", "description": "订单被重复扣款", "customer": {"name": "王芳",
-                  "email": f"wang.fang.{uuid.uuid4().hex[:8]}@example.com"}},
-        )  # fmt: skip
-        assert accepted.status_code == 202, accepted.text
-        complaint_id, status_url = accepted.json()["complaint_id"], accepted.json()["status_url"]
         alert_subject = f"[tier 2] transfer request: {complaint_id}"
         sent = await http.post(
             f"{notify}/v1/notifications",
@@ -331,13 +325,7 @@ async def test_a_customers_page_never_shows_the_staff_alert_emails_about_their_c
         assert sent.status_code == 202, sent.text
 
         async def both_delivered():
-            items = (
-                await http.get(
-                    f"{notify}/v1/notifications",
-                    params={"complaint_id": complaint_id},
-                    headers=system.headers_as("operator"),
-                )
-            ).json()
+            items = await notifications_of(http, system, complaint_id)
             done = [n["audience"] for n in items if n["status"] in ("sent", "delivered")]
             return "customer" in done and "staff" in done
 

@@ -55,6 +55,18 @@ def new_complaint(**changes) -> dict:
     }
 
 
+async def submit_new(system, **changes) -> tuple[str, str]:
+    """`new_complaint(**changes)` through the channel API: its id and the customer's status URL."""
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+        accepted = await http.post(
+            f"{system.settings.url_of('intake')}/v1/complaints",
+            headers={"Idempotency-Key": uuid.uuid4().hex},
+            json=new_complaint(**changes),
+        )
+    assert accepted.status_code == 202, accepted.text
+    return accepted.json()["complaint_id"], accepted.json()["status_url"]
+
+
 RESOLUTION = {
     "cause": "A payment retry charged the card twice",
     "measures_taken": "Refunded 128 yuan to the card",
@@ -243,15 +255,19 @@ async def _has_event(http, status_url, event_type):
     return any(h["type"] == event_type for h in (await http.get(status_url)).json()["history"])
 
 
+async def notifications_of(http, system, complaint_id: str) -> list[dict]:
+    """What notify keeps of the complaint's messages, as the operator reads it."""
+    answer = await http.get(
+        f"{system.settings.url_of('notify')}/v1/notifications",
+        params={"complaint_id": complaint_id},
+        headers=system.headers_as("operator"),
+    )
+    return answer.json()
+
+
 async def _delivered(http, system, complaint_id, templates: set[str]):
     """All notifications of the complaint, once those templates are among them, all delivered."""
-    items = (
-        await http.get(
-            f"{system.settings.url_of('notify')}/v1/notifications",
-            params={"complaint_id": complaint_id},
-            headers=system.headers_as("operator"),
-        )
-    ).json()
+    items = await notifications_of(http, system, complaint_id)
     complete = templates <= {n["template"] for n in items} and all(n["status"] in ("sent", "delivered") for n in items)
     return items if complete else None
 
