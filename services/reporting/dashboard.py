@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from services.common import web_session
-from services.common.code_words import value_label
+from services.common.code_words import in_language, value_label
 from services.common.deadlines.policy import POLICY_DIR
 from services.common.web import ApiError
 from services.reporting import reports, simulator
@@ -147,8 +147,8 @@ def _span(seconds: float | None, lang: str) -> str:
     if seconds is None:
         return "–"
     if seconds < 3600:
-        return f"{seconds / 60:.0f} 分钟" if lang == "zh" else f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} 小时" if lang == "zh" else f"{seconds / 3600:.1f} h"
+        return f"{seconds / 60:.0f} {in_language(('分钟', 'min'), lang)}"
+    return f"{seconds / 3600:.1f} {in_language(('小时', 'h'), lang)}"
 
 
 def _trend_points(

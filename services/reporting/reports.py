@@ -424,6 +424,18 @@ async def satisfaction(conn: asyncpg.Connection, period: Period) -> Satisfaction
             ORDER BY received_at DESC LIMIT 200""",
         *args,
     )  # the latest 200
+    dissatisfied = [
+        DissatisfiedCustomer(
+            complaint_id=r["complaint_id"],
+            received_at=r["received_at"],
+            complaint_type=r["complaint_type"],
+            result=r["satisfaction_result"],
+            speed=r["satisfaction_speed"],
+            said=scrub_text(r["suggestion"]) if r["suggestion"] else None,
+            followed_up=scrub_text(r["follow_up_outcome"]) if r["follow_up_outcome"] else None,
+        )
+        for r in unhappy  # the latest first
+    ]
     return Satisfaction(
         start=period.start,
         end=period.end,
@@ -433,20 +445,10 @@ async def satisfaction(conn: asyncpg.Connection, period: Period) -> Satisfaction
         average_speed=row["speed"],
         satisfied=row["satisfied"],
         satisfied_share=_share(row["satisfied"], row["answered"]),
-        dissatisfied_reasons=[scrub_text(r["suggestion"]) for r in reversed(unhappy) if r["suggestion"]],
-        second_follow_ups=[scrub_text(r["follow_up_outcome"]) for r in reversed(unhappy) if r["follow_up_outcome"]],
-        dissatisfied=[
-            DissatisfiedCustomer(
-                complaint_id=r["complaint_id"],
-                received_at=r["received_at"],
-                complaint_type=r["complaint_type"],
-                result=r["satisfaction_result"],
-                speed=r["satisfaction_speed"],
-                said=scrub_text(r["suggestion"]) if r["suggestion"] else None,
-                followed_up=scrub_text(r["follow_up_outcome"]) if r["follow_up_outcome"] else None,
-            )
-            for r in unhappy  # the latest first
-        ],
+        # the older lists, the oldest first, as they have always been
+        dissatisfied_reasons=[u.said for u in reversed(dissatisfied) if u.said],
+        second_follow_ups=[u.followed_up for u in reversed(dissatisfied) if u.followed_up],
+        dissatisfied=dissatisfied,
     )
 
 
