@@ -48,6 +48,7 @@ from services.workflow.contract import (
     GROUPS_PATH,
     KEPT_VIEW_PATH,
     RECORDED_VIEW_PATH,
+    STAFF_PATH,
     WORKFLOW_TYPE,
     AcknowledgeBody,
     ApplyPolicyAction,
@@ -70,6 +71,7 @@ from services.workflow.contract import (
     RequestInfoBody,
     Resolution,
     RetierBody,
+    StaffMember,
     Stage,
     TransferBody,
     complaint_id_from_workflow_id,
@@ -78,7 +80,7 @@ from services.workflow.erasure import api as erasure_api
 from services.workflow.eventstore import EventStore
 from services.workflow.permissions import Staff, duty_refusal, forbidden, policy_refusal
 from services.workflow.playbooks import Playbook, load_playbooks, suggest
-from services.workflow.routing import Router, StaffMember, load_routing
+from services.workflow.routing import Router, load_routing
 from services.workflow.staff_auth import SignedIn
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -364,7 +366,7 @@ async def record_complaint(
     return recorded
 
 
-@app.get("/v1/staff", response_model=list[StaffMember], tags=["staff"])
+@app.get(STAFF_PATH, response_model=list[StaffMember], tags=["staff"])
 async def list_staff(staff: SignedIn) -> list[StaffMember]:
     """Who can be assigned: groups, role, on duty or not, open complaints (the load)."""
     return await app.state.router.staff()

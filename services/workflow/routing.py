@@ -10,6 +10,7 @@ import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,7 @@ import asyncpg
 from pydantic import BaseModel
 
 from services.workflow.contract import AssignAction, ComplaintClient, ComplaintError
+from services.workflow.contract.groups import StaffMember, title_in
 from services.workflow.contract.names import SUPERIORS_ADDRESS
 
 log = logging.getLogger(__name__)
@@ -90,10 +92,12 @@ class RoutingConfig:
 
     def title_of(self, group: str | None, lang: str) -> str:
         """A group as staff call it in this language; its id when the file names it no other way."""
-        if not group:
-            return ""
-        known = self.groups.get(group)
-        return (known.title.get(lang) if known else None) or group
+        return title_in(self.titles, group, lang) if group else ""
+
+    @cached_property
+    def titles(self) -> dict[str, dict[str, str]]:
+        """Each group's titles by language, as the groups' contract gives them to other services."""
+        return {name: g.title for name, g in self.groups.items()}
 
     def holders(self, role: str, group: str) -> tuple[str, ...]:
         """The staff who hold a chain role for a group: the group's own, else everyone's ("*")."""
@@ -160,15 +164,6 @@ def load_routing(path: Path = ROUTING_FILE) -> RoutingConfig:
 OPEN_COMPLAINTS_OF_STAFF = (
     "(SELECT count(*) FROM workflow.inbox i WHERE i.assignee = s.staff_id AND i.stage <> 'closed')"
 )
-
-
-class StaffMember(BaseModel):
-    staff_id: str
-    name: str
-    role: str
-    groups: list[str]
-    on_duty: bool
-    open_complaints: int = 0
 
 
 class Router:

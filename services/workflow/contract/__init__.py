@@ -60,7 +60,7 @@ from services.workflow.contract.erasure import (
     ErasureRequest,
     erasure_workflow_id,
 )
-from services.workflow.contract.groups import GROUPS_PATH, Group, title_in, titles_of
+from services.workflow.contract.groups import GROUPS_PATH, STAFF_PATH, Group, StaffMember, title_in, titles_of
 from services.workflow.contract.names import (
     KEPT_VIEW_PATH,
     RECORDED_VIEW_PATH,
@@ -104,7 +104,9 @@ from services.workflow.contract.view import (
 
 __all__ = [
     "GROUPS_PATH",
+    "STAFF_PATH",
     "Group",
+    "StaffMember",
     "title_in",
     "titles_of",
     "ERASURE_WORKFLOW_TYPE",
