@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import Depends, FastAPI, Query
-from fastapi.responses import Response
+from fastapi import Depends, FastAPI, Header, Query
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from services.common.http_client import http_client
 from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers, service_caller
 from services.common.web import ApiError
-from services.reporting import dashboard, reports, reviews, simulator
+from services.reporting import dashboard, reports, review_page, reviews, simulator
 from services.reporting.access import AnyStaff, ReportReader, StaffTokens
-from services.reporting.group_titles import GroupTitles
+from services.reporting.directory import Directory
 from services.reporting.projector import Projector, feed_reader
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -41,7 +41,7 @@ async def lifespan(app: FastAPI):
         app.state.zone = settings.time_zone
         app.state.console_url = f"{settings.url_of('workflow')}/console"  # the dashboard's way back
         app.state.staff_tokens = StaffTokens(sign_in_http)
-        app.state.group_titles = GroupTitles(sign_in_http)
+        app.state.directory = Directory(sign_in_http)
         projector = Projector(pool, feed_reader(http, f"{settings.url_of('workflow')}/v1/events"))
         app.state.projector = projector
         reminders = reviews.OverdueReminders(pool, http, settings.url_of("notify"))
@@ -54,6 +54,7 @@ async def lifespan(app: FastAPI):
 
 app = service_app("reporting", "Reporting service", "Timeliness reports built from the complaint event feed.", lifespan)
 app.include_router(dashboard.router)
+app.include_router(review_page.router)
 
 
 class Summary(BaseModel):
@@ -199,9 +200,19 @@ async def rebuild_projection() -> dict[str, str]:
 
 
 @app.post("/v1/reviews", status_code=201, response_model=reviews.Review, tags=["reviews"])
-async def create_review(body: reviews.ReviewBody, reader: ReportReader) -> reviews.Review:
-    """A 5W1H review of a complaint or a batch incident, with improvement actions (owner, deadline)."""
-    return await reviews.create(app.state.pool, body, reader.who)
+async def create_review(
+    body: reviews.ReviewBody,
+    reader: ReportReader,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)] = None,
+):
+    """A 5W1H review of a complaint or a batch incident, with improvement actions (owner, deadline).
+    Sent again with the same Idempotency-Key, the first review is the answer (200,
+    `Idempotent-Replayed: true`); the same key with another review is a 409."""
+    review, written = await reviews.create(app.state.pool, body, reader.who, idempotency_key)
+    answer = JSONResponse(status_code=201 if written else 200, content=review.model_dump(mode="json"))
+    if not written:
+        answer.headers["Idempotent-Replayed"] = "true"
+    return answer
 
 
 @app.post("/v1/reviews/{review_id}/actions", response_model=reviews.Review, tags=["reviews"])

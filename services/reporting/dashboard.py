@@ -37,7 +37,7 @@ def _lang(request: Request) -> str:
     return web_session.language_of(request, LANG_COOKIE)
 
 
-def _page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+def page(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     lang = context.pop("lang", None) or _lang(request)
     words = {
         "t": lambda key: label(key, lang),
@@ -72,7 +72,7 @@ def _sign_in_form(request: Request, error: str | None = None, lang: str | None =
     """The sign-in form; `error` is ours to write, never taken from the address (a link could
     otherwise put any words on this page)."""
     token = web_session.new_form_token()
-    response = _page(request, "sign_in.html", {"csrf": token, "error": error, "lang": lang})
+    response = page(request, "sign_in.html", {"csrf": token, "error": error, "lang": lang})
     web_session.set_cookie(request, response, SIGN_IN_COOKIE, token, "/dashboard", 3600)
     return response
 
@@ -133,12 +133,12 @@ async def sign_out(request: Request, csrf: Annotated[str, Form(max_length=100)] 
     return response
 
 
-async def _signed_in_reader(request: Request) -> Reader | Response:
+async def signed_in_reader(request: Request) -> Reader | Response:
     reader = await _reader(request)
     if reader is None:
         return RedirectResponse("/dashboard/sign-in", status_code=303)
     if not reader.at_least(READS_REPORTS):
-        return _page(request, "forbidden.html", {"reader": reader}, status=403)
+        return page(request, "forbidden.html", {"reader": reader}, status=403)
     return reader
 
 
@@ -179,7 +179,7 @@ async def dashboard(
     start: Annotated[date | None, Query()] = None,
     end: Annotated[date | None, Query()] = None,
 ) -> Response:
-    reader = await _signed_in_reader(request)
+    reader = await signed_in_reader(request)
     if not isinstance(reader, Reader):
         return reader
     period = reports.Period.asked(start, end, request.app.state.zone)
@@ -207,22 +207,22 @@ async def dashboard(
         "departments": departments,
         "satisfaction": happy,
         "unhappy": happy.dissatisfied[:UNHAPPY_LISTED],
-        "group_titles": await request.app.state.group_titles.known(request.cookies[DASHBOARD_COOKIE]),
+        "group_titles": await request.app.state.directory.group_titles(request.cookies[DASHBOARD_COOKIE]),
     }
-    return _page(request, "dashboard.html", context)
+    return page(request, "dashboard.html", context)
 
 
 @router.get("/simulate", response_class=HTMLResponse)
 async def simulate_page(request: Request) -> Response:
     """Try a policy on past complaints: the current default policy to edit, the last 30 days."""
-    reader = await _signed_in_reader(request)
+    reader = await signed_in_reader(request)
     if not isinstance(reader, Reader):
         return reader
     last = datetime.now(request.app.state.zone).date()
     form = {"policy": (POLICY_DIR / "default.toml").read_text(encoding="utf-8"),
             "start": last - timedelta(days=29), "end": last}  # fmt: skip
     context = {"reader": reader, "csrf": web_session.csrf_for(request.cookies[DASHBOARD_COOKIE]), "form": form}
-    return _page(request, "simulate.html", context)
+    return page(request, "simulate.html", context)
 
 
 @router.post("/simulate", response_class=HTMLResponse)
@@ -233,7 +233,7 @@ async def simulate(
     end: Annotated[date, Form()],
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    reader = await _signed_in_reader(request)
+    reader = await signed_in_reader(request)
     if not isinstance(reader, Reader):
         return reader
     session_csrf = web_session.csrf_for(request.cookies[DASHBOARD_COOKIE])
@@ -246,5 +246,5 @@ async def simulate(
         context["result"] = await simulator.run(request.app.state.pool, request.app.state.zone, proposal)
     except ApiError as exc:
         context["error"] = exc.message
-        return _page(request, "simulate.html", context, status=exc.status)
-    return _page(request, "simulate.html", context)
+        return page(request, "simulate.html", context, status=exc.status)
+    return page(request, "simulate.html", context)

@@ -2,6 +2,7 @@
 why, who, when, where, how) with improvement actions, each with an owner and a deadline. An
 action past its deadline is reminded to its owner once a day until it is done."""
 
+import hashlib
 import logging
 import uuid
 from datetime import UTC, date, datetime
@@ -11,7 +12,7 @@ import httpx
 from pydantic import BaseModel, Field, model_validator
 
 from services.common.privacy import scrub_text
-from services.common.web import Moment
+from services.common.web import ApiError, Moment
 from services.notify.contract import NOTIFICATIONS_PATH, NotificationRequest
 
 log = logging.getLogger(__name__)
@@ -64,20 +65,55 @@ class Review(BaseModel):
     actions: list[Action]
 
 
-async def create(pool: asyncpg.Pool, body: ReviewBody, by: str) -> Review:
-    review_id = uuid.uuid4()
+async def create(pool: asyncpg.Pool, body: ReviewBody, by: str, key: str | None = None) -> tuple[Review, bool]:
+    """The review, and whether it was written just now (a 422 for a complaint or batch the reports
+    do not know, a 409 for a key used for another review): sent again under the same key (a form
+    submitted twice, a retried request), the first one is the answer. A key is the writer's own:
+    another person's same key is another review."""
+    scoped = f"{by}/{key}" if key else None
+    digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
+        await _check_subject(conn, body)
+        review_id = await conn.fetchval(
             """INSERT INTO reporting.reviews (review_id, complaint_id, batch_id, what, why, who, when_, where_, how,
-                   created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
-            review_id, body.complaint_id, body.batch_id, scrub_text(body.what), scrub_text(body.why),
-            scrub_text(body.who), body.when, body.where, scrub_text(body.how), by,
+                   created_by, idempotency_key, request_digest)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+               ON CONFLICT (idempotency_key) DO NOTHING RETURNING review_id""",
+            uuid.uuid4(), body.complaint_id, body.batch_id, scrub_text(body.what), scrub_text(body.why),
+            scrub_text(body.who), body.when, body.where, scrub_text(body.how), by, scoped, digest,
         )  # fmt: skip
-        for action in body.actions:
-            await _add_action(conn, review_id, action)
+        written = review_id is not None
+        if not written:
+            first = await conn.fetchrow(
+                "SELECT review_id, request_digest FROM reporting.reviews WHERE idempotency_key = $1", scoped
+            )
+            if first["request_digest"] != digest:
+                raise ApiError(409, "idempotency_key_reused", f"Idempotency-Key {key} was used for another review",
+                               field="Idempotency-Key")  # fmt: skip
+            review_id = first["review_id"]
+        else:
+            for action in body.actions:
+                await _add_action(conn, review_id, action)
     found = await get(pool, review_id)
-    assert found is not None  # written just now
-    return found
+    assert found is not None  # written just now, or before under this key
+    return found, written
+
+
+async def _check_subject(conn: asyncpg.Connection, body: ReviewBody) -> None:
+    if body.complaint_id and not await conn.fetchval(
+        "SELECT 1 FROM reporting.complaints WHERE complaint_id = $1", body.complaint_id
+    ):
+        raise _unknown("complaint_id", body.complaint_id)
+    if body.batch_id and not await conn.fetchval(
+        "SELECT 1 FROM reporting.complaints WHERE batch_id = $1 LIMIT 1", body.batch_id
+    ):
+        raise _unknown("batch_id", body.batch_id)
+
+
+def _unknown(field: str, value: str) -> ApiError:
+    kind = field.removesuffix("_id")
+    message = f"{field}: no {kind} {value} in the reports (they follow the feed within seconds)"
+    return ApiError(422, f"unknown_{kind}", message, field=field)
 
 
 async def _add_action(conn: asyncpg.Connection, review_id: uuid.UUID, action: ActionBody) -> uuid.UUID:

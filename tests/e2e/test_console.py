@@ -839,3 +839,75 @@ async def test_a_handler_asks_other_departments_and_their_liaison_answers_on_the
     async with httpx.AsyncClient(timeout=30, headers=await system.staff_headers("zhao.min")) as http:
         refused = await http.post(f"{complaint}/consultations/answers", json={"answer": "not ours"})
         assert refused.status_code == 403 and "none of them is yours" in refused.json()["message"]
+
+
+async def test_a_manager_writes_a_root_cause_review_and_marks_its_overdue_action_done(system, browser):
+    complaint_id = await submit(system, f"the agent was rude to me again ({uuid.uuid4().hex[:6]})")
+    manager = await sign_in(browser, system, "wang.fang")
+    await manager.get_by_role("link", name="Reports").click()
+    await manager.get_by_role("link", name="Root-cause reviews").click()
+    await expect(manager.get_by_role("heading", name="Root-cause reviews")).to_be_visible()
+    await manager.get_by_text("New review").click()  # the form opens on asking; the reviews come first
+    form = manager.get_by_test_id("review-form")
+
+    async def fill(complaint: str) -> None:
+        await form.get_by_label("Complaint id").fill(complaint)
+        words = {
+            "What happened": "a customer was shouted at on the hotline",
+            "Why: the root cause": "a new agent without coaching, call 13812345678 for details",
+            "Who was involved": "front-line service",
+            "When": "2026-11-30 morning",
+            "Where": "hotline",
+            "How it came about and was handled": "apologised, refunded",
+        }
+        for field, text in words.items():
+            await form.get_by_label(field, exact=True).fill(text)
+        await form.get_by_label("Action 1").fill("coach the agent")
+        await form.get_by_label("Owner 1").select_option("zhou.ting")
+        await form.get_by_label("Due 1").fill("2026-11-01T09:00")
+        await form.get_by_label("Action 2").fill("update the call script")
+        await form.get_by_label("Owner 2").select_option("liu.yang")
+        await form.get_by_label("Due 2").fill("2099-01-01T09:00")
+
+    # A complaint the reports do not know: refused in words, naming the field, the form kept.
+    await fill("20990101-NOPE")
+    await form.get_by_role("button", name="Write the review").click()
+    await expect(manager.locator("[role=alert]")).to_contain_text("complaint_id: no complaint 20990101-NOPE")
+    await expect(form.get_by_label("Where")).to_have_value("hotline")
+    await expect(manager.get_by_test_id("review")).to_have_count(0)
+
+    # The same form sent twice (a double click, a retry): one review.
+    await form.get_by_label("Complaint id").fill(complaint_id)
+    for _ in range(60):  # the reports follow the feed: the complaint is there within seconds
+        statuses = await manager.evaluate(
+            """async () => { const f = document.getElementById('review-form'); const out = [];
+                for (const _ of [1, 2])
+                    out.push((await fetch(f.action, {method: 'POST', body: new FormData(f)})).status);
+                return out; }"""
+        )
+        if statuses != [422, 422]:
+            break
+        await manager.wait_for_timeout(500)
+    assert statuses == [200, 200], statuses  # each followed the redirect to the list
+    await manager.goto(f"{system.settings.url_of('reporting')}/dashboard/reviews")
+    review = manager.get_by_test_id("review").filter(has_text=complaint_id)
+    await expect(review).to_have_count(1)
+    await expect(review).to_contain_text("138****5678")  # the words are kept masked
+    await expect(review).not_to_contain_text("13812345678")
+    coach = review.locator("tr").filter(has_text="coach the agent")
+    await expect(coach).to_contain_text("Zhou Ting (zhou.ting)")
+    await expect(coach).to_contain_text("overdue")
+    await expect(review.locator("tr").filter(has_text="update the call script")).to_contain_text("open")
+    await shot(manager, "11-manager-review")
+
+    await coach.get_by_role("button", name="Mark done").click()
+    await expect(coach).to_contain_text("done by wang.fang")
+    await expect(coach.get_by_role("button", name="Mark done")).to_have_count(0)
+    await manager.get_by_role("link", name="All actions done").click()
+    await expect(manager.get_by_test_id("review").filter(has_text=complaint_id)).to_have_count(0)  # one still open
+    await manager.get_by_role("link", name="中文").click()
+    await expect(manager.get_by_role("heading", name="根因复盘")).to_be_visible()
+
+    # From the dashboard's list of dissatisfied customers, a review starts with the complaint filled in.
+    await manager.goto(f"{system.settings.url_of('reporting')}/dashboard/reviews?complaint_id={complaint_id}")
+    await expect(manager.get_by_label("投诉编号")).to_have_value(complaint_id)

@@ -1420,8 +1420,28 @@ async def test_a_root_cause_review_with_actions_whose_overdue_owner_is_reminded(
     year_one = {"action": "x", "owner": "zhou.ting", "due_at": "0001-01-01T00:00:00Z"}  # found by the fuzzer: 500
     refused = await http.post(f"{reporting}/v1/reviews", json={**review, "actions": [year_one]}, headers=as_lead)
     assert refused.status_code == 422 and "due_at" in refused.text
-    created = await http.post(f"{reporting}/v1/reviews", json=review, headers=as_lead)
+    unknown = await http.post(
+        f"{reporting}/v1/reviews", json={**review, "complaint_id": "20990101-NOPE"}, headers=as_lead
+    )
+    assert unknown.status_code == 422 and unknown.json()["fields"][0]["field"] == "complaint_id", unknown.text
+    once = {**as_lead, "Idempotency-Key": f"review-{uuid.uuid4()}"}
+
+    async def written():  # once the reports have the complaint (they follow the feed)
+        answer = await http.post(f"{reporting}/v1/reviews", json=review, headers=once)
+        return answer if answer.status_code != 422 else None
+
+    created = await eventually(written)
     assert created.status_code == 201, created.text
+    # Sent again (an answer lost on the way): the same review, not a second one.
+    again = await http.post(f"{reporting}/v1/reviews", json=review, headers=once)
+    assert again.status_code == 200 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json()["review_id"] == created.json()["review_id"]
+    other = await http.post(f"{reporting}/v1/reviews", json={**review, "why": "something else"}, headers=once)
+    assert other.status_code == 409 and other.json()["fields"][0]["field"] == "Idempotency-Key"
+    managers_own = {**await system.staff_headers("wang.fang"), "Idempotency-Key": once["Idempotency-Key"]}
+    not_yet_due = {**review, "actions": review["actions"][1:]}
+    theirs = await http.post(f"{reporting}/v1/reviews", json=not_yet_due, headers=managers_own)  # a key is its writer's
+    assert theirs.status_code == 201 and theirs.json()["review_id"] != created.json()["review_id"]
     overdue = next(a for a in created.json()["actions"] if a["owner"] == "zhou.ting")
     assert overdue["overdue"] is True
 
@@ -1445,6 +1465,37 @@ async def test_a_root_cause_review_with_actions_whose_overdue_owner_is_reminded(
     assert added.status_code == 422 and "due_at" in added.text
     as_csv = await http.get(f"{reporting}/v1/reviews", params={"format": "csv"}, headers=as_lead)
     assert "coach the agent" in as_csv.text and "update the script" in as_csv.text
+
+
+async def test_the_dashboards_review_forms_refuse_agents_other_sites_and_unknown_actions(system, http):
+    """The dashboard's session is a staff token in its cookie; its forms carry that session's csrf."""
+    from services.common.web_session import csrf_for
+
+    page = f"{system.settings.url_of('reporting')}/dashboard/reviews"
+    agent = (await system.staff_headers("zhou.ting"))["Authorization"].removeprefix("Bearer ")
+    lead = (await system.staff_headers("liu.yang"))["Authorization"].removeprefix("Bearer ")
+    session = {"Cookie": f"dashboard_session={lead}"}
+    as_agent = await http.get(page, headers={"Cookie": f"dashboard_session={agent}"})
+    assert as_agent.status_code == 403 and "看板仅限组长及以上" in as_agent.text
+    form = {"what": "w", "why": "y", "who": "o", "when": "n", "where": "e", "how": "h", "complaint_id": "x"}
+    forged = await http.post(page, data={**form, "csrf": "forged"}, headers=session)
+    assert forged.status_code == 403 and forged.json()["fields"][0]["field"] == "csrf"
+    elsewhere = await http.post(
+        page, data={**form, "csrf": csrf_for(lead)}, headers={**session, "Origin": "https://evil.example"},
+    )  # fmt: skip
+    assert elsewhere.status_code == 403
+    nobody = await http.post(
+        f"{page}/actions/{uuid.uuid4()}/done",
+        data={"csrf": csrf_for(lead)},
+        headers=session,
+    )
+    assert nobody.status_code == 404 and nobody.json()["fields"][0]["field"] == "action_id"
+    not_a_time = await http.post(
+        page,
+        data={**form, "csrf": csrf_for(lead), "action_1": "a", "owner_1": "zhou.ting", "due_1": "tomorrow"},
+        headers=session,
+    )
+    assert not_a_time.status_code == 422 and "due_1: a date and time" in not_a_time.text
 
 
 def _metric(text: str, name: str, **labels) -> float:

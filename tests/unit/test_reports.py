@@ -12,7 +12,7 @@ from services.common.events import EventPage, StoredEvent
 from services.common.web import ApiError
 from services.reporting import reports
 from services.reporting.dashboard import _span, _trend_points
-from services.reporting.group_titles import GroupTitles
+from services.reporting.directory import Directory
 from services.reporting.projector import JSON_COLUMNS, SIDE_TABLES, Projector, apply_page
 from services.run import free_port
 from services.workflow.contract import title_in
@@ -348,10 +348,10 @@ async def test_while_the_workflow_service_cannot_name_the_departments_the_dashbo
     import httpx
 
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{free_port()}") as http:
-        titles = await GroupTitles(http).known("a-staff-token")
+        titles = await Directory(http).group_titles("a-staff-token")
     assert titles == {}
     assert title_in(titles, "front-line-service", "zh") == "front-line-service"
-    assert "department titles unavailable, showing ids" in caplog.text
+    assert "department titles unavailable, showing none" in caplog.text
     known = {"front-line-service": {"zh": "一线服务组", "en": "Front line, service"}}
     assert title_in(known, "front-line-service", "zh") == "一线服务组"
     assert title_in(known, "standby", "en") == "standby"  # a group the routing no longer has

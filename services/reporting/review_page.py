@@ -1,0 +1,129 @@
+"""Root-cause reviews on the dashboard (`/dashboard/reviews`, source 003): a group lead or a
+manager writes the 5W1H of a complaint or a batch incident with its improvement actions (each
+with an owner from the roster and a deadline), reads the reviews with what is open and overdue,
+and marks an action done. Each form carries its own key, so a form sent twice is one review."""
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from services.common import web_session
+from services.common.web import ApiError
+from services.reporting import reviews
+from services.reporting.access import DASHBOARD_COOKIE, Reader
+from services.reporting.dashboard import page, signed_in_reader
+
+router = APIRouter(prefix="/dashboard/reviews", include_in_schema=False)
+ACTION_ROWS = 3  # improvement actions on one form; more are added through the API
+ROW_FIELDS = {"action": "action", "owner": "owner", "due_at": "due"}  # an action's fields as the form names them
+TEXTS = ("complaint_id", "batch_id", "what", "why", "who", "when", "where", "how")
+
+
+def _checked(request: Request, reader: Reader, csrf: str) -> str:
+    session_csrf = web_session.csrf_for(request.cookies[DASHBOARD_COOKIE])
+    if csrf != session_csrf or not web_session.same_origin(request):
+        raise ApiError(403, "csrf", "this form is not from this dashboard session; reload the page", field="csrf")
+    return session_csrf
+
+
+async def _page(
+    request: Request, reader: Reader, status: str, form: dict[str, Any], error: str | None = None, code: int = 200
+) -> Response:
+    token = request.cookies[DASHBOARD_COOKIE]
+    context = {
+        "reader": reader,
+        "csrf": web_session.csrf_for(token),
+        "status": status,
+        "reviews": await reviews.listed(request.app.state.pool, status),
+        "staff": (staff := await request.app.state.directory.staff(token)),
+        "names": {s.staff_id: f"{s.name} ({s.staff_id})" for s in staff},
+        "form": form,
+        "rows": range(1, ACTION_ROWS + 1),
+        "error": error,
+        "zone": request.app.state.zone,
+    }
+    return page(request, "reviews.html", context, status=code)
+
+
+def _empty_form(complaint_id: str | None) -> dict[str, Any]:
+    return {"key": str(uuid.uuid4()), "complaint_id": complaint_id or ""}
+
+
+@router.get("", response_class=HTMLResponse)
+async def reviews_page(
+    request: Request,
+    status: Annotated[Literal["open", "closed", "all"], Query()] = "all",
+    complaint_id: Annotated[str | None, Query(max_length=100)] = None,
+) -> Response:
+    """The reviews, newest first; `complaint_id` starts a new review of that complaint."""
+    reader = await signed_in_reader(request)
+    if not isinstance(reader, Reader):
+        return reader
+    return await _page(request, reader, status, _empty_form(complaint_id))
+
+
+def _review_of(form: dict[str, Any], zone) -> reviews.ReviewBody:
+    """The form as the API's review; an action row without words is left out, and its deadline
+    is a local time in the service's zone."""
+    actions = []
+    for n in range(1, ACTION_ROWS + 1):
+        if not str(form.get(f"action_{n}", "")).strip():
+            continue
+        due = str(form.get(f"due_{n}", ""))
+        try:
+            due_at = datetime.fromisoformat(due).replace(tzinfo=zone) if due else None
+        except ValueError as exc:
+            message = f"due_{n}: a date and time, e.g. 2026-12-31T18:00"
+            raise ApiError(422, "invalid_request", message, field=f"due_{n}") from exc
+        actions.append({"action": form[f"action_{n}"], "owner": form.get(f"owner_{n}", ""), "due_at": due_at})
+    values = {k: str(form.get(k, "")).strip() or None for k in TEXTS}
+    try:
+        return reviews.ReviewBody(**{k: v for k, v in values.items() if v is not None}, actions=actions)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = [str(p) for p in first["loc"]]
+        if where[:1] == ["actions"] and len(where) > 2:  # actions.0.owner → owner_1, as the form names it
+            where = [f"{ROW_FIELDS.get(where[2], where[2])}_{int(where[1]) + 1}"]
+        field = ".".join(where) or "review"
+        raise ApiError(422, "invalid_request", f"{field}: {first['msg']}", field=field) from exc
+
+
+@router.post("", response_class=HTMLResponse)
+async def write_review(request: Request) -> Response:
+    reader = await signed_in_reader(request)
+    if not isinstance(reader, Reader):
+        return reader
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    _checked(request, reader, form.get("csrf", ""))
+    try:
+        review, _ = await reviews.create(
+            request.app.state.pool, _review_of(form, request.app.state.zone), reader.who, form.get("key") or None
+        )
+    except ApiError as exc:
+        if exc.status >= 500:
+            raise
+        return await _page(request, reader, "all", form, error=exc.message, code=exc.status)
+    return _back_to(review.review_id)
+
+
+@router.post("/actions/{action_id}/done")
+async def action_done(request: Request, action_id: uuid.UUID) -> Response:
+    reader = await signed_in_reader(request)
+    if not isinstance(reader, Reader):
+        return reader
+    _checked(request, reader, str((await request.form()).get("csrf", "")))
+    done = await reviews.mark_done(request.app.state.pool, action_id, reader.who)
+    if done is None:
+        raise ApiError(404, "not_found", f"no improvement action {action_id}", field="action_id")
+    return _back_to(done.review_id)
+
+
+def _back_to(review_id: uuid.UUID) -> Response:
+    """After a form, the list at the review (a reload does not send the form again)."""
+    back = RedirectResponse(f"/dashboard/reviews#review-{review_id}", status_code=303)
+    back.headers.update(web_session.page_headers(inline_styles=True))
+    return back
