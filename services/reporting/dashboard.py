@@ -58,21 +58,24 @@ async def choose_language(request: Request, lang: str, next: Annotated[str | Non
     return web_session.switch_language(request, lang, next, LANG_COOKIE, "/dashboard")
 
 
-async def _reader(request: Request) -> Reader | None:
+async def reader_of_session(request: Request) -> Reader | None:
     token = request.cookies.get(DASHBOARD_COOKIE)
     return await request.app.state.staff_tokens.reader(token) if token else None
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
-async def sign_in_page(request: Request) -> Response:
-    return _sign_in_form(request)
+async def sign_in_page(request: Request, next: Annotated[str | None, Query(max_length=500)] = None) -> Response:
+    return _sign_in_form(request, next=next)
 
 
-def _sign_in_form(request: Request, error: str | None = None, lang: str | None = None) -> Response:
+def _sign_in_form(
+    request: Request, error: str | None = None, lang: str | None = None, next: str | None = None
+) -> Response:
     """The sign-in form; `error` is ours to write, never taken from the address (a link could
-    otherwise put any words on this page)."""
+    otherwise put any words on this page). `next`: the dashboard's page to go on to."""
     token = web_session.new_form_token()
-    response = page(request, "sign_in.html", {"csrf": token, "error": error, "lang": lang})
+    context = {"csrf": token, "error": error, "lang": lang, "next": web_session.safe_next(next, "/dashboard")}
+    response = page(request, "sign_in.html", context)
     web_session.set_cookie(request, response, SIGN_IN_COOKIE, token, "/dashboard", 3600)
     return response
 
@@ -83,6 +86,7 @@ async def sign_in(
     staff_id: Annotated[str, Form(min_length=1, max_length=100)],
     password: Annotated[str, Form(min_length=1, max_length=200)],
     csrf: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/dashboard",
 ) -> Response:
     if csrf != request.cookies.get(SIGN_IN_COOKIE) or not web_session.same_origin(request):
         raise ApiError(403, "csrf", "this sign-in form is not from this dashboard; reload the page", field="csrf")
@@ -90,13 +94,14 @@ async def sign_in(
         "POST", "/v1/auth/token", json={"staff_id": staff_id, "password": password}
     )
     if answer.status_code != 200:
-        return _sign_in_form(request, error=answer.json().get("message", "wrong staff id or password"))
-    return _signed_in(request, answer.json()["access_token"])
+        message = answer.json().get("message", "wrong staff id or password")
+        return _sign_in_form(request, error=message, next=next)
+    return _signed_in(request, answer.json()["access_token"], next)
 
 
-def _signed_in(request: Request, token: str) -> Response:
-    """Into the dashboard with this staff token as its session."""
-    signed_in = RedirectResponse("/dashboard", status_code=303)
+def _signed_in(request: Request, token: str, next: str | None = None) -> Response:
+    """Into the dashboard (at `next`, a page of its own) with this staff token as its session."""
+    signed_in = RedirectResponse(web_session.safe_next(next, "/dashboard"), status_code=303)
     web_session.set_cookie(request, signed_in, DASHBOARD_COOKIE, token, "/dashboard", 12 * 3600)
     signed_in.delete_cookie(SIGN_IN_COOKIE, path="/dashboard")
     signed_in.headers.update(HEADERS)
@@ -108,15 +113,16 @@ async def handoff(
     request: Request,
     code: Annotated[str, Query(min_length=16, max_length=100)],
     lang: Annotated[str | None, Query(pattern="^(zh|en)$")] = None,
+    next: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     """Arriving from the staff console: its one-use code becomes this dashboard's session, so
     whoever signed in there is not asked for their password again, and the console's language
     is kept. A used or expired code gets the sign-in form."""
     answer = await request.app.state.staff_tokens.ask("POST", "/v1/auth/handoff/redeem", json={"code": code})
     if answer.status_code == 200:
-        arrived = _signed_in(request, answer.json()["access_token"])
+        arrived = _signed_in(request, answer.json()["access_token"], next)
     else:
-        arrived = _sign_in_form(request, error=label("handoff_refused", lang or _lang(request)), lang=lang)
+        arrived = _sign_in_form(request, error=label("handoff_refused", lang or _lang(request)), lang=lang, next=next)
     if lang:
         web_session.remember_language(request, arrived, LANG_COOKIE, lang, "/dashboard")
     return arrived
@@ -134,7 +140,7 @@ async def sign_out(request: Request, csrf: Annotated[str, Form(max_length=100)] 
 
 
 async def signed_in_reader(request: Request) -> Reader | Response:
-    reader = await _reader(request)
+    reader = await reader_of_session(request)
     if reader is None:
         return RedirectResponse("/dashboard/sign-in", status_code=303)
     if not reader.at_least(READS_REPORTS):

@@ -15,7 +15,7 @@ from services.common import web_session
 from services.common.web import ApiError
 from services.reporting import reviews
 from services.reporting.access import DASHBOARD_COOKIE, Reader
-from services.reporting.dashboard import page, signed_in_reader
+from services.reporting.dashboard import page, reader_of_session, signed_in_reader
 
 router = APIRouter(prefix="/dashboard/reviews", include_in_schema=False)
 ACTION_ROWS = 3  # improvement actions on one form; more are added through the API
@@ -110,20 +110,41 @@ async def write_review(request: Request) -> Response:
     return _back_to(review.review_id)
 
 
+@router.get(reviews.MY_ACTIONS.removeprefix("/dashboard/reviews"), response_class=HTMLResponse)
+async def my_actions(request: Request) -> Response:
+    """The signed-in person's improvement actions, whatever their role (the console links here)."""
+    reader = await reader_of_session(request)
+    if reader is None:
+        return RedirectResponse(f"/dashboard/sign-in?next={reviews.MY_ACTIONS}", status_code=303)
+    context = {
+        "reader": reader,
+        "csrf": web_session.csrf_for(request.cookies[DASHBOARD_COOKIE]),
+        "owned": await reviews.owned_by(request.app.state.pool, reader.who),
+        "zone": request.app.state.zone,
+    }
+    return page(request, "my_actions.html", context)
+
+
 @router.post("/actions/{action_id}/done")
 async def action_done(request: Request, action_id: uuid.UUID) -> Response:
-    reader = await signed_in_reader(request)
-    if not isinstance(reader, Reader):
-        return reader
-    _checked(request, reader, str((await request.form()).get("csrf", "")))
-    done = await reviews.mark_done(request.app.state.pool, action_id, reader.who)
-    if done is None:
-        raise ApiError(404, "not_found", f"no improvement action {action_id}", field="action_id")
+    """Its owner (from their own page) or a lead and up marks an action done."""
+    reader = await reader_of_session(request)
+    if reader is None:
+        return RedirectResponse("/dashboard/sign-in", status_code=303)
+    form = await request.form()
+    _checked(request, reader, str(form.get("csrf", "")))
+    done = await reviews.mark_done(request.app.state.pool, action_id, reader)
+    if form.get("back") == "mine":
+        return _redirect(reviews.MY_ACTIONS)
     return _back_to(done.review_id)
 
 
 def _back_to(review_id: uuid.UUID) -> Response:
     """After a form, the list at the review (a reload does not send the form again)."""
-    back = RedirectResponse(f"/dashboard/reviews#review-{review_id}", status_code=303)
+    return _redirect(f"/dashboard/reviews#review-{review_id}")
+
+
+def _redirect(path: str) -> Response:
+    back = RedirectResponse(path, status_code=303)
     back.headers.update(web_session.page_headers(inline_styles=True))
     return back

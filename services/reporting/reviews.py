@@ -14,8 +14,11 @@ from pydantic import BaseModel, Field, model_validator
 from services.common.privacy import scrub_text
 from services.common.web import ApiError, Moment
 from services.notify.contract import NOTIFICATIONS_PATH, NotificationRequest
+from services.reporting.access import Reader
 
 log = logging.getLogger(__name__)
+
+MY_ACTIONS = "/dashboard/reviews/mine"  # a person's improvement actions (review_page.py)
 
 
 class ActionBody(BaseModel):
@@ -134,14 +137,45 @@ async def add_action(pool: asyncpg.Pool, review_id: uuid.UUID, action: ActionBod
     return await get(pool, review_id)
 
 
-async def mark_done(pool: asyncpg.Pool, action_id: uuid.UUID, by: str) -> Action | None:
+async def mark_done(pool: asyncpg.Pool, action_id: uuid.UUID, by: Reader) -> Action:
+    """Its owner, or a group lead and up, marks an improvement action done (once: the first
+    stands)."""
+    owner = await pool.fetchval("SELECT owner FROM reporting.review_actions WHERE action_id = $1", action_id)
+    if owner is None:
+        raise ApiError(404, "not_found", f"no improvement action {action_id}", field="action_id")
+    if by.who != owner and not by.at_least("group_lead"):
+        raise ApiError(403, "forbidden", f"the action is {owner}'s; a group lead or above may close it for them")
     row = await pool.fetchrow(
         """UPDATE reporting.review_actions SET done_at = coalesce(done_at, now()), done_by = coalesce(done_by, $2)
            WHERE action_id = $1 RETURNING *""",
         action_id,
-        by,
+        by.who,
     )
-    return _action(row) if row else None
+    return _action(row)
+
+
+class OwnedAction(BaseModel):
+    """An improvement action as its owner reads it: with what the review was about."""
+
+    action: Action
+    complaint_id: str | None
+    batch_id: str | None
+    what: str
+    why: str
+
+
+async def owned_by(pool: asyncpg.Pool, owner: str) -> list[OwnedAction]:
+    """A person's improvement actions: the open ones by deadline, then the latest done."""
+    rows = await pool.fetch(
+        """SELECT a.*, r.complaint_id, r.batch_id, r.what, r.why
+           FROM reporting.review_actions a JOIN reporting.reviews r USING (review_id)
+           WHERE a.owner = $1 AND (a.done_at IS NULL OR a.done_at > now() - interval '30 days')
+           ORDER BY a.done_at IS NOT NULL, a.due_at, a.done_at DESC LIMIT 200""",
+        owner,
+    )
+    return [
+        OwnedAction(action=_action(r), **{k: r[k] for k in ("complaint_id", "batch_id", "what", "why")}) for r in rows
+    ]
 
 
 def _action(row: asyncpg.Record) -> Action:
@@ -189,8 +223,10 @@ class OverdueReminders:
     """Once a day per overdue action, a message to its owner (the console lists it, and their
     e-mail gets a copy); the day is in the message's key, so a retry sends it once."""
 
-    def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient, notify_url: str):
+    def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient, notify_url: str, console_url: str):
         self.pool, self.http, self.url = pool, http, f"{notify_url}{NOTIFICATIONS_PATH}"
+        # The owner's own actions, through the console where they are signed in (MY_ACTIONS).
+        self.page = f"{console_url}/reports?next={MY_ACTIONS}"
 
     async def remind_once(self) -> int:
         today = date.today()
@@ -209,7 +245,7 @@ class OverdueReminders:
                 recipient_name=row["owner"],
                 recipient_address=f"staff:{row['owner']}",
                 variables={"action": row["action"], "action_id": str(row["action_id"]), "subject": row["subject"],
-                           "due_at": row["due_at"].isoformat(), "timezone": None},
+                           "due_at": row["due_at"].isoformat(), "timezone": None, "page": self.page},
             )  # fmt: skip
             answer = await self.http.post(
                 self.url,

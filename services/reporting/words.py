@@ -106,6 +106,13 @@ LABELS: dict[str, tuple[str, str]] = {
     "no_actions": ("没有改进措施", "No improvement actions."),
     "no_reviews": ("还没有复盘", "No reviews yet."),
     "write_a_review": ("写复盘", "Write a review"),
+    "my_actions": ("我的改进措施", "My improvement actions"),
+    "my_actions_note": (
+        "根因复盘中交给您的措施：完成后请标记完成；逾期未完成的每天提醒一次。",
+        "The actions root-cause reviews gave you: mark each done when it is; an overdue one is reminded once a day.",
+    ),
+    "reviewed": ("复盘对象", "From the review of"),
+    "no_actions_of_yours": ("没有交给您的改进措施", "No improvement actions are yours."),
     # the policy simulator
     "simulator": ("时效政策模拟", "Policy simulator"),
     "simulator_note": (

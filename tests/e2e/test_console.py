@@ -900,11 +900,30 @@ async def test_a_manager_writes_a_root_cause_review_and_marks_its_overdue_action
     await expect(review.locator("tr").filter(has_text="update the call script")).to_contain_text("open")
     await shot(manager, "11-manager-review")
 
-    await coach.get_by_role("button", name="Mark done").click()
-    await expect(coach).to_contain_text("done by wang.fang")
+    # The agent who owns the overdue action finds it from the console, signed in already, and marks it done.
+    agent = await sign_in(browser, system, "zhou.ting")
+    await agent.get_by_role("link", name="My improvement actions").click()
+    await expect(agent.get_by_role("heading", name="My improvement actions")).to_be_visible()
+    await expect(agent.get_by_role("link", name="Root-cause reviews")).to_have_count(0)  # for leads and up
+    mine = agent.get_by_test_id("my-actions").locator("tr").filter(has_text="coach the agent")
+    await expect(mine).to_contain_text(complaint_id)
+    await expect(mine).to_contain_text("overdue")
+    await expect(agent.get_by_test_id("my-actions")).not_to_contain_text("update the call script")  # Liu Yang's
+    await mine.get_by_role("button", name="Mark done").click()
+    await expect(agent).to_have_url(re.compile(r"/dashboard/reviews/mine$"))
+    await expect(mine).to_contain_text("done by zhou.ting")
+    await shot(agent, "12-agent-improvement-actions")
+
+    await manager.reload()
+    await expect(coach).to_contain_text("done by zhou.ting")
     await expect(coach.get_by_role("button", name="Mark done")).to_have_count(0)
     await manager.get_by_role("link", name="All actions done").click()
     await expect(manager.get_by_test_id("review").filter(has_text=complaint_id)).to_have_count(0)  # one still open
+    script = manager.get_by_test_id("review").filter(has_text=complaint_id).locator("tr")
+    await manager.get_by_role("link", name="With open actions").click()
+    await script.filter(has_text="update the call script").get_by_role("button", name="Mark done").click()
+    await manager.get_by_role("link", name="All actions done").click()
+    await expect(manager.get_by_test_id("review").filter(has_text=complaint_id)).to_have_count(1)
     await manager.get_by_role("link", name="中文").click()
     await expect(manager.get_by_role("heading", name="根因复盘")).to_be_visible()
 

@@ -1450,13 +1450,19 @@ async def test_a_root_cause_review_with_actions_whose_overdue_owner_is_reminded(
         texts = [p.read_text(encoding="utf-8") for p in folder.glob("*.txt")] if folder.exists() else []
         return [t for t in texts if "To: zhou.ting <staff:zhou.ting>" in t and "coach the agent" in t]
 
-    assert len(await eventually(in_owner_mailbox)) == 1
+    reminders = await eventually(in_owner_mailbox)
+    assert len(reminders) == 1
+    # It links to the owner's own page of actions, through the console where they are signed in.
+    assert f"{system.settings.url_of('workflow')}/console/reports?next=/dashboard/reviews/mine" in reminders[0]
     listed = (await http.get(f"{reporting}/v1/reviews", params={"status": "open"}, headers=as_lead)).json()
     assert created.json()["review_id"] in {r["review_id"] for r in listed}
     not_theirs = await http.post(
         f"{reporting}/v1/review-actions/{overdue['action_id']}/done", headers=await system.staff_headers("zhao.min")
     )
     assert not_theirs.status_code == 403
+    leads = next(a for a in created.json()["actions"] if a["owner"] == "liu.yang")
+    not_mine = await http.post(f"{reporting}/v1/review-actions/{leads['action_id']}/done", headers=as_agent)
+    assert not_mine.status_code == 403
     done = await http.post(f"{reporting}/v1/review-actions/{overdue['action_id']}/done", headers=as_agent)
     assert done.status_code == 200 and done.json()["done_by"] == "zhou.ting"
     added = await http.post(

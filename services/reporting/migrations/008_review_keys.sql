@@ -4,3 +4,5 @@
 ALTER TABLE reporting.reviews ADD COLUMN idempotency_key text UNIQUE, ADD COLUMN request_digest text;
 -- A review of a batch incident names a batch the reports know.
 CREATE INDEX complaints_by_batch ON reporting.complaints (batch_id) WHERE batch_id IS NOT NULL;
+-- A person's own improvement actions (their page, linked from the console).
+CREATE INDEX review_actions_by_owner ON reporting.review_actions (owner, due_at);

@@ -12,6 +12,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "my_work": ("我的工作", "My work"),
     "team": ("团队", "Team"),
     "reports": ("报表", "Reports"),
+    "my_improvement_actions": ("我的改进措施", "My improvement actions"),
     "sign_in": ("登录", "Sign in"),
     "sign_out": ("退出", "Sign out"),
     "staff_id": ("工号", "Staff id"),

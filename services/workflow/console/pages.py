@@ -484,12 +484,17 @@ async def _refused(request: Request, session: Session, complaint_id: str, action
 
 
 @router.get("/reports")
-async def reports(request: Request, session: CurrentSession) -> Response:
+async def reports(
+    request: Request,
+    session: CurrentSession,
+    next: Annotated[str | None, Query(max_length=200, pattern="^/dashboard(/[a-z/-]*)?$")] = None,
+) -> Response:
     """To the reports dashboard (the reporting service), signed in as this person and in their
     language: a one-use code in the redirect, which the dashboard trades for its own session (no
-    second password). The dashboard decides who may read reports."""
+    second password). The dashboard decides who may read reports; `next`, a page of its own
+    (a person's improvement actions, which every role may read)."""
     issued = await staff_auth.hand_off(request.app.state.pool, session.staff.staff_id)
-    handed = urlencode({"code": issued.token, "lang": lang_of(request)})
+    handed = urlencode({"code": issued.token, "lang": lang_of(request), **({"next": next} if next else {})})
     target = f"{get_settings().url_of('reporting')}/dashboard/handoff?{handed}"
     response = RedirectResponse(target, status_code=303)
     response.headers.update(PAGE_HEADERS)
