@@ -31,8 +31,16 @@ def _checked(request: Request, reader: Reader, csrf: str) -> str:
 
 
 async def _page(
-    request: Request, reader: Reader, status: str, form: dict[str, Any], error: str | None = None, code: int = 200
+    request: Request,
+    reader: Reader,
+    status: str,
+    form: dict[str, Any],
+    error: str | None = None,
+    code: int = 200,
+    adding: dict[str, str] | None = None,
 ) -> Response:
+    """The reviews and the form; `error`: the new review's refusal, `adding`: an added action's
+    (its review's id and the refusal)."""
     token = request.cookies[DASHBOARD_COOKIE]
     context = {
         "reader": reader,
@@ -44,6 +52,7 @@ async def _page(
         "form": form,
         "rows": range(1, ACTION_ROWS + 1),
         "error": error,
+        "adding": adding,
         "zone": request.app.state.zone,
     }
     return page(request, "reviews.html", context, status=code)
@@ -73,23 +82,31 @@ def _review_of(form: dict[str, Any], zone) -> reviews.ReviewBody:
     for n in range(1, ACTION_ROWS + 1):
         if not str(form.get(f"action_{n}", "")).strip():
             continue
-        due = str(form.get(f"due_{n}", ""))
-        try:
-            due_at = datetime.fromisoformat(due).replace(tzinfo=zone) if due else None
-        except ValueError as exc:
-            message = f"due_{n}: a date and time, e.g. 2026-12-31T18:00"
-            raise ApiError(422, "invalid_request", message, field=f"due_{n}") from exc
+        due_at = _local_time(str(form.get(f"due_{n}", "")), zone, f"due_{n}")
         actions.append({"action": form[f"action_{n}"], "owner": form.get(f"owner_{n}", ""), "due_at": due_at})
     values = {k: str(form.get(k, "")).strip() or None for k in TEXTS}
     try:
         return reviews.ReviewBody(**{k: v for k, v in values.items() if v is not None}, actions=actions)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = [str(p) for p in first["loc"]]
-        if where[:1] == ["actions"] and len(where) > 2:  # actions.0.owner → owner_1, as the form names it
-            where = [f"{ROW_FIELDS.get(where[2], where[2])}_{int(where[1]) + 1}"]
-        field = ".".join(where) or "review"
-        raise ApiError(422, "invalid_request", f"{field}: {first['msg']}", field=field) from exc
+        raise _refusal(exc) from exc
+
+
+def _refusal(exc: ValidationError) -> ApiError:
+    """The first problem, naming the field as the form does (actions.0.owner is owner_1)."""
+    first = exc.errors()[0]
+    where = [str(p) for p in first["loc"]]
+    if where[:1] == ["actions"] and len(where) > 2:
+        where = [f"{ROW_FIELDS.get(where[2], where[2])}_{int(where[1]) + 1}"]
+    field = ".".join(ROW_FIELDS.get(w, w) for w in where) or "review"
+    return ApiError(422, "invalid_request", f"{field}: {first['msg']}", field=field)
+
+
+def _local_time(value: str, zone, field: str) -> datetime | None:
+    """A form's date and time (datetime-local) in the service's zone; None when left empty."""
+    try:
+        return datetime.fromisoformat(value).replace(tzinfo=zone) if value else None
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", f"{field}: a date and time, e.g. 2026-12-31T18:00", field=field) from exc
 
 
 @router.post("", response_class=HTMLResponse)
@@ -108,6 +125,31 @@ async def write_review(request: Request) -> Response:
             raise
         return await _page(request, reader, "all", form, error=exc.message, code=exc.status)
     return _back_to(review.review_id)
+
+
+@router.post("/{review_id}/actions", response_class=HTMLResponse)
+async def add_action(request: Request, review_id: uuid.UUID) -> Response:
+    """One more improvement action on a review (what the review found may need more than its
+    first actions)."""
+    reader = await signed_in_reader(request)
+    if not isinstance(reader, Reader):
+        return reader
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    _checked(request, reader, form.get("csrf", ""))
+    try:
+        due_at = _local_time(form.get("due", ""), request.app.state.zone, "due")
+        try:
+            action = reviews.ActionBody(action=form.get("action", ""), owner=form.get("owner", ""), due_at=due_at)
+        except ValidationError as exc:
+            raise _refusal(exc) from exc
+        if await reviews.add_action(request.app.state.pool, review_id, action) is None:
+            raise ApiError(404, "not_found", f"no review {review_id}", field="review_id")
+    except ApiError as exc:
+        if exc.status == 404 or exc.status >= 500:
+            raise
+        adding = {"review_id": str(review_id), "error": exc.message}
+        return await _page(request, reader, "all", _empty_form(None), code=exc.status, adding=adding)
+    return _back_to(review_id)
 
 
 @router.get(reviews.MY_ACTIONS.removeprefix("/dashboard/reviews"), response_class=HTMLResponse)

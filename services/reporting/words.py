@@ -106,6 +106,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "no_actions": ("没有改进措施", "No improvement actions."),
     "no_reviews": ("还没有复盘", "No reviews yet."),
     "write_a_review": ("写复盘", "Write a review"),
+    "add_action": ("增加改进措施", "Add an action"),
     "my_actions": ("我的改进措施", "My improvement actions"),
     "my_actions_note": (
         "根因复盘中交给您的措施：完成后请标记完成；逾期未完成的每天提醒一次。",

@@ -1502,6 +1502,12 @@ async def test_the_dashboards_review_forms_refuse_agents_other_sites_and_unknown
         headers=session,
     )
     assert not_a_time.status_code == 422 and "due_1: a date and time" in not_a_time.text
+    no_review = await http.post(
+        f"{page}/{uuid.uuid4()}/actions",
+        data={"csrf": csrf_for(lead), "action": "a", "owner": "zhou.ting", "due": "2099-01-01T09:00"},
+        headers=session,
+    )
+    assert no_review.status_code == 404 and no_review.json()["fields"][0]["field"] == "review_id"
 
 
 def _metric(text: str, name: str, **labels) -> float:
