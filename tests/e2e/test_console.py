@@ -940,6 +940,13 @@ async def test_a_manager_writes_a_root_cause_review_and_marks_its_overdue_action
     await manager.get_by_role("link", name="中文").click()
     await expect(manager.get_by_role("heading", name="根因复盘")).to_be_visible()
 
-    # From the dashboard's list of dissatisfied customers, a review starts with the complaint filled in.
-    await manager.goto(f"{system.settings.url_of('reporting')}/dashboard/reviews?complaint_id={complaint_id}")
-    await expect(manager.get_by_label("投诉编号")).to_have_value(complaint_id)
+    # A lead starts a review from the complaint's page in the console: signed in there, the form filled in.
+    lead = await sign_in(browser, system, "liu.yang")
+    await lead.goto(f"{system.settings.url_of('workflow')}/console/complaints/{complaint_id}")
+    await lead.get_by_role("link", name="Write a root-cause review").click()
+    await expect(lead).to_have_url(re.compile(rf"/dashboard/reviews\?complaint_id={complaint_id}$"))
+    await expect(lead.get_by_label("Complaint id")).to_have_value(complaint_id)
+    await expect(lead.get_by_label("What happened")).to_be_visible()  # the form is open
+    await agent.goto(f"{system.settings.url_of('workflow')}/console/complaints/{complaint_id}")
+    await expect(agent.get_by_test_id("stage")).to_be_visible()
+    await expect(agent.get_by_role("link", name="Write a root-cause review")).to_have_count(0)  # leads and up

@@ -13,6 +13,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "team": ("团队", "Team"),
     "reports": ("报表", "Reports"),
     "my_improvement_actions": ("我的改进措施", "My improvement actions"),
+    "write_root_cause_review": ("写根因复盘", "Write a root-cause review"),
     "sign_in": ("登录", "Sign in"),
     "sign_out": ("退出", "Sign out"),
     "staff_id": ("工号", "Staff id"),

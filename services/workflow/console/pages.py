@@ -488,11 +488,15 @@ async def reports(
     request: Request,
     session: CurrentSession,
     next: Annotated[str | None, Query(max_length=200, pattern="^/dashboard(/[a-z/-]*)?$")] = None,
+    complaint_id: Annotated[str | None, Query(max_length=100, pattern="^[A-Za-z0-9-]+$")] = None,
 ) -> Response:
     """To the reports dashboard (the reporting service), signed in as this person and in their
     language: a one-use code in the redirect, which the dashboard trades for its own session (no
     second password). The dashboard decides who may read reports; `next`, a page of its own
-    (a person's improvement actions, which every role may read)."""
+    (a person's improvement actions, which every role may read), about `complaint_id` (a
+    root-cause review of the complaint on the staff member's page)."""
+    if next and complaint_id:
+        next = f"{next}?{urlencode({'complaint_id': complaint_id})}"
     issued = await staff_auth.hand_off(request.app.state.pool, session.staff.staff_id)
     handed = urlencode({"code": issued.token, "lang": lang_of(request), **({"next": next} if next else {})})
     target = f"{get_settings().url_of('reporting')}/dashboard/handoff?{handed}"
