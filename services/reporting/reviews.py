@@ -82,8 +82,9 @@ async def create(pool: asyncpg.Pool, body: ReviewBody, by: str, key: str | None 
                    created_by, idempotency_key, request_digest)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                ON CONFLICT (idempotency_key) DO NOTHING RETURNING review_id""",
-            uuid.uuid4(), body.complaint_id, body.batch_id, scrub_text(body.what), scrub_text(body.why),
-            scrub_text(body.who), body.when, body.where, scrub_text(body.how), by, scoped, digest,
+            uuid.uuid4(), body.complaint_id, body.batch_id,
+            *(scrub_text(words) for words in (body.what, body.why, body.who, body.when, body.where, body.how)),
+            by, scoped, digest,
         )  # fmt: skip
         written = review_id is not None
         if not written:

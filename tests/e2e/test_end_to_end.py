@@ -1407,7 +1407,7 @@ async def test_a_root_cause_review_with_actions_whose_overdue_owner_is_reminded(
         "why": "a new agent, no coaching",
         "who": "front-line service",
         "when": "2026-11-30 morning",
-        "where": "hotline",
+        "where": "hotline, caller 13812345678",
         "how": "call escalated; apology given",
         "actions": [
             {"action": "coach the agent", "owner": "zhou.ting", "due_at": "2026-11-01T09:00:00+08:00"},
@@ -1442,6 +1442,7 @@ async def test_a_root_cause_review_with_actions_whose_overdue_owner_is_reminded(
     not_yet_due = {**review, "actions": review["actions"][1:]}
     theirs = await http.post(f"{reporting}/v1/reviews", json=not_yet_due, headers=managers_own)  # a key is its writer's
     assert theirs.status_code == 201 and theirs.json()["review_id"] != created.json()["review_id"]
+    assert created.json()["where"] == "hotline, caller 138****5678"  # every field's words are masked
     overdue = next(a for a in created.json()["actions"] if a["owner"] == "zhou.ting")
     assert overdue["overdue"] is True
 
