@@ -12,7 +12,7 @@ from typing import Any
 
 from services.common import domain_events as ev
 from services.common.deadlines.clock import BusinessCalendar
-from services.common.deadlines.policy import PolicyError, load_policy
+from services.common.deadlines.policy import BETWEEN_DEPARTMENTS, PolicyError, load_policy
 from services.common.deadlines.sla import MET_ON_RESOLUTION
 from services.common.erasure import ERASED
 from services.common.events import STAGE_AFTER, StoredEvent
@@ -259,7 +259,9 @@ def _fold_payload(facts: ComplaintFacts, p: ev.DomainEvent, at: datetime, iso: s
     elif isinstance(p, ev.ClockResumed):
         facts.paused_seconds += p.paused_seconds or 0.0
     elif isinstance(p, ev.SlaBreached):
-        facts.breached = True
+        # A complaint is breached by a target its customer is owed; a department late to another
+        # counts in the departments' report (and in its target's row), not here.
+        facts.breached = facts.breached or p.target not in BETWEEN_DEPARTMENTS
         if p.target:
             facts.targets.setdefault(p.target, {"due": None, "met": None, "breached": False})["breached"] = True
     elif isinstance(p, ev.Escalated):

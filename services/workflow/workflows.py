@@ -132,6 +132,9 @@ class ComplaintWorkflow(OlderGenerations):
         self._compensation_in_words = False
         # follow-up-in-writing-v1: the second follow-up's outcome is written to the customer.
         self._follow_up_in_writing = False
+        # customer-breaches-v1: a target one department owes another, missed, does not make the
+        # complaint breached (`SlaState.breached_for_customer`); the view names it apart.
+        self._customer_breaches = False
         self._reopen: ReopenAction | None = None  # a reopening not yet taken up by `run`
 
     @property
@@ -172,7 +175,8 @@ class ComplaintWorkflow(OlderGenerations):
         a local activity is found on replay only if no workflow task ended between the two (a
         query can end one), so the later behaviours (routing, the liaison) are implied by this
         check instead of checked where they happen."""
-        self._follow_up_in_writing = workflow.patched("follow-up-in-writing-v1")
+        self._customer_breaches = workflow.patched("customer-breaches-v1")
+        self._follow_up_in_writing = self._customer_breaches or workflow.patched("follow-up-in-writing-v1")
         self._disputes_go_up = self._follow_up_in_writing or workflow.patched("transfer-disputes-v1")
         self._compensation_in_words = self._disputes_go_up or workflow.patched("compensation-in-words-v1")
         self._short_local = self._compensation_in_words or workflow.patched("short-local-attempts-v1")
@@ -325,7 +329,7 @@ class ComplaintWorkflow(OlderGenerations):
         await self._record(
             events.Closed(
                 survey_answered=self.view.survey is not None,
-                breached=self.sla.breached,
+                breached=self._breached(),
                 escalation_level=self.sla.escalation_level,
             )
         )
@@ -333,7 +337,7 @@ class ComplaintWorkflow(OlderGenerations):
             complaint_id=self.complaint.complaint_id,
             closed_at=workflow.now(),
             survey_answered=self.view.survey is not None,
-            breached=self.sla.breached,
+            breached=self._breached(),
             escalation_level=self.sla.escalation_level,
         )
 
@@ -1405,6 +1409,11 @@ class ComplaintWorkflow(OlderGenerations):
             },
         )
 
+    def _breached(self) -> bool:
+        """Whether the complaint was breached: a target the customer is owed was missed (older
+        generations: any target)."""
+        return self.sla.breached_for_customer if self._customer_breaches else self.sla.breached
+
     def _publish_state(self, searchable: bool = True) -> None:
         """Search attributes (only those that changed: each upsert is a history event and a
         visibility write) and the words the Temporal UI shows for this complaint. Not
@@ -1414,7 +1423,9 @@ class ComplaintWorkflow(OlderGenerations):
         v, now = self.view, workflow.now()
         v.deadlines = self._deadlines()
         v.next_deadline = self.sla.next_deadline(now)  # the SLA state exists before the first event
-        v.breached = self.sla.breached
+        v.breached = self._breached()
+        if self._customer_breaches:
+            v.late_between_departments = self.sla.late_between_departments
         v.escalation_level = self.sla.escalation_level
         if searchable:
             self._upsert_search_attributes()

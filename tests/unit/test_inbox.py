@@ -106,6 +106,9 @@ async def test_the_team_page_shows_each_escalation_to_whoever_holds_the_role_it_
         store, "E-3", "special-team", 1, ("SlaBreached", {"target": "consultation_answer"}), ("Escalated", late)
     )
     assert await to(person("liu.yang", "senior", "senior-agents")) == ["E-3", "E-1"]  # leads liaison-product ("*")
+    breached = await store.pool.fetch("SELECT complaint_id FROM workflow.inbox WHERE breached ORDER BY 1")
+    breached_ids = [r["complaint_id"] for r in breached]
+    assert "E-1" in breached_ids and "E-3" not in breached_ids  # E-3: a department late to another, not the complaint
 
 
 async def test_a_whole_phone_number_or_e_mail_finds_the_callers_complaints_though_the_list_shows_them_masked(store):

@@ -400,8 +400,9 @@ SCENARIOS = {
 # transfer-disputes-v1: a declined transfer also goes up to the two groups' common superior;
 # consultations-v1: other departments asked for their view, new Updates older histories never call;
 # consultation-deadline-v1: policy v4's consultation_answer, a deadline older policies never set;
-# follow-up-in-writing-v1: the second follow-up's outcome is written to the customer).
-GENERATION = "follow-up-in-writing-v1"
+# follow-up-in-writing-v1: the second follow-up's outcome is written to the customer;
+# customer-breaches-v1: a target between departments, missed, does not make the complaint breached).
+GENERATION = "customer-breaches-v1"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

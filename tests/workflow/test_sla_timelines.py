@@ -422,6 +422,13 @@ async def test_a_transfer_not_accepted_in_time_escalates_in_the_receiving_depart
     accepted = await drive(handle).accept_transfer(StaffAction(staff_id="ma.jun"))
     assert (accepted.group, accepted.assignee, accepted.owner) == ("liaison-operations", "ma.jun", "agent-2")
     assert accepted.transfer is None and "transfer_acceptance" not in accepted.deadlines
+    # The receiving department was late, not the complaint: escalated to its head, but the
+    # customer's targets all still stand, so the complaint is not breached.
+    assert (accepted.breached, accepted.late_between_departments, accepted.escalation_level) == (
+        False,
+        ["transfer_acceptance"],
+        1,
+    )
 
     rows = timeline(await events_of(store, handle), received)
     assert rows[len(RECEIVED) + 1 :] == [

@@ -191,6 +191,11 @@ TARGETS = (
     "survey_follow_up",
     "second_follow_up",
 )
+# The targets one department owes another (source 000's "department collaboration time", in
+# service-desk words an OLA): late, they escalate to the late department's head and count in the
+# departments' report, but the complaint's own targets, which the customer is owed, decide whether
+# the complaint itself was breached.
+BETWEEN_DEPARTMENTS = frozenset({"transfer_acceptance", "consultation_answer"})
 # Every deadline a complaint can run: the targets above, and its next progress update (whose
 # cadence is `TierPolicy.progress`).
 DEADLINES = (*TARGETS, "progress")

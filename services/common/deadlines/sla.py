@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, PrivateAttr
 
 from services.common.deadlines.clock import ZERO, BusinessCalendar, Clock, clock_for
-from services.common.deadlines.policy import Policy, TierPolicy
+from services.common.deadlines.policy import BETWEEN_DEPARTMENTS, Policy, TierPolicy
 
 Kind = Literal["warn", "remind", "breach", "climb"]
 
@@ -375,4 +375,15 @@ class SlaState(BaseModel):
 
     @property
     def breached(self) -> bool:
+        """Any target missed (older generations' sense of a breached complaint)."""
         return any(t.breached_at is not None for t in self.targets.values())
+
+    @property
+    def breached_for_customer(self) -> bool:
+        """A target the customer is owed was missed (not one department's lateness to another)."""
+        return any(t.breached_at is not None for n, t in self.targets.items() if n not in BETWEEN_DEPARTMENTS)
+
+    @property
+    def late_between_departments(self) -> list[str]:
+        """The targets between departments that were missed."""
+        return sorted(n for n, t in self.targets.items() if n in BETWEEN_DEPARTMENTS and t.breached_at is not None)

@@ -93,6 +93,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "time_left": ("剩余时间", "Time left"),
     "warned": ("已预警", "warned"),
     "breached": ("已超时", "breached"),
+    "late_between_departments": ("部门间逾期", "late between departments"),
     "escalated": ("已升级", "escalated"),
     "transfer_waiting": ("待接收转办", "transfer waiting"),
     # complaint page

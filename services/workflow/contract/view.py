@@ -91,7 +91,10 @@ class ComplaintView(BaseModel):
     policy: str | None = None  # name@vN
     deadlines: dict[str, datetime] = {}  # running targets and when they are due
     next_deadline: datetime | None = None
-    breached: bool = False
+    breached: bool = False  # a target the customer is owed was missed
+    # Targets one department owed another that were missed (transfer_acceptance,
+    # consultation_answer): escalated to that department's head, not a breach of the complaint.
+    late_between_departments: list[str] = []
     escalation_level: int = 0
     solution_plan: str | None = None  # what the customer was told will be done
     transfer: PendingTransfer | None = None  # waiting for the receiving department
