@@ -148,6 +148,14 @@ async def signed_in_reader(request: Request) -> Reader | Response:
     return reader
 
 
+def checked_csrf(request: Request, csrf: str) -> str:
+    """A form of this dashboard session (its csrf and origin checked); the session's csrf."""
+    session_csrf = web_session.csrf_for(request.cookies[DASHBOARD_COOKIE])
+    if csrf != session_csrf or not web_session.same_origin(request):
+        raise ApiError(403, "csrf", "this form is not from this dashboard session; reload the page", field="csrf")
+    return session_csrf
+
+
 def _span(seconds: float | None, lang: str) -> str:
     """A time span as managers read it: minutes under an hour, else hours to one decimal."""
     if seconds is None:
@@ -242,9 +250,7 @@ async def simulate(
     reader = await signed_in_reader(request)
     if not isinstance(reader, Reader):
         return reader
-    session_csrf = web_session.csrf_for(request.cookies[DASHBOARD_COOKIE])
-    if csrf != session_csrf or not web_session.same_origin(request):
-        raise ApiError(403, "csrf", "this form is not from this dashboard session; reload the page", field="csrf")
+    session_csrf = checked_csrf(request, csrf)
     context: dict[str, Any] = {"reader": reader, "csrf": session_csrf,
                                "form": {"policy": policy, "start": start, "end": end}}  # fmt: skip
     try:

@@ -15,7 +15,7 @@ from services.common import web_session
 from services.common.web import ApiError
 from services.reporting import reviews
 from services.reporting.access import DASHBOARD_COOKIE, Reader
-from services.reporting.dashboard import page, reader_of_session, signed_in_reader
+from services.reporting.dashboard import checked_csrf, page, reader_of_session, signed_in_reader
 
 router = APIRouter(prefix="/dashboard/reviews", include_in_schema=False)
 ACTION_ROWS = 3  # improvement actions on one form; more are added through the API
@@ -23,11 +23,11 @@ ROW_FIELDS = {"action": "action", "owner": "owner", "due_at": "due"}  # an actio
 TEXTS = ("complaint_id", "batch_id", "what", "why", "who", "when", "where", "how")
 
 
-def _checked(request: Request, reader: Reader, csrf: str) -> str:
-    session_csrf = web_session.csrf_for(request.cookies[DASHBOARD_COOKIE])
-    if csrf != session_csrf or not web_session.same_origin(request):
-        raise ApiError(403, "csrf", "this form is not from this dashboard session; reload the page", field="csrf")
-    return session_csrf
+async def _checked_form(request: Request) -> dict[str, str]:
+    """The POSTed form's text fields, once its csrf and origin are this session's."""
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    checked_csrf(request, form.get("csrf", ""))
+    return form
 
 
 async def _page(
@@ -114,8 +114,7 @@ async def write_review(request: Request) -> Response:
     reader = await signed_in_reader(request)
     if not isinstance(reader, Reader):
         return reader
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    _checked(request, reader, form.get("csrf", ""))
+    form = await _checked_form(request)
     try:
         review, _ = await reviews.create(
             request.app.state.pool, _review_of(form, request.app.state.zone), reader.who, form.get("key") or None
@@ -134,8 +133,7 @@ async def add_action(request: Request, review_id: uuid.UUID) -> Response:
     reader = await signed_in_reader(request)
     if not isinstance(reader, Reader):
         return reader
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    _checked(request, reader, form.get("csrf", ""))
+    form = await _checked_form(request)
     try:
         due_at = _local_time(form.get("due", ""), request.app.state.zone, "due")
         try:
@@ -173,8 +171,7 @@ async def action_done(request: Request, action_id: uuid.UUID) -> Response:
     reader = await reader_of_session(request)
     if reader is None:
         return RedirectResponse("/dashboard/sign-in", status_code=303)
-    form = await request.form()
-    _checked(request, reader, str(form.get("csrf", "")))
+    form = await _checked_form(request)
     done = await reviews.mark_done(request.app.state.pool, action_id, reader)
     if form.get("back") == "mine":
         return _redirect(reviews.MY_ACTIONS)
