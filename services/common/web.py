@@ -153,9 +153,30 @@ def _nul_field(value, path: str = "") -> str | None:
     return None
 
 
+def _nul_in_body(body: bytes, is_form: bool) -> str | None:
+    """The field of a form or a JSON body whose text holds a NUL character."""
+    if is_form:
+        field = _nul_pair(body.decode("utf-8", errors="replace"))
+        return None if field is None else field or "body"
+    if b"\\u0000" not in body and b"\x00" not in body:
+        return None
+    try:
+        return _nul_field(json.loads(body))
+    except ValueError:
+        return None  # not JSON: the route's own validation names the problem
+
+
+def _nul_pair(encoded: str) -> str | None:
+    """The name of the first pair of a query string or a form whose name or value holds a NUL."""
+    for name, value in parse_qsl(encoded, keep_blank_values=True):
+        if "\x00" in name or "\x00" in value:
+            return name.replace("\x00", "")
+    return None
+
+
 class RejectNulCharacters:
-    """422 for a NUL character in the path, the query or a JSON body: PostgreSQL cannot store
-    one in text, so it would otherwise fail deep inside a handler."""
+    """422 for a NUL character in the path, the query, a JSON body or a page's form: PostgreSQL
+    cannot store one in text, so it would otherwise fail deep inside a handler."""
 
     def __init__(self, app):
         self.app = app
@@ -164,12 +185,12 @@ class RejectNulCharacters:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         if "\x00" in scope.get("path", ""):
-            return await self._reject(send, "path", "path")
-        for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True):
-            if "\x00" in name or "\x00" in value:
-                return await self._reject(send, name.replace("\x00", "") or "query", "query")
+            return await self._reject(scope, send, "path", "path")
+        if (field := _nul_pair(scope.get("query_string", b"").decode("latin-1"))) is not None:
+            return await self._reject(scope, send, field or "query", "query")
         content_type = dict(scope.get("headers") or {}).get(b"content-type", b"")
-        if b"json" not in content_type:
+        is_form = b"x-www-form-urlencoded" in content_type  # a page's form
+        if b"json" not in content_type and not is_form:
             return await self.app(scope, receive, send)
         messages, body = [], b""
         while True:  # the body is bounded by BodySizeLimit, outside this middleware
@@ -178,27 +199,20 @@ class RejectNulCharacters:
             body += message.get("body", b"")
             if message["type"] != "http.request" or not message.get("more_body"):
                 break
-        if b"\\u0000" in body or b"\x00" in body:
-            try:
-                field = _nul_field(json.loads(body))
-            except ValueError:
-                field = None  # not JSON: the route's own validation names the problem
-            if field:
-                return await self._reject(send, field, "body")
+        if (field := _nul_in_body(body, is_form)) is not None:
+            return await self._reject(scope, send, field, "body")
 
         async def replay():
             return messages.pop(0) if messages else await receive()
 
         return await self.app(scope, replay, send)
 
-    async def _reject(self, send, field: str, location: str):
+    async def _reject(self, scope, send, field: str, location: str):
         message = "must not contain a NUL character"
-        response = JSONResponse(
-            status_code=422,
-            content=error_body(
-                "invalid_request", f"{field}: {message}", [{"field": field, "location": location, "message": message}]
-            ),
+        body = error_body(
+            "invalid_request", f"{field}: {message}", [{"field": field, "location": location, "message": message}]
         )
+        response = error_response(Request(scope), 422, body)  # a page for a person's browser, as every error
         await response({"type": "http"}, _no_body, send)
 
 

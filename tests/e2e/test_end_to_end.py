@@ -1503,6 +1503,10 @@ async def test_the_dashboards_review_forms_refuse_agents_other_sites_and_unknown
         headers=session,
     )
     assert not_a_time.status_code == 422 and "due_1: a date and time" in not_a_time.text
+    with_nul = await http.post(page, data={**form, "csrf": csrf_for(lead), "complaint_id": "a\x00b"}, headers=session)
+    assert with_nul.status_code == 422 and "complaint_id: must not contain a NUL character" in with_nul.text, (
+        with_nul.text
+    )
     no_review = await http.post(
         f"{page}/{uuid.uuid4()}/actions",
         data={"csrf": csrf_for(lead), "action": "a", "owner": "zhou.ting", "due": "2099-01-01T09:00"},

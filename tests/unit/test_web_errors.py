@@ -98,6 +98,7 @@ async def test_anything_else_unhandled_is_still_a_500_and_logged(client):
         (("POST", "/notes/1?q=a%00b", {"json": {"text": "ok"}}), "q", "query"),
         (("POST", "/notes/1", {"json": {"text": "call me\u0000"}}), "text", "body"),
         (("POST", "/notes/1", {"json": {"text": "ok", "tags": ["fine", "bad\u0000"]}}), "tags.1", "body"),
+        (("POST", "/notes/1", {"data": {"csrf": "t", "text": "a\x00b"}}), "text", "body"),  # a page's form
     ],
 )
 async def test_a_nul_character_is_a_422_naming_the_field(client, request_args, field, location):
@@ -142,6 +143,12 @@ async def test_a_browser_gets_the_field_that_was_wrong_named_on_the_page(client)
     response = await client.post("/notes/1", json={"tags": "not a list"}, headers=BROWSER)
     assert response.status_code == 422 and response.headers["content-type"].startswith("text/html")
     assert "请求有误" in response.text and "<code>text</code>" in response.text and "<code>tags</code>" in response.text
+
+
+async def test_a_browsers_form_with_a_nul_character_gets_the_field_named_on_a_page(client):
+    response = await client.post("/notes/1", data={"csrf": "t", "text": "a\x00b"}, headers=BROWSER)
+    assert response.status_code == 422 and response.headers["content-type"].startswith("text/html")
+    assert "<code>text</code>" in response.text and "NUL" in response.text
 
 
 async def test_every_503_says_when_to_try_again(client):
