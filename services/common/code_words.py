@@ -170,6 +170,7 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "batch_incident": ("批量事件", "batch incident"),
         "surge_warning": ("投诉激增预警", "surge warning"),
         "review_action_overdue": ("复盘措施逾期", "review action overdue"),
+        "review_action_given": ("复盘措施转交", "review action given to you"),
     },
     "event": {
         "ComplaintReceived": ("收到投诉", "Complaint received"),

@@ -103,3 +103,11 @@ async def any_staff(
 
 
 AnyStaff = Annotated[Reader, Depends(any_staff)]
+
+
+async def staff_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str | None:
+    """The caller's token as sent (to ask the workflow service on their behalf, e.g. the roster)."""
+    return credentials.credentials if credentials else None
+
+
+StaffToken = Annotated[str | None, Depends(staff_token)]

@@ -23,7 +23,7 @@ from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers, service_caller
 from services.common.web import ApiError
 from services.reporting import dashboard, reports, review_page, reviews, simulator
-from services.reporting.access import AnyStaff, ReportReader, StaffTokens
+from services.reporting.access import AnyStaff, ReportReader, StaffToken, StaffTokens
 from services.reporting.directory import Directory
 from services.reporting.projector import Projector, feed_reader
 
@@ -44,10 +44,10 @@ async def lifespan(app: FastAPI):
         app.state.directory = Directory(sign_in_http)
         projector = Projector(pool, feed_reader(http, f"{settings.url_of('workflow')}/v1/events"))
         app.state.projector = projector
-        reminders = reviews.OverdueReminders(pool, http, settings.url_of("notify"), app.state.console_url)
+        action_messages = reviews.ActionMessages(pool, http, settings.url_of("notify"), app.state.console_url)
         async with (
             app.state.loops.supervised("projector", projector.one_pass, settings.reporting_poll_seconds),
-            app.state.loops.supervised("review-reminders", reminders.remind_once, 5.0),
+            app.state.loops.supervised("review-action-messages", action_messages.send_once, 5.0),
         ):
             yield
 
@@ -203,11 +203,14 @@ async def rebuild_projection() -> dict[str, str]:
 async def create_review(
     body: reviews.ReviewBody,
     reader: ReportReader,
+    token: StaffToken,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)] = None,
 ):
     """A 5W1H review of a complaint or a batch incident, with improvement actions (owner, deadline).
     Sent again with the same Idempotency-Key, the first review is the answer (200,
     `Idempotent-Replayed: true`); the same key with another review is a 409."""
+    owners = {f"actions.{n}.owner": a.owner for n, a in enumerate(body.actions)}
+    await reviews.check_owners(app.state.directory, reader, token, owners)
     review, written = await reviews.create(app.state.pool, body, reader.who, idempotency_key)
     answer = JSONResponse(status_code=201 if written else 200, content=review.model_dump(mode="json"))
     if not written:
@@ -216,7 +219,10 @@ async def create_review(
 
 
 @app.post("/v1/reviews/{review_id}/actions", response_model=reviews.Review, tags=["reviews"])
-async def add_review_action(review_id: uuid.UUID, body: reviews.ActionBody, reader: ReportReader) -> reviews.Review:
+async def add_review_action(
+    review_id: uuid.UUID, body: reviews.ActionBody, reader: ReportReader, token: StaffToken
+) -> reviews.Review:
+    await reviews.check_owners(app.state.directory, reader, token, {"owner": body.owner})
     review = await reviews.add_action(app.state.pool, review_id, body)
     if review is None:
         raise ApiError(404, "not_found", f"no review {review_id}", field="review_id")
@@ -229,12 +235,29 @@ async def review_action_done(action_id: uuid.UUID, staff: AnyStaff) -> reviews.A
     return await reviews.mark_done(app.state.pool, action_id, staff)
 
 
+@app.post("/v1/review-actions/{action_id}/owner", response_model=reviews.Action, tags=["reviews"])
+async def give_review_action(
+    action_id: uuid.UUID, body: reviews.OwnerBody, reader: ReportReader, token: StaffToken
+) -> reviews.Action:
+    """A group lead and up gives an open improvement action to another owner (its owner is away,
+    or it fits someone else better); the move is kept in `moves` and the new owner is told. Given
+    to the one who has it, nothing changes; a done action is a 409."""
+    await reviews.check_owners(app.state.directory, reader, token, {"owner": body.owner})
+    return await reviews.give_to(app.state.pool, action_id, body.owner, reader)
+
+
 @app.get("/v1/reviews", response_model=list[reviews.Review], tags=["reviews"])
 async def list_reviews(
-    reader: ReportReader, status: Annotated[Literal["open", "closed", "all"], Query()] = "all", format: Format = "json"
+    reader: ReportReader,
+    status: Annotated[Literal["open", "closed", "all"], Query()] = "all",
+    owner: Annotated[
+        str | None, Query(min_length=1, max_length=100, description="with an open action of theirs")
+    ] = None,
+    format: Format = "json",
 ):
-    """Reviews with their actions; `open`: an action is not done yet. CSV: one line per action."""
-    found = await reviews.listed(app.state.pool, status)
+    """Reviews with their actions; `open`: an action is not done yet; `owner`: with an open action
+    of that person's. CSV: one line per action."""
+    found = await reviews.listed(app.state.pool, status, owner=owner)
     if format == "json":
         return found
     rows = [[r.review_id, r.complaint_id or "", r.batch_id or "", a.action, a.owner, a.due_at.isoformat(),

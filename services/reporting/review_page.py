@@ -37,22 +37,26 @@ async def _page(
     form: dict[str, Any],
     error: str | None = None,
     code: int = 200,
-    adding: dict[str, str] | None = None,
+    refused: dict[str, str] | None = None,
+    owner: str | None = None,
 ) -> Response:
-    """The reviews and the form; `error`: the new review's refusal, `adding`: an added action's
-    (its review's id and the refusal)."""
+    """The reviews and the form; `error`: the new review's refusal, `refused`: a refusal on a
+    review's card (its `review_id`, the `form`: add or give, and the `error`); `owner`: only the
+    reviews with an open action of theirs."""
     token = request.cookies[DASHBOARD_COOKIE]
     context = {
         "reader": reader,
         "csrf": web_session.csrf_for(token),
         "status": status,
-        "reviews": await reviews.listed(request.app.state.pool, status),
+        "owner": owner,
+        "reviews": await reviews.listed(request.app.state.pool, status, owner=owner),
         "staff": (staff := await request.app.state.directory.staff(token)),
         "names": {s.staff_id: f"{s.name} ({s.staff_id})" for s in staff},
+        "off_duty": {s.staff_id for s in staff if not s.on_duty},
         "form": form,
         "rows": range(1, ACTION_ROWS + 1),
         "error": error,
-        "adding": adding,
+        "refused": refused,
         "zone": request.app.state.zone,
     }
     return page(request, "reviews.html", context, status=code)
@@ -67,21 +71,22 @@ async def reviews_page(
     request: Request,
     status: Annotated[Literal["open", "closed", "all"], Query()] = "all",
     complaint_id: Annotated[str | None, Query(max_length=100)] = None,
+    owner: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
 ) -> Response:
-    """The reviews, newest first; `complaint_id` starts a new review of that complaint."""
+    """The reviews, newest first; `complaint_id` starts a new review of that complaint; `owner`:
+    the reviews with an open action of that person's (whose actions to give on while they are
+    away)."""
     reader = await signed_in_reader(request)
     if not isinstance(reader, Reader):
         return reader
-    return await _page(request, reader, status, _empty_form(complaint_id))
+    return await _page(request, reader, status, _empty_form(complaint_id), owner=owner)
 
 
 def _review_of(form: dict[str, Any], zone) -> reviews.ReviewBody:
     """The form as the API's review; an action row without words is left out, and its deadline
     is a local time in the service's zone."""
     actions = []
-    for n in range(1, ACTION_ROWS + 1):
-        if not str(form.get(f"action_{n}", "")).strip():
-            continue
+    for n in _action_rows(form):
         due_at = _local_time(str(form.get(f"due_{n}", "")), zone, f"due_{n}")
         actions.append({"action": form[f"action_{n}"], "owner": form.get(f"owner_{n}", ""), "due_at": due_at})
     values = {k: str(form.get(k, "")).strip() or None for k in TEXTS}
@@ -89,6 +94,11 @@ def _review_of(form: dict[str, Any], zone) -> reviews.ReviewBody:
         return reviews.ReviewBody(**{k: v for k, v in values.items() if v is not None}, actions=actions)
     except ValidationError as exc:
         raise _refusal(exc) from exc
+
+
+def _action_rows(form: dict[str, Any]) -> list[int]:
+    """The numbers of the form's action rows with words in them."""
+    return [n for n in range(1, ACTION_ROWS + 1) if str(form.get(f"action_{n}", "")).strip()]
 
 
 def _refusal(exc: ValidationError) -> ApiError:
@@ -116,9 +126,10 @@ async def write_review(request: Request) -> Response:
         return reader
     form = await _checked_form(request)
     try:
-        review, _ = await reviews.create(
-            request.app.state.pool, _review_of(form, request.app.state.zone), reader.who, form.get("key") or None
-        )
+        body = _review_of(form, request.app.state.zone)
+        owners = {f"owner_{n}": form.get(f"owner_{n}", "") for n in _action_rows(form)}
+        await _check_owners(request, reader, owners)
+        review, _ = await reviews.create(request.app.state.pool, body, reader.who, form.get("key") or None)
     except ApiError as exc:
         if exc.status >= 500:
             raise
@@ -140,14 +151,51 @@ async def add_action(request: Request, review_id: uuid.UUID) -> Response:
             action = reviews.ActionBody(action=form.get("action", ""), owner=form.get("owner", ""), due_at=due_at)
         except ValidationError as exc:
             raise _refusal(exc) from exc
+        await _check_owners(request, reader, {"owner": action.owner})
         if await reviews.add_action(request.app.state.pool, review_id, action) is None:
             raise ApiError(404, "not_found", f"no review {review_id}", field="review_id")
     except ApiError as exc:
-        if exc.status == 404 or exc.status >= 500:
-            raise
-        adding = {"review_id": str(review_id), "error": exc.message}
-        return await _page(request, reader, "all", _empty_form(None), code=exc.status, adding=adding)
+        return await _refused_on_card(request, reader, review_id, "add", exc)
     return _back_to(review_id)
+
+
+@router.post("/actions/{action_id}/owner", response_class=HTMLResponse)
+async def give_action(request: Request, action_id: uuid.UUID) -> Response:
+    """A lead gives an open action to another owner (its owner is away): the new owner is told."""
+    reader = await signed_in_reader(request)
+    if not isinstance(reader, Reader):
+        return reader
+    form = await _checked_form(request)
+    owner = form.get("owner", "").strip()
+    try:
+        if not owner:
+            raise ApiError(422, "invalid_request", "owner: choose who carries the action on", field="owner")
+        await _check_owners(request, reader, {"owner": owner})
+        given = await reviews.give_to(request.app.state.pool, action_id, owner, reader)
+    except ApiError as exc:
+        review_id = await request.app.state.pool.fetchval(
+            "SELECT review_id FROM reporting.review_actions WHERE action_id = $1", action_id
+        )
+        if review_id is None:
+            raise
+        return await _refused_on_card(request, reader, review_id, "give", exc)
+    return _back_to(given.review_id)
+
+
+async def _check_owners(request: Request, reader: Reader, owners: dict[str, str]) -> None:
+    token = request.cookies[DASHBOARD_COOKIE]
+    await reviews.check_owners(request.app.state.directory, reader, token, owners)
+
+
+async def _refused_on_card(
+    request: Request, reader: Reader, review_id: uuid.UUID, form: str, exc: ApiError
+) -> Response:
+    """The reviews again with the refusal in words on the review's card; an unknown review and
+    what is not the person's to fix (403, 5xx) stay the API's answers."""
+    if exc.status in (403, 404) or exc.status >= 500:
+        raise exc
+    refused = {"review_id": str(review_id), "form": form, "error": exc.message}
+    return await _page(request, reader, "all", _empty_form(None), code=exc.status, refused=refused)
 
 
 @router.get(reviews.MY_ACTIONS.removeprefix("/dashboard/reviews"), response_class=HTMLResponse)

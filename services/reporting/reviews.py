@@ -1,6 +1,7 @@
 """Root-cause reviews (source 003): a 5W1H review of a complaint or a batch incident (what,
 why, who, when, where, how) with improvement actions, each with an owner and a deadline. An
-action past its deadline is reminded to its owner once a day until it is done."""
+action past its deadline is reminded to its owner once a day until it is done. A group lead
+gives an open action to another owner when its owner is away; the new owner is told."""
 
 import hashlib
 import logging
@@ -15,10 +16,13 @@ from services.common.privacy import scrub_text
 from services.common.web import ApiError, Moment
 from services.notify.contract import NOTIFICATIONS_PATH, NotificationRequest
 from services.reporting.access import Reader
+from services.reporting.directory import Directory
 
 log = logging.getLogger(__name__)
 
 MY_ACTIONS = "/dashboard/reviews/mine"  # a person's improvement actions (review_page.py)
+# What a review is about, as a message names it.
+SUBJECT = "coalesce('complaint ' || r.complaint_id, 'batch incident ' || r.batch_id)"
 
 
 class ActionBody(BaseModel):
@@ -45,12 +49,24 @@ class ReviewBody(BaseModel):
         return self
 
 
+class OwnerBody(BaseModel):
+    owner: str = Field(min_length=1, max_length=100, description="the staff id who carries the action on")
+
+
+class ActionMove(BaseModel):
+    from_owner: str
+    to_owner: str
+    moved_by: str
+    moved_at: datetime
+
+
 class Action(ActionBody):
     action_id: uuid.UUID
     review_id: uuid.UUID
     done_at: datetime | None = None
     done_by: str | None = None
     overdue: bool = False
+    moves: list[ActionMove] = Field(default=[], description="the owners it had before, oldest first")
 
 
 class Review(BaseModel):
@@ -66,6 +82,17 @@ class Review(BaseModel):
     created_by: str
     created_at: datetime
     actions: list[Action]
+
+
+async def check_owners(directory: Directory, reader: Reader, token: str | None, owners: dict[str, str]) -> None:
+    """Improvement actions go to people on the roster (an owner nobody is would be reminded to
+    nobody): a 422 naming the first unknown owner's field. The operator's token reads no roster."""
+    if not token or reader.who == "operator":
+        return
+    unknown = await directory.off_roster(token, list(owners.values()))
+    for field, owner in owners.items():
+        if owner in unknown:
+            raise ApiError(422, "unknown_owner", f"{field}: {owner} is not on the staff roster", field=field)
 
 
 async def create(pool: asyncpg.Pool, body: ReviewBody, by: str, key: str | None = None) -> tuple[Review, bool]:
@@ -155,6 +182,34 @@ async def mark_done(pool: asyncpg.Pool, action_id: uuid.UUID, by: Reader) -> Act
     return _action(row)
 
 
+async def give_to(pool: asyncpg.Pool, action_id: uuid.UUID, owner: str, by: Reader) -> Action:
+    """A group lead and up gives an open improvement action to another owner. The move is kept
+    and the new owner told (by the reminders' loop); an overdue action is reminded to them the
+    same day. Given again to the one who has it, nothing changes (a retried request)."""
+    if not by.at_least("group_lead"):
+        raise ApiError(403, "forbidden", "a group lead or above gives an improvement action to another owner")
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT owner, done_at FROM reporting.review_actions WHERE action_id = $1 FOR UPDATE", action_id
+        )
+        if row is None:
+            raise ApiError(404, "not_found", f"no improvement action {action_id}", field="action_id")
+        if row["done_at"] is not None:
+            raise ApiError(409, "action_done", "the action is done; add a new one to the review instead")
+        if row["owner"] != owner:
+            await conn.execute(
+                "UPDATE reporting.review_actions SET owner = $2, reminded_on = NULL WHERE action_id = $1",
+                action_id, owner,
+            )  # fmt: skip
+            await conn.execute(
+                """INSERT INTO reporting.review_action_moves (move_id, action_id, from_owner, to_owner, moved_by)
+                   VALUES ($1, $2, $3, $4, $5)""",
+                uuid.uuid4(), action_id, row["owner"], owner, by.who,
+            )  # fmt: skip
+    found = await _actions(pool, "a.action_id = $1", action_id)
+    return found[0]
+
+
 class OwnedAction(BaseModel):
     """An improvement action as its owner reads it: with what the review was about."""
 
@@ -179,10 +234,24 @@ async def owned_by(pool: asyncpg.Pool, owner: str) -> list[OwnedAction]:
     ]
 
 
-def _action(row: asyncpg.Record) -> Action:
+def _action(row: asyncpg.Record, moves: list[ActionMove] | None = None) -> Action:
     overdue = row["done_at"] is None and row["due_at"] < datetime.now(UTC)
     return Action(**{k: row[k] for k in ("action_id", "review_id", "action", "owner", "due_at", "done_at", "done_by")},
-                  overdue=overdue)  # fmt: skip
+                  overdue=overdue, moves=moves or [])  # fmt: skip
+
+
+async def _actions(pool: asyncpg.Pool, where: str, *args: object) -> list[Action]:
+    """Improvement actions (`a`) by a condition, each with its moves, by deadline."""
+    rows = await pool.fetch(f"SELECT a.* FROM reporting.review_actions a WHERE {where} ORDER BY a.due_at", *args)
+    moves = await pool.fetch(
+        """SELECT * FROM reporting.review_action_moves WHERE action_id = ANY($1) ORDER BY moved_at""",
+        [r["action_id"] for r in rows],
+    )
+    fields = ("from_owner", "to_owner", "moved_by", "moved_at")
+    by_action: dict[uuid.UUID, list[ActionMove]] = {}
+    for m in moves:
+        by_action.setdefault(m["action_id"], []).append(ActionMove(**{k: m[k] for k in fields}))
+    return [_action(r, by_action.get(r["action_id"])) for r in rows]
 
 
 async def get(pool: asyncpg.Pool, review_id: uuid.UUID) -> Review | None:
@@ -190,20 +259,23 @@ async def get(pool: asyncpg.Pool, review_id: uuid.UUID) -> Review | None:
     return found[0] if found else None
 
 
-async def listed(pool: asyncpg.Pool, status: str = "all", review_id: uuid.UUID | None = None) -> list[Review]:
-    """Reviews with their actions; `open`: with an action not done, `closed`: all actions done."""
+async def listed(
+    pool: asyncpg.Pool, status: str = "all", review_id: uuid.UUID | None = None, owner: str | None = None
+) -> list[Review]:
+    """Reviews with their actions; `open`: with an action not done, `closed`: all actions done;
+    `owner`: those with an open action of that person's (a lead looking after an absent one's)."""
     rows = await pool.fetch(
-        """SELECT * FROM reporting.reviews WHERE ($1::uuid IS NULL OR review_id = $1) ORDER BY created_at DESC
-           LIMIT 500""",
+        """SELECT * FROM reporting.reviews r WHERE ($1::uuid IS NULL OR review_id = $1)
+             AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM reporting.review_actions a
+                  WHERE a.review_id = r.review_id AND a.owner = $2 AND a.done_at IS NULL))
+           ORDER BY created_at DESC LIMIT 500""",
         review_id,
+        owner,
     )
-    actions = await pool.fetch(
-        "SELECT * FROM reporting.review_actions WHERE review_id = ANY($1) ORDER BY due_at",
-        [r["review_id"] for r in rows],
-    )
+    actions = await _actions(pool, "a.review_id = ANY($1)", [r["review_id"] for r in rows])
     reviews = []
     for row in rows:
-        mine = [_action(a) for a in actions if a["review_id"] == row["review_id"]]
+        mine = [a for a in actions if a.review_id == row["review_id"]]
         is_open = any(a.done_at is None for a in mine)
         if status == "open" and not is_open or status == "closed" and is_open:
             continue
@@ -220,42 +292,64 @@ async def listed(pool: asyncpg.Pool, status: str = "all", review_id: uuid.UUID |
     return reviews
 
 
-class OverdueReminders:
-    """Once a day per overdue action, a message to its owner (the console lists it, and their
-    e-mail gets a copy); the day is in the message's key, so a retry sends it once."""
+class ActionMessages:
+    """What owners of improvement actions are told (the console lists it, and their e-mail gets a
+    copy): once a day per overdue action, a reminder to its owner, the day and the owner in the
+    message's key; and an action given to them, once per move, the move's id its key. A retry
+    sends each once; a pass that fails is logged by its loop and tried again on the next."""
 
     def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient, notify_url: str, console_url: str):
         self.pool, self.http, self.url = pool, http, f"{notify_url}{NOTIFICATIONS_PATH}"
         # The owner's own actions, through the console where they are signed in (MY_ACTIONS).
         self.page = f"{console_url}/reports?next={MY_ACTIONS}"
 
-    async def remind_once(self) -> int:
+    async def send_once(self) -> int:
+        return await self.tell_new_owners() + await self.remind_overdue()
+
+    async def tell_new_owners(self) -> int:
+        rows = await self.pool.fetch(
+            f"""SELECT m.*, a.action, a.due_at, {SUBJECT} AS subject
+               FROM reporting.review_action_moves m JOIN reporting.review_actions a USING (action_id)
+               JOIN reporting.reviews r USING (review_id)
+               WHERE m.told_at IS NULL ORDER BY m.moved_at LIMIT 100"""
+        )
+        for row in rows:
+            variables = {"from_owner": row["from_owner"], "moved_by": row["moved_by"]}
+            await self._send("review_action_given", row, row["to_owner"], variables, f"given/{row['move_id']}")
+            await self.pool.execute(
+                "UPDATE reporting.review_action_moves SET told_at = now() WHERE move_id = $1", row["move_id"]
+            )
+        return len(rows)
+
+    async def remind_overdue(self) -> int:
         today = date.today()
         rows = await self.pool.fetch(
-            """SELECT a.*, coalesce('complaint ' || r.complaint_id, 'batch incident ' || r.batch_id) AS subject
+            f"""SELECT a.*, {SUBJECT} AS subject
                FROM reporting.review_actions a JOIN reporting.reviews r USING (review_id)
                WHERE a.done_at IS NULL AND a.due_at < now() AND (a.reminded_on IS NULL OR a.reminded_on < $1)
                ORDER BY a.due_at LIMIT 100""",
             today,
         )
-        sent = 0
         for row in rows:
-            request = NotificationRequest(
-                template="review_action_overdue",
-                channel="internal",
-                recipient_name=row["owner"],
-                recipient_address=f"staff:{row['owner']}",
-                variables={"action": row["action"], "action_id": str(row["action_id"]), "subject": row["subject"],
-                           "due_at": row["due_at"].isoformat(), "timezone": None, "page": self.page},
-            )  # fmt: skip
-            answer = await self.http.post(
-                self.url,
-                json=request.model_dump(mode="json"),
-                headers={"Idempotency-Key": f"review-action/{row['action_id']}/overdue/{today.isoformat()}"},
-            )
-            answer.raise_for_status()  # the loop logs it and tries again on its next pass
+            key = f"overdue/{today.isoformat()}/{row['owner']}"  # a new owner is reminded the day they get it
+            await self._send("review_action_overdue", row, row["owner"], {}, key)
             await self.pool.execute(
                 "UPDATE reporting.review_actions SET reminded_on = $2 WHERE action_id = $1", row["action_id"], today
             )
-            sent += 1
-        return sent
+        return len(rows)
+
+    async def _send(self, template: str, row: asyncpg.Record, owner: str, variables: dict, key: str) -> None:
+        request = NotificationRequest(
+            template=template,
+            channel="internal",
+            recipient_name=owner,
+            recipient_address=f"staff:{owner}",
+            variables={"action": row["action"], "action_id": str(row["action_id"]), "subject": row["subject"],
+                       "due_at": row["due_at"].isoformat(), "timezone": None, "page": self.page, **variables},
+        )  # fmt: skip
+        answer = await self.http.post(
+            self.url,
+            json=request.model_dump(mode="json"),
+            headers={"Idempotency-Key": f"review-action/{row['action_id']}/{key}"},
+        )
+        answer.raise_for_status()  # the loop logs it and tries again on its next pass

@@ -107,6 +107,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "no_reviews": ("还没有复盘", "No reviews yet."),
     "write_a_review": ("写复盘", "Write a review"),
     "add_action": ("增加改进措施", "Add an action"),
+    "give_to": ("转交给", "Give to"),
+    "given_from": ("转自", "given from"),
+    "given_by": ("· 转交人", "by"),
+    "off_duty": ("不在岗", "off duty"),
+    "open_actions_of": ("某人的未完成措施", "Open actions of"),
+    "show": ("显示", "Show"),
     "my_actions": ("我的改进措施", "My improvement actions"),
     "my_actions_note": (
         "根因复盘中交给您的措施：完成后请标记完成；逾期未完成的每天提醒一次。",

@@ -1474,6 +1474,62 @@ async def test_a_root_cause_review_with_actions_whose_overdue_owner_is_reminded(
     assert "coach the agent" in as_csv.text and "update the script" in as_csv.text
 
 
+async def test_a_lead_gives_an_absent_owners_improvement_action_to_another_who_is_told(system, http):
+    reporting = system.settings.url_of("reporting")
+    _, _, complaint_id = await _assigned_complaint(system, http, "nobody called me back about my refund")
+    as_lead = await system.staff_headers("liu.yang")
+    action = {"action": "call back every refund caller", "owner": "zhou.ting", "due_at": "2026-11-02T09:00:00+08:00"}
+    review = {"complaint_id": complaint_id, "what": "no call back", "why": "no list of callers", "who": "front line",
+              "when": "this week", "where": "hotline", "how": "wrote again", "actions": [action]}  # fmt: skip
+    nobody = {**review, "actions": [action, {**action, "owner": "no.such.person"}]}
+    refused = await http.post(f"{reporting}/v1/reviews", json=nobody, headers=as_lead)
+    # The reports may not have the complaint yet (422 unknown_complaint); the owner is checked first.
+    assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "actions.1.owner", refused.text
+
+    async def written():
+        answer = await http.post(f"{reporting}/v1/reviews", json=review, headers=as_lead)
+        return answer if answer.status_code != 422 else None
+
+    created = (await eventually(written)).json()
+    review_id, action_id = created["review_id"], created["actions"][0]["action_id"]
+    give = f"{reporting}/v1/review-actions/{action_id}/owner"
+    to_zhao = {"owner": "zhao.min"}
+    assert (await http.post(give, json=to_zhao, headers=await system.staff_headers("zhou.ting"))).status_code == 403
+    unknown = await http.post(f"{reporting}/v1/review-actions/{uuid.uuid4()}/owner", json=to_zhao, headers=as_lead)
+    assert unknown.status_code == 404 and unknown.json()["fields"][0]["field"] == "action_id"
+    off_roster = await http.post(give, json={"owner": "no.such.person"}, headers=as_lead)
+    assert off_roster.status_code == 422 and off_roster.json()["error"] == "unknown_owner", off_roster.text
+    given = await http.post(give, json=to_zhao, headers=as_lead)
+    assert given.status_code == 200, given.text
+    assert given.json()["owner"] == "zhao.min"
+    assert [(m["from_owner"], m["to_owner"], m["moved_by"]) for m in given.json()["moves"]] == [
+        ("zhou.ting", "zhao.min", "liu.yang")
+    ]
+    again = await http.post(give, json=to_zhao, headers=as_lead)  # a retried request moves nothing
+    assert again.status_code == 200 and len(again.json()["moves"]) == 1
+
+    async def zhao_told():
+        folder = system.settings.deliveries_dir / "internal"
+        texts = [p.read_text(encoding="utf-8") for p in folder.glob("*.txt")] if folder.exists() else []
+        mine = [t for t in texts if "To: zhao.min <staff:zhao.min>" in t and "call back every refund caller" in t]
+        given = [t for t in mine if "gave you an improvement action" in t]
+        overdue = [t for t in mine if "was due" in t]
+        return (given, overdue) if given and overdue else None
+
+    told, reminded = await eventually(zhao_told)
+    assert len(told) == 1 and "Liu Yang gave you" in told[0] and "held until now by Zhou Ting" in told[0]
+    assert len(reminded) == 1  # overdue: reminded the day they get it, though Zhou Ting was reminded today
+    mine = await http.get(f"{reporting}/v1/reviews", params={"owner": "zhao.min"}, headers=as_lead)
+    assert review_id in {r["review_id"] for r in mine.json()}
+    theirs_no_more = await http.get(f"{reporting}/v1/reviews", params={"owner": "zhou.ting"}, headers=as_lead)
+    assert review_id not in {r["review_id"] for r in theirs_no_more.json()}
+    done_url = f"{reporting}/v1/review-actions/{action_id}/done"
+    assert (await http.post(done_url, headers=await system.staff_headers("zhou.ting"))).status_code == 403
+    assert (await http.post(done_url, headers=await system.staff_headers("zhao.min"))).status_code == 200
+    after_done = await http.post(give, json={"owner": "zhou.ting"}, headers=as_lead)
+    assert after_done.status_code == 409 and after_done.json()["error"] == "action_done"
+
+
 async def test_the_dashboards_review_forms_refuse_agents_other_sites_and_unknown_actions(system, http):
     """The dashboard's session is a staff token in its cookie; its forms carry that session's csrf."""
     from services.common.web_session import csrf_for

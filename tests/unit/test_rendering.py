@@ -175,6 +175,15 @@ STAFF_TEMPLATES = {
     },
     "batch_incident": {"batch_id": "B-1", "cause": "payment system down", "complaints": 12},
     "review_action_overdue": {"action": "one key", "action_id": "a-1", "subject": "double charges", "due_at": DUE},
+    "review_action_given": {
+        "action": "one key",
+        "action_id": "a-1",
+        "subject": "double charges",
+        "due_at": DUE,
+        "from_owner": "zhou.ting",
+        "moved_by": "liu.yang",
+        "page": "http://console/reports?next=/dashboard/reviews/mine",
+    },
     "alert_email": {
         "alerts": [{"subject": "[tier 2] 20261130-ABCDEF12 / 超时升级", "complaint_id": "20261130-ABCDEF12", "at": DUE}]
         * 2,

@@ -236,6 +236,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "hand_over": ("转交给在岗同事", "Hand over to colleagues on duty"),
     "handed_over_from": ("已转交的投诉，原处理人", "Complaints handed over from"),
     "left_with_them": ("未能转交（请手动分派）", "Not handed over (assign these by hand)"),
+    "their_improvement_actions": (
+        "其未完成的改进措施（可转交他人）",
+        "Their open improvement actions (to give to others)",
+    ),
     "level": ("级别", "Level"),
     "only_leads": ("团队页面仅限组长及以上", "The team page is for group leads and up"),
     # recording a complaint taken down by phone, at a counter or in a chat group

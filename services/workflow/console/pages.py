@@ -489,14 +489,17 @@ async def reports(
     session: CurrentSession,
     next: Annotated[str | None, Query(max_length=200, pattern="^/dashboard(/[a-z/-]*)?$")] = None,
     complaint_id: Annotated[str | None, Query(max_length=100, pattern="^[A-Za-z0-9-]+$")] = None,
+    owner: Annotated[str | None, Query(max_length=100, pattern="^[A-Za-z0-9._-]+$")] = None,
 ) -> Response:
     """To the reports dashboard (the reporting service), signed in as this person and in their
     language: a one-use code in the redirect, which the dashboard trades for its own session (no
     second password). The dashboard decides who may read reports; `next`, a page of its own
     (a person's improvement actions, which every role may read), about `complaint_id` (a
-    root-cause review of the complaint on the staff member's page)."""
-    if next and complaint_id:
-        next = f"{next}?{urlencode({'complaint_id': complaint_id})}"
+    root-cause review of the complaint on the staff member's page) or `owner` (the reviews with
+    an open action of a person handed over on the team page)."""
+    about = {k: v for k, v in (("complaint_id", complaint_id), ("owner", owner)) if v}
+    if next and about:
+        next = f"{next}?{urlencode(about)}"
     issued = await staff_auth.hand_off(request.app.state.pool, session.staff.staff_id)
     handed = urlencode({"code": issued.token, "lang": lang_of(request), **({"next": next} if next else {})})
     target = f"{get_settings().url_of('reporting')}/dashboard/handoff?{handed}"
