@@ -253,11 +253,14 @@ async def list_reviews(
     owner: Annotated[
         str | None, Query(min_length=1, max_length=100, description="with an open action of theirs")
     ] = None,
+    after: Annotated[uuid.UUID | None, Query(description="the last review of the page before")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = reviews.REVIEWS_PAGE,
     format: Format = "json",
 ):
-    """Reviews with their actions; `open`: an action is not done yet; `owner`: with an open action
-    of that person's. CSV: one line per action."""
-    found = await reviews.listed(app.state.pool, status, owner=owner)
+    """Reviews with their actions, newest first, `limit` at a time (the next page: `after` the
+    last one's id); `open`: an action is not done yet; `owner`: with an open action of that
+    person's. CSV: one line per action."""
+    found = await reviews.listed(app.state.pool, status, owner=owner, after=after, limit=limit)
     if format == "json":
         return found
     rows = [[r.review_id, r.complaint_id or "", r.batch_id or "", a.action, a.owner, a.due_at.isoformat(),

@@ -6,6 +6,7 @@ and marks an action done. Each form carries its own key, so a form sent twice is
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -39,17 +40,19 @@ async def _page(
     code: int = 200,
     refused: dict[str, str] | None = None,
     owner: str | None = None,
+    after: uuid.UUID | None = None,
 ) -> Response:
     """The reviews and the form; `error`: the new review's refusal, `refused`: a refusal on a
     review's card (its `review_id`, the `form`: add or give, and the `error`); `owner`: only the
-    reviews with an open action of theirs."""
+    reviews with an open action of theirs; `after`: the page after that review."""
     token = request.cookies[DASHBOARD_COOKIE]
     context = {
         "reader": reader,
         "csrf": web_session.csrf_for(token),
         "status": status,
         "owner": owner,
-        "reviews": await reviews.listed(request.app.state.pool, status, owner=owner),
+        "reviews": (shown := await reviews.listed(request.app.state.pool, status, owner=owner, after=after)),
+        "older": _older(shown, status, owner),
         "staff": (staff := await request.app.state.directory.staff(token)),
         "names": {s.staff_id: f"{s.name} ({s.staff_id})" for s in staff},
         "off_duty": {s.staff_id for s in staff if not s.on_duty},
@@ -62,6 +65,14 @@ async def _page(
     return page(request, "reviews.html", context, status=code)
 
 
+def _older(shown: list[reviews.Review], status: str, owner: str | None) -> str | None:
+    """The page of the older reviews when this one is full."""
+    if len(shown) < reviews.REVIEWS_PAGE:
+        return None
+    query = {"status": status, **({"owner": owner} if owner else {}), "after": str(shown[-1].review_id)}
+    return f"/dashboard/reviews?{urlencode(query)}"
+
+
 def _empty_form(complaint_id: str | None) -> dict[str, Any]:
     return {"key": str(uuid.uuid4()), "complaint_id": complaint_id or ""}
 
@@ -72,14 +83,15 @@ async def reviews_page(
     status: Annotated[Literal["open", "closed", "all"], Query()] = "all",
     complaint_id: Annotated[str | None, Query(max_length=100)] = None,
     owner: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    after: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Response:
     """The reviews, newest first; `complaint_id` starts a new review of that complaint; `owner`:
     the reviews with an open action of that person's (whose actions to give on while they are
-    away)."""
+    away); `after`: the older reviews that follow that one."""
     reader = await signed_in_reader(request)
     if not isinstance(reader, Reader):
         return reader
-    return await _page(request, reader, status, _empty_form(complaint_id), owner=owner)
+    return await _page(request, reader, status, _empty_form(complaint_id), owner=owner, after=after)
 
 
 def _review_of(form: dict[str, Any], zone) -> reviews.ReviewBody:

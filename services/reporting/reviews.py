@@ -259,37 +259,48 @@ async def get(pool: asyncpg.Pool, review_id: uuid.UUID) -> Review | None:
     return found[0] if found else None
 
 
+REVIEWS_PAGE = 50  # reviews a page shows; the next page starts after its last
+
+
 async def listed(
-    pool: asyncpg.Pool, status: str = "all", review_id: uuid.UUID | None = None, owner: str | None = None
+    pool: asyncpg.Pool,
+    status: str = "all",
+    review_id: uuid.UUID | None = None,
+    owner: str | None = None,
+    after: uuid.UUID | None = None,
+    limit: int = REVIEWS_PAGE,
 ) -> list[Review]:
-    """Reviews with their actions; `open`: with an action not done, `closed`: all actions done;
-    `owner`: those with an open action of that person's (a lead looking after an absent one's)."""
+    """Reviews with their actions, newest first; `open`: with an action not done, `closed`: all
+    actions done; `owner`: those with an open action of that person's (a lead looking after an
+    absent one's); `after`: the page that follows that review (a 422 for a review not there)."""
+    if after is not None and not await pool.fetchval("SELECT 1 FROM reporting.reviews WHERE review_id = $1", after):
+        raise ApiError(422, "unknown_review", f"after: no review {after}", field="after")
     rows = await pool.fetch(
-        """SELECT * FROM reporting.reviews r WHERE ($1::uuid IS NULL OR review_id = $1)
+        """SELECT * FROM reporting.reviews r
+           WHERE ($1::uuid IS NULL OR review_id = $1)
              AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM reporting.review_actions a
                   WHERE a.review_id = r.review_id AND a.owner = $2 AND a.done_at IS NULL))
-           ORDER BY created_at DESC LIMIT 500""",
-        review_id,
-        owner,
-    )
-    actions = await _actions(pool, "a.review_id = ANY($1)", [r["review_id"] for r in rows])
-    reviews = []
-    for row in rows:
-        mine = [a for a in actions if a.review_id == row["review_id"]]
-        is_open = any(a.done_at is None for a in mine)
-        if status == "open" and not is_open or status == "closed" and is_open:
-            continue
-        reviews.append(
-            Review(
-                **{k: row[k] for k in ("review_id", "complaint_id", "batch_id", "what", "why", "who", "how")},
-                when=row["when_"],
-                where=row["where_"],
-                created_by=row["created_by"],
-                created_at=row["created_at"],
-                actions=mine,
-            )  # fmt: skip
-        )
-    return reviews
+             AND ($3 = 'all' OR ($3 = 'open') = EXISTS (SELECT 1 FROM reporting.review_actions a
+                  WHERE a.review_id = r.review_id AND a.done_at IS NULL))
+             AND ($4::uuid IS NULL OR (r.created_at, r.review_id) <
+                  (SELECT created_at, review_id FROM reporting.reviews WHERE review_id = $4))
+           ORDER BY created_at DESC, review_id DESC LIMIT $5""",
+        review_id, owner, status, after, limit,
+    )  # fmt: skip
+    by_review: dict[uuid.UUID, list[Action]] = {}
+    for action in await _actions(pool, "a.review_id = ANY($1)", [r["review_id"] for r in rows]):
+        by_review.setdefault(action.review_id, []).append(action)
+    return [
+        Review(
+            **{k: row[k] for k in ("review_id", "complaint_id", "batch_id", "what", "why", "who", "how")},
+            when=row["when_"],
+            where=row["where_"],
+            created_by=row["created_by"],
+            created_at=row["created_at"],
+            actions=by_review.get(row["review_id"], []),
+        )  # fmt: skip
+        for row in rows
+    ]
 
 
 class ActionMessages:

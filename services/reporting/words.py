@@ -105,6 +105,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "mark_done": ("标记完成", "Mark done"),
     "no_actions": ("没有改进措施", "No improvement actions."),
     "no_reviews": ("还没有复盘", "No reviews yet."),
+    "older_reviews": ("更早的复盘", "Older reviews"),
     "write_a_review": ("写复盘", "Write a review"),
     "add_action": ("增加改进措施", "Add an action"),
     "give_to": ("转交给", "Give to"),

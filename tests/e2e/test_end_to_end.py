@@ -4,6 +4,7 @@ launcher as `make run`, on free ports and a temporary data folder."""
 
 import asyncio
 import hashlib
+import html
 import json
 import re
 import subprocess
@@ -20,6 +21,7 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.service import RPCError, RPCStatusCode
 
 from services.notify.contract import ReplyAddresses
+from services.reporting.reviews import REVIEWS_PAGE
 from services.run import LocalSystem, settings_on_free_ports
 from services.workflow.contract import GROUPS_PATH, workflow_id_for
 
@@ -1528,6 +1530,59 @@ async def test_a_lead_gives_an_absent_owners_improvement_action_to_another_who_i
     assert (await http.post(done_url, headers=await system.staff_headers("zhao.min"))).status_code == 200
     after_done = await http.post(give, json={"owner": "zhou.ting"}, headers=as_lead)
     assert after_done.status_code == 409 and after_done.json()["error"] == "action_done"
+
+
+async def test_reviews_come_page_by_page_newest_first_each_once(system, http):
+    reporting = system.settings.url_of("reporting")
+    _, _, complaint_id = await _assigned_complaint(system, http, "the courier threw my parcel over the gate")
+    as_lead = await system.staff_headers("liu.yang")
+    review = {"complaint_id": complaint_id, "what": "w", "why": "y", "who": "o", "when": "n", "where": "e", "how": "h"}
+
+    async def written(n: int):
+        actions = [{"action": f"action {n}", "owner": "zhou.ting", "due_at": "2099-01-01T09:00:00+08:00"}]
+        answer = await http.post(f"{reporting}/v1/reviews", json={**review, "what": f"w{n}", "actions": actions},
+                                 headers=as_lead)  # fmt: skip
+        return answer.json() if answer.status_code == 201 else None
+
+    mine = [await eventually(lambda n=n: written(n)) for n in range(3)]
+    done = await http.post(f"{reporting}/v1/review-actions/{mine[1]['actions'][0]['action_id']}/done", headers=as_lead)
+    assert done.status_code == 200
+
+    async def walk(**params) -> list[str]:
+        seen, after = [], None
+        while True:
+            page = await http.get(f"{reporting}/v1/reviews", headers=as_lead,
+                                  params={"limit": 2, **params, **({"after": after} if after else {})})  # fmt: skip
+            assert page.status_code == 200, page.text
+            ids = [r["review_id"] for r in page.json()]
+            assert len(ids) <= 2
+            seen += ids
+            if len(ids) < 2:
+                return seen
+            after = ids[-1]
+
+    every = await walk()
+    assert len(every) == len(set(every))  # no review on two pages
+    ours = [r["review_id"] for r in mine]
+    assert [i for i in every if i in ours] == ours[::-1]  # newest first
+    assert [i for i in await walk(status="open") if i in ours] == [ours[2], ours[0]]
+    assert [i for i in await walk(status="closed") if i in ours] == [ours[1]]
+    unknown = await http.get(f"{reporting}/v1/reviews", params={"after": str(uuid.uuid4())}, headers=as_lead)
+    assert unknown.status_code == 422 and unknown.json()["fields"][0]["field"] == "after"
+
+    # The dashboard's page shows one page and links the older ones when it is full.
+    for n in range(3, 3 + max(0, REVIEWS_PAGE + 1 - len(every))):  # one more than a page in all
+        assert await written(n)
+    session = {"Cookie": f"dashboard_session={as_lead['Authorization'].removeprefix('Bearer ')}"}
+    first = await http.get(f"{reporting}/dashboard/reviews", headers=session)
+    assert first.status_code == 200 and first.text.count('data-testid="review"') == REVIEWS_PAGE
+    older = re.search(r'data-testid="older-reviews" href="([^"]+)"', first.text)
+    assert older, "a full page links the older reviews"
+    second = await http.get(f"{reporting}{html.unescape(older.group(1))}", headers=session)
+    assert second.status_code == 200
+    on_first = set(re.findall(r'id="review-([0-9a-f-]+)"', first.text))
+    on_second = set(re.findall(r'id="review-([0-9a-f-]+)"', second.text))
+    assert on_second and not on_first & on_second
 
 
 async def test_the_dashboards_review_forms_refuse_agents_other_sites_and_unknown_actions(system, http):

@@ -12,3 +12,5 @@ CREATE TABLE reporting.review_action_moves (
 );
 CREATE INDEX review_action_moves_by_action ON reporting.review_action_moves (action_id, moved_at);
 CREATE INDEX review_action_moves_untold ON reporting.review_action_moves (moved_at) WHERE told_at IS NULL;
+-- The reviews page by page, newest first.
+CREATE INDEX reviews_newest ON reporting.reviews (created_at DESC, review_id DESC);
