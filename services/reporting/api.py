@@ -44,7 +44,9 @@ async def lifespan(app: FastAPI):
         app.state.directory = Directory(sign_in_http)
         projector = Projector(pool, feed_reader(http, f"{settings.url_of('workflow')}/v1/events"))
         app.state.projector = projector
-        action_messages = reviews.ActionMessages(pool, http, settings.url_of("notify"), app.state.console_url)
+        action_messages = reviews.ActionMessages(
+            pool, http, settings.url_of("notify"), app.state.console_url, settings.time_zone
+        )
         async with (
             app.state.loops.supervised("projector", projector.one_pass, settings.reporting_poll_seconds),
             app.state.loops.supervised("review-action-messages", action_messages.send_once, 5.0),

@@ -6,7 +6,7 @@ gives an open action to another owner when its owner is away; the new owner is t
 import hashlib
 import logging
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime, tzinfo
 
 import asyncpg
 import httpx
@@ -309,8 +309,8 @@ class ActionMessages:
     message's key; and an action given to them, once per move, the move's id its key. A retry
     sends each once; a pass that fails is logged by its loop and tried again on the next."""
 
-    def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient, notify_url: str, console_url: str):
-        self.pool, self.http, self.url = pool, http, f"{notify_url}{NOTIFICATIONS_PATH}"
+    def __init__(self, pool: asyncpg.Pool, http: httpx.AsyncClient, notify_url: str, console_url: str, zone: tzinfo):
+        self.pool, self.http, self.url, self.zone = pool, http, f"{notify_url}{NOTIFICATIONS_PATH}", zone
         # The owner's own actions, through the console where they are signed in (MY_ACTIONS).
         self.page = f"{console_url}/reports?next={MY_ACTIONS}"
 
@@ -333,7 +333,7 @@ class ActionMessages:
         return len(rows)
 
     async def remind_overdue(self) -> int:
-        today = date.today()
+        today = datetime.now(self.zone).date()  # the staff's day, not the machine's
         rows = await self.pool.fetch(
             f"""SELECT a.*, {SUBJECT} AS subject
                FROM reporting.review_actions a JOIN reporting.reviews r USING (review_id)
