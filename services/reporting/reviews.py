@@ -319,14 +319,15 @@ class ActionMessages:
 
     async def tell_new_owners(self) -> int:
         rows = await self.pool.fetch(
-            f"""SELECT m.*, a.action, a.due_at, {SUBJECT} AS subject
+            f"""SELECT m.*, a.action, a.due_at, a.owner, {SUBJECT} AS subject
                FROM reporting.review_action_moves m JOIN reporting.review_actions a USING (action_id)
                JOIN reporting.reviews r USING (review_id)
                WHERE m.told_at IS NULL ORDER BY m.moved_at LIMIT 100"""
         )
         for row in rows:
-            variables = {"from_owner": row["from_owner"], "moved_by": row["moved_by"]}
-            await self._send("review_action_given", row, row["to_owner"], variables, f"given/{row['move_id']}")
+            if row["to_owner"] == row["owner"]:  # given on again before they were told: only its last owner hears
+                variables = {"from_owner": row["from_owner"], "moved_by": row["moved_by"]}
+                await self._send("review_action_given", row, row["to_owner"], variables, f"given/{row['move_id']}")
             await self.pool.execute(
                 "UPDATE reporting.review_action_moves SET told_at = now() WHERE move_id = $1", row["move_id"]
             )
@@ -344,9 +345,10 @@ class ActionMessages:
         for row in rows:
             key = f"overdue/{today.isoformat()}/{row['owner']}"  # a new owner is reminded the day they get it
             await self._send("review_action_overdue", row, row["owner"], {}, key)
-            await self.pool.execute(
-                "UPDATE reporting.review_actions SET reminded_on = $2 WHERE action_id = $1", row["action_id"], today
-            )
+            await self.pool.execute(  # unless given to another meanwhile, whom the next pass reminds
+                "UPDATE reporting.review_actions SET reminded_on = $2 WHERE action_id = $1 AND owner = $3",
+                row["action_id"], today, row["owner"],
+            )  # fmt: skip
         return len(rows)
 
     async def _send(self, template: str, row: asyncpg.Record, owner: str, variables: dict, key: str) -> None:
