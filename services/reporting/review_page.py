@@ -178,12 +178,13 @@ async def give_action(request: Request, action_id: uuid.UUID) -> Response:
     if not isinstance(reader, Reader):
         return reader
     form = await _checked_form(request)
-    owner = form.get("owner", "").strip()
     try:
-        if not owner:
-            raise ApiError(422, "invalid_request", "owner: choose who carries the action on", field="owner")
-        await _check_owners(request, reader, {"owner": owner})
-        given = await reviews.give_to(request.app.state.pool, action_id, owner, reader)
+        try:
+            body = reviews.OwnerBody(owner=form.get("owner", "").strip())
+        except ValidationError as exc:
+            raise _refusal(exc) from exc
+        await _check_owners(request, reader, {"owner": body.owner})
+        given = await reviews.give_to(request.app.state.pool, action_id, body.owner, reader)
     except ApiError as exc:
         review_id = await request.app.state.pool.fetchval(
             "SELECT review_id FROM reporting.review_actions WHERE action_id = $1", action_id

@@ -1624,6 +1624,11 @@ async def test_the_dashboards_review_forms_refuse_agents_other_sites_and_unknown
         headers=session,
     )
     assert no_review.status_code == 404 and no_review.json()["fields"][0]["field"] == "review_id"
+    give = f"{page}/actions/{uuid.uuid4()}/owner"
+    for owner, says in (("", "at least 1 character"), ("x" * 101, "at most 100 characters")):
+        refused = await http.post(give, data={"csrf": csrf_for(lead), "owner": owner}, headers=session)
+        assert refused.status_code == 422 and refused.json()["fields"][0]["field"] == "owner", refused.text
+        assert says in refused.json()["message"]
 
 
 def _metric(text: str, name: str, **labels) -> float:
