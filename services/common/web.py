@@ -9,6 +9,8 @@ the same as a page (`services/common/error_pages.py`). A refusal whose reason is
 import dataclasses
 import json
 import logging
+import re
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
@@ -74,6 +76,25 @@ def unavailable(message: str, retry_after: int = RETRY_AFTER_SECONDS) -> ApiErro
     """What cannot be answered now because something it needs is down: a 503 that says when to
     try again."""
     return ApiError(503, "temporarily_unavailable", message, headers={"Retry-After": str(retry_after)})
+
+
+# A client's idempotency key, in a header or in a form's hidden field: printable ASCII up to 200
+# characters, so that what is built from it (an Update's id, a message's key) stays within what
+# Temporal and notify keep. A longer one reached Temporal and came back as "the engine did not
+# answer" (503) instead of a 422.
+IDEMPOTENCY_KEY_RULES: dict[str, int | str] = {"min_length": 1, "max_length": 200, "pattern": r"^[\x21-\x7e]+$"}
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+def form_key(given: str | None, field: str) -> str:
+    """A form's idempotency key (one per rendered form, so that sending it twice acts once), or a
+    new one when the form sent none; a 422 naming the field when what it sent cannot be a key."""
+    if not given:
+        return str(uuid.uuid4())
+    if not _IDEMPOTENCY_KEY.fullmatch(given):
+        message = f"{field}: a form's key is 1 to 200 printable ASCII characters; open the page again for a new form"
+        raise ApiError(422, "invalid_request", message, field=field)
+    return given
 
 
 def error_body(code: str, message: str, fields: list[dict] | None = None, reason: Reason | None = None) -> dict:

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from services.common import web_session
-from services.common.web import ApiError
+from services.common.web import ApiError, form_key
 from services.reporting import reviews
 from services.reporting.access import DASHBOARD_COOKIE, Reader
 from services.reporting.dashboard import checked_csrf, page, reader_of_session, signed_in_reader
@@ -141,7 +141,7 @@ async def write_review(request: Request) -> Response:
         body = _review_of(form, request.app.state.zone)
         owners = {f"owner_{n}": form.get(f"owner_{n}", "") for n in _action_rows(form)}
         await _check_owners(request, reader, owners)
-        review, _ = await reviews.create(request.app.state.pool, body, reader.who, form.get("key") or None)
+        review, _ = await reviews.create(request.app.state.pool, body, reader.who, form_key(form.get("key"), "key"))
     except ApiError as exc:
         if exc.status >= 500:
             raise

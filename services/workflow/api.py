@@ -36,7 +36,7 @@ from services.common.service_auth import outgoing_headers, service_caller
 from services.common.settings import get_settings
 from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
-from services.common.web import ApiError, Moment
+from services.common.web import IDEMPOTENCY_KEY_RULES, ApiError, Moment
 from services.intake.contract import RecordedComplaint, WaitingComplaints
 from services.workflow import contacts, handover, inbox, kept_views, not_started, outbox, recording, staff_auth
 from services.workflow.acting import Desk
@@ -152,14 +152,7 @@ async def _to_sign_in(_request: Request, exc: SignInRequired) -> RedirectRespons
     return RedirectResponse(f"/console/sign-in?next={exc.next_path}", status_code=303)
 
 
-# What a staff client's Idempotency-Key may be: printable ASCII, as long as a message key built
-# from it can be kept (notify.contract.notification_key).
-_KEY_RULES: dict[str, Any] = {
-    "alias": "Idempotency-Key",
-    "min_length": 1,
-    "max_length": 200,
-    "pattern": r"^[\x21-\x7e]+$",
-}
+_KEY_RULES: dict[str, Any] = {"alias": "Idempotency-Key", **IDEMPOTENCY_KEY_RULES}
 ActionKey = Annotated[
     str | None,
     Header(

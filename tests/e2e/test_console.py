@@ -319,6 +319,14 @@ async def test_the_console_refuses_what_the_person_may_not_do(system, browser):
     text = await too_early.text()
     assert too_early.status == 409 and "投诉当前为「已分派」，不能更新进度；仅在处理中时可以" in text
     assert "cannot" not in text and "post progress" not in text
+    # A key the page did not give (longer than an Update's id may be) is refused naming it: a 422, not
+    # "the engine did not answer"; nothing is done.
+    long_key = await handler_zh.request.post(
+        f"{console}/complaints/{complaint_id}/acknowledge", form={"csrf": csrf, "action_key": "k" * 5000}
+    )
+    assert long_key.status == 422 and "action_key: a form&#39;s key is 1 to 200" in await long_key.text()
+    long_key = await handler_zh.request.post(f"{console}/record", form={"csrf": csrf, "record_key": "k k"})
+    assert long_key.status == 422 and "record_key: a form&#39;s key" in await long_key.text()
 
     # A wrong password says so (typed with the keyboard only), and signing out ends the session at once.
     context = await browser.new_context()

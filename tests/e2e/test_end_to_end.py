@@ -11,6 +11,7 @@ import subprocess
 import uuid
 from email.message import EmailMessage
 from pathlib import Path
+from secrets import token_urlsafe
 
 import asyncpg
 import httpx
@@ -1614,6 +1615,12 @@ async def test_the_dashboards_review_forms_refuse_agents_other_sites_and_unknown
         headers=session,
     )
     assert not_a_time.status_code == 422 and "due_1: a date and time" in not_a_time.text
+    # The form's hidden key, if not the page's (5,000 random characters: more than an index row holds), is
+    # refused naming it, not stored.
+    long_key = await http.post(page, data={**form, "csrf": csrf_for(lead), "key": token_urlsafe(3750)}, headers=session)
+    assert long_key.status_code == 422 and "key: a form&#39;s key is 1 to 200 printable ASCII" in long_key.text, (
+        long_key.text[-2000:]
+    )
     with_nul = await http.post(page, data={**form, "csrf": csrf_for(lead), "complaint_id": "a\x00b"}, headers=session)
     assert with_nul.status_code == 422 and "complaint_id: must not contain a NUL character" in with_nul.text, (
         with_nul.text

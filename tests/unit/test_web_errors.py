@@ -1,6 +1,7 @@
 """The shared error translation of every service: a dependency that is down is a 503 with
 Retry-After (never a 500), and a NUL character anywhere in a request is a 422 naming the field;
-a browser asking for HTML gets the same answer as a page."""
+a browser asking for HTML gets the same answer as a page. A form's own idempotency key is
+checked at the edge too."""
 
 import asyncpg
 import httpx
@@ -8,7 +9,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from services.common.web import ApiError, install_common_routes, unavailable
+from services.common.web import ApiError, form_key, install_common_routes, unavailable
 from services.run import free_port
 
 
@@ -195,3 +196,19 @@ async def test_a_dependency_that_is_down_is_answered_without_reaching_the_server
 async def test_a_retry_after_given_as_a_date_still_makes_a_page(client):
     response = await client.get("/maintenance", headers=BROWSER)
     assert response.status_code == 503 and "back at eight" in response.text and "http-equiv" not in response.text
+
+
+def test_a_forms_key_is_what_it_sent_or_a_new_one():
+    assert form_key("0b6f3c2e-console-form", "action_key") == "0b6f3c2e-console-form"
+    assert form_key("k" * 200, "action_key") == "k" * 200
+    fresh = {form_key(None, "action_key"), form_key("", "action_key")}
+    assert len(fresh) == 2 and all(len(k) == 36 for k in fresh)  # a new key each time nothing was sent
+
+
+@pytest.mark.parametrize("given", ["k" * 201, "a key", "schlüssel", "k\tk", "x" * 5000])
+def test_a_forms_key_that_cannot_be_one_is_a_422_naming_its_field(given):
+    """A longer key reached Temporal as an Update's id and came back as a 503 ("the engine did
+    not answer"); the staff API's header has had the same rule."""
+    with pytest.raises(ApiError) as refused:
+        form_key(given, "record_key")
+    assert (refused.value.status, refused.value.code, refused.value.field) == (422, "invalid_request", "record_key")

@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from services.common.domain_events import RepeatLinked, payload_of
 from services.common.privacy import mask_name, masked_event_data
 from services.common.settings import get_settings
-from services.common.web import ApiError
+from services.common.web import ApiError, form_key
 from services.common.web_session import new_form_token, same_origin, switch_language
 from services.intake.contract import WaitingComplaints
 from services.workflow import contacts, inbox, kept_views, not_started, outbox, staff_auth
@@ -439,9 +439,9 @@ async def erase(request: Request, complaint_id: str, session: CurrentSession, fo
     """A manager erases the customer's personal data from the complaint's page: the basis, and a
     box ticked to confirm, since it cannot be undone. The staff API's path (the same checks and
     record); the form's key asks once."""
-    key = form.get("action_key") or str(uuid.uuid4())
 
     async def erasing() -> None:
+        key = form_key(form.get("action_key"), "action_key")
         if form.get("confirm") != "yes":
             raise ApiError(422, "invalid_request", "confirm: tick the box to confirm the erasure", field="confirm")
         body = forms.validated(ErasureBody, {"complaint_id": complaint_id, "basis": form.get("basis", "")}, "basis")
@@ -453,9 +453,12 @@ async def erase(request: Request, complaint_id: str, session: CurrentSession, fo
 @router.post("/complaints/{complaint_id}/{action}", response_class=HTMLResponse)
 async def act(request: Request, complaint_id: str, action: str, session: CurrentSession, form: CheckedForm) -> Response:
     """One action from its form; a refusal is shown on the page with its reason and status."""
-    key = form.get("action_key") or str(uuid.uuid4())  # one per rendered form: a resubmit acts once
-    acting = forms.perform(desk_of(request), session.staff, complaint_id, action, form, f"console:{key}")
-    return await _done_or_refused(request, session, complaint_id, action, acting)
+
+    async def acting() -> None:
+        key = form_key(form.get("action_key"), "action_key")
+        await forms.perform(desk_of(request), session.staff, complaint_id, action, form, f"console:{key}")
+
+    return await _done_or_refused(request, session, complaint_id, action, acting())
 
 
 async def _done_or_refused(

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.common.settings import get_settings
-from services.common.web import ApiError
+from services.common.web import ApiError, form_key
 from services.workflow import inbox, recording
 from services.workflow.console.form_errors import FormError, in_words
 from services.workflow.console.forms import validated
@@ -98,8 +98,8 @@ async def record(request: Request, session: CurrentSession, form: CheckedForm) -
     """A complaint taken down on the phone, at a counter or in a chat group, through the staff
     API's path (recording.py); to its page once recorded, or the form again with the refusal.
     The form's key records it once however often it is sent."""
-    key = form.get("record_key") or str(uuid.uuid4())
     try:
+        key = form_key(form.get("record_key"), "record_key")
         taken = taken_down(form, get_settings().time_zone)
         recorded = await recording.record(request.app.state.intake, session.staff, taken, f"console:{key}")
     except ApiError as exc:

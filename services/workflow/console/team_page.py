@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from services.common.web import ApiError
+from services.common.web import ApiError, form_key
 from services.workflow import handover, inbox
 from services.workflow.console.form_errors import in_words
 from services.workflow.console.rendering import desk_of, lang_of, render
@@ -29,9 +29,9 @@ async def team(request: Request, session: CurrentSession) -> Response:
 async def hand_over(request: Request, staff_id: str, session: CurrentSession, form: CheckedForm) -> Response:
     """An off-duty person's complaints to colleagues on duty (handover.py), from the Team page:
     the page again, saying what went to whom and what stayed. The form's key hands over once."""
-    key = form.get("handover_key") or str(uuid.uuid4())
     router = request.app.state.router
     try:
+        key = form_key(form.get("handover_key"), "handover_key")
         done = await handover.hand_over(desk_of(request), router, session.staff, staff_id, f"console:{key}")
     except ApiError as exc:
         if exc.status == 403:
