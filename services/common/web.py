@@ -283,6 +283,13 @@ class _TooLarge(Exception):
     pass
 
 
+# A clock face in the console's blue (its --accent): one icon for every service's pages.
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><circle cx="8" cy="8" r="7" fill="#0b5cad"/>'
+    '<path d="M8 4v4l3 2" stroke="#fff" stroke-width="1.6" fill="none" stroke-linecap="round"/></svg>'
+)
+
+
 def install_common_routes(app: FastAPI, service: str) -> None:
     app.add_middleware(RejectNulCharacters)
     app.add_middleware(BodySizeLimit)  # added last: runs first, before the NUL check reads a body
@@ -297,6 +304,12 @@ def install_common_routes(app: FastAPI, service: str) -> None:
     for dependency_down in DEPENDENCY_EXCEPTIONS:
         app.add_exception_handler(dependency_down, _on_unexpected)
     app.add_exception_handler(Exception, _on_unexpected)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> Response:
+        """The icon a browser asks every site for: without it, each page a person opens logs a 404
+        in their browser's console, which hides the errors worth seeing there."""
+        return Response(FAVICON, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(request: Request) -> JSONResponse:

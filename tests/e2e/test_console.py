@@ -982,3 +982,24 @@ async def test_a_manager_writes_a_root_cause_review_and_marks_its_overdue_action
     await agent.goto(f"{system.settings.url_of('workflow')}/console/complaints/{complaint_id}")
     await expect(agent.get_by_test_id("stage")).to_be_visible()
     await expect(agent.get_by_role("link", name="Write a root-cause review")).to_have_count(0)  # leads and up
+
+
+async def test_pages_load_without_an_error_in_the_browsers_console(system, browser):
+    """Every site is asked for its icon: without one, the first page a person opened on each
+    service logged a 404 in their browser's console, burying the errors worth seeing there."""
+    context = await browser.new_context()  # a browser that has not asked these sites for their icon yet
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on(
+        "console", lambda message: errors.append(f"{page.url}: {message.text}") if message.type == "error" else None
+    )
+    for service, path in (("workflow", "/console/sign-in"), ("intake", "/complaint-form"), ("reporting", "/dashboard")):
+        await page.goto(f"{system.settings.url_of(service)}{path}")
+        await page.wait_for_load_state("networkidle")  # the icon is asked for once the page has loaded
+    assert errors == []
+    async with httpx.AsyncClient(timeout=10) as http:
+        for service in ("intake", "workflow", "notify", "reporting"):
+            icon = await http.get(f"{system.settings.url_of(service)}/favicon.ico")
+            assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml", service
+            assert icon.text.startswith("<svg")
+    await context.close()
