@@ -1,6 +1,7 @@
 """The managers' dashboard (`/dashboard`, server-rendered, charts drawn as SVG on the server:
-no script, no build step): the breach trend, compliance against 95 %, satisfaction against
-85 %, the tier × type heat map, the open complaints by stage, what dissatisfied customers said
+no script, no build step), for a period the reader chooses: compliance against 95 %,
+satisfaction against 85 %, source 000's timeliness report by tier, the breach trend, the tier ×
+type heat map, the open complaints by stage, what dissatisfied customers said
 beside what their second follow-up did, and the departments: how long complaints stayed with
 each, how fast it accepted transfers and answered consultations. Staff sign in here with their
 workflow-service account, or arrive signed in from the staff console (a one-use handoff code);
@@ -165,6 +166,28 @@ def _span(seconds: float | None, lang: str) -> str:
     return f"{seconds / 3600:.1f} {in_language(('小时', 'h'), lang)}"
 
 
+# The targets each tier's row shows in columns of their own (source 000: response time and the
+# breach rate); the rest of a tier's targets are listed beside them where any was late.
+_OWN_COLUMNS = ("first_response", "resolution")
+
+
+def _tier_row(tier: reports.TierTimeliness) -> dict[str, Any]:
+    """One tier of source 000's timeliness report as the dashboard's row: how long the first
+    response and the resolution took (wall clock: what the customer waited), and how many of
+    each target were late among those decided (on the target's own clock)."""
+    targets = {t.target: t for t in tier.targets}
+    return {
+        "tier": tier.tier,
+        "complaints": tier.complaints,
+        "first_response": tier.first_response,
+        "resolution": tier.resolution,
+        "first_response_target": targets.get("first_response"),
+        "resolution_target": targets.get("resolution"),
+        "other_late": [t for t in tier.targets if t.target not in _OWN_COLUMNS and t.breached],
+        "escalations": sorted(tier.escalations_by_level.items()),
+    }
+
+
 def _trend_points(
     trend: list[reports.TrendPoint], period: reports.Period, width: int = 640, height: int = 160
 ) -> dict[str, Any]:
@@ -199,10 +222,10 @@ async def dashboard(
     period = reports.Period.asked(start, end, request.app.state.zone)
     async with request.app.state.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         held = await reports.against_targets(conn, period)
+        timely = await reports.timeliness(conn, period)
         spread = await reports.distributions(conn, period)
         cells = await reports.heat_map(conn, period)
         stages = await reports.open_by_stage(conn)
-        departments = await reports.departments(conn, period)
         happy = await reports.satisfaction(conn, period)
     worst = max((c.breached / c.complaints for c in cells if c.complaints), default=0) or 1
     context = {
@@ -210,6 +233,7 @@ async def dashboard(
         "csrf": web_session.csrf_for(request.cookies[DASHBOARD_COOKIE]),
         "period": period,
         "figures": held.figures,
+        "by_tier": [_tier_row(t) for t in timely.tiers],
         "trend": _trend_points(spread.daily, period),
         "daily": spread.daily,
         "tiers": sorted({c.tier for c in cells}, key=lambda t: (t is None, t)),
@@ -218,7 +242,7 @@ async def dashboard(
         "worst": worst,
         "stages": stages,
         "most_open": max(stages.values(), default=1),
-        "departments": departments,
+        "departments": timely.departments,
         "satisfaction": happy,
         "unhappy": happy.dissatisfied[:UNHAPPY_LISTED],
         "group_titles": await request.app.state.directory.group_titles(request.cookies[DASHBOARD_COOKIE]),

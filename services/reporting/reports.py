@@ -248,12 +248,6 @@ async def timeliness(conn: asyncpg.Connection, period: Period, by: Dimension | N
     )
 
 
-async def departments(conn: asyncpg.Connection, period: Period) -> list[DepartmentTime]:
-    """The timeliness report's departments alone (the dashboard's table)."""
-    narrow, narrow_args = period.narrow_where()
-    return await _departments(conn, narrow, narrow_args)
-
-
 async def _departments(conn: asyncpg.Connection, where: str, args: list[Any]) -> list[DepartmentTime]:
     """Collaboration between departments, from the transfer and consultation events: how long
     the receiving one took to accept, how long complaints stayed with each department, and how

@@ -24,6 +24,19 @@ LABELS: dict[str, tuple[str, str]] = {
         "Escalations for slowness, change on the previous period",
     ),
     "target": ("目标", "target"),
+    # the period and source 000's timeliness report, by tier
+    "show_period": ("查看", "Show"),
+    "received_in_period": ("按受理日期统计", "complaints received in the period"),
+    "by_tier": ("各等级时效", "Timeliness by tier"),
+    "by_tier_note": (
+        "用时按实际经过的时间；超时按各时限自己的计时（工作时间或全天），在已有结果的投诉中统计",
+        "time taken on the wall clock; late counted on each target's own clock, among complaints it was decided for",
+    ),
+    "average_took": ("平均用时", "Average time"),
+    "late_of_decided": ("超时", "Late"),
+    "other_targets_late": ("其他时限超时", "Other targets late"),
+    "escalations_by_level": ("升级（按级别）", "Escalations by level"),
+    "level_n": ("{level} 级", "level {level}"),
     # the trend
     "breach_trend": ("超时趋势", "Breach trend"),
     "breach_trend_note": ("当日投诉中超时的比例", "share of the day's complaints breached"),

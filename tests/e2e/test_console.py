@@ -662,8 +662,29 @@ async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, bro
     service_desk = manager.get_by_test_id("departments").locator("tr[data-group='front-line-service']")
     await expect(service_desk.locator("th")).to_have_text("Front line, service")
     await expect(manager.get_by_test_id("departments")).not_to_contain_text("front-line-service")
+    # Source 000's report by tier: how long the first response and the resolution took, how many were late.
+    by_tier = manager.get_by_test_id("by-tier")
+    for heading in ("first response", "resolution", "Average time", "Late", "Escalations by level"):
+        await expect(by_tier.locator("thead")).to_contain_text(heading)
+    await expect(by_tier.locator("tr[data-tier='3'] td").first).to_have_text(re.compile(r"^[1-9]\d*$"))
     await shot(manager, "8-manager-dashboard")
     assert complaint_id  # submitted above: today's complaints are on the dashboard
+
+    # Another period, chosen on the page; the language switch keeps it; a start after the end is refused.
+    await manager.get_by_label("From").fill("2026-01-01")
+    await manager.get_by_label("To", exact=True).fill("2026-01-31")
+    await manager.get_by_role("button", name="Show", exact=True).click()
+    await expect(manager).to_have_url(re.compile(r"/dashboard\?start=2026-01-01&end=2026-01-31$"))
+    await expect(manager.locator("h1")).to_contain_text("2026-01-01 – 2026-01-31")
+    await expect(manager.locator("section[aria-labelledby=h-tiers]")).to_contain_text("No complaints in the period.")
+    await manager.get_by_role("link", name="中文").click()
+    await expect(manager.locator("h1")).to_contain_text("2026-01-01 – 2026-01-31")
+    await expect(manager.locator("section[aria-labelledby=h-tiers] h2")).to_contain_text("各等级时效")
+    await manager.get_by_role("link", name="English").click()
+    refused = await manager.goto(f"{system.settings.url_of('reporting')}/dashboard?start=2026-02-01&end=2026-01-01")
+    assert refused is not None and refused.status == 422
+    await expect(manager.locator("main li code")).to_have_text("start")
+    await manager.goto(f"{system.settings.url_of('reporting')}/dashboard")
 
     # The policy simulator: today's complaints replayed against a proposal beside the policy in force.
     await manager.get_by_role("link", name=re.compile("Try a policy")).click()
