@@ -1,7 +1,7 @@
 """The managers' dashboard (`/dashboard`, server-rendered, charts drawn as SVG on the server:
 no script, no build step), for a period the reader chooses: compliance against 95 %,
 satisfaction against 85 %, source 000's timeliness report by tier, the breach trend, the tier ×
-type heat map, the open complaints by stage, what dissatisfied customers said
+type heat map, source 003's distributions, the open complaints by stage, what dissatisfied customers said
 beside what their second follow-up did, and the departments: how long complaints stayed with
 each, how fast it accepted transfers and answered consultations. Staff sign in here with their
 workflow-service account, or arrive signed in from the staff console (a one-use handoff code);
@@ -31,6 +31,15 @@ HEADERS = web_session.page_headers(inline_styles=True)  # the charts' colours ar
 
 
 LANG_COOKIE = "dashboard_lang"
+# Source 003's distributions, each as its codes' words name them (services/common/code_words.py);
+# by type, the most frequent first, are domain §7's high-frequency complaint types.
+SPREAD = (
+    ("type", "complaint_type"),
+    ("urgency", "urgency"),
+    ("responsibility", "responsibility"),
+    ("channel", "channel"),
+    ("scope", "scope"),
+)
 UNHAPPY_LISTED = 10  # the latest dissatisfied answers on the page; the satisfaction report has them all
 
 
@@ -234,6 +243,8 @@ async def dashboard(
         "period": period,
         "figures": held.figures,
         "by_tier": [_tier_row(t) for t in timely.tiers],
+        "spread": [(name, kind) for name, kind in SPREAD if spread.by.get(name)],
+        "spread_by": spread.by,
         "trend": _trend_points(spread.daily, period),
         "daily": spread.daily,
         "tiers": sorted({c.tier for c in cells}, key=lambda t: (t is None, t)),

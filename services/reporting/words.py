@@ -37,6 +37,18 @@ LABELS: dict[str, tuple[str, str]] = {
     "other_targets_late": ("其他时限超时", "Other targets late"),
     "escalations_by_level": ("升级（按级别）", "Escalations by level"),
     "level_n": ("{level} 级", "level {level}"),
+    # the distributions (source 003)
+    "distribution": ("投诉分布", "Distribution"),
+    "distribution_note": (
+        "按类型、紧急程度、责任归属、渠道和范围，多的在前",
+        "by type, urgency, responsibility, channel and scope, the most frequent first",
+    ),
+    "by_type": ("类型", "Type"),
+    "by_urgency": ("紧急程度", "Urgency"),
+    "by_responsibility": ("责任归属", "Responsibility"),
+    "by_channel": ("渠道", "Channel"),
+    "by_scope": ("范围", "Scope"),
+    "not_classified": ("未分类", "not classified"),
     # the trend
     "breach_trend": ("超时趋势", "Breach trend"),
     "breach_trend_note": ("当日投诉中超时的比例", "share of the day's complaints breached"),

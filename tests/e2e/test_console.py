@@ -667,6 +667,11 @@ async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, bro
     for heading in ("first response", "resolution", "Average time", "Late", "Escalations by level"):
         await expect(by_tier.locator("thead")).to_contain_text(heading)
     await expect(by_tier.locator("tr[data-tier='3'] td").first).to_have_text(re.compile(r"^[1-9]\d*$"))
+    # Source 003's distributions, the most frequent first, in words.
+    spread = manager.get_by_test_id("distribution")
+    await expect(spread.locator("table[data-dimension='type']")).to_contain_text("service attitude")
+    await expect(spread.locator("table[data-dimension='channel']")).to_contain_text("hotline")
+    await expect(spread.locator("table[data-dimension='urgency'] caption")).to_have_text("Urgency")
     await shot(manager, "8-manager-dashboard")
     assert complaint_id  # submitted above: today's complaints are on the dashboard
 
@@ -707,6 +712,7 @@ async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, bro
     await manager.goto(f"{system.settings.url_of('reporting')}/dashboard")
     await expect(manager.get_by_test_id("figures")).to_contain_text("按时响应率")
     await expect(manager.get_by_test_id("heat-map")).to_contain_text("服务态度")
+    await expect(manager.get_by_test_id("distribution")).to_contain_text("热线电话")
     await expect(manager.get_by_test_id("stages")).to_contain_text("已分派")
     await expect(service_desk.locator("th")).to_have_text("一线服务组")
     for code in ("Responses within target", "service attitude", "assigned", "breached"):
