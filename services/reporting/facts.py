@@ -12,7 +12,7 @@ from typing import Any
 
 from services.common import domain_events as ev
 from services.common.deadlines.clock import BusinessCalendar
-from services.common.deadlines.policy import BETWEEN_DEPARTMENTS, PolicyError, load_policy
+from services.common.deadlines.policy import BETWEEN_STAFF, PolicyError, load_policy
 from services.common.deadlines.sla import MET_ON_RESOLUTION
 from services.common.erasure import ERASED
 from services.common.events import STAGE_AFTER, StoredEvent
@@ -260,8 +260,9 @@ def _fold_payload(facts: ComplaintFacts, p: ev.DomainEvent, at: datetime, iso: s
         facts.paused_seconds += p.paused_seconds or 0.0
     elif isinstance(p, ev.SlaBreached):
         # A complaint is breached by a target its customer is owed; a department late to another
-        # counts in the departments' report (and in its target's row), not here.
-        facts.breached = facts.breached or p.target not in BETWEEN_DEPARTMENTS
+        # counts in the departments' report (and in its target's row), a late approval in its
+        # target's row, not here.
+        facts.breached = facts.breached or p.target not in BETWEEN_STAFF
         if p.target:
             facts.targets.setdefault(p.target, {"due": None, "met": None, "breached": False})["breached"] = True
     elif isinstance(p, ev.Escalated):

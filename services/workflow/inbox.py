@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from services.common import domain_events as ev
 from services.common.customer_identity import keys_in_search, keys_of
-from services.common.deadlines.policy import BETWEEN_DEPARTMENTS
+from services.common.deadlines.policy import BETWEEN_STAFF
 from services.common.erasure import ERASED
 from services.common.events import STAGE_AFTER, NewEvent, StoredEvent
 from services.common.privacy import masked_contact, masked_summary, scrub_text
@@ -81,7 +81,7 @@ _COLUMNS_SET_BY: dict[type[ev.DomainEvent], Callable[[Any, NewEvent], dict[str, 
     ev.Retiered: lambda p, _: dict(tier=p.to_tier),
     ev.Reclassified: lambda p, _: dict(complaint_type=p.to_type),
     ev.SlaWarning: lambda p, _: dict(warned=True),
-    ev.SlaBreached: lambda p, _: dict(breached=True) if p.target not in BETWEEN_DEPARTMENTS else {},
+    ev.SlaBreached: lambda p, _: dict(breached=True) if p.target not in BETWEEN_STAFF else {},
     ev.Escalated: lambda p, _: dict(escalation_level=p.level),
     ev.RepeatLinked: lambda p, _: dict(linked_count=p.count),
     ev.BatchLinked: lambda p, _: dict(batch_id=p.batch_id),

@@ -21,7 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from services.common import domain_events as events
-    from services.common.deadlines.policy import Policy
+    from services.common.deadlines.policy import BETWEEN_DEPARTMENTS, Policy
     from services.common.deadlines.sla import MET_ON_RESOLUTION, Due, SlaState
     from services.common.events import NewEvent
     from services.common.money import written_compensations
@@ -135,6 +135,8 @@ class ComplaintWorkflow(OlderGenerations):
         # customer-breaches-v1: a target one department owes another, missed, does not make the
         # complaint breached (`SlaState.breached_for_customer`); the view names it apart.
         self._customer_breaches = False
+        # approvals-internal-v1: nor does an approval given late (policy.BETWEEN_STAFF).
+        self._approvals_between_staff = False
         self._reopen: ReopenAction | None = None  # a reopening not yet taken up by `run`
 
     @property
@@ -175,7 +177,8 @@ class ComplaintWorkflow(OlderGenerations):
         a local activity is found on replay only if no workflow task ended between the two (a
         query can end one), so the later behaviours (routing, the liaison) are implied by this
         check instead of checked where they happen."""
-        self._customer_breaches = workflow.patched("customer-breaches-v1")
+        self._approvals_between_staff = workflow.patched("approvals-internal-v1")
+        self._customer_breaches = self._approvals_between_staff or workflow.patched("customer-breaches-v1")
         self._follow_up_in_writing = self._customer_breaches or workflow.patched("follow-up-in-writing-v1")
         self._disputes_go_up = self._follow_up_in_writing or workflow.patched("transfer-disputes-v1")
         self._compensation_in_words = self._disputes_go_up or workflow.patched("compensation-in-words-v1")
@@ -1411,8 +1414,12 @@ class ComplaintWorkflow(OlderGenerations):
 
     def _breached(self) -> bool:
         """Whether the complaint was breached: a target the customer is owed was missed (older
-        generations: any target)."""
-        return self.sla.breached_for_customer if self._customer_breaches else self.sla.breached
+        generations: any target but the departments' to each other; before those, any target)."""
+        if self._approvals_between_staff:
+            return self.sla.breached_for_customer
+        if self._customer_breaches:
+            return self.sla.breached_apart_from(BETWEEN_DEPARTMENTS)
+        return self.sla.breached
 
     def _publish_state(self, searchable: bool = True) -> None:
         """Search attributes (only those that changed: each upsert is a history event and a
@@ -1426,6 +1433,8 @@ class ComplaintWorkflow(OlderGenerations):
         v.breached = self._breached()
         if self._customer_breaches:
             v.late_between_departments = self.sla.late_between_departments
+        if self._approvals_between_staff:
+            v.late_between_staff = self.sla.late_between_staff
         v.escalation_level = self.sla.escalation_level
         if searchable:
             self._upsert_search_attributes()

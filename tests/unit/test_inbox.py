@@ -110,6 +110,14 @@ async def test_the_team_page_shows_each_escalation_to_whoever_holds_the_role_it_
     breached_ids = [r["complaint_id"] for r in breached]
     assert "E-1" in breached_ids and "E-3" not in breached_ids  # E-3: a department late to another, not the complaint
 
+    # An approver late to the handler: escalated above the approver, the complaint not breached either.
+    above = {"target": "compensation_approval", "level": 1, "to": "manager"}
+    await complaint(
+        store, "E-4", "senior-agents", 2, ("SlaBreached", {"target": "compensation_approval"}), ("Escalated", above)
+    )
+    row = await store.pool.fetchrow("SELECT breached, escalation_level FROM workflow.inbox WHERE complaint_id = 'E-4'")
+    assert (row["breached"], row["escalation_level"]) == (False, 1)
+
 
 async def test_a_whole_phone_number_or_e_mail_finds_the_callers_complaints_though_the_list_shows_them_masked(store):
     async def ids(search: str) -> list[str]:

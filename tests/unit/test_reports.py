@@ -403,6 +403,26 @@ def test_a_consultations_answer_by_is_met_once_every_department_asked_has_answer
     assert unanswered.targets["consultation_answer"]["met"] == _utc_of(at(30, 12))
 
 
+def test_an_approval_given_late_counts_in_its_targets_row_not_as_the_complaint_breached():
+    from services.reporting.facts import ComplaintFacts, fold
+
+    due = at(30, 12).isoformat()
+    steps = [
+        ("SlaBreached", at(30, 12), {"target": "compensation_approval", "deadline": due, "due_at": due}),
+        ("Escalated", at(30, 12), {"target": "compensation_approval", "level": 1, "to": "manager"}),
+    ]
+    facts = ComplaintFacts("C-11")
+    for n, (kind, when, data) in enumerate(steps, start=1):
+        fold(facts, StoredEvent(event_id=uuid.uuid4(), stream_id="C-11", version=n, type=kind, occurred_at=when,
+                                data=data, position=n, recorded_at=when))  # fmt: skip
+    assert facts.targets["compensation_approval"]["breached"] is True and facts.escalation_level == 1
+    assert facts.breached is False  # the customer is owed the resolution, which the approval held up, not the approval
+    fold(facts, StoredEvent(event_id=uuid.uuid4(), stream_id="C-11", version=3, type="SlaBreached",
+                            occurred_at=at(30, 13), data={"target": "resolution"}, position=3,
+                            recorded_at=at(30, 13)))  # fmt: skip
+    assert facts.breached is True
+
+
 def _utc_of(moment: datetime) -> str:
     from services.reporting.facts import _utc
 

@@ -166,3 +166,20 @@ def test_a_missed_progress_update_is_reminded_before_and_breached_at_its_deadlin
     assert fired(sla, MONDAY_10 + 90 * M) == [("remind", "progress", 0, "owner")]
     assert fired(sla, MONDAY_10 + 119 * M) == []
     assert fired(sla, MONDAY_10 + 120 * M) == [("breach", "progress", 1, "group_lead")]
+
+
+def test_only_a_target_the_customer_is_owed_breaches_the_complaint():
+    """A department late to another, or an approver late to the handler, is late between staff:
+    it escalates, but the complaint is breached by the customer's own targets only."""
+    from services.common.deadlines.policy import BETWEEN_DEPARTMENTS
+
+    sla = SlaState(policy=POLICY, tier=2)
+    sla.start("compensation_approval", MONDAY_10)
+    sla.due(MONDAY_10 + 3 * 60 * M)  # past its 2 working hours
+    assert sla.targets["compensation_approval"].breached_at is not None
+    assert (sla.breached, sla.breached_for_customer, sla.late_between_staff) == (True, False, ["compensation_approval"])
+    assert sla.breached_apart_from(BETWEEN_DEPARTMENTS)  # complaints of customer-breaches-v1 counted it
+    sla.start("transfer_acceptance", MONDAY_10)
+    sla.due(MONDAY_10 + 5 * 60 * M)
+    assert sla.late_between_staff == ["compensation_approval", "transfer_acceptance"]
+    assert sla.late_between_departments == ["transfer_acceptance"] and not sla.breached_for_customer

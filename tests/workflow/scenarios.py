@@ -401,8 +401,9 @@ SCENARIOS = {
 # consultations-v1: other departments asked for their view, new Updates older histories never call;
 # consultation-deadline-v1: policy v4's consultation_answer, a deadline older policies never set;
 # follow-up-in-writing-v1: the second follow-up's outcome is written to the customer;
-# customer-breaches-v1: a target between departments, missed, does not make the complaint breached).
-GENERATION = "customer-breaches-v1"
+# customer-breaches-v1: a target between departments, missed, does not make the complaint breached;
+# approvals-internal-v1: nor does an approval given late, and the view lists what staff owed each other).
+GENERATION = "approvals-internal-v1"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

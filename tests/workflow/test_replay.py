@@ -41,6 +41,7 @@ def test_histories_of_every_generation_are_saved():
         "consultation-deadline-v1",
         "follow-up-in-writing-v1",
         "customer-breaches-v1",
+        "approvals-internal-v1",
     ):
         assert {f"{generation}__happy_path", f"{generation}__survey_given_up"} <= stems
     assert {"policy-local-v1__queried_during_first_task", "message-outbox-v1__queried_during_first_task"} <= stems

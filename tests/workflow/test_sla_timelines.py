@@ -514,6 +514,14 @@ async def test_a_compensation_beyond_authority_waits_for_its_approver_and_escala
     await advance(env, handle, timedelta(hours=2, minutes=5), "Escalated")
     decided = await drive(handle).decide_compensation(DecisionAction(staff_id="chen.jie", approve=True, note="ok"))
     assert (decided.compensations[1].status, decided.compensations[1].decided_by) == ("approved", "chen.jie")
+    # The approver was late to the handler, not the complaint to its customer (approvals-internal-v1):
+    # escalated above the approver, the customer's targets still stand.
+    assert (decided.breached, decided.late_between_staff, decided.escalation_level) == (
+        False,
+        ["compensation_approval"],
+        1,
+    )
+    assert decided.late_between_departments == []
     resolved = await drive(handle).resolve(
         ResolveAction(staff_id="agent-2", resolution=scenarios.RESOLUTION.model_copy(update={"compensation": None}))
     )

@@ -196,6 +196,11 @@ TARGETS = (
 # departments' report, but the complaint's own targets, which the customer is owed, decide whether
 # the complaint itself was breached.
 BETWEEN_DEPARTMENTS = frozenset({"transfer_acceptance", "consultation_answer"})
+# Every target staff owe each other rather than the customer: the departments' above, and the
+# approver's answer to a compensation beyond the proposer's authority (source 002 sets no time for
+# it; the policy's figure is ours). Late, an approval escalates above the approver like any target;
+# the customer, waiting on the resolution, is owed that target, which the approval holds up.
+BETWEEN_STAFF = BETWEEN_DEPARTMENTS | {"compensation_approval"}
 # Every deadline a complaint can run: the targets above, and its next progress update (whose
 # cadence is `TierPolicy.progress`).
 DEADLINES = (*TARGETS, "progress")

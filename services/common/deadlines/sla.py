@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, PrivateAttr
 
 from services.common.deadlines.clock import ZERO, BusinessCalendar, Clock, clock_for
-from services.common.deadlines.policy import BETWEEN_DEPARTMENTS, Policy, TierPolicy
+from services.common.deadlines.policy import BETWEEN_DEPARTMENTS, BETWEEN_STAFF, Policy, TierPolicy
 
 Kind = Literal["warn", "remind", "breach", "climb"]
 
@@ -380,8 +380,19 @@ class SlaState(BaseModel):
 
     @property
     def breached_for_customer(self) -> bool:
-        """A target the customer is owed was missed (not one department's lateness to another)."""
-        return any(t.breached_at is not None for n, t in self.targets.items() if n not in BETWEEN_DEPARTMENTS)
+        """A target the customer is owed was missed (not one department's lateness to another, nor
+        an approver's to the handler)."""
+        return self.breached_apart_from(BETWEEN_STAFF)
+
+    def breached_apart_from(self, between_staff: frozenset[str]) -> bool:
+        """A target missed other than those in `between_staff` (complaints of customer-breaches-v1
+        leave out the departments' targets only)."""
+        return any(t.breached_at is not None for n, t in self.targets.items() if n not in between_staff)
+
+    @property
+    def late_between_staff(self) -> list[str]:
+        """The targets staff owe each other that were missed."""
+        return sorted(n for n, t in self.targets.items() if n in BETWEEN_STAFF and t.breached_at is not None)
 
     @property
     def late_between_departments(self) -> list[str]:

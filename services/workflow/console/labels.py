@@ -94,6 +94,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "warned": ("已预警", "warned"),
     "breached": ("已超时", "breached"),
     "late_between_departments": ("部门间逾期", "late between departments"),
+    "late_approval": ("审批逾期", "approval late"),
     "escalated": ("已升级", "escalated"),
     "transfer_waiting": ("待接收转办", "transfer waiting"),
     # complaint page

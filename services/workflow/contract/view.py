@@ -95,6 +95,9 @@ class ComplaintView(BaseModel):
     # Targets one department owed another that were missed (transfer_acceptance,
     # consultation_answer): escalated to that department's head, not a breach of the complaint.
     late_between_departments: list[str] = []
+    # Every target staff owed each other that was missed: those above, and compensation_approval
+    # (an approver late to the handler: escalated above the approver, not a breach either).
+    late_between_staff: list[str] = []
     escalation_level: int = 0
     solution_plan: str | None = None  # what the customer was told will be done
     transfer: PendingTransfer | None = None  # waiting for the receiving department
