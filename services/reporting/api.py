@@ -5,8 +5,6 @@ and filters (`tier`, `type`, `channel`, `group`, `person`), and answers JSON, or
 `format=csv`. Readers: group leads and up with their staff token, or the operator's token.
 """
 
-import csv
-import io
 import uuid
 from contextlib import asynccontextmanager
 from datetime import date
@@ -15,14 +13,14 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends, FastAPI, Header, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.common.http_client import http_client
 from services.common.service import service_app, service_database
 from services.common.service_auth import outgoing_headers, service_caller
 from services.common.web import ApiError
-from services.reporting import dashboard, reports, review_page, reviews, simulator
+from services.reporting import dashboard, exports, reports, review_page, reviews, simulator
 from services.reporting.access import AnyStaff, ReportReader, StaffToken, StaffTokens
 from services.reporting.directory import Directory
 from services.reporting.projector import Projector, feed_reader
@@ -109,18 +107,6 @@ AskedPeriod = Annotated[reports.Period, Depends(period_of)]
 Format = Annotated[Literal["json", "csv"], Query(description="csv: one row per line, for spreadsheets")]
 
 
-def _csv(name: str, header: list[str], rows: list[list]) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows(rows)
-    return Response(
-        out.getvalue(),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
-
-
 async def _read(report, *args):
     async with app.state.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
         return await report(conn, *args)
@@ -138,17 +124,7 @@ async def timeliness(
     target and breach rate, escalations by level, time to accept transfers and time in each
     department, and a drill-down (`by`)."""
     report = await _read(reports.timeliness, period, by)
-    if format == "json":
-        return report
-    rows = [
-        [t.tier, t.complaints, target.target, target.decided, target.within, target.breached, target.within_share,
-         target.breach_rate, t.first_response.median, t.first_response.p90, t.resolution.median, t.resolution.p90]
-        for t in report.tiers
-        for target in t.targets
-    ]  # fmt: skip
-    header = ["tier", "complaints", "target", "decided", "within", "breached", "within_share", "breach_rate",
-              "first_response_median_s", "first_response_p90_s", "resolution_median_s", "resolution_p90_s"]  # fmt: skip
-    return _csv("timeliness", header, rows)
+    return report if format == "json" else exports.timeliness(report)
 
 
 @app.get("/v1/reports/distributions", response_model=reports.Distributions, tags=["reports"])
@@ -156,12 +132,7 @@ async def distributions(reader: ReportReader, period: AskedPeriod, format: Forma
     """Complaints by type, urgency, responsibility, channel and scope; the frequent causes;
     the trend by day and week (received, breached, escalated)."""
     report = await _read(reports.distributions, period)
-    if format == "json":
-        return report
-    rows = [[dimension, c.value, c.complaints] for dimension, counts in report.by.items() for c in counts]
-    rows += [["cause", c.value, c.complaints] for c in report.causes]
-    rows += [["day", p.starts.isoformat(), p.received] for p in report.daily]
-    return _csv("distributions", ["dimension", "value", "complaints"], rows)
+    return report if format == "json" else exports.distributions(report)
 
 
 @app.get("/v1/reports/satisfaction", response_model=reports.Satisfaction, tags=["reports"])
@@ -169,12 +140,7 @@ async def satisfaction(reader: ReportReader, period: AskedPeriod, format: Format
     """Scores for the result and the speed, the share satisfied (4 or 5 on both) against 85 %,
     what dissatisfied customers wrote, and what the second follow-ups did."""
     report = await _read(reports.satisfaction, period)
-    if format == "json":
-        return report
-    header = ["answered", "expired", "average_result", "average_speed", "satisfied", "satisfied_share", "target"]
-    row = [report.surveys_answered, report.surveys_expired, report.average_result, report.average_speed,
-           report.satisfied, report.satisfied_share, report.target]  # fmt: skip
-    return _csv("satisfaction", header, [row])
+    return report if format == "json" else exports.satisfaction(report)
 
 
 @app.get("/v1/reports/targets", response_model=reports.Targets, tags=["reports"])
@@ -183,11 +149,7 @@ async def targets(reader: ReportReader, period: AskedPeriod, format: Format = "j
     within target ≥ 95 %, satisfied ≥ 85 %, escalations for slowness down 35 % on the
     previous period of the same length."""
     report = await _read(reports.against_targets, period)
-    if format == "json":
-        return report
-    return _csv(
-        "targets", ["figure", "value", "target", "met"], [[f.name, f.value, f.target, f.met] for f in report.figures]
-    )
+    return report if format == "json" else exports.targets(report)
 
 
 @app.post("/v1/projection/rebuild", status_code=202, tags=["operators"],
@@ -267,7 +229,9 @@ async def list_reviews(
         return found
     rows = [[r.review_id, r.complaint_id or "", r.batch_id or "", a.action, a.owner, a.due_at.isoformat(),
              a.done_at.isoformat() if a.done_at else "", a.overdue] for r in found for a in r.actions]  # fmt: skip
-    return _csv("review-actions", ["review", "complaint", "batch", "action", "owner", "due", "done", "overdue"], rows)
+    return exports.csv_file(
+        "review-actions", ["review", "complaint", "batch", "action", "owner", "due", "done", "overdue"], rows
+    )
 
 
 # ---------------------------------------------------------------- the policy simulator

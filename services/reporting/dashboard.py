@@ -7,9 +7,10 @@ each, how fast it accepted transfers and answered consultations. Staff sign in h
 workflow-service account, or arrive signed in from the staff console (a one-use handoff code);
 the session is their staff token in a cookie of this service."""
 
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -19,7 +20,7 @@ from services.common import web_session
 from services.common.code_words import in_language, value_label
 from services.common.deadlines.policy import POLICY_DIR
 from services.common.web import ApiError
-from services.reporting import reports, simulator
+from services.reporting import exports, reports, simulator
 from services.reporting.access import DASHBOARD_COOKIE, READS_REPORTS, Reader
 from services.reporting.words import label
 from services.workflow.contract import title_in
@@ -259,6 +260,36 @@ async def dashboard(
         "group_titles": await request.app.state.directory.group_titles(request.cookies[DASHBOARD_COOKIE]),
     }
     return page(request, "dashboard.html", context)
+
+
+# The dashboard's download links: each report of the period, as the API's `format=csv` gives it.
+_DOWNLOADS: dict[str, tuple[Callable[[Any, reports.Period], Awaitable[Any]], Callable[[Any], Response]]] = {
+    "timeliness": (reports.timeliness, exports.timeliness),
+    "distributions": (reports.distributions, exports.distributions),
+    "satisfaction": (reports.satisfaction, exports.satisfaction),
+    "targets": (reports.against_targets, exports.targets),
+}
+
+
+@router.get("/reports/{name}.csv")
+async def download(
+    request: Request,
+    name: Literal["timeliness", "distributions", "satisfaction", "targets"],
+    start: Annotated[date | None, Query()] = None,
+    end: Annotated[date | None, Query()] = None,
+) -> Response:
+    """A report of the period for a spreadsheet, with the dashboard's session (its cookie is
+    this path's, so the API's reports, which take a staff token, are not linked directly)."""
+    reader = await signed_in_reader(request)
+    if not isinstance(reader, Reader):
+        return reader
+    period = reports.Period.asked(start, end, request.app.state.zone)
+    read, as_csv = _DOWNLOADS[name]
+    async with request.app.state.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        report = await read(conn, period)
+    response = as_csv(report)
+    response.headers.update(HEADERS)
+    return response
 
 
 @router.get("/simulate", response_class=HTMLResponse)

@@ -97,6 +97,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "answered_late": ("超过答复期限", "Past answer-by"),
     "average_to_answer": ("平均答复用时", "Average to answer"),
     "try_policy": ("用这些投诉模拟新的时效政策", "Try a policy on these complaints"),
+    "download_csv": (
+        "下载本期报表（CSV，可用表格软件打开）：",
+        "Download the period's reports (CSV, for spreadsheets):",
+    ),
+    "satisfaction_report": ("满意度", "Satisfaction"),
     "reports_behind": ("这些数字背后的报表：", "The reports behind these figures:"),
     "json_or_csv": ("（JSON 或 CSV）", "(JSON or CSV)"),
     # root-cause reviews (source 003)

@@ -672,6 +672,19 @@ async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, bro
     await expect(spread.locator("table[data-dimension='type']")).to_contain_text("service attitude")
     await expect(spread.locator("table[data-dimension='channel']")).to_contain_text("hotline")
     await expect(spread.locator("table[data-dimension='urgency'] caption")).to_have_text("Urgency")
+    # The period's reports for a spreadsheet, downloaded with the dashboard's session; nobody else's.
+    reporting = system.settings.url_of("reporting")
+    href = (
+        await manager.get_by_test_id("downloads").get_by_role("link", name="Timeliness by tier").get_attribute("href")
+    )
+    assert href is not None and re.fullmatch(r"/dashboard/reports/timeliness\.csv\?start=[\d-]+&end=[\d-]+", href)
+    downloaded = await manager.request.get(f"{reporting}{href}")
+    assert downloaded.status == 200 and downloaded.headers["content-type"].startswith("text/csv")
+    assert (await downloaded.text()).startswith("tier,complaints,target,")
+    async with httpx.AsyncClient(timeout=10) as http:  # without a session: to sign in, no file
+        for cookie in ({}, {"Cookie": "dashboard_session=not-a-session"}):
+            refused = await http.get(f"{reporting}{href}", headers=cookie)
+            assert refused.status_code == 303 and refused.headers["location"] == "/dashboard/sign-in"
     await shot(manager, "8-manager-dashboard")
     assert complaint_id  # submitted above: today's complaints are on the dashboard
 
@@ -737,6 +750,7 @@ async def test_a_manager_reads_the_dashboard_linked_from_the_console(system, bro
     await agent.goto(f"{system.settings.url_of('workflow')}/console/reports")
     await expect(agent).to_have_url(re.compile(r"/dashboard$"))
     await expect(agent.locator("main")).to_contain_text("group leads and up")
+    assert (await agent.request.get(f"{reporting}{href}")).status == 403  # nor the reports' files
     await agent.goto(f"{system.settings.url_of('reporting')}/dashboard/sign-in")
     await agent.get_by_label("Staff id · 工号").fill("zhou.ting")
     await agent.get_by_label("Password · 密码").fill(system.ensure_demo_password())
