@@ -24,12 +24,14 @@ def csv_file(name: str, header: list[str], rows: list[list]) -> Response:
 def timeliness(report: reports.TimelinessReport) -> Response:
     rows = [
         [t.tier, t.complaints, target.target, target.decided, target.within, target.breached, target.within_share,
-         target.breach_rate, t.first_response.median, t.first_response.p90, t.resolution.median, t.resolution.p90]
+         target.breach_rate, t.first_response.median, t.first_response.p90, t.resolution.median, t.resolution.p90,
+         t.first_response.average, t.resolution.average]
         for t in report.tiers
         for target in t.targets
     ]  # fmt: skip
     header = ["tier", "complaints", "target", "decided", "within", "breached", "within_share", "breach_rate",
-              "first_response_median_s", "first_response_p90_s", "resolution_median_s", "resolution_p90_s"]  # fmt: skip
+              "first_response_median_s", "first_response_p90_s", "resolution_median_s", "resolution_p90_s",
+              "first_response_average_s", "resolution_average_s"]  # fmt: skip
     return csv_file("timeliness", header, rows)
 
 
