@@ -44,6 +44,11 @@ LABELS: dict[str, tuple[str, str]] = {
     # my work
     "mine": ("我负责的", "Mine"),
     "alerts": ("给我的提醒", "Alerts for me"),
+    "more_alerts": ("更早的提醒", "Earlier alerts"),
+    "older_alerts_note": (
+        "更早的提醒不再列出：请在投诉页面查看其时间线",
+        "Older alerts are not listed: each complaint's page has them in its timeline",
+    ),
     "delivery": ("送达", "Delivery"),
     "my_queues": ("我所在组的队列", "My groups' queues"),
     "taken_down_by_me": ("我记录的投诉", "Taken down by me"),

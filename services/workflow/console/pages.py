@@ -50,6 +50,11 @@ from services.workflow.routing import RoutingConfig
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)
+
+# My work lists the newest alerts (the rest of them folded under the first few); an alert about a
+# closed complaint is done with (outbox.alerts_to).
+ALERTS_FIRST, ALERTS_LISTED = 10, 30
+
 # Scalar event fields worth a line on the timeline (the rest is on the record or in deadlines).
 _TIMELINE_FIELDS = (
     "staff_id", "assignee", "group", "to_group", "from_group", "tier", "to_tier", "complaint_type", "to_type",
@@ -229,10 +234,13 @@ async def my_work(
     consulted = [i for i in consulted if i.complaint_id not in mine_ids | taken_down_ids]
     # The asked department's own deadline first: its answer's, else the complaint's next.
     consulted.sort(key=lambda i: i.answer_by or i.next_deadline or datetime.max.replace(tzinfo=UTC))
-    alerts = await outbox.alerts_to(pool, _addresses_of(staff, config))
+    # One more than listed: whether there are older ones than the page shows.
+    alerts = await outbox.alerts_to(pool, _addresses_of(staff, config), limit=ALERTS_LISTED + 1)
     context = {
         "waiting": await _waiting_to_start(request),
-        "alerts": alerts,
+        "alerts": alerts[:ALERTS_LISTED],
+        "alerts_first": ALERTS_FIRST,
+        "older_alerts": len(alerts) > ALERTS_LISTED,
         "session": session,
         "mine": _rows(mine),
         "taken_down": _rows([i for i in taken_down if i.complaint_id not in mine_ids]),
