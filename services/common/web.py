@@ -82,8 +82,14 @@ def unavailable(message: str, retry_after: int = RETRY_AFTER_SECONDS) -> ApiErro
 # characters, so that what is built from it (an Update's id, a message's key) stays within what
 # Temporal and notify keep. A longer one reached Temporal and came back as "the engine did not
 # answer" (503) instead of a 422.
-IDEMPOTENCY_KEY_RULES: dict[str, int | str] = {"min_length": 1, "max_length": 200, "pattern": r"^[\x21-\x7e]+$"}
-_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
+IDEMPOTENCY_KEY_LONGEST = 200
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]+$"
+IDEMPOTENCY_KEY_RULES: dict[str, int | str] = {
+    "min_length": 1,
+    "max_length": IDEMPOTENCY_KEY_LONGEST,
+    "pattern": IDEMPOTENCY_KEY_PATTERN,
+}
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 def form_key(given: str | None, field: str) -> str:
@@ -91,8 +97,11 @@ def form_key(given: str | None, field: str) -> str:
     new one when the form sent none; a 422 naming the field when what it sent cannot be a key."""
     if not given:
         return str(uuid.uuid4())
-    if not _IDEMPOTENCY_KEY.fullmatch(given):
-        message = f"{field}: a form's key is 1 to 200 printable ASCII characters; open the page again for a new form"
+    if len(given) > IDEMPOTENCY_KEY_LONGEST or not _IDEMPOTENCY_KEY.fullmatch(given):
+        message = (
+            f"{field}: a form's key is 1 to {IDEMPOTENCY_KEY_LONGEST} printable ASCII characters;"
+            " open the page again for a new form"
+        )
         raise ApiError(422, "invalid_request", message, field=field)
     return given
 

@@ -205,7 +205,7 @@ def test_a_forms_key_is_what_it_sent_or_a_new_one():
     assert len(fresh) == 2 and all(len(k) == 36 for k in fresh)  # a new key each time nothing was sent
 
 
-@pytest.mark.parametrize("given", ["k" * 201, "a key", "schlüssel", "k\tk", "x" * 5000])
+@pytest.mark.parametrize("given", ["k" * 201, "a key", "schlüssel", "k\tk", "k\n", "x" * 5000])
 def test_a_forms_key_that_cannot_be_one_is_a_422_naming_its_field(given):
     """A longer key reached Temporal as an Update's id and came back as a 503 ("the engine did
     not answer"); the staff API's header has had the same rule."""

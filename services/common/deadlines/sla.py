@@ -384,17 +384,22 @@ class SlaState(BaseModel):
         an approver's to the handler)."""
         return self.breached_apart_from(BETWEEN_STAFF)
 
+    @property
+    def missed(self) -> list[str]:
+        """The targets whose deadline passed unmet, by name."""
+        return sorted(n for n, t in self.targets.items() if t.breached_at is not None)
+
     def breached_apart_from(self, between_staff: frozenset[str]) -> bool:
         """A target missed other than those in `between_staff` (complaints of customer-breaches-v1
         leave out the departments' targets only)."""
-        return any(t.breached_at is not None for n, t in self.targets.items() if n not in between_staff)
+        return any(n not in between_staff for n in self.missed)
 
     @property
     def late_between_staff(self) -> list[str]:
         """The targets staff owe each other that were missed."""
-        return sorted(n for n, t in self.targets.items() if n in BETWEEN_STAFF and t.breached_at is not None)
+        return [n for n in self.missed if n in BETWEEN_STAFF]
 
     @property
     def late_between_departments(self) -> list[str]:
         """The targets between departments that were missed."""
-        return sorted(n for n, t in self.targets.items() if n in BETWEEN_DEPARTMENTS and t.breached_at is not None)
+        return [n for n in self.missed if n in BETWEEN_DEPARTMENTS]
