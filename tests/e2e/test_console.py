@@ -1044,3 +1044,74 @@ async def test_pages_load_without_an_error_in_the_browsers_console(system, brows
             assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml", service
             assert icon.text.startswith("<svg")
     await context.close()
+
+
+# What a screen reader needs of a page's structure, checked where the page is built: the browser.
+STRUCTURE_PROBLEMS = """() => {
+  const problems = [];
+  const named = el => (el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.title || '').trim();
+  if (!document.documentElement.lang) problems.push('no lang on <html>');
+  if (!document.title.trim()) problems.push('no <title>');
+  if (document.querySelectorAll('h1').length !== 1) problems.push(`${document.querySelectorAll('h1').length} <h1>`);
+  if (document.querySelectorAll('main').length !== 1) problems.push('no single <main>');
+  for (const el of document.querySelectorAll('input, select, textarea')) {
+    if (el.type === 'hidden' || el.hidden || ['submit', 'button'].includes(el.type)) continue;
+    if (!el.labels.length && !named(el)) problems.push(`no label for ${el.tagName.toLowerCase()} ${el.name}`);
+  }
+  for (const el of document.querySelectorAll('button, a[href]')) {
+    if (!el.textContent.trim() && !named(el)) problems.push(`no name for ${el.outerHTML.slice(0, 60)}`);
+  }
+  const seen = new Set();
+  for (const el of document.querySelectorAll('[id]')) {
+    if (seen.has(el.id)) problems.push(`id ${el.id} twice`);
+    seen.add(el.id);
+  }
+  for (const el of document.querySelectorAll('[aria-describedby], [aria-labelledby], label[for]')) {
+    for (const attribute of ['aria-describedby', 'aria-labelledby', 'for']) {
+      for (const id of (el.getAttribute(attribute) || '').split(/\\s+/).filter(Boolean)) {
+        if (!document.getElementById(id)) problems.push(`${attribute}=${id} names nothing`);
+      }
+    }
+  }
+  for (const table of document.querySelectorAll('table')) {
+    if (!table.querySelector('th')) problems.push('a table without headers');
+  }
+  return problems;
+}"""
+
+
+async def test_every_page_has_the_structure_a_screen_reader_reads(system, browser):
+    """Each site's pages, as a customer, a group lead and a manager see them: the language, a
+    title, one main heading inside one main part, a name for every control, button and link,
+    unique ids and no reference to a missing one."""
+    complaint_id, status_url = await submit_new(system)
+    customer = await (await browser.new_context()).new_page()
+    intake = system.settings.url_of("intake")
+    pages: dict[Page, list[str]] = {
+        customer: [status_url.replace("/v1/track/", "/track/"), f"{intake}/complaint-form"],
+    }
+    console = f"{system.settings.url_of('workflow')}/console"
+    pages[await sign_in(browser, system, "liu.yang")] = [
+        console,
+        f"{console}/complaints/{complaint_id}",
+        f"{console}/record",
+        f"{console}/team",
+        f"{console}/password",
+    ]
+    manager = await sign_in(browser, system, "wang.fang")
+    await manager.goto(console)
+    await manager.get_by_role("link", name="Reports").click()  # signed in on the dashboard
+    await expect(manager).to_have_url(re.compile(r"/dashboard$"))
+    dashboard = f"{system.settings.url_of('reporting')}/dashboard"
+    pages[manager] = [dashboard, f"{dashboard}/reviews", f"{dashboard}/simulate"]
+    problems = {}
+    for page, urls in pages.items():
+        for url in urls:
+            answer = await page.goto(url)
+            assert answer is not None and answer.status == 200, url
+            problems[url] = await page.evaluate(STRUCTURE_PROBLEMS)
+    assert problems == {url: [] for url in problems}
+    # The check sees what it is for: a page without its main part is found.
+    await customer.goto(pages[customer][0])
+    await customer.evaluate("document.querySelector('main').replaceWith(...document.querySelector('main').childNodes)")
+    assert await customer.evaluate(STRUCTURE_PROBLEMS) == ["no single <main>"]
