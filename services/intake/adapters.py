@@ -3,6 +3,7 @@
 redelivery is recognised. Pure functions; the API wires them to endpoints."""
 
 import email
+import email.message
 import email.policy
 import email.utils
 import html
@@ -39,10 +40,50 @@ def _text_of(message: email.message.EmailMessage) -> str:
     return re.sub(r"[ \t]+", " ", text).strip()
 
 
-def from_email(raw: bytes) -> ComplaintSubmission:
+# A program's mail, not a person's: RFC 3834's Auto-Submitted, RFC 3464 / 8098 delivery and read
+# reports, and the headers auto-responders and list managers set instead (Exchange, vacation
+# programs, mailing lists).
+AutomaticMail = Literal["report", "auto_submitted", "auto_reply", "bulk", "mail_system"]
+_AUTO_REPLY_HEADERS = ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress")
+_BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
+_MAIL_SYSTEM_SENDERS = {"mailer-daemon", "postmaster"}
+
+
+def automatic_mail(message: email.message.EmailMessage) -> AutomaticMail | None:
+    """Why an e-mail was sent by a program, not a person; None for a person's. An out-of-office
+    answer to our message is not the customer's answer, and a bounce is not a complaint: taking
+    either starts the loop a complaint system and a mail robot can keep up between them."""
+    if message.get_content_type() == "multipart/report":
+        return "report"
+    submitted = str(message.get("Auto-Submitted", "")).split(";")[0].strip().lower()
+    if submitted and submitted != "no":
+        return "auto_submitted"
+    for header in _AUTO_REPLY_HEADERS:
+        if str(message.get(header, "no")).strip().lower() not in ("no", "false"):
+            return "auto_reply"
+    if str(message.get("Precedence", "")).strip().lower() in _BULK_PRECEDENCE:
+        return "bulk"
+    sender = email.utils.parseaddr(str(message.get("From", "")))[1]
+    if sender.partition("@")[0].lower() in _MAIL_SYSTEM_SENDERS:
+        return "mail_system"
+    return None
+
+
+def read_email(raw: bytes) -> email.message.EmailMessage:
     message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)  # what the default policy builds
     if not message.keys():
         raise AdapterError("body", "this is not an e-mail message (no headers)")
+    return message
+
+
+def message_id_of(message: email.message.EmailMessage) -> str | None:
+    """The sender's id of the message: a redelivery carries the same."""
+    return str(message.get("Message-ID", "")).strip()[:200] or None
+
+
+def from_email(raw: bytes | email.message.EmailMessage) -> ComplaintSubmission:
+    message = read_email(raw) if isinstance(raw, bytes) else raw
     sender_name, sender_address = email.utils.parseaddr(str(message.get("From", "")))
     if "@" not in sender_address:
         raise AdapterError("From", "the message has no sender address to answer")
@@ -65,7 +106,7 @@ def from_email(raw: bytes) -> ComplaintSubmission:
         description=description[:10_000],
         subject=subject[:500] or None,
         attachments=attachments,
-        external_ref=str(message.get("Message-ID", "")).strip()[:200] or None,
+        external_ref=message_id_of(message),
     )
 
 

@@ -5,30 +5,39 @@ import email
 import email.message
 import email.policy
 import hashlib
+import logging
 import math
 from datetime import datetime
 from email.errors import MessageError
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import Counter
 from pydantic import BaseModel, ValidationError
 
 from services.common.web import ApiError
 from services.intake.adapters import (
     AdapterError,
+    AutomaticMail,
     CallCentreEvent,
     WebhookEvent,
     WebhookSource,
+    automatic_mail,
     from_call_centre,
     from_email,
     from_webhook,
+    message_id_of,
+    read_email,
 )
 from services.intake.keys import ChannelKey
 from services.intake.replies import take_reply, thread_of
 from services.intake.state import Intake, IntakeDep
 from services.intake.submissions import ComplaintSubmission, IdempotencyConflict
+from services.workflow.contract import Channel
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 IdempotencyKey = Annotated[
     str,
@@ -100,13 +109,7 @@ async def submit_complaint(
 async def accept(
     intake: Intake, key: str, submission: ComplaintSubmission, response: Response, channel_key: ChannelKey
 ) -> SubmissionAccepted:
-    if not channel_key.allows(submission.channel.value):
-        raise ApiError(
-            403,
-            "channel_not_allowed",
-            f"this API key is for channel '{channel_key.channel}', not '{submission.channel.value}'",
-            field="channel",
-        )
+    require_channel(channel_key, submission.channel)
     submissions = intake.submissions
     try:
         accepted = await submissions.accept(key, submission, channel_key.key_id)
@@ -121,6 +124,16 @@ async def accept(
         received_at=accepted.received_at,
         linked_to=accepted.repeat_of,
     )
+
+
+def require_channel(key: ChannelKey, channel: Channel) -> None:
+    if not key.allows(channel.value):
+        raise ApiError(
+            403,
+            "channel_not_allowed",
+            f"this API key is for channel '{key.channel}', not '{channel.value}'",
+            field="channel",
+        )
 
 
 def adapted(convert, *args):
@@ -146,20 +159,44 @@ RAW_EMAIL = {
 }
 
 
+class EmailSetAside(BaseModel):
+    """An e-mail a program sent (a bounce, an out-of-office answer, a list's mail): no
+    complaint, and nothing added to one. The gateway files it where an operator can read it."""
+
+    set_aside: AutomaticMail
+    message_id: str | None
+
+
+SET_ASIDE = Counter("intake_emails_set_aside", "e-mails sent by a program, not taken as complaints", ["reason"])
+
+
 @router.post(
-    "/v1/channels/email", status_code=202, response_model=SubmissionAccepted, tags=["channels"], openapi_extra=RAW_EMAIL
+    "/v1/channels/email",
+    status_code=202,
+    response_model=SubmissionAccepted,
+    tags=["channels"],
+    openapi_extra=RAW_EMAIL,
+    responses={200: {"model": EmailSetAside, "description": "sent by a program: set aside"}},
 )
 async def submit_email(
     request: Request, response: Response, key: ChannelKeyDep, intake: IntakeDep
-) -> SubmissionAccepted:
+) -> SubmissionAccepted | JSONResponse:
     """A raw e-mail (RFC 822 / MIME) as the mail gateway received it. Subject and body in any
     common charset (UTF-8, GBK, GB2312, Big5 …); attachments are listed in the record. The
     Message-ID identifies it: a redelivered message is the same complaint. An answer to one of
     our messages (its thread, or the complaint's reply address) from that complaint's customer
-    goes to the complaint instead: their answer to our question, or what they wrote again."""
+    goes to the complaint instead: their answer to our question, or what they wrote again. A
+    program's mail (`automatic_mail`) is set aside: 200, not 202."""
     raw = await request.body()
-    submission = adapted(from_email, raw)
-    answered = await _as_reply(intake, raw, submission)
+    message = adapted(read_email, raw)
+    if reason := automatic_mail(message):
+        require_channel(key, Channel.email)
+        message_id = message_id_of(message)
+        SET_ASIDE.labels(reason).inc()
+        log.info("e-mail %s set aside: sent by a program (%s)", message_id, reason)
+        return JSONResponse(EmailSetAside(set_aside=reason, message_id=message_id).model_dump())
+    submission = adapted(from_email, message)
+    answered = await _as_reply(intake, raw, message, submission)
     if answered is not None:
         return answered
     idempotency = (
@@ -170,10 +207,10 @@ async def submit_email(
     return await accept(intake, idempotency, submission, response, key)
 
 
-async def _as_reply(intake: Intake, raw: bytes, submission: ComplaintSubmission) -> SubmissionAccepted | None:
+async def _as_reply(
+    intake: Intake, raw: bytes, message: email.message.EmailMessage, submission: ComplaintSubmission
+) -> SubmissionAccepted | None:
     """An answer to one of our messages, from that complaint's customer: added to it."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(message, email.message.EmailMessage)
     complaint_id = thread_of(message, intake.replies)
     if complaint_id is None or submission.customer.email is None:
         return None

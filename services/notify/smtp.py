@@ -5,7 +5,8 @@ UTF-8 plain text with an HTML alternative, the subject and names encoded for Chi
 (receivers drop a repeat), and In-Reply-To and References naming the complaint's thread, so a
 customer's mail program keeps one conversation per complaint and their reply names it. The
 Reply-To is the complaint's own address (`care+<complaint id>@…`) for the e-mail channel
-adapter to route the answer back to the complaint.
+adapter to route the answer back to the complaint. Auto-Submitted marks it a program's mail,
+which auto-responders do not answer.
 
 SMTP answers: 5xx for a recipient (no such mailbox) is permanent, anything else (4xx, a
 connection refused, a timeout) is retried.
@@ -57,6 +58,10 @@ def mime_message(message: OutboundMessage, sender: str, replies: ReplyAddresses)
     mail["From"] = _address(parseaddr(sender))
     mail["To"] = _address((message.recipient_name, message.recipient_address))
     mail["Subject"] = _encoded(message.subject, "Subject")
+    # Sent by the platform: auto-responders leave it unanswered (RFC 3834; Exchange reads the
+    # second), so an out-of-office notice does not come back as the customer's answer.
+    mail["Auto-Submitted"] = "auto-generated"
+    mail["X-Auto-Response-Suppress"] = "All"
     if message.complaint_id:
         thread = replies.thread_id(message.complaint_id)
         mail["In-Reply-To"] = thread

@@ -276,6 +276,82 @@ async def test_an_email_answer_goes_to_its_complaint_once(system):
         assert not [e for e in events if "请把赔偿" in str(e["data"])]  # nothing of it in the complaint
 
 
+def out_of_office(original: EmailMessage, sender: str) -> bytes:
+    """The answer a customer's vacation program sends anyway, though ours asked it not to."""
+    away = EmailMessage()
+    away["From"] = f"王芳 <{sender}>"
+    away["To"] = str(original["Reply-To"])
+    away["Subject"] = f"自动回复: {original['Subject']}"
+    away["Message-ID"] = f"<{uuid.uuid4()}@mail.example.com>"
+    away["In-Reply-To"] = original["Message-ID"]
+    away["Auto-Submitted"] = "auto-replied"
+    away.set_content("我正在休假，12月10日回来后再回复您。")
+    return away.as_bytes()
+
+
+def bounce_of(original: EmailMessage) -> bytes:
+    """A mail server's report that it could not deliver `original` (RFC 3464)."""
+    return f"""From: Mail Delivery System <MAILER-DAEMON@mx.example.com>
+To: {original["Reply-To"]}
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <{uuid.uuid4()}@mx.example.com>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+I'm sorry to have to inform you that your message could not be delivered.
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.com
+
+Final-Recipient: rfc822; {original["To"]}
+Action: failed
+Status: 5.2.2
+--b
+Content-Type: text/rfc822-headers
+
+Message-ID: {original["Message-ID"]}
+In-Reply-To: {original["In-Reply-To"]}
+--b--
+""".encode()
+
+
+async def test_an_auto_reply_or_a_bounce_is_neither_the_customers_answer_nor_a_complaint(system):
+    """Our messages ask auto-responders not to answer; an out-of-office answer sent anyway
+    would otherwise be taken as the customer's answer to our question (and stop its wait), and
+    a bounce would start a complaint whose receipt bounces in turn."""
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+        complaint_id, address = await submit(system, http)
+        staff = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
+        as_manager = await system.staff_headers("wang.fang")
+        await routed(http, staff, as_manager)
+        assert (await http.post(f"{staff}/acknowledge", headers=as_manager)).status_code == 200
+        asked = await http.post(f"{staff}/request-info", headers=as_manager, json={"question": "哪一个订单？"})
+        assert asked.status_code == 200
+        question = await eventually(lambda: _one(system, complaint_id, "需要您补充信息"))
+        assert question["Auto-Submitted"] == "auto-generated" and question["X-Auto-Response-Suppress"] == "All"
+
+        inbound = f"{system.settings.url_of('intake')}/v1/channels/email"
+        as_mail = {"Content-Type": "message/rfc822"}
+        away = await http.post(inbound, content=out_of_office(question, address), headers=as_mail)
+        assert away.status_code == 200 and away.json()["set_aside"] == "auto_submitted", away.text
+        bounced = await http.post(inbound, content=bounce_of(question), headers=as_mail)
+        assert bounced.status_code == 200 and bounced.json()["set_aside"] == "report", bounced.text
+        assert "complaint_id" not in bounced.json()  # no complaint started
+        view = (await http.get(staff, headers=as_manager)).json()
+        assert view["stage"] == "waiting_on_customer"  # still waiting for the customer
+        events = (await http.get(f"{staff}/events", headers=as_manager)).json()["events"]
+        assert not [e for e in events if e["type"] in ("CustomerReplied", "RepeatLinked")]
+
+        # The customer's own answer, from the same address in the same thread, is theirs.
+        taken = await http.post(inbound, content=reply_to(question, address, "订单号 778"), headers=as_mail)
+        assert taken.status_code == 202 and taken.json()["complaint_id"] == complaint_id
+        assert (await http.get(staff, headers=as_manager)).json()["stage"] == "acknowledged"
+
+
 async def test_the_local_mailbox_page_shows_what_was_sent_to_operators_only(system):
     notify = system.settings.url_of("notify")
     async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:

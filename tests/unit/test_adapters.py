@@ -13,10 +13,15 @@ from services.intake.adapters import (
     CallCentreEvent,
     WebhookAuthor,
     WebhookEvent,
+    automatic_mail,
     from_call_centre,
     from_email,
     from_webhook,
+    read_email,
 )
+from services.notify.contract import ReplyAddresses
+from services.notify.providers import OutboundMessage
+from services.notify.smtp import mime_message
 from services.workflow.contract import Channel
 from services.workflow.legacy import assign_tier
 
@@ -108,3 +113,73 @@ def test_webhooks_from_app_chat_and_social_media():
     with pytest.raises(AdapterError) as unreachable:
         from_webhook("app", event.model_copy(update={"author": WebhookAuthor(name="anon")}))
     assert unreachable.value.field == "author"
+
+
+def person_mail(**headers: str) -> bytes:
+    message = MIMEText("你们的快递员把包裹扔在门口就走了", "plain", "utf-8")
+    message["From"] = "李娜 <li.na@example.com>"
+    message["To"] = "care@complaints.local"
+    message["Subject"] = Header("投诉快递员", "utf-8").encode()
+    for name, value in headers.items():
+        del message[name.replace("_", "-")]
+        message[name.replace("_", "-")] = value
+    return message.as_bytes()
+
+
+DELIVERY_REPORT = b"""From: Mail Delivery System <MAILER-DAEMON@mx.example.com>
+To: care@complaints.local
+Subject: Undelivered Mail Returned to Sender
+Message-ID: <bounce.1@mx.example.com>
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type=delivery-status; boundary="b"
+
+--b
+Content-Type: text/plain
+
+This is the mail system at host mx.example.com. I'm sorry to have to inform you ...
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.com
+
+Final-Recipient: rfc822; gone@example.com
+Action: failed
+Status: 5.1.1
+--b--
+"""  # a bounce as a mail server writes it (RFC 3464)
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (person_mail(), None),
+        (person_mail(Auto_Submitted="no"), None),  # RFC 3834: a person's, said outright
+        (person_mail(Precedence="first-class"), None),
+        (person_mail(Auto_Submitted="auto-replied"), "auto_submitted"),  # an out-of-office answer
+        (person_mail(Auto_Submitted="auto-generated; owner-email=ops@example.com"), "auto_submitted"),
+        (person_mail(X_Autoreply="yes"), "auto_reply"),
+        (person_mail(X_Auto_Response_Suppress="All"), "auto_reply"),  # Exchange's own notices
+        (person_mail(X_Autoreply="no"), None),
+        (person_mail(Precedence="bulk"), "bulk"),
+        (person_mail(Precedence="list"), "bulk"),
+        (DELIVERY_REPORT, "report"),
+        (person_mail(From="postmaster@mx.example.com"), "mail_system"),
+    ],
+)
+def test_a_programs_mail_is_told_from_a_persons(raw, why):
+    assert automatic_mail(read_email(raw)) == why
+
+
+def test_our_own_messages_come_back_as_a_programs_mail():
+    """A customer's mail server that sends our message back (a forward loop) finds it marked."""
+    sent = OutboundMessage(
+        notification_id="00000000-0000-0000-0000-000000000001",
+        channel="email",
+        recipient_name="李娜",
+        recipient_address="li.na@example.com",
+        subject="您的投诉已受理",
+        body="我们已收到您的投诉。",
+        complaint_id="20261205-ABCD1234",
+    )
+    mail = mime_message(sent, "Customer Care <care@complaints.local>", ReplyAddresses("care@complaints.local", None))
+    assert automatic_mail(read_email(mail.as_bytes())) == "auto_submitted"
