@@ -8,6 +8,7 @@ import email.policy
 import email.utils
 import html
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import AwareDatetime, EmailStr, Field
@@ -67,6 +68,36 @@ def automatic_mail(message: email.message.EmailMessage) -> AutomaticMail | None:
     if sender.partition("@")[0].lower() in _MAIL_SYSTEM_SENDERS:
         return "mail_system"
     return None
+
+
+@dataclass(frozen=True)
+class FailedDelivery:
+    """A delivery report's news that a message could not be delivered, for good."""
+
+    message_id: str  # of the message that failed
+    answer: str  # the report's status and the receiving server's words
+
+
+def failed_delivery(message: email.message.EmailMessage) -> FailedDelivery | None:
+    """What a bounce (RFC 3464: a report whose recipients' Action is "failed") says failed;
+    None for any other mail, and for a report of a delay, a delivery or a read."""
+    if message.get_content_type() != "multipart/report" or message.get_param("report-type") != "delivery-status":
+        return None
+    failed, original = [], None
+    for part in message.iter_parts():
+        kind, payload = part.get_content_type(), part.get_payload()
+        if kind == "message/delivery-status" and isinstance(payload, list):
+            for recipient in payload:  # the report's own block first, then one per recipient
+                if isinstance(recipient, email.message.Message) and recipient.get("Action", "").lower() == "failed":
+                    words = (recipient.get(name, "") for name in ("Status", "Diagnostic-Code"))
+                    failed.append(" ".join(w for w in words if w) or "failed")
+        elif kind == "message/rfc822" and isinstance(payload, list):
+            original = next((m.get("Message-ID") for m in payload if isinstance(m, email.message.Message)), None)
+        elif kind == "text/rfc822-headers":
+            original = email.message_from_string(str(payload), policy=email.policy.default).get("Message-ID")
+    if not failed or not original:
+        return None
+    return FailedDelivery(str(original).strip(), "; ".join(failed)[:1000])
 
 
 def read_email(raw: bytes) -> email.message.EmailMessage:

@@ -24,12 +24,14 @@ from services.intake.adapters import (
     WebhookEvent,
     WebhookSource,
     automatic_mail,
+    failed_delivery,
     from_call_centre,
     from_email,
     from_webhook,
     message_id_of,
     read_email,
 )
+from services.intake.bounces import report_bounce
 from services.intake.keys import ChannelKey
 from services.intake.replies import take_reply, thread_of
 from services.intake.state import Intake, IntakeDep
@@ -165,6 +167,8 @@ class EmailSetAside(BaseModel):
 
     set_aside: AutomaticMail
     message_id: str | None
+    # A bounce of one of our messages: the notification now tried at the customer's next address.
+    bounced_notification: str | None = None
 
 
 SET_ASIDE = Counter("intake_emails_set_aside", "e-mails sent by a program, not taken as complaints", ["reason"])
@@ -191,10 +195,13 @@ async def submit_email(
     message = adapted(read_email, raw)
     if reason := automatic_mail(message):
         require_channel(key, Channel.email)
+        failed = failed_delivery(message)
+        bounced = await report_bounce(intake, failed) if failed else None
         message_id = message_id_of(message)
         SET_ASIDE.labels(reason).inc()
         log.info("e-mail %s set aside: sent by a program (%s)", message_id, reason)
-        return JSONResponse(EmailSetAside(set_aside=reason, message_id=message_id).model_dump())
+        aside = EmailSetAside(set_aside=reason, message_id=message_id, bounced_notification=bounced)
+        return JSONResponse(aside.model_dump())
     submission = adapted(from_email, message)
     answered = await _as_reply(intake, raw, message, submission)
     if answered is not None:

@@ -22,9 +22,11 @@ from services.notify.alert_emails import AlertEmails, keeping_copies, staff_emai
 from services.notify.channels import channels_from
 from services.notify.contract import (
     BATCH_PATH,
+    BOUNCES_PATH,
     ERASE_PATH,
     NOTIFICATIONS_PATH,
     BatchAcceptance,
+    Bounce,
     NotificationBatch,
     NotificationRequest,
 )
@@ -178,6 +180,22 @@ async def erase(complaint_id: Annotated[str, PathParam(max_length=64, pattern=r"
     """Erase a complaint's customer from its messages (the workflow service runs the erasure)."""
     rows = await app.state.outbox.erase_complaint(complaint_id)
     return ErasedCopy(store="notify", complaint_id=complaint_id, rows=rows)
+
+
+@app.post(
+    BOUNCES_PATH, response_model=Notification, tags=["gateways"], dependencies=[Depends(service_caller("intake"))]
+)
+async def bounce(report: Bounce) -> Notification:
+    """One of our e-mails came back undelivered (intake reads the mail server's report on the
+    e-mail channel): failed for good, and the recipient's next address is tried, as with a
+    gateway's failed receipt. The same report again changes nothing: the message has moved on
+    to its next address, or failed, or was delivered after all."""
+    notification = await app.state.outbox.record_receipt(
+        report.notification_id, False, f"bounced: {report.answer}", channel="email"
+    )
+    if notification is None:
+        raise ApiError(404, "not_found", f"no notification {report.notification_id}", field="notification_id")
+    return _for_view(notification)
 
 
 @app.post("/v1/delivery-receipts", response_model=Notification, tags=["gateways"])

@@ -96,6 +96,35 @@ _THREAD = re.compile(
 )
 
 
+def notification_message_id(notification_id: str | uuid.UUID) -> str:
+    """The Message-ID of a notification's e-mail, the same on every attempt."""
+    return f"<{notification_id}@{MESSAGE_DOMAIN}>"
+
+
+_NOTIFICATION_MESSAGE_ID = re.compile(rf"<([0-9a-fA-F-]{{36}})@{re.escape(MESSAGE_DOMAIN)}>")
+
+
+def notification_of_message_id(message_id: str) -> uuid.UUID | None:
+    """The notification whose e-mail had this Message-ID; None for anyone else's message."""
+    found = _NOTIFICATION_MESSAGE_ID.fullmatch(message_id.strip())
+    try:
+        return uuid.UUID(found.group(1)) if found else None
+    except ValueError:
+        return None
+
+
+BOUNCES_PATH = "/v1/bounces"
+
+
+class Bounce(BaseModel):
+    """A mail server's report, read by intake from the e-mail channel, that one of our e-mails
+    could not be delivered: the message failed for good, and the recipient's next address is
+    tried."""
+
+    notification_id: uuid.UUID
+    answer: str = Field(min_length=1, max_length=1000, description="the report's status and the server's words")
+
+
 BATCH_PATH = "/v1/notifications/batch"
 MAX_BATCH = 100
 

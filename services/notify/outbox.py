@@ -228,16 +228,21 @@ class Outbox:
         self.wake.set()
         return await self.get(notification_id)
 
-    async def record_receipt(self, notification_id: uuid.UUID, delivered: bool, answer: str) -> Notification | None:
-        """A gateway's delivery receipt: delivered, or failed for good (the next address is tried)."""
-        row = await self.pool.fetchrow(
-            "SELECT attempts, channel, recipient_address, fallbacks, status FROM notify.notifications WHERE id = $1",
-            notification_id,
-        )
-        if row is None:
-            return None
-        if row["status"] in ("sent", "pending"):
-            async with self.pool.acquire() as conn, conn.transaction():
+    async def record_receipt(
+        self, notification_id: uuid.UUID, delivered: bool, answer: str, *, channel: str | None = None
+    ) -> Notification | None:
+        """A gateway's delivery receipt: delivered, or failed for good (the next address is
+        tried). `channel`: only while the message is on it (a bounce is about an e-mail, not the
+        text message tried next). The row is locked: the same receipt twice at once moves once."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(
+                """SELECT attempts, channel, recipient_address, fallbacks, status FROM notify.notifications
+                   WHERE id = $1 FOR UPDATE""",
+                notification_id,
+            )
+            if row is None:
+                return None
+            if row["status"] in ("sent", "pending") and channel in (None, row["channel"]):
                 if delivered:
                     await conn.execute(
                         """UPDATE notify.notifications SET status = 'delivered', delivered_at = now()

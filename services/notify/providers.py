@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from services.notify.contract import MESSAGE_DOMAIN
+from services.notify.contract import notification_message_id
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class OutboundMessage:
     @property
     def message_id(self) -> str:
         """The same on every attempt: what a receiver deduplicates on."""
-        return f"<{self.notification_id}@{MESSAGE_DOMAIN}>"
+        return notification_message_id(self.notification_id)
 
 
 @dataclass(frozen=True)

@@ -352,6 +352,65 @@ async def test_an_auto_reply_or_a_bounce_is_neither_the_customers_answer_nor_a_c
         assert (await http.get(staff, headers=as_manager)).json()["stage"] == "acknowledged"
 
 
+async def test_a_bounce_after_the_relay_took_the_message_falls_back_to_the_phone_once(system):
+    """The relay took the receipt (250) and the customer's server bounced it later, the common
+    case with a relay: the bounce, on the e-mail channel, fails the message for good and the
+    customer's phone is tried; the same bounce delivered again moves nothing further."""
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+        n = uuid.uuid4().hex[:8]
+        sent = await http.post(
+            f"{system.settings.url_of('intake')}/v1/complaints",
+            headers={"Idempotency-Key": n},
+            json={
+                "channel": "hotline",
+                "description": "订单被重复扣款，请退款",
+                "customer": {
+                    "name": "李伟",
+                    "email": f"moved.{n}@example.com",
+                    "phone": "13912345678",
+                    "preferred_channel": "email",
+                },
+            },
+        )
+        complaint_id = sent.json()["complaint_id"]
+        receipt_mail = await eventually(lambda: _receipt(system, complaint_id))
+        notification_id = receipt_mail["Message-ID"].strip("<>").split("@")[0]
+
+        inbound = f"{system.settings.url_of('intake')}/v1/channels/email"
+        bounce = bounce_of(receipt_mail)
+        told = await http.post(inbound, content=bounce, headers={"Content-Type": "message/rfc822"})
+        assert told.status_code == 200, told.text
+        assert told.json()["set_aside"] == "report" and told.json()["bounced_notification"] == notification_id
+
+        async def receipt_by_sms():
+            items = await notifications_of(http, system, complaint_id)
+            receipt = next(n for n in items if n["notification_id"] == notification_id)
+            return receipt if receipt["channel"] == "sms" and receipt["status"] == "delivered" else None
+
+        await eventually(receipt_by_sms)
+        attempts_url = f"{system.settings.url_of('notify')}/v1/notifications/{notification_id}/attempts"
+        attempts = (await http.get(attempts_url, headers=system.headers_as("operator"))).json()
+        tried = [(a["channel"], a["outcome"]) for a in attempts]
+        assert tried == [("email", "sent"), ("email", "failed"), ("sms", "delivered")]
+        assert attempts[1]["answer"].startswith("bounced: 5.2.2")
+
+        again = await http.post(inbound, content=bounce, headers={"Content-Type": "message/rfc822"})
+        assert again.status_code == 200 and again.json()["bounced_notification"] == notification_id
+        attempts = (await http.get(attempts_url, headers=system.headers_as("operator"))).json()
+        assert [(a["channel"], a["outcome"]) for a in attempts] == tried  # the text message is not failed by it
+
+    # Only intake reports bounces to notify.
+    bounces = f"{system.settings.url_of('notify')}/v1/bounces"
+    report = {"notification_id": notification_id, "answer": "5.1.1 user unknown"}
+    async with httpx.AsyncClient(timeout=10) as anyone:
+        assert (await anyone.post(bounces, json=report)).status_code == 401
+        as_workflow = system.headers_as("workflow")
+        assert (await anyone.post(bounces, json=report, headers=as_workflow)).status_code == 403
+        as_intake = system.headers_as("intake")
+        unknown = await anyone.post(bounces, json={**report, "notification_id": str(uuid.uuid4())}, headers=as_intake)
+        assert unknown.status_code == 404 and unknown.json()["fields"][0]["field"] == "notification_id"
+
+
 async def test_the_local_mailbox_page_shows_what_was_sent_to_operators_only(system):
     notify = system.settings.url_of("notify")
     async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:

@@ -14,12 +14,13 @@ from services.intake.adapters import (
     WebhookAuthor,
     WebhookEvent,
     automatic_mail,
+    failed_delivery,
     from_call_centre,
     from_email,
     from_webhook,
     read_email,
 )
-from services.notify.contract import ReplyAddresses
+from services.notify.contract import ReplyAddresses, notification_message_id, notification_of_message_id
 from services.notify.providers import OutboundMessage
 from services.notify.smtp import mime_message
 from services.workflow.contract import Channel
@@ -183,3 +184,63 @@ def test_our_own_messages_come_back_as_a_programs_mail():
     )
     mail = mime_message(sent, "Customer Care <care@complaints.local>", ReplyAddresses("care@complaints.local", None))
     assert automatic_mail(read_email(mail.as_bytes())) == "auto_submitted"
+
+
+def report_of(action: str, original: str, report_type: str = "delivery-status") -> bytes:
+    """A delivery report whose one recipient's Action is `action`, with the failed message
+    quoted as `original` (a MIME part) after it."""
+    return f"""From: MAILER-DAEMON@mx.example.com
+To: care@complaints.local
+Subject: Delivery Status Notification
+MIME-Version: 1.0
+Content-Type: multipart/report; report-type={report_type}; boundary="b"
+
+--b
+Content-Type: text/plain
+
+About your message.
+--b
+Content-Type: message/delivery-status
+
+Reporting-MTA: dns; mx.example.com
+
+Final-Recipient: rfc822; li.na@example.com
+Action: {action}
+Status: 5.1.1
+Diagnostic-Code: smtp; 550 5.1.1 <li.na@example.com>: user unknown
+--b
+{original}
+--b--
+""".encode()
+
+
+OURS = notification_message_id("6cbf7bdc-bc9b-4f84-a5d8-c086aa0cdaaa")
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        f"Content-Type: message/rfc822\n\nMessage-ID: {OURS}\nSubject: hi\n\nthe message\n",
+        f"Content-Type: text/rfc822-headers\n\nMessage-ID: {OURS}\nSubject: hi\n",
+    ],
+)
+def test_a_bounce_names_the_message_that_failed_and_why(original):
+    failed = failed_delivery(read_email(report_of("failed", original)))
+    assert failed is not None and failed.message_id == OURS
+    assert failed.answer == "5.1.1 smtp; 550 5.1.1 <li.na@example.com>: user unknown"
+    assert str(notification_of_message_id(failed.message_id)) == "6cbf7bdc-bc9b-4f84-a5d8-c086aa0cdaaa"
+
+
+def test_only_a_final_failure_is_a_bounce():
+    headers = f"Content-Type: text/rfc822-headers\n\nMessage-ID: {OURS}\n"
+    assert failed_delivery(read_email(report_of("delayed", headers))) is None  # still trying
+    assert failed_delivery(read_email(report_of("delivered", headers))) is None
+    assert failed_delivery(read_email(report_of("failed", headers, "disposition-notification"))) is None  # read
+    assert failed_delivery(read_email(report_of("failed", "Content-Type: text/plain\n\nno copy"))) is None
+    assert failed_delivery(read_email(person_mail())) is None
+
+
+def test_only_our_own_message_ids_name_a_notification():
+    assert notification_of_message_id("<6cbf7bdc-bc9b-4f84-a5d8-c086aa0cdaaa@mail.example.com>") is None
+    assert notification_of_message_id(f"<{'-' * 36}@complaints.notify>") is None  # the shape, not an id
+    assert notification_of_message_id(f" {OURS} ") is not None
