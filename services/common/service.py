@@ -1,6 +1,7 @@
 """What every service does at start and stop: logs, traces, its database schema, and the
 FastAPI app with the shared error shape, /healthz and its supervised background loops."""
 
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -32,13 +33,16 @@ async def service_database(service: str, migrations: Path, schema: str | None = 
         await pool.close()
 
 
-def service_app(service: str, title: str, description: str, lifespan) -> FastAPI:
+def service_app(
+    service: str, title: str, description: str, lifespan, larger_bodies: Mapping[str, int] | None = None
+) -> FastAPI:
+    """`larger_bodies`: paths whose requests may be larger than MAX_BODY_BYTES, and how large."""
     # Logs first, as the server imports the app: its own first lines ("Started server process")
     # are then JSON like every other, not the plain text a log shipper cannot parse.
     configure_logging(service, get_settings().log_level)
     app = FastAPI(title=title, description=description, version=VERSION, lifespan=lifespan)
     app.state.loops = Loops()  # its background loops, supervised and reported by /healthz
-    install_common_routes(app, service)
+    install_common_routes(app, service, larger_bodies)
     instrument_app(app)
     install_metrics(app, service)
     return app

@@ -254,36 +254,38 @@ MAX_BODY_BYTES = 1024 * 1024  # a complaint with its text is a few kB; attachmen
 
 
 class BodySizeLimit:
-    """413 before a too-large body is read into memory (by its Content-Length, or while it streams)."""
+    """413 before a too-large body is read into memory (by its Content-Length, or while it
+    streams). `larger`: paths that take more (a raw e-mail carries its attachments)."""
 
-    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES):
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app, max_bytes: int = MAX_BODY_BYTES, larger: Mapping[str, int] | None = None):
+        self.app, self.max_bytes, self.larger = app, max_bytes, dict(larger or {})
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self.larger.get(scope.get("path", ""), self.max_bytes)
         declared = dict(scope.get("headers") or {}).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            return await self._too_large(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            return await self._too_large(send, limit)
         seen = 0
 
         async def limited_receive():
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
+            if seen > limit:
                 raise _TooLarge
             return message
 
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await self._too_large(send)
+            await self._too_large(send, limit)
 
-    async def _too_large(self, send):
+    async def _too_large(self, send, limit: int):
         response = JSONResponse(
             status_code=413,
-            content=error_body("payload_too_large", f"the request body is larger than {self.max_bytes} bytes"),
+            content=error_body("payload_too_large", f"the request body is larger than {limit} bytes"),
         )
         await response({"type": "http"}, _no_body, send)
 
@@ -299,9 +301,10 @@ FAVICON = (
 )
 
 
-def install_common_routes(app: FastAPI, service: str) -> None:
+def install_common_routes(app: FastAPI, service: str, larger_bodies: Mapping[str, int] | None = None) -> None:
     app.add_middleware(RejectNulCharacters)
-    app.add_middleware(BodySizeLimit)  # added last: runs first, before the NUL check reads a body
+    # Added last: runs first, before the NUL check reads a body.
+    app.add_middleware(BodySizeLimit, larger=larger_bodies)
     # Starlette types a handler as taking any Exception; each of these is registered for its own.
     app.add_exception_handler(RequestValidationError, _on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _on_api_error)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ import email.message
 import email.policy
 import email.utils
 import html
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -113,29 +114,41 @@ def message_id_of(message: email.message.EmailMessage) -> str | None:
     return str(message.get("Message-ID", "")).strip()[:200] or None
 
 
+def _as_given(text: str, longest: int) -> str:
+    """A field of the record as the customer's mail gave it, NULs (which no text field takes)
+    dropped and cut to what the field holds: a mail gateway cannot change what a customer sent,
+    so an e-mail refused for its form would be a complaint lost."""
+    return text.replace("\x00", "").strip()[:longest]
+
+
+MOST_ATTACHMENTS = 100  # listed in the record; the gateway keeps the message itself
+
+
 def from_email(raw: bytes | email.message.EmailMessage) -> ComplaintSubmission:
     message = read_email(raw) if isinstance(raw, bytes) else raw
     sender_name, sender_address = email.utils.parseaddr(str(message.get("From", "")))
     if "@" not in sender_address:
         raise AdapterError("From", "the message has no sender address to answer")
-    subject = str(message.get("Subject", "")).strip()
-    body = _text_of(message)
+    subject = _as_given(str(message.get("Subject", "")), 500)
+    body = _text_of(message).replace("\x00", "")
     attachments = [
         Attachment(
-            filename=part.get_filename() or "(unnamed)",
-            content_type=part.get_content_type(),
+            filename=_as_given(part.get_filename() or "", 500) or "(unnamed)",
+            content_type=part.get_content_type()[:200],
             size_bytes=len(part.get_payload(decode=True) or b""),
         )
-        for part in message.iter_attachments()
+        for part in itertools.islice(message.iter_attachments(), MOST_ATTACHMENTS)
     ]
     description = "\n\n".join(x for x in (subject, body) if x) or "(empty message)"
     return ComplaintSubmission(
         channel=Channel.email,
         customer=Customer(
-            name=sender_name or sender_address.split("@")[0], email=sender_address, preferred_channel="email"
+            name=_as_given(sender_name, 200) or sender_address.split("@")[0][:200],
+            email=sender_address,
+            preferred_channel="email",
         ),
         description=description[:10_000],
-        subject=subject[:500] or None,
+        subject=subject or None,
         attachments=attachments,
         external_ref=message_id_of(message),
     )

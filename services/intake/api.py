@@ -71,7 +71,11 @@ async def lifespan(app: FastAPI):
 
 
 app = service_app(
-    "intake", "Intake service", "Where every channel hands over a complaint, and where customers follow it.", lifespan
+    "intake",
+    "Intake service",
+    "Where every channel hands over a complaint, and where customers follow it.",
+    lifespan,
+    larger_bodies={channel_api.EMAIL_PATH: channel_api.MAX_EMAIL_BYTES},
 )
 app.include_router(channel_api.router)
 app.include_router(customer_api.router)

@@ -1,6 +1,7 @@
 """Intake's channel API: adapters submit complaints with their channel key (JSON, raw e-mail,
 call-centre events, webhooks); a repeat of the same submission answers with the first outcome."""
 
+import asyncio
 import email
 import email.message
 import email.policy
@@ -171,11 +172,16 @@ class EmailSetAside(BaseModel):
     bounced_notification: str | None = None
 
 
+EMAIL_PATH = "/v1/channels/email"
+# A customer's photos come inside the raw message; what mail services commonly send (25 MB),
+# so that no e-mail a customer could send is refused for its size.
+MAX_EMAIL_BYTES = 25 * 1024 * 1024
+
 SET_ASIDE = Counter("intake_emails_set_aside", "e-mails sent by a program, not taken as complaints", ["reason"])
 
 
 @router.post(
-    "/v1/channels/email",
+    EMAIL_PATH,
     status_code=202,
     response_model=SubmissionAccepted,
     tags=["channels"],
@@ -192,7 +198,9 @@ async def submit_email(
     goes to the complaint instead: their answer to our question, or what they wrote again. A
     program's mail (`automatic_mail`) is set aside: 200, not 202."""
     raw = await request.body()
-    message = adapted(read_email, raw)
+    # Parsing a message of many megabytes (its attachments decoded to be sized) would hold up
+    # every other request on the loop.
+    message = await asyncio.to_thread(adapted, read_email, raw)
     if reason := automatic_mail(message):
         require_channel(key, Channel.email)
         failed = failed_delivery(message)
@@ -202,7 +210,7 @@ async def submit_email(
         log.info("e-mail %s set aside: sent by a program (%s)", message_id, reason)
         aside = EmailSetAside(set_aside=reason, message_id=message_id, bounced_notification=bounced)
         return JSONResponse(aside.model_dump())
-    submission = adapted(from_email, message)
+    submission = await asyncio.to_thread(adapted, from_email, message)
     answered = await _as_reply(intake, raw, message, submission)
     if answered is not None:
         return answered

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import html
 import json
+import os
 import re
 import subprocess
 import uuid
@@ -556,6 +557,38 @@ async def test_an_oversize_body_gets_413(system, http):
     huge = new_complaint(**{"description": "x" * (2 * 1024 * 1024)})
     response = await http.post(f"{intake}/v1/complaints", json=huge, headers={"Idempotency-Key": str(uuid.uuid4())})
     assert response.status_code == 413 and response.json()["error"] == "payload_too_large"
+
+
+async def test_an_email_with_the_customers_photos_is_taken_whole(system, http):
+    """A raw e-mail carries its attachments: a customer's photos, far beyond the 1 MB a JSON
+    complaint may take, make a complaint (listed, with their sizes) and not a 413 that the
+    mail gateway could never get past; only beyond what mail services send is one refused."""
+    from email.mime.image import MIMEImage
+    from email.mime.multipart import MIMEMultipart
+    from email.mime.text import MIMEText
+
+    def mail_with_photo(size: int) -> bytes:
+        message = MIMEMultipart()
+        message["From"] = f"林晓 <lin.{uuid.uuid4().hex[:8]}@example.com>"
+        message["To"] = "care@complaints.local"
+        message["Subject"] = "收到的商品是坏的"
+        message["Message-ID"] = f"<{uuid.uuid4().hex}@mail.example.com>"
+        message.attach(MIMEText("外包装破损，屏幕碎了，照片见附件。", "plain", "utf-8"))
+        photo = MIMEImage(os.urandom(size), _subtype="jpeg")
+        photo.add_header("Content-Disposition", "attachment", filename="屏幕.jpg")
+        message.attach(photo)
+        return message.as_bytes()
+
+    intake = f"{system.settings.url_of('intake')}/v1/channels/email"
+    as_mail = {"content-type": "message/rfc822"}
+    taken = await http.post(intake, content=mail_with_photo(3 * 1024 * 1024), headers=as_mail)
+    assert taken.status_code == 202, taken.text
+    events = await eventually(lambda: _events_of(http, system, taken.json()["complaint_id"]))
+    assert events[0]["data"]["attachments"] == [
+        {"filename": "屏幕.jpg", "content_type": "image/jpeg", "size_bytes": 3 * 1024 * 1024}
+    ]
+    too_large = await http.post(intake, content=mail_with_photo(20 * 1024 * 1024), headers=as_mail)
+    assert too_large.status_code == 413 and too_large.json()["error"] == "payload_too_large"
 
 
 async def test_channel_adapters_over_http_and_redelivery_is_the_same_complaint(system, http):

@@ -244,3 +244,21 @@ def test_only_our_own_message_ids_name_a_notification():
     assert notification_of_message_id("<6cbf7bdc-bc9b-4f84-a5d8-c086aa0cdaaa@mail.example.com>") is None
     assert notification_of_message_id(f"<{'-' * 36}@complaints.notify>") is None  # the shape, not an id
     assert notification_of_message_id(f" {OURS} ") is not None
+
+
+def test_an_email_is_taken_as_the_customer_wrote_it_whatever_its_form():
+    """A mail gateway cannot change what a customer sent: NULs, a long display name or file
+    name and a great many attachments are trimmed to what the record holds, never refused."""
+    message = MIMEMultipart()
+    message["From"] = f"{Header('林' * 300, 'utf-8').encode()} <lin@example.com>"
+    message["Subject"] = "屏幕\x00碎了"
+    message.attach(MIMEText("照片\x00见附件", "plain", "utf-8"))
+    for n in range(120):
+        photo = MIMEApplication(b"jpeg", _subtype="octet-stream")
+        photo.add_header("Content-Disposition", "attachment", filename=f"{n}-{'x' * 600}.jpg")
+        message.attach(photo)
+    submission = from_email(message.as_bytes())
+    assert submission.subject == "屏幕碎了" and submission.description == "屏幕碎了\n\n照片见附件"
+    # (The standard library keeps the spaces between a long name's encoded words.)
+    assert len(submission.customer.name) == 200 and set(submission.customer.name) <= {"林", " "}
+    assert len(submission.attachments) == 100 and len(submission.attachments[0].filename) == 500
