@@ -2,9 +2,7 @@
 call-centre events, webhooks); a repeat of the same submission answers with the first outcome."""
 
 import asyncio
-import email
 import email.message
-import email.policy
 import hashlib
 import logging
 import math
@@ -197,12 +195,12 @@ async def submit_email(
     our messages (its thread, or the complaint's reply address) from that complaint's customer
     goes to the complaint instead: their answer to our question, or what they wrote again. A
     program's mail (`automatic_mail`) is set aside: 200, not 202."""
+    require_channel(key, Channel.email)  # a new complaint, an answer to one, or a program's mail
     raw = await request.body()
     # Parsing a message of many megabytes (its attachments decoded to be sized) would hold up
     # every other request on the loop.
     message = await asyncio.to_thread(adapted, read_email, raw)
     if reason := automatic_mail(message):
-        require_channel(key, Channel.email)
         failed = failed_delivery(message)
         bounced = await report_bounce(intake, failed) if failed else None
         message_id = message_id_of(message)

@@ -13,7 +13,7 @@ from opentelemetry import propagate, trace
 from pydantic import BaseModel, Field, ValidationError
 
 from services.common.erasure import ErasedCopy
-from services.common.privacy import mask_contact
+from services.common.privacy import mask_contact, scrub_text
 from services.common.service import service_app, service_database
 from services.common.service_auth import service_caller, unauthorized
 from services.common.web import ApiError
@@ -85,7 +85,9 @@ IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, ma
 def _for_view(n: Notification) -> Notification:
     if n.channel == "internal":  # staff and role addresses are not personal data of customers
         return n
-    return n.model_copy(update={"recipient_address": mask_contact(n.recipient_address)})
+    # A provider's answer often names the address it refused ("550 <li.na@…>: user unknown").
+    last_error = scrub_text(n.last_error) if n.last_error else n.last_error
+    return n.model_copy(update={"recipient_address": mask_contact(n.recipient_address), "last_error": last_error})
 
 
 @app.post(
@@ -145,7 +147,14 @@ async def delivery_attempts(notification_id: uuid.UUID) -> list[DeliveryAttempt]
     """Every attempt: channel, address (masked), outcome and the provider's answer."""
     attempts = await app.state.outbox.attempts_of(notification_id)
     return [
-        a.model_copy(update={"recipient_address": mask_contact(a.recipient_address)}) if a.channel != "internal" else a
+        a.model_copy(
+            update={
+                "recipient_address": mask_contact(a.recipient_address),
+                "answer": scrub_text(a.answer) if a.answer else a.answer,
+            }
+        )
+        if a.channel != "internal"
+        else a
         for a in attempts
     ]
 

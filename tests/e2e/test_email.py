@@ -4,6 +4,7 @@ keeping a Maildir), with the whole system on real ports."""
 import asyncio
 import uuid
 from email.message import EmailMessage
+from email.utils import parseaddr
 
 import httpx
 import pytest
@@ -307,9 +308,10 @@ Content-Type: message/delivery-status
 
 Reporting-MTA: dns; mx.example.com
 
-Final-Recipient: rfc822; {original["To"]}
+Final-Recipient: rfc822; {parseaddr(str(original["To"]))[1]}
 Action: failed
 Status: 5.2.2
+Diagnostic-Code: smtp; 552 5.2.2 <{parseaddr(str(original["To"]))[1]}>: mailbox full
 --b
 Content-Type: text/rfc822-headers
 
@@ -392,7 +394,7 @@ async def test_a_bounce_after_the_relay_took_the_message_falls_back_to_the_phone
         attempts = (await http.get(attempts_url, headers=system.headers_as("operator"))).json()
         tried = [(a["channel"], a["outcome"]) for a in attempts]
         assert tried == [("email", "sent"), ("email", "failed"), ("sms", "delivered")]
-        assert attempts[1]["answer"].startswith("bounced: 5.2.2")
+        assert attempts[1]["answer"] == "bounced: 5.2.2 smtp; 552 5.2.2 <m***@example.com>: mailbox full"  # masked
 
         again = await http.post(inbound, content=bounce, headers={"Content-Type": "message/rfc822"})
         assert again.status_code == 200 and again.json()["bounced_notification"] == notification_id

@@ -684,6 +684,14 @@ async def test_channel_keys_are_scoped_hashed_and_rate_limited(system):
             f"{intake}/v1/complaints", json={**body, "channel": "email"}, headers={**key_header, **as_hotline}
         )
         assert other_channel.status_code == 403 and other_channel.json()["fields"][0]["field"] == "channel"
+        from tests.unit.test_adapters import chinese_email  # nor an e-mail, new or an answer to one of ours
+
+        mail = await anonymous.post(
+            f"{intake}/v1/channels/email",
+            content=chinese_email(),
+            headers={**as_hotline, "content-type": "message/rfc822"},
+        )
+        assert mail.status_code == 403 and mail.json()["fields"][0]["field"] == "channel"
         ok = await anonymous.post(f"{intake}/v1/complaints", json=body, headers={**key_header, **as_hotline})
         assert ok.status_code == 202
 
