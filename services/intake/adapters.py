@@ -7,6 +7,7 @@ import email.message
 import email.policy
 import email.utils
 import html
+import html.parser
 import itertools
 import re
 from dataclasses import dataclass
@@ -35,11 +36,66 @@ def _text_of(message: email.message.EmailMessage) -> str:
         return ""
     try:
         text = part.get_content()  # decodes the transfer encoding and the charset (gbk, big5, utf-8 …)
-    except (LookupError, UnicodeDecodeError) as exc:
-        raise AdapterError("body", f"the message body cannot be decoded: {exc}") from exc
+    except (LookupError, UnicodeDecodeError):  # a charset unknown: the words still count
+        text = "\ufffd"
+    body = part.get_payload(decode=True)
+    if "\ufffd" in text and isinstance(body, bytes):  # bytes the declared charset does not hold: misnamed
+        text = _decoded_anyway(body, text)
     if part.get_content_type() == "text/html":
-        text = html.unescape(re.sub(r"<[^>]+>", " ", text))
+        return html_text(text)
     return re.sub(r"[ \t]+", " ", text).strip()
+
+
+def _decoded_anyway(body: bytes, as_declared: str) -> str:
+    """A body its declared charset does not decode: as UTF-8 or GB18030 (which holds GBK and
+    GB2312), the two a Chinese customer's mail is in, if either decodes it whole; else as it
+    was, the odd character replaced."""
+    for charset in ("utf-8", "gb18030"):
+        try:
+            return body.decode(charset)
+        except UnicodeDecodeError:
+            continue
+    return as_declared if as_declared != "\ufffd" else body.decode("utf-8", errors="replace")
+
+
+class _ReadableText(html.parser.HTMLParser):
+    """What a person reads of an HTML e-mail: not its head, style sheets or scripts, and a line
+    break where the mail program draws one."""
+
+    UNREAD = frozenset({"head", "title", "style", "script", "template"})
+    BREAKS = frozenset(
+        {"br", "p", "div", "li", "tr", "table", "ul", "ol", "blockquote", "hr", "h1", "h2", "h3", "h4", "h5", "h6"}
+    )
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.unread = 0  # how deep inside elements nobody reads
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in self.UNREAD:
+            self.unread += 1
+        elif tag in self.BREAKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.UNREAD:
+            self.unread = max(0, self.unread - 1)
+        elif tag in self.BREAKS:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.unread:
+            self.parts.append(re.sub(r"\s+", " ", data))  # a line break in HTML source is a space
+
+
+def html_text(markup: str) -> str:
+    """The text of an HTML body, one line per paragraph, a blank line at most between two."""
+    reader = _ReadableText()
+    reader.feed(markup)
+    reader.close()
+    lines = (line.replace("\xa0", " ").strip() for line in "".join(reader.parts).split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
 # A program's mail, not a person's: RFC 3834's Auto-Submitted, RFC 3464 / 8098 delivery and read

@@ -262,3 +262,31 @@ def test_an_email_is_taken_as_the_customer_wrote_it_whatever_its_form():
     # (The standard library keeps the spaces between a long name's encoded words.)
     assert len(submission.customer.name) == 200 and set(submission.customer.name) <= {"林", " "}
     assert len(submission.attachments) == 100 and len(submission.attachments[0].filename) == 500
+
+
+def raw_mail(content_type: str, body: bytes) -> bytes:
+    return (
+        f"From: 李娜 <li.na@example.com>\nSubject: order\nContent-Type: {content_type}\n"
+        "Content-Transfer-Encoding: 8bit\n\n"
+    ).encode() + body
+
+
+def test_an_html_only_email_reads_as_its_reader_sees_it():
+    """No style sheet, script or title in the complaint, and its paragraphs kept apart (the
+    classification reads these words, the handler reads the lines)."""
+    markup = (
+        "<html><head><title>Mail</title><style>p{color:red}</style></head><body>"
+        "<div>您好，</div><p>我的订单 778\n被扣了两次款。</p><p>请退款&nbsp;谢谢<br>李娜</p>"
+        "<script>track();</script></body></html>"
+    )
+    submission = from_email(raw_mail("text/html; charset=utf-8", markup.encode()))
+    assert submission.description == "order\n\n您好，\n\n我的订单 778 被扣了两次款。\n\n请退款 谢谢\n李娜"
+
+
+@pytest.mark.parametrize("declared", ["gb2312", "utf-8", "x-no-such-charset"])
+def test_a_misnamed_charset_still_gives_the_customers_words(declared):
+    """Chinese mail often names gb2312 for GBK text (镕 is GBK's, not GB2312's), or no charset
+    Python knows: the words are read as GB18030 rather than replaced or refused."""
+    body = "订单被扣两次，朱镕".encode("gb18030")
+    submission = from_email(raw_mail(f"text/plain; charset={declared}", body))
+    assert submission.description == "order\n\n订单被扣两次，朱镕"
