@@ -72,6 +72,19 @@ def test_customer_needs_a_way_to_be_reached():
         Customer(name="Li Lei", phone="call me maybe")
 
 
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("+86 (10) 1234 5678", "+86 10 1234 5678"),  # as a call-centre system writes a caller's number
+        ("138.1234.5678", "138 1234 5678"),
+        ("010-12345678", "010-12345678"),
+        ("13812341234", "13812341234"),
+    ],
+)
+def test_a_phone_number_is_taken_as_people_write_it(written, kept):
+    assert Customer(name="Li Lei", phone=written).phone == kept
+
+
 def test_reply_channel_prefers_the_customers_choice_then_email():
     both = dict(name="Li", phone="13812341234", email="li@example.com")
     assert Customer(**both).reply_channel() == ("email", "li@example.com")

@@ -70,6 +70,15 @@ class Customer(Text):
         default=None, max_length=64, description="IANA zone for the times we write them; unset: the organisation's"
     )
 
+    @field_validator("phone", mode="before")
+    @classmethod
+    def _written_as_people_write_it(cls, phone: object) -> object:
+        """Brackets and dots as people and call-centre systems write a number ("+86 (10)
+        1234.5678") separate its digits as spaces do."""
+        if isinstance(phone, str):
+            return " ".join(re.sub(r"[().]", " ", phone).split())
+        return phone
+
     @field_validator("time_zone")
     @classmethod
     def _known_zone(cls, zone: str | None) -> str | None:
