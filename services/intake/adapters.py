@@ -30,6 +30,39 @@ class AdapterError(ValueError):
 # ---------------------------------------------------------------- e-mail (RFC 822 / MIME)
 
 
+def header(message: email.message.Message, name: str, default: str = "") -> str:
+    """A header's text. The standard library parses a header when it is read, and on some
+    malformed ones its parser fails (AttributeError, IndexError …): then the header as it came,
+    for the legacy functions (`parseaddr`) to read what they can."""
+    return next(iter(headers(message, name)), default)
+
+
+def headers(message: email.message.Message, name: str) -> list[str]:
+    """Every value of a header (To, Cc …), each as `header` reads one."""
+    try:
+        return [str(value) for value in message.get_all(name, [])]
+    except Exception:  # the parser's failures on malformed input are of any kind
+        return [_unescaped(value) for key, value in message.raw_items() if key.lower() == name.lower()]
+
+
+def _unescaped(value: object) -> str:
+    """A header as it came: its 8-bit bytes (UTF-8 written without RFC 2047, as some mail
+    programs do) are kept by the parser as escapes, decoded here."""
+    text = str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return " ".join(text.split())
+
+
+def sender_of(message: email.message.Message) -> tuple[str, str]:
+    """The From's name and address; a From no parser reads (a name with an unquoted ':' or ';',
+    as some mail programs write "Beijing office: service; Li Na <li.na@…>"), by the address in
+    its angle brackets."""
+    written = header(message, "From")
+    name, address = email.utils.parseaddr(written)
+    if "@" not in address and (bracketed := re.search(r"<([^<>\s]+@[^<>\s]+)>", written)):
+        name, address = written[: bracketed.start()].strip(' "'), bracketed.group(1)
+    return name, address
+
+
 def _text_of(message: email.message.EmailMessage) -> str:
     part = message.get_body(preferencelist=("plain", "html"))
     if part is None:
@@ -113,16 +146,15 @@ def automatic_mail(message: email.message.EmailMessage) -> AutomaticMail | None:
     either starts the loop a complaint system and a mail robot can keep up between them."""
     if message.get_content_type() == "multipart/report":
         return "report"
-    submitted = str(message.get("Auto-Submitted", "")).split(";")[0].strip().lower()
+    submitted = header(message, "Auto-Submitted").split(";")[0].strip().lower()
     if submitted and submitted != "no":
         return "auto_submitted"
-    for header in _AUTO_REPLY_HEADERS:
-        if str(message.get(header, "no")).strip().lower() not in ("no", "false"):
+    for name in _AUTO_REPLY_HEADERS:
+        if header(message, name, "no").strip().lower() not in ("no", "false"):
             return "auto_reply"
-    if str(message.get("Precedence", "")).strip().lower() in _BULK_PRECEDENCE:
+    if header(message, "Precedence").strip().lower() in _BULK_PRECEDENCE:
         return "bulk"
-    sender = email.utils.parseaddr(str(message.get("From", "")))[1]
-    if sender.partition("@")[0].lower() in _MAIL_SYSTEM_SENDERS:
+    if sender_of(message)[1].partition("@")[0].lower() in _MAIL_SYSTEM_SENDERS:
         return "mail_system"
     return None
 
@@ -145,13 +177,13 @@ def failed_delivery(message: email.message.EmailMessage) -> FailedDelivery | Non
         kind, payload = part.get_content_type(), part.get_payload()
         if kind == "message/delivery-status" and isinstance(payload, list):
             for recipient in payload:  # the report's own block first, then one per recipient
-                if isinstance(recipient, email.message.Message) and recipient.get("Action", "").lower() == "failed":
-                    words = (recipient.get(name, "") for name in ("Status", "Diagnostic-Code"))
+                if isinstance(recipient, email.message.Message) and header(recipient, "Action").lower() == "failed":
+                    words = (header(recipient, name).strip() for name in ("Status", "Diagnostic-Code"))
                     failed.append(" ".join(w for w in words if w) or "failed")
         elif kind == "message/rfc822" and isinstance(payload, list):
-            original = next((m.get("Message-ID") for m in payload if isinstance(m, email.message.Message)), None)
+            original = next((header(m, "Message-ID") for m in payload if isinstance(m, email.message.Message)), None)
         elif kind == "text/rfc822-headers":
-            original = email.message_from_string(str(payload), policy=email.policy.default).get("Message-ID")
+            original = header(email.message_from_string(str(payload), policy=email.policy.default), "Message-ID")
     if not failed or not original:
         return None
     return FailedDelivery(str(original).strip(), "; ".join(failed)[:1000])
@@ -167,7 +199,7 @@ def read_email(raw: bytes) -> email.message.EmailMessage:
 
 def message_id_of(message: email.message.EmailMessage) -> str | None:
     """The sender's id of the message: a redelivery carries the same."""
-    return str(message.get("Message-ID", "")).strip()[:200] or None
+    return header(message, "Message-ID").strip()[:200] or None
 
 
 def _as_given(text: str, longest: int) -> str:
@@ -182,10 +214,10 @@ MOST_ATTACHMENTS = 100  # listed in the record; the gateway keeps the message it
 
 def from_email(raw: bytes | email.message.EmailMessage) -> ComplaintSubmission:
     message = read_email(raw) if isinstance(raw, bytes) else raw
-    sender_name, sender_address = email.utils.parseaddr(str(message.get("From", "")))
+    sender_name, sender_address = sender_of(message)
     if "@" not in sender_address:
         raise AdapterError("From", "the message has no sender address to answer")
-    subject = _as_given(str(message.get("Subject", "")), 500)
+    subject = _as_given(header(message, "Subject"), 500)
     body = _text_of(message).replace("\x00", "")
     attachments = [
         Attachment(

@@ -152,6 +152,19 @@ def adapted(convert, *args):
         raise ApiError(422, "invalid_request", f"the message cannot be read: {exc}", field="body") from exc
 
 
+def read_mail(read, *args):
+    """`adapted`, for a part of reading an e-mail: the standard library's MIME parser fails in
+    many ways of its own on malformed messages (AttributeError, IndexError …), and such a
+    message is a 422 naming the body, not a 500."""
+    try:
+        return adapted(read, *args)
+    except ApiError:
+        raise
+    except Exception as exc:
+        log.warning("an e-mail the MIME parser cannot read (%s: %s)", type(exc).__name__, exc)
+        raise ApiError(422, "invalid_request", "the message cannot be read as MIME", field="body") from exc
+
+
 RAW_EMAIL = {
     "requestBody": {
         "required": True,
@@ -199,16 +212,16 @@ async def submit_email(
     raw = await request.body()
     # Parsing a message of many megabytes (its attachments decoded to be sized) would hold up
     # every other request on the loop.
-    message = await asyncio.to_thread(adapted, read_email, raw)
-    if reason := automatic_mail(message):
-        failed = failed_delivery(message)
+    message = await asyncio.to_thread(read_mail, read_email, raw)
+    if reason := read_mail(automatic_mail, message):
+        failed = read_mail(failed_delivery, message)
         bounced = await report_bounce(intake, failed) if failed else None
         message_id = message_id_of(message)
         SET_ASIDE.labels(reason).inc()
         log.info("e-mail %s set aside: sent by a program (%s)", message_id, reason)
         aside = EmailSetAside(set_aside=reason, message_id=message_id, bounced_notification=bounced)
         return JSONResponse(aside.model_dump())
-    submission = await asyncio.to_thread(adapted, from_email, message)
+    submission = await asyncio.to_thread(read_mail, from_email, message)
     answered = await _as_reply(intake, raw, message, submission)
     if answered is not None:
         return answered

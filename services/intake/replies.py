@@ -15,6 +15,7 @@ import re
 from datetime import UTC, datetime
 
 from services.common.web import unavailable
+from services.intake.adapters import header, headers
 from services.intake.state import Intake
 from services.notify.contract import ReplyAddresses
 from services.workflow.contract import (
@@ -37,11 +38,11 @@ _QUOTE_STARTS = re.compile(
 
 def thread_of(message: email.message.EmailMessage, replies: ReplyAddresses) -> str | None:
     """The complaint an e-mail answers, by its signed thread or the signed address it was sent to."""
-    for header in ("In-Reply-To", "References"):
-        if complaint_id := replies.complaint_of_thread(str(message.get(header, ""))):
+    for name in ("In-Reply-To", "References"):
+        if complaint_id := replies.complaint_of_thread(header(message, name)):
             return complaint_id
-    for header in ("To", "Cc", "Delivered-To"):
-        for _, address in email.utils.getaddresses([str(v) for v in message.get_all(header, [])]):
+    for name in ("To", "Cc", "Delivered-To"):
+        for _, address in email.utils.getaddresses(headers(message, name)):
             if complaint_id := replies.complaint_of_address(address):
                 return complaint_id
     return None

@@ -614,6 +614,12 @@ async def test_channel_adapters_over_http_and_redelivery_is_the_same_complaint(s
 
     not_mail = await http.post(f"{intake}/v1/channels/email", content=b"hello", headers={"content-type": "text/plain"})
     assert not_mail.status_code == 422 and not_mail.json()["fields"][0]["field"] in ("From", "body")
+    from tests.unit.test_adapters import SLOPPY_FROM  # the standard library's parser raised on its From: a 500
+
+    sloppy = await http.post(
+        f"{intake}/v1/channels/email", content=SLOPPY_FROM, headers={"content-type": "message/rfc822"}
+    )
+    assert sloppy.status_code == 202, sloppy.text
 
     call = {
         "call_id": f"call-{uuid.uuid4().hex[:8]}",

@@ -20,6 +20,7 @@ from services.intake.adapters import (
     from_webhook,
     read_email,
 )
+from services.intake.replies import thread_of
 from services.notify.contract import ReplyAddresses, notification_message_id, notification_of_message_id
 from services.notify.providers import OutboundMessage
 from services.notify.smtp import mime_message
@@ -290,3 +291,19 @@ def test_a_misnamed_charset_still_gives_the_customers_words(declared):
     body = "订单被扣两次，朱镕".encode("gb18030")
     submission = from_email(raw_mail(f"text/plain; charset={declared}", body))
     assert submission.description == "order\n\n订单被扣两次，朱镕"
+
+
+SLOPPY_FROM = (
+    "From: 北京分公司: 客服; 李娜 <li.na@example.com>\nTo: Care: desk; <care@complaints.local>\nSubject: 退款\n\n请退款"
+).encode()
+
+
+def test_a_from_the_standard_librarys_parser_breaks_on_still_names_the_customer():
+    """An unquoted ':' and ';' in a name: the standard library's header parser raised
+    AttributeError on reading it (a 500 on the e-mail channel); the address in angle brackets
+    is who wrote, and the 8-bit name is read as UTF-8."""
+    message = read_email(SLOPPY_FROM)
+    assert automatic_mail(message) is None
+    submission = from_email(message)
+    assert (submission.customer.name, submission.customer.email) == ("北京分公司: 客服; 李娜", "li.na@example.com")
+    assert thread_of(message, ReplyAddresses("care+{complaint_id}@complaints.local", b"key")) is None
