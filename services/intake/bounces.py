@@ -8,7 +8,7 @@ import logging
 import httpx
 
 from services.common.web import unavailable
-from services.intake.adapters import FailedDelivery
+from services.intake.mail_adapter import FailedDelivery
 from services.intake.state import Intake
 from services.notify.contract import BOUNCES_PATH, Bounce, notification_of_message_id
 

@@ -18,20 +18,22 @@ from pydantic import BaseModel, ValidationError
 from services.common.web import ApiError
 from services.intake.adapters import (
     AdapterError,
-    AutomaticMail,
     CallCentreEvent,
     WebhookEvent,
     WebhookSource,
-    automatic_mail,
-    failed_delivery,
     from_call_centre,
-    from_email,
     from_webhook,
-    message_id_of,
-    read_email,
 )
 from services.intake.bounces import report_bounce
 from services.intake.keys import ChannelKey
+from services.intake.mail_adapter import (
+    AutomaticMail,
+    automatic_mail,
+    failed_delivery,
+    from_email,
+    message_id_of,
+    read_email,
+)
 from services.intake.replies import take_reply, thread_of
 from services.intake.state import Intake, IntakeDep
 from services.intake.submissions import ComplaintSubmission, IdempotencyConflict

@@ -15,7 +15,7 @@ import re
 from datetime import UTC, datetime
 
 from services.common.web import unavailable
-from services.intake.adapters import header, headers
+from services.intake.mail_adapter import header, headers
 from services.intake.state import Intake
 from services.notify.contract import ReplyAddresses
 from services.workflow.contract import (

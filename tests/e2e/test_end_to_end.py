@@ -592,7 +592,7 @@ async def test_an_email_with_the_customers_photos_is_taken_whole(system, http):
 
 
 async def test_channel_adapters_over_http_and_redelivery_is_the_same_complaint(system, http):
-    from tests.unit.test_adapters import chinese_email
+    from tests.unit.test_mail_adapter import chinese_email
 
     intake = system.settings.url_of("intake")
     # A sender of its own: the same customer about the same matter would join their open complaint.
@@ -614,7 +614,7 @@ async def test_channel_adapters_over_http_and_redelivery_is_the_same_complaint(s
 
     not_mail = await http.post(f"{intake}/v1/channels/email", content=b"hello", headers={"content-type": "text/plain"})
     assert not_mail.status_code == 422 and not_mail.json()["fields"][0]["field"] in ("From", "body")
-    from tests.unit.test_adapters import SLOPPY_FROM  # the standard library's parser raised on its From: a 500
+    from tests.unit.test_mail_adapter import SLOPPY_FROM  # the standard library's parser raised on its From: a 500
 
     sloppy = await http.post(
         f"{intake}/v1/channels/email", content=SLOPPY_FROM, headers={"content-type": "message/rfc822"}
@@ -690,7 +690,7 @@ async def test_channel_keys_are_scoped_hashed_and_rate_limited(system):
             f"{intake}/v1/complaints", json={**body, "channel": "email"}, headers={**key_header, **as_hotline}
         )
         assert other_channel.status_code == 403 and other_channel.json()["fields"][0]["field"] == "channel"
-        from tests.unit.test_adapters import chinese_email  # nor an e-mail, new or an answer to one of ours
+        from tests.unit.test_mail_adapter import chinese_email  # nor an e-mail, new or an answer to one of ours
 
         mail = await anonymous.post(
             f"{intake}/v1/channels/email",
