@@ -134,47 +134,57 @@ async def _one(system, complaint_id: str, subject_part: str) -> EmailMessage | N
     return found[0] if found else None
 
 
+async def submit_with_a_phone_too(system, http: httpx.AsyncClient, email: str, name: str, description: str) -> str:
+    """A complaint whose customer prefers e-mail and gave a phone as well: where a message
+    that fails for good by e-mail goes next. Its id."""
+    sent = await http.post(
+        f"{system.settings.url_of('intake')}/v1/complaints",
+        headers={"Idempotency-Key": uuid.uuid4().hex},
+        json={
+            "channel": "hotline",
+            "description": description,
+            "customer": {"name": name, "email": email, "phone": "13912345678", "preferred_channel": "email"},
+        },
+    )
+    assert sent.status_code == 202, sent.text
+    return sent.json()["complaint_id"]
+
+
+async def receipt_delivered_by_sms(http: httpx.AsyncClient, system, complaint_id: str) -> dict | None:
+    """The complaint's receipt as notify keeps it, once it has reached the phone."""
+    items = await notifications_of(http, system, complaint_id)
+    receipt = next((n for n in items if n["template"] in RECEIPTS), None)
+    return receipt if receipt and receipt["channel"] == "sms" and receipt["status"] == "delivered" else None
+
+
+async def attempts_of(http: httpx.AsyncClient, system, notification_id: str) -> list[dict]:
+    url = f"{system.settings.url_of('notify')}/v1/notifications/{notification_id}/attempts"
+    return (await http.get(url, headers=system.headers_as("operator"))).json()
+
+
+async def asked_a_question(system, http: httpx.AsyncClient) -> tuple[str, str, str, dict, EmailMessage]:
+    """A complaint by e-mail whose handler asked the customer a question: its id, the
+    customer's address, its staff URL, a manager's headers and the question's e-mail."""
+    complaint_id, address = await submit(system, http)
+    staff = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
+    as_manager = await system.staff_headers("wang.fang")
+    await routed(http, staff, as_manager)
+    assert (await http.post(f"{staff}/acknowledge", headers=as_manager)).status_code == 200
+    asked = await http.post(f"{staff}/request-info", headers=as_manager, json={"question": "哪一个订单？"})
+    assert asked.status_code == 200 and asked.json()["stage"] == "waiting_on_customer"
+    question = await eventually(lambda: _one(system, complaint_id, "需要您补充信息"))
+    return complaint_id, address, staff, as_manager, question
+
+
 async def test_a_bounced_address_falls_back_to_the_phone_and_staff_see_every_attempt(system):
     assert system.mail is not None
     system.mail.handler.refuse = lambda address: address.startswith("gone.")
     async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
-        n = uuid.uuid4().hex[:8]
-        sent = await http.post(
-            f"{system.settings.url_of('intake')}/v1/complaints",
-            headers={"Idempotency-Key": n},
-            json={
-                "channel": "hotline",
-                "description": "charged twice for my order",
-                "customer": {
-                    "name": "Li Wei",
-                    "email": f"gone.{n}@example.com",
-                    "phone": "13912345678",
-                    "preferred_channel": "email",
-                },
-            },
-        )
-        complaint_id = sent.json()["complaint_id"]
-        notify = system.settings.url_of("notify")
-
-        async def receipt_by_sms():
-            items = (
-                await http.get(
-                    f"{notify}/v1/notifications",
-                    params={"complaint_id": complaint_id},
-                    headers=system.headers_as("operator"),
-                )
-            ).json()
-            receipt = next((n for n in items if n["template"] in RECEIPTS), None)
-            return receipt if receipt and receipt["channel"] == "sms" and receipt["status"] == "delivered" else None
-
-        receipt = await eventually(receipt_by_sms)
+        email = f"gone.{uuid.uuid4().hex[:8]}@example.com"
+        complaint_id = await submit_with_a_phone_too(system, http, email, "Li Wei", "charged twice for my order")
+        receipt = await eventually(lambda: receipt_delivered_by_sms(http, system, complaint_id))
         assert receipt["subject"].startswith(f"We have received your complaint {complaint_id}")  # English, as written
-        attempts = (
-            await http.get(
-                f"{notify}/v1/notifications/{receipt['notification_id']}/attempts",
-                headers=system.headers_as("operator"),
-            )
-        ).json()
+        attempts = await attempts_of(http, system, receipt["notification_id"])
         assert [(a["channel"], a["outcome"]) for a in attempts] == [("email", "failed"), ("sms", "delivered")]
         assert "550" in attempts[0]["answer"] and attempts[0]["recipient_address"].startswith("g***@")
 
@@ -224,14 +234,7 @@ def reply_to(original: EmailMessage, sender: str, text: str) -> bytes:
 
 async def test_an_email_answer_goes_to_its_complaint_once(system):
     async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
-        complaint_id, address = await submit(system, http)
-        staff = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
-        as_manager = await system.staff_headers("wang.fang")
-        await routed(http, staff, as_manager)
-        assert (await http.post(f"{staff}/acknowledge", headers=as_manager)).status_code == 200
-        asked = await http.post(f"{staff}/request-info", headers=as_manager, json={"question": "哪一个订单？"})
-        assert asked.status_code == 200 and asked.json()["stage"] == "waiting_on_customer"
-        question = await eventually(lambda: _one(system, complaint_id, "需要您补充信息"))
+        complaint_id, address, staff, as_manager, question = await asked_a_question(system, http)
 
         inbound = f"{system.settings.url_of('intake')}/v1/channels/email"
         answer = reply_to(question, address, "订单号 778")
@@ -326,14 +329,7 @@ async def test_an_auto_reply_or_a_bounce_is_neither_the_customers_answer_nor_a_c
     would otherwise be taken as the customer's answer to our question (and stop its wait), and
     a bounce would start a complaint whose receipt bounces in turn."""
     async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
-        complaint_id, address = await submit(system, http)
-        staff = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
-        as_manager = await system.staff_headers("wang.fang")
-        await routed(http, staff, as_manager)
-        assert (await http.post(f"{staff}/acknowledge", headers=as_manager)).status_code == 200
-        asked = await http.post(f"{staff}/request-info", headers=as_manager, json={"question": "哪一个订单？"})
-        assert asked.status_code == 200
-        question = await eventually(lambda: _one(system, complaint_id, "需要您补充信息"))
+        complaint_id, address, staff, as_manager, question = await asked_a_question(system, http)
         assert question["Auto-Submitted"] == "auto-generated" and question["X-Auto-Response-Suppress"] == "All"
 
         inbound = f"{system.settings.url_of('intake')}/v1/channels/email"
@@ -359,22 +355,8 @@ async def test_a_bounce_after_the_relay_took_the_message_falls_back_to_the_phone
     case with a relay: the bounce, on the e-mail channel, fails the message for good and the
     customer's phone is tried; the same bounce delivered again moves nothing further."""
     async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
-        n = uuid.uuid4().hex[:8]
-        sent = await http.post(
-            f"{system.settings.url_of('intake')}/v1/complaints",
-            headers={"Idempotency-Key": n},
-            json={
-                "channel": "hotline",
-                "description": "订单被重复扣款，请退款",
-                "customer": {
-                    "name": "李伟",
-                    "email": f"moved.{n}@example.com",
-                    "phone": "13912345678",
-                    "preferred_channel": "email",
-                },
-            },
-        )
-        complaint_id = sent.json()["complaint_id"]
+        email = f"moved.{uuid.uuid4().hex[:8]}@example.com"
+        complaint_id = await submit_with_a_phone_too(system, http, email, "李伟", "订单被重复扣款，请退款")
         receipt_mail = await eventually(lambda: _receipt(system, complaint_id))
         notification_id = receipt_mail["Message-ID"].strip("<>").split("@")[0]
 
@@ -384,21 +366,16 @@ async def test_a_bounce_after_the_relay_took_the_message_falls_back_to_the_phone
         assert told.status_code == 200, told.text
         assert told.json()["set_aside"] == "report" and told.json()["bounced_notification"] == notification_id
 
-        async def receipt_by_sms():
-            items = await notifications_of(http, system, complaint_id)
-            receipt = next(n for n in items if n["notification_id"] == notification_id)
-            return receipt if receipt["channel"] == "sms" and receipt["status"] == "delivered" else None
-
-        await eventually(receipt_by_sms)
-        attempts_url = f"{system.settings.url_of('notify')}/v1/notifications/{notification_id}/attempts"
-        attempts = (await http.get(attempts_url, headers=system.headers_as("operator"))).json()
+        receipt = await eventually(lambda: receipt_delivered_by_sms(http, system, complaint_id))
+        assert receipt["notification_id"] == notification_id
+        attempts = await attempts_of(http, system, notification_id)
         tried = [(a["channel"], a["outcome"]) for a in attempts]
         assert tried == [("email", "sent"), ("email", "failed"), ("sms", "delivered")]
         assert attempts[1]["answer"] == "bounced: 5.2.2 smtp; 552 5.2.2 <m***@example.com>: mailbox full"  # masked
 
         again = await http.post(inbound, content=bounce, headers={"Content-Type": "message/rfc822"})
         assert again.status_code == 200 and again.json()["bounced_notification"] == notification_id
-        attempts = (await http.get(attempts_url, headers=system.headers_as("operator"))).json()
+        attempts = await attempts_of(http, system, notification_id)
         assert [(a["channel"], a["outcome"]) for a in attempts] == tried  # the text message is not failed by it
 
     # Only intake reports bounces to notify.
