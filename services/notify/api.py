@@ -25,10 +25,12 @@ from services.notify.contract import (
     BOUNCES_PATH,
     ERASE_PATH,
     NOTIFICATIONS_PATH,
+    UNDELIVERED_PATH,
     BatchAcceptance,
     Bounce,
     NotificationBatch,
     NotificationRequest,
+    Undelivered,
 )
 from services.notify.outbox import (
     DeliveryAttempt,
@@ -78,6 +80,9 @@ app.include_router(mailbox_page.router)
 # page (intake) and the SRE read them back.
 SENDERS = [Depends(service_caller("workflow", "intake", "reporting"))]
 READERS = [Depends(service_caller("workflow", "intake", "operator"))]
+
+# The workflow service tells a complaint of its customer's undelivered messages.
+TELLS = [Depends(service_caller("workflow"))]
 
 IdempotencyKey = Annotated[str, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
 
@@ -189,6 +194,22 @@ async def erase(complaint_id: Annotated[str, PathParam(max_length=64, pattern=r"
     """Erase a complaint's customer from its messages (the workflow service runs the erasure)."""
     rows = await app.state.outbox.erase_complaint(complaint_id)
     return ErasedCopy(store="notify", complaint_id=complaint_id, rows=rows)
+
+
+@app.get(UNDELIVERED_PATH, response_model=list[Undelivered], tags=["undelivered"], dependencies=TELLS)
+async def undelivered(limit: Annotated[int, Query(ge=1, le=500)] = 100) -> list[Undelivered]:
+    """Customers' messages given up with no address left (dead letters) whose complaint has not
+    been told yet, oldest first: the workflow service tells each complaint's handler."""
+    return await app.state.outbox.undelivered(limit)
+
+
+@app.post(f"{UNDELIVERED_PATH}/{{notification_id}}/told", status_code=204, tags=["undelivered"], dependencies=TELLS)
+async def undelivered_told(
+    notification_id: uuid.UUID, attempts_logged: Annotated[int, Query(ge=0, le=1_000_000)]
+) -> None:
+    """Its complaint knows of this failure (as read with `attempts_logged`). Saying so again, or
+    after an operator's retry moved the message on, changes nothing."""
+    await app.state.outbox.told(notification_id, attempts_logged)
 
 
 @app.post(

@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import re
 import uuid
+from datetime import datetime
 from email.utils import parseaddr
 from typing import Literal
 
@@ -123,6 +124,25 @@ class Bounce(BaseModel):
 
     notification_id: uuid.UUID
     answer: str = Field(min_length=1, max_length=1000, description="the report's status and the server's words")
+
+
+UNDELIVERED_PATH = "/v1/undelivered"
+
+
+class Undelivered(BaseModel):
+    """A message to a customer that notify gave up on, with no address of theirs left to try
+    (a dead letter): its complaint's handler must reach the customer another way. The workflow
+    service reads these and says when it has told the complaint (`UNDELIVERED_PATH/{id}/told`)."""
+
+    notification_id: uuid.UUID
+    complaint_id: str
+    template: str
+    channel: str = Field(description="the last channel tried")
+    reason: str = Field(description="the provider's last answer, contact data masked")
+    failed_at: datetime
+    # Every attempt logged so far, across an operator's retries: names this failure apart from
+    # the next one after a retry, so each is told once.
+    attempts_logged: int
 
 
 BATCH_PATH = "/v1/notifications/batch"

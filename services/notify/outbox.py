@@ -16,7 +16,16 @@ from prometheus_client import Gauge
 from pydantic import BaseModel, computed_field
 
 from services.common.erasure import ERASED
-from services.notify.contract import Acceptance, Audience, KeyedNotificationRequest, NotificationRequest, audience_of
+from services.common.privacy import scrub_text
+from services.notify.contract import (
+    STAFF_EMAIL_TEMPLATES,
+    Acceptance,
+    Audience,
+    KeyedNotificationRequest,
+    NotificationRequest,
+    Undelivered,
+    audience_of,
+)
 from services.notify.providers import DeliveryFailed, OutboundMessage, Provider
 from services.notify.rendering import TemplateProblem, render
 from services.notify.staff_words import StaffWords
@@ -221,12 +230,43 @@ class Outbox:
     async def retry(self, notification_id: uuid.UUID) -> Notification | None:
         """A dead letter back in the queue (an operator fixed the address or the provider)."""
         await self.pool.execute(
-            """UPDATE notify.notifications SET status = 'pending', next_attempt_at = now(), attempts = 0
+            """UPDATE notify.notifications SET status = 'pending', next_attempt_at = now(), attempts = 0,
+                   complaint_told_at = NULL
                WHERE id = $1 AND status = 'failed'""",
             notification_id,
         )
         self.wake.set()
         return await self.get(notification_id)
+
+    async def undelivered(self, limit: int) -> list[Undelivered]:
+        """Customers' dead letters whose complaint has not been told yet, oldest first."""
+        staff_only = sorted(STAFF_EMAIL_TEMPLATES)
+        rows = await self.pool.fetch(
+            """SELECT n.id AS notification_id, n.complaint_id, n.template, n.channel,
+                      coalesce(n.last_error, 'given up') AS reason, tried.failed_at, tried.attempts_logged
+               FROM notify.notifications n,
+                    LATERAL (SELECT count(*) AS attempts_logged, coalesce(max(at), n.created_at) AS failed_at
+                             FROM notify.delivery_attempts WHERE notification_id = n.id) tried
+               WHERE n.status = 'failed' AND n.complaint_told_at IS NULL AND n.complaint_id IS NOT NULL
+                 AND n.channel <> 'internal' AND NOT n.template = ANY($2::text[])
+               ORDER BY n.created_at LIMIT $1""",
+            limit,
+            staff_only,
+        )
+        return [Undelivered(**{**dict(r), "reason": scrub_text(r["reason"])}) for r in rows]
+
+    async def told(self, notification_id: uuid.UUID, attempts_logged: int) -> bool:
+        """The complaint knows of this failure; False when the message has moved since it was
+        read (an operator's retry: its next failure is told of its own)."""
+        done = await self.pool.fetchval(
+            """UPDATE notify.notifications SET complaint_told_at = now()
+               WHERE id = $1 AND status = 'failed'
+                 AND (SELECT count(*) FROM notify.delivery_attempts WHERE notification_id = $1) = $2
+               RETURNING true""",
+            notification_id,
+            attempts_logged,
+        )
+        return bool(done)
 
     async def record_receipt(
         self, notification_id: uuid.UUID, delivered: bool, answer: str, *, channel: str | None = None

@@ -285,6 +285,43 @@ async def test_a_message_no_address_takes_is_a_dead_letter_an_operator_can_retry
     assert (await outbox.retry(retried.notification_id)).status == "pending"
 
 
+async def test_a_customers_dead_letter_is_listed_for_its_complaint_until_told_once_per_failure(outbox):
+    refusing = Refusing(permanent_on="email")
+    dead, _ = await outbox.accept("k-dead", receipt([]))
+    delivered, _ = await outbox.accept("k-fine", receipt([Address(channel="sms", address="13912345678")]))
+    staff = receipt([]).model_copy(update={"channel": "internal", "recipient_address": "staff:zhou.ting"})
+    staff_alert, _ = await outbox.accept("k-staff", staff)
+    await outbox.pool.execute(
+        "UPDATE notify.notifications SET status = 'failed' WHERE id = $1", staff_alert.notification_id
+    )
+    while await outbox.deliver_due(refusing):
+        pass
+
+    (listed,) = await outbox.undelivered(limit=10)
+    assert (listed.notification_id, listed.complaint_id, listed.template) == (dead.notification_id, "C-1", "received")
+    assert listed.channel == "email" and "550" in listed.reason and listed.attempts_logged == 1
+    assert not await outbox.told(dead.notification_id, attempts_logged=0)  # not the failure that was read
+    assert await outbox.told(dead.notification_id, attempts_logged=1)
+    assert await outbox.undelivered(limit=10) == []
+
+    await outbox.retry(dead.notification_id)  # an operator's retry, failing again: a new failure to tell
+    while await outbox.deliver_due(refusing):
+        pass
+    (again,) = await outbox.undelivered(limit=10)
+    assert again.notification_id == dead.notification_id and again.attempts_logged == 2
+
+
+async def test_a_dead_letters_reason_names_no_customer_address(outbox):
+    class NamingTheAddress(Refusing):
+        async def deliver(self, message: OutboundMessage) -> Delivery:
+            raise DeliveryFailed(f"550 <{message.recipient_address}>: user unknown", permanent=True)
+
+    await outbox.accept("k-named", receipt([]))
+    await outbox.deliver_due(NamingTheAddress())
+    (listed,) = await outbox.undelivered(limit=10)
+    assert "li@example.com" not in listed.reason and "user unknown" in listed.reason
+
+
 async def test_retries_back_off_with_jitter(outbox):
     await outbox.accept("k-4", receipt([]))
     delays = []
