@@ -55,6 +55,7 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "answer_survey": ("答复满意度回访", "answer survey"),
         "record_follow_up": ("记录二次回访", "record follow up"),
         "reopen": ("重开", "reopen"),
+        "customer_not_reached": ("记录客户未收到消息", "customer not reached"),
     },
     "target": {
         "first_response": ("首次响应", "first response"),
@@ -164,6 +165,7 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "compensation_approval": ("补偿待审批", "compensation to approve"),
         "compensation_decided": ("补偿审批结果", "compensation decided"),
         "customer_wrote_again": ("客户再次来信", "customer wrote again"),
+        "customer_not_reached": ("客户未收到消息", "customer not reached"),
         "complaint_reopened": ("投诉重新打开", "complaint reopened"),
         "alert_email": ("提醒邮件", "alerts by e-mail"),
         "follow_up_needed": ("需二次回访", "second follow-up needed"),
@@ -198,6 +200,7 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "PolicyApplied": ("改用时限政策", "Policy applied"),
         "RepeatLinked": ("合并重复投诉", "Repeat linked"),
         "BatchLinked": ("归入批量事件", "Batch linked"),
+        "CustomerNotReached": ("客户未收到消息", "Customer not reached"),
         "SlaWarning": ("时限预警", "Deadline warning"),
         "ProgressReminder": ("进度提醒", "Progress reminder"),
         "SlaBreached": ("超时", "Deadline breached"),
@@ -245,6 +248,7 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "status": ("状态", "status"),
         "channel": ("渠道", "channel"),
         "liaison": ("业务联络人", "liaison"),
+        "template": ("消息", "which message"),
     },
 }
 
@@ -259,6 +263,7 @@ FIELD_VALUES = {
     "status": "compensation_status",
     "approved": "decision",
     "channel": "channel",
+    "template": "template",
 }
 
 

@@ -234,6 +234,16 @@ class RepeatLinked(DomainEvent):
     count: int = 0
 
 
+class CustomerNotReached(DomainEvent):
+    """A message to the customer failed for good on every address (notify's dead letter)."""
+
+    notification_id: str | None = None
+    template: str | None = None
+    channel: str | None = None
+    reason: str | None = None
+    failed_at: datetime | None = None
+
+
 class BatchLinked(DomainEvent):
     batch_id: str | None = None
     cause: str | None = None
@@ -365,6 +375,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         PolicyApplied,
         RepeatLinked,
         BatchLinked,
+        CustomerNotReached,
         SlaWarning,
         ProgressReminder,
         SlaBreached,

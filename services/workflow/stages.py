@@ -34,6 +34,7 @@ class Action(StrEnum):
     answer_survey = "answer_survey"
     record_follow_up = "record_follow_up"
     reopen = "reopen"
+    customer_not_reached = "customer_not_reached"
 
 
 _HANDLING = {Stage.assigned, Stage.acknowledged, Stage.waiting_on_customer}
@@ -66,6 +67,8 @@ ALLOWED_IN: dict[Action, set[Stage]] = {
     Action.answer_survey: {Stage.awaiting_survey},
     Action.record_follow_up: {Stage.second_follow_up},
     Action.reopen: set(REOPENABLE),
+    # Until it closes: the handler can still call the customer about the survey or the result.
+    Action.customer_not_reached: set(Stage) - {Stage.closed},
 }
 
 

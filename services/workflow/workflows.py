@@ -69,6 +69,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         SurveyAnswer,
         TransferAction,
+        UndeliveredMessage,
         static_summary,
     )
     from services.workflow.contract.names import STATUS_QUERY, WORKFLOW_TYPE, superiors_of
@@ -1186,6 +1187,39 @@ class ComplaintWorkflow(OlderGenerations):
     @link_batch.validator
     def _validate_link_batch(self, link: BatchLink) -> None:
         ensure_allowed(self.view.stage, Action.link_batch)
+
+    @workflow.update
+    async def customer_not_reached(self, failure: UndeliveredMessage) -> ComplaintView:
+        """A message reached the customer on no address of theirs (notify gave up on it): whoever
+        has the complaint reaches them another way. A question they never received does not keep
+        the clock paused, for an answer that cannot come."""
+        await self._until_routed()
+        self.view.not_reached.append(failure)
+        steps: list[events.DomainEvent] = [
+            events.CustomerNotReached(
+                notification_id=failure.notification_id,
+                template=failure.template,
+                channel=failure.channel,
+                reason=failure.reason,
+                failed_at=failure.failed_at,
+            )
+        ]
+        if failure.template == "info_request" and self.view.stage == Stage.waiting_on_customer:
+            self.view.stage = Stage.acknowledged
+            paused_for = self._resume_clock()
+            steps.append(events.ClockResumed(paused_seconds=paused_for.total_seconds(), deadlines=self._deadlines()))
+        alert = self._to_staff(
+            "customer_not_reached",
+            "owner",
+            {"message": failure.template, "channel": failure.channel, "reason": failure.reason},
+            key=f"not-reached/{failure.notification_id}/{failure.attempts_logged}",
+        )
+        await self._record(*steps, messages=[alert])
+        return self.view
+
+    @customer_not_reached.validator
+    def _validate_customer_not_reached(self, failure: UndeliveredMessage) -> None:
+        ensure_allowed(self.view.stage, Action.customer_not_reached)
 
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> ComplaintView:

@@ -155,6 +155,7 @@ STAFF_TEMPLATES = {
         "tier": 2,
     },
     "customer_wrote_again": {"message": "still waiting", "count": 2, "tier": 2},
+    "customer_not_reached": {"message": "feedback", "channel": "email", "reason": "550 user unknown", "tier": 2},
     "follow_up_needed": {
         "survey": {"satisfaction_result": 2, "satisfaction_speed": 1, "suggestion": "faster"},
         "tier": 2,

@@ -40,12 +40,14 @@ from services.workflow.contract import (
     PlanAction,
     ReopenAction,
     RepeatSubmission,
+    RequestInfoAction,
     Resolution,
     ResolveAction,
     StaffAction,
     Stage,
     SurveyAnswer,
     TransferAction,
+    UndeliveredMessage,
     complaint_id_from_workflow_id,
 )
 from services.workflow.eventstore import EventStore
@@ -375,6 +377,35 @@ async def consultation_late(env: WorkflowEnvironment) -> WorkflowHandle:
     return handle
 
 
+async def customer_not_reached(env: WorkflowEnvironment) -> WorkflowHandle:
+    """The customer's only address stops working: the handler's question never arrives, so the
+    clock runs again and the handler is told; then the written result never arrives either,
+    and the handler is told again while the survey waits and expires."""
+    handle = await start(env.client, a_complaint(await skip_to(env, 2, time(10, 0))))
+    await wait_for_event(handle, "Assigned")
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
+    await drive(handle).request_info(RequestInfoAction(staff_id="agent-2", question="Which card was charged?"))
+    await env.sleep(timedelta(minutes=20))
+    await drive(handle).customer_not_reached(undelivered("info_request", await env.get_current_time()))
+    await drive(handle).resolve(ResolveAction(staff_id="agent-2", resolution=RESOLUTION))
+    await wait_for_event(handle, "SurveyRequested")
+    await drive(handle).customer_not_reached(undelivered("feedback", await env.get_current_time()))
+    await handle.result()
+    return handle
+
+
+def undelivered(template: str, at: datetime) -> UndeliveredMessage:
+    """Notify's report that a message failed on every address the customer gave."""
+    return UndeliveredMessage(
+        notification_id=f"n-{template}",
+        template=template,
+        channel="email",
+        reason="550 5.1.1 <w***@example.com>: no such mailbox",
+        failed_at=at,
+        attempts_logged=1,
+    )
+
+
 SCENARIOS = {
     "happy_path": happy_path,
     "survey_given_up": survey_given_up,
@@ -386,6 +417,7 @@ SCENARIOS = {
     "reopened": reopened,
     "consulted": consulted,
     "consultation_late": consultation_late,
+    "customer_not_reached": customer_not_reached,
 }
 # Histories are saved per generation of the workflow: each generation's stay, so complaints
 # started under any of them keep replaying. A new generation = a new `workflow.patched` id, or
@@ -402,8 +434,9 @@ SCENARIOS = {
 # consultation-deadline-v1: policy v4's consultation_answer, a deadline older policies never set;
 # follow-up-in-writing-v1: the second follow-up's outcome is written to the customer;
 # customer-breaches-v1: a target between departments, missed, does not make the complaint breached;
-# approvals-internal-v1: nor does an approval given late, and the view lists what staff owed each other).
-GENERATION = "approvals-internal-v1"
+# approvals-internal-v1: nor does an approval given late, and the view lists what staff owed each other;
+# customer-not-reached-v1: notify's dead letters told to the complaint, a new Update older histories never call).
+GENERATION = "customer-not-reached-v1"
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

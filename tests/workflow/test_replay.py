@@ -42,6 +42,7 @@ def test_histories_of_every_generation_are_saved():
         "follow-up-in-writing-v1",
         "customer-breaches-v1",
         "approvals-internal-v1",
+        "customer-not-reached-v1",
     ):
         assert {f"{generation}__happy_path", f"{generation}__survey_given_up"} <= stems
     assert {"policy-local-v1__queried_during_first_task", "message-outbox-v1__queried_during_first_task"} <= stems

@@ -19,6 +19,7 @@ from services.workflow.contract import (
     ActionRefused,
     ApplyPolicyAction,
     CompensationAction,
+    ComplaintClosed,
     CustomerReply,
     DecisionAction,
     DeclineTransferAction,
@@ -30,6 +31,7 @@ from services.workflow.contract import (
     RetierAction,
     StaffAction,
     TransferAction,
+    UndeliveredMessage,
 )
 from services.workflow.workflows import RE_AIM_AFTER
 from tests.workflow import scenarios
@@ -372,6 +374,68 @@ async def test_waiting_on_the_customer_pauses_the_clock_and_shifts_the_deadline(
     assert [n.template for n in told][:4] == ["received", "acknowledged", "info_request", "solution_plan"]
     assert told[3].variables["plan"] == "A new heater is delivered today"
     await finish(handle)
+
+
+def _undelivered(template: str, at: datetime, attempts_logged: int = 2) -> UndeliveredMessage:
+    """Notify's report that a message failed on every address (e-mail, then SMS)."""
+    return UndeliveredMessage(
+        notification_id=f"n-{template}",
+        template=template,
+        channel="sms",
+        reason="550 user unknown; then: invalid number",
+        failed_at=at,
+        attempts_logged=attempts_logged,
+    )
+
+
+async def test_a_question_the_customer_never_received_does_not_keep_the_clock_paused(env, store, alerts):
+    received = await skip_to(env, WEDNESDAY, time(10, 0))
+    handle = await start(env.client, a_complaint(received, URGENT))
+    await wait_for_event(handle, "Assigned")
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-1"))
+    await drive(handle).request_info(RequestInfoAction(staff_id="agent-1", question="Which store was it?"))
+    await advance(env, handle, timedelta(minutes=30))
+    failure = _undelivered("info_request", received + timedelta(minutes=30))
+    resumed = await drive(handle).customer_not_reached(failure)
+    assert resumed.stage == "acknowledged" and resumed.not_reached == [failure]
+    assert scenarios.on_plan(resumed.deadlines["solution_plan"], received + timedelta(hours=2, minutes=30))
+    again = await drive(handle).customer_not_reached(failure)  # the same report again: told once
+    assert again.not_reached == [failure]
+
+    rows = timeline(await events_of(store, handle), received)
+    assert rows[len(RECEIVED) :] == [
+        ("0:00:00", "Acknowledged", ""),
+        ("0:00:00", "InfoRequested", ""),
+        ("0:00:00", "ClockPaused", ""),
+        ("0:30:00", "CustomerNotReached", ""),
+        ("0:30:00", "ClockResumed", ""),
+    ]
+    told = [n for n in await alerts.of(handle.id.removeprefix("complaint-")) if n.template == "customer_not_reached"]
+    assert [(n.recipient_address, n.variables["message"]) for n in told] == [("staff:agent-1", "info_request")]
+    await finish(handle)
+
+
+async def test_a_written_result_the_customer_never_received_is_the_owners_to_deliver(env, store, alerts):
+    """Feedback given up on every address: the complaint goes on to its survey, its owner is told
+    (twice when an operator's retry failed again), and the clock is not touched."""
+    received = await skip_to(env, WEDNESDAY, time(10, 0))
+    handle = await start(env.client, a_complaint(received, URGENT))
+    await wait_for_event(handle, "Assigned")
+    await drive(handle).acknowledge(StaffAction(staff_id="agent-1"))
+    await drive(handle).resolve(ResolveAction(staff_id="agent-1", resolution=scenarios.RESOLUTION))
+    await wait_for_event(handle, "SurveyRequested")
+    first = _undelivered("feedback", received)
+    after_a_retry = first.model_copy(update={"attempts_logged": 4})
+    await drive(handle).customer_not_reached(first)
+    view = await drive(handle).customer_not_reached(after_a_retry)
+    assert view.stage == "awaiting_survey" and view.not_reached == [first, after_a_retry]
+    types = [e.type for e in await events_of(store, handle)]
+    assert types.count("CustomerNotReached") == 2 and "ClockResumed" not in types
+    told = [n for n in await alerts.of(handle.id.removeprefix("complaint-")) if n.template == "customer_not_reached"]
+    assert [n.recipient_address for n in told] == ["staff:agent-1", "staff:agent-1"]
+    await handle.terminate("test over")
+    with pytest.raises(ComplaintClosed):
+        await drive(handle).customer_not_reached(_undelivered("survey_request", received))
 
 
 async def test_retiering_recomputes_the_running_deadlines(env, store, alerts):

@@ -43,6 +43,7 @@ from services.workflow.contract.actions import (
     SurveyAnswer,
     TransferAction,
     TransferBody,
+    UndeliveredMessage,
 )
 from services.workflow.contract.client import (
     LIVE_VIEW_WAIT,
@@ -140,6 +141,7 @@ __all__ = [
     "ComplaintType",
     "ComplaintView",
     "Customer",
+    "UndeliveredMessage",
     "CustomerReply",
     "Difficulty",
     "EngineUnavailable",

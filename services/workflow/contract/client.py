@@ -52,6 +52,7 @@ from services.workflow.contract.actions import (
     StaffAction,
     SurveyAnswer,
     TransferAction,
+    UndeliveredMessage,
 )
 from services.workflow.contract.names import (
     STATUS_QUERY,
@@ -367,6 +368,12 @@ class ComplaintClient:
         return await self._update(
             complaint_id, "link_batch", link, update_id=f"batch-{link.batch_id}", rpc_timeout=rpc_timeout
         )
+
+    # What notify could not deliver: each failure is one Update id, told once however often it is sent.
+
+    async def customer_not_reached(self, complaint_id: str, failure: UndeliveredMessage) -> ComplaintView:
+        update_id = f"not-reached-{failure.notification_id}-{failure.attempts_logged}"
+        return await self._update(complaint_id, "customer_not_reached", failure, update_id=update_id)
 
     async def _update(
         self,

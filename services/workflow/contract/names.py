@@ -27,6 +27,7 @@ from services.workflow.contract.actions import (
     StaffAction,
     SurveyAnswer,
     TransferAction,
+    UndeliveredMessage,
 )
 from services.workflow.contract.record import ComplaintInput
 
@@ -66,6 +67,7 @@ UPDATES: dict[str, type] = {
     "reopen": ReopenAction,
     "link_repeat": RepeatSubmission,
     "link_batch": BatchLink,
+    "customer_not_reached": UndeliveredMessage,
 }
 
 

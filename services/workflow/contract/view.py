@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from services.workflow.contract.actions import FollowUpAction, Resolution, SurveyAnswer
+from services.workflow.contract.actions import FollowUpAction, Resolution, SurveyAnswer, UndeliveredMessage
 from services.workflow.contract.record import Channel, Classification
 
 
@@ -104,6 +104,8 @@ class ComplaintView(BaseModel):
     compensations: list[CompensationView] = []
     notes: list[InternalNote] = []  # staff only
     consultations: list[Consultation] = []  # other departments asked for their view; staff only
+    # Messages the customer never received (every address failed): reach them another way.
+    not_reached: list[UndeliveredMessage] = []
 
     def pending_compensation(self) -> CompensationView | None:
         """The compensation waiting for approval (one at a time)."""
