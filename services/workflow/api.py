@@ -38,7 +38,17 @@ from services.common.telemetry import instrument_http_client
 from services.common.temporal import connect
 from services.common.web import IDEMPOTENCY_KEY_RULES, ApiError, Moment
 from services.intake.contract import RecordedComplaint, WaitingComplaints
-from services.workflow import contacts, handover, inbox, kept_views, not_started, outbox, recording, staff_auth
+from services.workflow import (
+    contacts,
+    handover,
+    inbox,
+    kept_views,
+    not_started,
+    outbox,
+    recording,
+    staff_auth,
+    undelivered,
+)
 from services.workflow.acting import Desk
 from services.workflow.authority import load_authority
 from services.workflow.console import pages as console
@@ -126,10 +136,12 @@ async def lifespan(app: FastAPI):
                 await kept_views.refresh_gauge(pool)
 
             keep = partial(kept_views.keep_closed, pool, app.state.complaints)
+            tell = partial(undelivered.tell_complaints, notify, app.state.complaints)
             async with (
                 app.state.loops.supervised("metrics", refresh_gauges, 5.0),
                 app.state.loops.supervised("kept-views", keep, 10.0),
                 app.state.loops.supervised("message-relay", relay.one_pass, outbox.RELAY_POLL_SECONDS),
+                app.state.loops.supervised("customers-not-reached", tell, undelivered.POLL_SECONDS),
             ):
                 yield
 

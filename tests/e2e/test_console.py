@@ -853,6 +853,30 @@ async def test_what_the_customer_said_when_they_wrote_again_is_on_the_complaint_
     await expect(manager.locator("dl.facts")).to_contain_text("nobody answers the phone")  # the first, as received
 
 
+async def test_a_message_the_customer_never_received_is_on_the_complaint_page(system, browser):
+    """The only address the customer gave refuses mail: their receipt fails for good, and the
+    complaint's page says so, what failed and why, and how to reach them instead."""
+    assert system.mail is not None
+    address = f"no.such.box.{uuid.uuid4().hex[:8]}@example.com"
+    refused_before = system.mail.handler.refuse
+    system.mail.handler.refuse = lambda to: refused_before(to) or to == address
+    try:
+        complaint = await submit(
+            system, "charged twice for one order", more={"customer": {"phone": None, "email": address}}
+        )
+        manager = await sign_in(browser, system, "wang.fang")
+        await manager.goto(f"{system.settings.url_of('workflow')}/console/complaints/{complaint}")
+        await shown_after_reload(manager, "not-reached", "550")
+    finally:
+        system.mail.handler.refuse = refused_before
+    never = manager.get_by_test_id("not-reached")
+    await expect(never.locator("li")).to_have_count(1)
+    await expect(never).to_contain_text(re.compile(r"receipt|after-hours reply"))  # the auto-reply after hours
+    await expect(never).to_contain_text("Reach them another way")
+    await expect(never).not_to_contain_text(address)
+    await shot(manager, "customer-not-reached")
+
+
 async def test_a_handler_asks_other_departments_and_their_liaison_answers_on_the_page(system, browser):
     """Source 002's joint consultation: the handler asks two departments at once, the asked
     liaison finds it on My work and answers; the handler reads the answer on the complaint page.

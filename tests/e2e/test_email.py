@@ -189,6 +189,57 @@ async def test_a_bounced_address_falls_back_to_the_phone_and_staff_see_every_att
         assert "550" in attempts[0]["answer"] and attempts[0]["recipient_address"].startswith("g***@")
 
 
+async def test_a_question_no_address_of_the_customer_takes_reaches_the_handler_instead(system):
+    """The customer gave only an e-mail, which stopped working after the receipt: the handler's
+    question fails for good. The complaint hears of it: the clock stops waiting for an answer
+    that cannot come, and its owner is alerted and sees what never arrived, and why."""
+    assert system.mail is not None
+    async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+        complaint_id, address = await submit(system, http)
+        staff = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
+        as_manager = await system.staff_headers("wang.fang")
+        await routed(http, staff, as_manager)
+        assert (await http.post(f"{staff}/acknowledge", headers=as_manager)).status_code == 200
+        await eventually(lambda: _one(system, complaint_id, "已有专人负责"))
+        refused_before = system.mail.handler.refuse
+        system.mail.handler.refuse = lambda to: refused_before(to) or to == address
+        try:
+            asked = await http.post(f"{staff}/request-info", headers=as_manager, json={"question": "哪一个订单？"})
+            assert asked.status_code == 200 and asked.json()["stage"] == "waiting_on_customer"
+
+            async def told() -> dict | None:
+                view = (await http.get(staff, headers=as_manager)).json()
+                return view if view["not_reached"] else None
+
+            view = await eventually(told, timeout=60)
+        finally:
+            system.mail.handler.refuse = refused_before
+        assert view["stage"] == "acknowledged"  # the clock runs again
+        (never,) = view["not_reached"]
+        assert (never["template"], never["channel"]) == ("info_request", "email")
+        assert "550" in never["reason"] and address not in never["reason"]
+        events = (await http.get(f"{staff}/events", headers=as_manager)).json()["events"]
+        assert [e["type"] for e in events][-2:] == ["CustomerNotReached", "ClockResumed"]
+        alerts = [
+            n for n in await notifications_of(http, system, complaint_id) if n["template"] == "customer_not_reached"
+        ]
+        assert [(n["channel"], n["recipient_address"]) for n in alerts] == [("internal", "staff:wang.fang")]
+        assert "哪一个订单" not in alerts[0]["body"] and "补充信息请求" in alerts[0]["body"]
+
+    # Only the workflow service reads and clears notify's undelivered messages.
+    undelivered = f"{system.settings.url_of('notify')}/v1/undelivered"
+    async with httpx.AsyncClient(timeout=10) as anyone:
+        assert (await anyone.get(undelivered)).status_code == 401
+        assert (await anyone.get(undelivered, headers=system.headers_as("intake"))).status_code == 403
+        told_url = f"{undelivered}/{never['notification_id']}/told"
+        assert (await anyone.post(told_url, params={"attempts_logged": 1})).status_code == 401
+        as_workflow = system.headers_as("workflow")
+        listed = (await anyone.get(undelivered, headers=as_workflow)).json()
+        assert never["notification_id"] not in [m["notification_id"] for m in listed]  # told, so no longer listed
+        bad = await anyone.post(told_url, params={"attempts_logged": -1}, headers=as_workflow)
+        assert bad.status_code == 422 and bad.json()["fields"][0]["field"] == "attempts_logged"
+
+
 async def test_while_the_mail_server_is_down_messages_wait_and_then_arrive_once(system):
     assert system.mail is not None
     notify = system.settings.url_of("notify")

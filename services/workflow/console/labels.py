@@ -102,6 +102,15 @@ LABELS: dict[str, tuple[str, str]] = {
     "late_approval": ("审批逾期", "approval late"),
     "escalated": ("已升级", "escalated"),
     "transfer_waiting": ("待接收转办", "transfer waiting"),
+    "customer_not_reached": (
+        "以下消息未送达客户（客户留下的联系方式均发送失败）",
+        "Never reached the customer (every address they gave failed)",
+    ),
+    "reach_them_another_way": (
+        "请通过电话或客户投诉时所用的渠道联系客户，转告消息内容，并添加备注。",
+        "Reach them another way (by phone, or on the channel they complained on), tell them what it said, "
+        "and add a note.",
+    ),
     # complaint page
     "record": ("投诉信息", "Record"),
     "received_at": ("受理时间", "Received"),
