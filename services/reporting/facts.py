@@ -64,6 +64,10 @@ class ComplaintFacts:
     satisfaction_speed: int | None = None
     suggestion: str | None = None
     survey_expired: bool = False
+    # The written result, or the survey, reached the customer on no address they gave (the
+    # latest result's: a reopened complaint writes another).
+    feedback_undelivered: bool = False
+    survey_undelivered: bool = False
     follow_up_outcome: str | None = None
     reopened: int = 0
     batch_id: str | None = None
@@ -279,6 +283,11 @@ def _fold_payload(facts: ComplaintFacts, p: ev.DomainEvent, at: datetime, iso: s
         facts.resolution_business_seconds = _business_seconds(facts, facts.received_at, at)
     elif isinstance(p, ev.FeedbackSent):
         facts.feedback_at = facts.feedback_at or iso
+    elif isinstance(p, ev.CustomerNotReached):
+        if p.template == "feedback":
+            facts.feedback_undelivered = True
+        elif p.template == "survey_request":
+            facts.survey_undelivered = True
     elif isinstance(p, ev.SurveyAnswered):
         facts.satisfaction_result, facts.satisfaction_speed = p.satisfaction_result, p.satisfaction_speed
         facts.suggestion = p.suggestion
@@ -289,6 +298,7 @@ def _fold_payload(facts: ComplaintFacts, p: ev.DomainEvent, at: datetime, iso: s
     elif isinstance(p, ev.Reopened):
         facts.reopened = p.times or facts.reopened + 1
         facts.resolved_at = None
+        facts.feedback_undelivered = facts.survey_undelivered = False  # a new result is written
     elif isinstance(p, ev.BatchLinked):
         facts.batch_id = p.batch_id
     elif isinstance(p, ev.Closed):

@@ -17,6 +17,10 @@ from services.common.web import FIRST_DAY, LAST_DAY, ApiError
 RESPONSE_TARGET = 0.95
 COMPLETION_TARGET = 0.95
 SATISFACTION_TARGET = 0.85
+# Source 001: the written result reaches the customer (feedback completed) >= 95 %, the
+# satisfaction follow-up >= 90 %.
+FEEDBACK_REACHED_TARGET = 0.95
+SURVEY_REACHED_TARGET = 0.90
 SLOWNESS_ESCALATIONS_CHANGE_TARGET = -0.35  # period over period
 SATISFIED_FROM = 4  # a 1-5 score of 4 or 5, for both the result and the speed
 
@@ -473,6 +477,18 @@ async def _target_share(conn: asyncpg.Connection, period: Period, target: str) -
     return _share(row["within"], row["decided"])
 
 
+async def _reached_share(conn: asyncpg.Connection, period: Period, undelivered: str) -> float | None:
+    """Of the complaints whose written result went out (the survey follows it at once), the share
+    whose message (`undelivered`: its column) reached the customer."""
+    where, args = period.where()
+    row = await conn.fetchrow(
+        f"""SELECT count(*) AS sent, count(*) FILTER (WHERE NOT c.{undelivered}) AS reached
+            FROM reporting.complaints c WHERE {where} AND c.feedback_at IS NOT NULL""",
+        *args,
+    )
+    return _share(row["reached"], row["sent"])
+
+
 async def _escalations(conn: asyncpg.Connection, period: Period) -> int:
     where, args = period.narrow_where()
     return await conn.fetchval(f"SELECT count(*) FROM reporting.complaint_escalations n WHERE {where}", *args)
@@ -482,6 +498,8 @@ async def against_targets(conn: asyncpg.Connection, period: Period) -> Targets:
     response = await _target_share(conn, period, "first_response")
     completion = await _target_share(conn, period, "resolution")
     happy = (await satisfaction(conn, period)).satisfied_share
+    feedback = await _reached_share(conn, period, "feedback_undelivered")
+    survey = await _reached_share(conn, period, "survey_undelivered")
     now, before = await _escalations(conn, period), await _escalations(conn, period.previous())
     change = (now - before) / before if before else None
     figures = [
@@ -489,6 +507,10 @@ async def against_targets(conn: asyncpg.Connection, period: Period) -> Targets:
                met=None if response is None else response >= RESPONSE_TARGET),
         Figure(name="completed within target", value=completion, target=COMPLETION_TARGET,
                met=None if completion is None else completion >= COMPLETION_TARGET),
+        Figure(name="written results that reached the customer", value=feedback, target=FEEDBACK_REACHED_TARGET,
+               met=None if feedback is None else feedback >= FEEDBACK_REACHED_TARGET),
+        Figure(name="surveys that reached the customer", value=survey, target=SURVEY_REACHED_TARGET,
+               met=None if survey is None else survey >= SURVEY_REACHED_TARGET),
         Figure(name="customers satisfied", value=happy, target=SATISFACTION_TARGET,
                met=None if happy is None else happy >= SATISFACTION_TARGET),
         Figure(name="escalations for slowness, change on the previous period", value=change,

@@ -18,6 +18,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "against_targets": ("目标达成", "Against the targets"),
     "responses within target": ("按时响应率", "Responses within target"),
     "completed within target": ("按时办结率", "Completed within target"),
+    "written results that reached the customer": ("书面反馈送达率", "Written results that reached the customer"),
+    "surveys that reached the customer": ("满意度回访送达率", "Surveys that reached the customer"),
     "customers satisfied": ("客户满意率", "Customers satisfied"),
     "escalations for slowness, change on the previous period": (
         "因处理慢而升级，较上一周期",

@@ -71,6 +71,8 @@ def fixture_events() -> list[StoredEvent]:
         (c2, at(30, 11, 30), "Escalated", {"target": "first_response", "level": 1, "to": "group_lead"}),
         (c2, at(30, 11, 40), "Acknowledged", {"staff_id": "a2", "deadlines": {"resolution": at(30, 23).isoformat()}}),
         (c2, at(30, 15, 0), "Resolved", {"staff_id": "a2"}),
+        (c2, at(30, 15, 0), "FeedbackSent", {}),
+        (c2, at(30, 15, 0), "CustomerNotReached", {"template": "feedback", "channel": "email"}),  # all bounced
         (c2, at(30, 15, 1), "SurveyAnswered", {"satisfaction_result": 2, "satisfaction_speed": 3,
                                                "suggestion": "call me on 13812345678 next time"}),
         (c2, at(30, 15, 2), "FollowUpRequested", {}),
@@ -204,6 +206,10 @@ async def test_distributions_satisfaction_and_targets(projected):
     figures = {f.name: f for f in held.figures}
     assert figures["responses within target"].value == 0.75 and figures["responses within target"].met is False
     assert figures["customers satisfied"].value == 0.5
+    # C-1's and C-2's results went out, C-2's to an address that bounced; both surveys arrived.
+    reached = figures["written results that reached the customer"]
+    assert (reached.value, reached.target, reached.met) == (0.5, 0.95, False)
+    assert figures["surveys that reached the customer"].value == 1.0
     assert figures["escalations for slowness, change on the previous period"].value is None  # none before
 
 
@@ -243,11 +249,11 @@ async def test_the_projector_reads_on_at_once_only_after_a_full_page(fresh_datab
 
     pool = await migrated_pool(fresh_database_url, "reporting")
     try:
-        assert len(events) == 34
-        projector = Projector(pool, read_page, page_size=12)
+        assert len(events) == 36
+        projector = Projector(pool, read_page, page_size=14)
         # Two full pages go on at once; the rest is not a full page: caught up, wait for the poll.
         assert [await projector.one_pass() for _ in range(3)] == [True, True, False]
-        assert reads == [12, 12, 10]
+        assert reads == [14, 14, 8]
         assert await projector.checkpoint() == events[-1].position
         assert await projector.one_pass() is False
     finally:
