@@ -54,6 +54,7 @@ class InboxItem(BaseModel):
     recorded_by: str | None = None
     consulted_groups: list[str] | None = None  # other groups asked for their view
     answer_by: datetime | None = None  # when they must answer (None: answered, or none asked)
+    customer_not_reached: bool = False  # a message reached them on no address: call them instead
 
 
 def _received(p: ev.ComplaintReceived, event: NewEvent) -> dict[str, Any]:
@@ -85,6 +86,7 @@ _COLUMNS_SET_BY: dict[type[ev.DomainEvent], Callable[[Any, NewEvent], dict[str, 
     ev.Escalated: lambda p, _: dict(escalation_level=p.level),
     ev.RepeatLinked: lambda p, _: dict(linked_count=p.count),
     ev.BatchLinked: lambda p, _: dict(batch_id=p.batch_id),
+    ev.CustomerNotReached: lambda p, _: dict(customer_not_reached=True),
     ev.TransferRequested: lambda p, _: dict(transfer_to=p.to_group),
     ev.ConsultationRequested: lambda p, _: dict(consulted_groups=p.consulted),
     ev.TransferAccepted: lambda p, _: dict(group_name=p.to_group, assignee=p.staff_id, transfer_to=None),

@@ -875,6 +875,9 @@ async def test_a_message_the_customer_never_received_is_on_the_complaint_page(sy
     await expect(never).to_contain_text("Reach them another way")
     await expect(never).not_to_contain_text(address)
     await shot(manager, "customer-not-reached")
+    await manager.goto(f"{system.settings.url_of('workflow')}/console")  # My work marks it in the queue
+    row = manager.locator("tr", has=manager.locator(f'a[href="/console/complaints/{complaint}"]'))
+    await expect(row.get_by_test_id("not-reached-mark")).to_have_text("customer not reached")
 
 
 async def test_a_handler_asks_other_departments_and_their_liaison_answers_on_the_page(system, browser):

@@ -14,6 +14,7 @@ from temporalio.converter import PayloadConverter
 from temporalio.service import RPCError
 
 from services.common.deadlines.policy import POLICY_DIR
+from services.workflow import inbox
 from services.workflow import search_attributes as sa
 from services.workflow.contract import (
     ActionRefused,
@@ -412,6 +413,8 @@ async def test_a_question_the_customer_never_received_does_not_keep_the_clock_pa
     ]
     told = [n for n in await alerts.of(handle.id.removeprefix("complaint-")) if n.template == "customer_not_reached"]
     assert [(n.recipient_address, n.variables["message"]) for n in told] == [("staff:agent-1", "info_request")]
+    row = await inbox.row_of(store.pool, handle.id.removeprefix("complaint-"))
+    assert row is not None and row["customer_not_reached"]  # My work marks it
     await finish(handle)
 
 

@@ -106,6 +106,7 @@ LABELS: dict[str, tuple[str, str]] = {
         "以下消息未送达客户（客户留下的联系方式均发送失败）",
         "Never reached the customer (every address they gave failed)",
     ),
+    "not_reached_mark": ("客户未收到消息", "customer not reached"),
     "reach_them_another_way": (
         "请通过电话或客户投诉时所用的渠道联系客户，转告消息内容，并添加备注。",
         "Reach them another way (by phone, or on the channel they complained on), tell them what it said, "
