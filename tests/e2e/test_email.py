@@ -2,6 +2,7 @@
 keeping a Maildir), with the whole system on real ports."""
 
 import asyncio
+import re
 import uuid
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -238,6 +239,83 @@ async def test_a_question_no_address_of_the_customer_takes_reaches_the_handler_i
         assert never["notification_id"] not in [m["notification_id"] for m in listed]  # told, so no longer listed
         bad = await anyone.post(told_url, params={"attempts_logged": -1}, headers=as_workflow)
         assert bad.status_code == 422 and bad.json()["fields"][0]["field"] == "attempts_logged"
+
+
+async def test_a_message_failing_again_after_its_complaint_closed_is_counted_and_left_for_operators(system):
+    """An operator puts a closed complaint's dead letter back and it fails again: nobody handles
+    the complaint any more, so the failure is logged and counted, stays in notify's dead letters,
+    and is not read again; the loop goes on."""
+    assert system.mail is not None
+    address = f"closed.box.{uuid.uuid4().hex[:8]}@example.com"
+    refused_before = system.mail.handler.refuse
+    system.mail.handler.refuse = lambda to: refused_before(to) or to == address
+    notify, as_workflow = system.settings.url_of("notify"), system.headers_as("workflow")
+    try:
+        async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {system.dev_key}"}) as http:
+            sent = await http.post(
+                f"{system.settings.url_of('intake')}/v1/complaints",
+                headers={"Idempotency-Key": uuid.uuid4().hex},
+                json={
+                    "channel": "web_form",
+                    "description": "订单被重复扣款",
+                    "customer": {"name": "王芳", "email": address},
+                },
+            )
+            assert sent.status_code == 202, sent.text
+            complaint_id, status_url = sent.json()["complaint_id"], sent.json()["status_url"]
+            staff = f"{system.settings.url_of('workflow')}/v1/complaints/{complaint_id}"
+            as_manager = await system.staff_headers("wang.fang")
+
+            async def told(*templates: str) -> list[dict] | None:
+                """The complaint's view once it lists these messages as never received."""
+                view = (await http.get(staff, headers=as_manager)).json()
+                found = [m for m in view.get("not_reached", []) if m["template"] in templates]
+                return found if len(found) == len(templates) else None
+
+            async def receipt_told() -> list[dict] | None:  # the auto-reply, after hours
+                return await told(RECEIPTS[0]) or await told(RECEIPTS[1])
+
+            (receipt,) = await eventually(receipt_told, timeout=60)
+            assert (await http.post(f"{staff}/acknowledge", headers=as_manager)).status_code == 200
+            resolution = {"cause": "重复扣款", "measures_taken": "已退款", "improvement_plan": "加强校验"}
+            resolved = await http.post(f"{staff}/resolve", headers=as_manager, json=resolution)
+            assert resolved.status_code == 200, resolved.text
+            # Told while it was open: the acknowledgement, the written result and the survey.
+            await eventually(lambda: told("acknowledged", "feedback", "survey_request"), timeout=60)
+            answered = await http.post(f"{status_url}/survey", json={"satisfaction_result": 5, "satisfaction_speed": 5})
+            assert answered.status_code == 200, answered.text
+            await eventually(lambda: _stage(http, status_url, "closed"))
+            closed_before = await _not_reached_after_close(http, system)
+
+            retry = f"{notify}/v1/notifications/{receipt['notification_id']}/retry"
+            assert (await http.post(retry, headers=system.headers_as("operator"))).status_code == 200
+
+            async def counted() -> bool:
+                return await _not_reached_after_close(http, system) == closed_before + 1
+
+            await eventually(counted, timeout=60)
+            listed = (await http.get(f"{notify}/v1/undelivered", headers=as_workflow)).json()
+            assert receipt["notification_id"] not in [m["notification_id"] for m in listed]  # not read again
+            dead = (
+                await http.get(f"{notify}/v1/notifications/{receipt['notification_id']}", headers=as_workflow)
+            ).json()
+            assert dead["status"] == "failed"  # still there for an operator
+            events = (await http.get(f"{staff}/events", headers=as_manager)).json()["events"]
+            assert [e["type"] for e in events][-1] == "Closed"
+    finally:
+        system.mail.handler.refuse = refused_before
+
+
+async def _not_reached_after_close(http: httpx.AsyncClient, system) -> float:
+    metrics = (
+        await http.get(f"{system.settings.url_of('workflow')}/metrics", headers=system.headers_as("operator"))
+    ).text
+    found = re.search(r'^customers_not_reached_total\{complaint="closed"\} (\S+)$', metrics, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+async def _stage(http: httpx.AsyncClient, status_url: str, stage: str) -> bool:
+    return (await http.get(status_url)).json().get("stage") == stage
 
 
 async def test_while_the_mail_server_is_down_messages_wait_and_then_arrive_once(system):
