@@ -56,6 +56,7 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "record_follow_up": ("记录二次回访", "record follow up"),
         "reopen": ("重开", "reopen"),
         "customer_not_reached": ("记录客户未收到消息", "customer not reached"),
+        "customer_reached": ("记录已联系客户", "record reaching the customer"),
     },
     "target": {
         "first_response": ("首次响应", "first response"),
@@ -120,6 +121,12 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "rejected": ("已驳回", "rejected"),
     },
     "decision": {"True": ("批准", "approved"), "False": ("驳回", "rejected")},
+    # how a handler reached a customer our messages could not
+    "reached_how": {
+        "phone": ("电话", "by phone"),
+        "in_person": ("当面", "in person"),
+        "their_channel": ("客户投诉所用渠道", "on the channel they complained on"),
+    },
     "role": {
         "agent": ("客服专员", "agent"),
         "senior": ("资深客服", "senior agent"),
@@ -201,6 +208,7 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "RepeatLinked": ("合并重复投诉", "Repeat linked"),
         "BatchLinked": ("归入批量事件", "Batch linked"),
         "CustomerNotReached": ("客户未收到消息", "Customer not reached"),
+        "CustomerReached": ("已另行联系客户", "Customer reached another way"),
         "SlaWarning": ("时限预警", "Deadline warning"),
         "ProgressReminder": ("进度提醒", "Progress reminder"),
         "SlaBreached": ("超时", "Deadline breached"),
@@ -249,6 +257,7 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "channel": ("渠道", "channel"),
         "liaison": ("业务联络人", "liaison"),
         "template": ("消息", "which message"),
+        "how": ("联系方式", "how"),
     },
 }
 
@@ -264,6 +273,7 @@ FIELD_VALUES = {
     "approved": "decision",
     "channel": "channel",
     "template": "template",
+    "how": "reached_how",
 }
 
 

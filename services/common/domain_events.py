@@ -244,6 +244,15 @@ class CustomerNotReached(DomainEvent):
     failed_at: datetime | None = None
 
 
+class CustomerReached(DomainEvent):
+    """The handler reached the customer another way and told them what our messages said."""
+
+    staff_id: str | None = None
+    how: str | None = None
+    note: str | None = None
+    messages: list[str] = []  # the templates of the messages they had not received
+
+
 class BatchLinked(DomainEvent):
     batch_id: str | None = None
     cause: str | None = None
@@ -376,6 +385,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         RepeatLinked,
         BatchLinked,
         CustomerNotReached,
+        CustomerReached,
         SlaWarning,
         ProgressReminder,
         SlaBreached,

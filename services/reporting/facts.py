@@ -288,6 +288,9 @@ def _fold_payload(facts: ComplaintFacts, p: ev.DomainEvent, at: datetime, iso: s
             facts.feedback_undelivered = True
         elif p.template == "survey_request":
             facts.survey_undelivered = True
+    elif isinstance(p, ev.CustomerReached):
+        if "feedback" in p.messages:  # told the result another way, the phone among the channels (001)
+            facts.feedback_undelivered = False
     elif isinstance(p, ev.SurveyAnswered):
         facts.satisfaction_result, facts.satisfaction_speed = p.satisfaction_result, p.satisfaction_speed
         facts.suggestion = p.suggestion

@@ -76,6 +76,7 @@ from services.workflow.contract import (
     NoteBody,
     PlanBody,
     ProgressBody,
+    ReachedBody,
     ReclassifyBody,
     ReopenBody,
     RequestInfoBody,
@@ -602,6 +603,15 @@ async def contact_showings(complaint_id: str, staff: SignedIn) -> list[contacts.
 async def add_note(complaint_id: str, staff: SignedIn, body: NoteBody, key: ActionKey = None) -> ComplaintView:
     """An internal note, for staff only: never on the customer's page nor in a message."""
     return await _desk().act(staff, complaint_id, "add_note", key, **body.model_dump())
+
+
+@app.post("/v1/complaints/{complaint_id}/customer-reached", response_model=ComplaintView, tags=["staff"])
+async def customer_reached(
+    complaint_id: str, staff: SignedIn, body: ReachedBody, key: ActionKey = None
+) -> ComplaintView:
+    """Messages reached the customer on no address they gave (`not_reached` in the view): the
+    handler reached them another way and told them. 409 when every message reached them."""
+    return await _desk().act(staff, complaint_id, "customer_reached", key, **body.model_dump())
 
 
 @app.post("/v1/complaints/{complaint_id}/consultations", response_model=ComplaintView, tags=["staff"])

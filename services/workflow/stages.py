@@ -35,6 +35,7 @@ class Action(StrEnum):
     record_follow_up = "record_follow_up"
     reopen = "reopen"
     customer_not_reached = "customer_not_reached"
+    customer_reached = "customer_reached"
 
 
 _HANDLING = {Stage.assigned, Stage.acknowledged, Stage.waiting_on_customer}
@@ -69,6 +70,7 @@ ALLOWED_IN: dict[Action, set[Stage]] = {
     Action.reopen: set(REOPENABLE),
     # Until it closes: the handler can still call the customer about the survey or the result.
     Action.customer_not_reached: set(Stage) - {Stage.closed},
+    Action.customer_reached: set(Stage) - {Stage.closed},
 }
 
 

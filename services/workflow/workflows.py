@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
         PendingTransfer,
         PlanAction,
         ProgressAction,
+        ReachedAction,
         ReclassifyAction,
         ReopenAction,
         RepeatSubmission,
@@ -1220,6 +1221,23 @@ class ComplaintWorkflow(OlderGenerations):
     @customer_not_reached.validator
     def _validate_customer_not_reached(self, failure: UndeliveredMessage) -> None:
         ensure_allowed(self.view.stage, Action.customer_not_reached)
+
+    @workflow.update
+    async def customer_reached(self, action: ReachedAction) -> ComplaintView:
+        """The handler reached the customer another way (a call) and told them what the messages
+        they never received said: the complaint no longer shows them as not reached."""
+        missed = [m.template for m in self.view.not_reached]
+        self.view.not_reached = []
+        await self._record(
+            events.CustomerReached(staff_id=action.staff_id, how=action.how, note=action.note, messages=missed)
+        )
+        return self.view
+
+    @customer_reached.validator
+    def _validate_customer_reached(self, action: ReachedAction) -> None:
+        ensure_allowed(self.view.stage, Action.customer_reached)
+        if not self.view.not_reached:
+            raise ActionNotAllowed(refused("customer_not_unreached"))
 
     @workflow.query(name=STATUS_QUERY)
     def status(self) -> ComplaintView:

@@ -879,6 +879,17 @@ async def test_a_message_the_customer_never_received_is_on_the_complaint_page(sy
     row = manager.locator("tr", has=manager.locator(f'a[href="/console/complaints/{complaint}"]'))
     await expect(row.get_by_test_id("not-reached-mark")).to_have_text("customer not reached")
 
+    # Called: recorded on the complaint, the notice and the mark are gone.
+    await manager.goto(f"{system.settings.url_of('workflow')}/console/complaints/{complaint}")
+    fields = {"how": "phone", "note": "told them we have it and will call on Monday"}
+    await act(manager, "customer_reached", fields, done="Reached the customer another way")
+    await expect(manager.get_by_test_id("not-reached")).to_have_count(0)
+    await expect(manager.get_by_test_id("timeline")).to_contain_text("Customer reached another way")
+    await expect(manager.locator("details[data-action='customer_reached']")).to_have_count(0)  # nothing left to do
+    await manager.goto(f"{system.settings.url_of('workflow')}/console")
+    await expect(row).to_be_visible()
+    await expect(row.get_by_test_id("not-reached-mark")).to_have_count(0)
+
 
 async def test_a_handler_asks_other_departments_and_their_liaison_answers_on_the_page(system, browser):
     """Source 002's joint consultation: the handler asks two departments at once, the asked

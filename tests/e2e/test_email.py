@@ -227,6 +227,18 @@ async def test_a_question_no_address_of_the_customer_takes_reaches_the_handler_i
         assert [(n["channel"], n["recipient_address"]) for n in alerts] == [("internal", "staff:wang.fang")]
         assert "哪一个订单" not in alerts[0]["body"] and "补充信息请求" in alerts[0]["body"]
 
+        # The handler calls the customer and records it; only who may act on the complaint may.
+        reached = f"{staff}/customer-reached"
+        called = {"how": "phone", "note": "问了订单号：12345"}
+        empty = await http.post(reached, headers=as_manager, json={"how": "phone", "note": ""})
+        assert empty.status_code == 422 and empty.json()["fields"][0]["field"] == "note"
+        outsider = await http.post(reached, headers=await system.staff_headers("zhou.ting"), json=called)
+        assert outsider.status_code == 403, outsider.text
+        done = await http.post(reached, headers=as_manager, json=called)
+        assert done.status_code == 200 and done.json()["not_reached"] == []
+        again = await http.post(reached, headers=as_manager, json=called)
+        assert again.status_code == 409 and again.json()["reason"]["code"] == "customer_not_unreached"
+
     # Only the workflow service reads and clears notify's undelivered messages.
     undelivered = f"{system.settings.url_of('notify')}/v1/undelivered"
     async with httpx.AsyncClient(timeout=10) as anyone:

@@ -437,6 +437,23 @@ def test_an_approval_given_late_counts_in_its_targets_row_not_as_the_complaint_b
     assert facts.breached is True
 
 
+def test_a_result_told_by_phone_after_every_address_failed_counts_as_reached():
+    from services.reporting.facts import ComplaintFacts, fold
+
+    facts = ComplaintFacts("C-12")
+
+    def step(n: int, kind: str, data: dict) -> None:
+        fold(facts, StoredEvent(event_id=uuid.uuid4(), stream_id="C-12", version=n, type=kind, occurred_at=at(30, 15),
+                                data=data, position=n, recorded_at=at(30, 15)))  # fmt: skip
+
+    step(1, "FeedbackSent", {})
+    step(2, "CustomerNotReached", {"template": "survey_request"})
+    step(3, "CustomerNotReached", {"template": "feedback"})
+    assert (facts.feedback_undelivered, facts.survey_undelivered) == (True, True)
+    step(4, "CustomerReached", {"how": "phone", "messages": ["survey_request", "feedback"]})
+    assert (facts.feedback_undelivered, facts.survey_undelivered) == (False, True)  # the survey was not taken
+
+
 def _utc_of(moment: datetime) -> str:
     from services.reporting.facts import _utc
 

@@ -38,6 +38,7 @@ from services.workflow.contract import (
     DeclineTransferAction,
     FollowUpAction,
     PlanAction,
+    ReachedAction,
     ReopenAction,
     RepeatSubmission,
     RequestInfoAction,
@@ -379,8 +380,8 @@ async def consultation_late(env: WorkflowEnvironment) -> WorkflowHandle:
 
 async def customer_not_reached(env: WorkflowEnvironment) -> WorkflowHandle:
     """The customer's only address stops working: the handler's question never arrives, so the
-    clock runs again and the handler is told; then the written result never arrives either,
-    and the handler is told again while the survey waits and expires."""
+    clock runs again and the handler is told; then the written result never arrives either, and
+    the handler, told again, calls the customer and records it while the survey waits and expires."""
     handle = await start(env.client, a_complaint(await skip_to(env, 2, time(10, 0))))
     await wait_for_event(handle, "Assigned")
     await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
@@ -390,6 +391,7 @@ async def customer_not_reached(env: WorkflowEnvironment) -> WorkflowHandle:
     await drive(handle).resolve(ResolveAction(staff_id="agent-2", resolution=RESOLUTION))
     await wait_for_event(handle, "SurveyRequested")
     await drive(handle).customer_not_reached(undelivered("feedback", await env.get_current_time()))
+    await drive(handle).customer_reached(ReachedAction(staff_id="agent-2", note="read them the result by phone"))
     await handle.result()
     return handle
 
@@ -435,7 +437,8 @@ SCENARIOS = {
 # follow-up-in-writing-v1: the second follow-up's outcome is written to the customer;
 # customer-breaches-v1: a target between departments, missed, does not make the complaint breached;
 # approvals-internal-v1: nor does an approval given late, and the view lists what staff owed each other;
-# customer-not-reached-v1: notify's dead letters told to the complaint, a new Update older histories never call).
+# customer-not-reached-v1: notify's dead letters told to the complaint and the customer reached another way,
+# new Updates older histories never call).
 GENERATION = "customer-not-reached-v1"
 
 

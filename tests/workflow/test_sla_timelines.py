@@ -27,6 +27,7 @@ from services.workflow.contract import (
     FollowUpAction,
     PlanAction,
     ProgressAction,
+    ReachedAction,
     RequestInfoAction,
     ResolveAction,
     RetierAction,
@@ -436,6 +437,17 @@ async def test_a_written_result_the_customer_never_received_is_the_owners_to_del
     assert types.count("CustomerNotReached") == 2 and "ClockResumed" not in types
     told = [n for n in await alerts.of(handle.id.removeprefix("complaint-")) if n.template == "customer_not_reached"]
     assert [n.recipient_address for n in told] == ["staff:agent-1", "staff:agent-1"]
+
+    called = ReachedAction(staff_id="agent-1", how="phone", note="read them the result; they are content")
+    reached = await drive(handle).customer_reached(called)
+    assert reached.not_reached == [] and reached.stage == "awaiting_survey"
+    (event,) = [e for e in await events_of(store, handle) if e.type == "CustomerReached"]
+    assert event.data["messages"] == ["feedback", "feedback"] and event.data["staff_id"] == "agent-1"
+    row = await inbox.row_of(store.pool, handle.id.removeprefix("complaint-"))
+    assert row is not None and not row["customer_not_reached"]  # no longer marked on My work
+    with pytest.raises(ActionRefused) as again:  # nothing left to reach them about
+        await drive(handle).customer_reached(called)
+    assert again.value.reason is not None and again.value.reason.code == "customer_not_unreached"
     await handle.terminate("test over")
     with pytest.raises(ComplaintClosed):
         await drive(handle).customer_not_reached(_undelivered("survey_request", received))

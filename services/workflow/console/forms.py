@@ -25,6 +25,7 @@ from services.workflow.contract import (
     NoteBody,
     PlanBody,
     ProgressBody,
+    ReachedBody,
     ReclassifyBody,
     ReopenBody,
     RequestInfoBody,
@@ -107,6 +108,15 @@ FORMS: tuple[ActionForm, ...] = (
     ),
     ActionForm("add_note", NoteBody, (Field("text", "textarea"),)),
     ActionForm(
+        "customer_reached",
+        ReachedBody,
+        (
+            Field("how", "select", options=tuple(get_args(ReachedBody.model_fields["how"].annotation))),
+            Field("note", "textarea", label="reached_note"),
+        ),
+        style="primary",
+    ),
+    ActionForm(
         "consult",
         ConsultBody,
         (
@@ -131,6 +141,7 @@ def offered(view: ComplaintView, staff: Staff, handling: Handling, desk: Desk) -
         and desk.authority.covers(staff.authority, pending.kind, pending.amount),
         "reopen": view.reopen_until is not None,
         "answer_consultation": bool(view.consultations),
+        "customer_reached": bool(view.not_reached),
     }
     return [
         form

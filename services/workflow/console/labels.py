@@ -108,9 +108,9 @@ LABELS: dict[str, tuple[str, str]] = {
     ),
     "not_reached_mark": ("客户未收到消息", "customer not reached"),
     "reach_them_another_way": (
-        "请通过电话或客户投诉时所用的渠道联系客户，转告消息内容，并添加备注。",
+        "请通过电话或客户投诉时所用的渠道联系客户，转告消息内容，并在「已另行联系客户」中记录。",
         "Reach them another way (by phone, or on the channel they complained on), tell them what it said, "
-        "and add a note.",
+        "and record it under Reached the customer another way.",
     ),
     # complaint page
     "record": ("投诉信息", "Record"),
@@ -171,6 +171,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "retier": ("调整等级", "Change the tier"),
     "reclassify": ("更正分类", "Correct the classification"),
     "add_note": ("内部备注", "Internal note"),
+    "customer_reached": ("已另行联系客户", "Reached the customer another way"),
     "propose_compensation": ("提出补偿", "Propose compensation"),
     "decide_compensation": ("审批补偿", "Approve or reject compensation"),
     "resolve": ("办结并书面反馈", "Resolve with the written result"),
@@ -213,6 +214,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "consult_question": ("需要他们帮助查明什么", "What they should help find out"),
     "answer": ("本部门的会诊意见", "Your department's findings"),
     "text": ("备注内容（仅内部可见）", "Note (staff only)"),
+    "how": ("联系方式", "How"),
+    "reached_note": ("告知了客户什么，客户怎么说", "What you told them, and what they said"),
     "complaint_type": ("问题类型", "Complaint type"),
     "answering_for": ("代表哪个部门回复（选填）", "Answering for (if you are in several)"),
     "consultations": ("联合会诊", "Other departments consulted"),

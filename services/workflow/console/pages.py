@@ -58,8 +58,8 @@ ALERTS_FIRST, ALERTS_LISTED = 10, 30
 # Scalar event fields worth a line on the timeline (the rest is on the record or in deadlines).
 _TIMELINE_FIELDS = (
     "staff_id", "assignee", "group", "to_group", "from_group", "tier", "to_tier", "complaint_type", "to_type",
-    "target", "level", "to", "message", "plan", "question", "template", "reason", "text", "note", "kind", "amount",
-    "approved", "outcome", "extra_compensation", "status", "channel", "liaison", "groups", "answer",
+    "target", "level", "to", "message", "plan", "question", "template", "how", "reason", "text", "note", "kind",
+    "amount", "approved", "outcome", "extra_compensation", "status", "channel", "liaison", "groups", "answer",
     "satisfaction_result", "satisfaction_speed", "suggestion",
 )  # fmt: skip
 # ---------------------------------------------------------------- sign-in

@@ -257,6 +257,20 @@ class BatchLink(BaseModel):
     customers: int
 
 
+class ReachedBody(Text):
+    """The handler reached a customer our messages could not reach, another way, and told them
+    what the messages said (source 001: feedback in the customer's channel, the phone among them)."""
+
+    how: Literal["phone", "in_person", "their_channel"] = Field(
+        default="phone", description="phone, in person, or on the channel they complained on"
+    )
+    note: str = Field(min_length=1, max_length=4000, description="what they were told, and what they said")
+
+
+class ReachedAction(ReachedBody):
+    staff_id: str
+
+
 # What the workflow service learns from notify.
 
 

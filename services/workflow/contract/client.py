@@ -43,6 +43,7 @@ from services.workflow.contract.actions import (
     NoteAction,
     PlanAction,
     ProgressAction,
+    ReachedAction,
     ReclassifyAction,
     ReopenAction,
     RepeatSubmission,
@@ -368,6 +369,9 @@ class ComplaintClient:
         return await self._update(
             complaint_id, "link_batch", link, update_id=f"batch-{link.batch_id}", rpc_timeout=rpc_timeout
         )
+
+    async def customer_reached(self, complaint_id: str, action: ReachedAction, key: str | None = None) -> ComplaintView:
+        return await self._update(complaint_id, "customer_reached", action, key)
 
     # What notify could not deliver: each failure is one Update id, told once however often it is sent.
 

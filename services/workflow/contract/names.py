@@ -18,6 +18,7 @@ from services.workflow.contract.actions import (
     NoteAction,
     PlanAction,
     ProgressAction,
+    ReachedAction,
     ReclassifyAction,
     ReopenAction,
     RepeatSubmission,
@@ -68,6 +69,7 @@ UPDATES: dict[str, type] = {
     "link_repeat": RepeatSubmission,
     "link_batch": BatchLink,
     "customer_not_reached": UndeliveredMessage,
+    "customer_reached": ReachedAction,
 }
 
 

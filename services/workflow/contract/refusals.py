@@ -29,6 +29,10 @@ WORDS: dict[str, tuple[str, str]] = {
         "有补偿等待审批，请在办结前先审批",
         "a compensation is waiting for approval; decide it before the result",
     ),
+    "customer_not_unreached": (
+        "没有未送达客户的消息，无需另行联系",
+        "every message reached the customer; there is nothing to reach them about",
+    ),
     "no_compensation_waiting": ("没有等待审批的补偿", "no compensation is waiting for approval"),
     "same_tier": ("投诉已是 {tier} 级", "the complaint is tier {tier} already"),
     "classified_so": ("投诉已是这样分类", "the complaint is classified so already"),
