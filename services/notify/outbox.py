@@ -96,14 +96,16 @@ _SELECT = """SELECT id AS notification_id, complaint_id, template, channel, reci
 
 PENDING = Gauge("notifications_pending", "notifications accepted, not yet sent")
 OLDEST = Gauge("notifications_oldest_pending_seconds", "age of the oldest notification not yet sent")
-DEAD = Gauge("notifications_dead_letters", "notifications given up (failed), waiting for an operator")
+# A customer's dead letter told to its complaint is its handler's to act on (they call the
+# customer): only the rest wait for an operator.
+DEAD = Gauge("notifications_dead_letters", "notifications given up (failed) that no complaint's handler was told of")
 
 
 async def refresh_gauges(pool: asyncpg.Pool) -> None:
     row = await pool.fetchrow(
         """SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
                   coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE status = 'pending')), 0) AS age,
-                  count(*) FILTER (WHERE status = 'failed') AS dead
+                  count(*) FILTER (WHERE status = 'failed' AND complaint_told_at IS NULL) AS dead
            FROM notify.notifications WHERE status IN ('pending', 'failed')"""
     )
     PENDING.set(row["pending"])

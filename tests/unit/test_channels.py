@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from services.common.settings import Settings
 from services.notify.contract import Address, NotificationRequest, ReplyAddresses
 from services.notify.local_smtp import LocalSmtpServer
-from services.notify.outbox import MAX_ATTEMPTS, Outbox
+from services.notify.outbox import DEAD, MAX_ATTEMPTS, Outbox, refresh_gauges
 from services.notify.providers import Delivery, DeliveryFailed, OutboundMessage
 from services.notify.smtp import SmtpProvider, mime_message
 from services.notify.webhook import WebhookProvider, signed_headers, verify
@@ -300,9 +300,13 @@ async def test_a_customers_dead_letter_is_listed_for_its_complaint_until_told_on
     (listed,) = await outbox.undelivered(limit=10)
     assert (listed.notification_id, listed.complaint_id, listed.template) == (dead.notification_id, "C-1", "received")
     assert listed.channel == "email" and "550" in listed.reason and listed.attempts_logged == 1
+    await refresh_gauges(outbox.pool)
+    assert DEAD._value.get() == 2  # the customer's and the staff alert: nobody was told of either yet
     assert not await outbox.told(dead.notification_id, attempts_logged=0)  # not the failure that was read
     assert await outbox.told(dead.notification_id, attempts_logged=1)
     assert await outbox.undelivered(limit=10) == []
+    await refresh_gauges(outbox.pool)
+    assert DEAD._value.get() == 1  # the customer's is its handler's now; the staff alert waits for an operator
 
     await outbox.retry(dead.notification_id)  # an operator's retry, failing again: a new failure to tell
     while await outbox.deliver_due(refusing):

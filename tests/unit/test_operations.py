@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-OURS = re.compile(r"\b((?:complaints?|outbox|notifications|projection|starter|service)_[a-z_]+)\b")
+OURS = re.compile(r"\b((?:complaints?|customers|outbox|notifications|projection|starter|service)_[a-z_]+)\b")
 
 
 def registered_metrics() -> set[str]:
