@@ -64,8 +64,8 @@ async def _tell(complaints: ComplaintClient, message: Undelivered) -> None:
     try:
         await complaints.customer_not_reached(message.complaint_id, failure)
     except (ComplaintClosed, ComplaintNotFound, ActionRefused):
-        # Closed before its last message failed: nobody handles it any more. Notify's dead
-        # letters and its gauge still show the message to an operator.
+        # Closed before its message failed: nobody handles it any more. The count alerts an
+        # operator (CustomerMessagesFailedAfterClose); the message stays in notify's dead letters.
         NOT_REACHED.labels(complaint="closed").inc()
         log.warning("a customer's message failed for good after their complaint closed", extra=facts)
         return

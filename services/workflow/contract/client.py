@@ -346,6 +346,9 @@ class ComplaintClient:
         """Staff or the customer reopen a resolved complaint within the policy's reopen window."""
         return await self._update(complaint_id, "reopen", action, key)
 
+    async def customer_reached(self, complaint_id: str, action: ReachedAction, key: str | None = None) -> ComplaintView:
+        return await self._update(complaint_id, "customer_reached", action, key)
+
     # The customer's input (through intake's pages).
 
     async def customer_reply(self, complaint_id: str, reply: CustomerReply, key: str | None = None) -> ComplaintView:
@@ -369,9 +372,6 @@ class ComplaintClient:
         return await self._update(
             complaint_id, "link_batch", link, update_id=f"batch-{link.batch_id}", rpc_timeout=rpc_timeout
         )
-
-    async def customer_reached(self, complaint_id: str, action: ReachedAction, key: str | None = None) -> ComplaintView:
-        return await self._update(complaint_id, "customer_reached", action, key)
 
     # What notify could not deliver: each failure is one Update id, told once however often it is sent.
 
