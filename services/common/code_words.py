@@ -80,6 +80,8 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
         "social_media": ("社交媒体", "social media"),
         "store": ("门店", "store"),
         "sms": ("短信", "SMS"),
+        "wechat": ("微信", "WeChat"),
+        "dingtalk": ("钉钉", "DingTalk"),
         "internal": ("内部提醒", "internal alert"),
     },
     "complaint_type": {

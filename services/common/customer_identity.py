@@ -22,8 +22,11 @@ def _hashed(identity: str) -> str:
     return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
-def identity_keys(phone: str | None, email: str | None, account_id: str | None) -> list[str]:
-    """The keys of one customer's phone, e-mail and account, those that are given."""
+def identity_keys(
+    phone: str | None, email: str | None, account_id: str | None, messaging: tuple[str, str] | None = None
+) -> list[str]:
+    """The keys of one customer's phone, e-mail, account and account on a messaging channel
+    ((channel, address): the app's user id, a WeChat id), those that are given."""
     found = []
     digits = "".join(c for c in phone or "" if c.isdigit())
     if digits:
@@ -32,6 +35,8 @@ def identity_keys(phone: str | None, email: str | None, account_id: str | None) 
         found.append(f"email:{email.strip().lower()}")
     if account_id and account_id.strip():
         found.append(f"account:{account_id.strip().lower()}")
+    if messaging is not None:
+        found.append(f"{messaging[0]}:{messaging[1].strip()}")
     return [_hashed(k) for k in found]
 
 
@@ -39,7 +44,9 @@ def keys_of(customer: Mapping[str, Any] | None) -> list[str]:
     """The keys of a customer record as events store it; none once it is erased."""
     if customer is None or was_erased(customer):
         return []
-    return identity_keys(customer.get("phone"), customer.get("email"), customer.get("account_id"))
+    messaging = customer.get("messaging")
+    where = (messaging["channel"], messaging["address"]) if isinstance(messaging, Mapping) else None
+    return identity_keys(customer.get("phone"), customer.get("email"), customer.get("account_id"), where)
 
 
 def keys_in_search(text: str) -> list[str]:

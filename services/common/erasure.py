@@ -25,7 +25,9 @@ ERASED = "[erased]"
 
 # Fields of the customer record that identify a person; the rest (segment, language, time zone,
 # preferred channel) describe no one and keep the complaint's handling explainable.
-IDENTIFYING = frozenset({"name", "phone", "email", "company", "account_id", "address", "handle", "external_ref"})
+IDENTIFYING = frozenset(
+    {"name", "phone", "email", "company", "account_id", "address", "handle", "external_ref", "messaging"}
+)
 # The customer's own words, wherever a record, an event or a message carries them.
 CUSTOMER_WORDS = frozenset(
     {"description", "scenario", "symptom", "impact", "demand", "subject", "suggestion", "channel_tags", "reply"}
@@ -50,8 +52,9 @@ class Identity:
         return identity
 
     def add(self, customer: dict[str, Any]) -> None:
-        for key in ("name", "email", "company", "account_id"):
-            value = customer.get(key)
+        messaging = customer.get("messaging")
+        account = messaging.get("address") if isinstance(messaging, dict) else None
+        for value in (*(customer.get(k) for k in ("name", "email", "company", "account_id")), account):
             if isinstance(value, str) and len(value.strip()) >= 2:
                 self.texts.add(value.strip())
         digits = "".join(c for c in str(customer.get("phone") or "") if c.isdigit())

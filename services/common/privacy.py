@@ -51,7 +51,17 @@ def mask_name(name: str) -> str:
 
 
 def mask_contact(value: str) -> str:
-    return mask_email(value) if "@" in value else mask_phone(value)
+    """An e-mail address, a phone number, or an account on a messaging channel, masked."""
+    if "@" in value:
+        return mask_email(value)
+    if re.fullmatch(r"\+?[0-9][0-9 ()./-]{5,24}", value):
+        return mask_phone(value)
+    return mask_account(value)
+
+
+def mask_account(account: str) -> str:
+    """An app user id or a WeChat/DingTalk id: its first two characters."""
+    return f"{account[:2]}***"
 
 
 def scrub_text(text: str) -> str:
@@ -135,6 +145,9 @@ def masked_contact(customer: Mapping[str, Any]) -> str | None:
         return mask_phone(customer["phone"])
     if customer.get("email"):
         return mask_email(customer["email"])
+    messaging = customer.get("messaging")
+    if isinstance(messaging, Mapping) and messaging.get("address"):
+        return mask_account(str(messaging["address"]))
     return None
 
 
@@ -192,6 +205,8 @@ def masked_event_data(data):
     for key, value in data.items():
         if key in ("phone", "email") and isinstance(value, str) and value:
             masked[key] = mask_contact(value)
+        elif key == "messaging" and isinstance(value, dict) and isinstance(value.get("address"), str):
+            masked[key] = {**value, "address": mask_account(value["address"])}  # an app or WeChat account
         elif key in FREE_TEXT_FIELDS and isinstance(value, str):
             masked[key] = scrub_text(value)
         elif key in FREE_TEXT_FIELDS and isinstance(value, list):

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import AwareDatetime, EmailStr, Field
 
 from services.intake.submissions import ComplaintSubmission
-from services.workflow.contract import Channel, Customer, Text
+from services.workflow.contract import Channel, Customer, MessagingAddress, Text
 
 
 class AdapterError(ValueError):
@@ -62,6 +62,9 @@ class WebhookAuthor(Text):
 class WebhookEvent(Text):
     event_id: str = Field(min_length=1, max_length=200, description="the source's id of this post or message")
     author: WebhookAuthor
+    platform: Literal["wechat", "dingtalk"] | None = Field(
+        default=None, description="a chat group's platform: its gateway messages the author by their handle"
+    )
     text: str = Field(min_length=1, max_length=10_000)
     created_at: AwareDatetime | None = None
     url: str | None = Field(default=None, max_length=2000)
@@ -76,14 +79,34 @@ WebhookSource = Literal["app", "chat-group", "social-media"]
 
 
 def from_webhook(source: WebhookSource, event: WebhookEvent) -> ComplaintSubmission:
-    if not event.author.phone and not event.author.email:
-        raise AdapterError("author", "give the author's phone or email so that we can answer them")
+    messaging = _messaging_of(source, event)
+    if not event.author.phone and not event.author.email and messaging is None:
+        raise AdapterError(
+            "author",
+            "give the author's phone or email, or their handle in the app or a chat group's platform, "
+            "so that we can answer them",
+        )
     text = event.text + (f"\n\n{event.url}" if event.url else "")
+    customer = Customer(name=event.author.name, phone=event.author.phone, email=event.author.email, messaging=messaging)
     return ComplaintSubmission(
         channel=WEBHOOK_SOURCES[source],
-        customer=Customer(name=event.author.name, phone=event.author.phone, email=event.author.email),
+        customer=customer,
         description=text[:10_000],
         occurred_at=event.created_at,
         external_ref=event.event_id,
-        channel_tags=[f"handle:{event.author.handle}"] if event.author.handle else [],
+        # A public handle is kept as a tag; an account we message them on is the customer's contact.
+        channel_tags=[f"handle:{event.author.handle}"] if event.author.handle and messaging is None else [],
     )
+
+
+def _messaging_of(source: WebhookSource, event: WebhookEvent) -> MessagingAddress | None:
+    """Where the author can be answered where they wrote: the app's user, or a chat group
+    member on its platform. A social media post has no such address: it is public."""
+    handle = event.author.handle
+    if not handle:
+        return None
+    if source == "app":
+        return MessagingAddress(channel="app", address=handle)
+    if source == "chat-group" and event.platform:
+        return MessagingAddress(channel=event.platform, address=handle)
+    return None

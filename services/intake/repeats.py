@@ -12,7 +12,8 @@ from services.workflow.contract import Customer
 def customer_keys(customer: Customer) -> list[str]:
     """Hashed identities of a customer (phone, e-mail, account), to find their earlier complaints
     without indexing contact data."""
-    return identity_keys(customer.phone, str(customer.email) if customer.email else None, customer.account_id)
+    where = (customer.messaging.channel, customer.messaging.address) if customer.messaging else None
+    return identity_keys(customer.phone, str(customer.email) if customer.email else None, customer.account_id, where)
 
 
 def _bigrams(text: str) -> set[str]:

@@ -152,8 +152,12 @@ MAX_BATCH = 100
 Language = Literal["zh-CN", "en"]
 
 
+# A customer's channels: e-mail, SMS, and the account they complained from (app push, WeChat, DingTalk).
+CUSTOMER_CHANNEL = r"^(email|sms|app|wechat|dingtalk)$"
+
+
 class Address(BaseModel):
-    channel: str = Field(pattern=r"^(email|sms)$")
+    channel: str = Field(pattern=CUSTOMER_CHANNEL)
     address: str = Field(min_length=3, max_length=320)
 
 
@@ -162,7 +166,10 @@ class NotificationRequest(BaseModel):
 
     complaint_id: str | None = Field(default=None, max_length=100)
     template: str = Field(pattern=r"^[a-z_]{1,50}$")
-    channel: str = Field(pattern=r"^(email|sms|internal)$", description="internal: staff roles and people")
+    channel: str = Field(
+        pattern=r"^(email|sms|app|wechat|dingtalk|internal)$",
+        description="a customer's channel (app, wechat, dingtalk: through their gateways); internal: staff",
+    )
     recipient_name: str = Field(min_length=1, max_length=200)
     recipient_address: str = Field(min_length=3, max_length=320)
     variables: dict = {}

@@ -18,6 +18,7 @@ from services.common import domain_events as ev
 from services.common.erasure import was_erased
 from services.common.web import ApiError
 from services.workflow.acting import Desk
+from services.workflow.contract import MessagingAddress
 from services.workflow.eventstore import EventStore
 from services.workflow.permissions import Staff
 
@@ -40,6 +41,7 @@ class CustomerContact(BaseModel):
     phone: str | None = None
     email: str | None = None
     preferred_channel: str | None = None
+    messaging: MessagingAddress | None = None  # their account on the channel they complained on
     shown_at: datetime
 
 
@@ -80,6 +82,7 @@ async def show(
         phone=customer.get("phone"),
         email=customer.get("email"),
         preferred_channel=customer.get("preferred_channel"),
+        messaging=customer.get("messaging"),
         shown_at=shown_at,
     )
 

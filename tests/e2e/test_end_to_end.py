@@ -666,6 +666,39 @@ async def _view_with_tier(http, system, complaint_id):
     return response.json() if response.status_code == 200 and response.json().get("tier") else None
 
 
+async def test_an_app_user_who_gave_only_their_account_is_told_in_the_app(system, http):
+    """A complaint from the app whose author gave no phone or e-mail: before, refused (nowhere to
+    answer); now its receipt goes to the app's gateway for their account (here the deliveries
+    folder: no gateway is set), and lists and the feed show the account masked."""
+    intake = system.settings.url_of("intake")
+    account = f"u-{uuid.uuid4().hex[:10]}"
+    post = {
+        "event_id": f"app-{uuid.uuid4().hex[:8]}",
+        "text": "下单后一直显示支付中",
+        "author": {"name": "小李", "handle": account},
+    }
+    accepted = await http.post(f"{intake}/v1/channels/app/webhook", json=post)
+    assert accepted.status_code == 202, accepted.text
+    complaint_id = accepted.json()["complaint_id"]
+
+    async def receipt_in_the_app() -> dict | None:
+        found = [
+            n
+            for n in await notifications_of(http, system, complaint_id)
+            if n["template"] in ("received", "after_hours")
+        ]
+        return found[0] if found and found[0]["status"] == "delivered" else None
+
+    receipt = await eventually(receipt_in_the_app)
+    assert (receipt["channel"], receipt["recipient_address"]) == ("app", account[:2] + "***")
+    (delivered,) = (Path(system.settings.deliveries_dir) / "app").glob(f"{receipt['notification_id']}*")
+    assert complaint_id in delivered.read_text(encoding="utf-8")
+    events = await eventually(lambda: _events_of(http, system, complaint_id))
+    (received,) = [e for e in events if e["type"] == "ComplaintReceived"]
+    assert received["data"]["customer"]["messaging"] == {"channel": "app", "address": account[:2] + "***"}
+    assert account not in str(events)
+
+
 async def test_channel_keys_are_scoped_hashed_and_rate_limited(system):
     from services.intake.keys import RateLimiter, create_key
 

@@ -51,3 +51,16 @@ def test_webhooks_from_app_chat_and_social_media():
     with pytest.raises(AdapterError) as unreachable:
         from_webhook("app", event.model_copy(update={"author": WebhookAuthor(name="anon")}))
     assert unreachable.value.field == "author"
+
+
+def test_an_app_user_or_a_chat_group_member_is_answered_where_they_wrote():
+    author = WebhookAuthor(name="小李", handle="u-20881234")
+    event = WebhookEvent(event_id="app-77", author=author, text="下单后一直显示支付中")
+    in_the_app = from_webhook("app", event).customer
+    assert in_the_app.messaging is not None and in_the_app.reply_channels() == [("app", "u-20881234")]
+    in_the_group = from_webhook("chat-group", event.model_copy(update={"platform": "wechat"})).customer
+    assert in_the_group.reply_channels() == [("wechat", "u-20881234")]
+    with pytest.raises(AdapterError):  # a chat group of no known platform: nowhere to answer
+        from_webhook("chat-group", event)
+    with pytest.raises(AdapterError):  # a public post: answered in private only by phone or e-mail
+        from_webhook("social-media", event)

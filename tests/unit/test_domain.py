@@ -5,8 +5,16 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from services.common.privacy import mask_email, mask_phone, masked_event_data, scrub_text
-from services.workflow.contract import Customer, Stage
+from services.common.erasure import Identity, erase_customer
+from services.common.privacy import (
+    mask_contact,
+    mask_email,
+    mask_phone,
+    masked_contact,
+    masked_event_data,
+    scrub_text,
+)
+from services.workflow.contract import Customer, MessagingAddress, Stage
 from services.workflow.legacy import assign_tier
 from services.workflow.stages import ALLOWED_IN, Action, ActionNotAllowed, ensure_allowed
 
@@ -90,6 +98,31 @@ def test_reply_channel_prefers_the_customers_choice_then_email():
     assert Customer(**both).reply_channel() == ("email", "li@example.com")
     assert Customer(**both, preferred_channel="sms").reply_channel() == ("sms", "13812341234")
     assert Customer(name="Li", phone="13812341234").reply_channel() == ("sms", "13812341234")
+
+
+def test_a_customer_from_the_app_is_answered_there_first_unless_they_chose_otherwise():
+    app = MessagingAddress(channel="app", address="u-20881234")
+    only_there = Customer(name="Li", messaging=app)  # reachable: no phone or e-mail needed
+    assert only_there.reply_channels() == [("app", "u-20881234")]
+    both = dict(name="Li", phone="13812341234", email="li@example.com", messaging=app)
+    assert Customer(**both).reply_channels() == [
+        ("app", "u-20881234"),
+        ("email", "li@example.com"),
+        ("sms", "13812341234"),
+    ]
+    chose_sms = Customer(**both, preferred_channel="sms").reply_channels()
+    assert chose_sms == [("sms", "13812341234"), ("email", "li@example.com"), ("app", "u-20881234")]
+    assert mask_contact("u-20881234") == "u-***" and mask_contact("wxid_li") == "wx***"
+    assert mask_contact("+86 138-1234-1234") == "138****1234" and mask_contact("li@example.com") == "l***@example.com"
+    assert masked_contact(only_there.model_dump(mode="json")) == "u-***"
+    received = {"customer": only_there.model_dump(mode="json")}
+    assert masked_event_data(received)["customer"]["messaging"] == {"channel": "app", "address": "u-***"}
+    erased = erase_customer(Customer(**both).model_dump(mode="json"))
+    assert "messaging" not in erased and "u-20881234" not in str(erased)
+    assert (
+        Identity.of(Customer(**both).model_dump(mode="json")).remove_from("user u-20881234 says")
+        == "user [erased] says"
+    )
 
 
 def test_masking_of_contact_data():

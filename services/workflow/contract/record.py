@@ -53,6 +53,16 @@ def _check_storable(value) -> None:
 
 
 Segment = Literal["vip", "standard"]
+# Channels whose gateway can message a customer on the account they complained from.
+MessagingChannel = Literal["app", "wechat", "dingtalk"]
+
+
+class MessagingAddress(Text):
+    """The customer's account on the channel they complained on (the app's user id, a WeChat or
+    DingTalk id): that channel's gateway can message them there (app push, a direct message)."""
+
+    channel: MessagingChannel
+    address: str = Field(min_length=1, max_length=200)
 
 
 class Customer(Text):
@@ -60,6 +70,9 @@ class Customer(Text):
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9][0-9 -]{5,19}[0-9]$")
     email: EmailStr | None = None
     preferred_channel: Literal["email", "sms"] | None = None
+    messaging: MessagingAddress | None = Field(
+        default=None, description="their account on the channel they complained on, to message them there"
+    )
     company: str | None = Field(default=None, max_length=200)
     account_id: str | None = Field(default=None, max_length=100, description="the customer's account with us")
     segment: Segment | None = Field(default=None, description="customer value segment; vip takes the green channel")
@@ -91,7 +104,7 @@ class Customer(Text):
 
     @model_validator(mode="after")
     def _reachable(self) -> "Customer":
-        if not self.phone and not self.email:
+        if not self.phone and not self.email and not self.messaging:
             raise ValueError("give a phone or an email so that we can answer the customer")
         if self.preferred_channel == "email" and not self.email:
             raise ValueError("preferred_channel is email but no email is given")
@@ -104,12 +117,16 @@ class Customer(Text):
         return self.reply_channels()[0]
 
     def reply_channels(self) -> list[tuple[str, str]]:
-        """Every (channel, address) we can reach them on, the one to try first first."""
+        """Every (channel, address) we can reach them on, the one to try first first: the one
+        they chose; else the account they complained from (where they read), e-mail, SMS."""
         reachable = [("email", str(self.email)) if self.email else None, ("sms", self.phone) if self.phone else None]
         channels = [c for c in reachable if c is not None]
         if self.preferred_channel == "sms" or not self.email:
             channels.reverse()
-        return channels
+        if self.messaging is None:
+            return channels
+        where = (self.messaging.channel, self.messaging.address)
+        return [*channels, where] if self.preferred_channel else [where, *channels]
 
 
 class Attachment(Text):
