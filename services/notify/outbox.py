@@ -307,7 +307,9 @@ class Outbox:
                        last_error = CASE WHEN status = 'pending' THEN 'erased: personal data erased on request'
                                          ELSE NULL END,
                        status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END,
-                       recipient_address = CASE WHEN channel = 'internal' THEN recipient_address ELSE $2 END
+                       recipient_address = CASE WHEN channel = 'internal' THEN recipient_address ELSE $2 END,
+                       -- given up on request: no handler is to call a customer who asked to be forgotten
+                       complaint_told_at = coalesce(complaint_told_at, now())
                    WHERE complaint_id = $1 AND body <> $2
                    RETURNING id""",
                 complaint_id,

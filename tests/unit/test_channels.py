@@ -315,6 +315,13 @@ async def test_a_customers_dead_letter_is_listed_for_its_complaint_until_told_on
     assert again.notification_id == dead.notification_id and again.attempts_logged == 2
 
 
+async def test_a_message_given_up_because_its_customer_was_erased_is_no_handlers_call(outbox):
+    waiting, _ = await outbox.accept("k-erased", receipt([]))
+    assert await outbox.erase_complaint("C-1") == 1
+    assert (await outbox.get(waiting.notification_id)).status == "failed"  # nobody left to send it to
+    assert await outbox.undelivered(limit=10) == []  # and nobody to call: they asked to be forgotten
+
+
 async def test_a_dead_letters_reason_names_no_customer_address(outbox):
     class NamingTheAddress(Refusing):
         async def deliver(self, message: OutboundMessage) -> Delivery:
