@@ -221,9 +221,12 @@ async def test_a_question_no_address_of_the_customer_takes_reaches_the_handler_i
         assert "550" in never["reason"] and address not in never["reason"]
         events = (await http.get(f"{staff}/events", headers=as_manager)).json()["events"]
         assert [e["type"] for e in events][-2:] == ["CustomerNotReached", "ClockResumed"]
-        alerts = [
-            n for n in await notifications_of(http, system, complaint_id) if n["template"] == "customer_not_reached"
-        ]
+
+        async def alerted() -> list[dict] | None:  # the relay hands the alert to notify within a second
+            items = await notifications_of(http, system, complaint_id)
+            return [n for n in items if n["template"] == "customer_not_reached"] or None
+
+        alerts = await eventually(alerted)
         assert [(n["channel"], n["recipient_address"]) for n in alerts] == [("internal", "staff:wang.fang")]
         assert "哪一个订单" not in alerts[0]["body"] and "补充信息请求" in alerts[0]["body"]
 
