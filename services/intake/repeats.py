@@ -5,15 +5,14 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.common.customer_identity import identity_keys
+from services.common.customer_identity import keys_of
 from services.workflow.contract import Customer
 
 
 def customer_keys(customer: Customer) -> list[str]:
     """Hashed identities of a customer (phone, e-mail, account), to find their earlier complaints
     without indexing contact data."""
-    where = (customer.messaging.channel, customer.messaging.address) if customer.messaging else None
-    return identity_keys(customer.phone, str(customer.email) if customer.email else None, customer.account_id, where)
+    return keys_of(customer.model_dump(mode="json"))  # the keys the inbox and erasure find them by
 
 
 def _bigrams(text: str) -> set[str]:
