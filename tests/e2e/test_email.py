@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from services.notify.contract import ReplyAddresses
-from tests.e2e.test_end_to_end import notifications_of, submit_new
+from tests.e2e.test_end_to_end import _stage_is, notifications_of, submit_new
 
 pytestmark = pytest.mark.e2e
 RECEIPTS = ("received", "after_hours")  # after hours, the auto-reply is the receipt
@@ -299,7 +299,7 @@ async def test_a_message_failing_again_after_its_complaint_closed_is_counted_and
             await eventually(lambda: told("acknowledged", "feedback", "survey_request"), timeout=60)
             answered = await http.post(f"{status_url}/survey", json={"satisfaction_result": 5, "satisfaction_speed": 5})
             assert answered.status_code == 200, answered.text
-            await eventually(lambda: _stage(http, status_url, "closed"))
+            await eventually(lambda: _stage_is(http, status_url, "closed"))
             closed_before = await _not_reached_after_close(http, system)
 
             retry = f"{notify}/v1/notifications/{receipt['notification_id']}/retry"
@@ -327,10 +327,6 @@ async def _not_reached_after_close(http: httpx.AsyncClient, system) -> float:
     ).text
     found = re.search(r'^customers_not_reached_total\{complaint="closed"\} (\S+)$', metrics, re.M)
     return float(found.group(1)) if found else 0.0
-
-
-async def _stage(http: httpx.AsyncClient, status_url: str, stage: str) -> bool:
-    return (await http.get(status_url)).json().get("stage") == stage
 
 
 async def test_while_the_mail_server_is_down_messages_wait_and_then_arrive_once(system):
@@ -362,14 +358,20 @@ async def test_while_the_mail_server_is_down_messages_wait_and_then_arrive_once(
     assert system.mail.handler.transactions[receipt["Message-ID"]] == 1
 
 
-def reply_to(original: EmailMessage, sender: str, text: str) -> bytes:
-    """What a customer's mail program sends when they answer `original`."""
+def answering(original: EmailMessage, sender: str, subject: str) -> EmailMessage:
+    """The headers of any answer to `original` from `sender`: to its Reply-To, in its thread."""
     answer = EmailMessage()
     answer["From"] = f"王芳 <{sender}>"
     answer["To"] = str(original["Reply-To"])
-    answer["Subject"] = f"Re: {original['Subject']}"
+    answer["Subject"] = subject
     answer["Message-ID"] = f"<{uuid.uuid4()}@mail.example.com>"
     answer["In-Reply-To"] = original["Message-ID"]
+    return answer
+
+
+def reply_to(original: EmailMessage, sender: str, text: str) -> bytes:
+    """What a customer's mail program sends when they answer `original`."""
+    answer = answering(original, sender, f"Re: {original['Subject']}")
     answer["References"] = f"{original['References']} {original['Message-ID']}"
     quoted = "\n".join(f"> {line}" for line in text_of(original).splitlines())
     answer.set_content(f"{text}\n\n在 2026年11月30日 10:00，客户服务 写道：\n{quoted}\n")
@@ -426,12 +428,7 @@ async def test_an_email_answer_goes_to_its_complaint_once(system):
 
 def out_of_office(original: EmailMessage, sender: str) -> bytes:
     """The answer a customer's vacation program sends anyway, though ours asked it not to."""
-    away = EmailMessage()
-    away["From"] = f"王芳 <{sender}>"
-    away["To"] = str(original["Reply-To"])
-    away["Subject"] = f"自动回复: {original['Subject']}"
-    away["Message-ID"] = f"<{uuid.uuid4()}@mail.example.com>"
-    away["In-Reply-To"] = original["Message-ID"]
+    away = answering(original, sender, f"自动回复: {original['Subject']}")
     away["Auto-Submitted"] = "auto-replied"
     away.set_content("我正在休假，12月10日回来后再回复您。")
     return away.as_bytes()
