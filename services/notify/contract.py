@@ -132,13 +132,14 @@ UNDELIVERED_PATH = "/v1/undelivered"
 class Undelivered(BaseModel):
     """A message to a customer that notify gave up on, with no address of theirs left to try
     (a dead letter): its complaint's handler must reach the customer another way. The workflow
-    service reads these and says when it has told the complaint (`UNDELIVERED_PATH/{id}/told`)."""
+    service reads these, gives each to its complaint (the `customer_not_reached` Update takes it
+    as it is) and says when it has told the complaint (`UNDELIVERED_PATH/{id}/told`)."""
 
     notification_id: uuid.UUID
     complaint_id: str
     template: str
     channel: str = Field(description="the last channel tried")
-    reason: str = Field(description="the provider's last answer, contact data masked")
+    reason: str = Field(max_length=1000, description="the provider's last answer, contact data masked")
     failed_at: datetime
     # Every attempt logged so far, across an operator's retries: names this failure apart from
     # the next one after a retry, so each is told once.

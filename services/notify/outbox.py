@@ -255,7 +255,7 @@ class Outbox:
             limit,
             staff_only,
         )
-        return [Undelivered(**{**dict(r), "reason": scrub_text(r["reason"])}) for r in rows]
+        return [Undelivered(**{**dict(r), "reason": scrub_text(r["reason"])[:1000]}) for r in rows]
 
     async def told(self, notification_id: uuid.UUID, attempts_logged: int) -> bool:
         """The complaint knows of this failure; False when the message has moved since it was

@@ -21,7 +21,6 @@ from services.workflow.contract import (
     ComplaintClient,
     ComplaintClosed,
     ComplaintNotFound,
-    UndeliveredMessage,
 )
 
 log = logging.getLogger(__name__)
@@ -52,17 +51,9 @@ async def tell_complaints(notify: httpx.AsyncClient, complaints: ComplaintClient
 
 
 async def _tell(complaints: ComplaintClient, message: Undelivered) -> None:
-    failure = UndeliveredMessage(
-        notification_id=str(message.notification_id),
-        template=message.template,
-        channel=message.channel,
-        reason=message.reason[:1000],
-        failed_at=message.failed_at,
-        attempts_logged=message.attempts_logged,
-    )
-    facts = {"complaint_id": message.complaint_id, "notification_id": failure.notification_id}
+    facts = {"complaint_id": message.complaint_id, "notification_id": str(message.notification_id)}
     try:
-        await complaints.customer_not_reached(message.complaint_id, failure)
+        await complaints.customer_not_reached(message.complaint_id, message)
     except (ComplaintClosed, ComplaintNotFound, ActionRefused):
         # Closed before its message failed: nobody handles it any more. The count alerts an
         # operator (CustomerMessagesFailedAfterClose); the message stays in notify's dead letters.

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from services.common.deadlines.sla import MET_ON_RESOLUTION, Due, SlaState
     from services.common.events import NewEvent
     from services.common.money import written_compensations
-    from services.notify.contract import Address, KeyedNotificationRequest, notification_key
+    from services.notify.contract import Address, KeyedNotificationRequest, Undelivered, notification_key
     from services.workflow import search_attributes as sa
     from services.workflow.activities import ComplaintActivities, EventsAndMessages
     from services.workflow.activity_options import (
@@ -70,7 +70,6 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         SurveyAnswer,
         TransferAction,
-        UndeliveredMessage,
         static_summary,
     )
     from services.workflow.contract.names import STATUS_QUERY, WORKFLOW_TYPE, superiors_of
@@ -931,13 +930,15 @@ class ComplaintWorkflow(OlderGenerations):
 
     @workflow.update
     async def customer_reply(self, reply: CustomerReply) -> ComplaintView:
+        await self._record(events.CustomerReplied(message=reply.message), self._back_in_handling())
+        return self.view
+
+    def _back_in_handling(self) -> events.ClockResumed:
+        """The wait on the customer is over (their answer, or our question known lost): handling
+        again, the clock running from now, deadlines moved on by the pause."""
         self.view.stage = Stage.acknowledged
         paused_for = self._resume_clock()
-        await self._record(
-            events.CustomerReplied(message=reply.message),
-            events.ClockResumed(paused_seconds=paused_for.total_seconds(), deadlines=self._deadlines()),
-        )
-        return self.view
+        return events.ClockResumed(paused_seconds=paused_for.total_seconds(), deadlines=self._deadlines())
 
     @customer_reply.validator
     def _validate_customer_reply(self, reply: CustomerReply) -> None:
@@ -1190,25 +1191,17 @@ class ComplaintWorkflow(OlderGenerations):
         ensure_allowed(self.view.stage, Action.link_batch)
 
     @workflow.update
-    async def customer_not_reached(self, failure: UndeliveredMessage) -> ComplaintView:
+    async def customer_not_reached(self, failure: Undelivered) -> ComplaintView:
         """A message reached the customer on no address of theirs (notify gave up on it): whoever
         has the complaint reaches them another way. A question they never received does not keep
         the clock paused, for an answer that cannot come."""
         await self._until_routed()
         self.view.not_reached.append(failure)
         steps: list[events.DomainEvent] = [
-            events.CustomerNotReached(
-                notification_id=failure.notification_id,
-                template=failure.template,
-                channel=failure.channel,
-                reason=failure.reason,
-                failed_at=failure.failed_at,
-            )
+            events.CustomerNotReached(**failure.model_dump(mode="json", exclude={"complaint_id", "attempts_logged"}))
         ]
         if failure.template == "info_request" and self.view.stage == Stage.waiting_on_customer:
-            self.view.stage = Stage.acknowledged
-            paused_for = self._resume_clock()
-            steps.append(events.ClockResumed(paused_seconds=paused_for.total_seconds(), deadlines=self._deadlines()))
+            steps.append(self._back_in_handling())
         alert = self._to_staff(
             "customer_not_reached",
             "owner",
@@ -1219,7 +1212,7 @@ class ComplaintWorkflow(OlderGenerations):
         return self.view
 
     @customer_not_reached.validator
-    def _validate_customer_not_reached(self, failure: UndeliveredMessage) -> None:
+    def _validate_customer_not_reached(self, failure: Undelivered) -> None:
         ensure_allowed(self.view.stage, Action.customer_not_reached)
 
     @workflow.update

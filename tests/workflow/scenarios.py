@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from services.common.deadlines.policy import POLICY_DIR, load_policy
 from services.intake.classification import Facts, load_rules
-from services.notify.contract import KeyedNotificationRequest
+from services.notify.contract import KeyedNotificationRequest, Undelivered
 from services.workflow import inbox, search_attributes
 from services.workflow.activities import ComplaintActivities
 from services.workflow.contract import (
@@ -48,7 +48,6 @@ from services.workflow.contract import (
     Stage,
     SurveyAnswer,
     TransferAction,
-    UndeliveredMessage,
     complaint_id_from_workflow_id,
 )
 from services.workflow.eventstore import EventStore
@@ -387,19 +386,21 @@ async def customer_not_reached(env: WorkflowEnvironment) -> WorkflowHandle:
     await drive(handle).acknowledge(StaffAction(staff_id="agent-2"))
     await drive(handle).request_info(RequestInfoAction(staff_id="agent-2", question="Which card was charged?"))
     await env.sleep(timedelta(minutes=20))
-    await drive(handle).customer_not_reached(undelivered("info_request", await env.get_current_time()))
+    await drive(handle).customer_not_reached(undelivered(handle, "info_request", await env.get_current_time()))
     await drive(handle).resolve(ResolveAction(staff_id="agent-2", resolution=RESOLUTION))
     await wait_for_event(handle, "SurveyRequested")
-    await drive(handle).customer_not_reached(undelivered("feedback", await env.get_current_time()))
+    await drive(handle).customer_not_reached(undelivered(handle, "feedback", await env.get_current_time()))
     await drive(handle).customer_reached(ReachedAction(staff_id="agent-2", note="read them the result by phone"))
     await handle.result()
     return handle
 
 
-def undelivered(template: str, at: datetime) -> UndeliveredMessage:
-    """Notify's report that a message failed on every address the customer gave."""
-    return UndeliveredMessage(
-        notification_id=f"n-{template}",
+def undelivered(handle: WorkflowHandle, template: str, at: datetime) -> Undelivered:
+    """Notify's report that a message of the complaint failed on every address the customer gave."""
+    complaint_id = complaint_id_from_workflow_id(handle.id)
+    return Undelivered(
+        notification_id=uuid.uuid5(uuid.NAMESPACE_URL, f"{complaint_id}/{template}"),
+        complaint_id=complaint_id,
         template=template,
         channel="email",
         reason="550 5.1.1 <w***@example.com>: no such mailbox",

@@ -33,7 +33,6 @@ from services.workflow.contract import (
     RetierAction,
     StaffAction,
     TransferAction,
-    UndeliveredMessage,
 )
 from services.workflow.workflows import RE_AIM_AFTER
 from tests.workflow import scenarios
@@ -378,18 +377,6 @@ async def test_waiting_on_the_customer_pauses_the_clock_and_shifts_the_deadline(
     await finish(handle)
 
 
-def _undelivered(template: str, at: datetime, attempts_logged: int = 2) -> UndeliveredMessage:
-    """Notify's report that a message failed on every address (e-mail, then SMS)."""
-    return UndeliveredMessage(
-        notification_id=f"n-{template}",
-        template=template,
-        channel="sms",
-        reason="550 user unknown; then: invalid number",
-        failed_at=at,
-        attempts_logged=attempts_logged,
-    )
-
-
 async def test_a_question_the_customer_never_received_does_not_keep_the_clock_paused(env, store, alerts):
     received = await skip_to(env, WEDNESDAY, time(10, 0))
     handle = await start(env.client, a_complaint(received, URGENT))
@@ -397,7 +384,7 @@ async def test_a_question_the_customer_never_received_does_not_keep_the_clock_pa
     await drive(handle).acknowledge(StaffAction(staff_id="agent-1"))
     await drive(handle).request_info(RequestInfoAction(staff_id="agent-1", question="Which store was it?"))
     await advance(env, handle, timedelta(minutes=30))
-    failure = _undelivered("info_request", received + timedelta(minutes=30))
+    failure = scenarios.undelivered(handle, "info_request", received + timedelta(minutes=30))
     resumed = await drive(handle).customer_not_reached(failure)
     assert resumed.stage == "acknowledged" and resumed.not_reached == [failure]
     assert scenarios.on_plan(resumed.deadlines["solution_plan"], received + timedelta(hours=2, minutes=30))
@@ -428,7 +415,7 @@ async def test_a_written_result_the_customer_never_received_is_the_owners_to_del
     await drive(handle).acknowledge(StaffAction(staff_id="agent-1"))
     await drive(handle).resolve(ResolveAction(staff_id="agent-1", resolution=scenarios.RESOLUTION))
     await wait_for_event(handle, "SurveyRequested")
-    first = _undelivered("feedback", received)
+    first = scenarios.undelivered(handle, "feedback", received)
     after_a_retry = first.model_copy(update={"attempts_logged": 4})
     await drive(handle).customer_not_reached(first)
     view = await drive(handle).customer_not_reached(after_a_retry)
@@ -450,7 +437,7 @@ async def test_a_written_result_the_customer_never_received_is_the_owners_to_del
     assert again.value.reason is not None and again.value.reason.code == "customer_not_unreached"
     await handle.terminate("test over")
     with pytest.raises(ComplaintClosed):
-        await drive(handle).customer_not_reached(_undelivered("survey_request", received))
+        await drive(handle).customer_not_reached(scenarios.undelivered(handle, "survey_request", received))
 
 
 async def test_retiering_recomputes_the_running_deadlines(env, store, alerts):

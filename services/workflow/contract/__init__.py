@@ -45,7 +45,6 @@ from services.workflow.contract.actions import (
     SurveyAnswer,
     TransferAction,
     TransferBody,
-    UndeliveredMessage,
 )
 from services.workflow.contract.client import (
     LIVE_VIEW_WAIT,
@@ -176,7 +175,6 @@ __all__ = [
     "DecisionBody",
     "TransferAction",
     "TransferBody",
-    "UndeliveredMessage",
     "DeclineTransferAction",
     "DeclineTransferBody",
     "PlanBody",

@@ -269,19 +269,3 @@ class ReachedBody(Text):
 
 class ReachedAction(ReachedBody):
     staff_id: str
-
-
-# What the workflow service learns from notify.
-
-
-class UndeliveredMessage(BaseModel):
-    """A message to the customer failed for good on every address we have (a dead letter in
-    notify): the complaint's handler must reach them another way."""
-
-    notification_id: str
-    template: str = Field(description="which message: feedback, survey_request, info_request …")
-    channel: str = Field(description="the last channel tried")
-    reason: str = Field(max_length=1000, description="the provider's last answer, contact data masked")
-    failed_at: datetime
-    # Notify's count of the message's attempts: a failure after an operator's retry is another.
-    attempts_logged: int = Field(ge=0)

@@ -29,6 +29,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from services.common.settings import Settings
 from services.common.web import ApiError, Reason
+from services.notify.contract import Undelivered
 from services.workflow.contract.actions import (
     ApplyPolicyAction,
     AssignAction,
@@ -53,7 +54,6 @@ from services.workflow.contract.actions import (
     StaffAction,
     SurveyAnswer,
     TransferAction,
-    UndeliveredMessage,
 )
 from services.workflow.contract.names import (
     STATUS_QUERY,
@@ -375,7 +375,7 @@ class ComplaintClient:
 
     # What notify could not deliver: each failure is one Update id, told once however often it is sent.
 
-    async def customer_not_reached(self, complaint_id: str, failure: UndeliveredMessage) -> ComplaintView:
+    async def customer_not_reached(self, complaint_id: str, failure: Undelivered) -> ComplaintView:
         update_id = f"not-reached-{failure.notification_id}-{failure.attempts_logged}"
         return await self._update(complaint_id, "customer_not_reached", failure, update_id=update_id)
 

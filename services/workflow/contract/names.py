@@ -4,6 +4,7 @@ query, and the summary line the Temporal UI lists it with."""
 import re
 
 from services.common.privacy import scrub_text
+from services.notify.contract import Undelivered
 from services.workflow.contract.actions import (
     ApplyPolicyAction,
     AssignAction,
@@ -28,7 +29,6 @@ from services.workflow.contract.actions import (
     StaffAction,
     SurveyAnswer,
     TransferAction,
-    UndeliveredMessage,
 )
 from services.workflow.contract.record import ComplaintInput
 
@@ -68,7 +68,7 @@ UPDATES: dict[str, type] = {
     "reopen": ReopenAction,
     "link_repeat": RepeatSubmission,
     "link_batch": BatchLink,
-    "customer_not_reached": UndeliveredMessage,
+    "customer_not_reached": Undelivered,  # notify's report, as it gave it
     "customer_reached": ReachedAction,
 }
 

@@ -5,7 +5,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from services.workflow.contract.actions import FollowUpAction, Resolution, SurveyAnswer, UndeliveredMessage
+from services.notify.contract import Undelivered
+from services.workflow.contract.actions import FollowUpAction, Resolution, SurveyAnswer
 from services.workflow.contract.record import Channel, Classification
 
 
@@ -105,7 +106,7 @@ class ComplaintView(BaseModel):
     notes: list[InternalNote] = []  # staff only
     consultations: list[Consultation] = []  # other departments asked for their view; staff only
     # Messages the customer never received (every address failed): reach them another way.
-    not_reached: list[UndeliveredMessage] = []
+    not_reached: list[Undelivered] = []
 
     def pending_compensation(self) -> CompensationView | None:
         """The compensation waiting for approval (one at a time)."""
