@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from services.common.erasure import was_erased
+from services.common.privacy import messaging_account
 
 # A phone number is its last 11 digits: "+86 138-1234-5678" and "13812345678" are one person.
 PHONE_DIGITS = 11
@@ -44,8 +45,7 @@ def keys_of(customer: Mapping[str, Any] | None) -> list[str]:
     """The keys of a customer record as events store it; none once it is erased."""
     if customer is None or was_erased(customer):
         return []
-    messaging = customer.get("messaging")
-    where = (messaging["channel"], messaging["address"]) if isinstance(messaging, Mapping) else None
+    where = messaging_account(customer)
     return identity_keys(customer.get("phone"), customer.get("email"), customer.get("account_id"), where)
 
 

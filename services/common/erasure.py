@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from services.common.privacy import FREE_TEXT_FIELDS, scrub_text
+from services.common.privacy import FREE_TEXT_FIELDS, messaging_account, scrub_text
 
 ERASED = "[erased]"
 
@@ -52,9 +52,8 @@ class Identity:
         return identity
 
     def add(self, customer: dict[str, Any]) -> None:
-        messaging = customer.get("messaging")
-        account = messaging.get("address") if isinstance(messaging, dict) else None
-        for value in (*(customer.get(k) for k in ("name", "email", "company", "account_id")), account):
+        where = messaging_account(customer)
+        for value in (*(customer.get(k) for k in ("name", "email", "company", "account_id")), where and where[1]):
             if isinstance(value, str) and len(value.strip()) >= 2:
                 self.texts.add(value.strip())
         digits = "".join(c for c in str(customer.get("phone") or "") if c.isdigit())

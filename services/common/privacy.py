@@ -145,9 +145,17 @@ def masked_contact(customer: Mapping[str, Any]) -> str | None:
         return mask_phone(customer["phone"])
     if customer.get("email"):
         return mask_email(customer["email"])
+    if where := messaging_account(customer):
+        return mask_account(where[1])
+    return None
+
+
+def messaging_account(customer: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(channel, account) of a customer record as events store it (`customer.messaging`): the
+    app's user id, a WeChat or DingTalk id; None when they gave none."""
     messaging = customer.get("messaging")
-    if isinstance(messaging, Mapping) and messaging.get("address"):
-        return mask_account(str(messaging["address"]))
+    if isinstance(messaging, Mapping) and isinstance(messaging.get("address"), str) and messaging["address"]:
+        return str(messaging.get("channel")), messaging["address"]
     return None
 
 
