@@ -5,7 +5,7 @@ messages come in every form, has a module of its own: `mail_adapter`."""
 
 from typing import Literal
 
-from pydantic import AwareDatetime, EmailStr, Field
+from pydantic import AwareDatetime, EmailStr, Field, ValidationError
 
 from services.intake.submissions import ComplaintSubmission
 from services.workflow.contract import Channel, Customer, MessagingAddress, Text
@@ -103,10 +103,10 @@ def _messaging_of(source: WebhookSource, event: WebhookEvent) -> MessagingAddres
     """Where the author can be answered where they wrote: the app's user, or a chat group
     member on its platform. A social media post has no such address: it is public."""
     handle = event.author.handle
-    if not handle:
+    channel = "app" if source == "app" else event.platform if source == "chat-group" else None
+    if not handle or channel is None:
         return None
-    if source == "app":
-        return MessagingAddress(channel="app", address=handle)
-    if source == "chat-group" and event.platform:
-        return MessagingAddress(channel=event.platform, address=handle)
-    return None
+    try:
+        return MessagingAddress(channel=channel, address=handle)
+    except ValidationError as exc:
+        raise AdapterError("author.handle", f"not an account we can message: {exc.errors()[0]['msg']}") from exc

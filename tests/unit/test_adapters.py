@@ -64,3 +64,8 @@ def test_an_app_user_or_a_chat_group_member_is_answered_where_they_wrote():
         from_webhook("chat-group", event)
     with pytest.raises(AdapterError):  # a public post: answered in private only by phone or e-mail
         from_webhook("social-media", event)
+    # Shorter than notify takes an address: refused at the door, naming the handle, not a workflow
+    # task failing on every message to the customer (schemathesis found '¾').
+    with pytest.raises(AdapterError) as too_short:
+        from_webhook("app", event.model_copy(update={"author": WebhookAuthor(name="小李", handle="¾")}))
+    assert too_short.value.field == "author.handle"

@@ -103,6 +103,8 @@ def test_reply_channel_prefers_the_customers_choice_then_email():
 def test_a_customer_from_the_app_is_answered_there_first_unless_they_chose_otherwise():
     app = MessagingAddress(channel="app", address="u-20881234")
     only_there = Customer(name="Li", messaging=app)  # reachable: no phone or e-mail needed
+    with pytest.raises(ValidationError):  # shorter than notify takes an address
+        MessagingAddress(channel="app", address="¾")
     assert only_there.reply_channels() == [("app", "u-20881234")]
     both = dict(name="Li", phone="13812341234", email="li@example.com", messaging=app)
     assert Customer(**both).reply_channels() == [

@@ -62,7 +62,9 @@ class MessagingAddress(Text):
     DingTalk id): that channel's gateway can message them there (app push, a direct message)."""
 
     channel: MessagingChannel
-    address: str = Field(min_length=1, max_length=200)
+    # As notify takes a recipient's address (3 characters or more): shorter, every message to
+    # the customer would fail its workflow task.
+    address: str = Field(min_length=3, max_length=200)
 
 
 class Customer(Text):
