@@ -72,7 +72,10 @@ def test_server_path() -> str:
 
 async def start_time_skipping_env() -> WorkflowEnvironment:
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=test_server_path(), data_converter=pydantic_data_converter
+        test_server_existing_path=test_server_path(),
+        data_converter=pydantic_data_converter,
+        # The SDK's default is 5 s, which a busy 2-core machine overran (every test of a module erred).
+        test_server_startup_timeout=timedelta(seconds=60),
     )
     await search_attributes.register(env.client)
     return env
